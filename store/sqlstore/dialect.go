@@ -1,0 +1,103 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/store"
+)
+
+// dialect is what differs between the SQL databases: how to connect, the
+// types in the schema, and a few SQL spellings.
+type dialect struct {
+	name string
+	// open connects to the database a URI names.
+	open func(ctx context.Context, u *url.URL, log hclog.Logger) (*sql.DB, error)
+	// nowMS is an SQL expression for the database's clock in milliseconds
+	// since the Unix epoch. Lease expiry is judged by it alone.
+	nowMS string
+	// forUpdate follows the SELECT of the state row in a write transaction.
+	forUpdate string
+	// dollar: placeholders are $1, $2... instead of ?.
+	dollar bool
+	// writeLevel and readLevel are the isolation levels of write and
+	// snapshot-read transactions.
+	writeLevel, readLevel sql.IsolationLevel
+	// migrations[i] turns schema version i into version i+1.
+	migrations [][]string
+	// initState inserts the state and schema rows unless present.
+	initState []string
+	// pollInterval is the default interval at which watchers check the
+	// revision for writes by other clients.
+	pollInterval time.Duration
+	// localWriter: serialise this process's writers in Go (SQLite allows one
+	// writer at a time, and its busy wait is coarse).
+	localWriter bool
+	// notify: PostgreSQL LISTEN/NOTIFY wakes watchers.
+	notify bool
+	// retryable reports errors after which a write transaction that did not
+	// commit can safely be run again (deadlock, busy database).
+	retryable func(error) bool
+	// maxConns is the default connection pool size.
+	maxConns int
+}
+
+var dialects = map[string]*dialect{}
+
+func dialectFor(scheme string) (*dialect, error) {
+	d, ok := dialects[scheme]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown scheme %q (want postgresql, postgres, mysql or sqlite)",
+			store.ErrInvalidURI, scheme)
+	}
+	return d, nil
+}
+
+// rebind turns ? placeholders into $n for PostgreSQL and fills in the
+// dialect's spellings of {now} and {forupdate}.
+func (d *dialect) rebind(q string) string {
+	q = strings.ReplaceAll(q, "{now}", d.nowMS)
+	q = strings.ReplaceAll(q, "{forupdate}", d.forUpdate)
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// placeholders returns "?,?,...,?" with n marks.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// redact returns a URI without its password, for errors and logs.
+func redact(u *url.URL) string { return u.Redacted() }
+
+// isRetryable is the default: context errors are never retried.
+func isRetryable(d *dialect, err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return d.retryable != nil && d.retryable(err)
+}

@@ -1,0 +1,113 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/vda-io/vda/store"
+)
+
+// pgChannel is the LISTEN/NOTIFY channel. Its payload is "schema:revision",
+// so that stores in different schemas of one database ignore each other.
+const pgChannel = "vda_changes"
+
+var postgres = &dialect{
+	name:       "postgresql",
+	open:       openPostgres,
+	nowMS:      "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+	forUpdate:  " FOR UPDATE",
+	dollar:     true,
+	writeLevel: sql.LevelReadCommitted,
+	readLevel:  sql.LevelRepeatableRead,
+	migrations: [][]string{{
+		`CREATE TABLE IF NOT EXISTS vda_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS vda_state (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL,
+			compacted BIGINT NOT NULL, next_lease BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS vda_kv (k BYTEA PRIMARY KEY, v BYTEA NOT NULL,
+			create_rev BIGINT NOT NULL, mod_rev BIGINT NOT NULL, version BIGINT NOT NULL, lease BIGINT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS vda_kv_lease ON vda_kv (lease)`,
+		`CREATE TABLE IF NOT EXISTS vda_log (revision BIGINT NOT NULL, seq INTEGER NOT NULL, kind SMALLINT NOT NULL,
+			k BYTEA NOT NULL, v BYTEA NOT NULL, create_rev BIGINT NOT NULL, version BIGINT NOT NULL,
+			lease BIGINT NOT NULL, PRIMARY KEY (revision, seq))`,
+		`CREATE TABLE IF NOT EXISTS vda_lease (id BIGINT PRIMARY KEY, ttl_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS vda_lease_expires ON vda_lease (expires_ms)`,
+	}},
+	initState: []string{
+		`INSERT INTO vda_state (id, revision, compacted, next_lease) VALUES (1, 1, 0, 1) ON CONFLICT DO NOTHING`,
+		`INSERT INTO vda_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING`,
+	},
+	pollInterval: time.Second, // NOTIFY wakes watchers; polling is the safety net
+	notify:       true,
+	retryable:    pgRetryable,
+	maxConns:     16,
+}
+
+func init() {
+	dialects["postgresql"] = postgres
+	dialects["postgres"] = postgres
+}
+
+func pgConfig(u *url.URL) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		// pgx's message may quote the URI, password included.
+		return nil, fmt.Errorf("%w: %s: not a PostgreSQL connection URI", store.ErrInvalidURI, redact(u))
+	}
+	return cfg, nil
+}
+
+func openPostgres(_ context.Context, u *url.URL, _ hclog.Logger) (*sql.DB, error) {
+	cfg, err := pgConfig(u)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
+// pgRetryable: serialization failure, deadlock.
+func pgRetryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01"
+	}
+	return false
+}
+
+// pgListen holds one connection that LISTENs on pgChannel and calls notify
+// with each payload, until ctx is done or the connection fails. ready is
+// called once the LISTEN is in place.
+func pgListen(ctx context.Context, u *url.URL, ready func(), notify func(payload string)) error {
+	cfg, err := pgConfig(u)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen connection: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ready()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		notify(n.Payload)
+	}
+}
