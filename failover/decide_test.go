@@ -1,0 +1,154 @@
+package failover
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func threeCntlrs() []Controller {
+	return []Controller{
+		{ID: "c0", Idx: 0, CNID: "cn0", Primary: true},
+		{ID: "c1", Idx: 1, CNID: "cn1"},
+		{ID: "c2", Idx: 2, CNID: "cn2"},
+	}
+}
+
+func TestChoosePrimary(t *testing.T) {
+	cases := map[string]struct {
+		nodes map[string]Node
+		want  string
+		err   error
+	}{
+		"prefers another failure domain": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0", Location: "rack1"},
+				"cn1": {ID: "cn1", Location: "rack1", Healthy: true},
+				"cn2": {ID: "cn2", Location: "rack2", Healthy: true, Load: 5},
+			},
+			want: "c2",
+		},
+		"then the least loaded node": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0", Location: "rack1"},
+				"cn1": {ID: "cn1", Location: "rack2", Healthy: true, Load: 3},
+				"cn2": {ID: "cn2", Location: "rack3", Healthy: true, Load: 1},
+			},
+			want: "c2",
+		},
+		"then the lowest index": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0"},
+				"cn1": {ID: "cn1", Healthy: true},
+				"cn2": {ID: "cn2", Healthy: true},
+			},
+			want: "c1",
+		},
+		"skips unhealthy and unknown nodes": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0"},
+				"cn1": {ID: "cn1", Healthy: false},
+				"cn2": {ID: "cn2", Healthy: true, Load: 100},
+			},
+			want: "c2",
+		},
+		"same domain is still better than nothing": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0", Location: "r"},
+				"cn1": {ID: "cn1", Location: "r", Healthy: true},
+			},
+			want: "c1",
+		},
+		"no healthy secondary": {
+			nodes: map[string]Node{"cn0": {ID: "cn0"}, "cn1": {ID: "cn1"}},
+			err:   ErrNoHealthySecondary,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			d, err := ChoosePrimary(threeCntlrs(), tc.nodes, 7)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, d.NewPrimary.ID)
+			require.Equal(t, "c0", d.OldPrimary.ID)
+			require.Equal(t, uint64(8), d.Epoch)
+			applied := d.Apply(threeCntlrs())
+			primaries := 0
+			for _, c := range applied {
+				if c.Primary {
+					primaries++
+					require.Equal(t, tc.want, c.ID)
+				}
+			}
+			require.Equal(t, 1, primaries)
+		})
+	}
+}
+
+// A secondary placed on the same node as the failed primary must never be
+// promoted, even if the node map claims it healthy (stale data).
+func TestChoosePrimaryNeverSameNode(t *testing.T) {
+	cntlrs := []Controller{{ID: "p", CNID: "cn0", Primary: true}, {ID: "s", Idx: 1, CNID: "cn0"}}
+	_, err := ChoosePrimary(cntlrs, map[string]Node{"cn0": {ID: "cn0", Healthy: true}}, 1)
+	require.ErrorIs(t, err, ErrNoHealthySecondary)
+}
+
+func TestNeedsFailover(t *testing.T) {
+	nodes := map[string]Node{"cn0": {Healthy: true}, "cn1": {Healthy: true}}
+	require.False(t, NeedsFailover(threeCntlrs(), nodes))
+	nodes["cn0"] = Node{Healthy: false}
+	require.True(t, NeedsFailover(threeCntlrs(), nodes))
+	delete(nodes, "cn0")
+	require.True(t, NeedsFailover(threeCntlrs(), nodes))
+	require.False(t, NeedsFailover([]Controller{{ID: "x"}}, nodes), "no primary: nothing to fail over")
+	_, err := ChoosePrimary([]Controller{{ID: "x"}}, nodes, 1)
+	require.ErrorIs(t, err, ErrNoPrimary)
+}
+
+func TestSwitchover(t *testing.T) {
+	nodes := map[string]Node{"cn0": {Healthy: true}, "cn1": {Healthy: true}, "cn2": {Healthy: false}}
+	d, err := Switchover(threeCntlrs(), nodes, 1, 3)
+	require.NoError(t, err)
+	require.Equal(t, "c1", d.NewPrimary.ID)
+	require.Equal(t, uint64(4), d.Epoch)
+	for idx, msg := range map[int]string{0: "already the primary", 2: "not healthy", 9: "no controller with index 9"} {
+		_, err := Switchover(threeCntlrs(), nodes, idx, 3)
+		require.ErrorIs(t, err, ErrBadTarget)
+		require.Contains(t, err.Error(), msg)
+	}
+}
+
+// FuzzChoosePrimary: whatever the node map, the choice is a healthy
+// secondary on another node, and the epoch always grows.
+func FuzzChoosePrimary(f *testing.F) {
+	f.Add(uint8(3), uint16(0b101), uint16(0b011), uint64(1))
+	f.Fuzz(func(t *testing.T, n uint8, healthy, loc uint16, epoch uint64) {
+		count := int(n%6) + 1
+		var cntlrs []Controller
+		nodes := map[string]Node{}
+		for i := 0; i < count; i++ {
+			id := fmt.Sprintf("cn%d", i)
+			cntlrs = append(cntlrs, Controller{ID: fmt.Sprint(i), Idx: i, CNID: id, Primary: i == 0})
+			nodes[id] = Node{ID: id, Healthy: healthy&(1<<i) != 0, Location: fmt.Sprint(loc >> i & 1), Load: i % 3}
+		}
+		d, err := ChoosePrimary(cntlrs, nodes, epoch)
+		if err != nil {
+			for _, c := range cntlrs[1:] {
+				if nodes[c.CNID].Healthy {
+					t.Fatalf("error %v although %s is healthy", err, c.CNID)
+				}
+			}
+			return
+		}
+		if d.NewPrimary.Primary || d.NewPrimary.CNID == "cn0" || !nodes[d.NewPrimary.CNID].Healthy {
+			t.Fatalf("bad choice %+v", d.NewPrimary)
+		}
+		if d.Epoch != epoch+1 {
+			t.Fatalf("epoch %d after %d", d.Epoch, epoch)
+		}
+	})
+}
