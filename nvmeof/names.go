@@ -35,8 +35,8 @@ func NewID() string {
 }
 
 // ValidateID reports whether id is a stable ID: exactly 32 lower-case hex
-// digits. Every name function expects valid IDs; with any other string the
-// names stay distinct but are not recognised as owned.
+// digits. The name functions expect valid IDs: validate IDs from outside
+// (desired state, API requests) before naming anything after them.
 func ValidateID(id string) error {
 	if len(id) != IDLen {
 		return fmt.Errorf("%w %s: want %d hex digits, got %d bytes", ErrInvalidID, quote(id), IDLen, len(id))
@@ -234,6 +234,27 @@ func parseNSID(s string) (uint32, bool) {
 	}
 	v, err := strconv.ParseUint(d, 10, 32)
 	return uint32(v), err == nil
+}
+
+// String renders n back into the name ParseName took apart; it returns ""
+// for a Name that no name function can produce.
+func (n Name) String() string {
+	info, ok := kinds[n.Kind]
+	switch {
+	case !ok:
+		return ""
+	case n.Kind == KindExpNQN:
+		exp, err := ExpNQN(n.DAName, n.ExpName)
+		if err != nil {
+			return ""
+		}
+		return string(exp)
+	case info.space == spaceNQN:
+		return string(nqn(n.Kind, n.ID))
+	case n.NSID != 0 && info.space == spaceController:
+		return NVMeBdevName(name(n.Kind, n.ID), n.NSID)
+	}
+	return name(n.Kind, n.ID)
 }
 
 // spaceOf returns the namespace a parsed name lives in.
