@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"testing"
@@ -11,13 +12,14 @@ import (
 
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/sqlstore"
+	"github.com/vda-io/vda/store/sqlstore/sqltest"
 	"github.com/vda-io/vda/store/storetest"
 )
 
 // newStore opens a store on a fresh database with its schema.
-func newStore(t testing.TB, b backend) *sqlstore.Store {
+func newStore(t testing.TB, b sqltest.Backend) *sqlstore.Store {
 	t.Helper()
-	return openStore(t, createSchema(t, b.fresh(t)))
+	return openStore(t, createSchema(t, b.Fresh(t)))
 }
 
 func createSchema(t testing.TB, uri string) string {
@@ -26,6 +28,12 @@ func createSchema(t testing.TB, uri string) string {
 	require.NoError(t, err)
 	require.Equal(t, sqlstore.SchemaVersion, v)
 	return uri
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func openStore(t testing.TB, uri string) *sqlstore.Store {
@@ -40,8 +48,8 @@ func openStore(t testing.TB, uri string) *sqlstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range sqltest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, b) })
 		})
 	}
@@ -51,9 +59,9 @@ func TestConformance(t *testing.T) {
 // a watcher of one sees the writes of the other (PostgreSQL: NOTIFY; MySQL
 // and SQLite: polling).
 func TestTwoClients(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			uri := createSchema(t, b.fresh(t))
+	for _, b := range sqltest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			uri := createSchema(t, b.Fresh(t))
 			a, c := openStore(t, uri), openStore(t, uri)
 			ctx := ctxT(t)
 			w, err := c.Watch(ctx, "k/", 0)
@@ -81,9 +89,9 @@ func TestTwoClients(t *testing.T) {
 // counter must end at exactly N (no lost update across connections).
 func TestCounterAcrossClients(t *testing.T) {
 	const workers, each = 8, 10
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			uri := createSchema(t, b.fresh(t))
+	for _, b := range sqltest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			uri := createSchema(t, b.Fresh(t))
 			clients := []*sqlstore.Store{openStore(t, uri), openStore(t, uri)}
 			ctx := ctxT(t)
 			var wg sync.WaitGroup

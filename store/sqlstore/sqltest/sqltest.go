@@ -1,4 +1,10 @@
-package sqlstore_test
+// Package sqltest gives tests fresh, private SQL databases for the
+// sqlstore backends: a file in t.TempDir() for SQLite, and a schema or
+// database of its own on the servers named by VDA_TEST_POSTGRES_URL and
+// VDA_TEST_MYSQL_URL (which scripts/sqlservers starts; scripts/test runs
+// it). Without those variables the PostgreSQL and MySQL helpers skip the
+// test.
+package sqltest
 
 import (
 	"context"
@@ -15,28 +21,30 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
-	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // the "mysql" driver
+	_ "modernc.org/sqlite"             // the "sqlite" driver
 )
 
 // Environment variables naming the test servers; scripts/test sets them
 // (through scripts/sqlservers).
 const (
-	envPostgres = "VDA_TEST_POSTGRES_URL"
-	envMySQL    = "VDA_TEST_MYSQL_URL"
+	EnvPostgres = "VDA_TEST_POSTGRES_URL"
+	EnvMySQL    = "VDA_TEST_MYSQL_URL"
 )
 
-// backend makes a fresh, empty database (with no schema) per call and
-// returns its URI.
-type backend struct {
-	name  string
-	fresh func(t testing.TB) string
+// Backend makes a fresh, empty database (without the VDA schema) per call
+// of Fresh and returns its URI; the database is dropped when the test ends.
+type Backend struct {
+	Name  string
+	Fresh func(t testing.TB) string
 }
 
-func backends() []backend {
-	return []backend{
-		{"sqlite", freshSQLite},
-		{"postgres", freshPostgres},
-		{"mysql", freshMySQL},
+// Backends lists SQLite, PostgreSQL and MySQL, in that order.
+func Backends() []Backend {
+	return []Backend{
+		{"sqlite", FreshSQLite},
+		{"postgres", FreshPostgres},
+		{"mysql", FreshMySQL},
 	}
 }
 
@@ -46,7 +54,8 @@ func uniqueName() string {
 	return "t_" + hex.EncodeToString(b)
 }
 
-func freshSQLite(t testing.TB) string {
+// FreshSQLite returns the URI of a new database file in t.TempDir().
+func FreshSQLite(t testing.TB) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "vda.db")
 }
 
@@ -61,10 +70,10 @@ func serverURL(t testing.TB, env string) *url.URL {
 	return u
 }
 
-// freshPostgres creates a schema of its own in the test database and returns
+// FreshPostgres creates a schema of its own in the test database and returns
 // a URI whose search_path selects it.
-func freshPostgres(t testing.TB) string {
-	u := serverURL(t, envPostgres)
+func FreshPostgres(t testing.TB) string {
+	u := serverURL(t, EnvPostgres)
 	cfg, err := pgx.ParseConfig(u.String())
 	require.NoError(t, err)
 	db := stdlib.OpenDB(*cfg)
@@ -82,9 +91,9 @@ func freshPostgres(t testing.TB) string {
 	return u.String()
 }
 
-// freshMySQL creates a database of its own and returns its URI.
-func freshMySQL(t testing.TB) string {
-	u := serverURL(t, envMySQL)
+// FreshMySQL creates a database of its own and returns its URI.
+func FreshMySQL(t testing.TB) string {
+	u := serverURL(t, EnvMySQL)
 	db := openMySQLAdmin(t, u)
 	defer db.Close()
 	name := uniqueName()
@@ -107,7 +116,7 @@ func openMySQLAdmin(t testing.TB, u *url.URL) *sql.DB {
 	} else {
 		dsn += "tcp(" + u.Host + ")"
 	}
-	db, err := sql.Open("mysql", dsn+"/")
+	db, err := sql.Open("mysql", dsn+u.Path)
 	require.NoError(t, err)
 	return db
 }
@@ -120,8 +129,26 @@ func adminExec(t testing.TB, db *sql.DB, stmt string) {
 	require.NoError(t, err, stmt)
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+// Exec runs one statement on the database uri names (as returned by Fresh),
+// e.g. to damage it on purpose.
+func Exec(t testing.TB, uri, stmt string) {
+	t.Helper()
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	var db *sql.DB
+	switch u.Scheme {
+	case "sqlite":
+		db, err = sql.Open("sqlite", u.Path)
+		require.NoError(t, err)
+	case "postgresql", "postgres":
+		cfg, err := pgx.ParseConfig(uri)
+		require.NoError(t, err)
+		db = stdlib.OpenDB(*cfg)
+	case "mysql":
+		db = openMySQLAdmin(t, u)
+	default:
+		t.Fatalf("sqltest: unknown scheme %q", u.Scheme)
+	}
+	defer db.Close()
+	adminExec(t, db, stmt)
 }
