@@ -33,7 +33,8 @@
 // # Validation
 //
 // ParseNQN checks the NVMe base specification's three NQN forms and SPDK's
-// reverse-domain rules, ParseListenerConf a node's listener JSON,
+// reverse-domain rules, ParseHostNQN additionally keeps users out of VDA's
+// reserved NQN prefix, ParseListenerConf a node's listener JSON,
 // ParseANAState SPDK's ANA state spellings, ValidateID stable IDs and
 // ValidateResourceName user-chosen DA, exporter, PD, DN and CN names. Errors
 // wrap the sentinels ErrInvalidNQN, ErrInvalidTransportID,

@@ -213,3 +213,22 @@ func quote(s string) string {
 	}
 	return fmt.Sprintf("%q...(%d bytes)", s[:cut], len(s))
 }
+
+// ParseHostNQN parses a user-supplied host (initiator) NQN, such as the
+// tutorial's nqn.2016-06.io.spdk:host0. Beyond ParseNQN it refuses the
+// discovery NQN and every NQN starting with NQNPrefix: those are reserved for
+// VDA's own subsystems and controller host NQNs, and a host allowed under a
+// controller's host NQN could write to the controller's VDs behind the
+// primary's back.
+func ParseHostNQN(s string) (NQN, error) {
+	n, err := ParseNQN(s)
+	switch {
+	case err != nil:
+		return "", err
+	case n == DiscoveryNQN:
+		return "", fmt.Errorf("%w %s: the discovery NQN is not a host NQN", ErrInvalidNQN, quote(s))
+	case strings.HasPrefix(s, NQNPrefix):
+		return "", fmt.Errorf("%w %s: host NQNs starting with %q are reserved for VDA", ErrInvalidNQN, quote(s), NQNPrefix)
+	}
+	return n, nil
+}

@@ -88,3 +88,25 @@ func TestParseNQNErrorQuotesAndTruncates(t *testing.T) {
 	assert.Less(t, len(err.Error()), 1000, "a huge input must not be copied into the error")
 	assert.Contains(t, err.Error(), "(200000 bytes)")
 }
+
+func TestParseHostNQN(t *testing.T) {
+	for _, ok := range []string{
+		"nqn.2016-06.io.spdk:host0",
+		"nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+		"nqn.2016-06.io.spdk:vda", // not the reserved "vda-" prefix
+	} {
+		n, err := ParseHostNQN(ok)
+		require.NoError(t, err, ok)
+		assert.Equal(t, NQN(ok), n)
+	}
+	for _, bad := range []string{
+		"", "nqn.2016-06.io.spdk", string(DiscoveryNQN),
+		string(HostNQN("0123456789abcdef0123456789abcdef")),
+		"nqn.2016-06.io.spdk:vda-exp-da0-exp0",
+		"nqn.2016-06.io.spdk:vda-anything",
+	} {
+		n, err := ParseHostNQN(bad)
+		assert.ErrorIs(t, err, ErrInvalidNQN, bad)
+		assert.Empty(t, n)
+	}
+}
