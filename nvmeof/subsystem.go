@@ -22,12 +22,13 @@ const (
 // export the same NQN must use disjoint ranges or Linux refuses the second
 // path.
 const (
-	MinCntlID            = 1
-	MaxCntlID            = 65519
-	CntlIDRangeSize      = 1000
-	MaxControllerIndex   = (MaxCntlID-MinCntlID+1)/CntlIDRangeSize - 1 // 64
-	namespaceUUIDVersion = 5
+	MinCntlID          = 1
+	MaxCntlID          = 65519
+	CntlIDRangeSize    = 1000
+	MaxControllerIndex = (MaxCntlID-MinCntlID+1)/CntlIDRangeSize - 1 // 64
 )
+
+const namespaceUUIDVersion = 5
 
 // uuidNamespace is the RFC 9562 namespace of VDA's name-based UUIDs: a
 // fixed random value. Changing it would change every namespace UUID.
