@@ -51,9 +51,9 @@ func TestMySQLConfig(t *testing.T) {
 	assert.Equal(t, "5s", cfg.Timeout.String(), "driver parameters pass through")
 
 	for _, bad := range []string{
-		"mysql://u:secret@h",              // no database
-		"mysql://u:secret@h/a/b",          // two path elements
-		"mysql://u:secret@/vda",           // no host, no socket
+		"mysql://u:secret@h",               // no database
+		"mysql://u:secret@h/a/b",           // two path elements
+		"mysql://u:secret@/vda",            // no host, no socket
 		"mysql://u:secret@h/vda?timeout=x", // bad driver parameter
 	} {
 		u, err := url.Parse(bad)
