@@ -333,7 +333,8 @@ func testContextCanceled(t *testing.T, s store.Store) {
 func testClosed(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	put(t, s, "k", "v")
-	w, err := s.Watch(ctx, "", 0)
+	// Only Close can end this watch.
+	w, err := s.Watch(context.Background(), "", 0)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")

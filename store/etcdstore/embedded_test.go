@@ -1,0 +1,152 @@
+package etcdstore_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/etcdstore"
+)
+
+// helperEnv, when set to a directory, turns the test binary into the child
+// process of TestEmbeddedSurvivesSIGKILL.
+const helperEnv = "VDA_ETCDSTORE_KILL_HELPER_DIR"
+
+// killHelper starts the embedded store on dir and writes keys until it is
+// killed, printing "ack <key> <value>" after each acknowledged write and
+// "ready" after the first ten.
+func killHelper(dir string) int {
+	ctx := context.Background()
+	s, err := etcdstore.OpenEmbedded(ctx, fastConfig(dir), "/kill/")
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	for i := 0; ; i++ {
+		key, value := fmt.Sprintf("k/%06d", i), fmt.Sprintf("value-%d", i)
+		res, err := s.Txn(ctx, store.Txn{
+			Conds: []store.Cond{{Key: key}},
+			Ops:   []store.Op{{Key: key, Value: []byte(value)}},
+		})
+		if err != nil || !res.Succeeded {
+			fmt.Println("error", err, res.Succeeded)
+			return 1
+		}
+		fmt.Println("ack", key, value)
+		if i == 9 {
+			fmt.Println("ready")
+		}
+	}
+}
+
+func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	acked := map[string]string{}
+	lines := bufio.NewScanner(out)
+	killed := false
+	for lines.Scan() {
+		f := strings.Fields(lines.Text())
+		switch {
+		case len(f) == 3 && f[0] == "ack":
+			acked[f[1]] = f[2]
+		case len(f) == 1 && f[0] == "ready":
+		default:
+			t.Fatalf("child: %s", lines.Text())
+		}
+		// Kill it mid-stream, with writes in flight.
+		if len(acked) == 25 && !killed {
+			require.NoError(t, cmd.Process.Kill()) // SIGKILL
+			killed = true
+		}
+	}
+	require.True(t, killed, "child ended before it was killed")
+	err = cmd.Wait()
+	require.Error(t, err, "the child must have died of the signal")
+	require.GreaterOrEqual(t, len(acked), 25)
+
+	s, err := etcdstore.OpenEmbedded(context.Background(), fastConfig(dir), "/kill/")
+	require.NoError(t, err, "restart on the killed server's data")
+	defer s.Close()
+	for key, value := range acked {
+		kv, err := s.Get(context.Background(), key)
+		require.NoError(t, err, "acknowledged key %s lost", key)
+		assert.Equal(t, value, string(kv.Value))
+	}
+	t.Logf("%d acknowledged keys survived SIGKILL", len(acked))
+}
+
+func TestEmbeddedRestartKeepsData(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := etcdstore.OpenEmbedded(ctx, fastConfig(dir), "")
+	require.NoError(t, err)
+	var last int64
+	for i := range 20 {
+		res, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: fmt.Sprintf("r/%d", i), Value: []byte{byte(i)}}}})
+		require.NoError(t, err)
+		last = res.Revision
+	}
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+
+	s, err = etcdstore.OpenEmbedded(ctx, fastConfig(dir), "")
+	require.NoError(t, err)
+	defer s.Close()
+	res, err := s.List(ctx, "r/", store.ListOptions{})
+	require.NoError(t, err)
+	assert.Len(t, res.KVs, 20)
+	rev, err := s.Revision(ctx)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, rev, last, "revisions continue after a restart")
+
+	// The empty prefix (whole keyspace) lists and watches everything.
+	w, err := s.Watch(ctx, "", 0)
+	require.NoError(t, err)
+	defer w.Close()
+	res2, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: "a", Value: []byte("x")}}})
+	require.NoError(t, err)
+	select {
+	case resp := <-w.Events():
+		require.NoError(t, resp.Err)
+		require.Len(t, resp.Events, 1)
+		assert.Equal(t, "a", resp.Events[0].KV.Key)
+		assert.Equal(t, res2.Revision, resp.Events[0].KV.ModRevision)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	all, err := s.List(ctx, "", store.ListOptions{Limit: 2})
+	require.NoError(t, err)
+	assert.True(t, all.More)
+	assert.Equal(t, "a", all.KVs[0].Key)
+}
+
+func TestStartEmbeddedRefusesBadConfig(t *testing.T) {
+	ctx := context.Background()
+	_, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{})
+	assert.ErrorIs(t, err, store.ErrInvalidArgument)
+	_, err = etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), Socket: "/" + strings.Repeat("s", 200)})
+	assert.ErrorIs(t, err, store.ErrInvalidArgument)
+	assert.ErrorIs(t, err, etcdstore.ErrEmbedded)
+	_, err = etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), ElectionTimeout: -1})
+	assert.ErrorIs(t, err, store.ErrInvalidArgument)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = etcdstore.StartEmbedded(cctx, fastConfig(t.TempDir()))
+	assert.ErrorIs(t, err, context.Canceled)
+}

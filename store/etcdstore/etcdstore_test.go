@@ -1,0 +1,85 @@
+package etcdstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/etcdstore"
+	"github.com/vda-io/vda/store/storetest"
+)
+
+// One embedded server for the package's tests, started on first use.
+var shared struct {
+	once sync.Once
+	dir  string
+	srv  *etcdstore.Embedded
+	cli  *clientv3.Client
+	err  error
+	n    atomic.Int64
+}
+
+// fastConfig makes elections (and so the shortest lease) fast.
+func fastConfig(dir string) etcdstore.EmbeddedConfig {
+	return etcdstore.EmbeddedConfig{
+		Dir:               dir,
+		HeartbeatInterval: 10 * time.Millisecond,
+		ElectionTimeout:   100 * time.Millisecond,
+	}
+}
+
+func sharedServer(t testing.TB) (*etcdstore.Embedded, *clientv3.Client) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "etcdstore-test")
+		if shared.err != nil {
+			return
+		}
+		shared.srv, shared.err = etcdstore.StartEmbedded(context.Background(), fastConfig(shared.dir))
+		if shared.err != nil {
+			return
+		}
+		shared.cli, shared.err = shared.srv.Client()
+	})
+	require.NoError(t, shared.err)
+	return shared.srv, shared.cli
+}
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		os.Exit(killHelper(dir))
+	}
+	code := m.Run()
+	if shared.cli != nil {
+		_ = shared.cli.Close()
+	}
+	if shared.srv != nil {
+		_ = shared.srv.Close()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// newStore returns a store under a prefix no other test uses.
+func newStore(t testing.TB) *etcdstore.Store {
+	_, cli := sharedServer(t)
+	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: fmt.Sprintf("/test/%d/", shared.n.Add(1))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+}
+
