@@ -82,4 +82,3 @@ func newStore(t testing.TB) *etcdstore.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 }
-
