@@ -82,3 +82,9 @@ func newStore(t testing.TB) *etcdstore.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 }
+
+// BenchmarkStore runs on an embedded etcd with its data on disk (real
+// fsync), through the client over a unix socket.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return newStore(b) })
+}

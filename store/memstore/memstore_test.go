@@ -177,3 +177,12 @@ func TestWritersDoNotWaitForWatchers(t *testing.T) {
 	}
 	assert.Equal(t, 100, n)
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := memstore.New(memstore.DefaultConfig())
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
