@@ -1,0 +1,39 @@
+package vda
+
+// Store layout. Values are JSON; specs and statuses live under separate
+// keys so the monitor's status writes never conflict with spec edits.
+const (
+	// Prefix is the root of every key VDA writes.
+	Prefix       = "/vda/"
+	PrefixDN     = Prefix + "dn/"
+	PrefixPD     = Prefix + "pd/"
+	PrefixCN     = Prefix + "cn/"
+	PrefixDA     = Prefix + "da/"
+	PrefixExp    = Prefix + "exp/"
+	PrefixStatus = Prefix + "status/"
+)
+
+// KeyDN is the key of disk node dn.
+func KeyDN(dn string) string { return PrefixDN + dn }
+
+// KeyPDs is the prefix of the PDs of disk node dn.
+func KeyPDs(dn string) string { return PrefixPD + dn + "/" }
+
+// KeyPD is the key of PD pd on disk node dn.
+func KeyPD(dn, pd string) string { return KeyPDs(dn) + pd }
+
+// KeyCN is the key of controller node cn.
+func KeyCN(cn string) string { return PrefixCN + cn }
+
+// KeyDA is the key of disk array da.
+func KeyDA(da string) string { return PrefixDA + da }
+
+// KeyExps is the prefix of the exporters of disk array da.
+func KeyExps(da string) string { return PrefixExp + da + "/" }
+
+// KeyExp is the key of exporter exp of disk array da.
+func KeyExp(da, exp string) string { return KeyExps(da) + exp }
+
+// KeyStatus returns the status key of the object whose spec is at specKey:
+// "/vda/dn/x" -> "/vda/status/dn/x". The monitor writes Status there.
+func KeyStatus(specKey string) string { return PrefixStatus + specKey[len(Prefix):] }

@@ -1,0 +1,210 @@
+package vda
+
+import "time"
+
+// Health is the observed condition of an object, as reported by the monitor.
+type Health string
+
+// Health values. An object nobody has reported on yet is HealthUnknown.
+const (
+	HealthUnknown  Health = ""
+	HealthHealthy  Health = "healthy"
+	HealthDegraded Health = "degraded"
+	HealthFailed   Health = "failed"
+)
+
+// Status is the observed state of an object, written by the monitor under
+// the object's status key (KeyStatus*), never together with its spec.
+// Parts holds the status of sub-objects by their ID: a DA's VDs and
+// controllers, an exporter's per-controller ports.
+type Status struct {
+	Health     Health            `json:"health,omitempty"`
+	ErrorMsg   string            `json:"error_msg,omitempty"` // empty: no error
+	UpdatedAt  time.Time         `json:"updated_at,omitzero"`
+	TotalBytes uint64            `json:"total_bytes,omitempty"`
+	FreeBytes  uint64            `json:"free_bytes,omitempty"`
+	Parts      map[string]Status `json:"parts,omitempty"`
+}
+
+// Part returns the status of sub-object id (the zero Status if none).
+func (s Status) Part(id string) Status { return s.Parts[id] }
+
+// DiskNode is a server running spdk_tgt and the DN agent. Stored at KeyDN.
+type DiskNode struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"` // host:port of its agent, e.g. 192.168.0.14:9720
+	Description  string `json:"description,omitempty"`
+	ListenerConf string `json:"listener_conf"` // canonical nvmeof.TransportID JSON
+	Location     string `json:"location,omitempty"`
+	Offline      bool   `json:"offline,omitempty"`
+	// PDCount is how many PDs the DN holds (kept in the same transaction
+	// as PD creates and deletes, so a delete can refuse a DN in use).
+	PDCount int    `json:"pd_count,omitempty"`
+	Status  Status `json:"-"`
+}
+
+// PDType is the kind of SPDK bdev a physical disk is.
+type PDType string
+
+// PD types.
+const (
+	PDMalloc PDType = "malloc"
+	PDAio    PDType = "aio"
+	PDNVMe   PDType = "nvme"
+)
+
+// PDConf is the bdev a PD is made from, as given by --pd-conf:
+// {"type":"malloc","size":134217728}, {"type":"aio","filename":"/dev/sdb"},
+// {"type":"nvme","traddr":"0000:01:00.0"}.
+type PDConf struct {
+	Type      PDType `json:"type"`
+	SizeBytes uint64 `json:"size,omitempty"`     // malloc only
+	Filename  string `json:"filename,omitempty"` // aio only
+	TrAddr    string `json:"traddr,omitempty"`   // nvme only (PCIe address)
+}
+
+// PhysicalDisk is one bdev on a DN holding one lvstore. Stored at KeyPD.
+type PhysicalDisk struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	DNName      string `json:"dn_name"`
+	DNID        string `json:"dn_id"`
+	Description string `json:"description,omitempty"`
+	Conf        PDConf `json:"conf"`
+	Offline     bool   `json:"offline,omitempty"`
+	// AllocatedBytes is the sum of the VDs carved from this PD, VDCount
+	// their number; both change in the transaction that places or deletes
+	// a DA, which is what prevents over-allocation.
+	AllocatedBytes uint64 `json:"allocated_bytes,omitempty"`
+	VDCount        int    `json:"vd_count,omitempty"`
+	Status         Status `json:"-"`
+}
+
+// CapacityBytes is the space VDs can use on the PD: what the monitor
+// reported (Status.TotalBytes) or, before that, the data clusters of the
+// PD lvstore on a malloc bdev of the configured size. 0 means unknown.
+func (pd PhysicalDisk) CapacityBytes() uint64 {
+	if pd.Status.TotalBytes > 0 {
+		return pd.Status.TotalBytes
+	}
+	if pd.Conf.Type == PDMalloc {
+		return LvstoreDataBytes(pd.Conf.SizeBytes, PDClusterBytes)
+	}
+	return 0
+}
+
+// FreeBytes is CapacityBytes minus what the VDs reserve.
+func (pd PhysicalDisk) FreeBytes() uint64 {
+	c := pd.CapacityBytes()
+	if c < pd.AllocatedBytes {
+		return 0
+	}
+	return c - pd.AllocatedBytes
+}
+
+// ControllerNode is a server running spdk_tgt and the CN agent, hosting
+// controllers of many DAs. Stored at KeyCN.
+type ControllerNode struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Description  string `json:"description,omitempty"`
+	ListenerConf string `json:"listener_conf"`
+	Location     string `json:"location,omitempty"`
+	Offline      bool   `json:"offline,omitempty"`
+	CntlrCount   int    `json:"cntlr_count,omitempty"` // controllers placed here
+	Status       Status `json:"-"`
+}
+
+// VD is one lvol of a DA on one PD, a raid0 member.
+type VD struct {
+	ID        string `json:"id"`
+	Idx       int    `json:"idx"` // position in the raid0, fixed for life
+	DNID      string `json:"dn_id"`
+	DNName    string `json:"dn_name"`
+	PDID      string `json:"pd_id"`
+	PDName    string `json:"pd_name"`
+	SizeBytes uint64 `json:"size_bytes"`
+}
+
+// Cntlr is one controller of a DA on one CN.
+type Cntlr struct {
+	ID      string `json:"id"`
+	Idx     int    `json:"idx"` // selects the min/max cntlid range
+	CNID    string `json:"cn_id"`
+	CNName  string `json:"cn_name"`
+	Primary bool   `json:"primary"`
+}
+
+// DAConf is the raid0 geometry given by --da-conf.
+type DAConf struct {
+	StripeCount  int `json:"stripe_count"`
+	StripeSizeKB int `json:"stripe_size_kb"`
+}
+
+// DiskArray is a raid0 over VDs with an lvstore and one lvol exported
+// through its controllers. Everything the agents need is stored here so it
+// never has to be recomputed. Stored at KeyDA.
+type DiskArray struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// SizeBytes is the exported namespace size (--da-size), exactly.
+	SizeBytes uint64 `json:"size_bytes"`
+	// PhysicalSizeBytes is --physical-size (>= SizeBytes).
+	PhysicalSizeBytes uint64 `json:"physical_size_bytes"`
+	StripeCount       int    `json:"stripe_count"`
+	StripeSizeKB      int    `json:"stripe_size_kb"`
+	CntlrCount        int    `json:"cntlr_count"`
+	// ClusterBytes is the cluster size of the DA lvstore on the raid0.
+	ClusterBytes uint64 `json:"cluster_bytes"`
+	// VDSizeBytes is what each VD lvol reserves on its PD.
+	VDSizeBytes uint64 `json:"vd_size_bytes"`
+	// Epoch fences old primaries: it starts at 1 and grows on failover.
+	Epoch          int64  `json:"epoch"`
+	PrimaryCntlrID string `json:"primary_cntlr_id"`
+	// Initialized is set by the monitor once the DA lvstore was created;
+	// after that, a primary must find the lvstore, never create one.
+	Initialized bool    `json:"initialized,omitempty"`
+	VDs         []VD    `json:"vds"`
+	Cntlrs      []Cntlr `json:"cntlrs"`
+	ExpCount    int     `json:"exp_count,omitempty"` // exporters of this DA
+	Status      Status  `json:"-"`
+}
+
+// Primary returns the DA's primary controller (false if none).
+func (da DiskArray) Primary() (Cntlr, bool) {
+	for _, c := range da.Cntlrs {
+		if c.ID == da.PrimaryCntlrID {
+			return c, true
+		}
+	}
+	return Cntlr{}, false
+}
+
+// ExpPort is an exporter's presence on one controller of its DA (the
+// tutorial's "es"): a listener on that controller's CN.
+type ExpPort struct {
+	ID       string `json:"id"`
+	CntlrIdx int    `json:"cntlr_idx"`
+}
+
+// Exporter exports a DA to one initiator as an NVMe-oF subsystem with a
+// listener on every controller's CN. Stored at KeyExp.
+type Exporter struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	DAName       string    `json:"da_name"`
+	DAID         string    `json:"da_id"`
+	Description  string    `json:"description,omitempty"`
+	NQN          string    `json:"nqn"`
+	InitiatorNQN string    `json:"initiator_nqn"`
+	SnapName     string    `json:"snap_name,omitempty"`
+	Ports        []ExpPort `json:"ports"`
+	Status       Status    `json:"-"`
+}
+
+// ClusterSummary counts the cluster's objects and its PD capacity.
+type ClusterSummary struct {
+	DNCount, PDCount, CNCount, DACount, ExpCount int
+	TotalBytes, FreeBytes                        uint64
+}
