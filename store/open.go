@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -72,7 +73,7 @@ func Open(ctx context.Context, uri string, opts ...OpenOption) (Store, error) {
 		return nil, fmt.Errorf("%w: cannot parse", ErrInvalidURI)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("%w: %s: no scheme (want one of %v)", ErrInvalidURI, u.Redacted(), Schemes())
+		return nil, fmt.Errorf("%w: %s: no scheme (want one of %v)", ErrInvalidURI, Redacted(u), Schemes())
 	}
 	registryMu.RLock()
 	open, ok := registry[u.Scheme]
@@ -89,4 +90,33 @@ func Open(ctx context.Context, uri string, opts ...OpenOption) (Store, error) {
 		o.Logger = hclog.NewNullLogger()
 	}
 	return open(ctx, u, o)
+}
+
+// secretParams are the query parameters Redacted hides.
+var secretParams = []string{"password", "pass", "passwd", "pwd", "secret", "token", "sslpassword"}
+
+// Redacted returns u as a string with the userinfo password and any
+// password-like query parameter replaced by "xxxxx", for logs and errors.
+func Redacted(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if _, ok := c.User.Password(); ok {
+		c.User = url.UserPassword(c.User.Username(), "xxxxx")
+	}
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = "(unparsable query hidden)"
+		} else {
+			for k := range q {
+				if slices.Contains(secretParams, strings.ToLower(k)) {
+					q[k] = []string{"xxxxx"}
+				}
+			}
+			c.RawQuery = q.Encode()
+		}
+	}
+	return c.String()
 }

@@ -99,6 +99,18 @@ func TestOpenErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "memory", "the error lists the registered schemes")
 }
 
+func TestRedacted(t *testing.T) {
+	u, err := url.Parse("postgresql://bob:hunter2@db/vda?sslmode=verify-full&password=hunter3&Token=t0k")
+	require.NoError(t, err)
+	r := store.Redacted(u)
+	for _, secret := range []string{"hunter2", "hunter3", "t0k"} {
+		assert.NotContains(t, r, secret)
+	}
+	assert.Contains(t, r, "bob")
+	assert.Contains(t, r, "sslmode=verify-full")
+	assert.Equal(t, "", store.Redacted(nil))
+}
+
 func TestRegister(t *testing.T) {
 	var got *url.URL
 	var gotOpts store.OpenOptions

@@ -25,7 +25,7 @@ func init() {
 // store.ErrInvalidURI and never show the password.
 func ClientConfig(u *url.URL) (clientv3.Config, string, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, u.Redacted(), fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, store.Redacted(u), fmt.Sprintf(format, args...))
 	}
 	if u.Scheme != "etcd" {
 		return clientv3.Config{}, "", bad("scheme is not etcd")
@@ -117,7 +117,7 @@ func openEtcd(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store
 	cfg.Context = context.WithoutCancel(ctx)
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("etcdstore: connect %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("etcdstore: connect %s: %w", store.Redacted(u), err)
 	}
 	s, err := New(cli, Config{Prefix: prefix, Logger: o.Logger})
 	if err != nil {
@@ -132,7 +132,7 @@ func openEtcd(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store
 // and the key prefix.
 func EmbeddedURLConfig(u *url.URL) (EmbeddedConfig, string, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, u.Redacted(), fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, store.Redacted(u), fmt.Sprintf(format, args...))
 	}
 	if u.Scheme != "embedded" {
 		return EmbeddedConfig{}, "", bad("scheme is not embedded")
