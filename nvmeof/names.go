@@ -272,11 +272,14 @@ func isOwnedIn(s string, sp space) bool {
 }
 
 // IsOwnedBdev reports whether name is a bdev name or lvol alias VDA created:
-// a PD bdev, a raid, an attached NVMe namespace of a VDA controller, or
-// "<owned lvstore>/<owned lvol>".
+// a PD bdev, a raid, an attached NVMe namespace of a VDA controller, or the
+// alias of a VD lvol in a PD lvstore or of a DA lvol in a DA lvstore.
 func IsOwnedBdev(name string) bool {
 	if lvs, lvol, ok := strings.Cut(name, "/"); ok {
-		return IsOwnedLvstore(lvs) && IsOwnedLvol(lvol)
+		s, ok1 := ParseName(lvs)
+		l, ok2 := ParseName(lvol)
+		return ok1 && ok2 && (s.Kind == KindPDLvstore && l.Kind == KindVDLvol ||
+			s.Kind == KindDALvstore && l.Kind == KindDALvol)
 	}
 	return isOwnedIn(name, spaceBdev)
 }

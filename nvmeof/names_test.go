@@ -128,7 +128,8 @@ func TestOwnedRejectsForeignNames(t *testing.T) {
 		"VDA-pd-" + idA, "vda-exp-da0-exp0", "nqn.2016-06.io.spdk:host0",
 		"nqn.2016-06.io.spdk:vda-pd-" + idA, "nqn.2016-06.io.spdk:vda-vd-" + idA + "n1",
 		"vda-pdlvs-" + idA + "/Malloc0", "lvs/vda-vd-" + idA, "vda-pd-" + idA + "/vda-vd-" + idA,
-		"vda-pdlvs-" + idA + "/vda-pdlvs-" + idA,
+		"vda-pdlvs-" + idA + "/vda-pdlvs-" + idA, "vda-pdlvs-" + idA + "/vda-da-" + idA,
+		"vda-dalvs-" + idA + "/vda-vd-" + idA, "vda-pdlvs-" + idA + "/vda-vd-" + idA + "/x",
 	} {
 		assert.False(t, IsOwnedBdev(s), "bdev %q", s)
 		assert.False(t, IsOwnedNQN(NQN(s)), "nqn %q", s)
