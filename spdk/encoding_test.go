@@ -75,7 +75,9 @@ var unrecorded = []struct {
 	},
 	{
 		"bdev_lvol_set_read_only",
-		func(ctx context.Context, c *Client) error { return c.BdevLvolSetReadOnly(ctx, NameParams{Name: "lvs/a"}) },
+		func(ctx context.Context, c *Client) error {
+			return c.BdevLvolSetReadOnly(ctx, NameParams{Name: "lvs/a"})
+		},
 		`{"name":"lvs/a"}`,
 	},
 	{
