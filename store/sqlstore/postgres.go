@@ -21,9 +21,11 @@ import (
 const pgChannel = "vda_changes"
 
 var postgres = &dialect{
-	name:       "postgresql",
-	open:       openPostgres,
-	nowMS:      "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+	name: "postgresql",
+	open: openPostgres,
+	// statement_timestamp() is stable within a statement, so the expiry
+	// index can serve "expires_ms <= now"; clock_timestamp() is volatile.
+	nowMS:      "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
 	forUpdate:  " FOR UPDATE",
 	dollar:     true,
 	writeLevel: sql.LevelReadCommitted,
