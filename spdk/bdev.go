@@ -92,14 +92,20 @@ type LvolInfo struct {
 type NVMeNSInfo struct {
 	TRID      TransportID   `json:"trid"`
 	CtrlrData NVMeCtrlrData `json:"ctrlr_data"`
-	VS        struct {
-		NVMeVersion string `json:"nvme_version"`
-	} `json:"vs"`
-	NSData struct {
-		ID       uint32 `json:"id"`
-		CanShare bool   `json:"can_share"`
-		ANAState string `json:"ana_state,omitempty"`
-	} `json:"ns_data"`
+	VS        NVMeVS        `json:"vs"`
+	NSData    NVMeNSData    `json:"ns_data"`
+}
+
+// NVMeVS is the NVMe version of a controller.
+type NVMeVS struct {
+	NVMeVersion string `json:"nvme_version"`
+}
+
+// NVMeNSData identifies the namespace behind an NVMe bdev path.
+type NVMeNSData struct {
+	ID       uint32 `json:"id"`
+	CanShare bool   `json:"can_share"`
+	ANAState string `json:"ana_state,omitempty"`
 }
 
 // NVMeCtrlrData is the identify-controller summary of an NVMe bdev path.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -462,4 +463,75 @@ func TestEncodeRequest(t *testing.T) {
 	got = encodeRequest(8, `odd"name`, nil)
 	require.JSONEq(t, `{"jsonrpc":"2.0","method":"odd\"name","id":8}`, string(got))
 	require.False(t, strings.Contains(string(got), "params"))
+}
+
+func TestConcurrentFirstCallsDialOnce(t *testing.T) {
+	s := newTestServer(t, echoVersion)
+	c, err := New(s.path)
+	require.NoError(t, err)
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Version(context.Background())
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 1, s.accepted.Load())
+}
+
+// TestBlockedWriteHonoursContext: an SPDK that stops reading fills the socket buffers; the
+// writer and the callers queued behind it still return when their contexts end, and since
+// the requests were not written whole they are not reported as outcome-unknown.
+func TestBlockedWriteHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stuck.sock")
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc // never read from
+		}
+	}()
+	c, err := Dial(context.Background(), path)
+	require.NoError(t, err)
+	defer c.Close()
+	nc := <-accepted
+	defer nc.Close()
+
+	huge := strings.Repeat("x", 8<<20) // far more than the socket buffers hold
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	type result struct {
+		huge bool
+		err  error
+	}
+	results := make(chan result, 4)
+	for i := range 4 {
+		name := "small"
+		if i == 0 {
+			name = huge
+		}
+		go func() {
+			_, err := c.BdevMallocCreate(ctx, BdevMallocCreateParams{Name: name, BlockSize: 512, NumBlocks: 1})
+			results <- result{huge: i == 0, err: err}
+		}()
+	}
+	for range 4 {
+		r := <-results
+		require.ErrorIs(t, r.err, context.DeadlineExceeded)
+		if r.huge { // never written whole, so never executed; small ones may have gone out first
+			require.NotErrorIs(t, r.err, ErrOutcomeUnknown)
+		}
+	}
 }

@@ -103,6 +103,7 @@ func (cn *conn) fail(err error) {
 	cn.err = err
 	cn.pending = nil
 	cn.mu.Unlock()
+	cn.log.Debug("connection broken", "error", err)
 	close(cn.done)
 	_ = cn.nc.Close()
 }
@@ -136,9 +137,14 @@ func (cn *conn) write(ctx context.Context, buf []byte) error {
 		// ctx ended during or right after the write: undo the deadline it set.
 		<-fired
 		_ = cn.nc.SetWriteDeadline(time.Time{})
+		if err != nil {
+			err = fmt.Errorf("%w: write interrupted: %w", ErrConnection, ctx.Err())
+		}
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: write: %w", ErrConnection, err)
+		if !errors.Is(err, ErrConnection) {
+			err = fmt.Errorf("%w: write: %w", ErrConnection, err)
+		}
 		cn.fail(err)
 		return err
 	}

@@ -18,18 +18,21 @@ type Lvstore struct {
 
 // Lvol is one element of bdev_lvol_get_lvols. Its bdev name is UUID; Alias is "lvs/name".
 type Lvol struct {
-	Alias             string `json:"alias"`
-	UUID              string `json:"uuid"`
-	Name              string `json:"name"`
-	IsThinProvisioned bool   `json:"is_thin_provisioned"`
-	IsSnapshot        bool   `json:"is_snapshot"`
-	IsClone           bool   `json:"is_clone"`
-	IsEsnapClone      bool   `json:"is_esnap_clone"`
-	IsDegraded        bool   `json:"is_degraded"`
-	Lvs               struct {
-		Name string `json:"name"`
-		UUID string `json:"uuid"`
-	} `json:"lvs"`
+	Alias             string  `json:"alias"`
+	UUID              string  `json:"uuid"`
+	Name              string  `json:"name"`
+	IsThinProvisioned bool    `json:"is_thin_provisioned"`
+	IsSnapshot        bool    `json:"is_snapshot"`
+	IsClone           bool    `json:"is_clone"`
+	IsEsnapClone      bool    `json:"is_esnap_clone"`
+	IsDegraded        bool    `json:"is_degraded"`
+	Lvs               LvolLvs `json:"lvs"`
+}
+
+// LvolLvs names the lvstore of an lvol.
+type LvolLvs struct {
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
 }
 
 // BdevLvolCreateLvstoreParams are the params of bdev_lvol_create_lvstore.

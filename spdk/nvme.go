@@ -74,14 +74,17 @@ const (
 
 // NvmeCtrlr is one path of an NVMe controller.
 type NvmeCtrlr struct {
-	State  string      `json:"state"`
-	TRID   TransportID `json:"trid"`
-	CntlID uint16      `json:"cntlid"`
-	Host   struct {
-		NQN   string `json:"nqn"`
-		Addr  string `json:"addr"`
-		SvcID string `json:"svcid"`
-	} `json:"host"`
+	State  string        `json:"state"`
+	TRID   TransportID   `json:"trid"`
+	CntlID uint16        `json:"cntlid"`
+	Host   NvmeCtrlrHost `json:"host"`
+}
+
+// NvmeCtrlrHost is the local (host) side of an NVMe controller path.
+type NvmeCtrlrHost struct {
+	NQN   string `json:"nqn"`
+	Addr  string `json:"addr"`
+	SvcID string `json:"svcid"`
 }
 
 // BdevNvmeGetControllersParams are the params of bdev_nvme_get_controllers. Zero params list
@@ -105,10 +108,13 @@ type BdevNvmeGetIOPathsParams struct {
 
 // IOPaths is the result of bdev_nvme_get_io_paths.
 type IOPaths struct {
-	PollGroups []struct {
-		Thread  string   `json:"thread"`
-		IOPaths []IOPath `json:"io_paths"`
-	} `json:"poll_groups"`
+	PollGroups []IOPollGroup `json:"poll_groups"`
+}
+
+// IOPollGroup is the I/O paths of one SPDK thread.
+type IOPollGroup struct {
+	Thread  string   `json:"thread"`
+	IOPaths []IOPath `json:"io_paths"`
 }
 
 // IOPath is one NVMe I/O path of a poll group.

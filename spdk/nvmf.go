@@ -228,15 +228,18 @@ type Subsystem struct {
 	Subtype         string                `json:"subtype"` // NVMe or Discovery
 	ListenAddresses []SubsystemListenAddr `json:"listen_addresses"`
 	AllowAnyHost    bool                  `json:"allow_any_host"`
-	Hosts           []struct {
-		NQN string `json:"nqn"`
-	} `json:"hosts"`
-	SerialNumber  string               `json:"serial_number,omitempty"`
-	ModelNumber   string               `json:"model_number,omitempty"`
-	MaxNamespaces uint32               `json:"max_namespaces,omitempty"`
-	MinCntlID     uint16               `json:"min_cntlid,omitempty"`
-	MaxCntlID     uint16               `json:"max_cntlid,omitempty"`
-	Namespaces    []SubsystemNamespace `json:"namespaces,omitempty"`
+	Hosts           []SubsystemHost       `json:"hosts"`
+	SerialNumber    string                `json:"serial_number,omitempty"`
+	ModelNumber     string                `json:"model_number,omitempty"`
+	MaxNamespaces   uint32                `json:"max_namespaces,omitempty"`
+	MinCntlID       uint16                `json:"min_cntlid,omitempty"`
+	MaxCntlID       uint16                `json:"max_cntlid,omitempty"`
+	Namespaces      []SubsystemNamespace  `json:"namespaces,omitempty"`
+}
+
+// SubsystemHost is an allowed host of a subsystem.
+type SubsystemHost struct {
+	NQN string `json:"nqn"`
 }
 
 // SubsystemListenAddr is a listen address as nvmf_get_subsystems reports it (upper-cased).
