@@ -26,7 +26,7 @@ const (
 	MinStripeSizeKB = 4
 	MaxStripeSizeKB = 1024
 	// MaxStripeCount bounds --da-conf stripe_count (VDs per DA).
-	MaxStripeCount = 64
+	MaxStripeCount = 32
 	// MaxCntlrCount bounds --cntlr-cnt.
 	MaxCntlrCount = 16
 

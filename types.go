@@ -186,6 +186,10 @@ func (da DiskArray) Primary() (Cntlr, bool) {
 type ExpPort struct {
 	ID       string `json:"id"`
 	CntlrIdx int    `json:"cntlr_idx"`
+	// CNName and CNListenerConf are not stored: GetExporter fills them in
+	// from the controller's CN (where initiators connect).
+	CNName         string `json:"-"`
+	CNListenerConf string `json:"-"`
 }
 
 // Exporter exports a DA to one initiator as an NVMe-oF subsystem with a

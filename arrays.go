@@ -1,0 +1,283 @@
+package vda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/store"
+)
+
+// DiskArraySpec is what creates a DA.
+type DiskArraySpec struct {
+	Name              string
+	Description       string
+	CntlrCount        int
+	SizeBytes         uint64 // --da-size: the exported namespace size, exactly
+	PhysicalSizeBytes uint64 // --physical-size; 0 means SizeBytes
+	Conf              DAConf
+}
+
+// DiskArrayUpdate changes a DA; nil fields are left alone.
+type DiskArrayUpdate struct {
+	Description *string
+}
+
+// errStale: a placement candidate changed between the List and the Txn.
+var errStale = errors.New("vda: placement candidates changed")
+
+func daWhat(name string) string { return fmt.Sprintf("disk array %q", name) }
+
+// candidates reads every DN, PD (with status, for capacity) and CN, and
+// the revision each was read at.
+func (c *Cluster) candidates(ctx context.Context) (Candidates, map[string]int64, error) {
+	revs := map[string]int64{}
+	cands := Candidates{DNs: map[string]DiskNode{}}
+	load := func(prefix string, fn func(kv store.KV) error) error {
+		res, err := c.s.List(ctx, prefix, store.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, kv := range res.KVs {
+			revs[kv.Key] = kv.ModRevision
+			if err := fn(kv); err != nil {
+				return fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+			}
+		}
+		return nil
+	}
+	pdStatuses := map[string]Status{}
+	err := errors.Join(
+		load(PrefixDN, func(kv store.KV) error {
+			var dn DiskNode
+			err := json.Unmarshal(kv.Value, &dn)
+			cands.DNs[dn.Name] = dn
+			return err
+		}),
+		load(KeyStatus(PrefixPD), func(kv store.KV) error {
+			var st Status
+			err := json.Unmarshal(kv.Value, &st)
+			pdStatuses[kv.Key] = st
+			return err
+		}),
+		load(PrefixPD, func(kv store.KV) error {
+			var pd PhysicalDisk
+			err := json.Unmarshal(kv.Value, &pd)
+			pd.Status = pdStatuses[KeyStatus(kv.Key)]
+			cands.PDs = append(cands.PDs, pd)
+			return err
+		}),
+		load(PrefixCN, func(kv store.KV) error {
+			var cn ControllerNode
+			err := json.Unmarshal(kv.Value, &cn)
+			cands.CNs = append(cands.CNs, cn)
+			return err
+		}),
+	)
+	return cands, revs, err
+}
+
+// txFresh reads key in tx and fails with errStale unless it is still at
+// the revision the candidates were read at.
+func txFresh[T any](tx *store.Tx, key string, revs map[string]int64) (T, error) {
+	var v T
+	kv, err := tx.Get(key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && kv.ModRevision != revs[key]) {
+		return v, errStale
+	}
+	if err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal(kv.Value, &v)
+}
+
+func (spec *DiskArraySpec) validate() (DALayout, error) {
+	if err := ValidateName(nvmeof.ResourceDA, spec.Name); err != nil {
+		return DALayout{}, err
+	}
+	if err := ValidateDescription(spec.Description); err != nil {
+		return DALayout{}, err
+	}
+	if err := ValidateCntlrCount(spec.CntlrCount); err != nil {
+		return DALayout{}, err
+	}
+	if spec.PhysicalSizeBytes == 0 {
+		spec.PhysicalSizeBytes = spec.SizeBytes
+	}
+	return Layout(spec.SizeBytes, spec.PhysicalSizeBytes, spec.Conf.StripeCount, spec.Conf.StripeSizeKB)
+}
+
+// CreateDiskArray places and creates a DA in one store transaction: it
+// reads the candidates, asks the Placer, and commits the DA together with
+// the capacity it reserves (PD bytes and VD counts, CN controller counts),
+// guarded by the revisions of every node and disk it chose. If any of them
+// changed meanwhile, it starts over on fresh data; no lock is taken.
+func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (DiskArray, error) {
+	layout, err := spec.validate()
+	if err != nil {
+		return DiskArray{}, err
+	}
+	req := PlacementRequest{StripeCount: spec.Conf.StripeCount, CntlrCount: spec.CntlrCount, VDSizeBytes: layout.VDSizeBytes}
+	for attempt := 0; attempt < c.attempts; attempt++ {
+		if _, err := c.s.Get(ctx, KeyDA(spec.Name)); err == nil {
+			return DiskArray{}, fmt.Errorf("%w: %s", ErrAlreadyExists, daWhat(spec.Name))
+		}
+		cands, revs, err := c.candidates(ctx)
+		if err != nil {
+			return DiskArray{}, err
+		}
+		p, err := c.placer.Place(req, cands)
+		if err != nil {
+			return DiskArray{}, err
+		}
+		if len(p.PDs) != req.StripeCount || len(p.CNs) != req.CntlrCount {
+			return DiskArray{}, fmt.Errorf("vda: placer returned %d PDs and %d CNs", len(p.PDs), len(p.CNs))
+		}
+		var da DiskArray
+		err = c.update(ctx, func(tx *store.Tx) error {
+			da, err = c.commitDA(tx, spec, layout, p, revs)
+			return err
+		})
+		if errors.Is(err, errStale) {
+			c.log.Debug("placement candidates changed, retrying", "da", spec.Name, "attempt", attempt)
+			continue
+		}
+		return da, err
+	}
+	return DiskArray{}, fmt.Errorf("%w: placement of %s kept conflicting", store.ErrConflict, daWhat(spec.Name))
+}
+
+func (c *Cluster) commitDA(tx *store.Tx, spec DiskArraySpec, l DALayout, p Placement, revs map[string]int64) (DiskArray, error) {
+	if err := txAbsent(tx, KeyDA(spec.Name), daWhat(spec.Name)); err != nil {
+		return DiskArray{}, err
+	}
+	da := DiskArray{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
+		SizeBytes: spec.SizeBytes, PhysicalSizeBytes: spec.PhysicalSizeBytes,
+		StripeCount: spec.Conf.StripeCount, StripeSizeKB: spec.Conf.StripeSizeKB, CntlrCount: spec.CntlrCount,
+		ClusterBytes: l.ClusterBytes, VDSizeBytes: l.VDSizeBytes, Epoch: 1}
+	seen := map[string]bool{}
+	for i, cand := range p.PDs {
+		key := KeyPD(cand.DNName, cand.Name)
+		pd, err := txFresh[PhysicalDisk](tx, key, revs)
+		if err != nil {
+			return da, err
+		}
+		dn, err := txFresh[DiskNode](tx, KeyDN(pd.DNName), revs)
+		if err != nil {
+			return da, err
+		}
+		pd.Status = cand.Status // capacity reported by the monitor
+		if seen[key] || dn.Offline || pd.Offline || pd.FreeBytes() < l.VDSizeBytes {
+			return da, fmt.Errorf("vda: placer chose an unusable %s", pdWhat(pd.DNName, pd.Name))
+		}
+		seen[key] = true
+		pd.AllocatedBytes += l.VDSizeBytes
+		pd.VDCount++
+		pd.Status = Status{}
+		if err := txPut(tx, key, pd); err != nil {
+			return da, err
+		}
+		da.VDs = append(da.VDs, VD{ID: nvmeof.NewID(), Idx: i, DNID: dn.ID, DNName: dn.Name,
+			PDID: pd.ID, PDName: pd.Name, SizeBytes: l.VDSizeBytes})
+	}
+	for i, cand := range p.CNs {
+		cn, err := txFresh[ControllerNode](tx, KeyCN(cand.Name), revs)
+		if err != nil {
+			return da, err
+		}
+		if seen[KeyCN(cn.Name)] || cn.Offline {
+			return da, fmt.Errorf("vda: placer chose an unusable controller node %q", cn.Name)
+		}
+		seen[KeyCN(cn.Name)] = true
+		cn.CntlrCount++
+		if err := txPut(tx, KeyCN(cn.Name), cn); err != nil {
+			return da, err
+		}
+		da.Cntlrs = append(da.Cntlrs, Cntlr{ID: nvmeof.NewID(), Idx: i, CNID: cn.ID, CNName: cn.Name, Primary: i == 0})
+	}
+	da.PrimaryCntlrID = da.Cntlrs[0].ID
+	return da, txPut(tx, KeyDA(da.Name), da)
+}
+
+// GetDiskArray returns a DA with its status.
+func (c *Cluster) GetDiskArray(ctx context.Context, name string) (DiskArray, error) {
+	if err := ValidateName(nvmeof.ResourceDA, name); err != nil {
+		return DiskArray{}, err
+	}
+	return getJSON(ctx, c, KeyDA(name), daWhat(name), daStatus)
+}
+
+// ListDiskArrays returns one page of DAs in name order.
+func (c *Cluster) ListDiskArrays(ctx context.Context, page Page) ([]DiskArray, string, error) {
+	return listJSON(ctx, c, PrefixDA, page, daStatus)
+}
+
+// ModifyDiskArray changes a DA's description.
+func (c *Cluster) ModifyDiskArray(ctx context.Context, name string, u DiskArrayUpdate) (DiskArray, error) {
+	if err := ValidateName(nvmeof.ResourceDA, name); err != nil {
+		return DiskArray{}, err
+	}
+	if u.Description != nil {
+		if err := ValidateDescription(*u.Description); err != nil {
+			return DiskArray{}, err
+		}
+	}
+	var da DiskArray
+	err := c.update(ctx, func(tx *store.Tx) error {
+		var err error
+		if da, err = txGet[DiskArray](tx, KeyDA(name), daWhat(name)); err != nil {
+			return err
+		}
+		if u.Description != nil {
+			da.Description = *u.Description
+		}
+		return txPut(tx, KeyDA(name), da)
+	})
+	if err != nil {
+		return DiskArray{}, err
+	}
+	da.Status, err = c.readStatus(ctx, KeyDA(name))
+	return da, err
+}
+
+// DeleteDiskArray removes a DA without exporters and releases what it
+// reserved on its PDs and CNs, in one transaction.
+func (c *Cluster) DeleteDiskArray(ctx context.Context, name string) error {
+	if err := ValidateName(nvmeof.ResourceDA, name); err != nil {
+		return err
+	}
+	return c.update(ctx, func(tx *store.Tx) error {
+		da, err := txGet[DiskArray](tx, KeyDA(name), daWhat(name))
+		if err != nil {
+			return err
+		}
+		if da.ExpCount > 0 {
+			return fmt.Errorf("%w: %s still has %d exporters", ErrFailedPrecondition, daWhat(name), da.ExpCount)
+		}
+		for _, vd := range da.VDs {
+			pd, err := txGet[PhysicalDisk](tx, KeyPD(vd.DNName, vd.PDName), pdWhat(vd.DNName, vd.PDName))
+			if err != nil {
+				return err
+			}
+			pd.AllocatedBytes -= min(pd.AllocatedBytes, vd.SizeBytes)
+			pd.VDCount = max(0, pd.VDCount-1)
+			if err := txPut(tx, KeyPD(vd.DNName, vd.PDName), pd); err != nil {
+				return err
+			}
+		}
+		for _, cntlr := range da.Cntlrs {
+			cn, err := txGet[ControllerNode](tx, KeyCN(cntlr.CNName), fmt.Sprintf("controller node %q", cntlr.CNName))
+			if err != nil {
+				return err
+			}
+			cn.CntlrCount = max(0, cn.CntlrCount-1)
+			if err := txPut(tx, KeyCN(cn.Name), cn); err != nil {
+				return err
+			}
+		}
+		txDelete(tx, KeyDA(name))
+		return nil
+	})
+}

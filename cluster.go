@@ -1,0 +1,202 @@
+package vda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/store"
+)
+
+// List paging limits.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Config configures a Cluster.
+type Config struct {
+	// Store holds the cluster state (required). Several Clusters, in one
+	// process or many, may share one Store.
+	Store store.Store
+	// Logger receives debug logs; nil is silent.
+	Logger hclog.Logger
+	// Placer chooses a new DA's PDs and CNs; nil means DefaultPlacer.
+	Placer Placer
+	// MaxPlacementAttempts bounds how often CreateDiskArray re-reads the
+	// candidates after a concurrent change (0 means 100).
+	MaxPlacementAttempts int
+}
+
+// DefaultConfig returns a Config for s.
+func DefaultConfig(s store.Store) Config { return Config{Store: s} }
+
+// Cluster is the VDA API over a Store: what the portal serves, usable
+// directly by embedders. It keeps no state of its own, so any number of
+// Clusters may serve the same Store concurrently.
+type Cluster struct {
+	s        store.Store
+	log      hclog.Logger
+	placer   Placer
+	attempts int
+}
+
+// New returns a Cluster for cfg.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: config: no store", ErrInvalidArgument)
+	}
+	c := &Cluster{s: cfg.Store, log: cfg.Logger, placer: cfg.Placer, attempts: cfg.MaxPlacementAttempts}
+	if c.log == nil {
+		c.log = hclog.NewNullLogger()
+	}
+	if c.placer == nil {
+		c.placer = DefaultPlacer{}
+	}
+	if c.attempts <= 0 {
+		c.attempts = 100
+	}
+	return c, nil
+}
+
+// Page selects one page of a List: at most Limit items (0 means
+// DefaultPageSize) after Token, the NextToken of the previous page.
+type Page struct {
+	Limit int
+	Token string
+}
+
+func (p Page) options(prefix string) (store.ListOptions, error) {
+	if p.Limit < 0 || p.Limit > MaxPageSize {
+		return store.ListOptions{}, fmt.Errorf("%w: page limit %d is not in 0..%d", ErrInvalidArgument, p.Limit, MaxPageSize)
+	}
+	opt := store.ListOptions{Limit: p.Limit}
+	if opt.Limit == 0 {
+		opt.Limit = DefaultPageSize
+	}
+	if p.Token != "" {
+		if len(p.Token) > store.MaxKeyBytes-len(prefix) || strings.ContainsRune(p.Token, 0) {
+			return store.ListOptions{}, fmt.Errorf("%w: bad page token", ErrInvalidArgument)
+		}
+		opt.StartAfter = prefix + p.Token
+	}
+	return opt, nil
+}
+
+// listJSON lists one page of the objects under prefix, each with its status.
+func listJSON[T any](ctx context.Context, c *Cluster, prefix string, page Page, status func(*T) *Status) ([]T, string, error) {
+	opt, err := page.options(prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := c.s.List(ctx, prefix, opt)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]T, 0, len(res.KVs))
+	for _, kv := range res.KVs {
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, "", fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+		}
+		if *status(&v), err = c.readStatus(ctx, kv.Key); err != nil {
+			return nil, "", err
+		}
+		out = append(out, v)
+	}
+	next := ""
+	if res.More && len(res.KVs) > 0 {
+		next = strings.TrimPrefix(res.KVs[len(res.KVs)-1].Key, prefix)
+	}
+	return out, next, nil
+}
+
+// getJSON reads the object at key with its status; what names it in errors.
+func getJSON[T any](ctx context.Context, c *Cluster, key, what string, status func(*T) *Status) (T, error) {
+	var v T
+	kv, err := c.s.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, fmt.Errorf("%w: %s", ErrNotFound, what)
+	}
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
+		return v, fmt.Errorf("vda: decode %s: %w", key, err)
+	}
+	*status(&v), err = c.readStatus(ctx, key)
+	return v, err
+}
+
+func (c *Cluster) readStatus(ctx context.Context, specKey string) (Status, error) {
+	var st Status
+	kv, err := c.s.Get(ctx, KeyStatus(specKey))
+	if errors.Is(err, store.ErrNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(kv.Value, &st); err != nil {
+		return st, fmt.Errorf("vda: decode status of %s: %w", specKey, err)
+	}
+	return st, nil
+}
+
+// txGet reads and decodes key inside a transaction (guarding it).
+func txGet[T any](tx *store.Tx, key, what string) (T, error) {
+	var v T
+	kv, err := tx.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, fmt.Errorf("%w: %s", ErrNotFound, what)
+	}
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
+		return v, fmt.Errorf("vda: decode %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// txAbsent fails with ErrAlreadyExists unless key is absent (guarding it).
+func txAbsent(tx *store.Tx, key, what string) error {
+	_, err := tx.Get(key)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %s", ErrAlreadyExists, what)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
+}
+
+func txPut(tx *store.Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("vda: encode %s: %w", key, err)
+	}
+	tx.Put(key, b)
+	return nil
+}
+
+// txDelete deletes a spec key and its status key.
+func txDelete(tx *store.Tx, key string) {
+	tx.Delete(key)
+	tx.Delete(KeyStatus(key))
+}
+
+func (c *Cluster) update(ctx context.Context, fn func(tx *store.Tx) error) error {
+	return store.Update(ctx, c.s, fn)
+}
+
+func dnStatus(v *DiskNode) *Status       { return &v.Status }
+func pdStatus(v *PhysicalDisk) *Status   { return &v.Status }
+func cnStatus(v *ControllerNode) *Status { return &v.Status }
+func daStatus(v *DiskArray) *Status      { return &v.Status }
+func expStatus(v *Exporter) *Status      { return &v.Status }

@@ -1,0 +1,166 @@
+package vda_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/memstore"
+)
+
+func newStore(t testing.TB) store.Store {
+	s, err := memstore.New(memstore.DefaultConfig())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func newCluster(t testing.TB, s store.Store) *vda.Cluster {
+	c, err := vda.New(vda.DefaultConfig(s))
+	require.NoError(t, err)
+	return c
+}
+
+func listener(ip, port string) string {
+	return fmt.Sprintf(`{"trtype":"tcp","traddr":"%s","adrfam":"ipv4","trsvcid":"%s"}`, ip, port)
+}
+
+// tutorialCluster builds seed 003's cluster: two DNs with a 128 MiB malloc
+// PD each and two CNs.
+func tutorialCluster(t testing.TB, c *vda.Cluster) {
+	ctx := context.Background()
+	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: ip + ":9720", ListenerConf: listener(ip, "4420"), Location: ip + ":9720"})
+		require.NoError(t, err)
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: ip + ":9720", Name: "pd0", Conf: `{"type":"malloc","size":134217728}`})
+		require.NoError(t, err)
+	}
+	for _, ip := range []string{"192.168.0.16", "192.168.0.17"} {
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: ip + ":9820", ListenerConf: listener(ip, "4430"), Location: "192.168.0.16:9820"})
+		require.NoError(t, err)
+	}
+}
+
+func TestClusterTutorial(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	tutorialCluster(t, c)
+	da, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 2, SizeBytes: 33554432,
+		PhysicalSizeBytes: 33554432, Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+	require.NoError(t, err)
+	require.Len(t, da.VDs, 2)
+	require.NotEqual(t, da.VDs[0].DNName, da.VDs[1].DNName, "VDs spread over DNs")
+	require.Equal(t, "192.168.0.16:9820", da.Cntlrs[0].CNName)
+	require.Equal(t, "192.168.0.17:9820", da.Cntlrs[1].CNName)
+	require.True(t, da.Cntlrs[0].Primary)
+	require.Equal(t, da.Cntlrs[0].ID, da.PrimaryCntlrID)
+	require.EqualValues(t, 1, da.Epoch)
+	require.Len(t, da.ID, 32)
+
+	exp, err := c.CreateExporter(ctx, vda.ExporterSpec{DAName: "da0", Name: "exp0", InitiatorNQN: "nqn.2016-06.io.spdk:host0"})
+	require.NoError(t, err)
+	got, err := c.GetExporter(ctx, "da0", "exp0")
+	require.NoError(t, err)
+	require.Equal(t, exp.ID, got.ID)
+	require.Equal(t, "nqn.2016-06.io.spdk:vda-exp-da0-exp0", got.NQN)
+	require.Len(t, got.Ports, 2)
+	require.Equal(t, listener("192.168.0.17", "4430"), got.Ports[1].CNListenerConf)
+
+	pd, err := c.GetPhysicalDisk(ctx, "192.168.0.14:9720", "pd0")
+	require.NoError(t, err)
+	require.Equal(t, da.VDSizeBytes, pd.AllocatedBytes)
+	require.Equal(t, 1, pd.VDCount)
+
+	// Deletes in use are refused and change nothing.
+	for _, del := range []func() error{
+		func() error { return c.DeleteDiskArray(ctx, "da0") },
+		func() error { return c.DeletePhysicalDisk(ctx, "192.168.0.14:9720", "pd0") },
+		func() error { return c.DeleteDiskNode(ctx, "192.168.0.14:9720") },
+		func() error { return c.DeleteControllerNode(ctx, "192.168.0.16:9820") },
+	} {
+		require.ErrorIs(t, del(), vda.ErrFailedPrecondition)
+	}
+	_, err = c.GetDiskArray(ctx, "da0")
+	require.NoError(t, err)
+
+	// Tear down in order; every counter is released.
+	require.NoError(t, c.DeleteExporter(ctx, "da0", "exp0"))
+	require.NoError(t, c.DeleteDiskArray(ctx, "da0"))
+	pd, err = c.GetPhysicalDisk(ctx, "192.168.0.14:9720", "pd0")
+	require.NoError(t, err)
+	require.Zero(t, pd.AllocatedBytes)
+	require.NoError(t, c.DeleteControllerNode(ctx, "192.168.0.16:9820"))
+	require.NoError(t, c.DeletePhysicalDisk(ctx, "192.168.0.14:9720", "pd0"))
+	require.NoError(t, c.DeleteDiskNode(ctx, "192.168.0.14:9720"))
+	_, err = c.GetDiskNode(ctx, "192.168.0.14:9720")
+	require.ErrorIs(t, err, vda.ErrNotFound)
+}
+
+func TestClusterCapacity(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	tutorialCluster(t, c)
+	// 124 MiB usable per PD; each 32 MiB DA takes 20 MiB per PD: 6 fit.
+	n := 0
+	for ; ; n++ {
+		_, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: fmt.Sprintf("da%d", n), CntlrCount: 2,
+			SizeBytes: 32 << 20, Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+		if err != nil {
+			require.ErrorIs(t, err, vda.ErrResourceExhausted)
+			break
+		}
+	}
+	require.Equal(t, 6, n)
+	sum, err := c.Summary(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 6, sum.DACount)
+	require.EqualValues(t, 2*124<<20, sum.TotalBytes)
+	require.EqualValues(t, 2*4<<20, sum.FreeBytes)
+
+	_, err = c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 1,
+		SizeBytes: 8 << 20, Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}})
+	require.ErrorIs(t, err, vda.ErrAlreadyExists)
+	// Offline PDs are not used.
+	require.NoError(t, c.DeleteDiskArray(ctx, "da5"))
+	off := true
+	_, err = c.ModifyPhysicalDisk(ctx, "192.168.0.14:9720", "pd0", vda.PhysicalDiskUpdate{Offline: &off})
+	require.NoError(t, err)
+	_, err = c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "small", CntlrCount: 1,
+		SizeBytes: 8 << 20, Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}})
+	require.NoError(t, err)
+	da, err := c.GetDiskArray(ctx, "small")
+	require.NoError(t, err)
+	require.Equal(t, "192.168.0.15:9720", da.VDs[0].DNName)
+	require.EqualValues(t, 16<<20, da.VDSizeBytes)
+	require.True(t, errors.Is(c.DeleteDiskArray(ctx, "nope"), vda.ErrNotFound))
+}
+
+func TestClusterPaging(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	for i := range 5 {
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%d", i), ListenerConf: listener("10.0.0.1", "4430")})
+		require.NoError(t, err)
+	}
+	var names []string
+	page := vda.Page{Limit: 2}
+	for {
+		cns, next, err := c.ListControllerNodes(ctx, page)
+		require.NoError(t, err)
+		for _, cn := range cns {
+			names = append(names, cn.Name)
+		}
+		if next == "" {
+			break
+		}
+		page.Token = next
+	}
+	require.Equal(t, []string{"cn0", "cn1", "cn2", "cn3", "cn4"}, names)
+	_, _, err := c.ListControllerNodes(ctx, vda.Page{Limit: vda.MaxPageSize + 1})
+	require.ErrorIs(t, err, vda.ErrInvalidArgument)
+}

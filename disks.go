@@ -1,0 +1,140 @@
+package vda
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/store"
+)
+
+// PhysicalDiskSpec is what creates a PD.
+type PhysicalDiskSpec struct {
+	DNName      string
+	Name        string
+	Description string
+	Conf        string // --pd-conf JSON (ParsePDConf)
+}
+
+// PhysicalDiskUpdate changes a PD; nil fields are left alone.
+type PhysicalDiskUpdate struct {
+	Description *string
+	Offline     *bool
+}
+
+func pdWhat(dn, pd string) string { return fmt.Sprintf("physical disk %q on disk node %q", pd, dn) }
+
+func validatePDNames(dn, pd string) error {
+	if err := ValidateName(nvmeof.ResourceDN, dn); err != nil {
+		return err
+	}
+	return ValidateName(nvmeof.ResourcePD, pd)
+}
+
+// CreatePhysicalDisk adds a PD to a disk node.
+func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec) (PhysicalDisk, error) {
+	if err := validatePDNames(spec.DNName, spec.Name); err != nil {
+		return PhysicalDisk{}, err
+	}
+	if err := ValidateDescription(spec.Description); err != nil {
+		return PhysicalDisk{}, err
+	}
+	conf, err := ParsePDConf(spec.Conf)
+	if err != nil {
+		return PhysicalDisk{}, err
+	}
+	var pd PhysicalDisk
+	err = c.update(ctx, func(tx *store.Tx) error {
+		dn, err := txGet[DiskNode](tx, KeyDN(spec.DNName), fmt.Sprintf("disk node %q", spec.DNName))
+		if err != nil {
+			return err
+		}
+		key := KeyPD(spec.DNName, spec.Name)
+		if err := txAbsent(tx, key, pdWhat(spec.DNName, spec.Name)); err != nil {
+			return err
+		}
+		pd = PhysicalDisk{ID: nvmeof.NewID(), Name: spec.Name, DNName: dn.Name, DNID: dn.ID,
+			Description: spec.Description, Conf: conf}
+		dn.PDCount++
+		if err := txPut(tx, KeyDN(dn.Name), dn); err != nil {
+			return err
+		}
+		return txPut(tx, key, pd)
+	})
+	return pd, err
+}
+
+// GetPhysicalDisk returns a PD with its status.
+func (c *Cluster) GetPhysicalDisk(ctx context.Context, dn, name string) (PhysicalDisk, error) {
+	if err := validatePDNames(dn, name); err != nil {
+		return PhysicalDisk{}, err
+	}
+	return getJSON(ctx, c, KeyPD(dn, name), pdWhat(dn, name), pdStatus)
+}
+
+// ListPhysicalDisks returns one page of the PDs of disk node dn, or of
+// every disk node if dn is "".
+func (c *Cluster) ListPhysicalDisks(ctx context.Context, dn string, page Page) ([]PhysicalDisk, string, error) {
+	prefix := PrefixPD
+	if dn != "" {
+		if err := ValidateName(nvmeof.ResourceDN, dn); err != nil {
+			return nil, "", err
+		}
+		prefix = KeyPDs(dn)
+	}
+	return listJSON(ctx, c, prefix, page, pdStatus)
+}
+
+// ModifyPhysicalDisk changes a PD.
+func (c *Cluster) ModifyPhysicalDisk(ctx context.Context, dn, name string, u PhysicalDiskUpdate) (PhysicalDisk, error) {
+	if err := validatePDNames(dn, name); err != nil {
+		return PhysicalDisk{}, err
+	}
+	if u.Description != nil {
+		if err := ValidateDescription(*u.Description); err != nil {
+			return PhysicalDisk{}, err
+		}
+	}
+	var pd PhysicalDisk
+	err := c.update(ctx, func(tx *store.Tx) error {
+		var err error
+		if pd, err = txGet[PhysicalDisk](tx, KeyPD(dn, name), pdWhat(dn, name)); err != nil {
+			return err
+		}
+		if u.Description != nil {
+			pd.Description = *u.Description
+		}
+		if u.Offline != nil {
+			pd.Offline = *u.Offline
+		}
+		return txPut(tx, KeyPD(dn, name), pd)
+	})
+	if err != nil {
+		return PhysicalDisk{}, err
+	}
+	pd.Status, err = c.readStatus(ctx, KeyPD(dn, name))
+	return pd, err
+}
+
+// DeletePhysicalDisk removes a PD that holds no VDs.
+func (c *Cluster) DeletePhysicalDisk(ctx context.Context, dn, name string) error {
+	if err := validatePDNames(dn, name); err != nil {
+		return err
+	}
+	return c.update(ctx, func(tx *store.Tx) error {
+		pd, err := txGet[PhysicalDisk](tx, KeyPD(dn, name), pdWhat(dn, name))
+		if err != nil {
+			return err
+		}
+		if pd.VDCount > 0 {
+			return fmt.Errorf("%w: %s still holds %d virtual disks", ErrFailedPrecondition, pdWhat(dn, name), pd.VDCount)
+		}
+		node, err := txGet[DiskNode](tx, KeyDN(dn), fmt.Sprintf("disk node %q", dn))
+		if err != nil {
+			return err
+		}
+		node.PDCount = max(0, node.PDCount-1)
+		txDelete(tx, KeyPD(dn, name))
+		return txPut(tx, KeyDN(dn), node)
+	})
+}

@@ -1,0 +1,68 @@
+// Package vda is the VDA control plane's domain model and its Cluster API:
+// disk nodes (DN) with physical disks (PD), controller nodes (CN), disk
+// arrays (DA) and exporters. Package portal serves Cluster over gRPC
+// (api/portalpb); embedders may call Cluster directly.
+//
+// # Contracts for the monitor and the agents
+//
+// Objects are stored as JSON under these keys (helpers KeyDN, KeyPD, KeyCN,
+// KeyDA, KeyExp):
+//
+//	/vda/dn/<dn>            DiskNode
+//	/vda/pd/<dn>/<pd>       PhysicalDisk
+//	/vda/cn/<cn>            ControllerNode
+//	/vda/da/<da>            DiskArray (with its VDs and Cntlrs)
+//	/vda/exp/<da>/<exp>     Exporter
+//	/vda/status/...         Status of the object at the same path (KeyStatus)
+//
+// Specs are written by Cluster only; Status is written by the monitor only,
+// under KeyStatus(specKey), so status writes never conflict with spec edits.
+// The monitor may also edit a DiskArray's PrimaryCntlrID, Cntlrs[].Primary,
+// Epoch (fencing epoch, starts at 1, only grows) and Initialized (set once
+// the DA lvstore was first created), with a compare-and-swap on the DA key.
+// Status.Parts carries sub-object status by ID: a DA's VD and controller
+// IDs, an exporter's port IDs (ExpPort.ID, one per controller).
+//
+// Every object has a stable 32-hex ID (nvmeof.NewID) from which agents
+// derive SPDK names and NQNs; names are for users and never reach SPDK,
+// except the exporter NQN (nvmeof.ExpNQN(da, exp)).
+//
+// # Sizing
+//
+// A DA stores everything the agents need: SizeBytes (the exported
+// namespace, exactly --da-size), PhysicalSizeBytes, StripeCount,
+// StripeSizeKB, CntlrCount, ClusterBytes (the DA lvstore's cluster size)
+// and VDSizeBytes (each VD lvol on its PD). Layout computes them: SPDK
+// rounds lvols to whole clusters and lvstore metadata takes space, so the
+// cluster size divides --da-size and the raid holds the data clusters, the
+// metadata clusters and a margin. LvstoreDataBytes is the same model for a
+// PD's own lvstore (a 128 MiB malloc PD holds 31 clusters of 4 MiB).
+//
+// # Concurrency
+//
+// Cluster keeps no state; any number of them, in any number of processes,
+// may share one store.Store. Every mutation is one store transaction
+// (store.Update, optimistic, retried on conflict). CreateDiskArray reads
+// the candidates, asks the Placer, and commits the DA with the capacity it
+// reserves (PD AllocatedBytes and VDCount, CN CntlrCount), guarded by the
+// revision of every DN, PD and CN it chose, so concurrent creates never
+// over-allocate a PD or put two controllers of a DA on one CN. Name
+// uniqueness is a compare-and-swap on an absent key. Parents count their
+// children (DiskNode.PDCount, PhysicalDisk.VDCount, ControllerNode.CntlrCount,
+// DiskArray.ExpCount) in the same transactions, so deleting an object in
+// use fails with ErrFailedPrecondition, race-free.
+//
+// # Errors
+//
+// Errors wrap ErrNotFound, ErrAlreadyExists, ErrInvalidArgument,
+// ErrFailedPrecondition or ErrResourceExhausted, or come from the store.
+// Package portal maps them to gRPC status codes, in one place.
+//
+// # Generated code
+//
+// The portal API is api/portalpb/portal.proto; regenerate with
+//
+//	go generate ./api/portalpb
+//
+// which runs protoc with protoc-gen-go and protoc-gen-go-grpc.
+package vda

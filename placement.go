@@ -1,0 +1,103 @@
+package vda
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// PlacementRequest is what a new DA needs.
+type PlacementRequest struct {
+	StripeCount int
+	CntlrCount  int
+	VDSizeBytes uint64
+}
+
+// Candidates is the cluster as the placer sees it: every DN, PD and CN
+// with their allocation counters and statuses.
+type Candidates struct {
+	DNs map[string]DiskNode // by name
+	PDs []PhysicalDisk
+	CNs []ControllerNode
+}
+
+// Placement is a placer's answer: the PDs of VDs 0..StripeCount-1 and the
+// CNs of controllers 0..CntlrCount-1 (controller 0 starts as primary).
+type Placement struct {
+	PDs []PhysicalDisk
+	CNs []ControllerNode
+}
+
+// Placer chooses where a new DA goes. It must be pure (no I/O): it may run
+// several times per request when concurrent requests conflict. It must
+// return distinct PDs with room for a VD each and distinct CNs, or an
+// error wrapping ErrResourceExhausted.
+type Placer interface {
+	Place(req PlacementRequest, c Candidates) (Placement, error)
+}
+
+// DefaultPlacer spreads VDs over the PDs with the most free space, on
+// distinct DNs where possible, and controllers over the least-loaded CNs,
+// in distinct locations where possible. Ties go by name, so placement is
+// deterministic. Offline nodes and PDs are never chosen.
+type DefaultPlacer struct{}
+
+// Place implements Placer.
+func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error) {
+	var pds []PhysicalDisk
+	for _, pd := range c.PDs {
+		dn, ok := c.DNs[pd.DNName]
+		if ok && !dn.Offline && !pd.Offline && pd.FreeBytes() >= req.VDSizeBytes {
+			pds = append(pds, pd)
+		}
+	}
+	if len(pds) < req.StripeCount {
+		return Placement{}, fmt.Errorf("%w: %d physical disks have %d bytes free, %d needed",
+			ErrResourceExhausted, len(pds), req.VDSizeBytes, req.StripeCount)
+	}
+	slices.SortFunc(pds, func(a, b PhysicalDisk) int {
+		return cmp.Or(cmp.Compare(b.FreeBytes(), a.FreeBytes()), cmp.Compare(a.DNName, b.DNName), cmp.Compare(a.Name, b.Name))
+	})
+	var cns []ControllerNode
+	for _, cn := range c.CNs {
+		if !cn.Offline {
+			cns = append(cns, cn)
+		}
+	}
+	if len(cns) < req.CntlrCount {
+		return Placement{}, fmt.Errorf("%w: %d controller nodes online, %d needed", ErrResourceExhausted, len(cns), req.CntlrCount)
+	}
+	slices.SortFunc(cns, func(a, b ControllerNode) int {
+		return cmp.Or(cmp.Compare(a.CntlrCount, b.CntlrCount), cmp.Compare(a.Name, b.Name))
+	})
+	return Placement{
+		PDs: spread(pds, req.StripeCount, func(pd PhysicalDisk) string { return pd.DNName }),
+		CNs: spread(cns, req.CntlrCount, func(cn ControllerNode) string { return cn.Location }),
+	}, nil
+}
+
+// spread picks n of the sorted items: first at most one per domain, then
+// the best of the rest. len(items) >= n.
+func spread[T any](items []T, n int, domain func(T) string) []T {
+	out := make([]T, 0, n)
+	used := make([]bool, len(items))
+	seen := map[string]bool{}
+	for i, it := range items {
+		if len(out) == n {
+			return out
+		}
+		if d := domain(it); !seen[d] {
+			seen[d], used[i] = true, true
+			out = append(out, it)
+		}
+	}
+	for i, it := range items {
+		if len(out) == n {
+			break
+		}
+		if !used[i] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
