@@ -213,3 +213,51 @@ type NvmfSetMaxSubsystemsParams struct {
 func (c *Client) NvmfSetMaxSubsystems(ctx context.Context, p NvmfSetMaxSubsystemsParams) error {
 	return c.Call(ctx, "nvmf_set_max_subsystems", p, nil)
 }
+
+// SockImplSetOptionsParams are the params of sock_impl_set_options (startup phase only).
+type SockImplSetOptionsParams struct {
+	ImplName                 string  `json:"impl_name"` // posix, ssl, uring
+	RecvBufSize              *uint32 `json:"recv_buf_size,omitempty"`
+	SendBufSize              *uint32 `json:"send_buf_size,omitempty"`
+	EnableRecvPipe           *bool   `json:"enable_recv_pipe,omitempty"`
+	EnableQuickack           *bool   `json:"enable_quickack,omitempty"`
+	EnablePlacementID        *uint32 `json:"enable_placement_id,omitempty"`
+	EnableZerocopySendServer *bool   `json:"enable_zerocopy_send_server,omitempty"`
+	EnableZerocopySendClient *bool   `json:"enable_zerocopy_send_client,omitempty"`
+	ZerocopyThreshold        *uint32 `json:"zerocopy_threshold,omitempty"`
+	TLSVersion               *uint32 `json:"tls_version,omitempty"`
+	EnableKTLS               *bool   `json:"enable_ktls,omitempty"`
+}
+
+// SockImplSetOptions calls sock_impl_set_options.
+func (c *Client) SockImplSetOptions(ctx context.Context, p SockImplSetOptionsParams) error {
+	return c.Call(ctx, "sock_impl_set_options", p, nil)
+}
+
+// IOBufSetOptionsParams are the params of iobuf_set_options (startup phase only).
+type IOBufSetOptionsParams struct {
+	SmallPoolCount *uint64 `json:"small_pool_count,omitempty"`
+	LargePoolCount *uint64 `json:"large_pool_count,omitempty"`
+	SmallBufSize   *uint32 `json:"small_bufsize,omitempty"`
+	LargeBufSize   *uint32 `json:"large_bufsize,omitempty"`
+}
+
+// IOBufSetOptions calls iobuf_set_options.
+func (c *Client) IOBufSetOptions(ctx context.Context, p IOBufSetOptionsParams) error {
+	return c.Call(ctx, "iobuf_set_options", p, nil)
+}
+
+// FrameworkSetSchedulerParams are the params of framework_set_scheduler. The limits apply to
+// the dynamic scheduler only.
+type FrameworkSetSchedulerParams struct {
+	Name      string  `json:"name"`             // static, dynamic, gscheduler
+	PeriodUS  *uint64 `json:"period,omitempty"` // microseconds
+	LoadLimit *uint8  `json:"load_limit,omitempty"`
+	CoreLimit *uint8  `json:"core_limit,omitempty"`
+	CoreBusy  *uint8  `json:"core_busy,omitempty"`
+}
+
+// FrameworkSetScheduler calls framework_set_scheduler.
+func (c *Client) FrameworkSetScheduler(ctx context.Context, p FrameworkSetSchedulerParams) error {
+	return c.Call(ctx, "framework_set_scheduler", p, nil)
+}

@@ -241,6 +241,18 @@ func (c *Client) BdevGetIostat(ctx context.Context, p BdevGetIostatParams) (IOSt
 	return out, err
 }
 
+// BdevSetQDSamplingPeriodParams are the params of bdev_set_qd_sampling_period.
+type BdevSetQDSamplingPeriodParams struct {
+	Name     string `json:"name"`
+	PeriodUS uint64 `json:"period"` // microseconds; 0 disables sampling
+}
+
+// BdevSetQDSamplingPeriod calls bdev_set_qd_sampling_period, which makes bdev_get_iostat
+// report the queue-depth fields of that bdev.
+func (c *Client) BdevSetQDSamplingPeriod(ctx context.Context, p BdevSetQDSamplingPeriodParams) error {
+	return c.Call(ctx, "bdev_set_qd_sampling_period", p, nil)
+}
+
 // BdevEnableHistogramParams are the params of bdev_enable_histogram.
 type BdevEnableHistogramParams struct {
 	Name   string `json:"name"`

@@ -50,6 +50,36 @@ var unrecorded = []struct {
 		`{"nqn":"nqn.x","allow_any_host":false,"min_cntlid":1001,"max_cntlid":2000,"ana_reporting":true}`,
 	},
 	{
+		"sock_impl_set_options",
+		func(ctx context.Context, c *Client) error {
+			return c.SockImplSetOptions(ctx, SockImplSetOptionsParams{
+				ImplName: "posix", EnableZerocopySendServer: new(true), EnableZerocopySendClient: new(false),
+			})
+		},
+		`{"impl_name":"posix","enable_zerocopy_send_server":true,"enable_zerocopy_send_client":false}`,
+	},
+	{
+		"iobuf_set_options",
+		func(ctx context.Context, c *Client) error {
+			return c.IOBufSetOptions(ctx, IOBufSetOptionsParams{SmallPoolCount: new(uint64(8192)), LargePoolCount: new(uint64(1024))})
+		},
+		`{"small_pool_count":8192,"large_pool_count":1024}`,
+	},
+	{
+		"framework_set_scheduler",
+		func(ctx context.Context, c *Client) error {
+			return c.FrameworkSetScheduler(ctx, FrameworkSetSchedulerParams{Name: "static", PeriodUS: new(uint64(1000000))})
+		},
+		`{"name":"static","period":1000000}`,
+	},
+	{
+		"bdev_set_qd_sampling_period",
+		func(ctx context.Context, c *Client) error {
+			return c.BdevSetQDSamplingPeriod(ctx, BdevSetQDSamplingPeriodParams{Name: "m0", PeriodUS: 10})
+		},
+		`{"name":"m0","period":10}`,
+	},
+	{
 		"bdev_wait_for_examine",
 		func(ctx context.Context, c *Client) error { return c.BdevWaitForExamine(ctx) },
 		``,

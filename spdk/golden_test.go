@@ -137,15 +137,19 @@ func noParamsErr(fn func(*Client, context.Context) error) invoker {
 
 // invokers maps every typed method to its Client method.
 var invokers = map[string]invoker{
-	"spdk_get_version":        noParams((*Client).SpdkGetVersion),
-	"rpc_get_methods":         typed((*Client).RPCGetMethods),
-	"framework_start_init":    noParamsErr((*Client).FrameworkStartInit),
-	"framework_wait_init":     noParamsErr((*Client).FrameworkWaitInit),
-	"spdk_kill_instance":      typedErr((*Client).SpdkKillInstance),
-	"bdev_set_options":        typedErr((*Client).BdevSetOptions),
-	"bdev_nvme_set_options":   typedErr((*Client).BdevNvmeSetOptions),
-	"nvmf_set_config":         typedErr((*Client).NvmfSetConfig),
-	"nvmf_set_max_subsystems": typedErr((*Client).NvmfSetMaxSubsystems),
+	"spdk_get_version":            noParams((*Client).SpdkGetVersion),
+	"rpc_get_methods":             typed((*Client).RPCGetMethods),
+	"framework_start_init":        noParamsErr((*Client).FrameworkStartInit),
+	"framework_wait_init":         noParamsErr((*Client).FrameworkWaitInit),
+	"spdk_kill_instance":          typedErr((*Client).SpdkKillInstance),
+	"bdev_set_options":            typedErr((*Client).BdevSetOptions),
+	"bdev_nvme_set_options":       typedErr((*Client).BdevNvmeSetOptions),
+	"nvmf_set_config":             typedErr((*Client).NvmfSetConfig),
+	"nvmf_set_max_subsystems":     typedErr((*Client).NvmfSetMaxSubsystems),
+	"sock_impl_set_options":       typedErr((*Client).SockImplSetOptions),
+	"iobuf_set_options":           typedErr((*Client).IOBufSetOptions),
+	"framework_set_scheduler":     typedErr((*Client).FrameworkSetScheduler),
+	"bdev_set_qd_sampling_period": typedErr((*Client).BdevSetQDSamplingPeriod),
 
 	"bdev_get_bdevs":        typed((*Client).BdevGetBdevs),
 	"bdev_examine":          typedErr((*Client).BdevExamine),
