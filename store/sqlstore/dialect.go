@@ -28,9 +28,8 @@ type dialect struct {
 	forUpdate string
 	// dollar: placeholders are $1, $2... instead of ?.
 	dollar bool
-	// writeLevel and readLevel are the isolation levels of write and
-	// snapshot-read transactions.
-	writeLevel, readLevel sql.IsolationLevel
+	// writeLevel is the isolation level of write transactions.
+	writeLevel sql.IsolationLevel
 	// migrations[i] turns schema version i into version i+1.
 	migrations [][]string
 	// initState inserts the state and schema rows unless present.

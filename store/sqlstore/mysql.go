@@ -21,10 +21,11 @@ var mysqlDialect = &dialect{
 	open: openMySQL,
 	// The session time zone is UTC (see mysqlConfig), so UNIX_TIMESTAMP of
 	// NOW is exact even around daylight-saving changes.
-	nowMS:      "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
-	forUpdate:  " FOR UPDATE",
+	nowMS:     "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
+	forUpdate: " FOR UPDATE",
+	// READ COMMITTED: every statement after the state row lock reads the
+	// latest commits, whatever snapshot the locking statement itself used.
 	writeLevel: sql.LevelReadCommitted,
-	readLevel:  sql.LevelRepeatableRead,
 	// Indexes are declared inline: MySQL (unlike MariaDB) has no CREATE
 	// INDEX IF NOT EXISTS. VARBINARY compares bytes, as etcd orders keys.
 	migrations: [][]string{{

@@ -29,7 +29,6 @@ var postgres = &dialect{
 	forUpdate:  " FOR UPDATE",
 	dollar:     true,
 	writeLevel: sql.LevelReadCommitted,
-	readLevel:  sql.LevelRepeatableRead,
 	migrations: [][]string{{
 		`CREATE TABLE IF NOT EXISTS vda_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS vda_state (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL,

@@ -24,7 +24,6 @@ var sqliteDialect = &dialect{
 	// database's write lock, so no FOR UPDATE is needed.
 	forUpdate:  "",
 	writeLevel: sql.LevelDefault,
-	readLevel:  sql.LevelDefault,
 	migrations: [][]string{{
 		`CREATE TABLE IF NOT EXISTS vda_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS vda_state (id INTEGER PRIMARY KEY, revision INTEGER NOT NULL,

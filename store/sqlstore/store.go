@@ -219,8 +219,8 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 	return kv, nil
 }
 
-// List returns the keys under prefix in key order, read in one snapshot
-// together with the revision it reports.
+// List returns the keys under prefix in key order. One statement reads the
+// page and the revision it reports, so both come from one snapshot.
 func (s *Store) List(ctx context.Context, prefix string, opt store.ListOptions) (store.ListResult, error) {
 	if err := s.checkOpen("list"); err != nil {
 		return store.ListResult{}, err
@@ -228,36 +228,36 @@ func (s *Store) List(ctx context.Context, prefix string, opt store.ListOptions) 
 	if err := store.ValidateListOptions(prefix, opt); err != nil {
 		return store.ListResult{}, err
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.d.readLevel, ReadOnly: true})
-	if err != nil {
-		return store.ListResult{}, s.fail(ctx, "list", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var res store.ListResult
-	if err := tx.QueryRowContext(ctx, `SELECT revision FROM vda_state WHERE id = 1`).Scan(&res.Revision); err != nil {
-		return store.ListResult{}, s.fail(ctx, "list", err)
-	}
-	q := `SELECT kv.k, kv.v, kv.create_rev, kv.mod_rev, kv.version, kv.lease
+	inner, args := rangeWhere(`SELECT kv.k, kv.v, kv.create_rev, kv.mod_rev, kv.version, kv.lease
 		FROM vda_kv kv LEFT JOIN vda_lease l ON l.id = kv.lease
-		WHERE (kv.lease = 0 OR l.expires_ms > {now})`
-	q, args := rangeWhere(q, "kv.k", prefix, opt.StartAfter)
-	q += ` ORDER BY kv.k`
+		WHERE (kv.lease = 0 OR l.expires_ms > {now})`, "kv.k", prefix, opt.StartAfter)
+	inner += ` ORDER BY kv.k`
 	if opt.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", opt.Limit+1)
+		inner += fmt.Sprintf(" LIMIT %d", opt.Limit+1)
 	}
-	rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
+	// The state row joined with the page: one row with NULL keys if the
+	// page is empty.
+	q := `SELECT s.revision, x.k, x.v, x.create_rev, x.mod_rev, x.version, x.lease
+		FROM vda_state s LEFT JOIN (` + inner + `) x ON 1 = 1 WHERE s.id = 1 ORDER BY x.k`
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return store.ListResult{}, s.fail(ctx, "list", err)
 	}
 	defer rows.Close()
+	var res store.ListResult
 	for rows.Next() {
-		var kv store.KV
-		var k []byte
-		if err := rows.Scan(&k, &kv.Value, &kv.CreateRevision, &kv.ModRevision, &kv.Version, &kv.Lease); err != nil {
+		var k, v []byte
+		var createRev, modRev, version, lease sql.NullInt64
+		if err := rows.Scan(&res.Revision, &k, &v, &createRev, &modRev, &version, &lease); err != nil {
 			return store.ListResult{}, s.fail(ctx, "list", err)
 		}
-		kv.Key = string(k)
-		res.KVs = append(res.KVs, kv)
+		if k == nil {
+			continue
+		}
+		res.KVs = append(res.KVs, store.KV{
+			Key: string(k), Value: v, CreateRevision: createRev.Int64, ModRevision: modRev.Int64,
+			Version: version.Int64, Lease: store.LeaseID(lease.Int64),
+		})
 	}
 	if err := rows.Err(); err != nil {
 		return store.ListResult{}, s.fail(ctx, "list", err)

@@ -93,14 +93,20 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *writeTx) error) (rev i
 		}
 	}()
 	w := &writeTx{ctx: ctx, s: s, tx: tx}
-	if err := tx.QueryRowContext(ctx, s.d.rebind(
-		`SELECT revision, compacted, next_lease FROM vda_state WHERE id = 1{forupdate}`)).
-		Scan(&w.rev, &w.compacted, &w.nextLease); err != nil {
+	// The lock, and whether any lease has expired (as of this statement, by
+	// the database's clock), in one round trip.
+	var expired int
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT revision, compacted, next_lease,
+		(SELECT COUNT(*) FROM vda_lease WHERE expires_ms <= {now})
+		FROM vda_state WHERE id = 1{forupdate}`)).
+		Scan(&w.rev, &w.compacted, &w.nextLease, &expired); err != nil {
 		return 0, err
 	}
 	start := w.rev
-	if err := w.reapExpired(); err != nil {
-		return 0, err
+	if expired > 0 {
+		if err := w.reapExpired(); err != nil {
+			return 0, err
+		}
 	}
 	if err := fn(w); err != nil {
 		return 0, err
@@ -108,27 +114,30 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *writeTx) error) (rev i
 	if err := w.flushLog(); err != nil {
 		return 0, err
 	}
-	if w.rev != start {
-		w.dirty = true
-	}
-	if w.dirty {
-		if _, err := tx.ExecContext(ctx, s.d.rebind(
-			`UPDATE vda_state SET revision = ?, compacted = ?, next_lease = ? WHERE id = 1`),
-			w.rev, w.compacted, w.nextLease); err != nil {
-			return 0, err
-		}
-	}
-	if s.d.notify && w.rev != start {
-		// Delivered at commit, to every store LISTENing on the database.
-		payload := s.schema + ":" + strconv.FormatInt(w.rev, 10)
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, pgChannel, payload); err != nil {
-			return 0, err
-		}
+	if err := w.saveState(w.rev != start); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
 	return w.rev, nil
+}
+
+// saveState writes the state row back if it changed. On PostgreSQL a new
+// revision is also NOTIFYed (delivered at commit to every store LISTENing on
+// the database), in the same statement.
+func (w *writeTx) saveState(newRevision bool) error {
+	if !w.dirty && !newRevision {
+		return nil
+	}
+	q := `UPDATE vda_state SET revision = ?, compacted = ?, next_lease = ? WHERE id = 1`
+	args := []any{w.rev, w.compacted, w.nextLease}
+	if w.s.d.notify && newRevision {
+		q = `WITH u AS (` + q + `) SELECT pg_notify(?, ?)`
+		args = append(args, pgChannel, w.s.schema+":"+strconv.FormatInt(w.rev, 10))
+	}
+	_, err := w.exec(q, args...)
+	return err
 }
 
 // exec runs one statement of the transaction.
