@@ -55,3 +55,64 @@ func BenchmarkCallParallel64(b *testing.B) {
 	})
 	reportRate(b, start)
 }
+
+// pollingServer mimics SPDK's RPC poller: requests queue up and are answered in batches every
+// 4 ms, so a caller waiting for each reply in turn is latency-bound while pipelined callers
+// share each poll.
+func pollingServer(b *testing.B) *Client {
+	queue := make(chan *serverReq, 4096)
+	s := newTestServer(b, func(r *serverReq) { queue <- r })
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(4 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for n := len(queue); n > 0; n-- {
+				(<-queue).replyRawResult(versionResult)
+			}
+		}
+	}()
+	b.Cleanup(func() { close(stop); <-done })
+	return dialTest(b, s)
+}
+
+// BenchmarkPolledSerial and BenchmarkPolledParallel64 compare one caller with 64 pipelined
+// callers against an SPDK-like 4 ms poller.
+func BenchmarkPolledSerial(b *testing.B) {
+	c := pollingServer(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		if _, err := c.SpdkGetVersion(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, start)
+}
+
+func BenchmarkPolledParallel64(b *testing.B) {
+	c := pollingServer(b)
+	ctx := context.Background()
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((64 + procs - 1) / procs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.SpdkGetVersion(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportRate(b, start)
+}

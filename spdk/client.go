@@ -121,6 +121,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if cur != nil {
 		cur.fail(ErrClosed)
+		<-cur.readDone // the socket is closed, so the reader returns promptly
 	}
 	return nil
 }

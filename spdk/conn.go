@@ -44,16 +44,18 @@ type conn struct {
 	pending map[uint64]chan response
 	err     error
 
-	done chan struct{}
+	done     chan struct{} // closed when the conn breaks
+	readDone chan struct{} // closed when readLoop has returned
 }
 
 func newConn(nc net.Conn, log hclog.Logger) *conn {
 	return &conn{
-		nc:      nc,
-		log:     log,
-		pending: make(map[uint64]chan response),
-		wsem:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		nc:       nc,
+		log:      log,
+		pending:  make(map[uint64]chan response),
+		wsem:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
 	}
 }
 
@@ -153,6 +155,7 @@ func (cn *conn) write(ctx context.Context, buf []byte) error {
 
 // readLoop decodes replies from r until it fails, then breaks the conn. It owns the read side.
 func (cn *conn) readLoop(r io.Reader) {
+	defer close(cn.readDone)
 	dec := json.NewDecoder(r)
 	for {
 		var resp response
