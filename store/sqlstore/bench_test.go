@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/memstore"
 	"github.com/vda-io/vda/store/sqlstore/sqltest"
 )
 
@@ -18,10 +19,27 @@ import (
 //
 //	eval "$(scripts/sqlservers start)"
 //	go test -run '^$' -bench BenchmarkStore -benchtime 2s ./store/sqlstore/
+//
+// memstore runs too, as the reference the SQL numbers compare with.
 func BenchmarkStore(b *testing.B) {
+	type target struct {
+		name string
+		open func(b *testing.B) store.Store
+	}
+	targets := []target{{"memstore", func(b *testing.B) store.Store {
+		s, err := memstore.New(memstore.DefaultConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	}}}
 	for _, be := range sqltest.Backends() {
-		b.Run(be.Name, func(b *testing.B) {
-			s := newStore(b, be)
+		targets = append(targets, target{be.Name, func(b *testing.B) store.Store { return newStore(b, be) }})
+	}
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			s := tg.open(b)
 			if _, err := s.Txn(context.Background(), store.Txn{
 				Ops: []store.Op{{Key: "read/key", Value: make([]byte, 256)}},
 			}); err != nil {
