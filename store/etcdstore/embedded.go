@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 
 	"github.com/vda-io/vda/store"
 )
@@ -90,10 +89,11 @@ func (c *EmbeddedConfig) validate() error {
 
 // Embedded is a running in-process etcd server (a single-member cluster).
 type Embedded struct {
-	etcd     *embed.Etcd
-	endpoint string
-	log      hclog.Logger
-	once     sync.Once
+	etcd      *embed.Etcd
+	endpoint  string
+	log       hclog.Logger
+	clientLog hclog.Logger
+	once      sync.Once
 }
 
 // StartEmbedded starts an etcd server on cfg.Dir and waits until it serves
@@ -107,8 +107,9 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
-	ec := embedConfig(cfg)
 	log := cfg.Logger.Named("embedded-etcd").With("dir", cfg.Dir)
+	ec := embedConfig(cfg)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(log.Named("etcd")))
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err)
@@ -128,7 +129,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("%w: start: %w", ErrEmbedded, ctx.Err())
 	}
 	log.Info("embedded etcd ready", "socket", cfg.Socket)
-	return &Embedded{etcd: e, endpoint: "unix://" + cfg.Socket, log: log}, nil
+	return &Embedded{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client")}, nil
 }
 
 func embedConfig(cfg EmbeddedConfig) *embed.Config {
@@ -142,7 +143,6 @@ func embedConfig(cfg EmbeddedConfig) *embed.Config {
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
 	ec.InitialClusterToken = "vda-embedded"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ec.EnableGRPCGateway = false
 	ec.Metrics = "basic"
 	if cfg.HeartbeatInterval > 0 {
@@ -168,7 +168,7 @@ func (e *Embedded) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{e.endpoint},
 		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
+		Logger:      zapLogger(e.clientLog),
 	})
 }
 

@@ -115,6 +115,7 @@ func openEtcd(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store
 		return nil, err
 	}
 	cfg.Context = context.WithoutCancel(ctx)
+	cfg.Logger = zapLogger(o.Logger.Named("etcd-client"))
 	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connect %s: %w", store.Redacted(u), err)
