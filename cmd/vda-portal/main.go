@@ -1,0 +1,112 @@
+// Command vda-portal serves the VDA portal gRPC API over a metadata store.
+//
+//	vda-portal --listener 192.168.0.11 --port 9520 \
+//	    --db-uri postgresql://vda_user:vda_password@192.168.0.10:5432/vda_db
+//
+// Store URIs: etcd://h1:2379,h2:2379/vda, embedded:///var/lib/vda/etcd,
+// memory://, postgresql://..., mysql://..., sqlite:///path. Without
+// --db-uri it starts an embedded etcd under --data-dir.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/portal"
+	"github.com/vda-io/vda/store"
+	_ "github.com/vda-io/vda/store/etcdstore" // etcd:// and embedded://
+	_ "github.com/vda-io/vda/store/memstore"  // memory://
+	_ "github.com/vda-io/vda/store/sqlstore"  // postgresql://, mysql://, sqlite://
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+type config struct {
+	listener, dbURI, dataDir, logLevel string
+	port                               int
+	tls                                portal.TLSConfig
+}
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("vda-portal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listener, "listener", "127.0.0.1", "address to listen on")
+	fs.IntVar(&c.port, "port", 9520, "port to listen on (0: any free port)")
+	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
+	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
+	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&c.tls.CertFile, "tls-cert", "", "server certificate (PEM); enables mutual TLS")
+	fs.StringVar(&c.tls.KeyFile, "tls-key", "", "server key (PEM)")
+	fs.StringVar(&c.tls.CAFile, "tls-ca", "", "CA (PEM) that signs client certificates")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if c.dbURI == "" {
+		c.dbURI = (&url.URL{Scheme: "embedded", Path: filepath.Join(c.dataDir, "etcd")}).String()
+	}
+	return c, nil
+}
+
+// run serves until ctx ends; ready, if not nil, gets the listen address.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
+	cfg, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vda-portal:", err)
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "vda-portal", Output: stderr, Level: hclog.LevelFromString(cfg.logLevel)})
+	if err := serve(ctx, cfg, log, ready); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {
+	st, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster")})
+	if err != nil {
+		return err
+	}
+	srv, err := portal.New(portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.listener, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- lis.Addr()
+	}
+	return srv.Serve(ctx, lis)
+}

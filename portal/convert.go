@@ -1,0 +1,71 @@
+package portal
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/vda-io/vda"
+	pb "github.com/vda-io/vda/api/portalpb"
+)
+
+func statusMsg(s vda.Status) *pb.Status {
+	m := &pb.Status{Health: string(s.Health), Error: s.ErrorMsg != "", ErrorMsg: s.ErrorMsg,
+		TotalBytes: s.TotalBytes, FreeBytes: s.FreeBytes}
+	if !s.UpdatedAt.IsZero() {
+		m.UpdatedAt = s.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return m
+}
+
+func dnMsg(dn vda.DiskNode) *pb.DnMsg {
+	return &pb.DnMsg{DnId: dn.ID, DnName: dn.Name, DnListenerConf: dn.ListenerConf, Location: dn.Location,
+		Description: dn.Description, Offline: dn.Offline, PdCnt: uint32(dn.PDCount), Status: statusMsg(dn.Status)}
+}
+
+func pdMsg(pd vda.PhysicalDisk) *pb.PdMsg {
+	conf, _ := json.Marshal(pd.Conf) // a plain struct: cannot fail
+	return &pb.PdMsg{PdId: pd.ID, PdName: pd.Name, DnName: pd.DNName, PdConf: string(conf),
+		Description: pd.Description, Offline: pd.Offline, CapacityBytes: pd.CapacityBytes(),
+		AllocatedBytes: pd.AllocatedBytes, FreeBytes: pd.FreeBytes(), VdCnt: uint32(pd.VDCount),
+		Status: statusMsg(pd.Status)}
+}
+
+func cnMsg(cn vda.ControllerNode) *pb.CnMsg {
+	return &pb.CnMsg{CnId: cn.ID, CnName: cn.Name, CnListenerConf: cn.ListenerConf, Location: cn.Location,
+		Description: cn.Description, Offline: cn.Offline, CntlrCnt: uint32(cn.CntlrCount), Status: statusMsg(cn.Status)}
+}
+
+func daMsg(da vda.DiskArray) *pb.DaMsg {
+	m := &pb.DaMsg{DaId: da.ID, DaName: da.Name, CntlrCnt: uint32(da.CntlrCount), DaSize: da.SizeBytes,
+		PhysicalSize: da.PhysicalSizeBytes, Description: da.Description,
+		DaConf:      &pb.DaConf{StripeCount: uint32(da.StripeCount), StripeSizeKb: uint32(da.StripeSizeKB)},
+		ClusterSize: da.ClusterBytes, VdSize: da.VDSizeBytes, Epoch: da.Epoch, PrimaryCntlrId: da.PrimaryCntlrID,
+		Initialized: da.Initialized, ExpCnt: uint32(da.ExpCount), Status: statusMsg(da.Status)}
+	for _, c := range da.Cntlrs {
+		st := da.Status.Part(c.ID)
+		m.CntlrList = append(m.CntlrList, &pb.CntlrMsg{CntlrId: c.ID, CntlrIdx: uint32(c.Idx), CnName: c.CNName,
+			Primary: c.Primary, Health: string(st.Health), Error: st.ErrorMsg != "", ErrorMsg: st.ErrorMsg})
+	}
+	for _, vd := range da.VDs {
+		st := da.Status.Part(vd.ID)
+		m.VdList = append(m.VdList, &pb.VdMsg{VdId: vd.ID, VdIdx: uint32(vd.Idx), DnName: vd.DNName, PdName: vd.PDName,
+			Size: vd.SizeBytes, Health: string(st.Health), Error: st.ErrorMsg != "", ErrorMsg: st.ErrorMsg})
+	}
+	return m
+}
+
+func expMsg(exp vda.Exporter) *pb.ExpMsg {
+	m := &pb.ExpMsg{ExpId: exp.ID, ExpName: exp.Name, ExpNqn: exp.NQN, DaName: exp.DAName,
+		InitiatorNqn: exp.InitiatorNQN, SnapName: exp.SnapName, Description: exp.Description,
+		EsMsgList: []*pb.EsMsg{}, Status: statusMsg(exp.Status)}
+	for _, p := range exp.Ports {
+		st := exp.Status.Part(p.ID)
+		m.EsMsgList = append(m.EsMsgList, &pb.EsMsg{EsId: p.ID, CntlrIdx: uint32(p.CntlrIdx), CnName: p.CNName,
+			CnListenerConf: p.CNListenerConf, Error: st.ErrorMsg != "", ErrorMsg: st.ErrorMsg})
+	}
+	return m
+}
+
+func page(p *pb.Page) vda.Page {
+	return vda.Page{Limit: int(p.GetLimit()), Token: p.GetPageToken()}
+}

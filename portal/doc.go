@@ -1,0 +1,10 @@
+// Package portal serves the vda.Cluster API over gRPC (api/portalpb).
+//
+// A Server is stateless: run as many as needed against one store. Every
+// RPC passes through a recovery interceptor (a panic becomes
+// codes.Internal and is logged) and a logging interceptor, and every error
+// leaves through Status, the one place that maps VDA and store errors to
+// gRPC status codes. With Config.TLS set, clients must present a
+// certificate signed by the configured CA (mutual TLS); ClientTLS builds
+// the matching client side.
+package portal
