@@ -1,12 +1,17 @@
 package sqlstore_test
 
 import (
+	"database/sql"
 	"fmt"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/sqlstore"
@@ -193,4 +198,63 @@ func TestNewRejects(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrInvalidURI)
 	_, err = store.Open(ctx, sqltest.FreshSQLite(t))
 	assert.ErrorIs(t, err, sqlstore.ErrNoSchema)
+}
+
+// When the LISTEN connection dies, the store reconnects, and watchers of
+// other clients' writes keep working without polling.
+func TestPostgresListenReconnect(t *testing.T) {
+	base := sqltest.FreshPostgres(t)
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	app := "vda-listen-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	uri := createSchema(t, u.String())
+	writer := openStore(t, uri)
+	watcher := openWith(t, uri, func(c *sqlstore.Config) { c.PollInterval = time.Hour })
+	ctx := ctxT(t)
+	w, err := watcher.Watch(ctx, "k/", 0)
+	require.NoError(t, err)
+	defer w.Close()
+
+	listeners := func() []int64 {
+		db, err := sql.Open("pgx", base)
+		require.NoError(t, err)
+		defer db.Close()
+		rows, err := db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app)
+		require.NoError(t, err)
+		defer rows.Close()
+		var pids []int64
+		for rows.Next() {
+			var pid int64
+			require.NoError(t, rows.Scan(&pid))
+			pids = append(pids, pid)
+		}
+		return pids
+	}
+	expect := func(key string) {
+		t.Helper()
+		_, err := writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: key, Value: []byte("v")}}})
+		require.NoError(t, err)
+		select {
+		case resp := <-w.Events():
+			require.NoError(t, resp.Err)
+			require.Len(t, resp.Events, 1)
+			assert.Equal(t, key, resp.Events[0].KV.Key)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event for %s", key)
+		}
+	}
+	var old []int64
+	require.Eventually(t, func() bool { old = listeners(); return len(old) == 1 }, 10*time.Second, 20*time.Millisecond)
+	expect("k/1")
+
+	sqltest.Exec(t, base, fmt.Sprintf("SELECT pg_terminate_backend(%d)", old[0]))
+	require.Eventually(t, func() bool {
+		now := listeners()
+		return len(now) == 1 && now[0] != old[0]
+	}, 10*time.Second, 20*time.Millisecond, "the store must LISTEN again")
+	expect("k/2")
 }
