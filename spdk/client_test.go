@@ -297,6 +297,12 @@ func TestReconnectAfterRestart(t *testing.T) {
 	_, err = c.Version(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 2, s.accepted.Load())
+
+	// A mutation issued right after a restart goes out on a fresh connection too: it was never
+	// sent on the dead one, so it is safe to send (once).
+	s.restart()
+	require.NoError(t, c.BdevMallocDelete(context.Background(), NameParams{Name: "m0"}))
+	require.EqualValues(t, 3, s.accepted.Load())
 }
 
 func TestCallWhileServerDownFailsThenRecovers(t *testing.T) {
