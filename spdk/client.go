@@ -25,6 +25,7 @@ type Option func(*options)
 type options struct {
 	logger      hclog.Logger
 	dialTimeout time.Duration
+	callTimeout time.Duration
 }
 
 // WithLogger sets the logger. Wire traffic is logged at Trace; nothing is logged by default.
@@ -37,6 +38,12 @@ func WithDialTimeout(d time.Duration) Option {
 	return func(o *options) { o.dialTimeout = d }
 }
 
+// WithCallTimeout bounds calls whose context has no deadline (by default such a call waits as
+// long as its context lives).
+func WithCallTimeout(d time.Duration) Option {
+	return func(o *options) { o.callTimeout = d }
+}
+
 // Client is a JSON-RPC client of one SPDK application. It is safe for concurrent use: every
 // call shares one connection, requests are pipelined, and replies are matched by id. A broken
 // connection is replaced on the next call. See the package documentation for retry rules.
@@ -44,6 +51,7 @@ type Client struct {
 	network, addr string
 	log           hclog.Logger
 	dialTimeout   time.Duration
+	callTimeout   time.Duration
 
 	nextID atomic.Uint64
 
@@ -91,6 +99,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		addr:        address,
 		log:         o.logger.Named("spdk").With("addr", addr),
 		dialTimeout: o.dialTimeout,
+		callTimeout: o.callTimeout,
 	}, nil
 }
 
@@ -224,6 +233,11 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 func (c *Client) call(ctx context.Context, method string, params json.RawMessage) (response, error) {
 	if err := ctx.Err(); err != nil {
 		return response{}, fmt.Errorf("spdk: %s: %w", method, err)
+	}
+	if _, ok := ctx.Deadline(); !ok && c.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
+		defer cancel()
 	}
 	start := time.Now()
 	var lastErr error

@@ -541,3 +541,11 @@ func TestBlockedWriteHonoursContext(t *testing.T) {
 		}
 	}
 }
+
+func TestCallTimeoutAppliesWithoutDeadline(t *testing.T) {
+	s := newTestServer(t, nil)
+	c := dialTest(t, s, WithCallTimeout(30*time.Millisecond))
+	_, err := c.BdevGetBdevs(context.Background(), BdevGetBdevsParams{}) // never answered
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	s.next()
+}

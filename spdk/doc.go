@@ -6,7 +6,7 @@
 // Dial connects to an RPC socket and returns a *Client; New does the same without connecting
 // until the first call. The address is a unix socket path ("/var/tmp/spdk.sock") or a TCP
 // "host:port" (see ParseAddress). Options: WithLogger (wire traffic at Trace; silent by
-// default) and WithDialTimeout.
+// default), WithDialTimeout and WithCallTimeout (a bound for calls whose context has none).
 //
 // # Calls
 //
