@@ -328,11 +328,7 @@ func checkResult(t *testing.T, key string, res any) {
 	switch v := res.(type) {
 	case []Bdev:
 		for _, b := range v {
-			require.NotEmpty(t, b.Name, key)
-			require.NotEmpty(t, b.ProductName, key)
-			require.NotZero(t, b.BlockSize, key)
-			require.NotEmpty(t, b.UUID, key)
-			checkDriverSpecific(t, key, b)
+			checkBdev(t, key, b)
 		}
 	case []Lvstore:
 		for _, l := range v {
@@ -361,19 +357,7 @@ func checkResult(t *testing.T, key string, res any) {
 		}
 	case []Subsystem:
 		for _, s := range v {
-			require.NotEmpty(t, s.NQN, key)
-			require.Contains(t, []string{"NVMe", "Discovery"}, s.Subtype, key)
-			if s.Subtype == "NVMe" {
-				require.NotEmpty(t, s.SerialNumber, key)
-				require.NotZero(t, s.MaxCntlID, key)
-				for _, a := range s.ListenAddresses {
-					require.NotEmpty(t, a.TRSvcID, key)
-				}
-				for _, ns := range s.Namespaces {
-					require.NotZero(t, ns.NSID, key)
-					require.NotEmpty(t, ns.BdevName, key)
-				}
-			}
+			checkSubsystem(t, key, s)
 		}
 	case []Listener:
 		for _, l := range v {
@@ -413,8 +397,30 @@ func checkResult(t *testing.T, key string, res any) {
 	}
 }
 
-func checkDriverSpecific(t *testing.T, key string, b Bdev) {
+func checkSubsystem(t *testing.T, key string, s Subsystem) {
 	t.Helper()
+	require.NotEmpty(t, s.NQN, key)
+	require.Contains(t, []string{"NVMe", "Discovery"}, s.Subtype, key)
+	if s.Subtype != "NVMe" {
+		return
+	}
+	require.NotEmpty(t, s.SerialNumber, key)
+	require.NotZero(t, s.MaxCntlID, key)
+	for _, a := range s.ListenAddresses {
+		require.NotEmpty(t, a.TRSvcID, key)
+	}
+	for _, ns := range s.Namespaces {
+		require.NotZero(t, ns.NSID, key)
+		require.NotEmpty(t, ns.BdevName, key)
+	}
+}
+
+func checkBdev(t *testing.T, key string, b Bdev) {
+	t.Helper()
+	require.NotEmpty(t, b.Name, key)
+	require.NotEmpty(t, b.ProductName, key)
+	require.NotZero(t, b.BlockSize, key)
+	require.NotEmpty(t, b.UUID, key)
 	ds := b.DriverSpecific
 	switch b.ProductName {
 	case ProductLvol:
