@@ -88,6 +88,11 @@ type KV struct {
 //
 // Every method takes a context; a cancelled context aborts the call with an
 // error wrapping ctx.Err(). After Close every method returns ErrClosed.
+//
+// A Txn that fails with anything but a validation error (ErrInvalidKey,
+// ErrValueTooLarge, ErrInvalidArgument) or ErrLeaseNotFound may or may not
+// have been applied (e.g. the connection broke after the server committed):
+// guard writes with Conds so that retrying them is safe.
 type Store interface {
 	// Get returns one key, or ErrNotFound.
 	Get(ctx context.Context, key string) (KV, error)

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"unicode/utf8"
@@ -111,23 +113,26 @@ func TestRedacted(t *testing.T) {
 	assert.Equal(t, "", store.Redacted(nil))
 }
 
+var registrations atomic.Int64 // schemes stay registered: -count=N needs fresh names
+
 func TestRegister(t *testing.T) {
+	scheme := fmt.Sprintf("storetest-fake%d", registrations.Add(1))
 	var got *url.URL
 	var gotOpts store.OpenOptions
-	store.Register("storetest-fake", func(_ context.Context, u *url.URL, o store.OpenOptions) (store.Store, error) {
+	store.Register(scheme, func(_ context.Context, u *url.URL, o store.OpenOptions) (store.Store, error) {
 		got, gotOpts = u, o
 		return memstore.New(memstore.Config{})
 	})
-	s, err := store.Open(context.Background(), "storetest-fake://h/p?x=1")
+	s, err := store.Open(context.Background(), scheme+"://h/p?x=1")
 	require.NoError(t, err)
 	defer s.Close()
 	assert.Equal(t, "/p", got.Path)
 	assert.Equal(t, "1", got.Query().Get("x"))
 	assert.NotNil(t, gotOpts.Logger, "backends always get a logger")
-	assert.Contains(t, store.Schemes(), "storetest-fake")
+	assert.Contains(t, store.Schemes(), scheme)
 
 	assert.Panics(t, func() {
-		store.Register("storetest-fake", func(context.Context, *url.URL, store.OpenOptions) (store.Store, error) { return nil, nil })
+		store.Register(scheme, func(context.Context, *url.URL, store.OpenOptions) (store.Store, error) { return nil, nil })
 	})
 	assert.Panics(t, func() { store.Register("storetest-nil", nil) })
 }
