@@ -104,8 +104,8 @@ type Store interface {
 	Txn(ctx context.Context, t Txn) (TxnResult, error)
 	// Watch streams changes to keys starting with prefix. fromRevision 0
 	// starts after the current revision; fromRevision N > 0 replays every
-	// change with revision >= N first. If N is older than the store keeps,
-	// Watch returns ErrCompacted (or, if compaction races with the call, the
+	// change with revision >= N first. If N is below the store's last
+	// compaction (see Compactor), Watch returns ErrCompacted (or, if compaction races with the call, the
 	// first WatchResponse carries it). The watch ends when ctx is done or the
 	// Watcher is closed; its channel is then closed.
 	Watch(ctx context.Context, prefix string, fromRevision int64) (Watcher, error)
@@ -223,7 +223,10 @@ type Watcher interface {
 }
 
 // Compactor is implemented by stores that can discard history. After
-// Compact(rev), Watch from a revision below rev returns ErrCompacted.
+// Compact(rev), Watch from a revision below rev returns ErrCompacted (from
+// rev itself still works). Like etcd, Compact at or below an earlier
+// compaction returns ErrCompacted, and above the current revision
+// ErrInvalidArgument.
 type Compactor interface {
 	Compact(ctx context.Context, rev int64) error
 }
