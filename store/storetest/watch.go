@@ -181,4 +181,6 @@ func testCompaction(t *testing.T, s store.Store) {
 
 	err = c.Compact(ctx, r1)
 	assert.True(t, errors.Is(err, store.ErrCompacted), "compacting below the last compaction: %v", err)
+	err = c.Compact(ctx, r4+1_000_000)
+	assert.True(t, errors.Is(err, store.ErrInvalidArgument), "compacting the future: %v", err)
 }
