@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "WatchOrder", fn: testWatchOrder},
 		{name: "WatchResume", fn: testWatchResume},
 		{name: "WatchClose", fn: testWatchClose},
+		{name: "WatchConcurrentWriters", fn: testWatchConcurrentWriters},
 		{name: "Compaction", fn: testCompaction, serial: true}, // compaction is store-wide
 		{name: "LeaseRevoke", fn: testLeaseRevoke},
 		{name: "LeaseExpiry", fn: testLeaseExpiry},

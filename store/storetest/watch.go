@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +186,40 @@ func testCompaction(t *testing.T, s store.Store) {
 	assert.True(t, errors.Is(err, store.ErrCompacted), "compacting below the last compaction: %v", err)
 	err = c.Compact(ctx, r4+1_000_000)
 	assert.True(t, errors.Is(err, store.ErrInvalidArgument), "compacting the future: %v", err)
+}
+
+// testWatchConcurrentWriters: with several writers at once, a watcher sees
+// exactly the revisions the writers were acknowledged, in order.
+func testWatchConcurrentWriters(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	w, err := s.Watch(ctx, "cw/", 0)
+	require.NoError(t, err)
+	defer w.Close()
+	const writers, each = 4, 25
+	revs := make(chan int64, writers*each)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			for j := range each {
+				res, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: fmt.Sprintf("cw/%d/%d", i, j), Value: []byte("v")}}})
+				if !assert.NoError(t, err) {
+					return
+				}
+				revs <- res.Revision
+			}
+		})
+	}
+	wg.Wait()
+	close(revs)
+	var want []int64
+	for r := range revs {
+		want = append(want, r)
+	}
+	slices.Sort(want)
+	_, events := collect(t, w, writers*each)
+	got := make([]int64, len(events))
+	for i, e := range events {
+		got[i] = e.KV.ModRevision
+	}
+	assert.Equal(t, want, got, "every acknowledged write, once, in revision order")
 }
