@@ -42,6 +42,9 @@ type dialect struct {
 	localWriter bool
 	// notify: PostgreSQL LISTEN/NOTIFY wakes watchers.
 	notify bool
+	// combineWrites: a transaction's final writes can be sent as one
+	// statement of data-modifying CTEs (PostgreSQL).
+	combineWrites bool
 	// retryable reports errors after which a write transaction that did not
 	// commit can safely be run again (deadlock, busy database).
 	retryable func(error) bool

@@ -30,8 +30,15 @@ type writeTx struct {
 	rev       int64 // store revision, advanced by each change
 	compacted int64
 	nextLease int64
-	dirty     bool     // the state row must be written back
-	log       []logRow // changes to append to vda_log
+	dirty     bool        // the state row must be written back
+	log       []logRow    // changes to append to vda_log
+	pending   []statement // final writes, sent together by flush
+}
+
+// statement is one SQL statement with its arguments.
+type statement struct {
+	q    string
+	args []any
 }
 
 type logRow struct {
@@ -111,10 +118,9 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *writeTx) error) (rev i
 	if err := fn(w); err != nil {
 		return 0, err
 	}
-	if err := w.flushLog(); err != nil {
-		return 0, err
-	}
-	if err := w.saveState(w.rev != start); err != nil {
+	w.flushLog()
+	w.saveState(w.rev != start)
+	if err := w.flush(); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -125,19 +131,64 @@ func (s *Store) writeOnce(ctx context.Context, fn func(w *writeTx) error) (rev i
 
 // saveState writes the state row back if it changed. On PostgreSQL a new
 // revision is also NOTIFYed (delivered at commit to every store LISTENing on
-// the database), in the same statement.
-func (w *writeTx) saveState(newRevision bool) error {
+// the database).
+func (w *writeTx) saveState(newRevision bool) {
 	if !w.dirty && !newRevision {
-		return nil
+		return
 	}
-	q := `UPDATE vda_state SET revision = ?, compacted = ?, next_lease = ? WHERE id = 1`
-	args := []any{w.rev, w.compacted, w.nextLease}
+	w.later(`UPDATE vda_state SET revision = ?, compacted = ?, next_lease = ? WHERE id = 1`,
+		w.rev, w.compacted, w.nextLease)
 	if w.s.d.notify && newRevision {
-		q = `WITH u AS (` + q + `) SELECT pg_notify(?, ?)`
-		args = append(args, pgChannel, w.s.schema+":"+strconv.FormatInt(w.rev, 10))
+		w.later(`SELECT pg_notify(?, ?)`, pgChannel, w.s.schema+":"+strconv.FormatInt(w.rev, 10))
 	}
-	_, err := w.exec(q, args...)
-	return err
+}
+
+// later queues a write for flush. Nothing in the transaction may read what
+// it writes before the flush.
+func (w *writeTx) later(q string, args ...any) {
+	w.pending = append(w.pending, statement{q, args})
+}
+
+// maxCombinedArgs keeps a combined statement under PostgreSQL's limit of
+// 65535 parameters.
+const maxCombinedArgs = 60000
+
+// flush sends the queued writes. Where the dialect allows (PostgreSQL), they
+// go as one statement of data-modifying CTEs, to hold the state row lock for
+// as few round trips as possible; they touch distinct rows, so their order
+// does not matter.
+func (w *writeTx) flush() error {
+	pending := w.pending
+	w.pending = nil
+	for len(pending) > 0 {
+		n, nargs := 1, len(pending[0].args)
+		for w.s.d.combineWrites && n < len(pending) && nargs+len(pending[n].args) <= maxCombinedArgs {
+			nargs += len(pending[n].args)
+			n++
+		}
+		q, args := pending[n-1].q, pending[n-1].args
+		if n > 1 {
+			var b strings.Builder
+			args = make([]any, 0, nargs)
+			b.WriteString("WITH ")
+			for i, st := range pending[:n-1] {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "c%d AS (%s)", i, st.q)
+				args = append(args, st.args...)
+			}
+			b.WriteString(" ")
+			b.WriteString(q)
+			q = b.String()
+			args = append(args, pending[n-1].args...)
+		}
+		if _, err := w.exec(q, args...); err != nil {
+			return err
+		}
+		pending = pending[n:]
+	}
+	return nil
 }
 
 // exec runs one statement of the transaction.
@@ -217,12 +268,8 @@ func (w *writeTx) txn(t store.Txn) (store.TxnResult, error) {
 	if len(puts) == 0 && len(dels) == 0 {
 		return store.TxnResult{Succeeded: true, Revision: w.rev}, nil
 	}
-	if err := w.deleteKeys(dels); err != nil {
-		return store.TxnResult{}, err
-	}
-	if err := w.upsert(rev, puts); err != nil {
-		return store.TxnResult{}, err
-	}
+	w.deleteKeys(dels)
+	w.upsert(rev, puts)
 	w.rev = rev
 	return store.TxnResult{Succeeded: true, Revision: rev}, nil
 }
@@ -265,26 +312,23 @@ func (w *writeTx) appendLog(rev int64, r logRow) {
 // most 65535 parameters).
 const batchRows = 500
 
-func (w *writeTx) deleteKeys(keys []string) error {
+func (w *writeTx) deleteKeys(keys []string) {
 	for len(keys) > 0 {
 		n := min(len(keys), batchRows)
 		args := make([]any, n)
 		for i, k := range keys[:n] {
 			args[i] = []byte(k)
 		}
-		if _, err := w.exec(`DELETE FROM vda_kv WHERE k IN (`+placeholders(n)+`)`, args...); err != nil {
-			return err
-		}
+		w.later(`DELETE FROM vda_kv WHERE k IN (`+placeholders(n)+`)`, args...)
 		keys = keys[n:]
 	}
-	return nil
 }
 
 // upsert writes the rows of puts (whole rows: create revision and version
 // are computed by the caller).
-func (w *writeTx) upsert(rev int64, puts []logRow) error {
+func (w *writeTx) upsert(rev int64, puts []logRow) {
 	if len(puts) == 0 {
-		return nil
+		return
 	}
 	var q strings.Builder
 	q.WriteString(`INSERT INTO vda_kv (k, v, create_rev, mod_rev, version, lease) VALUES `)
@@ -303,12 +347,11 @@ func (w *writeTx) upsert(rev int64, puts []logRow) error {
 		q.WriteString(` ON CONFLICT (k) DO UPDATE SET v = excluded.v, create_rev = excluded.create_rev,
 			mod_rev = excluded.mod_rev, version = excluded.version, lease = excluded.lease`)
 	}
-	_, err := w.exec(q.String(), args...)
-	return err
+	w.later(q.String(), args...)
 }
 
 // flushLog appends the transaction's changes to vda_log.
-func (w *writeTx) flushLog() error {
+func (w *writeTx) flushLog() {
 	rows := w.log
 	for len(rows) > 0 {
 		n := min(len(rows), batchRows)
@@ -322,13 +365,10 @@ func (w *writeTx) flushLog() error {
 			q.WriteString("(?,?,?,?,?,?,?,?)")
 			args = append(args, r.rev, r.seq, r.kind, []byte(r.key), nonNil(r.value), r.createRev, r.version, r.lease)
 		}
-		if _, err := w.exec(q.String(), args...); err != nil {
-			return err
-		}
+		w.later(q.String(), args...)
 		rows = rows[n:]
 	}
 	w.log = nil
-	return nil
 }
 
 // nonNil: the value columns are NOT NULL, and drivers send a nil slice as
