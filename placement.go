@@ -44,41 +44,58 @@ type DefaultPlacer struct{}
 
 // Place implements Placer.
 func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error) {
-	var pds []PhysicalDisk
-	for _, pd := range c.PDs {
+	// Sort small (free, index) pairs, not the PDs themselves.
+	type cand struct {
+		free uint64
+		i    int
+	}
+	var cs []cand
+	for i := range c.PDs {
+		pd := &c.PDs[i]
 		dn, ok := c.DNs[pd.DNName]
-		if ok && !dn.Offline && !pd.Offline && pd.FreeBytes() >= req.VDSizeBytes {
-			pds = append(pds, pd)
+		if !ok || dn.Offline || pd.Offline {
+			continue
+		}
+		if free := pd.FreeBytes(); free >= req.VDSizeBytes {
+			cs = append(cs, cand{free, i})
 		}
 	}
-	if len(pds) < req.StripeCount {
+	if len(cs) < req.StripeCount {
 		return Placement{}, fmt.Errorf("%w: %d physical disks have %d bytes free, %d needed",
-			ErrResourceExhausted, len(pds), req.VDSizeBytes, req.StripeCount)
+			ErrResourceExhausted, len(cs), req.VDSizeBytes, req.StripeCount)
 	}
-	slices.SortFunc(pds, func(a, b PhysicalDisk) int {
-		return cmp.Or(cmp.Compare(b.FreeBytes(), a.FreeBytes()), cmp.Compare(a.DNName, b.DNName), cmp.Compare(a.Name, b.Name))
+	slices.SortFunc(cs, func(a, b cand) int {
+		if a.free != b.free {
+			return cmp.Compare(b.free, a.free)
+		}
+		pa, pb := &c.PDs[a.i], &c.PDs[b.i]
+		return cmp.Or(cmp.Compare(pa.DNName, pb.DNName), cmp.Compare(pa.Name, pb.Name))
 	})
-	var cns []ControllerNode
-	for _, cn := range c.CNs {
-		if !cn.Offline {
-			cns = append(cns, cn)
+	pds := make([]*PhysicalDisk, len(cs))
+	for k, cd := range cs {
+		pds[k] = &c.PDs[cd.i]
+	}
+	var cns []*ControllerNode
+	for i := range c.CNs {
+		if !c.CNs[i].Offline {
+			cns = append(cns, &c.CNs[i])
 		}
 	}
 	if len(cns) < req.CntlrCount {
 		return Placement{}, fmt.Errorf("%w: %d controller nodes online, %d needed", ErrResourceExhausted, len(cns), req.CntlrCount)
 	}
-	slices.SortFunc(cns, func(a, b ControllerNode) int {
+	slices.SortFunc(cns, func(a, b *ControllerNode) int {
 		return cmp.Or(cmp.Compare(a.CntlrCount, b.CntlrCount), cmp.Compare(a.Name, b.Name))
 	})
 	return Placement{
-		PDs: spread(pds, req.StripeCount, func(pd PhysicalDisk) string { return pd.DNName }),
-		CNs: spread(cns, req.CntlrCount, func(cn ControllerNode) string { return cn.Location }),
+		PDs: spread(pds, req.StripeCount, func(pd *PhysicalDisk) string { return pd.DNName }),
+		CNs: spread(cns, req.CntlrCount, func(cn *ControllerNode) string { return cn.Location }),
 	}, nil
 }
 
 // spread picks n of the sorted items: first at most one per domain, then
 // the best of the rest. len(items) >= n.
-func spread[T any](items []T, n int, domain func(T) string) []T {
+func spread[T any](items []*T, n int, domain func(*T) string) []T {
 	out := make([]T, 0, n)
 	used := make([]bool, len(items))
 	seen := map[string]bool{}
@@ -88,7 +105,7 @@ func spread[T any](items []T, n int, domain func(T) string) []T {
 		}
 		if d := domain(it); !seen[d] {
 			seen[d], used[i] = true, true
-			out = append(out, it)
+			out = append(out, *it)
 		}
 	}
 	for i, it := range items {
@@ -96,7 +113,7 @@ func spread[T any](items []T, n int, domain func(T) string) []T {
 			break
 		}
 		if !used[i] {
-			out = append(out, it)
+			out = append(out, *it)
 		}
 	}
 	return out
