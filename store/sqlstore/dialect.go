@@ -42,15 +42,23 @@ type dialect struct {
 	localWriter bool
 	// notify: PostgreSQL LISTEN/NOTIFY wakes watchers.
 	notify bool
-	// combineWrites: a transaction's final writes can be sent as one
-	// statement of data-modifying CTEs (PostgreSQL).
-	combineWrites bool
+	// combine says how a transaction's final writes are sent together.
+	combine combineMode
 	// retryable reports errors after which a write transaction that did not
 	// commit can safely be run again (deadlock, busy database).
 	retryable func(error) bool
 	// maxConns is the default connection pool size.
 	maxConns int
 }
+
+// combineMode is how several writes become one round trip.
+type combineMode int
+
+const (
+	combineNone  combineMode = iota // one statement at a time
+	combineCTE                      // WITH c0 AS (...), c1 AS (...) last (PostgreSQL)
+	combineMulti                    // "a; b; c" (MySQL with multiStatements)
+)
 
 var dialects = map[string]*dialect{}
 

@@ -152,3 +152,20 @@ func FuzzURI(f *testing.F) {
 		check(err)
 	})
 }
+
+func TestCombined(t *testing.T) {
+	sts := []statement{
+		{"INSERT INTO a VALUES (?)", []any{1}},
+		{"DELETE FROM b WHERE k = ?", []any{2}},
+		{"UPDATE c SET x = ?", []any{3}},
+	}
+	q, args := postgres.combined(sts)
+	assert.Equal(t, "WITH c0 AS (INSERT INTO a VALUES (?)), c1 AS (DELETE FROM b WHERE k = ?) UPDATE c SET x = ?", q)
+	assert.Equal(t, []any{1, 2, 3}, args)
+	q, args = mysqlDialect.combined(sts)
+	assert.Equal(t, "INSERT INTO a VALUES (?);\nDELETE FROM b WHERE k = ?;\nUPDATE c SET x = ?", q)
+	assert.Equal(t, []any{1, 2, 3}, args)
+	q, args = sqliteDialect.combined(sts[:1])
+	assert.Equal(t, sts[0].q, q)
+	assert.Equal(t, []any{1}, args)
+}

@@ -46,6 +46,7 @@ var mysqlDialect = &dialect{
 		`INSERT IGNORE INTO vda_schema (id, version) VALUES (1, 0)`,
 	},
 	pollInterval: 50 * time.Millisecond, // no notifications: polling is how watchers learn of writes
+	combine:      combineMulti,
 	retryable:    mysqlRetryable,
 	maxConns:     16,
 }
@@ -91,7 +92,9 @@ func mysqlConfig(u *url.URL) (*mysql.Config, error) {
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.ClientFoundRows = true   // KeepAlive counts matched rows, not changed ones
 	cfg.InterpolateParams = true // one round trip per statement instead of three
-	cfg.MultiStatements = false
+	// A write transaction's final statements go in one round trip. Every
+	// value is a bound (interpolated, escaped) parameter, never SQL text.
+	cfg.MultiStatements = true
 	return cfg, nil
 }
 

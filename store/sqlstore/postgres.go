@@ -46,11 +46,11 @@ var postgres = &dialect{
 		`INSERT INTO vda_state (id, revision, compacted, next_lease) VALUES (1, 1, 0, 1) ON CONFLICT DO NOTHING`,
 		`INSERT INTO vda_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING`,
 	},
-	pollInterval:  time.Second, // NOTIFY wakes watchers; polling is the safety net
-	notify:        true,
-	combineWrites: true,
-	retryable:     pgRetryable,
-	maxConns:      16,
+	pollInterval: time.Second, // NOTIFY wakes watchers; polling is the safety net
+	notify:       true,
+	combine:      combineCTE,
+	retryable:    pgRetryable,
+	maxConns:     16,
 }
 
 func init() {

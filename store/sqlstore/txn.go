@@ -149,46 +149,77 @@ func (w *writeTx) later(q string, args ...any) {
 	w.pending = append(w.pending, statement{q, args})
 }
 
-// maxCombinedArgs keeps a combined statement under PostgreSQL's limit of
-// 65535 parameters.
-const maxCombinedArgs = 60000
+// Bounds of one combined statement: PostgreSQL takes at most 65535
+// parameters, MySQL packets are limited by max_allowed_packet (16 MiB by
+// default; interpolated binary values may double in size).
+const (
+	maxCombinedArgs  = 60000
+	maxCombinedBytes = 4 << 20
+)
 
-// flush sends the queued writes. Where the dialect allows (PostgreSQL), they
-// go as one statement of data-modifying CTEs, to hold the state row lock for
-// as few round trips as possible; they touch distinct rows, so their order
-// does not matter.
+// flush sends the queued writes, combined where the dialect allows, to hold
+// the state row lock for as few round trips as possible: PostgreSQL as one
+// statement of data-modifying CTEs, MySQL as one multi-statement. They
+// touch distinct rows, so their order does not matter.
 func (w *writeTx) flush() error {
 	pending := w.pending
 	w.pending = nil
 	for len(pending) > 0 {
-		n, nargs := 1, len(pending[0].args)
-		for w.s.d.combineWrites && n < len(pending) && nargs+len(pending[n].args) <= maxCombinedArgs {
+		n, nargs, size := 1, len(pending[0].args), argBytes(pending[0].args)
+		for w.s.d.combine != combineNone && n < len(pending) &&
+			nargs+len(pending[n].args) <= maxCombinedArgs && size+argBytes(pending[n].args) <= maxCombinedBytes {
 			nargs += len(pending[n].args)
+			size += argBytes(pending[n].args)
 			n++
 		}
-		q, args := pending[n-1].q, pending[n-1].args
-		if n > 1 {
-			var b strings.Builder
-			args = make([]any, 0, nargs)
-			b.WriteString("WITH ")
-			for i, st := range pending[:n-1] {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "c%d AS (%s)", i, st.q)
-				args = append(args, st.args...)
-			}
-			b.WriteString(" ")
-			b.WriteString(q)
-			q = b.String()
-			args = append(args, pending[n-1].args...)
-		}
+		q, args := w.s.d.combined(pending[:n])
 		if _, err := w.exec(q, args...); err != nil {
 			return err
 		}
 		pending = pending[n:]
 	}
 	return nil
+}
+
+// combined joins statements into one in the dialect's way.
+func (d *dialect) combined(sts []statement) (string, []any) {
+	if len(sts) == 1 {
+		return sts[0].q, sts[0].args
+	}
+	var b strings.Builder
+	var args []any
+	for i, st := range sts {
+		switch {
+		case d.combine == combineMulti && i > 0:
+			b.WriteString(";\n")
+		case d.combine == combineCTE && i == 0:
+			b.WriteString("WITH ")
+		case d.combine == combineCTE && i < len(sts)-1:
+			b.WriteString(", ")
+		case d.combine == combineCTE:
+			b.WriteString(" ")
+		}
+		if d.combine == combineCTE && i < len(sts)-1 {
+			fmt.Fprintf(&b, "c%d AS (%s)", i, st.q)
+		} else {
+			b.WriteString(st.q)
+		}
+		args = append(args, st.args...)
+	}
+	return b.String(), args
+}
+
+// argBytes estimates the size of statement arguments on the wire.
+func argBytes(args []any) int {
+	n := 0
+	for _, a := range args {
+		if b, ok := a.([]byte); ok {
+			n += 2*len(b) + 10
+		} else {
+			n += 20
+		}
+	}
+	return n
 }
 
 // exec runs one statement of the transaction.
