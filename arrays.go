@@ -128,6 +128,7 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 		if err != nil {
 			return DiskArray{}, err
 		}
+		req.Name, req.Attempt = spec.Name, attempt
 		p, err := c.placer.Place(req, cands)
 		if err != nil {
 			return DiskArray{}, err

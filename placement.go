@@ -3,6 +3,7 @@ package vda
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"slices"
 )
 
@@ -11,6 +12,12 @@ type PlacementRequest struct {
 	StripeCount int
 	CntlrCount  int
 	VDSizeBytes uint64
+	// Name is the DA's name and Attempt counts the placements of this
+	// request that lost a race to a concurrent one. On retries the
+	// DefaultPlacer breaks ties by a hash of both, so racing requests
+	// stop choosing the same disks and nodes.
+	Name    string
+	Attempt int
 }
 
 // Candidates is the cluster as the placer sees it: every DN, PD and CN
@@ -38,16 +45,19 @@ type Placer interface {
 
 // DefaultPlacer spreads VDs over the PDs with the most free space, on
 // distinct DNs where possible, and controllers over the least-loaded CNs,
-// in distinct locations where possible. Ties go by name, so placement is
-// deterministic. Offline nodes and PDs are never chosen.
+// in distinct locations where possible. Ties go by name on the first
+// attempt (placement is deterministic), and by a hash of the request and
+// the candidate on retries, with PDs ranked by free space in coarse
+// buckets, which spreads concurrent requests. Offline nodes and PDs are
+// never chosen.
 type DefaultPlacer struct{}
 
 // Place implements Placer.
 func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error) {
 	// Sort small (free, index) pairs, not the PDs themselves.
 	type cand struct {
-		free uint64
-		i    int
+		rank, tie uint64
+		i         int
 	}
 	var cs []cand
 	for i := range c.PDs {
@@ -57,7 +67,12 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 			continue
 		}
 		if free := pd.FreeBytes(); free >= req.VDSizeBytes {
-			cs = append(cs, cand{free, i})
+			cd := cand{rank: free, i: i}
+			if req.Attempt > 0 {
+				cd.rank = free * 16 / pd.CapacityBytes()
+				cd.tie = tieHash(req, pd.DNName+"/"+pd.Name)
+			}
+			cs = append(cs, cd)
 		}
 	}
 	if len(cs) < req.StripeCount {
@@ -65,8 +80,11 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 			ErrResourceExhausted, len(cs), req.VDSizeBytes, req.StripeCount)
 	}
 	slices.SortFunc(cs, func(a, b cand) int {
-		if a.free != b.free {
-			return cmp.Compare(b.free, a.free)
+		if a.rank != b.rank {
+			return cmp.Compare(b.rank, a.rank)
+		}
+		if a.tie != b.tie {
+			return cmp.Compare(a.tie, b.tie)
 		}
 		pa, pb := &c.PDs[a.i], &c.PDs[b.i]
 		return cmp.Or(cmp.Compare(pa.DNName, pb.DNName), cmp.Compare(pa.Name, pb.Name))
@@ -85,12 +103,26 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 		return Placement{}, fmt.Errorf("%w: %d controller nodes online, %d needed", ErrResourceExhausted, len(cns), req.CntlrCount)
 	}
 	slices.SortFunc(cns, func(a, b *ControllerNode) int {
-		return cmp.Or(cmp.Compare(a.CntlrCount, b.CntlrCount), cmp.Compare(a.Name, b.Name))
+		if a.CntlrCount != b.CntlrCount {
+			return cmp.Compare(a.CntlrCount, b.CntlrCount)
+		}
+		if req.Attempt > 0 {
+			if ta, tb := tieHash(req, a.Name), tieHash(req, b.Name); ta != tb {
+				return cmp.Compare(ta, tb)
+			}
+		}
+		return cmp.Compare(a.Name, b.Name)
 	})
 	return Placement{
 		PDs: spread(pds, req.StripeCount, func(pd *PhysicalDisk) string { return pd.DNName }),
 		CNs: spread(cns, req.CntlrCount, func(cn *ControllerNode) string { return cn.Location }),
 	}, nil
+}
+
+func tieHash(req PlacementRequest, key string) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%s", req.Name, req.Attempt, key)
+	return h.Sum64()
 }
 
 // spread picks n of the sorted items: first at most one per domain, then
