@@ -35,9 +35,9 @@ type Config struct {
 	Clock Clock
 	// Logger receives debug logs; nil means silent.
 	Logger hclog.Logger
-	// HistoryRevisions is how many recent revisions are kept for Watch to
-	// replay; older ones are compacted automatically. 0 keeps everything
-	// (until Compact).
+	// HistoryRevisions is how many recent revisions (at least) are kept
+	// for Watch to replay; older ones are compacted automatically, in
+	// batches of HistoryRevisions/8. 0 keeps everything (until Compact).
 	HistoryRevisions int64
 	// ExpiryInterval is how often expired leases are looked for in the
 	// background (every call also checks first). 0 means 100ms.

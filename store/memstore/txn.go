@@ -89,7 +89,9 @@ func (s *Store) commitLocked(events []store.Event) {
 	}
 	s.rev++
 	s.history = append(s.history, revision{rev: s.rev, events: events})
-	if n := s.cfg.HistoryRevisions; n > 0 && s.rev-s.compacted >= n {
+	// Compact in batches of n/8 revisions so that trimming the history
+	// slice costs O(1) per write, amortized.
+	if n := s.cfg.HistoryRevisions; n > 0 && s.rev-s.compacted >= n+n/8 {
 		s.compactLocked(s.rev - n + 1)
 	}
 	close(s.notify)
