@@ -63,8 +63,11 @@ type Store struct {
 	keys      []string // sorted keys of kvs
 	leases    map[store.LeaseID]*lease
 	lastLease store.LeaseID
-	history   []revision    // ascending by rev, rev >= compacted
-	notify    chan struct{} // closed (and replaced) on every new revision
+	// nextExpiry is no later than the earliest lease expiry (KeepAlive
+	// only moves expiries later, so it stays a lower bound).
+	nextExpiry time.Time
+	history    []revision    // ascending by rev, rev >= compacted
+	notify     chan struct{} // closed (and replaced) on every new revision
 
 	done chan struct{}
 	wg   sync.WaitGroup

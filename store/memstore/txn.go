@@ -108,7 +108,11 @@ func (s *Store) Grant(ctx context.Context, ttl time.Duration) (store.LeaseID, er
 	}
 	defer s.mu.Unlock()
 	s.lastLease++
-	s.leases[s.lastLease] = &lease{ttl: ttl, expiry: s.cfg.Clock.Now().Add(ttl), keys: map[string]struct{}{}}
+	l := &lease{ttl: ttl, expiry: s.cfg.Clock.Now().Add(ttl), keys: map[string]struct{}{}}
+	s.leases[s.lastLease] = l
+	if len(s.leases) == 1 || l.expiry.Before(s.nextExpiry) {
+		s.nextExpiry = l.expiry
+	}
 	return s.lastLease, nil
 }
 
@@ -157,15 +161,23 @@ func (s *Store) revokeLocked(id store.LeaseID) {
 	s.commitLocked(events)
 }
 
-// expireLocked revokes every lease whose expiry has passed.
+// expireLocked revokes every lease whose expiry has passed. nextExpiry (a
+// lower bound of every lease's expiry) spares the scan on most calls.
 func (s *Store) expireLocked() {
 	now := s.cfg.Clock.Now()
+	if len(s.leases) == 0 || now.Before(s.nextExpiry) {
+		return
+	}
 	var due []store.LeaseID
+	var next time.Time
 	for id, l := range s.leases {
 		if !now.Before(l.expiry) {
 			due = append(due, id)
+		} else if next.IsZero() || l.expiry.Before(next) {
+			next = l.expiry
 		}
 	}
+	s.nextExpiry = next
 	slices.Sort(due)
 	for _, id := range due {
 		s.log.Debug("lease expired", "lease", id, "keys", len(s.leases[id].keys))
