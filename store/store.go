@@ -97,7 +97,7 @@ type Store interface {
 	// Get returns one key, or ErrNotFound.
 	Get(ctx context.Context, key string) (KV, error)
 	// List returns the keys starting with prefix ("" = all keys), sorted by
-	// key, at most opt.Limit of them (0 = all).
+	// key in byte order, at most opt.Limit of them (0 = all).
 	List(ctx context.Context, prefix string, opt ListOptions) (ListResult, error)
 	// Txn applies t.Ops atomically if every t.Conds holds. A failed condition
 	// is not an error: it returns Succeeded=false and writes nothing.

@@ -11,6 +11,9 @@
 // several etcd key prefixes on one server), so the suite only relies on
 // revisions increasing, never on them being consecutive.
 //
+// Keys must sort in byte order (SQL backends need a binary collation), and
+// writers must never wait for watchers.
+//
 // Lease tests use one-second TTLs, so a backend whose granularity is coarser
 // (etcd rounds up to its minimum TTL) must be configured to allow them
 // (etcd: a short election timeout) or the suite takes longer.
