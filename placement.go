@@ -76,8 +76,8 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 		}
 	}
 	if len(cs) < req.StripeCount {
-		return Placement{}, fmt.Errorf("%w: %d physical disks have %d bytes free, %d needed",
-			ErrResourceExhausted, len(cs), req.VDSizeBytes, req.StripeCount)
+		return Placement{}, fmt.Errorf("%w: need %d online physical disks with %d bytes free, found %d",
+			ErrResourceExhausted, req.StripeCount, req.VDSizeBytes, len(cs))
 	}
 	slices.SortFunc(cs, func(a, b cand) int {
 		if a.rank != b.rank {
@@ -100,7 +100,7 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 		}
 	}
 	if len(cns) < req.CntlrCount {
-		return Placement{}, fmt.Errorf("%w: %d controller nodes online, %d needed", ErrResourceExhausted, len(cns), req.CntlrCount)
+		return Placement{}, fmt.Errorf("%w: need %d online controller nodes, found %d", ErrResourceExhausted, req.CntlrCount, len(cns))
 	}
 	slices.SortFunc(cns, func(a, b *ControllerNode) int {
 		if a.CntlrCount != b.CntlrCount {
