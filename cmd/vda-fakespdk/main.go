@@ -1,0 +1,56 @@
+// Command vda-fakespdk runs the fake SPDK target (spdk/spdktest) on a unix
+// socket, for the dev cluster and manual testing:
+//
+//	vda-fakespdk --rpc-socket /tmp/dn.sock [--wait-for-rpc]
+//
+// It stops on SIGINT, SIGTERM or the spdk_kill_instance RPC.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/vda-io/vda/spdk/spdktest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	cfg := spdktest.DefaultConfig()
+	fs := flag.NewFlagSet("vda-fakespdk", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.SockPath, "rpc-socket", "/var/tmp/spdk.sock", "JSON-RPC unix socket path")
+	fs.StringVar(&cfg.SockPath, "r", "/var/tmp/spdk.sock", "shorthand for --rpc-socket")
+	fs.BoolVar(&cfg.WaitForRPC, "wait-for-rpc", false, "wait for framework_start_init before initializing")
+	fs.DurationVar(&cfg.ExamineDelay, "examine-delay", spdktest.DefaultExamineDelay, "how long bdev_examine takes to find an lvstore")
+	logLevel := fs.String("log-level", "info", "log level (trace, debug, info, warn, error)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-fakespdk", Level: hclog.LevelFromString(*logLevel), Output: stderr})
+	t, err := spdktest.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg.Logger.Info("serving", "socket", cfg.SockPath, "wait_for_rpc", cfg.WaitForRPC)
+	if err := t.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}

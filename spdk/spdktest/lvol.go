@@ -1,0 +1,332 @@
+package spdktest
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+func init() {
+	register("bdev_examine", phaseRuntime, bdevExamine)
+	registerUnlocked("bdev_wait_for_examine", phaseRuntime, bdevWaitForExamine)
+	register("bdev_lvol_create_lvstore", phaseRuntime, lvolCreateLvstore)
+	register("bdev_lvol_get_lvstores", phaseRuntime, lvolGetLvstores)
+	register("bdev_lvol_delete_lvstore", phaseRuntime, lvolDeleteLvstore)
+}
+
+const maxLvolName = 63
+
+// lvstore is a loaded lvstore: the on-disk format lives in blockdev, the
+// bdevs of its lvols here.
+type lvstore struct {
+	ls    *diskLvstore
+	base  *bdev
+	lvols map[*bdev]*diskLvol
+}
+
+type lvstoreJSON struct {
+	UUID              string `json:"uuid"`
+	Name              string `json:"name"`
+	BaseBdev          string `json:"base_bdev"`
+	TotalDataClusters uint64 `json:"total_data_clusters"`
+	FreeClusters      uint64 `json:"free_clusters"`
+	BlockSize         uint32 `json:"block_size"`
+	ClusterSize       uint64 `json:"cluster_size"`
+}
+
+func (l *lvstore) json() lvstoreJSON {
+	return lvstoreJSON{
+		UUID: l.ls.UUID(), Name: l.ls.Name(), BaseBdev: l.base.name,
+		TotalDataClusters: l.ls.TotalDataClusters(), FreeClusters: l.ls.FreeClusters(),
+		BlockSize: l.base.blockSize, ClusterSize: l.ls.ClusterSize(),
+	}
+}
+
+// examJob is one pending examine.
+type examJob struct {
+	b     *bdev
+	timer *time.Timer
+}
+
+// scheduleExamine loads an lvstore from b after the examine delay.
+func (s *state) scheduleExamine(b *bdev) {
+	if len(s.pendingExams) == 0 {
+		s.examDone = make(chan struct{})
+	}
+	j := &examJob{b: b}
+	s.pendingExams = append(s.pendingExams, j)
+	j.timer = time.AfterFunc(s.cfg.ExamineDelay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.runExam(j)
+	})
+}
+
+// runExam runs j unless it already ran (caller holds s.mu).
+func (s *state) runExam(j *examJob) {
+	for i, x := range s.pendingExams {
+		if x != j {
+			continue
+		}
+		s.pendingExams = append(s.pendingExams[:i:i], s.pendingExams[i+1:]...)
+		s.examineNow(j.b)
+		if len(s.pendingExams) == 0 {
+			close(s.examDone)
+		}
+		return
+	}
+}
+
+// CompleteExamines finishes every pending bdev_examine now instead of after
+// the examine delay, so tests can step past the asynchronous window
+// deterministically.
+func (t *Target) CompleteExamines() {
+	t.mu.Lock()
+	in := t.cur
+	t.mu.Unlock()
+	if in == nil {
+		return
+	}
+	s := in.st
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.pendingExams) > 0 {
+		j := s.pendingExams[0]
+		j.timer.Stop()
+		s.runExam(j)
+	}
+}
+
+// PendingExamines returns how many bdev_examine runs have not finished.
+func (t *Target) PendingExamines() int {
+	t.mu.Lock()
+	in := t.cur
+	t.mu.Unlock()
+	if in == nil {
+		return 0
+	}
+	in.st.mu.Lock()
+	defer in.st.mu.Unlock()
+	return len(in.st.pendingExams)
+}
+
+func (s *state) examineNow(b *bdev) {
+	select {
+	case <-s.in.done:
+		return
+	default:
+	}
+	if s.lookup(b.name) != b || b.claim != "" || b.product == "Logical Volume" {
+		return
+	}
+	ls, err := loadDiskLvstore(b.device())
+	if err != nil {
+		return
+	}
+	for _, l := range s.lvstores {
+		if l.ls.Name() == ls.Name() || l.ls.UUID() == ls.UUID() {
+			s.in.log.Warn("examine: lvstore already loaded", "lvs", ls.Name())
+			return
+		}
+	}
+	l := &lvstore{ls: ls, base: b, lvols: map[*bdev]*diskLvol{}}
+	claimBdev(b, claimReadManyWriteOne, "lvol")
+	s.lvstores = append(s.lvstores, l)
+	for _, lv := range ls.Lvols() {
+		if _, err := s.addLvolBdev(l, lv); err != nil {
+			s.in.log.Warn("examine: lvol name clash", "lvol", lv.Name())
+		}
+	}
+}
+
+func bdevExamine(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, err
+	}
+	if s.autoExamine {
+		return nil, errInval
+	}
+	if s.examined[p.Name] {
+		return nil, errExists
+	}
+	s.examined[p.Name] = true
+	if b := s.lookup(p.Name); b != nil {
+		s.examined[b.name] = true
+		s.scheduleExamine(b)
+	}
+	return true, nil
+}
+
+func bdevWaitForExamine(s *state, params json.RawMessage) (any, *Error) {
+	if err := noParams("bdev_wait_for_examine", params); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	done := s.examDone
+	s.mu.Unlock()
+	select {
+	case <-done:
+	case <-s.in.done:
+	}
+	return true, nil
+}
+
+var clearMethods = map[string]bool{"none": true, "unmap": true, "write_zeroes": true}
+
+func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		BdevName    string  `json:"bdev_name"`
+		LvsName     string  `json:"lvs_name"`
+		ClusterSz   *uint32 `json:"cluster_sz"`
+		ClearMethod string  `json:"clear_method"`
+		MDRatio     uint32  `json:"num_md_pages_per_cluster_ratio"`
+	}
+	if err := decodeParams(params, &p, "bdev_name", "lvs_name"); err != nil {
+		return nil, err
+	}
+	if p.ClearMethod == "" {
+		p.ClearMethod = "unmap"
+	}
+	if !clearMethods[p.ClearMethod] {
+		return nil, rpcErr(-22, "Invalid clear_method parameter")
+	}
+	cluster := uint32(4 << 20)
+	if p.ClusterSz != nil && *p.ClusterSz != 0 {
+		cluster = *p.ClusterSz
+	}
+	if len(p.LvsName) > maxLvolName || p.LvsName == "" || cluster < 4096 || cluster%4096 != 0 {
+		return nil, errInval
+	}
+	b := s.lookup(p.BdevName)
+	if b == nil {
+		return nil, errNoDevice
+	}
+	if s.findLvstore(p.LvsName, "") != nil {
+		return nil, errExists
+	}
+	if b.claim != "" {
+		return nil, errPerm
+	}
+	if cluster < b.blockSize {
+		return nil, errInval
+	}
+	ls, err := createDiskLvstore(b.device(), diskLvstoreOptions{
+		Name: p.LvsName, UUID: newUUID(), ClusterSize: uint64(cluster),
+		ClearMethod: p.ClearMethod, MDPagesPerClusterRatio: p.MDRatio,
+	})
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	claimBdev(b, claimReadManyWriteOne, "lvol")
+	s.lvstores = append(s.lvstores, &lvstore{ls: ls, base: b, lvols: map[*bdev]*diskLvol{}})
+	return ls.UUID(), nil
+}
+
+// errnoOf maps a blockdev error to SPDK's errno reply.
+func errnoOf(err error) *Error {
+	switch {
+	case errors.Is(err, errBlkNoSpace):
+		return rpcErr(-28, "No space left on device")
+	case errors.Is(err, errBlkExists):
+		return errExists
+	case errors.Is(err, errBlkNotFound):
+		return errNoDevice
+	case errors.Is(err, errBlkBusy):
+		return rpcErr(-16, "Device or resource busy")
+	}
+	return errInval
+}
+
+// findLvstore finds an lvstore by name or uuid (one of them empty).
+func (s *state) findLvstore(name, uuid string) *lvstore {
+	for _, l := range s.lvstores {
+		if (name != "" && l.ls.Name() == name) || (uuid != "" && l.ls.UUID() == uuid) {
+			return l
+		}
+	}
+	return nil
+}
+
+// lvstoreXor resolves SPDK's "uuid or lvs_name" parameter pair.
+func (s *state) lvstoreXor(name, uuid string) (*lvstore, *Error) {
+	if (name == "") == (uuid == "") {
+		return nil, errInval
+	}
+	l := s.findLvstore(name, uuid)
+	if l == nil {
+		return nil, errNoDevice
+	}
+	return l, nil
+}
+
+func lvolGetLvstores(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		UUID    string `json:"uuid"`
+		LvsName string `json:"lvs_name"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if p.UUID == "" && p.LvsName == "" {
+		out := make([]lvstoreJSON, 0, len(s.lvstores))
+		for _, l := range s.lvstores {
+			out = append(out, l.json())
+		}
+		return out, nil
+	}
+	l, rerr := s.lvstoreXor(p.LvsName, p.UUID)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return []lvstoreJSON{l.json()}, nil
+}
+
+func lvolDeleteLvstore(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		UUID    string `json:"uuid"`
+		LvsName string `json:"lvs_name"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	l, rerr := s.lvstoreXor(p.LvsName, p.UUID)
+	if rerr != nil {
+		return nil, rerr
+	}
+	for _, lv := range l.ls.Lvols() {
+		_ = l.ls.Delete(lv.Name())
+	}
+	s.unloadLvstore(l)
+	// Destroying the lvstore wipes its super block, so examine finds nothing.
+	zero := make([]byte, l.base.blockSize)
+	_, _ = l.base.device().WriteAt(zero, 0)
+	releaseBdev(l.base)
+	return true, nil
+}
+
+// unloadLvstore hot-removes the lvol bdevs of l and forgets l; the metadata
+// stays on the base.
+func (s *state) unloadLvstore(l *lvstore) {
+	for _, b := range append([]*bdev(nil), s.bdevs...) {
+		if _, ok := l.lvols[b]; ok {
+			s.unregisterBdev(b)
+		}
+	}
+	for i, x := range s.lvstores {
+		if x == l {
+			s.lvstores = append(s.lvstores[:i:i], s.lvstores[i+1:]...)
+			break
+		}
+	}
+}
+
+func (s *state) lvstoreBaseRemoved(b *bdev) {
+	for _, l := range append([]*lvstore(nil), s.lvstores...) {
+		if l.base == b {
+			s.unloadLvstore(l)
+		}
+	}
+}

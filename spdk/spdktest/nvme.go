@@ -1,0 +1,564 @@
+package spdktest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+func init() {
+	register("bdev_nvme_set_options", phaseBoth, bdevNvmeSetOptions)
+	registerUnlocked("bdev_nvme_attach_controller", phaseRuntime, nvmeAttach)
+	register("bdev_nvme_detach_controller", phaseRuntime, nvmeDetach)
+	register("bdev_nvme_get_controllers", phaseRuntime, nvmeGetControllers)
+	register("bdev_nvme_get_io_paths", phaseRuntime, nvmeGetIOPaths)
+}
+
+// dialTimeout bounds one NVMe-oF connect attempt.
+const dialTimeout = 5 * time.Second
+
+type nvmeOptions struct {
+	ctrlrLossTimeoutSec int32
+	reconnectDelaySec   uint32
+}
+
+// nvmePath is one connection (one "ctrlrs" entry) of an NVMe controller.
+type nvmePath struct {
+	trid    transportID // as printed: TCP / IPv4
+	subnqn  string
+	hostnqn string
+	conn    *fabConn
+	info    controllerInfo
+	state   string // enabled, failed, resetting
+}
+
+// nvmeCtrlr is a bdev_nvme controller: a name, its paths and its bdevs.
+type nvmeCtrlr struct {
+	// mu guards paths and their state/conn for the data path, which must
+	// not take the state lock (I/O runs while handlers hold it).
+	mu        sync.Mutex
+	name      string
+	paths     []*nvmePath
+	bdevs     map[uint32]*bdev
+	lossSec   int32
+	delaySec  uint32
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+func (c *nvmeCtrlr) closeAll() {
+	c.closeOnce.Do(func() { close(c.stop) })
+	c.mu.Lock()
+	paths := c.paths
+	c.mu.Unlock()
+	for _, p := range paths {
+		if p.conn != nil {
+			_ = p.conn.Close()
+		}
+	}
+}
+
+func bdevNvmeSetOptions(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		ActionOnTimeout      string `json:"action_on_timeout"`
+		TimeoutUs            uint64 `json:"timeout_us"`
+		TimeoutAdminUs       uint64 `json:"timeout_admin_us"`
+		KeepAliveTimeoutMs   uint32 `json:"keep_alive_timeout_ms"`
+		RetryCount           uint32 `json:"retry_count"`
+		TransportRetryCount  uint32 `json:"transport_retry_count"`
+		ArbitrationBurst     uint32 `json:"arbitration_burst"`
+		LowPriorityWeight    uint32 `json:"low_priority_weight"`
+		MediumPriorityWeight uint32 `json:"medium_priority_weight"`
+		HighPriorityWeight   uint32 `json:"high_priority_weight"`
+		AdminqPollPeriodUs   uint64 `json:"nvme_adminq_poll_period_us"`
+		IOQPollPeriodUs      uint64 `json:"nvme_ioq_poll_period_us"`
+		IOQueueRequests      uint32 `json:"io_queue_requests"`
+		DelayCmdSubmit       bool   `json:"delay_cmd_submit"`
+		BdevRetryCount       int32  `json:"bdev_retry_count"`
+		TransportAckTimeout  uint8  `json:"transport_ack_timeout"`
+		CtrlrLossTimeoutSec  int32  `json:"ctrlr_loss_timeout_sec"`
+		ReconnectDelaySec    uint32 `json:"reconnect_delay_sec"`
+		FastIOFailTimeoutSec uint32 `json:"fast_io_fail_timeout_sec"`
+		DisableAutoFailback  bool   `json:"disable_auto_failback"`
+		GenerateUUIDs        bool   `json:"generate_uuids"`
+		TransportTOS         uint8  `json:"transport_tos"`
+		NvmeErrorStat        bool   `json:"nvme_error_stat"`
+		RdmaSrqSize          uint32 `json:"rdma_srq_size"`
+		IOPathStat           bool   `json:"io_path_stat"`
+		AllowAcceleratedSeq  bool   `json:"allow_accel_sequence"`
+		RdmaMaxCqSize        uint32 `json:"rdma_max_cq_size"`
+		RdmaCmEventTimeoutMs uint16 `json:"rdma_cm_event_timeout_ms"`
+		DhchapDigests        []any  `json:"dhchap_digests"`
+		DhchapDhgroups       []any  `json:"dhchap_dhgroups"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if len(s.ctrlrs) > 0 {
+		return nil, rpcErr(-1, "Operation not permitted")
+	}
+	s.nvmeOptions = nvmeOptions{ctrlrLossTimeoutSec: p.CtrlrLossTimeoutSec, reconnectDelaySec: p.ReconnectDelaySec}
+	return true, nil
+}
+
+type attachParams struct {
+	Name                    string  `json:"name"`
+	TrType                  string  `json:"trtype"`
+	TrAddr                  string  `json:"traddr"`
+	AdrFam                  string  `json:"adrfam"`
+	TrSvcID                 string  `json:"trsvcid"`
+	Priority                string  `json:"priority"`
+	SubNQN                  string  `json:"subnqn"`
+	HostNQN                 string  `json:"hostnqn"`
+	HostAddr                string  `json:"hostaddr"`
+	HostSvcID               string  `json:"hostsvcid"`
+	PrchkReftag             bool    `json:"prchk_reftag"`
+	PrchkGuard              bool    `json:"prchk_guard"`
+	Hdgst                   bool    `json:"hdgst"`
+	Ddgst                   bool    `json:"ddgst"`
+	FabricsConnectTimeoutUs uint64  `json:"fabrics_connect_timeout_us"`
+	Multipath               string  `json:"multipath"`
+	NumIOQueues             uint32  `json:"num_io_queues"`
+	CtrlrLossTimeoutSec     *int32  `json:"ctrlr_loss_timeout_sec"`
+	ReconnectDelaySec       *uint32 `json:"reconnect_delay_sec"`
+	FastIOFailTimeoutSec    uint32  `json:"fast_io_fail_timeout_sec"`
+	PSK                     string  `json:"psk"`
+	MaxBdevs                uint32  `json:"max_bdevs"`
+	DhchapKey               string  `json:"dhchap_key"`
+	DhchapCtrlrKey          string  `json:"dhchap_ctrlr_key"`
+}
+
+func (c *nvmeCtrlr) path(trid transportID, subnqn string) *nvmePath {
+	for _, p := range c.paths {
+		if p.trid == trid && p.subnqn == subnqn {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *state) ctrlr(name string) *nvmeCtrlr {
+	for _, c := range s.ctrlrs {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// nvmeAttach is bdev_nvme_attach_controller. It connects without holding
+// the state lock, so a target may even attach to its own export.
+func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
+	var p attachParams
+	if err := decodeParams(params, &p, "name", "trtype", "traddr"); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(p.TrType, "tcp") {
+		return nil, errNoDevice
+	}
+	switch p.Multipath {
+	case "", "failover", "multipath", "disable":
+	default:
+		return nil, errInval
+	}
+	trid := normTrid(p.TrType, p.AdrFam, p.TrAddr, p.TrSvcID)
+	if p.HostNQN == "" {
+		p.HostNQN = "nqn.2014-08.org.nvmexpress:uuid:" + newUUID()
+	}
+	s.mu.Lock()
+	rerr := s.attachPrecheck(&p, trid)
+	s.mu.Unlock()
+	if rerr != nil {
+		return nil, rerr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	go func() {
+		select {
+		case <-s.in.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, err := fabDial(ctx, wireTrid(trid), p.SubNQN, p.HostNQN)
+	cancel()
+	if err != nil {
+		if errors.Is(err, errFabNotAllowed) || errors.Is(err, errFabNoSubsystem) {
+			return nil, errInvalParams
+		}
+		return nil, errNoDevice
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rerr := s.attachPrecheck(&p, trid); rerr != nil {
+		_ = conn.Close()
+		return nil, rerr
+	}
+	return s.attachPath(&p, trid, conn)
+}
+
+// attachPrecheck applies the name/path rules before and after connecting.
+func (s *state) attachPrecheck(p *attachParams, trid transportID) *Error {
+	select {
+	case <-s.in.done:
+		return errNoDevice
+	default:
+	}
+	if c := s.ctrlr(p.Name); c != nil {
+		if p.Multipath == "disable" {
+			return rpcErr(-114, "A controller named "+p.Name+" already exists and multipath is disabled\n")
+		}
+		if c.path(trid, p.SubNQN) != nil {
+			return rpcErr(-114, "A controller named "+p.Name+" already exists with the specified network path\n")
+		}
+		return nil
+	}
+	for _, c := range s.ctrlrs {
+		if c.path(trid, p.SubNQN) != nil {
+			return errExists
+		}
+	}
+	return nil
+}
+
+func (s *state) attachPath(p *attachParams, trid transportID, conn *fabConn) (any, *Error) {
+	info := conn.Info()
+	path := &nvmePath{trid: trid, subnqn: p.SubNQN, hostnqn: p.HostNQN, conn: conn, info: info, state: "enabled"}
+	c := s.ctrlr(p.Name)
+	if c != nil {
+		for _, x := range c.paths {
+			if x.info.CntlID == info.CntlID {
+				_ = conn.Close()
+				return nil, errInvalParams // "cntlid N are duplicated"
+			}
+		}
+		c.mu.Lock()
+		c.paths = append(c.paths, path)
+		c.mu.Unlock()
+		s.watchPath(c, path)
+		names := []string{}
+		for _, ns := range info.Namespaces {
+			if b, ok := c.bdevs[ns.NSID]; ok {
+				names = append(names, b.name)
+			}
+		}
+		return names, nil
+	}
+	c = &nvmeCtrlr{
+		name: p.Name, bdevs: map[uint32]*bdev{}, stop: make(chan struct{}),
+		lossSec: s.nvmeOptions.ctrlrLossTimeoutSec, delaySec: s.nvmeOptions.reconnectDelaySec,
+	}
+	if p.CtrlrLossTimeoutSec != nil {
+		c.lossSec = *p.CtrlrLossTimeoutSec
+	}
+	if p.ReconnectDelaySec != nil {
+		c.delaySec = *p.ReconnectDelaySec
+	}
+	c.paths = []*nvmePath{path}
+	s.ctrlrs = append(s.ctrlrs, c)
+	conn.OnNamespaceRemoved(func(nsid uint32) { go s.nvmeNamespaceGone(c, nsid) })
+	names := []string{}
+	for _, ns := range info.Namespaces {
+		b := s.nvmeBdev(c, ns)
+		if rerr := s.registerBdev(b); rerr != nil {
+			s.in.log.Warn("nvme bdev name clash", "bdev", b.name, "uuid", b.uuid)
+			continue
+		}
+		c.bdevs[ns.NSID] = b
+		names = append(names, b.name)
+	}
+	s.watchPath(c, path)
+	return names, nil
+}
+
+// nvmeBdev builds the bdev of one namespace: named <ctrlr>n<nsid>, with the
+// namespace's NGUID as uuid (its UUID only when there is no NGUID).
+func (s *state) nvmeBdev(c *nvmeCtrlr, ns namespaceInfo) *bdev {
+	uuid := ns.UUID
+	if g, ok := parseUUID(ns.NGUID); ok && strings.Trim(ns.NGUID, "0-") != "" {
+		uuid = formatUUID(g)
+	}
+	b := &bdev{
+		name: fmt.Sprintf("%sn%d", c.name, ns.NSID), uuid: uuid, aliases: []string{uuid},
+		product: "NVMe disk", blockSize: ns.BlockSize, numBlocks: ns.NumBlocks, io: ioNVMe,
+	}
+	nsid := ns.NSID
+	b.dev = &multipathDevice{s: s, c: c, nsid: nsid, bs: ns.BlockSize, n: ns.NumBlocks}
+	b.driver = func() any { return nvmeDriver(c, nsid) }
+	return b
+}
+
+func nvmeDriver(c *nvmeCtrlr, nsid uint32) obj {
+	paths := []obj{}
+	for _, p := range c.paths {
+		paths = append(paths, obj{
+			{"trid", obj{{"trtype", p.trid.TrType}, {"adrfam", p.trid.AdrFam}, {"traddr", p.trid.TrAddr}, {"trsvcid", p.trid.TrSvcID}, {"subnqn", p.subnqn}}},
+			{"ctrlr_data", obj{
+				{"cntlid", p.info.CntlID}, {"vendor_id", "0x8086"}, {"model_number", p.info.ModelNumber},
+				{"serial_number", p.info.SerialNumber}, {"firmware_revision", "24.01"}, {"subnqn", p.info.SubNQN},
+				{"oacs", obj{{"security", 0}, {"format", 0}, {"firmware", 0}, {"ns_manage", 0}}},
+				{"multi_ctrlr", true}, {"ana_reporting", p.info.ANAReporting},
+			}},
+			{"vs", obj{{"nvme_version", "1.3"}}},
+			{"ns_data", obj{{"id", nsid}, {"can_share", true}}},
+		})
+	}
+	return obj{{"nvme", paths}, {"mp_policy", "active_passive"}}
+}
+
+// multipathDevice sends I/O down the first enabled path (active/passive).
+type multipathDevice struct {
+	s    *state
+	c    *nvmeCtrlr
+	nsid uint32
+	bs   uint32
+	n    uint64
+}
+
+var errPathDown = errors.New("spdktest: no usable nvme path")
+
+func (d *multipathDevice) BlockSize() uint32 { return d.bs }
+func (d *multipathDevice) NumBlocks() uint64 { return d.n }
+
+func (d *multipathDevice) pick() blockDevice {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	for _, p := range d.c.paths {
+		if p.state == "enabled" && p.conn != nil {
+			return p.conn.Device(d.nsid)
+		}
+	}
+	return nil
+}
+
+func (d *multipathDevice) ReadAt(b []byte, off int64) (int, error) {
+	dev := d.pick()
+	if dev == nil {
+		return 0, errPathDown
+	}
+	return dev.ReadAt(b, off)
+}
+
+func (d *multipathDevice) WriteAt(b []byte, off int64) (int, error) {
+	dev := d.pick()
+	if dev == nil {
+		return 0, errPathDown
+	}
+	return dev.WriteAt(b, off)
+}
+
+// watchPath marks a path failed when its connection drops and, when the
+// controller has a loss timeout, reconnects every reconnect delay until the
+// timeout expires, then deletes the controller.
+func (s *state) watchPath(c *nvmeCtrlr, p *nvmePath) {
+	conn := p.conn
+	c.wg.Add(1)
+	s.in.wg.Add(1)
+	go func() {
+		defer s.in.wg.Done()
+		defer c.wg.Done()
+		select {
+		case <-conn.Done():
+		case <-c.stop:
+			return
+		}
+		s.mu.Lock()
+		c.mu.Lock()
+		if p.conn == conn {
+			p.state = "failed"
+			if c.lossSec != 0 && c.delaySec > 0 {
+				p.state = "resetting"
+			}
+		}
+		c.mu.Unlock()
+		s.mu.Unlock()
+		if c.lossSec != 0 && c.delaySec > 0 {
+			s.reconnect(c, p)
+		}
+	}()
+}
+
+func (s *state) reconnect(c *nvmeCtrlr, p *nvmePath) {
+	var deadline <-chan time.Time
+	if c.lossSec > 0 {
+		tm := time.NewTimer(time.Duration(c.lossSec) * time.Second)
+		defer tm.Stop()
+		deadline = tm.C
+	}
+	tick := time.NewTicker(time.Duration(c.delaySec) * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-deadline:
+			s.mu.Lock()
+			if s.ctrlr(c.name) == c {
+				s.removeCtrlr(c)
+			}
+			s.mu.Unlock()
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		conn, err := fabDial(ctx, wireTrid(p.trid), p.subnqn, p.hostnqn)
+		cancel()
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.ctrlr(c.name) != c {
+			s.mu.Unlock()
+			_ = conn.Close()
+			return
+		}
+		c.mu.Lock()
+		p.conn, p.info, p.state = conn, conn.Info(), "enabled"
+		c.mu.Unlock()
+		s.watchPath(c, p)
+		s.mu.Unlock()
+		return
+	}
+}
+
+// nvmeNamespaceGone removes the bdev of a namespace the target dropped.
+func (s *state) nvmeNamespaceGone(c *nvmeCtrlr, nsid uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctrlr(c.name) != c {
+		return
+	}
+	if b, ok := c.bdevs[nsid]; ok {
+		delete(c.bdevs, nsid)
+		s.unregisterBdev(b)
+	}
+}
+
+// removeCtrlr deletes c and its bdevs (caller holds s.mu).
+func (s *state) removeCtrlr(c *nvmeCtrlr) {
+	for i, x := range s.ctrlrs {
+		if x == c {
+			s.ctrlrs = append(s.ctrlrs[:i:i], s.ctrlrs[i+1:]...)
+			break
+		}
+	}
+	for _, b := range c.bdevs {
+		s.unregisterBdev(b)
+	}
+	c.closeAll()
+}
+
+func nvmeDetach(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name      string `json:"name"`
+		TrType    string `json:"trtype"`
+		TrAddr    string `json:"traddr"`
+		AdrFam    string `json:"adrfam"`
+		TrSvcID   string `json:"trsvcid"`
+		SubNQN    string `json:"subnqn"`
+		HostAddr  string `json:"hostaddr"`
+		HostSvcID string `json:"hostsvcid"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, err
+	}
+	c := s.ctrlr(p.Name)
+	if c == nil {
+		return nil, errNoDevice
+	}
+	if p.TrAddr == "" && p.TrSvcID == "" && p.SubNQN == "" {
+		s.removeCtrlr(c)
+		return true, nil
+	}
+	kept := c.paths[:0:0]
+	for _, x := range c.paths {
+		match := (p.TrAddr == "" || x.trid.TrAddr == p.TrAddr) && (p.TrSvcID == "" || x.trid.TrSvcID == p.TrSvcID) &&
+			(p.SubNQN == "" || x.subnqn == p.SubNQN)
+		if match {
+			_ = x.conn.Close()
+			continue
+		}
+		kept = append(kept, x)
+	}
+	if len(kept) == len(c.paths) {
+		return nil, errNoDevice
+	}
+	c.mu.Lock()
+	c.paths = kept
+	c.mu.Unlock()
+	if len(kept) == 0 {
+		s.removeCtrlr(c)
+	}
+	return true, nil
+}
+
+type ctrlrHost struct {
+	NQN   string `json:"nqn"`
+	Addr  string `json:"addr"`
+	SvcID string `json:"svcid"`
+}
+
+type ctrlrTrid struct {
+	TrType  string `json:"trtype"`
+	AdrFam  string `json:"adrfam"`
+	TrAddr  string `json:"traddr"`
+	TrSvcID string `json:"trsvcid"`
+	SubNQN  string `json:"subnqn"`
+}
+
+type ctrlrPathJSON struct {
+	State  string    `json:"state"`
+	Trid   ctrlrTrid `json:"trid"`
+	CntlID uint16    `json:"cntlid"`
+	Host   ctrlrHost `json:"host"`
+}
+
+type nvmeCtrlrJSON struct {
+	Name   string          `json:"name"`
+	Ctrlrs []ctrlrPathJSON `json:"ctrlrs"`
+}
+
+func nvmeGetControllers(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	out := []nvmeCtrlrJSON{}
+	for _, c := range s.ctrlrs {
+		if p.Name != "" && c.name != p.Name {
+			continue
+		}
+		j := nvmeCtrlrJSON{Name: c.name, Ctrlrs: []ctrlrPathJSON{}}
+		for _, x := range c.paths {
+			j.Ctrlrs = append(j.Ctrlrs, ctrlrPathJSON{
+				State:  x.state,
+				Trid:   ctrlrTrid{TrType: x.trid.TrType, AdrFam: x.trid.AdrFam, TrAddr: x.trid.TrAddr, TrSvcID: x.trid.TrSvcID, SubNQN: x.subnqn},
+				CntlID: x.info.CntlID,
+				Host:   ctrlrHost{NQN: x.hostnqn},
+			})
+		}
+		out = append(out, j)
+	}
+	if p.Name != "" && len(out) == 0 {
+		return nil, rpcErr(22, "Controller "+p.Name+" does not exist")
+	}
+	return out, nil
+}
+
+// nvmeGetIOPaths reports no poll groups: the fake has no I/O channels, as
+// real SPDK before any I/O.
+func nvmeGetIOPaths(_ *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	return obj{{"poll_groups", []any{}}}, nil
+}

@@ -1,0 +1,287 @@
+package spdktest
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+func init() {
+	register("nvmf_subsystem_add_listener", phaseRuntime, nvmfAddListener)
+	register("nvmf_subsystem_remove_listener", phaseRuntime, nvmfRemoveListener)
+	register("nvmf_subsystem_get_listeners", phaseRuntime, nvmfGetListeners)
+	register("nvmf_subsystem_listener_set_ana_state", phaseRuntime, nvmfSetANAState)
+	register("nvmf_subsystem_get_controllers", phaseRuntime, nvmfGetControllers)
+	register("nvmf_subsystem_get_qpairs", phaseRuntime, nvmfGetQpairs)
+}
+
+// fabricTarget is the NVMe-oF target side of one instance: the real TCP
+// listeners (shared by every subsystem on the same address) and sessions.
+type fabricTarget struct {
+	t    *fabTarget
+	refs map[transportID]int
+}
+
+func newFabric(s *state) fabricTarget {
+	return fabricTarget{
+		t:    newFabTarget(s.admit, s.in.log.Named("fabric")),
+		refs: map[transportID]int{},
+	}
+}
+
+func (f fabricTarget) Close()                                  { _ = f.t.Close() }
+func (f fabricTarget) DisconnectSubsystem(nqn string)          { f.t.DisconnectSubsystem(nqn) }
+func (f fabricTarget) DisconnectHost(nqn, host string)         { f.t.DisconnectHost(nqn, host) }
+func (f fabricTarget) RemoveNamespace(nqn string, nsid uint32) { f.t.RemoveNamespace(nqn, nsid) }
+
+// wireTrid is the transport id as the fabric package sees it.
+func wireTrid(t transportID) transportID {
+	return transportID{TrType: strings.ToLower(t.TrType), AdrFam: strings.ToLower(t.AdrFam), TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
+}
+
+func (s *state) acquireListener(trid transportID) error {
+	if s.fab.refs[trid] == 0 {
+		if err := s.fab.t.Listen(wireTrid(trid)); err != nil {
+			return err
+		}
+	}
+	s.fab.refs[trid]++
+	return nil
+}
+
+func (s *state) releaseListener(trid transportID) {
+	s.fab.refs[trid]--
+	if s.fab.refs[trid] <= 0 {
+		delete(s.fab.refs, trid)
+		_ = s.fab.t.Unlisten(wireTrid(trid))
+	}
+}
+
+// admit decides whether hostNQN may connect to subNQN through local, and
+// hands out a controller id from the subsystem's range.
+func (s *state) admit(subNQN, hostNQN string, local transportID) (controllerInfo, []fabNamespace, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.subsystems[subNQN]
+	if !ok {
+		return controllerInfo{}, nil, errFabNoSubsystem
+	}
+	var l *listener
+	for _, x := range ss.listeners {
+		if strings.EqualFold(x.trid.TrAddr, local.TrAddr) && x.trid.TrSvcID == local.TrSvcID {
+			l = x
+		}
+	}
+	if l == nil {
+		return controllerInfo{}, nil, errFabNoSubsystem
+	}
+	allowed := ss.allowAny
+	for _, h := range ss.hosts {
+		allowed = allowed || h == hostNQN
+	}
+	if !allowed {
+		return controllerInfo{}, nil, errFabNotAllowed
+	}
+	cntlid := ss.nextCntlid
+	ss.nextCntlid++
+	if ss.nextCntlid > ss.maxCntlid || ss.nextCntlid < ss.minCntlid {
+		ss.nextCntlid = ss.minCntlid
+	}
+	info := controllerInfo{
+		CntlID: cntlid, SerialNumber: ss.serial, ModelNumber: ss.model, SubNQN: ss.nqn,
+		ANAReporting: ss.anaReporting, ANAState: l.anaState,
+	}
+	var nss []fabNamespace
+	for _, ns := range ss.namespaces {
+		dev := ns.b.device()
+		nss = append(nss, fabNamespace{NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, Dev: dev})
+		info.Namespaces = append(info.Namespaces, namespaceInfo{
+			NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, BlockSize: dev.BlockSize(), NumBlocks: dev.NumBlocks(),
+		})
+	}
+	return info, nss, nil
+}
+
+var _ blockDevice = statDevice{}
+
+type listenAddress struct {
+	TrType    string `json:"trtype"`
+	Transport string `json:"transport"`
+	AdrFam    string `json:"adrfam"`
+	TrAddr    string `json:"traddr"`
+	TrSvcID   string `json:"trsvcid"`
+}
+
+type listenerParams struct {
+	NQN           string        `json:"nqn"`
+	ListenAddress listenAddress `json:"listen_address"`
+	TgtName       string        `json:"tgt_name"`
+	SecureChannel bool          `json:"secure_channel"`
+	AnaState      string        `json:"ana_state"`
+}
+
+func (s *state) listenerParams(params json.RawMessage) (*subsystem, transportID, *listenerParams, *Error) {
+	var p listenerParams
+	if err := decodeParams(params, &p, "nqn", "listen_address"); err != nil {
+		return nil, transportID{}, nil, err
+	}
+	a := p.ListenAddress
+	if a.TrType == "" {
+		a.TrType = a.Transport
+	}
+	if a.TrType == "" || a.TrAddr == "" {
+		return nil, transportID{}, nil, errInvalParams
+	}
+	ss, ok := s.subsystems[p.NQN]
+	if !ok {
+		return nil, transportID{}, nil, errInvalParams
+	}
+	return ss, normTrid(a.TrType, a.AdrFam, a.TrAddr, a.TrSvcID), &p, nil
+}
+
+func (ss *subsystem) listener(trid transportID) *listener {
+	for _, l := range ss.listeners {
+		if l.trid == trid {
+			return l
+		}
+	}
+	return nil
+}
+
+var anaStates = map[string]bool{"optimized": true, "non_optimized": true, "inaccessible": true}
+
+func nvmfAddListener(s *state, params json.RawMessage) (any, *Error) {
+	ss, trid, p, rerr := s.listenerParams(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if ss.listener(trid) != nil {
+		return true, nil
+	}
+	hasTransport := false
+	for _, t := range s.transports {
+		hasTransport = hasTransport || t == trid.TrType
+	}
+	if !hasTransport || !localAddr(trid.TrAddr) || !validPort(trid.TrSvcID) {
+		return nil, errInvalParams
+	}
+	state := "optimized"
+	if p.AnaState != "" {
+		if !anaStates[p.AnaState] {
+			return nil, errInvalParams
+		}
+		state = p.AnaState
+	}
+	if err := s.acquireListener(trid); err != nil {
+		s.in.log.Debug("listen failed", "trid", trid, "error", err)
+		return nil, errInvalParams
+	}
+	ss.listeners = append([]*listener{{trid: trid, anaState: state}}, ss.listeners...)
+	return true, nil
+}
+
+func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
+	ss, trid, _, rerr := s.listenerParams(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	l := ss.listener(trid)
+	if l == nil {
+		return nil, errInvalParams
+	}
+	for i, x := range ss.listeners {
+		if x == l {
+			ss.listeners = append(ss.listeners[:i:i], ss.listeners[i+1:]...)
+		}
+	}
+	s.fab.t.DisconnectListener(ss.nqn, wireTrid(trid))
+	s.releaseListener(trid)
+	return true, nil
+}
+
+type listenerJSON struct {
+	Address  listenTrid `json:"address"`
+	AnaState string     `json:"ana_state,omitempty"`
+}
+
+type listenTrid struct {
+	TrType  string `json:"trtype"`
+	AdrFam  string `json:"adrfam"`
+	TrAddr  string `json:"traddr"`
+	TrSvcID string `json:"trsvcid"`
+}
+
+func toListenTrid(t transportID) listenTrid {
+	return listenTrid{TrType: t.TrType, AdrFam: t.AdrFam, TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
+}
+
+func nvmfGetListeners(s *state, params json.RawMessage) (any, *Error) {
+	ss, rerr := s.subsystemParam(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	out := []listenerJSON{}
+	for _, l := range ss.listeners {
+		j := listenerJSON{Address: toListenTrid(l.trid)}
+		if ss.anaReporting {
+			j.AnaState = l.anaState
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+func nvmfSetANAState(s *state, params json.RawMessage) (any, *Error) {
+	ss, trid, p, rerr := s.listenerParams(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if !anaStates[p.AnaState] {
+		return nil, errInvalParams
+	}
+	l := ss.listener(trid)
+	if l == nil {
+		return nil, errInvalParams
+	}
+	l.anaState = p.AnaState
+	s.fab.t.SetANAState(ss.nqn, wireTrid(trid), p.AnaState)
+	return true, nil
+}
+
+type ctrlrJSON struct {
+	CntlID      uint16 `json:"cntlid"`
+	HostNQN     string `json:"hostnqn"`
+	HostID      string `json:"hostid"`
+	NumIOQpairs int    `json:"num_io_qpairs"`
+}
+
+func nvmfGetControllers(s *state, params json.RawMessage) (any, *Error) {
+	ss, rerr := s.subsystemParam(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	out := []ctrlrJSON{}
+	for _, se := range s.fab.t.Sessions(ss.nqn) {
+		out = append(out, ctrlrJSON{CntlID: se.CntlID, HostNQN: se.HostNQN, HostID: se.HostID, NumIOQpairs: 1})
+	}
+	return out, nil
+}
+
+type qpairJSON struct {
+	CntlID        uint16     `json:"cntlid"`
+	QID           int        `json:"qid"`
+	State         string     `json:"state"`
+	ListenAddress listenTrid `json:"listen_address"`
+}
+
+func nvmfGetQpairs(s *state, params json.RawMessage) (any, *Error) {
+	ss, rerr := s.subsystemParam(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	out := []qpairJSON{}
+	for _, se := range s.fab.t.Sessions(ss.nqn) {
+		l := normTrid(se.Local.TrType, se.Local.AdrFam, se.Local.TrAddr, se.Local.TrSvcID)
+		out = append(out, qpairJSON{CntlID: se.CntlID, QID: 0, State: "active", ListenAddress: toListenTrid(l)})
+	}
+	return out, nil
+}

@@ -1,0 +1,92 @@
+package spdktest
+
+import (
+	"errors"
+)
+
+// concat joins members end to end, each rounded down to whole strips.
+type concat struct {
+	bs      uint32
+	members []blockDevice
+	sizes   []uint64 // usable blocks per member
+	total   uint64
+}
+
+func newConcat(members []blockDevice, stripBlocks uint64) (*concat, error) {
+	if len(members) == 0 || stripBlocks == 0 {
+		return nil, errBlkRange
+	}
+	c := &concat{bs: members[0].BlockSize(), members: members}
+	for _, m := range members {
+		n := m.NumBlocks() / stripBlocks * stripBlocks
+		c.sizes = append(c.sizes, n)
+		c.total += n
+	}
+	return c, nil
+}
+
+func (c *concat) BlockSize() uint32 { return c.bs }
+func (c *concat) NumBlocks() uint64 { return c.total }
+
+func (c *concat) ReadAt(p []byte, off int64) (int, error) {
+	return c.do(p, off, func(d blockDevice, b []byte, o int64) (int, error) { return d.ReadAt(b, o) })
+}
+
+func (c *concat) WriteAt(p []byte, off int64) (int, error) {
+	return c.do(p, off, func(d blockDevice, b []byte, o int64) (int, error) { return d.WriteAt(b, o) })
+}
+
+func (c *concat) do(p []byte, off int64, op func(blockDevice, []byte, int64) (int, error)) (int, error) {
+	if off < 0 || uint64(off)+uint64(len(p)) > c.total*uint64(c.bs) {
+		return 0, errBlkRange
+	}
+	done := 0
+	base := int64(0)
+	for i, m := range c.members {
+		size := int64(c.sizes[i]) * int64(c.bs)
+		for done < len(p) && off+int64(done) < base+size {
+			at := off + int64(done) - base
+			n := min(int64(len(p)-done), size-at)
+			k, err := op(m, p[done:done+int(n)], at)
+			done += k
+			if err != nil {
+				return done, err
+			}
+		}
+		base += size
+	}
+	return done, nil
+}
+
+// mirror is raid1: writes go to every member, reads come from the first.
+type mirror struct {
+	members []blockDevice
+	blocks  uint64
+}
+
+func newMirror(members []blockDevice) (*mirror, error) {
+	if len(members) == 0 {
+		return nil, errBlkRange
+	}
+	m := &mirror{members: members, blocks: members[0].NumBlocks()}
+	for _, d := range members {
+		m.blocks = min(m.blocks, d.NumBlocks()*uint64(d.BlockSize())/uint64(members[0].BlockSize()))
+	}
+	return m, nil
+}
+
+func (m *mirror) BlockSize() uint32 { return m.members[0].BlockSize() }
+func (m *mirror) NumBlocks() uint64 { return m.blocks }
+
+func (m *mirror) ReadAt(p []byte, off int64) (int, error) { return m.members[0].ReadAt(p, off) }
+
+func (m *mirror) WriteAt(p []byte, off int64) (int, error) {
+	var errs []error
+	n := len(p)
+	for _, d := range m.members {
+		k, err := d.WriteAt(p, off)
+		errs = append(errs, err)
+		n = min(n, k)
+	}
+	return n, errors.Join(errs...)
+}

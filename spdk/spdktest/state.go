@@ -1,0 +1,222 @@
+package spdktest
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// state is the volatile state of one fake SPDK process. Handlers run with mu
+// held unless registered unlocked.
+type state struct {
+	in  *instance
+	mu  sync.Mutex
+	cfg Config
+
+	initialized bool
+	autoExamine bool
+	nvmeOptions nvmeOptions
+
+	// changed is closed and replaced whenever a bdev is registered, for
+	// bdev_get_bdevs with a timeout.
+	changed chan struct{}
+
+	bdevs        []*bdev          // registration order
+	byName       map[string]*bdev // name, every alias and the uuid
+	mallocSeq    int
+	examined     map[string]bool // bdev_examine names, examined or pending
+	pendingExams []*examJob
+	examDone     chan struct{} // closed and replaced when pendingExam drops to 0
+
+	lvstores   []*lvstore
+	passthrus  map[string]*passthruCfg
+	raids      []*raid
+	transports []string
+	subsystems map[string]*subsystem
+	ctrlrs     []*nvmeCtrlr
+	fab        fabricTarget
+}
+
+func newState(in *instance, waitForRPC bool) *state {
+	s := &state{
+		in:          in,
+		cfg:         in.t.cfg,
+		initialized: !waitForRPC,
+		autoExamine: true,
+		changed:     make(chan struct{}),
+		byName:      map[string]*bdev{},
+		examined:    map[string]bool{},
+		examDone:    make(chan struct{}),
+		passthrus:   map[string]*passthruCfg{},
+		subsystems:  map[string]*subsystem{},
+	}
+	close(s.examDone)
+	s.fab = newFabric(s)
+	return s
+}
+
+// shutdown stops background work and closes every device and socket the
+// state holds. It runs once, when the instance stops.
+func (s *state) shutdown() {
+	s.mu.Lock()
+	exams := s.pendingExams
+	s.pendingExams = nil
+	ctrlrs := s.ctrlrs
+	s.ctrlrs = nil
+	bdevs := s.bdevs
+	s.mu.Unlock()
+	for _, j := range exams {
+		j.timer.Stop()
+	}
+	for _, c := range ctrlrs {
+		c.closeAll()
+	}
+	s.fab.Close()
+	for _, b := range bdevs {
+		b.close()
+	}
+}
+
+func init() {
+	register("spdk_get_version", phaseBoth, getVersion)
+	register("rpc_get_methods", phaseBoth, rpcGetMethods)
+	register("framework_start_init", phaseStartup, frameworkStartInit)
+	register("framework_wait_init", phaseBoth, frameworkWaitInit)
+	register("bdev_set_options", phaseStartup, bdevSetOptions)
+	register("nvmf_set_config", phaseStartup, nvmfSetConfig)
+	register("nvmf_set_max_subsystems", phaseStartup, nvmfSetMaxSubsystems)
+	register("sock_impl_set_options", phaseStartup, acceptAnyObject)
+	register("iobuf_set_options", phaseStartup, acceptAnyObject)
+	register("accel_set_options", phaseStartup, acceptAnyObject)
+	register("framework_set_scheduler", phaseBoth, acceptAnyObject)
+	registerUnlocked("spdk_kill_instance", phaseBoth, killInstance)
+}
+
+type versionFields struct {
+	Major  int    `json:"major"`
+	Minor  int    `json:"minor"`
+	Patch  int    `json:"patch"`
+	Suffix string `json:"suffix"`
+	Commit string `json:"commit"`
+}
+
+type versionResult struct {
+	Version string        `json:"version"`
+	Fields  versionFields `json:"fields"`
+}
+
+func getVersion(_ *state, params json.RawMessage) (any, *Error) {
+	if err := noParams("spdk_get_version", params); err != nil {
+		return nil, err
+	}
+	return versionResult{
+		Version: "SPDK v24.01 git sha1 0786843e99",
+		Fields:  versionFields{Major: 24, Minor: 1, Patch: 0, Commit: "0786843e99"},
+	}, nil
+}
+
+func rpcGetMethods(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Current        bool `json:"current"`
+		IncludeAliases bool `json:"include_aliases"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if !p.Current {
+		return allMethods, nil
+	}
+	if !s.initialized {
+		return startupMethods, nil
+	}
+	out := make([]string, 0, len(allMethods))
+	for _, m := range allMethods {
+		if h, ok := handlers[m]; ok && h.phase&phaseRuntime == 0 {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func frameworkStartInit(s *state, params json.RawMessage) (any, *Error) {
+	if err := noParams("framework_start_init", params); err != nil {
+		return nil, err
+	}
+	s.initialized = true
+	return true, nil
+}
+
+func frameworkWaitInit(_ *state, params json.RawMessage) (any, *Error) {
+	if err := noParams("framework_wait_init", params); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func bdevSetOptions(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		PoolSize       *uint32 `json:"bdev_io_pool_size"`
+		CacheSize      *uint32 `json:"bdev_io_cache_size"`
+		AutoExamine    *bool   `json:"bdev_auto_examine"`
+		SmallCacheSize *uint32 `json:"iobuf_small_cache_size"`
+		LargeCacheSize *uint32 `json:"iobuf_large_cache_size"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	if p.AutoExamine != nil {
+		s.autoExamine = *p.AutoExamine
+	}
+	return true, nil
+}
+
+func nvmfSetConfig(_ *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		DiscoveryFilter  string `json:"discovery_filter"`
+		AdminCmdPassthru *struct {
+			IdentifyCtrlr bool `json:"identify_ctrlr"`
+		} `json:"admin_cmd_passthru"`
+		PollGroupsMask string `json:"poll_groups_mask"`
+		DhchapDigests  []any  `json:"dhchap_digests"`
+		DhchapDhgroups []any  `json:"dhchap_dhgroups"`
+	}
+	if err := decodeParams(params, &p); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func nvmfSetMaxSubsystems(_ *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Max uint32 `json:"max_subsystems"`
+	}
+	if err := decodeParams(params, &p, "max_subsystems"); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+// acceptAnyObject stands in for option setters whose options the fake does
+// not model: any object is accepted.
+func acceptAnyObject(_ *state, params json.RawMessage) (any, *Error) {
+	if params != nil && firstByte(params) != '{' {
+		return nil, errDecode
+	}
+	return true, nil
+}
+
+var killSignals = map[string]bool{"SIGINT": true, "SIGTERM": true, "SIGQUIT": true, "SIGHUP": true, "SIGKILL": true}
+
+// killInstance replies true, then stops the instance once the reply is out.
+func killInstance(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Sig string `json:"sig_name"`
+	}
+	if err := decodeParams(params, &p, "sig_name"); err != nil {
+		return nil, err
+	}
+	if !killSignals[p.Sig] {
+		return nil, errInvalParams
+	}
+	return afterReply{result: true, fn: func() { s.in.t.exit(s.in) }}, nil
+}

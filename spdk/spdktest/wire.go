@@ -1,0 +1,292 @@
+package spdktest
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// JSON-RPC error codes SPDK uses at the protocol level.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeMethodNotFound = -32601
+	codeInvalidParams  = -32602
+	codeInternalError  = -32603
+)
+
+// Error is an error reply: {"code":..,"message":..}. Handlers return it and
+// Inject can be given one.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string {
+	return "spdktest: rpc error " + strconv.Itoa(e.Code) + ": " + e.Message
+}
+
+func rpcErr(code int, msg string) *Error { return &Error{Code: code, Message: msg} }
+
+// Errno-style errors as SPDK prints them with spdk_strerror.
+var (
+	errNoDevice    = rpcErr(-19, "No such device")
+	errExists      = rpcErr(-17, "File exists")
+	errInval       = rpcErr(-22, "Invalid argument")
+	errPerm        = rpcErr(-1, "Operation not permitted")
+	errNoEnt       = rpcErr(-2, "No such file or directory")
+	errDecode      = rpcErr(codeInternalError, "spdk_json_decode_object failed")
+	errInvalParams = rpcErr(codeInvalidParams, "Invalid parameters")
+	errInternal    = rpcErr(codeInternalError, "Internal error")
+)
+
+// request is one decoded JSON-RPC request.
+type request struct {
+	method string
+	params json.RawMessage // nil when absent or null
+	id     json.RawMessage // raw id text; nil when absent or null
+}
+
+// parseRequest validates one top-level JSON value the way SPDK's
+// jsonrpc_server.c does. On a protocol error it returns the error and the id
+// to put in the reply (nil means null).
+func parseRequest(raw []byte) (*request, json.RawMessage, *Error) {
+	invalid := rpcErr(codeInvalidRequest, "Invalid request")
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, nil, invalid
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, nil, invalid
+	}
+	req := &request{}
+	for k, v := range m {
+		switch k {
+		case "jsonrpc":
+			var s string
+			if json.Unmarshal(v, &s) != nil || s != "2.0" {
+				return nil, nil, invalid
+			}
+		case "method":
+			if json.Unmarshal(v, &req.method) != nil || !isJSONString(v) {
+				return nil, nil, invalid
+			}
+		case "id":
+			switch firstByte(v) {
+			case 'n':
+			case '"', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				req.id = v
+			default:
+				return nil, nil, invalid
+			}
+		case "params":
+			if firstByte(v) != 'n' {
+				req.params = v
+			}
+		default:
+			return nil, nil, invalid
+		}
+	}
+	if _, ok := m["method"]; !ok {
+		return nil, nil, invalid
+	}
+	if p := firstByte(req.params); p != 0 && p != '{' && p != '[' {
+		return nil, req.id, invalid
+	}
+	return req, req.id, nil
+}
+
+func firstByte(v json.RawMessage) byte {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
+}
+
+func isJSONString(v json.RawMessage) bool { return firstByte(v) == '"' }
+
+// encodeReply builds SPDK's reply bytes: compact, key order jsonrpc, id,
+// result|error, then "\n". A successful reply to a request without id is
+// truncated (no closing brace, no newline), as SPDK v24.01 does.
+func encodeReply(id json.RawMessage, result any, rerr *Error) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	if id == nil {
+		b.WriteString("null")
+	} else {
+		var c bytes.Buffer
+		if err := json.Compact(&c, id); err != nil {
+			return nil, err
+		}
+		b.Write(c.Bytes())
+	}
+	if rerr != nil {
+		msg, err := marshal(rerr.Message)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(`,"error":{"code":` + strconv.Itoa(rerr.Code) + `,"message":`)
+		b.Write(msg)
+		b.WriteString("}}\n")
+		return b.Bytes(), nil
+	}
+	res, err := marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(`,"result":`)
+	b.Write(res)
+	if id == nil {
+		return b.Bytes(), nil
+	}
+	b.WriteString("}\n")
+	return b.Bytes(), nil
+}
+
+// marshal encodes v compactly without HTML escaping (SPDK writes '<', '>'
+// and '&' as is).
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// serveConn answers the requests on one connection in order until the peer
+// closes it, it sends bytes that are not JSON, or the instance stops.
+func (in *instance) serveConn(c net.Conn) {
+	defer c.Close()
+	var buf []byte
+	chunk := make([]byte, 64<<10)
+	for {
+		n, complete := frameValue(buf)
+		if !complete {
+			k, err := c.Read(chunk)
+			if k > 0 {
+				buf = append(buf, chunk[:k]...)
+				continue
+			}
+			if err != nil {
+				return
+			}
+			continue
+		}
+		raw := buf[:n]
+		if !json.Valid(raw) {
+			return // unparseable JSON: SPDK closes without a reply
+		}
+		raw = append([]byte(nil), raw...)
+		buf = buf[n:]
+		reply, keep, post := in.handle(raw)
+		if reply != nil {
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+		}
+		if post != nil {
+			go post() // e.g. spdk_kill_instance: stop after the reply is out
+		}
+		if !keep {
+			return
+		}
+	}
+}
+
+// frameValue finds the end of the first JSON value in buf, the way SPDK's
+// incremental parser does: objects, arrays and strings end at their closing
+// byte, bare literals and numbers at the next delimiter. It returns the
+// length including leading whitespace and whether the value is complete.
+func frameValue(buf []byte) (int, bool) {
+	i := 0
+	for i < len(buf) && isSpace(buf[i]) {
+		i++
+	}
+	if i == len(buf) {
+		return 0, false
+	}
+	switch buf[i] {
+	case '{', '[', '"':
+		depth, inStr, esc := 0, false, false
+		for j := i; j < len(buf); j++ {
+			c := buf[j]
+			switch {
+			case esc:
+				esc = false
+			case inStr && c == '\\':
+				esc = true
+			case c == '"':
+				inStr = !inStr
+				if !inStr && depth == 0 {
+					return j + 1, true
+				}
+			case inStr:
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth <= 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	for j := i; j < len(buf); j++ {
+		if isSpace(buf[j]) || strings.IndexByte("{}[],:\"", buf[j]) >= 0 {
+			if j == i {
+				return j + 1, true // a stray delimiter: invalid, closes the connection
+			}
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// afterReply is a result whose fn runs once the reply has been written.
+type afterReply struct {
+	result any
+	fn     func()
+}
+
+// handle runs one raw request and returns the reply bytes (nil for none),
+// whether the connection stays open, and work to start after the reply.
+func (in *instance) handle(raw json.RawMessage) ([]byte, bool, func()) {
+	req, id, perr := parseRequest(raw)
+	if perr != nil {
+		b, _ := encodeReply(id, nil, perr)
+		return b, true, nil
+	}
+	in.t.count(req.method)
+	f, hasFault := in.t.takeFault(req.method)
+	if hasFault {
+		if !f.apply(in.done) {
+			return nil, false, nil
+		}
+		if f.Error != nil {
+			b, _ := encodeReply(req.id, nil, f.Error)
+			return b, true, nil
+		}
+	}
+	result, rerr := in.call(req)
+	var post func()
+	if ar, ok := result.(afterReply); ok {
+		result, post = ar.result, ar.fn
+	}
+	if hasFault && f.DropReply {
+		return nil, false, post
+	}
+	b, err := encodeReply(req.id, result, rerr)
+	if err != nil {
+		b, _ = encodeReply(req.id, nil, rpcErr(codeInternalError, err.Error()))
+	}
+	return b, true, post
+}
