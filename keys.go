@@ -1,5 +1,7 @@
 package vda
 
+import "strings"
+
 // Store layout. Values are JSON; specs and statuses live under separate
 // keys so the monitor's status writes never conflict with spec edits.
 const (
@@ -36,4 +38,6 @@ func KeyExp(da, exp string) string { return KeyExps(da) + exp }
 
 // KeyStatus returns the status key of the object whose spec is at specKey:
 // "/vda/dn/x" -> "/vda/status/dn/x". The monitor writes Status there.
-func KeyStatus(specKey string) string { return PrefixStatus + specKey[len(Prefix):] }
+func KeyStatus(specKey string) string {
+	return PrefixStatus + strings.TrimPrefix(strings.TrimPrefix(specKey, Prefix), "/")
+}
