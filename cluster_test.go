@@ -164,3 +164,28 @@ func TestClusterPaging(t *testing.T) {
 	_, _, err := c.ListControllerNodes(ctx, vda.Page{Limit: vda.MaxPageSize + 1})
 	require.ErrorIs(t, err, vda.ErrInvalidArgument)
 }
+
+// An aio or nvme PD has no known size until the monitor reports one.
+func TestClusterReportedCapacity(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := newCluster(t, s)
+	_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", ListenerConf: listener("10.0.0.1", "4420")})
+	require.NoError(t, err)
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "sdb", Conf: `{"type":"aio","filename":"/dev/sdb"}`})
+	require.NoError(t, err)
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "nvme0", Conf: `{"type":"nvme","traddr":"0000:01:00.0"}`})
+	require.NoError(t, err)
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", ListenerConf: listener("10.0.0.2", "4430")})
+	require.NoError(t, err)
+	spec := vda.DiskArraySpec{Name: "da0", CntlrCount: 1, SizeBytes: 32 << 20, Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}}
+	_, err = c.CreateDiskArray(ctx, spec)
+	require.ErrorIs(t, err, vda.ErrResourceExhausted)
+
+	// The monitor reports the aio disk's lvstore size.
+	_, err = s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.KeyStatus(vda.KeyPD("dn0", "sdb")), Value: []byte(`{"health":"healthy","total_bytes":1073741824}`)}}})
+	require.NoError(t, err)
+	da, err := c.CreateDiskArray(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, "sdb", da.VDs[0].PDName)
+}

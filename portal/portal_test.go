@@ -131,6 +131,26 @@ func TestValidation(t *testing.T) {
 		{"dn long description", createDn("n1", lc, strings.Repeat("d", 257)), codes.InvalidArgument, "description"},
 		{"dn control description", createDn("n1", lc, "a\x00b"), codes.InvalidArgument, "description"},
 		{"dn exists", createDn(dn0, lc, ""), codes.AlreadyExists, dn0},
+		{"dn long location", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreateDn(ctx, &pb.CreateDnRequest{DnName: "n1", DnListenerConf: lc, Location: strings.Repeat("l", 256)})
+			return err
+		}, codes.InvalidArgument, "location"},
+		{"cn bad listener", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "c1", CnListenerConf: `{"trtype":"fc","traddr":"10.0.0.1","trsvcid":"1"}`})
+			return err
+		}, codes.InvalidArgument, "listener_conf"},
+		{"cn bad name", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "c 1", CnListenerConf: lc})
+			return err
+		}, codes.InvalidArgument, "controller node"},
+		{"da long description", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ModifyDa(ctx, &pb.ModifyDaRequest{DaName: "da0", Description: desc(strings.Repeat("x", 300))})
+			return err
+		}, codes.InvalidArgument, "description"},
+		{"page token", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ListCn(ctx, &pb.ListCnRequest{Page: &pb.Page{PageToken: strings.Repeat("t", 2000)}})
+			return err
+		}, codes.InvalidArgument, "page token"},
 		{"pd unknown dn", createPd("10.9.9.9:1", "pd1", `{"type":"malloc","size":134217728}`), codes.NotFound, "disk node"},
 		{"pd bad name", createPd(dn0, "pd 1", `{"type":"malloc","size":134217728}`), codes.InvalidArgument, "physical disk"},
 		{"pd conf empty", createPd(dn0, "pd1", ``), codes.InvalidArgument, "pd_conf"},
