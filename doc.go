@@ -52,6 +52,13 @@
 // DiskArray.ExpCount) in the same transactions, so deleting an object in
 // use fails with ErrFailedPrecondition, race-free.
 //
+// # Placement
+//
+// Cluster asks a Placer (Config.Placer, DefaultPlacer if nil) for a new DA's
+// PDs and CNs. The Placer is pure and may run several times per request;
+// Cluster re-checks its choice inside the transaction (distinct PDs with
+// room, distinct online CNs), so a wrong Placer cannot over-allocate.
+//
 // # Errors
 //
 // Errors wrap ErrNotFound, ErrAlreadyExists, ErrInvalidArgument,
