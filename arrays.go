@@ -138,8 +138,9 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 		}
 		var da DiskArray
 		err = c.update(ctx, func(tx *store.Tx) error {
-			da, err = c.commitDA(tx, spec, layout, p, revs)
-			return err
+			var cerr error
+			da, cerr = c.commitDA(tx, spec, layout, p, revs)
+			return cerr
 		})
 		if errors.Is(err, errStale) {
 			c.log.Debug("placement candidates changed, retrying", "da", spec.Name, "attempt", attempt)
