@@ -45,11 +45,13 @@ type Placer interface {
 
 // DefaultPlacer spreads VDs over the PDs with the most free space, on
 // distinct DNs where possible, and controllers over the least-loaded CNs,
-// in distinct locations where possible. Ties go by name on the first
-// attempt (placement is deterministic), and by a hash of the request and
-// the candidate on retries, with PDs ranked by free space in coarse
-// buckets, which spreads concurrent requests. Offline nodes and PDs are
-// never chosen.
+// in distinct locations where possible. PDs are ranked by free space in
+// coarse buckets (sixteenths of their capacity) and ties among PDs and CNs
+// go by a hash of the request and the candidate, so concurrent requests
+// spread out instead of all racing for the same disks; placement is still
+// deterministic for a given request. The chosen CNs get controller
+// indexes least-loaded first, then by name (index 0 starts as primary).
+// Offline nodes and PDs are never chosen.
 type DefaultPlacer struct{}
 
 // Place implements Placer.
@@ -67,12 +69,7 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 			continue
 		}
 		if free := pd.FreeBytes(); free >= req.VDSizeBytes {
-			cd := cand{rank: free, i: i}
-			if req.Attempt > 0 {
-				cd.rank = free * 16 / pd.CapacityBytes()
-				cd.tie = tieHash(req, pd.DNName+"/"+pd.Name)
-			}
-			cs = append(cs, cd)
+			cs = append(cs, cand{rank: free * 16 / pd.CapacityBytes(), tie: tieHash(req, pd.DNName+"/"+pd.Name), i: i})
 		}
 	}
 	if len(cs) < req.StripeCount {
@@ -106,16 +103,18 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 		if a.CntlrCount != b.CntlrCount {
 			return cmp.Compare(a.CntlrCount, b.CntlrCount)
 		}
-		if req.Attempt > 0 {
-			if ta, tb := tieHash(req, a.Name), tieHash(req, b.Name); ta != tb {
-				return cmp.Compare(ta, tb)
-			}
+		if ta, tb := tieHash(req, a.Name), tieHash(req, b.Name); ta != tb {
+			return cmp.Compare(ta, tb)
 		}
 		return cmp.Compare(a.Name, b.Name)
 	})
+	chosen := spread(cns, req.CntlrCount, func(cn *ControllerNode) string { return cn.Location })
+	slices.SortFunc(chosen, func(a, b ControllerNode) int {
+		return cmp.Or(cmp.Compare(a.CntlrCount, b.CntlrCount), cmp.Compare(a.Name, b.Name))
+	})
 	return Placement{
 		PDs: spread(pds, req.StripeCount, func(pd *PhysicalDisk) string { return pd.DNName }),
-		CNs: spread(cns, req.CntlrCount, func(cn *ControllerNode) string { return cn.Location }),
+		CNs: chosen,
 	}, nil
 }
 
