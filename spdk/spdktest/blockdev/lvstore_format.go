@@ -1,0 +1,263 @@
+package blockdev
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+)
+
+// On-disk layout of an lvstore. The metadata region is the first
+// mdClusters clusters of the base device, cut into units of unitSize bytes
+// (4 KiB, or the block size if larger). Every unit carries a header with
+// the store's random instance id and the unit's own index, so a base that
+// presents the units at other offsets (raid0 members in another order,
+// another strip size) fails to load instead of loading garbage:
+//
+//	unit 0            superblock: geometry, generation, payload length and CRC
+//	units 1..k        the JSON payload (lvols and their cluster maps)
+//	units k+1..last-1 stamps written at creation (or stale payload units)
+//	last unit         a copy of the superblock
+//
+// Stamps are checked up to maxCheckedUnits so that loading a huge store
+// does not read its whole metadata region.
+const (
+	unitMagic       = "VDALVS01"
+	unitHeaderLen   = 48
+	maxCheckedUnits = 4096
+
+	kindSuper   = 1
+	kindPayload = 2
+	kindStamp   = 3
+	kindTrailer = 4
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// unitHeader precedes the data in every metadata unit.
+type unitHeader struct {
+	id         [16]byte
+	index      uint32
+	kind       uint32
+	generation uint64
+	dataLen    uint32
+}
+
+// superblock is the data of units 0 and last.
+type superblock struct {
+	unitSize      uint32
+	mdUnits       uint64
+	payloadUnits  uint32
+	payloadLen    uint64
+	payloadCRC    uint32
+	clusterSize   uint64
+	totalClusters uint64
+}
+
+const superLen = 4 + 8 + 4 + 8 + 4 + 8 + 8
+
+func (s superblock) encode() []byte {
+	b := make([]byte, 0, superLen)
+	b = binary.LittleEndian.AppendUint32(b, s.unitSize)
+	b = binary.LittleEndian.AppendUint64(b, s.mdUnits)
+	b = binary.LittleEndian.AppendUint32(b, s.payloadUnits)
+	b = binary.LittleEndian.AppendUint64(b, s.payloadLen)
+	b = binary.LittleEndian.AppendUint32(b, s.payloadCRC)
+	b = binary.LittleEndian.AppendUint64(b, s.clusterSize)
+	return binary.LittleEndian.AppendUint64(b, s.totalClusters)
+}
+
+func decodeSuper(b []byte) (superblock, bool) {
+	if len(b) != superLen {
+		return superblock{}, false
+	}
+	le := binary.LittleEndian
+	return superblock{
+		unitSize: le.Uint32(b[0:]), mdUnits: le.Uint64(b[4:]), payloadUnits: le.Uint32(b[12:]),
+		payloadLen: le.Uint64(b[16:]), payloadCRC: le.Uint32(b[24:]), clusterSize: le.Uint64(b[28:]),
+		totalClusters: le.Uint64(b[36:]),
+	}, true
+}
+
+// putUnit writes one unit (header and data) into u, which is unitSize long.
+func putUnit(u []byte, h unitHeader, data []byte) {
+	clear(u)
+	copy(u, unitMagic)
+	copy(u[8:24], h.id[:])
+	le := binary.LittleEndian
+	le.PutUint32(u[24:], h.index)
+	le.PutUint32(u[28:], h.kind)
+	le.PutUint64(u[32:], h.generation)
+	le.PutUint32(u[40:], uint32(len(data)))
+	copy(u[unitHeaderLen:], data)
+	crc := crc32.Update(crc32.Checksum(u[:44], crcTable), crcTable, data)
+	le.PutUint32(u[44:], crc)
+}
+
+// parseUnit checks a unit's magic and CRC and returns its header and data.
+func parseUnit(u []byte) (unitHeader, []byte, bool) {
+	if len(u) < unitHeaderLen || !bytes.Equal(u[:8], []byte(unitMagic)) {
+		return unitHeader{}, nil, false
+	}
+	le := binary.LittleEndian
+	var h unitHeader
+	copy(h.id[:], u[8:24])
+	h.index = le.Uint32(u[24:])
+	h.kind = le.Uint32(u[28:])
+	h.generation = le.Uint64(u[32:])
+	h.dataLen = le.Uint32(u[40:])
+	if uint64(h.dataLen) > uint64(len(u)-unitHeaderLen) {
+		return unitHeader{}, nil, false
+	}
+	data := u[unitHeaderLen : unitHeaderLen+int(h.dataLen)]
+	crc := crc32.Update(crc32.Checksum(u[:44], crcTable), crcTable, data)
+	if crc != le.Uint32(u[44:]) {
+		return unitHeader{}, nil, false
+	}
+	return h, data, true
+}
+
+// payload is the JSON document describing the store and its lvols.
+type payload struct {
+	Name          string      `json:"name"`
+	UUID          string      `json:"uuid"`
+	ClusterSize   uint64      `json:"cluster_size"`
+	ClearMethod   string      `json:"clear_method"`
+	MDRatio       uint32      `json:"md_ratio"`
+	MDClusters    uint64      `json:"md_clusters"`
+	TotalClusters uint64      `json:"total_clusters"`
+	BlockSize     uint32      `json:"block_size"`
+	Lvols         []lvolEntry `json:"lvols"`
+}
+
+type lvolEntry struct {
+	Name        string   `json:"name"`
+	UUID        string   `json:"uuid"`
+	Thin        bool     `json:"thin"`
+	Snapshot    bool     `json:"snapshot"`
+	Parent      string   `json:"parent,omitempty"` // parent's uuid
+	ClearMethod string   `json:"clear_method"`
+	Clusters    []uint32 `json:"clusters"` // 0: not allocated (cluster 0 is metadata)
+}
+
+// newInstanceID returns the random id stamped into every metadata unit.
+func newInstanceID() ([16]byte, error) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return id, fmt.Errorf("blockdev: instance id: %w", err)
+	}
+	return id, nil
+}
+
+// writeStamps fills the checked part of the metadata region with stamp
+// units and writes the superblock and its trailer copy for generation 0.
+func (s *Lvstore) writeStamps() error {
+	n := min(s.mdUnitsCount(), maxCheckedUnits)
+	buf := make([]byte, int64(n)*int64(s.unitSize))
+	for i := range n {
+		putUnit(buf[int64(i)*int64(s.unitSize):int64(i+1)*int64(s.unitSize)],
+			unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
+	}
+	if _, err := s.base.WriteAt(buf, 0); err != nil {
+		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
+	}
+	return nil
+}
+
+// persistLocked writes the current metadata as a new generation.
+func (s *Lvstore) persistLocked() error {
+	data, err := json.Marshal(s.payloadLocked())
+	if err != nil {
+		return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
+	}
+	per := int(s.unitSize) - unitHeaderLen
+	units := (len(data) + per - 1) / per
+	if uint64(units)+2 > s.mdUnitsCount() {
+		return fmt.Errorf("%w: lvstore metadata of %d bytes exceeds its region", ErrNoSpace, len(data))
+	}
+	s.generation++
+	us := int(s.unitSize)
+	buf := make([]byte, (units+1)*us)
+	for i := range units {
+		chunk := data[i*per : min(len(data), (i+1)*per)]
+		putUnit(buf[(i+1)*us:(i+2)*us], unitHeader{id: s.instanceID, index: uint32(i + 1), kind: kindPayload, generation: s.generation}, chunk)
+	}
+	sb := superblock{
+		unitSize: s.unitSize, mdUnits: s.mdUnitsCount(), payloadUnits: uint32(units), payloadLen: uint64(len(data)),
+		payloadCRC: crc32.Checksum(data, crcTable), clusterSize: s.clusterSize, totalClusters: s.totalClusters,
+	}.encode()
+	putUnit(buf[:us], unitHeader{id: s.instanceID, index: 0, kind: kindSuper, generation: s.generation}, sb)
+	trailer := make([]byte, us)
+	putUnit(trailer, unitHeader{id: s.instanceID, index: uint32(s.mdUnitsCount() - 1), kind: kindTrailer, generation: s.generation}, sb)
+	if _, err := s.base.WriteAt(buf, 0); err != nil {
+		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
+	}
+	if _, err := s.base.WriteAt(trailer, int64(s.mdUnitsCount()-1)*int64(us)); err != nil {
+		return fmt.Errorf("blockdev: write lvstore metadata trailer: %w", err)
+	}
+	return nil
+}
+
+// readMetadata reads and checks the metadata region of base and returns
+// the decoded payload, the instance id, the generation and the geometry.
+func readMetadata(base Device) (payload, unitHeader, superblock, error) {
+	var p payload
+	garbled := func(why string) (payload, unitHeader, superblock, error) {
+		return p, unitHeader{}, superblock{}, fmt.Errorf("%w: %s", ErrNoLvstore, why)
+	}
+	bs := int64(base.BlockSize())
+	size := SizeBytes(base)
+	us := max(int64(4096), bs)
+	if bs == 0 || us%bs != 0 || size < us {
+		return garbled("base too small")
+	}
+	u0 := make([]byte, us)
+	if _, err := base.ReadAt(u0, 0); err != nil {
+		return p, unitHeader{}, superblock{}, fmt.Errorf("blockdev: read lvstore superblock: %w", err)
+	}
+	h, data, ok := parseUnit(u0)
+	if !ok || h.kind != kindSuper || h.index != 0 {
+		return garbled("no superblock")
+	}
+	sb, ok := decodeSuper(data)
+	if !ok || int64(sb.unitSize) != us || sb.mdUnits < 2 || sb.mdUnits > uint64(size/us) ||
+		uint64(sb.payloadUnits)+2 > sb.mdUnits || sb.payloadLen > uint64(sb.payloadUnits)*uint64(us-unitHeaderLen) {
+		return garbled("bad superblock geometry")
+	}
+	checked := max(min(sb.mdUnits, maxCheckedUnits), uint64(sb.payloadUnits)+1)
+	region := make([]byte, int64(checked)*us)
+	if _, err := base.ReadAt(region, 0); err != nil {
+		return p, unitHeader{}, superblock{}, fmt.Errorf("blockdev: read lvstore metadata: %w", err)
+	}
+	tr := make([]byte, us)
+	if _, err := base.ReadAt(tr, int64(sb.mdUnits-1)*us); err != nil {
+		return p, unitHeader{}, superblock{}, fmt.Errorf("blockdev: read lvstore metadata trailer: %w", err)
+	}
+	th, tdata, ok := parseUnit(tr)
+	if !ok || th.kind != kindTrailer || th.id != h.id || uint64(th.index) != sb.mdUnits-1 ||
+		th.generation != h.generation || !bytes.Equal(tdata, data) {
+		return garbled("trailer does not match superblock")
+	}
+	var buf []byte
+	for i := uint64(1); i < checked; i++ {
+		uh, udata, ok := parseUnit(region[int64(i)*us : int64(i+1)*us])
+		if !ok || uh.id != h.id || uint64(uh.index) != i {
+			return garbled(fmt.Sprintf("metadata unit %d is not where it was written", i))
+		}
+		if i <= uint64(sb.payloadUnits) {
+			if uh.kind != kindPayload || uh.generation != h.generation {
+				return garbled(fmt.Sprintf("metadata unit %d is stale", i))
+			}
+			buf = append(buf, udata...)
+		}
+	}
+	if uint64(len(buf)) != sb.payloadLen || crc32.Checksum(buf, crcTable) != sb.payloadCRC {
+		return garbled("payload checksum mismatch")
+	}
+	if err := json.Unmarshal(buf, &p); err != nil {
+		return garbled("payload: " + err.Error())
+	}
+	return p, h, sb, nil
+}
