@@ -37,9 +37,6 @@ type dialect struct {
 	// pollInterval is the default interval at which watchers check the
 	// revision for writes by other clients.
 	pollInterval time.Duration
-	// localWriter: serialise this process's writers in Go (SQLite allows one
-	// writer at a time, and its busy wait is coarse).
-	localWriter bool
 	// notify: PostgreSQL LISTEN/NOTIFY wakes watchers.
 	notify bool
 	// combine says how a transaction's final writes are sent together.

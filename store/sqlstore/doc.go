@@ -26,8 +26,9 @@
 // first locks it (SELECT ... FOR UPDATE; SQLite: BEGIN IMMEDIATE), so writers
 // are serialised across every client of the database: a Txn checks its
 // conditions against the latest committed state and applies its operations at
-// revision+1, which makes Txn linearizable. Reads are single statements or
-// read-only snapshot transactions and see every committed Txn.
+// revision+1, which makes Txn linearizable. The writers of one Store queue
+// in the process first, so the database lock sees one writer per client.
+// Reads are single statements and see every committed Txn.
 //
 // Each write also appends its changes to a log table (vda_log) in the same
 // transaction. Watchers read the log in revision order, so they see every

@@ -44,7 +44,6 @@ var sqliteDialect = &dialect{
 	// Writers in this process wake watchers directly; polling only finds
 	// writes by other processes sharing the file.
 	pollInterval: time.Second,
-	localWriter:  true,
 	retryable:    sqliteRetryable,
 	maxConns:     8,
 }

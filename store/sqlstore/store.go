@@ -63,8 +63,11 @@ type Store struct {
 	d      *dialect
 	u      *url.URL
 	db     *sql.DB
-	schema string        // PostgreSQL: current_schema(), for NOTIFY payloads
-	writer chan struct{} // SQLite: the single local writer slot
+	schema string // PostgreSQL: current_schema(), for NOTIFY payloads
+	// writer is the slot a write transaction of this Store holds: writers
+	// queue here rather than on the database's lock, where waiting costs
+	// far more (PostgreSQL's tuple locks, SQLite's coarse busy wait).
+	writer chan struct{}
 
 	hub      *hub
 	reapKick chan struct{}
@@ -127,10 +130,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(cfg.MaxConns)
 	s := &Store{
 		cfg: cfg, log: log.Named("sqlstore").With("db", d.name), d: d, u: u, db: db,
-		hub: newHub(), reapKick: make(chan struct{}, 1),
-	}
-	if d.localWriter {
-		s.writer = make(chan struct{}, 1)
+		hub: newHub(), reapKick: make(chan struct{}, 1), writer: make(chan struct{}, 1),
 	}
 	if d.notify {
 		if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {

@@ -63,13 +63,11 @@ func (s *Store) write(ctx context.Context, op string, fn func(w *writeTx) error)
 	if err := s.checkOpen(op); err != nil {
 		return err
 	}
-	if s.writer != nil {
-		select {
-		case s.writer <- struct{}{}:
-			defer func() { <-s.writer }()
-		case <-ctx.Done():
-			return s.fail(ctx, op, ctx.Err())
-		}
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return s.fail(ctx, op, ctx.Err())
 	}
 	for attempt := 1; ; attempt++ {
 		rev, err := s.writeOnce(ctx, fn)
