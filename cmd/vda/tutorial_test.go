@@ -13,6 +13,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/portal"
+	"github.com/vda-io/vda/portal/portaltest"
 	"github.com/vda-io/vda/store/memstore"
 )
 
@@ -238,4 +239,21 @@ func TestCLITable(t *testing.T) {
 	require.Zero(t, code, errOut)
 	require.Contains(t, out, `"offline": true`)
 	require.Contains(t, out, `"description": "maintenance"`)
+}
+
+func TestCLIMutualTLS(t *testing.T) {
+	server, client, err := portaltest.WriteCerts(t.TempDir())
+	require.NoError(t, err)
+	addr, _ := startPortal(t, portal.Config{TLS: server})
+	tlsArgs := []string{"--addr-port", addr, "--tls-cert", client.CertFile, "--tls-key", client.KeyFile, "--tls-ca", client.CAFile}
+	out, errOut, code := runCLI(t, append(tlsArgs, "cluster", "summary")...)
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, `"dn_cnt": 0`)
+
+	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "cluster", "summary")
+	require.Equal(t, exitError, code, "plaintext is refused")
+	require.Contains(t, errOut, "Unavailable")
+
+	_, _, code = runCLI(t, "--addr-port", addr, "--tls-cert", client.CertFile, "cluster", "summary")
+	require.Equal(t, exitUsage, code, "incomplete TLS flags")
 }
