@@ -189,3 +189,47 @@ func TestClusterReportedCapacity(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "sdb", da.VDs[0].PDName)
 }
+
+func TestClusterModify(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	tutorialCluster(t, c)
+	desc, loc, off := "rack 7", "room-2", true
+	lc := `{"trtype":"tcp","traddr":"192.168.0.99","trsvcid":"4421"}`
+	dn, err := c.ModifyDiskNode(ctx, "192.168.0.14:9720", vda.NodeUpdate{Description: &desc, Location: &loc, ListenerConf: &lc})
+	require.NoError(t, err)
+	require.Equal(t, listener("192.168.0.99", "4421"), dn.ListenerConf, "stored in canonical form")
+	got, err := c.GetDiskNode(ctx, "192.168.0.14:9720")
+	require.NoError(t, err)
+	require.Equal(t, "rack 7", got.Description)
+	require.Equal(t, "room-2", got.Location)
+	require.Equal(t, 1, got.PDCount, "untouched fields are kept")
+
+	_, err = c.ModifyControllerNode(ctx, "192.168.0.17:9820", vda.NodeUpdate{Offline: &off})
+	require.NoError(t, err)
+	spec := vda.DiskArraySpec{Name: "da0", CntlrCount: 2, SizeBytes: 32 << 20, Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}
+	_, err = c.CreateDiskArray(ctx, spec)
+	require.ErrorIs(t, err, vda.ErrResourceExhausted, "an offline CN takes no controllers")
+	spec.CntlrCount = 1
+	_, err = c.CreateDiskArray(ctx, spec)
+	require.NoError(t, err)
+
+	da, err := c.ModifyDiskArray(ctx, "da0", vda.DiskArrayUpdate{Description: &desc})
+	require.NoError(t, err)
+	require.Equal(t, "rack 7", da.Description)
+	require.Len(t, da.VDs, 2)
+
+	_, err = c.CreateExporter(ctx, vda.ExporterSpec{DAName: "da0", Name: "exp0", InitiatorNQN: "nqn.2016-06.io.spdk:host0"})
+	require.NoError(t, err)
+	host1 := "nqn.2016-06.io.spdk:host1"
+	exp, err := c.ModifyExporter(ctx, "da0", "exp0", vda.ExporterUpdate{InitiatorNQN: &host1})
+	require.NoError(t, err)
+	require.Equal(t, host1, exp.InitiatorNQN)
+	require.Equal(t, "192.168.0.16:9820", exp.Ports[0].CNName)
+	exps, _, err := c.ListExporters(ctx, "", vda.Page{})
+	require.NoError(t, err)
+	require.Len(t, exps, 1)
+	require.Equal(t, host1, exps[0].InitiatorNQN)
+	_, err = c.ModifyExporter(ctx, "da0", "exp9", vda.ExporterUpdate{InitiatorNQN: &host1})
+	require.ErrorIs(t, err, vda.ErrNotFound)
+}
