@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/store/sqlstore"
 )
 
 // startPortal runs the binary's run with args and returns its address and
@@ -36,9 +37,13 @@ func startPortal(t *testing.T, args ...string) (string, func() int) {
 }
 
 func TestPortalServes(t *testing.T) {
+	sqlite := (&url.URL{Scheme: "sqlite", Path: filepath.Join(t.TempDir(), "vda.db")}).String()
+	_, err := sqlstore.CreateSchema(context.Background(), sqlite) // vda-db --action create
+	require.NoError(t, err)
 	for name, uri := range map[string]string{
 		"memory":   "memory://",
 		"embedded": (&url.URL{Scheme: "embedded", Path: filepath.Join(t.TempDir(), "etcd")}).String(),
+		"sqlite":   sqlite,
 	} {
 		t.Run(name, func(t *testing.T) {
 			addr, stop := startPortal(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", uri, "--log-level", "error")
