@@ -9,8 +9,11 @@ import (
 
 func TestLvstoreDataBytes(t *testing.T) {
 	for _, tc := range []struct{ dev, cluster, want uint64 }{
-		{128 << 20, 4 << 20, 31 * 4 << 20}, // the SPDK facts from the brief
+		// Real spdk_tgt (ARCHITECTURE's spdk/transcripts): total_data_clusters.
+		{64 << 20, 4 << 20, 15 * 4 << 20},
+		{128 << 20, 4 << 20, 31 * 4 << 20},
 		{192 << 20, 4 << 20, 47 * 4 << 20},
+		{256 << 20, 4 << 20, 63 * 4 << 20},
 		{4 << 20, 4 << 20, 0},
 		{0, 4 << 20, 0},
 		{1 << 30, 0, 0},
