@@ -42,7 +42,7 @@ func SizeBytes(d Device) int64 {
 // geometry.
 func checkIO(blockSize uint32, numBlocks uint64, n int, off int64) error {
 	bs := int64(blockSize)
-	if bs == 0 || off < 0 || off%bs != 0 || int64(n)%bs != 0 {
+	if bs == 0 || off < 0 || n < 0 || off%bs != 0 || int64(n)%bs != 0 {
 		return fmt.Errorf("%w: offset %d length %d not aligned to block size %d", ErrInvalid, off, n, blockSize)
 	}
 	if uint64(off)/uint64(bs)+uint64(int64(n)/bs) > numBlocks {

@@ -1,0 +1,160 @@
+package fabric
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+)
+
+// session is one admitted host connection on the target.
+type session struct {
+	t               *Target
+	local           TransportID
+	conn            net.Conn
+	subNQN, hostNQN string
+	ns              map[uint32]blockdev.Device
+	sem             chan struct{}
+	inflight        sync.WaitGroup
+	closeOnce       sync.Once
+	writeMu         sync.Mutex
+	mu              sync.Mutex // guards info
+	info            ControllerInfo
+}
+
+func newSession(t *Target, local TransportID, c net.Conn, cb connectBody, info ControllerInfo, nss []Namespace) *session {
+	s := &session{t: t, local: local, conn: c, subNQN: cb.SubNQN, hostNQN: cb.HostNQN,
+		ns: map[uint32]blockdev.Device{}, sem: make(chan struct{}, maxInflight), info: info}
+	if s.info.SubNQN == "" {
+		s.info.SubNQN = cb.SubNQN
+	}
+	for _, n := range nss {
+		if n.Dev == nil {
+			continue
+		}
+		s.ns[n.NSID] = n.Dev
+		if _, ok := s.info.Namespace(n.NSID); !ok {
+			s.info.Namespaces = append(s.info.Namespaces, NamespaceInfo{NSID: n.NSID, NGUID: n.NGUID, UUID: n.UUID,
+				BlockSize: n.Dev.BlockSize(), NumBlocks: n.Dev.NumBlocks()})
+		}
+	}
+	return s
+}
+
+func (s *session) public() Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Session{CntlID: s.info.CntlID, SubNQN: s.subNQN, HostNQN: s.hostNQN, Local: s.local,
+		PeerAddr: s.conn.RemoteAddr().String(), ANAState: s.info.ANAState}
+}
+
+func (s *session) close() { s.closeOnce.Do(func() { _ = s.conn.Close() }) }
+
+func (s *session) write(h header, body []byte) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return writeFrame(s.conn, h, body)
+}
+
+func (s *session) infoJSON() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, _ := json.Marshal(s.info)
+	return b
+}
+
+// setANAState records the state and tells the host with an async event.
+func (s *session) setANAState(state string) {
+	s.mu.Lock()
+	s.info.ANAState = state
+	s.mu.Unlock()
+	if err := s.write(header{op: opAEN}, s.infoJSON()); err != nil {
+		s.close()
+	}
+}
+
+// serve reads requests until the connection fails or is closed.
+func (s *session) serve() {
+	hb := make([]byte, headerLen)
+	for {
+		h, body, err := readFrame(s.conn, hb)
+		if err != nil {
+			return
+		}
+		switch h.op {
+		case opKeepAlive:
+			err = s.write(header{op: opKeepAlive | opReply, tag: h.tag}, nil)
+		case opIdentify:
+			err = s.write(header{op: opIdentify | opReply, tag: h.tag}, s.infoJSON())
+		case opRead, opWrite, opZeroes:
+			s.sem <- struct{}{}
+			s.inflight.Add(1)
+			go func() {
+				defer func() { <-s.sem; s.inflight.Done() }()
+				s.handleIO(h, body)
+			}()
+		default:
+			s.t.logger.Debug("protocol error", "hostnqn", s.hostNQN, "op", h.op)
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// handleIO serves one read, write or write-zeroes request.
+func (s *session) handleIO(h header, body []byte) {
+	rh := header{op: h.op | opReply, tag: h.tag, nsid: h.nsid, arg: h.arg}
+	dev, ok := s.ns[h.nsid]
+	if !ok {
+		rh.status = stNoNamespace
+		_ = s.write(rh, []byte(fmt.Sprintf("nsid %d", h.nsid)))
+		return
+	}
+	var reply []byte
+	var err error
+	off := int64(h.arg)
+	switch h.op {
+	case opRead:
+		if len(body) != 4 {
+			err = fmt.Errorf("%w: read body", blockdev.ErrInvalid)
+			break
+		}
+		n := uint32(body[0]) | uint32(body[1])<<8 | uint32(body[2])<<16 | uint32(body[3])<<24
+		if n > MaxBody {
+			err = fmt.Errorf("%w: read of %d bytes", blockdev.ErrInvalid, n)
+			break
+		}
+		reply = make([]byte, n)
+		_, err = dev.ReadAt(reply, off)
+	case opWrite:
+		_, err = dev.WriteAt(body, off)
+	case opZeroes:
+		if len(body) != 8 {
+			err = fmt.Errorf("%w: zeroes body", blockdev.ErrInvalid)
+			break
+		}
+		var n int64
+		for i := 7; i >= 0; i-- {
+			n = n<<8 | int64(body[i])
+		}
+		err = blockdev.WriteZeroes(dev, off, n)
+	}
+	if err != nil {
+		rh.status = stIOError
+		switch {
+		case errors.Is(err, blockdev.ErrOutOfRange):
+			rh.status = stOutOfRange
+		case errors.Is(err, blockdev.ErrInvalid):
+			rh.status = stInvalid
+		}
+		reply = []byte(err.Error())
+	}
+	if werr := s.write(rh, reply); werr != nil {
+		s.close()
+	}
+}

@@ -1,0 +1,317 @@
+package fabric
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// connectTimeout bounds how long an accepted connection may take to send
+// its connect frame.
+const connectTimeout = 10 * time.Second
+
+// maxInflight bounds the requests a session serves at once.
+const maxInflight = 128
+
+// Target is the target side of one fake SPDK instance: its listeners and
+// the sessions of connected hosts. It is safe for concurrent use.
+type Target struct {
+	admit  Admit
+	logger hclog.Logger
+
+	mu        sync.Mutex
+	listeners map[string]*listener
+	sessions  map[*session]struct{}
+	ana       map[string]string // subNQN + listener key -> state
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+type listener struct {
+	trid TransportID
+	ln   net.Listener
+}
+
+// NewTarget returns a target that asks admit about every connecting host.
+// A nil logger is silent.
+func NewTarget(admit Admit, logger hclog.Logger) *Target {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Target{admit: admit, logger: logger.Named("fabric"), listeners: map[string]*listener{},
+		sessions: map[*session]struct{}{}, ana: map[string]string{}}
+}
+
+// Listen listens on exactly trid's traddr:trsvcid over TCP.
+func (t *Target) Listen(trid TransportID) error {
+	_, err := t.ListenTCP(trid)
+	return err
+}
+
+// ListenTCP is Listen that returns the transport id actually bound, which
+// differs from trid when its trsvcid is "0" (any free port).
+func (t *Target) ListenTCP(trid TransportID) (TransportID, error) {
+	if !trid.valid() {
+		return trid, fmt.Errorf("%w: transport id %+v", ErrInvalid, trid)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return trid, ErrClosed
+	}
+	if _, ok := t.listeners[trid.key()]; ok {
+		return trid, fmt.Errorf("%w: listener %s", ErrExists, trid.key())
+	}
+	ln, err := net.Listen("tcp", trid.key())
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return trid, fmt.Errorf("%w: %w", ErrAddrInUse, err)
+		}
+		return trid, fmt.Errorf("fabric: listen %s: %w", trid.key(), err)
+	}
+	if trid.TrSvcID == "0" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		trid.TrSvcID = port
+	}
+	l := &listener{trid: trid, ln: ln}
+	t.listeners[trid.key()] = l
+	t.wg.Add(1)
+	go t.acceptLoop(l)
+	t.logger.Info("listening", "addr", trid.key())
+	return trid, nil
+}
+
+// Listeners lists the bound transport ids.
+func (t *Target) Listeners() []TransportID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]TransportID, 0, len(t.listeners))
+	for _, l := range t.listeners {
+		out = append(out, l.trid)
+	}
+	slices.SortFunc(out, func(a, b TransportID) int {
+		if a.key() < b.key() {
+			return -1
+		}
+		if a.key() > b.key() {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Unlisten closes the listener and drops the sessions that came through it.
+func (t *Target) Unlisten(trid TransportID) error {
+	t.mu.Lock()
+	l, ok := t.listeners[trid.key()]
+	if !ok {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNoListener, trid.key())
+	}
+	delete(t.listeners, trid.key())
+	drop := t.matchLocked(func(s *session) bool { return s.local.sameAddr(l.trid) })
+	t.mu.Unlock()
+	err := l.ln.Close()
+	dropAll(drop)
+	t.logger.Info("stopped listening", "addr", trid.key(), "dropped", len(drop))
+	return err
+}
+
+// DisconnectHost drops the host's sessions to the subsystem
+// (nvmf_subsystem_remove_host).
+func (t *Target) DisconnectHost(subNQN, hostNQN string) {
+	t.mu.Lock()
+	drop := t.matchLocked(func(s *session) bool { return s.subNQN == subNQN && s.hostNQN == hostNQN })
+	t.mu.Unlock()
+	dropAll(drop)
+}
+
+// DisconnectSubsystem drops every session to the subsystem
+// (nvmf_delete_subsystem).
+func (t *Target) DisconnectSubsystem(subNQN string) {
+	t.mu.Lock()
+	drop := t.matchLocked(func(s *session) bool { return s.subNQN == subNQN })
+	t.mu.Unlock()
+	dropAll(drop)
+}
+
+// Sessions lists the subsystem's connected hosts ("" lists all).
+func (t *Target) Sessions(subNQN string) []Session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Session
+	for s := range t.sessions {
+		if subNQN == "" || s.subNQN == subNQN {
+			out = append(out, s.public())
+		}
+	}
+	slices.SortFunc(out, func(a, b Session) int { return int(a.CntlID) - int(b.CntlID) })
+	return out
+}
+
+// SetANAState changes the ANA state the subsystem reports through the
+// listener trid, for connected hosts (which are told at once) and for
+// later ones.
+func (t *Target) SetANAState(subNQN string, trid TransportID, state string) {
+	t.mu.Lock()
+	t.ana[subNQN+"|"+trid.key()] = state
+	var hit []*session
+	for s := range t.sessions {
+		if s.subNQN == subNQN && s.local.sameAddr(trid) {
+			hit = append(hit, s)
+		}
+	}
+	t.mu.Unlock()
+	for _, s := range hit {
+		s.setANAState(state)
+	}
+}
+
+// Close is a crash: every listener and session goes at once. Close waits
+// for the target's goroutines and is idempotent.
+func (t *Target) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.wg.Wait()
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for k, l := range t.listeners {
+		errs = append(errs, l.ln.Close())
+		delete(t.listeners, k)
+	}
+	drop := t.matchLocked(func(*session) bool { return true })
+	t.mu.Unlock()
+	dropAll(drop)
+	t.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// matchLocked removes and returns the sessions fn picks.
+func (t *Target) matchLocked(fn func(*session) bool) []*session {
+	var out []*session
+	for s := range t.sessions {
+		if fn(s) {
+			out = append(out, s)
+			delete(t.sessions, s)
+		}
+	}
+	return out
+}
+
+func dropAll(ss []*session) {
+	for _, s := range ss {
+		s.close()
+	}
+}
+
+func (t *Target) acceptLoop(l *listener) {
+	defer t.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return // closed by Unlisten or Close
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.serveConn(l.trid, c)
+	}
+}
+
+// serveConn admits one connection and then serves its requests.
+func (t *Target) serveConn(local TransportID, c net.Conn) {
+	defer t.wg.Done()
+	s, err := t.handshake(local, c)
+	if err != nil {
+		t.logger.Debug("connect refused", "peer", c.RemoteAddr().String(), "error", err)
+		_ = c.Close()
+		return
+	}
+	s.serve()
+	t.mu.Lock()
+	delete(t.sessions, s)
+	t.mu.Unlock()
+	s.close()
+	s.inflight.Wait()
+	t.logger.Debug("session closed", "subnqn", s.subNQN, "hostnqn", s.hostNQN, "cntlid", s.info.CntlID)
+}
+
+func (t *Target) handshake(local TransportID, c net.Conn) (*session, error) {
+	_ = c.SetReadDeadline(time.Now().Add(connectTimeout))
+	hb := make([]byte, headerLen)
+	h, body, err := readFrame(c, hb)
+	if err != nil {
+		return nil, err
+	}
+	if h.op != opConnect {
+		return nil, fmt.Errorf("%w: first frame is op %#x", ErrProtocol, h.op)
+	}
+	cb, err := decodeConnect(body)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var info ControllerInfo
+	var nss []Namespace
+	if t.admit == nil {
+		err = fmt.Errorf("%w: no admit policy", ErrNoSubsystem)
+	} else {
+		info, nss, err = t.admit(cb.SubNQN, cb.HostNQN, local)
+	}
+	if err != nil {
+		st := stRejected
+		switch {
+		case errors.Is(err, ErrNotAllowed):
+			st = stNotAllowed
+		case errors.Is(err, ErrNoSubsystem):
+			st = stNoSubsystem
+		}
+		_ = writeFrame(c, header{op: opConnect | opReply, status: st, tag: h.tag}, []byte(err.Error()))
+		return nil, err
+	}
+	s := newSession(t, local, c, cb, info, nss)
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if st, ok := t.ana[cb.SubNQN+"|"+local.key()]; ok {
+		s.info.ANAState = st
+	}
+	t.sessions[s] = struct{}{}
+	ib, _ := json.Marshal(s.info)
+	t.mu.Unlock()
+	if err := s.write(header{op: opConnect | opReply, tag: h.tag}, ib); err != nil {
+		t.mu.Lock()
+		delete(t.sessions, s)
+		t.mu.Unlock()
+		return nil, err
+	}
+	t.logger.Info("host connected", "subnqn", cb.SubNQN, "hostnqn", cb.HostNQN, "cntlid", info.CntlID, "local", local.key())
+	return s, nil
+}
+
+func writeFrame(c net.Conn, h header, body []byte) error {
+	h.bodyLen = uint32(len(body))
+	hb := make([]byte, headerLen)
+	h.put(hb)
+	bufs := net.Buffers{hb, body}
+	_, err := bufs.WriteTo(c)
+	return err
+}
