@@ -3,6 +3,7 @@ package spdktest
 import (
 	"crypto/rand"
 	"fmt"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,7 @@ type bdev struct {
 	numBlocks  uint64
 	io         ioTypes
 	memDomains int                  // entries in memory_domains (malloc: 1; stacked bdevs inherit)
-	dev        blockDevice          // the data; nil reads fail
+	dev        blockdev.Device      // the data; nil reads fail
 	driver     func() any           // driver_specific
 	onClose    func()               // releases the device when the bdev goes away
 	resize     func() (uint64, any) // optional: re-reads num_blocks (lvols)
@@ -84,7 +85,7 @@ func (b *bdev) close() {
 }
 
 // device returns b's data path with iostat accounting.
-func (b *bdev) device() blockDevice { return statDevice{b} }
+func (b *bdev) device() blockdev.Device { return statDevice{b} }
 
 // statDevice counts the I/O that goes through a bdev.
 type statDevice struct{ b *bdev }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"os"
 	"time"
 )
@@ -149,7 +150,7 @@ func bdevMallocCreate(s *state, params json.RawMessage) (any, *Error) {
 	b := &bdev{
 		name: p.Name, uuid: uuid, aliases: []string{uuid}, product: "Malloc disk",
 		blockSize: p.BlockSize, numBlocks: p.NumBlocks, io: ioMalloc, memDomains: 1,
-		dev: newMemDevice(p.BlockSize, p.NumBlocks),
+		dev: blockdev.NewMemory(p.BlockSize, p.NumBlocks),
 	}
 	b.driver = func() any { return struct{}{} }
 	if err := s.registerBdev(b); err != nil {
@@ -197,7 +198,7 @@ func bdevAIOCreate(s *state, params json.RawMessage) (any, *Error) {
 	if bs%512 != 0 {
 		return nil, errInval
 	}
-	f, err := openFileDevice(p.Filename, bs)
+	f, err := blockdev.OpenFile(p.Filename, bs)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, errNoEnt

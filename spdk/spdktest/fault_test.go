@@ -2,6 +2,7 @@ package spdktest
 
 import (
 	"bytes"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"io"
 	"net"
 	"os"
@@ -139,7 +140,7 @@ func dialRawErr(sock string) (io.Closer, error) {
 }
 
 // bdevDevice returns the data path of a bdev of the running instance.
-func (s *Server) bdevDevice(t testing.TB, name string) blockDevice {
+func (s *Server) bdevDevice(t testing.TB, name string) blockdev.Device {
 	t.Helper()
 	s.mu.Lock()
 	in := s.cur

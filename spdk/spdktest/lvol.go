@@ -3,6 +3,7 @@ package spdktest
 import (
 	"encoding/json"
 	"errors"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"time"
 )
 
@@ -19,9 +20,9 @@ const maxLvolName = 63
 // lvstore is a loaded lvstore: the on-disk format lives in blockdev, the
 // bdevs of its lvols here.
 type lvstore struct {
-	ls    *diskLvstore
+	ls    *blockdev.Lvstore
 	base  *bdev
-	lvols map[*bdev]*diskLvol
+	lvols map[*bdev]*blockdev.Lvol
 }
 
 type lvstoreJSON struct {
@@ -119,7 +120,7 @@ func (s *state) examineNow(b *bdev) {
 	if s.lookup(b.name) != b || b.claim != "" || b.product == "Logical Volume" {
 		return
 	}
-	ls, err := loadDiskLvstore(b.device())
+	ls, err := blockdev.LoadLvstore(b.device())
 	if err != nil {
 		return
 	}
@@ -129,7 +130,7 @@ func (s *state) examineNow(b *bdev) {
 			return
 		}
 	}
-	l := &lvstore{ls: ls, base: b, lvols: map[*bdev]*diskLvol{}}
+	l := &lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}}
 	claimBdev(b, claimReadManyWriteOne, "lvol")
 	s.lvstores = append(s.lvstores, l)
 	for _, lv := range ls.Lvols() {
@@ -213,7 +214,7 @@ func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
 	if cluster < b.blockSize {
 		return nil, errInval
 	}
-	ls, err := createDiskLvstore(b.device(), diskLvstoreOptions{
+	ls, err := blockdev.CreateLvstore(b.device(), blockdev.LvstoreOptions{
 		Name: p.LvsName, UUID: newUUID(), ClusterSize: uint64(cluster),
 		ClearMethod: p.ClearMethod, MDPagesPerClusterRatio: p.MDRatio,
 	})
@@ -221,20 +222,20 @@ func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
 		return nil, errnoOf(err)
 	}
 	claimBdev(b, claimReadManyWriteOne, "lvol")
-	s.lvstores = append(s.lvstores, &lvstore{ls: ls, base: b, lvols: map[*bdev]*diskLvol{}})
+	s.lvstores = append(s.lvstores, &lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
 	return ls.UUID(), nil
 }
 
 // errnoOf maps a blockdev error to SPDK's errno reply.
 func errnoOf(err error) *Error {
 	switch {
-	case errors.Is(err, errBlkNoSpace):
+	case errors.Is(err, blockdev.ErrNoSpace):
 		return rpcErr(-28, "No space left on device")
-	case errors.Is(err, errBlkExists):
+	case errors.Is(err, blockdev.ErrExists):
 		return errExists
-	case errors.Is(err, errBlkNotFound):
+	case errors.Is(err, blockdev.ErrNotFound):
 		return errNoDevice
-	case errors.Is(err, errBlkBusy):
+	case errors.Is(err, blockdev.ErrBusy):
 		return rpcErr(-16, "Device or resource busy")
 	}
 	return errInval
@@ -296,13 +297,11 @@ func lvolDeleteLvstore(s *state, params json.RawMessage) (any, *Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	for _, lv := range l.ls.Lvols() {
-		_ = l.ls.Delete(lv.Name())
-	}
 	s.unloadLvstore(l)
-	// Destroying the lvstore wipes its super block, so examine finds nothing.
-	zero := make([]byte, l.base.blockSize)
-	_, _ = l.base.device().WriteAt(zero, 0)
+	// Destroying the lvstore wipes its metadata, so examine finds nothing.
+	if err := l.ls.Destroy(); err != nil {
+		s.in.log.Warn("lvstore destroy", "lvs", l.ls.Name(), "error", err)
+	}
 	releaseBdev(l.base)
 	return true, nil
 }

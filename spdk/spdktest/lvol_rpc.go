@@ -3,6 +3,7 @@ package spdktest
 import (
 	"encoding/json"
 	"errors"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 func init() {
@@ -18,7 +19,7 @@ const productLvol = "Logical Volume"
 
 // addLvolBdev registers the bdev of lv: named by its uuid, aliased
 // "<lvs>/<lvol>".
-func (s *state) addLvolBdev(l *lvstore, lv *diskLvol) (*bdev, *Error) {
+func (s *state) addLvolBdev(l *lvstore, lv *blockdev.Lvol) (*bdev, *Error) {
 	b := &bdev{
 		name: lv.UUID(), uuid: lv.UUID(), aliases: []string{l.ls.Name() + "/" + lv.Name()},
 		product: productLvol, blockSize: lv.BlockSize(), numBlocks: lv.NumBlocks(),
@@ -35,7 +36,7 @@ func (s *state) addLvolBdev(l *lvstore, lv *diskLvol) (*bdev, *Error) {
 	return b, nil
 }
 
-func lvolDriver(l *lvstore, lv *diskLvol) obj {
+func lvolDriver(l *lvstore, lv *blockdev.Lvol) obj {
 	d := obj{
 		{"lvol_store_uuid", l.ls.UUID()}, {"base_bdev", l.base.name},
 		{"thin_provision", lv.Thin()}, {"snapshot", lv.IsSnapshot()}, {"clone", lv.IsClone()},
@@ -55,7 +56,7 @@ func lvolDriver(l *lvstore, lv *diskLvol) obj {
 }
 
 // findLvol resolves an lvol by uuid or "<lvs>/<lvol>" alias.
-func (s *state) findLvol(name string) (*lvstore, *bdev, *diskLvol) {
+func (s *state) findLvol(name string) (*lvstore, *bdev, *blockdev.Lvol) {
 	b := s.lookup(name)
 	if b == nil || b.product != productLvol {
 		return nil, nil, nil
@@ -143,7 +144,7 @@ func lvolCreate(s *state, params json.RawMessage) (any, *Error) {
 // callbacks: -32602 with the errno text.
 func asyncErr(err error) *Error {
 	e := errnoOf(err)
-	if errors.Is(err, errBlkExists) || err.Error() == "exists" {
+	if errors.Is(err, blockdev.ErrExists) || err.Error() == "exists" {
 		e = errExists
 	}
 	return rpcErr(codeInvalidParams, e.Message)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"github.com/vda-io/vda/spdk/spdktest/fabric"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +30,11 @@ type nvmeOptions struct {
 
 // nvmePath is one connection (one "ctrlrs" entry) of an NVMe controller.
 type nvmePath struct {
-	trid    transportID // as printed: TCP / IPv4
+	trid    fabric.TransportID // as printed: TCP / IPv4
 	subnqn  string
 	hostnqn string
-	conn    *fabConn
-	info    controllerInfo
+	conn    *fabric.Conn
+	info    fabric.ControllerInfo
 	state   string // enabled, failed, resetting
 }
 
@@ -133,7 +135,7 @@ type attachParams struct {
 	DhchapCtrlrKey          string  `json:"dhchap_ctrlr_key"`
 }
 
-func (c *nvmeCtrlr) path(trid transportID, subnqn string) *nvmePath {
+func (c *nvmeCtrlr) path(trid fabric.TransportID, subnqn string) *nvmePath {
 	for _, p := range c.paths {
 		if p.trid == trid && p.subnqn == subnqn {
 			return p
@@ -184,10 +186,10 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 		case <-ctx.Done():
 		}
 	}()
-	conn, err := fabDial(ctx, wireTrid(trid), p.SubNQN, p.HostNQN)
+	conn, err := fabric.Dial(ctx, wireTrid(trid), p.SubNQN, p.HostNQN)
 	cancel()
 	if err != nil {
-		if errors.Is(err, errFabNotAllowed) || errors.Is(err, errFabNoSubsystem) {
+		if errors.Is(err, fabric.ErrNotAllowed) || errors.Is(err, fabric.ErrNoSubsystem) {
 			return nil, errInvalParams
 		}
 		return nil, errNoDevice
@@ -202,7 +204,7 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 }
 
 // attachPrecheck applies the name/path rules before and after connecting.
-func (s *state) attachPrecheck(p *attachParams, trid transportID) *Error {
+func (s *state) attachPrecheck(p *attachParams, trid fabric.TransportID) *Error {
 	select {
 	case <-s.in.done:
 		return errNoDevice
@@ -225,7 +227,7 @@ func (s *state) attachPrecheck(p *attachParams, trid transportID) *Error {
 	return nil
 }
 
-func (s *state) attachPath(p *attachParams, trid transportID, conn *fabConn) (any, *Error) {
+func (s *state) attachPath(p *attachParams, trid fabric.TransportID, conn *fabric.Conn) (any, *Error) {
 	info := conn.Info()
 	path := &nvmePath{trid: trid, subnqn: p.SubNQN, hostnqn: p.HostNQN, conn: conn, info: info, state: "enabled"}
 	c := s.ctrlr(p.Name)
@@ -239,6 +241,7 @@ func (s *state) attachPath(p *attachParams, trid transportID, conn *fabConn) (an
 		c.mu.Lock()
 		c.paths = append(c.paths, path)
 		c.mu.Unlock()
+		hubRegister(wireTrid(trid), p.SubNQN, c, func(nsid uint32) { s.nvmeNamespaceGone(c, nsid) })
 		s.watchPath(c, path)
 		names := []string{}
 		for _, ns := range info.Namespaces {
@@ -260,7 +263,7 @@ func (s *state) attachPath(p *attachParams, trid transportID, conn *fabConn) (an
 	}
 	c.paths = []*nvmePath{path}
 	s.ctrlrs = append(s.ctrlrs, c)
-	conn.OnNamespaceRemoved(func(nsid uint32) { go s.nvmeNamespaceGone(c, nsid) })
+	hubRegister(wireTrid(trid), p.SubNQN, c, func(nsid uint32) { s.nvmeNamespaceGone(c, nsid) })
 	names := []string{}
 	for _, ns := range info.Namespaces {
 		b := s.nvmeBdev(c, ns)
@@ -277,7 +280,7 @@ func (s *state) attachPath(p *attachParams, trid transportID, conn *fabConn) (an
 
 // nvmeBdev builds the bdev of one namespace: named <ctrlr>n<nsid>, with the
 // namespace's NGUID as uuid (its UUID only when there is no NGUID).
-func (s *state) nvmeBdev(c *nvmeCtrlr, ns namespaceInfo) *bdev {
+func (s *state) nvmeBdev(c *nvmeCtrlr, ns fabric.NamespaceInfo) *bdev {
 	uuid := ns.UUID
 	if g, ok := parseUUID(ns.NGUID); ok && strings.Trim(ns.NGUID, "0-") != "" {
 		uuid = formatUUID(g)
@@ -324,7 +327,7 @@ var errPathDown = errors.New("spdktest: no usable nvme path")
 func (d *multipathDevice) BlockSize() uint32 { return d.bs }
 func (d *multipathDevice) NumBlocks() uint64 { return d.n }
 
-func (d *multipathDevice) pick() blockDevice {
+func (d *multipathDevice) pick() blockdev.Device {
 	d.c.mu.Lock()
 	defer d.c.mu.Unlock()
 	for _, p := range d.c.paths {
@@ -405,7 +408,7 @@ func (s *state) reconnect(c *nvmeCtrlr, p *nvmePath) {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-		conn, err := fabDial(ctx, wireTrid(p.trid), p.subnqn, p.hostnqn)
+		conn, err := fabric.Dial(ctx, wireTrid(p.trid), p.subnqn, p.hostnqn)
 		cancel()
 		if err != nil {
 			continue
@@ -449,6 +452,7 @@ func (s *state) removeCtrlr(c *nvmeCtrlr) {
 	for _, b := range c.bdevs {
 		s.unregisterBdev(b)
 	}
+	hubUnregister(c)
 	c.closeAll()
 }
 

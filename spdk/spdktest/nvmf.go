@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/vda-io/vda/spdk/spdktest/fabric"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 func init() {
@@ -26,14 +28,15 @@ func init() {
 const discoveryNQN = "nqn.2014-08.org.nvmexpress.discovery"
 
 type namespace struct {
-	nsid  uint32
-	b     *bdev
-	nguid string // 32 upper-case hex digits
-	uuid  string
+	removed atomic.Bool // set when the namespace goes; connected hosts lose access
+	nsid    uint32
+	b       *bdev
+	nguid   string // 32 upper-case hex digits
+	uuid    string
 }
 
 type listener struct {
-	trid     transportID // upper-cased as SPDK prints it
+	trid     fabric.TransportID // upper-cased as SPDK prints it
 	anaState string
 }
 
@@ -242,6 +245,7 @@ func nvmfDeleteSubsystem(s *state, params json.RawMessage) (any, *Error) {
 	delete(s.subsystems, ss.nqn)
 	s.fab.DisconnectSubsystem(ss.nqn)
 	for _, ns := range ss.namespaces {
+		ns.removed.Store(true)
 		releaseBdev(ns.b)
 	}
 	for _, l := range ss.listeners {
@@ -428,10 +432,11 @@ func (s *state) dropNamespace(ss *subsystem, ns *namespace) {
 			break
 		}
 	}
+	ns.removed.Store(true)
 	if ns.b.claimedBy == "nvmf" {
 		releaseBdev(ns.b)
 	}
-	s.fab.RemoveNamespace(ss.nqn, ns.nsid)
+	hubNotify(ss.nqn, ss.listeners, ns.nsid)
 }
 
 // namespaceBdevRemoved drops the namespaces of a hot-removed bdev.
@@ -510,7 +515,7 @@ func nvmfAllowAnyHost(s *state, params json.RawMessage) (any, *Error) {
 }
 
 // normTrid upper-cases trtype/adrfam the way SPDK prints them.
-func normTrid(trtype, adrfam, traddr, trsvcid string) transportID {
+func normTrid(trtype, adrfam, traddr, trsvcid string) fabric.TransportID {
 	fam := "IPv4"
 	switch strings.ToLower(adrfam) {
 	case "ipv6":
@@ -520,7 +525,7 @@ func normTrid(trtype, adrfam, traddr, trsvcid string) transportID {
 	case "fc":
 		fam = "FC"
 	}
-	return transportID{TrType: strings.ToUpper(trtype), AdrFam: fam, TrAddr: traddr, TrSvcID: trsvcid}
+	return fabric.TransportID{TrType: strings.ToUpper(trtype), AdrFam: fam, TrAddr: traddr, TrSvcID: trsvcid}
 }
 
 // localAddr reports whether addr can be bound on this host.

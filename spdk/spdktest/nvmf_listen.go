@@ -2,6 +2,8 @@ package spdktest
 
 import (
 	"encoding/json"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"github.com/vda-io/vda/spdk/spdktest/fabric"
 	"strings"
 )
 
@@ -17,28 +19,27 @@ func init() {
 // fabricTarget is the NVMe-oF target side of one instance: the real TCP
 // listeners (shared by every subsystem on the same address) and sessions.
 type fabricTarget struct {
-	t    *fabTarget
-	refs map[transportID]int
+	t    *fabric.Target
+	refs map[fabric.TransportID]int
 }
 
 func newFabric(s *state) fabricTarget {
 	return fabricTarget{
-		t:    newFabTarget(s.admit, s.in.log.Named("fabric")),
-		refs: map[transportID]int{},
+		t:    fabric.NewTarget(s.admit, s.in.log.Named("fabric")),
+		refs: map[fabric.TransportID]int{},
 	}
 }
 
-func (f fabricTarget) Close()                                  { _ = f.t.Close() }
-func (f fabricTarget) DisconnectSubsystem(nqn string)          { f.t.DisconnectSubsystem(nqn) }
-func (f fabricTarget) DisconnectHost(nqn, host string)         { f.t.DisconnectHost(nqn, host) }
-func (f fabricTarget) RemoveNamespace(nqn string, nsid uint32) { f.t.RemoveNamespace(nqn, nsid) }
+func (f fabricTarget) Close()                          { _ = f.t.Close() }
+func (f fabricTarget) DisconnectSubsystem(nqn string)  { f.t.DisconnectSubsystem(nqn) }
+func (f fabricTarget) DisconnectHost(nqn, host string) { f.t.DisconnectHost(nqn, host) }
 
 // wireTrid is the transport id as the fabric package sees it.
-func wireTrid(t transportID) transportID {
-	return transportID{TrType: strings.ToLower(t.TrType), AdrFam: strings.ToLower(t.AdrFam), TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
+func wireTrid(t fabric.TransportID) fabric.TransportID {
+	return fabric.TransportID{TrType: strings.ToLower(t.TrType), AdrFam: strings.ToLower(t.AdrFam), TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
 }
 
-func (s *state) acquireListener(trid transportID) error {
+func (s *state) acquireListener(trid fabric.TransportID) error {
 	if s.fab.refs[trid] == 0 {
 		if err := s.fab.t.Listen(wireTrid(trid)); err != nil {
 			return err
@@ -48,7 +49,7 @@ func (s *state) acquireListener(trid transportID) error {
 	return nil
 }
 
-func (s *state) releaseListener(trid transportID) {
+func (s *state) releaseListener(trid fabric.TransportID) {
 	s.fab.refs[trid]--
 	if s.fab.refs[trid] <= 0 {
 		delete(s.fab.refs, trid)
@@ -58,12 +59,12 @@ func (s *state) releaseListener(trid transportID) {
 
 // admit decides whether hostNQN may connect to subNQN through local, and
 // hands out a controller id from the subsystem's range.
-func (s *state) admit(subNQN, hostNQN string, local transportID) (controllerInfo, []fabNamespace, error) {
+func (s *state) admit(subNQN, hostNQN string, local fabric.TransportID) (fabric.ControllerInfo, []fabric.Namespace, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.subsystems[subNQN]
 	if !ok {
-		return controllerInfo{}, nil, errFabNoSubsystem
+		return fabric.ControllerInfo{}, nil, fabric.ErrNoSubsystem
 	}
 	var l *listener
 	for _, x := range ss.listeners {
@@ -72,36 +73,40 @@ func (s *state) admit(subNQN, hostNQN string, local transportID) (controllerInfo
 		}
 	}
 	if l == nil {
-		return controllerInfo{}, nil, errFabNoSubsystem
+		return fabric.ControllerInfo{}, nil, fabric.ErrNoSubsystem
 	}
 	allowed := ss.allowAny
 	for _, h := range ss.hosts {
 		allowed = allowed || h == hostNQN
 	}
 	if !allowed {
-		return controllerInfo{}, nil, errFabNotAllowed
+		return fabric.ControllerInfo{}, nil, fabric.ErrNotAllowed
 	}
 	cntlid := ss.nextCntlid
 	ss.nextCntlid++
 	if ss.nextCntlid > ss.maxCntlid || ss.nextCntlid < ss.minCntlid {
 		ss.nextCntlid = ss.minCntlid
 	}
-	info := controllerInfo{
+	info := fabric.ControllerInfo{
 		CntlID: cntlid, SerialNumber: ss.serial, ModelNumber: ss.model, SubNQN: ss.nqn,
 		ANAReporting: ss.anaReporting, ANAState: l.anaState,
 	}
-	var nss []fabNamespace
+	var nss []fabric.Namespace
 	for _, ns := range ss.namespaces {
-		dev := ns.b.device()
-		nss = append(nss, fabNamespace{NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, Dev: dev})
-		info.Namespaces = append(info.Namespaces, namespaceInfo{
+		dev := nsDevice{dev: ns.b.device(), removed: &ns.removed}
+		nss = append(nss, fabric.Namespace{NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, Dev: dev})
+		info.Namespaces = append(info.Namespaces, fabric.NamespaceInfo{
 			NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, BlockSize: dev.BlockSize(), NumBlocks: dev.NumBlocks(),
 		})
 	}
 	return info, nss, nil
 }
 
-var _ blockDevice = statDevice{}
+var _ blockdev.Device = statDevice{}
+
+// hostID is the host identifier reported for a host NQN (the fabric does
+// not carry one): stable per NQN, as a real host's is per machine.
+func hostID(hostNQN string) string { return uuidV5(make([]byte, 16), []byte(hostNQN)) }
 
 type listenAddress struct {
 	TrType    string `json:"trtype"`
@@ -119,26 +124,26 @@ type listenerParams struct {
 	AnaState      string        `json:"ana_state"`
 }
 
-func (s *state) listenerParams(params json.RawMessage) (*subsystem, transportID, *listenerParams, *Error) {
+func (s *state) listenerParams(params json.RawMessage) (*subsystem, fabric.TransportID, *listenerParams, *Error) {
 	var p listenerParams
 	if err := decodeParams(params, &p, "nqn", "listen_address"); err != nil {
-		return nil, transportID{}, nil, err
+		return nil, fabric.TransportID{}, nil, err
 	}
 	a := p.ListenAddress
 	if a.TrType == "" {
 		a.TrType = a.Transport
 	}
 	if a.TrType == "" || a.TrAddr == "" {
-		return nil, transportID{}, nil, errInvalParams
+		return nil, fabric.TransportID{}, nil, errInvalParams
 	}
 	ss, ok := s.subsystems[p.NQN]
 	if !ok {
-		return nil, transportID{}, nil, errInvalParams
+		return nil, fabric.TransportID{}, nil, errInvalParams
 	}
 	return ss, normTrid(a.TrType, a.AdrFam, a.TrAddr, a.TrSvcID), &p, nil
 }
 
-func (ss *subsystem) listener(trid transportID) *listener {
+func (ss *subsystem) listener(trid fabric.TransportID) *listener {
 	for _, l := range ss.listeners {
 		if l.trid == trid {
 			return l
@@ -193,7 +198,6 @@ func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
 			ss.listeners = append(ss.listeners[:i:i], ss.listeners[i+1:]...)
 		}
 	}
-	s.fab.t.DisconnectListener(ss.nqn, wireTrid(trid))
 	s.releaseListener(trid)
 	return true, nil
 }
@@ -210,7 +214,7 @@ type listenTrid struct {
 	TrSvcID string `json:"trsvcid"`
 }
 
-func toListenTrid(t transportID) listenTrid {
+func toListenTrid(t fabric.TransportID) listenTrid {
 	return listenTrid{TrType: t.TrType, AdrFam: t.AdrFam, TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
 }
 
@@ -261,7 +265,7 @@ func nvmfGetControllers(s *state, params json.RawMessage) (any, *Error) {
 	}
 	out := []ctrlrJSON{}
 	for _, se := range s.fab.t.Sessions(ss.nqn) {
-		out = append(out, ctrlrJSON{CntlID: se.CntlID, HostNQN: se.HostNQN, HostID: se.HostID, NumIOQpairs: 1})
+		out = append(out, ctrlrJSON{CntlID: se.CntlID, HostNQN: se.HostNQN, HostID: hostID(se.HostNQN), NumIOQpairs: 1})
 	}
 	return out, nil
 }

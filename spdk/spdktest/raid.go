@@ -2,6 +2,7 @@ package spdktest
 
 import (
 	"encoding/json"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"math/bits"
 	"strings"
 )
@@ -175,7 +176,7 @@ func (s *state) raidTryOnline(r *raid) *Error {
 	if r.state != "configuring" {
 		return nil
 	}
-	devs := make([]blockDevice, 0, len(r.members))
+	devs := make([]blockdev.Device, 0, len(r.members))
 	minBlocks := uint64(0)
 	for _, m := range r.members {
 		if !m.configured {
@@ -188,11 +189,11 @@ func (s *state) raidTryOnline(r *raid) *Error {
 	}
 	bs := r.members[0].b.blockSize
 	stripBlocks := uint64(r.stripKB) * 1024 / uint64(bs)
-	var dev blockDevice
+	var dev blockdev.Device
 	var err error
 	switch r.level {
 	case "raid0":
-		dev, err = newRaid0Device(devs, r.stripKB)
+		dev, err = blockdev.NewRaid0(reblock(devs), r.stripKB)
 		r.dataSize = minBlocks / stripBlocks * stripBlocks
 	case "concat":
 		dev, err = newConcat(devs, stripBlocks)

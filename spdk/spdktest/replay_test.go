@@ -354,6 +354,11 @@ func (r *replayer) call(rt *replayTarget, body []byte) (any, error) {
 	}
 	if m, ok := v.(omap); ok && m.get("result") == true && bytes.Contains(body, []byte(`"spdk_kill_instance"`)) {
 		r.dropConn(rt) // the process exits after this reply
+		select {
+		case <-rt.srv.Exited():
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("target %s did not exit after spdk_kill_instance", rt.label)
+		}
 	}
 	return v, nil
 }
