@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunStopsOnKillInstance(t *testing.T) {
+	dir, err := os.MkdirTemp("", "fakespdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s.sock")
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"-r", sock, "--wait-for-rpc", "--log-level", "error"}, &stderr) }()
+	var c net.Conn
+	require.Eventually(t, func() bool {
+		c, err = net.Dial("unix", sock)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	defer c.Close()
+	_, _ = io.WriteString(c, `{"jsonrpc":"2.0","method":"bdev_get_bdevs","id":1}{"jsonrpc":"2.0","method":"spdk_kill_instance","params":{"sig_name":"SIGTERM"},"id":2}`)
+	buf, _ := io.ReadAll(c)
+	if !strings.Contains(string(buf), `"code":-1`) || !strings.Contains(string(buf), `"id":2,"result":true`) {
+		t.Fatalf("replies: %s", buf)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("vda-fakespdk did not stop after spdk_kill_instance")
+	}
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"--no-such-flag"}, &stderr); code != 2 {
+		t.Fatalf("exit code %d", code)
+	}
+}
