@@ -70,7 +70,7 @@ func BenchmarkMemoryPer1000Lvols(b *testing.B) {
 		srv := NewServer(b)
 		rc := dialRaw(b, srv.SockPath())
 		rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 1 << 20})
-		rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m", "lvs_name": "lvs", "cluster_sz": 1 << 20})
+		rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m", "lvs_name": "lvs", "cluster_sz": 1 << 20, "clear_method": "none"})
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
