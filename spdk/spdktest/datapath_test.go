@@ -183,3 +183,54 @@ func TestMultipathNeedsDistinctCntlids(t *testing.T) {
 	require.Equal(t, uint16(1001), ctrls[0].Ctrlrs[1].CntlID)
 	require.Equal(t, "Controller nope does not exist", rc.fails(22, "bdev_nvme_get_controllers", map[string]any{"name": "nope"}))
 }
+
+func TestReconnectAfterTargetRestart(t *testing.T) {
+	const host = "nqn.2016-06.io.vda:fe-1"
+	a := NewServer(t)
+	ra := dialRaw(t, a.SockPath())
+	nqn, port := diskNode(t, ra, "a", host)
+	c := NewServer(t)
+	rc := dialRaw(t, c.SockPath())
+	rc.ok("bdev_nvme_attach_controller", map[string]any{
+		"name": "v", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host,
+		"ctrlr_loss_timeout_sec": -1, "reconnect_delay_sec": 1,
+	})
+	a.Crash()
+	require.Eventually(t, func() bool {
+		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", nil)), `"state":"resetting"`)
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, a.Restart(false))
+	ra = dialRaw(t, a.SockPath())
+	// The malloc is gone after the crash; export a fresh one under the same NQN.
+	ra.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+	ra.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 256})
+	ra.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn})
+	ra.ok("nvmf_subsystem_add_ns", map[string]any{"nqn": nqn, "namespace": map[string]any{"bdev_name": "m"}})
+	ra.ok("nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port}})
+	ra.ok("nvmf_subsystem_add_host", map[string]any{"nqn": nqn, "host": host})
+	require.Eventually(t, func() bool {
+		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", nil)), `"state":"enabled"`)
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestANAStates(t *testing.T) {
+	srv := NewServer(t)
+	rc := dialRaw(t, srv.SockPath())
+	nqn := "nqn.2016-06.io.vda:exp"
+	port := freePort(t)
+	la := map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "adrfam": "ipv4", "trsvcid": port}
+	rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn, "ana_reporting": true})
+	rc.fails(-32602, "nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": la, "ana_state": "bogus"})
+	rc.ok("nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": la, "ana_state": "non_optimized"})
+	require.Contains(t, string(rc.ok("nvmf_subsystem_get_listeners", map[string]any{"nqn": nqn})), `"ana_state":"non_optimized"`)
+	rc.ok("nvmf_subsystem_listener_set_ana_state", map[string]any{"nqn": nqn, "listen_address": la, "ana_state": "optimized"})
+	require.Contains(t, string(rc.ok("nvmf_subsystem_get_listeners", map[string]any{"nqn": nqn})), `"ana_state":"optimized"`)
+	// A second listener on a port another process holds is refused.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	_, hp, _ := net.SplitHostPort(held.Addr().String())
+	rc.fails(-32602, "nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": hp}})
+	rc.fails(-32602, "nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "10.255.255.1", "trsvcid": port}})
+}
