@@ -18,7 +18,17 @@
 // testdata/KNOWN_DIFFERENCES.md lists what still differs and why.
 //
 // Tests use NewServer, which returns a running fake on a socket in a temporary
-// directory. Other programs embed a Target with New and Serve. Faults (latency,
-// errors, hangs, lost replies) are injected per method with Inject, and whole
-// process failures with Crash and Restart.
+// directory. Other programs embed a Target with New and Serve (cmd/vda-fakespdk
+// is one). Faults (latency, errors, hangs, lost replies) are injected per
+// method with Inject, and whole process failures with Crash and Restart.
+// RPCCount, TotalRPCs and CalledMethods count the requests a target received,
+// so a test can assert that a no-op pass only read. bdev_examine is
+// asynchronous (Config.ExamineDelay); CompleteExamines finishes pending
+// examines at once for deterministic tests.
+//
+// Limits: the fake implements the methods VDA drives (Methods lists them);
+// rpc_get_methods still answers SPDK's recorded lists. NVMe-oF carries no
+// namespace-change event, so a host bdev disappears on namespace removal only
+// when host and target fakes share a process; across processes its I/O
+// fails instead. Latency and histogram numbers are synthetic.
 package spdktest

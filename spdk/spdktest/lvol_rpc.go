@@ -13,6 +13,37 @@ func init() {
 	register("bdev_lvol_resize", phaseRuntime, lvolResize)
 	register("bdev_lvol_snapshot", phaseRuntime, lvolSnapshot)
 	register("bdev_lvol_clone", phaseRuntime, lvolClone)
+	register("bdev_lvol_rename", phaseRuntime, lvolRename)
+}
+
+func lvolRename(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		OldName string `json:"old_name"`
+		NewName string `json:"new_name"`
+	}
+	if err := decodeParams(params, &p, "old_name", "new_name"); err != nil {
+		return nil, err
+	}
+	l, b, lv := s.findLvol(p.OldName)
+	if lv == nil {
+		return nil, errNoDevice
+	}
+	alias := l.ls.Name() + "/" + p.NewName
+	if len(p.NewName) > maxLvolName || p.NewName == "" {
+		return nil, errInval
+	}
+	if _, taken := l.ls.Lvol(p.NewName); taken || s.lookup(alias) != nil {
+		return nil, errExists
+	}
+	if err := l.ls.Rename(lv.Name(), p.NewName); err != nil {
+		return nil, errnoOf(err)
+	}
+	for _, a := range b.aliases {
+		delete(s.byName, a)
+	}
+	b.aliases = []string{alias}
+	s.byName[alias] = b
+	return true, nil
 }
 
 const productLvol = "Logical Volume"

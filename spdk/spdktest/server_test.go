@@ -180,6 +180,12 @@ func TestNamespaceAndClaims(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rc.ok("bdev_get_bdevs", map[string]any{"name": "m0"}), &m0))
 	require.Equal(t, claimReadManyWriteOne, m0[0].ClaimType)
 
+	// Rename moves the alias.
+	rc.ok("bdev_lvol_rename", map[string]any{"old_name": "lvs0/lv", "new_name": "lv2"})
+	rc.fails(-19, "bdev_get_bdevs", map[string]any{"name": "lvs0/lv"})
+	rc.ok("bdev_lvol_rename", map[string]any{"old_name": uuid, "new_name": "lv"})
+	require.Contains(t, srv.Methods(), "bdev_lvol_rename")
+
 	// A namespace claims the lvol; shrinking it is then refused.
 	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.vda:s1"})
 	require.Equal(t, "1", string(rc.ok("nvmf_subsystem_add_ns", map[string]any{"nqn": "nqn.2016-06.io.vda:s1", "namespace": map[string]any{"bdev_name": "lvs0/lv"}})))

@@ -233,6 +233,10 @@ func (t *Target) ResetCounts() {
 	t.total = 0
 }
 
+// Methods returns the methods this fake implements, sorted (the same list as
+// the package-level Methods).
+func (t *Target) Methods() []string { return Methods() }
+
 // Methods returns the methods this fake implements, sorted.
 func Methods() []string {
 	out := make([]string, 0, len(handlers))
