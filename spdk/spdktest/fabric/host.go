@@ -224,21 +224,9 @@ func (c *Conn) readOne(hb []byte) error {
 	cl := c.pending[h.tag]
 	delete(c.pending, h.tag)
 	c.mu.Unlock()
-	var body []byte
-	if cl != nil && h.status == stOK && cl.dst != nil {
-		if int(h.bodyLen) != len(cl.dst) {
-			return fmt.Errorf("%w: read reply of %d bytes for %d", ErrProtocol, h.bodyLen, len(cl.dst))
-		}
-		body = cl.dst
-	} else {
-		body = make([]byte, h.bodyLen)
-	}
-	if _, err := io.ReadFull(c.conn, body); err != nil {
-		if cl != nil {
-			c.mu.Lock()
-			c.pending[h.tag] = cl // fail() will release it
-			c.mu.Unlock()
-		}
+	body, err := c.readBody(h, cl)
+	if err != nil {
+		c.requeue(h.tag, cl)
 		return err
 	}
 	if cl != nil {
@@ -246,6 +234,47 @@ func (c *Conn) readOne(hb []byte) error {
 		close(cl.done)
 	}
 	return nil
+}
+
+// requeue puts a call back for fail() to release, or releases it now if
+// the connection already failed.
+func (c *Conn) requeue(tag uint64, cl *call) {
+	if cl == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.pending[tag] = cl
+		c.mu.Unlock()
+		return
+	}
+	cl.err = c.err
+	c.mu.Unlock()
+	close(cl.done)
+}
+
+// readBody reads a reply's body, straight into the caller's buffer for a
+// successful read.
+func (c *Conn) readBody(h header, cl *call) ([]byte, error) {
+	body := cl.dstFor(h)
+	if body == nil {
+		if cl != nil && cl.dst != nil && h.status == stOK {
+			return nil, fmt.Errorf("%w: read reply of %d bytes for %d", ErrProtocol, h.bodyLen, len(cl.dst))
+		}
+		body = make([]byte, h.bodyLen)
+	}
+	if _, err := io.ReadFull(c.conn, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// dstFor is the caller's buffer when h is its successful read reply.
+func (cl *call) dstFor(h header) []byte {
+	if cl == nil || cl.dst == nil || h.status != stOK || int(h.bodyLen) != len(cl.dst) {
+		return nil
+	}
+	return cl.dst
 }
 
 // start registers a call and sends its request.
