@@ -85,7 +85,10 @@ func New(cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.mu.Lock()
 	t.cur = in
+	t.mu.Unlock()
+	in.run()
 	return t, nil
 }
 
@@ -167,12 +170,14 @@ func (t *Target) Restart(waitForRPC bool) error {
 		return err
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		in.stop()
 		return ErrClosed
 	}
 	t.cur = in
+	t.mu.Unlock()
+	in.run()
 	return nil
 }
 
@@ -247,15 +252,18 @@ func Methods() []string {
 	return out
 }
 
-// start creates an instance listening on the socket path.
+// start creates an instance listening on the socket path; run starts
+// answering once the instance is the target's current one.
 func (t *Target) start(waitForRPC bool) (*instance, error) {
 	_ = os.Remove(t.cfg.SockPath)
 	ln, err := net.Listen("unix", t.cfg.SockPath)
 	if err != nil {
 		return nil, fmt.Errorf("spdktest: listen %s: %w", t.cfg.SockPath, err)
 	}
-	in := newInstance(t, ln, waitForRPC)
+	return newInstance(t, ln, waitForRPC), nil
+}
+
+func (in *instance) run() {
 	in.wg.Add(1)
 	go in.acceptLoop()
-	return in, nil
 }
