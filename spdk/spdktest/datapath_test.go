@@ -234,3 +234,19 @@ func TestANAStates(t *testing.T) {
 	rc.fails(-32602, "nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": hp}})
 	rc.fails(-32602, "nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "10.255.255.1", "trsvcid": port}})
 }
+
+func TestRemoveListenerDropsItsHosts(t *testing.T) {
+	const host = "nqn.2016-06.io.vda:fe-1"
+	a := NewServer(t)
+	ra := dialRaw(t, a.SockPath())
+	nqn, port := diskNode(t, ra, "a", host)
+	c := NewServer(t)
+	rc := dialRaw(t, c.SockPath())
+	attach(rc, "v", port, nqn, host)
+	ra.ok("nvmf_subsystem_remove_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port}})
+	require.Eventually(t, func() bool {
+		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", map[string]any{"name": "v"})), `"state":"failed"`)
+	}, 5*time.Second, 5*time.Millisecond)
+	rc.ok("bdev_nvme_detach_controller", map[string]any{"name": "v"})
+	rc.fails(-19, "bdev_nvme_attach_controller", map[string]any{"name": "w", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host})
+}

@@ -198,6 +198,14 @@ func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
 			ss.listeners = append(ss.listeners[:i:i], ss.listeners[i+1:]...)
 		}
 	}
+	// SPDK drops the subsystem's connections through that listener. The
+	// fabric drops per host, so a host also connected through another
+	// listener of the subsystem loses that path too (documented limit).
+	for _, se := range s.fab.t.Sessions(ss.nqn) {
+		if se.Local.TrAddr == trid.TrAddr && se.Local.TrSvcID == trid.TrSvcID {
+			s.fab.t.DisconnectHost(ss.nqn, se.HostNQN)
+		}
+	}
 	s.releaseListener(trid)
 	return true, nil
 }
