@@ -52,7 +52,7 @@ func FuzzWire(f *testing.F) {
 
 // unsafeToFuzz are methods that block or stop the instance.
 var unsafeToFuzz = map[string]bool{
-	"spdk_kill_instance": true, "bdev_get_bdevs": true, "bdev_wait_for_examine": true,
+	"spdk_kill_instance": true, "bdev_get_bdevs": true, "bdev_wait_for_examine": true, "framework_wait_init": true,
 	"bdev_nvme_attach_controller": true,
 }
 

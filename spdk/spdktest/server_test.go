@@ -121,11 +121,22 @@ func TestPhasesWithWaitForRPC(t *testing.T) {
 	srv := NewServer(t, WithWaitForRPC())
 	rc := dialRaw(t, srv.SockPath())
 	require.Equal(t, msgAfterInit, rc.fails(-1, "bdev_get_bdevs", nil))
+	// framework_wait_init blocks until another connection starts the framework.
+	waited := make(chan reply, 1)
+	waiter := dialRaw(t, srv.SockPath())
+	go func() { waited <- waiter.call("framework_wait_init", nil) }()
 	var pre []string
 	require.NoError(t, json.Unmarshal(rc.ok("rpc_get_methods", map[string]any{"current": true}), &pre))
 	require.Equal(t, startupMethods, pre)
 	rc.ok("bdev_set_options", map[string]any{"bdev_auto_examine": false})
+	require.Eventually(t, func() bool { return srv.RPCCount("framework_wait_init") == 1 }, 5*time.Second, time.Millisecond)
+	select {
+	case r := <-waited:
+		t.Fatalf("framework_wait_init returned before init: %+v", r)
+	default:
+	}
 	rc.ok("framework_start_init", nil)
+	require.Nil(t, (<-waited).Error)
 	require.Equal(t, msgBeforeInit, rc.fails(-1, "framework_start_init", nil))
 	require.Equal(t, msgBeforeInit, rc.fails(-1, "bdev_set_options", map[string]any{}))
 	var cur []string

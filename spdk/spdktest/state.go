@@ -13,6 +13,7 @@ type state struct {
 	cfg Config
 
 	initialized bool
+	initDone    chan struct{} // closed by framework_start_init
 	autoExamine bool
 	nvmeOptions nvmeOptions
 
@@ -41,6 +42,7 @@ func newState(in *instance, waitForRPC bool) *state {
 		in:          in,
 		cfg:         in.t.cfg,
 		initialized: !waitForRPC,
+		initDone:    make(chan struct{}),
 		autoExamine: true,
 		changed:     make(chan struct{}),
 		byName:      map[string]*bdev{},
@@ -50,6 +52,9 @@ func newState(in *instance, waitForRPC bool) *state {
 		subsystems:  map[string]*subsystem{},
 	}
 	close(s.examDone)
+	if !waitForRPC {
+		close(s.initDone)
+	}
 	s.fab = newFabric(s)
 	return s
 }
@@ -80,7 +85,7 @@ func init() {
 	register("spdk_get_version", phaseBoth, getVersion)
 	register("rpc_get_methods", phaseBoth, rpcGetMethods)
 	register("framework_start_init", phaseStartup, frameworkStartInit)
-	register("framework_wait_init", phaseBoth, frameworkWaitInit)
+	registerUnlocked("framework_wait_init", phaseBoth, frameworkWaitInit)
 	register("bdev_set_options", phaseStartup, bdevSetOptions)
 	register("nvmf_set_config", phaseStartup, nvmfSetConfig)
 	register("nvmf_set_max_subsystems", phaseStartup, nvmfSetMaxSubsystems)
@@ -143,14 +148,21 @@ func frameworkStartInit(s *state, params json.RawMessage) (any, *Error) {
 		return nil, err
 	}
 	s.initialized = true
+	close(s.initDone)
 	return true, nil
 }
 
-func frameworkWaitInit(_ *state, params json.RawMessage) (any, *Error) {
+// frameworkWaitInit blocks until framework_start_init has run.
+func frameworkWaitInit(s *state, params json.RawMessage) (any, *Error) {
 	if err := noParams("framework_wait_init", params); err != nil {
 		return nil, err
 	}
-	return true, nil
+	select {
+	case <-s.initDone:
+		return true, nil
+	case <-s.in.done:
+		return nil, rpcErr(-1, msgAfterInit)
+	}
 }
 
 func bdevSetOptions(s *state, params json.RawMessage) (any, *Error) {
