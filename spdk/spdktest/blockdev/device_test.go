@@ -197,3 +197,33 @@ func TestWriteZeroesOnPlainDevice(t *testing.T) {
 	require.True(t, bytes.Equal(make([]byte, 2<<20-1024), got[512:2<<20-512]))
 	require.ErrorIs(t, WriteZeroes(plainDevice{m}, 0, 3<<20), ErrOutOfRange)
 }
+
+func TestZeroesOverHugeSparseRanges(t *testing.T) {
+	a, b := NewMemory(512, 1<<31), NewMemory(512, 1<<31) // 1 TiB each, sparse
+	r := raid(t, 64, a, b)
+	data := pattern(9, 192<<10)
+	for _, off := range []int64{0, 100 << 30, SizeBytes(r) - int64(len(data))} {
+		write(t, r, data, off)
+	}
+	// From the middle of a strip to the middle of one: head, whole rows, tail.
+	require.NoError(t, r.WriteZeroes(4096, SizeBytes(r)-8192))
+	require.Equal(t, data[:4096], readBack(t, r, 0, 4096))
+	require.Equal(t, make([]byte, len(data)-4096), readBack(t, r, 4096, len(data)-4096))
+	require.Equal(t, make([]byte, len(data)), readBack(t, r, 100<<30, len(data)))
+	end := SizeBytes(r) - int64(len(data))
+	require.Equal(t, make([]byte, len(data)-4096), readBack(t, r, end, len(data)-4096))
+	require.Equal(t, data[len(data)-4096:], readBack(t, r, SizeBytes(r)-4096, 4096))
+	require.LessOrEqual(t, a.AllocatedBytes()+b.AllocatedBytes(), int64(4*memChunkTarget))
+
+	s := newStore(t, r, LvstoreOptions{})
+	// 524288 clusters need 1+524288 metadata pages (ratio 100): 513 clusters.
+	require.Equal(t, uint64(524288-513), s.TotalDataClusters())
+	v, err := s.CreateLvol("big", "", 1<<40, false, "")
+	require.NoError(t, err)
+	write(t, v, data, 1<<40-int64(len(data)))
+	got, err := LoadLvstore(r)
+	require.NoError(t, err)
+	gv, ok := got.Lvol("big")
+	require.True(t, ok)
+	require.Equal(t, data, readBack(t, gv, 1<<40-int64(len(data)), len(data)))
+}

@@ -262,9 +262,10 @@ func (s *Lvstore) allocLocked() (uint32, error) {
 	if s.free == 0 {
 		return 0, fmt.Errorf("%w: lvstore %s has no free cluster", ErrNoSpace, s.name)
 	}
-	i := slices.Index(s.used, false)
+	i := s.lowFree + uint64(slices.Index(s.used[s.lowFree:], false))
 	s.used[i] = true
 	s.free--
+	s.lowFree = i + 1
 	return uint32(i), nil
 }
 
@@ -272,6 +273,7 @@ func (s *Lvstore) releaseLocked(c uint32) {
 	if c != 0 && s.used[c] {
 		s.used[c] = false
 		s.free++
+		s.lowFree = min(s.lowFree, uint64(c))
 	}
 }
 

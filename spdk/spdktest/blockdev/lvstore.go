@@ -51,6 +51,7 @@ type Lvstore struct {
 	generation    uint64
 	used          []bool // per cluster; metadata clusters are always used
 	free          uint64
+	lowFree       uint64 // no free cluster below this index
 	lvols         []*Lvol // creation order
 	destroyed     bool
 }
@@ -219,6 +220,7 @@ func (s *Lvstore) rebuildUsedLocked() {
 		s.used[i] = true
 	}
 	s.free = s.totalClusters - s.mdClusters
+	s.lowFree = s.mdClusters
 }
 
 func (s *Lvstore) payloadLocked() payload {

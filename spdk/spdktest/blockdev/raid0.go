@@ -84,12 +84,25 @@ func (r *Raid0) WriteAt(p []byte, off int64) (int, error) {
 	})
 }
 
-// WriteZeroes implements Zeroer, passing the zeroing on to each member.
+// WriteZeroes implements Zeroer, passing the zeroing on to each member:
+// partial stripes strip by strip, whole stripes as one range per member.
 func (r *Raid0) WriteZeroes(off, length int64) error {
 	if err := checkIO(r.blockSize, r.NumBlocks(), int(length), off); err != nil {
 		return err
 	}
+	row := r.strip * int64(len(r.members))
 	for length > 0 {
+		if off%row == 0 && length >= row {
+			rows := length / row
+			for i, m := range r.members {
+				if err := WriteZeroes(m, off/row*r.strip, rows*r.strip); err != nil {
+					return fmt.Errorf("blockdev: raid0 member %d: %w", i, err)
+				}
+			}
+			off += rows * row
+			length -= rows * row
+			continue
+		}
 		i, moff := r.Locate(off)
 		n := min(r.strip-off%r.strip, length)
 		if err := WriteZeroes(r.members[i], moff, n); err != nil {
