@@ -51,7 +51,7 @@ type Lvstore struct {
 	generation    uint64
 	used          []bool // per cluster; metadata clusters are always used
 	free          uint64
-	lowFree       uint64 // no free cluster below this index
+	lowFree       uint64  // no free cluster below this index
 	lvols         []*Lvol // creation order
 	destroyed     bool
 }
