@@ -54,6 +54,7 @@ type Client struct {
 	callTimeout   time.Duration
 
 	nextID atomic.Uint64
+	conns  atomic.Uint64 // successful dials, for Conns
 
 	mu      sync.Mutex
 	cur     *conn
@@ -116,6 +117,11 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Conns returns how many connections the Client has established so far. It grows when a
+// broken connection is replaced, for instance after SPDK restarted: a caller that remembers
+// the value can tell that the SPDK at the other end may have lost its state since.
+func (c *Client) Conns() uint64 { return c.conns.Load() }
+
 // Close closes the connection. Calls in flight fail with ErrClosed (and ErrOutcomeUnknown if
 // they change state); later calls fail with ErrClosed. Close is idempotent.
 func (c *Client) Close() error {
@@ -173,6 +179,7 @@ func (c *Client) getConn(ctx context.Context) (*conn, error) {
 		}
 		if err == nil {
 			c.cur = cn
+			c.conns.Add(1)
 		}
 		c.mu.Unlock()
 		if err != nil {

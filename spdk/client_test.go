@@ -297,6 +297,10 @@ func TestReconnectAfterRestart(t *testing.T) {
 	_, err = c.Version(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 2, s.accepted.Load())
+	require.EqualValues(t, 2, c.Conns(), "Conns counts the replacement connection")
+	_, err = c.Version(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 2, c.Conns(), "a healthy connection is reused, not counted again")
 
 	// A mutation issued right after a restart goes out on a fresh connection too: it was never
 	// sent on the dead one, so it is safe to send (once).
@@ -308,12 +312,15 @@ func TestReconnectAfterRestart(t *testing.T) {
 func TestCallWhileServerDownFailsThenRecovers(t *testing.T) {
 	s := newTestServer(t, echoVersion)
 	c := dialTest(t, s)
+	require.EqualValues(t, 1, c.Conns())
 	s.stop()
 	_, err := c.Version(context.Background())
 	require.ErrorIs(t, err, ErrConnection)
+	require.EqualValues(t, 1, c.Conns(), "a failed dial is not a connection")
 	s.listen()
 	_, err = c.Version(context.Background())
 	require.NoError(t, err)
+	require.EqualValues(t, 2, c.Conns())
 }
 
 func TestClose(t *testing.T) {
