@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Error: %s: %s\n", st.Code(), st.Message())
 		return exitError
 	}
+	if errors.As(err, new(failed)) {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return exitError
+	}
 	// Anything else was refused before a request was sent: flags,
 	// arguments, TLS files.
 	fmt.Fprintf(stderr, "Error: %v\n", err)
@@ -89,7 +93,7 @@ func (c *cli) rootCmd() *cobra.Command {
 	_ = root.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"json", "table"}, cobra.ShellCompDirectiveNoFileComp
 	})
-	root.AddCommand(c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd())
+	root.AddCommand(c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), c.hostCmd())
 	return root
 }
 
