@@ -3,11 +3,9 @@ package portal
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -19,59 +17,36 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/mtls"
 )
 
 // ErrConfig is returned for an invalid Config.
 var ErrConfig = errors.New("portal: invalid config")
 
-// TLSConfig names PEM files. All empty means plaintext; CertFile and
-// KeyFile are the server's (or client's) certificate, CAFile the CA that
-// signs the other side's, which must then present one (mutual TLS).
-type TLSConfig struct {
-	CertFile string
-	KeyFile  string
-	CAFile   string
-}
+// TLSConfig names PEM files (see package mtls). All empty means plaintext;
+// CertFile and KeyFile are the server's (or client's) certificate, CAFile
+// the CA that signs the other side's, which must then present one (mutual
+// TLS).
+type TLSConfig = mtls.Config
 
-// Enabled reports whether any file is set.
-func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
-
-func (t TLSConfig) load() (tls.Certificate, *x509.CertPool, error) {
-	if t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: TLS needs a certificate, a key and a CA", ErrConfig)
-	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	pem, err := os.ReadFile(t.CAFile)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: no certificate in %s", ErrConfig, t.CAFile)
-	}
-	return cert, pool, nil
-}
-
-// ServerTLS returns the server side of mutual TLS for t.
+// ServerTLS returns the server side of mutual TLS for t. Errors wrap
+// ErrConfig (and mtls.ErrConfig).
 func ServerTLS(t TLSConfig) (*tls.Config, error) {
-	cert, pool, err := t.load()
+	tc, err := t.ServerTLS()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
+	return tc, nil
 }
 
-// ClientTLS returns the client side of mutual TLS for t.
+// ClientTLS returns the client side of mutual TLS for t. Errors wrap
+// ErrConfig (and mtls.ErrConfig).
 func ClientTLS(t TLSConfig) (*tls.Config, error) {
-	cert, pool, err := t.load()
+	tc, err := t.ClientTLS()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return tc, nil
 }
 
 // Config configures a Server.
