@@ -90,10 +90,12 @@ type LvolInfo struct {
 
 // NVMeNSInfo is one path of driver_specific.nvme.
 type NVMeNSInfo struct {
-	TRID      TransportID   `json:"trid"`
-	CtrlrData NVMeCtrlrData `json:"ctrlr_data"`
-	VS        NVMeVS        `json:"vs"`
-	NSData    NVMeNSData    `json:"ns_data"`
+	// PCIAddress is set for a local (PCIe) controller only.
+	PCIAddress string        `json:"pci_address,omitempty"`
+	TRID       TransportID   `json:"trid"`
+	CtrlrData  NVMeCtrlrData `json:"ctrlr_data"`
+	VS         NVMeVS        `json:"vs"`
+	NSData     NVMeNSData    `json:"ns_data"`
 }
 
 // NVMeVS is the NVMe version of a controller.

@@ -1,7 +1,12 @@
 // Command vda-fakespdk runs the fake SPDK target (spdk/spdktest) on a unix
 // socket, for the dev cluster and manual testing:
 //
-//	vda-fakespdk --rpc-socket /tmp/dn.sock [--wait-for-rpc]
+//	vda-fakespdk --rpc-socket /tmp/dn.sock [--wait-for-rpc] \
+//	    [--nvme 0000:01:00.0,file=/var/tmp/nvme0.img,size=1GiB] [--nvme 0000:02:00.0,size=512MiB]
+//
+// Each --nvme puts a local NVMe SSD on the fake's PCIe bus, for
+// bdev_nvme_attach_controller with trtype PCIe: file-backed devices keep
+// their bytes across restarts of this process, memory-backed ones do not.
 //
 // It stops on SIGINT, SIGTERM or the spdk_kill_instance RPC.
 package main
@@ -32,6 +37,13 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.SockPath, "r", "/var/tmp/spdk.sock", "shorthand for --rpc-socket")
 	fs.BoolVar(&cfg.WaitForRPC, "wait-for-rpc", false, "wait for framework_start_init before initializing")
 	fs.DurationVar(&cfg.ExamineDelay, "examine-delay", spdktest.DefaultExamineDelay, "how long bdev_examine takes to find an lvstore")
+	fs.Func("nvme", "local NVMe device `ADDR,file=PATH[,size=SIZE][,block-size=N]` or ADDR,size=SIZE (repeatable)", func(v string) error {
+		d, err := spdktest.ParseNVMeDevice(v)
+		if err == nil {
+			cfg.NVMeDevices = append(cfg.NVMeDevices, d)
+		}
+		return err
+	})
 	logLevel := fs.String("log-level", "info", "log level (trace, debug, info, warn, error)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

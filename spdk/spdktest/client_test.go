@@ -75,3 +75,33 @@ func TestDrivenByTheRealClient(t *testing.T) {
 		return err == nil && len(bs) == 0
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// TestPCIeThroughTheRealClient attaches a local NVMe device with the typed
+// client and checks the error mapping of SPDK's answers.
+func TestPCIeThroughTheRealClient(t *testing.T) {
+	srv := spdktest.NewServer(t, spdktest.WithNVMeDevice(spdktest.NVMeDevice{TrAddr: "0000:81:00.0", SizeBytes: 32 << 20}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := spdk.Dial(ctx, srv.SockPath())
+	require.NoError(t, err)
+	defer c.Close()
+
+	names, err := c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{Name: "pd0", TRType: "PCIe", TRAddr: "0000:81:00.0"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"pd0n1"}, names)
+	_, err = c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{Name: "pd1", TRType: "pcie", TRAddr: "0000:82:00.0"})
+	require.ErrorIs(t, err, spdk.ErrNotFound)
+	_, err = c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{Name: "pd1", TRType: "pcie", TRAddr: "0000:81:00.0"})
+	require.ErrorIs(t, err, spdk.ErrExists)
+	ctrls, err := c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{Name: "pd0"})
+	require.NoError(t, err)
+	require.Equal(t, "PCIe", ctrls[0].Ctrlrs[0].TRID.TRType)
+	require.Equal(t, "0000:81:00.0", ctrls[0].Ctrlrs[0].TRID.TRAddr)
+	bdevs, err := c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: "pd0n1"})
+	require.NoError(t, err)
+	require.Equal(t, uint64(32<<20), uint64(bdevs[0].BlockSize)*bdevs[0].NumBlocks)
+	require.Equal(t, "0000:81:00.0", bdevs[0].DriverSpecific.NVMe[0].PCIAddress)
+	require.NoError(t, c.BdevNvmeDetachController(ctx, spdk.BdevNvmeDetachControllerParams{Name: "pd0"}))
+	_, err = c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: "pd0n1"})
+	require.ErrorIs(t, err, spdk.ErrNotFound)
+}

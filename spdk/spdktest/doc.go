@@ -9,9 +9,14 @@
 // NVMe-oF subsystems, listeners and hosts, and NVMe-oF initiator controllers.
 // Real bytes flow through it: malloc bdevs keep data in memory, aio bdevs in
 // their file, lvstores write their metadata onto their base bdev (so
-// bdev_examine finds them again after a restart or on another node), and NVMe
+// bdev_examine finds them again after a restart or on another node), NVMe
 // bdevs talk to other fakes over real TCP (see the blockdev and fabric
-// subpackages).
+// subpackages), and local NVMe SSDs configured in Config.NVMeDevices attach
+// with trtype PCIe and keep their bytes across Crash and Restart (across
+// processes too when file-backed). SPDK's answers for PCIe come from its
+// source (bdev_nvme_rpc.c, bdev_nvme.c), not from the recordings, which
+// had no PCI device: an unknown or malformed address is -19 "No such
+// device", the same device under a second name -17.
 //
 // The reference is the recordings in shared/spdk/transcripts; the replay test
 // in this package checks every recorded response, and

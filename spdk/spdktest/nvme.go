@@ -33,9 +33,10 @@ type nvmePath struct {
 	trid    fabric.TransportID // as printed: TCP / IPv4
 	subnqn  string
 	hostnqn string
-	conn    *fabric.Conn
+	conn    *fabric.Conn // nil for a local PCIe device
 	info    fabric.ControllerInfo
-	state   string // enabled, failed, resetting
+	state   string     // enabled, failed, resetting
+	local   *localNVMe // the device of a PCIe path
 }
 
 // nvmeCtrlr is a bdev_nvme controller: a name, its paths and its bdevs.
@@ -160,18 +161,23 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p, "name", "trtype", "traddr"); err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(p.TrType, "tcp") {
-		return nil, errNoDevice
-	}
 	switch p.Multipath {
 	case "", "failover", "multipath", "disable":
 	default:
-		return nil, errInval
+		return nil, errDecode // bdev_nvme_decode_multipath refuses it
+	}
+	if p.HostNQN == "" {
+		p.HostNQN = s.hostNQN
+	}
+	if strings.EqualFold(p.TrType, "pcie") {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.attachPCIe(&p)
+	}
+	if !strings.EqualFold(p.TrType, "tcp") {
+		return nil, errNoDevice
 	}
 	trid := normTrid(p.TrType, p.AdrFam, p.TrAddr, p.TrSvcID)
-	if p.HostNQN == "" {
-		p.HostNQN = "nqn.2014-08.org.nvmexpress:uuid:" + newUUID()
-	}
 	s.mu.Lock()
 	rerr := s.attachPrecheck(&p, trid)
 	s.mu.Unlock()
@@ -211,13 +217,7 @@ func (s *state) attachPrecheck(p *attachParams, trid fabric.TransportID) *Error 
 	default:
 	}
 	if c := s.ctrlr(p.Name); c != nil {
-		if p.Multipath == "disable" {
-			return rpcErr(-114, "A controller named "+p.Name+" already exists and multipath is disabled\n")
-		}
-		if c.path(trid, p.SubNQN) != nil {
-			return rpcErr(-114, "A controller named "+p.Name+" already exists with the specified network path\n")
-		}
-		return nil
+		return sameNameChecks(c, p, trid)
 	}
 	for _, c := range s.ctrlrs {
 		if c.path(trid, p.SubNQN) != nil {
@@ -298,17 +298,23 @@ func (s *state) nvmeBdev(c *nvmeCtrlr, ns fabric.NamespaceInfo) *bdev {
 func nvmeDriver(c *nvmeCtrlr, nsid uint32) obj {
 	paths := []obj{}
 	for _, p := range c.paths {
-		paths = append(paths, obj{
-			{"trid", obj{{"trtype", p.trid.TrType}, {"adrfam", p.trid.AdrFam}, {"traddr", p.trid.TrAddr}, {"trsvcid", p.trid.TrSvcID}, {"subnqn", p.subnqn}}},
-			{"ctrlr_data", obj{
+		trid := ctrlrTrid{TrType: p.trid.TrType, AdrFam: p.trid.AdrFam, TrAddr: p.trid.TrAddr, TrSvcID: p.trid.TrSvcID, SubNQN: p.subnqn}
+		o := obj{}
+		if p.local != nil {
+			o = append(o, kv{"pci_address", p.trid.TrAddr})
+		}
+		o = append(o,
+			kv{"trid", trid},
+			kv{"ctrlr_data", obj{
 				{"cntlid", p.info.CntlID}, {"vendor_id", "0x8086"}, {"model_number", p.info.ModelNumber},
 				{"serial_number", p.info.SerialNumber}, {"firmware_revision", "24.01"}, {"subnqn", p.info.SubNQN},
 				{"oacs", obj{{"security", 0}, {"format", 0}, {"firmware", 0}, {"ns_manage", 0}}},
-				{"multi_ctrlr", true}, {"ana_reporting", p.info.ANAReporting},
+				{"multi_ctrlr", p.local == nil}, {"ana_reporting", p.info.ANAReporting},
 			}},
-			{"vs", obj{{"nvme_version", "1.3"}}},
-			{"ns_data", obj{{"id", nsid}, {"can_share", true}}},
-		})
+			kv{"vs", obj{{"nvme_version", "1.3"}}},
+			kv{"ns_data", obj{{"id", nsid}, {"can_share", p.local == nil}}},
+		)
+		paths = append(paths, o)
 	}
 	return obj{{"nvme", paths}, {"mp_policy", "active_passive"}}
 }
@@ -483,7 +489,9 @@ func nvmeDetach(s *state, params json.RawMessage) (any, *Error) {
 		match := (p.TrAddr == "" || x.trid.TrAddr == p.TrAddr) && (p.TrSvcID == "" || x.trid.TrSvcID == p.TrSvcID) &&
 			(p.SubNQN == "" || x.subnqn == p.SubNQN)
 		if match {
-			_ = x.conn.Close()
+			if x.conn != nil {
+				_ = x.conn.Close()
+			}
 			continue
 		}
 		kept = append(kept, x)
@@ -506,12 +514,14 @@ type ctrlrHost struct {
 	SvcID string `json:"svcid"`
 }
 
+// ctrlrTrid is a transport ID as SPDK prints it: empty fields are left out
+// (a PCIe trid has only trtype and traddr).
 type ctrlrTrid struct {
 	TrType  string `json:"trtype"`
-	AdrFam  string `json:"adrfam"`
-	TrAddr  string `json:"traddr"`
-	TrSvcID string `json:"trsvcid"`
-	SubNQN  string `json:"subnqn"`
+	AdrFam  string `json:"adrfam,omitempty"`
+	TrAddr  string `json:"traddr,omitempty"`
+	TrSvcID string `json:"trsvcid,omitempty"`
+	SubNQN  string `json:"subnqn,omitempty"`
 }
 
 type ctrlrPathJSON struct {

@@ -29,6 +29,12 @@ func WithLogger(l hclog.Logger) Option { return func(c *Config) { c.Logger = l }
 // WithExamineDelay sets how long bdev_examine takes to find an lvstore.
 func WithExamineDelay(d time.Duration) Option { return func(c *Config) { c.ExamineDelay = d } }
 
+// WithNVMeDevice puts a local NVMe SSD on the server's PCIe bus (see
+// NVMeDevice).
+func WithNVMeDevice(d NVMeDevice) Option {
+	return func(c *Config) { c.NVMeDevices = append(c.NVMeDevices, d) }
+}
+
 // WithSockPath serves on path instead of a socket in a temporary directory.
 func WithSockPath(path string) Option { return func(c *Config) { c.SockPath = path } }
 

@@ -16,6 +16,9 @@ type state struct {
 	initDone    chan struct{} // closed by framework_start_init
 	autoExamine bool
 	nvmeOptions nvmeOptions
+	// hostNQN is the default host NQN of this process, from its random
+	// host ID, as SPDK's nvme_get_default_hostnqn.
+	hostNQN string
 
 	// changed is closed and replaced whenever a bdev is registered, for
 	// bdev_get_bdevs with a timeout.
@@ -44,6 +47,7 @@ func newState(in *instance, waitForRPC bool) *state {
 		initialized: !waitForRPC,
 		initDone:    make(chan struct{}),
 		autoExamine: true,
+		hostNQN:     "nqn.2014-08.org.nvmexpress:uuid:" + newUUID(),
 		changed:     make(chan struct{}),
 		byName:      map[string]*bdev{},
 		examined:    map[string]bool{},

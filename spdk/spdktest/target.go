@@ -34,6 +34,10 @@ type Config struct {
 	// ExamineDelay is how long after bdev_examine the lvstore appears. Zero
 	// means DefaultExamineDelay; examine is asynchronous whatever the value.
 	ExamineDelay time.Duration
+	// NVMeDevices are the local NVMe SSDs on the target's PCIe bus, for
+	// bdev_nvme_attach_controller with trtype PCIe. Their bytes outlive
+	// Crash and Restart (and the process, when file-backed).
+	NVMeDevices []NVMeDevice
 	// Logger receives the target's logs; nil means silent.
 	Logger hclog.Logger
 }
@@ -57,6 +61,7 @@ type Target struct {
 	total    int
 	faults   map[string][]*Fault
 	restarts int
+	nvme     map[string]*localNVMe // by canonical PCI address; fixed after New
 }
 
 // New validates cfg, listens on cfg.SockPath and starts answering requests
@@ -74,15 +79,21 @@ func New(cfg Config) (*Target, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	nvme, err := openNVMeDevices(cfg.NVMeDevices)
+	if err != nil {
+		return nil, err
+	}
 	t := &Target{
 		cfg:    cfg,
 		log:    cfg.Logger.Named("spdktest"),
 		exited: make(chan struct{}),
 		counts: map[string]int{},
 		faults: map[string][]*Fault{},
+		nvme:   nvme,
 	}
 	in, err := t.start(cfg.WaitForRPC)
 	if err != nil {
+		closeNVMeDevices(nvme)
 		return nil, err
 	}
 	t.mu.Lock()
@@ -132,6 +143,7 @@ func (t *Target) Close() error {
 	}
 	if !wasClosed {
 		_ = os.Remove(t.cfg.SockPath)
+		closeNVMeDevices(t.nvme)
 	}
 	return nil
 }
