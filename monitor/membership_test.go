@@ -67,7 +67,7 @@ func (p *partitioned) Grant(ctx context.Context, ttl time.Duration) (store.Lease
 	return p.Store.Grant(ctx, ttl)
 }
 
-func newMemStore(t *testing.T) store.Store {
+func newMemStore(t testing.TB) store.Store {
 	s, err := memstore.New(memstore.Config{ExpiryInterval: 10 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })

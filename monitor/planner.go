@@ -1,0 +1,339 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/nvmeof"
+)
+
+// Role says whether a node is a disk node or a controller node.
+type Role int
+
+// Node roles.
+const (
+	RoleDN Role = iota + 1
+	RoleCN
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleDN:
+		return "dn"
+	case RoleCN:
+		return "cn"
+	default:
+		return "unknown"
+	}
+}
+
+// NodePlan is one node's complete desired state.
+type NodePlan struct {
+	ID   string // the node's stable ID (what monitors split by)
+	Name string // the node's name: its agent's host:port
+	Role Role
+	Key  string // the node's spec key
+	// Request is what the node's agent is sent; nil when Held.
+	Request *agentpb.SyncRequest
+	// Held is why the node must not be pushed (an object it may hold is
+	// malformed: a push deletes what the state does not name).
+	Held error
+}
+
+// Plan is every node's desired state, built from one Snapshot.
+type Plan struct {
+	Revision int64
+	Nodes    map[string]*NodePlan // by node ID
+	Problems []Problem
+}
+
+// planner builds a Plan from a Snapshot; it is pure.
+type planner struct {
+	s        *Snapshot
+	problems []Problem
+	hold     holds // the snapshot's, plus what the cross-checks find
+	// listeners caches parsed node listeners by node name.
+	listeners map[string]*agentpb.Transport
+	// exps lists each DA's exporters by DA name, sorted by ID.
+	exps map[string][]*vda.Exporter
+}
+
+// Build turns a snapshot into one SyncRequest per node, with generation =
+// the snapshot's revision. It never fails: problems are reported in
+// Plan.Problems and hold the nodes they may concern.
+func Build(s *Snapshot) *Plan {
+	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
+		exps: map[string][]*vda.Exporter{}}
+	for _, key := range sortedKeys(s.Exps) {
+		exp := &s.Exps[key].Spec
+		p.exps[exp.DAName] = append(p.exps[exp.DAName], exp)
+	}
+	p.checkDAs()
+	p.checkUniqueIDs()
+	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
+	for _, name := range sortedKeys(s.DNs) {
+		dn := s.DNs[name]
+		np := &NodePlan{ID: dn.Spec.ID, Name: name, Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name)}
+		if np.Held == nil {
+			np.Request = &agentpb.SyncRequest{Generation: s.Revision, NodeId: dn.Spec.ID,
+				State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}}
+		}
+		plan.Nodes[np.ID] = np
+	}
+	for _, name := range sortedKeys(s.CNs) {
+		cn := s.CNs[name]
+		np := &NodePlan{ID: cn.Spec.ID, Name: name, Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name)}
+		if np.Held == nil {
+			np.Request = &agentpb.SyncRequest{Generation: s.Revision, NodeId: cn.Spec.ID,
+				State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}}
+		}
+		if prev, dup := plan.Nodes[np.ID]; dup {
+			err := fmt.Errorf("%w: node id %s is used by %s and %s", ErrMalformed, np.ID, prev.Key, np.Key)
+			p.problems = append(p.problems, Problem{Key: cn.Key, Err: err})
+			prev.Request, prev.Held, np.Request, np.Held = nil, err, nil, err
+			np.ID = np.ID + "/" + RoleCN.String() // keep both visible, push neither
+		}
+		plan.Nodes[np.ID] = np
+	}
+	plan.Problems = p.problems
+	return plan
+}
+
+// checkDAs verifies every reference a DA makes and holds its nodes if one
+// is broken.
+func (p *planner) checkDAs() {
+	for _, name := range sortedKeys(p.s.DAs) {
+		da := p.s.DAs[name]
+		if err := p.checkDA(&da.Spec); err != nil {
+			err = fmt.Errorf("%w: %w", ErrMalformed, err)
+			p.problems = append(p.problems, Problem{Key: da.Key, Err: err})
+			p.hold.da(da.Spec, err)
+		}
+	}
+}
+
+func (p *planner) checkDA(da *vda.DiskArray) error {
+	var errs []error
+	for _, vd := range da.VDs {
+		dn := p.s.DNs[vd.DNName]
+		pd := p.s.PDs[vda.KeyPD(vd.DNName, vd.PDName)]
+		switch {
+		case dn == nil || dn.Spec.ID != vd.DNID:
+			errs = append(errs, fmt.Errorf("vd %d: disk node %q (id %s) not found", vd.Idx, vd.DNName, vd.DNID))
+		case p.s.malformed[vda.KeyPD(vd.DNName, vd.PDName)]:
+			// Its DN is held; the controllers do not need the PD.
+		case pd == nil || pd.Spec.ID != vd.PDID || pd.Spec.DNID != vd.DNID:
+			errs = append(errs, fmt.Errorf("vd %d: physical disk %q (id %s) not found", vd.Idx, vd.PDName, vd.PDID))
+		default:
+			if _, err := p.listener(vd.DNName, dn.Spec.ListenerConf); err != nil {
+				errs = append(errs, fmt.Errorf("vd %d: disk node %q: %w", vd.Idx, vd.DNName, err))
+			}
+		}
+	}
+	for _, c := range da.Cntlrs {
+		cn := p.s.CNs[c.CNName]
+		if cn == nil || cn.Spec.ID != c.CNID {
+			errs = append(errs, fmt.Errorf("controller %d: controller node %q (id %s) not found", c.Idx, c.CNName, c.CNID))
+			continue
+		}
+		if c.ID != da.PrimaryCntlrID {
+			continue
+		}
+		if _, err := p.listener(c.CNName, cn.Spec.ListenerConf); err != nil {
+			errs = append(errs, fmt.Errorf("primary controller node %q: %w", c.CNName, err))
+		}
+	}
+	for _, exp := range p.exps[da.Name] {
+		if exp.DAID != da.ID {
+			errs = append(errs, fmt.Errorf("exporter %q belongs to disk array id %s", exp.Name, exp.DAID))
+			continue
+		}
+		for _, c := range da.Cntlrs {
+			if _, ok := portOf(exp, c.Idx); !ok {
+				errs = append(errs, fmt.Errorf("exporter %q has no port for controller %d", exp.Name, c.Idx))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkUniqueIDs holds the DAs whose IDs collide with another object's:
+// agents name SPDK objects after IDs.
+func (p *planner) checkUniqueIDs() {
+	owner := map[string]string{} // id -> DA name ("" for PDs)
+	dup := func(id, da string) {
+		if prev, ok := owner[id]; ok {
+			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, id)
+			p.problems = append(p.problems, Problem{Key: vda.KeyDA(da), Err: err})
+			for _, name := range []string{prev, da} {
+				if o := p.s.DAs[name]; o != nil {
+					p.hold.da(o.Spec, err)
+				}
+			}
+			return
+		}
+		owner[id] = da
+	}
+	for _, key := range sortedKeys(p.s.PDs) {
+		pd := p.s.PDs[key].Spec
+		if _, ok := owner[pd.ID]; ok {
+			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, pd.ID)
+			p.problems = append(p.problems, Problem{Key: key, Err: err})
+			p.hold.node(pd.DNName, err)
+			continue
+		}
+		owner[pd.ID] = ""
+	}
+	for _, name := range sortedKeys(p.s.DAs) {
+		da := p.s.DAs[name].Spec
+		dup(da.ID, name)
+		for _, vd := range da.VDs {
+			dup(vd.ID, name)
+		}
+		for _, c := range da.Cntlrs {
+			dup(c.ID, name)
+		}
+		for _, exp := range p.exps[name] {
+			dup(exp.ID, name)
+			for _, port := range exp.Ports {
+				dup(port.ID, name)
+			}
+		}
+	}
+}
+
+// listener returns a node's listener as an agent Transport.
+func (p *planner) listener(node, conf string) (*agentpb.Transport, error) {
+	if t, ok := p.listeners[node]; ok {
+		return t, nil
+	}
+	t, err := Transport(conf)
+	if err != nil {
+		return nil, err
+	}
+	p.listeners[node] = t
+	return t, nil
+}
+
+// Transport converts a node's ListenerConf to the agent API's Transport,
+// in SPDK's spelling ("TCP", "IPv4").
+func Transport(conf string) (*agentpb.Transport, error) {
+	tid, err := nvmeof.ParseListenerConf(conf)
+	if err != nil {
+		return nil, err
+	}
+	spell := map[string]string{nvmeof.TrTypeTCP: "TCP", nvmeof.TrTypeRDMA: "RDMA",
+		nvmeof.AdrFamIPv4: "IPv4", nvmeof.AdrFamIPv6: "IPv6"}
+	return &agentpb.Transport{Trtype: spell[tid.TrType], Adrfam: spell[tid.AdrFam], Traddr: tid.TrAddr,
+		Trsvcid: tid.TrSvcID}, nil
+}
+
+func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
+	vdsByPD := map[string][]*agentpb.VdSpec{}
+	for _, name := range sortedKeys(p.s.DAs) {
+		da := p.s.DAs[name].Spec
+		for _, vd := range da.VDs {
+			if vd.DNID != dn.ID {
+				continue
+			}
+			vdsByPD[vd.PDID] = append(vdsByPD[vd.PDID], &agentpb.VdSpec{Id: vd.ID, DaId: da.ID, Epoch: da.Epoch,
+				SizeBytes: vd.SizeBytes, HostNqn: nvmeof.HostNQN(da.PrimaryCntlrID).String()})
+		}
+	}
+	st := &agentpb.DnState{}
+	for _, key := range sortedKeys(p.s.PDs) {
+		pd := p.s.PDs[key].Spec
+		if pd.DNID != dn.ID || pd.DNName != dn.Name {
+			continue
+		}
+		spec := &agentpb.PdSpec{Id: pd.ID, Vds: vdsByPD[pd.ID]}
+		switch pd.Conf.Type {
+		case vda.PDMalloc:
+			spec.Conf = &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: pd.Conf.SizeBytes}}
+		case vda.PDAio:
+			spec.Conf = &agentpb.PdSpec_Aio{Aio: &agentpb.AioConf{Filename: pd.Conf.Filename}}
+		case vda.PDNVMe:
+			spec.Conf = &agentpb.PdSpec_Nvme{Nvme: &agentpb.NvmeConf{Traddr: pd.Conf.TrAddr}}
+		}
+		sort.Slice(spec.Vds, func(i, j int) bool { return spec.Vds[i].Id < spec.Vds[j].Id })
+		st.Pds = append(st.Pds, spec)
+	}
+	sort.Slice(st.Pds, func(i, j int) bool { return st.Pds[i].Id < st.Pds[j].Id })
+	return st
+}
+
+func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
+	st := &agentpb.CnState{}
+	for _, name := range sortedKeys(p.s.DAs) {
+		da := p.s.DAs[name].Spec
+		for _, c := range da.Cntlrs {
+			if c.CNID == cn.ID && c.CNName == cn.Name {
+				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
+			}
+		}
+	}
+	sort.Slice(st.Cntlrs, func(i, j int) bool { return st.Cntlrs[i].CntlrId < st.Cntlrs[j].CntlrId })
+	return st
+}
+
+func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
+	primary, _ := da.Primary()
+	spec := &agentpb.CntlrSpec{CntlrId: c.ID, CntlrIdx: uint32(c.Idx), Primary: c.ID == primary.ID, Epoch: da.Epoch,
+		Da: &agentpb.DaSpec{Id: da.ID, SizeBytes: da.SizeBytes, ClusterBytes: da.ClusterBytes,
+			StripeSizeKb: uint32(da.StripeSizeKB), Initialized: da.Initialized}}
+	var secondaries []string
+	for _, o := range sortedCntlrs(da.Cntlrs) {
+		if o.ID != primary.ID {
+			secondaries = append(secondaries, nvmeof.HostNQN(o.ID).String())
+		}
+	}
+	if spec.Primary {
+		vds := slices.Clone(da.VDs)
+		sort.Slice(vds, func(i, j int) bool { return vds[i].Idx < vds[j].Idx })
+		for _, vd := range vds {
+			l, _ := p.listener(vd.DNName, p.s.DNs[vd.DNName].Spec.ListenerConf) // checked by checkDA
+			spec.Vds = append(spec.Vds, &agentpb.VdRef{Id: vd.ID, Idx: uint32(vd.Idx), DnListener: l})
+		}
+	} else {
+		spec.PrimaryCntlrId = primary.ID
+		spec.PrimaryListener, _ = p.listener(primary.CNName, p.s.CNs[primary.CNName].Spec.ListenerConf)
+	}
+	for _, exp := range p.exps[da.Name] {
+		port, _ := portOf(exp, c.Idx) // checked by checkDA
+		e := &agentpb.ExpSpec{Id: exp.ID, PortId: port.ID, Nqn: exp.NQN, InitiatorNqn: exp.InitiatorNQN}
+		if spec.Primary {
+			e.SecondaryHostNqns = slices.Clone(secondaries)
+		}
+		spec.Exps = append(spec.Exps, e)
+	}
+	return spec
+}
+
+func portOf(exp *vda.Exporter, idx int) (vda.ExpPort, bool) {
+	for _, p := range exp.Ports {
+		if p.CntlrIdx == idx {
+			return p, true
+		}
+	}
+	return vda.ExpPort{}, false
+}
+
+func sortedCntlrs(cs []vda.Cntlr) []vda.Cntlr {
+	out := slices.Clone(cs)
+	sort.Slice(out, func(i, j int) bool { return out[i].Idx < out[j].Idx })
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, strings.Compare)
+	return keys
+}

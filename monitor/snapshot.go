@@ -1,0 +1,293 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/store"
+)
+
+// ErrMalformed is wrapped by the Problems of objects the planner cannot use.
+var ErrMalformed = errors.New("monitor: malformed object")
+
+// Object is one decoded spec with the revision it was read at.
+type Object[T any] struct {
+	Key         string
+	ModRevision int64
+	Spec        T
+}
+
+// Problem is a stored object the planner could not use. Problems are
+// reported (logged) and make the planner hold the nodes the object may
+// concern, never fatal.
+type Problem struct {
+	Key string
+	Err error
+}
+
+func (p Problem) Error() string { return p.Key + ": " + p.Err.Error() }
+
+// Snapshot is the whole cluster as read at one store revision: every spec
+// under vda.Prefix, decoded, and every status.
+type Snapshot struct {
+	Revision int64
+	DNs      map[string]*Object[vda.DiskNode]       // by name
+	PDs      map[string]*Object[vda.PhysicalDisk]   // by key
+	CNs      map[string]*Object[vda.ControllerNode] // by name
+	DAs      map[string]*Object[vda.DiskArray]      // by name
+	Exps     map[string]*Object[vda.Exporter]       // by key
+	Statuses map[string]vda.Status                  // by spec key
+	Problems []Problem
+
+	// hold names the nodes that must not be pushed, and why.
+	hold holds
+	// malformed is the set of keys that did not decode.
+	malformed map[string]bool
+}
+
+// holds names the nodes (by name) that must not be pushed, and why: a push
+// deletes what the state does not name, so a node that may hold a
+// malformed object is left alone.
+type holds struct {
+	// all: an object whose nodes cannot be known is malformed.
+	all   bool
+	nodes map[string]error
+}
+
+func (h *holds) clone() holds {
+	n := holds{all: h.all, nodes: make(map[string]error, len(h.nodes))}
+	for k, v := range h.nodes {
+		n.nodes[k] = v
+	}
+	return n
+}
+
+func (h *holds) node(name string, why error) {
+	if _, ok := h.nodes[name]; !ok {
+		h.nodes[name] = why
+	}
+}
+
+// da holds every node the DA names.
+func (h *holds) da(da vda.DiskArray, why error) {
+	why = fmt.Errorf("disk array %q: %w", da.Name, why)
+	for _, vd := range da.VDs {
+		h.node(vd.DNName, why)
+	}
+	h.cns(da, why)
+}
+
+// cns holds the controller nodes of the DA.
+func (h *holds) cns(da vda.DiskArray, why error) {
+	for _, c := range da.Cntlrs {
+		h.node(c.CNName, why)
+	}
+}
+
+func (h *holds) reason(name string) error {
+	if h.all {
+		return fmt.Errorf("%w: a disk array that cannot be decoded may concern every node", ErrMalformed)
+	}
+	return h.nodes[name]
+}
+
+// LoadSnapshot reads every key under vda.Prefix at one revision.
+func LoadSnapshot(ctx context.Context, s store.Store) (*Snapshot, error) {
+	res, err := s.List(ctx, vda.Prefix, store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("monitor: snapshot: %w", err)
+	}
+	return DecodeSnapshot(res.Revision, res.KVs), nil
+}
+
+// DecodeSnapshot decodes kvs, read at revision rev. Objects that do not
+// decode or are inconsistent with their key are reported in Problems.
+func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
+	s := &Snapshot{Revision: rev,
+		DNs: map[string]*Object[vda.DiskNode]{}, PDs: map[string]*Object[vda.PhysicalDisk]{},
+		CNs: map[string]*Object[vda.ControllerNode]{}, DAs: map[string]*Object[vda.DiskArray]{},
+		Exps: map[string]*Object[vda.Exporter]{}, Statuses: map[string]vda.Status{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
+	for _, kv := range kvs {
+		kind, tail, _ := strings.Cut(strings.TrimPrefix(kv.Key, vda.Prefix), "/")
+		var err error
+		switch kind {
+		case "dn":
+			err = decodeInto(s.DNs, kv, tail, checkDN)
+		case "cn":
+			err = decodeInto(s.CNs, kv, tail, checkCN)
+		case "da":
+			err = decodeInto(s.DAs, kv, tail, checkDA)
+			if err != nil {
+				s.hold.daOf(kv.Value, err)
+			}
+		case "pd":
+			err = decodeInto(s.PDs, kv, kv.Key, checkPD(tail))
+			if err != nil {
+				dn, _, _ := strings.Cut(tail, "/")
+				s.hold.node(dn, fmt.Errorf("physical disk %s: %w", kv.Key, err))
+			}
+		case "exp":
+			err = decodeInto(s.Exps, kv, kv.Key, checkExp(tail))
+		case "status":
+			var st vda.Status
+			if err = json.Unmarshal(kv.Value, &st); err == nil {
+				s.Statuses[vda.Prefix+tail] = st
+			}
+		}
+		if err != nil {
+			s.Problems = append(s.Problems, Problem{Key: kv.Key, Err: fmt.Errorf("%w: %w", ErrMalformed, err)})
+			s.malformed[kv.Key] = true
+		}
+	}
+	// A malformed exporter concerns the CNs of its DA.
+	for _, p := range s.Problems {
+		if rest, ok := strings.CutPrefix(p.Key, vda.PrefixExp); ok {
+			daName, _, _ := strings.Cut(rest, "/")
+			if da := s.DAs[daName]; da != nil {
+				s.hold.cns(da.Spec, fmt.Errorf("exporter %s: %w", p.Key, p.Err))
+			}
+		}
+	}
+	return s
+}
+
+// decodeInto decodes kv into m[name] after check accepts it.
+func decodeInto[T any](m map[string]*Object[T], kv store.KV, name string, check func(name string, v *T) error) error {
+	var v T
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
+		return err
+	}
+	if err := check(name, &v); err != nil {
+		return err
+	}
+	m[name] = &Object[T]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: v}
+	return nil
+}
+
+// daOf holds the nodes an undecodable DA names, as far as they can be
+// read; if not even that, every node.
+func (h *holds) daOf(value []byte, why error) {
+	var partial struct {
+		Name string `json:"name"`
+		VDs  []struct {
+			DNName string `json:"dn_name"`
+		} `json:"vds"`
+		Cntlrs []struct {
+			CNName string `json:"cn_name"`
+		} `json:"cntlrs"`
+	}
+	if err := json.Unmarshal(value, &partial); err != nil {
+		h.all = true
+		return
+	}
+	why = fmt.Errorf("disk array %q: %w", partial.Name, why)
+	for _, vd := range partial.VDs {
+		h.node(vd.DNName, why)
+	}
+	for _, c := range partial.Cntlrs {
+		h.node(c.CNName, why)
+	}
+}
+
+func checkName(key, name string) error {
+	if key != name {
+		return fmt.Errorf("name %q does not match its key", name)
+	}
+	return nil
+}
+
+func checkID(what, id string) error {
+	if err := nvmeof.ValidateID(id); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func checkDN(name string, dn *vda.DiskNode) error {
+	return errors.Join(checkName(name, dn.Name), checkID("id", dn.ID))
+}
+
+func checkCN(name string, cn *vda.ControllerNode) error {
+	return errors.Join(checkName(name, cn.Name), checkID("id", cn.ID))
+}
+
+func checkPD(tail string) func(string, *vda.PhysicalDisk) error {
+	return func(_ string, pd *vda.PhysicalDisk) error {
+		errs := []error{checkName(tail, pd.DNName+"/"+pd.Name), checkID("id", pd.ID), checkID("dn_id", pd.DNID)}
+		switch c := pd.Conf; c.Type {
+		case vda.PDMalloc:
+			if c.SizeBytes == 0 {
+				errs = append(errs, errors.New("malloc PD without a size"))
+			}
+		case vda.PDAio:
+			if c.Filename == "" {
+				errs = append(errs, errors.New("aio PD without a filename"))
+			}
+		case vda.PDNVMe:
+			if c.TrAddr == "" {
+				errs = append(errs, errors.New("nvme PD without a traddr"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("unknown PD type %q", c.Type))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+func checkDA(name string, da *vda.DiskArray) error {
+	errs := []error{checkName(name, da.Name), checkID("id", da.ID)}
+	if da.Epoch < 1 {
+		errs = append(errs, fmt.Errorf("epoch %d is not positive", da.Epoch))
+	}
+	if len(da.VDs) == 0 || len(da.Cntlrs) == 0 {
+		errs = append(errs, errors.New("no VDs or no controllers"))
+	}
+	idx := map[int]bool{}
+	for _, vd := range da.VDs {
+		errs = append(errs, checkID("vd id", vd.ID), checkID("vd pd_id", vd.PDID), checkID("vd dn_id", vd.DNID))
+		if idx[vd.Idx] || vd.Idx < 0 || vd.Idx >= len(da.VDs) {
+			errs = append(errs, fmt.Errorf("vd index %d is repeated or out of range", vd.Idx))
+		}
+		idx[vd.Idx] = true
+	}
+	clear(idx)
+	primaries := 0
+	for _, c := range da.Cntlrs {
+		errs = append(errs, checkID("cntlr id", c.ID), checkID("cntlr cn_id", c.CNID))
+		if _, _, err := nvmeof.ControllerIDRange(c.Idx); err != nil || idx[c.Idx] {
+			errs = append(errs, fmt.Errorf("controller index %d is repeated or out of range", c.Idx))
+		}
+		idx[c.Idx] = true
+		if c.Primary {
+			primaries++
+		}
+	}
+	if p, ok := da.Primary(); !ok || !p.Primary || primaries != 1 {
+		errs = append(errs, fmt.Errorf("primary_cntlr_id %q is not the one controller marked primary", da.PrimaryCntlrID))
+	}
+	return errors.Join(errs...)
+}
+
+func checkExp(tail string) func(string, *vda.Exporter) error {
+	return func(_ string, exp *vda.Exporter) error {
+		errs := []error{checkName(tail, exp.DAName+"/"+exp.Name), checkID("id", exp.ID), checkID("da_id", exp.DAID)}
+		if _, err := nvmeof.ParseNQN(exp.NQN); err != nil {
+			errs = append(errs, fmt.Errorf("nqn: %w", err))
+		}
+		if _, err := nvmeof.ParseHostNQN(exp.InitiatorNQN); err != nil {
+			errs = append(errs, fmt.Errorf("initiator_nqn: %w", err))
+		}
+		for _, p := range exp.Ports {
+			errs = append(errs, checkID("port id", p.ID))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// Status returns the stored status of the object at specKey.
+func (s *Snapshot) Status(specKey string) vda.Status { return s.Statuses[specKey] }
