@@ -269,7 +269,7 @@ func TestPlanMalformedObjectsHoldTheirNodes(t *testing.T) {
 			value: []byte(fmt.Sprintf(`{"id":%q,"name":%q,"listener_conf":"{}"}`, da.VDs[0].DNID, dn0)),
 			held:  []string{dn0, dn1, cn0, cn1}},
 		"undecodable status holds nothing": {key: vda.KeyStatus(vda.KeyDA("da0")), value: []byte(`{"health":`)},
-		"a CN under the wrong key": {key: vda.KeyCN(cn2), value: []byte(`{"id":"00000000000000000000000000000000","name":"other:1"}`)},
+		"a CN under the wrong key":         {key: vda.KeyCN(cn2), value: []byte(`{"id":"00000000000000000000000000000000","name":"other:1"}`)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
