@@ -2,6 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -10,11 +15,19 @@ import (
 	"github.com/vda-io/vda/spdk"
 )
 
-// cnNode reconciles a controller node's SPDK with its desired CnState.
+// cnParallel bounds how many disk arrays one sync works on at once. Real
+// SPDK answers one request per ~8 ms poll but pipelines any number, so a
+// node with hundreds of arrays must keep many requests in flight.
+const cnParallel = 64
+
+// cnNode reconciles a controller node's SPDK with its desired CnState. It
+// keeps no state between syncs: every sync lists SPDK and converges it
+// (level-triggered). The agent serialises syncs.
 type cnNode struct {
 	c        *spdk.Client
 	listener nvmeof.TransportID
 	log      hclog.Logger
+	parallel int
 }
 
 // newCNNode returns the controller-node reconciler over c; listener is the
@@ -23,16 +36,268 @@ func newCNNode(c *spdk.Client, listener nvmeof.TransportID, log hclog.Logger) *c
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &cnNode{c: c, listener: listener, log: log.Named("cn")}
+	return &cnNode{c: c, listener: listener, log: log.Named("cn"), parallel: cnParallel}
 }
 
-// sync converges SPDK to st and reports the status of every controller and
-// exporter port st names.
+// sync converges SPDK to st and reports one KIND_CNTLR status per
+// controller and one KIND_EXP_PORT status per exporter port of st.
+//
+// Order: list SPDK once; remove owned objects no controller claims
+// (subsystems, then raids and their VD controllers, then other
+// controllers); then work on every controller's disk array, up to
+// cnParallel at once, each creating what is missing in dependency order.
+// A failure stays with its array.
 func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.ObjectStatus {
-	_ = ctx
-	var out []*agentpb.ObjectStatus
-	for _, c := range st.GetCntlrs() {
-		out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CNTLR, Id: c.GetCntlrId(), Error: "cn: not implemented yet"})
+	cntlrs := planCN(st)
+	snap, err := listCN(ctx, n.c)
+	if err != nil {
+		return cnFailAll(cntlrs, err)
+	}
+	tasks := make([]*cnTask, len(cntlrs))
+	claims := cnClaims{}
+	for i, c := range cntlrs {
+		tasks[i] = newCNTask(n, c, snap, claims)
+	}
+	n.removeOrphans(ctx, snap, claims)
+	transportErr := n.ensureTransport(ctx, snap, cntlrs)
+	cnForEach(ctx, n.parallel, tasks, func(ctx context.Context, t *cnTask) {
+		t.transportErr = transportErr
+		t.run(ctx)
+	})
+	out := make([]*agentpb.ObjectStatus, 0, 2*len(tasks))
+	for _, t := range tasks {
+		out = append(out, t.statuses()...)
+	}
+	return out
+}
+
+// ensureTransport creates the listener's transport (TCP) when an exporter
+// needs it and SPDK has none, as after an SPDK restart.
+func (n *cnNode) ensureTransport(ctx context.Context, snap *cnSnapshot, cs []*cnCntlr) error {
+	tr := strings.ToUpper(n.listener.TrType)
+	if snap.transports[tr] {
+		return nil
+	}
+	need := false
+	for _, c := range cs {
+		need = need || (c.err == nil && len(c.exps) > 0)
+	}
+	if !need {
+		return nil
+	}
+	err := n.c.NvmfCreateTransport(ctx, spdk.NvmfCreateTransportParams{TRType: tr})
+	if err != nil && !errors.Is(err, spdk.ErrExists) {
+		return fmt.Errorf("agent: creating the %s transport: %w", tr, err)
+	}
+	return nil
+}
+
+// cnForEach runs fn for every item, at most limit at once, and returns
+// when all are done.
+func cnForEach[T any](ctx context.Context, limit int, items []T, fn func(context.Context, T)) {
+	if limit < 1 {
+		limit = 1
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(ctx, it)
+		}()
+	}
+	wg.Wait()
+}
+
+// cnFailAll reports err for every object of cs.
+func cnFailAll(cs []*cnCntlr, err error) []*agentpb.ObjectStatus {
+	out := make([]*agentpb.ObjectStatus, 0, 2*len(cs))
+	for _, c := range cs {
+		out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CNTLR, Id: c.id, Error: err.Error()})
+		for _, x := range c.exps {
+			out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_EXP_PORT, Id: x.portID, Error: err.Error()})
+		}
+	}
+	return out
+}
+
+// cnClaims records the SPDK objects some controller of the desired state
+// owns: everything else that carries a CN prefix is an orphan.
+type cnClaims map[string]bool
+
+func (c cnClaims) ctrl(name string) { c["ctrl "+name] = true }
+func (c cnClaims) raid(name string) { c["raid "+name] = true }
+func (c cnClaims) sub(n nvmeof.NQN) { c["sub "+string(n)] = true }
+
+// cnTask is the work on one controller's disk array during one sync. It
+// starts from copies of the snapshot's objects of that array and keeps
+// them up to date as it changes SPDK.
+type cnTask struct {
+	n    *cnNode
+	c    *cnCntlr
+	snap *cnSnapshot
+
+	raid      *spdk.RaidBdev
+	lvs       *spdk.Lvstore
+	lvol      *spdk.Bdev
+	vdCtrls   map[string]*spdk.NvmeController // by name: the spec's VDs and the raid's members
+	expCtrls  map[string]*spdk.NvmeController // by exporter ID
+	subs      map[nvmeof.NQN]*cnSubRef        // the exporters' subsystems; fixed keys, see cnSubRef
+	extraSubs []nvmeof.NQN                    // unwanted subsystems exporting this array's bdevs
+
+	transportErr error
+
+	mu       sync.Mutex
+	fatal    error            // the controller could not be built
+	notes    []error          // non-fatal problems of the controller
+	portErrs map[string]error // by port ID
+}
+
+func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask {
+	t := &cnTask{n: n, c: c, snap: snap, vdCtrls: map[string]*spdk.NvmeController{},
+		expCtrls: map[string]*spdk.NvmeController{}, subs: map[nvmeof.NQN]*cnSubRef{}, portErrs: map[string]error{}}
+	if c.daID == "" {
+		return t
+	}
+	raidName := nvmeof.RaidName(c.daID)
+	claims.raid(raidName)
+	t.raid = snap.raids[raidName]
+	if l := snap.lvstores[nvmeof.DALvstoreName(c.daID)]; l != nil {
+		t.lvs = l
+		t.lvol = snap.bdevs[nvmeof.LvolAlias(l.Name, nvmeof.DALvolName(c.daID))]
+	}
+	addVD := func(name string) {
+		claims.ctrl(name)
+		if ctrl := snap.ctrlrs[name]; ctrl != nil {
+			t.vdCtrls[name] = ctrl
+		}
+	}
+	for _, vd := range c.vds {
+		addVD(nvmeof.VDControllerName(vd.id))
+	}
+	if t.raid != nil {
+		for _, m := range t.raid.BaseBdevsList {
+			if nm, ok := ownedCN(m.Name, nvmeof.KindVDController); ok && nm.NSID == 1 {
+				addVD(nvmeof.VDControllerName(nm.ID))
+			}
+		}
+	}
+	exported := map[string]bool{}
+	if t.lvol != nil {
+		exported[t.lvol.Name] = true
+	}
+	for _, x := range c.exps {
+		if x.err != nil {
+			continue
+		}
+		name := nvmeof.ExpControllerName(x.id)
+		claims.ctrl(name)
+		t.expCtrls[x.id] = snap.ctrlrs[name]
+		exported[nvmeof.ExpBdevName(x.id)] = true
+		claims.sub(x.nqn)
+		ref := &cnSubRef{}
+		if ss := snap.subsystems[x.nqn]; ss != nil {
+			cp := *ss
+			cp.Namespaces = append([]spdk.SubsystemNamespace(nil), ss.Namespaces...)
+			ref.ss = &cp
+		}
+		t.subs[x.nqn] = ref
+	}
+	t.claimExtraSubs(claims, exported)
+	return t
+}
+
+// cnSubRef holds a task's copy of one exporter subsystem (nil: absent).
+// The task's map of them never changes after newCNTask, so the goroutines
+// working on different exporters only write to their own cnSubRef.
+type cnSubRef struct{ ss *spdk.Subsystem }
+
+// claimExtraSubs claims the exporter subsystems that export one of this
+// array's bdevs without being wanted: the task deletes them first, before
+// it unloads anything under them.
+func (t *cnTask) claimExtraSubs(claims cnClaims, exported map[string]bool) {
+	nqns := make([]string, 0)
+	for nqn, ss := range t.snap.subsystems {
+		if _, ok := ownedCN(string(nqn), nvmeof.KindExpNQN); !ok || claims["sub "+string(nqn)] {
+			continue
+		}
+		for _, ns := range ss.Namespaces {
+			if exported[ns.BdevName] {
+				nqns = append(nqns, string(nqn))
+				break
+			}
+		}
+	}
+	sort.Strings(nqns)
+	for _, q := range nqns {
+		claims.sub(nvmeof.NQN(q))
+		t.extraSubs = append(t.extraSubs, nvmeof.NQN(q))
+	}
+}
+
+// run converges this controller; problems end up in the task's statuses.
+func (t *cnTask) run(ctx context.Context) {
+	if t.c.err != nil {
+		t.fatal = t.c.err
+		return
+	}
+	if err := t.deleteSubs(ctx, t.extraSubs); err != nil {
+		t.fail(err)
+		return
+	}
+	if t.c.primary {
+		t.runPrimary(ctx)
+		return
+	}
+	t.runSecondary(ctx)
+}
+
+func (t *cnTask) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fatal == nil {
+		t.fatal = err
+	}
+}
+
+func (t *cnTask) note(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.notes = append(t.notes, err)
+}
+
+func (t *cnTask) portErr(x *cnExp, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.portErrs[x.portID] == nil {
+		t.portErrs[x.portID] = err
+	}
+}
+
+// statuses reports the controller, then each of its exporter ports.
+func (t *cnTask) statuses() []*agentpb.ObjectStatus {
+	errs := append([]error{t.fatal}, t.notes...)
+	cs := &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CNTLR, Id: t.c.id, Ok: true,
+		DaInitialized: t.c.primary && t.c.err == nil && t.lvs != nil}
+	if err := errors.Join(errs...); err != nil {
+		cs.Ok, cs.Error = false, err.Error()
+	}
+	out := []*agentpb.ObjectStatus{cs}
+	for _, x := range t.c.exps {
+		ps := &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_EXP_PORT, Id: x.portID, Ok: true}
+		err := x.err
+		if err == nil {
+			err = t.portErrs[x.portID]
+		}
+		if err == nil && t.fatal != nil {
+			err = fmt.Errorf("%w: controller %s: %w", errCNNotReady, t.c.id, t.fatal)
+		}
+		if err != nil {
+			ps.Ok, ps.Error = false, err.Error()
+		}
+		out = append(out, ps)
 	}
 	return out
 }

@@ -1,0 +1,379 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// Reconnect settings of the NVMe controllers a CN attaches, chosen from
+// what real SPDK did (ARCHITECTURE section 8). SPDK requires reconnect
+// delay <= fast-I/O-fail <= loss timeout (or loss timeout -1).
+//
+// VD controllers (primary -> disk node): a finite loss timeout. A fenced
+// primary (the DN removed its host NQN) has its controllers deleted by
+// SPDK itself about cnVDLossTimeoutSec later, which hot-removes the raid and
+// unloads the lvstore without any agent action, so a cut-off old primary
+// cannot keep a live stack with stale lvstore metadata that would resume
+// if the DN ever admitted it again. raid0 has no redundancy, so a longer
+// wait buys nothing: while a VD is gone the array is down anyway, and the
+// next sync re-attaches and re-assembles it (examine finds the lvstore).
+// The 1 s reconnect delay replaces SPDK's default of ~200 resets a second
+// with one try a second; I/O fails after 1 s instead of queueing.
+//
+// Export controllers (secondary -> primary): never given up (-1). The
+// secondary holds no metadata, so a stale proxy is harmless; keeping the
+// bdev keeps the re-exported namespace in place, and the path resumes by
+// itself when the primary's target comes back. The sync detaches it when
+// the primary moves (re-pointing) or on promotion. I/O fails after 1 s so
+// a host's multipath does not queue behind a dead primary.
+const (
+	cnVDLossTimeoutSec  = 2
+	cnExpLossTimeoutSec = -1
+	cnReconnectDelaySec = 1
+	cnFastIOFailSec     = 1
+)
+
+const cnMiB = 1 << 20
+
+// runPrimary builds the primary stack: VD controllers, raid0, lvstore,
+// lvol, then (once the array is initialized) the exporter subsystems.
+func (t *cnTask) runPrimary(ctx context.Context) {
+	if err := t.dropExportControllers(ctx); err != nil {
+		t.fail(err)
+		return
+	}
+	keep := t.raidReusable()
+	if t.raid != nil && !keep {
+		if err := t.unloadStack(ctx, t.unwantedVDs()); err != nil {
+			t.fail(err)
+			return
+		}
+	}
+	if err := t.attachVDs(ctx); err != nil {
+		t.fail(err)
+		return
+	}
+	if !keep {
+		if err := t.createRaid(ctx); err != nil {
+			t.fail(err)
+			return
+		}
+	}
+	if err := t.ensureLvstore(ctx, !keep); err != nil {
+		t.fail(err)
+		return
+	}
+	if err := t.ensureLvol(ctx); err != nil {
+		t.fail(err)
+		return
+	}
+	t.exportPrimary(ctx)
+}
+
+// vdMembers returns the raid's base bdev names in raid order.
+func (t *cnTask) vdMembers() []string {
+	out := make([]string, len(t.c.vds))
+	for i, vd := range t.c.vds {
+		out[i] = nvmeof.VDBdevName(vd.id)
+	}
+	return out
+}
+
+// vdHealthy reports whether the VD's controller is the one wanted and
+// usable: its only path goes to the VD's listener as this controller's
+// host, SPDK has not given up on it, and its bdev exists. A path that is
+// resetting counts: SPDK reconnects it by itself.
+func (t *cnTask) vdHealthy(vd cnVD) bool {
+	ctrl := t.vdCtrls[nvmeof.VDControllerName(vd.id)]
+	return ctrl != nil && cnCtrlrMatches(ctrl, vd.listener, nvmeof.VDNQN(vd.id), t.c.hostNQN) &&
+		!cnCtrlrFailed(ctrl) && t.snap.bdevs[nvmeof.VDBdevName(vd.id)] != nil
+}
+
+// raidReusable reports whether the listed raid is exactly the wanted one:
+// raid0, online, the wanted members in order, the strip size, all members
+// healthy, and built at this epoch (cnRaidUUID). Anything else is unloaded
+// and re-assembled.
+func (t *cnTask) raidReusable() bool {
+	r := t.raid
+	if r == nil || r.State != spdk.RaidOnline || r.RaidLevel != "raid0" || r.StripSizeKB != t.c.stripKB ||
+		t.snap.bdevs[r.Name] == nil {
+		return false
+	}
+	if e, ok := cnRaidEpoch(t.c.daID, r.UUID); !ok || e != t.c.epoch {
+		return false
+	}
+	want := t.vdMembers()
+	if len(r.BaseBdevsList) != len(want) {
+		return false
+	}
+	for i, m := range r.BaseBdevsList {
+		if m.Name != want[i] || !m.IsConfigured {
+			return false
+		}
+	}
+	for _, vd := range t.c.vds {
+		if !t.vdHealthy(vd) {
+			return false
+		}
+	}
+	return true
+}
+
+// unwantedVDs returns the claimed VD controllers the spec does not list.
+func (t *cnTask) unwantedVDs() []string {
+	want := map[string]bool{}
+	for _, vd := range t.c.vds {
+		want[nvmeof.VDControllerName(vd.id)] = true
+	}
+	var out []string
+	for name := range t.vdCtrls {
+		if !want[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// attachVDs (re-)attaches every VD controller that is missing or stale,
+// all at once. A stale controller (other path, failed, no bdev) is
+// detached first: SPDK refuses a second attach to the same path (-17).
+func (t *cnTask) attachVDs(ctx context.Context) error {
+	errs := make([]error, len(t.c.vds))
+	healthy := make([]bool, len(t.c.vds))
+	for i, vd := range t.c.vds {
+		healthy[i] = t.vdHealthy(vd)
+	}
+	cnForEach(ctx, len(t.c.vds), cnIndexes(len(t.c.vds)), func(ctx context.Context, i int) {
+		vd := t.c.vds[i]
+		name := nvmeof.VDControllerName(vd.id)
+		if healthy[i] {
+			if st := cnCtrlrState(t.vdCtrls[name]); st != spdk.CtrlrEnabled {
+				t.note(fmt.Errorf("%w: VD %s: path %s", errCNNotReady, vd.id, st))
+			}
+			return
+		}
+		if t.vdCtrls[name] != nil {
+			if err := t.detach(ctx, name); err != nil {
+				errs[i] = err
+				return
+			}
+		}
+		errs[i] = t.attach(ctx, name, vd.listener, nvmeof.VDNQN(vd.id), cnVDLossTimeoutSec)
+	})
+	for i, vd := range t.c.vds {
+		if !healthy[i] {
+			delete(t.vdCtrls, nvmeof.VDControllerName(vd.id))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func cnIndexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// attach attaches controller name to subnqn at tid as this controller's
+// host and checks that it yields its bdev "<name>n1" (SPDK answers [] when
+// the namespace's UUID clashes with a local bdev; the controller is then
+// detached again).
+func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID, subnqn nvmeof.NQN, lossSec int32) error {
+	names, err := t.n.c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{
+		Name: name, TRType: tid.TrType, TRAddr: tid.TrAddr, AdrFam: tid.AdrFam, TRSvcID: tid.TrSvcID,
+		SubNQN: string(subnqn), HostNQN: string(t.c.hostNQN),
+		CtrlrLossTimeoutSec: new(lossSec), ReconnectDelaySec: new(uint32(cnReconnectDelaySec)),
+		FastIOFailTimeoutSec: new(uint32(cnFastIOFailSec)),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: attaching %s (%s at %s): %w", name, subnqn, tid, err)
+	}
+	if bdev := nvmeof.NVMeBdevName(name, 1); !slices.Contains(names, bdev) {
+		derr := t.detach(ctx, name)
+		return errors.Join(fmt.Errorf("%w: attaching %s (%s at %s) gave bdevs %q, not %s",
+			errCNState, name, subnqn, tid, names, bdev), derr)
+	}
+	return nil
+}
+
+// detach detaches controller name (an already missing one is fine).
+func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.detachCtrl(ctx, name) }
+
+// createRaid creates the raid0 over the VDs in their fixed order, with the
+// array's strip size and the epoch's UUID, and checks that its bdev exists
+// (SPDK accepts a raid with a missing member and leaves it configuring).
+func (t *cnTask) createRaid(ctx context.Context) error {
+	name := nvmeof.RaidName(t.c.daID)
+	uuid := cnRaidUUID(t.c.daID, t.c.epoch)
+	err := t.n.c.BdevRaidCreate(ctx, spdk.BdevRaidCreateParams{
+		Name: name, RaidLevel: "raid0", BaseBdevs: t.vdMembers(), StripSizeKB: t.c.stripKB, UUID: uuid,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: creating raid %s: %w", name, err)
+	}
+	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
+		if errors.Is(err, spdk.ErrNotFound) {
+			err = fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, name)
+		}
+		return fmt.Errorf("agent: checking raid %s: %w", name, err)
+	}
+	t.raid = &spdk.RaidBdev{Name: name, UUID: uuid, StripSizeKB: t.c.stripKB, State: spdk.RaidOnline, RaidLevel: "raid0"}
+	t.n.log.Debug("raid assembled", "da", t.c.daID, "raid", name, "epoch", t.c.epoch)
+	return nil
+}
+
+// ensureLvstore finds the DA lvstore on the raid, examining the raid when
+// the listing does not show it. Only a never initialized array gets a new
+// one, and only once examine has finished without finding any.
+func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
+	name := nvmeof.DALvstoreName(t.c.daID)
+	raid := nvmeof.RaidName(t.c.daID)
+	if t.lvs != nil && !raidFresh {
+		if t.lvs.BaseBdev != raid {
+			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, t.lvs.BaseBdev, raid)
+		}
+		return nil
+	}
+	t.lvs, t.lvol = nil, nil
+	lvs, err := t.examine(ctx)
+	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
+		// An examine that ran earlier may have failed to load it (SPDK
+		// examines a bdev name once): assemble the raid again, which
+		// examines it anew, before declaring the lvstore missing.
+		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
+		if err = t.unloadStack(ctx, nil); err == nil {
+			if err = t.createRaid(ctx); err == nil {
+				lvs, err = t.examine(ctx)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if lvs != nil {
+		if lvs.BaseBdev != raid {
+			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, lvs.BaseBdev, raid)
+		}
+		t.lvs = lvs
+		return nil
+	}
+	if t.c.initDone {
+		return fmt.Errorf("%w: %s is initialized but examine found no lvstore %s on %s; not creating one",
+			errCNLvstoreMissing, t.c.daID, name, raid)
+	}
+	uuid, err := t.n.c.BdevLvolCreateLvstore(ctx, spdk.BdevLvolCreateLvstoreParams{
+		BdevName: raid, LvsName: name, ClusterSz: t.c.cluster,
+		// The VDs under the raid are cleared by the disk nodes (a new VD
+		// never shows an old tenant's data), so no unmap of the raid.
+		ClearMethod: "none", NumMDPagesPerClusterRatio: 100,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: creating lvstore %s: %w", name, err)
+	}
+	t.lvs = &spdk.Lvstore{UUID: uuid, Name: name, BaseBdev: raid, ClusterSize: uint64(t.c.cluster)}
+	t.n.log.Info("disk array lvstore created", "da", t.c.daID, "lvstore", name, "uuid", uuid)
+	return nil
+}
+
+// examine asks SPDK to examine the raid and waits until every pending
+// examine is done (deterministic, no polling), then looks the lvstore up.
+func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, error) {
+	raid := nvmeof.RaidName(t.c.daID)
+	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
+	// ErrExists: SPDK examined this name before and re-examines it by itself
+	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
+	// raid was examined when it registered.
+	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
+		return nil, fmt.Errorf("agent: examining %s: %w", raid, err)
+	}
+	if err := t.n.c.BdevWaitForExamine(ctx); err != nil {
+		return nil, fmt.Errorf("agent: waiting for the examine of %s: %w", raid, err)
+	}
+	name := nvmeof.DALvstoreName(t.c.daID)
+	l, err := t.n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{LvsName: name})
+	switch {
+	case errors.Is(err, spdk.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
+	case len(l) != 1:
+		return nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
+	}
+	return &l[0], nil
+}
+
+// ensureLvol finds or creates the DA lvol: thin, exactly the array's size.
+func (t *cnTask) ensureLvol(ctx context.Context) error {
+	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
+	if t.lvol == nil {
+		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
+		switch {
+		case err == nil && len(bs) == 1:
+			t.lvol = &bs[0]
+		case err != nil && !errors.Is(err, spdk.ErrNotFound):
+			return fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+		}
+	}
+	if t.lvol != nil {
+		if l := t.lvol.DriverSpecific.Lvol; t.lvol.ProductName != spdk.ProductLvol || l == nil || l.LvolStoreUUID != t.lvs.UUID {
+			return fmt.Errorf("%w: %s is not an lvol of lvstore %s", errCNState, alias, t.lvs.UUID)
+		}
+		if got := t.lvol.SizeBytes(); got != t.c.size {
+			t.note(fmt.Errorf("%w: lvol %s holds %d bytes, the array %d", errCNState, alias, got, t.c.size))
+		}
+		return nil
+	}
+	p := spdk.BdevLvolCreateParams{LvolName: nvmeof.DALvolName(t.c.daID), LvsName: t.lvs.Name,
+		ThinProvision: new(true), ClearMethod: "none"}
+	if t.c.size%cnMiB == 0 {
+		p.SizeInMiB = new(t.c.size / cnMiB)
+	} else {
+		// Only the deprecated byte size (SPDK <= 24.01) can say exactly a
+		// size that is not a whole MiB.
+		p.Size = new(t.c.size)
+	}
+	uuid, err := t.n.c.BdevLvolCreate(ctx, p)
+	if err != nil {
+		return fmt.Errorf("agent: creating lvol %s: %w", alias, err)
+	}
+	t.lvol = &spdk.Bdev{Name: uuid, Aliases: []string{alias}, ProductName: spdk.ProductLvol, UUID: uuid,
+		BlockSize: cnBlockBytes, NumBlocks: t.c.size / cnBlockBytes}
+	t.n.log.Info("disk array lvol created", "da", t.c.daID, "lvol", alias, "uuid", uuid)
+	return nil
+}
+
+// exportPrimary reconciles every exporter subsystem, all at once, with the
+// DA lvol as namespace, ANA optimized and the initiator plus every
+// secondary as hosts. Before the array is initialized no exporter may
+// exist: no host may write before the lvstore's creation is committed.
+func (t *cnTask) exportPrimary(ctx context.Context) {
+	cnForEach(ctx, len(t.c.exps), t.c.exps, func(ctx context.Context, x *cnExp) {
+		if x.err != nil {
+			return
+		}
+		if !t.c.initDone {
+			if t.subs[x.nqn].ss != nil {
+				if err := t.deleteSubs(ctx, []nvmeof.NQN{x.nqn}); err != nil {
+					t.portErr(x, err)
+					return
+				}
+			}
+			t.portErr(x, fmt.Errorf("%w: disk array %s is not initialized yet", errCNNotReady, t.c.daID))
+			return
+		}
+		w := t.export(x, nvmeof.Optimized, x.hosts(true))
+		w.bdev = nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
+		w.bdevNames = []string{t.lvol.Name, w.bdev}
+		if err := t.reconcileExport(ctx, x, w); err != nil {
+			t.portErr(x, err)
+		}
+	})
+}

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// cnSnapshot is what SPDK held when a sync started: one listing of each
+// kind, read concurrently. Tasks never write to it; each task copies the
+// objects it owns (see cnTask) and tracks its own changes.
+type cnSnapshot struct {
+	bdevs      map[string]*spdk.Bdev // by name and by every alias
+	raids      map[string]*spdk.RaidBdev
+	lvstores   map[string]*spdk.Lvstore // by name
+	ctrlrs     map[string]*spdk.NvmeController
+	subsystems map[nvmeof.NQN]*spdk.Subsystem
+	transports map[string]bool // upper-case trtype
+}
+
+// listCN reads SPDK's state: bdevs, raids, lvstores, NVMe controllers,
+// subsystems and transports, all in flight at once.
+func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
+	var (
+		bdevs  []spdk.Bdev
+		raids  []spdk.RaidBdev
+		lvss   []spdk.Lvstore
+		ctrls  []spdk.NvmeController
+		subs   []spdk.Subsystem
+		trs    []spdk.Transport
+		wg     sync.WaitGroup
+		errs   [6]error
+		listFn = []func() error{
+			func() (err error) { bdevs, err = c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{}); return },
+			func() (err error) {
+				raids, err = c.BdevRaidGetBdevs(ctx, spdk.BdevRaidGetBdevsParams{Category: spdk.RaidAll})
+				return
+			},
+			func() (err error) { lvss, err = c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{}); return },
+			func() (err error) {
+				ctrls, err = c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{})
+				return
+			},
+			func() (err error) { subs, err = c.NvmfGetSubsystems(ctx, spdk.NvmfGetSubsystemsParams{}); return },
+			func() (err error) { trs, err = c.NvmfGetTransports(ctx); return },
+		}
+	)
+	for i, fn := range listFn {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("agent: listing SPDK state: %w", err)
+		}
+	}
+	s := &cnSnapshot{
+		bdevs: map[string]*spdk.Bdev{}, raids: map[string]*spdk.RaidBdev{}, lvstores: map[string]*spdk.Lvstore{},
+		ctrlrs: map[string]*spdk.NvmeController{}, subsystems: map[nvmeof.NQN]*spdk.Subsystem{}, transports: map[string]bool{},
+	}
+	for i := range bdevs {
+		b := &bdevs[i]
+		s.bdevs[b.Name] = b
+		for _, a := range b.Aliases {
+			s.bdevs[a] = b
+		}
+	}
+	for i := range raids {
+		s.raids[raids[i].Name] = &raids[i]
+	}
+	for i := range lvss {
+		s.lvstores[lvss[i].Name] = &lvss[i]
+	}
+	for i := range ctrls {
+		s.ctrlrs[ctrls[i].Name] = &ctrls[i]
+	}
+	for i := range subs {
+		s.subsystems[nvmeof.NQN(subs[i].NQN)] = &subs[i]
+	}
+	for _, t := range trs {
+		s.transports[strings.ToUpper(t.TRType)] = true
+	}
+	return s, nil
+}
+
+// isCNKind reports whether an owned name is of a kind a controller node
+// creates. A CN never touches disk-node objects, even on a shared SPDK.
+func isCNKind(k nvmeof.Kind) bool {
+	switch k {
+	case nvmeof.KindVDController, nvmeof.KindRaid, nvmeof.KindDALvstore, nvmeof.KindDALvol,
+		nvmeof.KindExpController, nvmeof.KindExpNQN:
+		return true
+	}
+	return false
+}
+
+// ownedCN parses an SPDK name and reports whether it is a CN object of kind k.
+func ownedCN(name string, k nvmeof.Kind) (nvmeof.Name, bool) {
+	n, ok := nvmeof.ParseName(name)
+	return n, ok && n.Kind == k && isCNKind(k)
+}
+
+// ---- raid identity
+
+// cnMaxRaidEpoch is the largest epoch a raid UUID can carry (48 bits).
+const cnMaxRaidEpoch = 1<<48 - 1
+
+// cnRaidUUID is the UUID a primary gives the raid of DA daID at fencing
+// epoch epoch: 80 bits derived from the DA ID, then the epoch. The raid
+// has no superblock, so the UUID lives only in the running SPDK; reading
+// it back tells which epoch the loaded stack was built at. A stack built at
+// an older epoch may hold stale lvstore metadata in memory (another primary
+// wrote the disks since), so a primary rebuilds it from the disks instead
+// of reusing it. The version nibble is 8 (RFC 9562 custom UUID).
+func cnRaidUUID(daID string, epoch int64) string {
+	h := sha256.Sum256([]byte("vda raid uuid\x00" + daID))
+	var u [16]byte
+	copy(u[:10], h[:10])
+	u[6] = 0x80 | u[6]&0x0f
+	u[8] = 0x80 | u[8]&0x3f
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], uint64(epoch))
+	copy(u[10:], e[2:])
+	return cnFmtUUID(u)
+}
+
+// cnRaidEpoch decodes cnRaidUUID; ok is false for a UUID that cnRaidUUID did not
+// make for daID.
+func cnRaidEpoch(daID, uuid string) (int64, bool) {
+	raw, err := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
+	if err != nil || len(raw) != 16 {
+		return 0, false
+	}
+	var e [8]byte
+	copy(e[2:], raw[10:])
+	epoch := int64(binary.BigEndian.Uint64(e[:]))
+	if !strings.EqualFold(cnRaidUUID(daID, epoch), uuid) {
+		return 0, false
+	}
+	return epoch, true
+}
+
+func cnFmtUUID(u [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
+
+// ---- comparisons
+
+// cnSameTransport reports whether SPDK's (upper-cased) address is tid.
+func cnSameTransport(trtype, adrfam, traddr, trsvcid string, tid nvmeof.TransportID) bool {
+	got, err := nvmeof.NewTransportID(trtype, adrfam, traddr, trsvcid)
+	return err == nil && got == tid
+}
+
+// cnCtrlrMatches reports whether c has exactly one path, to subnqn at tid,
+// as host hostNQN (SPDK releases that do not report the host pass).
+func cnCtrlrMatches(c *spdk.NvmeController, tid nvmeof.TransportID, subnqn, hostNQN nvmeof.NQN) bool {
+	if len(c.Ctrlrs) != 1 {
+		return false
+	}
+	p := c.Ctrlrs[0]
+	return cnSameTransport(p.TRID.TRType, p.TRID.AdrFam, p.TRID.TRAddr, p.TRID.TRSvcID, tid) &&
+		p.TRID.SubNQN == string(subnqn) && (p.Host.NQN == "" || p.Host.NQN == string(hostNQN))
+}
+
+// cnCtrlrFailed reports whether any path of c is failed: SPDK gave up on it
+// and will not reconnect by itself.
+func cnCtrlrFailed(c *spdk.NvmeController) bool {
+	for _, p := range c.Ctrlrs {
+		if p.State == spdk.CtrlrFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// cnCtrlrState returns the state of c's first path ("" without paths).
+func cnCtrlrState(c *spdk.NvmeController) string {
+	if len(c.Ctrlrs) == 0 {
+		return ""
+	}
+	return c.Ctrlrs[0].State
+}
