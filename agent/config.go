@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// Role is what a node agent converges: a disk node or a controller node.
+type Role string
+
+// Roles.
+const (
+	RoleDN Role = "dn"
+	RoleCN Role = "cn"
+)
+
+// Defaults of DefaultConfig.
+const (
+	DefaultListenAddr      = "127.0.0.1:9720"
+	DefaultSyncTimeout     = 2 * time.Minute
+	DefaultHealthTimeout   = 2 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMaxInFlight bounds the objects a disk node works on at once:
+	// real SPDK answers a round trip in about 8 ms and pipelines requests,
+	// so independent objects must be in flight together.
+	DefaultMaxInFlight = 32
+)
+
+// Config configures an Agent. Zero durations and counts mean the defaults.
+type Config struct {
+	// Role is RoleDN or RoleCN (required). Requests for the other role fail
+	// with InvalidArgument.
+	Role Role
+	// SPDKAddr is the SPDK JSON-RPC address (a unix socket path, or
+	// host:port), used when SPDK is nil.
+	SPDKAddr string
+	// SPDK is the client of the local SPDK. When set, SPDKAddr is ignored
+	// and the agent does not close it.
+	SPDK *spdk.Client
+	// Listener is where this node's NVMe-oF subsystems listen
+	// (--listener-conf). Required, normalised (nvmeof.TransportID).
+	Listener nvmeof.TransportID
+	// ListenAddr is the host:port Run serves gRPC on.
+	ListenAddr string
+	// NodeID, when set, is this node's stable ID: requests for another
+	// node_id fail with FailedPrecondition.
+	NodeID string
+	// StateDir, when set, keeps the last applied generation and epochs in
+	// a file there, so a restarted agent still refuses stale monitors.
+	StateDir string
+	// AllowedCallers, when not empty, lists the IP addresses or CIDR
+	// prefixes (monitors, portals) allowed to call the agent; others get
+	// PermissionDenied. It applies with and without TLS.
+	AllowedCallers []string
+	// TLS enables mutual TLS when set: callers must present a certificate
+	// signed by TLS.CAFile.
+	TLS mtls.Config
+	// Logger gets lifecycle and per-RPC logs; nil is silent.
+	Logger hclog.Logger
+	// SyncTimeout bounds one Sync, including hung SPDK calls.
+	SyncTimeout time.Duration
+	// HealthTimeout bounds the SPDK probe of one Health.
+	HealthTimeout time.Duration
+	// ShutdownTimeout bounds the graceful stop of Serve; RPCs still running
+	// after it are cancelled.
+	ShutdownTimeout time.Duration
+	// MaxInFlight bounds the objects worked on concurrently in one Sync.
+	MaxInFlight int
+}
+
+// DefaultConfig returns a Config for role with the defaults filled in. The
+// caller still sets SPDKAddr (or SPDK) and Listener.
+func DefaultConfig(role Role) Config {
+	return Config{
+		Role:            role,
+		ListenAddr:      DefaultListenAddr,
+		SyncTimeout:     DefaultSyncTimeout,
+		HealthTimeout:   DefaultHealthTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		MaxInFlight:     DefaultMaxInFlight,
+	}
+}
+
+// withDefaults fills zero values and validates the result.
+func (c Config) withDefaults() (Config, error) {
+	if c.Role != RoleDN && c.Role != RoleCN {
+		return c, fmt.Errorf("%w: role %q is not %q or %q", ErrConfig, c.Role, RoleDN, RoleCN)
+	}
+	if c.SPDK == nil {
+		if _, _, err := spdk.ParseAddress(c.SPDKAddr); err != nil {
+			return c, fmt.Errorf("%w: spdk address: %w", ErrConfig, err)
+		}
+	}
+	if err := c.Listener.Validate(); err != nil {
+		return c, fmt.Errorf("%w: listener: %w", ErrConfig, err)
+	}
+	if c.NodeID != "" {
+		if err := nvmeof.ValidateID(c.NodeID); err != nil {
+			return c, fmt.Errorf("%w: node id: %w", ErrConfig, err)
+		}
+	}
+	if _, err := parseAllowList(c.AllowedCallers); err != nil {
+		return c, err
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for _, d := range []*time.Duration{&c.SyncTimeout, &c.HealthTimeout, &c.ShutdownTimeout} {
+		if *d < 0 {
+			return c, fmt.Errorf("%w: negative timeout %v", ErrConfig, *d)
+		}
+	}
+	if c.MaxInFlight < 0 {
+		return c, fmt.Errorf("%w: negative MaxInFlight %d", ErrConfig, c.MaxInFlight)
+	}
+	def := DefaultConfig(c.Role)
+	c.SyncTimeout = orDefault(c.SyncTimeout, def.SyncTimeout)
+	c.HealthTimeout = orDefault(c.HealthTimeout, def.HealthTimeout)
+	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, def.ShutdownTimeout)
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = def.MaxInFlight
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = def.ListenAddr
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return c, fmt.Errorf("%w: listen address: %w", ErrConfig, err)
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// parseAllowList parses AllowedCallers: IP addresses and CIDR prefixes.
+func parseAllowList(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%w: allowed caller %q is not an IP address or CIDR prefix", ErrConfig, e)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// syncVDs converges every VD, independently and concurrently.
+func (r *dnRun) syncVDs(ctx context.Context) {
+	r.n.parallel(len(r.vds), func(i int) {
+		r.vdErrs[i] = r.syncVD(ctx, r.vds[i])
+	})
+}
+
+// syncVD converges one VD: fence, lvol, subsystem, namespace, listener,
+// host. The fence (removing every host but host_nqn) comes first and runs
+// even when the rest cannot: it is what keeps a deposed primary from
+// writing (invariant 1).
+func (r *dnRun) syncVD(ctx context.Context, vd *agentpb.VdSpec) error {
+	id := vd.GetId()
+	nqn := nvmeof.VDNQN(id)
+	host := vd.GetHostNqn()
+	ss, err := r.fence(ctx, id, nqn, host)
+	if err != nil {
+		return err
+	}
+	p := r.pds[r.vdPD[id]]
+	if p.err != nil {
+		return fmt.Errorf("physical disk %s: %w", p.spec.GetId(), p.err)
+	}
+	if r.transportErr != nil {
+		return r.transportErr
+	}
+	alias := nvmeof.LvolAlias(p.lvs, nvmeof.VDLvolName(id))
+	uuid, err := r.ensureLvol(ctx, vd, alias)
+	if err != nil {
+		return err
+	}
+	kv := []any{"vd", id, "nqn", nqn}
+	if ss != nil && (ss.SerialNumber != nvmeof.SerialNumber(nqn) || ss.ModelNumber != nvmeof.ModelNumber) {
+		if err := r.deleteSubsystem(ctx, nqn, "identity changed"); err != nil {
+			return err
+		}
+		ss = nil
+	}
+	if ss == nil {
+		err := r.change("nvmf_create_subsystem", kv, func() error {
+			return r.n.c.NvmfCreateSubsystem(ctx, spdk.NvmfCreateSubsystemParams{
+				NQN: string(nqn), SerialNumber: nvmeof.SerialNumber(nqn), ModelNumber: nvmeof.ModelNumber, AllowAnyHost: new(false),
+			})
+		})
+		if err != nil {
+			return err
+		}
+		ss = &spdk.Subsystem{NQN: string(nqn)}
+	}
+	if err := r.ensureNamespace(ctx, ss, nqn, alias, uuid); err != nil {
+		return err
+	}
+	if err := r.ensureListener(ctx, ss, nqn); err != nil {
+		return err
+	}
+	for _, h := range ss.Hosts {
+		if h.NQN == host {
+			return nil
+		}
+	}
+	return r.change("nvmf_subsystem_add_host", append(kv, "host", host), func() error {
+		return r.n.c.NvmfSubsystemAddHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn), Host: host})
+	})
+}
+
+// fence removes every host but host from the VD's subsystem, which drops
+// their connections at once. A subsystem that admits any host is deleted
+// instead (switching allow_any_host off disconnects nobody). It returns the
+// subsystem as listed, or nil when there is none (any more).
+func (r *dnRun) fence(ctx context.Context, id string, nqn nvmeof.NQN, host string) (*spdk.Subsystem, error) {
+	ss := r.snap.subsystems[nqn]
+	if ss == nil {
+		return nil, nil
+	}
+	if ss.AllowAnyHost {
+		return nil, r.deleteSubsystem(ctx, nqn, "admits any host")
+	}
+	for _, h := range ss.Hosts {
+		if h.NQN == host {
+			continue
+		}
+		err := r.change("nvmf_subsystem_remove_host", []any{"vd", id, "nqn", nqn, "host", h.NQN}, func() error {
+			return r.n.c.NvmfSubsystemRemoveHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn), Host: h.NQN})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("fencing host %s: %w", h.NQN, err)
+		}
+	}
+	return ss, nil
+}
+
+func (r *dnRun) deleteSubsystem(ctx context.Context, nqn nvmeof.NQN, why string) error {
+	return r.change("nvmf_delete_subsystem", []any{"nqn", nqn, "reason", why}, func() error {
+		return r.n.c.NvmfDeleteSubsystem(ctx, spdk.NQNParams{NQN: string(nqn)})
+	})
+}
+
+// ensureLvol makes the VD's thick lvol (or grows a smaller one) and returns
+// its UUID, the name SPDK reports namespaces by.
+func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, alias string) (string, error) {
+	size := vd.GetSizeBytes()
+	lv, ok := r.snap.lvols[alias]
+	if !ok {
+		if other := r.snap.lvolPlaces[nvmeof.VDLvolName(vd.GetId())]; len(other) > 0 {
+			return "", fmt.Errorf("%w: the VD's lvol is %s, not %s; not touching it", errDNState, other[0], alias)
+		}
+		var uuid string
+		err := r.change("bdev_lvol_create", []any{"vd", vd.GetId(), "lvol", alias}, func() (err error) {
+			uuid, err = r.n.c.BdevLvolCreate(ctx, spdk.BdevLvolCreateParams{
+				LvolName: nvmeof.VDLvolName(vd.GetId()), LvsName: strings.SplitN(alias, "/", 2)[0],
+				SizeInMiB: new(size / mib), ThinProvision: new(false), ClearMethod: dnLvolClearMethod,
+			})
+			return err
+		})
+		return uuid, err
+	}
+	b := r.snap.bdevs[lv.UUID]
+	switch {
+	case b == nil || b.SizeBytes() == size:
+	case b.SizeBytes() > size:
+		return "", fmt.Errorf("%w: lvol %s has %d bytes, more than the VD's %d; not shrinking it", errDNState, alias, b.SizeBytes(), size)
+	default:
+		err := r.change("bdev_lvol_resize", []any{"vd", vd.GetId(), "lvol", alias, "bytes", size}, func() error {
+			return r.n.c.BdevLvolResize(ctx, spdk.BdevLvolResizeParams{Name: alias, SizeInMiB: new(size / mib)})
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return lv.UUID, nil
+}
+
+// ensureNamespace makes the lvol the subsystem's only namespace (nsid 1,
+// uuid nvmeof.NamespaceUUID), removing any other.
+func (r *dnRun) ensureNamespace(ctx context.Context, ss *spdk.Subsystem, nqn nvmeof.NQN, alias, uuid string) error {
+	nsUUID := nvmeof.NamespaceUUID(nqn)
+	have := false
+	for _, ns := range ss.Namespaces {
+		if !have && ns.BdevName == uuid && strings.EqualFold(ns.UUID, nsUUID) {
+			have = true
+			continue
+		}
+		err := r.change("nvmf_subsystem_remove_ns", []any{"nqn", nqn, "nsid", ns.NSID, "bdev", ns.BdevName}, func() error {
+			return r.n.c.NvmfSubsystemRemoveNs(ctx, spdk.NvmfSubsystemRemoveNsParams{NQN: string(nqn), NSID: ns.NSID})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if have {
+		return nil
+	}
+	return r.change("nvmf_subsystem_add_ns", []any{"nqn", nqn, "bdev", alias}, func() error {
+		_, err := r.n.c.NvmfSubsystemAddNs(ctx, spdk.NvmfSubsystemAddNsParams{
+			NQN: string(nqn), Namespace: spdk.Namespace{NSID: 1, UUID: nsUUID, BdevName: alias},
+		})
+		return err
+	})
+}
+
+// ensureListener adds the agent's listener and then removes any other.
+func (r *dnRun) ensureListener(ctx context.Context, ss *spdk.Subsystem, nqn nvmeof.NQN) error {
+	want := r.n.listener
+	addr := spdk.ListenAddress{TRType: want.TrType, TRAddr: want.TrAddr, AdrFam: want.AdrFam, TRSvcID: want.TrSvcID}
+	var stale []spdk.ListenAddress
+	have := false
+	for _, l := range ss.ListenAddresses {
+		t, err := nvmeof.NewTransportID(l.TRType, l.AdrFam, l.TRAddr, l.TRSvcID)
+		if err == nil && t == want {
+			have = true
+			continue
+		}
+		stale = append(stale, spdk.ListenAddress{TRType: l.TRType, TRAddr: l.TRAddr, AdrFam: l.AdrFam, TRSvcID: l.TRSvcID})
+	}
+	if !have {
+		err := r.change("nvmf_subsystem_add_listener", []any{"nqn", nqn, "listener", want.String()}, func() error {
+			return r.n.c.NvmfSubsystemAddListener(ctx, spdk.NvmfSubsystemAddListenerParams{NQN: string(nqn), ListenAddress: addr})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, l := range stale {
+		err := r.change("nvmf_subsystem_remove_listener", []any{"nqn", nqn, "listener", l.TRAddr + ":" + l.TRSvcID}, func() error {
+			return r.n.c.NvmfSubsystemRemoveListener(ctx, spdk.NvmfSubsystemRemoveListenerParams{NQN: string(nqn), ListenAddress: l})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
