@@ -30,8 +30,8 @@ var errStale = errors.New("vda: placement candidates changed")
 
 func daWhat(name string) string { return fmt.Sprintf("disk array %q", name) }
 
-// candidates reads every DN, PD (with status, for capacity) and CN, and
-// the revision each was read at.
+// candidates reads every DN, PD and CN with its status (capacity, health)
+// and the revision each was read at.
 func (c *Cluster) candidates(ctx context.Context) (Candidates, map[string]int64, error) {
 	revs := map[string]int64{}
 	cands := Candidates{DNs: map[string]DiskNode{}}
@@ -48,30 +48,38 @@ func (c *Cluster) candidates(ctx context.Context) (Candidates, map[string]int64,
 		}
 		return nil
 	}
-	pdStatuses := map[string]Status{}
+	// Statuses first: each spec takes the status read before it.
+	statuses := map[string]Status{}
+	loadStatus := func(prefix string) error {
+		return load(KeyStatus(prefix), func(kv store.KV) error {
+			var st Status
+			err := json.Unmarshal(kv.Value, &st)
+			statuses[kv.Key] = st
+			return err
+		})
+	}
 	err := errors.Join(
+		loadStatus(PrefixDN),
 		load(PrefixDN, func(kv store.KV) error {
 			var dn DiskNode
 			err := json.Unmarshal(kv.Value, &dn)
+			dn.Status = statuses[KeyStatus(kv.Key)]
 			cands.DNs[dn.Name] = dn
 			return err
 		}),
-		load(KeyStatus(PrefixPD), func(kv store.KV) error {
-			var st Status
-			err := json.Unmarshal(kv.Value, &st)
-			pdStatuses[kv.Key] = st
-			return err
-		}),
+		loadStatus(PrefixPD),
 		load(PrefixPD, func(kv store.KV) error {
 			var pd PhysicalDisk
 			err := json.Unmarshal(kv.Value, &pd)
-			pd.Status = pdStatuses[KeyStatus(kv.Key)]
+			pd.Status = statuses[KeyStatus(kv.Key)]
 			cands.PDs = append(cands.PDs, pd)
 			return err
 		}),
+		loadStatus(PrefixCN),
 		load(PrefixCN, func(kv store.KV) error {
 			var cn ControllerNode
 			err := json.Unmarshal(kv.Value, &cn)
+			cn.Status = statuses[KeyStatus(kv.Key)]
 			cands.CNs = append(cands.CNs, cn)
 			return err
 		}),

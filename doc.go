@@ -55,9 +55,14 @@
 // # Placement
 //
 // Cluster asks a Placer (Config.Placer, DefaultPlacer if nil) for a new DA's
-// PDs and CNs. The Placer is pure and may run several times per request;
-// Cluster re-checks its choice inside the transaction (distinct PDs with
-// room, distinct online CNs), so a wrong Placer cannot over-allocate.
+// PDs and CNs. The decision itself is package alloc's: DefaultPlacer is
+// PolicyPlacer{alloc.Default{}}, which turns the candidates (with their
+// capacity, location and health from the status keys) into alloc's inputs
+// and a Shortage into ErrResourceExhausted; another alloc.Policy plugs in
+// through PolicyPlacer. The Placer is pure and may run several times per
+// request; Cluster re-checks its choice inside the transaction (distinct
+// PDs with room, distinct online CNs), so a wrong Placer cannot
+// over-allocate.
 //
 // # Errors
 //

@@ -1,10 +1,10 @@
 package vda
 
 import (
-	"cmp"
+	"errors"
 	"fmt"
-	"hash/fnv"
-	"slices"
+
+	"github.com/vda-io/vda/alloc"
 )
 
 // PlacementRequest is what a new DA needs.
@@ -38,114 +38,74 @@ type Placement struct {
 // Placer chooses where a new DA goes. It must be pure (no I/O): it may run
 // several times per request when concurrent requests conflict. It must
 // return distinct PDs with room for a VD each and distinct CNs, or an
-// error wrapping ErrResourceExhausted.
+// error wrapping ErrResourceExhausted. Cluster checks the answer again in
+// its transaction, so a wrong Placer cannot over-allocate.
+//
+// Most embedders want a different alloc.Policy rather than a Placer:
+// PolicyPlacer adapts one.
 type Placer interface {
 	Place(req PlacementRequest, c Candidates) (Placement, error)
 }
 
-// DefaultPlacer spreads VDs over the PDs with the most free space, on
-// distinct DNs where possible, and controllers over the least-loaded CNs,
-// in distinct locations where possible. PDs are ranked by free space in
-// coarse buckets (sixteenths of their capacity) and ties among PDs and CNs
-// go by a hash of the request and the candidate, so concurrent requests
-// spread out instead of all racing for the same disks; placement is still
-// deterministic for a given request. The chosen CNs get controller
-// indexes least-loaded first, then by name (index 0 starts as primary).
-// Offline nodes and PDs are never chosen.
+// DefaultPlacer is PolicyPlacer{alloc.Default{}}: capacity-aware,
+// spreading VDs and controllers across locations and nodes, least-loaded
+// CNs first, never an offline or failed node or PD (see alloc.Default).
 type DefaultPlacer struct{}
 
 // Place implements Placer.
 func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error) {
-	// Sort small (free, index) pairs, not the PDs themselves.
-	type cand struct {
-		rank, tie uint64
-		i         int
-	}
-	var cs []cand
-	for i := range c.PDs {
-		pd := &c.PDs[i]
+	return PolicyPlacer{Policy: alloc.Default{}}.Place(req, c)
+}
+
+// PolicyPlacer is a Placer that asks an alloc.Policy. It offers the
+// policy every PD with its DN's location, its capacity and free bytes, and
+// every CN with its controller count; PDs that are offline, failed, or on
+// an offline, failed or unknown DN, and CNs that are offline or failed,
+// are marked unavailable. A Shortage becomes ErrResourceExhausted.
+type PolicyPlacer struct {
+	Policy alloc.Policy
+}
+
+// Place implements Placer.
+func (pp PolicyPlacer) Place(req PlacementRequest, c Candidates) (Placement, error) {
+	disks := make([]alloc.Disk, len(c.PDs))
+	for i, pd := range c.PDs {
 		dn, ok := c.DNs[pd.DNName]
-		if !ok || dn.Offline || pd.Offline {
-			continue
-		}
-		if free := pd.FreeBytes(); free >= req.VDSizeBytes {
-			cs = append(cs, cand{rank: free * 16 / pd.CapacityBytes(), tie: tieHash(req, pd.DNName+"/"+pd.Name), i: i})
-		}
-	}
-	if len(cs) < req.StripeCount {
-		return Placement{}, fmt.Errorf("%w: need %d online physical disks with %d bytes free, found %d",
-			ErrResourceExhausted, req.StripeCount, req.VDSizeBytes, len(cs))
-	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		if a.rank != b.rank {
-			return cmp.Compare(b.rank, a.rank)
-		}
-		if a.tie != b.tie {
-			return cmp.Compare(a.tie, b.tie)
-		}
-		pa, pb := &c.PDs[a.i], &c.PDs[b.i]
-		return cmp.Or(cmp.Compare(pa.DNName, pb.DNName), cmp.Compare(pa.Name, pb.Name))
-	})
-	pds := make([]*PhysicalDisk, len(cs))
-	for k, cd := range cs {
-		pds[k] = &c.PDs[cd.i]
-	}
-	var cns []*ControllerNode
-	for i := range c.CNs {
-		if !c.CNs[i].Offline {
-			cns = append(cns, &c.CNs[i])
+		disks[i] = alloc.Disk{
+			ID: pd.DNName + "/" + pd.Name, Node: pd.DNName, Location: dn.Location,
+			CapacityBytes: pd.CapacityBytes(), FreeBytes: pd.FreeBytes(),
+			Unavailable: !ok || dn.Offline || dn.Status.Health == HealthFailed || pd.Offline || pd.Status.Health == HealthFailed,
 		}
 	}
-	if len(cns) < req.CntlrCount {
-		return Placement{}, fmt.Errorf("%w: need %d online controller nodes, found %d", ErrResourceExhausted, req.CntlrCount, len(cns))
+	nodes := make([]alloc.Node, len(c.CNs))
+	for i, cn := range c.CNs {
+		nodes[i] = alloc.Node{ID: cn.Name, Location: cn.Location, Load: cn.CntlrCount,
+			Unavailable: cn.Offline || cn.Status.Health == HealthFailed}
 	}
-	slices.SortFunc(cns, func(a, b *ControllerNode) int {
-		if a.CntlrCount != b.CntlrCount {
-			return cmp.Compare(a.CntlrCount, b.CntlrCount)
+	ar := alloc.Request{VDs: req.StripeCount, VDSizeBytes: req.VDSizeBytes, Controllers: req.CntlrCount, Seed: req.Name, Attempt: req.Attempt}
+	ap, err := pp.Policy.Place(ar, disks, nodes)
+	if err != nil {
+		var sh *alloc.Shortage
+		if errors.As(err, &sh) {
+			return Placement{}, fmt.Errorf("%w: %s", ErrResourceExhausted, sh.Detail())
 		}
-		if ta, tb := tieHash(req, a.Name), tieHash(req, b.Name); ta != tb {
-			return cmp.Compare(ta, tb)
+		if errors.Is(err, alloc.ErrExhausted) {
+			return Placement{}, fmt.Errorf("%w: %w", ErrResourceExhausted, err)
 		}
-		return cmp.Compare(a.Name, b.Name)
-	})
-	chosen := spread(cns, req.CntlrCount, func(cn *ControllerNode) string { return cn.Location })
-	slices.SortFunc(chosen, func(a, b ControllerNode) int {
-		return cmp.Or(cmp.Compare(a.CntlrCount, b.CntlrCount), cmp.Compare(a.Name, b.Name))
-	})
-	return Placement{
-		PDs: spread(pds, req.StripeCount, func(pd *PhysicalDisk) string { return pd.DNName }),
-		CNs: chosen,
-	}, nil
-}
-
-func tieHash(req PlacementRequest, key string) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%d\x00%s", req.Name, req.Attempt, key)
-	return h.Sum64()
-}
-
-// spread picks n of the sorted items: first at most one per domain, then
-// the best of the rest. len(items) >= n.
-func spread[T any](items []*T, n int, domain func(*T) string) []T {
-	out := make([]T, 0, n)
-	used := make([]bool, len(items))
-	seen := map[string]bool{}
-	for i, it := range items {
-		if len(out) == n {
-			return out
-		}
-		if d := domain(it); !seen[d] {
-			seen[d], used[i] = true, true
-			out = append(out, *it)
-		}
+		return Placement{}, err
 	}
-	for i, it := range items {
-		if len(out) == n {
-			break
+	p := Placement{PDs: make([]PhysicalDisk, 0, len(ap.Disks)), CNs: make([]ControllerNode, 0, len(ap.Nodes))}
+	for _, i := range ap.Disks {
+		if i < 0 || i >= len(c.PDs) {
+			return Placement{}, fmt.Errorf("vda: placement policy chose PD index %d of %d", i, len(c.PDs))
 		}
-		if !used[i] {
-			out = append(out, *it)
-		}
+		p.PDs = append(p.PDs, c.PDs[i])
 	}
-	return out
+	for _, i := range ap.Nodes {
+		if i < 0 || i >= len(c.CNs) {
+			return Placement{}, fmt.Errorf("vda: placement policy chose CN index %d of %d", i, len(c.CNs))
+		}
+		p.CNs = append(p.CNs, c.CNs[i])
+	}
+	return p, nil
 }
