@@ -374,4 +374,6 @@ func (cl *cnCluster) wantSecondaryObjects() []string {
 	return []string{"ctrl " + nvmeof.ExpControllerName(cl.expID), "sub " + string(cl.nqn)}
 }
 
-func (cl *cnCluster) String() string { return fmt.Sprintf("da %s epoch %d primary %d", cl.daID, cl.epoch, cl.primary) }
+func (cl *cnCluster) String() string {
+	return fmt.Sprintf("da %s epoch %d primary %d", cl.daID, cl.epoch, cl.primary)
+}
