@@ -2,10 +2,16 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +34,7 @@ type cnNodeEnv struct {
 	listener nvmeof.TransportID
 	cn       *cnNode
 	dn       *dnNode
+	rec      *cnRecorder // nil unless recorded
 }
 
 func newCNNodeEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
@@ -54,6 +61,20 @@ func newCNEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
 			}
 		}
 	})
+	return e
+}
+
+// newRecordedCNEnv is a controller node whose requests are recorded in
+// order by a proxy between the client and the fake.
+func newRecordedCNEnv(t testing.TB) *cnNodeEnv {
+	t.Helper()
+	e := newCNEnv(t)
+	e.rec = newCNRecorder(t, e.fake.SockPath())
+	c, err := spdk.Dial(context.Background(), e.rec.path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	e.c = c
+	e.cn = newCNNode(c, e.listener, nil)
 	return e
 }
 
@@ -208,7 +229,7 @@ type cnCluster struct {
 	epoch       int64
 	primary     int
 	initialized bool
-	down        map[int]bool // controllers left out of everyone's state (crashed CN)
+	down        map[int]bool // controllers whose CN is down: not synced (they stay secondaries of the DA)
 }
 
 const (
@@ -279,7 +300,7 @@ func (cl *cnCluster) cntlrSpec(i int) *agentpb.CntlrSpec {
 		c.Vds = append(c.Vds, &agentpb.VdRef{Id: vd, Idx: uint32(j), DnListener: cnTransport(cl.dns[j%len(cl.dns)].listener)})
 	}
 	for j, id := range cl.cntlrs {
-		if j != p && !cl.down[j] {
+		if j != p {
 			exp.SecondaryHostNqns = append(exp.SecondaryHostNqns, string(nvmeof.HostNQN(id)))
 		}
 	}
@@ -376,4 +397,105 @@ func (cl *cnCluster) wantSecondaryObjects() []string {
 
 func (cl *cnCluster) String() string {
 	return fmt.Sprintf("da %s epoch %d primary %d", cl.daID, cl.epoch, cl.primary)
+}
+
+// cnRecorder is a unix-socket proxy in front of a fake SPDK that records
+// every request (method and params) in the order SPDK receives them.
+type cnRecorder struct {
+	path string
+	mu   sync.Mutex
+	reqs []cnRequest
+}
+
+type cnRequest struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+func newCNRecorder(t testing.TB, target string) *cnRecorder {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cnrec")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	r := &cnRecorder{path: filepath.Join(dir, "rec.sock")}
+	ln, err := net.Listen("unix", r.path)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.serve(c, target)
+			}()
+		}
+	}()
+	return r
+}
+
+// serve copies one client connection to the target and back, decoding the
+// requests on the way.
+func (r *cnRecorder) serve(c net.Conn, target string) {
+	defer c.Close()
+	up, err := net.Dial("unix", target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(c, up)
+		_ = c.Close()
+	}()
+	dec := json.NewDecoder(io.TeeReader(c, up))
+	for {
+		var req cnRequest
+		if err := dec.Decode(&req); err != nil {
+			if !errors.Is(err, io.EOF) {
+				_ = up.Close()
+			}
+			break
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, req)
+		r.mu.Unlock()
+	}
+	_ = up.Close()
+	<-done
+}
+
+// take returns the recorded requests and forgets them.
+func (r *cnRecorder) take() []cnRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reqs
+	r.reqs = nil
+	return out
+}
+
+// mutating returns the state-changing requests of reqs, in order.
+func cnMutating(reqs []cnRequest) []cnRequest {
+	var out []cnRequest
+	for _, q := range reqs {
+		if !spdk.IsReadOnly(q.Method) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func cnMethods(reqs []cnRequest) []string {
+	out := make([]string, len(reqs))
+	for i, q := range reqs {
+		out[i] = q.Method
+	}
+	return out
 }
