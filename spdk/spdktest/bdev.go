@@ -115,6 +115,19 @@ func (d statDevice) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// WriteZeroes implements blockdev.Zeroer by passing the zeroing down, so
+// that an lvstore created with clear_method unmap or write_zeroes releases
+// a sparse device's memory instead of filling it with zeroed chunks.
+func (d statDevice) WriteZeroes(off, length int64) error {
+	if d.b.dev == nil {
+		d.b.stats.fail()
+		return fmt.Errorf("spdktest: bdev %s has no data path", d.b.name)
+	}
+	return blockdev.WriteZeroes(d.b.dev, off, length)
+}
+
+var _ blockdev.Zeroer = statDevice{}
+
 func (s *ioStats) fail() {
 	s.mu.Lock()
 	s.failed++
