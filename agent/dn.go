@@ -34,6 +34,10 @@ type dnNode struct {
 	log      hclog.Logger
 	// inflight bounds the PDs or VDs worked on at once.
 	inflight int
+	// lvsClear and lvolClear are the clear methods of new lvstores and
+	// lvols (dnLvstoreClearMethod, dnLvolClearMethod; tests change them to
+	// show what the choice prevents).
+	lvsClear, lvolClear string
 }
 
 // newDNNode returns the disk-node reconciler over c; listener is the
@@ -42,7 +46,8 @@ func newDNNode(c *spdk.Client, listener nvmeof.TransportID, log hclog.Logger) *d
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &dnNode{c: c, listener: listener, log: log.Named("dn"), inflight: DefaultMaxInFlight}
+	return &dnNode{c: c, listener: listener, log: log.Named("dn"), inflight: DefaultMaxInFlight,
+		lvsClear: dnLvstoreClearMethod, lvolClear: dnLvolClearMethod}
 }
 
 // sync converges SPDK to st: it lists what SPDK has, deletes the owned

@@ -85,7 +85,8 @@ func (r *dnRun) deleteLvols(ctx context.Context, blocked map[string]bool) map[st
 
 // deleteLvstores deletes the lvstores of PDs the state no longer names,
 // provided they hold nothing VDA does not own and their VD lvols are gone.
-// It returns the bdevs whose lvstore is gone.
+// It returns, by base bdev, whether the lvstore is gone (false: it is kept,
+// and the failure was reported).
 func (r *dnRun) deleteLvstores(ctx context.Context, lvolFailed map[string]bool) map[string]bool {
 	var names []string
 	for name := range r.snap.lvstores {
@@ -105,12 +106,12 @@ func (r *dnRun) deleteLvstores(ctx context.Context, lvolFailed map[string]bool) 
 				return r.n.c.BdevLvolDeleteLvstore(ctx, spdk.LvstoreSelector{LvsName: ls.Name})
 			})
 		}
-		if err != nil && !errors.Is(err, spdk.ErrNotFound) {
+		ok := err == nil || errors.Is(err, spdk.ErrNotFound)
+		if !ok {
 			r.failedDelete(agentpb.Kind_KIND_PD, id, fmt.Errorf("deleting lvstore %s: %w", ls.Name, err))
-			return
 		}
 		mu.Lock()
-		gone[ls.BaseBdev] = true
+		gone[ls.BaseBdev] = ok
 		mu.Unlock()
 	})
 	return gone
@@ -168,8 +169,12 @@ func (r *dnRun) deletePDBdevs(ctx context.Context, storeGone map[string]bool) {
 	sort.Slice(todo, func(i, j int) bool { return todo[i].bdev < todo[j].bdev })
 	r.n.parallel(len(todo), func(i int) {
 		d := todo[i]
+		gone, hadStore := storeGone[d.bdev]
+		if hadStore && !gone {
+			return // the lvstore on it is kept (reported already)
+		}
 		var err error
-		if b := r.snap.bdev(d.bdev); b != nil && b.Claimed && !storeGone[d.bdev] {
+		if b := r.snap.bdev(d.bdev); b != nil && b.Claimed && !gone {
 			err = fmt.Errorf("%w: bdev %s is still claimed", errDNState, d.bdev)
 		} else {
 			err = r.change("delete PD bdev", []any{"pd", d.pdID, "bdev", d.bdev}, func() error { return d.del(ctx) })

@@ -20,6 +20,7 @@ import (
 type dnEnv struct {
 	t        testing.TB
 	fake     *spdktest.Server
+	rec      *rpcRecorder // every request the agent's client sends
 	c        *spdk.Client
 	listener nvmeof.TransportID
 	dn       *dnNode
@@ -28,10 +29,11 @@ type dnEnv struct {
 func newDNEnv(t testing.TB, opts ...spdktest.Option) *dnEnv {
 	t.Helper()
 	fake := spdktest.NewServer(t, append([]spdktest.Option{spdktest.WithWaitForRPC()}, opts...)...)
-	c, err := spdk.Dial(context.Background(), fake.SockPath())
+	rec := startRecorder(t, fake.SockPath())
+	c, err := spdk.Dial(context.Background(), rec.sock)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	e := &dnEnv{t: t, fake: fake, c: c, listener: dnTestListener(t)}
+	e := &dnEnv{t: t, fake: fake, rec: rec, c: c, listener: dnTestListener(t)}
 	e.initFramework()
 	e.dn = newDNNode(c, e.listener, nil)
 	return e
@@ -127,4 +129,94 @@ func (e *dnEnv) mutations() []string {
 		}
 	}
 	return out
+}
+
+// requireConverged checks that SPDK holds exactly the DN objects st wants,
+// built to the recipe, and no other owned object (no orphans).
+func (e *dnEnv) requireConverged(st *agentpb.DnState) {
+	e.t.Helper()
+	t := e.t
+	snap, err := e.dn.list(context.Background())
+	require.NoError(t, err)
+	bdevs, lvstores, lvols, subs := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[nvmeof.NQN]bool{}
+	for _, pd := range st.GetPds() {
+		bdev := nvmeof.PDBdevName(pd.GetId())
+		if pd.GetNvme() != nil {
+			bdev = nvmeof.NVMeBdevName(nvmeof.PDControllerName(pd.GetId()), 1)
+		}
+		require.NotNil(t, snap.bdev(bdev), "PD bdev %s", bdev)
+		bdevs[bdev] = true
+		lvs := nvmeof.PDLvstoreName(pd.GetId())
+		require.Contains(t, snap.lvstores, lvs)
+		require.Equal(t, bdev, snap.lvstores[lvs].BaseBdev)
+		lvstores[lvs] = true
+		for _, vd := range pd.GetVds() {
+			alias := nvmeof.LvolAlias(lvs, nvmeof.VDLvolName(vd.GetId()))
+			lv, ok := snap.lvols[alias]
+			require.True(t, ok, "lvol %s", alias)
+			require.False(t, lv.IsThinProvisioned, "VD lvols are thick")
+			require.Equal(t, vd.GetSizeBytes(), snap.bdevs[lv.UUID].SizeBytes())
+			lvols[alias] = true
+			nqn := nvmeof.VDNQN(vd.GetId())
+			subs[nqn] = true
+			ss := snap.subsystems[nqn]
+			require.NotNil(t, ss, "subsystem %s", nqn)
+			require.False(t, ss.AllowAnyHost)
+			require.Equal(t, nvmeof.SerialNumber(nqn), ss.SerialNumber)
+			require.Equal(t, nvmeof.ModelNumber, ss.ModelNumber)
+			require.Equal(t, []spdk.SubsystemHost{{NQN: vd.GetHostNqn()}}, ss.Hosts)
+			require.Len(t, ss.Namespaces, 1)
+			require.Equal(t, lv.UUID, ss.Namespaces[0].BdevName)
+			require.Equal(t, nvmeof.NamespaceUUID(nqn), ss.Namespaces[0].UUID)
+			require.Len(t, ss.ListenAddresses, 1)
+			l := ss.ListenAddresses[0]
+			tid, err := nvmeof.NewTransportID(l.TRType, l.AdrFam, l.TRAddr, l.TRSvcID)
+			require.NoError(t, err)
+			require.Equal(t, e.listener, tid)
+		}
+	}
+	for name, b := range snap.bdevs {
+		if b.Name == name && (ownedID(name, nvmeof.KindPDBdev) != "" || ownedID(name, nvmeof.KindPDController) != "") {
+			require.True(t, bdevs[name], "orphan bdev %s", name)
+		}
+	}
+	for name := range snap.ctrlrs {
+		if ownedID(name, nvmeof.KindPDController) != "" {
+			require.True(t, bdevs[nvmeof.NVMeBdevName(name, 1)], "orphan controller %s", name)
+		}
+	}
+	for name := range snap.lvstores {
+		if nvmeof.IsOwnedLvstore(name) {
+			require.True(t, lvstores[name], "orphan lvstore %s", name)
+		}
+	}
+	for alias, lv := range snap.lvols {
+		if nvmeof.IsOwnedLvol(lv.Name) {
+			require.True(t, lvols[alias], "orphan lvol %s", alias)
+		}
+	}
+	for nqn := range snap.subsystems {
+		if nvmeof.IsOwnedNQN(nqn) {
+			require.True(t, subs[nqn], "orphan subsystem %s", nqn)
+		}
+	}
+}
+
+// dnState builds a state of npd malloc PDs of 128 MiB with nvd VDs of 8
+// MiB each, all of one DA exported to cntlr.
+func dnState(npd, nvd int, da, cntlr string, epoch int64) *agentpb.DnState {
+	st := &agentpb.DnState{}
+	for range npd {
+		pd := mallocPD(nvmeof.NewID(), 128<<20)
+		for range nvd {
+			pd.Vds = append(pd.Vds, vdSpec(nvmeof.NewID(), da, cntlr, epoch, 8))
+		}
+		st.Pds = append(st.Pds, pd)
+	}
+	return st
+}
+
+// spdktestError is a fault answering an SPDK error the next times requests.
+func spdktestError(code int, msg string, times int) spdktest.Fault {
+	return spdktest.Fault{Error: &spdktest.Error{Code: code, Message: msg}, Times: times}
 }

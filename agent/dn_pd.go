@@ -105,7 +105,7 @@ func (r *dnRun) ensureLvstore(ctx context.Context, p *pdResult) error {
 	}
 	return r.change("bdev_lvol_create_lvstore", []any{"pd", p.spec.GetId(), "lvstore", p.lvs}, func() error {
 		_, err := r.n.c.BdevLvolCreateLvstore(ctx, spdk.BdevLvolCreateLvstoreParams{
-			BdevName: p.bdev, LvsName: p.lvs, ClusterSz: pdClusterBytes, ClearMethod: dnLvstoreClearMethod,
+			BdevName: p.bdev, LvsName: p.lvs, ClusterSz: pdClusterBytes, ClearMethod: r.n.lvsClear,
 		})
 		return err
 	})

@@ -120,7 +120,7 @@ func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, alias string
 		err := r.change("bdev_lvol_create", []any{"vd", vd.GetId(), "lvol", alias}, func() (err error) {
 			uuid, err = r.n.c.BdevLvolCreate(ctx, spdk.BdevLvolCreateParams{
 				LvolName: nvmeof.VDLvolName(vd.GetId()), LvsName: strings.SplitN(alias, "/", 2)[0],
-				SizeInMiB: new(size / mib), ThinProvision: new(false), ClearMethod: dnLvolClearMethod,
+				SizeInMiB: new(size / mib), ThinProvision: new(false), ClearMethod: r.n.lvolClear,
 			})
 			return err
 		})
