@@ -1,5 +1,6 @@
 // Package spdk is a typed JSON-RPC client for SPDK applications (spdk_tgt and friends), built
-// against the behaviour of real SPDK v24.01 recorded in shared/spdk/transcripts.
+// against the behaviour of real SPDK v24.01 recorded in shared/spdk/transcripts (the tests use
+// the copy in testdata/transcripts and check it against the original when that is present).
 //
 // # Connecting
 //

@@ -19,12 +19,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// transcriptsDir finds shared/spdk/transcripts by walking up from the package directory (the
-// shared tree sits beside the repository root, locally and in CI).
+// transcriptsDir is the repository's copy of the real SPDK recordings
+// (shared/spdk/transcripts in the project's reference tree, which sits
+// beside the repository). When that reference tree is present, the copy
+// must still match it.
 func transcriptsDir(t *testing.T) string {
 	t.Helper()
+	const dir = "testdata/transcripts"
+	if ref := sharedTranscripts(); ref != "" {
+		files, err := filepath.Glob(filepath.Join(ref, "*.jsonl"))
+		require.NoError(t, err)
+		for _, f := range files {
+			want, err := os.ReadFile(f)
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(dir, filepath.Base(f)))
+			require.NoError(t, err, "copy %s into spdk/testdata/transcripts", f)
+			require.True(t, bytes.Equal(want, got), "spdk/testdata/transcripts/%s differs from %s: copy it again", filepath.Base(f), f)
+		}
+	}
+	return dir
+}
+
+// sharedTranscripts finds shared/spdk/transcripts by walking up from the
+// package directory, or returns "".
+func sharedTranscripts() string {
 	dir, err := os.Getwd()
-	require.NoError(t, err)
+	if err != nil {
+		return ""
+	}
 	for {
 		cand := filepath.Join(dir, "shared", "spdk", "transcripts")
 		if st, err := os.Stat(cand); err == nil && st.IsDir() {
@@ -32,7 +54,7 @@ func transcriptsDir(t *testing.T) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/spdk/transcripts not found beside the repository: golden SPDK tests need it")
+			return ""
 		}
 		dir = parent
 	}

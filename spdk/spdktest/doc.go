@@ -18,9 +18,10 @@
 // had no PCI device: an unknown or malformed address is -19 "No such
 // device", the same device under a second name -17.
 //
-// The reference is the recordings in shared/spdk/transcripts; the replay test
-// in this package checks every recorded response, and
-// testdata/KNOWN_DIFFERENCES.md lists what still differs and why.
+// The reference is the recordings in shared/spdk/transcripts (the tests use
+// the copy in spdk/testdata/transcripts); the replay test in this package
+// checks every recorded response, and testdata/KNOWN_DIFFERENCES.md lists
+// what still differs and why.
 //
 // Tests use NewServer, which returns a running fake on a socket in a temporary
 // directory. Other programs embed a Target with New and Serve (cmd/vda-fakespdk

@@ -55,25 +55,9 @@ import (
 	"time"
 )
 
-// transcriptsDir walks up from the package directory to find the sibling
-// shared/spdk/transcripts of the repository.
-func transcriptsDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "spdk", "transcripts")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// transcriptsDir is the repository's copy of the recordings (the spdk
+// package's tests check that it matches the project's reference tree).
+const transcriptsDir = "../testdata/transcripts"
 
 type recLine struct {
 	Note             string          `json:"note"`
@@ -157,10 +141,7 @@ type replayDiff struct {
 func (d replayDiff) key() string { return d.file + "|" + d.target + "|" + d.id + "|" + d.method }
 
 func TestReplayTranscripts(t *testing.T) {
-	dir := transcriptsDir()
-	if dir == "" {
-		t.Skip("shared/spdk/transcripts not found next to the repository; nothing to replay")
-	}
+	dir := transcriptsDir
 	r := &replayer{
 		t: t, lines: loadTranscripts(t, dir), tmp: t.TempDir(),
 		targets: map[string]*replayTarget{}, ports: map[string]string{}, portRev: map[string]string{},
