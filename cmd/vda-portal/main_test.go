@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/store/sqlstore"
+	"github.com/vda-io/vda/store/sqlstore/sqltest"
 )
 
 // startPortal runs the binary's run with args and returns its address and
@@ -36,32 +37,92 @@ func startPortal(t *testing.T, args ...string) (string, func() int) {
 	}
 }
 
+// backends are the store URIs the portal is tested on: every backend,
+// PostgreSQL and MySQL only when scripts/test started their servers (the
+// subtest says how to enable them otherwise). SQL databases get the schema
+// as vda-db --action create gives it.
+func backends() map[string]func(t *testing.T) string {
+	sql := func(fresh func(testing.TB) string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			uri := fresh(t)
+			_, err := sqlstore.CreateSchema(context.Background(), uri)
+			require.NoError(t, err)
+			return uri
+		}
+	}
+	return map[string]func(t *testing.T) string{
+		"memory": func(*testing.T) string { return "memory://" },
+		"embedded": func(t *testing.T) string {
+			return (&url.URL{Scheme: "embedded", Path: filepath.Join(t.TempDir(), "etcd")}).String()
+		},
+		"sqlite":   sql(sqltest.FreshSQLite),
+		"postgres": sql(sqltest.FreshPostgres),
+		"mysql":    sql(sqltest.FreshMySQL),
+	}
+}
+
+// TestPortalServes runs the tutorial's cluster through the binary on each
+// store: nodes, disks, a DA and its exporter are created, read back and
+// torn down, with in-use deletes refused on the way.
 func TestPortalServes(t *testing.T) {
-	sqlite := (&url.URL{Scheme: "sqlite", Path: filepath.Join(t.TempDir(), "vda.db")}).String()
-	_, err := sqlstore.CreateSchema(context.Background(), sqlite) // vda-db --action create
-	require.NoError(t, err)
-	for name, uri := range map[string]string{
-		"memory":   "memory://",
-		"embedded": (&url.URL{Scheme: "embedded", Path: filepath.Join(t.TempDir(), "etcd")}).String(),
-		"sqlite":   sqlite,
-	} {
+	for name, uri := range backends() {
 		t.Run(name, func(t *testing.T) {
-			addr, stop := startPortal(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", uri, "--log-level", "error")
+			addr, stop := startPortal(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", uri(t), "--log-level", "error")
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			require.NoError(t, err)
-			p := pb.NewPortalClient(conn)
-			ctx := context.Background()
-			_, err = p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "cn0", CnListenerConf: `{"trtype":"tcp","traddr":"127.0.0.1","trsvcid":"4430"}`})
-			require.NoError(t, err)
-			_, err = p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "cn0", CnListenerConf: `{"trtype":"tcp","traddr":"127.0.0.1","trsvcid":"4430"}`})
-			require.Equal(t, codes.AlreadyExists, status.Code(err))
-			sum, err := p.GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})
-			require.NoError(t, err)
-			require.EqualValues(t, 1, sum.GetCnCnt())
+			exportDA(t, pb.NewPortalClient(conn))
 			require.NoError(t, conn.Close())
 			require.Zero(t, stop())
 		})
 	}
+}
+
+func exportDA(t *testing.T, p pb.PortalClient) {
+	ctx := context.Background()
+	lc := func(ip, port string) string {
+		return `{"trtype":"tcp","traddr":"` + ip + `","adrfam":"ipv4","trsvcid":"` + port + `"}`
+	}
+	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
+		_, err := p.CreateDn(ctx, &pb.CreateDnRequest{DnName: ip + ":9720", DnListenerConf: lc(ip, "4420"), Location: ip})
+		require.NoError(t, err)
+		_, err = p.CreatePd(ctx, &pb.CreatePdRequest{DnName: ip + ":9720", PdName: "pd0", PdConf: `{"type":"malloc","size":134217728}`})
+		require.NoError(t, err)
+	}
+	for _, ip := range []string{"192.168.0.16", "192.168.0.17"} {
+		_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: ip + ":9820", CnListenerConf: lc(ip, "4430")})
+		require.NoError(t, err)
+	}
+	_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "192.168.0.16:9820", CnListenerConf: lc("192.168.0.16", "4430")})
+	require.Equal(t, codes.AlreadyExists, status.Code(err))
+	_, err = p.CreateDa(ctx, &pb.CreateDaRequest{DaName: "da0", CntlrCnt: 2, DaSize: 32 << 20, PhysicalSize: 32 << 20, DaConf: `{"stripe_count":2, "stripe_size_kb":64}`})
+	require.NoError(t, err)
+	_, err = p.CreateDa(ctx, &pb.CreateDaRequest{DaName: "big", CntlrCnt: 2, DaSize: 1 << 30, DaConf: `{"stripe_count":2, "stripe_size_kb":64}`})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err))
+	_, err = p.CreateExp(ctx, &pb.CreateExpRequest{DaName: "da0", ExpName: "exp0", InitiatorNqn: "nqn.2016-06.io.spdk:host0"})
+	require.NoError(t, err)
+
+	exp, err := p.GetExp(ctx, &pb.GetExpRequest{DaName: "da0", ExpName: "exp0"})
+	require.NoError(t, err)
+	require.Equal(t, "nqn.2016-06.io.spdk:vda-exp-da0-exp0", exp.GetExpMsg().GetExpNqn())
+	es := exp.GetExpMsg().GetEsMsgList()
+	require.Len(t, es, 2)
+	require.Equal(t, []string{"192.168.0.16:9820", "192.168.0.17:9820"}, []string{es[0].GetCnName(), es[1].GetCnName()})
+	require.Equal(t, lc("192.168.0.16", "4430"), es[0].GetCnListenerConf())
+	sum, err := p.GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, sum.GetDaCnt())
+	require.EqualValues(t, 1, sum.GetExpCnt())
+
+	_, err = p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: "da0"})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "a DA with an exporter")
+	_, err = p.DeleteExp(ctx, &pb.DeleteExpRequest{DaName: "da0", ExpName: "exp0"})
+	require.NoError(t, err)
+	_, err = p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: "da0"})
+	require.NoError(t, err)
+	sum, err = p.GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})
+	require.NoError(t, err)
+	require.Zero(t, sum.GetDaCnt())
+	require.Equal(t, sum.GetTotalBytes(), sum.GetFreeBytes(), "deleting the DA frees its capacity")
 }
 
 func TestDefaultStoreIsEmbedded(t *testing.T) {
