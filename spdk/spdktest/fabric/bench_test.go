@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
@@ -32,7 +33,9 @@ func BenchmarkFabric(b *testing.B) {
 
 func benchIO(b *testing.B, c *Conn, op string, size, qd int, span int64) {
 	b.SetBytes(int64(size))
-	b.SetParallelism(qd)
+	// RunParallel runs parallelism x GOMAXPROCS goroutines: qd in all.
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((qd + procs - 1) / procs)
 	slots := span / int64(size)
 	run := func(buf []byte, i int64) error {
 		off := (i % slots) * int64(size)
