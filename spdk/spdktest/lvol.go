@@ -52,7 +52,11 @@ type examJob struct {
 // scheduleExamine loads an lvstore from b after the examine delay.
 func (s *state) scheduleExamine(b *bdev) {
 	if len(s.pendingExams) == 0 {
-		s.examDone = make(chan struct{})
+		select {
+		case <-s.examDone: // the last round is over: start a new one
+			s.examDone = make(chan struct{})
+		default: // an examine is scheduling more (auto examine of its lvols): same round
+		}
 	}
 	j := &examJob{b: b}
 	s.pendingExams = append(s.pendingExams, j)
