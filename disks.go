@@ -2,6 +2,7 @@ package vda
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/vda-io/vda/nvmeof"
@@ -53,6 +54,9 @@ func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec)
 		if err := txAbsent(tx, key, pdWhat(spec.DNName, spec.Name)); err != nil {
 			return err
 		}
+		if err := txDeviceFree(tx, dn.Name, conf); err != nil {
+			return err
+		}
 		pd = PhysicalDisk{ID: nvmeof.NewID(), Name: spec.Name, DNName: dn.Name, DNID: dn.ID,
 			Description: spec.Description, Conf: conf}
 		dn.PDCount++
@@ -62,6 +66,30 @@ func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec)
 		return txPut(tx, key, pd)
 	})
 	return pd, err
+}
+
+// txDeviceFree fails with ErrAlreadyExists if another PD of dn uses the
+// device of conf. Listing is safe here: every PD create on dn also writes
+// the DN's key, so a concurrent one makes this transaction conflict.
+func txDeviceFree(tx *store.Tx, dn string, conf PDConf) error {
+	dev := conf.Device()
+	if dev == "" {
+		return nil
+	}
+	kvs, err := tx.List(KeyPDs(dn))
+	if err != nil {
+		return err
+	}
+	for _, kv := range kvs {
+		var other PhysicalDisk
+		if err := json.Unmarshal(kv.Value, &other); err != nil {
+			return fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+		}
+		if other.Conf.Type == conf.Type && other.Conf.Device() == dev {
+			return fmt.Errorf("%w: %s already uses %s %s", ErrAlreadyExists, pdWhat(dn, other.Name), conf.Type, dev)
+		}
+	}
+	return nil
 }
 
 // GetPhysicalDisk returns a PD with its status.

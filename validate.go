@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -24,7 +25,9 @@ const (
 	MaxPDBytes = 1 << 50
 )
 
-var pciAddr = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+// pciAddr is [domain:]bus:device.function, with SPDK's limits (device
+// up to 0x1f, function up to 7).
+var pciAddr = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$`)
 
 // ValidateName checks a user-chosen name of kind (see
 // nvmeof.ValidateResourceName) and wraps the failure in ErrInvalidArgument.
@@ -87,6 +90,19 @@ func decodeStrict(field, s string, v any) error {
 	return nil
 }
 
+// Device names the storage a PD uses on its DN: the aio file or the NVMe
+// PCIe address ("" for malloc, which has no device). Two PDs of one DN
+// never share a device.
+func (c PDConf) Device() string {
+	switch c.Type {
+	case PDAio:
+		return c.Filename
+	case PDNVMe:
+		return c.TrAddr
+	}
+	return ""
+}
+
 // ParsePDConf parses and validates --pd-conf.
 func ParsePDConf(s string) (PDConf, error) {
 	var c PDConf
@@ -121,6 +137,12 @@ func ParsePDConf(s string) (PDConf, error) {
 		}
 		if !pciAddr.MatchString(c.TrAddr) {
 			return bad("nvme traddr %q is not a PCIe address like 0000:01:00.0", c.TrAddr)
+		}
+		// One spelling per device, so two PDs cannot name one disk
+		// differently: lower case, with the domain.
+		c.TrAddr = strings.ToLower(c.TrAddr)
+		if len(c.TrAddr) == len("01:00.0") {
+			c.TrAddr = "0000:" + c.TrAddr
 		}
 	default:
 		return bad("type %q is not malloc, aio or nvme", c.Type)
