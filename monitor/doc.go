@@ -2,6 +2,8 @@
 // state from the store, pushes it to the node's agent, writes the reported
 // status back, tracks node health and runs failover.
 //
+// # Membership
+//
 // Several monitors split the nodes among themselves through store leases
 // ([Membership]): each registers a key bound to its lease, and a node belongs
 // to the live member that wins rendezvous hashing for it ([Owner]). A monitor
@@ -9,4 +11,51 @@
 // others; a monitor cut off from the store stops driving nodes as soon as it
 // can no longer be sure its lease is alive, so no node is driven by two
 // monitors at once for longer than the lease TTL.
+//
+// # Planning
+//
+// [LoadSnapshot] reads everything under vda.Prefix at one revision and
+// [Build], which is pure, turns it into one agentpb.SyncRequest per node
+// whose generation is that revision. A push is complete (the agent deletes
+// what it does not name), so an object that cannot be decoded or refers to
+// something missing never silently drops out of a state: it is reported as a
+// [Problem] and the nodes it may concern are held (not pushed) until it is
+// fixed.
+//
+// # Pushing
+//
+// [Monitor.Run] keeps one worker per owned node. Workers coalesce (only the
+// newest plan is pushed), skip a push whose state the agent already applied
+// (unless a resync or a restarted agent forces it), retry with exponential
+// backoff, and never wait for each other, so one slow or dead agent only
+// delays itself. Rounds are triggered by a store watch (spec keys only, not
+// the monitor's own status writes), membership changes, health events and
+// the periodic resync.
+//
+// # Status
+//
+// Each reply is written back per object under vda.KeyStatus(specKey) in a
+// store.Update that merges into what is stored (a DN reports a DA's VDs, CNs
+// its controllers and exporter ports) and is guarded by the spec's
+// ModRevision in the snapshot the request was built from: a report about an
+// old state never lands on newer desired state. A DA's (and exporter's)
+// overall health is derived from its parts: failed when the primary's part is
+// failed (its node failed), degraded when any part is not healthy, healthy
+// when all are. A primary reporting its lvstore sets DiskArray.Initialized
+// with a compare-and-swap.
+//
+// # Health and failover
+//
+// Every owned node is probed every failover.Config.Interval; a
+// failover.Tracker judges it failed after several consecutive misses in a
+// window. A failed node's objects are marked failed. For every DA whose
+// primary is on an owned failed controller node, each round chooses a new
+// primary (failover.ChoosePrimary) and commits it with Epoch+1, many DAs per
+// transaction, each guarded by its revision and by this monitor's member
+// key. The commit is the whole failover: the push loop then fences the disk
+// nodes (they admit only the new primary's host NQN, which drops the old
+// primary's connections), then pushes the new primaries, then the other
+// controllers. Because rounds re-check the store, a failover that a dead
+// monitor committed but did not push is finished by whichever monitor owns
+// the nodes next, and one it did not commit is decided again.
 package monitor

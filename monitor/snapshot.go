@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/nvmeof"
@@ -48,6 +49,9 @@ type Snapshot struct {
 	hold holds
 	// malformed is the set of keys that did not decode.
 	malformed map[string]bool
+
+	indexOnce sync.Once
+	ix        *index
 }
 
 // holds names the nodes (by name) that must not be pushed, and why: a push

@@ -1,0 +1,130 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+
+	"github.com/vda-io/vda/failover"
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/store"
+)
+
+// ErrConfig is wrapped by the errors of an invalid Config.
+var ErrConfig = errors.New("monitor: invalid config")
+
+// Config configures a Monitor. Zero durations and counts mean the
+// DefaultConfig value.
+type Config struct {
+	// Store holds the cluster (required).
+	Store store.Store
+	// ID names this monitor among the cluster's monitors (required).
+	ID string
+	// LeaseTTL is the membership lease TTL: a dead monitor's nodes are
+	// picked up by the others within about that long.
+	LeaseTTL time.Duration
+	// ResyncInterval is how often every owned node is pushed its state
+	// even if nothing changed (drift repair).
+	ResyncInterval time.Duration
+	// SyncTimeout bounds one Sync call to an agent.
+	SyncTimeout time.Duration
+	// BackoffMin and BackoffMax bound the exponential backoff between
+	// failed pushes to one node.
+	BackoffMin, BackoffMax time.Duration
+	// PhaseTimeout bounds how long a failover waits for the disk nodes
+	// (the fence) before pushing the new primaries, and for the new
+	// primaries before re-pointing the other secondaries. Waiting is an
+	// optimisation: the disk nodes admit only the new primary, so order
+	// is not what keeps a DA single-writer.
+	PhaseTimeout time.Duration
+	// Failover says how often nodes are probed and when one is failed.
+	Failover failover.Config
+	// HealthTimeout bounds one Health probe; 0 means Failover.Interval.
+	HealthTimeout time.Duration
+	// TLS, when enabled, is the client side of mutual TLS to the agents.
+	TLS mtls.Config
+	// DialOptions are added to every agent connection (after the
+	// transport credentials, so they may override them).
+	DialOptions []grpc.DialOption
+	// StatusConcurrency bounds the status writes in flight per node.
+	StatusConcurrency int
+	// Logger receives the monitor's logs; nil means silent.
+	Logger hclog.Logger
+	// Now is the clock of health observations and status times; nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults for monitor id over s: 5 s lease,
+// 30 s resync, 30 s sync timeout, 100 ms-5 s backoff, 2 s phases and
+// failover.DefaultConfig.
+func DefaultConfig(s store.Store, id string) Config {
+	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
+		SyncTimeout: 30 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
+		PhaseTimeout: 2 * time.Second, Failover: failover.DefaultConfig(), StatusConcurrency: 32}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig(c.Store, c.ID)
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.LeaseTTL, d.LeaseTTL)
+	set(&c.ResyncInterval, d.ResyncInterval)
+	set(&c.SyncTimeout, d.SyncTimeout)
+	set(&c.BackoffMin, d.BackoffMin)
+	set(&c.BackoffMax, d.BackoffMax)
+	set(&c.PhaseTimeout, d.PhaseTimeout)
+	if c.Failover == (failover.Config{}) {
+		c.Failover = d.Failover
+	}
+	set(&c.HealthTimeout, c.Failover.Interval)
+	if c.StatusConcurrency == 0 {
+		c.StatusConcurrency = d.StatusConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports whether c (after defaults) can run.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	for name, d := range map[string]time.Duration{"lease TTL": c.LeaseTTL, "resync interval": c.ResyncInterval,
+		"sync timeout": c.SyncTimeout, "minimum backoff": c.BackoffMin, "phase timeout": c.PhaseTimeout,
+		"health timeout": c.HealthTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
+		}
+	}
+	if c.BackoffMax < c.BackoffMin {
+		errs = append(errs, fmt.Errorf("maximum backoff %v is below the minimum %v", c.BackoffMax, c.BackoffMin))
+	}
+	if c.StatusConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("status concurrency %d is negative", c.StatusConcurrency))
+	}
+	if err := c.Failover.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}

@@ -1,0 +1,374 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/failover"
+	"github.com/vda-io/vda/store"
+)
+
+// failoverAttempts bounds the re-reads of one batch on conflicts.
+const failoverAttempts = 10
+
+// failovers moves the primary of every DA whose primary is on a controller
+// node this monitor owns and judges failed. It is level-triggered (every
+// round checks), so a failover a dead monitor left uncommitted is redone
+// by the next owner. It commits batches of DAs per store transaction, each
+// guarded by the DA's revision and by this monitor's member key, and
+// returns how many DAs it moved.
+func (m *Monitor) failovers(ctx context.Context, snap *Snapshot) (int, error) {
+	failed := map[string]bool{}
+	for _, cn := range snap.CNs {
+		if m.members.Owns(cn.Spec.ID) && m.healthOf(cn.Spec.ID) == failover.Failed {
+			failed[cn.Spec.ID] = true
+		}
+	}
+	var todo []*Object[vda.DiskArray]
+	for _, name := range sortedKeys(snap.DAs) {
+		da := snap.DAs[name]
+		if p, ok := da.Spec.Primary(); ok && failed[p.CNID] {
+			todo = append(todo, da)
+		}
+	}
+	m.forgetNoPrimary(todo)
+	if len(todo) == 0 {
+		return 0, nil
+	}
+	member, err := m.cfg.Store.Get(ctx, MembersPrefix+m.cfg.ID)
+	if err != nil {
+		return 0, fmt.Errorf("monitor: failover needs a live membership: %w", err)
+	}
+	nodes := m.failoverNodes(snap)
+	moved := 0
+	var errs []error
+	for len(todo) > 0 {
+		n := min(len(todo), store.MaxTxnOps-1) // one condition guards the member key
+		k, err := m.commitBatch(ctx, todo[:n], nodes, member)
+		moved += k
+		errs = append(errs, err)
+		todo = todo[n:]
+	}
+	return moved, errors.Join(errs...)
+}
+
+// failoverNodes describes every CN for failover.ChoosePrimary: healthy as
+// tracked here (owned nodes) or as last recorded by their owner, and not
+// offline; loaded with the primaries it serves.
+func (m *Monitor) failoverNodes(snap *Snapshot) map[string]failover.Node {
+	nodes := map[string]failover.Node{}
+	for _, cn := range snap.CNs {
+		healthy := snap.Status(cn.Key).Health == vda.HealthHealthy
+		if st := m.healthOf(cn.Spec.ID); st != failover.Unknown {
+			healthy = st == failover.Healthy
+		}
+		nodes[cn.Spec.ID] = failover.Node{ID: cn.Spec.ID, Location: cn.Spec.Location, Healthy: healthy && !cn.Spec.Offline}
+	}
+	for _, da := range snap.DAs {
+		if p, ok := da.Spec.Primary(); ok {
+			n := nodes[p.CNID]
+			n.Load++
+			nodes[p.CNID] = n
+		}
+	}
+	return nodes
+}
+
+func controllers(da vda.DiskArray) []failover.Controller {
+	out := make([]failover.Controller, len(da.Cntlrs))
+	for i, c := range da.Cntlrs {
+		out[i] = failover.Controller{ID: c.ID, Idx: c.Idx, CNID: c.CNID, Primary: c.ID == da.PrimaryCntlrID}
+	}
+	return out
+}
+
+// commitBatch decides and commits one batch in one transaction, re-reading
+// the batch on a conflict. nodes' loads are updated with what it commits.
+func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray], nodes map[string]failover.Node,
+	member store.KV) (int, error) {
+	for attempt := 0; attempt < failoverAttempts; attempt++ {
+		cur := maps.Clone(nodes) // loads as this attempt commits them
+		txn := store.Txn{Conds: []store.Cond{{Key: member.Key, ModRevision: member.ModRevision}}}
+		var moved []string
+		for _, da := range batch {
+			if p, _ := da.Spec.Primary(); m.members.Guard(p.CNID) != nil {
+				continue // no longer ours to fail over
+			}
+			d, err := failover.ChoosePrimary(controllers(da.Spec), cur, uint64(da.Spec.Epoch))
+			if err != nil {
+				m.noHealthySecondary(ctx, da, err)
+				continue
+			}
+			next := da.Spec
+			next.Cntlrs = append([]vda.Cntlr(nil), da.Spec.Cntlrs...)
+			for i := range next.Cntlrs {
+				next.Cntlrs[i].Primary = next.Cntlrs[i].ID == d.NewPrimary.ID
+			}
+			next.PrimaryCntlrID, next.Epoch = d.NewPrimary.ID, int64(d.Epoch)
+			b, err := json.Marshal(next)
+			if err != nil {
+				return 0, fmt.Errorf("monitor: encode %s: %w", da.Key, err)
+			}
+			txn.Conds = append(txn.Conds, store.Cond{Key: da.Key, ModRevision: da.ModRevision})
+			txn.Ops = append(txn.Ops, store.Op{Key: da.Key, Value: b})
+			for id, delta := range map[string]int{d.NewPrimary.CNID: 1, d.OldPrimary.CNID: -1} {
+				n := cur[id]
+				n.Load += delta
+				cur[id] = n
+			}
+			moved = append(moved, fmt.Sprintf("%s:%d->%d", da.Spec.Name, d.OldPrimary.Idx, d.NewPrimary.Idx))
+		}
+		if len(txn.Ops) == 0 {
+			return 0, nil
+		}
+		res, err := m.cfg.Store.Txn(ctx, txn)
+		if err != nil {
+			return 0, fmt.Errorf("monitor: commit failover: %w", err)
+		}
+		if res.Succeeded {
+			maps.Copy(nodes, cur)
+			m.log.Info("primaries moved", "count", len(moved), "revision", res.Revision)
+			m.log.Debug("primaries moved", "das", moved)
+			return len(moved), nil
+		}
+		if batch, err = m.reread(ctx, batch); err != nil || len(batch) == 0 {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("%w: failover batch kept conflicting", store.ErrConflict)
+}
+
+// reread fetches the batch's DAs again and keeps those whose primary is
+// still on a failed node.
+func (m *Monitor) reread(ctx context.Context, batch []*Object[vda.DiskArray]) ([]*Object[vda.DiskArray], error) {
+	var out []*Object[vda.DiskArray]
+	for _, da := range batch {
+		kv, err := m.cfg.Store.Get(ctx, da.Key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var spec vda.DiskArray
+		if json.Unmarshal(kv.Value, &spec) != nil || checkDA(spec.Name, &spec) != nil {
+			continue
+		}
+		if p, ok := spec.Primary(); ok && m.healthOf(p.CNID) == failover.Failed {
+			out = append(out, &Object[vda.DiskArray]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: spec})
+		}
+	}
+	return out, nil
+}
+
+// noHealthySecondary records on the DA that its primary's node failed and
+// no secondary can take over (once per distinct error).
+func (m *Monitor) noHealthySecondary(ctx context.Context, da *Object[vda.DiskArray], cause error) {
+	p, _ := da.Spec.Primary()
+	msg := fmt.Sprintf("controller node %s failed; no healthy secondary to fail over to (%v)", p.CNName, cause)
+	m.mu.Lock()
+	same := m.noPrimary[da.Spec.ID] == msg
+	m.noPrimary[da.Spec.ID] = msg
+	m.mu.Unlock()
+	if same {
+		return
+	}
+	m.log.Warn("cannot fail over", "da", da.Spec.Name, "error", cause)
+	m.goAsync(func() {
+		e := statusEdit{specKey: da.Key, edit: setPart(p.ID, vda.Status{Health: vda.HealthFailed, ErrorMsg: msg})}
+		if err := m.writeStatus(ctx, e); err != nil && !errors.Is(err, errSpecChanged) && ctx.Err() == nil {
+			m.log.Warn("cannot write disk array status", "da", da.Spec.Name, "error", err)
+		}
+	})
+}
+
+// forgetNoPrimary drops the recorded errors of DAs that no longer need a
+// failover, so a later failure is reported again.
+func (m *Monitor) forgetNoPrimary(todo []*Object[vda.DiskArray]) {
+	still := map[string]bool{}
+	for _, da := range todo {
+		still[da.Spec.ID] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.noPrimary {
+		if !still[id] {
+			delete(m.noPrimary, id)
+		}
+	}
+}
+
+// phases is the push order of a failover among the nodes this monitor
+// drives: disk nodes (fence), then new primaries, then other controllers.
+type phases struct {
+	dns, primaries, others []*worker
+}
+
+func (p phases) empty() bool { return len(p.primaries)+len(p.others) == 0 }
+
+func (p phases) held() []*worker { return append(append([]*worker(nil), p.primaries...), p.others...) }
+
+// fencePhases finds the DAs whose primary or epoch changed since prev.
+// Called with m.mu held.
+func (m *Monitor) fencePhases(prev, snap *Snapshot) phases {
+	if prev == nil {
+		return phases{}
+	}
+	dns, prim, others := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for name, da := range snap.DAs {
+		old, ok := prev.DAs[name]
+		if !ok || old.Spec.ID != da.Spec.ID ||
+			(old.Spec.Epoch == da.Spec.Epoch && old.Spec.PrimaryCntlrID == da.Spec.PrimaryCntlrID) {
+			continue
+		}
+		for _, vd := range da.Spec.VDs {
+			dns[vd.DNID] = true
+		}
+		for _, c := range da.Spec.Cntlrs {
+			if c.ID == da.Spec.PrimaryCntlrID {
+				prim[c.CNID] = true
+			} else {
+				others[c.CNID] = true
+			}
+		}
+	}
+	var p phases
+	pick := func(ids map[string]bool, skip map[string]bool) []*worker {
+		var out []*worker
+		for id := range ids {
+			if w, ok := m.workers[id]; ok && !skip[id] {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	p.dns = pick(dns, nil)
+	p.primaries = pick(prim, nil)
+	p.others = pick(others, prim)
+	return p
+}
+
+// runPhases releases the held controllers in order, waiting at most
+// PhaseTimeout for each phase's pushes of generation gen to be attempted.
+// Nodes judged failed are not waited for.
+func (m *Monitor) runPhases(ctx context.Context, p phases, gen int64) {
+	released := false
+	defer func() {
+		if !released {
+			for _, w := range p.primaries {
+				w.release()
+			}
+		}
+		for _, w := range p.others {
+			w.release()
+		}
+	}()
+	m.waitPhase(ctx, p.dns, gen)
+	for _, w := range p.primaries {
+		w.release()
+	}
+	released = true
+	m.waitPhase(ctx, p.primaries, gen)
+}
+
+func (m *Monitor) waitPhase(ctx context.Context, ws []*worker, gen int64) {
+	t := time.NewTimer(m.cfg.PhaseTimeout)
+	defer t.Stop()
+	for _, w := range ws {
+		if m.healthOf(w.id) == failover.Failed {
+			continue
+		}
+		select {
+		case <-w.attemptedAt(gen):
+		case <-t.C:
+			m.log.Debug("failover phase timed out", "node", w.name)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writeNodeHealth records a node's health and, when it failed, marks what
+// it holds failed: a DN's PDs and VDs (its DAs show degraded), a CN's
+// controllers and exporter ports (a DA whose primary it was shows failed
+// until the failover is pushed).
+func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, probeErr error) {
+	w.statusMu.Lock()
+	defer w.statusMu.Unlock()
+	edits := []statusEdit{{specKey: w.key, edit: func(st *vda.Status) {
+		st.Health = h
+		if h == vda.HealthFailed {
+			st.ErrorMsg = fmt.Sprintf("no health reply: %v", probeErr)
+		} else if st.ErrorMsg != "" && w.syncErrorEmpty() {
+			st.ErrorMsg = ""
+		}
+	}}}
+	if h == vda.HealthFailed && m.healthOf(w.id) == failover.Failed {
+		m.mu.Lock()
+		snap := m.snap
+		m.mu.Unlock()
+		if snap != nil {
+			edits = append(edits, failedEdits(snap, w)...)
+		}
+	}
+	if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
+		w.log.Warn("cannot write node health", "error", err)
+	}
+}
+
+func (w *worker) syncErrorEmpty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncErr == ""
+}
+
+// failedEdits marks the objects on a failed node failed (keeping a failed
+// part's message, e.g. that no secondary can take over).
+func failedEdits(snap *Snapshot, w *worker) []statusEdit {
+	msg := fmt.Sprintf("%s node %s failed", map[Role]string{RoleDN: "disk", RoleCN: "controller"}[w.role], w.name)
+	failed := vda.Status{Health: vda.HealthFailed, ErrorMsg: msg}
+	mark := func(id string) func(*vda.Status) {
+		return func(st *vda.Status) {
+			if st.Parts[id].Health != vda.HealthFailed {
+				setPart(id, failed)(st)
+			}
+		}
+	}
+	var edits []statusEdit
+	for _, key := range sortedKeys(snap.PDs) {
+		if pd := snap.PDs[key]; pd.Spec.DNID == w.id {
+			edits = append(edits, statusEdit{specKey: key, edit: func(st *vda.Status) {
+				st.Health, st.ErrorMsg = vda.HealthFailed, msg
+			}})
+		}
+	}
+	for _, name := range sortedKeys(snap.DAs) {
+		da := snap.DAs[name]
+		for _, vd := range da.Spec.VDs {
+			if vd.DNID == w.id {
+				edits = append(edits, statusEdit{specKey: da.Key, edit: mark(vd.ID)})
+			}
+		}
+		for _, c := range da.Spec.Cntlrs {
+			if c.CNID != w.id {
+				continue
+			}
+			edits = append(edits, statusEdit{specKey: da.Key, edit: mark(c.ID)})
+			for _, exp := range snap.Exps {
+				if exp.Spec.DAID != da.Spec.ID {
+					continue
+				}
+				if port, ok := portOf(&exp.Spec, c.Idx); ok {
+					edits = append(edits, statusEdit{specKey: exp.Key, edit: mark(port.ID)})
+				}
+			}
+		}
+	}
+	return edits
+}

@@ -1,0 +1,283 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/failover"
+)
+
+// Monitor drives the nodes it owns: it pushes each one its desired state,
+// writes the reported status back, probes their health and fails over the
+// disk arrays whose primary was on a failed controller node.
+type Monitor struct {
+	cfg      Config
+	log      hclog.Logger
+	members  *Membership
+	dialOpts []grpc.DialOption
+
+	round chan struct{} // cap 1: take a new snapshot and dispatch it
+
+	healthMu sync.Mutex
+	tracker  *failover.Tracker
+
+	mu        sync.Mutex
+	workers   map[string]*worker // by node ID
+	snap      *Snapshot          // last dispatched
+	problems  string             // last logged, to log changes only
+	noPrimary map[string]string  // DA ID -> error last written (no healthy secondary)
+
+	async sync.WaitGroup // status writes and failover phases
+}
+
+// New validates cfg and returns a Monitor; Run starts it.
+func New(cfg Config) (*Monitor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.Named("monitor").With("monitor", cfg.ID)
+	members, err := NewMembership(cfg.Store, MembershipConfig{ID: cfg.ID, TTL: cfg.LeaseTTL, Logger: log, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	tracker, err := failover.NewTracker(cfg.Failover)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	creds := insecure.NewCredentials()
+	if cfg.TLS.Enabled() {
+		tc, err := cfg.TLS.ClientTLS()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	return &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
+		dialOpts: append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.DialOptions...),
+		round:    make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}, nil
+}
+
+// Membership returns the monitor's store membership (which nodes it owns).
+func (m *Monitor) Membership() *Membership { return m.members }
+
+// Live reports whether this monitor is certainly a live member.
+func (m *Monitor) Live() bool { return len(m.members.Members()) > 0 }
+
+// Run drives the owned nodes until ctx ends. It returns ctx's error, after
+// every goroutine it started has exited.
+func (m *Monitor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.log.Info("starting")
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = m.members.Run(ctx) }()
+	go func() { defer wg.Done(); m.watch(ctx) }()
+	m.control(ctx)
+	cancel()
+	m.mu.Lock()
+	for id, w := range m.workers {
+		w.stop()
+		delete(m.workers, id)
+	}
+	m.mu.Unlock()
+	wg.Wait()
+	m.async.Wait()
+	m.log.Info("stopped")
+	return ctx.Err()
+}
+
+// requestRound asks the control loop for a new snapshot.
+func (m *Monitor) requestRound() {
+	select {
+	case m.round <- struct{}{}:
+	default:
+	}
+}
+
+// goAsync runs fn in a goroutine that Run waits for.
+func (m *Monitor) goAsync(fn func()) {
+	m.async.Add(1)
+	go func() { defer m.async.Done(); fn() }()
+}
+
+// control is the one loop that snapshots the store, runs failovers and
+// dispatches plans, on store changes, membership changes, health events
+// and the periodic resync.
+func (m *Monitor) control(ctx context.Context) {
+	resync := time.NewTicker(m.cfg.ResyncInterval)
+	defer resync.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	force, backoff := true, time.Duration(0)
+	for {
+		changed := m.members.Changed()
+		if err := m.runRound(ctx, force); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = nextBackoff(backoff, m.cfg.BackoffMin, m.cfg.BackoffMax)
+			m.log.Warn("round failed", "error", err, "retry_in", backoff)
+			retry.Reset(backoff)
+		} else {
+			backoff, force = 0, false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.round:
+		case <-changed:
+		case <-retry.C:
+		case <-resync.C:
+			force = true
+		}
+	}
+}
+
+// runRound takes a snapshot, fails over what needs it (then takes another),
+// plans and dispatches.
+func (m *Monitor) runRound(ctx context.Context, force bool) error {
+	snap, err := LoadSnapshot(ctx, m.cfg.Store)
+	if err != nil {
+		return err
+	}
+	n, err := m.failovers(ctx, snap)
+	if err != nil {
+		m.log.Warn("failover incomplete", "error", err)
+		m.requestRound()
+	}
+	if n > 0 {
+		if snap, err = LoadSnapshot(ctx, m.cfg.Store); err != nil {
+			return err
+		}
+	}
+	plan := Build(snap)
+	m.logProblems(plan)
+	m.dispatch(ctx, snap, plan, force)
+	return nil
+}
+
+func (m *Monitor) logProblems(plan *Plan) {
+	msgs := make([]string, 0, len(plan.Problems))
+	for _, p := range plan.Problems {
+		msgs = append(msgs, p.Error())
+	}
+	all := strings.Join(msgs, "\n")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if all == m.problems {
+		return
+	}
+	m.problems = all
+	for _, p := range plan.Problems {
+		m.log.Warn("malformed object", "key", p.Key, "error", p.Err)
+	}
+}
+
+// watch requests a round on every change of a spec (not of statuses or
+// members: the loop's own writes must not wake it).
+func (m *Monitor) watch(ctx context.Context) {
+	var backoff time.Duration
+	for ctx.Err() == nil {
+		w, err := m.cfg.Store.Watch(ctx, vda.Prefix, 0)
+		if err != nil {
+			backoff = nextBackoff(backoff, m.cfg.BackoffMin, m.cfg.BackoffMax)
+			m.log.Debug("watch failed", "error", err)
+			sleepCtx(ctx, backoff)
+			continue
+		}
+		backoff = 0
+		m.requestRound() // changes may have been missed meanwhile
+		for resp := range w.Events() {
+			if resp.Err != nil {
+				break
+			}
+			for _, ev := range resp.Events {
+				if !strings.HasPrefix(ev.KV.Key, vda.PrefixStatus) && !strings.HasPrefix(ev.KV.Key, MembersPrefix) {
+					m.requestRound()
+					break
+				}
+			}
+		}
+		_ = w.Close()
+	}
+}
+
+// dispatch hands every owned node its plan, starting and stopping workers
+// as ownership changes. When DAs changed primary since the last snapshot,
+// their controller nodes are held while their disk nodes are pushed first
+// (the fence), then the new primaries, then the other controllers.
+func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, force bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.snap
+	m.snap = snap
+	for id, w := range m.workers {
+		if np, ok := plan.Nodes[id]; !ok || np.Name != w.name || !m.members.Owns(id) {
+			m.log.Info("node released", "node", w.name)
+			w.stop()
+			delete(m.workers, id)
+			m.healthMu.Lock()
+			m.tracker.Forget(id)
+			m.healthMu.Unlock()
+		}
+	}
+	for id, np := range plan.Nodes {
+		if _, ok := m.workers[id]; ok || !m.members.Owns(id) {
+			continue
+		}
+		w, err := m.newWorker(ctx, np)
+		if err != nil {
+			m.log.Error("cannot drive node", "node", np.Name, "error", err)
+			continue
+		}
+		m.log.Info("node acquired", "node", np.Name, "role", np.Role.String())
+		m.workers[id] = w
+	}
+	ph := m.fencePhases(prev, snap)
+	for _, w := range ph.held() {
+		w.hold()
+	}
+	for id, w := range m.workers {
+		w.offer(plan.Nodes[id], snap, force)
+	}
+	if !ph.empty() {
+		m.goAsync(func() { m.runPhases(ctx, ph, snap.Revision) })
+	}
+}
+
+// nextBackoff doubles d within [lo, hi].
+func nextBackoff(d, lo, hi time.Duration) time.Duration {
+	return min(max(2*d, lo), hi)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// healthOf returns the tracked state of an owned node.
+func (m *Monitor) healthOf(id string) failover.State {
+	m.healthMu.Lock()
+	defer m.healthMu.Unlock()
+	return m.tracker.State(id)
+}
+
+// ErrAgent is wrapped by failed calls to an agent.
+var ErrAgent = errors.New("monitor: agent call failed")

@@ -1,0 +1,371 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/store"
+)
+
+// Reasons a status write is skipped; none is an error.
+var (
+	errUnchanged   = errors.New("monitor: status unchanged")
+	errSpecChanged = errors.New("monitor: spec changed since the snapshot")
+	errSpecGone    = errors.New("monitor: spec deleted")
+)
+
+// statusEdit changes part of the status of the object at specKey. Guard,
+// if not 0, is the spec's ModRevision the edit was derived from: if the
+// spec changed since, the edit is dropped, so an old report never lands on
+// newer desired state. Edits are merged into what is stored (other
+// monitors write other parts of the same status).
+type statusEdit struct {
+	specKey string
+	guard   int64
+	edit    func(st *vda.Status)
+}
+
+// writeStatus applies e in a store.Update: it reads the spec (guarding it)
+// and the stored status, applies the edit, recomputes the overall health of
+// a DA or exporter from its parts, and writes only if something changed.
+// It returns errSpecChanged if the guard dropped the edit.
+func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
+	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
+		spec, err := tx.Get(e.specKey)
+		if errors.Is(err, store.ErrNotFound) {
+			return errSpecGone
+		}
+		if err != nil {
+			return err
+		}
+		if e.guard != 0 && spec.ModRevision != e.guard {
+			return errSpecChanged
+		}
+		cur := readStatus(tx, vda.KeyStatus(e.specKey))
+		next := cloneStatus(cur)
+		e.edit(&next)
+		if err := recompute(tx, e.specKey, spec.Value, &next); err != nil {
+			return err
+		}
+		if statusEqual(cur, next) {
+			return errUnchanged
+		}
+		next.UpdatedAt = m.cfg.Now().UTC()
+		b, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("monitor: encode status of %s: %w", e.specKey, err)
+		}
+		tx.Put(vda.KeyStatus(e.specKey), b)
+		m.log.Trace("status", "key", e.specKey, "status", string(b))
+		return nil
+	})
+	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, errSpecChanged) {
+		return fmt.Errorf("monitor: status of %s: %w", e.specKey, err)
+	}
+	return err
+}
+
+// readStatus returns the stored status (empty if absent or unreadable: the
+// monitor owns statuses and rewrites a broken one).
+func readStatus(tx *store.Tx, key string) vda.Status {
+	var st vda.Status
+	kv, err := tx.Get(key)
+	if err == nil {
+		if json.Unmarshal(kv.Value, &st) != nil {
+			st = vda.Status{}
+		}
+	}
+	return st
+}
+
+// recompute sets a DA's or exporter's overall health from its parts.
+func recompute(tx *store.Tx, specKey string, spec []byte, st *vda.Status) error {
+	switch {
+	case strings.HasPrefix(specKey, vda.PrefixDA):
+		var da vda.DiskArray
+		if json.Unmarshal(spec, &da) != nil {
+			return errSpecChanged // malformed: the planner reports it
+		}
+		daOverall(da, st)
+	case strings.HasPrefix(specKey, vda.PrefixExp):
+		var exp vda.Exporter
+		if json.Unmarshal(spec, &exp) != nil {
+			return errSpecChanged
+		}
+		kv, err := tx.Get(vda.KeyDA(exp.DAName))
+		if err != nil {
+			return errSpecGone
+		}
+		var da vda.DiskArray
+		if json.Unmarshal(kv.Value, &da) != nil {
+			return errSpecChanged
+		}
+		expOverall(exp, da, st)
+	}
+	return nil
+}
+
+// daOverall: failed when the primary controller is failed (its node
+// failed), degraded when any VD or controller is not healthy, healthy when
+// every part is, unknown while some part was never reported. Parts of
+// objects the DA no longer has are dropped.
+func daOverall(da vda.DiskArray, st *vda.Status) {
+	want := map[string]string{}
+	for _, vd := range da.VDs {
+		want[vd.ID] = fmt.Sprintf("vd %d", vd.Idx)
+	}
+	for _, c := range da.Cntlrs {
+		want[c.ID] = fmt.Sprintf("controller %d", c.Idx)
+	}
+	primary, _ := da.Primary()
+	overall(st, want, primary.ID)
+}
+
+// expOverall is daOverall for an exporter's ports; the port on the
+// primary controller decides failed.
+func expOverall(exp vda.Exporter, da vda.DiskArray, st *vda.Status) {
+	primary, _ := da.Primary()
+	want := map[string]string{}
+	primaryPort := ""
+	for _, p := range exp.Ports {
+		want[p.ID] = fmt.Sprintf("controller %d", p.CntlrIdx)
+		if p.CntlrIdx == primary.Idx {
+			primaryPort = p.ID
+		}
+	}
+	overall(st, want, primaryPort)
+}
+
+func overall(st *vda.Status, want map[string]string, primary string) {
+	maps.DeleteFunc(st.Parts, func(id string, _ vda.Status) bool { _, ok := want[id]; return !ok })
+	missing, bad := false, ""
+	for _, id := range sortedKeys(want) {
+		p, ok := st.Parts[id]
+		switch {
+		case !ok || p.Health == vda.HealthUnknown:
+			missing = true
+		case p.Health != vda.HealthHealthy && bad == "":
+			bad = want[id] + ": " + p.ErrorMsg
+		}
+	}
+	p := st.Parts[primary]
+	switch {
+	case p.Health == vda.HealthFailed:
+		st.Health, st.ErrorMsg = vda.HealthFailed, "primary "+want[primary]+": "+p.ErrorMsg
+	case bad != "":
+		st.Health, st.ErrorMsg = vda.HealthDegraded, bad
+	case missing:
+		st.Health, st.ErrorMsg = vda.HealthUnknown, ""
+	default:
+		st.Health, st.ErrorMsg = vda.HealthHealthy, ""
+	}
+	if len(st.Parts) == 0 {
+		st.Parts = nil
+	}
+}
+
+func cloneStatus(s vda.Status) vda.Status {
+	s.Parts = maps.Clone(s.Parts)
+	return s
+}
+
+// statusEqual compares two statuses, ignoring UpdatedAt.
+func statusEqual(a, b vda.Status) bool {
+	if a.Health != b.Health || a.ErrorMsg != b.ErrorMsg || a.TotalBytes != b.TotalBytes ||
+		a.FreeBytes != b.FreeBytes || len(a.Parts) != len(b.Parts) {
+		return false
+	}
+	for id, pa := range a.Parts {
+		pb, ok := b.Parts[id]
+		if !ok || !statusEqual(pa, pb) {
+			return false
+		}
+	}
+	return true
+}
+
+// partFrom turns an agent's object status into a part status: healthy, or
+// degraded with the agent's error (the node answers; the object has a
+// problem). Failed is kept for objects whose node failed.
+func partFrom(o *agentpb.ObjectStatus) vda.Status {
+	if o.GetOk() {
+		return vda.Status{Health: vda.HealthHealthy}
+	}
+	msg := o.GetError()
+	if msg == "" {
+		msg = "not ready"
+	}
+	return vda.Status{Health: vda.HealthDegraded, ErrorMsg: msg}
+}
+
+func setPart(id string, p vda.Status) func(*vda.Status) {
+	return func(st *vda.Status) {
+		if st.Parts == nil {
+			st.Parts = map[string]vda.Status{}
+		}
+		st.Parts[id] = p
+	}
+}
+
+// index maps the IDs agents report to the spec keys whose status they
+// belong to.
+type index struct {
+	pd    map[string]string // PD ID -> PD key
+	vd    map[string]string // VD ID -> DA name
+	cntlr map[string]string // controller ID -> DA name
+	port  map[string]string // exporter port ID -> exporter key
+}
+
+func (s *Snapshot) index() *index {
+	s.indexOnce.Do(func() {
+		ix := &index{pd: map[string]string{}, vd: map[string]string{}, cntlr: map[string]string{}, port: map[string]string{}}
+		for key, pd := range s.PDs {
+			ix.pd[pd.Spec.ID] = key
+		}
+		for name, da := range s.DAs {
+			for _, vd := range da.Spec.VDs {
+				ix.vd[vd.ID] = name
+			}
+			for _, c := range da.Spec.Cntlrs {
+				ix.cntlr[c.ID] = name
+			}
+		}
+		for key, exp := range s.Exps {
+			for _, p := range exp.Spec.Ports {
+				ix.port[p.ID] = key
+			}
+		}
+		s.ix = ix
+	})
+	return s.ix
+}
+
+// reportEdits turns a Sync reply into status edits, each guarded by the
+// revision of the spec in the snapshot the request was built from, and
+// lists the DAs whose primary on this node reported its lvstore created.
+func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []statusEdit, initialized []string) {
+	ix := s.index()
+	for _, o := range reply.GetObjects() {
+		switch o.GetKind() {
+		case agentpb.Kind_KIND_PD:
+			key, ok := ix.pd[o.GetId()]
+			if !ok || np.Role != RoleDN || s.PDs[key].Spec.DNID != np.ID {
+				continue
+			}
+			part := partFrom(o)
+			edits = append(edits, statusEdit{specKey: key, guard: s.PDs[key].ModRevision, edit: func(st *vda.Status) {
+				st.Health, st.ErrorMsg = part.Health, part.ErrorMsg
+				st.TotalBytes, st.FreeBytes = o.GetTotalBytes(), o.GetFreeBytes()
+			}})
+		case agentpb.Kind_KIND_VD:
+			if da, ok := s.DAs[ix.vd[o.GetId()]]; ok && np.Role == RoleDN {
+				edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+			}
+		case agentpb.Kind_KIND_CNTLR:
+			da, ok := s.DAs[ix.cntlr[o.GetId()]]
+			if !ok || np.Role != RoleCN {
+				continue
+			}
+			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
+				initialized = append(initialized, da.Spec.Name)
+			}
+		case agentpb.Kind_KIND_EXP_PORT:
+			if exp, ok := s.Exps[ix.port[o.GetId()]]; ok && np.Role == RoleCN {
+				edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+			}
+		}
+	}
+	return edits, initialized
+}
+
+// markInitialized sets DiskArray.Initialized with a compare-and-swap on the
+// DA key (the flag only ever goes from false to true).
+func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, name string) error {
+	id := s.DAs[name].Spec.ID
+	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
+		kv, err := tx.Get(vda.KeyDA(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return errSpecGone
+		}
+		if err != nil {
+			return err
+		}
+		var da vda.DiskArray
+		if err := json.Unmarshal(kv.Value, &da); err != nil || da.ID != id || da.Initialized {
+			return errUnchanged
+		}
+		da.Initialized = true
+		b, err := json.Marshal(da)
+		if err != nil {
+			return err
+		}
+		tx.Put(kv.Key, b)
+		return nil
+	})
+	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("monitor: mark disk array %q initialized: %w", name, err)
+	}
+	m.log.Info("disk array initialized", "da", name)
+	return nil
+}
+
+// groupEdits merges the edits of one key into one, so that they do not
+// conflict with each other.
+func groupEdits(edits []statusEdit) []statusEdit {
+	at := map[string]int{}
+	var out []statusEdit
+	for _, e := range edits {
+		i, ok := at[e.specKey]
+		if !ok || out[i].guard != e.guard {
+			at[e.specKey] = len(out)
+			out = append(out, e)
+			continue
+		}
+		prev := out[i].edit
+		out[i].edit = func(st *vda.Status) { prev(st); e.edit(st) }
+	}
+	return out
+}
+
+// writeAll applies edits with at most StatusConcurrency in flight and joins
+// their errors. stale reports that some edit was dropped because its spec
+// changed since the snapshot.
+func (m *Monitor) writeAll(ctx context.Context, edits []statusEdit) (stale bool, _ error) {
+	n := max(1, m.cfg.StatusConcurrency)
+	sem := make(chan struct{}, n)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, e := range groupEdits(edits) {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := m.writeStatus(ctx, e)
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, errSpecChanged) {
+				m.log.Trace("status dropped: spec changed", "key", e.specKey, "guard", e.guard)
+				stale = true
+			} else if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return stale, errors.Join(errs...)
+}

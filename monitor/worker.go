@@ -1,0 +1,344 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/failover"
+)
+
+// worker drives one owned node: one goroutine pushes its desired state
+// (coalescing offers: only the newest plan is pushed), another probes its
+// health. A slow or dead agent only ever delays its own worker.
+type worker struct {
+	m      *Monitor
+	id     string
+	name   string
+	role   Role
+	key    string
+	log    hclog.Logger
+	conn   *grpc.ClientConn
+	client agentpb.AgentClient
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	kick   chan struct{} // cap 1: a new plan or a release
+	urgent chan struct{} // cap 1: cut the backoff (node came back)
+
+	mu       sync.Mutex
+	plan     *NodePlan
+	snap     *Snapshot
+	force    bool
+	holds    int
+	tried    int64 // highest generation attempted
+	waiters  []waiter
+	syncErr  string // last sync error written to the node status
+	health   vda.Health
+	statusMu sync.Mutex // serialises this node's status writes
+
+	// Push goroutine only: the last applied state (generation 0), its
+	// reply, and whether some of its statuses were dropped because their
+	// spec changed (they are written again against the next snapshot).
+	last      *agentpb.SyncRequest
+	lastReply *agentpb.SyncReply
+	stale     bool
+}
+
+type waiter struct {
+	gen int64
+	ch  chan struct{}
+}
+
+func (m *Monitor) newWorker(ctx context.Context, np *NodePlan) (*worker, error) {
+	conn, err := grpc.NewClient(np.Name, m.dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s: %w", ErrAgent, np.Name, err)
+	}
+	w := &worker{m: m, id: np.ID, name: np.Name, role: np.Role, key: np.Key, conn: conn,
+		client: agentpb.NewAgentClient(conn), log: m.log.With("node", np.Name, "role", np.Role.String()),
+		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.wg.Add(2)
+	go func() { defer w.wg.Done(); w.run() }()
+	go func() { defer w.wg.Done(); w.probe() }()
+	return w, nil
+}
+
+// stop ends the worker's goroutines and waits for them.
+func (w *worker) stop() {
+	w.cancel()
+	w.wg.Wait()
+	_ = w.conn.Close()
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// offer makes np (built from snap) the node's newest plan.
+func (w *worker) offer(np *NodePlan, snap *Snapshot, force bool) {
+	w.mu.Lock()
+	w.plan, w.snap = np, snap
+	w.force = w.force || force
+	w.mu.Unlock()
+	poke(w.kick)
+}
+
+// forcePush pushes the newest plan again now, even if it is unchanged.
+func (w *worker) forcePush() {
+	w.mu.Lock()
+	w.force = true
+	w.mu.Unlock()
+	poke(w.urgent)
+	poke(w.kick)
+}
+
+// hold stops pushes until a matching release.
+func (w *worker) hold() {
+	w.mu.Lock()
+	w.holds++
+	w.mu.Unlock()
+}
+
+func (w *worker) release() {
+	w.mu.Lock()
+	w.holds--
+	w.mu.Unlock()
+	poke(w.kick)
+}
+
+// attemptedAt returns a channel closed once a push of a plan of generation
+// gen or newer was attempted (or skipped as already applied), or the
+// worker stopped.
+func (w *worker) attemptedAt(gen int64) <-chan struct{} {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tried >= gen || w.ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	w.waiters = append(w.waiters, waiter{gen: gen, ch: ch})
+	return ch
+}
+
+func (w *worker) attempted(gen int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tried = max(w.tried, gen)
+	keep := w.waiters[:0]
+	for _, wt := range w.waiters {
+		if wt.gen <= w.tried {
+			close(wt.ch)
+		} else {
+			keep = append(keep, wt)
+		}
+	}
+	w.waiters = keep
+}
+
+func (w *worker) run() {
+	defer w.attempted(1 << 62) // release every waiter
+	var backoff time.Duration
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.kick:
+		}
+		for w.ctx.Err() == nil {
+			w.mu.Lock()
+			np, snap, force, held := w.plan, w.snap, w.force, w.holds > 0
+			if !held {
+				w.force = false
+			}
+			w.mu.Unlock()
+			if held || np == nil {
+				break
+			}
+			err := w.pushOnce(np, snap, force)
+			w.attempted(snap.Revision)
+			if err == nil {
+				backoff = 0
+				w.mu.Lock()
+				again := w.plan != np || w.force
+				w.mu.Unlock()
+				if !again {
+					break
+				}
+				continue
+			}
+			backoff = nextBackoff(backoff, w.m.cfg.BackoffMin, w.m.cfg.BackoffMax)
+			w.log.Debug("push failed", "error", err, "retry_in", backoff)
+			w.wait(backoff)
+		}
+	}
+}
+
+// wait sleeps d with jitter, cut short by ctx or an urgent signal.
+func (w *worker) wait(d time.Duration) {
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+	case <-t.C:
+	case <-w.urgent:
+	}
+}
+
+// pushOnce sends np unless the agent already applied the same state (and
+// nothing forces a re-sync), then writes the reported status back.
+func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
+	if np.Request == nil {
+		w.log.Warn("node held", "reason", np.Held)
+		return nil
+	}
+	bare := proto.Clone(np.Request).(*agentpb.SyncRequest)
+	bare.Generation = 0
+	if !force && w.last != nil && proto.Equal(bare, w.last) {
+		if w.stale {
+			w.log.Trace("rewriting dropped statuses", "revision", snap.Revision)
+			// Same state as applied: the reply holds for this snapshot too.
+			w.writeBack(snap, np, w.lastReply)
+		}
+		return nil
+	}
+	if err := w.m.members.Guard(w.id); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.SyncTimeout)
+	defer cancel()
+	start := time.Now()
+	reply, err := w.client.Sync(ctx, np.Request)
+	if err != nil {
+		if status.Code(err) == codes.FailedPrecondition {
+			// The agent applied newer state: our snapshot is stale.
+			w.m.requestRound()
+		}
+		w.last, w.lastReply = nil, nil
+		err = fmt.Errorf("%w: sync %s: %w", ErrAgent, w.name, err)
+		w.setSyncError(err.Error())
+		return err
+	}
+	w.last, w.lastReply = bare, reply
+	w.log.Debug("synced", "generation", np.Request.GetGeneration(), "objects", len(reply.GetObjects()),
+		"duration", time.Since(start))
+	w.setSyncError("")
+	w.writeBack(snap, np, reply)
+	return nil
+}
+
+// writeBack writes the reply's statuses and marks DAs initialized.
+func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncReply) {
+	edits, initialized := reportEdits(snap, np, reply)
+	w.statusMu.Lock()
+	defer w.statusMu.Unlock()
+	stale, err := w.m.writeAll(w.ctx, edits)
+	w.stale = stale
+	if err != nil && w.ctx.Err() == nil {
+		w.log.Warn("status write-back failed", "error", err)
+	}
+	for _, name := range initialized {
+		if err := w.m.markInitialized(w.ctx, snap, name); err != nil && w.ctx.Err() == nil {
+			w.log.Warn("cannot mark disk array initialized", "error", err)
+		}
+	}
+}
+
+// setSyncError records the last sync error in the node's status.
+func (w *worker) setSyncError(msg string) {
+	w.mu.Lock()
+	same := w.syncErr == msg
+	w.syncErr = msg
+	w.mu.Unlock()
+	if same {
+		return
+	}
+	w.statusMu.Lock()
+	defer w.statusMu.Unlock()
+	err := w.m.writeStatus(w.ctx, statusEdit{specKey: w.key, edit: func(st *vda.Status) { st.ErrorMsg = msg }})
+	if err != nil && !errors.Is(err, errSpecChanged) && w.ctx.Err() == nil {
+		w.log.Debug("cannot write node status", "error", err)
+	}
+}
+
+// probe checks the node's health every Failover.Interval and feeds the
+// tracker.
+func (w *worker) probe() {
+	t := time.NewTicker(w.m.cfg.Failover.Interval)
+	defer t.Stop()
+	for {
+		w.probeOnce()
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *worker) probeOnce() {
+	at := w.m.cfg.Now()
+	ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.HealthTimeout)
+	reply, err := w.client.Health(ctx, &agentpb.HealthRequest{})
+	cancel()
+	if w.ctx.Err() != nil {
+		return
+	}
+	if err == nil && reply.GetRole() != w.role.String() {
+		err = fmt.Errorf("%w: %s answers as role %q", ErrAgent, w.name, reply.GetRole())
+	}
+	p := failover.Probe{Node: w.id, At: at, OK: err == nil, Instance: reply.GetInstanceId()}
+	w.m.healthMu.Lock()
+	tr := w.m.tracker.Observe(p)
+	w.m.healthMu.Unlock()
+	if tr.Changed() {
+		w.onTransition(tr, err)
+	}
+}
+
+// onTransition acts on a health change: re-sync a node that restarted or
+// came back, record healthy/failed, and let the control loop fail over.
+func (w *worker) onTransition(tr failover.Transition, probeErr error) {
+	if tr.Restarted || (tr.To == failover.Healthy && tr.From == failover.Failed) {
+		w.log.Info("node is back, re-syncing", "restarted", tr.Restarted)
+		w.forcePush()
+	}
+	var h vda.Health
+	switch tr.To {
+	case failover.Healthy:
+		h = vda.HealthHealthy
+	case failover.Failed:
+		h = vda.HealthFailed
+	default:
+		return
+	}
+	w.mu.Lock()
+	changed := w.health != h
+	w.health = h
+	w.mu.Unlock()
+	if !changed {
+		return
+	}
+	if h == vda.HealthFailed {
+		w.log.Info("node failed", "error", probeErr)
+	}
+	w.m.requestRound()
+	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, probeErr) })
+}
