@@ -39,13 +39,17 @@ func newDNEnv(t testing.TB, opts ...spdktest.Option) *dnEnv {
 	return e
 }
 
-// initFramework runs the tutorial's start-up RPCs (after a Restart too).
+// initFramework runs the tutorial's start-up RPCs (after a Restart too),
+// on a connection of its own as rpc.py would.
 func (e *dnEnv) initFramework() {
 	e.t.Helper()
 	ctx := context.Background()
-	require.NoError(e.t, e.c.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: new(false)}))
-	require.NoError(e.t, e.c.FrameworkStartInit(ctx))
-	require.NoError(e.t, e.c.FrameworkWaitInit(ctx))
+	c, err := spdk.Dial(ctx, e.fake.SockPath())
+	require.NoError(e.t, err)
+	defer c.Close()
+	require.NoError(e.t, c.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: new(false)}))
+	require.NoError(e.t, c.FrameworkStartInit(ctx))
+	require.NoError(e.t, c.FrameworkWaitInit(ctx))
 }
 
 // restart simulates kill -9 of spdk_tgt and starts it again.
