@@ -1,0 +1,67 @@
+// Package agent is VDA's node agent: the only code that changes SPDK. It
+// serves the agent API (api/agentpb) to monitors and portals and converges
+// the local spdk_tgt to the desired state of its node, a disk node (DN) or
+// a controller node (CN).
+//
+// # Lifecycle
+//
+//	cfg := agent.DefaultConfig(agent.RoleDN)
+//	cfg.SPDKAddr = "/tmp/dn.sock"
+//	cfg.Listener, _ = nvmeof.ParseListenerConf(`{"trtype":"tcp","traddr":"192.168.0.14","trsvcid":"4420"}`)
+//	a, err := agent.New(cfg)
+//	defer a.Close()
+//	err = a.Run(ctx) // or a.Serve(ctx, lis); returns after every goroutine exited
+//
+// Callers use Dial, which returns an agentpb.AgentClient (WithTLS for
+// mutual TLS).
+//
+// # Sync
+//
+// Sync takes the complete desired state of the node. Every field is
+// validated first (IDs, NQNs, sizes, transports, the role); a bad request
+// fails with InvalidArgument and changes nothing. Then the guard: a request
+// whose generation is older than the last applied one, or whose epoch for
+// a disk array is older than the last applied epoch of that array, fails
+// with FailedPrecondition. Generation and epochs are recorded (in
+// Config.StateDir when set, written atomically) before SPDK is touched, so
+// a crash mid-Sync never lets an older state through afterwards. Syncs run
+// one at a time, each bounded by Config.SyncTimeout, so a hung SPDK cannot
+// hold the agent.
+//
+// A Sync is level-triggered: it lists what SPDK has, deletes what carries
+// VDA's names (nvmeof.IsOwned*) and is not wanted, in reverse dependency
+// order, creates what is missing in dependency order, and repairs drift (an
+// object deleted behind the agent's back is made again, a changed host list
+// is corrected). Objects without VDA's names are never touched. A repeated
+// Sync of an unchanged state on an unchanged SPDK only reads. Every object
+// gets an ObjectStatus; one failing object does not stop the others, and
+// independent objects are worked on concurrently (Config.MaxInFlight).
+//
+// # Disk node
+//
+// Per PD: the bdev (malloc with 4 KiB blocks, aio on a file, or a local
+// NVMe device attached with trtype PCIe), bdev_examine and
+// bdev_wait_for_examine, then the lvstore, created only when examine
+// finished and found none (so a restarted node finds its VDs again). Per
+// VD: the fence first (every host but host_nqn is removed from the VD's
+// subsystem, which drops its connections), then a thick lvol, the
+// subsystem (serial and model from nvmeof, allow_any_host false), the
+// namespace (uuid nvmeof.NamespaceUUID), the agent's listener and the host.
+// Lvstores and lvols use clear_method write_zeroes, so a new VD never reads
+// a previous tenant's data. Deletion runs in reverse: subsystems, lvols,
+// the lvstores of PDs no longer wanted, their bdevs.
+//
+// # Health and identity
+//
+// Health calls spdk_get_version and reports the role, the last generation
+// applied since start and an instance ID made of a random boot ID and the
+// SPDK client's connection count: it changes when the agent restarts or
+// has to reconnect to SPDK (a restarted spdk_tgt lost its state), which
+// tells the monitor to re-sync.
+//
+// # Security
+//
+// With Config.TLS every caller must present a certificate signed by the
+// configured CA. With Config.AllowedCallers only those addresses may call.
+// Status is the one mapping from the package's errors to gRPC codes.
+package agent

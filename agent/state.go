@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// stateFile is the name of the guard's file in Config.StateDir.
+const stateFile = "agent-state.json"
+
+// stateVersion is the format version of the state file.
+const stateVersion = 1
+
+// persisted is the content of the state file.
+type persisted struct {
+	Version    int              `json:"version"`
+	Generation int64            `json:"generation"`
+	Epochs     map[string]int64 `json:"epochs"`
+}
+
+// guard remembers the last applied generation and the epoch of every disk
+// array in it, and refuses older ones (invariant 1: one writer per DA). With
+// a path it keeps them in a file, replaced atomically, so that a restarted
+// agent still refuses a stale monitor.
+type guard struct {
+	path string // "" when not persisted
+
+	mu      sync.Mutex
+	gen     int64
+	epochs  map[string]int64
+	applied int64 // last generation applied since start, for Health
+}
+
+// loadGuard returns a guard persisted in dir ("" for memory only), loaded
+// from its file if there is one. A file that cannot be read is an error:
+// forgetting it could let a stale monitor undo a fence.
+func loadGuard(dir string) (*guard, error) {
+	g := &guard{epochs: map[string]int64{}}
+	if dir == "" {
+		return g, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrState, err)
+	}
+	g.path = filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(g.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return g, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrState, err)
+	}
+	var p persisted
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrState, g.path, err)
+	}
+	if p.Version != stateVersion || p.Generation < 0 {
+		return nil, fmt.Errorf("%w: %s: unsupported version %d or generation %d", ErrState, g.path, p.Version, p.Generation)
+	}
+	g.gen = p.Generation
+	if p.Epochs != nil {
+		g.epochs = p.Epochs
+	}
+	return g, nil
+}
+
+// check refuses gen and epochs older than the last applied ones.
+func (g *guard) check(gen int64, epochs map[string]int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen < g.gen {
+		return fmt.Errorf("%w: generation %d is older than the applied generation %d", ErrStale, gen, g.gen)
+	}
+	for da, e := range epochs {
+		if last, ok := g.epochs[da]; ok && e < last {
+			return fmt.Errorf("%w: epoch %d of disk array %s is older than the applied epoch %d", ErrStale, e, da, last)
+		}
+	}
+	return nil
+}
+
+// accept records gen and epochs as applied: the epochs of disk arrays the
+// new state no longer names are forgotten (a later state naming them again
+// has a newer generation). It persists before the caller touches SPDK, so a
+// crash mid-Sync never lets an older state through afterwards.
+func (g *guard) accept(gen int64, epochs map[string]int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen != g.gen || !maps.Equal(epochs, g.epochs) {
+		if err := g.writeLocked(gen, epochs); err != nil {
+			return err
+		}
+		g.gen, g.epochs = gen, maps.Clone(epochs)
+	}
+	g.applied = gen
+	return nil
+}
+
+// lastApplied is the generation last applied since the agent started (0
+// when none).
+func (g *guard) lastApplied() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.applied
+}
+
+// writeLocked replaces the state file: write a temporary file, sync it,
+// rename it over the old one and sync the directory.
+func (g *guard) writeLocked(gen int64, epochs map[string]int64) error {
+	if g.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(persisted{Version: stateVersion, Generation: gen, Epochs: epochs})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	dir := filepath.Dir(g.path)
+	f, err := os.CreateTemp(dir, "."+stateFile+".*")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, g.path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		_ = d.Close()
+		if err != nil {
+			return fmt.Errorf("%w: sync %s: %w", ErrState, dir, err)
+		}
+	}
+	return nil
+}
