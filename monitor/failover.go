@@ -95,6 +95,7 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 		cur := maps.Clone(nodes) // loads as this attempt commits them
 		txn := store.Txn{Conds: []store.Cond{{Key: member.Key, ModRevision: member.ModRevision}}}
 		var moved []string
+		var edits []statusEdit
 		for _, da := range batch {
 			if p, _ := da.Spec.Primary(); m.members.Guard(p.CNID) != nil {
 				continue // no longer ours to fail over
@@ -122,6 +123,8 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 				cur[id] = n
 			}
 			moved = append(moved, fmt.Sprintf("%s:%d->%d", da.Spec.Name, d.OldPrimary.Idx, d.NewPrimary.Idx))
+			edits = append(edits, statusEdit{specKey: da.Key, edit: replaceFailed(d.OldPrimary.ID,
+				fmt.Sprintf("controller node %s failed", cntlrCN(da.Spec, d.OldPrimary.ID)))})
 		}
 		if len(txn.Ops) == 0 {
 			return 0, nil
@@ -134,6 +137,11 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 			maps.Copy(nodes, cur)
 			m.log.Info("primaries moved", "count", len(moved), "revision", res.Revision)
 			m.log.Debug("primaries moved", "das", moved)
+			m.goAsync(func() {
+				if _, err := m.writeAll(ctx, edits); err != nil && ctx.Err() == nil {
+					m.log.Warn("cannot write disk array status", "error", err)
+				}
+			})
 			return len(moved), nil
 		}
 		if batch, err = m.reread(ctx, batch); err != nil || len(batch) == 0 {
@@ -141,6 +149,26 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 		}
 	}
 	return 0, fmt.Errorf("%w: failover batch kept conflicting", store.ErrConflict)
+}
+
+// replaceFailed sets the message of a failed part (the old primary's, which
+// may say that no secondary could take over); a part that is healthy again
+// is left alone.
+func replaceFailed(id, msg string) func(*vda.Status) {
+	return func(st *vda.Status) {
+		if st.Parts[id].Health == vda.HealthFailed {
+			st.Parts[id] = vda.Status{Health: vda.HealthFailed, ErrorMsg: msg}
+		}
+	}
+}
+
+func cntlrCN(da vda.DiskArray, id string) string {
+	for _, c := range da.Cntlrs {
+		if c.ID == id {
+			return c.CNName
+		}
+	}
+	return ""
 }
 
 // reread fetches the batch's DAs again and keeps those whose primary is

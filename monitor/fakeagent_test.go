@@ -24,6 +24,10 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
+// fakePDBytes is the capacity the fake agents report for every PD (and the
+// malloc size the test clusters configure).
+const fakePDBytes = 64 << 30
+
 // seq orders events across every fake agent of a test binary.
 var seq atomic.Int64
 
@@ -211,13 +215,13 @@ func daEpochs(req *agentpb.SyncRequest) map[string]int64 {
 	return out
 }
 
-// okReply reports every object of req as OK, with 1 GiB PDs, and the DA
+// okReply reports every object of req as OK, with fakePDBytes PDs, and the DA
 // lvstore present on every primary.
 func okReply(req *agentpb.SyncRequest) *agentpb.SyncReply {
 	r := &agentpb.SyncReply{}
 	for _, pd := range req.GetDn().GetPds() {
 		r.Objects = append(r.Objects, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_PD, Id: pd.GetId(), Ok: true,
-			TotalBytes: 1 << 30, FreeBytes: 1<<30 - 4<<20})
+			TotalBytes: fakePDBytes, FreeBytes: fakePDBytes - 4<<20})
 		for _, vd := range pd.GetVds() {
 			r.Objects = append(r.Objects, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_VD, Id: vd.GetId(), Ok: true})
 		}
@@ -279,7 +283,7 @@ func newTestCluster(t testing.TB, s store.Store, dns, cns int) *cluster {
 		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: a.addr, ListenerConf: listenerConf(fmt.Sprintf("10.0.0.%d", i+1), "4420"),
 			Location: fmt.Sprint("dn-rack", i)})
 		require.NoError(t, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: a.addr, Name: "pd0", Conf: `{"type":"malloc","size":1073741824}`})
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: a.addr, Name: "pd0", Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, fakePDBytes)})
 		require.NoError(t, err)
 		tc.dns = append(tc.dns, a)
 	}

@@ -71,11 +71,11 @@ func TestMonitorPushesStateAndWritesStatus(t *testing.T) {
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
 			pd, err = tc.c.GetPhysicalDisk(ctx, vd.DNName, vd.PDName)
-			return err == nil && pd.Status.TotalBytes == 1<<30
+			return err == nil && pd.Status.TotalBytes == fakePDBytes
 		}, wait, 5*time.Millisecond)
-		require.EqualValues(t, 1<<30-4<<20, pd.Status.FreeBytes)
+		require.EqualValues(t, fakePDBytes-4<<20, pd.Status.FreeBytes)
 		require.Equal(t, vda.HealthHealthy, pd.Status.Health)
-		require.EqualValues(t, 1<<30, pd.CapacityBytes(), "reported capacity is what placement uses")
+		require.EqualValues(t, fakePDBytes, pd.CapacityBytes(), "reported capacity is what placement uses")
 	}
 	require.Eventually(t, func() bool {
 		exp, err := tc.c.GetExporter(ctx, "da0", "exp0")

@@ -289,37 +289,56 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 	return edits, initialized
 }
 
-// markInitialized sets DiskArray.Initialized with a compare-and-swap on the
-// DA key (the flag only ever goes from false to true).
-func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, name string) error {
-	id := s.DAs[name].Spec.ID
+// markInitialized sets DiskArray.Initialized on the named DAs with a
+// compare-and-swap on each DA key (the flag only ever goes from false to
+// true), many DAs per transaction: every DA write wakes every monitor.
+func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, names []string) error {
+	var errs []error
+	for len(names) > 0 {
+		n := min(len(names), store.MaxTxnOps)
+		errs = append(errs, m.markInitializedBatch(ctx, s, names[:n]))
+		names = names[n:]
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names []string) error {
+	var marked []string
 	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		kv, err := tx.Get(vda.KeyDA(name))
-		if errors.Is(err, store.ErrNotFound) {
-			return errSpecGone
+		marked = marked[:0]
+		for _, name := range names {
+			kv, err := tx.Get(vda.KeyDA(name))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var da vda.DiskArray
+			if err := json.Unmarshal(kv.Value, &da); err != nil || da.ID != s.DAs[name].Spec.ID || da.Initialized {
+				continue
+			}
+			da.Initialized = true
+			b, err := json.Marshal(da)
+			if err != nil {
+				return err
+			}
+			tx.Put(kv.Key, b)
+			marked = append(marked, name)
 		}
-		if err != nil {
-			return err
-		}
-		var da vda.DiskArray
-		if err := json.Unmarshal(kv.Value, &da); err != nil || da.ID != id || da.Initialized {
+		if len(marked) == 0 {
 			return errUnchanged
 		}
-		da.Initialized = true
-		b, err := json.Marshal(da)
-		if err != nil {
-			return err
-		}
-		tx.Put(kv.Key, b)
 		return nil
 	})
-	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
+	if errors.Is(err, errUnchanged) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("monitor: mark disk array %q initialized: %w", name, err)
+		return fmt.Errorf("monitor: mark disk arrays initialized: %w", err)
 	}
-	m.log.Info("disk array initialized", "da", name)
+	m.log.Info("disk arrays initialized", "count", len(marked))
+	m.log.Debug("disk arrays initialized", "das", marked)
 	return nil
 }
 

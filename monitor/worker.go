@@ -254,10 +254,8 @@ func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncRepl
 	if err != nil && w.ctx.Err() == nil {
 		w.log.Warn("status write-back failed", "error", err)
 	}
-	for _, name := range initialized {
-		if err := w.m.markInitialized(w.ctx, snap, name); err != nil && w.ctx.Err() == nil {
-			w.log.Warn("cannot mark disk array initialized", "error", err)
-		}
+	if err := w.m.markInitialized(w.ctx, snap, initialized); err != nil && w.ctx.Err() == nil {
+		w.log.Warn("cannot mark disk arrays initialized", "error", err)
 	}
 }
 

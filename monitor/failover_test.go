@@ -1,0 +1,332 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/store"
+)
+
+func secondaryOf(req *agentpb.SyncRequest, cntlrID, primaryID string) bool {
+	for _, c := range req.GetCn().GetCntlrs() {
+		if c.GetCntlrId() == cntlrID {
+			return !c.GetPrimary() && c.GetPrimaryCntlrId() == primaryID
+		}
+	}
+	return false
+}
+
+// A CN hosting a three-controller DA's primary dies: the DA gets a new
+// primary and a higher epoch; the DNs are fenced first (they admit only
+// the new primary), then the new primary is pushed, then the other
+// secondary is re-pointed. When the old CN returns it is pushed its new
+// role, a secondary of the new primary, and the DA is healthy again.
+func TestFailoverMovesPrimaryInOrder(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 3)
+	before := tc.createDA("da0", 2, 3)
+	startMonitor(t, testConfig(s, "m0"))
+	require.Eventually(t, func() bool {
+		return tc.allConverged(tc.all()...) && tc.da("da0").Status.Health == vda.HealthHealthy
+	}, wait, 5*time.Millisecond)
+	oldP, _ := before.Primary()
+	oldCN := tc.agent(oldP.CNName)
+	oldCN.stop()
+
+	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	da := tc.da("da0")
+	newP, _ := da.Primary()
+	require.NotEqual(t, oldP.ID, newP.ID)
+	require.NotEqual(t, oldP.CNID, newP.CNID)
+	var other vda.Cntlr
+	for _, c := range da.Cntlrs {
+		if c.ID != newP.ID && c.ID != oldP.ID {
+			other = c
+		}
+	}
+	live := []*fakeAgent{tc.dns[0], tc.dns[1], tc.agent(newP.CNName), tc.agent(other.CNName)}
+	require.Eventually(t, func() bool { return tc.allConverged(live...) }, wait, 5*time.Millisecond)
+
+	newHost := nvmeof.HostNQN(newP.ID).String()
+	promoted := tc.agent(newP.CNName).firstSeq(func(r *agentpb.SyncRequest) bool { return isPrimaryFor(r, newP.ID) })
+	repointed := tc.agent(other.CNName).firstSeq(func(r *agentpb.SyncRequest) bool { return secondaryOf(r, other.ID, newP.ID) })
+	for _, dn := range tc.dns {
+		fenced := dn.firstSeq(func(r *agentpb.SyncRequest) bool { return hostNQNOf(r, da.ID) == newHost })
+		require.Positive(t, fenced)
+		require.Less(t, fenced, promoted, "the DNs are fenced before the new primary is built")
+	}
+	require.Less(t, promoted, repointed, "the other secondary is re-pointed after the new primary")
+
+	require.Eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Health == vda.HealthDegraded && st.Part(oldP.ID).Health == vda.HealthFailed &&
+			st.Part(newP.ID).Health == vda.HealthHealthy
+	}, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return nodeHealth(t, s, oldCN) == vda.HealthFailed }, wait, 5*time.Millisecond)
+	exp, err := tc.c.GetExporter(context.Background(), "da0", "exp0")
+	require.NoError(t, err)
+	oldPort, _ := portOf(&exp, oldP.Idx)
+	require.Equal(t, vda.HealthFailed, exp.Status.Part(oldPort.ID).Health)
+
+	// The old primary returns (restarted): it is demoted to a secondary of
+	// the new primary, never made primary again by a stale state.
+	oldCN.restart("i1")
+	require.Eventually(t, func() bool { return tc.converged(oldCN) }, wait, 5*time.Millisecond)
+	require.True(t, secondaryOf(oldCN.lastApplied(), oldP.ID, newP.ID))
+	require.Eventually(t, func() bool {
+		return tc.da("da0").Status.Health == vda.HealthHealthy && nodeHealth(t, s, oldCN) == vda.HealthHealthy
+	}, wait, 5*time.Millisecond)
+	require.EqualValues(t, 2, tc.da("da0").Epoch, "a returning node causes no further failover")
+}
+
+// With no healthy secondary the DA says so; when a secondary comes back,
+// the failover happens then.
+func TestFailoverWithoutHealthySecondary(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 1, 2)
+	before := tc.createDA("da0", 1, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	p, _ := before.Primary()
+	var sec vda.Cntlr
+	for _, c := range before.Cntlrs {
+		if !c.Primary {
+			sec = c
+		}
+	}
+	tc.agent(sec.CNName).stop()
+	require.Eventually(t, func() bool { return nodeHealth(t, s, tc.agent(sec.CNName)) == vda.HealthFailed }, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthDegraded }, wait, 5*time.Millisecond)
+	tc.agent(p.CNName).stop()
+	require.Eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Health == vda.HealthFailed && strings.Contains(st.ErrorMsg, "no healthy secondary")
+	}, wait, 5*time.Millisecond)
+	require.EqualValues(t, 1, tc.da("da0").Epoch, "nothing to promote")
+
+	tc.agent(sec.CNName).restart("i1")
+	require.Eventually(t, func() bool { return tc.da("da0").PrimaryCntlrID == sec.ID }, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return tc.converged(tc.agent(sec.CNName)) && tc.converged(tc.dns[0]) }, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Health == vda.HealthDegraded && !strings.Contains(st.ErrorMsg, "no healthy secondary")
+	}, wait, 5*time.Millisecond)
+}
+
+// A failed DN leaves its DAs degraded (no failover: the controllers are
+// fine); when it returns it is re-synced and the DAs recover.
+func TestFailedDiskNodeDegradesThenRecovers(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 2)
+	da := tc.createDA("da0", 2, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
+	dn := tc.agent(da.VDs[1].DNName)
+	dn.stop()
+	require.Eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Health == vda.HealthDegraded && st.Part(da.VDs[1].ID).Health == vda.HealthFailed
+	}, wait, 5*time.Millisecond)
+	require.Contains(t, tc.da("da0").Status.ErrorMsg, "disk node")
+	pd, err := tc.c.GetPhysicalDisk(context.Background(), da.VDs[1].DNName, da.VDs[1].PDName)
+	require.NoError(t, err)
+	require.Equal(t, vda.HealthFailed, pd.Status.Health)
+	require.EqualValues(t, 1, tc.da("da0").Epoch)
+
+	n := len(dn.records())
+	dn.restart("i1")
+	require.Eventually(t, func() bool { return len(dn.records()) > n && tc.converged(dn) }, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
+}
+
+// isFailoverCommit: a transaction guarded by a monitor's member key.
+func isFailoverCommit(t store.Txn) bool {
+	for _, c := range t.Conds {
+		if strings.HasPrefix(c.Key, MembersPrefix) {
+			return len(t.Ops) > 0
+		}
+	}
+	return false
+}
+
+// txnCounter counts the transactions that move DA primaries.
+type txnCounter struct {
+	store.Store
+	moves, conflicts atomic.Int64
+}
+
+func (c *txnCounter) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
+	res, err := c.Store.Txn(ctx, t)
+	if isFailoverCommit(t) {
+		c.moves.Add(1)
+		if err == nil && !res.Succeeded {
+			c.conflicts.Add(1)
+		}
+	}
+	return res, err
+}
+
+// Many DAs on one failed CN move in few transactions (up to MaxTxnOps DAs
+// each), spread over the survivors.
+func TestFailoverManyDAs(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 3)
+	const n = 300
+	for i := 0; i < n; i++ {
+		tc.createDA(fmt.Sprintf("da%03d", i), 1, 3)
+	}
+	das, _, err := tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
+	require.NoError(t, err)
+	require.Len(t, das, n)
+	count := map[string]int{}
+	for _, da := range das {
+		p, _ := da.Primary()
+		count[p.CNName]++
+	}
+	victim := tc.cns[0]
+	for _, a := range tc.cns {
+		if count[a.addr] > count[victim.addr] {
+			victim = a
+		}
+	}
+	require.Greater(t, count[victim.addr], store.MaxTxnOps, "enough DAs for several batches")
+	counter := &txnCounter{Store: s}
+	startMonitor(t, testConfig(counter, "m0"))
+	require.Eventually(t, func() bool {
+		das, _, err := tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
+		require.NoError(t, err)
+		for _, da := range das {
+			if !da.Initialized {
+				return false
+			}
+		}
+		return tc.allConverged(tc.all()...)
+	}, 30*time.Second, 10*time.Millisecond)
+	victim.stop()
+	require.Eventually(t, func() bool {
+		das, _, err := tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
+		require.NoError(t, err)
+		for _, da := range das {
+			if p, _ := da.Primary(); p.CNName == victim.addr {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond)
+	batches := (count[victim.addr] + store.MaxTxnOps - 2) / (store.MaxTxnOps - 1)
+	require.LessOrEqual(t, counter.moves.Load(), int64(batches)+counter.conflicts.Load(), "batched commits")
+	das, _, err = tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
+	require.NoError(t, err)
+	after := map[string]int{}
+	for _, da := range das {
+		p, _ := da.Primary()
+		after[p.CNName]++
+	}
+	for _, a := range tc.cns {
+		if a != victim {
+			require.Greater(t, after[a.addr], count[a.addr]+count[victim.addr]/4, "load spread over the survivors")
+		}
+	}
+	var live []*fakeAgent
+	for _, a := range tc.all() {
+		if a != victim {
+			live = append(live, a)
+		}
+	}
+	require.Eventually(t, func() bool { return tc.allConverged(live...) }, 30*time.Second, 10*time.Millisecond)
+}
+
+// freezer blocks every agent call while frozen: a monitor that hangs (or
+// died) right after its failover commit.
+type freezer struct{ frozen atomic.Bool }
+
+func (f *freezer) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if f.frozen.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return inv(ctx, method, req, reply, cc, opts...)
+}
+
+// freezeOnMove freezes the monitor's agent calls, and then its whole store
+// access, as soon as it committed a failover.
+type freezeOnMove struct {
+	*crashable
+	f *freezer
+}
+
+func (c freezeOnMove) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
+	res, err := c.crashable.Txn(ctx, t)
+	if err == nil && res.Succeeded && isFailoverCommit(t) {
+		c.f.frozen.Store(true)
+		c.crashable.down.Store(true)
+	}
+	return res, err
+}
+
+// A monitor that dies right after committing a failover, before pushing
+// anything, leaves nothing another monitor cannot finish: the next owner
+// pushes the committed state (fence, promotion, re-pointing).
+func TestMonitorDiesMidFailover(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 3)
+	before := tc.createDA("da0", 2, 3)
+	f := &freezer{}
+	cfgA := testConfig(freezeOnMove{crashable: &crashable{Store: s}, f: f}, "a")
+	cfgA.DialOptions = append(cfgA.DialOptions, grpc.WithChainUnaryInterceptor(f.intercept))
+	_, stopA := startMonitor(t, cfgA)
+	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	oldP, _ := before.Primary()
+	tc.agent(oldP.CNName).stop()
+	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	require.True(t, f.frozen.Load())
+	stopA() // crashed: its lease expires
+
+	da := tc.da("da0")
+	newP, _ := da.Primary()
+	newHost := nvmeof.HostNQN(newP.ID).String()
+	for _, dn := range tc.dns {
+		require.Zero(t, dn.firstSeq(func(r *agentpb.SyncRequest) bool { return hostNQNOf(r, da.ID) == newHost }),
+			"the dead monitor pushed nothing after its commit")
+	}
+	startMonitor(t, testConfig(s, "b"))
+	var live []*fakeAgent
+	for _, a := range tc.all() {
+		if a.addr != oldP.CNName {
+			live = append(live, a)
+		}
+	}
+	require.Eventually(t, func() bool { return tc.allConverged(live...) }, wait, 5*time.Millisecond)
+	require.True(t, isPrimaryFor(tc.agent(newP.CNName).lastApplied(), newP.ID))
+	require.EqualValues(t, 2, tc.da("da0").Epoch, "the second monitor does not fail over again")
+}
+
+// A monitor that dies before committing: the next owner detects the
+// failed CN itself and fails over.
+func TestMonitorDiesBeforeFailoverCommit(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 1, 2)
+	before := tc.createDA("da0", 1, 2)
+	crashA := &crashable{Store: s}
+	_, stopA := startMonitor(t, testConfig(crashA, "a"))
+	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	crashA.down.Store(true)
+	stopA()
+	oldP, _ := before.Primary()
+	tc.agent(oldP.CNName).stop()
+	startMonitor(t, testConfig(s, "b"))
+	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return tc.converged(tc.dns[0]) }, wait, 5*time.Millisecond)
+	require.Equal(t, nvmeof.HostNQN(tc.da("da0").PrimaryCntlrID).String(), hostNQNOf(tc.dns[0].lastApplied(), before.ID))
+}
