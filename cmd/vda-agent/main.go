@@ -1,0 +1,164 @@
+// Command vda-agent is a VDA node agent: it converges the local spdk_tgt to
+// the desired state the monitor pushes, as a disk node or a controller node.
+//
+//	vda-agent --role dn --listener 192.168.0.14 --port 9720 --sock-path /tmp/dn.sock \
+//	    --listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' \
+//	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12,192.168.0.11] \
+//	    [--tls-cert agent.pem --tls-key agent.key --tls-ca ca.pem]
+//
+// --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
+// --sock-path instead of using a real one, for the dev cluster. It stops on
+// SIGINT or SIGTERM. Exit codes: 0 stopped, 1 failed, 2 bad command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk/spdktest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+// Default gRPC ports of the tutorial.
+const (
+	defaultDNPort = 9720
+	defaultCNPort = 9820
+)
+
+type options struct {
+	cfg      agent.Config
+	listener string
+	port     int
+	logLevel string
+	fake     bool
+	fakeNVMe []spdktest.NVMeDevice
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var role, conf string
+	fs := flag.NewFlagSet("vda-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&role, "role", "", "dn (disk node) or cn (controller node); required")
+	fs.StringVar(&o.listener, "listener", "127.0.0.1", "address the agent's gRPC service listens on")
+	fs.IntVar(&o.port, "port", -1, "gRPC port (default 9720 for dn, 9820 for cn; 0: any free port)")
+	fs.StringVar(&o.cfg.SPDKAddr, "sock-path", "/var/tmp/spdk.sock", "spdk_tgt JSON-RPC socket (or host:port)")
+	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required`)
+	fs.StringVar(&o.cfg.StateDir, "state-dir", "", "directory keeping the last applied generation and epochs across restarts")
+	fs.StringVar(&o.cfg.NodeID, "node-id", "", "this node's ID; refuse desired state for another node")
+	fs.Func("allow", "IP addresses or CIDR prefixes allowed to call the agent, comma separated (repeatable)", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				o.cfg.AllowedCallers = append(o.cfg.AllowedCallers, a)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&o.cfg.TLS.CertFile, "tls-cert", "", "agent certificate (PEM); enables mutual TLS")
+	fs.StringVar(&o.cfg.TLS.KeyFile, "tls-key", "", "agent key (PEM)")
+	fs.StringVar(&o.cfg.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs callers' certificates")
+	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
+	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.BoolVar(&o.fake, "fake-spdk", false, "run an in-process fake spdk_tgt on --sock-path (dev cluster)")
+	fs.Func("fake-nvme", "with --fake-spdk: a local NVMe device `ADDR,file=PATH[,size=SIZE]` (repeatable)", func(v string) error {
+		d, err := spdktest.ParseNVMeDevice(v)
+		o.fakeNVMe = append(o.fakeNVMe, d)
+		return err
+	})
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	o.cfg.Role = agent.Role(role)
+	switch o.cfg.Role {
+	case agent.RoleDN:
+		o.port = portOr(o.port, defaultDNPort)
+	case agent.RoleCN:
+		o.port = portOr(o.port, defaultCNPort)
+	default:
+		return o, fmt.Errorf("--role must be dn or cn, not %q", role)
+	}
+	if o.port > 65535 {
+		return o, fmt.Errorf("--port %d is not a port", o.port)
+	}
+	l, err := nvmeof.ParseListenerConf(conf)
+	if err != nil {
+		return o, fmt.Errorf("--listener-conf: %w", err)
+	}
+	o.cfg.Listener = l
+	o.cfg.ListenAddr = net.JoinHostPort(o.listener, strconv.Itoa(o.port))
+	if len(o.fakeNVMe) > 0 && !o.fake {
+		return o, errors.New("--fake-nvme needs --fake-spdk")
+	}
+	return o, nil
+}
+
+func portOr(p, def int) int {
+	if p < 0 {
+		return def
+	}
+	return p
+}
+
+// run serves until ctx ends; ready, if not nil, gets the gRPC address.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vda-agent:", err)
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "vda-agent", Output: stderr, Level: hclog.LevelFromString(o.logLevel)})
+	if err := serve(ctx, o, log, ready); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Addr) error {
+	if o.fake {
+		stop, err := startFake(ctx, o.cfg.SPDKAddr, o.fakeNVMe, log.Named("fakespdk"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	o.cfg.Logger = log
+	a, err := agent.New(o.cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = a.Close() }()
+	lis, err := net.Listen("tcp", o.cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- lis.Addr()
+	}
+	return a.Serve(ctx, lis)
+}
