@@ -28,9 +28,20 @@ type dnEnv struct {
 
 func newDNEnv(t testing.TB, opts ...spdktest.Option) *dnEnv {
 	t.Helper()
+	return newDNEnvRecorded(t, true, opts...)
+}
+
+// newDNEnvRecorded is newDNEnv, with the recording proxy only if record.
+func newDNEnvRecorded(t testing.TB, record bool, opts ...spdktest.Option) *dnEnv {
+	t.Helper()
 	fake := spdktest.NewServer(t, append([]spdktest.Option{spdktest.WithWaitForRPC()}, opts...)...)
-	rec := startRecorder(t, fake.SockPath())
-	c, err := spdk.Dial(context.Background(), rec.sock)
+	sock := fake.SockPath()
+	var rec *rpcRecorder
+	if record {
+		rec = startRecorder(t, fake.SockPath())
+		sock = rec.sock
+	}
+	c, err := spdk.Dial(context.Background(), sock)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	e := &dnEnv{t: t, fake: fake, rec: rec, c: c, listener: dnTestListener(t)}
@@ -223,4 +234,14 @@ func dnState(npd, nvd int, da, cntlr string, epoch int64) *agentpb.DnState {
 // spdktestError is a fault answering an SPDK error the next times requests.
 func spdktestError(code int, msg string, times int) spdktest.Fault {
 	return spdktest.Fault{Error: &spdktest.Error{Code: code, Message: msg}, Times: times}
+}
+
+// mutationCalls counts the state-changing requests the fake received since
+// the last ResetCounts, by method.
+func (e *dnEnv) mutationCalls() map[string]int {
+	out := map[string]int{}
+	for _, m := range e.mutations() {
+		out[m] = e.fake.RPCCount(m)
+	}
+	return out
 }

@@ -242,3 +242,28 @@ func TestDNOneFailingVDDoesNotBlockTheOthers(t *testing.T) {
 	require.True(t, slices.ContainsFunc(st.Pds[0].Vds, func(v *agentpb.VdSpec) bool { return v.Id == failed[0].Id }) ||
 		slices.ContainsFunc(st.Pds[1].Vds, func(v *agentpb.VdSpec) bool { return v.Id == failed[0].Id }))
 }
+
+func TestDNGrowsButNeverShrinksALvol(t *testing.T) {
+	e := newDNEnv(t)
+	ctx := context.Background()
+	pd := nvmeof.NewID()
+	small, big := vdSpec(nvmeof.NewID(), nvmeof.NewID(), nvmeof.NewID(), 1, 8), vdSpec(nvmeof.NewID(), nvmeof.NewID(), nvmeof.NewID(), 1, 8)
+	e.syncOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{mallocPD(pd, 128<<20)}})
+	lvs := nvmeof.PDLvstoreName(pd)
+	for vd, mib := range map[*agentpb.VdSpec]uint64{small: 4, big: 12} {
+		_, err := e.c.BdevLvolCreate(ctx, spdk.BdevLvolCreateParams{LvolName: nvmeof.VDLvolName(vd.Id), LvsName: lvs,
+			SizeInMiB: new(mib), ThinProvision: new(false)})
+		require.NoError(t, err)
+	}
+	out := e.sync(&agentpb.DnState{Pds: []*agentpb.PdSpec{mallocPD(pd, 128<<20, small, big)}})
+	require.True(t, statusOf(t, out, agentpb.Kind_KIND_VD, small.Id).Ok)
+	b := statusOf(t, out, agentpb.Kind_KIND_VD, big.Id)
+	require.False(t, b.Ok)
+	require.Contains(t, b.Error, "not shrinking")
+	bdevs, err := e.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: nvmeof.LvolAlias(lvs, nvmeof.VDLvolName(small.Id))})
+	require.NoError(t, err)
+	require.EqualValues(t, 8<<20, bdevs[0].SizeBytes(), "grown to the VD's size")
+	bdevs, err = e.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: nvmeof.LvolAlias(lvs, nvmeof.VDLvolName(big.Id))})
+	require.NoError(t, err)
+	require.EqualValues(t, 12<<20, bdevs[0].SizeBytes(), "its data is kept")
+}

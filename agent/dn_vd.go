@@ -37,7 +37,7 @@ func (r *dnRun) syncVD(ctx context.Context, vd *agentpb.VdSpec) error {
 		return r.transportErr
 	}
 	alias := nvmeof.LvolAlias(p.lvs, nvmeof.VDLvolName(id))
-	uuid, err := r.ensureLvol(ctx, vd, alias)
+	uuid, err := r.ensureLvol(ctx, vd, p.lvs)
 	if err != nil {
 		return err
 	}
@@ -109,8 +109,9 @@ func (r *dnRun) deleteSubsystem(ctx context.Context, nqn nvmeof.NQN, why string)
 
 // ensureLvol makes the VD's thick lvol (or grows a smaller one) and returns
 // its UUID, the name SPDK reports namespaces by.
-func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, alias string) (string, error) {
+func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, lvs string) (string, error) {
 	size := vd.GetSizeBytes()
+	alias := nvmeof.LvolAlias(lvs, nvmeof.VDLvolName(vd.GetId()))
 	lv, ok := r.snap.lvols[alias]
 	if !ok {
 		if other := r.snap.lvolPlaces[nvmeof.VDLvolName(vd.GetId())]; len(other) > 0 {
@@ -119,12 +120,16 @@ func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, alias string
 		var uuid string
 		err := r.change("bdev_lvol_create", []any{"vd", vd.GetId(), "lvol", alias}, func() (err error) {
 			uuid, err = r.n.c.BdevLvolCreate(ctx, spdk.BdevLvolCreateParams{
-				LvolName: nvmeof.VDLvolName(vd.GetId()), LvsName: strings.SplitN(alias, "/", 2)[0],
+				LvolName: nvmeof.VDLvolName(vd.GetId()), LvsName: lvs,
 				SizeInMiB: new(size / mib), ThinProvision: new(false), ClearMethod: r.n.lvolClear,
 			})
 			return err
 		})
 		return uuid, err
+	}
+	// SPDK rounds lvols up to whole clusters.
+	if cl := r.snap.lvstores[lvs].ClusterSize; cl > 0 {
+		size = (size + cl - 1) / cl * cl
 	}
 	b := r.snap.bdevs[lv.UUID]
 	switch {

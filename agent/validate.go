@@ -145,7 +145,7 @@ func (v *validator) dn(st *agentpb.DnState) {
 			} else {
 				v.epoch(g+".epoch", vd.GetDaId(), vd.GetEpoch())
 			}
-			v.size(g+".size_bytes", vd.GetSizeBytes(), mib, 0)
+			v.size(g+".size_bytes", vd.GetSizeBytes(), pdClusterBytes, 0)
 			v.hostNQN(g+".host_nqn", vd.GetHostNqn())
 		}
 	}
