@@ -203,6 +203,15 @@ func (s *Server) DeleteDa(ctx context.Context, r *pb.DeleteDaRequest) (*pb.Delet
 	return &pb.DeleteReply{}, s.c.DeleteDiskArray(ctx, r.GetDaName())
 }
 
+// SwitchoverDa implements portalpb.PortalServer.
+func (s *Server) SwitchoverDa(ctx context.Context, r *pb.SwitchoverDaRequest) (*pb.DaReply, error) {
+	da, err := s.c.SwitchoverDiskArray(ctx, r.GetDaName(), int(r.GetCntlrIdx()))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DaReply{DaMsg: daMsg(da)}, nil
+}
+
 // CreateExp implements portalpb.PortalServer.
 func (s *Server) CreateExp(ctx context.Context, r *pb.CreateExpRequest) (*pb.ExpReply, error) {
 	exp, err := s.c.CreateExporter(ctx, vda.ExporterSpec{DAName: r.GetDaName(), Name: r.GetExpName(),

@@ -2331,6 +2331,58 @@ func (x *DeleteDaRequest) GetDaName() string {
 	return ""
 }
 
+type SwitchoverDaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CntlrIdx      uint32                 `protobuf:"varint,2,opt,name=cntlr_idx,json=cntlrIdx,proto3" json:"cntlr_idx,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchoverDaRequest) Reset() {
+	*x = SwitchoverDaRequest{}
+	mi := &file_portal_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchoverDaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchoverDaRequest) ProtoMessage() {}
+
+func (x *SwitchoverDaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchoverDaRequest.ProtoReflect.Descriptor instead.
+func (*SwitchoverDaRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SwitchoverDaRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *SwitchoverDaRequest) GetCntlrIdx() uint32 {
+	if x != nil {
+		return x.CntlrIdx
+	}
+	return 0
+}
+
 type DaReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DaMsg         *DaMsg                 `protobuf:"bytes,1,opt,name=da_msg,json=daMsg,proto3" json:"da_msg,omitempty"`
@@ -2340,7 +2392,7 @@ type DaReply struct {
 
 func (x *DaReply) Reset() {
 	*x = DaReply{}
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2404,7 @@ func (x *DaReply) String() string {
 func (*DaReply) ProtoMessage() {}
 
 func (x *DaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2417,7 @@ func (x *DaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaReply.ProtoReflect.Descriptor instead.
 func (*DaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{36}
+	return file_portal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DaReply) GetDaMsg() *DaMsg {
@@ -2385,7 +2437,7 @@ type ListDaReply struct {
 
 func (x *ListDaReply) Reset() {
 	*x = ListDaReply{}
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2449,7 @@ func (x *ListDaReply) String() string {
 func (*ListDaReply) ProtoMessage() {}
 
 func (x *ListDaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2462,7 @@ func (x *ListDaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDaReply.ProtoReflect.Descriptor instead.
 func (*ListDaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{37}
+	return file_portal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDaReply) GetDaMsgList() []*DaMsg {
@@ -2442,7 +2494,7 @@ type EsMsg struct {
 
 func (x *EsMsg) Reset() {
 	*x = EsMsg{}
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2506,7 @@ func (x *EsMsg) String() string {
 func (*EsMsg) ProtoMessage() {}
 
 func (x *EsMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2519,7 @@ func (x *EsMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EsMsg.ProtoReflect.Descriptor instead.
 func (*EsMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{38}
+	return file_portal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EsMsg) GetEsId() string {
@@ -2529,7 +2581,7 @@ type ExpMsg struct {
 
 func (x *ExpMsg) Reset() {
 	*x = ExpMsg{}
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2593,7 @@ func (x *ExpMsg) String() string {
 func (*ExpMsg) ProtoMessage() {}
 
 func (x *ExpMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2606,7 @@ func (x *ExpMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpMsg.ProtoReflect.Descriptor instead.
 func (*ExpMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{39}
+	return file_portal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExpMsg) GetExpId() string {
@@ -2632,7 +2684,7 @@ type CreateExpRequest struct {
 
 func (x *CreateExpRequest) Reset() {
 	*x = CreateExpRequest{}
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2696,7 @@ func (x *CreateExpRequest) String() string {
 func (*CreateExpRequest) ProtoMessage() {}
 
 func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2709,7 @@ func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExpRequest.ProtoReflect.Descriptor instead.
 func (*CreateExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{40}
+	return file_portal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateExpRequest) GetDaName() string {
@@ -2698,7 +2750,7 @@ type GetExpRequest struct {
 
 func (x *GetExpRequest) Reset() {
 	*x = GetExpRequest{}
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2762,7 @@ func (x *GetExpRequest) String() string {
 func (*GetExpRequest) ProtoMessage() {}
 
 func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2775,7 @@ func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExpRequest.ProtoReflect.Descriptor instead.
 func (*GetExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{41}
+	return file_portal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetExpRequest) GetDaName() string {
@@ -2750,7 +2802,7 @@ type ListExpRequest struct {
 
 func (x *ListExpRequest) Reset() {
 	*x = ListExpRequest{}
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2814,7 @@ func (x *ListExpRequest) String() string {
 func (*ListExpRequest) ProtoMessage() {}
 
 func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2827,7 @@ func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpRequest.ProtoReflect.Descriptor instead.
 func (*ListExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{42}
+	return file_portal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListExpRequest) GetDaName() string {
@@ -2804,7 +2856,7 @@ type ModifyExpRequest struct {
 
 func (x *ModifyExpRequest) Reset() {
 	*x = ModifyExpRequest{}
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2868,7 @@ func (x *ModifyExpRequest) String() string {
 func (*ModifyExpRequest) ProtoMessage() {}
 
 func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2881,7 @@ func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyExpRequest.ProtoReflect.Descriptor instead.
 func (*ModifyExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{43}
+	return file_portal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ModifyExpRequest) GetDaName() string {
@@ -2870,7 +2922,7 @@ type DeleteExpRequest struct {
 
 func (x *DeleteExpRequest) Reset() {
 	*x = DeleteExpRequest{}
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +2934,7 @@ func (x *DeleteExpRequest) String() string {
 func (*DeleteExpRequest) ProtoMessage() {}
 
 func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +2947,7 @@ func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExpRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{44}
+	return file_portal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DeleteExpRequest) GetDaName() string {
@@ -2921,7 +2973,7 @@ type ExpReply struct {
 
 func (x *ExpReply) Reset() {
 	*x = ExpReply{}
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2933,7 +2985,7 @@ func (x *ExpReply) String() string {
 func (*ExpReply) ProtoMessage() {}
 
 func (x *ExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2946,7 +2998,7 @@ func (x *ExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpReply.ProtoReflect.Descriptor instead.
 func (*ExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{45}
+	return file_portal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ExpReply) GetExpMsg() *ExpMsg {
@@ -2966,7 +3018,7 @@ type ListExpReply struct {
 
 func (x *ListExpReply) Reset() {
 	*x = ListExpReply{}
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2978,7 +3030,7 @@ func (x *ListExpReply) String() string {
 func (*ListExpReply) ProtoMessage() {}
 
 func (x *ListExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,7 +3043,7 @@ func (x *ListExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpReply.ProtoReflect.Descriptor instead.
 func (*ListExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{46}
+	return file_portal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListExpReply) GetExpMsgList() []*ExpMsg {
@@ -3016,7 +3068,7 @@ type GetClusterSummaryRequest struct {
 
 func (x *GetClusterSummaryRequest) Reset() {
 	*x = GetClusterSummaryRequest{}
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3080,7 @@ func (x *GetClusterSummaryRequest) String() string {
 func (*GetClusterSummaryRequest) ProtoMessage() {}
 
 func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3093,7 @@ func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{47}
+	return file_portal_proto_rawDescGZIP(), []int{48}
 }
 
 type ClusterSummaryReply struct {
@@ -3059,7 +3111,7 @@ type ClusterSummaryReply struct {
 
 func (x *ClusterSummaryReply) Reset() {
 	*x = ClusterSummaryReply{}
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3123,7 @@ func (x *ClusterSummaryReply) String() string {
 func (*ClusterSummaryReply) ProtoMessage() {}
 
 func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3136,7 @@ func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSummaryReply.ProtoReflect.Descriptor instead.
 func (*ClusterSummaryReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{48}
+	return file_portal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ClusterSummaryReply) GetDnCnt() uint32 {
@@ -3324,7 +3376,10 @@ const file_portal_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01B\x0e\n" +
 	"\f_description\"*\n" +
 	"\x0fDeleteDaRequest\x12\x17\n" +
-	"\ada_name\x18\x01 \x01(\tR\x06daName\"6\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\"K\n" +
+	"\x13SwitchoverDaRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
+	"\tcntlr_idx\x18\x02 \x01(\rR\bcntlrIdx\"6\n" +
 	"\aDaReply\x12+\n" +
 	"\x06da_msg\x18\x01 \x01(\v2\x14.vda.portal.v1.DaMsgR\x05daMsg\"k\n" +
 	"\vListDaReply\x124\n" +
@@ -3384,7 +3439,7 @@ const file_portal_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
 	"totalBytes\x12\x1d\n" +
 	"\n" +
-	"free_bytes\x18\a \x01(\x04R\tfreeBytes2\x92\x0e\n" +
+	"free_bytes\x18\a \x01(\x04R\tfreeBytes2\xde\x0e\n" +
 	"\x06Portal\x12B\n" +
 	"\bCreateDn\x12\x1e.vda.portal.v1.CreateDnRequest\x1a\x16.vda.portal.v1.DnReply\x12<\n" +
 	"\x05GetDn\x12\x1b.vda.portal.v1.GetDnRequest\x1a\x16.vda.portal.v1.DnReply\x12B\n" +
@@ -3405,7 +3460,8 @@ const file_portal_proto_rawDesc = "" +
 	"\x05GetDa\x12\x1b.vda.portal.v1.GetDaRequest\x1a\x16.vda.portal.v1.DaReply\x12B\n" +
 	"\x06ListDa\x12\x1c.vda.portal.v1.ListDaRequest\x1a\x1a.vda.portal.v1.ListDaReply\x12B\n" +
 	"\bModifyDa\x12\x1e.vda.portal.v1.ModifyDaRequest\x1a\x16.vda.portal.v1.DaReply\x12F\n" +
-	"\bDeleteDa\x12\x1e.vda.portal.v1.DeleteDaRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12E\n" +
+	"\bDeleteDa\x12\x1e.vda.portal.v1.DeleteDaRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12J\n" +
+	"\fSwitchoverDa\x12\".vda.portal.v1.SwitchoverDaRequest\x1a\x16.vda.portal.v1.DaReply\x12E\n" +
 	"\tCreateExp\x12\x1f.vda.portal.v1.CreateExpRequest\x1a\x17.vda.portal.v1.ExpReply\x12?\n" +
 	"\x06GetExp\x12\x1c.vda.portal.v1.GetExpRequest\x1a\x17.vda.portal.v1.ExpReply\x12E\n" +
 	"\aListExp\x12\x1d.vda.portal.v1.ListExpRequest\x1a\x1b.vda.portal.v1.ListExpReply\x12E\n" +
@@ -3425,7 +3481,7 @@ func file_portal_proto_rawDescGZIP() []byte {
 	return file_portal_proto_rawDescData
 }
 
-var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_portal_proto_goTypes = []any{
 	(*Status)(nil),                   // 0: vda.portal.v1.Status
 	(*Page)(nil),                     // 1: vda.portal.v1.Page
@@ -3463,19 +3519,20 @@ var file_portal_proto_goTypes = []any{
 	(*ListDaRequest)(nil),            // 33: vda.portal.v1.ListDaRequest
 	(*ModifyDaRequest)(nil),          // 34: vda.portal.v1.ModifyDaRequest
 	(*DeleteDaRequest)(nil),          // 35: vda.portal.v1.DeleteDaRequest
-	(*DaReply)(nil),                  // 36: vda.portal.v1.DaReply
-	(*ListDaReply)(nil),              // 37: vda.portal.v1.ListDaReply
-	(*EsMsg)(nil),                    // 38: vda.portal.v1.EsMsg
-	(*ExpMsg)(nil),                   // 39: vda.portal.v1.ExpMsg
-	(*CreateExpRequest)(nil),         // 40: vda.portal.v1.CreateExpRequest
-	(*GetExpRequest)(nil),            // 41: vda.portal.v1.GetExpRequest
-	(*ListExpRequest)(nil),           // 42: vda.portal.v1.ListExpRequest
-	(*ModifyExpRequest)(nil),         // 43: vda.portal.v1.ModifyExpRequest
-	(*DeleteExpRequest)(nil),         // 44: vda.portal.v1.DeleteExpRequest
-	(*ExpReply)(nil),                 // 45: vda.portal.v1.ExpReply
-	(*ListExpReply)(nil),             // 46: vda.portal.v1.ListExpReply
-	(*GetClusterSummaryRequest)(nil), // 47: vda.portal.v1.GetClusterSummaryRequest
-	(*ClusterSummaryReply)(nil),      // 48: vda.portal.v1.ClusterSummaryReply
+	(*SwitchoverDaRequest)(nil),      // 36: vda.portal.v1.SwitchoverDaRequest
+	(*DaReply)(nil),                  // 37: vda.portal.v1.DaReply
+	(*ListDaReply)(nil),              // 38: vda.portal.v1.ListDaReply
+	(*EsMsg)(nil),                    // 39: vda.portal.v1.EsMsg
+	(*ExpMsg)(nil),                   // 40: vda.portal.v1.ExpMsg
+	(*CreateExpRequest)(nil),         // 41: vda.portal.v1.CreateExpRequest
+	(*GetExpRequest)(nil),            // 42: vda.portal.v1.GetExpRequest
+	(*ListExpRequest)(nil),           // 43: vda.portal.v1.ListExpRequest
+	(*ModifyExpRequest)(nil),         // 44: vda.portal.v1.ModifyExpRequest
+	(*DeleteExpRequest)(nil),         // 45: vda.portal.v1.DeleteExpRequest
+	(*ExpReply)(nil),                 // 46: vda.portal.v1.ExpReply
+	(*ListExpReply)(nil),             // 47: vda.portal.v1.ListExpReply
+	(*GetClusterSummaryRequest)(nil), // 48: vda.portal.v1.GetClusterSummaryRequest
+	(*ClusterSummaryReply)(nil),      // 49: vda.portal.v1.ClusterSummaryReply
 }
 var file_portal_proto_depIdxs = []int32{
 	0,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
@@ -3497,11 +3554,11 @@ var file_portal_proto_depIdxs = []int32{
 	1,  // 16: vda.portal.v1.ListDaRequest.page:type_name -> vda.portal.v1.Page
 	30, // 17: vda.portal.v1.DaReply.da_msg:type_name -> vda.portal.v1.DaMsg
 	30, // 18: vda.portal.v1.ListDaReply.da_msg_list:type_name -> vda.portal.v1.DaMsg
-	38, // 19: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
+	39, // 19: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
 	0,  // 20: vda.portal.v1.ExpMsg.status:type_name -> vda.portal.v1.Status
 	1,  // 21: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
-	39, // 22: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
-	39, // 23: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
+	40, // 22: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
+	40, // 23: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
 	4,  // 24: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
 	5,  // 25: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
 	6,  // 26: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
@@ -3522,40 +3579,42 @@ var file_portal_proto_depIdxs = []int32{
 	33, // 41: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
 	34, // 42: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
 	35, // 43: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
-	40, // 44: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
-	41, // 45: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
-	42, // 46: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
-	43, // 47: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
-	44, // 48: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
-	47, // 49: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
-	9,  // 50: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
-	9,  // 51: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
-	10, // 52: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
-	9,  // 53: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
-	2,  // 54: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
-	17, // 55: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
-	17, // 56: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
-	18, // 57: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
-	17, // 58: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
-	2,  // 59: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
-	25, // 60: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
-	25, // 61: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
-	26, // 62: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
-	25, // 63: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
-	2,  // 64: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
-	36, // 65: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
-	36, // 66: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
-	37, // 67: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
-	36, // 68: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
-	2,  // 69: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
-	45, // 70: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
-	45, // 71: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
-	46, // 72: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
-	45, // 73: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
-	2,  // 74: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
-	48, // 75: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
-	50, // [50:76] is the sub-list for method output_type
-	24, // [24:50] is the sub-list for method input_type
+	36, // 44: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
+	41, // 45: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
+	42, // 46: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
+	43, // 47: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
+	44, // 48: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
+	45, // 49: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
+	48, // 50: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
+	9,  // 51: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
+	9,  // 52: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
+	10, // 53: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
+	9,  // 54: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
+	2,  // 55: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
+	17, // 56: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
+	17, // 57: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
+	18, // 58: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
+	17, // 59: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
+	2,  // 60: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
+	25, // 61: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
+	25, // 62: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
+	26, // 63: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
+	25, // 64: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
+	2,  // 65: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
+	37, // 66: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
+	37, // 67: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
+	38, // 68: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
+	37, // 69: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
+	2,  // 70: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
+	37, // 71: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
+	46, // 72: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
+	46, // 73: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
+	47, // 74: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
+	46, // 75: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
+	2,  // 76: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
+	49, // 77: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
+	51, // [51:78] is the sub-list for method output_type
+	24, // [24:51] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -3570,14 +3629,14 @@ func file_portal_proto_init() {
 	file_portal_proto_msgTypes[15].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[23].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[34].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[43].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portal_proto_rawDesc), len(file_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

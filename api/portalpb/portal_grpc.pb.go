@@ -43,6 +43,7 @@ const (
 	Portal_ListDa_FullMethodName            = "/vda.portal.v1.Portal/ListDa"
 	Portal_ModifyDa_FullMethodName          = "/vda.portal.v1.Portal/ModifyDa"
 	Portal_DeleteDa_FullMethodName          = "/vda.portal.v1.Portal/DeleteDa"
+	Portal_SwitchoverDa_FullMethodName      = "/vda.portal.v1.Portal/SwitchoverDa"
 	Portal_CreateExp_FullMethodName         = "/vda.portal.v1.Portal/CreateExp"
 	Portal_GetExp_FullMethodName            = "/vda.portal.v1.Portal/GetExp"
 	Portal_ListExp_FullMethodName           = "/vda.portal.v1.Portal/ListExp"
@@ -75,6 +76,11 @@ type PortalClient interface {
 	ListDa(ctx context.Context, in *ListDaRequest, opts ...grpc.CallOption) (*ListDaReply, error)
 	ModifyDa(ctx context.Context, in *ModifyDaRequest, opts ...grpc.CallOption) (*DaReply, error)
 	DeleteDa(ctx context.Context, in *DeleteDaRequest, opts ...grpc.CallOption) (*DeleteReply, error)
+	// SwitchoverDa moves the primary to the controller with index cntlr_idx
+	// (a planned switchover) and raises the epoch; the monitor carries it
+	// out. FailedPrecondition if that controller is already the primary or
+	// its controller node is offline or failed.
+	SwitchoverDa(ctx context.Context, in *SwitchoverDaRequest, opts ...grpc.CallOption) (*DaReply, error)
 	CreateExp(ctx context.Context, in *CreateExpRequest, opts ...grpc.CallOption) (*ExpReply, error)
 	GetExp(ctx context.Context, in *GetExpRequest, opts ...grpc.CallOption) (*ExpReply, error)
 	ListExp(ctx context.Context, in *ListExpRequest, opts ...grpc.CallOption) (*ListExpReply, error)
@@ -291,6 +297,16 @@ func (c *portalClient) DeleteDa(ctx context.Context, in *DeleteDaRequest, opts .
 	return out, nil
 }
 
+func (c *portalClient) SwitchoverDa(ctx context.Context, in *SwitchoverDaRequest, opts ...grpc.CallOption) (*DaReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DaReply)
+	err := c.cc.Invoke(ctx, Portal_SwitchoverDa_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *portalClient) CreateExp(ctx context.Context, in *CreateExpRequest, opts ...grpc.CallOption) (*ExpReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExpReply)
@@ -375,6 +391,11 @@ type PortalServer interface {
 	ListDa(context.Context, *ListDaRequest) (*ListDaReply, error)
 	ModifyDa(context.Context, *ModifyDaRequest) (*DaReply, error)
 	DeleteDa(context.Context, *DeleteDaRequest) (*DeleteReply, error)
+	// SwitchoverDa moves the primary to the controller with index cntlr_idx
+	// (a planned switchover) and raises the epoch; the monitor carries it
+	// out. FailedPrecondition if that controller is already the primary or
+	// its controller node is offline or failed.
+	SwitchoverDa(context.Context, *SwitchoverDaRequest) (*DaReply, error)
 	CreateExp(context.Context, *CreateExpRequest) (*ExpReply, error)
 	GetExp(context.Context, *GetExpRequest) (*ExpReply, error)
 	ListExp(context.Context, *ListExpRequest) (*ListExpReply, error)
@@ -450,6 +471,9 @@ func (UnimplementedPortalServer) ModifyDa(context.Context, *ModifyDaRequest) (*D
 }
 func (UnimplementedPortalServer) DeleteDa(context.Context, *DeleteDaRequest) (*DeleteReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteDa not implemented")
+}
+func (UnimplementedPortalServer) SwitchoverDa(context.Context, *SwitchoverDaRequest) (*DaReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method SwitchoverDa not implemented")
 }
 func (UnimplementedPortalServer) CreateExp(context.Context, *CreateExpRequest) (*ExpReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateExp not implemented")
@@ -850,6 +874,24 @@ func _Portal_DeleteDa_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Portal_SwitchoverDa_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SwitchoverDaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).SwitchoverDa(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_SwitchoverDa_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).SwitchoverDa(ctx, req.(*SwitchoverDaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Portal_CreateExp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateExpRequest)
 	if err := dec(in); err != nil {
@@ -1044,6 +1086,10 @@ var Portal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteDa",
 			Handler:    _Portal_DeleteDa_Handler,
+		},
+		{
+			MethodName: "SwitchoverDa",
+			Handler:    _Portal_SwitchoverDa_Handler,
 		},
 		{
 			MethodName: "CreateExp",

@@ -104,6 +104,7 @@ func (c *cli) daCmd() *cobra.Command {
 					return p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: name})
 				})
 			}),
+		c.daSwitchoverCmd(),
 	)
 }
 
