@@ -330,3 +330,44 @@ func TestMonitorDiesBeforeFailoverCommit(t *testing.T) {
 	require.Eventually(t, func() bool { return tc.converged(tc.dns[0]) }, wait, 5*time.Millisecond)
 	require.Equal(t, nvmeof.HostNQN(tc.da("da0").PrimaryCntlrID).String(), hostNQNOf(tc.dns[0].lastApplied(), before.ID))
 }
+
+// A planned switchover through the API is carried out like a failover:
+// DNs first, then the new primary, then the old one demoted.
+func TestSwitchoverIsPushedFenceFirst(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 2)
+	before := tc.createDA("da0", 2, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	require.Eventually(t, func() bool {
+		return tc.da("da0").Initialized && tc.allConverged(tc.all()...)
+	}, wait, 5*time.Millisecond)
+	oldP, _ := before.Primary()
+	var target vda.Cntlr
+	for _, c := range before.Cntlrs {
+		if !c.Primary {
+			target = c
+		}
+	}
+	mark := seq.Load()
+	_, err := tc.c.SwitchoverDiskArray(context.Background(), "da0", target.Idx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	newHost := nvmeof.HostNQN(target.ID).String()
+	first := func(a *fakeAgent, fn func(*agentpb.SyncRequest) bool) int64 {
+		for _, r := range after(a.records(), mark) {
+			if fn(r.req) {
+				return r.seq
+			}
+		}
+		return 0
+	}
+	promoted := first(tc.agent(target.CNName), func(r *agentpb.SyncRequest) bool { return isPrimaryFor(r, target.ID) })
+	demoted := first(tc.agent(oldP.CNName), func(r *agentpb.SyncRequest) bool { return secondaryOf(r, oldP.ID, target.ID) })
+	for _, dn := range tc.dns {
+		fenced := first(dn, func(r *agentpb.SyncRequest) bool { return hostNQNOf(r, before.ID) == newHost })
+		require.Positive(t, fenced)
+		require.Less(t, fenced, promoted)
+	}
+	require.Less(t, promoted, demoted)
+	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
+}
