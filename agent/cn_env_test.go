@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -100,15 +102,24 @@ func (e *cnNodeEnv) restart() {
 	e.initFramework()
 }
 
+// cnFreeListener returns a listener address on a free local port below
+// the ephemeral range: the fake listens on it only later, and a port from
+// the ephemeral range could meanwhile go to some outgoing connection.
 func cnFreeListener(t testing.TB) nvmeof.TransportID {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
-	require.NoError(t, err)
-	return tid
+	for range 1000 {
+		port := strconv.Itoa(20000 + rand.IntN(12000))
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			continue
+		}
+		require.NoError(t, ln.Close())
+		tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
+		require.NoError(t, err)
+		return tid
+	}
+	t.Fatal("no free port")
+	return nvmeof.TransportID{}
 }
 
 func (e *cnNodeEnv) syncCN(st *agentpb.CnState) []*agentpb.ObjectStatus {
