@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -103,6 +104,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Store == nil {
 		errs = append(errs, errors.New("no store"))
+	}
+	if c.ID == "" || strings.ContainsAny(c.ID, "/\x00") {
+		errs = append(errs, fmt.Errorf("invalid monitor id %q (required, without '/')", c.ID))
 	}
 	for name, d := range map[string]time.Duration{"lease TTL": c.LeaseTTL, "resync interval": c.ResyncInterval,
 		"sync timeout": c.SyncTimeout, "minimum backoff": c.BackoffMin, "phase timeout": c.PhaseTimeout,

@@ -1,0 +1,210 @@
+// Command vda-monitor drives the cluster's node agents: it pushes each
+// node's desired state, writes the reported status back, tracks node health
+// and fails disk arrays over to a secondary controller.
+//
+//	vda-monitor --listener 192.168.0.12 --port 9620 \
+//	    --db-uri postgresql://vda_user:vda_password@192.168.0.10:5432/vda_db
+//
+// Run several with distinct --id on one store to split the nodes among
+// them; a dead monitor's nodes move to the others within --lease-ttl. On
+// --listener:--port it serves the standard gRPC health service
+// (grpc.health.v1), SERVING while it is a live member of the store.
+//
+// Store URIs: etcd://h1:2379,h2:2379/vda, embedded:///var/lib/vda/etcd,
+// memory://, postgresql://..., mysql://..., sqlite:///path. Without
+// --db-uri it starts an embedded etcd under --data-dir (only useful when
+// nothing else needs the store: portal and monitors must share one).
+// With --tls-cert, --tls-key and --tls-ca it talks to the agents over mutual
+// TLS and serves its health service the same way. Exit codes: 0 stopped,
+// 1 failed, 2 bad command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/vda-io/vda/monitor"
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/store"
+	_ "github.com/vda-io/vda/store/etcdstore" // etcd:// and embedded://
+	_ "github.com/vda-io/vda/store/memstore"  // memory://
+	_ "github.com/vda-io/vda/store/sqlstore"  // postgresql://, mysql://, sqlite://
+)
+
+// Service is the health service name the monitor reports under (besides
+// the server-wide "").
+const Service = "vda.monitor"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+type config struct {
+	listener, dbURI, dataDir, logLevel string
+	port                               int
+	mon                                monitor.Config
+}
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	c := config{mon: monitor.DefaultConfig(nil, "")}
+	m := &c.mon
+	fs := flag.NewFlagSet("vda-monitor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listener, "listener", "127.0.0.1", "address of the health service")
+	fs.IntVar(&c.port, "port", 9620, "port of the health service (0: any free port)")
+	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
+	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
+	fs.StringVar(&m.ID, "id", "", "monitor ID, unique among the monitors (default: <listener>:<port>)")
+	fs.DurationVar(&m.LeaseTTL, "lease-ttl", m.LeaseTTL, "membership lease TTL: a dead monitor's nodes move after about this long")
+	fs.DurationVar(&m.ResyncInterval, "resync-interval", m.ResyncInterval, "push every node's state this often even if nothing changed")
+	fs.DurationVar(&m.Failover.Interval, "health-interval", m.Failover.Interval, "probe every node's health this often")
+	fs.IntVar(&m.Failover.MissThreshold, "miss-threshold", m.Failover.MissThreshold, "consecutive missed probes that fail a node")
+	fs.DurationVar(&m.Failover.Window, "health-window", m.Failover.Window, "the misses must fall within this window")
+	fs.DurationVar(&m.SyncTimeout, "sync-timeout", m.SyncTimeout, "bound on one push to an agent")
+	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&m.TLS.CertFile, "tls-cert", "", "certificate (PEM) presented to agents and health clients; enables mutual TLS")
+	fs.StringVar(&m.TLS.KeyFile, "tls-key", "", "key (PEM) of --tls-cert")
+	fs.StringVar(&m.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs the agents' and health clients' certificates")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if c.dbURI == "" {
+		c.dbURI = (&url.URL{Scheme: "embedded", Path: filepath.Join(c.dataDir, "etcd")}).String()
+	}
+	if m.ID == "" {
+		m.ID = net.JoinHostPort(c.listener, strconv.Itoa(c.port))
+	}
+	// Check the settings before opening the store.
+	probe := *m
+	probe.Store = placeholder{}
+	return c, probe.Validate()
+}
+
+// placeholder stands in for the store while the flags are validated.
+type placeholder struct{ store.Store }
+
+// run serves until ctx ends; ready, if not nil, gets the health address.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
+	cfg, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vda-monitor:", err)
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "vda-monitor", Output: stderr, Level: hclog.LevelFromString(cfg.logLevel)})
+	if err := serve(ctx, cfg, log, ready); err != nil {
+		log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {
+	st, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	cfg.mon.Store, cfg.mon.Logger = st, log
+	mon, err := monitor.New(cfg.mon)
+	if err != nil {
+		return err
+	}
+	srv, err := healthServer(cfg.mon.TLS)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.listener, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return err
+	}
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- mon.Run(ctx) }()
+	go func() { reportLiveness(ctx, mon, hs, cfg.mon.LeaseTTL); errc <- nil }()
+	log.Info("serving health", "addr", lis.Addr().String(), "id", cfg.mon.ID)
+	if ready != nil {
+		ready <- lis.Addr()
+	}
+	var first error
+	pending := 3
+	select {
+	case <-ctx.Done():
+	case first = <-errc: // something stopped early
+		pending--
+	}
+	cancel()
+	hs.Shutdown()
+	srv.GracefulStop()
+	for ; pending > 0; pending-- {
+		if err := <-errc; first == nil {
+			first = err
+		}
+	}
+	if errors.Is(first, context.Canceled) || errors.Is(first, grpc.ErrServerStopped) {
+		return nil
+	}
+	return first
+}
+
+func healthServer(t mtls.Config) (*grpc.Server, error) {
+	if !t.Enabled() {
+		return grpc.NewServer(), nil
+	}
+	tc, err := t.ServerTLS()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewServer(grpc.Creds(credentials.NewTLS(tc))), nil
+}
+
+// reportLiveness keeps the health status at SERVING while the monitor is a
+// live member, NOT_SERVING otherwise. Liveness lapses without an event (a
+// lease that can no longer be renewed), so it is also polled.
+func reportLiveness(ctx context.Context, mon *monitor.Monitor, hs *health.Server, ttl time.Duration) {
+	t := time.NewTicker(ttl / 8)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if mon.Live() {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		hs.SetServingStatus("", st)
+		hs.SetServingStatus(Service, st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-mon.Membership().Changed():
+		case <-t.C:
+		}
+	}
+}
