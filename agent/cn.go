@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,6 +57,9 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 	claims := cnClaims{}
 	for i, c := range cntlrs {
 		tasks[i] = newCNTask(n, c, snap, claims)
+	}
+	for _, t := range tasks { // after every wanted subsystem is claimed
+		t.claimExtraSubs(claims)
 	}
 	n.removeOrphans(ctx, snap, claims)
 	transportErr := n.ensureTransport(ctx, snap, cntlrs)
@@ -145,7 +148,8 @@ type cnTask struct {
 	vdCtrls   map[string]*spdk.NvmeController // by name: the spec's VDs and the raid's members
 	expCtrls  map[string]*spdk.NvmeController // by exporter ID
 	subs      map[nvmeof.NQN]*cnSubRef        // the exporters' subsystems; fixed keys, see cnSubRef
-	extraSubs []nvmeof.NQN                    // unwanted subsystems exporting this array's bdevs
+	exported  []string                        // bdevs of this array an exporter may hold
+	extraSubs []nvmeof.NQN                    // unwanted subsystems exporting them
 
 	transportErr error
 
@@ -184,9 +188,8 @@ func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask
 			}
 		}
 	}
-	exported := map[string]bool{}
 	if t.lvol != nil {
-		exported[t.lvol.Name] = true
+		t.exported = append(t.exported, t.lvol.Name)
 	}
 	for _, x := range c.exps {
 		if x.err != nil {
@@ -195,7 +198,7 @@ func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask
 		name := nvmeof.ExpControllerName(x.id)
 		claims.ctrl(name)
 		t.expCtrls[x.id] = snap.ctrlrs[name]
-		exported[nvmeof.ExpBdevName(x.id)] = true
+		t.exported = append(t.exported, nvmeof.ExpBdevName(x.id))
 		claims.sub(x.nqn)
 		ref := &cnSubRef{}
 		if ss := snap.subsystems[x.nqn]; ss != nil {
@@ -205,7 +208,6 @@ func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask
 		}
 		t.subs[x.nqn] = ref
 	}
-	t.claimExtraSubs(claims, exported)
 	return t
 }
 
@@ -217,23 +219,19 @@ type cnSubRef struct{ ss *spdk.Subsystem }
 // claimExtraSubs claims the exporter subsystems that export one of this
 // array's bdevs without being wanted: the task deletes them first, before
 // it unloads anything under them.
-func (t *cnTask) claimExtraSubs(claims cnClaims, exported map[string]bool) {
-	nqns := make([]string, 0)
-	for nqn, ss := range t.snap.subsystems {
-		if _, ok := ownedCN(string(nqn), nvmeof.KindExpNQN); !ok || claims["sub "+string(nqn)] {
-			continue
-		}
-		for _, ns := range ss.Namespaces {
-			if exported[ns.BdevName] {
-				nqns = append(nqns, string(nqn))
-				break
+func (t *cnTask) claimExtraSubs(claims cnClaims) {
+	seen := map[nvmeof.NQN]bool{}
+	for _, b := range t.exported {
+		for _, nqn := range t.snap.exportersOf[b] {
+			if !seen[nqn] && !claims["sub "+string(nqn)] {
+				seen[nqn] = true
+				t.extraSubs = append(t.extraSubs, nqn)
 			}
 		}
 	}
-	sort.Strings(nqns)
-	for _, q := range nqns {
-		claims.sub(nvmeof.NQN(q))
-		t.extraSubs = append(t.extraSubs, nvmeof.NQN(q))
+	slices.Sort(t.extraSubs)
+	for _, nqn := range t.extraSubs {
+		claims.sub(nqn)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -23,6 +24,9 @@ type cnSnapshot struct {
 	ctrlrs     map[string]*spdk.NvmeController
 	subsystems map[nvmeof.NQN]*spdk.Subsystem
 	transports map[string]bool // upper-case trtype
+	// exportersOf lists the VDA exporter subsystems with a namespace on
+	// each bdev name, sorted.
+	exportersOf map[string][]nvmeof.NQN
 }
 
 // listCN reads SPDK's state: bdevs, raids, lvstores, NVMe controllers,
@@ -68,6 +72,7 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 	s := &cnSnapshot{
 		bdevs: map[string]*spdk.Bdev{}, raids: map[string]*spdk.RaidBdev{}, lvstores: map[string]*spdk.Lvstore{},
 		ctrlrs: map[string]*spdk.NvmeController{}, subsystems: map[nvmeof.NQN]*spdk.Subsystem{}, transports: map[string]bool{},
+		exportersOf: map[string][]nvmeof.NQN{},
 	}
 	for i := range bdevs {
 		b := &bdevs[i]
@@ -85,8 +90,15 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 	for i := range ctrls {
 		s.ctrlrs[ctrls[i].Name] = &ctrls[i]
 	}
+	sort.Slice(subs, func(i, j int) bool { return subs[i].NQN < subs[j].NQN })
 	for i := range subs {
-		s.subsystems[nvmeof.NQN(subs[i].NQN)] = &subs[i]
+		nqn := nvmeof.NQN(subs[i].NQN)
+		s.subsystems[nqn] = &subs[i]
+		if _, ok := ownedCN(string(nqn), nvmeof.KindExpNQN); ok {
+			for _, ns := range subs[i].Namespaces {
+				s.exportersOf[ns.BdevName] = append(s.exportersOf[ns.BdevName], nqn)
+			}
+		}
 	}
 	for _, t := range trs {
 		s.transports[strings.ToUpper(t.TRType)] = true
