@@ -221,3 +221,42 @@ func cnPollCopy(dst, src net.Conn, period time.Duration) {
 		}
 	}
 }
+
+// BenchmarkCNPromotion: the CN side of a failover. The primary's SPDK is
+// gone and the DNs admit the secondary; timed: the secondary's promotion
+// sync (drop the proxy, attach the VDs, raid, examine finds the lvstore,
+// namespace swap, ANA optimized) and the host's first read through it.
+func BenchmarkCNPromotion(b *testing.B) {
+	for _, rtt := range []bool{false, true} {
+		b.Run(map[bool]string{false: "fake", true: "rtt8ms"}[rtt], func(b *testing.B) {
+			rpcs := 0
+			for b.Loop() {
+				b.StopTimer()
+				cl := newCNCluster(b, 2, 2, 2)
+				if rtt {
+					s := cl.cns[1]
+					c, err := spdk.Dial(context.Background(), cnPollProxy(b, s.fake.SockPath(), 4*time.Millisecond))
+					require.NoError(b, err)
+					b.Cleanup(func() { _ = c.Close() })
+					s.c, s.cn = c, newCNNode(c, s.listener, nil)
+				}
+				cl.build()
+				cl.cns[0].fake.Crash()
+				cl.down[0] = true
+				cl.primary, cl.epoch = 1, cl.epoch+1
+				cl.syncDNs()
+				s := cl.cns[1]
+				s.fake.ResetCounts()
+				b.StartTimer()
+				s.syncCNOK(cl.cnState(1))
+				conn := cl.host(1)
+				_, err := conn.ReadAt(1, make([]byte, 4096), 0)
+				b.StopTimer()
+				require.NoError(b, err)
+				rpcs += s.fake.TotalRPCs()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(rpcs)/float64(b.N), "rpcs/op")
+		})
+	}
+}

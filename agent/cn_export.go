@@ -43,13 +43,6 @@ func (t *cnTask) runSecondary(ctx context.Context) {
 			return
 		}
 	}
-	// A secondary needs no VD controller; the raid's members went with it.
-	for _, name := range t.unwantedVDs() {
-		if err := t.detach(ctx, name); err != nil {
-			t.fail(err)
-			return
-		}
-	}
 	cnForEach(ctx, len(t.c.exps), t.c.exps, func(ctx context.Context, x *cnExp) {
 		if x.err != nil {
 			return
