@@ -220,3 +220,35 @@ func cnIndex(reqs []cnRequest, method, name string) int {
 	}
 	return -1
 }
+
+// An export controller SPDK gave up on ("failed": attached without a
+// reconnect policy, then dropped by the primary) is detached and attached
+// again; a second attach without the detach would fail (-17).
+func TestCNSecondaryReplacesAFailedExportController(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 2)
+	cl.build()
+	p, s := cl.cns[0], cl.cns[1]
+	ctx := context.Background()
+	name := nvmeof.ExpControllerName(cl.expID)
+	require.NoError(t, s.c.BdevNvmeDetachController(ctx, spdk.BdevNvmeDetachControllerParams{Name: name}))
+	l := p.listener
+	_, err := s.c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{Name: name, TRType: l.TrType,
+		TRAddr: l.TrAddr, AdrFam: l.AdrFam, TRSvcID: l.TrSvcID, SubNQN: string(cl.nqn), HostNQN: string(nvmeof.HostNQN(cl.cntlrs[1]))})
+	require.NoError(t, err)
+	require.NoError(t, p.c.NvmfSubsystemRemoveHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(cl.nqn),
+		Host: string(nvmeof.HostNQN(cl.cntlrs[1]))}))
+	require.Eventually(t, func() bool {
+		c, err := s.c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{Name: name})
+		return err == nil && cnCtrlrFailed(&c[0])
+	}, 10*time.Second, 5*time.Millisecond)
+	p.syncCNOK(cl.cnState(0)) // the primary admits the secondary again
+	s.fake.ResetCounts()
+	s.syncCNOK(cl.cnState(1))
+	require.Equal(t, 1, s.fake.RPCCount("bdev_nvme_detach_controller"))
+	require.Equal(t, 1, s.fake.RPCCount("bdev_nvme_attach_controller"))
+	c, err := s.c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{Name: name})
+	require.NoError(t, err)
+	require.Equal(t, spdk.CtrlrEnabled, c[0].Ctrlrs[0].State)
+	require.Equal(t, cl.wantSecondaryObjects(), s.cnOwned())
+	cnRead(t, cl.host(1), 4096)
+}
