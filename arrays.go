@@ -87,18 +87,19 @@ func (c *Cluster) candidates(ctx context.Context) (Candidates, map[string]int64,
 	return cands, revs, err
 }
 
-// txFresh reads key in tx and fails with errStale unless it is still at
-// the revision the candidates were read at.
-func txFresh[T any](tx *store.Tx, key string, revs map[string]int64) (T, error) {
+// txRead reads key in tx, so the commit is guarded by the revision read,
+// and reports whether the key changed since the candidates were read at
+// revs. It fails with errStale if the key is gone.
+func txRead[T any](tx *store.Tx, key string, revs map[string]int64) (T, bool, error) {
 	var v T
 	kv, err := tx.Get(key)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && kv.ModRevision != revs[key]) {
-		return v, errStale
+	if errors.Is(err, store.ErrNotFound) {
+		return v, true, errStale
 	}
 	if err != nil {
-		return v, err
+		return v, false, err
 	}
-	return v, json.Unmarshal(kv.Value, &v)
+	return v, kv.ModRevision != revs[key], json.Unmarshal(kv.Value, &v)
 }
 
 func (spec *DiskArraySpec) validate() (DALayout, error) {
@@ -120,8 +121,11 @@ func (spec *DiskArraySpec) validate() (DALayout, error) {
 // CreateDiskArray places and creates a DA in one store transaction: it
 // reads the candidates, asks the Placer, and commits the DA together with
 // the capacity it reserves (PD bytes and VD counts, CN controller counts),
-// guarded by the revisions of every node and disk it chose. If any of them
-// changed meanwhile, it starts over on fresh data; no lock is taken.
+// guarded by the revisions of every node and disk it chose as the
+// transaction read them. If a chosen DN or PD changed since the candidates
+// were read, it starts over on fresh data; if only a chosen CN's
+// controller count changed, the transaction retries with the same
+// placement. No lock is taken.
 func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (DiskArray, error) {
 	layout, err := spec.validate()
 	if err != nil {
@@ -167,16 +171,26 @@ func (c *Cluster) commitDA(tx *store.Tx, spec DiskArraySpec, l DALayout, p Place
 		SizeBytes: spec.SizeBytes, PhysicalSizeBytes: spec.PhysicalSizeBytes,
 		StripeCount: spec.Conf.StripeCount, StripeSizeKB: spec.Conf.StripeSizeKB, CntlrCount: spec.CntlrCount,
 		ClusterBytes: l.ClusterBytes, VDSizeBytes: l.VDSizeBytes, Epoch: 1}
+	// The placement was made on the candidates as read before this
+	// transaction. A PD or DN that changed since means placing again (a
+	// placement on fresh data keeps the disks evenly filled, so a DA that
+	// fits is never refused for fragmentation); a CN whose controller count
+	// changed is still fine, as CNs have no capacity to exhaust, so racing
+	// creates that pick the same least-loaded CN only retry the
+	// transaction. What the transaction reads, it guards at commit.
 	seen := map[string]bool{}
 	for i, cand := range p.PDs {
 		key := KeyPD(cand.DNName, cand.Name)
-		pd, err := txFresh[PhysicalDisk](tx, key, revs)
+		pd, pdChanged, err := txRead[PhysicalDisk](tx, key, revs)
 		if err != nil {
 			return da, err
 		}
-		dn, err := txFresh[DiskNode](tx, KeyDN(pd.DNName), revs)
+		dn, dnChanged, err := txRead[DiskNode](tx, KeyDN(pd.DNName), revs)
 		if err != nil {
 			return da, err
+		}
+		if pdChanged || dnChanged {
+			return da, errStale
 		}
 		pd.Status = cand.Status // capacity reported by the monitor
 		if seen[key] || dn.Offline || pd.Offline || pd.FreeBytes() < l.VDSizeBytes {
@@ -193,9 +207,12 @@ func (c *Cluster) commitDA(tx *store.Tx, spec DiskArraySpec, l DALayout, p Place
 			PDID: pd.ID, PDName: pd.Name, SizeBytes: l.VDSizeBytes})
 	}
 	for i, cand := range p.CNs {
-		cn, err := txFresh[ControllerNode](tx, KeyCN(cand.Name), revs)
+		cn, changed, err := txRead[ControllerNode](tx, KeyCN(cand.Name), revs)
 		if err != nil {
 			return da, err
+		}
+		if cn.Offline && changed {
+			return da, errStale
 		}
 		if seen[KeyCN(cn.Name)] || cn.Offline {
 			return da, fmt.Errorf("vda: placer chose an unusable controller node %q", cn.Name)
