@@ -2,17 +2,17 @@ package main
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vda-io/vda/internal/tutorial"
 	"github.com/vda-io/vda/portal"
 )
 
 func TestDASwitchover(t *testing.T) {
 	addr, _ := startPortal(t, portal.Config{})
-	for _, line := range strings.Split(strings.TrimSpace(tutorial), "\n")[:8] { // da0 and exp0
+	for _, line := range tutorial.Lines()[:8] { // da0 and exp0
 		_, errOut, code := runCLI(t, cliArgs(t, line, addr)...)
 		require.Zero(t, code, errOut)
 	}
