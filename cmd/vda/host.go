@@ -208,8 +208,17 @@ func (c *cli) hostRunCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
+			// Progress on stderr, at most once a second: a long run
+			// (or one waiting out a failover) is not silent.
+			var lastReport time.Time
+			start := time.Now()
 			w := fabric.SeqWorkload{NSID: h.nsid, BlockSize: 4096, Blocks: blocks, Duration: duration, Count: count,
-				Stop: cmd.Context().Done()}
+				Stop: cmd.Context().Done(), OnAck: func(n uint64) {
+					if now := time.Now(); now.Sub(lastReport) >= time.Second {
+						lastReport = now
+						fmt.Fprintf(cmd.ErrOrStderr(), "{\"acked\": %d, \"elapsed_ms\": %d}\n", n, now.Sub(start).Milliseconds())
+					}
+				}}
 			ctx, cancel := h.ioContext()
 			defer cancel()
 			res, runErr := fabric.RunSeq(ctx, m, w)

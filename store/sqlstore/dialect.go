@@ -46,6 +46,10 @@ type dialect struct {
 	retryable func(error) bool
 	// maxConns is the default connection pool size.
 	maxConns int
+	// prepare, if set, runs before a schema is first created; it reports
+	// whether it changed what new sessions see (then CreateSchema
+	// reconnects).
+	prepare func(ctx context.Context, db *sql.DB) (bool, error)
 }
 
 // combineMode is how several writes become one round trip.

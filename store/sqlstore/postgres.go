@@ -51,6 +51,29 @@ var postgres = &dialect{
 	combine:      combineCTE,
 	retryable:    pgRetryable,
 	maxConns:     16,
+	prepare:      pgUserSchema,
+}
+
+// pgUserSchema makes room for the VDA tables when the current schema does
+// not allow it: since PostgreSQL 15 ordinary users may not create tables in
+// "public". A user who may create schemas in the database (the tutorial's
+// GRANT ALL PRIVILEGES ON DATABASE gives that) then gets a schema named
+// after itself, which PostgreSQL's default search_path ("$user", public)
+// selects in every later session, so the tutorial's URI works unchanged.
+func pgUserSchema(ctx context.Context, db *sql.DB) (bool, error) {
+	var canCreate, canMakeSchema bool
+	err := db.QueryRowContext(ctx, `SELECT coalesce(has_schema_privilege(current_schema(), 'CREATE'), false),
+		has_database_privilege(current_database(), 'CREATE')`).Scan(&canCreate, &canMakeSchema)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: check schema privileges: %w", err)
+	}
+	if canCreate || !canMakeSchema {
+		return false, nil // as is: the migration then says what is missing
+	}
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS AUTHORIZATION CURRENT_USER`); err != nil {
+		return false, fmt.Errorf("sqlstore: create the user's schema: %w", err)
+	}
+	return true, nil
 }
 
 func init() {

@@ -116,6 +116,19 @@ func CreateSchema(ctx context.Context, uri string) (int, error) {
 	if v > SchemaVersion {
 		return v, tooNew(u, v)
 	}
+	if v == 0 && d.prepare != nil {
+		changed, err := d.prepare(ctx, db)
+		if err != nil {
+			return 0, err
+		}
+		if changed { // sessions resolve their search_path anew
+			_ = db.Close()
+			if db, d, _, err = openDB(ctx, uri, hclog.NewNullLogger()); err != nil {
+				return 0, err
+			}
+			defer db.Close()
+		}
+	}
 	if err := migrate(ctx, db, d, v); err != nil {
 		return v, err
 	}

@@ -34,6 +34,9 @@ type SeqWorkload struct {
 	Count    uint64
 	Duration time.Duration
 	Stop     <-chan struct{}
+	// OnAck, if set, is called with the number of acknowledged writes
+	// after each one (from the writing goroutine: keep it cheap).
+	OnAck func(acked uint64)
 }
 
 // SeqResult is what a SeqWorkload run acknowledged.
@@ -122,6 +125,9 @@ func RunSeq(ctx context.Context, dev BlockIO, w SeqWorkload) (SeqResult, error) 
 		res.MaxGap = max(res.MaxGap, now.Sub(last))
 		last = now
 		res.Acked++
+		if w.OnAck != nil {
+			w.OnAck(res.Acked)
+		}
 	}
 	return res, nil
 }
