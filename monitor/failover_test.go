@@ -138,9 +138,10 @@ func TestFailedDiskNodeDegradesThenRecovers(t *testing.T) {
 		return st.Health == vda.HealthDegraded && st.Part(da.VDs[1].ID).Health == vda.HealthFailed
 	}, wait, 5*time.Millisecond)
 	require.Contains(t, tc.da("da0").Status.ErrorMsg, "disk node")
-	pd, err := tc.c.GetPhysicalDisk(context.Background(), da.VDs[1].DNName, da.VDs[1].PDName)
-	require.NoError(t, err)
-	require.Equal(t, vda.HealthFailed, pd.Status.Health)
+	require.Eventually(t, func() bool {
+		pd, err := tc.c.GetPhysicalDisk(context.Background(), da.VDs[1].DNName, da.VDs[1].PDName)
+		return err == nil && pd.Status.Health == vda.HealthFailed
+	}, wait, 5*time.Millisecond)
 	require.EqualValues(t, 1, tc.da("da0").Epoch)
 
 	n := len(dn.records())

@@ -237,12 +237,34 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 		return err
 	}
 	w.last, w.lastReply = bare, reply
+	// A Sync that came back proves the node alive as well as a Health
+	// does (a node busy with a large Sync may answer Health slowly).
+	w.observe(failover.Probe{Node: w.id, At: w.m.cfg.Now(), OK: true, Instance: reply.GetInstanceId()}, nil)
+	notReady, firstErr := 0, ""
+	for _, o := range reply.GetObjects() {
+		if !o.GetOk() {
+			if notReady == 0 {
+				firstErr = fmt.Sprintf("%s %s: %s", o.GetKind(), o.GetId(), o.GetError())
+			}
+			notReady++
+		}
+	}
 	w.log.Debug("synced", "generation", np.Request.GetGeneration(), "objects", len(reply.GetObjects()),
-		"duration", time.Since(start))
+		"not_ready", notReady, "duration", time.Since(start))
 	w.setSyncError("")
 	w.writeBack(snap, np, reply)
+	if notReady > 0 {
+		// Level-triggered: push the same state again (with backoff) until
+		// every object is ready, e.g. a primary whose VDs were not there yet.
+		w.last = nil
+		return fmt.Errorf("%w: %d of %d objects not ready on %s (%s)", errNotReady, notReady, len(reply.GetObjects()),
+			w.name, firstErr)
+	}
 	return nil
 }
+
+// errNotReady: the agent applied the state but reported object errors.
+var errNotReady = errors.New("monitor: objects not ready")
 
 // writeBack writes the reply's statuses and marks DAs initialized.
 func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncReply) {
@@ -302,7 +324,11 @@ func (w *worker) probeOnce() {
 	if err == nil && reply.GetRole() != w.role.String() {
 		err = fmt.Errorf("%w: %s answers as role %q", ErrAgent, w.name, reply.GetRole())
 	}
-	p := failover.Probe{Node: w.id, At: at, OK: err == nil, Instance: reply.GetInstanceId()}
+	w.observe(failover.Probe{Node: w.id, At: at, OK: err == nil, Instance: reply.GetInstanceId()}, err)
+}
+
+// observe feeds the tracker and acts on the transition.
+func (w *worker) observe(p failover.Probe, err error) {
 	w.m.healthMu.Lock()
 	tr := w.m.tracker.Observe(p)
 	w.m.healthMu.Unlock()

@@ -1,0 +1,230 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
+	"github.com/vda-io/vda/spdk/spdktest/fabric"
+	"github.com/vda-io/vda/store"
+)
+
+// realNode is a node as deployed: a fake spdk_tgt (started like the
+// tutorial's: --wait-for-rpc, bdev_set_options -d, framework_start_init)
+// and a real agent serving gRPC on 127.0.0.1.
+type realNode struct {
+	t        testing.TB
+	role     agent.Role
+	fake     *spdktest.Server
+	spdk     *spdk.Client // the test's own client of the fake
+	listener nvmeof.TransportID
+	addr     string // gRPC address: the node's name
+	stateDir string
+	stop     func() // stops the agent (not SPDK)
+}
+
+func newRealNode(t testing.TB, role agent.Role) *realNode {
+	t.Helper()
+	n := &realNode{t: t, role: role, fake: spdktest.NewServer(t, spdktest.WithWaitForRPC()),
+		listener: freeListener(t), stateDir: t.TempDir()}
+	c, err := spdk.Dial(context.Background(), n.fake.SockPath())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	n.spdk = c
+	n.initFramework()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	n.addr = lis.Addr().String()
+	n.startAgent(lis)
+	t.Cleanup(func() { n.stop() })
+	return n
+}
+
+func (n *realNode) initFramework() {
+	ctx := context.Background()
+	require.NoError(n.t, n.spdk.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: new(false)}))
+	require.NoError(n.t, n.spdk.FrameworkStartInit(ctx))
+}
+
+func (n *realNode) startAgent(lis net.Listener) {
+	cfg := agent.DefaultConfig(n.role)
+	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.fake.SockPath(), n.listener, n.stateDir
+	cfg.SyncTimeout = 20 * time.Second
+	a, err := agent.New(cfg)
+	require.NoError(n.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, lis) }()
+	stopped := false
+	n.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		<-done
+		_ = a.Close()
+	}
+}
+
+// partition stops the agent only: the monitor cannot reach the node, but
+// its SPDK keeps running (and keeps its connections to the DNs).
+func (n *realNode) partition() { n.stop() }
+
+// kill stops the agent and crashes its SPDK.
+func (n *realNode) kill() {
+	n.stop()
+	n.fake.Crash()
+}
+
+// restart brings a killed node back: a fresh spdk_tgt and agent on the
+// same addresses (the agent keeps its state dir).
+func (n *realNode) restart() {
+	require.NoError(n.t, n.fake.Restart(true))
+	n.initFramework()
+	var lis net.Listener
+	require.Eventually(n.t, func() bool {
+		var err error
+		lis, err = net.Listen("tcp", n.addr)
+		return err == nil
+	}, wait, 10*time.Millisecond)
+	n.startAgent(lis)
+}
+
+func (n *realNode) trid() fabric.TransportID {
+	return fabric.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: n.listener.TrAddr, TrSvcID: n.listener.TrSvcID}
+}
+
+// anaOptimized reports whether this node exports nqn with its listener
+// ANA optimized (what a primary does).
+func (n *realNode) anaOptimized(nqn string) bool {
+	ls, err := n.spdk.NvmfSubsystemGetListeners(context.Background(), spdk.NQNParams{NQN: nqn})
+	return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANAOptimized
+}
+
+// freeListener is a local NVMe-oF listener on a free port below the
+// ephemeral range (the fake listens on it only later).
+func freeListener(t testing.TB) nvmeof.TransportID {
+	t.Helper()
+	for range 1000 {
+		port := strconv.Itoa(20000 + rand.IntN(12000))
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			continue
+		}
+		require.NoError(t, ln.Close())
+		tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
+		require.NoError(t, err)
+		return tid
+	}
+	t.Fatal("no free port")
+	return nvmeof.TransportID{}
+}
+
+// realCluster is a cluster of real agents on fake SPDKs.
+type realCluster struct {
+	t   testing.TB
+	s   store.Store
+	c   *vda.Cluster
+	dns []*realNode
+	cns []*realNode
+}
+
+const realPDBytes = 1 << 30
+
+func newRealCluster(t testing.TB, s store.Store, dns, cns int) *realCluster {
+	t.Helper()
+	ctx := context.Background()
+	c, err := vda.New(vda.DefaultConfig(s))
+	require.NoError(t, err)
+	rc := &realCluster{t: t, s: s, c: c}
+	for i := 0; i < dns; i++ {
+		n := newRealNode(t, agent.RoleDN)
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(), Location: fmt.Sprint("dn", i)})
+		require.NoError(t, err)
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.addr, Name: "pd0",
+			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, realPDBytes)})
+		require.NoError(t, err)
+		rc.dns = append(rc.dns, n)
+	}
+	for i := 0; i < cns; i++ {
+		n := newRealNode(t, agent.RoleCN)
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(), Location: fmt.Sprint("cn", i)})
+		require.NoError(t, err)
+		rc.cns = append(rc.cns, n)
+	}
+	return rc
+}
+
+const initiator = "nqn.2016-06.io.spdk:host0"
+
+// createDA creates a DA of 32 MiB with an exporter exp0 to initiator.
+func (rc *realCluster) createDA(name string, stripes, cntlrs int) vda.DiskArray {
+	ctx := context.Background()
+	_, err := rc.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: cntlrs, SizeBytes: 32 << 20,
+		Conf: vda.DAConf{StripeCount: stripes, StripeSizeKB: 64}})
+	require.NoError(rc.t, err)
+	_, err = rc.c.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: initiator})
+	require.NoError(rc.t, err)
+	return rc.da(name)
+}
+
+func (rc *realCluster) da(name string) vda.DiskArray {
+	da, err := rc.c.GetDiskArray(context.Background(), name)
+	require.NoError(rc.t, err)
+	return da
+}
+
+func (rc *realCluster) node(name string) *realNode {
+	for _, n := range append(append([]*realNode(nil), rc.dns...), rc.cns...) {
+		if n.addr == name {
+			return n
+		}
+	}
+	rc.t.Fatalf("no node %s", name)
+	return nil
+}
+
+func expNQN(t testing.TB, da string) string {
+	n, err := nvmeof.ExpNQN(da, "exp0")
+	require.NoError(t, err)
+	return string(n)
+}
+
+func spdkNQN(da string) spdk.NQNParams {
+	n, _ := nvmeof.ExpNQN(da, "exp0")
+	return spdk.NQNParams{NQN: string(n)}
+}
+
+// served reports whether the DA is initialized, exported by its primary
+// with ANA optimized, and healthy in its status.
+func (rc *realCluster) served(name string) bool {
+	da, err := rc.c.GetDiskArray(context.Background(), name)
+	if err != nil || !da.Initialized || da.Status.Health != vda.HealthHealthy {
+		return false
+	}
+	p, _ := da.Primary()
+	return rc.node(p.CNName).anaOptimized(expNQN(rc.t, name))
+}
+
+// dialExport connects the initiator to DA name's export on node n.
+func (rc *realCluster) dialExport(n *realNode, name string) (*fabric.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := fabric.Dial(ctx, n.trid(), expNQN(rc.t, name), initiator)
+	if err == nil {
+		rc.t.Cleanup(func() { _ = conn.Close() })
+	}
+	return conn, err
+}
