@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,7 @@ type Embedded struct {
 	endpoint  string
 	log       hclog.Logger
 	clientLog hclog.Logger
+	quiet     *atomic.Bool // set on Close: shutdown noise is logged at debug
 	once      sync.Once
 }
 
@@ -109,7 +111,8 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	log := cfg.Logger.Named("embedded-etcd").With("dir", cfg.Dir)
 	ec := embedConfig(cfg)
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(log.Named("etcd")))
+	quiet := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLoggerQuiet(log.Named("etcd"), quiet))
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err)
@@ -129,7 +132,8 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("%w: start: %w", ErrEmbedded, ctx.Err())
 	}
 	log.Info("embedded etcd ready", "socket", cfg.Socket)
-	return &Embedded{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client")}, nil
+	return &Embedded{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client"),
+		quiet: quiet}, nil
 }
 
 func embedConfig(cfg EmbeddedConfig) *embed.Config {
@@ -180,6 +184,7 @@ func (e *Embedded) Done() <-chan struct{} { return e.etcd.Server.StopNotify() }
 // already on disk (etcd fsyncs its log before acknowledging).
 func (e *Embedded) Close() error {
 	e.once.Do(func() {
+		e.quiet.Store(true)
 		e.etcd.Close()
 		e.log.Info("embedded etcd stopped")
 	})

@@ -2,6 +2,7 @@ package etcdstore
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/zap"
@@ -11,7 +12,12 @@ import (
 // zapLogger adapts hclog for etcd's zap logging: etcd's warnings and errors
 // reach l at the same level, its (chatty) info messages only when l logs at
 // debug level. A nil l gives a no-op logger.
-func zapLogger(l hclog.Logger) *zap.Logger {
+func zapLogger(l hclog.Logger) *zap.Logger { return zapLoggerQuiet(l, nil) }
+
+// zapLoggerQuiet is zapLogger whose warnings and errors become debug logs
+// once quiet is set: etcd reports its own orderly shutdown (closed
+// listeners) as errors.
+func zapLoggerQuiet(l hclog.Logger, quiet *atomic.Bool) *zap.Logger {
 	if l == nil {
 		return zap.NewNop()
 	}
@@ -19,19 +25,20 @@ func zapLogger(l hclog.Logger) *zap.Logger {
 	if l.IsDebug() || l.IsTrace() {
 		min = zapcore.InfoLevel
 	}
-	return zap.New(&hclogCore{l: l, min: min})
+	return zap.New(&hclogCore{l: l, min: min, quiet: quiet})
 }
 
 type hclogCore struct {
 	l      hclog.Logger
 	min    zapcore.Level
 	fields []zapcore.Field
+	quiet  *atomic.Bool
 }
 
 func (c *hclogCore) Enabled(lvl zapcore.Level) bool { return lvl >= c.min }
 
 func (c *hclogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &hclogCore{l: c.l, min: c.min, fields: append(slices.Clip(c.fields), fields...)}
+	return &hclogCore{l: c.l, min: c.min, fields: append(slices.Clip(c.fields), fields...), quiet: c.quiet}
 }
 
 func (c *hclogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -59,6 +66,8 @@ func (c *hclogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		args = append(args, k, enc.Fields[k])
 	}
 	switch {
+	case c.quiet != nil && c.quiet.Load():
+		c.l.Debug(e.Message, args...)
 	case e.Level >= zapcore.ErrorLevel:
 		c.l.Error(e.Message, args...)
 	case e.Level == zapcore.WarnLevel:
