@@ -163,6 +163,8 @@ func (n *Node) Restart(ctx context.Context) error {
 	acfg.Listener, _ = nvmeof.NewTransportID("tcp", "ipv4", n.IP, strconv.Itoa(n.nvmfPort))
 	acfg.StateDir = filepath.Join(n.c.cfg.DataDir, n.ShortName())
 	acfg.Logger = log.Named("agent")
+	// Only the cluster's own addresses may drive the agents.
+	acfg.AllowedCallers = []string{n.c.cfg.IPPrefix + "0/24", "127.0.0.0/8"}
 	if err := os.MkdirAll(acfg.StateDir, 0o755); err != nil {
 		_ = tgt.Close()
 		return fmt.Errorf("devcluster: %w", err)

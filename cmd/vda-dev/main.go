@@ -43,7 +43,7 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
 	fs.StringVar(&cfg.IPPrefix, "ip-prefix", "127.0.0.", "first three octets of every address")
 	fs.BoolVar(&cfg.AnyPorts, "any-ports", false, "use free ports instead of the tutorial's")
 	fs.BoolVar(&cfg.Register, "register", true, "add the nodes and one aio PD per disk node (false: do the tutorial's dn/pd/cn create steps yourself)")
-	logLevel := fs.String("log-level", "warn", "trace, debug, info, warn or error (logs go to stderr)")
+	logLevel := fs.String("log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vda-dev [flags]\n\nRuns a whole VDA cluster on the fake SPDK on this machine.")
 		fs.PrintDefaults()
