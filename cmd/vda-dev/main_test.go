@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda/devcluster"
+)
+
+// syncBuffer is a bytes.Buffer safe for the writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunsAndStops(t *testing.T) {
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *devcluster.Cluster, 1)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"--data-dir", t.TempDir(), "--any-ports", "--register=false"}, &out, &errOut, ready)
+	}()
+	var c *devcluster.Cluster
+	select {
+	case c = <-ready:
+	case n := <-code:
+		t.Fatalf("exited %d: %s", n, errOut.String())
+	}
+	banner := out.String()
+	require.Contains(t, banner, "VDA dev cluster running")
+	require.Contains(t, banner, "portal   "+c.PortalAddr())
+	// Unregistered: the banner shows the tutorial's create steps.
+	require.Contains(t, banner, "dn create --dn-name "+c.Nodes()[0].Name())
+	require.Contains(t, banner, "Press Ctrl-C to stop.")
+	cancel()
+	require.Equal(t, 0, <-code, errOut.String())
+	require.True(t, strings.HasSuffix(out.String(), "vda-dev: stopped\n"))
+}
+
+func TestBadFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run(context.Background(), []string{"--dns", "-1", "--data-dir", t.TempDir()}, &out, &errOut, nil))
+	require.Equal(t, 2, run(context.Background(), []string{"extra"}, &out, &errOut, nil))
+	require.Equal(t, 2, run(context.Background(), []string{"--no-such-flag"}, &out, &errOut, nil))
+	require.Equal(t, 0, run(context.Background(), []string{"--help"}, &out, &errOut, nil))
+}
