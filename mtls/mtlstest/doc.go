@@ -1,0 +1,3 @@
+// Package mtlstest makes what tests of VDA's mutual TLS need: a throwaway
+// certificate authority with server and client certificates.
+package mtlstest
