@@ -179,7 +179,7 @@ func TestCNPrimaryRebuildsAStackOfAnOlderEpoch(t *testing.T) {
 	require.Equal(t, 1, p.fake.RPCCount("bdev_raid_create"))
 	raids, err := p.c.BdevRaidGetBdevs(context.Background(), spdk.BdevRaidGetBdevsParams{Category: spdk.RaidAll})
 	require.NoError(t, err)
-	e, ok := cnRaidEpoch(cl.daID, raids[0].UUID)
+	e, ok := nvmeof.RaidEpoch(cl.daID, raids[0].UUID)
 	require.True(t, ok)
 	require.Equal(t, int64(3), e)
 	p.fake.ResetCounts()

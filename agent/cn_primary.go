@@ -96,7 +96,7 @@ func (t *cnTask) vdHealthy(vd cnVD) bool {
 
 // raidReusable reports whether the listed raid is exactly the wanted one:
 // raid0, online, the wanted members in order, the strip size, all members
-// healthy, and built at this epoch (cnRaidUUID). Anything else is unloaded
+// healthy, and built at this epoch (nvmeof.RaidUUID). Anything else is unloaded
 // and re-assembled.
 func (t *cnTask) raidReusable() bool {
 	r := t.raid
@@ -104,7 +104,7 @@ func (t *cnTask) raidReusable() bool {
 		t.snap.bdevs[r.Name] == nil {
 		return false
 	}
-	if e, ok := cnRaidEpoch(t.c.daID, r.UUID); !ok || e != t.c.epoch {
+	if e, ok := nvmeof.RaidEpoch(t.c.daID, r.UUID); !ok || e != t.c.epoch {
 		return false
 	}
 	want := t.vdMembers()
@@ -212,7 +212,7 @@ func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.det
 // (SPDK accepts a raid with a missing member and leaves it configuring).
 func (t *cnTask) createRaid(ctx context.Context) error {
 	name := nvmeof.RaidName(t.c.daID)
-	uuid := cnRaidUUID(t.c.daID, t.c.epoch)
+	uuid := nvmeof.RaidUUID(t.c.daID, t.c.epoch)
 	err := t.n.c.BdevRaidCreate(ctx, spdk.BdevRaidCreateParams{
 		Name: name, RaidLevel: "raid0", BaseBdevs: t.vdMembers(), StripSizeKB: t.c.stripKB, UUID: uuid,
 	})

@@ -166,7 +166,7 @@ func cnValidateCntlr(spec *agentpb.CntlrSpec) *cnCntlr {
 	if c.daID == "" {
 		return fail("disk array ID %q is not a stable ID", da.GetId())
 	}
-	if spec.GetEpoch() < 0 || spec.GetEpoch() > cnMaxRaidEpoch {
+	if spec.GetEpoch() < 0 || spec.GetEpoch() > nvmeof.MaxRaidEpoch {
 		return fail("epoch %d out of range", spec.GetEpoch())
 	}
 	c.idx = int(spec.GetCntlrIdx())

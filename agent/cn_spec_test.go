@@ -107,40 +107,17 @@ func TestCNSpecRefusesSharedObjects(t *testing.T) {
 	}
 }
 
-func TestCNRaidUUIDCarriesTheEpoch(t *testing.T) {
-	da := nvmeof.NewID()
-	for _, e := range []int64{0, 1, 2, 1 << 20, cnMaxRaidEpoch} {
-		u := cnRaidUUID(da, e)
-		require.Len(t, u, 36)
-		require.Equal(t, byte('8'), u[14], "version 8")
-		require.Contains(t, "89ab", string(u[19]), "RFC variant")
-		got, ok := cnRaidEpoch(da, u)
-		require.True(t, ok)
-		require.Equal(t, e, got)
-		got, ok = cnRaidEpoch(da, strings.ToUpper(u))
-		require.True(t, ok, "SPDK may print upper case")
-		require.Equal(t, e, got)
-		_, ok = cnRaidEpoch(nvmeof.NewID(), u)
-		require.False(t, ok, "another array's raid")
-	}
-	require.NotEqual(t, cnRaidUUID(da, 1), cnRaidUUID(nvmeof.NewID(), 1))
-	for _, bad := range []string{"", "00000000-0000-0000-0000-000000000000", "zz", cnRaidUUID(da, 1)[:35]} {
-		_, ok := cnRaidEpoch(da, bad)
-		require.False(t, ok, bad)
-	}
-}
-
 func FuzzCNRaidEpoch(f *testing.F) {
 	da := nvmeof.NewID()
-	f.Add(cnRaidUUID(da, 7))
+	f.Add(nvmeof.RaidUUID(da, 7))
 	f.Add("00000000-0000-0000-0000-000000000000")
 	f.Add("not a uuid")
 	f.Fuzz(func(t *testing.T, u string) {
-		e, ok := cnRaidEpoch(da, u)
+		e, ok := nvmeof.RaidEpoch(da, u)
 		if ok {
-			require.True(t, strings.EqualFold(cnRaidUUID(da, e), u), "a decoded UUID re-encodes to itself")
+			require.True(t, strings.EqualFold(nvmeof.RaidUUID(da, e), u), "a decoded UUID re-encodes to itself")
 			require.GreaterOrEqual(t, e, int64(0))
-			require.LessOrEqual(t, e, int64(cnMaxRaidEpoch))
+			require.LessOrEqual(t, e, int64(nvmeof.MaxRaidEpoch))
 		}
 	})
 }

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -121,60 +118,6 @@ func isCNKind(k nvmeof.Kind) bool {
 func ownedCN(name string, k nvmeof.Kind) (nvmeof.Name, bool) {
 	n, ok := nvmeof.ParseName(name)
 	return n, ok && n.Kind == k && isCNKind(k)
-}
-
-// ---- raid identity
-
-// cnMaxRaidEpoch is the largest epoch a raid UUID can carry (48 bits).
-const cnMaxRaidEpoch = 1<<48 - 1
-
-// cnRaidUUID is the UUID a primary gives the raid of DA daID at fencing
-// epoch epoch: 80 bits derived from the DA ID, then the epoch. The raid
-// has no superblock, so the UUID lives only in the running SPDK; reading
-// it back tells which epoch the loaded stack was built at. A stack built at
-// an older epoch may hold stale lvstore metadata in memory (another primary
-// wrote the disks since), so a primary rebuilds it from the disks instead
-// of reusing it. The version nibble is 8 (RFC 9562 custom UUID).
-func cnRaidUUID(daID string, epoch int64) string {
-	h := sha256.Sum256([]byte("vda raid uuid\x00" + daID))
-	var u [16]byte
-	copy(u[:10], h[:10])
-	u[6] = 0x80 | u[6]&0x0f
-	u[8] = 0x80 | u[8]&0x3f
-	var e [8]byte
-	binary.BigEndian.PutUint64(e[:], uint64(epoch))
-	copy(u[10:], e[2:])
-	return cnFmtUUID(u)
-}
-
-// cnRaidEpoch decodes cnRaidUUID; ok is false for a UUID that cnRaidUUID did not
-// make for daID.
-func cnRaidEpoch(daID, uuid string) (int64, bool) {
-	raw, err := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
-	if err != nil || len(raw) != 16 {
-		return 0, false
-	}
-	var e [8]byte
-	copy(e[2:], raw[10:])
-	epoch := int64(binary.BigEndian.Uint64(e[:]))
-	if !strings.EqualFold(cnRaidUUID(daID, epoch), uuid) {
-		return 0, false
-	}
-	return epoch, true
-}
-
-func cnFmtUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
 
 // ---- comparisons

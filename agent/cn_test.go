@@ -42,7 +42,7 @@ func TestCNPrimaryBuildsTheRecipe(t *testing.T) {
 	require.Equal(t, spdk.RaidOnline, r.State)
 	require.Equal(t, nvmeof.VDBdevName(cl.vds[0]), r.BaseBdevsList[0].Name)
 	require.Equal(t, nvmeof.VDBdevName(cl.vds[1]), r.BaseBdevsList[1].Name)
-	epoch, ok := cnRaidEpoch(cl.daID, r.UUID)
+	epoch, ok := nvmeof.RaidEpoch(cl.daID, r.UUID)
 	require.True(t, ok)
 	require.Equal(t, cl.epoch, epoch)
 

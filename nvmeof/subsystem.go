@@ -57,17 +57,7 @@ func NamespaceUUID(n NQN) string {
 	copy(u[:], h.Sum(nil))
 	u[6] = u[6]&0x0f | namespaceUUIDVersion<<4
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return formatUUID(u)
 }
 
 // ControllerIDRange returns the min_cntlid/max_cntlid range of the
