@@ -45,6 +45,11 @@ type Config struct {
 	Failover failover.Config
 	// HealthTimeout bounds one Health probe; 0 means Failover.Interval.
 	HealthTimeout time.Duration
+	// BusyGrace: while a Sync to a node is in flight and younger than
+	// this, a probe that times out is not a miss (the node is busy, not
+	// gone; a refused or broken connection still is). It bounds how much
+	// later a node that stops answering mid-Sync is detected.
+	BusyGrace time.Duration
 	// TLS, when enabled, is the client side of mutual TLS to the agents.
 	TLS mtls.Config
 	// DialOptions are added to every agent connection (after the
@@ -60,12 +65,13 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
-// 30 s resync, 30 s sync timeout, 100 ms-5 s backoff, 2 s phases and
-// failover.DefaultConfig.
+// 30 s resync, 30 s sync timeout, 100 ms-5 s backoff, 2 s phases, 10 s
+// busy grace and failover.DefaultConfig.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
 		SyncTimeout: 30 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		PhaseTimeout: 2 * time.Second, Failover: failover.DefaultConfig(), StatusConcurrency: 32}
+		PhaseTimeout: 2 * time.Second, BusyGrace: 10 * time.Second, Failover: failover.DefaultConfig(),
+		StatusConcurrency: 32}
 }
 
 // withDefaults fills zero fields from DefaultConfig.
@@ -82,6 +88,7 @@ func (c Config) withDefaults() Config {
 	set(&c.BackoffMin, d.BackoffMin)
 	set(&c.BackoffMax, d.BackoffMax)
 	set(&c.PhaseTimeout, d.PhaseTimeout)
+	set(&c.BusyGrace, d.BusyGrace)
 	if c.Failover == (failover.Config{}) {
 		c.Failover = d.Failover
 	}
@@ -110,7 +117,7 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{"lease TTL": c.LeaseTTL, "resync interval": c.ResyncInterval,
 		"sync timeout": c.SyncTimeout, "minimum backoff": c.BackoffMin, "phase timeout": c.PhaseTimeout,
-		"health timeout": c.HealthTimeout} {
+		"health timeout": c.HealthTimeout, "busy grace": c.BusyGrace} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
 		}

@@ -327,7 +327,10 @@ func (m *Monitor) waitPhase(ctx context.Context, ws []*worker, gen int64) {
 // controllers and exporter ports (a DA whose primary it was shows failed
 // until the failover is pushed).
 func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, probeErr error) {
-	w.statusMu.Lock()
+	m.mu.Lock()
+	snap := m.snap
+	m.mu.Unlock()
+	w.statusMu.Lock() // never held while waiting for m.mu (dispatch holds m.mu and stops workers)
 	defer w.statusMu.Unlock()
 	edits := []statusEdit{{specKey: w.key, edit: func(st *vda.Status) {
 		st.Health = h
@@ -337,13 +340,8 @@ func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, probeErr error) {
 			st.ErrorMsg = ""
 		}
 	}}}
-	if h == vda.HealthFailed && m.healthOf(w.id) == failover.Failed {
-		m.mu.Lock()
-		snap := m.snap
-		m.mu.Unlock()
-		if snap != nil {
-			edits = append(edits, failedEdits(snap, w)...)
-		}
+	if h == vda.HealthFailed && m.healthOf(w.id) == failover.Failed && snap != nil {
+		edits = append(edits, failedEdits(snap, w)...)
 	}
 	if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
 		w.log.Warn("cannot write node health", "error", err)

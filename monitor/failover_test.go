@@ -372,3 +372,58 @@ func TestSwitchoverIsPushedFenceFirst(t *testing.T) {
 	require.Less(t, promoted, demoted)
 	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
 }
+
+// A node busy with a Sync answers Health late: that is not a miss while
+// the Sync is younger than BusyGrace (no failover onto or away from a busy
+// node), but it is once the grace is over.
+func TestBusyNodeIsNotFailedWithinGrace(t *testing.T) {
+	for name, grace := range map[string]time.Duration{"within grace": time.Hour, "grace over": time.Nanosecond} {
+		t.Run(name, func(t *testing.T) {
+			s := newMemStore(t)
+			tc := newTestCluster(t, s, 1, 2)
+			tc.createDA("da0", 1, 2)
+			cfg := testConfig(s, "m0")
+			cfg.HealthTimeout, cfg.BusyGrace = 20*time.Millisecond, grace
+			startMonitor(t, cfg)
+			require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+			p, _ := tc.da("da0").Primary()
+			busy := tc.agent(p.CNName)
+			busy.setHang()
+			pushes := len(busy.records())
+			_, err := tc.c.CreateExporter(context.Background(), vda.ExporterSpec{DAName: "da0", Name: "exp1", InitiatorNQN: initiator})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return len(busy.records()) > pushes }, wait, time.Millisecond, "a Sync in flight")
+			busy.setSlowHealth(true)
+			n := busy.healthCalls()
+			if grace == time.Hour {
+				// Many probes time out during the hung Sync; none is a miss.
+				require.Eventually(t, func() bool { return busy.healthCalls() > n+10 }, wait, 5*time.Millisecond)
+				require.NotEqual(t, vda.HealthFailed, nodeHealth(t, s, busy))
+				require.EqualValues(t, 1, tc.da("da0").Epoch)
+				return
+			}
+			require.Eventually(t, func() bool { return nodeHealth(t, s, busy) == vda.HealthFailed }, wait, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+		})
+	}
+}
+
+// A primary deposed by a failover that reports its lvstore late does not
+// mark the DA initialized: only the current primary at its epoch does.
+func TestStaleInitializedReportIsIgnored(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 1, 2)
+	tc.createDA("da0", 1, 2)
+	m, err := New(testConfig(s, "m0"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	old, err := LoadSnapshot(ctx, s)
+	require.NoError(t, err)
+	movePrimaryTo(t, s, "da0", 1)
+	require.NoError(t, m.markInitialized(ctx, old, []string{"da0"}))
+	require.False(t, tc.da("da0").Initialized, "a report from the deposed primary")
+	cur, err := LoadSnapshot(ctx, s)
+	require.NoError(t, err)
+	require.NoError(t, m.markInitialized(ctx, cur, []string{"da0"}))
+	require.True(t, tc.da("da0").Initialized)
+}

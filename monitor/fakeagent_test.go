@@ -47,14 +47,16 @@ type fakeAgent struct {
 	role Role
 	addr string
 
-	mu       sync.Mutex
-	srv      *grpc.Server
-	syncs    []syncRecord
-	applied  int64
-	epochs   map[string]int64
-	instance string
-	down     bool // Health answers Unavailable
-	hang     chan struct{}
+	mu         sync.Mutex
+	srv        *grpc.Server
+	syncs      []syncRecord
+	applied    int64
+	epochs     map[string]int64
+	instance   string
+	down       bool // Health answers Unavailable
+	slowHealth bool
+	healths    int
+	hang       chan struct{}
 	// script, if set, may replace the reply (or fail) for a request.
 	script func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error)
 	synced chan struct{} // poked after every applied Sync
@@ -144,7 +146,28 @@ func (a *fakeAgent) setScript(fn func(*agentpb.SyncRequest) (*agentpb.SyncReply,
 	a.mu.Unlock()
 }
 
-func (a *fakeAgent) Health(context.Context, *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
+// setSlowHealth makes Health answer only when the caller gives up.
+func (a *fakeAgent) setSlowHealth(slow bool) {
+	a.mu.Lock()
+	a.slowHealth = slow
+	a.mu.Unlock()
+}
+
+func (a *fakeAgent) healthCalls() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.healths
+}
+
+func (a *fakeAgent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
+	a.mu.Lock()
+	a.healths++
+	slow := a.slowHealth
+	a.mu.Unlock()
+	if slow {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.down {

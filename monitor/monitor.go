@@ -87,11 +87,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.control(ctx)
 	cancel()
 	m.mu.Lock()
-	for id, w := range m.workers {
-		w.stop()
-		delete(m.workers, id)
-	}
+	workers := m.workers
+	m.workers = map[string]*worker{}
 	m.mu.Unlock()
+	for _, w := range workers {
+		w.stop()
+	}
 	wg.Wait()
 	m.async.Wait()
 	m.log.Info("stopped")
@@ -220,6 +221,14 @@ func (m *Monitor) watch(ctx context.Context) {
 // their controller nodes are held while their disk nodes are pushed first
 // (the fence), then the new primaries, then the other controllers.
 func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, force bool) {
+	var released []*worker
+	defer func() {
+		// Stopped outside m.mu: a stopping worker may wait for its status
+		// writes, which read m.snap.
+		for _, w := range released {
+			w.stop()
+		}
+	}()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	prev := m.snap
@@ -227,7 +236,8 @@ func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, forc
 	for id, w := range m.workers {
 		if np, ok := plan.Nodes[id]; !ok || np.Name != w.name || !m.members.Owns(id) {
 			m.log.Info("node released", "node", w.name)
-			w.stop()
+			w.cancel()
+			released = append(released, w)
 			delete(m.workers, id)
 			m.healthMu.Lock()
 			m.tracker.Forget(id)

@@ -141,9 +141,13 @@ type realCluster struct {
 	cns []*realNode
 }
 
-const realPDBytes = 1 << 30
-
 func newRealCluster(t testing.TB, s store.Store, dns, cns int) *realCluster {
+	t.Helper()
+	return newRealClusterSized(t, s, dns, cns, 1<<30)
+}
+
+// newRealClusterSized has malloc PDs of pdBytes (sparse in the fake).
+func newRealClusterSized(t testing.TB, s store.Store, dns, cns int, pdBytes uint64) *realCluster {
 	t.Helper()
 	ctx := context.Background()
 	c, err := vda.New(vda.DefaultConfig(s))
@@ -154,7 +158,7 @@ func newRealCluster(t testing.TB, s store.Store, dns, cns int) *realCluster {
 		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(), Location: fmt.Sprint("dn", i)})
 		require.NoError(t, err)
 		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.addr, Name: "pd0",
-			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, realPDBytes)})
+			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, pdBytes)})
 		require.NoError(t, err)
 		rc.dns = append(rc.dns, n)
 	}

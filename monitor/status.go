@@ -291,7 +291,8 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 
 // markInitialized sets DiskArray.Initialized on the named DAs with a
 // compare-and-swap on each DA key (the flag only ever goes from false to
-// true), many DAs per transaction: every DA write wakes every monitor.
+// true), many DAs per transaction: every DA write wakes every monitor. A DA
+// whose primary or epoch changed since s is left alone.
 func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, names []string) error {
 	var errs []error
 	for len(names) > 0 {
@@ -315,7 +316,11 @@ func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names [
 				return err
 			}
 			var da vda.DiskArray
-			if err := json.Unmarshal(kv.Value, &da); err != nil || da.ID != s.DAs[name].Spec.ID || da.Initialized {
+			was := s.DAs[name].Spec // what the reporting primary was sent
+			if err := json.Unmarshal(kv.Value, &da); err != nil || da.Initialized || da.ID != was.ID ||
+				da.PrimaryCntlrID != was.PrimaryCntlrID || da.Epoch != was.Epoch {
+				// Only the current primary, at the epoch it reported for,
+				// initializes: a deposed primary's report is stale.
 				continue
 			}
 			da.Initialized = true

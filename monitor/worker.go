@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,16 +39,17 @@ type worker struct {
 	kick   chan struct{} // cap 1: a new plan or a release
 	urgent chan struct{} // cap 1: cut the backoff (node came back)
 
-	mu       sync.Mutex
-	plan     *NodePlan
-	snap     *Snapshot
-	force    bool
-	holds    int
-	tried    int64 // highest generation attempted
-	waiters  []waiter
-	syncErr  string // last sync error written to the node status
-	health   vda.Health
-	statusMu sync.Mutex // serialises this node's status writes
+	mu        sync.Mutex
+	plan      *NodePlan
+	snap      *Snapshot
+	force     bool
+	holds     int
+	tried     int64 // highest generation attempted
+	waiters   []waiter
+	syncErr   string // last sync error written to the node status
+	health    vda.Health
+	statusMu  sync.Mutex   // serialises this node's status writes
+	syncSince atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
 
 	// Push goroutine only: the last applied state (generation 0), its
 	// reply, and whether some of its statuses were dropped because their
@@ -55,6 +57,7 @@ type worker struct {
 	last      *agentpb.SyncRequest
 	lastReply *agentpb.SyncReply
 	stale     bool
+	heldMsg   string
 }
 
 type waiter struct {
@@ -206,9 +209,13 @@ func (w *worker) wait(d time.Duration) {
 // nothing forces a re-sync), then writes the reported status back.
 func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	if np.Request == nil {
-		w.log.Warn("node held", "reason", np.Held)
+		if msg := np.Held.Error(); msg != w.heldMsg {
+			w.heldMsg = msg
+			w.log.Warn("node held: not pushed", "reason", np.Held)
+		}
 		return nil
 	}
+	w.heldMsg = ""
 	bare := proto.Clone(np.Request).(*agentpb.SyncRequest)
 	bare.Generation = 0
 	if !force && w.last != nil && proto.Equal(bare, w.last) {
@@ -225,7 +232,9 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.SyncTimeout)
 	defer cancel()
 	start := time.Now()
+	w.syncSince.Store(time.Now().UnixNano())
 	reply, err := w.client.Sync(ctx, np.Request)
+	w.syncSince.Store(0)
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
 			// The agent applied newer state: our snapshot is stale.
@@ -323,6 +332,15 @@ func (w *worker) probeOnce() {
 	}
 	if err == nil && reply.GetRole() != w.role.String() {
 		err = fmt.Errorf("%w: %s answers as role %q", ErrAgent, w.name, reply.GetRole())
+	}
+	if since := w.syncSince.Load(); since != 0 && status.Code(err) == codes.DeadlineExceeded &&
+		time.Since(time.Unix(0, since)) < w.m.cfg.BusyGrace {
+		// Slow, not gone: the agent is busy with our Sync (a large one
+		// delays its SPDK calls, and a failover onto a busy node would only
+		// make the next one busy). A refused or broken connection still
+		// counts, and so do timeouts once the Sync is older than BusyGrace.
+		w.log.Trace("health probe timed out during a sync", "error", err)
+		return
 	}
 	w.observe(failover.Probe{Node: w.id, At: at, OK: err == nil, Instance: reply.GetInstanceId()}, err)
 }

@@ -1,0 +1,146 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/failover"
+)
+
+// BenchmarkFailover measures, with the default failover settings (probe
+// every 400 ms, failed after 3 misses), the time from a controller node's
+// death (its agent and SPDK killed) to each affected DA being exported by
+// its new primary with ANA optimized, for 1, 100 and 1000 DAs whose
+// primary is on that CN. Real agents on fake SPDKs (2 DNs, 2 CNs, DAs of
+// two VDs and two controllers). Metrics: p50-ms and p99-ms over the DAs of
+// every failover, all-ms (the last DA), commit-ms (death to the failover
+// committed in the store, i.e. detection).
+//
+//	go test -run XXX -bench BenchmarkFailover -benchtime 3x ./monitor
+func BenchmarkFailover(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("das=%d", n), func(b *testing.B) { benchFailover(b, n) })
+	}
+}
+
+func benchFailover(b *testing.B, n int) {
+	s := newMemStore(b)
+	rc := newRealClusterSized(b, s, 2, 2, uint64(n+1)*64<<20)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("da%04d", i)
+		rc.createDA(names[i], 2, 2)
+	}
+	cfg := DefaultConfig(s, "bench")
+	cfg.Failover = failover.DefaultConfig()
+	cfg.Logger = testConfig(s, "bench").Logger // VDA_TEST_LOG=debug shows where the time goes
+	startMonitor(b, cfg)
+	ctx := context.Background()
+	converge := func() {
+		require.Eventually(b, func() bool {
+			das, _, err := rc.c.ListDiskArrays(ctx, vda.Page{Limit: vda.MaxPageSize})
+			require.NoError(b, err)
+			for len(das) < n {
+				more, _, err := rc.c.ListDiskArrays(ctx, vda.Page{Limit: vda.MaxPageSize, Token: das[len(das)-1].Name})
+				require.NoError(b, err)
+				das = append(das, more...)
+			}
+			for _, da := range das {
+				if !da.Initialized || da.Status.Health != vda.HealthHealthy {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Minute, 50*time.Millisecond)
+	}
+	converge()
+	var lat, all, commit []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		victim := rc.node(mustPrimary(b, rc, names[0]).CNName)
+		survivor := rc.cns[0]
+		if survivor == victim {
+			survivor = rc.cns[1]
+		}
+		for _, name := range names {
+			require.Equal(b, victim.addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
+		}
+		epoch := rc.da(names[0]).Epoch
+		start := time.Now()
+		victim.kill()
+		got, committed := waitPromoted(b, rc, survivor, names, epoch, start)
+		lat = append(lat, got...)
+		all = append(all, slices.Max(got))
+		commit = append(commit, committed)
+		b.StopTimer()
+		victim.restart()
+		converge()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(slices.Max(all))/float64(time.Millisecond), "all-ms")
+	b.ReportMetric(float64(slices.Max(commit))/float64(time.Millisecond), "commit-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+func mustPrimary(b *testing.B, rc *realCluster, name string) vda.Cntlr {
+	p, ok := rc.da(name).Primary()
+	require.True(b, ok)
+	return p
+}
+
+// waitPromoted polls the survivor until every DA's export there is ANA
+// optimized and returns, per DA, the time since start; and when the first
+// DA's epoch moved past epoch (the failover commit).
+func waitPromoted(b *testing.B, rc *realCluster, survivor *realNode, names []string, epoch int64,
+	start time.Time) ([]time.Duration, time.Duration) {
+	pending := slices.Clone(names)
+	var out []time.Duration
+	var committed time.Duration
+	deadline := start.Add(10 * time.Minute)
+	for len(pending) > 0 {
+		require.True(b, time.Now().Before(deadline), "%d DAs never promoted", len(pending))
+		if committed == 0 && rc.da(names[0]).Epoch > epoch {
+			committed = time.Since(start)
+		}
+		var mu sync.Mutex
+		var next []string
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, name := range pending {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				ok := survivor.anaOptimized(expNQN(b, name))
+				mu.Lock()
+				defer mu.Unlock()
+				if ok {
+					out = append(out, time.Since(start))
+				} else {
+					next = append(next, name)
+				}
+			}()
+		}
+		wg.Wait()
+		pending = next
+		if len(pending) > 0 {
+			time.Sleep(5 * time.Millisecond) // polling interval of a measurement, not synchronisation
+		}
+	}
+	if committed == 0 {
+		committed = time.Since(start)
+	}
+	return out, committed
+}
