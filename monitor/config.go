@@ -47,8 +47,10 @@ type Config struct {
 	HealthTimeout time.Duration
 	// BusyGrace: while a Sync to a node is in flight and younger than
 	// this, a probe that times out is not a miss (the node is busy, not
-	// gone; a refused or broken connection still is). It bounds how much
-	// later a node that stops answering mid-Sync is detected.
+	// gone; a refused or broken connection still is): a failover onto a
+	// node makes it busy with the promotions, and failing it for that
+	// would fail the arrays over again. It bounds how much later a node
+	// that stops answering mid-Sync is detected. 0 means SyncTimeout.
 	BusyGrace time.Duration
 	// TLS, when enabled, is the client side of mutual TLS to the agents.
 	TLS mtls.Config
@@ -65,12 +67,12 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
-// 30 s resync, 30 s sync timeout, 100 ms-5 s backoff, 2 s phases, 10 s
-// busy grace and failover.DefaultConfig.
+// 30 s resync, 30 s sync timeout (and busy grace), 100 ms-5 s backoff, 2 s
+// phases and failover.DefaultConfig.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
 		SyncTimeout: 30 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		PhaseTimeout: 2 * time.Second, BusyGrace: 10 * time.Second, Failover: failover.DefaultConfig(),
+		PhaseTimeout: 2 * time.Second, BusyGrace: 30 * time.Second, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
 }
 
@@ -88,7 +90,7 @@ func (c Config) withDefaults() Config {
 	set(&c.BackoffMin, d.BackoffMin)
 	set(&c.BackoffMax, d.BackoffMax)
 	set(&c.PhaseTimeout, d.PhaseTimeout)
-	set(&c.BusyGrace, d.BusyGrace)
+	set(&c.BusyGrace, c.SyncTimeout)
 	if c.Failover == (failover.Config{}) {
 		c.Failover = d.Failover
 	}

@@ -241,6 +241,16 @@ func (p phases) empty() bool { return len(p.primaries)+len(p.others) == 0 }
 
 func (p phases) held() []*worker { return append(append([]*worker(nil), p.primaries...), p.others...) }
 
+// members is every worker of the phases: their pushes of older states in
+// flight are cancelled (the fence should not wait for them).
+func (p phases) members() map[*worker]bool {
+	out := map[*worker]bool{}
+	for _, w := range append(p.held(), p.dns...) {
+		out[w] = true
+	}
+	return out
+}
+
 // fencePhases finds the DAs whose primary or epoch changed since prev.
 // Called with m.mu held.
 func (m *Monitor) fencePhases(prev, snap *Snapshot) phases {

@@ -427,3 +427,35 @@ func TestStaleInitializedReportIsIgnored(t *testing.T) {
 	require.NoError(t, m.markInitialized(ctx, cur, []string{"da0"}))
 	require.True(t, tc.da("da0").Initialized)
 }
+
+// A failover does not wait for a push of an older state that is still in
+// flight to a DN: it is cancelled and the fence is pushed at once.
+func TestFailoverPreemptsStalePush(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 1, 2)
+	before := tc.createDA("da0", 1, 2)
+	cfg := testConfig(s, "m0")
+	cfg.SyncTimeout, cfg.PhaseTimeout = time.Hour, time.Hour
+	startMonitor(t, cfg)
+	require.Eventually(t, func() bool { return tc.da("da0").Initialized && tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	dn := tc.dns[0]
+	dn.setHang() // the next push to the DN hangs until cancelled
+	pushes := len(dn.records())
+	// A new DA gives the DN a new state to push.
+	_, err := tc.c.CreateDiskArray(context.Background(), vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 16 << 20,
+		Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(dn.records()) > pushes }, wait, time.Millisecond, "a push hangs")
+	dn.mu.Lock()
+	dn.hang = nil // later pushes answer (the hung one waits on the old channel)
+	dn.mu.Unlock()
+
+	p, _ := before.Primary()
+	tc.agent(p.CNName).stop()
+	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	newHost := nvmeof.HostNQN(tc.da("da0").PrimaryCntlrID).String()
+	require.Eventually(t, func() bool {
+		a := dn.lastApplied()
+		return a != nil && hostNQNOf(a, before.ID) == newHost
+	}, wait, 5*time.Millisecond, "the fence waited for the stale push")
+}

@@ -260,8 +260,9 @@ func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, forc
 	for _, w := range ph.held() {
 		w.hold()
 	}
+	inPhase := ph.members()
 	for id, w := range m.workers {
-		w.offer(plan.Nodes[id], snap, force)
+		w.offer(plan.Nodes[id], snap, force, inPhase[w])
 	}
 	if !ph.empty() {
 		m.goAsync(func() { m.runPhases(ctx, ph, snap.Revision) })

@@ -60,7 +60,6 @@ func (n *realNode) initFramework() {
 func (n *realNode) startAgent(lis net.Listener) {
 	cfg := agent.DefaultConfig(n.role)
 	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.fake.SockPath(), n.listener, n.stateDir
-	cfg.SyncTimeout = 20 * time.Second
 	a, err := agent.New(cfg)
 	require.NoError(n.t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -39,17 +39,22 @@ type worker struct {
 	kick   chan struct{} // cap 1: a new plan or a release
 	urgent chan struct{} // cap 1: cut the backoff (node came back)
 
-	mu        sync.Mutex
-	plan      *NodePlan
-	snap      *Snapshot
-	force     bool
-	holds     int
-	tried     int64 // highest generation attempted
-	waiters   []waiter
-	syncErr   string // last sync error written to the node status
-	health    vda.Health
-	statusMu  sync.Mutex   // serialises this node's status writes
-	syncSince atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
+	mu      sync.Mutex
+	plan    *NodePlan
+	snap    *Snapshot
+	force   bool
+	holds   int
+	tried   int64 // highest generation attempted
+	waiters []waiter
+	syncErr string // last sync error written to the node status
+	health  vda.Health
+	// inflight cancels the push in flight (of generation inflightGen);
+	// preempted says it was cancelled for a newer state.
+	inflight    context.CancelFunc
+	inflightGen int64
+	preempted   bool
+	statusMu    sync.Mutex   // serialises this node's status writes
+	syncSince   atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
 
 	// Push goroutine only: the last applied state (generation 0), its
 	// reply, and whether some of its statuses were dropped because their
@@ -94,11 +99,17 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// offer makes np (built from snap) the node's newest plan.
-func (w *worker) offer(np *NodePlan, snap *Snapshot, force bool) {
+// offer makes np (built from snap) the node's newest plan. With preempt
+// (a failover), a push of an older state in flight is cancelled rather
+// than waited for.
+func (w *worker) offer(np *NodePlan, snap *Snapshot, force, preempt bool) {
 	w.mu.Lock()
 	w.plan, w.snap = np, snap
 	w.force = w.force || force
+	if preempt && w.inflight != nil && w.inflightGen < snap.Revision {
+		w.inflight()
+		w.preempted = true
+	}
 	w.mu.Unlock()
 	poke(w.kick)
 }
@@ -177,6 +188,13 @@ func (w *worker) run() {
 			}
 			err := w.pushOnce(np, snap, force)
 			w.attempted(snap.Revision)
+			w.mu.Lock()
+			preempted := w.preempted
+			w.preempted = false
+			w.mu.Unlock()
+			if preempted {
+				continue // the newer state at once, no backoff
+			}
 			if err == nil {
 				backoff = 0
 				w.mu.Lock()
@@ -231,10 +249,23 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.SyncTimeout)
 	defer cancel()
+	w.mu.Lock()
+	w.inflight, w.inflightGen = cancel, snap.Revision
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.inflight = nil
+		w.mu.Unlock()
+	}()
 	start := time.Now()
 	w.syncSince.Store(time.Now().UnixNano())
 	reply, err := w.client.Sync(ctx, np.Request)
 	w.syncSince.Store(0)
+	// A failover's next phase need not wait for this node's status writes.
+	w.attempted(snap.Revision)
+	if err != nil && ctx.Err() == context.Canceled && w.ctx.Err() == nil {
+		return err // preempted by a failover's newer state: not a node problem
+	}
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
 			// The agent applied newer state: our snapshot is stale.
