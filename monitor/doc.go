@@ -57,5 +57,15 @@
 // primary's connections), then pushes the new primaries, then the other
 // controllers. Because rounds re-check the store, a failover that a dead
 // monitor committed but did not push is finished by whichever monitor owns
-// the nodes next, and one it did not commit is decided again.
+// the nodes next, and one it did not commit is decided again. Pushes of
+// older states still in flight to those nodes are cancelled, so the fence
+// does not wait for them.
+//
+// A node busy with a large Sync (a new primary promoting many arrays)
+// answers Health late: while a Sync to it is in flight and younger than
+// Config.BusyGrace, a probe that times out is not a miss (a refused or
+// broken connection is), and a Sync that returns counts as a good probe, so
+// a failover does not make the survivor look failed and bounce the arrays
+// back. A push whose reply reports objects not ready is repeated with
+// backoff until every object is (level-triggered, like the rounds).
 package monitor
