@@ -67,12 +67,14 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
-// 30 s resync, 30 s sync timeout (and busy grace), 100 ms-5 s backoff, 2 s
-// phases and failover.DefaultConfig.
+// 30 s resync, 2 min sync timeout and busy grace (the agent's own sync
+// timeout: a new primary promoting a thousand arrays is busy for tens of
+// seconds on the fake SPDK, and cutting it off loses its progress),
+// 100 ms-5 s backoff, 2 s phases and failover.DefaultConfig.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
-		SyncTimeout: 30 * time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		PhaseTimeout: 2 * time.Second, BusyGrace: 30 * time.Second, Failover: failover.DefaultConfig(),
+		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
+		PhaseTimeout: 2 * time.Second, BusyGrace: 2 * time.Minute, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
 }
 

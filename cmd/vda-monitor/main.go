@@ -81,6 +81,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&m.Failover.MissThreshold, "miss-threshold", m.Failover.MissThreshold, "consecutive missed probes that fail a node")
 	fs.DurationVar(&m.Failover.Window, "health-window", m.Failover.Window, "the misses must fall within this window")
 	fs.DurationVar(&m.SyncTimeout, "sync-timeout", m.SyncTimeout, "bound on one push to an agent")
+	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
+		"a node busy with a push this long may answer health probes late without being failed")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.StringVar(&m.TLS.CertFile, "tls-cert", "", "certificate (PEM) presented to agents and health clients; enables mutual TLS")
 	fs.StringVar(&m.TLS.KeyFile, "tls-key", "", "key (PEM) of --tls-cert")
