@@ -27,6 +27,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest"
 )
@@ -123,20 +124,8 @@ func portOr(p, def int) int {
 
 // run serves until ctx ends; ready, if not nil, gets the gRPC address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	o, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "vda-agent:", err)
-		return 2
-	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "vda-agent", Output: stderr, Level: hclog.LevelFromString(o.logLevel)})
-	if err := serve(ctx, o, log, ready); err != nil {
-		log.Error("exiting", "error", err)
-		return 1
-	}
-	return 0
+	return cmdrun.Main(ctx, "vda-agent", args, stderr, parse, func(o options) string { return o.logLevel },
+		func(ctx context.Context, o options, log hclog.Logger) error { return serve(ctx, o, log, ready) })
 }
 
 func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Addr) error {

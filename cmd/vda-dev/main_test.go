@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,26 +11,10 @@ import (
 	"github.com/vda-io/vda/devcluster"
 )
 
-// syncBuffer is a bytes.Buffer safe for the writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunsAndStops(t *testing.T) {
-	var out, errOut syncBuffer
+	// run writes the banner before it sends on ready and its last line
+	// before it returns: reading after those needs no lock.
+	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *devcluster.Cluster, 1)
 	code := make(chan int, 1)

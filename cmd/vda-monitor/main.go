@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
@@ -110,20 +111,8 @@ type placeholder struct{ store.Store }
 
 // run serves until ctx ends; ready, if not nil, gets the health address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	cfg, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "vda-monitor:", err)
-		return 2
-	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "vda-monitor", Output: stderr, Level: hclog.LevelFromString(cfg.logLevel)})
-	if err := serve(ctx, cfg, log, ready); err != nil {
-		log.Error("exiting", "error", err)
-		return 1
-	}
-	return 0
+	return cmdrun.Main(ctx, "vda-monitor", args, stderr, parse, func(cfg config) string { return cfg.logLevel },
+		func(ctx context.Context, cfg config, log hclog.Logger) error { return serve(ctx, cfg, log, ready) })
 }
 
 func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {

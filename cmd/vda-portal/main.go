@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
 	_ "github.com/vda-io/vda/store/etcdstore" // etcd:// and embedded://
@@ -71,20 +71,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // run serves until ctx ends; ready, if not nil, gets the listen address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	cfg, err := parse(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "vda-portal:", err)
-		return 2
-	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "vda-portal", Output: stderr, Level: hclog.LevelFromString(cfg.logLevel)})
-	if err := serve(ctx, cfg, log, ready); err != nil {
-		log.Error("exiting", "error", err)
-		return 1
-	}
-	return 0
+	return cmdrun.Main(ctx, "vda-portal", args, stderr, parse, func(cfg config) string { return cfg.logLevel },
+		func(ctx context.Context, cfg config, log hclog.Logger) error { return serve(ctx, cfg, log, ready) })
 }
 
 func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {

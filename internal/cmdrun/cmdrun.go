@@ -1,0 +1,41 @@
+package cmdrun
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Exit codes of every binary.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Main runs a server binary called name: parse turns args into its
+// configuration (flag.ErrHelp after --help), level picks the log level from
+// it, and serve runs until ctx ends. Usage errors go to stderr prefixed with
+// name; serve's error is logged.
+func Main[C any](ctx context.Context, name string, args []string, stderr io.Writer,
+	parse func(args []string, stderr io.Writer) (C, error), level func(C) string,
+	serve func(ctx context.Context, cfg C, log hclog.Logger) error) int {
+	cfg, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, name+":", err)
+		return ExitUsage
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: name, Output: stderr, Level: hclog.LevelFromString(level(cfg))})
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("exiting", "error", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
