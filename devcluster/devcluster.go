@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,9 +19,9 @@ import (
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
-	_ "github.com/vda-io/vda/store/etcdstore" // embedded://, etcd://
-	_ "github.com/vda-io/vda/store/memstore"  // memory://
-	_ "github.com/vda-io/vda/store/sqlstore"  // postgresql://, mysql://, sqlite://
+	"github.com/vda-io/vda/store/etcdstore"  // embedded://, etcd://
+	_ "github.com/vda-io/vda/store/memstore" // memory://
+	_ "github.com/vda-io/vda/store/sqlstore" // postgresql://, mysql://, sqlite://
 )
 
 // The tutorial's ports (seed 003): every node has an address of its own,
@@ -124,7 +123,11 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	if cfg.StoreURI == "" {
-		cfg.StoreURI = (&url.URL{Scheme: "embedded", Path: filepath.Join(cfg.DataDir, "etcd")}).String()
+		uri, err := etcdstore.EmbeddedURI(filepath.Join(cfg.DataDir, "etcd"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		cfg.StoreURI = uri
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}
 	for i := range cfg.DNs {

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,9 +43,9 @@ import (
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
-	_ "github.com/vda-io/vda/store/etcdstore" // etcd:// and embedded://
-	_ "github.com/vda-io/vda/store/memstore"  // memory://
-	_ "github.com/vda-io/vda/store/sqlstore"  // postgresql://, mysql://, sqlite://
+	"github.com/vda-io/vda/store/etcdstore"  // etcd:// and embedded://
+	_ "github.com/vda-io/vda/store/memstore" // memory://
+	_ "github.com/vda-io/vda/store/sqlstore" // postgresql://, mysql://, sqlite://
 )
 
 // Service is the health service name the monitor reports under (besides
@@ -95,7 +94,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if c.dbURI == "" {
-		c.dbURI = (&url.URL{Scheme: "embedded", Path: filepath.Join(c.dataDir, "etcd")}).String()
+		uri, err := etcdstore.EmbeddedURI(filepath.Join(c.dataDir, "etcd"))
+		if err != nil {
+			return c, err
+		}
+		c.dbURI = uri
 	}
 	if m.ID == "" {
 		m.ID = net.JoinHostPort(c.listener, strconv.Itoa(c.port))

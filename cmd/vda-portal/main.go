@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,9 +26,9 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
-	_ "github.com/vda-io/vda/store/etcdstore" // etcd:// and embedded://
-	_ "github.com/vda-io/vda/store/memstore"  // memory://
-	_ "github.com/vda-io/vda/store/sqlstore"  // postgresql://, mysql://, sqlite://
+	"github.com/vda-io/vda/store/etcdstore"  // etcd:// and embedded://
+	_ "github.com/vda-io/vda/store/memstore" // memory://
+	_ "github.com/vda-io/vda/store/sqlstore" // postgresql://, mysql://, sqlite://
 )
 
 func main() {
@@ -64,7 +63,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if c.dbURI == "" {
-		c.dbURI = (&url.URL{Scheme: "embedded", Path: filepath.Join(c.dataDir, "etcd")}).String()
+		uri, err := etcdstore.EmbeddedURI(filepath.Join(c.dataDir, "etcd"))
+		if err != nil {
+			return c, err
+		}
+		c.dbURI = uri
 	}
 	return c, nil
 }

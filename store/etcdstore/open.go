@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -189,4 +190,14 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, prefix string) (*Stor
 	s.onClose(e.Close)
 	s.onClose(cli.Close)
 	return s, nil
+}
+
+// EmbeddedURI returns the embedded:// URI of a server whose data lives in
+// dir, which may be relative (to the working directory).
+func EmbeddedURI(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: data directory %q: %w", store.ErrInvalidURI, dir, err)
+	}
+	return (&url.URL{Scheme: "embedded", Path: abs}).String(), nil
 }
