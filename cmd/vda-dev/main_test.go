@@ -15,11 +15,13 @@ func TestRunsAndStops(t *testing.T) {
 	// run writes the banner before it sends on ready and its last line
 	// before it returns: reading after those needs no lock.
 	var out, errOut bytes.Buffer
+	t.Chdir(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *devcluster.Cluster, 1)
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"--data-dir", t.TempDir(), "--any-ports", "--register=false"}, &out, &errOut, ready)
+		// The default data directory, relative, as the README runs it.
+		code <- run(ctx, []string{"--any-ports", "--register=false"}, &out, &errOut, ready)
 	}()
 	var c *devcluster.Cluster
 	select {
