@@ -92,6 +92,12 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: no data directory", ErrConfig)
 	}
+	// Disk images are registered by path, and PD paths must be absolute.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: data directory: %w", ErrConfig, err)
+	}
+	cfg.DataDir = abs
 	if cfg.IPPrefix == "" {
 		cfg.IPPrefix = "127.0.0."
 	}

@@ -21,7 +21,7 @@ func TestRunsAndStops(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		// The default data directory, relative, as the README runs it.
-		code <- run(ctx, []string{"--any-ports", "--register=false"}, &out, &errOut, ready)
+		code <- run(ctx, []string{"--any-ports"}, &out, &errOut, ready)
 	}()
 	var c *devcluster.Cluster
 	select {
@@ -32,8 +32,14 @@ func TestRunsAndStops(t *testing.T) {
 	banner := out.String()
 	require.Contains(t, banner, "VDA dev cluster running")
 	require.Contains(t, banner, "portal   "+c.PortalAddr())
-	// Unregistered: the banner shows the tutorial's create steps.
-	require.Contains(t, banner, "dn create --dn-name "+c.Nodes()[0].Name())
+	// Registered (the default): every disk node's PD is an absolute image
+	// path and placeable, so the suggested da create works at once.
+	require.Contains(t, banner, "pd0 /")
+	require.Contains(t, banner, "cluster summary")
+	sum, err := c.API().Summary(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, sum.PDCount)
+	require.Positive(t, sum.FreeBytes)
 	require.Contains(t, banner, "Press Ctrl-C to stop.")
 	cancel()
 	require.Equal(t, 0, <-code, errOut.String())
