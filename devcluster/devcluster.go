@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -287,16 +289,43 @@ func (c *Cluster) listen(ip string, port int) (net.Listener, error) {
 	return lis, nil
 }
 
-// freePort returns a port that was free on ip a moment ago (for the
-// NVMe-oF listeners, whose address the node is registered with before the
-// fake SPDK listens).
+// freePort returns a port that was free on ip a moment ago (for the node's
+// agent and NVMe-oF listeners, whose addresses the node is registered
+// under before they listen). With AnyPorts it picks at random below the
+// kernel's ephemeral range, so an outgoing connection cannot take the port
+// before the listener does.
 func (c *Cluster) freePort(ip string, port int) (int, error) {
+	if c.cfg.AnyPorts {
+		low := ephemeralLow()
+		for range 1000 {
+			p := 10000 + rand.IntN(low-10000)
+			lis, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+			if err == nil {
+				_ = lis.Close()
+				return p, nil
+			}
+		}
+	}
 	lis, err := c.listen(ip, port)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = lis.Close() }()
 	return lis.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port the kernel hands out to outgoing
+// connections (Linux's ip_local_port_range; 32768 when unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 func (c *Cluster) portsFile() string { return filepath.Join(c.cfg.DataDir, "ports.json") }
