@@ -3,7 +3,10 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +27,9 @@ import (
 // committed in the store, i.e. detection).
 //
 //	go test -run XXX -bench BenchmarkFailover -benchtime 3x ./monitor
+//
+// VDA_BENCH_CPUPROFILE=<file> writes a CPU profile of the failovers only
+// (from each kill to the last DA promoted), without the set-up.
 func BenchmarkFailover(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("das=%d", n), func(b *testing.B) { benchFailover(b, n) })
@@ -73,9 +79,11 @@ func benchFailover(b *testing.B, n int) {
 			require.Equal(b, victim.addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
 		}
 		epoch := rc.da(names[0]).Epoch
+		prof := startProfile(b)
 		start := time.Now()
 		victim.kill()
 		got, committed := waitPromoted(b, rc, survivor, names, epoch, start)
+		prof()
 		lat = append(lat, got...)
 		all = append(all, slices.Max(got))
 		commit = append(commit, committed)
@@ -93,6 +101,26 @@ func benchFailover(b *testing.B, n int) {
 	b.ReportMetric(float64(slices.Max(commit))/float64(time.Millisecond), "commit-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// startProfile starts the CPU profile of VDA_BENCH_CPUPROFILE (one file
+// per failover, suffixed with the benchmark name and a counter) and returns
+// its stop.
+func startProfile(b *testing.B) func() {
+	path := os.Getenv("VDA_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	profiles++
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", path, strings.ReplaceAll(b.Name(), "/", "_"), profiles))
+	require.NoError(b, err)
+	require.NoError(b, pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		require.NoError(b, f.Close())
+	}
+}
+
+var profiles int
 
 func mustPrimary(b *testing.B, rc *realCluster, name string) vda.Cntlr {
 	p, ok := rc.da(name).Primary()

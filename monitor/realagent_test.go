@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
@@ -60,6 +62,9 @@ func (n *realNode) initFramework() {
 func (n *realNode) startAgent(lis net.Listener) {
 	cfg := agent.DefaultConfig(n.role)
 	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.fake.SockPath(), n.listener, n.stateDir
+	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" { // the agents' logs beside the monitor's
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: n.addr, Level: hclog.LevelFromString(lvl), Output: os.Stderr})
+	}
 	a, err := agent.New(cfg)
 	require.NoError(n.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
