@@ -74,8 +74,8 @@ func (b *bdev) json() bdevJSON {
 	return j
 }
 
-// bdevGetBdevs lists bdevs; with name and timeout it waits for the bdev to
-// appear, without holding the state lock.
+// bdevGetBdevs lists bdevs; with a name and a timeout it waits for the bdev
+// to appear (asynchronously, without holding the state lock).
 func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		Name    string `json:"name"`
@@ -84,40 +84,48 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	var deadline <-chan time.Time
-	if p.Timeout > 0 {
-		tm := time.NewTimer(time.Duration(p.Timeout) * time.Millisecond)
+	out, changed := s.getBdevs(p.Name)
+	switch {
+	case out != nil:
+		return out, nil
+	case p.Timeout == 0:
+		return nil, errNoDevice
+	}
+	tm := time.NewTimer(time.Duration(p.Timeout) * time.Millisecond)
+	return async(func() (any, *Error) {
 		defer tm.Stop()
-		deadline = tm.C
-	}
-	for {
-		s.mu.Lock()
-		if p.Name == "" {
-			out := make([]bdevJSON, 0, len(s.bdevs))
-			for _, b := range s.bdevs {
-				out = append(out, b.json())
+		for {
+			select {
+			case <-changed:
+			case <-tm.C:
+				return nil, rpcErr(-110, "Connection timed out")
+			case <-s.in.done:
+				return nil, rpcErr(-110, "Connection timed out")
 			}
-			s.mu.Unlock()
-			return out, nil
+			if out, changed = s.getBdevs(p.Name); out != nil {
+				return out, nil
+			}
 		}
-		if b := s.lookup(p.Name); b != nil {
-			j := b.json()
-			s.mu.Unlock()
-			return []bdevJSON{j}, nil
+	}), nil
+}
+
+// getBdevs lists every bdev (name empty) or the one named; when there is
+// none of that name it returns nil and the channel closed at the next
+// registration.
+func (s *state) getBdevs(name string) ([]bdevJSON, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == "" {
+		out := make([]bdevJSON, 0, len(s.bdevs))
+		for _, b := range s.bdevs {
+			out = append(out, b.json())
 		}
-		changed := s.changed
-		s.mu.Unlock()
-		if deadline == nil {
-			return nil, errNoDevice
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			return nil, rpcErr(-110, "Connection timed out")
-		case <-s.in.done:
-			return nil, rpcErr(-110, "Connection timed out")
-		}
+		return out, nil
 	}
+	if b := s.lookup(name); b != nil {
+		return []bdevJSON{b.json()}, nil
+	}
+	return nil, s.changed
 }
 
 func bdevMallocCreate(s *state, params json.RawMessage) (any, *Error) {

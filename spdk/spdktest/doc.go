@@ -29,8 +29,13 @@
 // method with Inject, and whole process failures with Crash and Restart.
 // RPCCount, TotalRPCs and CalledMethods count the requests a target received,
 // so a test can assert that a no-op pass only read. bdev_examine is
-// asynchronous (Config.ExamineDelay); CompleteExamines finishes pending
-// examines at once for deterministic tests.
+// asynchronous (Config.ExamineDelay) and reads the metadata while the target
+// goes on answering; CompleteExamines finishes pending examines at once for
+// deterministic tests. As in SPDK, a method that completes asynchronously
+// (bdev_nvme_attach_controller over TCP, bdev_wait_for_examine,
+// bdev_get_bdevs waiting for a bdev, framework_wait_init) replies when it
+// is done and does not hold up the requests after it on the connection:
+// their replies may come first.
 //
 // Limits: the fake implements the methods VDA drives (Methods lists them);
 // rpc_get_methods still answers SPDK's recorded lists. NVMe-oF carries no

@@ -38,7 +38,11 @@ func FuzzWire(f *testing.F) {
 			if perr == nil && unsafeToFuzz[req.method] {
 				continue
 			}
-			reply, _, _ := in.handle(raw)
+			a := in.handle(raw)
+			if a.later != nil {
+				a = a.later()
+			}
+			reply := a.reply
 			if reply == nil {
 				continue
 			}

@@ -22,7 +22,17 @@ const (
 )
 
 // handlerFunc runs one method with the instance state locked (s.mu held).
+// A method that SPDK completes asynchronously returns an async as its
+// result: the rest of the method, run without the lock.
 type handlerFunc func(s *state, params json.RawMessage) (any, *Error)
+
+// async is the part of a method that SPDK runs in the background before it
+// replies (an NVMe-oF connect, waiting for examines or for a bdev): SPDK's
+// JSON-RPC server hands every request it reads to its method at once and
+// queues each reply when its method completes, so the requests after an
+// asynchronous one on the same connection are answered meanwhile, and their
+// replies may come first. It runs without the state lock.
+type async func() (any, *Error)
 
 type method struct {
 	phase int
@@ -141,6 +151,17 @@ func (in *instance) call(req *request) (result any, rerr *Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return m.fn(s, req.params)
+}
+
+// complete runs the asynchronous rest of req's method.
+func (in *instance) complete(req *request, rest async) (result any, rerr *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			in.log.Error("handler panic", "method", req.method, "panic", r)
+			result, rerr = nil, rpcErr(codeInternalError, "Internal error")
+		}
+	}()
+	return rest()
 }
 
 // Fault changes how the target answers one method. Zero fields do nothing.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"slices"
 	"time"
 )
 
@@ -45,8 +46,10 @@ func (l *lvstore) json() lvstoreJSON {
 
 // examJob is one pending examine.
 type examJob struct {
-	b     *bdev
-	timer *time.Timer
+	b       *bdev
+	timer   *time.Timer
+	started bool          // runExam took it (s.mu)
+	done    chan struct{} // closed when it has finished
 }
 
 // scheduleExamine loads an lvstore from b after the examine delay.
@@ -58,27 +61,42 @@ func (s *state) scheduleExamine(b *bdev) {
 		default: // an examine is scheduling more (auto examine of its lvols): same round
 		}
 	}
-	j := &examJob{b: b}
+	j := &examJob{b: b, done: make(chan struct{})}
 	s.pendingExams = append(s.pendingExams, j)
-	j.timer = time.AfterFunc(s.cfg.ExamineDelay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.runExam(j)
-	})
+	j.timer = time.AfterFunc(s.cfg.ExamineDelay, func() { s.runExam(j) })
 }
 
-// runExam runs j unless it already ran (caller holds s.mu).
+// runExam runs j unless it already started. The metadata is read without
+// the state lock, as SPDK's examine reads asynchronously while it goes on
+// answering RPCs; the examine stays pending (bdev_wait_for_examine waits)
+// until the lvstore it found is loaded.
 func (s *state) runExam(j *examJob) {
-	for i, x := range s.pendingExams {
-		if x != j {
-			continue
-		}
-		s.pendingExams = append(s.pendingExams[:i:i], s.pendingExams[i+1:]...)
-		s.examineNow(j.b)
+	s.mu.Lock()
+	if j.started || !slices.Contains(s.pendingExams, j) {
+		s.mu.Unlock()
+		return
+	}
+	j.started = true
+	var dev blockdev.Device
+	if s.examinable(j.b) {
+		dev = j.b.device()
+	}
+	s.mu.Unlock()
+	var ls *blockdev.Lvstore
+	if dev != nil {
+		ls, _ = blockdev.LoadLvstore(dev) // no lvstore (or unreadable): nothing to load
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ls != nil {
+		s.loadExamined(j.b, ls)
+	}
+	close(j.done)
+	if i := slices.Index(s.pendingExams, j); i >= 0 {
+		s.pendingExams = slices.Delete(s.pendingExams, i, i+1)
 		if len(s.pendingExams) == 0 {
 			close(s.examDone)
 		}
-		return
 	}
 }
 
@@ -93,12 +111,21 @@ func (t *Target) CompleteExamines() {
 		return
 	}
 	s := in.st
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.pendingExams) > 0 {
+	for {
+		s.mu.Lock()
+		if len(s.pendingExams) == 0 {
+			s.mu.Unlock()
+			return
+		}
 		j := s.pendingExams[0]
+		s.mu.Unlock()
 		j.timer.Stop()
-		s.runExam(j)
+		s.runExam(j) // or wait for the run its timer started
+		select {
+		case <-j.done:
+		case <-in.done:
+			return
+		}
 	}
 }
 
@@ -115,17 +142,21 @@ func (t *Target) PendingExamines() int {
 	return len(in.st.pendingExams)
 }
 
-func (s *state) examineNow(b *bdev) {
+// examinable reports whether examine may load an lvstore from b: it is
+// still registered, unclaimed and not an lvol (caller holds s.mu).
+func (s *state) examinable(b *bdev) bool {
 	select {
 	case <-s.in.done:
-		return
+		return false
 	default:
 	}
-	if s.lookup(b.name) != b || b.claim != "" || b.product == "Logical Volume" {
-		return
-	}
-	ls, err := blockdev.LoadLvstore(b.device())
-	if err != nil {
+	return s.lookup(b.name) == b && b.claim == "" && b.product != "Logical Volume"
+}
+
+// loadExamined loads ls, read from b, unless b changed meanwhile (caller
+// holds s.mu).
+func (s *state) loadExamined(b *bdev, ls *blockdev.Lvstore) {
+	if !s.examinable(b) {
 		return
 	}
 	for _, l := range s.lvstores {
@@ -165,6 +196,8 @@ func bdevExamine(s *state, params json.RawMessage) (any, *Error) {
 	return true, nil
 }
 
+// bdevWaitForExamine answers once no examine is pending (asynchronously when
+// some are).
 func bdevWaitForExamine(s *state, params json.RawMessage) (any, *Error) {
 	if err := noParams("bdev_wait_for_examine", params); err != nil {
 		return nil, err
@@ -174,9 +207,16 @@ func bdevWaitForExamine(s *state, params json.RawMessage) (any, *Error) {
 	s.mu.Unlock()
 	select {
 	case <-done:
-	case <-s.in.done:
+		return true, nil
+	default:
 	}
-	return true, nil
+	return async(func() (any, *Error) {
+		select {
+		case <-done:
+		case <-s.in.done:
+		}
+		return true, nil
+	}), nil
 }
 
 var clearMethods = map[string]bool{"none": true, "unmap": true, "write_zeroes": true}

@@ -154,8 +154,10 @@ func (s *state) ctrlr(name string) *nvmeCtrlr {
 	return nil
 }
 
-// nvmeAttach is bdev_nvme_attach_controller. It connects without holding
-// the state lock, so a target may even attach to its own export.
+// nvmeAttach is bdev_nvme_attach_controller. The name and path checks answer
+// at once; the connect is asynchronous (SPDK replies when the controller is
+// up) and runs without holding the state lock, so a target may even attach
+// to its own export.
 func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	var p attachParams
 	if err := decodeParams(params, &p, "name", "trtype", "traddr"); err != nil {
@@ -184,6 +186,11 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
+	return async(func() (any, *Error) { return s.attachTCP(&p, trid) }), nil
+}
+
+// attachTCP connects one path of an attach and adds it.
+func (s *state) attachTCP(p *attachParams, trid fabric.TransportID) (any, *Error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	go func() {
 		select {
@@ -202,11 +209,11 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rerr := s.attachPrecheck(&p, trid); rerr != nil {
+	if rerr := s.attachPrecheck(p, trid); rerr != nil {
 		_ = conn.Close()
 		return nil, rerr
 	}
-	return s.attachPath(&p, trid, conn)
+	return s.attachPath(p, trid, conn)
 }
 
 // attachPrecheck applies the name/path rules before and after connecting.

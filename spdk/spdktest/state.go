@@ -156,17 +156,28 @@ func frameworkStartInit(s *state, params json.RawMessage) (any, *Error) {
 	return true, nil
 }
 
-// frameworkWaitInit blocks until framework_start_init has run.
+// frameworkWaitInit answers once framework_start_init has run
+// (asynchronously before).
 func frameworkWaitInit(s *state, params json.RawMessage) (any, *Error) {
 	if err := noParams("framework_wait_init", params); err != nil {
 		return nil, err
+	}
+	wait := func() (any, *Error) {
+		select {
+		case <-s.initDone:
+			return true, nil
+		case <-s.in.done:
+			return nil, rpcErr(-1, msgAfterInit)
+		}
 	}
 	select {
 	case <-s.initDone:
 		return true, nil
 	case <-s.in.done:
-		return nil, rpcErr(-1, msgAfterInit)
+		return wait()
+	default:
 	}
+	return async(wait), nil
 }
 
 func bdevSetOptions(s *state, params json.RawMessage) (any, *Error) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // JSON-RPC error codes SPDK uses at the protocol level.
@@ -159,10 +160,31 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
-// serveConn answers the requests on one connection in order until the peer
-// closes it, it sends bytes that are not JSON, or the instance stops.
+// serveConn answers the requests on one connection until the peer closes
+// it, it sends bytes that are not JSON, or the instance stops. Requests run
+// in the order they arrive; a method that completes asynchronously in SPDK
+// (see async) sends its reply when it is done, and the requests after it
+// are answered meanwhile, as SPDK's JSON-RPC server does.
 func (in *instance) serveConn(c net.Conn) {
 	defer c.Close()
+	var wmu sync.Mutex // one reply at a time on the wire
+	send := func(a answer) bool {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if a.reply != nil {
+			if _, err := c.Write(a.reply); err != nil {
+				return false
+			}
+		}
+		if a.post != nil {
+			go a.post() // e.g. spdk_kill_instance: stop after the reply is out
+		}
+		if a.hangUp {
+			_ = c.Close()
+			return false
+		}
+		return true
+	}
 	var buf []byte
 	chunk := make([]byte, 64<<10)
 	for {
@@ -184,16 +206,16 @@ func (in *instance) serveConn(c net.Conn) {
 		}
 		raw = append([]byte(nil), raw...)
 		buf = buf[n:]
-		reply, keep, post := in.handle(raw)
-		if reply != nil {
-			if _, err := c.Write(reply); err != nil {
-				return
-			}
+		a := in.handle(raw)
+		if a.later != nil {
+			in.wg.Add(1) // serveConn holds one: stop has not started waiting
+			go func() {
+				defer in.wg.Done()
+				send(a.later())
+			}()
+			continue
 		}
-		if post != nil {
-			go post() // e.g. spdk_kill_instance: stop after the reply is out
-		}
-		if !keep {
+		if !send(a) {
 			return
 		}
 	}
@@ -257,36 +279,56 @@ type afterReply struct {
 	fn     func()
 }
 
-// handle runs one raw request and returns the reply bytes (nil for none),
-// whether the connection stays open, and work to start after the reply.
-func (in *instance) handle(raw json.RawMessage) ([]byte, bool, func()) {
+// answer is what serveConn does for one request.
+type answer struct {
+	reply  []byte        // sent now; nil for none
+	hangUp bool          // close the connection (after the reply, if any)
+	post   func()        // started once the reply is out
+	later  func() answer // the method completes asynchronously: its answer comes from later
+}
+
+// handle runs one raw request and returns what to send.
+func (in *instance) handle(raw json.RawMessage) answer {
 	req, id, perr := parseRequest(raw)
 	if perr != nil {
 		b, _ := encodeReply(id, nil, perr)
-		return b, true, nil
+		return answer{reply: b}
 	}
 	in.t.count(req.method)
 	f, hasFault := in.t.takeFault(req.method)
 	if hasFault {
 		if !f.apply(in.done) {
-			return nil, false, nil
+			return answer{hangUp: true}
 		}
 		if f.Error != nil {
 			b, _ := encodeReply(req.id, nil, f.Error)
-			return b, true, nil
+			return answer{reply: b}
 		}
 	}
+	dropReply := hasFault && f.DropReply
 	result, rerr := in.call(req)
+	if rest, ok := result.(async); ok {
+		return answer{later: func() answer {
+			result, rerr := in.complete(req, rest)
+			return encodeAnswer(req, result, rerr, dropReply)
+		}}
+	}
+	return encodeAnswer(req, result, rerr, dropReply)
+}
+
+// encodeAnswer encodes the answer to req; with dropReply the method ran but the
+// connection closes without its reply.
+func encodeAnswer(req *request, result any, rerr *Error, dropReply bool) answer {
 	var post func()
 	if ar, ok := result.(afterReply); ok {
 		result, post = ar.result, ar.fn
 	}
-	if hasFault && f.DropReply {
-		return nil, false, post
+	if dropReply {
+		return answer{hangUp: true, post: post}
 	}
 	b, err := encodeReply(req.id, result, rerr)
 	if err != nil {
 		b, _ = encodeReply(req.id, nil, rpcErr(codeInternalError, err.Error()))
 	}
-	return b, true, post
+	return answer{reply: b, post: post}
 }
