@@ -21,12 +21,19 @@ import (
 //	units k+1..last-1 stamps written at creation (or stale payload units)
 //	last unit         a copy of the superblock
 //
-// Stamps are checked up to maxCheckedUnits so that loading a huge store
-// does not read its whole metadata region.
+// Stamps are written and checked on the first denseCheckedUnits units and
+// on the units at the powers of two beyond, below maxCheckedUnits, so that
+// loading reads a bounded part of the metadata region (SPDK itself reads
+// only the pages it needs). That is where a raid0 assembled differently
+// from when the store was written shows a unit from elsewhere first: the
+// strip size changed (at the smaller strip, a power of two), a member is
+// another device or members are in another order (at k strips, within the
+// dense part for k·strip below denseCheckedUnits units, 1 MiB).
 const (
-	unitMagic       = "VDALVS01"
-	unitHeaderLen   = 48
-	maxCheckedUnits = 4096
+	unitMagic         = "VDALVS01"
+	unitHeaderLen     = 48
+	denseCheckedUnits = 256 // a power of two
+	maxCheckedUnits   = 4096
 
 	kindSuper   = 1
 	kindPayload = 2
@@ -151,17 +158,36 @@ func newInstanceID() ([16]byte, error) {
 	return id, nil
 }
 
+// checkedUnits returns how many units from the start load reads and checks
+// (at least the superblock and the payload's) and the single units it also
+// checks beyond them, for a region of md units.
+func checkedUnits(md uint64, payloadUnits uint32) (dense uint64, sparse []uint64) {
+	dense = max(min(md, denseCheckedUnits), uint64(payloadUnits)+1)
+	for i := uint64(denseCheckedUnits); i < min(md, maxCheckedUnits); i *= 2 {
+		if i >= dense {
+			sparse = append(sparse, i)
+		}
+	}
+	return dense, sparse
+}
+
 // writeStamps fills the checked part of the metadata region with stamp
 // units and writes the superblock and its trailer copy for generation 0.
 func (s *Lvstore) writeStamps() error {
-	n := min(s.mdUnitsCount(), maxCheckedUnits)
-	buf := make([]byte, int64(n)*int64(s.unitSize))
-	for i := range n {
-		putUnit(buf[int64(i)*int64(s.unitSize):int64(i+1)*int64(s.unitSize)],
-			unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
+	us := int64(s.unitSize)
+	dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
+	buf := make([]byte, int64(dense)*us)
+	for i := range dense {
+		putUnit(buf[int64(i)*us:int64(i+1)*us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
 	}
 	if _, err := s.base.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
+	}
+	for _, i := range sparse {
+		putUnit(buf[:us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
+		if _, err := s.base.WriteAt(buf[:us], int64(i)*us); err != nil {
+			return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
+		}
 	}
 	return nil
 }
@@ -226,10 +252,19 @@ func readMetadata(base Device) (payload, unitHeader, superblock, error) {
 		uint64(sb.payloadUnits)+2 > sb.mdUnits || sb.payloadLen > uint64(sb.payloadUnits)*uint64(us-unitHeaderLen) {
 		return garbled("bad superblock geometry")
 	}
-	checked := max(min(sb.mdUnits, maxCheckedUnits), uint64(sb.payloadUnits)+1)
+	checked, sparse := checkedUnits(sb.mdUnits, sb.payloadUnits)
 	region := make([]byte, int64(checked)*us)
 	if _, err := base.ReadAt(region, 0); err != nil {
 		return p, unitHeader{}, superblock{}, fmt.Errorf("blockdev: read lvstore metadata: %w", err)
+	}
+	one := make([]byte, us)
+	for _, i := range sparse {
+		if _, err := base.ReadAt(one, int64(i)*us); err != nil {
+			return p, unitHeader{}, superblock{}, fmt.Errorf("blockdev: read lvstore metadata: %w", err)
+		}
+		if uh, _, ok := parseUnit(one); !ok || uh.id != h.id || uint64(uh.index) != i {
+			return garbled(fmt.Sprintf("metadata unit %d is not where it was written", i))
+		}
 	}
 	tr := make([]byte, us)
 	if _, err := base.ReadAt(tr, int64(sb.mdUnits-1)*us); err != nil {

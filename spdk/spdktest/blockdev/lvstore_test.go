@@ -340,3 +340,44 @@ func TestLvolConcurrentFirstWrites(t *testing.T) {
 		require.Equal(t, pattern(uint64(i), 4096), readBack(t, v, int64(i)*(mib/2), 4096))
 	}
 }
+
+// countingDevice counts the bytes read through it.
+type countingDevice struct {
+	Device
+	mu   sync.Mutex
+	read int64
+}
+
+func (d *countingDevice) ReadAt(p []byte, off int64) (int, error) {
+	d.mu.Lock()
+	d.read += int64(len(p))
+	d.mu.Unlock()
+	return d.Device.ReadAt(p, off)
+}
+
+// Loading reads a bounded part of a large metadata region, yet still finds
+// a raid0 assembled with another strip size or member order where that
+// shows only beyond the densely checked first MiB.
+func TestLvstoreLoadChecksBeyondDenseUnits(t *testing.T) {
+	members := make([]Device, 8)
+	for i := range members {
+		members[i] = NewMemory(4096, 16*mib/4096)
+	}
+	s := newStore(t, raid(t, 1024, members[:2]...), LvstoreOptions{Name: "big", ClusterSize: 4 * mib})
+	require.Equal(t, uint64(1024), s.mdUnitsCount(), "a 4 MiB metadata region")
+	c := &countingDevice{Device: raid(t, 1024, members[:2]...)}
+	again, err := LoadLvstore(c)
+	require.NoError(t, err)
+	require.Equal(t, s.UUID(), again.UUID())
+	require.Less(t, c.read, int64(mib+8*4096), "reads the first MiB and a few units")
+	_, err = LoadLvstore(raid(t, 2048, members[:2]...))
+	require.ErrorIs(t, err, ErrNoLvstore, "a larger strip shows at unit 256 only")
+
+	order := []Device{members[2], members[3], members[4], members[5], members[7], members[6]}
+	s = newStore(t, raid(t, 256, order...), LvstoreOptions{Name: "wide", ClusterSize: 4 * mib})
+	_, err = LoadLvstore(raid(t, 256, order...))
+	require.NoError(t, err)
+	swapped := []Device{members[2], members[3], members[4], members[5], members[6], members[7]}
+	_, err = LoadLvstore(raid(t, 256, swapped...))
+	require.ErrorIs(t, err, ErrNoLvstore, "members 4 and 5 swapped show at 1 MiB (unit 256) only")
+}
