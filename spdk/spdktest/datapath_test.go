@@ -184,6 +184,46 @@ func TestMultipathNeedsDistinctCntlids(t *testing.T) {
 	require.Equal(t, "Controller nope does not exist", rc.fails(22, "bdev_nvme_get_controllers", map[string]any{"name": "nope"}))
 }
 
+// A path belongs to one controller at a time: attaching it under another
+// name is -17 until the controller, or only that path of it, is detached.
+func TestPathBelongsToOneController(t *testing.T) {
+	const host = "nqn.2016-06.io.vda:host-h1"
+	nqn := "nqn.2016-06.io.vda:exp"
+	mk := func(min, max int) string {
+		s := NewServer(t)
+		rc := dialRaw(t, s.SockPath())
+		port := freePort(t)
+		rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+		rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 256, "uuid": "11111111-2222-3333-4444-555555555555"})
+		rc.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn, "min_cntlid": min, "max_cntlid": max})
+		rc.ok("nvmf_subsystem_add_ns", map[string]any{"nqn": nqn, "namespace": map[string]any{"bdev_name": "m"}})
+		rc.ok("nvmf_subsystem_add_listener", map[string]any{"nqn": nqn, "listen_address": map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port}})
+		rc.ok("nvmf_subsystem_add_host", map[string]any{"nqn": nqn, "host": host})
+		return port
+	}
+	p1, p2 := mk(1, 1000), mk(1001, 2000)
+	rc := dialRaw(t, NewServer(t).SockPath())
+	params := func(name, port string) map[string]any {
+		return map[string]any{"name": name, "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn,
+			"hostnqn": host, "multipath": "multipath"}
+	}
+	rc.ok("bdev_nvme_attach_controller", params("a", p1))
+	rc.ok("bdev_nvme_attach_controller", params("a", p2))
+	rc.fails(-17, "bdev_nvme_attach_controller", params("b", p1))
+	rc.fails(-17, "bdev_nvme_attach_controller", params("b", p2))
+	rc.ok("bdev_nvme_detach_controller", map[string]any{"name": "a", "traddr": "127.0.0.1", "trsvcid": p2})
+	rc.fails(-17, "bdev_nvme_attach_controller", params("b", p1))
+	rc.ok("bdev_nvme_attach_controller", params("b", p2)) // its path was detached
+	rc.ok("bdev_nvme_detach_controller", map[string]any{"name": "a"})
+	rc.ok("bdev_nvme_attach_controller", params("c", p1))
+	var ctrls []nvmeCtrlrJSON
+	require.NoError(t, json.Unmarshal(rc.ok("bdev_nvme_get_controllers", nil), &ctrls))
+	require.Len(t, ctrls, 2)
+	require.Equal(t, "b", ctrls[0].Name, "in attach order")
+	require.Equal(t, "c", ctrls[1].Name)
+	rc.fails(22, "bdev_nvme_get_controllers", map[string]any{"name": "a"})
+}
+
 func TestReconnectAfterTargetRestart(t *testing.T) {
 	const host = "nqn.2016-06.io.vda:fe-1"
 	a := NewServer(t)

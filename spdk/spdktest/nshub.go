@@ -20,7 +20,8 @@ type nsHubKey struct{ addr, port, subNQN string }
 var nsHub = struct {
 	mu   sync.Mutex
 	subs map[nsHubKey]map[*nvmeCtrlr]func(nsid uint32)
-}{subs: map[nsHubKey]map[*nvmeCtrlr]func(uint32){}}
+	keys map[*nvmeCtrlr][]nsHubKey // what each controller registered
+}{subs: map[nsHubKey]map[*nvmeCtrlr]func(uint32){}, keys: map[*nvmeCtrlr][]nsHubKey{}}
 
 func hubRegister(trid fabric.TransportID, subNQN string, c *nvmeCtrlr, f func(uint32)) {
 	k := nsHubKey{trid.TrAddr, trid.TrSvcID, subNQN}
@@ -30,17 +31,21 @@ func hubRegister(trid fabric.TransportID, subNQN string, c *nvmeCtrlr, f func(ui
 		nsHub.subs[k] = map[*nvmeCtrlr]func(uint32){}
 	}
 	nsHub.subs[k][c] = f
+	nsHub.keys[c] = append(nsHub.keys[c], k)
 }
 
 func hubUnregister(c *nvmeCtrlr) {
 	nsHub.mu.Lock()
 	defer nsHub.mu.Unlock()
-	for k, m := range nsHub.subs {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(nsHub.subs, k)
+	for _, k := range nsHub.keys[c] {
+		if m := nsHub.subs[k]; m != nil {
+			delete(m, c)
+			if len(m) == 0 {
+				delete(nsHub.subs, k)
+			}
 		}
 	}
+	delete(nsHub.keys, c)
 }
 
 // hubNotify runs the callbacks in their own goroutines: they take the host

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -136,22 +137,42 @@ type attachParams struct {
 	DhchapCtrlrKey          string  `json:"dhchap_ctrlr_key"`
 }
 
-func (c *nvmeCtrlr) path(trid fabric.TransportID, subnqn string) *nvmePath {
-	for _, p := range c.paths {
-		if p.trid == trid && p.subnqn == subnqn {
-			return p
-		}
-	}
-	return nil
+func (s *state) ctrlr(name string) *nvmeCtrlr { return s.ctrlrByName[name] }
+
+// pathKey names one path: SPDK allows a transport ID and subsystem NQN in
+// one controller only.
+type pathKey struct {
+	trid   fabric.TransportID
+	subnqn string
 }
 
-func (s *state) ctrlr(name string) *nvmeCtrlr {
-	for _, c := range s.ctrlrs {
-		if c.name == name {
-			return c
+// addCtrlr registers c and its paths (caller holds s.mu).
+func (s *state) addCtrlr(c *nvmeCtrlr) {
+	s.ctrlrs = append(s.ctrlrs, c)
+	s.ctrlrByName[c.name] = c
+	for _, p := range c.paths {
+		s.pathOwner[pathKey{p.trid, p.subnqn}] = c
+	}
+}
+
+// addPath adds p to c (caller holds s.mu).
+func (s *state) addPath(c *nvmeCtrlr, p *nvmePath) {
+	c.mu.Lock()
+	c.paths = append(c.paths, p)
+	c.mu.Unlock()
+	s.pathOwner[pathKey{p.trid, p.subnqn}] = c
+}
+
+// setPaths replaces c's paths by kept, a subset (caller holds s.mu).
+func (s *state) setPaths(c *nvmeCtrlr, kept []*nvmePath) {
+	for _, p := range c.paths {
+		if !slices.Contains(kept, p) {
+			delete(s.pathOwner, pathKey{p.trid, p.subnqn})
 		}
 	}
-	return nil
+	c.mu.Lock()
+	c.paths = kept
+	c.mu.Unlock()
 }
 
 // nvmeAttach is bdev_nvme_attach_controller. The name and path checks answer
@@ -226,10 +247,8 @@ func (s *state) attachPrecheck(p *attachParams, trid fabric.TransportID) *Error 
 	if c := s.ctrlr(p.Name); c != nil {
 		return sameNameChecks(c, p, trid)
 	}
-	for _, c := range s.ctrlrs {
-		if c.path(trid, p.SubNQN) != nil {
-			return errExists
-		}
+	if s.pathOwner[pathKey{trid, p.SubNQN}] != nil {
+		return errExists
 	}
 	return nil
 }
@@ -245,9 +264,7 @@ func (s *state) attachPath(p *attachParams, trid fabric.TransportID, conn *fabri
 				return nil, errInvalParams // "cntlid N are duplicated"
 			}
 		}
-		c.mu.Lock()
-		c.paths = append(c.paths, path)
-		c.mu.Unlock()
+		s.addPath(c, path)
 		hubRegister(wireTrid(trid), p.SubNQN, c, func(nsid uint32) { s.nvmeNamespaceGone(c, nsid) })
 		s.watchPath(c, path)
 		names := []string{}
@@ -269,7 +286,7 @@ func (s *state) attachPath(p *attachParams, trid fabric.TransportID, conn *fabri
 		c.delaySec = *p.ReconnectDelaySec
 	}
 	c.paths = []*nvmePath{path}
-	s.ctrlrs = append(s.ctrlrs, c)
+	s.addCtrlr(c)
 	hubRegister(wireTrid(trid), p.SubNQN, c, func(nsid uint32) { s.nvmeNamespaceGone(c, nsid) })
 	names := []string{}
 	for _, ns := range info.Namespaces {
@@ -456,10 +473,15 @@ func (s *state) nvmeNamespaceGone(c *nvmeCtrlr, nsid uint32) {
 
 // removeCtrlr deletes c and its bdevs (caller holds s.mu).
 func (s *state) removeCtrlr(c *nvmeCtrlr) {
-	for i, x := range s.ctrlrs {
-		if x == c {
-			s.ctrlrs = append(s.ctrlrs[:i:i], s.ctrlrs[i+1:]...)
-			break
+	if i := slices.Index(s.ctrlrs, c); i >= 0 {
+		s.ctrlrs = slices.Delete(s.ctrlrs, i, i+1)
+	}
+	if s.ctrlrByName[c.name] == c {
+		delete(s.ctrlrByName, c.name)
+	}
+	for _, p := range c.paths {
+		if s.pathOwner[pathKey{p.trid, p.subnqn}] == c {
+			delete(s.pathOwner, pathKey{p.trid, p.subnqn})
 		}
 	}
 	for _, b := range c.bdevs {
@@ -506,9 +528,7 @@ func nvmeDetach(s *state, params json.RawMessage) (any, *Error) {
 	if len(kept) == len(c.paths) {
 		return nil, errNoDevice
 	}
-	c.mu.Lock()
-	c.paths = kept
-	c.mu.Unlock()
+	s.setPaths(c, kept)
 	if len(kept) == 0 {
 		s.removeCtrlr(c)
 	}

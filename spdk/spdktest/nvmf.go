@@ -441,6 +441,9 @@ func (s *state) dropNamespace(ss *subsystem, ns *namespace) {
 
 // namespaceBdevRemoved drops the namespaces of a hot-removed bdev.
 func (s *state) namespaceBdevRemoved(b *bdev) {
+	if b.claimedBy != "nvmf" {
+		return // not in a namespace: adding one claims the bdev
+	}
 	for _, ss := range s.subsystems {
 		for _, ns := range append([]*namespace(nil), ss.namespaces...) {
 			if ns.b == b {

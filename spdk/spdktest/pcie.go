@@ -234,12 +234,8 @@ func (s *state) attachPCIe(p *attachParams) (any, *Error) {
 		// found with provided trid".
 		return nil, errNoDevice
 	}
-	for _, c := range s.ctrlrs {
-		for _, x := range c.paths {
-			if x.trid.TrType == "PCIe" && x.trid.TrAddr == addr {
-				return nil, errExists
-			}
-		}
+	if s.pathOwner[pathKey{trid: fabric.TransportID{TrType: "PCIe", TrAddr: addr}}] != nil {
+		return nil, errExists
 	}
 	dev := s.in.t.nvme[addr]
 	if dev == nil {
@@ -265,11 +261,11 @@ func (s *state) attachPCIe(p *attachParams) (any, *Error) {
 		// SPDK attaches the controller but cannot register the bdev (see
 		// the alias clash in methods.md): the result is an empty list.
 		s.in.log.Warn("nvme bdev name clash", "bdev", b.name, "uuid", b.uuid)
-		s.ctrlrs = append(s.ctrlrs, c)
+		s.addCtrlr(c)
 		return []string{}, nil
 	}
 	c.bdevs[1] = b
-	s.ctrlrs = append(s.ctrlrs, c)
+	s.addCtrlr(c)
 	return []string{b.name}, nil
 }
 

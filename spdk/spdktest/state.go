@@ -36,8 +36,12 @@ type state struct {
 	raids      []*raid
 	transports []string
 	subsystems map[string]*subsystem
-	ctrlrs     []*nvmeCtrlr
-	fab        fabricTarget
+	ctrlrs     []*nvmeCtrlr // attach order
+	// ctrlrByName and pathOwner index ctrlrs: by name, and the controller
+	// holding each path.
+	ctrlrByName map[string]*nvmeCtrlr
+	pathOwner   map[pathKey]*nvmeCtrlr
+	fab         fabricTarget
 }
 
 func newState(in *instance, waitForRPC bool) *state {
@@ -54,6 +58,8 @@ func newState(in *instance, waitForRPC bool) *state {
 		examDone:    make(chan struct{}),
 		passthrus:   map[string]*passthruCfg{},
 		subsystems:  map[string]*subsystem{},
+		ctrlrByName: map[string]*nvmeCtrlr{},
+		pathOwner:   map[pathKey]*nvmeCtrlr{},
 	}
 	close(s.examDone)
 	if !waitForRPC {
@@ -71,6 +77,8 @@ func (s *state) shutdown() {
 	s.pendingExams = nil
 	ctrlrs := s.ctrlrs
 	s.ctrlrs = nil
+	clear(s.ctrlrByName)
+	clear(s.pathOwner)
 	bdevs := s.bdevs
 	s.mu.Unlock()
 	for _, j := range exams {
