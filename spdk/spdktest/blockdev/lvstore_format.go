@@ -27,12 +27,12 @@ import (
 // only the pages it needs). That is where a raid0 assembled differently
 // from when the store was written shows a unit from elsewhere first: the
 // strip size changed (at the smaller strip, a power of two), a member is
-// another device or members are in another order (at k strips, within the
-// dense part for k·strip below denseCheckedUnits units, 1 MiB).
+// another device or members are in another order (at k strips: within the
+// dense part, 256 KiB, for k·strip below it, else for k a power of two).
 const (
 	unitMagic         = "VDALVS01"
 	unitHeaderLen     = 48
-	denseCheckedUnits = 256 // a power of two
+	denseCheckedUnits = 64 // a power of two
 	maxCheckedUnits   = 4096
 
 	kindSuper   = 1

@@ -357,7 +357,7 @@ func (d *countingDevice) ReadAt(p []byte, off int64) (int, error) {
 
 // Loading reads a bounded part of a large metadata region, yet still finds
 // a raid0 assembled with another strip size or member order where that
-// shows only beyond the densely checked first MiB.
+// shows only beyond the densely checked first 256 KiB.
 func TestLvstoreLoadChecksBeyondDenseUnits(t *testing.T) {
 	members := make([]Device, 8)
 	for i := range members {
@@ -369,9 +369,11 @@ func TestLvstoreLoadChecksBeyondDenseUnits(t *testing.T) {
 	again, err := LoadLvstore(c)
 	require.NoError(t, err)
 	require.Equal(t, s.UUID(), again.UUID())
-	require.Less(t, c.read, int64(mib+8*4096), "reads the first MiB and a few units")
+	require.Less(t, c.read, int64(256<<10+8*4096), "reads the first 256 KiB and a few units")
 	_, err = LoadLvstore(raid(t, 2048, members[:2]...))
 	require.ErrorIs(t, err, ErrNoLvstore, "a larger strip shows at unit 256 only")
+	_, err = LoadLvstore(raid(t, 512, members[:2]...))
+	require.ErrorIs(t, err, ErrNoLvstore, "a smaller strip shows at unit 128 only")
 
 	order := []Device{members[2], members[3], members[4], members[5], members[7], members[6]}
 	s = newStore(t, raid(t, 256, order...), LvstoreOptions{Name: "wide", ClusterSize: 4 * mib})
