@@ -13,6 +13,7 @@ import (
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 )
 
@@ -80,6 +81,30 @@ func TestCNDataSurvivesPromotion(t *testing.T) {
 	s.fake.ResetCounts()
 	s.syncCNOK(cl.cnState(1))
 	require.Empty(t, s.mutations())
+}
+
+// A promoted secondary finds its initialized array's lvol as examine brings
+// it back, without bdev_wait_for_examine: that waits for every examine on
+// the node, which a promotion of many arrays keeps starting (here it would
+// never answer).
+func TestCNPromotionDoesNotWaitForOtherExamines(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 2)
+	cl.build()
+	cl.cns[0].fake.Crash()
+	cl.down[0] = true
+	cl.primary, cl.epoch = 1, cl.epoch+1
+	cl.syncDNs()
+	s := cl.cns[1]
+	s.fake.Inject("bdev_wait_for_examine", spdktest.Fault{Hang: true})
+	s.fake.ResetCounts()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, o := range s.cn.sync(ctx, cl.cnState(1)) {
+		require.True(t, o.GetOk(), "%s %s: %s", o.GetKind(), o.GetId(), o.GetError())
+	}
+	require.Zero(t, s.fake.RPCCount("bdev_wait_for_examine"))
+	require.Zero(t, s.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Equal(t, spdk.ANAOptimized, s.anaState(cl.nqn))
 }
 
 // With four controllers, the primary dies, the first secondary is

@@ -98,8 +98,8 @@ func TestCNConvergesAfterFailedSteps(t *testing.T) {
 	}
 }
 
-// spdk_tgt dies in the middle of a sync (here while the primary waits for
-// examine); it comes back empty. The next syncs rebuild everything and
+// spdk_tgt dies in the middle of a sync (here while the primary examines
+// its raid); it comes back empty. The next syncs rebuild everything and
 // find the array's lvstore again.
 func TestCNConvergesAfterSPDKRestartMidSync(t *testing.T) {
 	cl := newCNCluster(t, 2, 2, 2)
@@ -110,10 +110,10 @@ func TestCNConvergesAfterSPDKRestartMidSync(t *testing.T) {
 	require.NoError(t, p.c.BdevRaidDelete(context.Background(), spdk.NameParams{Name: nvmeof.RaidName(cl.daID)}))
 	// A long delay rather than a hang: if the restarted instance is the one
 	// to take the fault (the restart races with it), it only slows it.
-	p.fake.Inject("bdev_wait_for_examine", spdktest.Fault{Latency: 2 * time.Second, Times: 1})
+	p.fake.Inject("bdev_examine", spdktest.Fault{Latency: 2 * time.Second, Times: 1})
 	done := make(chan []*agentpb.ObjectStatus)
 	go func() { done <- p.syncCN(cl.cnState(0)) }()
-	require.Eventually(t, func() bool { return p.fake.RPCCount("bdev_wait_for_examine") > 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.fake.RPCCount("bdev_examine") > 0 }, 10*time.Second, time.Millisecond)
 	p.restart()
 	out := <-done
 	require.False(t, cnStatus(t, out, agentpb.Kind_KIND_CNTLR, cl.cntlrs[0]).GetOk())

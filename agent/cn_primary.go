@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
@@ -243,7 +244,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		return nil
 	}
 	t.lvs, t.lvol = nil, nil
-	lvs, err := t.examine(ctx)
+	lvs, lvol, err := t.examine(ctx)
 	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
 		// An examine that ran earlier may have failed to load it (SPDK
 		// examines a bdev name once): assemble the raid again, which
@@ -251,7 +252,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
-				lvs, err = t.examine(ctx)
+				lvs, lvol, err = t.examine(ctx)
 			}
 		}
 	}
@@ -262,7 +263,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		if lvs.BaseBdev != raid {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, lvs.BaseBdev, raid)
 		}
-		t.lvs = lvs
+		t.lvs, t.lvol = lvs, lvol
 		return nil
 	}
 	if t.c.initDone {
@@ -283,31 +284,93 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 	return nil
 }
 
-// examine asks SPDK to examine the raid and waits until every pending
-// examine is done (deterministic, no polling), then looks the lvstore up.
-func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, error) {
+// cnLvolPolls are the pauses between the looks for an initialized array's
+// lvol while examine brings it back (SPDK took about two 20 ms polls), about
+// 250 ms in all before the definitive bdev_wait_for_examine.
+var cnLvolPolls = []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
+	16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond, 128 * time.Millisecond}
+
+// examine asks SPDK to examine the raid and returns the lvstore found on it
+// and, when that is how it was found, the DA lvol.
+//
+// An initialized array's lvstore must be there: its lvol is looked up as
+// examine loads it. bdev_wait_for_examine returns only once no examine is
+// running anywhere on the node, which a promotion of many arrays keeps from
+// happening for as long as it starts new ones. When the lvol does not
+// show up, and for an array never initialized (whose lvstore is created only
+// once examine has surely found none), the lookup follows the wait:
+// deterministic, no polling.
+func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
 	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
 	// ErrExists: SPDK examined this name before and re-examines it by itself
 	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
 	// raid was examined when it registered.
 	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
-		return nil, fmt.Errorf("agent: examining %s: %w", raid, err)
+		return nil, nil, fmt.Errorf("agent: examining %s: %w", raid, err)
+	}
+	if t.c.initDone {
+		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
+			return lvs, lvol, err
+		}
 	}
 	if err := t.n.c.BdevWaitForExamine(ctx); err != nil {
-		return nil, fmt.Errorf("agent: waiting for the examine of %s: %w", raid, err)
+		return nil, nil, fmt.Errorf("agent: waiting for the examine of %s: %w", raid, err)
 	}
 	name := nvmeof.DALvstoreName(t.c.daID)
 	l, err := t.n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{LvsName: name})
 	switch {
 	case errors.Is(err, spdk.ErrNotFound):
-		return nil, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
+		return nil, nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
 	case len(l) != 1:
-		return nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
+		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
 	}
-	return &l[0], nil
+	return &l[0], nil, nil
+}
+
+// awaitLvol looks for the DA lvol (cnLvolPolls) and returns it with its
+// lvstore as the lvol describes it; nil when it did not show up. An lvol
+// bdev exists only once its lvstore is loaded.
+func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+	name := nvmeof.DALvstoreName(t.c.daID)
+	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
+	for _, d := range cnLvolPolls {
+		if err := cnPause(ctx, d); err != nil {
+			return nil, nil, fmt.Errorf("agent: waiting for lvol %s: %w", alias, err)
+		}
+		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
+		switch {
+		case errors.Is(err, spdk.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+		case len(bs) != 1:
+			return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
+		}
+		l := bs[0].DriverSpecific.Lvol
+		if bs[0].ProductName != spdk.ProductLvol || l == nil {
+			return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
+		}
+		return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
+	}
+	return nil, nil, nil
+}
+
+// cnPause waits d (nothing for 0) or until ctx ends.
+func cnPause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size.
