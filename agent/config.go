@@ -40,10 +40,11 @@ type Config struct {
 	// with InvalidArgument.
 	Role Role
 	// SPDKAddr is the SPDK JSON-RPC address (a unix socket path, or
-	// host:port), used when SPDK is nil.
+	// host:port). Health probes SPDK on a connection of their own to it,
+	// and Syncs use one to it too unless SPDK is set.
 	SPDKAddr string
-	// SPDK is the client of the local SPDK. When set, SPDKAddr is ignored
-	// and the agent does not close it.
+	// SPDK is the client of the local SPDK for Syncs (the agent does not
+	// close it). Without SPDKAddr, Health shares it.
 	SPDK *spdk.Client
 	// Listener is where this node's NVMe-oF subsystems listen
 	// (--listener-conf). Required, normalised (nvmeof.TransportID).
@@ -94,7 +95,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Role != RoleDN && c.Role != RoleCN {
 		return c, fmt.Errorf("%w: role %q is not %q or %q", ErrConfig, c.Role, RoleDN, RoleCN)
 	}
-	if c.SPDK == nil {
+	if c.SPDK == nil || c.SPDKAddr != "" {
 		if _, _, err := spdk.ParseAddress(c.SPDKAddr); err != nil {
 			return c, fmt.Errorf("%w: spdk address: %w", ErrConfig, err)
 		}

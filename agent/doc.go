@@ -55,9 +55,11 @@
 //
 // Health calls spdk_get_version and reports the role, the last generation
 // applied since start and an instance ID made of a random boot ID and the
-// SPDK client's connection count: it changes when the agent restarts or
-// has to reconnect to SPDK (a restarted spdk_tgt lost its state), which
-// tells the monitor to re-sync.
+// connection count of the probe's SPDK client: it changes when the agent
+// restarts or has to reconnect to SPDK (a restarted spdk_tgt lost its
+// state), which tells the monitor to re-sync. The probe has a connection
+// of its own (Syncs use another), so a Sync with thousands of requests
+// queued in SPDK does not delay it; each Sync starts with the same probe.
 //
 // # Security
 //

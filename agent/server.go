@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,20 +26,24 @@ import (
 type Agent struct {
 	agentpb.UnimplementedAgentServer
 
-	cfg       Config
-	log       hclog.Logger
-	spdk      *spdk.Client
-	ownsSPDK  bool
-	allow     []netip.Prefix
-	guard     *guard
-	dn        *dnNode
-	cn        *cnNode
-	bootID    string
-	grpc      *grpc.Server
-	syncSlot  chan struct{} // one Sync at a time
-	stopCtx   context.Context
-	stop      context.CancelFunc // when Serve stops: cancels running Syncs
-	closeOnce sync.Once
+	cfg      Config
+	log      hclog.Logger
+	spdk     *spdk.Client
+	ownsSPDK bool
+	// health is the Health probe's own connection to the same SPDK, so a
+	// long Sync (thousands of requests queued on spdk) never delays it.
+	health     *spdk.Client
+	ownsHealth bool
+	allow      []netip.Prefix
+	guard      *guard
+	dn         *dnNode
+	cn         *cnNode
+	bootID     string
+	grpc       *grpc.Server
+	syncSlot   chan struct{} // one Sync at a time
+	stopCtx    context.Context
+	stop       context.CancelFunc // when Serve stops: cancels running Syncs
+	closeOnce  sync.Once
 }
 
 var _ agentpb.AgentServer = (*Agent)(nil)
@@ -66,6 +71,13 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		a.ownsSPDK = true
+	}
+	a.health = a.spdk
+	if cfg.SPDKAddr != "" {
+		if a.health, err = spdk.New(cfg.SPDKAddr, spdk.WithLogger(a.log.Named("health"))); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		a.ownsHealth = true
 	}
 	if cfg.Role == RoleDN {
 		a.dn = newDNNode(a.spdk, cfg.Listener, a.log)
@@ -140,25 +152,30 @@ func (a *Agent) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// Close releases the SPDK client the Agent made (not one given in
+// Close releases the SPDK clients the Agent made (not one given in
 // Config.SPDK). It is idempotent.
 func (a *Agent) Close() error {
 	a.stop()
-	var err error
+	var errs []error
 	a.closeOnce.Do(func() {
 		a.grpc.Stop()
 		if a.ownsSPDK {
-			err = a.spdk.Close()
+			errs = append(errs, a.spdk.Close())
+		}
+		if a.ownsHealth {
+			errs = append(errs, a.health.Close())
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
-// InstanceID names this agent process and its current SPDK connection: it
-// changes when the agent restarts or reconnects to SPDK (a restarted
-// spdk_tgt has lost its volatile state).
+// InstanceID names this agent process and the SPDK instance it talks to:
+// it changes when the agent restarts or its probe connection to SPDK had to
+// be re-established (a restarted spdk_tgt has lost its volatile state).
+// Every Health and the start of every Sync use that connection, so a
+// restart shows at the next of either.
 func (a *Agent) InstanceID() string {
-	return fmt.Sprintf("%s-%d", a.bootID, a.spdk.Conns())
+	return fmt.Sprintf("%s-%d", a.bootID, a.health.Conns())
 }
 
 // Sync implements agentpb.AgentServer.
@@ -184,7 +201,7 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 	if err := a.guard.check(gen, epochs); err != nil {
 		return nil, err
 	}
-	if _, err := a.spdk.SpdkGetVersion(ctx); err != nil {
+	if _, err := a.health.SpdkGetVersion(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := a.guard.accept(gen, epochs); err != nil {
@@ -201,11 +218,12 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 	return &agentpb.SyncReply{Generation: gen, Objects: objs, InstanceId: a.InstanceID()}, nil
 }
 
-// Health implements agentpb.AgentServer: it calls spdk_get_version.
+// Health implements agentpb.AgentServer: it calls spdk_get_version on its
+// own connection, so it answers promptly while a Sync keeps SPDK busy.
 func (a *Agent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.HealthTimeout)
 	defer cancel()
-	v, err := a.spdk.SpdkGetVersion(ctx)
+	v, err := a.health.SpdkGetVersion(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

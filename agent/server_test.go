@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -11,6 +12,7 @@ import (
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk/spdktest"
 )
 
 func TestSyncAndHealth(t *testing.T) {
@@ -173,4 +175,37 @@ func TestServeStopsWithASyncInFlight(t *testing.T) {
 	waitFor(t, func() bool { return fake.RPCCount("bdev_malloc_create") > 0 })
 	require.NoError(t, r.stop(), "Serve returns once the hung sync is cancelled")
 	<-errc
+}
+
+// Health probes SPDK on its own connection: a Sync whose requests are held
+// up in SPDK (here one that takes 3 s) does not delay it, so a busy node
+// is not mistaken for a dead one.
+func TestHealthAnswersDuringALongSync(t *testing.T) {
+	fake := srvFake(t)
+	cfg := srvConfig(t, agent.RoleDN, fake)
+	cfg.HealthTimeout = time.Second
+	r := srvStart(t, cfg)
+	c := srvDial(t, r.addr)
+	ctx := srvCtx(t)
+	before, err := c.Health(ctx, &agentpb.HealthRequest{})
+	require.NoError(t, err)
+
+	fake.Inject("bdev_malloc_create", spdktest.Fault{Latency: 3 * time.Second, Times: 1})
+	synced := make(chan error, 1)
+	go func() {
+		_, err := c.Sync(ctx, dnRequest(1, nvmeof.NewID(), nvmeof.NewID(), nvmeof.NewID(), nvmeof.NewID(), nvmeof.NewID(), 1))
+		synced <- err
+	}()
+	require.Eventually(t, func() bool { return fake.RPCCount("bdev_malloc_create") == 1 }, 10*time.Second, time.Millisecond)
+	for range 3 {
+		h, err := c.Health(ctx, &agentpb.HealthRequest{})
+		require.NoError(t, err, "health during the sync")
+		require.Equal(t, before.InstanceId, h.InstanceId)
+	}
+	select {
+	case err := <-synced:
+		t.Fatalf("the sync was not held up: %v", err)
+	default:
+	}
+	require.NoError(t, <-synced)
 }
