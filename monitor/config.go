@@ -49,8 +49,11 @@ type Config struct {
 	// this, a probe that times out is not a miss (the node is busy, not
 	// gone; a refused or broken connection still is): a failover onto a
 	// node makes it busy with the promotions, and failing it for that
-	// would fail the arrays over again. It bounds how much later a node
-	// that stops answering mid-Sync is detected. 0 means SyncTimeout.
+	// would fail the arrays over again. Agents answer Health on an SPDK
+	// connection of their own, so this is a margin for an SPDK that
+	// stalls briefly, not for the length of a Sync. It bounds how much
+	// later a node that stops answering mid-Sync is detected. 0 means
+	// the default, at most SyncTimeout.
 	BusyGrace time.Duration
 	// TLS, when enabled, is the client side of mutual TLS to the agents.
 	TLS mtls.Config
@@ -67,14 +70,13 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
-// 30 s resync, 2 min sync timeout and busy grace (the agent's own sync
-// timeout: a new primary promoting a thousand arrays is busy for tens of
-// seconds on the fake SPDK, and cutting it off loses its progress),
-// 100 ms-5 s backoff, 2 s phases and failover.DefaultConfig.
+// 30 s resync, 2 min sync timeout (the agent's own: a Sync that cannot
+// finish in time loses its progress), 5 s busy grace, 100 ms-5 s backoff,
+// 2 s phases and failover.DefaultConfig.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
 		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		PhaseTimeout: 2 * time.Second, BusyGrace: 2 * time.Minute, Failover: failover.DefaultConfig(),
+		PhaseTimeout: 2 * time.Second, BusyGrace: 5 * time.Second, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
 }
 
@@ -92,7 +94,7 @@ func (c Config) withDefaults() Config {
 	set(&c.BackoffMin, d.BackoffMin)
 	set(&c.BackoffMax, d.BackoffMax)
 	set(&c.PhaseTimeout, d.PhaseTimeout)
-	set(&c.BusyGrace, c.SyncTimeout)
+	set(&c.BusyGrace, min(d.BusyGrace, c.SyncTimeout))
 	if c.Failover == (failover.Config{}) {
 		c.Failover = d.Failover
 	}

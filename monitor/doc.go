@@ -61,11 +61,11 @@
 // older states still in flight to those nodes are cancelled, so the fence
 // does not wait for them.
 //
-// A node busy with a large Sync (a new primary promoting many arrays)
-// answers Health late: while a Sync to it is in flight and younger than
-// Config.BusyGrace, a probe that times out is not a miss (a refused or
-// broken connection is), and a Sync that returns counts as a good probe, so
-// a failover does not make the survivor look failed and bounce the arrays
-// back. A push whose reply reports objects not ready is repeated with
+// A node busy with a large Sync (a new primary promoting many arrays) must
+// not look failed, or the arrays would bounce back: agents answer Health on
+// an SPDK connection of their own, a Sync that returns counts as a good
+// probe, and while a Sync to the node is in flight and younger than
+// Config.BusyGrace (5 s) a probe that times out is not a miss (a refused or
+// broken connection is). A push whose reply reports objects not ready is repeated with
 // backoff until every object is (level-triggered, like the rounds).
 package monitor

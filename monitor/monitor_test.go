@@ -46,6 +46,15 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig, "member IDs are validated")
 }
 
+// The busy grace is short by default (agents answer Health on their own
+// SPDK connection), never longer than a Sync may last, and can be set.
+func TestBusyGraceDefault(t *testing.T) {
+	s := newMemStore(t)
+	require.Equal(t, 5*time.Second, Config{Store: s, ID: "m"}.withDefaults().BusyGrace)
+	require.Equal(t, time.Second, Config{Store: s, ID: "m", SyncTimeout: time.Second}.withDefaults().BusyGrace)
+	require.Equal(t, time.Minute, Config{Store: s, ID: "m", BusyGrace: time.Minute}.withDefaults().BusyGrace)
+}
+
 func TestMonitorPushesStateAndWritesStatus(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 2)
