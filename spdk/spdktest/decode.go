@@ -20,11 +20,10 @@ func decodeParams(params json.RawMessage, v any, required ...string) *Error {
 		}
 		return nil
 	}
-	if !strictObject(params, reflect.TypeOf(v).Elem()) {
+	m, ok := strictObject(params, reflect.TypeOf(v).Elem())
+	if !ok {
 		return errDecode
 	}
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(params, &m)
 	for _, k := range required {
 		if _, ok := m[k]; !ok {
 			return errDecode
@@ -39,29 +38,32 @@ func decodeParams(params json.RawMessage, v any, required ...string) *Error {
 }
 
 // strictObject reports whether raw is an object whose keys are all exact
-// json tags of t (recursively for nested struct fields) with no null value.
-func strictObject(raw json.RawMessage, t reflect.Type) bool {
+// json tags of t (recursively for nested struct fields) with no null value,
+// and returns its members.
+func strictObject(raw json.RawMessage, t reflect.Type) (map[string]json.RawMessage, bool) {
 	if firstByte(raw) != '{' {
-		return false
+		return nil, false
 	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
-		return false
+		return nil, false
 	}
 	fields := jsonFields(t)
 	for k, v := range m {
 		ft, ok := fields[k]
 		if !ok || firstByte(v) == 'n' {
-			return false
+			return nil, false
 		}
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		if ft.Kind() == reflect.Struct && !strictObject(v, ft) {
-			return false
+		if ft.Kind() == reflect.Struct {
+			if _, ok := strictObject(v, ft); !ok {
+				return nil, false
+			}
 		}
 	}
-	return true
+	return m, true
 }
 
 var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type

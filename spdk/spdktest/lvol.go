@@ -159,15 +159,13 @@ func (s *state) loadExamined(b *bdev, ls *blockdev.Lvstore) {
 	if !s.examinable(b) {
 		return
 	}
-	for _, l := range s.lvstores {
-		if l.ls.Name() == ls.Name() || l.ls.UUID() == ls.UUID() {
-			s.in.log.Warn("examine: lvstore already loaded", "lvs", ls.Name())
-			return
-		}
+	if s.lvsByName[ls.Name()] != nil || s.lvsByUUID[ls.UUID()] != nil {
+		s.in.log.Warn("examine: lvstore already loaded", "lvs", ls.Name())
+		return
 	}
 	l := &lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}}
 	claimBdev(b, claimReadManyWriteOne, "lvol")
-	s.lvstores = append(s.lvstores, l)
+	s.addLvstore(l)
 	for _, lv := range ls.Lvols() {
 		if _, err := s.addLvolBdev(l, lv); err != nil {
 			s.in.log.Warn("examine: lvol name clash", "lvol", lv.Name())
@@ -266,7 +264,7 @@ func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
 		return nil, errnoOf(err)
 	}
 	claimBdev(b, claimReadManyWriteOne, "lvol")
-	s.lvstores = append(s.lvstores, &lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
+	s.addLvstore(&lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
 	return ls.UUID(), nil
 }
 
@@ -287,12 +285,20 @@ func errnoOf(err error) *Error {
 
 // findLvstore finds an lvstore by name or uuid (one of them empty).
 func (s *state) findLvstore(name, uuid string) *lvstore {
-	for _, l := range s.lvstores {
-		if (name != "" && l.ls.Name() == name) || (uuid != "" && l.ls.UUID() == uuid) {
-			return l
-		}
+	if l := s.lvsByName[name]; name != "" && l != nil {
+		return l
+	}
+	if uuid != "" {
+		return s.lvsByUUID[uuid]
 	}
 	return nil
+}
+
+// addLvstore registers l (its name and uuid are unique and never change).
+func (s *state) addLvstore(l *lvstore) {
+	s.lvstores = append(s.lvstores, l)
+	s.lvsByName[l.ls.Name()] = l
+	s.lvsByUUID[l.ls.UUID()] = l
 }
 
 // lvstoreXor resolves SPDK's "uuid or lvs_name" parameter pair.
@@ -358,15 +364,17 @@ func (s *state) unloadLvstore(l *lvstore) {
 			s.unregisterBdev(b)
 		}
 	}
-	for i, x := range s.lvstores {
-		if x == l {
-			s.lvstores = append(s.lvstores[:i:i], s.lvstores[i+1:]...)
-			break
-		}
+	if i := slices.Index(s.lvstores, l); i >= 0 {
+		s.lvstores = slices.Delete(s.lvstores, i, i+1)
+		delete(s.lvsByName, l.ls.Name())
+		delete(s.lvsByUUID, l.ls.UUID())
 	}
 }
 
 func (s *state) lvstoreBaseRemoved(b *bdev) {
+	if b.claimedBy != "lvol" {
+		return // no lvstore on it: loading or creating one claims the base
+	}
 	for _, l := range append([]*lvstore(nil), s.lvstores...) {
 		if l.base == b {
 			s.unloadLvstore(l)

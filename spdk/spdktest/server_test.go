@@ -283,3 +283,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	_, err = New(Config{SockPath: "/tmp/x.sock", ExamineDelay: -1})
 	require.True(t, errors.Is(err, ErrConfig))
 }
+
+// Lvstores are found by name and by uuid; a deleted one frees both, and its
+// name can be used again.
+func TestLvstoreLookupByNameAndUUID(t *testing.T) {
+	srv := NewServer(t)
+	rc := dialRaw(t, srv.SockPath())
+	rc.ok("bdev_malloc_create", map[string]any{"name": "m0", "block_size": 4096, "num_blocks": 4096})
+	rc.ok("bdev_malloc_create", map[string]any{"name": "m1", "block_size": 4096, "num_blocks": 4096})
+	first := strings.Trim(string(rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m0", "lvs_name": "a"})), `"`)
+	rc.fails(-17, "bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m1", "lvs_name": "a"})
+	var got []lvstoreJSON
+	require.NoError(t, json.Unmarshal(rc.ok("bdev_lvol_get_lvstores", map[string]any{"uuid": first}), &got))
+	require.Equal(t, "a", got[0].Name)
+	rc.ok("bdev_lvol_delete_lvstore", map[string]any{"lvs_name": "a"})
+	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"uuid": first})
+	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"lvs_name": "a"})
+	second := strings.Trim(string(rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m1", "lvs_name": "a"})), `"`)
+	require.NoError(t, json.Unmarshal(rc.ok("bdev_lvol_get_lvstores", map[string]any{"lvs_name": "a"}), &got))
+	require.Equal(t, second, got[0].UUID)
+	require.Equal(t, "m1", got[0].BaseBdev)
+	// Hot-removing the base unloads it: both keys go.
+	rc.ok("bdev_malloc_delete", map[string]any{"name": "m1"})
+	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"uuid": second})
+	require.Equal(t, "[]", string(rc.ok("bdev_lvol_get_lvstores", nil)))
+}

@@ -31,7 +31,9 @@ type state struct {
 	pendingExams []*examJob
 	examDone     chan struct{} // closed and replaced when pendingExam drops to 0
 
-	lvstores   []*lvstore
+	lvstores   []*lvstore // creation or load order
+	lvsByName  map[string]*lvstore
+	lvsByUUID  map[string]*lvstore
 	passthrus  map[string]*passthruCfg
 	raids      []*raid
 	transports []string
@@ -59,6 +61,8 @@ func newState(in *instance, waitForRPC bool) *state {
 		passthrus:   map[string]*passthruCfg{},
 		subsystems:  map[string]*subsystem{},
 		ctrlrByName: map[string]*nvmeCtrlr{},
+		lvsByName:   map[string]*lvstore{},
+		lvsByUUID:   map[string]*lvstore{},
 		pathOwner:   map[pathKey]*nvmeCtrlr{},
 	}
 	close(s.examDone)
