@@ -166,7 +166,8 @@ func (in *instance) complete(req *request, rest async) (result any, rerr *Error)
 
 // Fault changes how the target answers one method. Zero fields do nothing.
 type Fault struct {
-	// Latency delays the request before it runs.
+	// Latency delays the request before it runs, and the requests after it
+	// on the same connection with it (a slow reactor).
 	Latency time.Duration
 	// Error, when set, is sent instead of running the method.
 	Error *Error
