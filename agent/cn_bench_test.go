@@ -57,7 +57,7 @@ func newCNBench(b *testing.B) *cnBench {
 			vd := nvmeof.NewID()
 			c.Vds = append(c.Vds, &agentpb.VdRef{Id: vd, Idx: uint32(d), DnListener: cnTransport(dn.listener)})
 			pds[d].Vds = append(pds[d].Vds, &agentpb.VdSpec{Id: vd, DaId: c.Da.Id, Epoch: 1, SizeBytes: cnBenchVDBytes,
-				HostNqn: string(nvmeof.HostNQN(c.CntlrId))})
+				HostNqn: string(nvmeof.PrimaryHostNQN(c.CntlrId, 1))})
 		}
 		bn.cntlrs = append(bn.cntlrs, c)
 	}

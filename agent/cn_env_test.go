@@ -280,7 +280,7 @@ func (cl *cnCluster) dnState(d int) *agentpb.DnState {
 	for i, vd := range cl.vds {
 		if i%len(cl.dns) == d {
 			pd.Vds = append(pd.Vds, &agentpb.VdSpec{Id: vd, DaId: cl.daID, Epoch: cl.epoch, SizeBytes: cnTestVDBytes,
-				HostNqn: string(nvmeof.HostNQN(cl.cntlrs[cl.primary]))})
+				HostNqn: string(nvmeof.PrimaryHostNQN(cl.cntlrs[cl.primary], uint64(cl.epoch)))})
 		}
 	}
 	pd.Conf.(*agentpb.PdSpec_Malloc).Malloc.SizeBytes = uint64(cnTestPDBytes) * uint64(max(1, len(pd.Vds)))

@@ -84,7 +84,7 @@ func (t *cnTask) ensureExpCtrl(ctx context.Context, x *cnExp) error {
 		}
 		t.n.log.Debug("stale export controller detached", "exp", x.id, "state", cnCtrlrState(ctrl))
 	}
-	return t.attach(ctx, name, t.c.primaryListener, x.nqn, cnExpLossTimeoutSec)
+	return t.attach(ctx, name, t.c.primaryListener, x.nqn, t.c.hostNQN, cnExpLossTimeoutSec)
 }
 
 // dropExportControllers is promotion's first step: a primary proxies

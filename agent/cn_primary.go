@@ -12,28 +12,46 @@ import (
 )
 
 // Reconnect settings of the NVMe controllers a CN attaches, chosen from
-// what real SPDK did (ARCHITECTURE section 8). SPDK requires reconnect
-// delay <= fast-I/O-fail <= loss timeout (or loss timeout -1).
+// what real SPDK v24.01 does (ARCHITECTURE section 8). SPDK requires
+// reconnect delay <= fast-I/O-fail <= loss timeout (or loss timeout -1).
 //
-// VD controllers (primary -> disk node): a finite loss timeout. A fenced
-// primary (the DN removed its host NQN) has its controllers deleted by
-// SPDK itself about cnVDLossTimeoutSec later, which hot-removes the raid and
-// unloads the lvstore without any agent action, so a cut-off old primary
-// cannot keep a live stack with stale lvstore metadata that would resume
-// if the DN ever admitted it again. raid0 has no redundancy, so a longer
-// wait buys nothing: while a VD is gone the array is down anyway, and the
-// next sync re-attaches and re-assembles it (examine finds the lvstore).
-// The 1 s reconnect delay replaces SPDK's default of ~200 resets a second
-// with one try a second; I/O fails after 1 s instead of queueing.
+// Both kinds never give up (-1): SPDK keeps the controller and its bdev and
+// retries the connection every cnReconnectDelaySec, failing I/O after
+// cnFastIOFailSec. A CN never lets SPDK remove a bdev under anything:
 //
-// Export controllers (secondary -> primary): never given up (-1). The
-// secondary holds no metadata, so a stale proxy is harmless; keeping the
-// bdev keeps the re-exported namespace in place, and the path resumes by
-// itself when the primary's target comes back. The sync detaches it when
-// the primary moves (re-pointing) or on promotion. I/O fails after 1 s so
-// a host's multipath does not queue behind a dead primary.
+//   - VD controllers (primary -> disk node). A raid0 must never lose a member
+//     while I/O can reach it: in v24.01 the first lost member starts the
+//     raid's unregistration, a second lost member frees its descriptor at
+//     once (raid_bdev.c, _raid_bdev_remove_base_bdev on an offline raid), and
+//     the next I/O to it, from a host or from the lvstore's own unload,
+//     dereferences it (raid0_submit_rw_request: "base bdev desc null",
+//     then the process dies). That is what a finite loss timeout did to a
+//     fenced primary: every DN dropped it at once, SPDK deleted all its VD
+//     controllers a loss timeout later, and host I/O still arriving through
+//     its export (its agent hung, so nobody removed the namespace) crashed
+//     it. With -1 a fenced primary keeps a complete stack whose every I/O
+//     fails, and only its agent takes it down, in the one safe order
+//     (cnTask.unloadStack): namespaces off the exports first (no more I/O
+//     can reach the raid), then the raid (its lvstore unloads while every
+//     member is still there; a fenced member fails the unload's writes,
+//     which SPDK survives), then the VD controllers.
+//     A stale stack can never resume either: it reconnects as the host of
+//     its epoch (nvmeof.PrimaryHostNQN), which no disk node admits again.
+//     While a VD is gone (disk node restarting) the array fails I/O and
+//     resumes by itself when the VD comes back, as raid0 has no redundancy.
+//   - Export controllers (secondary -> primary): the secondary holds no
+//     metadata, so a stale proxy is harmless (its I/O fails once the old
+//     primary is fenced, and the old primary's export no longer admits this
+//     host once it is demoted); keeping the bdev keeps the re-exported
+//     namespace in place, and the path resumes by itself when the primary's
+//     target comes back. The sync detaches it when the primary moves
+//     (re-pointing) or on promotion.
+//
+// I/O fails after 1 s so a host's multipath does not queue behind a dead
+// path, and one reconnect a second replaces SPDK's default of ~200 resets
+// a second.
 const (
-	cnVDLossTimeoutSec  = 2
+	cnVDLossTimeoutSec  = -1
 	cnExpLossTimeoutSec = -1
 	cnReconnectDelaySec = 1
 	cnFastIOFailSec     = 1
@@ -91,7 +109,7 @@ func (t *cnTask) vdMembers() []string {
 // resetting counts: SPDK reconnects it by itself.
 func (t *cnTask) vdHealthy(vd cnVD) bool {
 	ctrl := t.vdCtrls[nvmeof.VDControllerName(vd.id)]
-	return ctrl != nil && cnCtrlrMatches(ctrl, vd.listener, nvmeof.VDNQN(vd.id), t.c.hostNQN) &&
+	return ctrl != nil && cnCtrlrMatches(ctrl, vd.listener, nvmeof.VDNQN(vd.id), t.c.vdHost) &&
 		!cnCtrlrFailed(ctrl) && t.snap.bdevs[nvmeof.VDBdevName(vd.id)] != nil
 }
 
@@ -165,7 +183,7 @@ func (t *cnTask) attachVDs(ctx context.Context) error {
 				return
 			}
 		}
-		errs[i] = t.attach(ctx, name, vd.listener, nvmeof.VDNQN(vd.id), cnVDLossTimeoutSec)
+		errs[i] = t.attach(ctx, name, vd.listener, nvmeof.VDNQN(vd.id), t.c.vdHost, cnVDLossTimeoutSec)
 	})
 	for i, vd := range t.c.vds {
 		if !healthy[i] {
@@ -183,14 +201,13 @@ func cnIndexes(n int) []int {
 	return out
 }
 
-// attach attaches controller name to subnqn at tid as this controller's
-// host and checks that it yields its bdev "<name>n1" (SPDK answers [] when
+// attach attaches controller name to subnqn at tid as host and checks that it yields its bdev "<name>n1" (SPDK answers [] when
 // the namespace's UUID clashes with a local bdev; the controller is then
 // detached again).
-func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID, subnqn nvmeof.NQN, lossSec int32) error {
+func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID, subnqn, host nvmeof.NQN, lossSec int32) error {
 	names, err := t.n.c.BdevNvmeAttachController(ctx, spdk.BdevNvmeAttachControllerParams{
 		Name: name, TRType: tid.TrType, TRAddr: tid.TrAddr, AdrFam: tid.AdrFam, TRSvcID: tid.TrSvcID,
-		SubNQN: string(subnqn), HostNQN: string(t.c.hostNQN),
+		SubNQN: string(subnqn), HostNQN: string(host),
 		CtrlrLossTimeoutSec: new(lossSec), ReconnectDelaySec: new(uint32(cnReconnectDelaySec)),
 		FastIOFailTimeoutSec: new(uint32(cnFastIOFailSec)),
 	})

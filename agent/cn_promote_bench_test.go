@@ -88,7 +88,7 @@ func (pb *cnPromoBench) syncDNs() {
 			SizeBytes: uint64(len(pb.das)+8) * cnPromoVDBytes}}}
 		for _, x := range pb.das {
 			pd.Vds = append(pd.Vds, &agentpb.VdSpec{Id: x.vds[d], DaId: x.da, Epoch: pb.epoch, SizeBytes: cnPromoVDBytes,
-				HostNqn: string(nvmeof.HostNQN(x.cntlrs[pb.primary]))})
+				HostNqn: string(nvmeof.PrimaryHostNQN(x.cntlrs[pb.primary], uint64(pb.epoch)))})
 		}
 		dn.syncDNOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{pd}})
 	}

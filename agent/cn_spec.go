@@ -39,7 +39,8 @@ type cnCntlr struct {
 	daID     string // "" when the spec's DA ID is unusable (nothing can be claimed)
 	primary  bool
 	epoch    int64
-	hostNQN  nvmeof.NQN
+	hostNQN  nvmeof.NQN // a secondary attaches the primary's export as this host
+	vdHost   nvmeof.NQN // a primary attaches the VDs as this host (per epoch)
 	minCntl  uint16
 	maxCntl  uint16
 	size     uint64 // DA lvol bytes
@@ -175,6 +176,7 @@ func cnValidateCntlr(spec *agentpb.CntlrSpec) *cnCntlr {
 		return fail("%v", err)
 	}
 	c.hostNQN, c.minCntl, c.maxCntl = nvmeof.HostNQN(c.id), lo, hi
+	c.vdHost = nvmeof.PrimaryHostNQN(c.id, uint64(c.epoch))
 	if c.primary {
 		if err := c.validatePrimary(spec); err != nil {
 			return fail("%v", err)

@@ -31,7 +31,7 @@ func TestCNPrimaryBuildsTheRecipe(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range ctrls {
 		require.Len(t, c.Ctrlrs, 1)
-		require.Equal(t, string(nvmeof.HostNQN(cl.cntlrs[0])), c.Ctrlrs[0].Host.NQN, c.Name)
+		require.Equal(t, string(nvmeof.PrimaryHostNQN(cl.cntlrs[0], uint64(cl.epoch))), c.Ctrlrs[0].Host.NQN, c.Name)
 	}
 	raids, err := p.c.BdevRaidGetBdevs(ctx, spdk.BdevRaidGetBdevsParams{Category: spdk.RaidAll})
 	require.NoError(t, err)
@@ -172,7 +172,10 @@ func TestCNRepairsDrift(t *testing.T) {
 			require.NoError(t, p.c.NvmfCreateSubsystem(ctx, spdk.NvmfCreateSubsystemParams{NQN: nqn, SerialNumber: "wrong"}))
 		}},
 		{"raid deleted", func() { require.NoError(t, p.c.BdevRaidDelete(ctx, spdk.NameParams{Name: nvmeof.RaidName(cl.daID)})) }},
-		{"VD controller detached", func() {
+		// Detaching a member under the assembled raid would crash SPDK
+		// (and the fake): that is not drift an agent can repair.
+		{"raid deleted, then a VD controller detached", func() {
+			require.NoError(t, p.c.BdevRaidDelete(ctx, spdk.NameParams{Name: nvmeof.RaidName(cl.daID)}))
 			require.NoError(t, p.c.BdevNvmeDetachController(ctx, spdk.BdevNvmeDetachControllerParams{Name: nvmeof.VDControllerName(cl.vds[1])}))
 		}},
 	}

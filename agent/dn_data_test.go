@@ -88,11 +88,11 @@ func TestDNFenceDropsTheOldPrimary(t *testing.T) {
 	data := pattern(1<<20, 3)
 	_, err = oldConn.WriteAt(1, data, 0)
 	require.NoError(t, err)
-	_, err = e.dialVD(vd, string(nvmeof.HostNQN(newPrimary)))
+	_, err = e.dialVD(vd, string(nvmeof.PrimaryHostNQN(newPrimary, 2)))
 	require.ErrorIs(t, err, fabric.ErrNotAllowed, "only the primary is admitted")
 
 	failover := proto.Clone(st).(*agentpb.DnState)
-	failover.Pds[0].Vds[0].HostNqn, failover.Pds[0].Vds[0].Epoch = string(nvmeof.HostNQN(newPrimary)), 2
+	failover.Pds[0].Vds[0].HostNqn, failover.Pds[0].Vds[0].Epoch = string(nvmeof.PrimaryHostNQN(newPrimary, 2)), 2
 	e.syncOK(failover)
 	select {
 	case <-oldConn.Done():
@@ -104,7 +104,7 @@ func TestDNFenceDropsTheOldPrimary(t *testing.T) {
 	_, err = e.dialVD(vd, vd.HostNqn)
 	require.ErrorIs(t, err, fabric.ErrNotAllowed, "nor reconnect")
 
-	newConn, err := e.dialVD(vd, string(nvmeof.HostNQN(newPrimary)))
+	newConn, err := e.dialVD(vd, string(nvmeof.PrimaryHostNQN(newPrimary, 2)))
 	require.NoError(t, err)
 	defer newConn.Close()
 	got := make([]byte, len(data))

@@ -104,9 +104,9 @@ func mallocPD(id string, size uint64, vds ...*agentpb.VdSpec) *agentpb.PdSpec {
 	return &agentpb.PdSpec{Id: id, Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: size}}, Vds: vds}
 }
 
-// vdSpec is a desired VD of size MiB, admitting the host NQN of cntlr.
+// vdSpec is a desired VD of size MiB, admitting cntlr as primary at epoch.
 func vdSpec(id, daID, cntlr string, epoch int64, sizeMiB uint64) *agentpb.VdSpec {
-	return &agentpb.VdSpec{Id: id, DaId: daID, Epoch: epoch, SizeBytes: sizeMiB << 20, HostNqn: string(nvmeof.HostNQN(cntlr))}
+	return &agentpb.VdSpec{Id: id, DaId: daID, Epoch: epoch, SizeBytes: sizeMiB << 20, HostNqn: string(nvmeof.PrimaryHostNQN(cntlr, uint64(epoch)))}
 }
 
 // statusOf finds the status of kind and id.

@@ -93,7 +93,7 @@ func TestDNRepairsDrift(t *testing.T) {
 	// wanted host removed, a foreign listener added, the namespace removed.
 	require.NoError(t, e.c.NvmfDeleteSubsystem(ctx, spdk.NQNParams{NQN: string(nqn0)}))
 	require.NoError(t, e.c.NvmfSubsystemAddHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn1), Host: intruder}))
-	require.NoError(t, e.c.NvmfSubsystemRemoveHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn1), Host: string(nvmeof.HostNQN(cntlr))}))
+	require.NoError(t, e.c.NvmfSubsystemRemoveHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn1), Host: string(nvmeof.PrimaryHostNQN(cntlr, 1))}))
 	extra := dnTestListener(t)
 	require.NoError(t, e.c.NvmfSubsystemAddListener(ctx, spdk.NvmfSubsystemAddListenerParams{NQN: string(nqn2),
 		ListenAddress: spdk.ListenAddress{TRType: "tcp", TRAddr: extra.TrAddr, TRSvcID: extra.TrSvcID, AdrFam: "ipv4"}}))
@@ -189,7 +189,7 @@ func TestDNFenceRemovesOldHostFirst(t *testing.T) {
 
 	failover := proto.Clone(st).(*agentpb.DnState)
 	for _, vd := range failover.Pds[0].Vds {
-		vd.HostNqn, vd.Epoch = string(nvmeof.HostNQN(newPrimary)), 2
+		vd.HostNqn, vd.Epoch = string(nvmeof.PrimaryHostNQN(newPrimary, 2)), 2
 	}
 	e.rec.reset()
 	e.syncOK(failover)
@@ -203,8 +203,8 @@ func TestDNFenceRemovesOldHostFirst(t *testing.T) {
 			}
 		}
 		require.Equal(t, []string{
-			"nvmf_subsystem_remove_host " + string(nvmeof.HostNQN(oldPrimary)),
-			"nvmf_subsystem_add_host " + string(nvmeof.HostNQN(newPrimary)),
+			"nvmf_subsystem_remove_host " + string(nvmeof.PrimaryHostNQN(oldPrimary, 1)),
+			"nvmf_subsystem_add_host " + string(nvmeof.PrimaryHostNQN(newPrimary, 2)),
 		}, calls)
 	}
 }

@@ -78,7 +78,7 @@ func TestDNRPCSequenceMatchesRecording(t *testing.T) {
 		"vda-001-" + recPD + "/" + recVD:       nvmeof.LvolAlias(lvs, nvmeof.VDLvolName(vd)),
 		recVD:                                  nvmeof.VDLvolName(vd),
 		recNQN:                                 string(nqn),
-		"nqn.2016-06.io.vda:fe-" + recCntlr:    string(nvmeof.HostNQN(cntlr)),
+		"nqn.2016-06.io.vda:fe-" + recCntlr:    string(nvmeof.PrimaryHostNQN(cntlr, 1)),
 		"70b05eab596141a7f84c":                 nvmeof.SerialNumber(nqn),
 		"70b05eab-5961-41a7-f84c-6786dcd78c66": nvmeof.NamespaceUUID(nqn),
 		"4420":                                 e.listener.TrSvcID,

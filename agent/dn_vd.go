@@ -42,8 +42,8 @@ func (r *dnRun) syncVD(ctx context.Context, vd *agentpb.VdSpec) error {
 		return err
 	}
 	kv := []any{"vd", id, "nqn", nqn}
-	if ss != nil && (ss.SerialNumber != nvmeof.SerialNumber(nqn) || ss.ModelNumber != nvmeof.ModelNumber) {
-		if err := r.deleteSubsystem(ctx, nqn, "identity changed"); err != nil {
+	if why := subsystemStale(ss, nqn, uuid); why != "" {
+		if err := r.deleteSubsystem(ctx, nqn, why); err != nil {
 			return err
 		}
 		ss = nil
@@ -59,7 +59,7 @@ func (r *dnRun) syncVD(ctx context.Context, vd *agentpb.VdSpec) error {
 		}
 		ss = &spdk.Subsystem{NQN: string(nqn)}
 	}
-	if err := r.ensureNamespace(ctx, ss, nqn, alias, uuid); err != nil {
+	if err := r.ensureNamespace(ctx, ss, nqn, alias); err != nil {
 		return err
 	}
 	if err := r.ensureListener(ctx, ss, nqn); err != nil {
@@ -147,29 +147,42 @@ func (r *dnRun) ensureLvol(ctx context.Context, vd *agentpb.VdSpec, lvs string) 
 	return lv.UUID, nil
 }
 
-// ensureNamespace makes the lvol the subsystem's only namespace (nsid 1,
-// uuid nvmeof.NamespaceUUID), removing any other.
-func (r *dnRun) ensureNamespace(ctx context.Context, ss *spdk.Subsystem, nqn nvmeof.NQN, alias, uuid string) error {
-	nsUUID := nvmeof.NamespaceUUID(nqn)
-	have := false
-	for _, ns := range ss.Namespaces {
-		if !have && ns.BdevName == uuid && strings.EqualFold(ns.UUID, nsUUID) {
-			have = true
-			continue
-		}
-		err := r.change("nvmf_subsystem_remove_ns", []any{"nqn", nqn, "nsid", ns.NSID, "bdev", ns.BdevName}, func() error {
-			return r.n.c.NvmfSubsystemRemoveNs(ctx, spdk.NvmfSubsystemRemoveNsParams{NQN: string(nqn), NSID: ns.NSID})
-		})
-		if err != nil {
-			return err
+// subsystemStale says why an existing VD subsystem must be re-created ("":
+// it can stay): another identity, or a namespace other than the VD's lvol
+// as nsid 1 with uuid nvmeof.NamespaceUUID. A namespace is never removed
+// from a subsystem a primary may be connected to: SPDK tells connected
+// hosts (an asynchronous event), the primary's SPDK then removes that VD's
+// bdev from under its raid0, which v24.01 does not survive when I/O is
+// reaching the raid (see the CN's reconnect settings). Deleting the
+// subsystem only disconnects the primary, whose bdev stays and fails I/O
+// until it reconnects to the subsystem made anew.
+func subsystemStale(ss *spdk.Subsystem, nqn nvmeof.NQN, uuid string) string {
+	switch {
+	case ss == nil:
+		return ""
+	case ss.SerialNumber != nvmeof.SerialNumber(nqn) || ss.ModelNumber != nvmeof.ModelNumber:
+		return "identity changed"
+	case len(ss.Namespaces) > 1:
+		return "more than one namespace"
+	case len(ss.Namespaces) == 1:
+		ns := ss.Namespaces[0]
+		if ns.NSID != 1 || ns.BdevName != uuid || !strings.EqualFold(ns.UUID, nvmeof.NamespaceUUID(nqn)) {
+			return fmt.Sprintf("namespace %d on %s is not the VD's lvol %s", ns.NSID, ns.BdevName, uuid)
 		}
 	}
-	if have {
+	return ""
+}
+
+// ensureNamespace adds the lvol as the subsystem's only namespace (nsid 1,
+// uuid nvmeof.NamespaceUUID) when it has none (subsystemStale ruled out
+// any other namespace).
+func (r *dnRun) ensureNamespace(ctx context.Context, ss *spdk.Subsystem, nqn nvmeof.NQN, alias string) error {
+	if len(ss.Namespaces) > 0 {
 		return nil
 	}
 	return r.change("nvmf_subsystem_add_ns", []any{"nqn", nqn, "bdev", alias}, func() error {
 		_, err := r.n.c.NvmfSubsystemAddNs(ctx, spdk.NvmfSubsystemAddNsParams{
-			NQN: string(nqn), Namespace: spdk.Namespace{NSID: 1, UUID: nsUUID, BdevName: alias},
+			NQN: string(nqn), Namespace: spdk.Namespace{NSID: 1, UUID: nvmeof.NamespaceUUID(nqn), BdevName: alias},
 		})
 		return err
 	})

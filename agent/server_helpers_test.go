@@ -106,7 +106,7 @@ func srvCtx(t testing.TB) context.Context {
 func dnRequest(gen int64, node, pd, vd, da, cntlr string, epoch int64) *agentpb.SyncRequest {
 	return &agentpb.SyncRequest{Generation: gen, NodeId: node, State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
 		Pds: []*agentpb.PdSpec{{Id: pd, Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 64 << 20}},
-			Vds: []*agentpb.VdSpec{{Id: vd, DaId: da, Epoch: epoch, SizeBytes: 8 << 20, HostNqn: string(nvmeof.HostNQN(cntlr))}}}},
+			Vds: []*agentpb.VdSpec{{Id: vd, DaId: da, Epoch: epoch, SizeBytes: 8 << 20, HostNqn: string(nvmeof.PrimaryHostNQN(cntlr, uint64(epoch)))}}}},
 	}}}
 }
 

@@ -90,25 +90,25 @@ func TestGenerationAndEpochGuardSurviveRestart(t *testing.T) {
 	}
 	refused(c, dnRequest(4, node, pd, vd, da, b, 2))
 	refused(c, dnRequest(6, node, pd, vd, da, b, 1)) // a newer generation but an older epoch
-	require.Equal(t, []string{string(nvmeof.HostNQN(a))}, hostsOf(t, fake, vd))
+	require.Equal(t, []string{string(nvmeof.PrimaryHostNQN(a, 2))}, hostsOf(t, fake, vd))
 
 	_, err = c.Sync(ctx, dnRequest(5, node, pd, vd, da, a, 2))
 	require.NoError(t, err, "an equal generation re-applies")
 	rep, err = c.Sync(ctx, dnRequest(6, node, pd, vd, da, b, 3))
 	require.NoError(t, err)
 	allOK(t, rep)
-	require.Equal(t, []string{string(nvmeof.HostNQN(b))}, hostsOf(t, fake, vd))
+	require.Equal(t, []string{string(nvmeof.PrimaryHostNQN(b, 3))}, hostsOf(t, fake, vd))
 
 	// A restarted agent still refuses what it refused before.
 	require.NoError(t, r.stop())
 	c = srvDial(t, srvStart(t, cfg).addr)
 	refused(c, dnRequest(5, node, pd, vd, da, a, 3))
 	refused(c, dnRequest(7, node, pd, vd, da, d, 2))
-	require.Equal(t, []string{string(nvmeof.HostNQN(b))}, hostsOf(t, fake, vd))
+	require.Equal(t, []string{string(nvmeof.PrimaryHostNQN(b, 3))}, hostsOf(t, fake, vd))
 	rep, err = c.Sync(ctx, dnRequest(7, node, pd, vd, da, d, 3))
 	require.NoError(t, err)
 	allOK(t, rep)
-	require.Equal(t, []string{string(nvmeof.HostNQN(d))}, hostsOf(t, fake, vd))
+	require.Equal(t, []string{string(nvmeof.PrimaryHostNQN(d, 3))}, hostsOf(t, fake, vd))
 
 	// Without a state dir, a restarted agent starts over.
 	cfg.StateDir = ""

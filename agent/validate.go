@@ -132,6 +132,23 @@ func (v *validator) hostNQN(field, s string) {
 	}
 }
 
+// primaryHostNQN checks the host a VD admits: the primary's host NQN of
+// the VD's own epoch (nvmeof.PrimaryHostNQN), so a disk node can never be
+// told to admit a primary of another epoch.
+func (v *validator) primaryHostNQN(field, s string, epoch int64) {
+	if err := nvmeof.NQN(s).Validate(); err != nil {
+		v.fail(field, "%v", err)
+		return
+	}
+	n, ok := nvmeof.ParseName(s)
+	switch {
+	case !ok || n.Kind != nvmeof.KindPrimaryHostNQN:
+		v.fail(field, "%q is not a primary host NQN", s)
+	case epoch < 0 || n.Epoch != uint64(epoch):
+		v.fail(field, "%q is the primary of epoch %d, not of the VD's epoch %d", s, n.Epoch, epoch)
+	}
+}
+
 func (v *validator) dn(st *agentpb.DnState) {
 	for i, pd := range st.GetPds() {
 		f := fmt.Sprintf("dn.pds[%d]", i)
@@ -146,7 +163,7 @@ func (v *validator) dn(st *agentpb.DnState) {
 				v.epoch(g+".epoch", vd.GetDaId(), vd.GetEpoch())
 			}
 			v.size(g+".size_bytes", vd.GetSizeBytes(), pdClusterBytes, 0)
-			v.hostNQN(g+".host_nqn", vd.GetHostNqn())
+			v.primaryHostNQN(g+".host_nqn", vd.GetHostNqn(), vd.GetEpoch())
 		}
 	}
 }

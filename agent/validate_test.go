@@ -100,6 +100,12 @@ func TestValidateRefusesBadFields(t *testing.T) {
 		"host is a vd nqn": {dn(func(_ *agentpb.SyncRequest, st *agentpb.DnState) {
 			st.Pds[0].Vds[0].HostNqn = string(nvmeof.VDNQN(nvmeof.NewID()))
 		}), "host_nqn"},
+		"host is a secondary's": {dn(func(_ *agentpb.SyncRequest, st *agentpb.DnState) {
+			st.Pds[0].Vds[0].HostNqn = string(nvmeof.HostNQN(nvmeof.NewID()))
+		}), "host_nqn"},
+		"host of another epoch": {dn(func(_ *agentpb.SyncRequest, st *agentpb.DnState) {
+			st.Pds[0].Vds[0].HostNqn = string(nvmeof.PrimaryHostNQN(nvmeof.NewID(), uint64(st.Pds[0].Vds[0].Epoch)+1))
+		}), "is the primary of epoch"},
 		"bad cntlr id":       {cn(func(c []*agentpb.CntlrSpec) { c[0].CntlrId = "x" }), "cntlrs[0].cntlr_id"},
 		"dup cntlr id":       {cn(func(c []*agentpb.CntlrSpec) { c[1].CntlrId = c[0].CntlrId }), "cntlrs[1].cntlr_id"},
 		"cntlr idx":          {cn(func(c []*agentpb.CntlrSpec) { c[0].CntlrIdx = 65 }), "cntlr_idx"},
@@ -178,7 +184,8 @@ func FuzzValidateRequest(f *testing.F) {
 				t.Fatalf("accepted PD %q", pd.GetId())
 			}
 			for _, vd := range pd.GetVds() {
-				if n, ok := nvmeof.ParseName(vd.GetHostNqn()); !ok || n.Kind != nvmeof.KindHostNQN || vd.GetSizeBytes()%mib != 0 {
+				n, ok := nvmeof.ParseName(vd.GetHostNqn())
+				if !ok || n.Kind != nvmeof.KindPrimaryHostNQN || n.Epoch != uint64(vd.GetEpoch()) || vd.GetSizeBytes()%mib != 0 {
 					t.Fatalf("accepted VD %v", vd)
 				}
 			}

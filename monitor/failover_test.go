@@ -57,7 +57,7 @@ func TestFailoverMovesPrimaryInOrder(t *testing.T) {
 	live := []*fakeAgent{tc.dns[0], tc.dns[1], tc.agent(newP.CNName), tc.agent(other.CNName)}
 	require.Eventually(t, func() bool { return tc.allConverged(live...) }, wait, 5*time.Millisecond)
 
-	newHost := nvmeof.HostNQN(newP.ID).String()
+	newHost := nvmeof.PrimaryHostNQN(newP.ID, uint64(da.Epoch)).String()
 	promoted := tc.agent(newP.CNName).firstSeq(func(r *agentpb.SyncRequest) bool { return isPrimaryFor(r, newP.ID) })
 	repointed := tc.agent(other.CNName).firstSeq(func(r *agentpb.SyncRequest) bool { return secondaryOf(r, other.ID, newP.ID) })
 	for _, dn := range tc.dns {
@@ -296,7 +296,7 @@ func TestMonitorDiesMidFailover(t *testing.T) {
 
 	da := tc.da("da0")
 	newP, _ := da.Primary()
-	newHost := nvmeof.HostNQN(newP.ID).String()
+	newHost := nvmeof.PrimaryHostNQN(newP.ID, uint64(da.Epoch)).String()
 	for _, dn := range tc.dns {
 		require.Zero(t, dn.firstSeq(func(r *agentpb.SyncRequest) bool { return hostNQNOf(r, da.ID) == newHost }),
 			"the dead monitor pushed nothing after its commit")
@@ -329,7 +329,8 @@ func TestMonitorDiesBeforeFailoverCommit(t *testing.T) {
 	startMonitor(t, testConfig(s, "b"))
 	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return tc.converged(tc.dns[0]) }, wait, 5*time.Millisecond)
-	require.Equal(t, nvmeof.HostNQN(tc.da("da0").PrimaryCntlrID).String(), hostNQNOf(tc.dns[0].lastApplied(), before.ID))
+	after := tc.da("da0")
+	require.Equal(t, nvmeof.PrimaryHostNQN(after.PrimaryCntlrID, uint64(after.Epoch)).String(), hostNQNOf(tc.dns[0].lastApplied(), before.ID))
 }
 
 // A planned switchover through the API is carried out like a failover:
@@ -353,7 +354,7 @@ func TestSwitchoverIsPushedFenceFirst(t *testing.T) {
 	_, err := tc.c.SwitchoverDiskArray(context.Background(), "da0", target.Idx)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
-	newHost := nvmeof.HostNQN(target.ID).String()
+	newHost := nvmeof.PrimaryHostNQN(target.ID, uint64(tc.da("da0").Epoch)).String()
 	first := func(a *fakeAgent, fn func(*agentpb.SyncRequest) bool) int64 {
 		for _, r := range after(a.records(), mark) {
 			if fn(r.req) {
@@ -453,7 +454,7 @@ func TestFailoverPreemptsStalePush(t *testing.T) {
 	p, _ := before.Primary()
 	tc.agent(p.CNName).stop()
 	require.Eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
-	newHost := nvmeof.HostNQN(tc.da("da0").PrimaryCntlrID).String()
+	newHost := nvmeof.PrimaryHostNQN(tc.da("da0").PrimaryCntlrID, 2).String()
 	require.Eventually(t, func() bool {
 		a := dn.lastApplied()
 		return a != nil && hostNQNOf(a, before.ID) == newHost

@@ -163,7 +163,7 @@ func TestRealPartitionedPrimaryIsFenced(t *testing.T) {
 	require.NoError(t, err)
 	_, err = viaOld.WriteAt(1, blockData(1), 0)
 	require.NoError(t, err)
-	oldHost := string(nvmeof.HostNQN(oldP.ID))
+	oldHost := string(nvmeof.PrimaryHostNQN(oldP.ID, uint64(before.Epoch)))
 	// What the old primary holds, as a test connection under its host NQN.
 	var asOld []*fabric.Conn
 	for _, vd := range before.VDs {

@@ -242,7 +242,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 				continue
 			}
 			vdsByPD[vd.PDID] = append(vdsByPD[vd.PDID], &agentpb.VdSpec{Id: vd.ID, DaId: da.ID, Epoch: da.Epoch,
-				SizeBytes: vd.SizeBytes, HostNqn: nvmeof.HostNQN(da.PrimaryCntlrID).String()})
+				SizeBytes: vd.SizeBytes, HostNqn: nvmeof.PrimaryHostNQN(da.PrimaryCntlrID, uint64(da.Epoch)).String()})
 		}
 	}
 	st := &agentpb.DnState{}

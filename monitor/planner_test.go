@@ -79,7 +79,7 @@ func TestPlanTutorialCluster(t *testing.T) {
 	require.Len(t, plan.Nodes, 5)
 	primary, ok := f.da.Primary()
 	require.True(t, ok)
-	hostNQN := nvmeof.HostNQN(primary.ID).String()
+	hostNQN := nvmeof.PrimaryHostNQN(primary.ID, uint64(f.da.Epoch)).String()
 
 	for _, vd := range f.da.VDs {
 		np := nodeByName(t, plan, vd.DNName)
@@ -184,7 +184,7 @@ func TestPlanAfterPrimaryMoves(t *testing.T) {
 	require.Empty(t, plan.Problems)
 	for _, vd := range f.da.VDs {
 		v := nodeByName(t, plan, vd.DNName).Request.GetDn().GetPds()[0].GetVds()[0]
-		require.Equal(t, nvmeof.HostNQN(newPrimary.ID).String(), v.GetHostNqn())
+		require.Equal(t, nvmeof.PrimaryHostNQN(newPrimary.ID, 2).String(), v.GetHostNqn())
 		require.EqualValues(t, 2, v.GetEpoch())
 	}
 	for _, c := range f.da.Cntlrs {

@@ -35,7 +35,7 @@ func (in nameInput) render() (string, Name, bool) {
 		return string(n), Name{Kind: KindExpNQN, DAName: in.da, ExpName: in.exp}, err == nil
 	}
 	f := nameFuncs[in.fn]
-	return f.make(in.id), Name{Kind: f.kind, ID: in.id, NSID: f.nsid}, true
+	return f.make(in.id), Name{Kind: f.kind, ID: in.id, NSID: f.nsid, Epoch: f.epoch}, true
 }
 
 // FuzzNamesInjective checks, over all name functions together, that two

@@ -54,18 +54,19 @@ type Kind int
 
 // The kinds of objects VDA names. DN: disk node, CN: controller node.
 const (
-	KindPDBdev        Kind = iota + 1 // DN: malloc or aio bdev of a PD
-	KindPDController                  // DN: NVMe (PCIe) controller of a PD; its bdev is "<name>n1"
-	KindPDLvstore                     // DN: lvstore on a PD
-	KindVDLvol                        // DN: lvol of a VD, in its PD's lvstore
-	KindVDNQN                         // DN: subsystem exporting a VD
-	KindHostNQN                       // CN: host NQN of a controller
-	KindVDController                  // CN primary: NVMe controller attached to a VD; bdev "<name>n1"
-	KindRaid                          // CN primary: raid0 over a DA's VDs
-	KindDALvstore                     // CN primary: lvstore on the raid
-	KindDALvol                        // CN primary: the DA's volume lvol
-	KindExpController                 // CN secondary: NVMe controller attached to the primary's export
-	KindExpNQN                        // CN: exporter subsystem, named from user names (see ExpNQN)
+	KindPDBdev         Kind = iota + 1 // DN: malloc or aio bdev of a PD
+	KindPDController                   // DN: NVMe (PCIe) controller of a PD; its bdev is "<name>n1"
+	KindPDLvstore                      // DN: lvstore on a PD
+	KindVDLvol                         // DN: lvol of a VD, in its PD's lvstore
+	KindVDNQN                          // DN: subsystem exporting a VD
+	KindHostNQN                        // CN: host NQN of a controller
+	KindVDController                   // CN primary: NVMe controller attached to a VD; bdev "<name>n1"
+	KindRaid                           // CN primary: raid0 over a DA's VDs
+	KindDALvstore                      // CN primary: lvstore on the raid
+	KindDALvol                         // CN primary: the DA's volume lvol
+	KindExpController                  // CN secondary: NVMe controller attached to the primary's export
+	KindExpNQN                         // CN: exporter subsystem, named from user names (see ExpNQN)
+	KindPrimaryHostNQN                 // CN primary: host NQN a primary attaches its VDs with, per epoch
 )
 
 // space is a namespace in which SPDK requires names to be unique.
@@ -90,18 +91,19 @@ type kindInfo struct {
 // the prefix and the first '-' after it: names of different kinds never
 // collide, whatever the IDs.
 var kinds = map[Kind]kindInfo{
-	KindPDBdev:        {"PD bdev", "pd", spaceBdev},
-	KindPDController:  {"PD NVMe controller", "pdnvme", spaceController},
-	KindPDLvstore:     {"PD lvstore", "pdlvs", spaceLvstore},
-	KindVDLvol:        {"VD lvol", "vd", spaceLvol},
-	KindVDNQN:         {"VD subsystem NQN", "vd", spaceNQN},
-	KindHostNQN:       {"controller host NQN", "cntlr", spaceNQN},
-	KindVDController:  {"VD NVMe controller", "vdnvme", spaceController},
-	KindRaid:          {"DA raid bdev", "raid", spaceBdev},
-	KindDALvstore:     {"DA lvstore", "dalvs", spaceLvstore},
-	KindDALvol:        {"DA lvol", "da", spaceLvol},
-	KindExpController: {"exporter NVMe controller", "expnvme", spaceController},
-	KindExpNQN:        {"exporter NQN", expTag, spaceNQN},
+	KindPDBdev:         {"PD bdev", "pd", spaceBdev},
+	KindPDController:   {"PD NVMe controller", "pdnvme", spaceController},
+	KindPDLvstore:      {"PD lvstore", "pdlvs", spaceLvstore},
+	KindVDLvol:         {"VD lvol", "vd", spaceLvol},
+	KindVDNQN:          {"VD subsystem NQN", "vd", spaceNQN},
+	KindHostNQN:        {"controller host NQN", "cntlr", spaceNQN},
+	KindVDController:   {"VD NVMe controller", "vdnvme", spaceController},
+	KindRaid:           {"DA raid bdev", "raid", spaceBdev},
+	KindDALvstore:      {"DA lvstore", "dalvs", spaceLvstore},
+	KindDALvol:         {"DA lvol", "da", spaceLvol},
+	KindExpController:  {"exporter NVMe controller", "expnvme", spaceController},
+	KindExpNQN:         {"exporter NQN", expTag, spaceNQN},
+	KindPrimaryHostNQN: {"primary host NQN", "primary", spaceNQN},
 }
 
 // String names the kind for messages.
@@ -133,11 +135,27 @@ func VDLvolName(vdID string) string { return name(KindVDLvol, vdID) }
 // VDNQN is the NQN of the subsystem a disk node exports VD vdID under.
 func VDNQN(vdID string) NQN { return nqn(KindVDNQN, vdID) }
 
-// HostNQN is the host NQN of controller cntlrID: a primary attaches its VDs
-// with it, and a secondary attaches the primary's export with it. The API
+// HostNQN is the host NQN of controller cntlrID: a secondary attaches the
+// primary's export with it (a primary attaches its VDs with PrimaryHostNQN,
+// which also names the epoch). The API
 // must refuse user-supplied initiator NQNs for which IsOwnedNQN is true, or
 // a host could pose as a controller.
 func HostNQN(cntlrID string) NQN { return nqn(KindHostNQN, cntlrID) }
+
+// PrimaryHostNQN is the host NQN with which controller cntlrID, primary of
+// its DA at epoch, attaches the DA's VDs; a disk node admits exactly this
+// host to each VD of the DA. Because the epoch is part of it, the fence is
+// permanent: a deposed primary's NVMe controllers to the VDs (which SPDK
+// keeps reconnecting: they never give up, see agent) are never admitted
+// again, not even when the same controller becomes primary once more at a
+// later epoch. Its lvstore, loaded from metadata that the newer primaries
+// have since changed, can therefore never write to the VDs again.
+func PrimaryHostNQN(cntlrID string, epoch uint64) NQN {
+	return nqn(KindPrimaryHostNQN, cntlrID+epochSep+strconv.FormatUint(epoch, 10))
+}
+
+// epochSep separates the ID and the epoch of a KindPrimaryHostNQN.
+const epochSep = "-e"
 
 // VDControllerName is the name of the NVMe controller a primary attaches VD
 // vdID under; VDBdevName is the bdev it yields.
@@ -182,6 +200,8 @@ type Name struct {
 	NSID uint32
 	// DAName and ExpName are the user names of a KindExpNQN.
 	DAName, ExpName string
+	// Epoch is the epoch of a KindPrimaryHostNQN (0 for every other kind).
+	Epoch uint64
 }
 
 // ParseName recognises any name or NQN produced by this package's name
@@ -214,6 +234,16 @@ func parseTagged(rest string, sp space) (Name, bool) {
 			continue
 		}
 		n := Name{Kind: k, ID: id}
+		if k == KindPrimaryHostNQN {
+			if len(id) <= IDLen {
+				return Name{}, false
+			}
+			e, ok := parseEpoch(id[IDLen:])
+			if !ok {
+				return Name{}, false
+			}
+			n.ID, n.Epoch = id[:IDLen], e
+		}
 		if info.space == spaceController && len(id) > IDLen {
 			nsid, ok := parseNSID(id[IDLen:])
 			if !ok {
@@ -236,6 +266,16 @@ func parseNSID(s string) (uint32, bool) {
 	return uint32(v), err == nil
 }
 
+// parseEpoch parses "-e<epoch>" with a canonical decimal epoch.
+func parseEpoch(s string) (uint64, bool) {
+	d, ok := strings.CutPrefix(s, epochSep)
+	if !ok || !allDigits(d) || (d[0] == '0' && len(d) > 1) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(d, 10, 64)
+	return v, err == nil
+}
+
 // String renders n back into the name ParseName took apart; it returns ""
 // for a Name that no name function can produce.
 func (n Name) String() string {
@@ -243,6 +283,8 @@ func (n Name) String() string {
 	switch {
 	case !ok:
 		return ""
+	case n.Kind == KindPrimaryHostNQN:
+		return string(PrimaryHostNQN(n.ID, n.Epoch))
 	case n.Kind == KindExpNQN:
 		exp, err := ExpNQN(n.DAName, n.ExpName)
 		if err != nil {

@@ -17,28 +17,32 @@ const (
 // nameFunc is one of the package's ID-based name functions, with the Name
 // ParseName must recover from its output and the namespace it lives in.
 type nameFunc struct {
-	fn   string
-	make func(id string) string
-	kind Kind
-	nsid uint32
-	sp   space
+	fn    string
+	make  func(id string) string
+	kind  Kind
+	nsid  uint32
+	sp    space
+	epoch uint64
 }
 
 var nameFuncs = []nameFunc{
-	{"PDBdevName", PDBdevName, KindPDBdev, 0, spaceBdev},
-	{"PDControllerName", PDControllerName, KindPDController, 0, spaceController},
-	{"PD NVMe bdev", func(id string) string { return NVMeBdevName(PDControllerName(id), 1) }, KindPDController, 1, spaceBdev},
-	{"PDLvstoreName", PDLvstoreName, KindPDLvstore, 0, spaceLvstore},
-	{"VDLvolName", VDLvolName, KindVDLvol, 0, spaceLvol},
-	{"VDNQN", func(id string) string { return string(VDNQN(id)) }, KindVDNQN, 0, spaceNQN},
-	{"HostNQN", func(id string) string { return string(HostNQN(id)) }, KindHostNQN, 0, spaceNQN},
-	{"VDControllerName", VDControllerName, KindVDController, 0, spaceController},
-	{"VDBdevName", VDBdevName, KindVDController, 1, spaceBdev},
-	{"RaidName", RaidName, KindRaid, 0, spaceBdev},
-	{"DALvstoreName", DALvstoreName, KindDALvstore, 0, spaceLvstore},
-	{"DALvolName", DALvolName, KindDALvol, 0, spaceLvol},
-	{"ExpControllerName", ExpControllerName, KindExpController, 0, spaceController},
-	{"ExpBdevName", ExpBdevName, KindExpController, 1, spaceBdev},
+	{"PDBdevName", PDBdevName, KindPDBdev, 0, spaceBdev, 0},
+	{"PDControllerName", PDControllerName, KindPDController, 0, spaceController, 0},
+	{"PD NVMe bdev", func(id string) string { return NVMeBdevName(PDControllerName(id), 1) }, KindPDController, 1, spaceBdev, 0},
+	{"PDLvstoreName", PDLvstoreName, KindPDLvstore, 0, spaceLvstore, 0},
+	{"VDLvolName", VDLvolName, KindVDLvol, 0, spaceLvol, 0},
+	{"VDNQN", func(id string) string { return string(VDNQN(id)) }, KindVDNQN, 0, spaceNQN, 0},
+	{"HostNQN", func(id string) string { return string(HostNQN(id)) }, KindHostNQN, 0, spaceNQN, 0},
+	{"VDControllerName", VDControllerName, KindVDController, 0, spaceController, 0},
+	{"VDBdevName", VDBdevName, KindVDController, 1, spaceBdev, 0},
+	{"RaidName", RaidName, KindRaid, 0, spaceBdev, 0},
+	{"DALvstoreName", DALvstoreName, KindDALvstore, 0, spaceLvstore, 0},
+	{"DALvolName", DALvolName, KindDALvol, 0, spaceLvol, 0},
+	{"ExpControllerName", ExpControllerName, KindExpController, 0, spaceController, 0},
+	{"ExpBdevName", ExpBdevName, KindExpController, 1, spaceBdev, 0},
+	{"PrimaryHostNQN", func(id string) string { return string(PrimaryHostNQN(id, 7)) }, KindPrimaryHostNQN, 0, spaceNQN, 7},
+	{"PrimaryHostNQN epoch 0", func(id string) string { return string(PrimaryHostNQN(id, 0)) }, KindPrimaryHostNQN, 0, spaceNQN, 0},
+	{"PrimaryHostNQN max epoch", func(id string) string { return string(PrimaryHostNQN(id, 1<<64-1)) }, KindPrimaryHostNQN, 0, spaceNQN, 1<<64 - 1},
 }
 
 func TestNewIDAndValidateID(t *testing.T) {
@@ -58,20 +62,23 @@ func TestNewIDAndValidateID(t *testing.T) {
 
 func TestNameGolden(t *testing.T) {
 	want := map[string]string{
-		"PDBdevName":        "vda-pd-" + idA,
-		"PDControllerName":  "vda-pdnvme-" + idA,
-		"PD NVMe bdev":      "vda-pdnvme-" + idA + "n1",
-		"PDLvstoreName":     "vda-pdlvs-" + idA,
-		"VDLvolName":        "vda-vd-" + idA,
-		"VDNQN":             "nqn.2016-06.io.spdk:vda-vd-" + idA,
-		"HostNQN":           "nqn.2016-06.io.spdk:vda-cntlr-" + idA,
-		"VDControllerName":  "vda-vdnvme-" + idA,
-		"VDBdevName":        "vda-vdnvme-" + idA + "n1",
-		"RaidName":          "vda-raid-" + idA,
-		"DALvstoreName":     "vda-dalvs-" + idA,
-		"DALvolName":        "vda-da-" + idA,
-		"ExpControllerName": "vda-expnvme-" + idA,
-		"ExpBdevName":       "vda-expnvme-" + idA + "n1",
+		"PDBdevName":               "vda-pd-" + idA,
+		"PDControllerName":         "vda-pdnvme-" + idA,
+		"PD NVMe bdev":             "vda-pdnvme-" + idA + "n1",
+		"PDLvstoreName":            "vda-pdlvs-" + idA,
+		"VDLvolName":               "vda-vd-" + idA,
+		"VDNQN":                    "nqn.2016-06.io.spdk:vda-vd-" + idA,
+		"HostNQN":                  "nqn.2016-06.io.spdk:vda-cntlr-" + idA,
+		"VDControllerName":         "vda-vdnvme-" + idA,
+		"VDBdevName":               "vda-vdnvme-" + idA + "n1",
+		"RaidName":                 "vda-raid-" + idA,
+		"DALvstoreName":            "vda-dalvs-" + idA,
+		"DALvolName":               "vda-da-" + idA,
+		"ExpControllerName":        "vda-expnvme-" + idA,
+		"ExpBdevName":              "vda-expnvme-" + idA + "n1",
+		"PrimaryHostNQN":           "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e7",
+		"PrimaryHostNQN epoch 0":   "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e0",
+		"PrimaryHostNQN max epoch": "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e18446744073709551615",
 	}
 	require.Len(t, want, len(nameFuncs))
 	for _, f := range nameFuncs {
@@ -92,7 +99,7 @@ func TestNamesParseBackAndOwnership(t *testing.T) {
 		s := f.make(idB)
 		n, ok := ParseName(s)
 		require.True(t, ok, "%s: %q", f.fn, s)
-		assert.Equal(t, Name{Kind: f.kind, ID: idB, NSID: f.nsid}, n, f.fn)
+		assert.Equal(t, Name{Kind: f.kind, ID: idB, NSID: f.nsid, Epoch: f.epoch}, n, f.fn)
 		assert.Equal(t, s, n.String(), f.fn)
 		for sp, isOwned := range owned {
 			assert.Equal(t, sp == f.sp, isOwned(s), "%s %q in space %d", f.fn, s, sp)
@@ -114,7 +121,11 @@ func TestSPDKLengthLimits(t *testing.T) {
 	}
 	for _, f := range nameFuncs {
 		s := f.make(id)
-		assert.LessOrEqual(t, len(s), MaxLvstoreNameLen, "%s %q is kept short", f.fn, s)
+		limit := MaxLvstoreNameLen // object names: the tightest SPDK limit
+		if f.sp == spaceNQN {
+			limit = MaxNQNLen
+		}
+		assert.LessOrEqual(t, len(s), limit, "%s %q is kept short", f.fn, s)
 		assert.NotContains(t, s, "/", "a '/' would make lvol aliases ambiguous")
 	}
 }
@@ -130,6 +141,11 @@ func TestOwnedRejectsForeignNames(t *testing.T) {
 		"vda-pdlvs-" + idA + "/Malloc0", "lvs/vda-vd-" + idA, "vda-pd-" + idA + "/vda-vd-" + idA,
 		"vda-pdlvs-" + idA + "/vda-pdlvs-" + idA, "vda-pdlvs-" + idA + "/vda-da-" + idA,
 		"vda-dalvs-" + idA + "/vda-vd-" + idA, "vda-pdlvs-" + idA + "/vda-vd-" + idA + "/x",
+		"nqn.2016-06.io.spdk:vda-primary-" + idA, "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e",
+		"nqn.2016-06.io.spdk:vda-primary-" + idA + "-e01", "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e-1",
+		"nqn.2016-06.io.spdk:vda-primary-" + idA + "-e18446744073709551616", "nqn.2016-06.io.spdk:vda-primary-" + idA[:31],
+		"nqn.2016-06.io.spdk:vda-primary-" + idA + "e7", "nqn.2016-06.io.spdk:vda-primary-" + idA + "-x7",
+		"nqn.2016-06.io.spdk:vda-cntlr-" + idA + "-e7", "vda-primary-" + idA + "-e7",
 	} {
 		assert.False(t, IsOwnedBdev(s), "bdev %q", s)
 		assert.False(t, IsOwnedNQN(NQN(s)), "nqn %q", s)

@@ -75,7 +75,7 @@ func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	pd, vd := nvmeof.NewID(), nvmeof.NewID()
 	rep, err := c.Sync(ctx, &agentpb.SyncRequest{Generation: 1, NodeId: nvmeof.NewID(), State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
 		Pds: []*agentpb.PdSpec{{Id: pd, Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 64 << 20}},
-			Vds: []*agentpb.VdSpec{{Id: vd, DaId: nvmeof.NewID(), Epoch: 1, SizeBytes: 8 << 20, HostNqn: string(nvmeof.HostNQN(nvmeof.NewID()))}}}},
+			Vds: []*agentpb.VdSpec{{Id: vd, DaId: nvmeof.NewID(), Epoch: 1, SizeBytes: 8 << 20, HostNqn: string(nvmeof.PrimaryHostNQN(nvmeof.NewID(), 1))}}}},
 	}}})
 	require.NoError(t, err)
 	for _, o := range rep.Objects {

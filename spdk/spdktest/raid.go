@@ -2,9 +2,11 @@ package spdktest
 
 import (
 	"encoding/json"
-	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"fmt"
 	"math/bits"
 	"strings"
+
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 func init() {
@@ -251,11 +253,26 @@ func (s *state) raidBaseAppeared(b *bdev) {
 
 // raidBaseRemoved sends raids that lose a member offline and unregisters
 // their bdev.
+//
+// A raid0 (or concat) that loses a member while I/O can reach it (its bdev
+// is claimed: an lvstore is loaded on it) crashes the target. Real SPDK
+// v24.01 starts unregistering the raid at the first lost member, frees the
+// descriptor of every further lost member at once while the raid is still
+// registered, and dies on the next I/O to it (from a host, or from the
+// lvstore unload that the unregistration itself starts):
+// "raid0_submit_rw_request: base bdev desc null for pd_idx N". Whether it
+// survives is a race; the fake never lets a caller win it. The safe order
+// is the reverse: nothing above the raid (bdev_raid_delete only once its
+// namespaces are gone), then the members.
 func (s *state) raidBaseRemoved(b *bdev) {
 	for _, r := range s.raids {
-		for _, m := range r.members {
+		for i, m := range r.members {
 			if m.b != b {
 				continue
+			}
+			if r.state == "online" && r.level != "raid1" && r.bdev != nil && r.bdev.claim != "" {
+				s.crash(fmt.Sprintf("raid0_submit_rw_request: base bdev desc null for pd_idx %d "+
+					"(member %s of raid %s removed while %s was loaded on it)", i, m.name, r.name, r.bdev.claimedBy))
 			}
 			m.b, m.configured, m.removed = nil, false, true
 			if r.state == "online" {

@@ -13,6 +13,7 @@ type state struct {
 	cfg Config
 
 	initialized bool
+	dying       bool          // crash was called: the instance is going away
 	initDone    chan struct{} // closed by framework_start_init
 	autoExamine bool
 	nvmeOptions nvmeOptions
@@ -95,6 +96,19 @@ func (s *state) shutdown() {
 	for _, b := range bdevs {
 		b.close()
 	}
+}
+
+// crash makes the instance die as real SPDK does on the same sequence
+// (see Target.Crashes). It returns at once: the instance stops in the
+// background, like a process that aborts while the caller's request is
+// still being handled. Called with s.mu held.
+func (s *state) crash(reason string) {
+	if s.dying {
+		return
+	}
+	s.dying = true
+	// Not in s.in.wg: stopping the instance waits for that group.
+	go s.in.t.crashed(s.in, reason)
 }
 
 func init() {

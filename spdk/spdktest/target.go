@@ -62,6 +62,7 @@ type Target struct {
 	faults   map[string][]*Fault
 	restarts int
 	nvme     map[string]*localNVMe // by canonical PCI address; fixed after New
+	crashes  []string              // why instances died by themselves (see crashed)
 }
 
 // New validates cfg, listens on cfg.SockPath and starts answering requests
@@ -191,6 +192,29 @@ func (t *Target) Restart(waitForRPC bool) error {
 	t.mu.Unlock()
 	in.run()
 	return nil
+}
+
+// crashed stops instance in as a crash of the real process would (like
+// Crash), because of something SPDK itself does not survive; reason, the
+// log line SPDK prints before it dies, is kept for Crashes.
+func (t *Target) crashed(in *instance, reason string) {
+	t.log.Error("target crashed", "reason", reason)
+	t.mu.Lock()
+	if t.cur == in {
+		t.cur = nil
+	}
+	t.crashes = append(t.crashes, reason)
+	t.mu.Unlock()
+	in.stop()
+}
+
+// Crashes returns why the target crashed by itself, oldest first: each a
+// request sequence on which real SPDK v24.01 dies too (not Crash, which is
+// an injected fault). A test that reaches one has found an ordering bug.
+func (t *Target) Crashes() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.crashes...)
 }
 
 // exit is spdk_kill_instance: the instance stops after its reply is sent.

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// A primary fenced while its agent is away (hung, partitioned) is left to
+// itself: SPDK keeps its VD controllers (they never give up), and host I/O
+// still arriving through its export fails instead of crashing it. Once its
+// agent returns as a secondary it takes the stack down in the safe order;
+// promoted again later, it attaches as the host of the new epoch. The fake
+// SPDK dies where real SPDK v24.01 does (a raid0 member lost under a loaded
+// lvstore), so this fails with the old finite loss timeout or order.
+func TestCNFencedPrimaryFailsIOUntilItsAgentReturns(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 2)
+	old := newRecordedCNEnv(t)
+	cl.cns[0] = old
+	cl.build()
+	data := cnPattern(256<<10, 0x42)
+	viaOld := cl.host(0)
+	cnWrite(t, viaOld, data)
+	for _, q := range old.rec.take() {
+		if q.Method != "bdev_nvme_attach_controller" {
+			continue
+		}
+		var p spdk.BdevNvmeAttachControllerParams
+		require.NoError(t, json.Unmarshal(q.Params, &p))
+		require.NotNil(t, p.CtrlrLossTimeoutSec)
+		require.Equal(t, int32(-1), *p.CtrlrLossTimeoutSec, "%s never gives up", p.Name)
+		require.Equal(t, string(nvmeof.PrimaryHostNQN(cl.cntlrs[0], uint64(cl.epoch))), p.HostNQN)
+	}
+
+	// The failover, as the monitor does it, without the old primary's agent.
+	cl.down[0] = true
+	cl.primary, cl.epoch = 1, cl.epoch+1
+	cl.syncDNs()
+	cl.syncCNs()
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		ctrls, err := old.c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{})
+		require.NoError(t, err)
+		down := 0
+		for _, c := range ctrls {
+			if len(c.Ctrlrs) == 1 && c.Ctrlrs[0].State != spdk.CtrlrEnabled {
+				down++
+			}
+		}
+		return down == len(cl.vds)
+	}, 10*time.Second, 10*time.Millisecond, "the fenced paths are down, the controllers kept")
+	_, err := viaOld.WriteAt(1, cnPattern(64<<10, 0x01), cnDataOff)
+	require.Error(t, err, "a fenced primary fails I/O")
+	require.Empty(t, old.fake.Crashes())
+	require.True(t, bytes.Equal(data, cnRead(t, cl.host(1), len(data))), "the new primary has the data")
+
+	// Its agent returns and is told it is a secondary.
+	cl.down[0] = false
+	old.rec.take()
+	old.syncCNOK(cl.cnState(0))
+	require.Empty(t, old.fake.Crashes())
+	reqs := cnMutating(old.rec.take())
+	raidAt := cnIndex(reqs, "bdev_raid_delete", nvmeof.RaidName(cl.daID))
+	require.Greater(t, raidAt, cnIndex(reqs, "nvmf_subsystem_remove_ns", ""), "%v", cnMethods(reqs))
+	for _, vd := range cl.vds {
+		require.Greater(t, cnIndex(reqs, "bdev_nvme_detach_controller", nvmeof.VDControllerName(vd)), raidAt)
+	}
+	require.Equal(t, cl.wantSecondaryObjects(), old.cnOwned())
+	require.True(t, bytes.Equal(data, cnRead(t, cl.host(0), len(data))), "through the demoted controller, now a proxy")
+
+	// Promoted again at a later epoch: it attaches as that epoch's host.
+	cl.failover(0)
+	ctrls, err := old.c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{})
+	require.NoError(t, err)
+	require.Len(t, ctrls, len(cl.vds))
+	for _, c := range ctrls {
+		require.Equal(t, string(nvmeof.PrimaryHostNQN(cl.cntlrs[0], uint64(cl.epoch))), c.Ctrlrs[0].Host.NQN)
+	}
+	require.True(t, bytes.Equal(data, cnRead(t, cl.host(0), len(data))))
+	require.Empty(t, old.fake.Crashes())
+}
