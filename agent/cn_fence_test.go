@@ -86,3 +86,35 @@ func TestCNFencedPrimaryFailsIOUntilItsAgentReturns(t *testing.T) {
 	require.True(t, bytes.Equal(data, cnRead(t, cl.host(0), len(data))))
 	require.Empty(t, old.fake.Crashes())
 }
+
+// A secondary that still forwards to a fenced primary (its agent has not
+// been told of the failover yet) fails I/O instead of answering with what
+// the old primary had: after the new primary took a write, a read through
+// the stale path errors, and once the secondary is re-pointed it reads the
+// new data.
+func TestCNStaleSecondaryPathFailsInsteadOfServingOldData(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 3)
+	cl.build()
+	old := cnPattern(128<<10, 0x10)
+	cnWrite(t, cl.host(0), old)
+	stale := cl.host(2) // proxies to controller 0
+
+	cl.down[0], cl.down[2] = true, true // neither agent hears of the failover
+	cl.primary, cl.epoch = 1, cl.epoch+1
+	cl.syncDNs()
+	cl.syncCNs()
+	fresh := cnPattern(128<<10, 0x20)
+	cnWrite(t, cl.host(1), fresh)
+
+	got := make([]byte, len(fresh))
+	_, err := stale.ReadAt(1, got, cnDataOff)
+	require.Error(t, err, "the stale path must fail, not serve the old primary's view")
+	require.NotEqual(t, old, got)
+
+	cl.down[2] = false
+	cl.cns[2].syncCNOK(cl.cnState(2))
+	require.True(t, bytes.Equal(fresh, cnRead(t, cl.host(2), len(fresh))), "re-pointed, it serves the new data")
+	for _, cn := range cl.cns {
+		require.Empty(t, cn.fake.Crashes())
+	}
+}
