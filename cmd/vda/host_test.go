@@ -78,9 +78,13 @@ func TestHostWriteVerifyRunCheck(t *testing.T) {
 	result := filepath.Join(t.TempDir(), "run.json")
 	code, out, errs = runVDA(t, append([]string{"host", "run", "--blocks", "64", "--count", "100", "--result", result}, conn...)...)
 	require.Equal(t, exitOK, code, errs)
-	var res struct{ Acked uint64 }
+	var res struct {
+		Acked   uint64
+		Elapsed int64 `json:"elapsed_ns"`
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	require.EqualValues(t, 100, res.Acked)
+	require.Positive(t, res.Elapsed, "100 writes took no time: %s", out)
 	code, out, errs = runVDA(t, append([]string{"host", "check", "--result", result}, conn...)...)
 	require.Equal(t, exitOK, code, errs)
 	require.Contains(t, out, `"ok": true`)
