@@ -47,7 +47,7 @@ func dial(t *testing.T, addr string, creds credentials.TransportCredentials) pb.
 	return pb.NewPortalClient(conn)
 }
 
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	st, err := memstore.New(memstore.DefaultConfig())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
@@ -59,7 +59,7 @@ func conf(ip, port string) string {
 }
 
 // seed builds seed 003's cluster with da0 exported as exp0.
-func seed(t *testing.T, p pb.PortalClient) {
+func seed(t testing.TB, p pb.PortalClient) {
 	ctx := context.Background()
 	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
 		_, err := p.CreateDn(ctx, &pb.CreateDnRequest{DnName: ip + ":9720", DnListenerConf: conf(ip, "4420")})
