@@ -256,8 +256,12 @@ func sameSpec(what string, fields ...field) error {
 }
 
 func show(v any) string {
-	if s, ok := v.(string); ok {
-		return strconv.Quote(s)
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case PDConf:
+		b, _ := json.Marshal(v) // a plain struct: cannot fail
+		return string(b)
 	}
 	return fmt.Sprint(v)
 }

@@ -200,7 +200,8 @@ func TestValidation(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "aio PDs only"},
 		{"pd dot name", createPd(dn0, "..", `{"type":"malloc","size":134217728}`), codes.InvalidArgument, "letter or a digit"},
-		{"pd exists", createPd(dn0, "pd0", `{"type":"malloc","size":268435456}`), codes.AlreadyExists, `pd_conf {malloc 134217728  } (this request: {malloc 268435456  })`},
+		{"pd exists", createPd(dn0, "pd0", `{"type":"malloc","size":268435456}`), codes.AlreadyExists,
+			`pd_conf {"type":"malloc","size":134217728} (this request: {"type":"malloc","size":268435456})`},
 		{"da size zero", createDa("da1", 1, 0, 0, geo), codes.InvalidArgument, "da_size"},
 		{"da size unaligned", createDa("da1", 1, 4097, 0, geo), codes.InvalidArgument, "da_size"},
 		{"da size 3 blocks", createDa("da1", 1, 3*4096, 0, geo), codes.InvalidArgument, "da_size"},
