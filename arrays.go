@@ -103,7 +103,7 @@ func txRead[T any](tx *store.Tx, key string, revs map[string]int64) (T, bool, er
 }
 
 func (spec *DiskArraySpec) validate() (DALayout, error) {
-	if err := ValidateName(nvmeof.ResourceDA, spec.Name); err != nil {
+	if err := ValidateNewName(nvmeof.ResourceDA, spec.Name); err != nil {
 		return DALayout{}, err
 	}
 	if err := ValidateDescription(spec.Description); err != nil {
@@ -133,8 +133,13 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	}
 	req := PlacementRequest{StripeCount: spec.Conf.StripeCount, CntlrCount: spec.CntlrCount, VDSizeBytes: layout.VDSizeBytes}
 	for attempt := 0; attempt < c.attempts; attempt++ {
-		if _, err := c.s.Get(ctx, KeyDA(spec.Name)); err == nil {
-			return DiskArray{}, fmt.Errorf("%w: %s", ErrAlreadyExists, daWhat(spec.Name))
+		if old, err := getJSON(ctx, c, KeyDA(spec.Name), daWhat(spec.Name), daStatus); err == nil {
+			if err := spec.same(old); err != nil {
+				return DiskArray{}, err
+			}
+			return old, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return DiskArray{}, err
 		}
 		cands, revs, err := c.candidates(ctx)
 		if err != nil {
@@ -163,9 +168,20 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	return DiskArray{}, fmt.Errorf("%w: placement of %s kept conflicting", store.ErrConflict, daWhat(spec.Name))
 }
 
+// same reports whether an existing DA is what spec (validated) asks for.
+func (spec DiskArraySpec) same(da DiskArray) error {
+	return sameSpec(daWhat(spec.Name), field{"description", da.Description, spec.Description},
+		field{"cntlr_cnt", da.CntlrCount, spec.CntlrCount}, field{"da_size", da.SizeBytes, spec.SizeBytes},
+		field{"physical_size", da.PhysicalSizeBytes, spec.PhysicalSizeBytes},
+		field{"stripe_count", da.StripeCount, spec.Conf.StripeCount}, field{"stripe_size_kb", da.StripeSizeKB, spec.Conf.StripeSizeKB})
+}
+
 func (c *Cluster) commitDA(tx *store.Tx, spec DiskArraySpec, l DALayout, p Placement, revs map[string]int64) (DiskArray, error) {
-	if err := txAbsent(tx, KeyDA(spec.Name), daWhat(spec.Name)); err != nil {
-		return DiskArray{}, err
+	if old, found, err := txLookup[DiskArray](tx, KeyDA(spec.Name)); err != nil || found {
+		if err == nil {
+			err = spec.same(old) // created meanwhile (by a retry of this request?)
+		}
+		return old, err
 	}
 	da := DiskArray{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
 		SizeBytes: spec.SizeBytes, PhysicalSizeBytes: spec.PhysicalSizeBytes,
@@ -238,7 +254,7 @@ func (c *Cluster) GetDiskArray(ctx context.Context, name string) (DiskArray, err
 
 // ListDiskArrays returns one page of DAs in name order.
 func (c *Cluster) ListDiskArrays(ctx context.Context, page Page) ([]DiskArray, string, error) {
-	return listJSON(ctx, c, PrefixDA, page, daStatus)
+	return listJSON(ctx, c, PrefixDA, page, tokenNames(nvmeof.ResourceDA), daStatus)
 }
 
 // ModifyDiskArray changes a DA's description.

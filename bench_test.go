@@ -20,7 +20,7 @@ import (
 func benchCluster(b *testing.B, c *vda.Cluster, dns, pds, cns int) {
 	ctx := context.Background()
 	for i := range dns {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%05d", i), ListenerConf: listener("10.0.0.1", "4420"), Location: fmt.Sprintf("rack%d", i%8)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%05d", i), ListenerConf: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8)})
 		require.NoError(b, err)
 	}
 	for i := range pds {
@@ -29,7 +29,7 @@ func benchCluster(b *testing.B, c *vda.Cluster, dns, pds, cns int) {
 		require.NoError(b, err)
 	}
 	for i := range cns {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%05d", i), ListenerConf: listener("10.0.1.1", "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%05d", i), ListenerConf: listener(nodeIP(1, i), "4430")})
 		require.NoError(b, err)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 )
 
@@ -30,7 +32,14 @@ type Config struct {
 	// MaxPlacementAttempts bounds how often CreateDiskArray re-reads the
 	// candidates after a concurrent change (0 means 100).
 	MaxPlacementAttempts int
+	// MaxMallocPDBytes bounds the size of a malloc PD, which lives in the
+	// disk node's RAM: a typo must not ask a node for a terabyte (0 means
+	// DefaultMaxMallocPDBytes; at most MaxPDBytes).
+	MaxMallocPDBytes uint64
 }
+
+// DefaultMaxMallocPDBytes is the default bound of a malloc PD (64 GiB).
+const DefaultMaxMallocPDBytes = 64 << 30
 
 // DefaultConfig returns a Config for s.
 func DefaultConfig(s store.Store) Config { return Config{Store: s} }
@@ -39,10 +48,11 @@ func DefaultConfig(s store.Store) Config { return Config{Store: s} }
 // directly by embedders. It keeps no state of its own, so any number of
 // Clusters may serve the same Store concurrently.
 type Cluster struct {
-	s        store.Store
-	log      hclog.Logger
-	placer   Placer
-	attempts int
+	s         store.Store
+	log       hclog.Logger
+	placer    Placer
+	attempts  int
+	maxMalloc uint64
 }
 
 // New returns a Cluster for cfg.
@@ -50,7 +60,14 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("%w: config: no store", ErrInvalidArgument)
 	}
-	c := &Cluster{s: cfg.Store, log: cfg.Logger, placer: cfg.Placer, attempts: cfg.MaxPlacementAttempts}
+	if cfg.MaxMallocPDBytes > MaxPDBytes {
+		return nil, fmt.Errorf("%w: config: MaxMallocPDBytes %d is more than %d", ErrInvalidArgument, cfg.MaxMallocPDBytes, uint64(MaxPDBytes))
+	}
+	c := &Cluster{s: cfg.Store, log: cfg.Logger, placer: cfg.Placer, attempts: cfg.MaxPlacementAttempts,
+		maxMalloc: cfg.MaxMallocPDBytes}
+	if c.maxMalloc == 0 {
+		c.maxMalloc = DefaultMaxMallocPDBytes
+	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
@@ -64,13 +81,35 @@ func New(cfg Config) (*Cluster, error) {
 }
 
 // Page selects one page of a List: at most Limit items (0 means
-// DefaultPageSize) after Token, the NextToken of the previous page.
+// DefaultPageSize) after Token, the NextToken of the previous page. A
+// token is the position of the last item listed: its name ("dn/pd" or
+// "da/exp" when listing the PDs or exporters of every node or array). A
+// token that cannot be such a position is refused (InvalidArgument).
 type Page struct {
 	Limit int
 	Token string
 }
 
-func (p Page) options(prefix string) (store.ListOptions, error) {
+// tokenNames checks a page token made of the names of kinds, joined by
+// '/' (no name contains one).
+func tokenNames(kinds ...nvmeof.ResourceKind) func(string) error {
+	return func(tok string) error {
+		parts := strings.Split(tok, "/")
+		if len(parts) != len(kinds) {
+			return fmt.Errorf("%w: bad page token %s: not a position in this list (pass next_page_token back as it came)",
+				ErrInvalidArgument, strconv.Quote(tok))
+		}
+		for i, k := range kinds {
+			if nvmeof.ValidateResourceName(k, parts[i]) != nil {
+				return fmt.Errorf("%w: bad page token %s: not a position in this list (pass next_page_token back as it came)",
+					ErrInvalidArgument, strconv.Quote(tok))
+			}
+		}
+		return nil
+	}
+}
+
+func (p Page) options(prefix string, checkToken func(string) error) (store.ListOptions, error) {
 	if p.Limit < 0 || p.Limit > MaxPageSize {
 		return store.ListOptions{}, fmt.Errorf("%w: page limit %d is not in 0..%d", ErrInvalidArgument, p.Limit, MaxPageSize)
 	}
@@ -82,14 +121,18 @@ func (p Page) options(prefix string) (store.ListOptions, error) {
 		if len(p.Token) > store.MaxKeyBytes-len(prefix) || strings.ContainsRune(p.Token, 0) {
 			return store.ListOptions{}, fmt.Errorf("%w: bad page token", ErrInvalidArgument)
 		}
+		if err := checkToken(p.Token); err != nil {
+			return store.ListOptions{}, err
+		}
 		opt.StartAfter = prefix + p.Token
 	}
 	return opt, nil
 }
 
 // listJSON lists one page of the objects under prefix, each with its status.
-func listJSON[T any](ctx context.Context, c *Cluster, prefix string, page Page, status func(*T) *Status) ([]T, string, error) {
-	opt, err := page.options(prefix)
+func listJSON[T any](ctx context.Context, c *Cluster, prefix string, page Page, checkToken func(string) error,
+	status func(*T) *Status) ([]T, string, error) {
+	opt, err := page.options(prefix, checkToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,6 +190,15 @@ func (c *Cluster) readStatus(ctx context.Context, specKey string) (Status, error
 	return st, nil
 }
 
+// exists fails with ErrNotFound (naming what) if key is absent.
+func (c *Cluster) exists(ctx context.Context, key, what string) error {
+	_, err := c.s.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotFound, what)
+	}
+	return err
+}
+
 // txGet reads and decodes key inside a transaction (guarding it).
 func txGet[T any](tx *store.Tx, key, what string) (T, error) {
 	var v T
@@ -161,6 +213,57 @@ func txGet[T any](tx *store.Tx, key, what string) (T, error) {
 		return v, fmt.Errorf("vda: decode %s: %w", key, err)
 	}
 	return v, nil
+}
+
+// txLookup reads and decodes key inside a transaction (guarding it);
+// found is false if it is absent.
+func txLookup[T any](tx *store.Tx, key string) (v T, found bool, err error) {
+	kv, err := tx.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, err
+	}
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
+		return v, true, fmt.Errorf("vda: decode %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// field is one field of a create request and of the object that already
+// exists under its name.
+type field struct {
+	name       string
+	have, want any
+}
+
+// sameSpec makes creates idempotent: a create whose object exists already
+// succeeds if every field is what the request asks (a client retrying
+// after a lost reply gets the object), and fails with ErrAlreadyExists
+// saying what differs otherwise.
+func sameSpec(what string, fields ...field) error {
+	var diffs []string
+	for _, f := range fields {
+		if f.have != f.want {
+			diffs = append(diffs, fmt.Sprintf("%s %s (this request: %s)", f.name, show(f.have), show(f.want)))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s exists with %s", ErrAlreadyExists, what, strings.Join(diffs, ", "))
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case PDConf:
+		b, _ := json.Marshal(v) // a plain struct: cannot fail
+		return string(b)
+	}
+	return fmt.Sprint(v)
 }
 
 // txAbsent fails with ErrAlreadyExists unless key is absent (guarding it).

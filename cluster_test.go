@@ -26,6 +26,12 @@ func newCluster(t testing.TB, s store.Store) *vda.Cluster {
 	return c
 }
 
+// nodeIP is the i-th address of a test subnet (no two nodes may share a
+// listener).
+func nodeIP(subnet, i int) string {
+	return fmt.Sprintf("10.%d.%d.%d", subnet, i/250, i%250+1)
+}
+
 func listener(ip, port string) string {
 	return fmt.Sprintf(`{"trtype":"tcp","traddr":"%s","adrfam":"ipv4","trsvcid":"%s"}`, ip, port)
 }
@@ -144,7 +150,7 @@ func TestClusterPaging(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, newStore(t))
 	for i := range 5 {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%d", i), ListenerConf: listener("10.0.0.1", "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%d", i), ListenerConf: listener(nodeIP(1, i), "4430")})
 		require.NoError(t, err)
 	}
 	var names []string

@@ -15,6 +15,10 @@ type PhysicalDiskSpec struct {
 	Name        string
 	Description string
 	Conf        string // --pd-conf JSON (ParsePDConf)
+	// Force lets the agent put an lvstore on an aio device that holds
+	// data of its own (not all zeros, and no lvstore of this PD), which
+	// it refuses otherwise: pd create --force. Only for aio PDs.
+	Force bool
 }
 
 // PhysicalDiskUpdate changes a PD; nil fields are left alone.
@@ -34,7 +38,10 @@ func validatePDNames(dn, pd string) error {
 
 // CreatePhysicalDisk adds a PD to a disk node.
 func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec) (PhysicalDisk, error) {
-	if err := validatePDNames(spec.DNName, spec.Name); err != nil {
+	if err := ValidateName(nvmeof.ResourceDN, spec.DNName); err != nil {
+		return PhysicalDisk{}, err
+	}
+	if err := ValidateNewName(nvmeof.ResourcePD, spec.Name); err != nil {
 		return PhysicalDisk{}, err
 	}
 	if err := ValidateDescription(spec.Description); err != nil {
@@ -44,6 +51,14 @@ func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec)
 	if err != nil {
 		return PhysicalDisk{}, err
 	}
+	if conf.Type == PDMalloc && conf.SizeBytes > c.maxMalloc {
+		return PhysicalDisk{}, fmt.Errorf("%w: pd_conf: malloc size %d bytes is more than this cluster's limit of %d bytes "+
+			"(a malloc PD lives in the disk node's RAM; the limit is vda.Config.MaxMallocPDBytes, vda-portal --max-malloc-pd-bytes)",
+			ErrInvalidArgument, conf.SizeBytes, c.maxMalloc)
+	}
+	if spec.Force && conf.Type != PDAio {
+		return PhysicalDisk{}, fmt.Errorf("%w: force applies to aio PDs only, not %s", ErrInvalidArgument, conf.Type)
+	}
 	var pd PhysicalDisk
 	err = c.update(ctx, func(tx *store.Tx) error {
 		dn, err := txGet[DiskNode](tx, KeyDN(spec.DNName), fmt.Sprintf("disk node %q", spec.DNName))
@@ -51,21 +66,30 @@ func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec)
 			return err
 		}
 		key := KeyPD(spec.DNName, spec.Name)
-		if err := txAbsent(tx, key, pdWhat(spec.DNName, spec.Name)); err != nil {
+		old, found, err := txLookup[PhysicalDisk](tx, key)
+		if err != nil {
 			return err
+		}
+		if found {
+			pd = old
+			return sameSpec(pdWhat(spec.DNName, spec.Name), field{"description", old.Description, spec.Description},
+				field{"pd_conf", old.Conf, conf}, field{"force", old.Force, spec.Force})
 		}
 		if err := txDeviceFree(tx, dn.Name, conf); err != nil {
 			return err
 		}
 		pd = PhysicalDisk{ID: nvmeof.NewID(), Name: spec.Name, DNName: dn.Name, DNID: dn.ID,
-			Description: spec.Description, Conf: conf}
+			Description: spec.Description, Conf: conf, Force: spec.Force}
 		dn.PDCount++
 		if err := txPut(tx, KeyDN(dn.Name), dn); err != nil {
 			return err
 		}
 		return txPut(tx, key, pd)
 	})
-	return pd, err
+	if err != nil {
+		return PhysicalDisk{}, err
+	}
+	return pd, nil
 }
 
 // txDeviceFree fails with ErrAlreadyExists if another PD of dn uses the
@@ -103,14 +127,17 @@ func (c *Cluster) GetPhysicalDisk(ctx context.Context, dn, name string) (Physica
 // ListPhysicalDisks returns one page of the PDs of disk node dn, or of
 // every disk node if dn is "".
 func (c *Cluster) ListPhysicalDisks(ctx context.Context, dn string, page Page) ([]PhysicalDisk, string, error) {
-	prefix := PrefixPD
+	prefix, tok := PrefixPD, tokenNames(nvmeof.ResourceDN, nvmeof.ResourcePD)
 	if dn != "" {
 		if err := ValidateName(nvmeof.ResourceDN, dn); err != nil {
 			return nil, "", err
 		}
-		prefix = KeyPDs(dn)
+		if err := c.exists(ctx, KeyDN(dn), fmt.Sprintf("disk node %q", dn)); err != nil {
+			return nil, "", err
+		}
+		prefix, tok = KeyPDs(dn), tokenNames(nvmeof.ResourcePD)
 	}
-	return listJSON(ctx, c, prefix, page, pdStatus)
+	return listJSON(ctx, c, prefix, page, tok, pdStatus)
 }
 
 // ModifyPhysicalDisk changes a PD.

@@ -15,8 +15,8 @@ import (
 func TestPhysicalDiskDevicesAreExclusive(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, newStore(t))
-	for _, dn := range []string{"dn1", "dn2"} {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, ListenerConf: listener("10.0.0.1", "4420")})
+	for i, dn := range []string{"dn1", "dn2"} {
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, ListenerConf: listener(nodeIP(0, i), "4420")})
 		require.NoError(t, err)
 	}
 	create := func(dn, name, conf string) error {

@@ -14,6 +14,7 @@
 //	/vda/da/<da>            DiskArray (with its VDs and Cntlrs)
 //	/vda/exp/<da>/<exp>     Exporter
 //	/vda/status/...         Status of the object at the same path (KeyStatus)
+//	/vda/listener/<t>/<a>/<p>  the node whose NVMe-oF listener t a:p is (KeyListener)
 //
 // Specs are written by Cluster only; Status is written by the monitor only,
 // under KeyStatus(specKey), so status writes never conflict with spec edits.

@@ -25,6 +25,13 @@ type ExporterUpdate struct {
 
 func expWhat(da, exp string) string { return fmt.Sprintf("exporter %q of disk array %q", exp, da) }
 
+func validateNewExpNames(da, exp string) error {
+	if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
+		return err
+	}
+	return ValidateNewName(nvmeof.ResourceExporter, exp)
+}
+
 func validateExpNames(da, exp string) error {
 	if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
 		return err
@@ -34,7 +41,7 @@ func validateExpNames(da, exp string) error {
 
 // CreateExporter exports a DA to an initiator through every controller.
 func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Exporter, error) {
-	if err := validateExpNames(spec.DAName, spec.Name); err != nil {
+	if err := validateNewExpNames(spec.DAName, spec.Name); err != nil {
 		return Exporter{}, err
 	}
 	if err := ValidateDescription(spec.Description); err != nil {
@@ -55,8 +62,14 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 			return err
 		}
 		key := KeyExp(spec.DAName, spec.Name)
-		if err := txAbsent(tx, key, expWhat(spec.DAName, spec.Name)); err != nil {
+		old, found, err := txLookup[Exporter](tx, key)
+		if err != nil {
 			return err
+		}
+		if found {
+			exp = old
+			return sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description},
+				field{"initiator_nqn", old.InitiatorNQN, host})
 		}
 		exp = Exporter{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID,
 			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: host}
@@ -120,14 +133,17 @@ func (c *Cluster) GetExporter(ctx context.Context, da, name string) (Exporter, e
 // ListExporters returns one page of the exporters of DA da, or of every
 // DA if da is "".
 func (c *Cluster) ListExporters(ctx context.Context, da string, page Page) ([]Exporter, string, error) {
-	prefix := PrefixExp
+	prefix, tok := PrefixExp, tokenNames(nvmeof.ResourceDA, nvmeof.ResourceExporter)
 	if da != "" {
 		if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
 			return nil, "", err
 		}
-		prefix = KeyExps(da)
+		if err := c.exists(ctx, KeyDA(da), daWhat(da)); err != nil {
+			return nil, "", err
+		}
+		prefix, tok = KeyExps(da), tokenNames(nvmeof.ResourceExporter)
 	}
-	return listJSON(ctx, c, prefix, page, expStatus)
+	return listJSON(ctx, c, prefix, page, tok, expStatus)
 }
 
 // ModifyExporter changes an exporter's description or initiator.

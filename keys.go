@@ -1,6 +1,10 @@
 package vda
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/vda-io/vda/nvmeof"
+)
 
 // Store layout. Values are JSON; specs and statuses live under separate
 // keys so the monitor's status writes never conflict with spec edits.
@@ -13,7 +17,16 @@ const (
 	PrefixDA     = Prefix + "da/"
 	PrefixExp    = Prefix + "exp/"
 	PrefixStatus = Prefix + "status/"
+	// PrefixListener holds one claim per NVMe-oF listener in use, naming
+	// the node it belongs to (no two nodes share one).
+	PrefixListener = Prefix + "listener/"
 )
+
+// KeyListener is the claim key of NVMe-oF listener t:
+// "/vda/listener/tcp/192.168.0.14/4420".
+func KeyListener(t nvmeof.TransportID) string {
+	return PrefixListener + t.TrType + "/" + t.TrAddr + "/" + t.TrSvcID
+}
 
 // KeyDN is the key of disk node dn.
 func KeyDN(dn string) string { return PrefixDN + dn }

@@ -2,6 +2,7 @@ package vda
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/vda-io/vda/nvmeof"
@@ -25,7 +26,7 @@ type NodeUpdate struct {
 }
 
 func (s *NodeSpec) validate(kind nvmeof.ResourceKind) error {
-	if err := ValidateName(kind, s.Name); err != nil {
+	if err := ValidateNewName(kind, s.Name); err != nil {
 		return err
 	}
 	if err := ValidateDescription(s.Description); err != nil {
@@ -71,15 +72,33 @@ func (c *Cluster) CreateDiskNode(ctx context.Context, spec NodeSpec) (DiskNode, 
 	if err := spec.validate(nvmeof.ResourceDN); err != nil {
 		return DiskNode{}, err
 	}
-	dn := DiskNode{Name: spec.Name, Description: spec.Description, ListenerConf: spec.ListenerConf, Location: spec.Location}
+	var dn DiskNode
 	err := c.update(ctx, func(tx *store.Tx) error {
-		dn.ID = nvmeof.NewID()
-		if err := txAbsent(tx, KeyDN(dn.Name), fmt.Sprintf("disk node %q", dn.Name)); err != nil {
+		old, found, err := txLookup[DiskNode](tx, KeyDN(spec.Name))
+		if err != nil {
+			return err
+		}
+		if found {
+			dn = old
+			return spec.same(fmt.Sprintf("disk node %q", spec.Name), old.Description, old.ListenerConf, old.Location)
+		}
+		dn = DiskNode{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
+			ListenerConf: spec.ListenerConf, Location: spec.Location}
+		if err := txClaimListener(tx, "", dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: dn.Name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyDN(dn.Name), dn)
 	})
-	return dn, err
+	if err != nil {
+		return DiskNode{}, err
+	}
+	return dn, nil
+}
+
+// same reports whether an existing node has the fields spec asks for.
+func (s NodeSpec) same(what, desc, conf, loc string) error {
+	return sameSpec(what, field{"description", desc, s.Description},
+		field{"listener_conf", conf, s.ListenerConf}, field{"location", loc, s.Location})
 }
 
 // GetDiskNode returns a disk node with its status.
@@ -93,7 +112,7 @@ func (c *Cluster) GetDiskNode(ctx context.Context, name string) (DiskNode, error
 // ListDiskNodes returns one page of disk nodes in name order, and the
 // token of the next page ("" after the last).
 func (c *Cluster) ListDiskNodes(ctx context.Context, page Page) ([]DiskNode, string, error) {
-	return listJSON(ctx, c, PrefixDN, page, dnStatus)
+	return listJSON(ctx, c, PrefixDN, page, tokenNames(nvmeof.ResourceDN), dnStatus)
 }
 
 // ModifyDiskNode changes a disk node.
@@ -107,7 +126,11 @@ func (c *Cluster) ModifyDiskNode(ctx context.Context, name string, u NodeUpdate)
 		if dn, err = txGet[DiskNode](tx, KeyDN(name), fmt.Sprintf("disk node %q", name)); err != nil {
 			return err
 		}
+		was := dn.ListenerConf
 		if err := u.apply(&dn.Description, &dn.ListenerConf, &dn.Location, &dn.Offline); err != nil {
+			return err
+		}
+		if err := txClaimListener(tx, was, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyDN(name), dn)
@@ -133,7 +156,7 @@ func (c *Cluster) DeleteDiskNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: disk node %q still has %d physical disks", ErrFailedPrecondition, name, dn.PDCount)
 		}
 		txDelete(tx, KeyDN(name))
-		return nil
+		return txReleaseListener(tx, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name})
 	})
 }
 
@@ -142,15 +165,27 @@ func (c *Cluster) CreateControllerNode(ctx context.Context, spec NodeSpec) (Cont
 	if err := spec.validate(nvmeof.ResourceCN); err != nil {
 		return ControllerNode{}, err
 	}
-	cn := ControllerNode{Name: spec.Name, Description: spec.Description, ListenerConf: spec.ListenerConf, Location: spec.Location}
+	var cn ControllerNode
 	err := c.update(ctx, func(tx *store.Tx) error {
-		cn.ID = nvmeof.NewID()
-		if err := txAbsent(tx, KeyCN(cn.Name), fmt.Sprintf("controller node %q", cn.Name)); err != nil {
+		old, found, err := txLookup[ControllerNode](tx, KeyCN(spec.Name))
+		if err != nil {
+			return err
+		}
+		if found {
+			cn = old
+			return spec.same(fmt.Sprintf("controller node %q", spec.Name), old.Description, old.ListenerConf, old.Location)
+		}
+		cn = ControllerNode{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
+			ListenerConf: spec.ListenerConf, Location: spec.Location}
+		if err := txClaimListener(tx, "", cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: cn.Name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyCN(cn.Name), cn)
 	})
-	return cn, err
+	if err != nil {
+		return ControllerNode{}, err
+	}
+	return cn, nil
 }
 
 // GetControllerNode returns a controller node with its status.
@@ -163,7 +198,7 @@ func (c *Cluster) GetControllerNode(ctx context.Context, name string) (Controlle
 
 // ListControllerNodes returns one page of controller nodes in name order.
 func (c *Cluster) ListControllerNodes(ctx context.Context, page Page) ([]ControllerNode, string, error) {
-	return listJSON(ctx, c, PrefixCN, page, cnStatus)
+	return listJSON(ctx, c, PrefixCN, page, tokenNames(nvmeof.ResourceCN), cnStatus)
 }
 
 // ModifyControllerNode changes a controller node.
@@ -177,7 +212,11 @@ func (c *Cluster) ModifyControllerNode(ctx context.Context, name string, u NodeU
 		if cn, err = txGet[ControllerNode](tx, KeyCN(name), fmt.Sprintf("controller node %q", name)); err != nil {
 			return err
 		}
+		was := cn.ListenerConf
 		if err := u.apply(&cn.Description, &cn.ListenerConf, &cn.Location, &cn.Offline); err != nil {
+			return err
+		}
+		if err := txClaimListener(tx, was, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyCN(name), cn)
@@ -203,6 +242,101 @@ func (c *Cluster) DeleteControllerNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: controller node %q still hosts %d controllers", ErrFailedPrecondition, name, cn.CntlrCount)
 		}
 		txDelete(tx, KeyCN(name))
-		return nil
+		return txReleaseListener(tx, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name})
 	})
+}
+
+// Owners of listener claims.
+const (
+	ownerDN = "dn"
+	ownerCN = "cn"
+)
+
+// listenerOwner is the value of a listener claim key: the node whose
+// NVMe-oF listener it is.
+type listenerOwner struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+func (o listenerOwner) String() string {
+	if o.Kind == ownerCN {
+		return fmt.Sprintf("controller node %q", o.Name)
+	}
+	return fmt.Sprintf("disk node %q", o.Name)
+}
+
+// listenerKey is the claim key of a canonical listener configuration.
+func listenerKey(conf string) (string, nvmeof.TransportID, error) {
+	tid, err := nvmeof.ParseListenerConf(conf)
+	if err != nil {
+		return "", tid, fmt.Errorf("vda: stored listener_conf %q: %w", conf, err)
+	}
+	return KeyListener(tid), tid, nil
+}
+
+// txClaimListener moves owner's claim of an NVMe-oF listener from was
+// ("" for a new node) to conf, and fails with ErrAlreadyExists if another
+// node (DN or CN: two spdk_tgt cannot listen on one address) has conf.
+// The claim key makes concurrent creates conflict; nodes stored before
+// claims existed are found by a scan.
+func txClaimListener(tx *store.Tx, was, conf string, owner listenerOwner) error {
+	if was == conf && was != "" {
+		return nil
+	}
+	key, tid, err := listenerKey(conf)
+	if err != nil {
+		return err
+	}
+	other, found, err := txLookup[listenerOwner](tx, key)
+	if err != nil {
+		return err
+	}
+	if found && other != owner {
+		return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, tid, other)
+	}
+	for _, prefix := range []string{PrefixDN, PrefixCN} {
+		kvs, err := tx.List(prefix)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			var n struct {
+				Name         string `json:"name"`
+				ListenerConf string `json:"listener_conf"`
+			}
+			if err := json.Unmarshal(kv.Value, &n); err != nil {
+				return fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+			}
+			o := listenerOwner{Kind: ownerDN, Name: n.Name}
+			if prefix == PrefixCN {
+				o.Kind = ownerCN
+			}
+			if n.ListenerConf == conf && o != owner {
+				return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, tid, o)
+			}
+		}
+	}
+	if was != "" {
+		if err := txReleaseListener(tx, was, owner); err != nil {
+			return err
+		}
+	}
+	return txPut(tx, key, owner)
+}
+
+// txReleaseListener deletes owner's claim of conf (if it is owner's).
+func txReleaseListener(tx *store.Tx, conf string, owner listenerOwner) error {
+	key, _, err := listenerKey(conf)
+	if err != nil {
+		return err
+	}
+	o, found, err := txLookup[listenerOwner](tx, key)
+	if err != nil {
+		return err
+	}
+	if found && o == owner {
+		tx.Delete(key)
+	}
+	return nil
 }

@@ -71,7 +71,10 @@ type PhysicalDisk struct {
 	DNID        string `json:"dn_id"`
 	Description string `json:"description,omitempty"`
 	Conf        PDConf `json:"conf"`
-	Offline     bool   `json:"offline,omitempty"`
+	// Force: the agent may format an aio device that holds foreign data
+	// (PhysicalDiskSpec.Force).
+	Force   bool `json:"force,omitempty"`
+	Offline bool `json:"offline,omitempty"`
 	// AllocatedBytes is the sum of the VDs carved from this PD, VDCount
 	// their number; both change in the transaction that places or deletes
 	// a DA, which is what prevents over-allocation.

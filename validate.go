@@ -1,15 +1,17 @@
 package vda
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/vda-io/vda/internal/strictjson"
 	"github.com/vda-io/vda/nvmeof"
 )
 
@@ -78,14 +80,12 @@ func ParseInitiatorNQN(s string) (string, error) {
 	return n.String(), nil
 }
 
+// decodeStrict decodes a user's JSON configuration with the one strict
+// decoder (unknown, duplicate or case-variant keys, wrong types and
+// trailing data are refused).
 func decodeStrict(field, s string, v any) error {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalidArgument, field, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: %s: trailing data", ErrInvalidArgument, field)
+	if err := strictjson.Decode([]byte(s), v); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidArgument, field, err)
 	}
 	return nil
 }
@@ -128,8 +128,15 @@ func ParsePDConf(s string) (PDConf, error) {
 		if err := validateText("pd_conf filename", c.Filename, MaxFilenameBytes); err != nil {
 			return PDConf{}, err
 		}
-		if !path.IsAbs(c.Filename) || path.Clean(c.Filename) != c.Filename {
-			return bad("aio filename %q is not a clean absolute path", c.Filename)
+		if !path.IsAbs(c.Filename) || path.Clean(c.Filename) != c.Filename || c.Filename == "/" {
+			return bad("aio filename %q is not a clean absolute path (no '.', '..' or '//' parts)", c.Filename)
+		}
+		// The agent resolves symlinks and checks the result against its
+		// --aio-dir allow-list; here only the spelling is checked.
+		for _, r := range c.Filename {
+			if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+				return bad("aio filename %q has character %q: use printable ASCII", c.Filename, r)
+			}
 		}
 	case PDNVMe:
 		if c.SizeBytes != 0 || c.Filename != "" {
@@ -168,4 +175,108 @@ func ValidateCntlrCount(n int) error {
 		return fmt.Errorf("%w: cntlr_cnt %d is not in 1..%d", ErrInvalidArgument, n, MaxCntlrCount)
 	}
 	return nil
+}
+
+// Names of new objects. Lookups (Get, List, Modify, Delete) take any name
+// ValidateName accepts, so objects created under older rules stay
+// reachable; a create takes only names that cannot be confused:
+//
+//   - DA, exporter and PD names: 1-64 characters from [A-Za-z0-9._-]
+//     that start with a letter or digit and do not end with '-' (so not
+//     ".", ".." or a hidden-file name);
+//   - DN and CN names: either such a name (up to 255 characters, no ':'),
+//     or the agent's address as canonical "host:port": host an IPv4
+//     address ("192.168.0.14"), a bracketed IPv6 address in RFC 5952 form
+//     ("[fd00::14]") or a lower-case DNS name without a trailing dot;
+//     port a decimal 1-65535 without leading zeros. Another spelling of an
+//     address ("127.0.43.14:09720", "Host.Example:9720") is refused with
+//     the canonical one in the message, so one agent cannot be registered
+//     twice under two spellings.
+func ValidateNewName(kind nvmeof.ResourceKind, name string) error {
+	if err := ValidateName(kind, name); err != nil {
+		return err
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s name %s: "+format, append([]any{ErrInvalidArgument, kind, strconv.Quote(name)}, a...)...)
+	}
+	if c := name[0]; !isAlnum(c) && c != '[' {
+		return bad("must start with a letter or a digit")
+	}
+	if kind != nvmeof.ResourceDN && kind != nvmeof.ResourceCN || !strings.ContainsAny(name, ":[]") {
+		return nil
+	}
+	canon, err := CanonicalNodeAddr(name)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if canon != name {
+		return bad("not in canonical form: write %s", canon)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// CanonicalNodeAddr returns the canonical spelling of a node address
+// host:port (see ValidateNewName), or why s is not one.
+func CanonicalNodeAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("not a host:port address")
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", fmt.Errorf("port %q is not a decimal port 1-65535", port)
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if addr.Zone() != "" {
+			return "", fmt.Errorf("address %q has a zone", host)
+		}
+		if addr.IsUnspecified() || addr.IsMulticast() {
+			return "", fmt.Errorf("address %q is not a unicast address", host)
+		}
+		return netip.AddrPortFrom(addr.Unmap(), uint16(p)).String(), nil
+	}
+	if strings.HasPrefix(s, "[") {
+		return "", fmt.Errorf("%q is not an IPv6 address", host)
+	}
+	if looksIPv4(host) {
+		// netip refuses leading zeros ("09720" ports are handled above);
+		// say what the address would be.
+		return "", fmt.Errorf("%q is not an IPv4 address in dotted decimal without leading zeros", host)
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if reason := dnsNameProblem(name); reason != "" {
+		return "", fmt.Errorf("host %q: %s", host, reason)
+	}
+	return net.JoinHostPort(name, strconv.FormatUint(p, 10)), nil
+}
+
+// looksIPv4 reports a host made of digits and dots only (an IPv4 address
+// netip refused, such as "127.0.043.14").
+func looksIPv4(h string) bool {
+	return h != "" && strings.Trim(h, "0123456789.") == ""
+}
+
+// dnsNameProblem checks a lower-case DNS name (RFC 1123 host name).
+func dnsNameProblem(name string) string {
+	if name == "" || len(name) > 253 {
+		return "a DNS name has 1-253 characters"
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		switch {
+		case label == "" || len(label) > 63:
+			return "every DNS label has 1-63 characters"
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return "a DNS label neither starts nor ends with '-'"
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Sprintf("character %q is not in a DNS name", c)
+			}
+		}
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -75,6 +76,17 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxInFlight bounds the objects worked on concurrently in one Sync.
 	MaxInFlight int
+	// AioDirs (disk nodes) lists the directories, or single block devices,
+	// where aio PDs may live (--aio-dir): a PD's file, symlinks resolved,
+	// must be a regular file or a block device inside one of them. Empty:
+	// every aio PD is refused, with a message saying how to allow them. A
+	// file must also be blank (its first MiB all zeros) or hold the PD's
+	// own lvstore, unless the PD was created with force.
+	AioDirs []string
+	// LvstoreLabels reads lvstore labels in formats beyond SPDK's (which
+	// is always read): the fake SPDK's (spdk/spdktest/blockdev.LvstoreName)
+	// where the agent drives one.
+	LvstoreLabels []LvstoreLabelReader
 }
 
 // DefaultConfig returns a Config for role with the defaults filled in. The
@@ -117,6 +129,11 @@ func (c Config) withDefaults() (Config, error) {
 	for _, d := range []*time.Duration{&c.SyncTimeout, &c.HealthTimeout, &c.ShutdownTimeout} {
 		if *d < 0 {
 			return c, fmt.Errorf("%w: negative timeout %v", ErrConfig, *d)
+		}
+	}
+	for _, d := range c.AioDirs {
+		if !filepath.IsAbs(d) || filepath.Clean(d) != d {
+			return c, fmt.Errorf("%w: aio dir %q is not a clean absolute path", ErrConfig, d)
 		}
 	}
 	if c.MaxInFlight < 0 {

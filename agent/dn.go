@@ -38,6 +38,8 @@ type dnNode struct {
 	// lvols (dnLvstoreClearMethod, dnLvolClearMethod; tests change them to
 	// show what the choice prevents).
 	lvsClear, lvolClear string
+	// aio decides which files aio PDs may use (the zero policy: none).
+	aio aioPolicy
 }
 
 // newDNNode returns the disk-node reconciler over c; listener is the

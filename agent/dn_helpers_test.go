@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
 	"github.com/vda-io/vda/spdk/spdktest"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 // dnEnv is a fake spdk_tgt set up as the tutorial does (--wait-for-rpc,
@@ -47,6 +49,9 @@ func newDNEnvRecorded(t testing.TB, record bool, opts ...spdktest.Option) *dnEnv
 	e := &dnEnv{t: t, fake: fake, rec: rec, c: c, listener: dnTestListener(t)}
 	e.initFramework()
 	e.dn = newDNNode(c, e.listener, nil)
+	// aio PDs live in the tests' temporary directories, and the fake
+	// SPDK's lvstores are recognised as the PDs' own.
+	e.dn.aio = aioPolicy{dirs: []string{os.TempDir()}, labels: []LvstoreLabelReader{SPDKLvstoreLabel, blockdev.LvstoreName}}
 	return e
 }
 

@@ -133,14 +133,31 @@ func (r *dnRun) ensureBdev(ctx context.Context, p *pdResult) error {
 	case *agentpb.PdSpec_Aio:
 		p.bdev = nvmeof.PDBdevName(id)
 		file := conf.Aio.GetFilename()
+		real, fi, err := r.n.aio.resolve(file)
 		if b := r.snap.bdev(p.bdev); b != nil {
-			if b.ProductName != spdk.ProductAIO || b.DriverSpecific.AIO == nil || b.DriverSpecific.AIO.Filename != file {
+			// Made by an earlier sync (which checked the file): on the
+			// file as named, or as resolved then.
+			if b.ProductName != spdk.ProductAIO || b.DriverSpecific.AIO == nil ||
+				b.DriverSpecific.AIO.Filename != file && (err != nil || b.DriverSpecific.AIO.Filename != real) {
 				return bdevMismatch(p.bdev, "is a %q, not an aio bdev on %s", b.ProductName, file)
 			}
 			return nil
 		}
-		return r.change("bdev_aio_create", []any{"pd", id, "bdev", p.bdev, "file", file}, func() error {
-			_, err := r.n.c.BdevAioCreate(ctx, spdk.BdevAioCreateParams{Name: p.bdev, Filename: file, BlockSize: blockBytes})
+		if err != nil {
+			return err
+		}
+		// Checked before the bdev exists: once SPDK has it, an lvstore
+		// create would write over whatever the file held.
+		if err := r.n.aio.check(id, file, real, fi, conf.Aio.GetForce()); err != nil {
+			return err
+		}
+		if conf.Aio.GetForce() {
+			r.n.log.Warn("aio PD created with force: its file may be overwritten", "pd", id, "file", real)
+		}
+		// The resolved path: a symlink changed after the check cannot
+		// point SPDK elsewhere.
+		return r.change("bdev_aio_create", []any{"pd", id, "bdev", p.bdev, "file", real}, func() error {
+			_, err := r.n.c.BdevAioCreate(ctx, spdk.BdevAioCreateParams{Name: p.bdev, Filename: real, BlockSize: blockBytes})
 			return err
 		})
 	case *agentpb.PdSpec_Nvme:

@@ -82,6 +82,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Role == RoleDN {
 		a.dn = newDNNode(a.spdk, cfg.Listener, a.log)
 		a.dn.inflight = cfg.MaxInFlight
+		a.dn.aio = newAioPolicy(cfg)
 	} else {
 		a.cn = newCNNode(a.spdk, cfg.Listener, a.log)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
 	"github.com/vda-io/vda/spdk/spdktest"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 // Role is a node's role.
@@ -162,6 +163,10 @@ func (n *Node) Restart(ctx context.Context) error {
 	acfg.SPDKAddr = cfg.SockPath
 	acfg.Listener, _ = nvmeof.NewTransportID("tcp", "ipv4", n.IP, strconv.Itoa(n.nvmfPort))
 	acfg.StateDir = filepath.Join(n.c.cfg.DataDir, n.ShortName())
+	// The disk images live in the data directory; the fake SPDK's
+	// lvstores on them are the PDs' own.
+	acfg.AioDirs = []string{n.c.cfg.DataDir}
+	acfg.LvstoreLabels = []agent.LvstoreLabelReader{blockdev.LvstoreName}
 	acfg.Logger = log.Named("agent")
 	// Only the cluster's own addresses may drive the agents.
 	acfg.AllowedCallers = []string{n.c.cfg.IPPrefix + "0/24", "127.0.0.0/8"}

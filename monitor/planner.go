@@ -256,7 +256,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 		case vda.PDMalloc:
 			spec.Conf = &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: pd.Conf.SizeBytes}}
 		case vda.PDAio:
-			spec.Conf = &agentpb.PdSpec_Aio{Aio: &agentpb.AioConf{Filename: pd.Conf.Filename}}
+			spec.Conf = &agentpb.PdSpec_Aio{Aio: &agentpb.AioConf{Filename: pd.Conf.Filename, Force: pd.Force}}
 		case vda.PDNVMe:
 			spec.Conf = &agentpb.PdSpec_Nvme{Nvme: &agentpb.NvmeConf{Traddr: pd.Conf.TrAddr}}
 		}

@@ -60,7 +60,8 @@ func (n NQN) String() string { return string(n) }
 //	nqn.2014-08.org.nvmexpress:uuid:<8-4-4-4-12 hex uuid>
 //	nqn.2014-08.org.nvmexpress.discovery
 //
-// s must be valid UTF-8 without NUL bytes and at most MaxNQNLen bytes long.
+// s must be at most MaxNQNLen bytes of printable ASCII without spaces (the
+// specification allows UTF-8; VDA takes the safe subset).
 // yyyy-mm must be a month (01-12) of a year from 1970. Every label of the
 // reverse domain starts with a letter, holds letters, digits and '-', does
 // not end with '-' and is at most 63 bytes, as SPDK checks them
@@ -89,6 +90,16 @@ func nqnProblem(s string) string {
 		return "not valid UTF-8"
 	case strings.IndexByte(s, 0) >= 0:
 		return "contains a NUL byte"
+	}
+	// The specification allows any UTF-8; NQNs end up in SPDK's
+	// configuration, on hosts' command lines and in logs and tables, so we
+	// take printable ASCII without spaces only.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return fmt.Sprintf("byte %d is %q: an NQN here is printable ASCII without spaces", i, c)
+		}
+	}
+	switch {
 	case s == string(DiscoveryNQN):
 		return ""
 	case strings.HasPrefix(s, UUIDNQNPrefix):

@@ -2,12 +2,12 @@ package nvmeof
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vda-io/vda/internal/strictjson"
 )
 
 // Transport types and address families, in the lower-case spelling this
@@ -144,60 +144,28 @@ func ParseListenerConf(jsonText string) (TransportID, error) {
 		return TransportID{}, fmt.Errorf("%w: listener configuration is %d bytes, more than %d",
 			ErrInvalidTransportID, len(jsonText), maxListenerConfLen)
 	}
-	fields, err := decodeStringObject(jsonText)
-	if err != nil {
+	var c struct {
+		TrType  *string `json:"trtype"`
+		AdrFam  *string `json:"adrfam"`
+		TrAddr  *string `json:"traddr"`
+		TrSvcID *string `json:"trsvcid"`
+	}
+	if err := strictjson.Decode([]byte(jsonText), &c); err != nil {
 		return TransportID{}, fmt.Errorf("%w: listener configuration %s: %w", ErrInvalidTransportID, quote(jsonText), err)
 	}
-	for _, k := range []string{keyTrType, keyTrAddr, keyTrSvcID} {
-		if _, ok := fields[k]; !ok {
-			return TransportID{}, fmt.Errorf("%w: listener configuration: missing field %q", ErrInvalidTransportID, k)
+	for _, f := range []struct {
+		key string
+		v   *string
+	}{{keyTrType, c.TrType}, {keyTrAddr, c.TrAddr}, {keyTrSvcID, c.TrSvcID}} {
+		if f.v == nil {
+			return TransportID{}, fmt.Errorf("%w: listener configuration: missing field %q", ErrInvalidTransportID, f.key)
 		}
 	}
-	return NewTransportID(fields[keyTrType], fields[keyAdrFam], fields[keyTrAddr], fields[keyTrSvcID])
-}
-
-// decodeStringObject decodes one JSON object whose values are all strings and
-// whose keys are listener keys, each at most once.
-func decodeStringObject(text string) (map[string]string, error) {
-	dec := json.NewDecoder(strings.NewReader(text))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errors.New("not a JSON object")
+	adrfam := ""
+	if c.AdrFam != nil {
+		adrfam = *c.AdrFam
 	}
-	fields := make(map[string]string, 4)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, errors.New("malformed JSON")
-		}
-		key, _ := tok.(string)
-		switch key {
-		case keyTrType, keyAdrFam, keyTrAddr, keyTrSvcID:
-		default:
-			return nil, fmt.Errorf("unknown field %s", quote(key))
-		}
-		if _, dup := fields[key]; dup {
-			return nil, fmt.Errorf("field %q given twice", key)
-		}
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, errors.New("malformed JSON")
-		}
-		val, ok := tok.(string)
-		if !ok {
-			if d, isDelim := tok.(json.Delim); isDelim {
-				return nil, fmt.Errorf("field %q must be a string, not %s", key, d)
-			}
-			return nil, fmt.Errorf("field %q must be a string, not %v", key, tok)
-		}
-		fields[key] = val
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, errors.New("malformed JSON")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return fields, nil
+	return NewTransportID(*c.TrType, adrfam, *c.TrAddr, *c.TrSvcID)
 }
 
 // parsePort parses a canonical decimal port 1..65535.

@@ -27,7 +27,7 @@ func pdMsg(pd vda.PhysicalDisk) *pb.PdMsg {
 	return &pb.PdMsg{PdId: pd.ID, PdName: pd.Name, DnName: pd.DNName, PdConf: string(conf),
 		Description: pd.Description, Offline: pd.Offline, CapacityBytes: pd.CapacityBytes(),
 		AllocatedBytes: pd.AllocatedBytes, FreeBytes: pd.FreeBytes(), VdCnt: uint32(pd.VDCount),
-		Status: statusMsg(pd.Status)}
+		Status: statusMsg(pd.Status), Force: pd.Force}
 }
 
 func cnMsg(cn vda.ControllerNode) *pb.CnMsg {

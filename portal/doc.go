@@ -7,4 +7,12 @@
 // gRPC status codes. With Config.TLS set, clients must present a
 // certificate signed by the configured CA (mutual TLS); ClientTLS builds
 // the matching client side.
+//
+// A refused request fails with InvalidArgument (a malformed field, or a
+// request that is not valid protobuf), NotFound, AlreadyExists (a create
+// whose name exists with another spec; the same spec again returns the
+// object), FailedPrecondition or ResourceExhausted, and changes nothing.
+// Aborted (a store conflict that kept recurring) and Unavailable (the
+// store is closed) are worth a retry; Internal is a bug. FuzzPortal holds
+// the server to this.
 package portal

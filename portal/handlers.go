@@ -59,7 +59,7 @@ func (s *Server) DeleteDn(ctx context.Context, r *pb.DeleteDnRequest) (*pb.Delet
 // CreatePd implements portalpb.PortalServer.
 func (s *Server) CreatePd(ctx context.Context, r *pb.CreatePdRequest) (*pb.PdReply, error) {
 	pd, err := s.c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: r.GetDnName(), Name: r.GetPdName(),
-		Description: r.GetDescription(), Conf: r.GetPdConf()})
+		Description: r.GetDescription(), Conf: r.GetPdConf(), Force: r.GetForce()})
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func dial(t *testing.T, addr string, creds credentials.TransportCredentials) pb.
 	return pb.NewPortalClient(conn)
 }
 
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	st, err := memstore.New(memstore.DefaultConfig())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
@@ -59,7 +59,7 @@ func conf(ip, port string) string {
 }
 
 // seed builds seed 003's cluster with da0 exported as exp0.
-func seed(t *testing.T, p pb.PortalClient) {
+func seed(t testing.TB, p pb.PortalClient) {
 	ctx := context.Background()
 	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
 		_, err := p.CreateDn(ctx, &pb.CreateDnRequest{DnName: ip + ":9720", DnListenerConf: conf(ip, "4420")})
@@ -130,7 +130,31 @@ func TestValidation(t *testing.T) {
 		{"dn listener extra key", createDn("n1", `{"trtype":"tcp","traddr":"10.0.0.1","trsvcid":"1","x":"y"}`, ""), codes.InvalidArgument, "listener_conf"},
 		{"dn long description", createDn("n1", lc, strings.Repeat("d", 257)), codes.InvalidArgument, "description"},
 		{"dn control description", createDn("n1", lc, "a\x00b"), codes.InvalidArgument, "description"},
-		{"dn exists", createDn(dn0, lc, ""), codes.AlreadyExists, dn0},
+		{"dn exists", createDn(dn0, lc, ""), codes.AlreadyExists, `listener_conf`},
+		{"dn dot", createDn(".", lc, ""), codes.InvalidArgument, "letter or a digit"},
+		{"dn dotdot", createDn("..", lc, ""), codes.InvalidArgument, "letter or a digit"},
+		{"dn a:b", createDn("a:b", lc, ""), codes.InvalidArgument, `port "b"`},
+		{"dn leading zero port", createDn("127.0.43.14:09720", lc, ""), codes.InvalidArgument, "write 127.0.43.14:9720"},
+		{"dn leading zero ip", createDn("127.0.043.14:9720", lc, ""), codes.InvalidArgument, "IPv4"},
+		{"dn upper case host", createDn("DN1.Example:9720", lc, ""), codes.InvalidArgument, "write dn1.example:9720"},
+		{"dn mapped v6", createDn("[::ffff:127.0.0.1]:9720", lc, ""), codes.InvalidArgument, "write 127.0.0.1:9720"},
+		{"dn v6 spelling", createDn("[fd00:0::1]:9720", lc, ""), codes.InvalidArgument, "write [fd00::1]:9720"},
+		{"dn port zero", createDn("10.0.0.1:0", lc, ""), codes.InvalidArgument, "port"},
+		{"dn same listener", createDn("10.0.0.9:9720", conf("192.168.0.14", "4420"), ""), codes.AlreadyExists,
+			`NVMe-oF listener tcp 192.168.0.14:4420 is disk node "192.168.0.14:9720"'s`},
+		{"cn same listener as dn", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "10.0.0.9:9820", CnListenerConf: conf("192.168.0.14", "4420")})
+			return err
+		}, codes.AlreadyExists, `is disk node "192.168.0.14:9720"'s`},
+		{"cn same listener", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "10.0.0.9:9820", CnListenerConf: conf("192.168.0.16", "4430")})
+			return err
+		}, codes.AlreadyExists, `is controller node "192.168.0.16:9820"'s`},
+		{"modify cn to another's listener", func(ctx context.Context, p pb.PortalClient) error {
+			c := conf("192.168.0.16", "4430")
+			_, err := p.ModifyCn(ctx, &pb.ModifyCnRequest{CnName: "192.168.0.17:9820", CnListenerConf: &c})
+			return err
+		}, codes.AlreadyExists, `is controller node "192.168.0.16:9820"'s`},
 		{"dn long location", func(ctx context.Context, p pb.PortalClient) error {
 			_, err := p.CreateDn(ctx, &pb.CreateDnRequest{DnName: "n1", DnListenerConf: lc, Location: strings.Repeat("l", 256)})
 			return err
@@ -162,9 +186,22 @@ func TestValidation(t *testing.T) {
 		{"pd aio relative", createPd(dn0, "pd1", `{"type":"aio","filename":"dev/sdb"}`), codes.InvalidArgument, "aio filename"},
 		{"pd aio with size", createPd(dn0, "pd1", `{"type":"aio","filename":"/dev/sdb","size":4096}`), codes.InvalidArgument, "aio"},
 		{"pd nvme traddr", createPd(dn0, "pd1", `{"type":"nvme","traddr":"10.0.0.1"}`), codes.InvalidArgument, "nvme traddr"},
-		{"pd unknown field", createPd(dn0, "pd1", `{"type":"malloc","size":134217728,"x":1}`), codes.InvalidArgument, "unknown field"},
-		{"pd trailing", createPd(dn0, "pd1", `{"type":"malloc","size":134217728}{}`), codes.InvalidArgument, "trailing"},
-		{"pd exists", createPd(dn0, "pd0", `{"type":"malloc","size":134217728}`), codes.AlreadyExists, "pd0"},
+		{"pd unknown field", createPd(dn0, "pd1", `{"type":"malloc","size":134217728,"x":1}`), codes.InvalidArgument, `unknown key "x"`},
+		{"pd trailing", createPd(dn0, "pd1", `{"type":"malloc","size":134217728}{}`), codes.InvalidArgument, "data after the JSON object"},
+		{"pd trailing garbage", createPd(dn0, "pd1", `{"type":"malloc","size":134217728} garbage`), codes.InvalidArgument, "data after the JSON object"},
+		{"pd duplicate key", createPd(dn0, "pd1", `{"type":"malloc","size":134217728,"size":268435456}`), codes.InvalidArgument, `key "size" given twice`},
+		{"pd key case", createPd(dn0, "pd1", `{"type":"malloc","Size":134217728}`), codes.InvalidArgument, `unknown key "Size"`},
+		{"pd wrong type", createPd(dn0, "pd1", `{"type":"malloc","size":"134217728"}`), codes.InvalidArgument, `key "size" must be`},
+		{"pd malloc huge", createPd(dn0, "pd1", `{"type":"malloc","size":1099511627776}`), codes.InvalidArgument, "limit of 68719476736 bytes"},
+		{"pd aio dotdot", createPd(dn0, "pd1", `{"type":"aio","filename":"/var/lib/vda/../../etc/shadow"}`), codes.InvalidArgument, "clean absolute path"},
+		{"pd aio control", createPd(dn0, "pd1", `{"type":"aio","filename":"/dev/sd\u001bb"}`), codes.InvalidArgument, "control character"},
+		{"pd force malloc", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.CreatePd(ctx, &pb.CreatePdRequest{DnName: dn0, PdName: "pd1", PdConf: `{"type":"malloc","size":134217728}`, Force: true})
+			return err
+		}, codes.InvalidArgument, "aio PDs only"},
+		{"pd dot name", createPd(dn0, "..", `{"type":"malloc","size":134217728}`), codes.InvalidArgument, "letter or a digit"},
+		{"pd exists", createPd(dn0, "pd0", `{"type":"malloc","size":268435456}`), codes.AlreadyExists,
+			`pd_conf {"type":"malloc","size":134217728} (this request: {"type":"malloc","size":268435456})`},
 		{"da size zero", createDa("da1", 1, 0, 0, geo), codes.InvalidArgument, "da_size"},
 		{"da size unaligned", createDa("da1", 1, 4097, 0, geo), codes.InvalidArgument, "da_size"},
 		{"da size 3 blocks", createDa("da1", 1, 3*4096, 0, geo), codes.InvalidArgument, "da_size"},
@@ -178,10 +215,14 @@ func TestValidation(t *testing.T) {
 		{"da strip 2048", createDa("da1", 1, 32<<20, 0, `{"stripe_count":2,"stripe_size_kb":2048}`), codes.InvalidArgument, "stripe_size_kb"},
 		{"da conf not json", createDa("da1", 1, 32<<20, 0, `stripe_count=2`), codes.InvalidArgument, "da_conf"},
 		{"da conf unknown", createDa("da1", 1, 32<<20, 0, `{"stripe_count":2,"stripe_size_kb":64,"raid":5}`), codes.InvalidArgument, "da_conf"},
+		{"da conf key case", createDa("da1", 1, 32<<20, 0, `{"Stripe_Count":2,"stripe_size_kb":64}`), codes.InvalidArgument, `unknown key "Stripe_Count"`},
+		{"da conf duplicate", createDa("da1", 1, 32<<20, 0, `{"stripe_count":3,"stripe_count":2,"stripe_size_kb":64}`), codes.InvalidArgument, `key "stripe_count" given twice`},
+		{"da conf trailing", createDa("da1", 1, 32<<20, 0, geo+`x`), codes.InvalidArgument, "data after the JSON object"},
 		{"da cntlr zero", createDa("da1", 0, 32<<20, 0, geo), codes.InvalidArgument, "cntlr_cnt"},
 		{"da cntlr many", createDa("da1", 17, 32<<20, 0, geo), codes.InvalidArgument, "cntlr_cnt"},
 		{"da bad name", createDa("da/1", 1, 32<<20, 0, geo), codes.InvalidArgument, "disk array"},
-		{"da exists", createDa("da0", 1, 32<<20, 0, geo), codes.AlreadyExists, "da0"},
+		{"da exists", createDa("da0", 1, 32<<20, 0, geo), codes.AlreadyExists, "cntlr_cnt 2 (this request: 1)"},
+		{"da dot name", createDa(".", 1, 32<<20, 0, geo), codes.InvalidArgument, "letter or a digit"},
 		{"da too few cns", createDa("da1", 3, 32<<20, 0, geo), codes.ResourceExhausted, "controller nodes"},
 		{"da too few pds", createDa("da1", 1, 32<<20, 0, `{"stripe_count":3,"stripe_size_kb":64}`), codes.ResourceExhausted, "physical disks"},
 		{"da too big", createDa("da1", 1, 1<<30, 0, geo), codes.ResourceExhausted, "physical disks"},
@@ -189,7 +230,12 @@ func TestValidation(t *testing.T) {
 		{"exp reserved nqn", createExp("da0", "exp1", "nqn.2016-06.io.spdk:vda-exp-da0-exp0"), codes.InvalidArgument, "initiator_nqn"},
 		{"exp no da", createExp("da9", "exp1", "nqn.2016-06.io.spdk:host1"), codes.NotFound, `disk array "da9"`},
 		{"exp bad name", createExp("da0", "-exp", "nqn.2016-06.io.spdk:host1"), codes.InvalidArgument, "exporter"},
-		{"exp exists", createExp("da0", "exp0", "nqn.2016-06.io.spdk:host1"), codes.AlreadyExists, "exp0"},
+		{"exp exists", createExp("da0", "exp0", "nqn.2016-06.io.spdk:host1"), codes.AlreadyExists,
+			`initiator_nqn "nqn.2016-06.io.spdk:host0" (this request: "nqn.2016-06.io.spdk:host1")`},
+		{"exp nqn newline", createExp("da0", "exp1", "nqn.2016-06.io.spdk:host1\n"), codes.InvalidArgument, "printable ASCII"},
+		{"exp nqn escape", createExp("da0", "exp1", "nqn.2016-06.io.spdk:\x1b[2Jhost"), codes.InvalidArgument, "printable ASCII"},
+		{"exp nqn shell", createExp("da0", "exp1", "nqn.2016-06.io.spdk:x; rm -rf /"), codes.InvalidArgument, "printable ASCII"},
+		{"exp nqn long", createExp("da0", "exp1", "nqn.2016-06.io.spdk:"+strings.Repeat("h", 204)), codes.InvalidArgument, "longer than 223"},
 		{"delete dn in use", func(ctx context.Context, p pb.PortalClient) error {
 			_, err := p.DeleteDn(ctx, &pb.DeleteDnRequest{DnName: dn0})
 			return err
@@ -230,6 +276,22 @@ func TestValidation(t *testing.T) {
 			_, err := p.ListDa(ctx, &pb.ListDaRequest{Page: &pb.Page{Limit: 1001}})
 			return err
 		}, codes.InvalidArgument, "limit"},
+		{"garbage page token", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ListDa(ctx, &pb.ListDaRequest{Page: &pb.Page{PageToken: "%%garbage%%"}})
+			return err
+		}, codes.InvalidArgument, "bad page token"},
+		{"page token of another list", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ListPd(ctx, &pb.ListPdRequest{Page: &pb.Page{PageToken: "pd0"}})
+			return err
+		}, codes.InvalidArgument, "bad page token"},
+		{"list exporters of missing da", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ListExp(ctx, &pb.ListExpRequest{DaName: "da9"})
+			return err
+		}, codes.NotFound, `disk array "da9"`},
+		{"list pds of missing dn", func(ctx context.Context, p pb.PortalClient) error {
+			_, err := p.ListPd(ctx, &pb.ListPdRequest{DnName: "10.9.9.9:9720"})
+			return err
+		}, codes.NotFound, `disk node "10.9.9.9:9720"`},
 		{"list negative", func(ctx context.Context, p pb.PortalClient) error {
 			_, err := p.ListPd(ctx, &pb.ListPdRequest{Page: &pb.Page{Limit: -1}})
 			return err

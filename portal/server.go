@@ -80,7 +80,8 @@ func New(cfg Config) (*Server, error) {
 		s.log = hclog.NewNullLogger()
 	}
 	s.log = s.log.Named("portal")
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.logging, s.recovery)}
+	codec := newRequestCodec()
+	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(s.logging, codec.rejectMalformed, s.recovery)}
 	if cfg.TLS.Enabled() {
 		tc, err := ServerTLS(cfg.TLS)
 		if err != nil {

@@ -341,8 +341,13 @@ func (x *MallocConf) GetSizeBytes() uint64 {
 }
 
 type AioConf struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Filename string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	// force: format the device even if it holds data that is not this PD's
+	// lvstore (the PD was created with --force). Without it the agent
+	// refuses a device that is neither all zeros in its first MiB nor
+	// labelled with the PD's lvstore.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +387,13 @@ func (x *AioConf) GetFilename() string {
 		return x.Filename
 	}
 	return ""
+}
+
+func (x *AioConf) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type NvmeConf struct {
@@ -1286,9 +1298,10 @@ const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"MallocConf\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x01 \x01(\x04R\tsizeBytes\"%\n" +
+	"size_bytes\x18\x01 \x01(\x04R\tsizeBytes\";\n" +
 	"\aAioConf\x12\x1a\n" +
-	"\bfilename\x18\x01 \x01(\tR\bfilename\"\"\n" +
+	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\"\n" +
 	"\bNvmeConf\x12\x16\n" +
 	"\x06traddr\x18\x01 \x01(\tR\x06traddr\"\xd5\x01\n" +
 	"\x06PdSpec\x12\x0e\n" +

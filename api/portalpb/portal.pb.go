@@ -684,6 +684,7 @@ type PdMsg struct {
 	FreeBytes      uint64                 `protobuf:"varint,9,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
 	VdCnt          uint32                 `protobuf:"varint,10,opt,name=vd_cnt,json=vdCnt,proto3" json:"vd_cnt,omitempty"`
 	Status         *Status                `protobuf:"bytes,11,opt,name=status,proto3" json:"status,omitempty"`
+	Force          bool                   `protobuf:"varint,12,opt,name=force,proto3" json:"force,omitempty"` // created with force (see CreatePdRequest)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -795,12 +796,23 @@ func (x *PdMsg) GetStatus() *Status {
 	return nil
 }
 
+func (x *PdMsg) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 type CreatePdRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DnName        string                 `protobuf:"bytes,1,opt,name=dn_name,json=dnName,proto3" json:"dn_name,omitempty"`
-	PdName        string                 `protobuf:"bytes,2,opt,name=pd_name,json=pdName,proto3" json:"pd_name,omitempty"`
-	PdConf        string                 `protobuf:"bytes,3,opt,name=pd_conf,json=pdConf,proto3" json:"pd_conf,omitempty"`
-	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DnName      string                 `protobuf:"bytes,1,opt,name=dn_name,json=dnName,proto3" json:"dn_name,omitempty"`
+	PdName      string                 `protobuf:"bytes,2,opt,name=pd_name,json=pdName,proto3" json:"pd_name,omitempty"`
+	PdConf      string                 `protobuf:"bytes,3,opt,name=pd_conf,json=pdConf,proto3" json:"pd_conf,omitempty"`
+	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// force lets the disk node's agent put an lvstore on an aio device that
+	// holds data of its own (not all zeros in its first MiB, and no lvstore
+	// of this PD), which it refuses otherwise. aio PDs only.
+	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -861,6 +873,13 @@ func (x *CreatePdRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreatePdRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type GetPdRequest struct {
@@ -3243,7 +3262,7 @@ const file_portal_proto_rawDesc = "" +
 	"\x06dn_msg\x18\x01 \x01(\v2\x14.vda.portal.v1.DnMsgR\x05dnMsg\"k\n" +
 	"\vListDnReply\x124\n" +
 	"\vdn_msg_list\x18\x01 \x03(\v2\x14.vda.portal.v1.DnMsgR\tdnMsgList\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd8\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x02\n" +
 	"\x05PdMsg\x12\x13\n" +
 	"\x05pd_id\x18\x01 \x01(\tR\x04pdId\x12\x17\n" +
 	"\apd_name\x18\x02 \x01(\tR\x06pdName\x12\x17\n" +
@@ -3257,12 +3276,14 @@ const file_portal_proto_rawDesc = "" +
 	"free_bytes\x18\t \x01(\x04R\tfreeBytes\x12\x15\n" +
 	"\x06vd_cnt\x18\n" +
 	" \x01(\rR\x05vdCnt\x12-\n" +
-	"\x06status\x18\v \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"~\n" +
+	"\x06status\x18\v \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x14\n" +
+	"\x05force\x18\f \x01(\bR\x05force\"\x94\x01\n" +
 	"\x0fCreatePdRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\x12\x17\n" +
 	"\apd_name\x18\x02 \x01(\tR\x06pdName\x12\x17\n" +
 	"\apd_conf\x18\x03 \x01(\tR\x06pdConf\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"@\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x14\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\"@\n" +
 	"\fGetPdRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\x12\x17\n" +
 	"\apd_name\x18\x02 \x01(\tR\x06pdName\"Q\n" +

@@ -4,6 +4,7 @@
 //	vda-agent --role dn --listener 192.168.0.14 --port 9720 --sock-path /tmp/dn.sock \
 //	    --listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' \
 //	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12,192.168.0.11] \
+//	    [--aio-dir /var/lib/vda/aio --aio-dir /dev/sdb] \
 //	    [--tls-cert agent.pem --tls-key agent.key --tls-ca ca.pem]
 //
 // --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
@@ -20,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +32,7 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest"
+	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 func main() {
@@ -74,6 +77,13 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		return nil
 	})
+	fs.Func("aio-dir", "dn: a directory (or block device) where aio PDs may live, e.g. /var/lib/vda/aio or /dev/sdb (repeatable; none: aio PDs are refused)", func(v string) error {
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("%q is not an absolute path", v)
+		}
+		o.cfg.AioDirs = append(o.cfg.AioDirs, filepath.Clean(v))
+		return nil
+	})
 	fs.StringVar(&o.cfg.TLS.CertFile, "tls-cert", "", "agent certificate (PEM); enables mutual TLS")
 	fs.StringVar(&o.cfg.TLS.KeyFile, "tls-key", "", "agent key (PEM)")
 	fs.StringVar(&o.cfg.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs callers' certificates")
@@ -111,6 +121,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	o.cfg.ListenAddr = net.JoinHostPort(o.listener, strconv.Itoa(o.port))
 	if len(o.fakeNVMe) > 0 && !o.fake {
 		return o, errors.New("--fake-nvme needs --fake-spdk")
+	}
+	if o.fake {
+		// The fake keeps lvstores in a format of its own: recognise them
+		// as the PDs' own after a restart, as SPDK's are.
+		o.cfg.LvstoreLabels = append(o.cfg.LvstoreLabels, blockdev.LvstoreName)
 	}
 	return o, nil
 }

@@ -119,6 +119,13 @@ func TestParseDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9820", o.cfg.ListenAddr)
 	require.Equal(t, []string{"10.0.0.1", "10.0.0.2", "fd00::/8"}, o.cfg.AllowedCallers)
+	require.Empty(t, o.cfg.AioDirs, "no aio PDs unless allowed")
+	require.Empty(t, o.cfg.LvstoreLabels)
+	o, err = parse([]string{"--role", "dn", "--listener-conf", conf, "--aio-dir", "/var/lib/vda/aio/", "--aio-dir", "/dev/sdb",
+		"--fake-spdk"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"/var/lib/vda/aio", "/dev/sdb"}, o.cfg.AioDirs)
+	require.Len(t, o.cfg.LvstoreLabels, 1, "the fake's lvstores are recognised")
 }
 
 func TestBadCommandLines(t *testing.T) {
@@ -133,6 +140,7 @@ func TestBadCommandLines(t *testing.T) {
 		"port range":        {"--role", "dn", "--listener-conf", conf, "--port", "70000"},
 		"extra args":        {"--role", "dn", "--listener-conf", conf, "extra"},
 		"nvme without fake": {"--role", "dn", "--listener-conf", conf, "--fake-nvme", "0000:01:00.0,size=1MiB"},
+		"relative aio dir":  {"--role", "dn", "--listener-conf", conf, "--aio-dir", "aio"},
 	} {
 		var stderr bytes.Buffer
 		require.Equal(t, 2, run(context.Background(), append(args, "--sock-path", sock), &stderr, nil), name)

@@ -42,6 +42,7 @@ type config struct {
 	listener, dbURI, dataDir, logLevel string
 	port                               int
 	tls                                portal.TLSConfig
+	maxMalloc                          uint64
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -53,6 +54,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
 	fs.StringVar(&c.tls.CertFile, "tls-cert", "", "server certificate (PEM); enables mutual TLS")
 	fs.StringVar(&c.tls.KeyFile, "tls-key", "", "server key (PEM)")
 	fs.StringVar(&c.tls.CAFile, "tls-ca", "", "CA (PEM) that signs client certificates")
@@ -84,7 +86,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster")})
+	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster"), MaxMallocPDBytes: cfg.maxMalloc})
 	if err != nil {
 		return err
 	}

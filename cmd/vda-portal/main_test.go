@@ -92,7 +92,11 @@ func exportDA(t *testing.T, p pb.PortalClient) {
 		_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: ip + ":9820", CnListenerConf: lc(ip, "4430")})
 		require.NoError(t, err)
 	}
+	// A retried create is answered with the node; another spec under its
+	// name is refused.
 	_, err := p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "192.168.0.16:9820", CnListenerConf: lc("192.168.0.16", "4430")})
+	require.NoError(t, err)
+	_, err = p.CreateCn(ctx, &pb.CreateCnRequest{CnName: "192.168.0.16:9820", CnListenerConf: lc("192.168.0.16", "4431")})
 	require.Equal(t, codes.AlreadyExists, status.Code(err))
 	_, err = p.CreateDa(ctx, &pb.CreateDaRequest{DaName: "da0", CntlrCnt: 2, DaSize: 32 << 20, PhysicalSize: 32 << 20, DaConf: `{"stripe_count":2, "stripe_size_kb":64}`})
 	require.NoError(t, err)

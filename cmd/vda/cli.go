@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -78,7 +81,8 @@ func (c *cli) rootCmd() *cobra.Command {
 		Long:          "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp) and the cluster summary.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          unknownSubcommand,
 		Example: `  vda --addr-port 192.168.0.11:9520 dn list
   vda --addr-port 192.168.0.11:9520 exp get --da-name da0 --exp-name exp0
   vda completion bash > /etc/bash_completion.d/vda`,
@@ -166,10 +170,10 @@ func printTable(w io.Writer, reply protoreflect.Message) error {
 			writeObject(tw, reply.Get(fd).Message())
 		case fd.Name() == "next_page_token":
 			if tok := reply.Get(fd).String(); tok != "" {
-				fmt.Fprintf(tw, "\nnext page token:\t%s\n", tok)
+				fmt.Fprintf(tw, "\nnext page token:\t%s\n", cell(reply.Get(fd)))
 			}
 		case fd.Message() == nil && !fd.IsList():
-			fmt.Fprintf(tw, "%s\t%v\n", fd.Name(), reply.Get(fd))
+			fmt.Fprintf(tw, "%s\t%s\n", fd.Name(), cell(reply.Get(fd)))
 		}
 	}
 	return tw.Flush()
@@ -196,7 +200,7 @@ func writeRows(tw *tabwriter.Writer, md protoreflect.MessageDescriptor, list pro
 		m := list.Get(i).Message()
 		vals := make([]string, len(cols))
 		for j, fd := range cols {
-			vals[j] = fmt.Sprint(m.Get(fd))
+			vals[j] = cell(m.Get(fd))
 		}
 		fmt.Fprintln(tw, strings.Join(vals, "\t"))
 	}
@@ -204,7 +208,7 @@ func writeRows(tw *tabwriter.Writer, md protoreflect.MessageDescriptor, list pro
 
 func writeObject(tw *tabwriter.Writer, m protoreflect.Message) {
 	for _, fd := range scalarFields(m.Descriptor()) {
-		fmt.Fprintf(tw, "%s:\t%v\n", fd.Name(), m.Get(fd))
+		fmt.Fprintf(tw, "%s:\t%s\n", fd.Name(), cell(m.Get(fd)))
 	}
 	var nested []protoreflect.FieldDescriptor
 	for i := range m.Descriptor().Fields().Len() {
@@ -220,7 +224,22 @@ func writeObject(tw *tabwriter.Writer, m protoreflect.Message) {
 			continue
 		}
 		for _, sub := range scalarFields(fd.Message()) {
-			fmt.Fprintf(tw, "%s.%s:\t%v\n", fd.Name(), sub.Name(), m.Get(fd).Message().Get(sub))
+			fmt.Fprintf(tw, "%s.%s:\t%s\n", fd.Name(), sub.Name(), cell(m.Get(fd).Message().Get(sub)))
 		}
 	}
 }
+
+// cell is a value as a table shows it. The portal refuses control
+// characters in what it stores, but a table must not let a value move the
+// cursor, change colours or break a row whatever a server sends: a value
+// with anything but printable characters (or with a space at either end)
+// is shown Go-quoted, like strconv.Quote.
+func cell(v protoreflect.Value) string {
+	s := fmt.Sprint(v.Interface())
+	if s == strings.TrimSpace(s) && utf8.ValidString(s) && strings.IndexFunc(s, notPrintable) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }

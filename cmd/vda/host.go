@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/strictjson"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 )
@@ -250,7 +251,7 @@ func (c *cli) hostCheckCmd() *cobra.Command {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			var res fabric.SeqResult
-			if err := json.Unmarshal(raw, &res); err != nil {
+			if err := strictjson.Decode(raw, &res); err != nil {
 				return fmt.Errorf("%w: %s: %w", errUsage, resultFile, err)
 			}
 			m, err := h.open(c, cmd)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,9 +79,13 @@ func TestHostWriteVerifyRunCheck(t *testing.T) {
 	result := filepath.Join(t.TempDir(), "run.json")
 	code, out, errs = runVDA(t, append([]string{"host", "run", "--blocks", "64", "--count", "100", "--result", result}, conn...)...)
 	require.Equal(t, exitOK, code, errs)
-	var res struct{ Acked uint64 }
+	var res struct {
+		Acked   uint64
+		Elapsed int64 `json:"elapsed_ns"`
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	require.EqualValues(t, 100, res.Acked)
+	require.Positive(t, res.Elapsed, "100 writes took no time: %s", out)
 	code, out, errs = runVDA(t, append([]string{"host", "check", "--result", result}, conn...)...)
 	require.Equal(t, exitOK, code, errs)
 	require.Contains(t, out, `"ok": true`)
@@ -99,6 +104,9 @@ func TestHostWriteVerifyRunCheck(t *testing.T) {
 }
 
 func TestHostUsageErrors(t *testing.T) {
+	// A result file with a misspelt key is refused, not read as zeros.
+	badResult := filepath.Join(t.TempDir(), "run.json")
+	require.NoError(t, os.WriteFile(badResult, []byte(`{"run_id":1,"nsid":1,"block_size":4096,"blocks":64,"Acked":100}`), 0o600))
 	for _, args := range [][]string{
 		{"host", "write", "--host-nqn", hostTestHost, "--path", "127.0.0.1:1"},                   // no nqn
 		{"host", "write", "--nqn", hostTestNQN, "--path", "127.0.0.1:1"},                         // no host nqn
@@ -107,6 +115,7 @@ func TestHostUsageErrors(t *testing.T) {
 		{"host", "write", "--da-name", "da0", "--path", "127.0.0.1:1"},                           // da without exp
 		{"host", "write", "--nqn", hostTestNQN, "--host-nqn", hostTestHost, "--path", "127.0.0.1:1", "--length", "100"},
 		{"host", "check", "--nqn", hostTestNQN, "--host-nqn", hostTestHost, "--path", "127.0.0.1:1", "--result", "/nonexistent/x"},
+		{"host", "check", "--nqn", hostTestNQN, "--host-nqn", hostTestHost, "--path", "127.0.0.1:1", "--result", badResult},
 	} {
 		code, _, errs := runVDA(t, args...)
 		require.Equal(t, exitUsage, code, strings.Join(args, " ")+": "+errs)

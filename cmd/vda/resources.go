@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -13,9 +14,22 @@ const host = "vda --addr-port 192.168.0.11:9520"
 
 // group returns a resource command ("dn") with its subcommands.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	g := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	g := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: unknownSubcommand}
 	g.AddCommand(subs...)
 	return g
+}
+
+// unknownSubcommand runs for a command that only groups others: alone it
+// shows its help; with an argument (not one of its subcommands, which
+// cobra would have run) it shows the help on stderr and fails, so that
+// "vda da frobnicate" does not pass for success.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	cmd.SetOut(cmd.ErrOrStderr())
+	_ = cmd.Help()
+	return fmt.Errorf("%w: unknown command %q for %q", errUsage, args[0], cmd.CommandPath())
 }
 
 // leaf returns a subcommand whose flags are declared by flags and that
@@ -119,6 +133,7 @@ func (c *cli) pdCmd() *cobra.Command {
 				f.StringVar(&cr.PdName, "pd-name", "", "physical disk name")
 				f.StringVar(&cr.PdConf, "pd-conf", "", `bdev JSON: {"type":"malloc","size":N}, {"type":"aio","filename":"/dev/sdb"} or {"type":"nvme","traddr":"0000:01:00.0"}`)
 				f.StringVar(&cr.Description, "description", "", "free text")
+				f.BoolVar(&cr.Force, "force", false, "aio only: let the disk node format a device that holds other data (it refuses one that is neither blank nor this PD's)")
 			}, []string{"dn-name", "pd-name", "pd-conf"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.PdReply, error) { return p.CreatePd(ctx, &cr) })

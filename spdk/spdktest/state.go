@@ -177,6 +177,11 @@ func frameworkStartInit(s *state, params json.RawMessage) (any, *Error) {
 	if err := noParams("framework_start_init", params); err != nil {
 		return nil, err
 	}
+	// The dispatcher refuses a second call (the method is startup-only),
+	// but the handler must not rely on it: closing initDone twice panics.
+	if s.initialized {
+		return nil, rpcErr(-1, msgBeforeInit)
+	}
 	s.initialized = true
 	close(s.initDone)
 	return true, nil

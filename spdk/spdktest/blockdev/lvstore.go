@@ -2,6 +2,7 @@ package blockdev
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -315,3 +316,27 @@ func (s *Lvstore) Destroy() error {
 	}
 	return nil
 }
+
+// LvstoreName returns the name of the lvstore whose metadata r (size
+// bytes) holds in this package's format, if it holds one. Agents driving
+// the fake SPDK use it to recognise their own aio PDs.
+func LvstoreName(r io.ReaderAt, size int64) (string, bool) {
+	p, _, _, err := readMetadata(readerDevice{r: r, size: size})
+	if err != nil {
+		return "", false
+	}
+	return p.Name, true
+}
+
+// readerDevice is a read-only Device over an io.ReaderAt.
+type readerDevice struct {
+	r    io.ReaderAt
+	size int64
+}
+
+func (d readerDevice) BlockSize() uint32 { return 512 }
+func (d readerDevice) NumBlocks() uint64 { return uint64(max(d.size, 0)) / 512 }
+func (d readerDevice) ReadAt(p []byte, off int64) (int, error) {
+	return d.r.ReadAt(p, off)
+}
+func (d readerDevice) WriteAt([]byte, int64) (int, error) { return 0, ErrReadOnly }

@@ -67,6 +67,7 @@ func TestMultipathPrefersOptimizedAndFailsOver(t *testing.T) {
 	res, err := RunSeq(ctx, m, SeqWorkload{NSID: 1, BlockSize: 512, Blocks: 100, Count: 150})
 	require.NoError(t, err)
 	require.EqualValues(t, 150, res.Acked)
+	require.Positive(t, res.Elapsed, "the result reports how long the run took")
 	sessA, sessB := len(tgA.Sessions(subNQN)), len(tgB.Sessions(subNQN))
 	require.Equal(t, 1, sessA)
 	require.Equal(t, 1, sessB)

@@ -89,14 +89,14 @@ func fillSeqBlock(b []byte, run, seq, blocks uint64) {
 // RunSeq runs w against dev. Every write is retried by dev until ctx ends;
 // the run then stops with ctx's error in the result. The result is valid
 // (and must be verified) whether or not an error is returned.
-func RunSeq(ctx context.Context, dev BlockIO, w SeqWorkload) (SeqResult, error) {
+func RunSeq(ctx context.Context, dev BlockIO, w SeqWorkload) (res SeqResult, err error) {
 	if err := w.validate(); err != nil {
 		return SeqResult{}, err
 	}
 	if w.RunID == 0 {
 		w.RunID = rand.Uint64() | 1
 	}
-	res := SeqResult{RunID: w.RunID, NSID: w.NSID, BlockSize: w.BlockSize, Blocks: w.Blocks}
+	res = SeqResult{RunID: w.RunID, NSID: w.NSID, BlockSize: w.BlockSize, Blocks: w.Blocks}
 	var deadline <-chan time.Time
 	if w.Duration > 0 {
 		t := time.NewTimer(w.Duration)
@@ -106,6 +106,8 @@ func RunSeq(ctx context.Context, dev BlockIO, w SeqWorkload) (SeqResult, error) 
 	buf := make([]byte, w.BlockSize)
 	start := time.Now()
 	last := start
+	// res is a named result, so this lands in what the caller gets (with
+	// an unnamed one the copy returned was made before it ran: 0).
 	defer func() { res.Elapsed = time.Since(start) }()
 	for w.Count == 0 || res.Acked < w.Count {
 		select {
