@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,8 +407,27 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 	for _, name := range []string{"da0", "da1", "da2"} {
 		tc.createDA(name, 2, 2)
 	}
+	snap, err := LoadSnapshot(context.Background(), s)
+	require.NoError(t, err)
+	ids := map[string]string{} // agent address -> node ID
+	for _, np := range Build(snap).Nodes {
+		ids[np.Name] = np.ID
+	}
+	// Node IDs are random: name the second monitor so that both own nodes.
+	nameB := ""
+	for i := 0; nameB == "" && i < 100; i++ {
+		cand := fmt.Sprint("b", i)
+		owners := map[string]int{}
+		for _, ag := range tc.all() {
+			owners[Owner([]string{"a", cand}, ids[ag.addr])]++
+		}
+		if owners["a"] > 0 && owners[cand] > 0 {
+			nameB = cand
+		}
+	}
+	require.NotEmpty(t, nameB, "the test needs nodes on both monitors")
 	crashA := &crashable{Store: s}
-	cfgA, cfgB := testConfig(crashA, "a"), testConfig(s, "b")
+	cfgA, cfgB := testConfig(crashA, "a"), testConfig(s, nameB)
 	cfgA.ResyncInterval, cfgB.ResyncInterval = 50*time.Millisecond, 50*time.Millisecond
 	a, stopA := startMonitor(t, cfgA)
 	b, _ := startMonitor(t, cfgB)
@@ -415,25 +435,12 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 		return len(a.Membership().Members()) == 2 && len(b.Membership().Members()) == 2
 	}, wait, 5*time.Millisecond)
 
-	snap, err := LoadSnapshot(context.Background(), s)
-	require.NoError(t, err)
-	ids := map[string]string{} // agent address -> node ID
-	for _, np := range Build(snap).Nodes {
-		ids[np.Name] = np.ID
-	}
-	owners := map[string]int{}
-	for _, ag := range tc.all() {
-		owners[Owner([]string{"a", "b"}, ids[ag.addr])]++
-	}
-	require.Positive(t, owners["a"], "the test needs nodes on both monitors")
-	require.Positive(t, owners["b"])
-
 	// Once every node heard from its owner (pushes a monitor started while
 	// it still thought itself alone have landed by then), each node hears
 	// from its owner only; periodic resyncs push every node.
 	heardFromOwner := func(mark int64) bool {
 		for _, ag := range tc.all() {
-			want, ok := Owner([]string{"a", "b"}, ids[ag.addr]), false
+			want, ok := Owner([]string{"a", nameB}, ids[ag.addr]), false
 			for _, r := range after(ag.records(), mark) {
 				ok = ok || r.monitor == want
 			}
@@ -448,7 +455,7 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 	mark = seq.Load()
 	require.Eventually(t, func() bool { return heardFromOwner(mark) }, wait, 5*time.Millisecond)
 	for _, ag := range tc.all() {
-		want := Owner([]string{"a", "b"}, ids[ag.addr])
+		want := Owner([]string{"a", nameB}, ids[ag.addr])
 		for _, r := range after(ag.records(), mark) {
 			require.Equal(t, want, r.monitor, "node %s driven by %s", ag.addr, r.monitor)
 		}
@@ -468,7 +475,7 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 	}, wait, 5*time.Millisecond)
 	for _, ag := range tc.all() {
 		for _, r := range after(ag.records(), mark) {
-			require.Equal(t, "b", r.monitor)
+			require.Equal(t, nameB, r.monitor)
 		}
 	}
 	tc.createDA("da3", 2, 2)
