@@ -57,10 +57,10 @@ const (
 // command is a 64-byte submission queue entry.
 type command [sqeLen]byte
 
-func (c *command) opcode() uint8        { return c[0] }
-func (c *command) setCID(cid uint16)    { binary.LittleEndian.PutUint16(c[2:], cid) }
-func (c *command) setNSID(nsid uint32)  { binary.LittleEndian.PutUint32(c[4:], nsid) }
-func (c *command) cdw(i int, v uint32)  { binary.LittleEndian.PutUint32(c[i*4:], v) }
+func (c *command) opcode() uint8            { return c[0] }
+func (c *command) setCID(cid uint16)        { binary.LittleEndian.PutUint16(c[2:], cid) }
+func (c *command) setNSID(nsid uint32)      { binary.LittleEndian.PutUint32(c[4:], nsid) }
+func (c *command) cdw(i int, v uint32)      { binary.LittleEndian.PutUint32(c[i*4:], v) }
 func (c *command) putU16(off int, v uint16) { binary.LittleEndian.PutUint16(c[off:], v) }
 
 // setSGL fills data pointer SGL1 (bytes 24-39) for a transfer of n bytes.

@@ -37,11 +37,11 @@ type queue struct {
 	maxH2C  uint32
 	icd     int // largest write sent in-capsule (0: never)
 
-	wlock chan struct{}
-	slots chan uint16    // free command IDs
-	r2ts  chan r2tJob    // to the sender
-	done  chan struct{}  // closed on failure
-	wg    sync.WaitGroup // reader and sender
+	wlock  chan struct{}
+	slots  chan uint16    // free command IDs
+	r2ts   chan r2tJob    // to the sender
+	done   chan struct{}  // closed on failure
+	wg     sync.WaitGroup // reader and sender
 	onFail func(error)
 
 	mu   sync.Mutex
@@ -157,7 +157,7 @@ func (q *queue) initialize(ctx context.Context) error {
 }
 
 // lock takes the connection's write lock.
-func (q *queue) lock() { q.wlock <- struct{}{} }
+func (q *queue) lock()   { q.wlock <- struct{}{} }
 func (q *queue) unlock() { <-q.wlock }
 
 // write sends bufs as one PDU.

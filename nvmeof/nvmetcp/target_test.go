@@ -99,7 +99,7 @@ type tcmd struct {
 }
 
 func (c *tcmd) cdw(i int) uint32 { return binary.LittleEndian.Uint32(c.sqe[i*4:]) }
-func (c *tcmd) sglLen() uint32  { return binary.LittleEndian.Uint32(c.sqe[32:]) }
+func (c *tcmd) sglLen() uint32   { return binary.LittleEndian.Uint32(c.sqe[32:]) }
 
 type twrite struct {
 	c        *tcmd
