@@ -334,10 +334,10 @@ func (q *queue) complete(cid uint16, res result) error {
 	r.complete = true
 	release := !r.sending // else the sender releases the ID when it is done
 	q.mu.Unlock()
-	r.finish(res)
 	if release {
-		q.slots <- cid
+		q.slots <- cid // before the caller learns of it: which ID comes next is deterministic
 	}
+	r.finish(res)
 	return nil
 }
 

@@ -68,6 +68,10 @@ type testTarget struct {
 	ops        []string // "qid:op" of every command received
 	refuse     error    // dial error while set
 	wg         sync.WaitGroup
+	// Per connection (in the order they were opened): what the target sent
+	// after each PDU it received, when record is set (fuzz seeds).
+	record     bool
+	recordings [][][]byte
 }
 
 type tctrl struct {
@@ -87,6 +91,7 @@ type tconn struct {
 	ctrl    *tctrl
 	pending map[uint16]*twrite
 	ttag    uint16
+	rec     int // index in recordings
 }
 
 // tcmd is a received command.
@@ -152,6 +157,8 @@ func (t *testTarget) start(c net.Conn) {
 	tc := &tconn{t: t, conn: c, br: bufio.NewReader(c), wl: make(chan struct{}, 1), pending: map[uint16]*twrite{}}
 	t.mu.Lock()
 	t.conns[tc] = true
+	tc.rec = len(t.recordings)
+	t.recordings = append(t.recordings, nil)
 	t.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
@@ -229,6 +236,12 @@ func (tc *tconn) send(bufs ...[]byte) error {
 	}
 	tc.wl <- struct{}{}
 	defer func() { <-tc.wl }()
+	if tc.t.record {
+		tc.t.mu.Lock()
+		r := tc.t.recordings[tc.rec]
+		r[len(r)-1] = append(r[len(r)-1], b...)
+		tc.t.mu.Unlock()
+	}
 	if n := tc.t.writeChunk; n > 0 {
 		for len(b) > 0 {
 			k := min(n, len(b))
@@ -316,6 +329,7 @@ func (tc *tconn) serve() {
 	if _, err := io.ReadFull(tc.br, b); err != nil || b[0] != pduICReq {
 		return
 	}
+	tc.received()
 	resp := make([]byte, icLen)
 	header{typ: pduICResp, hlen: icLen, plen: icLen}.put(resp)
 	resp[10] = tc.t.cpda
@@ -337,6 +351,7 @@ func (tc *tconn) serve() {
 			return
 		}
 		pdu := append(ch, rest...)
+		tc.received()
 		var err error
 		switch h.typ {
 		case pduCapsuleCmd:
@@ -351,6 +366,14 @@ func (tc *tconn) serve() {
 			return
 		}
 	}
+}
+
+// received starts a new recorded chunk: what the target sends until the
+// next PDU arrives.
+func (tc *tconn) received() {
+	tc.t.mu.Lock()
+	tc.t.recordings[tc.rec] = append(tc.t.recordings[tc.rec], nil)
+	tc.t.mu.Unlock()
 }
 
 // terminate sends a C2HTermReq saying what the host did wrong.
@@ -566,6 +589,17 @@ func (tc *tconn) ioCmd(c *tcmd) error {
 	}
 	if c.opc != opcRead && c.opc != opcWrite {
 		return tc.respond(c.cid, 0, 0x01, 0)
+	}
+	tc.t.mu.Lock()
+	state := tc.t.anaState
+	tc.t.mu.Unlock()
+	switch state { // as SPDK does
+	case ANAInaccessible:
+		return tc.respond(c.cid, SCTPath, SCANAInaccessible, 0)
+	case ANAPersistentLoss:
+		return tc.respond(c.cid, SCTPath, SCANAPersistentLoss, 0)
+	case ANAChange:
+		return tc.respond(c.cid, SCTPath, SCANATransition, 0)
 	}
 	slba := uint64(c.cdw(10)) | uint64(c.cdw(11))<<32
 	nlb := uint64(c.cdw(12)&0xffff) + 1
