@@ -290,6 +290,22 @@ func (c *Controller) Namespaces() []NamespaceInfo {
 	return out
 }
 
+// ControllerStats counts the traffic of a controller's I/O queue.
+type ControllerStats struct {
+	Commands        uint64 // commands sent
+	InCapsuleWrites uint64 // writes whose data went in the command capsule
+	R2Ts            uint64 // R2T PDUs received (the target fetching write data)
+	H2CDataPDUs     uint64 // H2CData PDUs sent
+	C2HDataPDUs     uint64 // C2HData PDUs received
+}
+
+// Stats returns the I/O queue's counters so far.
+func (c *Controller) Stats() ControllerStats {
+	s := &c.io.stats
+	return ControllerStats{Commands: s.commands.Load(), InCapsuleWrites: s.inCapsule.Load(), R2Ts: s.r2ts.Load(),
+		H2CDataPDUs: s.h2c.Load(), C2HDataPDUs: s.c2h.Load()}
+}
+
 // Info returns what the controller reported at connect.
 func (c *Controller) Info() ControllerInfo { return c.info }
 

@@ -87,18 +87,36 @@ func TestConnectIdentifies(t *testing.T) {
 }
 
 func TestReadWriteRoundTrip(t *testing.T) {
+	// Six writes and six reads of 1, 1, 1, 1, 8 and 3 commands at the default
+	// MDTS (128 KiB), after the I/O queue's Connect (in-capsule data too);
+	// the I/O queue's counters say how they went.
 	cases := []struct {
-		name string
-		tune func(*testTarget)
+		name  string
+		tune  func(*testTarget)
+		check func(t *testing.T, s ControllerStats)
 	}{
-		{"defaults", func(*testTarget) {}},
-		{"partial reads", func(tt *testTarget) { tt.writeChunk = 7 }},
-		{"multi-PDU C2H without SUCCESS", func(tt *testTarget) { tt.c2hChunk = 1000; tt.noSuccess = true }},
-		{"multi-PDU C2H with SUCCESS", func(tt *testTarget) { tt.c2hChunk = 4096 }},
-		{"small MAXH2CDATA and several R2Ts", func(tt *testTarget) { tt.maxH2C = 4096; tt.r2tChunk = 12288 }},
-		{"CPDA padding", func(tt *testTarget) { tt.cpda = 7 }},
-		{"small MDTS splits", func(tt *testTarget) { tt.mdts = 1 }},
-		{"no in-capsule data", func(tt *testTarget) { tt.ioccsz = 4 }},
+		{"defaults", func(*testTarget) {}, func(t *testing.T, s ControllerStats) {
+			require.Equal(t, ControllerStats{Commands: 1 + 2*(1+1+1+1+8+3), InCapsuleWrites: 1 + 2, R2Ts: 1 + 1 + 8 + 3,
+				H2CDataPDUs: 1 + 1 + 8 + 3, C2HDataPDUs: 1 + 1 + 1 + 1 + 8 + 3}, s)
+		}},
+		{"partial reads", func(tt *testTarget) { tt.writeChunk = 7 }, nil},
+		{"multi-PDU C2H without SUCCESS", func(tt *testTarget) { tt.c2hChunk = 1000; tt.noSuccess = true },
+			func(t *testing.T, s ControllerStats) { require.Equal(t, uint64(1+5+5+132+8*132+2*132+46), s.C2HDataPDUs) }},
+		{"multi-PDU C2H with SUCCESS", func(tt *testTarget) { tt.c2hChunk = 4096 },
+			func(t *testing.T, s ControllerStats) { require.Equal(t, uint64(1+1+2+32+256+75), s.C2HDataPDUs) }},
+		{"small MAXH2CDATA and several R2Ts", func(tt *testTarget) { tt.maxH2C = 4096; tt.r2tChunk = 12288 },
+			func(t *testing.T, s ControllerStats) {
+				require.Equal(t, uint64(1+11+88+26), s.R2Ts)
+				require.Equal(t, uint64(2+32+256+75), s.H2CDataPDUs)
+			}},
+		{"CPDA padding", func(tt *testTarget) { tt.cpda = 7 }, nil},
+		{"small MDTS splits", func(tt *testTarget) { tt.mdts = 1 },
+			func(t *testing.T, s ControllerStats) { require.Equal(t, uint64(1+2*(1+1+1+16+128+38)), s.Commands) }},
+		{"no in-capsule data", func(tt *testTarget) { tt.ioccsz = 4 },
+			func(t *testing.T, s ControllerStats) {
+				require.Equal(t, uint64(1), s.InCapsuleWrites, "only Connect")
+				require.Equal(t, uint64(1+1+1+1+8+3), s.R2Ts)
+			}},
 	}
 	sizes := []struct{ off, n int }{
 		{0, 512}, {512, 4096}, {8192, 4096 + 512}, {1 << 20, 128 << 10}, {3 << 20, 1 << 20}, {5<<20 + 512, 300 << 10},
@@ -117,6 +135,9 @@ func TestReadWriteRoundTrip(t *testing.T) {
 				got := make([]byte, s.n)
 				require.NoError(t, c.ReadAt(ctx, 1, got, int64(s.off)))
 				require.Equal(t, want, got, "read %d at %d", s.n, s.off)
+			}
+			if tc.check != nil {
+				tc.check(t, c.Stats())
 			}
 		})
 	}

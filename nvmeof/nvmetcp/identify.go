@@ -43,9 +43,9 @@ func identifyController(b []byte, ci *ControllerInfo) (mdts uint8, icdoff uint16
 	ci.CntlID = binary.LittleEndian.Uint16(b[78:])
 	ci.ANAReporting = b[76]&(1<<3) != 0
 	ci.KeepAliveUnit = binary.LittleEndian.Uint16(b[320:])
-	ci.ANATransition = b[343]
-	ci.ANACap = b[344]
-	ci.ANAGroups = binary.LittleEndian.Uint32(b[349:])
+	ci.ANATransition = b[342]
+	ci.ANACap = b[343]
+	ci.ANAGroups = binary.LittleEndian.Uint32(b[348:])
 	ci.Namespaces = binary.LittleEndian.Uint32(b[516:])
 	ioccsz := binary.LittleEndian.Uint32(b[1792:])
 	if ioccsz >= 4 {

@@ -349,6 +349,10 @@ func (m *Multipath) controller(ctx context.Context, i int) (*Controller, error) 
 func (m *Multipath) connectBackground(i int) {
 	m.mu.Lock()
 	p := m.paths[i]
+	if c := p.ctrl; c != nil && c.Err() != nil { // lost while no I/O used it
+		p.ctrl, p.lastErr = nil, c.Err()
+		defer func() { _ = c.Close() }()
+	}
 	if m.closed || p.ctrl != nil || p.connecting != nil || time.Now().Before(p.nextTry) {
 		m.mu.Unlock()
 		return

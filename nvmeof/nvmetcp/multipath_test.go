@@ -113,6 +113,27 @@ func TestMultipathConnectsOptimizedInBackground(t *testing.T) {
 	require.Equal(t, before[0].IOs, after[0].IOs)
 }
 
+func TestMultipathReconnectsAPathLostWhileIdle(t *testing.T) {
+	tp := newTestPaths(t, ANANonOptimized, ANAOptimized)
+	m := tp.multipath(t, MultipathOptions{})
+	ctx := context.Background()
+	require.NoError(t, m.Connect(ctx))
+	tp.target(1).dropAll() // the optimized path dies while no I/O runs
+	require.Eventually(t, func() bool { return !m.Paths()[1].Connected }, time.Minute, time.Millisecond)
+	// I/O goes to the non-optimized path and brings the optimized one back
+	// in the background.
+	require.Eventually(t, func() bool {
+		require.NoError(t, m.WriteAt(ctx, 1, make([]byte, 512), 0))
+		return m.Paths()[1].Connected
+	}, time.Minute, time.Millisecond)
+	before := m.Paths()
+	require.NoError(t, m.WriteAt(ctx, 1, make([]byte, 512), 0))
+	after := m.Paths()
+	require.Equal(t, before[1].IOs+1, after[1].IOs, "back on the optimized path")
+	require.Equal(t, uint64(3), m.Stats().Connects)
+	require.ErrorContains(t, after[1].LastErr, "connection closed by the target")
+}
+
 func TestMultipathFailsOverWithoutLosingWrites(t *testing.T) {
 	tp := newTestPaths(t, ANAOptimized, ANANonOptimized)
 	m := tp.multipath(t, MultipathOptions{RetryInterval: time.Millisecond, ReconnectDelay: time.Millisecond,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,9 +45,16 @@ type queue struct {
 	wg     sync.WaitGroup // reader and sender
 	onFail func(error)
 
+	stats queueStats
+
 	mu   sync.Mutex
 	reqs []*request // in flight, by command ID
 	err  error
+}
+
+// queueStats counts the traffic of a queue.
+type queueStats struct {
+	commands, inCapsule, r2ts, h2c, c2h atomic.Uint64
 }
 
 // request is one command in flight.
@@ -206,8 +214,10 @@ func (q *queue) submit(ctx context.Context, cmd *command, dir int, data []byte, 
 	}
 	q.mu.Unlock()
 
+	q.stats.commands.Add(1)
 	var err error
 	if r.icd && len(data) > 0 {
+		q.stats.inCapsule.Add(1)
 		hdr, pad := capsuleHeader(cmd, len(data), q.cpda)
 		err = q.write(hdr, make([]byte, pad), data)
 	} else {
@@ -497,6 +507,7 @@ func (q *queue) onC2HData(h header, b []byte) error {
 		return badPDU(fesSequenceError, "C2HData SUCCESS after %d of %d bytes (command ID %d)", datao+datal,
 			r.length, cid)
 	}
+	q.stats.c2h.Add(1)
 	if _, err := q.br.Discard(int(h.pdo) - dataHdrLen); err != nil {
 		return readErr(err)
 	}
@@ -542,6 +553,7 @@ func (q *queue) onR2T(b []byte) error {
 	}
 	r.sending = true
 	job.r = r
+	q.stats.r2ts.Add(1)
 	q.r2ts <- job // never blocks: at most one job per command in flight
 	return nil
 }
@@ -589,6 +601,7 @@ func (q *queue) sendData(j r2tJob, buf, hdr []byte) error {
 		}
 		var err error
 		if ok {
+			q.stats.h2c.Add(1)
 			nb := net.Buffers{h2cHeader(hdr, r.cid, j.ttag, off, n, off+n == end, q.cpda), buf[:n]}
 			_, err = nb.WriteTo(q.conn)
 		}

@@ -539,10 +539,10 @@ func (t *testTarget) identify(cns uint8, nsid uint32, cntlid uint16) []byte {
 		binary.LittleEndian.PutUint16(b[78:], cntlid)
 		if t.ana {
 			b[76] = 1 << 3
-			b[343] = 10
-			b[344] = 0x47
-			binary.LittleEndian.PutUint32(b[345:], 1)
-			binary.LittleEndian.PutUint32(b[349:], 1)
+			b[342] = 10
+			b[343] = 0x47
+			binary.LittleEndian.PutUint32(b[344:], 1)
+			binary.LittleEndian.PutUint32(b[348:], 1)
 		}
 		binary.LittleEndian.PutUint16(b[320:], 100)
 		binary.LittleEndian.PutUint32(b[516:], 1)
