@@ -101,7 +101,9 @@ func TestReadWriteRoundTrip(t *testing.T) {
 		}},
 		{"partial reads", func(tt *testTarget) { tt.writeChunk = 7 }, nil},
 		{"multi-PDU C2H without SUCCESS", func(tt *testTarget) { tt.c2hChunk = 1000; tt.noSuccess = true },
-			func(t *testing.T, s ControllerStats) { require.Equal(t, uint64(1+5+5+132+8*132+2*132+46), s.C2HDataPDUs) }},
+			func(t *testing.T, s ControllerStats) {
+				require.Equal(t, uint64(1+5+5+132+8*132+2*132+46), s.C2HDataPDUs)
+			}},
 		{"multi-PDU C2H with SUCCESS", func(tt *testTarget) { tt.c2hChunk = 4096 },
 			func(t *testing.T, s ControllerStats) { require.Equal(t, uint64(1+1+2+32+256+75), s.C2HDataPDUs) }},
 		{"small MAXH2CDATA and several R2Ts", func(tt *testTarget) { tt.maxH2C = 4096; tt.r2tChunk = 12288 },
