@@ -41,7 +41,7 @@ func (c *Controller) rw(ctx context.Context, opc uint8, nsid uint32, p []byte, o
 		return fmt.Errorf("%w: %s of %d bytes at %d: beyond the namespace's %d blocks", ErrInvalid, op, len(p),
 			off, ni.Blocks)
 	}
-	chunk := int64(1<<16) * bs // NLB is 16 bits
+	chunk := min(int64(1<<16)*bs, 1<<31/bs*bs) // NLB is 16 bits, the SGL length 32
 	if c.maxIO > 0 {
 		chunk = min(chunk, int64(c.maxIO)/bs*bs)
 	}

@@ -228,6 +228,18 @@ func testSPDKReadWrite(t *testing.T, ctx context.Context, s *realSPDK) {
 	}
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
+	// A full queue: 4 MiB are 32 commands in flight at once, twice over
+	// from two goroutines.
+	big := pattern(8<<20, 300)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.WriteAt(ctx, 1, big[i*(4<<20):(i+1)*(4<<20)], int64(32<<20+i*(4<<20)))
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
 	st := c.Stats()
 	t.Logf("writer: %+v", st)
 	require.GreaterOrEqual(t, st.InCapsuleWrites, uint64(1+2), "Connect and the writes of at most %d bytes", info.InCapsuleBytes)
@@ -269,6 +281,9 @@ func testSPDKReadWrite(t *testing.T, ctx context.Context, s *realSPDK) {
 	for i := range 8 {
 		require.True(t, bytes.Equal(pattern(128<<10, uint64(i+200)), got[i*(128<<10):(i+1)*(128<<10)]), "writer %d", i)
 	}
+	got = make([]byte, 8<<20)
+	require.NoError(t, c2.ReadAt(ctx, 1, got, 32<<20))
+	require.True(t, bytes.Equal(big, got), "8 MiB written by two full queues")
 	err = c2.ReadAt(ctx, 1, make([]byte, 1024), 64<<20-512)
 	require.ErrorIs(t, err, ErrInvalid, "beyond the end")
 }

@@ -79,6 +79,7 @@ type tctrl struct {
 	cc, csts uint32
 	admin    *tconn
 	aers     []uint16 // outstanding AER command IDs
+	pending  bool     // an ANA change waits for the next AER (as SPDK queues it)
 }
 
 // tconn is one queue (connection) of the target.
@@ -204,6 +205,9 @@ func (t *testTarget) keepAliveCount() int {
 	return t.keepAlives
 }
 
+// anaChangeEvent is the AER completion of an ANA change notice.
+const anaChangeEvent = 0x2 | 0x03<<8 | uint32(logANA)<<16
+
 // setANA changes the ANA state and completes an outstanding AER of every
 // controller with an ANA change notice (when notify).
 func (t *testTarget) setANA(s ANAState, notify bool) {
@@ -216,15 +220,18 @@ func (t *testTarget) setANA(s ANAState, notify bool) {
 	var fire []aer
 	if notify {
 		for _, c := range t.ctrls {
-			if len(c.aers) > 0 && c.admin != nil {
+			switch {
+			case len(c.aers) > 0 && c.admin != nil:
 				fire = append(fire, aer{c.admin, c.aers[0]})
 				c.aers = c.aers[1:]
+			default:
+				c.pending = true
 			}
 		}
 	}
 	t.mu.Unlock()
 	for _, a := range fire {
-		_ = a.tc.respond(a.cid, 0, 0, 0x2|0x03<<8|uint32(logANA)<<16)
+		_ = a.tc.respond(a.cid, 0, 0, anaChangeEvent)
 	}
 }
 
@@ -511,8 +518,16 @@ func (tc *tconn) adminCmd(c *tcmd) error {
 		return tc.respond(c.cid, 0, 0, 0)
 	case opcAER:
 		t.mu.Lock()
-		tc.ctrl.aers = append(tc.ctrl.aers, c.cid)
+		pending := tc.ctrl.pending
+		if pending {
+			tc.ctrl.pending = false
+		} else {
+			tc.ctrl.aers = append(tc.ctrl.aers, c.cid)
+		}
 		t.mu.Unlock()
+		if pending {
+			return tc.respond(c.cid, 0, 0, anaChangeEvent)
+		}
 		return nil
 	case opcKeepAlive:
 		t.mu.Lock()
