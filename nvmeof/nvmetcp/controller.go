@@ -127,7 +127,7 @@ func (c *Controller) connectQueue(ctx context.Context, q *queue, cntlid, sqsize 
 	}
 	if authreq := cpl.dw0 >> 16; authreq != 0 {
 		return 0, fmt.Errorf("%w: the target requires authentication (AUTHREQ %#x), which this host does not do",
-			ErrInvalid, authreq)
+			errors.ErrUnsupported, authreq)
 	}
 	got := uint16(cpl.dw0)
 	if q.qid == 0 {

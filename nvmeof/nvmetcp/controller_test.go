@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,6 +359,23 @@ func TestCommandTimeout(t *testing.T) {
 		require.ErrorIs(t, err, ErrTransport)
 		require.Equal(t, 3*time.Second, time.Since(start))
 		<-c.Done()
+	})
+}
+
+func TestConnectTimesOutOnASilentTarget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A target that accepts the connection and never answers ICReq.
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			a, b := net.Pipe()
+			go func() { _, _ = io.Copy(io.Discard, b) }()
+			return a, nil
+		}
+		start := time.Now()
+		_, err := Connect(context.Background(), "target:4420", testSub,
+			Options{HostNQN: testHost, Dial: dial, CommandTimeout: 4 * time.Second})
+		require.ErrorIs(t, err, ErrTransport)
+		require.ErrorIs(t, err, ErrTimeout)
+		require.Equal(t, 4*time.Second, time.Since(start))
 	})
 }
 

@@ -203,7 +203,7 @@ func (m *Multipath) do(ctx context.Context, nsid uint32, io func(*Controller) er
 				return fmt.Errorf("nvmetcp: multipath %s: %w", m.subNQN, ErrClosed)
 			case ctx.Err() != nil:
 				return m.ctxErr(ctx, err)
-			case errors.Is(err, ErrInvalid):
+			case c != nil && errors.Is(err, ErrInvalid): // the request, not the path
 				return err
 			}
 			if c != nil {

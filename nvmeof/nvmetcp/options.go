@@ -42,8 +42,9 @@ type Options struct {
 	// commands go out every KeepAlive/2. Negative: no keep-alive (KATO 0).
 	// SPDK rounds KATO up to a multiple of 10 s.
 	KeepAlive time.Duration
-	// CommandTimeout bounds every command. A command without a response by
-	// then fails the whole controller (ErrTimeout, ErrTransport).
+	// CommandTimeout bounds every command, and the dial and connection
+	// initialization of each queue. A command without a response by then
+	// fails the whole controller (ErrTimeout, ErrTransport).
 	CommandTimeout time.Duration
 	// QueueDepth is the number of I/O commands in flight at most.
 	QueueDepth int

@@ -89,12 +89,18 @@ type r2tJob struct {
 	off, len uint32
 }
 
-// openQueue dials addr and exchanges ICReq/ICResp. depth is the number of
-// commands that may be in flight.
+// openQueue dials addr and exchanges ICReq/ICResp, within ctx and
+// o.CommandTimeout. depth is the number of commands that may be in flight;
 // onFail is called (once) when the queue fails.
 func openQueue(ctx context.Context, addr string, qid uint16, depth int, o *Options, onFail func(error)) (*queue, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, o.CommandTimeout,
+		fmt.Errorf("%w: no connection to %s within %v", ErrTimeout, addr, o.CommandTimeout))
+	defer cancel()
 	conn, err := o.Dial(ctx, "tcp", addr)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+		}
 		return nil, transportErr("dial %s: %w", addr, err)
 	}
 	q := &queue{qid: qid, conn: conn, br: bufio.NewReaderSize(conn, maxDataPDU), log: o.Logger,
@@ -116,13 +122,18 @@ func openQueue(ctx context.Context, addr string, qid uint16, depth int, o *Optio
 // initialize sends ICReq and checks ICResp, within ctx.
 func (q *queue) initialize(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = q.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	if d, ok := ctx.Deadline(); ok {
 		_ = q.conn.SetDeadline(d)
 	}
 	fail := func(err error) error {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: initialize connection: %w", ErrTransport, ctx.Err())
+			return fmt.Errorf("%w: initialize connection: %w", ErrTransport, context.Cause(ctx))
 		}
 		return err
 	}
@@ -157,6 +168,10 @@ func (q *queue) initialize(ctx context.Context) error {
 	q.cpda, q.maxH2C = ic.cpda, min(ic.maxH2CData, maxDataPDU)
 	if q.qid == 0 {
 		q.icd = adminICData
+	}
+	// Clear the deadline only once ctx can no longer set one.
+	if stopped = true; !stop() {
+		return fmt.Errorf("%w: initialize connection: %w", ErrTransport, context.Cause(ctx))
 	}
 	if err := q.conn.SetDeadline(time.Time{}); err != nil {
 		return transportErr("clear deadline: %w", err)
