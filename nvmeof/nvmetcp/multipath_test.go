@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -146,10 +145,9 @@ func TestMultipathFailsOverWithoutLosingWrites(t *testing.T) {
 	stop := make(chan struct{})
 	var res fabric.SeqResult
 	var runErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		res, runErr = fabric.RunSeq(ctx, m, fabric.SeqWorkload{NSID: 1, BlockSize: 512, Blocks: 1000, Stop: stop,
 			OnAck: func(n uint64) {
 				select {
@@ -159,11 +157,19 @@ func TestMultipathFailsOverWithoutLosingWrites(t *testing.T) {
 			}})
 	}()
 	// progress waits until n more writes were acknowledged.
-	progress := func(n uint64) uint64 {
-		first := <-acked
-		for {
-			if a := <-acked; a >= first+n {
-				return a
+	progress := func(n uint64) {
+		t.Helper()
+		var first uint64
+		for got := false; ; {
+			select {
+			case a := <-acked:
+				if !got {
+					first, got = a, true
+				} else if a >= first+n {
+					return
+				}
+			case <-done:
+				t.Fatalf("the workload stopped: %v", runErr)
 			}
 		}
 	}
@@ -197,7 +203,7 @@ func TestMultipathFailsOverWithoutLosingWrites(t *testing.T) {
 	require.Greater(t, iosOf(1), before, "I/O on the reconnected path 1")
 
 	close(stop)
-	wg.Wait()
+	<-done
 	require.NoError(t, runErr)
 	require.GreaterOrEqual(t, res.Acked, uint64(200))
 	require.NoError(t, fabric.VerifySeq(ctx, m, res))
