@@ -65,6 +65,19 @@ func (c Config) ServerTLS() (*tls.Config, error) {
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }
 
+// Identity returns the identity CertFile names (IdentityOf).
+func (c Config) Identity() (Identity, error) {
+	b, err := os.ReadFile(c.CertFile)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cert, err := parseCertPEM(b)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %s: %w", ErrConfig, c.CertFile, err)
+	}
+	return IdentityOf(cert)
+}
+
 // ClientTLS returns the client side of mutual TLS: it presents CertFile and
 // trusts only servers whose certificate CAFile signed.
 func (c Config) ClientTLS() (*tls.Config, error) {
