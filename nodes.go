@@ -133,7 +133,8 @@ func (c *Cluster) DeleteDiskNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: disk node %q still has %d physical disks", ErrFailedPrecondition, name, dn.PDCount)
 		}
 		txDelete(tx, KeyDN(name))
-		return nil
+		_, _, err = txUnbind(tx, dn.ID)
+		return err
 	})
 }
 
@@ -203,6 +204,7 @@ func (c *Cluster) DeleteControllerNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: controller node %q still hosts %d controllers", ErrFailedPrecondition, name, cn.CntlrCount)
 		}
 		txDelete(tx, KeyCN(name))
-		return nil
+		_, _, err = txUnbind(tx, cn.ID)
+		return err
 	})
 }

@@ -53,7 +53,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestTutorial(t *testing.T) {
-	addr, _ := startPortal(t, portal.Config{})
+	addr, _ := startPortal(t, portal.Config{Insecure: true})
 	for _, line := range tutorial.Lines() {
 		out, errOut, code := runCLI(t, cliArgs(t, line, addr)...)
 		require.Zero(t, code, "%s\nstderr: %s", line, errOut)
@@ -67,7 +67,7 @@ func TestTutorial(t *testing.T) {
 }
 
 func TestCLIErrors(t *testing.T) {
-	addr, _ := startPortal(t, portal.Config{})
+	addr, _ := startPortal(t, portal.Config{Insecure: true})
 	_, errOut, code := runCLI(t, "--addr-port", addr, "da", "get", "--da-name", "nope")
 	require.Equal(t, exitError, code)
 	require.Contains(t, errOut, "NotFound")
@@ -95,7 +95,7 @@ func TestCLIErrors(t *testing.T) {
 }
 
 func TestCLITable(t *testing.T) {
-	addr, _ := startPortal(t, portal.Config{})
+	addr, _ := startPortal(t, portal.Config{Insecure: true})
 	for _, line := range tutorial.Lines()[:6] {
 		_, errOut, code := runCLI(t, cliArgs(t, line, addr)...)
 		require.Zero(t, code, errOut)
