@@ -74,8 +74,8 @@ func Policy() mtls.Policy {
 	rw := []mtls.Role{mtls.RoleAdmin, mtls.RoleMonitor}
 	return mtls.Policy{
 		"/" + portalpb.Portal_ServiceDesc.ServiceName + "/*": rw,
-		portalpb.Portal_UnbindDn_FullMethodName:             {mtls.RoleAdmin},
-		portalpb.Portal_UnbindCn_FullMethodName:             {mtls.RoleAdmin},
+		portalpb.Portal_UnbindDn_FullMethodName:              {mtls.RoleAdmin},
+		portalpb.Portal_UnbindCn_FullMethodName:              {mtls.RoleAdmin},
 	}
 }
 
