@@ -23,10 +23,10 @@ import (
 // writes the reported status back, probes their health and fails over the
 // disk arrays whose primary was on a failed controller node.
 type Monitor struct {
-	cfg      Config
-	log      hclog.Logger
-	members  *Membership
-	tls      *tls.Config // client side of mutual TLS; nil: plaintext (Insecure)
+	cfg     Config
+	log     hclog.Logger
+	members *Membership
+	tls     *tls.Config // client side of mutual TLS; nil: plaintext (Insecure)
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
 
