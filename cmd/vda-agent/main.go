@@ -3,8 +3,15 @@
 //
 //	vda-agent --role dn --listener 192.168.0.14 --port 9720 --sock-path /tmp/dn.sock \
 //	    --listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' \
-//	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12,192.168.0.11] \
-//	    [--tls-cert agent.pem --tls-key agent.key --tls-ca ca.pem]
+//	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12] \
+//	    [--tls-cert agent.crt --tls-key agent.key --tls-ca ca.crt | --insecure]
+//
+// It serves mutual TLS with roles: without --tls-* flags it uses ca.crt,
+// agent.crt and agent.key in $VDA_TLS_DIR (default /etc/vda/tls), whose
+// agent certificate names this node (`vda certs issue --role agent --name
+// 192.168.0.14:9720 --ip 192.168.0.14`); only monitors may then Sync. It
+// refuses to start without certificates unless --insecure says that anyone
+// who reaches the port may drive the node.
 //
 // --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
 // --sock-path instead of using a real one, for the dev cluster. It stops on
@@ -28,6 +35,7 @@ import (
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest"
 )
@@ -47,6 +55,7 @@ const (
 
 type options struct {
 	cfg      agent.Config
+	tls      cmdrun.TLSFlags
 	listener string
 	port     int
 	logLevel string
@@ -74,9 +83,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		return nil
 	})
-	fs.StringVar(&o.cfg.TLS.CertFile, "tls-cert", "", "agent certificate (PEM); enables mutual TLS")
-	fs.StringVar(&o.cfg.TLS.KeyFile, "tls-key", "", "agent key (PEM)")
-	fs.StringVar(&o.cfg.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs callers' certificates")
+	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&o.fake, "fake-spdk", false, "run an in-process fake spdk_tgt on --sock-path (dev cluster)")
@@ -112,7 +119,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if len(o.fakeNVMe) > 0 && !o.fake {
 		return o, errors.New("--fake-nvme needs --fake-spdk")
 	}
-	return o, nil
+	o.cfg.TLS, o.cfg.Insecure, err = o.tls.Resolve(mtls.RoleAgent,
+		fmt.Sprintf("--name %s --ip %s ", o.cfg.ListenAddr, o.listener))
+	return o, err
 }
 
 func portOr(p, def int) int {
