@@ -67,15 +67,24 @@ func (c Config) ServerTLS() (*tls.Config, error) {
 
 // Identity returns the identity CertFile names (IdentityOf).
 func (c Config) Identity() (Identity, error) {
-	b, err := os.ReadFile(c.CertFile)
+	cert, err := ReadCertificate(c.CertFile)
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Identity{}, err
+	}
+	return IdentityOf(cert)
+}
+
+// ReadCertificate reads the first certificate of a PEM file.
+func ReadCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cert, err := parseCertPEM(b)
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %s: %w", ErrConfig, c.CertFile, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
-	return IdentityOf(cert)
+	return cert, nil
 }
 
 // ClientTLS returns the client side of mutual TLS: it presents CertFile and

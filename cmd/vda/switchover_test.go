@@ -11,7 +11,7 @@ import (
 )
 
 func TestDASwitchover(t *testing.T) {
-	addr, _ := startPortal(t, portal.Config{Insecure: true})
+	addr, _ := startPortal(t, portal.Config{})
 	for _, line := range tutorial.Lines()[:8] { // da0 and exp0
 		_, errOut, code := runCLI(t, cliArgs(t, line, addr)...)
 		require.Zero(t, code, errOut)
