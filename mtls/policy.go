@@ -2,7 +2,6 @@ package mtls
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 
@@ -83,14 +82,3 @@ type identityStream struct {
 }
 
 func (s *identityStream) Context() context.Context { return s.ctx }
-
-// IsAuthError reports whether err is a refusal by the policy
-// (Unauthenticated or PermissionDenied).
-func IsAuthError(err error) bool {
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
-		return false
-	}
-	c := se.GRPCStatus().Code()
-	return c == codes.Unauthenticated || c == codes.PermissionDenied
-}
