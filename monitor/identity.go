@@ -27,6 +27,9 @@ func (w *worker) boundRequest(np *NodePlan) (*agentpb.SyncRequest, error) {
 	if np.AgentID != "" {
 		return np.Request, nil
 	}
+	if err := w.m.members.Guard(w.id); err != nil {
+		return nil, err
+	}
 	h, err := w.askHealth()
 	if err != nil {
 		return nil, err
