@@ -15,12 +15,18 @@
 //	/vda/exp/<da>/<exp>     Exporter
 //	/vda/status/...         Status of the object at the same path (KeyStatus)
 //	/vda/listener/<t>/<a>/<p>  the node whose NVMe-oF listener t a:p is (KeyListener)
+//	/vda/binding/node/<id>  Binding of a node to its agent's ID (KeyNodeBinding)
+//	/vda/binding/agent/<id> the same Binding, by agent ID (KeyAgentBinding)
 //
 // Specs are written by Cluster only; Status is written by the monitor only,
 // under KeyStatus(specKey), so status writes never conflict with spec edits.
 // The monitor may also edit a DiskArray's PrimaryCntlrID, Cntlrs[].Primary,
 // Epoch (fencing epoch, starts at 1, only grows) and Initialized (set once
 // the DA lvstore was first created), with a compare-and-swap on the DA key.
+// The monitor creates both binding keys of a node together, only when both
+// are absent, when it first reaches the node's agent; UnbindDiskNode and
+// UnbindControllerNode (an operator's explicit step when an agent's ID
+// legitimately changed) and deleting the node drop them.
 // Status.Parts carries sub-object status by ID: a DA's VD and controller
 // IDs, an exporter's port IDs (ExpPort.ID, one per controller).
 //

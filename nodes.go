@@ -156,6 +156,9 @@ func (c *Cluster) DeleteDiskNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: disk node %q still has %d physical disks", ErrFailedPrecondition, name, dn.PDCount)
 		}
 		txDelete(tx, KeyDN(name))
+		if _, _, err := txUnbind(tx, dn.ID); err != nil {
+			return err
+		}
 		return txReleaseListener(tx, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name})
 	})
 }
@@ -242,6 +245,9 @@ func (c *Cluster) DeleteControllerNode(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: controller node %q still hosts %d controllers", ErrFailedPrecondition, name, cn.CntlrCount)
 		}
 		txDelete(tx, KeyCN(name))
+		if _, _, err := txUnbind(tx, cn.ID); err != nil {
+			return err
+		}
 		return txReleaseListener(tx, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name})
 	})
 }

@@ -56,15 +56,24 @@ type Config struct {
 	// node_id fail with FailedPrecondition.
 	NodeID string
 	// StateDir, when set, keeps the last applied generation and epochs in
-	// a file there, so a restarted agent still refuses stale monitors.
+	// a file there, so a restarted agent still refuses stale monitors, and
+	// the agent's ID (a UUID made on first start), so its monitor knows it
+	// again. Without it the agent has a new ID in every process, and a
+	// restarted agent is driven again only after its node is unbound.
 	StateDir string
 	// AllowedCallers, when not empty, lists the IP addresses or CIDR
-	// prefixes (monitors, portals) allowed to call the agent; others get
-	// PermissionDenied. It applies with and without TLS.
+	// prefixes (monitors) allowed to call the agent; others get
+	// PermissionDenied. It is an extra layer over TLS (or over Insecure),
+	// never a replacement: a source address proves nothing.
 	AllowedCallers []string
-	// TLS enables mutual TLS when set: callers must present a certificate
-	// signed by TLS.CAFile.
+	// TLS enables mutual TLS with roles: the agent's certificate must name
+	// vda://agent/<node name> (it then refuses desired state for any other
+	// node), and callers must present a certificate signed by TLS.CAFile
+	// whose role Policy allows (Sync: monitors only).
 	TLS mtls.Config
+	// Insecure runs without TLS: any caller that reaches ListenAddr can
+	// change the node. New refuses a Config with neither TLS nor Insecure.
+	Insecure bool
 	// Logger gets lifecycle and per-RPC logs; nil is silent.
 	Logger hclog.Logger
 	// SyncTimeout bounds one Sync, including hung SPDK calls.
@@ -125,6 +134,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if !c.TLS.Enabled() && !c.Insecure {
+		return c, fmt.Errorf("%w: no TLS: set TLS (mutual TLS with roles: only monitors may Sync), "+
+			"or Insecure to let any caller that reaches the agent drive it", ErrConfig)
 	}
 	for _, d := range []*time.Duration{&c.SyncTimeout, &c.HealthTimeout, &c.ShutdownTimeout} {
 		if *d < 0 {

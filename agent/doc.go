@@ -8,6 +8,8 @@
 //	cfg := agent.DefaultConfig(agent.RoleDN)
 //	cfg.SPDKAddr = "/tmp/dn.sock"
 //	cfg.Listener, _ = nvmeof.ParseListenerConf(`{"trtype":"tcp","traddr":"192.168.0.14","trsvcid":"4420"}`)
+//	cfg.TLS = mtls.Files("/etc/vda/tls", mtls.RoleAgent) // or cfg.Insecure = true
+//	cfg.StateDir = "/var/lib/vda/agent"
 //	a, err := agent.New(cfg)
 //	defer a.Close()
 //	err = a.Run(ctx) // or a.Serve(ctx, lis); returns after every goroutine exited
@@ -18,8 +20,12 @@
 // # Sync
 //
 // Sync takes the complete desired state of the node. Every field is
-// validated first (IDs, NQNs, sizes, transports, the role); a bad request
-// fails with InvalidArgument and changes nothing. Then the guard: a request
+// validated first (IDs, NQNs, sizes, transports, the role, and that the
+// generation and every epoch are at most the store revision the monitor
+// read); a bad request fails with InvalidArgument and changes nothing. A
+// request for another agent ID, node ID (Config.NodeID) or node name (the
+// one the agent's certificate names) fails with FailedPrecondition. Then
+// the guard: a request
 // whose generation is older than the last applied one, or whose epoch for
 // a disk array is older than the last applied epoch of that array, fails
 // with FailedPrecondition. Generation and epochs are recorded (in
@@ -61,9 +67,26 @@
 // of its own (Syncs use another), so a Sync with thousands of requests
 // queued in SPDK does not delay it; each Sync starts with the same probe.
 //
+// Every agent has an ID, a UUID made on first start and kept in
+// Config.StateDir (without one, a new ID per process), which Health
+// reports. The monitor binds each node to the agent ID it first reaches and
+// sends it in every Sync, so an address that reaches another node's agent
+// (an alias) is never applied there.
+//
+// Health also reports the guard's generation and highest epoch. Neither
+// can exceed the store's revision; a guard that holds more (a forged
+// request, a store restored from an older backup) would refuse every real
+// state forever, so a monitor that sees it calls Reanchor, which resets the
+// guard to the store's values and is refused for a guard that holds
+// nothing out of bounds.
+//
 // # Security
 //
-// With Config.TLS every caller must present a certificate signed by the
-// configured CA. With Config.AllowedCallers only those addresses may call.
-// Status is the one mapping from the package's errors to gRPC codes.
+// New refuses a Config with neither TLS nor Insecure. With Config.TLS
+// (mutual TLS with roles, package mtls) the agent's certificate must name
+// vda://agent/<node name>, and callers must present a certificate of the
+// CA whose role Policy allows: Sync and Reanchor only monitors, Health
+// monitors and operators (admin). Config.AllowedCallers is an extra layer:
+// only those source addresses may call. Status is the one mapping from the
+// package's errors to gRPC codes.
 package agent

@@ -27,6 +27,7 @@ func Example() {
 	cfg.SPDKAddr = fake.SockPath()
 	cfg.Listener, _ = nvmeof.ParseListenerConf(`{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"4420"}`)
 	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Insecure = true // production agents use mutual TLS (cfg.TLS): only a monitor may Sync
 	a, err := agent.New(cfg)
 	if err != nil {
 		panic(err)
@@ -39,9 +40,12 @@ func Example() {
 
 	c, _ := agent.Dial(ctx, lis.Addr().String())
 	defer c.Close()
-	reply, err := c.Sync(ctx, &agentpb.SyncRequest{Generation: 1, NodeId: nvmeof.NewID(), State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
-		Pds: []*agentpb.PdSpec{{Id: nvmeof.NewID(), Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 128 << 20}}}},
-	}}})
+	// The monitor sends the store revision it read and the agent ID it
+	// bound the node to (from Health).
+	reply, err := c.Sync(ctx, &agentpb.SyncRequest{Generation: 1, StoreRevision: 1, NodeId: nvmeof.NewID(),
+		AgentId: a.AgentID(), State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
+			Pds: []*agentpb.PdSpec{{Id: nvmeof.NewID(), Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 128 << 20}}}},
+		}}})
 	if err != nil {
 		panic(err)
 	}

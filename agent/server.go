@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/spdk"
 )
 
@@ -36,6 +37,8 @@ type Agent struct {
 	ownsHealth bool
 	allow      []netip.Prefix
 	guard      *guard
+	agentID    string // persistent (StateDir) or per process
+	name       string // the node its certificate names; "" without TLS
 	dn         *dnNode
 	cn         *cnNode
 	bootID     string
@@ -59,9 +62,17 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	agentID, persisted, err := loadAgentID(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		cfg: cfg, log: cfg.Logger.Named("agent").With("role", string(cfg.Role)),
-		guard: g, bootID: newBootID(), syncSlot: make(chan struct{}, 1),
+		guard: g, agentID: agentID, bootID: newBootID(), syncSlot: make(chan struct{}, 1),
+	}
+	if !persisted {
+		a.log.Warn("no state dir: this agent's ID is new in every process, so a restart needs its node unbound "+
+			"(vda dn/cn unbind) before the monitor drives it again; set a state dir", "agent_id", agentID)
 	}
 	a.stopCtx, a.stop = context.WithCancel(context.Background())
 	a.allow, _ = parseAllowList(cfg.AllowedCallers) // validated by withDefaults
@@ -86,24 +97,73 @@ func New(cfg Config) (*Agent, error) {
 	} else {
 		a.cn = newCNNode(a.spdk, cfg.Listener, a.log)
 	}
-	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(a.authorize, a.errors, a.recovery),
-		grpc.WaitForHandlers(true), // Stop returns after the handlers
-	}
-	if cfg.TLS.Enabled() {
-		tc, err := cfg.TLS.ServerTLS()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
-	}
-	if len(a.allow) == 0 && !cfg.TLS.Enabled() {
-		a.log.Warn("no TLS and no allowed callers: any caller can change this node")
+	opts, err := a.serverOptions()
+	if err != nil {
+		a.closeClients()
+		return nil, err
 	}
 	a.grpc = grpc.NewServer(opts...)
 	agentpb.RegisterAgentServer(a.grpc, a)
 	return a, nil
 }
+
+// serverOptions returns the gRPC server's options: with TLS, the
+// credentials and the role policy (Policy) after the allow-list; without,
+// a loud warning (Config.Insecure).
+func (a *Agent) serverOptions() ([]grpc.ServerOption, error) {
+	unary := []grpc.UnaryServerInterceptor{a.authorize}
+	stream := []grpc.StreamServerInterceptor{a.authorizeStream}
+	opts := []grpc.ServerOption{grpc.WaitForHandlers(true)} // Stop returns after the handlers
+	if a.cfg.TLS.Enabled() {
+		id, err := a.cfg.TLS.Identity()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if id.Role != mtls.RoleAgent {
+			return nil, fmt.Errorf("%w: the certificate names %s, not an agent (vda://agent/<node name>)", ErrConfig, id)
+		}
+		tc, err := a.cfg.TLS.ServerTLS()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		a.name = id.Name
+		a.log = a.log.With("node", id.Name)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		unary = append(unary, a.roles)
+		stream = append(stream, mtls.StreamServerInterceptor(Policy())) // no streams yet: closed
+	} else {
+		a.log.Warn("INSECURE: no TLS: any caller that reaches this agent can change or wipe this node's SPDK",
+			"allowed_callers", a.cfg.AllowedCallers)
+	}
+	unary = append(unary, a.errors, a.recovery)
+	return append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)), nil
+}
+
+// Policy is who may call an agent over mutual TLS: Sync and Reanchor only
+// a monitor, Health a monitor or an operator (admin).
+func Policy() mtls.Policy {
+	return mtls.Policy{
+		agentpb.Agent_Sync_FullMethodName:     {mtls.RoleMonitor},
+		agentpb.Agent_Reanchor_FullMethodName: {mtls.RoleMonitor},
+		agentpb.Agent_Health_FullMethodName:   {mtls.RoleMonitor, mtls.RoleAdmin},
+	}
+}
+
+// closeClients closes the SPDK clients New made.
+func (a *Agent) closeClients() {
+	if a.ownsSPDK {
+		_ = a.spdk.Close()
+	}
+	if a.ownsHealth {
+		_ = a.health.Close()
+	}
+}
+
+// AgentID returns the agent's ID (HealthReply.agent_id).
+func (a *Agent) AgentID() string { return a.agentID }
+
+// NodeName returns the node the agent's certificate names ("" without TLS).
+func (a *Agent) NodeName() string { return a.name }
 
 func newBootID() string {
 	var b [8]byte
@@ -185,8 +245,11 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 	if err != nil {
 		return nil, err
 	}
-	if a.cfg.NodeID != "" && req.GetNodeId() != a.cfg.NodeID {
-		return nil, fmt.Errorf("%w: node_id %s, this is node %s", ErrWrongNode, req.GetNodeId(), a.cfg.NodeID)
+	if err := validateBounds(req, epochs); err != nil {
+		return nil, err
+	}
+	if err := a.checkNode(req.GetAgentId(), req.GetNodeId(), req.GetNodeName()); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.SyncTimeout)
 	defer cancel()
@@ -228,9 +291,55 @@ func (a *Agent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	gen, maxEpoch := a.guard.held()
 	return &agentpb.HealthReply{
 		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: v.Version,
+		AgentId: a.agentID, GuardGeneration: gen, GuardMaxEpoch: maxEpoch, NodeName: a.name,
 	}, nil
+}
+
+// checkNode refuses a request meant for another agent or node: another
+// agent ID, another node ID than Config.NodeID, or (with TLS) another node
+// name than the certificate's.
+func (a *Agent) checkNode(agentID, nodeID, nodeName string) error {
+	if agentID != a.agentID {
+		return fmt.Errorf("%w: agent_id %s, this is agent %s", ErrWrongNode, agentID, a.agentID)
+	}
+	if a.cfg.NodeID != "" && nodeID != a.cfg.NodeID {
+		return fmt.Errorf("%w: node_id %s, this is node %s", ErrWrongNode, nodeID, a.cfg.NodeID)
+	}
+	if a.name != "" && nodeName != a.name {
+		return fmt.Errorf("%w: node_name %q, this agent's certificate names node %q", ErrWrongNode, nodeName, a.name)
+	}
+	return nil
+}
+
+// Reanchor implements agentpb.AgentServer: it resets a guard that holds a
+// generation or an epoch above the store's revision to the store's values
+// (see agentpb.ReanchorRequest).
+func (a *Agent) Reanchor(ctx context.Context, req *agentpb.ReanchorRequest) (*agentpb.ReanchorReply, error) {
+	if err := validateReanchor(req); err != nil {
+		return nil, err
+	}
+	if err := a.checkNode(req.GetAgentId(), req.GetNodeId(), req.GetNodeName()); err != nil {
+		return nil, err
+	}
+	select {
+	case a.syncSlot <- struct{}{}: // not while a Sync checks the guard
+		defer func() { <-a.syncSlot }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("agent: waiting for the running sync: %w", context.Cause(ctx))
+	}
+	prevGen, prevMax, err := a.guard.reanchor(req.GetExpectGeneration(), req.GetExpectMaxEpoch(), req.GetStoreRevision(),
+		req.GetGeneration(), req.GetEpochs())
+	if err != nil {
+		return nil, err
+	}
+	caller, _ := mtls.CallerIdentity(ctx)
+	a.log.Warn("guard re-anchored to the store: it held a generation or an epoch no monitor issued",
+		"previous_generation", prevGen, "previous_max_epoch", prevMax, "generation", req.GetGeneration(),
+		"store_revision", req.GetStoreRevision(), "epochs", len(req.GetEpochs()), "caller", caller.String())
+	return &agentpb.ReanchorReply{PreviousGeneration: prevGen, PreviousMaxEpoch: prevMax}, nil
 }
 
 // authorize refuses callers outside Config.AllowedCallers.
@@ -261,6 +370,32 @@ func (a *Agent) allowed(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %s", ErrPermissionDenied, ip)
 }
+
+// authorizeStream is authorize for streams.
+func (a *Agent) authorizeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if len(a.allow) > 0 {
+		if err := a.allowed(ss.Context()); err != nil {
+			a.log.Warn("refused caller", "method", info.FullMethod, "error", err)
+			return Status(err).Err()
+		}
+	}
+	return h(srv, ss)
+}
+
+// roles enforces Policy on callers over mutual TLS and logs refusals.
+func (a *Agent) roles(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	called := false
+	resp, err := rolePolicy(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+		called = true
+		return h(ctx, req)
+	})
+	if !called {
+		a.log.Warn("refused caller", "method", info.FullMethod, "error", err)
+	}
+	return resp, err
+}
+
+var rolePolicy = mtls.UnaryServerInterceptor(Policy())
 
 // errors maps handler errors to gRPC statuses (Status) and logs them.
 func (a *Agent) errors(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

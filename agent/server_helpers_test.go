@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
@@ -50,6 +52,7 @@ func srvConfig(t testing.TB, role agent.Role, fake *spdktest.Server) agent.Confi
 	cfg := agent.DefaultConfig(role)
 	cfg.SPDKAddr = fake.SockPath()
 	cfg.Listener = srvListener(t)
+	cfg.Insecure = true
 	return cfg
 }
 
@@ -86,13 +89,38 @@ func srvStart(t testing.TB, cfg agent.Config) *running {
 	return &running{a: a, addr: lis.Addr().String(), stop: stop}
 }
 
-// srvDial returns a client of addr closed with the test.
+// srvDial returns a client of addr closed with the test. Like a monitor,
+// it sends the agent's ID (from Health) in Syncs that name none.
 func srvDial(t testing.TB, addr string, opts ...agent.DialOption) *agent.Client {
+	t.Helper()
+	c, err := agent.Dial(context.Background(), addr, append(opts, agent.WithGRPCOptions(grpc.WithUnaryInterceptor(bindAgentID)))...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// srvDialRaw is srvDial without filling in the agent ID.
+func srvDialRaw(t testing.TB, addr string, opts ...agent.DialOption) *agent.Client {
 	t.Helper()
 	c, err := agent.Dial(context.Background(), addr, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// bindAgentID fills in the agent ID of a Sync that names none, asking the
+// agent's Health for it (as a monitor binding a node does).
+func bindAgentID(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if r, ok := req.(*agentpb.SyncRequest); ok && r.GetAgentId() == "" {
+		h, err := agentpb.NewAgentClient(cc).Health(ctx, &agentpb.HealthRequest{})
+		if err != nil {
+			return err
+		}
+		r = proto.Clone(r).(*agentpb.SyncRequest)
+		r.AgentId = h.GetAgentId()
+		req = r
+	}
+	return inv(ctx, method, req, reply, cc, opts...)
 }
 
 func srvCtx(t testing.TB) context.Context {
@@ -104,7 +132,7 @@ func srvCtx(t testing.TB) context.Context {
 // dnRequest is a Sync of one malloc PD with one VD of DA da at epoch,
 // exported to controller cntlr.
 func dnRequest(gen int64, node, pd, vd, da, cntlr string, epoch int64) *agentpb.SyncRequest {
-	return &agentpb.SyncRequest{Generation: gen, NodeId: node, State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
+	return &agentpb.SyncRequest{Generation: gen, StoreRevision: gen, NodeId: node, State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
 		Pds: []*agentpb.PdSpec{{Id: pd, Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 64 << 20}},
 			Vds: []*agentpb.VdSpec{{Id: vd, DaId: da, Epoch: epoch, SizeBytes: 8 << 20, HostNqn: string(nvmeof.PrimaryHostNQN(cntlr, uint64(epoch)))}}}},
 	}}}

@@ -23,7 +23,7 @@ import (
 func testAgent(t *testing.T, e *dnEnv, edit func(*Config)) *Agent {
 	t.Helper()
 	cfg := DefaultConfig(RoleDN)
-	cfg.SPDK, cfg.Listener = e.c, e.listener
+	cfg.SPDK, cfg.Listener, cfg.Insecure = e.c, e.listener, true
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -33,8 +33,10 @@ func testAgent(t *testing.T, e *dnEnv, edit func(*Config)) *Agent {
 	return a
 }
 
-func testRequest(gen int64, st *agentpb.DnState) *agentpb.SyncRequest {
-	return &agentpb.SyncRequest{Generation: gen, NodeId: nvmeof.NewID(), State: &agentpb.SyncRequest_Dn{Dn: st}}
+// testRequest is a's desired state st at generation gen.
+func testRequest(a *Agent, gen int64, st *agentpb.DnState) *agentpb.SyncRequest {
+	return &agentpb.SyncRequest{Generation: gen, StoreRevision: gen, NodeId: nvmeof.NewID(), AgentId: a.AgentID(),
+		State: &agentpb.SyncRequest_Dn{Dn: st}}
 }
 
 func TestSyncsAreSerialised(t *testing.T) {
@@ -44,12 +46,12 @@ func TestSyncsAreSerialised(t *testing.T) {
 	e.fake.ResetCounts()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := a.Sync(ctx, testRequest(1, dnState(1, 1, nvmeof.NewID(), nvmeof.NewID(), 1)))
+	_, err := a.Sync(ctx, testRequest(a, 1, dnState(1, 1, nvmeof.NewID(), nvmeof.NewID(), 1)))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Contains(t, err.Error(), "waiting for the running sync")
 	require.Zero(t, e.fake.TotalRPCs(), "the waiting Sync did not touch SPDK")
 	<-a.syncSlot
-	_, err = a.Sync(context.Background(), testRequest(1, dnState(1, 1, nvmeof.NewID(), nvmeof.NewID(), 1)))
+	_, err = a.Sync(context.Background(), testRequest(a, 1, dnState(1, 1, nvmeof.NewID(), nvmeof.NewID(), 1)))
 	require.NoError(t, err)
 }
 
@@ -58,7 +60,7 @@ func TestSyncTimeoutBoundsAHungSPDK(t *testing.T) {
 	a := testAgent(t, e, func(c *Config) { c.SyncTimeout = 200 * time.Millisecond })
 	st := dnState(1, 2, nvmeof.NewID(), nvmeof.NewID(), 1)
 	e.fake.Inject("nvmf_create_subsystem", spdktest.Fault{Hang: true})
-	rep, err := a.Sync(context.Background(), testRequest(1, st))
+	rep, err := a.Sync(context.Background(), testRequest(a, 1, st))
 	require.NoError(t, err, "the reply reports the objects that did not finish")
 	require.NotEmpty(t, failures(rep.Objects))
 	for _, o := range failures(rep.Objects) {
@@ -66,7 +68,7 @@ func TestSyncTimeoutBoundsAHungSPDK(t *testing.T) {
 	}
 	e.fake.ClearFaults()
 	e.restart()
-	rep, err = a.Sync(context.Background(), testRequest(1, st))
+	rep, err = a.Sync(context.Background(), testRequest(a, 1, st))
 	require.NoError(t, err)
 	require.Empty(t, failures(rep.Objects))
 	e.requireConverged(st)
@@ -103,7 +105,7 @@ func TestConfigValidation(t *testing.T) {
 	l, err := nvmeof.NewTransportID("tcp", "", "192.168.0.14", "4420")
 	require.NoError(t, err)
 	good := DefaultConfig(RoleDN)
-	good.SPDKAddr, good.Listener = "/tmp/dn.sock", l
+	good.SPDKAddr, good.Listener, good.Insecure = "/tmp/dn.sock", l, true
 	_, err = good.withDefaults()
 	require.NoError(t, err)
 	for name, edit := range map[string]func(*Config){
@@ -118,6 +120,8 @@ func TestConfigValidation(t *testing.T) {
 		"timeout":      func(c *Config) { c.SyncTimeout = -1 },
 		"inflight":     func(c *Config) { c.MaxInFlight = -1 },
 		"listen addr":  func(c *Config) { c.ListenAddr = "9720" },
+		"no tls":       func(c *Config) { c.Insecure = false },
+		"allow only":   func(c *Config) { c.Insecure, c.AllowedCallers = false, []string{"10.0.0.1"} },
 	} {
 		c := good
 		edit(&c)
@@ -125,7 +129,7 @@ func TestConfigValidation(t *testing.T) {
 		require.ErrorIs(t, err, ErrConfig, name)
 	}
 	// Zero values are the defaults; an SPDK client replaces the address.
-	c := Config{Role: RoleCN, SPDK: &spdk.Client{}, Listener: l}
+	c := Config{Role: RoleCN, SPDK: &spdk.Client{}, Listener: l, Insecure: true}
 	c, err = c.withDefaults()
 	require.NoError(t, err)
 	require.Equal(t, DefaultSyncTimeout, c.SyncTimeout)

@@ -102,6 +102,45 @@ func (g *guard) accept(gen int64, epochs map[string]int64) error {
 	return nil
 }
 
+// held returns the generation and the highest epoch the guard holds.
+func (g *guard) held() (gen, maxEpoch int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen, maxOf(g.epochs)
+}
+
+func maxOf(epochs map[string]int64) int64 {
+	var m int64
+	for _, e := range epochs {
+		m = max(m, e)
+	}
+	return m
+}
+
+// reanchor replaces the guard's generation and epochs with gen and epochs
+// (values read from the store at storeRev), only if the guard holds a
+// generation or an epoch above storeRev (which no monitor can have issued)
+// and still holds what the caller saw (expectGen, expectMaxEpoch). It
+// returns the values it replaced.
+func (g *guard) reanchor(expectGen, expectMaxEpoch, storeRev, gen int64, epochs map[string]int64) (prevGen, prevMax int64, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	prevGen, prevMax = g.gen, maxOf(g.epochs)
+	if prevGen != expectGen || prevMax != expectMaxEpoch {
+		return prevGen, prevMax, fmt.Errorf("%w: the guard holds generation %d and epoch %d, not the expected %d and %d",
+			ErrStale, prevGen, prevMax, expectGen, expectMaxEpoch)
+	}
+	if prevGen <= storeRev && prevMax <= storeRev {
+		return prevGen, prevMax, fmt.Errorf("%w: the guard (generation %d, epoch %d) is within store revision %d: nothing to re-anchor",
+			ErrStale, prevGen, prevMax, storeRev)
+	}
+	if err := g.writeLocked(gen, epochs); err != nil {
+		return prevGen, prevMax, err
+	}
+	g.gen, g.epochs = gen, maps.Clone(epochs)
+	return prevGen, prevMax, nil
+}
+
 // lastApplied is the generation last applied since the agent started (0
 // when none).
 func (g *guard) lastApplied() int64 {
@@ -110,8 +149,7 @@ func (g *guard) lastApplied() int64 {
 	return g.applied
 }
 
-// writeLocked replaces the state file: write a temporary file, sync it,
-// rename it over the old one and sync the directory.
+// writeLocked replaces the state file with gen and epochs.
 func (g *guard) writeLocked(gen int64, epochs map[string]int64) error {
 	if g.path == "" {
 		return nil
@@ -120,13 +158,19 @@ func (g *guard) writeLocked(gen int64, epochs map[string]int64) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
 	}
-	dir := filepath.Dir(g.path)
-	f, err := os.CreateTemp(dir, "."+stateFile+".*")
+	return writeAtomic(g.path, b)
+}
+
+// writeAtomic replaces path with data (0600): write a temporary file, sync
+// it, rename it over the old one and sync the directory.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(b)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -134,7 +178,7 @@ func (g *guard) writeLocked(gen int64, epochs map[string]int64) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, g.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)

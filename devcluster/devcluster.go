@@ -19,6 +19,7 @@ import (
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/monitor"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/etcdstore"  // embedded://, etcd://
@@ -68,6 +69,10 @@ type Config struct {
 	Register bool
 	// Failover tunes failure detection (failover.DefaultConfig if zero).
 	Failover failover.Config
+	// Insecure runs every component without TLS. By default the cluster
+	// makes a CA and role certificates in DataDir/tls (TLSDir) and uses
+	// mutual TLS everywhere, as a deployment does.
+	Insecure bool
 	// Logger receives every component's logs; nil is silent.
 	Logger hclog.Logger
 }
@@ -190,11 +195,22 @@ func (c *Cluster) Run(ctx context.Context) error {
 	errc := make(chan error, 3+len(c.nodes))
 	defer wg.Wait()
 	defer cancel()
+	saved, err := c.loadPorts()
+	if err != nil {
+		return err
+	}
+	if err := c.choosePorts(saved); err != nil {
+		return err
+	}
+	if err := c.makeCerts(); err != nil {
+		return err
+	}
 	lis, err := c.listen(c.cfg.IPPrefix+"11", PortalPort)
 	if err != nil {
 		return err
 	}
-	srv, err := portal.New(portal.Config{Cluster: api, Logger: c.log.Named("portal")})
+	srv, err := portal.New(portal.Config{Cluster: api, Logger: c.log.Named("portal"), TLS: c.tlsOf(mtls.RolePortal),
+		Insecure: c.cfg.Insecure})
 	if err != nil {
 		_ = lis.Close()
 		return err
@@ -202,12 +218,8 @@ func (c *Cluster) Run(ctx context.Context) error {
 	c.portal = lis.Addr().String()
 	wg.Go(func() { errc <- srv.Serve(ctx, lis) })
 
-	saved, err := c.loadPorts()
-	if err != nil {
-		return err
-	}
 	for _, n := range c.nodes {
-		if err := n.start(ctx, saved); err != nil {
+		if err := n.start(ctx); err != nil {
 			return err
 		}
 		defer n.Kill()
@@ -222,6 +234,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	mcfg := monitor.DefaultConfig(st, "dev-monitor")
 	mcfg.Failover, mcfg.Logger = c.cfg.Failover, c.log.Named("monitor")
+	mcfg.TLS, mcfg.Insecure = c.tlsOf(mtls.RoleMonitor), c.cfg.Insecure
 	mon, err := monitor.New(mcfg)
 	if err != nil {
 		return err

@@ -11,8 +11,11 @@
 // Config.AnyPorts picks free ports instead, for tests.
 //
 // Everything lives in Config.DataDir: the store, one sparse disk image per
-// disk node (registered as an aio PD with Config.Register) and the agents'
-// fencing state, so a cluster restarted on the same directory finds its
-// disk arrays and their data again. Node.Kill and Node.Restart stop and
+// disk node (registered as an aio PD with Config.Register), the agents'
+// fencing state and IDs, and (unless Config.Insecure) the cluster's CA and
+// certificates in DataDir/tls (TLSDir): every component uses mutual TLS
+// with roles as a deployment does, and the CLI finds admin.crt there with
+// VDA_TLS_DIR set to TLSDir. A cluster restarted on the same directory
+// finds its disk arrays and their data again. Node.Kill and Node.Restart stop and
 // start one node's agent and fake SPDK, to watch a failover.
 package devcluster

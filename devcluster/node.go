@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
 	"github.com/vda-io/vda/spdk/spdktest"
@@ -90,20 +91,25 @@ func (n *Node) Running() bool {
 	return n.running
 }
 
-// start brings the node up for the first time: fixed ports, or free ones
-// with AnyPorts, which ports.json in the data directory keeps for the next
-// run (the node is registered under its address).
-func (n *Node) start(ctx context.Context, saved map[string][2]int) error {
-	if p, ok := saved[n.ShortName()]; ok && n.c.cfg.AnyPorts {
-		n.mu.Lock()
-		n.agentPort, n.nvmfPort = p[0], p[1]
-		n.mu.Unlock()
-	} else if n.c.cfg.AnyPorts {
-		p, err := n.c.freePort(n.IP, 0)
+// choosePorts picks every node's agent and NVMe-oF ports: fixed ones, or
+// with AnyPorts those of the last run (ports.json in the data directory:
+// the nodes are registered under their addresses) or free ones.
+func (c *Cluster) choosePorts(saved map[string][2]int) error {
+	if !c.cfg.AnyPorts {
+		return nil
+	}
+	for _, n := range c.Nodes() {
+		if p, ok := saved[n.ShortName()]; ok {
+			n.mu.Lock()
+			n.agentPort, n.nvmfPort = p[0], p[1]
+			n.mu.Unlock()
+			continue
+		}
+		p, err := c.freePort(n.IP, 0)
 		if err != nil {
 			return err
 		}
-		q, err := n.c.freePort(n.IP, 0)
+		q, err := c.freePort(n.IP, 0)
 		if err != nil {
 			return err
 		}
@@ -111,6 +117,11 @@ func (n *Node) start(ctx context.Context, saved map[string][2]int) error {
 		n.agentPort, n.nvmfPort = p, q
 		n.mu.Unlock()
 	}
+	return nil
+}
+
+// start brings the node up for the first time (its ports chosen).
+func (n *Node) start(ctx context.Context) error {
 	if n.Role == RoleDN {
 		if err := ensureImage(n.PDImage(), n.c.cfg.PDSizeBytes); err != nil {
 			return err
@@ -118,6 +129,9 @@ func (n *Node) start(ctx context.Context, saved map[string][2]int) error {
 	}
 	return n.Restart(ctx)
 }
+
+// tlsDir holds the node's agent certificate (mtls.Files layout).
+func (n *Node) tlsDir() string { return filepath.Join(n.c.cfg.DataDir, "tls", n.ShortName()) }
 
 // ensureImage creates a sparse disk image of size bytes unless it exists.
 func ensureImage(path string, size uint64) error {
@@ -168,8 +182,14 @@ func (n *Node) Restart(ctx context.Context) error {
 	acfg.AioDirs = []string{n.c.cfg.DataDir}
 	acfg.LvstoreLabels = []agent.LvstoreLabelReader{blockdev.LvstoreName}
 	acfg.Logger = log.Named("agent")
-	// Only the cluster's own addresses may drive the agents.
+	// Only the monitor's certificate may drive the agents, and only from
+	// the cluster's own addresses.
 	acfg.AllowedCallers = []string{n.c.cfg.IPPrefix + "0/24", "127.0.0.0/8"}
+	if n.c.cfg.Insecure {
+		acfg.Insecure = true
+	} else {
+		acfg.TLS = mtls.Files(n.tlsDir(), mtls.RoleAgent)
+	}
 	if err := os.MkdirAll(acfg.StateDir, 0o755); err != nil {
 		_ = tgt.Close()
 		return fmt.Errorf("devcluster: %w", err)

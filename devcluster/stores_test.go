@@ -52,6 +52,7 @@ func TestEveryStore(t *testing.T) {
 			select {
 			case <-c.Ready():
 			case err := <-done:
+				done <- nil // for the cleanup
 				t.Fatalf("cluster did not start: %v", err)
 			}
 			api := c.API()

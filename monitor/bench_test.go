@@ -45,6 +45,7 @@ func benchFailover(b *testing.B, n int) {
 		rc.createDA(names[i], 2, 2)
 	}
 	cfg := DefaultConfig(s, "bench")
+	cfg.Insecure = true
 	cfg.Failover = failover.DefaultConfig()
 	cfg.Logger = testConfig(s, "bench").Logger // VDA_TEST_LOG=debug shows where the time goes
 	startMonitor(b, cfg)

@@ -55,8 +55,15 @@ type Config struct {
 	// later a node that stops answering mid-Sync is detected. 0 means
 	// the default, at most SyncTimeout.
 	BusyGrace time.Duration
-	// TLS, when enabled, is the client side of mutual TLS to the agents.
+	// TLS, when enabled, is the client side of mutual TLS to the agents:
+	// its certificate must name vda://monitor/<name>, and the agent of node
+	// X must present a certificate naming vda://agent/X, so an address
+	// that reaches another node's agent fails the handshake.
 	TLS mtls.Config
+	// Insecure talks to the agents in plaintext: nothing proves that a
+	// node's address reaches that node's agent but the agent ID it is
+	// bound to. New refuses a Config with neither TLS nor Insecure.
+	Insecure bool
 	// DialOptions are added to every agent connection (after the
 	// transport credentials, so they may override them).
 	DialOptions []grpc.DialOption
@@ -139,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if !c.TLS.Enabled() && !c.Insecure {
+		errs = append(errs, errors.New("no TLS: set TLS (mutual TLS with roles), or Insecure to drive agents in plaintext"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -32,6 +32,34 @@
 // the monitor's own status writes), membership changes, health events and
 // the periodic resync.
 //
+// # Node identity
+//
+// A node's name is its agent's address, and two names can reach one agent.
+// The first push to a node binds it to the agent ID its address reaches
+// (HealthReply.agent_id) in one store transaction that creates
+// vda.KeyNodeBinding and vda.KeyAgentBinding only when both are absent:
+// one agent belongs to one node. A node whose address reaches an agent
+// bound to another node is never synced, and its status says "address ...
+// reaches the agent of node X". Every SyncRequest carries the bound agent ID
+// (the agent refuses another), the node's name and the store revision. When
+// an agent's ID legitimately changes (state directory lost, machine
+// replaced) the node is not driven, its status says so, and nothing
+// happens until an operator runs `vda dn unbind` (or `cn unbind`:
+// vda.Cluster.UnbindDiskNode): then the node binds to the agent it reaches.
+// With Config.TLS the agent of node X must also present a certificate
+// naming vda://agent/X, so an alias fails the handshake.
+//
+// # Bounded guards
+//
+// Generations are store revisions and epochs come from the store, so
+// neither can exceed the store's revision. An agent whose guard holds more
+// (Health reports it: a forged request, a store restored from an older
+// backup) would refuse every real state forever. A worker that sees such a
+// guard (any Health reply, the probe's included) pushes; when the agent
+// refuses, it reads the store's current revision and, if the guard is above
+// it, re-anchors the agent (agentpb Reanchor, a monitor-only call) to the
+// request's generation and epochs, logging at Warn, and pushes again.
+//
 // # Status
 //
 // Each reply is written back per object under vda.KeyStatus(specKey) in a

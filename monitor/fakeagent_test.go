@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
@@ -53,6 +54,8 @@ type fakeAgent struct {
 	applied    int64
 	epochs     map[string]int64
 	instance   string
+	agentID    string // what Health reports; a Sync must name it
+	opts       []grpc.ServerOption
 	down       bool // Health answers Unavailable
 	slowHealth bool
 	healths    int
@@ -63,17 +66,27 @@ type fakeAgent struct {
 }
 
 func newFakeAgent(t testing.TB, role Role) *fakeAgent {
-	a := &fakeAgent{t: t, role: role, epochs: map[string]int64{}, instance: "i0", synced: make(chan struct{}, 1)}
+	return newFakeAgentWith(t, role, nil)
+}
+
+// newFakeAgentWith is newFakeAgent whose server gets the options opts
+// returns for its address (e.g. TLS credentials naming it).
+func newFakeAgentWith(t testing.TB, role Role, opts func(addr string) []grpc.ServerOption) *fakeAgent {
+	a := &fakeAgent{t: t, role: role, epochs: map[string]int64{}, instance: "i0", agentID: agent.NewAgentID(),
+		synced: make(chan struct{}, 1)}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	a.addr = lis.Addr().String()
+	if opts != nil {
+		a.opts = opts(a.addr)
+	}
 	a.serve(lis)
 	t.Cleanup(a.stop)
 	return a
 }
 
 func (a *fakeAgent) serve(lis net.Listener) {
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(a.opts...)
 	agentpb.RegisterAgentServer(srv, a)
 	a.mu.Lock()
 	a.srv = srv
@@ -110,6 +123,14 @@ func (a *fakeAgent) restart(instance string) {
 	a.instance = instance
 	a.mu.Unlock()
 	a.serve(lis)
+}
+
+// setAgentID changes the agent's ID, as a lost state dir or a replaced
+// machine does.
+func (a *fakeAgent) setAgentID(id string) {
+	a.mu.Lock()
+	a.agentID = id
+	a.mu.Unlock()
 }
 
 func (a *fakeAgent) setDown(down bool) {
@@ -173,7 +194,12 @@ func (a *fakeAgent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agen
 	if a.down {
 		return nil, status.Error(codes.Unavailable, "spdk does not answer")
 	}
-	return &agentpb.HealthReply{Role: a.role.String(), InstanceId: a.instance, Generation: a.applied, SpdkVersion: "fake"}, nil
+	var maxEpoch int64
+	for _, e := range a.epochs {
+		maxEpoch = max(maxEpoch, e)
+	}
+	return &agentpb.HealthReply{Role: a.role.String(), InstanceId: a.instance, Generation: a.applied, SpdkVersion: "fake",
+		AgentId: a.agentID, GuardGeneration: a.applied, GuardMaxEpoch: maxEpoch}, nil
 }
 
 func (a *fakeAgent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
@@ -204,6 +230,9 @@ func (a *fakeAgent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentp
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if req.GetAgentId() != a.agentID {
+		return nil, status.Errorf(codes.FailedPrecondition, "agent_id %s, this is agent %s", req.GetAgentId(), a.agentID)
+	}
 	if req.GetGeneration() < a.applied {
 		return nil, status.Errorf(codes.FailedPrecondition, "generation %d < %d", req.GetGeneration(), a.applied)
 	}
@@ -363,6 +392,7 @@ func testConfig(s store.Store, id string) Config {
 	// per probe, so it is not failed over.
 	cfg.Failover.Interval, cfg.Failover.MissThreshold, cfg.Failover.Window = 30*time.Millisecond, 3, 10*time.Second
 	cfg.HealthTimeout = 2 * time.Second
+	cfg.Insecure = true
 	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(lvl), Output: os.Stderr})
 	}
@@ -407,7 +437,7 @@ func (tc *cluster) converged(a *fakeAgent) bool {
 		return false
 	}
 	want = proto.Clone(want).(*agentpb.SyncRequest)
-	want.Generation = got.GetGeneration()
+	want.Generation, want.StoreRevision = got.GetGeneration(), got.GetStoreRevision()
 	return proto.Equal(want, got)
 }
 

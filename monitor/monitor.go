@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,16 +16,17 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
+	"github.com/vda-io/vda/mtls"
 )
 
 // Monitor drives the nodes it owns: it pushes each one its desired state,
 // writes the reported status back, probes their health and fails over the
 // disk arrays whose primary was on a failed controller node.
 type Monitor struct {
-	cfg      Config
-	log      hclog.Logger
-	members  *Membership
-	dialOpts []grpc.DialOption
+	cfg     Config
+	log     hclog.Logger
+	members *Membership
+	tls     *tls.Config // client side of mutual TLS; nil: plaintext (Insecure)
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
 
@@ -55,17 +57,33 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	creds := insecure.NewCredentials()
+	m := &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
+		round: make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}
 	if cfg.TLS.Enabled() {
-		tc, err := cfg.TLS.ClientTLS()
+		id, err := cfg.TLS.Identity()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		creds = credentials.NewTLS(tc)
+		if id.Role != mtls.RoleMonitor {
+			return nil, fmt.Errorf("%w: the certificate names %s, not a monitor (vda://monitor/<name>)", ErrConfig, id)
+		}
+		if m.tls, err = cfg.TLS.ClientTLS(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	} else {
+		log.Warn("INSECURE: no TLS: nothing proves the agents are who they say, nor keeps others from driving them")
 	}
-	return &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
-		dialOpts: append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.DialOptions...),
-		round:    make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}, nil
+	return m, nil
+}
+
+// dialOptions are the options of the connection to node name's agent:
+// with TLS, its certificate must name vda://agent/<name>.
+func (m *Monitor) dialOptions(name string) []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if m.tls != nil {
+		creds = credentials.NewTLS(mtls.ExpectPeer(m.tls, mtls.Identity{Role: mtls.RoleAgent, Name: name}))
+	}
+	return append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, m.cfg.DialOptions...)
 }
 
 // Membership returns the monitor's store membership (which nodes it owns).

@@ -25,8 +25,11 @@ const wait = 10 * time.Second
 
 func TestConfigValidate(t *testing.T) {
 	s := newMemStore(t)
-	require.NoError(t, DefaultConfig(s, "m").Validate())
-	require.NoError(t, Config{Store: s, ID: "m"}.Validate(), "zero values mean the defaults")
+	require.ErrorIs(t, DefaultConfig(s, "m").Validate(), ErrConfig, "neither TLS nor Insecure")
+	insecure := DefaultConfig(s, "m")
+	insecure.Insecure = true
+	require.NoError(t, insecure.Validate())
+	require.NoError(t, Config{Store: s, ID: "m", Insecure: true}.Validate(), "zero values mean the defaults")
 	for name, mut := range map[string]func(*Config){
 		"no store":       func(c *Config) { c.Store = nil },
 		"negative ttl":   func(c *Config) { c.LeaseTTL = -1 },
@@ -37,13 +40,16 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := DefaultConfig(s, "m")
+			cfg.Insecure = true
 			mut(&cfg)
 			require.ErrorIs(t, cfg.Validate(), ErrConfig)
 			_, err := New(cfg)
 			require.ErrorIs(t, err, ErrConfig)
 		})
 	}
-	_, err := New(DefaultConfig(s, "a/b"))
+	cfg := DefaultConfig(s, "a/b")
+	cfg.Insecure = true
+	_, err := New(cfg)
 	require.ErrorIs(t, err, ErrConfig, "member IDs are validated")
 }
 
@@ -189,7 +195,7 @@ func TestMonitorPeriodicResync(t *testing.T) {
 	require.Eventually(t, func() bool { return len(tc.dns[0].records()) >= 4 }, wait, 5*time.Millisecond)
 	recs := tc.dns[0].records()
 	first, last := recs[0].req, recs[len(recs)-1].req
-	last.Generation = first.Generation
+	last.Generation, last.StoreRevision = first.Generation, first.StoreRevision
 	require.True(t, proto.Equal(first, last), "the same state, re-applied")
 }
 

@@ -38,6 +38,10 @@ type NodePlan struct {
 	Name string // the node's name: its agent's host:port
 	Role Role
 	Key  string // the node's spec key
+	// AgentID is the agent the node is bound to ("" while unbound: the
+	// worker binds it to the agent its address reaches, and Request then
+	// names none yet).
+	AgentID string
 	// Request is what the node's agent is sent; nil when Held.
 	Request *agentpb.SyncRequest
 	// Held is why the node must not be pushed (an object it may hold is
@@ -63,8 +67,9 @@ type planner struct {
 	exps map[string][]*vda.Exporter
 }
 
-// Build turns a snapshot into one SyncRequest per node, with generation =
-// the snapshot's revision. It never fails: problems are reported in
+// Build turns a snapshot into one SyncRequest per node, with generation
+// and store revision = the snapshot's revision, naming the node and the
+// agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
@@ -78,19 +83,19 @@ func Build(s *Snapshot) *Plan {
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
 	for _, name := range sortedKeys(s.DNs) {
 		dn := s.DNs[name]
-		np := &NodePlan{ID: dn.Spec.ID, Name: name, Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name)}
+		np := &NodePlan{ID: dn.Spec.ID, Name: name, Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name),
+			AgentID: s.boundAgent(dn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = &agentpb.SyncRequest{Generation: s.Revision, NodeId: dn.Spec.ID,
-				State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}}
+			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}})
 		}
 		plan.Nodes[np.ID] = np
 	}
 	for _, name := range sortedKeys(s.CNs) {
 		cn := s.CNs[name]
-		np := &NodePlan{ID: cn.Spec.ID, Name: name, Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name)}
+		np := &NodePlan{ID: cn.Spec.ID, Name: name, Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
+			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = &agentpb.SyncRequest{Generation: s.Revision, NodeId: cn.Spec.ID,
-				State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}}
+			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}})
 		}
 		if prev, dup := plan.Nodes[np.ID]; dup {
 			err := fmt.Errorf("%w: node id %s is used by %s and %s", ErrMalformed, np.ID, prev.Key, np.Key)
@@ -102,6 +107,14 @@ func Build(s *Snapshot) *Plan {
 	}
 	plan.Problems = p.problems
 	return plan
+}
+
+// request completes req for np: generation and store revision are the
+// snapshot's revision, and it names the node and its agent.
+func (p *planner) request(np *NodePlan, req *agentpb.SyncRequest) *agentpb.SyncRequest {
+	req.Generation, req.StoreRevision = p.s.Revision, p.s.Revision
+	req.NodeId, req.NodeName, req.AgentId = np.ID, np.Name, np.AgentID
+	return req
 }
 
 // checkDAs verifies every reference a DA makes and holds its nodes if one

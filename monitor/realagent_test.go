@@ -62,6 +62,7 @@ func (n *realNode) initFramework() {
 func (n *realNode) startAgent(lis net.Listener) {
 	cfg := agent.DefaultConfig(n.role)
 	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.fake.SockPath(), n.listener, n.stateDir
+	cfg.Insecure = true
 	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" { // the agents' logs beside the monitor's
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: n.addr, Level: hclog.LevelFromString(lvl), Output: os.Stderr})
 	}

@@ -43,6 +43,8 @@ type Snapshot struct {
 	DAs      map[string]*Object[vda.DiskArray]      // by name
 	Exps     map[string]*Object[vda.Exporter]       // by key
 	Statuses map[string]vda.Status                  // by spec key
+	// Bindings are the nodes' bindings to their agents, by node ID.
+	Bindings map[string]vda.Binding
 	Problems []Problem
 
 	// hold names the nodes that must not be pushed, and why.
@@ -115,7 +117,7 @@ func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
 	s := &Snapshot{Revision: rev,
 		DNs: map[string]*Object[vda.DiskNode]{}, PDs: map[string]*Object[vda.PhysicalDisk]{},
 		CNs: map[string]*Object[vda.ControllerNode]{}, DAs: map[string]*Object[vda.DiskArray]{},
-		Exps: map[string]*Object[vda.Exporter]{}, Statuses: map[string]vda.Status{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
+		Exps: map[string]*Object[vda.Exporter]{}, Statuses: map[string]vda.Status{}, Bindings: map[string]vda.Binding{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
 	for _, kv := range kvs {
 		kind, tail, _ := strings.Cut(strings.TrimPrefix(kv.Key, vda.Prefix), "/")
 		var err error
@@ -137,6 +139,16 @@ func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
 			}
 		case "exp":
 			err = decodeInto(s.Exps, kv, kv.Key, checkExp(tail))
+		case "binding":
+			if id, ok := strings.CutPrefix(tail, "node/"); ok {
+				var b vda.Binding
+				if err = json.Unmarshal(kv.Value, &b); err == nil && b.NodeID != id {
+					err = fmt.Errorf("binding of node %s names node %s", id, b.NodeID)
+				}
+				if err == nil {
+					s.Bindings[id] = b
+				}
+			}
 		case "status":
 			var st vda.Status
 			if err = json.Unmarshal(kv.Value, &st); err == nil {
@@ -292,6 +304,9 @@ func checkExp(tail string) func(string, *vda.Exporter) error {
 		return errors.Join(errs...)
 	}
 }
+
+// boundAgent returns the agent ID node id is bound to ("" if none).
+func (s *Snapshot) boundAgent(id string) string { return s.Bindings[id].AgentID }
 
 // Status returns the stored status of the object at specKey.
 func (s *Snapshot) Status(specKey string) vda.Status { return s.Statuses[specKey] }

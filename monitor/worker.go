@@ -55,6 +55,8 @@ type worker struct {
 	preempted   bool
 	statusMu    sync.Mutex   // serialises this node's status writes
 	syncSince   atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
+	applied     atomic.Int64 // generation of the last push the agent applied
+	suspect     atomic.Bool  // a Health showed state we did not push; cleared by a push
 
 	// Push goroutine only: the last applied state (generation 0), its
 	// reply, and whether some of its statuses were dropped because their
@@ -71,13 +73,14 @@ type waiter struct {
 }
 
 func (m *Monitor) newWorker(ctx context.Context, np *NodePlan) (*worker, error) {
-	conn, err := grpc.NewClient(np.Name, m.dialOpts...)
+	w := &worker{m: m, id: np.ID, name: np.Name, role: np.Role, key: np.Key,
+		log:  m.log.With("node", np.Name, "role", np.Role.String()),
+		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	conn, err := grpc.NewClient(np.Name, append(m.dialOptions(np.Name), grpc.WithChainUnaryInterceptor(w.watchHealth))...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrAgent, np.Name, err)
 	}
-	w := &worker{m: m, id: np.ID, name: np.Name, role: np.Role, key: np.Key, conn: conn,
-		client: agentpb.NewAgentClient(conn), log: m.log.With("node", np.Name, "role", np.Role.String()),
-		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	w.conn, w.client = conn, agentpb.NewAgentClient(conn)
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.run() }()
@@ -234,8 +237,14 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 		return nil
 	}
 	w.heldMsg = ""
-	bare := proto.Clone(np.Request).(*agentpb.SyncRequest)
-	bare.Generation = 0
+	req, err := w.boundRequest(np)
+	if err != nil {
+		w.last, w.lastReply = nil, nil
+		w.setSyncError(err.Error())
+		return err
+	}
+	bare := proto.Clone(req).(*agentpb.SyncRequest)
+	bare.Generation, bare.StoreRevision = 0, 0
 	if !force && w.last != nil && proto.Equal(bare, w.last) {
 		if w.stale {
 			w.log.Trace("rewriting dropped statuses", "revision", snap.Revision)
@@ -259,7 +268,7 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	}()
 	start := time.Now()
 	w.syncSince.Store(time.Now().UnixNano())
-	reply, err := w.client.Sync(ctx, np.Request)
+	reply, err := w.client.Sync(ctx, req)
 	w.syncSince.Store(0)
 	// A failover's next phase need not wait for this node's status writes.
 	w.attempted(snap.Revision)
@@ -268,8 +277,14 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	}
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
-			// The agent applied newer state: our snapshot is stale.
-			w.m.requestRound()
+			// Another agent than the node's, a guard holding what no
+			// monitor issued (re-anchored), or newer state: our snapshot
+			// is stale.
+			if rerr := w.recheck(np, req); rerr != nil {
+				err = rerr
+			} else {
+				w.m.requestRound()
+			}
 		}
 		w.last, w.lastReply = nil, nil
 		err = fmt.Errorf("%w: sync %s: %w", ErrAgent, w.name, err)
@@ -277,6 +292,8 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 		return err
 	}
 	w.last, w.lastReply = bare, reply
+	w.applied.Store(req.GetGeneration())
+	w.suspect.Store(false)
 	// A Sync that came back proves the node alive as well as a Health
 	// does (a node busy with a large Sync may answer Health slowly).
 	w.observe(failover.Probe{Node: w.id, At: w.m.cfg.Now(), OK: true, Instance: reply.GetInstanceId()}, nil)

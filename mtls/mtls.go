@@ -65,6 +65,28 @@ func (c Config) ServerTLS() (*tls.Config, error) {
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }
 
+// Identity returns the identity CertFile names (IdentityOf).
+func (c Config) Identity() (Identity, error) {
+	cert, err := ReadCertificate(c.CertFile)
+	if err != nil {
+		return Identity{}, err
+	}
+	return IdentityOf(cert)
+}
+
+// ReadCertificate reads the first certificate of a PEM file.
+func ReadCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cert, err := parseCertPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	return cert, nil
+}
+
 // ClientTLS returns the client side of mutual TLS: it presents CertFile and
 // trusts only servers whose certificate CAFile signed.
 func (c Config) ClientTLS() (*tls.Config, error) {

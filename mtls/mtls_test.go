@@ -35,9 +35,20 @@ func TestEnabledAndValidate(t *testing.T) {
 	}
 }
 
-func TestLoadErrors(t *testing.T) {
-	server, _, err := mtlstest.WriteCerts(t.TempDir())
+// certs is a CA with an agent (server) and an admin (client) certificate.
+func certs(t *testing.T) (ca *mtlstest.CA, server, client mtls.Config) {
+	t.Helper()
+	ca, err := mtlstest.NewCA(t.TempDir())
 	require.NoError(t, err)
+	server, err = ca.Issue(mtls.RoleAgent, "127.0.0.1:9720")
+	require.NoError(t, err)
+	client, err = ca.Issue(mtls.RoleAdmin, "alice")
+	require.NoError(t, err)
+	return ca, server, client
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, server, _ := certs(t)
 	empty := filepath.Join(t.TempDir(), "empty.pem")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
 	for name, c := range map[string]mtls.Config{
@@ -85,10 +96,8 @@ func handshake(t *testing.T, srv, cli *tls.Config) (clientErr, serverErr error) 
 }
 
 func TestMutualAuthentication(t *testing.T) {
-	server, client, err := mtlstest.WriteCerts(t.TempDir())
-	require.NoError(t, err)
-	_, foreign, err := mtlstest.WriteCerts(t.TempDir())
-	require.NoError(t, err)
+	_, server, client := certs(t)
+	_, _, foreign := certs(t)
 	st, err := server.ServerTLS()
 	require.NoError(t, err)
 	ct, err := client.ClientTLS()
@@ -110,8 +119,7 @@ func TestMutualAuthentication(t *testing.T) {
 	require.Error(t, serr)
 
 	// And a client does not trust a server of another CA.
-	other, _, err := mtlstest.WriteCerts(t.TempDir())
-	require.NoError(t, err)
+	_, other, _ := certs(t)
 	ot, err := other.ServerTLS()
 	require.NoError(t, err)
 	cerr, _ = handshake(t, ot, ct)
@@ -119,8 +127,7 @@ func TestMutualAuthentication(t *testing.T) {
 }
 
 func TestServerNameIsChecked(t *testing.T) {
-	server, client, err := mtlstest.WriteCerts(t.TempDir())
-	require.NoError(t, err)
+	_, server, client := certs(t)
 	st, err := server.ServerTLS()
 	require.NoError(t, err)
 	ct, err := client.ClientTLS()
@@ -129,4 +136,42 @@ func TestServerNameIsChecked(t *testing.T) {
 	cerr, _ := handshake(t, st, ct)
 	var hostErr x509.HostnameError
 	require.ErrorAs(t, cerr, &hostErr)
+}
+
+func TestExpectPeer(t *testing.T) {
+	ca, server, client := certs(t)
+	st, err := server.ServerTLS()
+	require.NoError(t, err)
+	ct, err := client.ClientTLS()
+	require.NoError(t, err)
+
+	cerr, serr := handshake(t, st, mtls.ExpectPeer(ct, mtls.Identity{Role: mtls.RoleAgent, Name: "127.0.0.1:9720"}))
+	require.NoError(t, cerr)
+	require.NoError(t, serr)
+	cerr, _ = handshake(t, st, mtls.ExpectPeer(ct, mtls.Identity{Role: mtls.RoleAgent}))
+	require.NoError(t, cerr, "any agent")
+
+	// The same agent reached under another node's name: refused.
+	cerr, _ = handshake(t, st, mtls.ExpectPeer(ct, mtls.Identity{Role: mtls.RoleAgent, Name: "127.0.0.1:09720"}))
+	require.ErrorIs(t, cerr, mtls.ErrWrongPeer)
+	require.ErrorContains(t, cerr, "vda://agent/127.0.0.1:9720")
+	// A portal where an agent is expected: refused.
+	portal, err := ca.Issue(mtls.RolePortal, "portal")
+	require.NoError(t, err)
+	pt, err := portal.ServerTLS()
+	require.NoError(t, err)
+	cerr, _ = handshake(t, pt, mtls.ExpectPeer(ct, mtls.Identity{Role: mtls.RoleAgent}))
+	require.ErrorIs(t, cerr, mtls.ErrWrongPeer)
+}
+
+func TestConfigIdentity(t *testing.T) {
+	_, server, client := certs(t)
+	id, err := server.Identity()
+	require.NoError(t, err)
+	require.Equal(t, mtls.Identity{Role: mtls.RoleAgent, Name: "127.0.0.1:9720"}, id)
+	id, err = client.Identity()
+	require.NoError(t, err)
+	require.Equal(t, mtls.Identity{Role: mtls.RoleAdmin, Name: "alice"}, id)
+	_, err = mtls.Config{CertFile: server.KeyFile}.Identity()
+	require.ErrorIs(t, err, mtls.ErrConfig)
 }

@@ -69,3 +69,11 @@ func expMsg(exp vda.Exporter) *pb.ExpMsg {
 func page(p *pb.Page) vda.Page {
 	return vda.Page{Limit: int(p.GetLimit()), Token: p.GetPageToken()}
 }
+
+func unbindReply(b vda.Binding) *pb.UnbindReply {
+	r := &pb.UnbindReply{NodeId: b.NodeID, NodeName: b.NodeName, AgentId: b.AgentID}
+	if !b.BoundAt.IsZero() {
+		r.BoundAt = b.BoundAt.UTC().Format(time.RFC3339Nano)
+	}
+	return r
+}

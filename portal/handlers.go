@@ -268,3 +268,21 @@ func (s *Server) GetClusterSummary(ctx context.Context, _ *pb.GetClusterSummaryR
 	return &pb.ClusterSummaryReply{DnCnt: uint32(sum.DNCount), PdCnt: uint32(sum.PDCount), CnCnt: uint32(sum.CNCount),
 		DaCnt: uint32(sum.DACount), ExpCnt: uint32(sum.ExpCount), TotalBytes: sum.TotalBytes, FreeBytes: sum.FreeBytes}, nil
 }
+
+// UnbindDn implements portalpb.PortalServer.
+func (s *Server) UnbindDn(ctx context.Context, r *pb.UnbindDnRequest) (*pb.UnbindReply, error) {
+	b, err := s.c.UnbindDiskNode(ctx, r.GetDnName())
+	if err != nil {
+		return nil, err
+	}
+	return unbindReply(b), nil
+}
+
+// UnbindCn implements portalpb.PortalServer.
+func (s *Server) UnbindCn(ctx context.Context, r *pb.UnbindCnRequest) (*pb.UnbindReply, error) {
+	b, err := s.c.UnbindControllerNode(ctx, r.GetCnName())
+	if err != nil {
+		return nil, err
+	}
+	return unbindReply(b), nil
+}

@@ -111,7 +111,7 @@ const dn0, geo = "192.168.0.14:9720", `{"stripe_count":2,"stripe_size_kb":64}`
 
 func TestValidation(t *testing.T) {
 	st := newStore(t)
-	p := dial(t, serve(t, st, portal.Config{}), insecure.NewCredentials())
+	p := dial(t, serve(t, st, portal.Config{Insecure: true}), insecure.NewCredentials())
 	seed(t, p)
 	lc := conf("10.0.0.1", "4420")
 	desc := func(s string) *string { return &s }
@@ -322,7 +322,7 @@ func (s panicStore) Get(ctx context.Context, key string) (store.KV, error) {
 }
 
 func TestPanicBecomesInternal(t *testing.T) {
-	p := dial(t, serve(t, panicStore{newStore(t)}, portal.Config{}), insecure.NewCredentials())
+	p := dial(t, serve(t, panicStore{newStore(t)}, portal.Config{Insecure: true}), insecure.NewCredentials())
 	_, err := p.GetDn(context.Background(), &pb.GetDnRequest{DnName: "boom"})
 	require.Equal(t, codes.Internal, status.Code(err), "%v", err)
 	// The server survives.

@@ -55,12 +55,29 @@ type Config struct {
 	Cluster *vda.Cluster
 	// Logger gets lifecycle and per-RPC debug logs; nil is silent.
 	Logger hclog.Logger
-	// TLS enables mutual TLS when set.
+	// TLS enables mutual TLS with roles: the server's certificate must name
+	// vda://portal/<name>, and callers must present a certificate of the CA
+	// whose role Policy allows.
 	TLS TLSConfig
+	// Insecure serves plaintext: anyone who reaches the port can change the
+	// cluster. New refuses a Config with neither TLS nor Insecure.
+	Insecure bool
 }
 
-// DefaultConfig returns a Config serving c over plaintext.
-func DefaultConfig(c *vda.Cluster) Config { return Config{Cluster: c} }
+// DefaultConfig returns a Config serving c with mutual TLS t.
+func DefaultConfig(c *vda.Cluster, t TLSConfig) Config { return Config{Cluster: c, TLS: t} }
+
+// Policy is who may call the portal over mutual TLS: operators (admin)
+// and monitors may read and change the cluster; only operators may unbind
+// a node from its agent. Portals and agents may call nothing.
+func Policy() mtls.Policy {
+	rw := []mtls.Role{mtls.RoleAdmin, mtls.RoleMonitor}
+	return mtls.Policy{
+		"/" + portalpb.Portal_ServiceDesc.ServiceName + "/*": rw,
+		portalpb.Portal_UnbindDn_FullMethodName:              {mtls.RoleAdmin},
+		portalpb.Portal_UnbindCn_FullMethodName:              {mtls.RoleAdmin},
+	}
+}
 
 // Server is the portal gRPC server.
 type Server struct {
@@ -80,18 +97,58 @@ func New(cfg Config) (*Server, error) {
 		s.log = hclog.NewNullLogger()
 	}
 	s.log = s.log.Named("portal")
-	codec := newRequestCodec()
-	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(s.logging, codec.rejectMalformed, s.recovery)}
-	if cfg.TLS.Enabled() {
-		tc, err := ServerTLS(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	opts, err := s.serverOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s.grpc = grpc.NewServer(opts...)
 	portalpb.RegisterPortalServer(s.grpc, s)
 	return s, nil
+}
+
+func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
+	// Malformed protobuf is the caller's fault (InvalidArgument), not gRPC's
+	// default Internal: the codec notes it, rejectMalformed answers.
+	codec := newRequestCodec()
+	if !cfg.TLS.Enabled() {
+		if !cfg.Insecure {
+			return nil, fmt.Errorf("%w: no TLS: set TLS (mutual TLS with roles), or Insecure to let anyone "+
+				"who reaches the portal change the cluster", ErrConfig)
+		}
+		s.log.Warn("INSECURE: no TLS: anyone who reaches the portal can change or delete the cluster's arrays")
+		return []grpc.ServerOption{grpc.ForceServerCodecV2(codec),
+			grpc.ChainUnaryInterceptor(s.logging, codec.rejectMalformed, s.recovery)}, nil
+	}
+	id, err := cfg.TLS.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if id.Role != mtls.RolePortal {
+		return nil, fmt.Errorf("%w: the certificate names %s, not a portal (vda://portal/<name>)", ErrConfig, id)
+	}
+	tc, err := ServerTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	p := Policy()
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(s.roles(mtls.UnaryServerInterceptor(p)), s.logging, codec.rejectMalformed, s.recovery),
+		grpc.ChainStreamInterceptor(mtls.StreamServerInterceptor(p))}, nil
+}
+
+// roles wraps the policy interceptor to log refused callers.
+func (s *Server) roles(check grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		called := false
+		resp, err := check(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+			called = true
+			return h(ctx, req)
+		})
+		if !called {
+			s.log.Warn("refused caller", "method", info.FullMethod, "error", err)
+		}
+		return resp, err
+	}
 }
 
 // Serve serves on lis until ctx ends, then stops gracefully (in-flight

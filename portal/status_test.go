@@ -18,7 +18,7 @@ import (
 // The monitor's status writes (under vda.KeyStatus) show in Get replies.
 func TestStatusShown(t *testing.T) {
 	st := newStore(t)
-	p := dial(t, serve(t, st, portal.Config{}), insecure.NewCredentials())
+	p := dial(t, serve(t, st, portal.Config{Insecure: true}), insecure.NewCredentials())
 	seed(t, p)
 	ctx := context.Background()
 	exp, err := p.GetExp(ctx, &pb.GetExpRequest{DaName: "da0", ExpName: "exp0"})

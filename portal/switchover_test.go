@@ -14,7 +14,7 @@ import (
 )
 
 func TestSwitchoverDa(t *testing.T) {
-	p := dial(t, serve(t, newStore(t), portal.Config{}), insecure.NewCredentials())
+	p := dial(t, serve(t, newStore(t), portal.Config{Insecure: true}), insecure.NewCredentials())
 	seed(t, p)
 	ctx := context.Background()
 	r, err := p.SwitchoverDa(ctx, &pb.SwitchoverDaRequest{DaName: "da0", CntlrIdx: 1})

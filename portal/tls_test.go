@@ -13,7 +13,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/portal/portaltest"
 )
@@ -47,12 +50,50 @@ func TestMutualTLS(t *testing.T) {
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 }
 
+// TestRoles: operators and monitors drive the portal; an agent's or a
+// portal's certificate cannot even read, let alone create a node.
+func TestRoles(t *testing.T) {
+	ca, err := mtlstest.NewCA(t.TempDir())
+	require.NoError(t, err)
+	server, err := ca.Issue(mtls.RolePortal, "portal")
+	require.NoError(t, err)
+	st := newStore(t)
+	addr := serve(t, st, portal.Config{TLS: server})
+	ctx := context.Background()
+	as := func(role mtls.Role, name string) pb.PortalClient {
+		c, err := ca.Issue(role, name)
+		require.NoError(t, err)
+		tc, err := portal.ClientTLS(c)
+		require.NoError(t, err)
+		return dial(t, addr, credentials.NewTLS(mtls.ExpectPeer(tc, mtls.Identity{Role: mtls.RolePortal})))
+	}
+	create := &pb.CreateDnRequest{DnName: "192.168.0.14:9720", DnListenerConf: conf("192.168.0.14", "4420")}
+
+	for _, c := range []pb.PortalClient{as(mtls.RoleAgent, "192.168.0.14:9720"), as(mtls.RolePortal, "portal-2")} {
+		_, err := c.CreateDn(ctx, create)
+		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		_, err = c.ListDn(ctx, &pb.ListDnRequest{})
+		require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+	}
+	rep, err := as(mtls.RoleAdmin, "alice").ListDn(ctx, &pb.ListDnRequest{})
+	require.NoError(t, err)
+	require.Empty(t, rep.DnMsgList, "the refused create changed nothing")
+
+	mon := as(mtls.RoleMonitor, "m0")
+	_, err = mon.CreateDn(ctx, create)
+	require.NoError(t, err, "monitors may write")
+	_, err = mon.UnbindDn(ctx, &pb.UnbindDnRequest{DnName: create.DnName})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "only an operator unbinds: %v", err)
+	_, err = as(mtls.RoleAdmin, "alice").UnbindDn(ctx, &pb.UnbindDnRequest{DnName: create.DnName})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "an operator reaches the handler: %v", err)
+}
+
 func TestTLSConfigErrors(t *testing.T) {
 	_, err := portal.New(portal.Config{})
 	require.ErrorIs(t, err, portal.ErrConfig)
 	_, err = portal.ServerTLS(portal.TLSConfig{CertFile: "x"})
 	require.ErrorIs(t, err, portal.ErrConfig)
-	server, _, err := portaltest.WriteCerts(t.TempDir())
+	server, client, err := portaltest.WriteCerts(t.TempDir())
 	require.NoError(t, err)
 	empty := filepath.Join(t.TempDir(), "empty.pem")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
@@ -60,4 +101,19 @@ func TestTLSConfigErrors(t *testing.T) {
 	require.ErrorIs(t, err, portal.ErrConfig)
 	_, err = portal.ClientTLS(portal.TLSConfig{CertFile: server.CertFile, KeyFile: server.CAFile, CAFile: server.CAFile})
 	require.ErrorIs(t, err, portal.ErrConfig)
+
+	cl := newCluster(t)
+	_, err = portal.New(portal.Config{Cluster: cl})
+	require.ErrorIs(t, err, portal.ErrConfig, "neither TLS nor Insecure")
+	_, err = portal.New(portal.Config{Cluster: cl, TLS: client})
+	require.ErrorIs(t, err, portal.ErrConfig, "an admin's certificate is no portal's")
+	require.ErrorContains(t, err, "vda://admin/admin")
+	_, err = portal.New(portal.DefaultConfig(cl, server))
+	require.NoError(t, err)
+}
+
+func newCluster(t *testing.T) *vda.Cluster {
+	cl, err := vda.New(vda.DefaultConfig(newStore(t)))
+	require.NoError(t, err)
+	return cl
 }

@@ -162,7 +162,20 @@ type SyncRequest struct {
 	//
 	//	*SyncRequest_Dn
 	//	*SyncRequest_Cn
-	State         isSyncRequest_State `protobuf_oneof:"state"`
+	State isSyncRequest_State `protobuf_oneof:"state"`
+	// agent_id is the agent ID (HealthReply.agent_id) the monitor bound this
+	// node to: an agent refuses a request for another agent ID, so a node
+	// registered under an address that reaches another node's agent is never
+	// applied there. Required.
+	AgentId string `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// node_name is the node's name (its agent's host:port). An agent whose
+	// certificate names a node (vda://agent/<name>) refuses a request for
+	// another node.
+	NodeName string `protobuf:"bytes,6,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// store_revision is the store revision the monitor read: generation and
+	// every epoch are at most it (a revision or an epoch above it cannot come
+	// from the store). Required.
+	StoreRevision int64 `protobuf:"varint,7,opt,name=store_revision,json=storeRevision,proto3" json:"store_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +247,27 @@ func (x *SyncRequest) GetCn() *CnState {
 		}
 	}
 	return nil
+}
+
+func (x *SyncRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetStoreRevision() int64 {
+	if x != nil {
+		return x.StoreRevision
+	}
+	return 0
 }
 
 type isSyncRequest_State interface {
@@ -1211,8 +1245,19 @@ type HealthReply struct {
 	// was re-established (a restarted spdk_tgt): the monitor then re-syncs.
 	InstanceId string `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	// generation is the last applied generation (0: none since start).
-	Generation    int64  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
-	SpdkVersion   string `protobuf:"bytes,4,opt,name=spdk_version,json=spdkVersion,proto3" json:"spdk_version,omitempty"`
+	Generation  int64  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	SpdkVersion string `protobuf:"bytes,4,opt,name=spdk_version,json=spdkVersion,proto3" json:"spdk_version,omitempty"`
+	// agent_id is this agent's persistent ID (a UUID kept in its state dir;
+	// a new one per process without a state dir).
+	AgentId string `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// guard_generation and guard_max_epoch are the generation and the
+	// highest disk array epoch the agent's guard holds (persisted): it
+	// refuses older ones. A value above the store's revision was never
+	// issued by a monitor (see Reanchor).
+	GuardGeneration int64 `protobuf:"varint,6,opt,name=guard_generation,json=guardGeneration,proto3" json:"guard_generation,omitempty"`
+	GuardMaxEpoch   int64 `protobuf:"varint,7,opt,name=guard_max_epoch,json=guardMaxEpoch,proto3" json:"guard_max_epoch,omitempty"`
+	// node_name is the node the agent's certificate names ("" without TLS).
+	NodeName      string `protobuf:"bytes,8,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1275,6 +1320,195 @@ func (x *HealthReply) GetSpdkVersion() string {
 	return ""
 }
 
+func (x *HealthReply) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *HealthReply) GetGuardGeneration() int64 {
+	if x != nil {
+		return x.GuardGeneration
+	}
+	return 0
+}
+
+func (x *HealthReply) GetGuardMaxEpoch() int64 {
+	if x != nil {
+		return x.GuardMaxEpoch
+	}
+	return 0
+}
+
+func (x *HealthReply) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+type ReanchorRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"` // the agent's ID (as in SyncRequest)
+	NodeId   string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeName string                 `protobuf:"bytes,3,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"` // as in SyncRequest
+	// store_revision is the store revision the monitor read; generation and
+	// every epoch are at most it, and the guard is reset only if it holds a
+	// generation or an epoch above it.
+	StoreRevision int64 `protobuf:"varint,4,opt,name=store_revision,json=storeRevision,proto3" json:"store_revision,omitempty"`
+	// expect_generation and expect_max_epoch are the guard's values as the
+	// monitor saw them (HealthReply): a guard that changed since is left
+	// alone.
+	ExpectGeneration int64 `protobuf:"varint,5,opt,name=expect_generation,json=expectGeneration,proto3" json:"expect_generation,omitempty"`
+	ExpectMaxEpoch   int64 `protobuf:"varint,6,opt,name=expect_max_epoch,json=expectMaxEpoch,proto3" json:"expect_max_epoch,omitempty"`
+	// generation and epochs (disk array ID -> epoch, of every array the node
+	// serves) are the guard's new values, as in the store.
+	Generation    int64            `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	Epochs        map[string]int64 `protobuf:"bytes,8,rep,name=epochs,proto3" json:"epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReanchorRequest) Reset() {
+	*x = ReanchorRequest{}
+	mi := &file_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReanchorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReanchorRequest) ProtoMessage() {}
+
+func (x *ReanchorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReanchorRequest.ProtoReflect.Descriptor instead.
+func (*ReanchorRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReanchorRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ReanchorRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReanchorRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *ReanchorRequest) GetStoreRevision() int64 {
+	if x != nil {
+		return x.StoreRevision
+	}
+	return 0
+}
+
+func (x *ReanchorRequest) GetExpectGeneration() int64 {
+	if x != nil {
+		return x.ExpectGeneration
+	}
+	return 0
+}
+
+func (x *ReanchorRequest) GetExpectMaxEpoch() int64 {
+	if x != nil {
+		return x.ExpectMaxEpoch
+	}
+	return 0
+}
+
+func (x *ReanchorRequest) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReanchorRequest) GetEpochs() map[string]int64 {
+	if x != nil {
+		return x.Epochs
+	}
+	return nil
+}
+
+type ReanchorReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The guard's values before the reset.
+	PreviousGeneration int64 `protobuf:"varint,1,opt,name=previous_generation,json=previousGeneration,proto3" json:"previous_generation,omitempty"`
+	PreviousMaxEpoch   int64 `protobuf:"varint,2,opt,name=previous_max_epoch,json=previousMaxEpoch,proto3" json:"previous_max_epoch,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ReanchorReply) Reset() {
+	*x = ReanchorReply{}
+	mi := &file_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReanchorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReanchorReply) ProtoMessage() {}
+
+func (x *ReanchorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReanchorReply.ProtoReflect.Descriptor instead.
+func (*ReanchorReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReanchorReply) GetPreviousGeneration() int64 {
+	if x != nil {
+		return x.PreviousGeneration
+	}
+	return 0
+}
+
+func (x *ReanchorReply) GetPreviousMaxEpoch() int64 {
+	if x != nil {
+		return x.PreviousMaxEpoch
+	}
+	return 0
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -1284,14 +1518,17 @@ const file_agent_proto_rawDesc = "" +
 	"\x06trtype\x18\x01 \x01(\tR\x06trtype\x12\x16\n" +
 	"\x06adrfam\x18\x02 \x01(\tR\x06adrfam\x12\x16\n" +
 	"\x06traddr\x18\x03 \x01(\tR\x06traddr\x12\x18\n" +
-	"\atrsvcid\x18\x04 \x01(\tR\atrsvcid\"\xa1\x01\n" +
+	"\atrsvcid\x18\x04 \x01(\tR\atrsvcid\"\x80\x02\n" +
 	"\vSyncRequest\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x03R\n" +
 	"generation\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12'\n" +
 	"\x02dn\x18\x03 \x01(\v2\x15.vda.agent.v1.DnStateH\x00R\x02dn\x12'\n" +
-	"\x02cn\x18\x04 \x01(\v2\x15.vda.agent.v1.CnStateH\x00R\x02cnB\a\n" +
+	"\x02cn\x18\x04 \x01(\v2\x15.vda.agent.v1.CnStateH\x00R\x02cn\x12\x19\n" +
+	"\bagent_id\x18\x05 \x01(\tR\aagentId\x12\x1b\n" +
+	"\tnode_name\x18\x06 \x01(\tR\bnodeName\x12%\n" +
+	"\x0estore_revision\x18\a \x01(\x03R\rstoreRevisionB\a\n" +
 	"\x05state\"1\n" +
 	"\aDnState\x12&\n" +
 	"\x03pds\x18\x01 \x03(\v2\x14.vda.agent.v1.PdSpecR\x03pds\"+\n" +
@@ -1365,7 +1602,7 @@ const file_agent_proto_rawDesc = "" +
 	"\aobjects\x18\x02 \x03(\v2\x1a.vda.agent.v1.ObjectStatusR\aobjects\x12\x1f\n" +
 	"\vinstance_id\x18\x03 \x01(\tR\n" +
 	"instanceId\"\x0f\n" +
-	"\rHealthRequest\"\x85\x01\n" +
+	"\rHealthRequest\"\x90\x02\n" +
 	"\vHealthReply\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1373,17 +1610,39 @@ const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x03 \x01(\x03R\n" +
 	"generation\x12!\n" +
-	"\fspdk_version\x18\x04 \x01(\tR\vspdkVersion*Y\n" +
+	"\fspdk_version\x18\x04 \x01(\tR\vspdkVersion\x12\x19\n" +
+	"\bagent_id\x18\x05 \x01(\tR\aagentId\x12)\n" +
+	"\x10guard_generation\x18\x06 \x01(\x03R\x0fguardGeneration\x12&\n" +
+	"\x0fguard_max_epoch\x18\a \x01(\x03R\rguardMaxEpoch\x12\x1b\n" +
+	"\tnode_name\x18\b \x01(\tR\bnodeName\"\xfe\x02\n" +
+	"\x0fReanchorRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tnode_name\x18\x03 \x01(\tR\bnodeName\x12%\n" +
+	"\x0estore_revision\x18\x04 \x01(\x03R\rstoreRevision\x12+\n" +
+	"\x11expect_generation\x18\x05 \x01(\x03R\x10expectGeneration\x12(\n" +
+	"\x10expect_max_epoch\x18\x06 \x01(\x03R\x0eexpectMaxEpoch\x12\x1e\n" +
+	"\n" +
+	"generation\x18\a \x01(\x03R\n" +
+	"generation\x12A\n" +
+	"\x06epochs\x18\b \x03(\v2).vda.agent.v1.ReanchorRequest.EpochsEntryR\x06epochs\x1a9\n" +
+	"\vEpochsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"n\n" +
+	"\rReanchorReply\x12/\n" +
+	"\x13previous_generation\x18\x01 \x01(\x03R\x12previousGeneration\x12,\n" +
+	"\x12previous_max_epoch\x18\x02 \x01(\x03R\x10previousMaxEpoch*Y\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aKIND_PD\x10\x01\x12\v\n" +
 	"\aKIND_VD\x10\x02\x12\x0e\n" +
 	"\n" +
 	"KIND_CNTLR\x10\x03\x12\x11\n" +
-	"\rKIND_EXP_PORT\x10\x042\x85\x01\n" +
+	"\rKIND_EXP_PORT\x10\x042\xcd\x01\n" +
 	"\x05Agent\x12:\n" +
 	"\x04Sync\x12\x19.vda.agent.v1.SyncRequest\x1a\x17.vda.agent.v1.SyncReply\x12@\n" +
-	"\x06Health\x12\x1b.vda.agent.v1.HealthRequest\x1a\x19.vda.agent.v1.HealthReplyB#Z!github.com/vda-io/vda/api/agentpbb\x06proto3"
+	"\x06Health\x12\x1b.vda.agent.v1.HealthRequest\x1a\x19.vda.agent.v1.HealthReply\x12F\n" +
+	"\bReanchor\x12\x1d.vda.agent.v1.ReanchorRequest\x1a\x1b.vda.agent.v1.ReanchorReplyB#Z!github.com/vda-io/vda/api/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -1398,26 +1657,29 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_agent_proto_goTypes = []any{
-	(Kind)(0),             // 0: vda.agent.v1.Kind
-	(*Transport)(nil),     // 1: vda.agent.v1.Transport
-	(*SyncRequest)(nil),   // 2: vda.agent.v1.SyncRequest
-	(*DnState)(nil),       // 3: vda.agent.v1.DnState
-	(*MallocConf)(nil),    // 4: vda.agent.v1.MallocConf
-	(*AioConf)(nil),       // 5: vda.agent.v1.AioConf
-	(*NvmeConf)(nil),      // 6: vda.agent.v1.NvmeConf
-	(*PdSpec)(nil),        // 7: vda.agent.v1.PdSpec
-	(*VdSpec)(nil),        // 8: vda.agent.v1.VdSpec
-	(*CnState)(nil),       // 9: vda.agent.v1.CnState
-	(*DaSpec)(nil),        // 10: vda.agent.v1.DaSpec
-	(*VdRef)(nil),         // 11: vda.agent.v1.VdRef
-	(*ExpSpec)(nil),       // 12: vda.agent.v1.ExpSpec
-	(*CntlrSpec)(nil),     // 13: vda.agent.v1.CntlrSpec
-	(*ObjectStatus)(nil),  // 14: vda.agent.v1.ObjectStatus
-	(*SyncReply)(nil),     // 15: vda.agent.v1.SyncReply
-	(*HealthRequest)(nil), // 16: vda.agent.v1.HealthRequest
-	(*HealthReply)(nil),   // 17: vda.agent.v1.HealthReply
+	(Kind)(0),               // 0: vda.agent.v1.Kind
+	(*Transport)(nil),       // 1: vda.agent.v1.Transport
+	(*SyncRequest)(nil),     // 2: vda.agent.v1.SyncRequest
+	(*DnState)(nil),         // 3: vda.agent.v1.DnState
+	(*MallocConf)(nil),      // 4: vda.agent.v1.MallocConf
+	(*AioConf)(nil),         // 5: vda.agent.v1.AioConf
+	(*NvmeConf)(nil),        // 6: vda.agent.v1.NvmeConf
+	(*PdSpec)(nil),          // 7: vda.agent.v1.PdSpec
+	(*VdSpec)(nil),          // 8: vda.agent.v1.VdSpec
+	(*CnState)(nil),         // 9: vda.agent.v1.CnState
+	(*DaSpec)(nil),          // 10: vda.agent.v1.DaSpec
+	(*VdRef)(nil),           // 11: vda.agent.v1.VdRef
+	(*ExpSpec)(nil),         // 12: vda.agent.v1.ExpSpec
+	(*CntlrSpec)(nil),       // 13: vda.agent.v1.CntlrSpec
+	(*ObjectStatus)(nil),    // 14: vda.agent.v1.ObjectStatus
+	(*SyncReply)(nil),       // 15: vda.agent.v1.SyncReply
+	(*HealthRequest)(nil),   // 16: vda.agent.v1.HealthRequest
+	(*HealthReply)(nil),     // 17: vda.agent.v1.HealthReply
+	(*ReanchorRequest)(nil), // 18: vda.agent.v1.ReanchorRequest
+	(*ReanchorReply)(nil),   // 19: vda.agent.v1.ReanchorReply
+	nil,                     // 20: vda.agent.v1.ReanchorRequest.EpochsEntry
 }
 var file_agent_proto_depIdxs = []int32{
 	3,  // 0: vda.agent.v1.SyncRequest.dn:type_name -> vda.agent.v1.DnState
@@ -1435,15 +1697,18 @@ var file_agent_proto_depIdxs = []int32{
 	1,  // 12: vda.agent.v1.CntlrSpec.primary_listener:type_name -> vda.agent.v1.Transport
 	0,  // 13: vda.agent.v1.ObjectStatus.kind:type_name -> vda.agent.v1.Kind
 	14, // 14: vda.agent.v1.SyncReply.objects:type_name -> vda.agent.v1.ObjectStatus
-	2,  // 15: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
-	16, // 16: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
-	15, // 17: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
-	17, // 18: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 15: vda.agent.v1.ReanchorRequest.epochs:type_name -> vda.agent.v1.ReanchorRequest.EpochsEntry
+	2,  // 16: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
+	16, // 17: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
+	18, // 18: vda.agent.v1.Agent.Reanchor:input_type -> vda.agent.v1.ReanchorRequest
+	15, // 19: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
+	17, // 20: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
+	19, // 21: vda.agent.v1.Agent.Reanchor:output_type -> vda.agent.v1.ReanchorReply
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -1466,7 +1731,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,8 +24,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Sync_FullMethodName   = "/vda.agent.v1.Agent/Sync"
-	Agent_Health_FullMethodName = "/vda.agent.v1.Agent/Health"
+	Agent_Sync_FullMethodName     = "/vda.agent.v1.Agent/Sync"
+	Agent_Health_FullMethodName   = "/vda.agent.v1.Agent/Health"
+	Agent_Reanchor_FullMethodName = "/vda.agent.v1.Agent/Reanchor"
 )
 
 // AgentClient is the client API for Agent service.
@@ -43,6 +44,14 @@ type AgentClient interface {
 	// Health proves the data plane answers (an SPDK call) and tells what the
 	// agent last applied; Unavailable when SPDK does not answer.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthReply, error)
+	// Reanchor resets the agent's guard (the generation and epochs it
+	// refuses to go below) to values a monitor read from the store. It is
+	// the way out of a guard that holds a generation or an epoch no monitor
+	// can have issued (above the store's revision: a forged request, or a
+	// store restored from an older backup), and is refused unless the guard
+	// holds one, or if the guard changed since the monitor looked at it
+	// (expect_*). With mutual TLS only a monitor may call it.
+	Reanchor(ctx context.Context, in *ReanchorRequest, opts ...grpc.CallOption) (*ReanchorReply, error)
 }
 
 type agentClient struct {
@@ -73,6 +82,16 @@ func (c *agentClient) Health(ctx context.Context, in *HealthRequest, opts ...grp
 	return out, nil
 }
 
+func (c *agentClient) Reanchor(ctx context.Context, in *ReanchorRequest, opts ...grpc.CallOption) (*ReanchorReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReanchorReply)
+	err := c.cc.Invoke(ctx, Agent_Reanchor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -88,6 +107,14 @@ type AgentServer interface {
 	// Health proves the data plane answers (an SPDK call) and tells what the
 	// agent last applied; Unavailable when SPDK does not answer.
 	Health(context.Context, *HealthRequest) (*HealthReply, error)
+	// Reanchor resets the agent's guard (the generation and epochs it
+	// refuses to go below) to values a monitor read from the store. It is
+	// the way out of a guard that holds a generation or an epoch no monitor
+	// can have issued (above the store's revision: a forged request, or a
+	// store restored from an older backup), and is refused unless the guard
+	// holds one, or if the guard changed since the monitor looked at it
+	// (expect_*). With mutual TLS only a monitor may call it.
+	Reanchor(context.Context, *ReanchorRequest) (*ReanchorReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -103,6 +130,9 @@ func (UnimplementedAgentServer) Sync(context.Context, *SyncRequest) (*SyncReply,
 }
 func (UnimplementedAgentServer) Health(context.Context, *HealthRequest) (*HealthReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedAgentServer) Reanchor(context.Context, *ReanchorRequest) (*ReanchorReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reanchor not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -161,6 +191,24 @@ func _Agent_Health_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Reanchor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReanchorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Reanchor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Reanchor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Reanchor(ctx, req.(*ReanchorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -175,6 +223,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Agent_Health_Handler,
+		},
+		{
+			MethodName: "Reanchor",
+			Handler:    _Agent_Reanchor_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

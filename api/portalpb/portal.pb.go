@@ -25,6 +25,162 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UnbindDnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DnName        string                 `protobuf:"bytes,1,opt,name=dn_name,json=dnName,proto3" json:"dn_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbindDnRequest) Reset() {
+	*x = UnbindDnRequest{}
+	mi := &file_portal_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindDnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindDnRequest) ProtoMessage() {}
+
+func (x *UnbindDnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindDnRequest.ProtoReflect.Descriptor instead.
+func (*UnbindDnRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UnbindDnRequest) GetDnName() string {
+	if x != nil {
+		return x.DnName
+	}
+	return ""
+}
+
+type UnbindCnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CnName        string                 `protobuf:"bytes,1,opt,name=cn_name,json=cnName,proto3" json:"cn_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbindCnRequest) Reset() {
+	*x = UnbindCnRequest{}
+	mi := &file_portal_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindCnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindCnRequest) ProtoMessage() {}
+
+func (x *UnbindCnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindCnRequest.ProtoReflect.Descriptor instead.
+func (*UnbindCnRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UnbindCnRequest) GetCnName() string {
+	if x != nil {
+		return x.CnName
+	}
+	return ""
+}
+
+type UnbindReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeName      string                 `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"` // the agent ID the node was bound to
+	BoundAt       string                 `protobuf:"bytes,4,opt,name=bound_at,json=boundAt,proto3" json:"bound_at,omitempty"` // RFC 3339
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbindReply) Reset() {
+	*x = UnbindReply{}
+	mi := &file_portal_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindReply) ProtoMessage() {}
+
+func (x *UnbindReply) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindReply.ProtoReflect.Descriptor instead.
+func (*UnbindReply) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UnbindReply) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *UnbindReply) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *UnbindReply) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *UnbindReply) GetBoundAt() string {
+	if x != nil {
+		return x.BoundAt
+	}
+	return ""
+}
+
 // Observed state, written by the monitor. An empty health means nobody
 // has reported yet.
 type Status struct {
@@ -41,7 +197,7 @@ type Status struct {
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_portal_proto_msgTypes[0]
+	mi := &file_portal_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +209,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[0]
+	mi := &file_portal_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +222,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{0}
+	return file_portal_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Status) GetHealth() string {
@@ -121,7 +277,7 @@ type Page struct {
 
 func (x *Page) Reset() {
 	*x = Page{}
-	mi := &file_portal_proto_msgTypes[1]
+	mi := &file_portal_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +289,7 @@ func (x *Page) String() string {
 func (*Page) ProtoMessage() {}
 
 func (x *Page) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[1]
+	mi := &file_portal_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +302,7 @@ func (x *Page) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Page.ProtoReflect.Descriptor instead.
 func (*Page) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{1}
+	return file_portal_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Page) GetLimit() int32 {
@@ -171,7 +327,7 @@ type DeleteReply struct {
 
 func (x *DeleteReply) Reset() {
 	*x = DeleteReply{}
-	mi := &file_portal_proto_msgTypes[2]
+	mi := &file_portal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +339,7 @@ func (x *DeleteReply) String() string {
 func (*DeleteReply) ProtoMessage() {}
 
 func (x *DeleteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[2]
+	mi := &file_portal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +352,7 @@ func (x *DeleteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReply.ProtoReflect.Descriptor instead.
 func (*DeleteReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{2}
+	return file_portal_proto_rawDescGZIP(), []int{5}
 }
 
 type DnMsg struct {
@@ -215,7 +371,7 @@ type DnMsg struct {
 
 func (x *DnMsg) Reset() {
 	*x = DnMsg{}
-	mi := &file_portal_proto_msgTypes[3]
+	mi := &file_portal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +383,7 @@ func (x *DnMsg) String() string {
 func (*DnMsg) ProtoMessage() {}
 
 func (x *DnMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[3]
+	mi := &file_portal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +396,7 @@ func (x *DnMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DnMsg.ProtoReflect.Descriptor instead.
 func (*DnMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{3}
+	return file_portal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DnMsg) GetDnId() string {
@@ -311,7 +467,7 @@ type CreateDnRequest struct {
 
 func (x *CreateDnRequest) Reset() {
 	*x = CreateDnRequest{}
-	mi := &file_portal_proto_msgTypes[4]
+	mi := &file_portal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +479,7 @@ func (x *CreateDnRequest) String() string {
 func (*CreateDnRequest) ProtoMessage() {}
 
 func (x *CreateDnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[4]
+	mi := &file_portal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +492,7 @@ func (x *CreateDnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDnRequest.ProtoReflect.Descriptor instead.
 func (*CreateDnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{4}
+	return file_portal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateDnRequest) GetDnName() string {
@@ -376,7 +532,7 @@ type GetDnRequest struct {
 
 func (x *GetDnRequest) Reset() {
 	*x = GetDnRequest{}
-	mi := &file_portal_proto_msgTypes[5]
+	mi := &file_portal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +544,7 @@ func (x *GetDnRequest) String() string {
 func (*GetDnRequest) ProtoMessage() {}
 
 func (x *GetDnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[5]
+	mi := &file_portal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +557,7 @@ func (x *GetDnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDnRequest.ProtoReflect.Descriptor instead.
 func (*GetDnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{5}
+	return file_portal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetDnRequest) GetDnName() string {
@@ -420,7 +576,7 @@ type ListDnRequest struct {
 
 func (x *ListDnRequest) Reset() {
 	*x = ListDnRequest{}
-	mi := &file_portal_proto_msgTypes[6]
+	mi := &file_portal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +588,7 @@ func (x *ListDnRequest) String() string {
 func (*ListDnRequest) ProtoMessage() {}
 
 func (x *ListDnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[6]
+	mi := &file_portal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +601,7 @@ func (x *ListDnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDnRequest.ProtoReflect.Descriptor instead.
 func (*ListDnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{6}
+	return file_portal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListDnRequest) GetPage() *Page {
@@ -468,7 +624,7 @@ type ModifyDnRequest struct {
 
 func (x *ModifyDnRequest) Reset() {
 	*x = ModifyDnRequest{}
-	mi := &file_portal_proto_msgTypes[7]
+	mi := &file_portal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +636,7 @@ func (x *ModifyDnRequest) String() string {
 func (*ModifyDnRequest) ProtoMessage() {}
 
 func (x *ModifyDnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[7]
+	mi := &file_portal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +649,7 @@ func (x *ModifyDnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyDnRequest.ProtoReflect.Descriptor instead.
 func (*ModifyDnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{7}
+	return file_portal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ModifyDnRequest) GetDnName() string {
@@ -540,7 +696,7 @@ type DeleteDnRequest struct {
 
 func (x *DeleteDnRequest) Reset() {
 	*x = DeleteDnRequest{}
-	mi := &file_portal_proto_msgTypes[8]
+	mi := &file_portal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +708,7 @@ func (x *DeleteDnRequest) String() string {
 func (*DeleteDnRequest) ProtoMessage() {}
 
 func (x *DeleteDnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[8]
+	mi := &file_portal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +721,7 @@ func (x *DeleteDnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDnRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{8}
+	return file_portal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteDnRequest) GetDnName() string {
@@ -584,7 +740,7 @@ type DnReply struct {
 
 func (x *DnReply) Reset() {
 	*x = DnReply{}
-	mi := &file_portal_proto_msgTypes[9]
+	mi := &file_portal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +752,7 @@ func (x *DnReply) String() string {
 func (*DnReply) ProtoMessage() {}
 
 func (x *DnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[9]
+	mi := &file_portal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +765,7 @@ func (x *DnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DnReply.ProtoReflect.Descriptor instead.
 func (*DnReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{9}
+	return file_portal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DnReply) GetDnMsg() *DnMsg {
@@ -629,7 +785,7 @@ type ListDnReply struct {
 
 func (x *ListDnReply) Reset() {
 	*x = ListDnReply{}
-	mi := &file_portal_proto_msgTypes[10]
+	mi := &file_portal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +797,7 @@ func (x *ListDnReply) String() string {
 func (*ListDnReply) ProtoMessage() {}
 
 func (x *ListDnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[10]
+	mi := &file_portal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +810,7 @@ func (x *ListDnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDnReply.ProtoReflect.Descriptor instead.
 func (*ListDnReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{10}
+	return file_portal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDnReply) GetDnMsgList() []*DnMsg {
@@ -691,7 +847,7 @@ type PdMsg struct {
 
 func (x *PdMsg) Reset() {
 	*x = PdMsg{}
-	mi := &file_portal_proto_msgTypes[11]
+	mi := &file_portal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +859,7 @@ func (x *PdMsg) String() string {
 func (*PdMsg) ProtoMessage() {}
 
 func (x *PdMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[11]
+	mi := &file_portal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +872,7 @@ func (x *PdMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PdMsg.ProtoReflect.Descriptor instead.
 func (*PdMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{11}
+	return file_portal_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PdMsg) GetPdId() string {
@@ -819,7 +975,7 @@ type CreatePdRequest struct {
 
 func (x *CreatePdRequest) Reset() {
 	*x = CreatePdRequest{}
-	mi := &file_portal_proto_msgTypes[12]
+	mi := &file_portal_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +987,7 @@ func (x *CreatePdRequest) String() string {
 func (*CreatePdRequest) ProtoMessage() {}
 
 func (x *CreatePdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[12]
+	mi := &file_portal_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1000,7 @@ func (x *CreatePdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePdRequest.ProtoReflect.Descriptor instead.
 func (*CreatePdRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{12}
+	return file_portal_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreatePdRequest) GetDnName() string {
@@ -892,7 +1048,7 @@ type GetPdRequest struct {
 
 func (x *GetPdRequest) Reset() {
 	*x = GetPdRequest{}
-	mi := &file_portal_proto_msgTypes[13]
+	mi := &file_portal_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1060,7 @@ func (x *GetPdRequest) String() string {
 func (*GetPdRequest) ProtoMessage() {}
 
 func (x *GetPdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[13]
+	mi := &file_portal_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1073,7 @@ func (x *GetPdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPdRequest.ProtoReflect.Descriptor instead.
 func (*GetPdRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{13}
+	return file_portal_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetPdRequest) GetDnName() string {
@@ -944,7 +1100,7 @@ type ListPdRequest struct {
 
 func (x *ListPdRequest) Reset() {
 	*x = ListPdRequest{}
-	mi := &file_portal_proto_msgTypes[14]
+	mi := &file_portal_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1112,7 @@ func (x *ListPdRequest) String() string {
 func (*ListPdRequest) ProtoMessage() {}
 
 func (x *ListPdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[14]
+	mi := &file_portal_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1125,7 @@ func (x *ListPdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPdRequest.ProtoReflect.Descriptor instead.
 func (*ListPdRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{14}
+	return file_portal_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListPdRequest) GetDnName() string {
@@ -998,7 +1154,7 @@ type ModifyPdRequest struct {
 
 func (x *ModifyPdRequest) Reset() {
 	*x = ModifyPdRequest{}
-	mi := &file_portal_proto_msgTypes[15]
+	mi := &file_portal_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1166,7 @@ func (x *ModifyPdRequest) String() string {
 func (*ModifyPdRequest) ProtoMessage() {}
 
 func (x *ModifyPdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[15]
+	mi := &file_portal_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1179,7 @@ func (x *ModifyPdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyPdRequest.ProtoReflect.Descriptor instead.
 func (*ModifyPdRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{15}
+	return file_portal_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModifyPdRequest) GetDnName() string {
@@ -1064,7 +1220,7 @@ type DeletePdRequest struct {
 
 func (x *DeletePdRequest) Reset() {
 	*x = DeletePdRequest{}
-	mi := &file_portal_proto_msgTypes[16]
+	mi := &file_portal_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1232,7 @@ func (x *DeletePdRequest) String() string {
 func (*DeletePdRequest) ProtoMessage() {}
 
 func (x *DeletePdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[16]
+	mi := &file_portal_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1245,7 @@ func (x *DeletePdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePdRequest.ProtoReflect.Descriptor instead.
 func (*DeletePdRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{16}
+	return file_portal_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeletePdRequest) GetDnName() string {
@@ -1115,7 +1271,7 @@ type PdReply struct {
 
 func (x *PdReply) Reset() {
 	*x = PdReply{}
-	mi := &file_portal_proto_msgTypes[17]
+	mi := &file_portal_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1283,7 @@ func (x *PdReply) String() string {
 func (*PdReply) ProtoMessage() {}
 
 func (x *PdReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[17]
+	mi := &file_portal_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1296,7 @@ func (x *PdReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PdReply.ProtoReflect.Descriptor instead.
 func (*PdReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{17}
+	return file_portal_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PdReply) GetPdMsg() *PdMsg {
@@ -1160,7 +1316,7 @@ type ListPdReply struct {
 
 func (x *ListPdReply) Reset() {
 	*x = ListPdReply{}
-	mi := &file_portal_proto_msgTypes[18]
+	mi := &file_portal_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1328,7 @@ func (x *ListPdReply) String() string {
 func (*ListPdReply) ProtoMessage() {}
 
 func (x *ListPdReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[18]
+	mi := &file_portal_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1341,7 @@ func (x *ListPdReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPdReply.ProtoReflect.Descriptor instead.
 func (*ListPdReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{18}
+	return file_portal_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListPdReply) GetPdMsgList() []*PdMsg {
@@ -1218,7 +1374,7 @@ type CnMsg struct {
 
 func (x *CnMsg) Reset() {
 	*x = CnMsg{}
-	mi := &file_portal_proto_msgTypes[19]
+	mi := &file_portal_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1386,7 @@ func (x *CnMsg) String() string {
 func (*CnMsg) ProtoMessage() {}
 
 func (x *CnMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[19]
+	mi := &file_portal_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1399,7 @@ func (x *CnMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CnMsg.ProtoReflect.Descriptor instead.
 func (*CnMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{19}
+	return file_portal_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CnMsg) GetCnId() string {
@@ -1314,7 +1470,7 @@ type CreateCnRequest struct {
 
 func (x *CreateCnRequest) Reset() {
 	*x = CreateCnRequest{}
-	mi := &file_portal_proto_msgTypes[20]
+	mi := &file_portal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1482,7 @@ func (x *CreateCnRequest) String() string {
 func (*CreateCnRequest) ProtoMessage() {}
 
 func (x *CreateCnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[20]
+	mi := &file_portal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1495,7 @@ func (x *CreateCnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCnRequest.ProtoReflect.Descriptor instead.
 func (*CreateCnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{20}
+	return file_portal_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateCnRequest) GetCnName() string {
@@ -1379,7 +1535,7 @@ type GetCnRequest struct {
 
 func (x *GetCnRequest) Reset() {
 	*x = GetCnRequest{}
-	mi := &file_portal_proto_msgTypes[21]
+	mi := &file_portal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1547,7 @@ func (x *GetCnRequest) String() string {
 func (*GetCnRequest) ProtoMessage() {}
 
 func (x *GetCnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[21]
+	mi := &file_portal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1560,7 @@ func (x *GetCnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCnRequest.ProtoReflect.Descriptor instead.
 func (*GetCnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{21}
+	return file_portal_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCnRequest) GetCnName() string {
@@ -1423,7 +1579,7 @@ type ListCnRequest struct {
 
 func (x *ListCnRequest) Reset() {
 	*x = ListCnRequest{}
-	mi := &file_portal_proto_msgTypes[22]
+	mi := &file_portal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1591,7 @@ func (x *ListCnRequest) String() string {
 func (*ListCnRequest) ProtoMessage() {}
 
 func (x *ListCnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[22]
+	mi := &file_portal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1604,7 @@ func (x *ListCnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCnRequest.ProtoReflect.Descriptor instead.
 func (*ListCnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{22}
+	return file_portal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListCnRequest) GetPage() *Page {
@@ -1471,7 +1627,7 @@ type ModifyCnRequest struct {
 
 func (x *ModifyCnRequest) Reset() {
 	*x = ModifyCnRequest{}
-	mi := &file_portal_proto_msgTypes[23]
+	mi := &file_portal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1639,7 @@ func (x *ModifyCnRequest) String() string {
 func (*ModifyCnRequest) ProtoMessage() {}
 
 func (x *ModifyCnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[23]
+	mi := &file_portal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1652,7 @@ func (x *ModifyCnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCnRequest.ProtoReflect.Descriptor instead.
 func (*ModifyCnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{23}
+	return file_portal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ModifyCnRequest) GetCnName() string {
@@ -1543,7 +1699,7 @@ type DeleteCnRequest struct {
 
 func (x *DeleteCnRequest) Reset() {
 	*x = DeleteCnRequest{}
-	mi := &file_portal_proto_msgTypes[24]
+	mi := &file_portal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1711,7 @@ func (x *DeleteCnRequest) String() string {
 func (*DeleteCnRequest) ProtoMessage() {}
 
 func (x *DeleteCnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[24]
+	mi := &file_portal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1724,7 @@ func (x *DeleteCnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCnRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCnRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{24}
+	return file_portal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteCnRequest) GetCnName() string {
@@ -1587,7 +1743,7 @@ type CnReply struct {
 
 func (x *CnReply) Reset() {
 	*x = CnReply{}
-	mi := &file_portal_proto_msgTypes[25]
+	mi := &file_portal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1755,7 @@ func (x *CnReply) String() string {
 func (*CnReply) ProtoMessage() {}
 
 func (x *CnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[25]
+	mi := &file_portal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1768,7 @@ func (x *CnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CnReply.ProtoReflect.Descriptor instead.
 func (*CnReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{25}
+	return file_portal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CnReply) GetCnMsg() *CnMsg {
@@ -1632,7 +1788,7 @@ type ListCnReply struct {
 
 func (x *ListCnReply) Reset() {
 	*x = ListCnReply{}
-	mi := &file_portal_proto_msgTypes[26]
+	mi := &file_portal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1800,7 @@ func (x *ListCnReply) String() string {
 func (*ListCnReply) ProtoMessage() {}
 
 func (x *ListCnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[26]
+	mi := &file_portal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1813,7 @@ func (x *ListCnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCnReply.ProtoReflect.Descriptor instead.
 func (*ListCnReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{26}
+	return file_portal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListCnReply) GetCnMsgList() []*CnMsg {
@@ -1684,7 +1840,7 @@ type DaConf struct {
 
 func (x *DaConf) Reset() {
 	*x = DaConf{}
-	mi := &file_portal_proto_msgTypes[27]
+	mi := &file_portal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1852,7 @@ func (x *DaConf) String() string {
 func (*DaConf) ProtoMessage() {}
 
 func (x *DaConf) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[27]
+	mi := &file_portal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1865,7 @@ func (x *DaConf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaConf.ProtoReflect.Descriptor instead.
 func (*DaConf) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{27}
+	return file_portal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DaConf) GetStripeCount() uint32 {
@@ -1741,7 +1897,7 @@ type CntlrMsg struct {
 
 func (x *CntlrMsg) Reset() {
 	*x = CntlrMsg{}
-	mi := &file_portal_proto_msgTypes[28]
+	mi := &file_portal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1909,7 @@ func (x *CntlrMsg) String() string {
 func (*CntlrMsg) ProtoMessage() {}
 
 func (x *CntlrMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[28]
+	mi := &file_portal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1922,7 @@ func (x *CntlrMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CntlrMsg.ProtoReflect.Descriptor instead.
 func (*CntlrMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{28}
+	return file_portal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CntlrMsg) GetCntlrId() string {
@@ -1834,7 +1990,7 @@ type VdMsg struct {
 
 func (x *VdMsg) Reset() {
 	*x = VdMsg{}
-	mi := &file_portal_proto_msgTypes[29]
+	mi := &file_portal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2002,7 @@ func (x *VdMsg) String() string {
 func (*VdMsg) ProtoMessage() {}
 
 func (x *VdMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[29]
+	mi := &file_portal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2015,7 @@ func (x *VdMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VdMsg.ProtoReflect.Descriptor instead.
 func (*VdMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{29}
+	return file_portal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VdMsg) GetVdId() string {
@@ -1942,7 +2098,7 @@ type DaMsg struct {
 
 func (x *DaMsg) Reset() {
 	*x = DaMsg{}
-	mi := &file_portal_proto_msgTypes[30]
+	mi := &file_portal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2110,7 @@ func (x *DaMsg) String() string {
 func (*DaMsg) ProtoMessage() {}
 
 func (x *DaMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[30]
+	mi := &file_portal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2123,7 @@ func (x *DaMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaMsg.ProtoReflect.Descriptor instead.
 func (*DaMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{30}
+	return file_portal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DaMsg) GetDaId() string {
@@ -2096,7 +2252,7 @@ type CreateDaRequest struct {
 
 func (x *CreateDaRequest) Reset() {
 	*x = CreateDaRequest{}
-	mi := &file_portal_proto_msgTypes[31]
+	mi := &file_portal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2264,7 @@ func (x *CreateDaRequest) String() string {
 func (*CreateDaRequest) ProtoMessage() {}
 
 func (x *CreateDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[31]
+	mi := &file_portal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2277,7 @@ func (x *CreateDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDaRequest.ProtoReflect.Descriptor instead.
 func (*CreateDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{31}
+	return file_portal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateDaRequest) GetDaName() string {
@@ -2175,7 +2331,7 @@ type GetDaRequest struct {
 
 func (x *GetDaRequest) Reset() {
 	*x = GetDaRequest{}
-	mi := &file_portal_proto_msgTypes[32]
+	mi := &file_portal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2343,7 @@ func (x *GetDaRequest) String() string {
 func (*GetDaRequest) ProtoMessage() {}
 
 func (x *GetDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[32]
+	mi := &file_portal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2356,7 @@ func (x *GetDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDaRequest.ProtoReflect.Descriptor instead.
 func (*GetDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{32}
+	return file_portal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetDaRequest) GetDaName() string {
@@ -2219,7 +2375,7 @@ type ListDaRequest struct {
 
 func (x *ListDaRequest) Reset() {
 	*x = ListDaRequest{}
-	mi := &file_portal_proto_msgTypes[33]
+	mi := &file_portal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2387,7 @@ func (x *ListDaRequest) String() string {
 func (*ListDaRequest) ProtoMessage() {}
 
 func (x *ListDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[33]
+	mi := &file_portal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2400,7 @@ func (x *ListDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDaRequest.ProtoReflect.Descriptor instead.
 func (*ListDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{33}
+	return file_portal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListDaRequest) GetPage() *Page {
@@ -2264,7 +2420,7 @@ type ModifyDaRequest struct {
 
 func (x *ModifyDaRequest) Reset() {
 	*x = ModifyDaRequest{}
-	mi := &file_portal_proto_msgTypes[34]
+	mi := &file_portal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2432,7 @@ func (x *ModifyDaRequest) String() string {
 func (*ModifyDaRequest) ProtoMessage() {}
 
 func (x *ModifyDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[34]
+	mi := &file_portal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2445,7 @@ func (x *ModifyDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyDaRequest.ProtoReflect.Descriptor instead.
 func (*ModifyDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{34}
+	return file_portal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModifyDaRequest) GetDaName() string {
@@ -2315,7 +2471,7 @@ type DeleteDaRequest struct {
 
 func (x *DeleteDaRequest) Reset() {
 	*x = DeleteDaRequest{}
-	mi := &file_portal_proto_msgTypes[35]
+	mi := &file_portal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2483,7 @@ func (x *DeleteDaRequest) String() string {
 func (*DeleteDaRequest) ProtoMessage() {}
 
 func (x *DeleteDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[35]
+	mi := &file_portal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2496,7 @@ func (x *DeleteDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDaRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{35}
+	return file_portal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteDaRequest) GetDaName() string {
@@ -2360,7 +2516,7 @@ type SwitchoverDaRequest struct {
 
 func (x *SwitchoverDaRequest) Reset() {
 	*x = SwitchoverDaRequest{}
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2528,7 @@ func (x *SwitchoverDaRequest) String() string {
 func (*SwitchoverDaRequest) ProtoMessage() {}
 
 func (x *SwitchoverDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2541,7 @@ func (x *SwitchoverDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchoverDaRequest.ProtoReflect.Descriptor instead.
 func (*SwitchoverDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{36}
+	return file_portal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SwitchoverDaRequest) GetDaName() string {
@@ -2411,7 +2567,7 @@ type DaReply struct {
 
 func (x *DaReply) Reset() {
 	*x = DaReply{}
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +2579,7 @@ func (x *DaReply) String() string {
 func (*DaReply) ProtoMessage() {}
 
 func (x *DaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2592,7 @@ func (x *DaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaReply.ProtoReflect.Descriptor instead.
 func (*DaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{37}
+	return file_portal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DaReply) GetDaMsg() *DaMsg {
@@ -2456,7 +2612,7 @@ type ListDaReply struct {
 
 func (x *ListDaReply) Reset() {
 	*x = ListDaReply{}
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2624,7 @@ func (x *ListDaReply) String() string {
 func (*ListDaReply) ProtoMessage() {}
 
 func (x *ListDaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2637,7 @@ func (x *ListDaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDaReply.ProtoReflect.Descriptor instead.
 func (*ListDaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{38}
+	return file_portal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListDaReply) GetDaMsgList() []*DaMsg {
@@ -2513,7 +2669,7 @@ type EsMsg struct {
 
 func (x *EsMsg) Reset() {
 	*x = EsMsg{}
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2681,7 @@ func (x *EsMsg) String() string {
 func (*EsMsg) ProtoMessage() {}
 
 func (x *EsMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2694,7 @@ func (x *EsMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EsMsg.ProtoReflect.Descriptor instead.
 func (*EsMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{39}
+	return file_portal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *EsMsg) GetEsId() string {
@@ -2600,7 +2756,7 @@ type ExpMsg struct {
 
 func (x *ExpMsg) Reset() {
 	*x = ExpMsg{}
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +2768,7 @@ func (x *ExpMsg) String() string {
 func (*ExpMsg) ProtoMessage() {}
 
 func (x *ExpMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +2781,7 @@ func (x *ExpMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpMsg.ProtoReflect.Descriptor instead.
 func (*ExpMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{40}
+	return file_portal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExpMsg) GetExpId() string {
@@ -2703,7 +2859,7 @@ type CreateExpRequest struct {
 
 func (x *CreateExpRequest) Reset() {
 	*x = CreateExpRequest{}
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +2871,7 @@ func (x *CreateExpRequest) String() string {
 func (*CreateExpRequest) ProtoMessage() {}
 
 func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +2884,7 @@ func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExpRequest.ProtoReflect.Descriptor instead.
 func (*CreateExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{41}
+	return file_portal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateExpRequest) GetDaName() string {
@@ -2769,7 +2925,7 @@ type GetExpRequest struct {
 
 func (x *GetExpRequest) Reset() {
 	*x = GetExpRequest{}
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2937,7 @@ func (x *GetExpRequest) String() string {
 func (*GetExpRequest) ProtoMessage() {}
 
 func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2950,7 @@ func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExpRequest.ProtoReflect.Descriptor instead.
 func (*GetExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{42}
+	return file_portal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetExpRequest) GetDaName() string {
@@ -2821,7 +2977,7 @@ type ListExpRequest struct {
 
 func (x *ListExpRequest) Reset() {
 	*x = ListExpRequest{}
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +2989,7 @@ func (x *ListExpRequest) String() string {
 func (*ListExpRequest) ProtoMessage() {}
 
 func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3002,7 @@ func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpRequest.ProtoReflect.Descriptor instead.
 func (*ListExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{43}
+	return file_portal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListExpRequest) GetDaName() string {
@@ -2875,7 +3031,7 @@ type ModifyExpRequest struct {
 
 func (x *ModifyExpRequest) Reset() {
 	*x = ModifyExpRequest{}
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3043,7 @@ func (x *ModifyExpRequest) String() string {
 func (*ModifyExpRequest) ProtoMessage() {}
 
 func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3056,7 @@ func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyExpRequest.ProtoReflect.Descriptor instead.
 func (*ModifyExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{44}
+	return file_portal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ModifyExpRequest) GetDaName() string {
@@ -2941,7 +3097,7 @@ type DeleteExpRequest struct {
 
 func (x *DeleteExpRequest) Reset() {
 	*x = DeleteExpRequest{}
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3109,7 @@ func (x *DeleteExpRequest) String() string {
 func (*DeleteExpRequest) ProtoMessage() {}
 
 func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3122,7 @@ func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExpRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{45}
+	return file_portal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeleteExpRequest) GetDaName() string {
@@ -2992,7 +3148,7 @@ type ExpReply struct {
 
 func (x *ExpReply) Reset() {
 	*x = ExpReply{}
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3160,7 @@ func (x *ExpReply) String() string {
 func (*ExpReply) ProtoMessage() {}
 
 func (x *ExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3173,7 @@ func (x *ExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpReply.ProtoReflect.Descriptor instead.
 func (*ExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{46}
+	return file_portal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExpReply) GetExpMsg() *ExpMsg {
@@ -3037,7 +3193,7 @@ type ListExpReply struct {
 
 func (x *ListExpReply) Reset() {
 	*x = ListExpReply{}
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3205,7 @@ func (x *ListExpReply) String() string {
 func (*ListExpReply) ProtoMessage() {}
 
 func (x *ListExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3218,7 @@ func (x *ListExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpReply.ProtoReflect.Descriptor instead.
 func (*ListExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{47}
+	return file_portal_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListExpReply) GetExpMsgList() []*ExpMsg {
@@ -3087,7 +3243,7 @@ type GetClusterSummaryRequest struct {
 
 func (x *GetClusterSummaryRequest) Reset() {
 	*x = GetClusterSummaryRequest{}
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3099,7 +3255,7 @@ func (x *GetClusterSummaryRequest) String() string {
 func (*GetClusterSummaryRequest) ProtoMessage() {}
 
 func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3112,7 +3268,7 @@ func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{48}
+	return file_portal_proto_rawDescGZIP(), []int{51}
 }
 
 type ClusterSummaryReply struct {
@@ -3130,7 +3286,7 @@ type ClusterSummaryReply struct {
 
 func (x *ClusterSummaryReply) Reset() {
 	*x = ClusterSummaryReply{}
-	mi := &file_portal_proto_msgTypes[49]
+	mi := &file_portal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3142,7 +3298,7 @@ func (x *ClusterSummaryReply) String() string {
 func (*ClusterSummaryReply) ProtoMessage() {}
 
 func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[49]
+	mi := &file_portal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3155,7 +3311,7 @@ func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSummaryReply.ProtoReflect.Descriptor instead.
 func (*ClusterSummaryReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{49}
+	return file_portal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ClusterSummaryReply) GetDnCnt() uint32 {
@@ -3211,7 +3367,16 @@ var File_portal_proto protoreflect.FileDescriptor
 
 const file_portal_proto_rawDesc = "" +
 	"\n" +
-	"\fportal.proto\x12\rvda.portal.v1\"\xb2\x01\n" +
+	"\fportal.proto\x12\rvda.portal.v1\"*\n" +
+	"\x0fUnbindDnRequest\x12\x17\n" +
+	"\adn_name\x18\x01 \x01(\tR\x06dnName\"*\n" +
+	"\x0fUnbindCnRequest\x12\x17\n" +
+	"\acn_name\x18\x01 \x01(\tR\x06cnName\"y\n" +
+	"\vUnbindReply\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x19\n" +
+	"\bbound_at\x18\x04 \x01(\tR\aboundAt\"\xb2\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x06health\x18\x01 \x01(\tR\x06health\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\bR\x05error\x12\x1b\n" +
@@ -3460,7 +3625,7 @@ const file_portal_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
 	"totalBytes\x12\x1d\n" +
 	"\n" +
-	"free_bytes\x18\a \x01(\x04R\tfreeBytes2\xde\x0e\n" +
+	"free_bytes\x18\a \x01(\x04R\tfreeBytes2\xee\x0f\n" +
 	"\x06Portal\x12B\n" +
 	"\bCreateDn\x12\x1e.vda.portal.v1.CreateDnRequest\x1a\x16.vda.portal.v1.DnReply\x12<\n" +
 	"\x05GetDn\x12\x1b.vda.portal.v1.GetDnRequest\x1a\x16.vda.portal.v1.DnReply\x12B\n" +
@@ -3488,7 +3653,9 @@ const file_portal_proto_rawDesc = "" +
 	"\aListExp\x12\x1d.vda.portal.v1.ListExpRequest\x1a\x1b.vda.portal.v1.ListExpReply\x12E\n" +
 	"\tModifyExp\x12\x1f.vda.portal.v1.ModifyExpRequest\x1a\x17.vda.portal.v1.ExpReply\x12H\n" +
 	"\tDeleteExp\x12\x1f.vda.portal.v1.DeleteExpRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12`\n" +
-	"\x11GetClusterSummary\x12'.vda.portal.v1.GetClusterSummaryRequest\x1a\".vda.portal.v1.ClusterSummaryReplyB$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
+	"\x11GetClusterSummary\x12'.vda.portal.v1.GetClusterSummaryRequest\x1a\".vda.portal.v1.ClusterSummaryReply\x12F\n" +
+	"\bUnbindDn\x12\x1e.vda.portal.v1.UnbindDnRequest\x1a\x1a.vda.portal.v1.UnbindReply\x12F\n" +
+	"\bUnbindCn\x12\x1e.vda.portal.v1.UnbindCnRequest\x1a\x1a.vda.portal.v1.UnbindReplyB$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
 
 var (
 	file_portal_proto_rawDescOnce sync.Once
@@ -3502,140 +3669,147 @@ func file_portal_proto_rawDescGZIP() []byte {
 	return file_portal_proto_rawDescData
 }
 
-var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_portal_proto_goTypes = []any{
-	(*Status)(nil),                   // 0: vda.portal.v1.Status
-	(*Page)(nil),                     // 1: vda.portal.v1.Page
-	(*DeleteReply)(nil),              // 2: vda.portal.v1.DeleteReply
-	(*DnMsg)(nil),                    // 3: vda.portal.v1.DnMsg
-	(*CreateDnRequest)(nil),          // 4: vda.portal.v1.CreateDnRequest
-	(*GetDnRequest)(nil),             // 5: vda.portal.v1.GetDnRequest
-	(*ListDnRequest)(nil),            // 6: vda.portal.v1.ListDnRequest
-	(*ModifyDnRequest)(nil),          // 7: vda.portal.v1.ModifyDnRequest
-	(*DeleteDnRequest)(nil),          // 8: vda.portal.v1.DeleteDnRequest
-	(*DnReply)(nil),                  // 9: vda.portal.v1.DnReply
-	(*ListDnReply)(nil),              // 10: vda.portal.v1.ListDnReply
-	(*PdMsg)(nil),                    // 11: vda.portal.v1.PdMsg
-	(*CreatePdRequest)(nil),          // 12: vda.portal.v1.CreatePdRequest
-	(*GetPdRequest)(nil),             // 13: vda.portal.v1.GetPdRequest
-	(*ListPdRequest)(nil),            // 14: vda.portal.v1.ListPdRequest
-	(*ModifyPdRequest)(nil),          // 15: vda.portal.v1.ModifyPdRequest
-	(*DeletePdRequest)(nil),          // 16: vda.portal.v1.DeletePdRequest
-	(*PdReply)(nil),                  // 17: vda.portal.v1.PdReply
-	(*ListPdReply)(nil),              // 18: vda.portal.v1.ListPdReply
-	(*CnMsg)(nil),                    // 19: vda.portal.v1.CnMsg
-	(*CreateCnRequest)(nil),          // 20: vda.portal.v1.CreateCnRequest
-	(*GetCnRequest)(nil),             // 21: vda.portal.v1.GetCnRequest
-	(*ListCnRequest)(nil),            // 22: vda.portal.v1.ListCnRequest
-	(*ModifyCnRequest)(nil),          // 23: vda.portal.v1.ModifyCnRequest
-	(*DeleteCnRequest)(nil),          // 24: vda.portal.v1.DeleteCnRequest
-	(*CnReply)(nil),                  // 25: vda.portal.v1.CnReply
-	(*ListCnReply)(nil),              // 26: vda.portal.v1.ListCnReply
-	(*DaConf)(nil),                   // 27: vda.portal.v1.DaConf
-	(*CntlrMsg)(nil),                 // 28: vda.portal.v1.CntlrMsg
-	(*VdMsg)(nil),                    // 29: vda.portal.v1.VdMsg
-	(*DaMsg)(nil),                    // 30: vda.portal.v1.DaMsg
-	(*CreateDaRequest)(nil),          // 31: vda.portal.v1.CreateDaRequest
-	(*GetDaRequest)(nil),             // 32: vda.portal.v1.GetDaRequest
-	(*ListDaRequest)(nil),            // 33: vda.portal.v1.ListDaRequest
-	(*ModifyDaRequest)(nil),          // 34: vda.portal.v1.ModifyDaRequest
-	(*DeleteDaRequest)(nil),          // 35: vda.portal.v1.DeleteDaRequest
-	(*SwitchoverDaRequest)(nil),      // 36: vda.portal.v1.SwitchoverDaRequest
-	(*DaReply)(nil),                  // 37: vda.portal.v1.DaReply
-	(*ListDaReply)(nil),              // 38: vda.portal.v1.ListDaReply
-	(*EsMsg)(nil),                    // 39: vda.portal.v1.EsMsg
-	(*ExpMsg)(nil),                   // 40: vda.portal.v1.ExpMsg
-	(*CreateExpRequest)(nil),         // 41: vda.portal.v1.CreateExpRequest
-	(*GetExpRequest)(nil),            // 42: vda.portal.v1.GetExpRequest
-	(*ListExpRequest)(nil),           // 43: vda.portal.v1.ListExpRequest
-	(*ModifyExpRequest)(nil),         // 44: vda.portal.v1.ModifyExpRequest
-	(*DeleteExpRequest)(nil),         // 45: vda.portal.v1.DeleteExpRequest
-	(*ExpReply)(nil),                 // 46: vda.portal.v1.ExpReply
-	(*ListExpReply)(nil),             // 47: vda.portal.v1.ListExpReply
-	(*GetClusterSummaryRequest)(nil), // 48: vda.portal.v1.GetClusterSummaryRequest
-	(*ClusterSummaryReply)(nil),      // 49: vda.portal.v1.ClusterSummaryReply
+	(*UnbindDnRequest)(nil),          // 0: vda.portal.v1.UnbindDnRequest
+	(*UnbindCnRequest)(nil),          // 1: vda.portal.v1.UnbindCnRequest
+	(*UnbindReply)(nil),              // 2: vda.portal.v1.UnbindReply
+	(*Status)(nil),                   // 3: vda.portal.v1.Status
+	(*Page)(nil),                     // 4: vda.portal.v1.Page
+	(*DeleteReply)(nil),              // 5: vda.portal.v1.DeleteReply
+	(*DnMsg)(nil),                    // 6: vda.portal.v1.DnMsg
+	(*CreateDnRequest)(nil),          // 7: vda.portal.v1.CreateDnRequest
+	(*GetDnRequest)(nil),             // 8: vda.portal.v1.GetDnRequest
+	(*ListDnRequest)(nil),            // 9: vda.portal.v1.ListDnRequest
+	(*ModifyDnRequest)(nil),          // 10: vda.portal.v1.ModifyDnRequest
+	(*DeleteDnRequest)(nil),          // 11: vda.portal.v1.DeleteDnRequest
+	(*DnReply)(nil),                  // 12: vda.portal.v1.DnReply
+	(*ListDnReply)(nil),              // 13: vda.portal.v1.ListDnReply
+	(*PdMsg)(nil),                    // 14: vda.portal.v1.PdMsg
+	(*CreatePdRequest)(nil),          // 15: vda.portal.v1.CreatePdRequest
+	(*GetPdRequest)(nil),             // 16: vda.portal.v1.GetPdRequest
+	(*ListPdRequest)(nil),            // 17: vda.portal.v1.ListPdRequest
+	(*ModifyPdRequest)(nil),          // 18: vda.portal.v1.ModifyPdRequest
+	(*DeletePdRequest)(nil),          // 19: vda.portal.v1.DeletePdRequest
+	(*PdReply)(nil),                  // 20: vda.portal.v1.PdReply
+	(*ListPdReply)(nil),              // 21: vda.portal.v1.ListPdReply
+	(*CnMsg)(nil),                    // 22: vda.portal.v1.CnMsg
+	(*CreateCnRequest)(nil),          // 23: vda.portal.v1.CreateCnRequest
+	(*GetCnRequest)(nil),             // 24: vda.portal.v1.GetCnRequest
+	(*ListCnRequest)(nil),            // 25: vda.portal.v1.ListCnRequest
+	(*ModifyCnRequest)(nil),          // 26: vda.portal.v1.ModifyCnRequest
+	(*DeleteCnRequest)(nil),          // 27: vda.portal.v1.DeleteCnRequest
+	(*CnReply)(nil),                  // 28: vda.portal.v1.CnReply
+	(*ListCnReply)(nil),              // 29: vda.portal.v1.ListCnReply
+	(*DaConf)(nil),                   // 30: vda.portal.v1.DaConf
+	(*CntlrMsg)(nil),                 // 31: vda.portal.v1.CntlrMsg
+	(*VdMsg)(nil),                    // 32: vda.portal.v1.VdMsg
+	(*DaMsg)(nil),                    // 33: vda.portal.v1.DaMsg
+	(*CreateDaRequest)(nil),          // 34: vda.portal.v1.CreateDaRequest
+	(*GetDaRequest)(nil),             // 35: vda.portal.v1.GetDaRequest
+	(*ListDaRequest)(nil),            // 36: vda.portal.v1.ListDaRequest
+	(*ModifyDaRequest)(nil),          // 37: vda.portal.v1.ModifyDaRequest
+	(*DeleteDaRequest)(nil),          // 38: vda.portal.v1.DeleteDaRequest
+	(*SwitchoverDaRequest)(nil),      // 39: vda.portal.v1.SwitchoverDaRequest
+	(*DaReply)(nil),                  // 40: vda.portal.v1.DaReply
+	(*ListDaReply)(nil),              // 41: vda.portal.v1.ListDaReply
+	(*EsMsg)(nil),                    // 42: vda.portal.v1.EsMsg
+	(*ExpMsg)(nil),                   // 43: vda.portal.v1.ExpMsg
+	(*CreateExpRequest)(nil),         // 44: vda.portal.v1.CreateExpRequest
+	(*GetExpRequest)(nil),            // 45: vda.portal.v1.GetExpRequest
+	(*ListExpRequest)(nil),           // 46: vda.portal.v1.ListExpRequest
+	(*ModifyExpRequest)(nil),         // 47: vda.portal.v1.ModifyExpRequest
+	(*DeleteExpRequest)(nil),         // 48: vda.portal.v1.DeleteExpRequest
+	(*ExpReply)(nil),                 // 49: vda.portal.v1.ExpReply
+	(*ListExpReply)(nil),             // 50: vda.portal.v1.ListExpReply
+	(*GetClusterSummaryRequest)(nil), // 51: vda.portal.v1.GetClusterSummaryRequest
+	(*ClusterSummaryReply)(nil),      // 52: vda.portal.v1.ClusterSummaryReply
 }
 var file_portal_proto_depIdxs = []int32{
-	0,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
-	1,  // 1: vda.portal.v1.ListDnRequest.page:type_name -> vda.portal.v1.Page
-	3,  // 2: vda.portal.v1.DnReply.dn_msg:type_name -> vda.portal.v1.DnMsg
-	3,  // 3: vda.portal.v1.ListDnReply.dn_msg_list:type_name -> vda.portal.v1.DnMsg
-	0,  // 4: vda.portal.v1.PdMsg.status:type_name -> vda.portal.v1.Status
-	1,  // 5: vda.portal.v1.ListPdRequest.page:type_name -> vda.portal.v1.Page
-	11, // 6: vda.portal.v1.PdReply.pd_msg:type_name -> vda.portal.v1.PdMsg
-	11, // 7: vda.portal.v1.ListPdReply.pd_msg_list:type_name -> vda.portal.v1.PdMsg
-	0,  // 8: vda.portal.v1.CnMsg.status:type_name -> vda.portal.v1.Status
-	1,  // 9: vda.portal.v1.ListCnRequest.page:type_name -> vda.portal.v1.Page
-	19, // 10: vda.portal.v1.CnReply.cn_msg:type_name -> vda.portal.v1.CnMsg
-	19, // 11: vda.portal.v1.ListCnReply.cn_msg_list:type_name -> vda.portal.v1.CnMsg
-	27, // 12: vda.portal.v1.DaMsg.da_conf:type_name -> vda.portal.v1.DaConf
-	28, // 13: vda.portal.v1.DaMsg.cntlr_list:type_name -> vda.portal.v1.CntlrMsg
-	29, // 14: vda.portal.v1.DaMsg.vd_list:type_name -> vda.portal.v1.VdMsg
-	0,  // 15: vda.portal.v1.DaMsg.status:type_name -> vda.portal.v1.Status
-	1,  // 16: vda.portal.v1.ListDaRequest.page:type_name -> vda.portal.v1.Page
-	30, // 17: vda.portal.v1.DaReply.da_msg:type_name -> vda.portal.v1.DaMsg
-	30, // 18: vda.portal.v1.ListDaReply.da_msg_list:type_name -> vda.portal.v1.DaMsg
-	39, // 19: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
-	0,  // 20: vda.portal.v1.ExpMsg.status:type_name -> vda.portal.v1.Status
-	1,  // 21: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
-	40, // 22: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
-	40, // 23: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
-	4,  // 24: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
-	5,  // 25: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
-	6,  // 26: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
-	7,  // 27: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
-	8,  // 28: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
-	12, // 29: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
-	13, // 30: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
-	14, // 31: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
-	15, // 32: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
-	16, // 33: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
-	20, // 34: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
-	21, // 35: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
-	22, // 36: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
-	23, // 37: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
-	24, // 38: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
-	31, // 39: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
-	32, // 40: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
-	33, // 41: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
-	34, // 42: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
-	35, // 43: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
-	36, // 44: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
-	41, // 45: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
-	42, // 46: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
-	43, // 47: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
-	44, // 48: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
-	45, // 49: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
-	48, // 50: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
-	9,  // 51: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
-	9,  // 52: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
-	10, // 53: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
-	9,  // 54: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
-	2,  // 55: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
-	17, // 56: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
-	17, // 57: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
-	18, // 58: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
-	17, // 59: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
-	2,  // 60: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
-	25, // 61: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
-	25, // 62: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
-	26, // 63: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
-	25, // 64: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
-	2,  // 65: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
-	37, // 66: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
-	37, // 67: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
-	38, // 68: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
-	37, // 69: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
-	2,  // 70: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
-	37, // 71: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
-	46, // 72: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
-	46, // 73: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
-	47, // 74: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
-	46, // 75: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
-	2,  // 76: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
-	49, // 77: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
-	51, // [51:78] is the sub-list for method output_type
-	24, // [24:51] is the sub-list for method input_type
+	3,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 1: vda.portal.v1.ListDnRequest.page:type_name -> vda.portal.v1.Page
+	6,  // 2: vda.portal.v1.DnReply.dn_msg:type_name -> vda.portal.v1.DnMsg
+	6,  // 3: vda.portal.v1.ListDnReply.dn_msg_list:type_name -> vda.portal.v1.DnMsg
+	3,  // 4: vda.portal.v1.PdMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 5: vda.portal.v1.ListPdRequest.page:type_name -> vda.portal.v1.Page
+	14, // 6: vda.portal.v1.PdReply.pd_msg:type_name -> vda.portal.v1.PdMsg
+	14, // 7: vda.portal.v1.ListPdReply.pd_msg_list:type_name -> vda.portal.v1.PdMsg
+	3,  // 8: vda.portal.v1.CnMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 9: vda.portal.v1.ListCnRequest.page:type_name -> vda.portal.v1.Page
+	22, // 10: vda.portal.v1.CnReply.cn_msg:type_name -> vda.portal.v1.CnMsg
+	22, // 11: vda.portal.v1.ListCnReply.cn_msg_list:type_name -> vda.portal.v1.CnMsg
+	30, // 12: vda.portal.v1.DaMsg.da_conf:type_name -> vda.portal.v1.DaConf
+	31, // 13: vda.portal.v1.DaMsg.cntlr_list:type_name -> vda.portal.v1.CntlrMsg
+	32, // 14: vda.portal.v1.DaMsg.vd_list:type_name -> vda.portal.v1.VdMsg
+	3,  // 15: vda.portal.v1.DaMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 16: vda.portal.v1.ListDaRequest.page:type_name -> vda.portal.v1.Page
+	33, // 17: vda.portal.v1.DaReply.da_msg:type_name -> vda.portal.v1.DaMsg
+	33, // 18: vda.portal.v1.ListDaReply.da_msg_list:type_name -> vda.portal.v1.DaMsg
+	42, // 19: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
+	3,  // 20: vda.portal.v1.ExpMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 21: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
+	43, // 22: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
+	43, // 23: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
+	7,  // 24: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
+	8,  // 25: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
+	9,  // 26: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
+	10, // 27: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
+	11, // 28: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
+	15, // 29: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
+	16, // 30: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
+	17, // 31: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
+	18, // 32: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
+	19, // 33: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
+	23, // 34: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
+	24, // 35: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
+	25, // 36: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
+	26, // 37: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
+	27, // 38: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
+	34, // 39: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
+	35, // 40: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
+	36, // 41: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
+	37, // 42: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
+	38, // 43: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
+	39, // 44: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
+	44, // 45: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
+	45, // 46: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
+	46, // 47: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
+	47, // 48: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
+	48, // 49: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
+	51, // 50: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
+	0,  // 51: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
+	1,  // 52: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
+	12, // 53: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
+	12, // 54: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
+	13, // 55: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
+	12, // 56: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
+	5,  // 57: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
+	20, // 58: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
+	20, // 59: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
+	21, // 60: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
+	20, // 61: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
+	5,  // 62: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
+	28, // 63: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
+	28, // 64: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
+	29, // 65: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
+	28, // 66: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
+	5,  // 67: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
+	40, // 68: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
+	40, // 69: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
+	41, // 70: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
+	40, // 71: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
+	5,  // 72: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
+	40, // 73: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
+	49, // 74: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
+	49, // 75: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
+	50, // 76: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
+	49, // 77: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
+	5,  // 78: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
+	52, // 79: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
+	2,  // 80: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
+	2,  // 81: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
+	53, // [53:82] is the sub-list for method output_type
+	24, // [24:53] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -3646,18 +3820,18 @@ func file_portal_proto_init() {
 	if File_portal_proto != nil {
 		return
 	}
-	file_portal_proto_msgTypes[7].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[15].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[23].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[34].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[44].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[10].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[18].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[26].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[37].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portal_proto_rawDesc), len(file_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,8 @@ const (
 	Portal_ModifyExp_FullMethodName         = "/vda.portal.v1.Portal/ModifyExp"
 	Portal_DeleteExp_FullMethodName         = "/vda.portal.v1.Portal/DeleteExp"
 	Portal_GetClusterSummary_FullMethodName = "/vda.portal.v1.Portal/GetClusterSummary"
+	Portal_UnbindDn_FullMethodName          = "/vda.portal.v1.Portal/UnbindDn"
+	Portal_UnbindCn_FullMethodName          = "/vda.portal.v1.Portal/UnbindCn"
 )
 
 // PortalClient is the client API for Portal service.
@@ -87,6 +89,14 @@ type PortalClient interface {
 	ModifyExp(ctx context.Context, in *ModifyExpRequest, opts ...grpc.CallOption) (*ExpReply, error)
 	DeleteExp(ctx context.Context, in *DeleteExpRequest, opts ...grpc.CallOption) (*DeleteReply, error)
 	GetClusterSummary(ctx context.Context, in *GetClusterSummaryRequest, opts ...grpc.CallOption) (*ClusterSummaryReply, error)
+	// UnbindDn and UnbindCn drop the binding of a node to the agent ID the
+	// monitor first reached at its address. The monitor drives a node only
+	// through that agent; after an agent's ID legitimately changed (its
+	// state directory was lost, the machine replaced) an operator unbinds
+	// the node, and the monitor binds it to the agent it reaches next.
+	// FailedPrecondition if the node is not bound.
+	UnbindDn(ctx context.Context, in *UnbindDnRequest, opts ...grpc.CallOption) (*UnbindReply, error)
+	UnbindCn(ctx context.Context, in *UnbindCnRequest, opts ...grpc.CallOption) (*UnbindReply, error)
 }
 
 type portalClient struct {
@@ -367,6 +377,26 @@ func (c *portalClient) GetClusterSummary(ctx context.Context, in *GetClusterSumm
 	return out, nil
 }
 
+func (c *portalClient) UnbindDn(ctx context.Context, in *UnbindDnRequest, opts ...grpc.CallOption) (*UnbindReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbindReply)
+	err := c.cc.Invoke(ctx, Portal_UnbindDn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) UnbindCn(ctx context.Context, in *UnbindCnRequest, opts ...grpc.CallOption) (*UnbindReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbindReply)
+	err := c.cc.Invoke(ctx, Portal_UnbindCn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PortalServer is the server API for Portal service.
 // All implementations must embed UnimplementedPortalServer
 // for forward compatibility.
@@ -402,6 +432,14 @@ type PortalServer interface {
 	ModifyExp(context.Context, *ModifyExpRequest) (*ExpReply, error)
 	DeleteExp(context.Context, *DeleteExpRequest) (*DeleteReply, error)
 	GetClusterSummary(context.Context, *GetClusterSummaryRequest) (*ClusterSummaryReply, error)
+	// UnbindDn and UnbindCn drop the binding of a node to the agent ID the
+	// monitor first reached at its address. The monitor drives a node only
+	// through that agent; after an agent's ID legitimately changed (its
+	// state directory was lost, the machine replaced) an operator unbinds
+	// the node, and the monitor binds it to the agent it reaches next.
+	// FailedPrecondition if the node is not bound.
+	UnbindDn(context.Context, *UnbindDnRequest) (*UnbindReply, error)
+	UnbindCn(context.Context, *UnbindCnRequest) (*UnbindReply, error)
 	mustEmbedUnimplementedPortalServer()
 }
 
@@ -492,6 +530,12 @@ func (UnimplementedPortalServer) DeleteExp(context.Context, *DeleteExpRequest) (
 }
 func (UnimplementedPortalServer) GetClusterSummary(context.Context, *GetClusterSummaryRequest) (*ClusterSummaryReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetClusterSummary not implemented")
+}
+func (UnimplementedPortalServer) UnbindDn(context.Context, *UnbindDnRequest) (*UnbindReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnbindDn not implemented")
+}
+func (UnimplementedPortalServer) UnbindCn(context.Context, *UnbindCnRequest) (*UnbindReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnbindCn not implemented")
 }
 func (UnimplementedPortalServer) mustEmbedUnimplementedPortalServer() {}
 func (UnimplementedPortalServer) testEmbeddedByValue()                {}
@@ -1000,6 +1044,42 @@ func _Portal_GetClusterSummary_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Portal_UnbindDn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbindDnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).UnbindDn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_UnbindDn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).UnbindDn(ctx, req.(*UnbindDnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_UnbindCn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbindCnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).UnbindCn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_UnbindCn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).UnbindCn(ctx, req.(*UnbindCnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Portal_ServiceDesc is the grpc.ServiceDesc for Portal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1114,6 +1194,14 @@ var Portal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetClusterSummary",
 			Handler:    _Portal_GetClusterSummary_Handler,
+		},
+		{
+			MethodName: "UnbindDn",
+			Handler:    _Portal_UnbindDn_Handler,
+		},
+		{
+			MethodName: "UnbindCn",
+			Handler:    _Portal_UnbindCn_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -3,9 +3,16 @@
 //
 //	vda-agent --role dn --listener 192.168.0.14 --port 9720 --sock-path /tmp/dn.sock \
 //	    --listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' \
-//	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12,192.168.0.11] \
+//	    [--state-dir /var/lib/vda/agent] [--allow 192.168.0.12] \
 //	    [--aio-dir /var/lib/vda/aio --aio-dir /dev/sdb] \
-//	    [--tls-cert agent.pem --tls-key agent.key --tls-ca ca.pem]
+//	    [--tls-cert agent.crt --tls-key agent.key --tls-ca ca.crt | --insecure]
+//
+// It serves mutual TLS with roles: without --tls-* flags it uses ca.crt,
+// agent.crt and agent.key in $VDA_TLS_DIR (default /etc/vda/tls), whose
+// agent certificate names this node (`vda certs issue --role agent --name
+// 192.168.0.14:9720 --ip 192.168.0.14`); only monitors may then Sync. It
+// refuses to start without certificates unless --insecure says that anyone
+// who reaches the port may drive the node.
 //
 // --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
 // --sock-path instead of using a real one, for the dev cluster. It stops on
@@ -30,6 +37,7 @@ import (
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
@@ -50,6 +58,7 @@ const (
 
 type options struct {
 	cfg      agent.Config
+	tls      cmdrun.TLSFlags
 	listener string
 	port     int
 	logLevel string
@@ -84,9 +93,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		o.cfg.AioDirs = append(o.cfg.AioDirs, filepath.Clean(v))
 		return nil
 	})
-	fs.StringVar(&o.cfg.TLS.CertFile, "tls-cert", "", "agent certificate (PEM); enables mutual TLS")
-	fs.StringVar(&o.cfg.TLS.KeyFile, "tls-key", "", "agent key (PEM)")
-	fs.StringVar(&o.cfg.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs callers' certificates")
+	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&o.fake, "fake-spdk", false, "run an in-process fake spdk_tgt on --sock-path (dev cluster)")
@@ -127,7 +134,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		// as the PDs' own after a restart, as SPDK's are.
 		o.cfg.LvstoreLabels = append(o.cfg.LvstoreLabels, blockdev.LvstoreName)
 	}
-	return o, nil
+	o.cfg.TLS, o.cfg.Insecure, err = o.tls.Resolve(mtls.RoleAgent,
+		fmt.Sprintf("--name %s --ip %s ", o.cfg.ListenAddr, o.listener))
+	return o, err
 }
 
 func portOr(p, def int) int {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/nvmeof"
 )
@@ -61,7 +62,7 @@ func start(t *testing.T, args ...string) (string, func() int) {
 
 func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	addr, stop := start(t, "--role", "dn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
-		"--listener-conf", conf, "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error")
+		"--listener-conf", conf, "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure")
 	c, err := agent.Dial(context.Background(), addr)
 	require.NoError(t, err)
 	defer c.Close()
@@ -73,7 +74,7 @@ func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	require.Contains(t, h.SpdkVersion, "SPDK")
 
 	pd, vd := nvmeof.NewID(), nvmeof.NewID()
-	rep, err := c.Sync(ctx, &agentpb.SyncRequest{Generation: 1, NodeId: nvmeof.NewID(), State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
+	rep, err := c.Sync(ctx, &agentpb.SyncRequest{Generation: 1, StoreRevision: 1, NodeId: nvmeof.NewID(), AgentId: h.AgentId, State: &agentpb.SyncRequest_Dn{Dn: &agentpb.DnState{
 		Pds: []*agentpb.PdSpec{{Id: pd, Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{SizeBytes: 64 << 20}},
 			Vds: []*agentpb.VdSpec{{Id: vd, DaId: nvmeof.NewID(), Epoch: 1, SizeBytes: 8 << 20, HostNqn: string(nvmeof.PrimaryHostNQN(nvmeof.NewID(), 1))}}}},
 	}}})
@@ -86,36 +87,79 @@ func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	require.Equal(t, codes.Unavailable, status.Code(err))
 }
 
+// With certificates in $VDA_TLS_DIR and no TLS flags (the tutorial's
+// command line) the agent serves mutual TLS with roles: a monitor may
+// Sync, the CLI's certificate may not, and plaintext is refused even from
+// an allowed address.
 func TestControllerNodeWithTLSAndAllowList(t *testing.T) {
-	server, client, err := mtlstest.WriteCerts(t.TempDir())
+	ca, err := mtlstest.NewCA(t.TempDir())
 	require.NoError(t, err)
-	addr, stop := start(t, "--role", "cn", "--port", "0", "--sock-path", sockPath(t), "--listener-conf", conf,
-		"--fake-spdk", "--allow", "127.0.0.1,::1", "--tls-cert", server.CertFile, "--tls-key", server.KeyFile,
-		"--tls-ca", server.CAFile, "--log-level", "error")
+	const name = "127.0.0.1:9820" // the node the agent's certificate names (it listens elsewhere here)
+	server, err := ca.Issue(mtls.RoleAgent, name)
+	require.NoError(t, err)
+	t.Setenv(mtls.EnvDir, filepath.Dir(server.CertFile))
+	addr, stop := start(t, "--role", "cn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
+		"--listener-conf", conf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--log-level", "error")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := agent.Dial(ctx, addr, agent.WithTLS(client))
+	dial := func(opts ...agent.DialOption) *agent.Client {
+		c, err := agent.Dial(ctx, addr, opts...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	monitor, err := ca.Issue(mtls.RoleMonitor, "m0")
 	require.NoError(t, err)
-	defer c.Close()
-	h, err := c.Health(ctx, &agentpb.HealthRequest{})
+	admin, err := ca.Issue(mtls.RoleAdmin, "admin")
+	require.NoError(t, err)
+	mc := dial(agent.WithTLS(monitor))
+	h, err := mc.Health(ctx, &agentpb.HealthRequest{})
 	require.NoError(t, err)
 	require.Equal(t, "cn", h.Role)
-	plain, err := agent.Dial(ctx, addr)
+	require.Equal(t, name, h.NodeName)
+	req := &agentpb.SyncRequest{Generation: 1, StoreRevision: 1, NodeId: nvmeof.NewID(), AgentId: h.AgentId, NodeName: name,
+		State: &agentpb.SyncRequest_Cn{Cn: &agentpb.CnState{}}}
+	_, err = mc.Sync(ctx, req)
 	require.NoError(t, err)
-	defer plain.Close()
-	_, err = plain.Health(ctx, &agentpb.HealthRequest{})
-	require.Equal(t, codes.Unavailable, status.Code(err))
+	_, err = dial(agent.WithTLS(admin)).Sync(ctx, req)
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "the CLI's certificate: %v", err)
+	_, err = dial().Health(ctx, &agentpb.HealthRequest{})
+	require.Equal(t, codes.Unavailable, status.Code(err), "plaintext from an allowed address: %v", err)
 	require.Zero(t, stop())
+}
+
+// Without certificates and without --insecure the agent does not start,
+// and says how to make its certificate.
+func TestRefusesToServeAnyone(t *testing.T) {
+	for _, extra := range [][]string{nil, {"--allow", "192.168.0.12"}} {
+		var stderr bytes.Buffer
+		args := append([]string{"--role", "dn", "--listener", "192.168.0.14", "--listener-conf", conf, "--sock-path", sockPath(t)}, extra...)
+		require.Equal(t, 2, run(context.Background(), args, &stderr, nil), "an allow-list is not enough")
+		require.Contains(t, stderr.String(), "--role agent --name 192.168.0.14:9720 --ip 192.168.0.14")
+		require.Contains(t, stderr.String(), "--insecure")
+	}
+}
+
+// TestMain keeps the tests from finding certificates in /etc/vda/tls.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vda-tls")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(mtls.EnvDir, dir)
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func TestParseDefaults(t *testing.T) {
 	o, err := parse([]string{"--role", "dn", "--listener", "192.168.0.14", "--sock-path", "/tmp/dn.sock", "--listener-conf",
-		`{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`}, &bytes.Buffer{})
+		`{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`, "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "192.168.0.14:9720", o.cfg.ListenAddr)
 	require.Equal(t, "/tmp/dn.sock", o.cfg.SPDKAddr)
 	require.Equal(t, "tcp 192.168.0.14:4420", o.cfg.Listener.String())
-	o, err = parse([]string{"--role", "cn", "--listener-conf", conf, "--allow", "10.0.0.1, 10.0.0.2", "--allow", "fd00::/8"}, &bytes.Buffer{})
+	o, err = parse([]string{"--role", "cn", "--listener-conf", conf, "--allow", "10.0.0.1, 10.0.0.2", "--allow", "fd00::/8", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9820", o.cfg.ListenAddr)
 	require.Equal(t, []string{"10.0.0.1", "10.0.0.2", "fd00::/8"}, o.cfg.AllowedCallers)
@@ -153,10 +197,10 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	state := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(state, "agent-state.json"), []byte("garbage"), 0o600))
 	for name, args := range map[string][]string{
-		"damaged state": {"--state-dir", state},
+		"damaged state": {"--state-dir", state, "--insecure"},
 		"bad tls":       {"--tls-cert", "/nonexistent", "--tls-key", "/nonexistent", "--tls-ca", "/nonexistent"},
-		"bad allow":     {"--allow", "monitor.example"},
-		"bad node id":   {"--node-id", "dn0"},
+		"bad allow":     {"--allow", "monitor.example", "--insecure"},
+		"bad node id":   {"--node-id", "dn0", "--insecure"},
 	} {
 		args = append(args, "--role", "dn", "--port", "0", "--listener-conf", conf, "--sock-path", sockPath(t), "--log-level", "off")
 		require.Equal(t, 1, run(context.Background(), args, &bytes.Buffer{}, nil), name)
@@ -167,5 +211,5 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", conf,
-		"--sock-path", sockPath(t), "--fake-spdk", "--log-level", "off"}, &bytes.Buffer{}, nil))
+		"--sock-path", sockPath(t), "--fake-spdk", "--log-level", "off", "--insecure"}, &bytes.Buffer{}, nil))
 }

@@ -5,8 +5,10 @@
 //	go run ./cmd/vda-dev [--data-dir .vda-dev]
 //
 // It prints what runs and the CLI commands to try, and stops cleanly on
-// Ctrl-C. The data directory (store, disk images, agent state) survives a
-// restart.
+// Ctrl-C. The data directory (store, disk images, agent state, the CA and
+// certificates in --data-dir/tls) survives a restart. Every component uses
+// mutual TLS with roles; the banner says how the CLI finds its admin
+// certificate (VDA_TLS_DIR). --insecure runs without TLS.
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vda-io/vda/devcluster"
+	"github.com/vda-io/vda/mtls"
 )
 
 func main() {
@@ -43,6 +46,7 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
 	fs.StringVar(&cfg.IPPrefix, "ip-prefix", "127.0.0.", "first three octets of every address")
 	fs.BoolVar(&cfg.AnyPorts, "any-ports", false, "use free ports instead of the tutorial's")
 	fs.BoolVar(&cfg.Register, "register", true, "add the nodes and one aio PD per disk node (false: do the tutorial's dn/pd/cn create steps yourself)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without TLS (by default the cluster makes a CA and role certificates in --data-dir/tls)")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vda-dev [flags]\n\nRuns a whole VDA cluster on the fake SPDK on this machine.")
@@ -115,6 +119,11 @@ func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster) {
 	vda := "vda --addr-port " + c.PortalAddr()
 	p("")
 	p("Try (go install ./cmd/vda first, or use go run ./cmd/vda):")
+	if dir := c.TLSDir(); dir != "" {
+		p("  export %s=%s   # the CLI's admin certificate (mutual TLS)", mtls.EnvDir, dir)
+	} else {
+		vda += " --insecure"
+	}
 	if !cfg.Register {
 		for _, n := range c.Nodes() {
 			if n.Role == devcluster.RoleDN {

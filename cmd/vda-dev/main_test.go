@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,6 +37,8 @@ func TestRunsAndStops(t *testing.T) {
 	// path and placeable, so the suggested da create works at once.
 	require.Contains(t, banner, "pd0 /")
 	require.Contains(t, banner, "cluster summary")
+	require.Contains(t, banner, "export VDA_TLS_DIR="+c.TLSDir(), "the CLI finds its admin certificate")
+	require.FileExists(t, filepath.Join(c.TLSDir(), "admin.crt"))
 	sum, err := c.API().Summary(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, sum.PDCount)
@@ -52,4 +55,25 @@ func TestBadFlags(t *testing.T) {
 	require.Equal(t, 2, run(context.Background(), []string{"extra"}, &out, &errOut, nil))
 	require.Equal(t, 2, run(context.Background(), []string{"--no-such-flag"}, &out, &errOut, nil))
 	require.Equal(t, 0, run(context.Background(), []string{"--help"}, &out, &errOut, nil))
+}
+
+func TestInsecureBanner(t *testing.T) {
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *devcluster.Cluster, 1)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"--any-ports", "--insecure", "--data-dir", t.TempDir()}, &out, &errOut, ready)
+	}()
+	select {
+	case c := <-ready:
+		require.Empty(t, c.TLSDir())
+	case n := <-code:
+		t.Fatalf("exited %d: %s", n, errOut.String())
+	}
+	banner := out.String()
+	require.NotContains(t, banner, "VDA_TLS_DIR")
+	require.Contains(t, banner, " --insecure cluster summary")
+	cancel()
+	require.Equal(t, 0, <-code, errOut.String())
 }

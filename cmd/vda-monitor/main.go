@@ -14,9 +14,13 @@
 // memory://, postgresql://..., mysql://..., sqlite:///path. Without
 // --db-uri it starts an embedded etcd under --data-dir (only useful when
 // nothing else needs the store: portal and monitors must share one).
-// With --tls-cert, --tls-key and --tls-ca it talks to the agents over mutual
-// TLS and serves its health service the same way. Exit codes: 0 stopped,
-// 1 failed, 2 bad command line.
+// It talks to the agents over mutual TLS with roles and serves its health
+// service the same way (to any role): without --tls-* flags it uses ca.crt,
+// monitor.crt and monitor.key in $VDA_TLS_DIR (default /etc/vda/tls), made
+// by `vda certs issue --role monitor`. Each agent must present a
+// certificate naming its node (vda://agent/<node name>). It refuses to
+// start without certificates unless --insecure says to drive agents in
+// plaintext. Exit codes: 0 stopped, 1 failed, 2 bad command line.
 package main
 
 import (
@@ -62,6 +66,7 @@ func main() {
 type config struct {
 	listener, dbURI, dataDir, logLevel string
 	port                               int
+	tls                                cmdrun.TLSFlags
 	mon                                monitor.Config
 }
 
@@ -84,9 +89,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
 		"a node busy with a push this long may answer health probes late without being failed")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
-	fs.StringVar(&m.TLS.CertFile, "tls-cert", "", "certificate (PEM) presented to agents and health clients; enables mutual TLS")
-	fs.StringVar(&m.TLS.KeyFile, "tls-key", "", "key (PEM) of --tls-cert")
-	fs.StringVar(&m.TLS.CAFile, "tls-ca", "", "CA (PEM) that signs the agents' and health clients' certificates")
+	c.tls.Register(fs, "monitor certificate (vda://monitor/<name>), presented to agents and health clients")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -102,6 +105,10 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if m.ID == "" {
 		m.ID = net.JoinHostPort(c.listener, strconv.Itoa(c.port))
+	}
+	var err error
+	if m.TLS, m.Insecure, err = c.tls.Resolve(mtls.RoleMonitor, fmt.Sprintf("--name monitor --ip %s ", c.listener)); err != nil {
+		return c, err
 	}
 	// Check the settings before opening the store.
 	probe := *m
@@ -170,6 +177,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	return first
 }
 
+// healthServer serves grpc.health.v1; over mutual TLS to any role.
 func healthServer(t mtls.Config) (*grpc.Server, error) {
 	if !t.Enabled() {
 		return grpc.NewServer(), nil
@@ -178,7 +186,10 @@ func healthServer(t mtls.Config) (*grpc.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewServer(grpc.Creds(credentials.NewTLS(tc))), nil
+	p := mtls.Policy{"/" + healthpb.Health_ServiceDesc.ServiceName + "/*": mtls.Roles}
+	return grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)),
+		grpc.ChainUnaryInterceptor(mtls.UnaryServerInterceptor(p)),
+		grpc.ChainStreamInterceptor(mtls.StreamServerInterceptor(p))), nil
 }
 
 // reportLiveness keeps the health status at SERVING while the monitor is a

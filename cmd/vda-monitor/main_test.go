@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -77,7 +78,7 @@ func serving(h healthpb.HealthClient, service string) bool {
 
 func TestMonitorServesHealth(t *testing.T) {
 	addr, stop := startMonitor(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", "memory://",
-		"--lease-ttl", "1s", "--log-level", "error")
+		"--lease-ttl", "1s", "--log-level", "error", "--insecure")
 	h := checkHealth(t, addr, insecure.NewCredentials())
 	require.Eventually(t, func() bool { return serving(h, "") && serving(h, Service) }, 10*time.Second, 10*time.Millisecond)
 	require.Zero(t, stop())
@@ -90,8 +91,10 @@ type agent struct {
 	syncs []*agentpb.SyncRequest
 }
 
+const agentID = "0b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"
+
 func (a *agent) Health(context.Context, *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
-	return &agentpb.HealthReply{Role: "dn", InstanceId: "i0"}, nil
+	return &agentpb.HealthReply{Role: "dn", InstanceId: "i0", AgentId: agentID}, nil
 }
 
 func (a *agent) Sync(_ context.Context, req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
@@ -106,24 +109,34 @@ func (a *agent) Sync(_ context.Context, req *agentpb.SyncRequest) (*agentpb.Sync
 	return r, nil
 }
 
+func (a *agent) first() *agentpb.SyncRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.syncs[0]
+}
+
 func (a *agent) count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.syncs)
 }
 
-func startAgent(t *testing.T, tls mtls.Config) (*agent, string) {
+// startAgent serves an agent on 127.0.0.1:0, with a certificate of ca
+// naming its address (vda://agent/<addr>) unless ca is nil.
+func startAgent(t *testing.T, ca *mtlstest.CA) (*agent, string) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
 	var opts []grpc.ServerOption
-	if tls.Enabled() {
-		tc, err := tls.ServerTLS()
+	if ca != nil {
+		cfg, err := ca.Issue(mtls.RoleAgent, lis.Addr().String())
+		require.NoError(t, err)
+		tc, err := cfg.ServerTLS()
 		require.NoError(t, err)
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	srv := grpc.NewServer(opts...)
 	a := &agent{}
 	agentpb.RegisterAgentServer(srv, a)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return a, lis.Addr().String()
@@ -150,20 +163,29 @@ func newSQLite(t *testing.T, agentAddr string) (string, store.Store) {
 }
 
 // The binary drives an agent found in the store and writes its report
-// back: the aio PD gets its capacity (and becomes placeable).
+// back: the aio PD gets its capacity (and becomes placeable). With mutual
+// TLS it finds its certificate in $VDA_TLS_DIR (no flags, as the tutorial
+// starts it).
 func TestMonitorDrivesAgents(t *testing.T) {
-	srvTLS, cliTLS, err := mtlstest.WriteCerts(t.TempDir())
+	ca, err := mtlstest.NewCA(t.TempDir())
+	require.NoError(t, err)
+	mon, err := ca.Issue(mtls.RoleMonitor, "m1")
+	require.NoError(t, err)
+	admin, err := ca.Issue(mtls.RoleAdmin, "admin")
 	require.NoError(t, err)
 	for name, tc := range map[string]struct {
-		agentTLS mtls.Config
-		flags    []string
+		ca     *mtlstest.CA
+		tlsDir string
+		flags  []string
 	}{
-		"plaintext": {},
-		"mutual TLS": {agentTLS: srvTLS,
-			flags: []string{"--tls-cert", cliTLS.CertFile, "--tls-key", cliTLS.KeyFile, "--tls-ca", cliTLS.CAFile}},
+		"plaintext":  {flags: []string{"--insecure"}},
+		"mutual TLS": {ca: ca, tlsDir: filepath.Dir(mon.CertFile)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			a, addr := startAgent(t, tc.agentTLS)
+			if tc.tlsDir != "" {
+				t.Setenv(mtls.EnvDir, tc.tlsDir)
+			}
+			a, addr := startAgent(t, tc.ca)
 			uri, st := newSQLite(t, addr)
 			args := append([]string{"--port", "0", "--db-uri", uri, "--id", "m1", "--lease-ttl", "2s",
 				"--health-interval", "50ms", "--miss-threshold", "3", "--health-window", "1s", "--resync-interval", "1m",
@@ -176,9 +198,12 @@ func TestMonitorDrivesAgents(t *testing.T) {
 				pd, err := c.GetPhysicalDisk(context.Background(), addr, "pd0")
 				return err == nil && pd.CapacityBytes() == 1<<30
 			}, 10*time.Second, 10*time.Millisecond)
-			if tc.agentTLS.Enabled() {
+			first := a.first()
+			require.Equal(t, agentID, first.GetAgentId(), "the node is bound to the agent it reached")
+			require.Equal(t, addr, first.GetNodeName())
+			if tc.ca != nil {
 				// The health service wants a client certificate too.
-				ctls, err := cliTLS.ClientTLS()
+				ctls, err := admin.ClientTLS()
 				require.NoError(t, err)
 				h := checkHealth(t, healthAddr, credentials.NewTLS(ctls))
 				require.Eventually(t, func() bool { return serving(h, Service) }, 10*time.Second, 10*time.Millisecond)
@@ -192,14 +217,14 @@ func TestMonitorDrivesAgents(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := parse([]string{"--data-dir", dir, "--listener", "192.168.0.12", "--port", "9620"}, &bytes.Buffer{})
+	cfg, err := parse([]string{"--data-dir", dir, "--listener", "192.168.0.12", "--port", "9620", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "embedded://"+filepath.Join(dir, "etcd"), cfg.dbURI)
 	require.Equal(t, "192.168.0.12:9620", cfg.mon.ID, "the default ID is the health address")
 	require.Equal(t, 400*time.Millisecond, cfg.mon.Failover.Interval)
 	require.Equal(t, 3, cfg.mon.Failover.MissThreshold)
 	// The default store really starts.
-	addr, stop := startMonitor(t, "--port", "0", "--data-dir", dir, "--log-level", "error")
+	addr, stop := startMonitor(t, "--port", "0", "--data-dir", dir, "--log-level", "error", "--insecure")
 	require.NotEmpty(t, addr)
 	require.Zero(t, stop())
 }
@@ -213,6 +238,8 @@ func TestBadFlags(t *testing.T) {
 		"bad id":           {"--id", "a/b"},
 		"partial TLS":      {"--tls-cert", "x.pem"},
 		"extra args":       {"now"},
+		"no certificates":  {},
+		"insecure and TLS": {"--insecure", "--tls-cert", "x", "--tls-key", "y", "--tls-ca", "z"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -223,5 +250,20 @@ func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	require.Zero(t, run(context.Background(), []string{"--help"}, &stderr, nil))
 	require.Contains(t, stderr.String(), "-health-interval")
-	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "nope://x", "--port", "0"}, &stderr, nil))
+	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "nope://x", "--port", "0", "--insecure"}, &stderr, nil))
+	stderr.Reset()
+	require.Equal(t, 2, run(context.Background(), []string{"--db-uri", "memory://"}, &stderr, nil))
+	require.Contains(t, stderr.String(), "vda certs issue --dir ./vda-ca --role monitor")
+}
+
+// TestMain keeps the tests from finding certificates in /etc/vda/tls.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vda-tls")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(mtls.EnvDir, dir)
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -6,6 +6,13 @@
 // Store URIs: etcd://h1:2379,h2:2379/vda, embedded:///var/lib/vda/etcd,
 // memory://, postgresql://..., mysql://..., sqlite:///path. Without
 // --db-uri it starts an embedded etcd under --data-dir.
+//
+// It serves mutual TLS with roles (operators and monitors may call it):
+// without --tls-* flags it uses ca.crt, portal.crt and portal.key in
+// $VDA_TLS_DIR (default /etc/vda/tls), made by `vda certs issue --role
+// portal --ip 192.168.0.11`. It refuses to start without certificates
+// unless --insecure says that anyone who reaches the port may change the
+// cluster.
 package main
 
 import (
@@ -24,6 +31,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/etcdstore"  // etcd:// and embedded://
@@ -41,8 +49,10 @@ func main() {
 type config struct {
 	listener, dbURI, dataDir, logLevel string
 	port                               int
+	tlsFlags                           cmdrun.TLSFlags
 	tls                                portal.TLSConfig
 	maxMalloc                          uint64
+	insecure                           bool
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -55,9 +65,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
-	fs.StringVar(&c.tls.CertFile, "tls-cert", "", "server certificate (PEM); enables mutual TLS")
-	fs.StringVar(&c.tls.KeyFile, "tls-key", "", "server key (PEM)")
-	fs.StringVar(&c.tls.CAFile, "tls-ca", "", "CA (PEM) that signs client certificates")
+	c.tlsFlags.Register(fs, "portal certificate (vda://portal/<name>, with the IP or DNS name clients dial)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -71,7 +79,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		}
 		c.dbURI = uri
 	}
-	return c, nil
+	var err error
+	c.tls, c.insecure, err = c.tlsFlags.Resolve(mtls.RolePortal, fmt.Sprintf("--name portal --ip %s ", c.listener))
+	return c, err
 }
 
 // run serves until ctx ends; ready, if not nil, gets the listen address.
@@ -90,7 +100,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	if err != nil {
 		return err
 	}
-	srv, err := portal.New(portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls})
+	srv, err := portal.New(portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure})
 	if err != nil {
 		return err
 	}

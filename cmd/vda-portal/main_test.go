@@ -5,16 +5,20 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/store/sqlstore"
 	"github.com/vda-io/vda/store/sqlstore/sqltest"
 )
@@ -67,7 +71,7 @@ func backends() map[string]func(t *testing.T) string {
 func TestPortalServes(t *testing.T) {
 	for name, uri := range backends() {
 		t.Run(name, func(t *testing.T) {
-			addr, stop := startPortal(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", uri(t), "--log-level", "error")
+			addr, stop := startPortal(t, "--listener", "127.0.0.1", "--port", "0", "--db-uri", uri(t), "--log-level", "error", "--insecure")
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			require.NoError(t, err)
 			exportDA(t, pb.NewPortalClient(conn))
@@ -131,11 +135,11 @@ func exportDA(t *testing.T, p pb.PortalClient) {
 
 func TestDefaultStoreIsEmbedded(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := parse([]string{"--data-dir", dir}, &bytes.Buffer{})
+	cfg, err := parse([]string{"--data-dir", dir, "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "embedded://"+filepath.Join(dir, "etcd"), cfg.dbURI)
 	// The default store really starts.
-	addr, stop := startPortal(t, "--port", "0", "--data-dir", dir, "--log-level", "error")
+	addr, stop := startPortal(t, "--port", "0", "--data-dir", dir, "--log-level", "error", "--insecure")
 	require.NotEmpty(t, addr)
 	require.Zero(t, stop())
 }
@@ -143,6 +147,66 @@ func TestDefaultStoreIsEmbedded(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	require.Equal(t, 2, run(context.Background(), []string{"--port", "x"}, &stderr, nil))
-	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "nosuch://", "--log-level", "off"}, &stderr, nil))
-	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "memory://", "--tls-cert", "/nonexistent", "--log-level", "off"}, &stderr, nil))
+	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "nosuch://", "--log-level", "off", "--insecure"}, &stderr, nil))
+	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "memory://", "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent",
+		"--tls-ca", "/nonexistent", "--log-level", "off"}, &stderr, nil))
+	require.Equal(t, 2, run(context.Background(), []string{"--db-uri", "memory://", "--tls-cert", "/nonexistent"}, &stderr, nil),
+		"partial TLS flags")
+	require.Equal(t, 2, run(context.Background(), []string{"--db-uri", "memory://", "--insecure", "--tls-cert", "x", "--tls-key", "y",
+		"--tls-ca", "z"}, &stderr, nil), "--insecure with TLS flags")
+}
+
+// Without certificates and without --insecure the portal does not start,
+// and says how to make certificates.
+func TestRefusesToServeAnyone(t *testing.T) {
+	var stderr bytes.Buffer
+	require.Equal(t, 2, run(context.Background(), []string{"--db-uri", "memory://", "--port", "0"}, &stderr, nil))
+	require.Contains(t, stderr.String(), "vda certs init")
+	require.Contains(t, stderr.String(), "--role portal")
+	require.Contains(t, stderr.String(), "--insecure")
+}
+
+// With certificates in $VDA_TLS_DIR (and no TLS flags, as the tutorial
+// starts it) the portal serves mutual TLS with roles.
+func TestDiscoversCertificates(t *testing.T) {
+	ca, err := mtlstest.NewCA(t.TempDir())
+	require.NoError(t, err)
+	server, err := ca.Issue(mtls.RolePortal, "portal")
+	require.NoError(t, err)
+	t.Setenv(mtls.EnvDir, filepath.Dir(server.CertFile))
+	addr, stop := startPortal(t, "--port", "0", "--db-uri", "memory://", "--log-level", "error")
+	ctx := context.Background()
+	as := func(role mtls.Role) pb.PortalClient {
+		c, err := ca.Issue(role, string(role))
+		require.NoError(t, err)
+		tc, err := c.ClientTLS()
+		require.NoError(t, err)
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		return pb.NewPortalClient(conn)
+	}
+	_, err = as(mtls.RoleAdmin).GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})
+	require.NoError(t, err)
+	_, err = as(mtls.RoleAgent).CreateDn(ctx, &pb.CreateDnRequest{DnName: "192.168.0.14:9720",
+		DnListenerConf: `{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "an agent's certificate cannot drive the portal: %v", err)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = pb.NewPortalClient(conn).GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})
+	require.Equal(t, codes.Unavailable, status.Code(err), "plaintext: %v", err)
+	require.Zero(t, stop())
+}
+
+// TestMain keeps the tests from finding certificates in /etc/vda/tls.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vda-tls")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(mtls.EnvDir, dir)
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }

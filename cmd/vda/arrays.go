@@ -57,6 +57,11 @@ func (c *cli) cnCmd() *cobra.Command {
 					return p.DeleteCn(ctx, &pb.DeleteCnRequest{CnName: name})
 				})
 			}),
+		unbindCmd("cn", func(f *pflag.FlagSet) { nameFlag(f) }, func(cmd *cobra.Command) error {
+			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.UnbindReply, error) {
+				return p.UnbindCn(ctx, &pb.UnbindCnRequest{CnName: name})
+			})
+		}),
 	)
 }
 

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 )
 
@@ -43,6 +45,7 @@ type cli struct {
 	output  string
 	timeout time.Duration
 	tls     portal.TLSConfig
+	plain   bool // --insecure
 	conn    *grpc.ClientConn
 	out     io.Writer
 }
@@ -91,13 +94,14 @@ func (c *cli) rootCmd() *cobra.Command {
 	f.StringVar(&c.addr, "addr-port", "127.0.0.1:9520", "portal address (host:port)")
 	f.StringVarP(&c.output, "output", "o", "json", "output format: json or table")
 	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
-	f.StringVar(&c.tls.CertFile, "tls-cert", "", "client certificate (PEM) for mutual TLS")
-	f.StringVar(&c.tls.KeyFile, "tls-key", "", "client key (PEM) for mutual TLS")
+	f.StringVar(&c.tls.CertFile, "tls-cert", "", "client certificate (PEM, vda://admin/<name>) for mutual TLS; default: admin.crt in $"+mtls.EnvDir+" or "+mtls.DefaultDir)
+	f.StringVar(&c.tls.KeyFile, "tls-key", "", "client key (PEM) of --tls-cert")
 	f.StringVar(&c.tls.CAFile, "tls-ca", "", "CA certificate (PEM) that signed the portal's certificate")
+	f.BoolVar(&c.plain, "insecure", false, "talk plaintext to a portal started with --insecure")
 	_ = root.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"json", "table"}, cobra.ShellCompDirectiveNoFileComp
 	})
-	root.AddCommand(c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), c.hostCmd())
+	root.AddCommand(c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), c.hostCmd(), certsCmd())
 	return root
 }
 
@@ -107,13 +111,9 @@ func (c *cli) client() (pb.PortalClient, error) {
 		return nil, fmt.Errorf("%w: --output must be json or table, not %q", errUsage, c.output)
 	}
 	if c.conn == nil {
-		creds := insecure.NewCredentials()
-		if c.tls.Enabled() {
-			tc, err := portal.ClientTLS(c.tls)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errUsage, err)
-			}
-			creds = credentials.NewTLS(tc)
+		creds, err := c.creds()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
 		}
 		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
@@ -122,6 +122,30 @@ func (c *cli) client() (pb.PortalClient, error) {
 		c.conn = conn
 	}
 	return pb.NewPortalClient(c.conn), nil
+}
+
+// creds returns the transport to the portal: mutual TLS with the --tls-*
+// files or admin.crt in $VDA_TLS_DIR (the portal must present a portal's
+// certificate), or plaintext with --insecure.
+func (c *cli) creds() (credentials.TransportCredentials, error) {
+	f := cmdrun.TLSFlags{Cert: c.tls.CertFile, Key: c.tls.KeyFile, CA: c.tls.CAFile, Insecure: c.plain}
+	cfg, plain, err := f.Resolve(mtls.RoleAdmin, "")
+	if errors.Is(err, mtls.ErrNoCertificates) {
+		return nil, fmt.Errorf("no admin certificate in %s: make one with `vda certs issue --dir ./vda-ca --role admin "+
+			"--name $USER --out ~/.vda/tls` and `export %s=~/.vda/tls`, or name it with --tls-cert, --tls-key and "+
+			"--tls-ca; --insecure talks to a portal started with --insecure", mtls.Dir(), mtls.EnvDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if plain {
+		return insecure.NewCredentials(), nil
+	}
+	tc, err := portal.ClientTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(mtls.ExpectPeer(tc, mtls.Identity{Role: mtls.RolePortal})), nil
 }
 
 // call runs one RPC with the timeout and prints its reply.

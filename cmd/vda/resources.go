@@ -113,7 +113,33 @@ func (c *cli) dnCmd() *cobra.Command {
 					return p.DeleteDn(ctx, &pb.DeleteDnRequest{DnName: name})
 				})
 			}),
+		unbindCmd("dn", nameFlag, func(cmd *cobra.Command) error {
+			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.UnbindReply, error) {
+				return p.UnbindDn(ctx, &pb.UnbindDnRequest{DnName: name})
+			})
+		}),
 	)
+}
+
+// unbindCmd is "dn unbind" or "cn unbind".
+func unbindCmd(kind string, flags func(*pflag.FlagSet), do func(*cobra.Command) error) *cobra.Command {
+	name, port := "192.168.0.14:9720", "--dn-name"
+	if kind == "cn" {
+		name, port = "192.168.0.16:9820", "--cn-name"
+	}
+	cmd := leaf("unbind", "Forget the agent a node is bound to (after its agent ID legitimately changed)",
+		host+" "+kind+" unbind "+port+" "+name, flags, []string{kind + "-name"}, do)
+	cmd.Long = `The monitor binds every node to the ID of the agent it first reaches at the
+node's address (the agent keeps it in its --state-dir), and drives the node
+only through that agent: an address that reaches another node's agent, or an
+agent whose ID changed, is not synced and the node's status says why.
+
+When the change is legitimate (the agent's state directory was lost, the
+machine was replaced, the agent runs without --state-dir and restarted),
+check that the address reaches the right server, then unbind the node: the
+monitor binds it to the agent it reaches next and drives it again.
+Nothing does this automatically.`
+	return cmd
 }
 
 func (c *cli) pdCmd() *cobra.Command {

@@ -5,19 +5,64 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/vda-io/vda"
+	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/internal/tutorial"
+	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/portal/portaltest"
+	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/memstore"
 )
 
-// startPortal serves a fresh memstore cluster on 127.0.0.1:0.
+// testCA signs the test portals' certificates and the admin certificate
+// that TestMain puts in $VDA_TLS_DIR, where the CLI finds it without
+// flags, as the tutorial runs it.
+var testCA *mtlstest.CA
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vda-cli")
+	if err != nil {
+		panic(err)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		if testCA, err = mtlstest.NewCA(dir); err != nil {
+			panic(err)
+		}
+		admin, err := testCA.Issue(mtls.RoleAdmin, "admin")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv(mtls.EnvDir, filepath.Dir(admin.CertFile))
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// startPortal serves a fresh memstore cluster on 127.0.0.1:0, with a
+// portal certificate of testCA unless cfg says otherwise.
 func startPortal(t *testing.T, cfg portal.Config) (string, *vda.Cluster) {
+	addr, cl, _ := startPortalStore(t, cfg)
+	return addr, cl
+}
+
+// startPortalStore is startPortal that also returns the store.
+func startPortalStore(t *testing.T, cfg portal.Config) (string, *vda.Cluster, store.Store) {
+	if !cfg.TLS.Enabled() && !cfg.Insecure {
+		var err error
+		cfg.TLS, err = testCA.Issue(mtls.RolePortal, "portal")
+		require.NoError(t, err)
+	}
 	st, err := memstore.New(memstore.DefaultConfig())
 	require.NoError(t, err)
 	cl, err := vda.New(vda.DefaultConfig(st))
@@ -35,7 +80,7 @@ func startPortal(t *testing.T, cfg portal.Config) (string, *vda.Cluster) {
 		require.NoError(t, <-done)
 		require.NoError(t, st.Close())
 	})
-	return lis.Addr().String(), cl
+	return lis.Addr().String(), cl, st
 }
 
 // cliArgs turns a tutorial line into our CLI's arguments: the binary name
@@ -122,10 +167,79 @@ func TestCLIMutualTLS(t *testing.T) {
 	require.Zero(t, code, errOut)
 	require.Contains(t, out, `"dn_cnt": 0`)
 
-	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "cluster", "summary")
+	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "--insecure", "cluster", "summary")
 	require.Equal(t, exitError, code, "plaintext is refused")
+	require.Contains(t, errOut, "Unavailable")
+	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "cluster", "summary")
+	require.Equal(t, exitError, code, "$VDA_TLS_DIR's admin certificate is another CA's")
 	require.Contains(t, errOut, "Unavailable")
 
 	_, _, code = runCLI(t, "--addr-port", addr, "--tls-cert", client.CertFile, "cluster", "summary")
 	require.Equal(t, exitUsage, code, "incomplete TLS flags")
+	_, _, code = runCLI(t, append(tlsArgs, "--insecure", "cluster", "summary")...)
+	require.Equal(t, exitUsage, code, "--insecure with TLS flags")
+
+	// No certificate anywhere: refused before anything is sent, with how to make one.
+	t.Setenv(mtls.EnvDir, t.TempDir())
+	_, errOut, code = runCLI(t, "--addr-port", addr, "cluster", "summary")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "vda certs issue --dir ./vda-ca --role admin")
+}
+
+// The CLI checks that it talks to a portal: an agent's certificate on the
+// other end (a wrong --addr-port) is refused.
+func TestCLIWantsAPortal(t *testing.T) {
+	notPortal, err := testCA.Issue(mtls.RoleMonitor, "m0")
+	require.NoError(t, err)
+	tc, err := notPortal.ServerTLS()
+	require.NoError(t, err)
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)))
+	pb.RegisterPortalServer(srv, pb.UnimplementedPortalServer{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	_, errOut, code := runCLI(t, "--addr-port", lis.Addr().String(), "--timeout", "5s", "cluster", "summary")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "want vda://portal/")
+}
+
+// A node bound to an agent is unbound by an operator (dn/cn unbind).
+func TestCLIUnbind(t *testing.T) {
+	addr, _, st := startPortalStore(t, portal.Config{})
+	for _, line := range tutorial.Lines()[:6] {
+		_, errOut, code := runCLI(t, cliArgs(t, line, addr)...)
+		require.Zero(t, code, errOut)
+	}
+	_, errOut, code := runCLI(t, "--addr-port", addr, "dn", "unbind", "--dn-name", "192.168.0.14:9720")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "FailedPrecondition")
+	require.Contains(t, errOut, "not bound")
+
+	ctx := context.Background()
+	for _, n := range []struct{ key, agent string }{
+		{vda.KeyDN("192.168.0.14:9720"), "0b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"},
+		{vda.KeyCN("192.168.0.16:9820"), "1b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"},
+	} {
+		kv, err := st.Get(ctx, n.key)
+		require.NoError(t, err)
+		var node struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		}
+		require.NoError(t, json.Unmarshal(kv.Value, &node))
+		b, err := json.Marshal(vda.Binding{NodeID: node.ID, NodeName: node.Name, AgentID: n.agent})
+		require.NoError(t, err)
+		_, err = st.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.KeyNodeBinding(node.ID), Value: b},
+			{Key: vda.KeyAgentBinding(n.agent), Value: b}}})
+		require.NoError(t, err)
+	}
+	out, errOut, code := runCLI(t, "--addr-port", addr, "dn", "unbind", "--dn-name", "192.168.0.14:9720")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, `"agent_id": "0b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"`)
+	out, errOut, code = runCLI(t, "--addr-port", addr, "cn", "unbind", "--cn-name", "192.168.0.16:9820")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, `"agent_id": "1b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"`)
+	_, _, code = runCLI(t, "--addr-port", addr, "cn", "unbind", "--cn-name", "192.168.0.16:9820")
+	require.Equal(t, exitError, code, "unbound already")
 }

@@ -75,7 +75,7 @@ func startPostgres(t *testing.T, logDir string, h *netnstest.Host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, logDir, h, "postgresql", "runuser", "-u", "postgres", "--", filepath.Join(bin, "postgres"),
+	start(t, logDir, h, nil, "postgresql", "runuser", "-u", "postgres", "--", filepath.Join(bin, "postgres"),
 		"-D", data, "-c", "listen_addresses="+h.IP, "-c", "port=5432", "-c", "unix_socket_directories="+sock,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200")
 	psql := func(sql string) error {

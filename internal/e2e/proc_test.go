@@ -54,8 +54,9 @@ type proc struct {
 	err  error
 }
 
-// start runs bin with args on host h until the test ends or kill.
-func start(t *testing.T, logDir string, h *netnstest.Host, name, bin string, args ...string) *proc {
+// start runs bin with args on host h, with env added to its environment,
+// until the test ends or kill.
+func start(t *testing.T, logDir string, h *netnstest.Host, env []string, name, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, log: filepath.Join(logDir, name+".log"), done: make(chan struct{})}
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -63,6 +64,7 @@ func start(t *testing.T, logDir string, h *netnstest.Host, name, bin string, arg
 		t.Fatal(err)
 	}
 	p.cmd = h.Command(context.Background(), bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -114,10 +116,12 @@ func (p *proc) tail() string {
 	return s
 }
 
-// runOn runs a command on h to completion and returns its stdout.
-func runOn(ctx context.Context, h *netnstest.Host, bin string, args ...string) (string, string, error) {
+// runOn runs a command on h, with env added to its environment, to
+// completion and returns its stdout.
+func runOn(ctx context.Context, h *netnstest.Host, env []string, bin string, args ...string) (string, string, error) {
 	var out, errb bytes.Buffer
 	cmd := h.Command(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), strings.TrimSpace(errb.String()), err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/vda-io/vda/internal/netnstest"
 	"github.com/vda-io/vda/internal/tutorial"
+	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/spdk"
 )
 
@@ -42,11 +44,38 @@ type env struct {
 
 func (e *env) host(name string) *netnstest.Host { return e.net.Host(name) }
 
-// start runs a long-lived binary of ours on host.
+// start runs a long-lived binary of ours on host, with VDA_TLS_DIR set to
+// that server's certificates.
 func (e *env) start(host, name string, args ...string) *proc {
-	p := start(e.t, e.logs, e.host(host), name, filepath.Join(e.bin, args[0]), args[1:]...)
+	p := start(e.t, e.logs, e.host(host), e.tlsEnv(host), name, filepath.Join(e.bin, args[0]), args[1:]...)
 	e.procs = append(e.procs, p)
 	return p
+}
+
+// tlsDir is where server host's certificates are: its /etc/vda/tls.
+func (e *env) tlsDir(host string) string { return filepath.Join(e.state, "tls", host) }
+
+func (e *env) tlsEnv(host string) []string { return []string{mtls.EnvDir + "=" + e.tlsDir(host)} }
+
+// makeCerts runs the deployment's certificates step: vda certs init, then
+// vda certs issue per server (the portal, the monitor, the CLI, every
+// node's agent named after the node the tutorial registers).
+func (e *env) makeCerts(ctx context.Context) {
+	e.t.Helper()
+	ca := filepath.Join(e.state, "vda-ca")
+	vda := filepath.Join(e.bin, "vda")
+	run := func(args ...string) {
+		out, err := exec.CommandContext(ctx, vda, args...).CombinedOutput()
+		require.NoError(e.t, err, "vda %s: %s", strings.Join(args, " "), out)
+	}
+	run("certs", "init", "--dir", ca)
+	run("certs", "issue", "--dir", ca, "--role", "portal", "--ip", "192.168.0.11", "--out", e.tlsDir("portal"))
+	run("certs", "issue", "--dir", ca, "--role", "monitor", "--ip", "192.168.0.12", "--out", e.tlsDir("monitor"))
+	run("certs", "issue", "--dir", ca, "--role", "admin", "--name", "operator", "--out", e.tlsDir("cli"))
+	for node, name := range map[string]string{"dn0": "192.168.0.14:9720", "dn1": "192.168.0.15:9720",
+		"cn0": "192.168.0.16:9820", "cn1": "192.168.0.17:9820"} {
+		run("certs", "issue", "--dir", ca, "--role", "agent", "--name", name, "--out", e.tlsDir(node))
+	}
 }
 
 // dumpLogs prints every process's log tail when the test failed.
@@ -95,7 +124,7 @@ func (e *env) kill(name string) {
 
 // vda runs our CLI on host (the tutorial's vda_cli server, or a host).
 func (e *env) vda(ctx context.Context, host string, args ...string) (string, error) {
-	out, errOut, err := runOn(ctx, e.host(host), filepath.Join(e.bin, "vda"), args...)
+	out, errOut, err := runOn(ctx, e.host(host), e.tlsEnv(host), filepath.Join(e.bin, "vda"), args...)
 	if err != nil {
 		return out, fmt.Errorf("vda %s: %v: %s", strings.Join(args, " "), err, errOut)
 	}
@@ -165,7 +194,9 @@ func (e *env) waitExpGet(ctx context.Context) {
 }
 
 // TestTutorialOnSeparateHosts deploys seed 003 on one network namespace per
-// server, runs its vda_cli commands exactly as written (binary name aside),
+// server, each with its own certificates (vda certs, found through
+// VDA_TLS_DIR, so every process runs with mutual TLS and roles), runs its
+// vda_cli commands exactly as written (binary name aside),
 // has host0 write and read over both controller paths, kills cn0 while
 // host0 keeps writing, and checks that nothing written is lost and that cn0
 // rejoins as a secondary.
@@ -189,8 +220,9 @@ func TestTutorialOnSeparateHosts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
+	e.makeCerts(ctx)
 	startPostgres(t, e.logs, e.host("postgresql"))
-	_, errOut, err := runOn(ctx, e.host("portal"), filepath.Join(e.bin, "vda-db"), "--action", "create", "--db-uri", dbURI)
+	_, errOut, err := runOn(ctx, e.host("portal"), nil, filepath.Join(e.bin, "vda-db"), "--action", "create", "--db-uri", dbURI)
 	require.NoError(t, err, errOut)
 	e.start("portal", "portal", "vda-portal", "--listener", "192.168.0.11", "--port", "9520", "--db-uri", dbURI)
 	e.start("monitor", "monitor", "vda-monitor", "--listener", "192.168.0.12", "--port", "9620", "--db-uri", dbURI)

@@ -1,3 +1,4 @@
 // Package mtlstest makes what tests of VDA's mutual TLS need: a throwaway
-// certificate authority with server and client certificates.
+// certificate authority that issues role certificates
+// (vda://<role>/<name>) for the loopback addresses.
 package mtlstest
