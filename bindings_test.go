@@ -40,7 +40,8 @@ func TestUnbindAndDeleteDropBindings(t *testing.T) {
 	conf := `{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`
 	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", ListenerConf: conf})
 	require.NoError(t, err)
-	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.16:9820", ListenerConf: conf})
+	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.16:9820",
+		ListenerConf: `{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}`})
 	require.NoError(t, err)
 
 	_, err = c.UnbindDiskNode(ctx, dn.Name)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 )
 
@@ -42,15 +45,19 @@ func aliasOf(t testing.TB, addr string) string {
 }
 
 // addDN registers a disk node with a malloc PD, as `dn create` and
-// `pd create` do.
+// `pd create` do. Each gets a listener of its own (nodes cannot share
+// one); nothing listens there.
 func addDN(t testing.TB, c *vda.Cluster, name string) vda.DiskNode {
 	ctx := context.Background()
-	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listenerConf("10.0.0.99", "4420")})
+	port := strconv.Itoa(4420 + int(addedDNs.Add(1)))
+	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listenerConf("10.0.0.99", port)})
 	require.NoError(t, err)
 	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, fakePDBytes)})
 	require.NoError(t, err)
 	return dn
 }
+
+var addedDNs atomic.Int32
 
 func dnError(t testing.TB, c *vda.Cluster, name string) string {
 	dn, err := c.GetDiskNode(context.Background(), name)
@@ -247,6 +254,9 @@ func poison(t *testing.T, s *realCluster, n *realNode) {
 	for _, pd := range req.GetDn().GetPds() {
 		for _, vd := range pd.GetVds() {
 			vd.Epoch = math.MaxInt64
+			if n, ok := nvmeof.ParseName(vd.GetHostNqn()); ok {
+				vd.HostNqn = string(nvmeof.PrimaryHostNQN(n.ID, math.MaxInt64))
+			}
 		}
 	}
 	_, err = c.Sync(ctx, req)

@@ -43,7 +43,7 @@ func newFuzzPortal(t testing.TB) *fuzzPortal {
 	st := newStore(t)
 	cl, err := vda.New(vda.DefaultConfig(st))
 	require.NoError(t, err)
-	srv, err := portal.New(portal.Config{Cluster: cl})
+	srv, err := portal.New(portal.Config{Cluster: cl, Insecure: true})
 	require.NoError(t, err)
 	lis := bufconn.Listen(1 << 20)
 	ctx, cancel := context.WithCancel(context.Background())

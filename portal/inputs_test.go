@@ -32,7 +32,7 @@ func (rawCodec) Name() string { return "proto" }
 // server goes on serving.
 func TestMalformedRequestIsInvalidArgument(t *testing.T) {
 	st := newStore(t)
-	addr := serve(t, st, portal.Config{})
+	addr := serve(t, st, portal.Config{Insecure: true})
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
@@ -65,7 +65,7 @@ func TestMalformedRequestIsInvalidArgument(t *testing.T) {
 // AlreadyExists saying what differs.
 func TestCreatesAreIdempotent(t *testing.T) {
 	st := newStore(t)
-	p := dial(t, serve(t, st, portal.Config{}), insecure.NewCredentials())
+	p := dial(t, serve(t, st, portal.Config{Insecure: true}), insecure.NewCredentials())
 	seed(t, p)
 	ctx := context.Background()
 	before, err := st.Revision(ctx)

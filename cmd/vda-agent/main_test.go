@@ -166,7 +166,7 @@ func TestParseDefaults(t *testing.T) {
 	require.Empty(t, o.cfg.AioDirs, "no aio PDs unless allowed")
 	require.Empty(t, o.cfg.LvstoreLabels)
 	o, err = parse([]string{"--role", "dn", "--listener-conf", conf, "--aio-dir", "/var/lib/vda/aio/", "--aio-dir", "/dev/sdb",
-		"--fake-spdk"}, &bytes.Buffer{})
+		"--fake-spdk", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"/var/lib/vda/aio", "/dev/sdb"}, o.cfg.AioDirs)
 	require.Len(t, o.cfg.LvstoreLabels, 1, "the fake's lvstores are recognised")
