@@ -219,17 +219,40 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 }
 
 // Health implements agentpb.AgentServer: it calls spdk_get_version on its
-// own connection, so it answers promptly while a Sync keeps SPDK busy.
+// own connection, so it answers promptly while a Sync keeps SPDK busy. It
+// tells a caller deciding whether the node is dead the two failures apart:
+// an SPDK that is gone (its socket refuses or closes the connection) is
+// Unavailable (ErrUnavailable), one that did not answer in time is
+// DeadlineExceeded (ErrSPDKSlow), and the agent says so before the caller's
+// own deadline, so that a live agent with a slow SPDK is not mistaken for
+// silence.
 func (a *Agent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.HealthTimeout)
+	ctx, cancel := context.WithTimeout(ctx, healthBudget(ctx, a.cfg.HealthTimeout))
 	defer cancel()
+	start := time.Now()
 	v, err := a.health.SpdkGetVersion(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Out of time: SPDK (or its socket's backlog) took the request
+			// and sat on it. A gone SPDK fails at once instead.
+			return nil, fmt.Errorf("%w: no answer in %v: %w", ErrSPDKSlow, time.Since(start).Round(time.Millisecond), err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return &agentpb.HealthReply{
 		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: v.Version,
 	}, nil
+}
+
+// healthBudget is how long Health may wait for SPDK: at most limit, and at
+// most nine tenths of what is left of the caller's deadline, leaving the
+// rest for the answer to get back before the caller gives up.
+func healthBudget(ctx context.Context, limit time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		return max(0, min(limit, left-left/10))
+	}
+	return limit
 }
 
 // authorize refuses callers outside Config.AllowedCallers.
