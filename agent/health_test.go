@@ -74,3 +74,54 @@ func TestHealthAnswersBeforeTheCallersDeadline(t *testing.T) {
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 	require.Contains(t, status.Convert(err).Message(), "spdk did not answer in time", "the agent's answer, not the caller's deadline")
 }
+
+// Health calls that arrive while SPDK is slow share the request in flight
+// instead of queueing more behind it: five probes, one spdk_get_version,
+// and every probe gets the answer.
+func TestHealthSharesTheProbeInFlight(t *testing.T) {
+	fake := srvFake(t)
+	r := srvStart(t, srvConfig(t, agent.RoleDN, fake))
+	c := srvDial(t, r.addr)
+	ctx := srvCtx(t)
+	_, err := c.Health(ctx, &agentpb.HealthRequest{})
+	require.NoError(t, err)
+	before := fake.RPCCount("spdk_get_version")
+	fake.Inject("spdk_get_version", spdktest.Fault{Latency: 3 * time.Second})
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			_, err := c.Health(ctx, &agentpb.HealthRequest{})
+			errs <- err
+		}()
+	}
+	for range 5 {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, before+1, fake.RPCCount("spdk_get_version"))
+}
+
+// A stopping agent answers the Health calls waiting on a hung SPDK at once,
+// as Unavailable: it is going away, and its shutdown does not wait for them.
+func TestHealthEndsWhenTheAgentStops(t *testing.T) {
+	fake := srvFake(t)
+	cfg := srvConfig(t, agent.RoleCN, fake)
+	cfg.ShutdownTimeout = time.Minute
+	r := srvStart(t, cfg)
+	c := srvDial(t, r.addr)
+	before := fake.RPCCount("spdk_get_version")
+	fake.Inject("spdk_get_version", spdktest.Fault{Hang: true})
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(srvCtx(t), time.Hour)
+		defer cancel()
+		_, err := c.Health(ctx, &agentpb.HealthRequest{})
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return fake.RPCCount("spdk_get_version") > before }, 10*time.Second, time.Millisecond)
+	require.NoError(t, r.stop())
+	err := <-errc
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	require.Contains(t, status.Convert(err).Message(), "agent stopping")
+}

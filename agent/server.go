@@ -34,6 +34,8 @@ type Agent struct {
 	// long Sync (thousands of requests queued on spdk) never delays it.
 	health     *spdk.Client
 	ownsHealth bool
+	healthMu   sync.Mutex
+	healthCall *healthProbe // Health's SPDK probe in flight, shared
 	allow      []netip.Prefix
 	guard      *guard
 	dn         *dnNode
@@ -221,27 +223,76 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 // Health implements agentpb.AgentServer: it calls spdk_get_version on its
 // own connection, so it answers promptly while a Sync keeps SPDK busy. It
 // tells a caller deciding whether the node is dead the two failures apart:
-// an SPDK that is gone (its socket refuses or closes the connection) is
-// Unavailable (ErrUnavailable), one that did not answer in time is
-// DeadlineExceeded (ErrSPDKSlow), and the agent says so before the caller's
-// own deadline, so that a live agent with a slow SPDK is not mistaken for
-// silence.
+// an SPDK that is gone (its socket refuses or closes the connection), or an
+// agent that is stopping, is Unavailable (ErrUnavailable); one that did not
+// answer in time is DeadlineExceeded (ErrSPDKSlow), and the agent says so
+// before the caller's own deadline, so that a live agent with a slow SPDK is
+// not mistaken for silence.
 func (a *Agent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, healthBudget(ctx, a.cfg.HealthTimeout))
 	defer cancel()
+	stop := context.AfterFunc(a.stopCtx, cancel)
+	defer stop()
 	start := time.Now()
-	v, err := a.health.SpdkGetVersion(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			// Out of time: SPDK (or its socket's backlog) took the request
-			// and sat on it. A gone SPDK fails at once instead.
-			return nil, fmt.Errorf("%w: no answer in %v: %w", ErrSPDKSlow, time.Since(start).Round(time.Millisecond), err)
-		}
+	version, err := a.probeSPDK(ctx)
+	switch {
+	case err == nil:
+	case a.stopCtx.Err() != nil:
+		return nil, fmt.Errorf("%w: agent stopping", ErrUnavailable)
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		// Out of time: SPDK (or its socket's backlog) took the request
+		// and sat on it. A gone SPDK fails at once instead.
+		return nil, fmt.Errorf("%w: no answer in %v: %w", ErrSPDKSlow, time.Since(start).Round(time.Millisecond), err)
+	default:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return &agentpb.HealthReply{
-		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: v.Version,
+		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: version,
 	}, nil
+}
+
+// healthProbe is Health's spdk_get_version in flight.
+type healthProbe struct {
+	done    chan struct{}
+	version string
+	err     error
+}
+
+// probeSPDK returns SPDK's version. Concurrent callers share the request in
+// flight rather than queue more behind it on the connection (a slow SPDK
+// answers them in order, so each would only wait longer, and a caller that
+// probes on schedule while an answer is late would pile them up). The
+// request is bounded by the context of the call that sent it; a caller
+// whose own context ends first gives up alone.
+func (a *Agent) probeSPDK(ctx context.Context) (string, error) {
+	for {
+		a.healthMu.Lock()
+		p := a.healthCall
+		mine := p == nil
+		if mine {
+			p = &healthProbe{done: make(chan struct{})}
+			a.healthCall = p
+		}
+		a.healthMu.Unlock()
+		if mine {
+			v, err := a.health.SpdkGetVersion(ctx)
+			p.version, p.err = v.Version, err
+			a.healthMu.Lock()
+			a.healthCall = nil
+			a.healthMu.Unlock()
+			close(p.done)
+			return p.version, p.err
+		}
+		select {
+		case <-p.done:
+			if errors.Is(p.err, context.Canceled) && ctx.Err() == nil {
+				continue // its caller left, not SPDK: ask again
+			}
+			return p.version, p.err
+		case <-ctx.Done():
+			return "", fmt.Errorf("spdk: spdk_get_version: %w", ctx.Err())
+		}
+	}
 }
 
 // healthBudget is how long Health may wait for SPDK: at most limit, and at
