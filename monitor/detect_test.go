@@ -101,7 +101,7 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 	s := newMemStore(t)
 	rc := newRealCluster(t, s, 1, 2)
 	before := rc.createDA("da0", 1, 2)
-	cfg := detectConfig(s, slowTimeout, 10*time.Second)
+	cfg := detectConfig(s, slowTimeout, time.Minute)
 	m, _ := startMonitor(t, cfg)
 	waitServed(t, rc, "da0")
 	p, _ := before.Primary()
@@ -180,7 +180,7 @@ func hangProbes(t *testing.T, n *realNode) {
 // the array waits for the node that came back until it has been healthy
 // for HoldDown (its status says so), then moves back to it.
 func TestRealHoldDownDelaysMoveBack(t *testing.T) {
-	const holdDown = 3 * time.Second
+	const holdDown = 5 * time.Second
 	s := newMemStore(t)
 	rc := newRealCluster(t, s, 1, 2)
 	before := rc.createDA("da0", 1, 2)
@@ -201,8 +201,8 @@ func TestRealHoldDownDelaysMoveBack(t *testing.T) {
 	second.kill()
 	require.Eventually(t, func() bool {
 		msg := rc.da("da0").Status.Part(p1.ID).ErrorMsg
-		return msg == fmt.Sprintf("controller node %s failed; waiting for %s to be stable for 3s (it failed recently)",
-			second.addr, first.addr)
+		return msg == fmt.Sprintf("controller node %s failed; waiting for %s to be stable for %v (it failed recently)",
+			second.addr, first.addr, holdDown)
 	}, wait, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return m.Stats().Waiting == 1 }, wait, 5*time.Millisecond)
 	st := m.Stats()
