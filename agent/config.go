@@ -27,7 +27,7 @@ const (
 const (
 	DefaultListenAddr      = "127.0.0.1:9720"
 	DefaultSyncTimeout     = 2 * time.Minute
-	DefaultHealthTimeout   = 2 * time.Second
+	DefaultHealthTimeout   = 5 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	// DefaultMaxInFlight bounds the objects a disk node works on at once:
 	// real SPDK answers a round trip in about 8 ms and pipelines requests,
@@ -78,7 +78,10 @@ type Config struct {
 	Logger hclog.Logger
 	// SyncTimeout bounds one Sync, including hung SPDK calls.
 	SyncTimeout time.Duration
-	// HealthTimeout bounds the SPDK probe of one Health.
+	// HealthTimeout bounds the SPDK probe of one Health; the caller's
+	// deadline bounds it too (Health answers DeadlineExceeded just before
+	// it). Longer than a monitor's probe timeout, so that a slow but
+	// answering SPDK counts as alive for as long as the monitor waits.
 	HealthTimeout time.Duration
 	// ShutdownTimeout bounds the graceful stop of Serve; RPCs still running
 	// after it are cancelled.

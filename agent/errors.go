@@ -20,8 +20,13 @@ var (
 	ErrStale = errors.New("agent: stale desired state")
 	// ErrWrongNode: a request for another node than Config.NodeID.
 	ErrWrongNode = errors.New("agent: desired state of another node")
-	// ErrUnavailable: SPDK does not answer.
+	// ErrUnavailable: SPDK is not there (its socket refuses or closes the
+	// connection). A caller may take it as proof that the node's data plane
+	// is gone.
 	ErrUnavailable = errors.New("agent: spdk unavailable")
+	// ErrSPDKSlow: SPDK accepted the request but did not answer in time. It
+	// may only be busy: a caller must not take it as proof that SPDK is gone.
+	ErrSPDKSlow = errors.New("agent: spdk did not answer in time")
 	// ErrPermissionDenied: the caller is not in Config.AllowedCallers.
 	ErrPermissionDenied = errors.New("agent: caller not allowed")
 	// ErrState: the state file in Config.StateDir cannot be read or written.
@@ -48,6 +53,8 @@ func code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, ErrStale), errors.Is(err, ErrWrongNode):
 		return codes.FailedPrecondition
+	case errors.Is(err, ErrSPDKSlow):
+		return codes.DeadlineExceeded
 	case errors.Is(err, ErrUnavailable):
 		return codes.Unavailable
 	case errors.Is(err, ErrPermissionDenied):

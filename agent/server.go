@@ -35,6 +35,8 @@ type Agent struct {
 	// long Sync (thousands of requests queued on spdk) never delays it.
 	health     *spdk.Client
 	ownsHealth bool
+	healthMu   sync.Mutex
+	healthCall *healthProbe // Health's SPDK probe in flight, shared
 	allow      []netip.Prefix
 	guard      *guard
 	agentID    string // persistent (StateDir) or per process
@@ -283,17 +285,34 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 }
 
 // Health implements agentpb.AgentServer: it calls spdk_get_version on its
-// own connection, so it answers promptly while a Sync keeps SPDK busy.
+// own connection, so it answers promptly while a Sync keeps SPDK busy. It
+// tells a caller deciding whether the node is dead the two failures apart:
+// an SPDK that is gone (its socket refuses or closes the connection), or an
+// agent that is stopping, is Unavailable (ErrUnavailable); one that did not
+// answer in time is DeadlineExceeded (ErrSPDKSlow), and the agent says so
+// before the caller's own deadline, so that a live agent with a slow SPDK is
+// not mistaken for silence.
 func (a *Agent) Health(ctx context.Context, _ *agentpb.HealthRequest) (*agentpb.HealthReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.HealthTimeout)
+	ctx, cancel := context.WithTimeout(ctx, healthBudget(ctx, a.cfg.HealthTimeout))
 	defer cancel()
-	v, err := a.health.SpdkGetVersion(ctx)
-	if err != nil {
+	stop := context.AfterFunc(a.stopCtx, cancel)
+	defer stop()
+	start := time.Now()
+	version, err := a.probeSPDK(ctx)
+	switch {
+	case err == nil:
+	case a.stopCtx.Err() != nil:
+		return nil, fmt.Errorf("%w: agent stopping", ErrUnavailable)
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		// Out of time: SPDK (or its socket's backlog) took the request
+		// and sat on it. A gone SPDK fails at once instead.
+		return nil, fmt.Errorf("%w: no answer in %v: %w", ErrSPDKSlow, time.Since(start).Round(time.Millisecond), err)
+	default:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	gen, maxEpoch := a.guard.held()
 	return &agentpb.HealthReply{
-		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: v.Version,
+		Role: string(a.cfg.Role), InstanceId: a.InstanceID(), Generation: a.guard.lastApplied(), SpdkVersion: version,
 		AgentId: a.agentID, GuardGeneration: gen, GuardMaxEpoch: maxEpoch, NodeName: a.name,
 	}, nil
 }
@@ -340,6 +359,61 @@ func (a *Agent) Reanchor(ctx context.Context, req *agentpb.ReanchorRequest) (*ag
 		"previous_generation", prevGen, "previous_max_epoch", prevMax, "generation", req.GetGeneration(),
 		"store_revision", req.GetStoreRevision(), "epochs", len(req.GetEpochs()), "caller", caller.String())
 	return &agentpb.ReanchorReply{PreviousGeneration: prevGen, PreviousMaxEpoch: prevMax}, nil
+}
+
+// healthProbe is Health's spdk_get_version in flight.
+type healthProbe struct {
+	done    chan struct{}
+	version string
+	err     error
+}
+
+// probeSPDK returns SPDK's version. Concurrent callers share the request in
+// flight rather than queue more behind it on the connection (a slow SPDK
+// answers them in order, so each would only wait longer, and a caller that
+// probes on schedule while an answer is late would pile them up). The
+// request is bounded by the context of the call that sent it; a caller
+// whose own context ends first gives up alone.
+func (a *Agent) probeSPDK(ctx context.Context) (string, error) {
+	for {
+		a.healthMu.Lock()
+		p := a.healthCall
+		mine := p == nil
+		if mine {
+			p = &healthProbe{done: make(chan struct{})}
+			a.healthCall = p
+		}
+		a.healthMu.Unlock()
+		if mine {
+			v, err := a.health.SpdkGetVersion(ctx)
+			p.version, p.err = v.Version, err
+			a.healthMu.Lock()
+			a.healthCall = nil
+			a.healthMu.Unlock()
+			close(p.done)
+			return p.version, p.err
+		}
+		select {
+		case <-p.done:
+			if errors.Is(p.err, context.Canceled) && ctx.Err() == nil {
+				continue // its caller left, not SPDK: ask again
+			}
+			return p.version, p.err
+		case <-ctx.Done():
+			return "", fmt.Errorf("spdk: spdk_get_version: %w", ctx.Err())
+		}
+	}
+}
+
+// healthBudget is how long Health may wait for SPDK: at most limit, and at
+// most nine tenths of what is left of the caller's deadline, leaving the
+// rest for the answer to get back before the caller gives up.
+func healthBudget(ctx context.Context, limit time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		return max(0, min(limit, left-left/10))
+	}
+	return limit
 }
 
 // authorize refuses callers outside Config.AllowedCallers.

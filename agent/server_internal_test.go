@@ -182,3 +182,18 @@ func TestGuardState(t *testing.T) {
 	require.NoError(t, g3.check(1, nil))
 	require.Zero(t, g3.lastApplied())
 }
+
+func TestHealthBudget(t *testing.T) {
+	require.Equal(t, 5*time.Second, healthBudget(context.Background(), 5*time.Second), "no caller deadline")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	require.Equal(t, 5*time.Second, healthBudget(ctx, 5*time.Second), "the limit is shorter")
+	ctx, cancel = context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	got := healthBudget(ctx, 5*time.Second)
+	require.LessOrEqual(t, got, 2250*time.Millisecond)
+	require.Greater(t, got, 2*time.Second, "nine tenths of what is left")
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	require.Zero(t, healthBudget(ctx, 5*time.Second), "already late")
+}

@@ -21,7 +21,8 @@ const hostNQN = "nqn.2016-06.io.spdk:host0"
 func start(t *testing.T, dir string) (*devcluster.Cluster, func()) {
 	t.Helper()
 	c, err := devcluster.New(devcluster.Config{DataDir: dir, AnyPorts: true, Register: true, PDSizeBytes: 256 << 20,
-		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second}})
+		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second,
+			SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

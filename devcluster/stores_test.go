@@ -43,7 +43,8 @@ func TestEveryStore(t *testing.T) {
 			uri := s.uri(t)
 			c, err := devcluster.New(devcluster.Config{DataDir: t.TempDir(), StoreURI: uri, AnyPorts: true,
 				Register: true, PDSizeBytes: 128 << 20,
-				Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second}})
+				Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second,
+					SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second}})
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)

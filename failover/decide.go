@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 )
 
 // Controller is one controller of a disk array, as failover sees it.
@@ -23,6 +25,10 @@ type Node struct {
 	// the least loaded node so one failure does not pile every array onto
 	// one survivor.
 	Load int
+	// HoldDown is how much longer the node must stay healthy before it may
+	// take new primaries ([Tracker.HoldDown]: it failed recently). While it
+	// is positive, ChoosePrimary does not pick the node.
+	HoldDown time.Duration
 }
 
 // Errors of the decision functions.
@@ -30,7 +36,27 @@ var (
 	ErrNoHealthySecondary = errors.New("failover: no healthy secondary")
 	ErrNoPrimary          = errors.New("failover: disk array has no primary")
 	ErrBadTarget          = errors.New("failover: invalid switchover target")
+	// ErrHeldDown is matched by a [*HeldDownError].
+	ErrHeldDown = errors.New("failover: every healthy secondary is held down")
 )
+
+// HeldDownError is ChoosePrimary's answer when the only secondaries on
+// healthy nodes are on nodes still held down: the array must wait (its
+// primary's node has failed, so it is unavailable meanwhile) and be decided
+// again after Wait.
+type HeldDownError struct {
+	// Nodes are the held-down nodes of those secondaries, sorted.
+	Nodes []string
+	// Wait is the shortest of their remaining hold-downs.
+	Wait time.Duration
+}
+
+func (e *HeldDownError) Error() string {
+	return fmt.Sprintf("failover: waiting for node %s to be stable (%v more)", strings.Join(e.Nodes, ", "), e.Wait)
+}
+
+// Is makes errors.Is(err, ErrHeldDown) true.
+func (e *HeldDownError) Is(target error) bool { return target == ErrHeldDown }
 
 // Decision is the outcome of a failover or switchover decision for one disk
 // array: the controller to promote and the epoch to commit with it.
@@ -62,10 +88,13 @@ func NeedsFailover(cntlrs []Controller, nodes map[string]Node) bool {
 }
 
 // ChoosePrimary picks the secondary to promote when the primary's node has
-// failed: a secondary on a healthy node, preferring a failure domain other
-// than the old primary's, then the least loaded node, then the lowest
-// controller index (so the choice is deterministic). epoch is the array's
-// current fencing epoch; the decision carries epoch+1.
+// failed: a secondary on a healthy node that is not held down, preferring a
+// failure domain other than the old primary's, then the least loaded node,
+// then the lowest controller index (so the choice is deterministic). epoch
+// is the array's current fencing epoch; the decision carries epoch+1. When
+// the only secondaries on healthy nodes are held down, it returns a
+// [*HeldDownError]: moving the array onto a node that has just come back is
+// how an unstable node gets the same arrays moved back and forth.
 func ChoosePrimary(cntlrs []Controller, nodes map[string]Node, epoch uint64) (Decision, error) {
 	old, err := primaryOf(cntlrs)
 	if err != nil {
@@ -73,13 +102,30 @@ func ChoosePrimary(cntlrs []Controller, nodes map[string]Node, epoch uint64) (De
 	}
 	oldLoc := nodes[old.CNID].Location
 	var cands []Controller
+	held := map[string]time.Duration{}
 	for _, c := range cntlrs {
 		if c.Primary || c.CNID == old.CNID {
 			continue
 		}
-		if n, ok := nodes[c.CNID]; ok && n.Healthy {
+		n, ok := nodes[c.CNID]
+		switch {
+		case !ok || !n.Healthy:
+		case n.HoldDown > 0:
+			held[c.CNID] = n.HoldDown
+		default:
 			cands = append(cands, c)
 		}
+	}
+	if len(cands) == 0 && len(held) > 0 {
+		e := &HeldDownError{}
+		for id, d := range held {
+			e.Nodes = append(e.Nodes, id)
+			if e.Wait == 0 || d < e.Wait {
+				e.Wait = d
+			}
+		}
+		sort.Strings(e.Nodes)
+		return Decision{}, e
 	}
 	if len(cands) == 0 {
 		return Decision{}, fmt.Errorf("%w: %d controllers, none but the primary's on a healthy node",
@@ -101,7 +147,8 @@ func ChoosePrimary(cntlrs []Controller, nodes map[string]Node, epoch uint64) (De
 
 // Switchover validates a planned move of the primary to the controller with
 // index idx and returns the decision. The target must exist, be a secondary
-// and sit on a healthy node.
+// and sit on a healthy node. Hold-down does not apply: a switchover is an
+// operator's explicit choice, not an automatic reaction to a failure.
 func Switchover(cntlrs []Controller, nodes map[string]Node, idx int, epoch uint64) (Decision, error) {
 	old, err := primaryOf(cntlrs)
 	if err != nil {

@@ -1,8 +1,10 @@
 package failover
 
 import (
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -89,6 +91,117 @@ func TestChoosePrimary(t *testing.T) {
 	}
 }
 
+// Held-down nodes are skipped; when only held-down nodes are left the
+// array waits, told for how long.
+func TestChoosePrimaryHoldDown(t *testing.T) {
+	cases := map[string]struct {
+		nodes map[string]Node
+		want  string
+		held  []string
+		wait  time.Duration
+		err   error
+	}{
+		"skips a held-down node even if better placed": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0", Location: "r1"},
+				"cn1": {ID: "cn1", Location: "r2", Healthy: true, HoldDown: time.Second},
+				"cn2": {ID: "cn2", Location: "r1", Healthy: true, Load: 9},
+			},
+			want: "c2",
+		},
+		"waits for the shortest hold-down": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0"},
+				"cn1": {ID: "cn1", Healthy: true, HoldDown: 3 * time.Second},
+				"cn2": {ID: "cn2", Healthy: true, HoldDown: time.Second},
+			},
+			held: []string{"cn1", "cn2"},
+			wait: time.Second,
+		},
+		"a held-down node that is not healthy is not waited for": {
+			nodes: map[string]Node{
+				"cn0": {ID: "cn0"},
+				"cn1": {ID: "cn1", HoldDown: 3 * time.Second},
+				"cn2": {ID: "cn2", Healthy: true, HoldDown: time.Second},
+			},
+			held: []string{"cn2"},
+			wait: time.Second,
+		},
+		"nothing to wait for": {
+			nodes: map[string]Node{"cn0": {ID: "cn0"}, "cn1": {ID: "cn1", HoldDown: time.Second}},
+			err:   ErrNoHealthySecondary,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			d, err := ChoosePrimary(threeCntlrs(), tc.nodes, 1)
+			switch {
+			case tc.want != "":
+				require.NoError(t, err)
+				require.Equal(t, tc.want, d.NewPrimary.ID)
+			case tc.err != nil:
+				require.ErrorIs(t, err, tc.err)
+				require.False(t, errors.Is(err, ErrHeldDown))
+			default:
+				require.ErrorIs(t, err, ErrHeldDown)
+				require.False(t, errors.Is(err, ErrNoHealthySecondary))
+				var he *HeldDownError
+				require.ErrorAs(t, err, &he)
+				require.Equal(t, tc.held, he.Nodes)
+				require.Equal(t, tc.wait, he.Wait)
+				require.Contains(t, err.Error(), "waiting for node "+tc.held[0])
+			}
+		})
+	}
+}
+
+// The whole cycle on one clock: cn0 (primary) fails, the array moves to
+// cn1; cn0 comes back; cn1 fails. The array waits for cn0 until cn0 has
+// been healthy for HoldDown, and moves back then, not before.
+func TestArrayWaitsForHeldDownNode(t *testing.T) {
+	cfg := DefaultConfig()
+	tr, err := NewTracker(cfg)
+	require.NoError(t, err)
+	cntlrs := []Controller{{ID: "c0", CNID: "cn0", Primary: true}, {ID: "c1", Idx: 1, CNID: "cn1"}}
+	nodesAt := func(at time.Time) map[string]Node {
+		out := map[string]Node{}
+		for _, id := range []string{"cn0", "cn1"} {
+			out[id] = Node{ID: id, Healthy: tr.State(id) == Healthy, HoldDown: tr.HoldDown(id, at)}
+		}
+		return out
+	}
+	probe := func(node string, at int, ok bool) {
+		tr.Observe(Probe{Node: node, At: ms(at), OK: ok, Instance: "x"})
+	}
+	probe("cn0", 0, true)
+	probe("cn1", 0, true)
+	for _, at := range []int{400, 800, 1200} {
+		probe("cn0", at, false)
+	}
+	require.Equal(t, Failed, tr.State("cn0"))
+	d, err := ChoosePrimary(cntlrs, nodesAt(ms(1200)), 1)
+	require.NoError(t, err)
+	require.Equal(t, "c1", d.NewPrimary.ID)
+	cntlrs = d.Apply(cntlrs)
+
+	probe("cn0", 3000, true) // back
+	for _, at := range []int{3400, 3800, 4200} {
+		probe("cn1", at, false)
+	}
+	require.True(t, NeedsFailover(cntlrs, nodesAt(ms(4200))))
+	_, err = ChoosePrimary(cntlrs, nodesAt(ms(4200)), 2)
+	var he *HeldDownError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, []string{"cn0"}, he.Nodes)
+	require.Equal(t, 3000*time.Millisecond+cfg.HoldDown-4200*time.Millisecond, he.Wait)
+	_, err = ChoosePrimary(cntlrs, nodesAt(ms(4200).Add(he.Wait-time.Millisecond)), 2)
+	require.ErrorIs(t, err, ErrHeldDown, "1 ms early")
+	d, err = ChoosePrimary(cntlrs, nodesAt(ms(4200).Add(he.Wait)), 2)
+	require.NoError(t, err)
+	require.Equal(t, "c0", d.NewPrimary.ID)
+	require.Equal(t, uint64(3), d.Epoch)
+}
+
 // A secondary placed on the same node as the failed primary must never be
 // promoted, even if the node map claims it healthy (stale data).
 func TestChoosePrimaryNeverSameNode(t *testing.T) {
@@ -123,19 +236,33 @@ func TestSwitchover(t *testing.T) {
 }
 
 // FuzzChoosePrimary: whatever the node map, the choice is a healthy
-// secondary on another node, and the epoch always grows.
+// secondary on another node that is not held down, and the epoch always
+// grows; it waits only when every healthy secondary is held down.
 func FuzzChoosePrimary(f *testing.F) {
-	f.Add(uint8(3), uint16(0b101), uint16(0b011), uint64(1))
-	f.Fuzz(func(t *testing.T, n uint8, healthy, loc uint16, epoch uint64) {
+	f.Add(uint8(3), uint16(0b101), uint16(0b011), uint16(0b100), uint64(1))
+	f.Fuzz(func(t *testing.T, n uint8, healthy, loc, held uint16, epoch uint64) {
 		count := int(n%6) + 1
 		var cntlrs []Controller
 		nodes := map[string]Node{}
 		for i := 0; i < count; i++ {
 			id := fmt.Sprintf("cn%d", i)
 			cntlrs = append(cntlrs, Controller{ID: fmt.Sprint(i), Idx: i, CNID: id, Primary: i == 0})
-			nodes[id] = Node{ID: id, Healthy: healthy&(1<<i) != 0, Location: fmt.Sprint(loc >> i & 1), Load: i % 3}
+			nodes[id] = Node{ID: id, Healthy: healthy&(1<<i) != 0, Location: fmt.Sprint(loc >> i & 1), Load: i % 3,
+				HoldDown: time.Duration(held>>i&1) * time.Duration(i) * time.Second}
 		}
 		d, err := ChoosePrimary(cntlrs, nodes, epoch)
+		var he *HeldDownError
+		if errors.As(err, &he) {
+			if he.Wait <= 0 || len(he.Nodes) == 0 {
+				t.Fatalf("held down %+v", he)
+			}
+			for _, c := range cntlrs[1:] {
+				if n := nodes[c.CNID]; n.Healthy && n.HoldDown == 0 {
+					t.Fatalf("waits although %s is eligible", c.CNID)
+				}
+			}
+			return
+		}
 		if err != nil {
 			for _, c := range cntlrs[1:] {
 				if nodes[c.CNID].Healthy {
@@ -144,7 +271,7 @@ func FuzzChoosePrimary(f *testing.F) {
 			}
 			return
 		}
-		if d.NewPrimary.Primary || d.NewPrimary.CNID == "cn0" || !nodes[d.NewPrimary.CNID].Healthy {
+		if n := nodes[d.NewPrimary.CNID]; d.NewPrimary.Primary || d.NewPrimary.CNID == "cn0" || !n.Healthy || n.HoldDown > 0 {
 			t.Fatalf("bad choice %+v", d.NewPrimary)
 		}
 		if d.Epoch != epoch+1 {

@@ -7,33 +7,51 @@ import (
 	"time"
 )
 
-// Config says when a node counts as failed. The zero value is not valid; start
-// from [DefaultConfig].
+// Config says when a node counts as failed, and when a node that failed may
+// take new primaries again. The zero value is not valid; start from
+// [DefaultConfig].
 type Config struct {
 	// Interval is how often the monitor probes each node's health. It is not
 	// used by the Tracker itself but bounds what Window may be: a Window that
 	// cannot hold MissThreshold probes would never fail anything.
 	Interval time.Duration
-	// MissThreshold is how many consecutive missed probes fail a node.
+	// MissThreshold is how many consecutive refused probes (strong
+	// evidence, [Refused]) fail a node.
 	MissThreshold int
 	// Window is the span that those misses must all fall within. Misses older
 	// than Window before the latest observation are forgotten.
 	Window time.Duration
+	// SlowTimeout is how long a node may give no good answer before weak
+	// evidence ([Silent]: probes that time out) fails it. A node that
+	// answers late but within SlowTimeout is never failed, however slow each
+	// answer is. It must exceed Window, so that a node that is only slow is
+	// never failed sooner than one that refuses.
+	SlowTimeout time.Duration
+	// HoldDown is how long a node that was failed must then stay healthy
+	// before it may take new primaries ([Tracker.HoldDown], [Node.HoldDown]),
+	// so that a node that fails and comes back every few seconds does not
+	// get arrays moved back onto it each time. 0 disables it.
+	HoldDown time.Duration
 }
 
 // DefaultConfig probes every 400 ms and fails a node after 3 consecutive
-// misses within 1.5 s: detection in about 1.2 s, so that detection plus
-// promotion stays near the 2 s target, while one lost packet (or two) never
-// fails a node.
+// refused probes within 1.5 s: detection of a dead node in about 1.2 s, so
+// that detection plus promotion stays near the 2 s target, while one lost
+// packet (or two) never fails a node. A node whose probes time out is failed
+// only after 5 s without a good answer: several spdk_tgt on a small machine
+// (each busy-polls a core) make answers take seconds, and a slow node is not
+// a dead one. A node that failed takes no new primaries until it has been
+// healthy for 10 s.
 func DefaultConfig() Config {
-	return Config{Interval: 400 * time.Millisecond, MissThreshold: 3, Window: 1500 * time.Millisecond}
+	return Config{Interval: 400 * time.Millisecond, MissThreshold: 3, Window: 1500 * time.Millisecond,
+		SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second}
 }
 
 // ErrInvalidConfig is returned by [Config.Validate].
 var ErrInvalidConfig = errors.New("failover: invalid config")
 
-// Validate checks that the configuration can ever declare a node failed, and
-// never on a single miss.
+// Validate checks that the configuration can ever declare a node failed,
+// never on a single miss, and never sooner on weak evidence than on strong.
 func (c Config) Validate() error {
 	switch {
 	case c.Interval <= 0:
@@ -44,6 +62,11 @@ func (c Config) Validate() error {
 	case c.Window < time.Duration(c.MissThreshold-1)*c.Interval:
 		return fmt.Errorf("%w: window %v cannot hold %d probes %v apart", ErrInvalidConfig,
 			c.Window, c.MissThreshold, c.Interval)
+	case c.SlowTimeout <= c.Window:
+		return fmt.Errorf("%w: slow timeout %v must exceed the window %v (a node that only answers late must not "+
+			"be failed sooner than one that refuses)", ErrInvalidConfig, c.SlowTimeout, c.Window)
+	case c.HoldDown < 0:
+		return fmt.Errorf("%w: hold-down %v is negative", ErrInvalidConfig, c.HoldDown)
 	}
 	return nil
 }
@@ -51,9 +74,12 @@ func (c Config) Validate() error {
 // State is a node's health as the Tracker judges it.
 type State int
 
-// Health states. A node starts Unknown, becomes Healthy on its first good
-// probe, Suspect on a miss, and Failed after MissThreshold consecutive misses
-// within the window. A good probe makes any state Healthy again.
+// Health states. A node starts Unknown and becomes Healthy on its first good
+// probe. A refused probe makes it Suspect, and MissThreshold of them within
+// the window Failed. A probe that times out makes an Unknown node Suspect and
+// leaves a Healthy one Healthy (late is not dead); SlowTimeout without a
+// good probe makes any node Failed. A good probe makes any state Healthy
+// again.
 const (
 	Unknown State = iota
 	Healthy
@@ -74,12 +100,39 @@ func (s State) String() string {
 	}
 }
 
+// Miss is the class of evidence a probe that did not prove a node alive
+// gives.
+type Miss int
+
+const (
+	// Refused is strong evidence that nothing is there: the connection was
+	// refused, reset or closed, the agent answered that its data plane is
+	// gone, or it answered with any other error. MissThreshold of them
+	// within Window fail a node.
+	Refused Miss = iota
+	// Silent is weak evidence: no answer in time (the prober's deadline, or
+	// the agent saying its data plane did not answer in time). It fails a
+	// node only once the node has given no good answer for SlowTimeout.
+	Silent
+)
+
+func (m Miss) String() string {
+	if m == Silent {
+		return "silent"
+	}
+	return "refused"
+}
+
 // Probe is one health observation of a node.
 type Probe struct {
 	Node string
-	At   time.Time
+	// At is when the result was known (for a good probe, when the answer
+	// arrived: however long it took, the node was alive then).
+	At time.Time
 	// OK is true when the node answered and proved its data plane alive.
 	OK bool
+	// Miss classifies a probe that is not OK; the zero value is Refused.
+	Miss Miss
 	// Instance identifies the node's SPDK instance (and agent) when OK; a
 	// change means the node restarted and needs a full re-sync.
 	Instance string
@@ -92,6 +145,13 @@ type Transition struct {
 	// Restarted is true when the probe reported a different instance than the
 	// last good probe did.
 	Restarted bool
+	// Cause, when the probe failed the node (To is Failed and From is not),
+	// is the evidence that did: Refused (MissThreshold refusals within
+	// Window) or Silent (no good answer for SlowTimeout).
+	Cause Miss
+	// Silence is how long the node had given no good answer at a miss:
+	// since its last good probe, or since it was first observed.
+	Silence time.Duration
 }
 
 // Changed reports whether the transition is worth acting on.
@@ -99,9 +159,14 @@ func (t Transition) Changed() bool { return t.From != t.To || t.Restarted }
 
 type nodeHealth struct {
 	state    State
-	misses   []time.Time // consecutive misses, oldest first
+	refused  []time.Time // refused probes since the last good one, within Window, oldest first
 	instance string
-	lastOK   time.Time
+	// quietSince is the last good probe, or the first observation.
+	quietSince time.Time
+	// held: the node failed and has not yet been Healthy for HoldDown since
+	// stableSince, when it last became Healthy.
+	held        bool
+	stableSince time.Time
 }
 
 // Tracker keeps the health of many nodes. It is not safe for concurrent use;
@@ -123,36 +188,77 @@ func NewTracker(cfg Config) (*Tracker, error) {
 func (t *Tracker) Observe(p Probe) Transition {
 	n := t.nodes[p.Node]
 	if n == nil {
-		n = &nodeHealth{}
+		n = &nodeHealth{quietSince: p.At}
 		t.nodes[p.Node] = n
 	}
 	tr := Transition{Node: p.Node, From: n.state}
+	if n.held && n.state == Healthy && !p.At.Before(n.stableSince.Add(t.cfg.HoldDown)) {
+		n.held = false // served its hold-down
+	}
 	if p.OK {
 		tr.Restarted = n.instance != "" && p.Instance != n.instance
 		n.instance = p.Instance
-		n.misses = n.misses[:0]
-		n.lastOK = p.At
+		n.refused = n.refused[:0]
+		if p.At.After(n.quietSince) {
+			n.quietSince = p.At
+		}
+		if n.state != Healthy {
+			n.stableSince = p.At
+		}
 		n.state = Healthy
 		tr.To = n.state
 		return tr
 	}
-	n.misses = append(n.misses, p.At)
-	cutoff := p.At.Add(-t.cfg.Window)
-	keep := 0
-	for keep < len(n.misses) && !n.misses[keep].After(cutoff) {
-		keep++
+	tr.Silence = max(0, p.At.Sub(n.quietSince))
+	if p.Miss == Silent {
+		switch {
+		case n.state == Failed:
+		case tr.Silence >= t.cfg.SlowTimeout:
+			n.state, tr.Cause = Failed, Silent
+		case n.state == Unknown:
+			n.state = Suspect
+		}
+	} else {
+		n.refused = append(n.refused, p.At)
+		cutoff := p.At.Add(-t.cfg.Window)
+		keep := 0
+		for keep < len(n.refused) && !n.refused[keep].After(cutoff) {
+			keep++
+		}
+		n.refused = append(n.refused[:0], n.refused[keep:]...)
+		switch {
+		case n.state == Failed:
+			// Stays failed until a good probe.
+		case len(n.refused) >= t.cfg.MissThreshold:
+			n.state, tr.Cause = Failed, Refused
+		case tr.Silence >= t.cfg.SlowTimeout:
+			n.state, tr.Cause = Failed, Silent
+		default:
+			n.state = Suspect
+		}
 	}
-	n.misses = append(n.misses[:0], n.misses[keep:]...)
-	switch {
-	case n.state == Failed:
-		// Stays failed until a good probe.
-	case len(n.misses) >= t.cfg.MissThreshold:
-		n.state = Failed
-	default:
-		n.state = Suspect
+	if n.state == Failed {
+		n.held = true
 	}
 	tr.To = n.state
 	return tr
+}
+
+// HoldDown returns how much longer, as of now, node must stay Healthy before
+// it may take new primaries: 0 for a node that never failed (or that is
+// unknown) and for one that has been Healthy for Config.HoldDown since it
+// last failed; the whole HoldDown for a failed node that is not Healthy now.
+// A refusal restarts the hold-down (at the next good probe); a late answer
+// does not, as it does not make a Healthy node anything else.
+func (t *Tracker) HoldDown(node string, now time.Time) time.Duration {
+	n := t.nodes[node]
+	if n == nil || !n.held {
+		return 0
+	}
+	if n.state != Healthy {
+		return t.cfg.HoldDown
+	}
+	return max(0, n.stableSince.Add(t.cfg.HoldDown).Sub(now))
 }
 
 // State returns a node's current state (Unknown for a node never observed).

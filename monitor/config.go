@@ -41,19 +41,25 @@ type Config struct {
 	// optimisation: the disk nodes admit only the new primary, so order
 	// is not what keeps a DA single-writer.
 	PhaseTimeout time.Duration
-	// Failover says how often nodes are probed and when one is failed.
+	// Failover says how often nodes are probed, when one is failed (fast
+	// on refusals, after Failover.SlowTimeout without an answer on
+	// timeouts) and how long one that failed is held down.
 	Failover failover.Config
-	// HealthTimeout bounds one Health probe; 0 means Failover.Interval.
+	// HealthTimeout bounds one Health probe. One probe is in flight at a
+	// time and may take this long: an answer that comes late still proves
+	// the node alive. It must not exceed Failover.SlowTimeout; 0 means half
+	// of it, so that a second probe fits before a silent node is failed.
 	HealthTimeout time.Duration
 	// BusyGrace: while a Sync to a node is in flight and younger than
-	// this, a probe that times out is not a miss (the node is busy, not
-	// gone; a refused or broken connection still is): a failover onto a
-	// node makes it busy with the promotions, and failing it for that
-	// would fail the arrays over again. Agents answer Health on an SPDK
-	// connection of their own, so this is a margin for an SPDK that
-	// stalls briefly, not for the length of a Sync. It bounds how much
-	// later a node that stops answering mid-Sync is detected. 0 means
-	// the default, at most SyncTimeout.
+	// this, a probe that times out is not evidence at all (the node is busy
+	// with our request, not gone; a refused or broken connection still
+	// counts): a failover onto a node makes it busy with the promotions,
+	// and failing it for that would fail the arrays over again. Timeouts
+	// fail a node only after Failover.SlowTimeout without an answer anyway,
+	// and a Sync that returns counts as an answer, so this matters only for
+	// a Sync that keeps the node silent for longer. It bounds how much later
+	// a node that stops answering mid-Sync is detected. 0 means the
+	// default, at most SyncTimeout.
 	BusyGrace time.Duration
 	// TLS, when enabled, is the client side of mutual TLS to the agents:
 	// its certificate must name vda://monitor/<name>, and the agent of node
@@ -79,7 +85,9 @@ type Config struct {
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
 // 30 s resync, 2 min sync timeout (the agent's own: a Sync that cannot
 // finish in time loses its progress), 5 s busy grace, 100 ms-5 s backoff,
-// 2 s phases and failover.DefaultConfig.
+// 2 s phases and failover.DefaultConfig (probes every 400 ms, a node failed
+// after 3 refusals in 1.5 s or 5 s without an answer, held down 10 s); a
+// probe may take half the slow timeout, 2.5 s.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
 		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
@@ -105,7 +113,7 @@ func (c Config) withDefaults() Config {
 	if c.Failover == (failover.Config{}) {
 		c.Failover = d.Failover
 	}
-	set(&c.HealthTimeout, c.Failover.Interval)
+	set(&c.HealthTimeout, c.Failover.SlowTimeout/2)
 	if c.StatusConcurrency == 0 {
 		c.StatusConcurrency = d.StatusConcurrency
 	}
@@ -143,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Failover.Validate(); err != nil {
 		errs = append(errs, err)
+	} else if c.HealthTimeout > c.Failover.SlowTimeout {
+		errs = append(errs, fmt.Errorf("health timeout %v exceeds the slow timeout %v: a probe could not succeed "+
+			"before the node is failed for silence", c.HealthTimeout, c.Failover.SlowTimeout))
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)

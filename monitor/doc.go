@@ -74,11 +74,27 @@
 //
 // # Health and failover
 //
-// Every owned node is probed every failover.Config.Interval; a
-// failover.Tracker judges it failed after several consecutive misses in a
-// window. A failed node's objects are marked failed. For every DA whose
-// primary is on an owned failed controller node, each round chooses a new
-// primary (failover.ChoosePrimary) and commits it with Epoch+1, many DAs per
+// Every owned node is probed every failover.Config.Interval and a
+// failover.Tracker judges it. A probe tells slow from dead: a refused, reset
+// or closed connection to the agent, or an agent that answers that its SPDK
+// is gone (Unavailable), is strong evidence, and three of those in the
+// window fail the node (about 1.2 s); no answer in time (the probe's
+// deadline, or an agent saying its SPDK did not answer in time:
+// DeadlineExceeded) is weak evidence, and fails the node only once it has
+// given no good answer for failover.Config.SlowTimeout (5 s). A probe may
+// take Config.HealthTimeout (half of that), so a late answer still counts;
+// while it is outstanding each tick counts as silence and sends a fresh
+// scout probe, which sees a refusal the late probe cannot (a host that
+// rebooted under the connection). Several spdk_tgt busy-polling a small
+// machine's cores make answers take seconds: failing such nodes moved
+// arrays back and forth every few seconds, while a node that is really dead
+// refuses at once and is still failed in about a second. Each failure is
+// logged at Info with its evidence ("refused", or "silent for 5.2s") and
+// counted in [Monitor.Stats].
+//
+// A failed node's objects are marked failed. For every DA whose primary is
+// on an owned failed controller node, each round chooses a new primary
+// (failover.ChoosePrimary) and commits it with Epoch+1, many DAs per
 // transaction, each guarded by its revision and by this monitor's member
 // key. The commit is the whole failover: the push loop then fences the disk
 // nodes (they admit only the new primary's host NQN, which drops the old
@@ -89,11 +105,28 @@
 // older states still in flight to those nodes are cancelled, so the fence
 // does not wait for them.
 //
-// A node busy with a large Sync (a new primary promoting many arrays) must
-// not look failed, or the arrays would bounce back: agents answer Health on
-// an SPDK connection of their own, a Sync that returns counts as a good
-// probe, and while a Sync to the node is in flight and younger than
-// Config.BusyGrace (5 s) a probe that times out is not a miss (a refused or
-// broken connection is). A push whose reply reports objects not ready is repeated with
-// backoff until every object is (level-triggered, like the rounds).
+// # Damping
+//
+// Flapping needs a node that is failed and then comes back, so the first
+// defence is not failing slow nodes (above). The second is hold-down: a node
+// that failed takes no new primaries until it has been healthy for
+// failover.Config.HoldDown (10 s) without a refusal. A DA whose only
+// candidates are held down waits (its primary's part says "waiting for cn0
+// to be stable for 10s") and fails over as soon as one is eligible: a timer
+// wakes the control loop then. Waiting costs availability only when the
+// node it waits for failed moments ago, which is exactly when moving the
+// array onto it is most likely to move it again. Hold-down is known for
+// the nodes this monitor owns; a candidate owned by another monitor is
+// judged by its recorded health alone.
+//
+// After a failover the new primary is busy with the promotions. That needs
+// no damping of its own: agents answer Health on an SPDK connection of their
+// own and share one SPDK request among concurrent probes, a Sync that
+// returns counts as a good answer, timeouts fail a node only after
+// SlowTimeout of silence, and while a Sync to the node is in flight and
+// younger than Config.BusyGrace (5 s) timeouts are not counted at all (a
+// refused or broken connection is). Nor are failovers rate-limited per DA:
+// when the new primary really dies too, its arrays must move at once. A push
+// whose reply reports objects not ready is repeated with backoff until
+// every object is (level-triggered, like the rounds).
 package monitor

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/vda-io/vda"
@@ -21,8 +22,9 @@ const failoverAttempts = 10
 // round checks), so a failover a dead monitor left uncommitted is redone
 // by the next owner. It commits batches of DAs per store transaction, each
 // guarded by the DA's revision and by this monitor's member key, and
-// returns how many DAs it moved.
-func (m *Monitor) failovers(ctx context.Context, snap *Snapshot) (int, error) {
+// returns how many DAs it moved and, if some wait for a held-down node, when
+// to decide them again.
+func (m *Monitor) failovers(ctx context.Context, snap *Snapshot) (int, time.Duration, error) {
 	failed := map[string]bool{}
 	for _, cn := range snap.CNs {
 		if m.members.Owns(cn.Spec.ID) && m.healthOf(cn.Spec.ID) == failover.Failed {
@@ -38,36 +40,51 @@ func (m *Monitor) failovers(ctx context.Context, snap *Snapshot) (int, error) {
 	}
 	m.forgetNoPrimary(todo)
 	if len(todo) == 0 {
-		return 0, nil
+		m.setWaiting(0)
+		return 0, 0, nil
 	}
 	member, err := m.cfg.Store.Get(ctx, MembersPrefix+m.cfg.ID)
 	if err != nil {
-		return 0, fmt.Errorf("monitor: failover needs a live membership: %w", err)
+		return 0, 0, fmt.Errorf("monitor: failover needs a live membership: %w", err)
 	}
 	nodes := m.failoverNodes(snap)
 	moved := 0
+	held := map[string]time.Duration{}
 	var errs []error
 	for len(todo) > 0 {
 		n := min(len(todo), store.MaxTxnOps-1) // one condition guards the member key
-		k, err := m.commitBatch(ctx, todo[:n], nodes, member)
+		k, h, err := m.commitBatch(ctx, todo[:n], nodes, member)
 		moved += k
+		maps.Copy(held, h)
 		errs = append(errs, err)
 		todo = todo[n:]
 	}
-	return moved, errors.Join(errs...)
+	m.setWaiting(len(held))
+	var wake time.Duration
+	for _, d := range held {
+		if wake == 0 || d < wake {
+			wake = d
+		}
+	}
+	return moved, wake, errors.Join(errs...)
 }
 
 // failoverNodes describes every CN for failover.ChoosePrimary: healthy as
 // tracked here (owned nodes) or as last recorded by their owner, and not
-// offline; loaded with the primaries it serves.
+// offline; loaded with the primaries it serves; held down if it failed
+// recently (known for owned nodes only).
 func (m *Monitor) failoverNodes(snap *Snapshot) map[string]failover.Node {
 	nodes := map[string]failover.Node{}
+	now := m.cfg.Now()
+	m.healthMu.Lock()
+	defer m.healthMu.Unlock()
 	for _, cn := range snap.CNs {
 		healthy := snap.Status(cn.Key).Health == vda.HealthHealthy
-		if st := m.healthOf(cn.Spec.ID); st != failover.Unknown {
+		if st := m.tracker.State(cn.Spec.ID); st != failover.Unknown {
 			healthy = st == failover.Healthy
 		}
-		nodes[cn.Spec.ID] = failover.Node{ID: cn.Spec.ID, Location: cn.Spec.Location, Healthy: healthy && !cn.Spec.Offline}
+		nodes[cn.Spec.ID] = failover.Node{ID: cn.Spec.ID, Location: cn.Spec.Location, Healthy: healthy && !cn.Spec.Offline,
+			HoldDown: m.tracker.HoldDown(cn.Spec.ID, now)}
 	}
 	for _, da := range snap.DAs {
 		if p, ok := da.Spec.Primary(); ok {
@@ -89,18 +106,27 @@ func controllers(da vda.DiskArray) []failover.Controller {
 
 // commitBatch decides and commits one batch in one transaction, re-reading
 // the batch on a conflict. nodes' loads are updated with what it commits.
+// It returns how many DAs it moved, and the DAs (by ID) that wait for a
+// held-down node with how long.
 func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray], nodes map[string]failover.Node,
-	member store.KV) (int, error) {
+	member store.KV) (int, map[string]time.Duration, error) {
 	for attempt := 0; attempt < failoverAttempts; attempt++ {
 		cur := maps.Clone(nodes) // loads as this attempt commits them
 		txn := store.Txn{Conds: []store.Cond{{Key: member.Key, ModRevision: member.ModRevision}}}
 		var moved []string
 		var edits []statusEdit
+		held := map[string]time.Duration{}
 		for _, da := range batch {
 			if p, _ := da.Spec.Primary(); m.members.Guard(p.CNID) != nil {
 				continue // no longer ours to fail over
 			}
 			d, err := failover.ChoosePrimary(controllers(da.Spec), cur, uint64(da.Spec.Epoch))
+			var hd *failover.HeldDownError
+			if errors.As(err, &hd) {
+				held[da.Spec.ID] = hd.Wait
+				m.waitHeldDown(ctx, da, hd)
+				continue
+			}
 			if err != nil {
 				m.noHealthySecondary(ctx, da, err)
 				continue
@@ -113,7 +139,7 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 			next.PrimaryCntlrID, next.Epoch = d.NewPrimary.ID, int64(d.Epoch)
 			b, err := json.Marshal(next)
 			if err != nil {
-				return 0, fmt.Errorf("monitor: encode %s: %w", da.Key, err)
+				return 0, held, fmt.Errorf("monitor: encode %s: %w", da.Key, err)
 			}
 			txn.Conds = append(txn.Conds, store.Cond{Key: da.Key, ModRevision: da.ModRevision})
 			txn.Ops = append(txn.Ops, store.Op{Key: da.Key, Value: b})
@@ -127,14 +153,15 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 				fmt.Sprintf("controller node %s failed", cntlrCN(da.Spec, d.OldPrimary.ID)))})
 		}
 		if len(txn.Ops) == 0 {
-			return 0, nil
+			return 0, held, nil
 		}
 		res, err := m.cfg.Store.Txn(ctx, txn)
 		if err != nil {
-			return 0, fmt.Errorf("monitor: commit failover: %w", err)
+			return 0, held, fmt.Errorf("monitor: commit failover: %w", err)
 		}
 		if res.Succeeded {
 			maps.Copy(nodes, cur)
+			m.countFailovers(len(moved))
 			m.log.Info("primaries moved", "count", len(moved), "revision", res.Revision)
 			m.log.Debug("primaries moved", "das", moved)
 			m.goAsync(func() {
@@ -142,13 +169,26 @@ func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray
 					m.log.Warn("cannot write disk array status", "error", err)
 				}
 			})
-			return len(moved), nil
+			return len(moved), held, nil
 		}
 		if batch, err = m.reread(ctx, batch); err != nil || len(batch) == 0 {
-			return 0, err
+			return 0, nil, err
 		}
 	}
-	return 0, fmt.Errorf("%w: failover batch kept conflicting", store.ErrConflict)
+	return 0, nil, fmt.Errorf("%w: failover batch kept conflicting", store.ErrConflict)
+}
+
+func (m *Monitor) countFailovers(n int) {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	m.stats.Failovers += n
+	m.stats.LastFailover = m.cfg.Now()
+}
+
+func (m *Monitor) setWaiting(n int) {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	m.stats.Waiting = n
 }
 
 // replaceFailed sets the message of a failed part (the old primary's, which
@@ -199,20 +239,49 @@ func (m *Monitor) reread(ctx context.Context, batch []*Object[vda.DiskArray]) ([
 func (m *Monitor) noHealthySecondary(ctx context.Context, da *Object[vda.DiskArray], cause error) {
 	p, _ := da.Spec.Primary()
 	msg := fmt.Sprintf("controller node %s failed; no healthy secondary to fail over to (%v)", p.CNName, cause)
+	if m.recordNoPrimary(ctx, da, msg) {
+		m.log.Warn("cannot fail over", "da", da.Spec.Name, "error", cause)
+	}
+}
+
+// waitHeldDown records on the DA that its primary's node failed and that it
+// waits for held-down nodes (once per distinct set of nodes).
+func (m *Monitor) waitHeldDown(ctx context.Context, da *Object[vda.DiskArray], hd *failover.HeldDownError) {
+	p, _ := da.Spec.Primary()
+	names := make([]string, 0, len(hd.Nodes))
+	for _, id := range hd.Nodes {
+		for _, c := range da.Spec.Cntlrs {
+			if c.CNID == id {
+				names = append(names, c.CNName)
+				break
+			}
+		}
+	}
+	msg := fmt.Sprintf("controller node %s failed; waiting for %s to be stable for %v (it failed recently)",
+		p.CNName, strings.Join(names, " or "), m.cfg.Failover.HoldDown)
+	if m.recordNoPrimary(ctx, da, msg) {
+		m.log.Info("failover waits for a held-down node", "da", da.Spec.Name, "nodes", names, "wait", hd.Wait)
+	}
+}
+
+// recordNoPrimary writes msg as the failed primary's status part unless it
+// is what was last written for the DA, and reports whether it was new.
+func (m *Monitor) recordNoPrimary(ctx context.Context, da *Object[vda.DiskArray], msg string) bool {
+	p, _ := da.Spec.Primary()
 	m.mu.Lock()
 	same := m.noPrimary[da.Spec.ID] == msg
 	m.noPrimary[da.Spec.ID] = msg
 	m.mu.Unlock()
 	if same {
-		return
+		return false
 	}
-	m.log.Warn("cannot fail over", "da", da.Spec.Name, "error", cause)
 	m.goAsync(func() {
 		e := statusEdit{specKey: da.Key, edit: setPart(p.ID, vda.Status{Health: vda.HealthFailed, ErrorMsg: msg})}
 		if err := m.writeStatus(ctx, e); err != nil && !errors.Is(err, errSpecChanged) && ctx.Err() == nil {
 			m.log.Warn("cannot write disk array status", "da", da.Spec.Name, "error", err)
 		}
 	})
+	return true
 }
 
 // forgetNoPrimary drops the recorded errors of DAs that no longer need a
@@ -336,7 +405,7 @@ func (m *Monitor) waitPhase(ctx context.Context, ws []*worker, gen int64) {
 // it holds failed: a DN's PDs and VDs (its DAs show degraded), a CN's
 // controllers and exporter ports (a DA whose primary it was shows failed
 // until the failover is pushed).
-func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, probeErr error) {
+func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string) {
 	m.mu.Lock()
 	snap := m.snap
 	m.mu.Unlock()
@@ -345,7 +414,7 @@ func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, probeErr error) {
 	edits := []statusEdit{{specKey: w.key, edit: func(st *vda.Status) {
 		st.Health = h
 		if h == vda.HealthFailed {
-			st.ErrorMsg = fmt.Sprintf("no health reply: %v", probeErr)
+			st.ErrorMsg = failedMsg
 		} else if st.ErrorMsg != "" && w.syncErrorEmpty() {
 			st.ErrorMsg = ""
 		}

@@ -90,12 +90,15 @@ func TestFailoverMovesPrimaryInOrder(t *testing.T) {
 }
 
 // With no healthy secondary the DA says so; when a secondary comes back,
-// the failover happens then.
+// the DA waits for it to be stable for HoldDown (it failed just before),
+// and says so, then fails over.
 func TestFailoverWithoutHealthySecondary(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 1, 2)
 	before := tc.createDA("da0", 1, 2)
-	startMonitor(t, testConfig(s, "m0"))
+	cfg := testConfig(s, "m0")
+	cfg.Failover.HoldDown = 4 * time.Second
+	m, _ := startMonitor(t, cfg)
 	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
 	p, _ := before.Primary()
 	var sec vda.Cntlr
@@ -115,7 +118,20 @@ func TestFailoverWithoutHealthySecondary(t *testing.T) {
 	require.EqualValues(t, 1, tc.da("da0").Epoch, "nothing to promote")
 
 	tc.agent(sec.CNName).restart("i1")
+	require.Eventually(t, func() bool {
+		return strings.Contains(tc.da("da0").Status.Part(p.ID).ErrorMsg, "waiting for "+sec.CNName+" to be stable for 4s")
+	}, wait, 5*time.Millisecond)
+	require.EqualValues(t, 1, tc.da("da0").Epoch, "held down")
+	require.Eventually(t, func() bool { return m.Stats().Waiting == 1 }, wait, 5*time.Millisecond)
+	st := m.Stats()
+	require.ElementsMatch(t, []string{sec.CNName, p.CNName}, st.HeldDown, "back but not stable yet, and failed")
+	require.Zero(t, st.Failovers)
 	require.Eventually(t, func() bool { return tc.da("da0").PrimaryCntlrID == sec.ID }, wait, 5*time.Millisecond)
+	st = m.Stats()
+	require.Equal(t, 1, st.Failovers)
+	require.Zero(t, st.Waiting)
+	require.Equal(t, 2, st.NodesFailedRefused)
+	require.Zero(t, st.NodesFailedSilent)
 	require.Eventually(t, func() bool { return tc.converged(tc.agent(sec.CNName)) && tc.converged(tc.dns[0]) }, wait, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
 		st := tc.da("da0").Status
@@ -374,9 +390,10 @@ func TestSwitchoverIsPushedFenceFirst(t *testing.T) {
 	require.Eventually(t, func() bool { return tc.da("da0").Status.Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
 }
 
-// A node busy with a Sync answers Health late: that is not a miss while
+// A node busy with a Sync answers Health late: that is not evidence while
 // the Sync is younger than BusyGrace (no failover onto or away from a busy
-// node), but it is once the grace is over.
+// node), but it is once the grace is over (and then fails the node after
+// SlowTimeout without an answer).
 func TestBusyNodeIsNotFailedWithinGrace(t *testing.T) {
 	for name, grace := range map[string]time.Duration{"within grace": time.Hour, "grace over": time.Nanosecond} {
 		t.Run(name, func(t *testing.T) {
@@ -384,6 +401,8 @@ func TestBusyNodeIsNotFailedWithinGrace(t *testing.T) {
 			tc := newTestCluster(t, s, 1, 2)
 			tc.createDA("da0", 1, 2)
 			cfg := testConfig(s, "m0")
+			// Timeouts fail a node after 500 ms without an answer.
+			cfg.Failover.Window, cfg.Failover.SlowTimeout = 200*time.Millisecond, 500*time.Millisecond
 			cfg.HealthTimeout, cfg.BusyGrace = 20*time.Millisecond, grace
 			startMonitor(t, cfg)
 			require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)

@@ -388,9 +388,11 @@ func testConfig(s store.Store, id string) Config {
 	cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
 	cfg.PhaseTimeout = time.Second
 	// A dead agent is refused at once (failed after 3 probes, ~90 ms); a
-	// slow one (-race on a loaded machine, busy with a large Sync) has 2 s
-	// per probe, so it is not failed over.
+	// slow one (-race on a loaded machine, busy with a large Sync) is failed
+	// only after 20 s without an answer, so it is not failed over. Tests of
+	// timeouts and hold-down set their own.
 	cfg.Failover.Interval, cfg.Failover.MissThreshold, cfg.Failover.Window = 30*time.Millisecond, 3, 10*time.Second
+	cfg.Failover.SlowTimeout = 20 * time.Second
 	cfg.HealthTimeout = 2 * time.Second
 	cfg.Insecure = true
 	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" {

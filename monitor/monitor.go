@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,9 @@ type Monitor struct {
 
 	healthMu sync.Mutex
 	tracker  *failover.Tracker
+
+	statsMu sync.Mutex
+	stats   Stats
 
 	mu        sync.Mutex
 	workers   map[string]*worker // by node ID
@@ -140,10 +144,16 @@ func (m *Monitor) control(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	// held wakes the loop when a node that failover waits for (its
+	// hold-down) becomes eligible.
+	held := time.NewTimer(time.Hour)
+	held.Stop()
+	defer held.Stop()
 	force, backoff := true, time.Duration(0)
 	for {
 		changed := m.members.Changed()
-		if err := m.runRound(ctx, force); err != nil {
+		wake, err := m.runRound(ctx, force)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -153,12 +163,18 @@ func (m *Monitor) control(ctx context.Context) {
 		} else {
 			backoff, force = 0, false
 		}
+		if wake > 0 {
+			held.Reset(wake)
+		} else {
+			held.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.round:
 		case <-changed:
 		case <-retry.C:
+		case <-held.C:
 		case <-resync.C:
 			force = true
 		}
@@ -166,26 +182,27 @@ func (m *Monitor) control(ctx context.Context) {
 }
 
 // runRound takes a snapshot, fails over what needs it (then takes another),
-// plans and dispatches.
-func (m *Monitor) runRound(ctx context.Context, force bool) error {
+// plans and dispatches. It returns when a failover that waits for a
+// held-down node should be decided again (0: none waits).
+func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, error) {
 	snap, err := LoadSnapshot(ctx, m.cfg.Store)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	n, err := m.failovers(ctx, snap)
+	n, wake, err := m.failovers(ctx, snap)
 	if err != nil {
 		m.log.Warn("failover incomplete", "error", err)
 		m.requestRound()
 	}
 	if n > 0 {
 		if snap, err = LoadSnapshot(ctx, m.cfg.Store); err != nil {
-			return err
+			return wake, err
 		}
 	}
 	plan := Build(snap)
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
-	return nil
+	return wake, nil
 }
 
 func (m *Monitor) logProblems(plan *Plan) {
@@ -298,6 +315,64 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// Stats counts what the monitor's failure detection and failover did since
+// New (nodes and disk arrays this monitor owned at the time).
+type Stats struct {
+	// NodesFailedRefused counts node failures on strong evidence:
+	// failover.Config.MissThreshold probes refused within the window (the
+	// agent's connection refused, reset or closed, its SPDK gone).
+	NodesFailedRefused int
+	// NodesFailedSilent counts node failures on weak evidence: no good
+	// answer for failover.Config.SlowTimeout (probes timed out, or the
+	// agent's SPDK did not answer in time).
+	NodesFailedSilent int
+	// Failovers counts the disk arrays whose primary was moved off a failed
+	// controller node (each committed move once).
+	Failovers int
+	// LastFailover is when the last of them was committed (Config.Now);
+	// zero if none.
+	LastFailover time.Time
+	// Waiting is how many disk arrays need a failover but wait, as of the
+	// last round, because their only candidates are held down.
+	Waiting int
+	// HeldDown lists the owned nodes, by name, that failed and have not yet
+	// been healthy for failover.Config.HoldDown, sorted.
+	HeldDown []string
+}
+
+// Stats returns the monitor's failure and failover counts.
+func (m *Monitor) Stats() Stats {
+	m.statsMu.Lock()
+	st := m.stats
+	m.statsMu.Unlock()
+	m.mu.Lock()
+	names := map[string]string{}
+	for id, w := range m.workers {
+		names[id] = w.name
+	}
+	m.mu.Unlock()
+	now := m.cfg.Now()
+	m.healthMu.Lock()
+	for id, name := range names {
+		if m.tracker.HoldDown(id, now) > 0 {
+			st.HeldDown = append(st.HeldDown, name)
+		}
+	}
+	m.healthMu.Unlock()
+	slices.Sort(st.HeldDown)
+	return st
+}
+
+func (m *Monitor) countNodeFailure(cause failover.Miss) {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	if cause == failover.Silent {
+		m.stats.NodesFailedSilent++
+	} else {
+		m.stats.NodesFailedRefused++
 	}
 }
 

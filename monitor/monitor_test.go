@@ -18,6 +18,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/store"
 )
 
@@ -37,6 +38,12 @@ func TestConfigValidate(t *testing.T) {
 		"bad failover":   func(c *Config) { c.Failover.MissThreshold = 1 },
 		"partial TLS":    func(c *Config) { c.TLS.CertFile = "x.pem" },
 		"negative conc.": func(c *Config) { c.StatusConcurrency = -1 },
+		"slow timeout within the window": func(c *Config) {
+			c.Failover.SlowTimeout = c.Failover.Window
+		},
+		"negative hold-down":       func(c *Config) { c.Failover.HoldDown = -time.Second },
+		"probe longer than silent": func(c *Config) { c.HealthTimeout = c.Failover.SlowTimeout + 1 },
+		"negative health timeout":  func(c *Config) { c.HealthTimeout = -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := DefaultConfig(s, "m")
@@ -47,10 +54,34 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorIs(t, err, ErrConfig)
 		})
 	}
-	cfg := DefaultConfig(s, "a/b")
+	cfg := DefaultConfig(s, "m")
+	cfg.Insecure = true
+	cfg.HealthTimeout = 6 * time.Second
+	require.ErrorContains(t, cfg.Validate(), "health timeout 6s exceeds the slow timeout 5s")
+	cfg = DefaultConfig(s, "m")
+	cfg.Insecure = true
+	cfg.Failover.SlowTimeout = time.Second
+	require.ErrorContains(t, cfg.Validate(), "slow timeout 1s must exceed the window 1.5s")
+	cfg = DefaultConfig(s, "m")
+	cfg.Insecure = true
+	cfg.Failover.HoldDown = 0
+	require.NoError(t, cfg.Validate(), "no hold-down")
+	cfg = DefaultConfig(s, "a/b")
 	cfg.Insecure = true
 	_, err := New(cfg)
 	require.ErrorIs(t, err, ErrConfig, "member IDs are validated")
+}
+
+// A probe may take half the slow timeout by default: a late answer still
+// counts, and a second probe fits before a silent node is failed.
+func TestHealthTimeoutDefault(t *testing.T) {
+	s := newMemStore(t)
+	require.Equal(t, 2500*time.Millisecond, Config{Store: s, ID: "m"}.withDefaults().HealthTimeout)
+	cfg := Config{Store: s, ID: "m", Failover: failover.DefaultConfig()}
+	cfg.Failover.SlowTimeout = 8 * time.Second
+	require.Equal(t, 4*time.Second, cfg.withDefaults().HealthTimeout)
+	cfg.HealthTimeout = time.Second
+	require.Equal(t, time.Second, cfg.withDefaults().HealthTimeout)
 }
 
 // The busy grace is short by default (agents answer Health on their own

@@ -356,41 +356,135 @@ func (w *worker) setSyncError(msg string) {
 }
 
 // probe checks the node's health every Failover.Interval and feeds the
-// tracker.
+// tracker. A probe may take up to HealthTimeout (half of SlowTimeout by
+// default), so a slow node's answer counts however late it comes; while it
+// is outstanding, every tick records that the node is still silent (weak
+// evidence, judged on schedule) and sends a scout, a fresh probe that
+// replaces the previous scout: a refusal the late probe cannot see (a host
+// that rebooted under its connection) shows within an interval. The agent
+// answers concurrent probes with one SPDK request, so neither piles work
+// onto a slow node, and there are never more than two probes in flight.
 func (w *worker) probe() {
 	t := time.NewTicker(w.m.cfg.Failover.Interval)
 	defer t.Stop()
+	type probe struct {
+		started   time.Time
+		cancel    context.CancelFunc
+		cancelled bool
+	}
+	type result struct {
+		p     *probe
+		reply *agentpb.HealthReply
+		err   error
+	}
+	done := make(chan result)
+	running := 0 // goroutines, including cancelled scouts
+	start := func() *probe {
+		ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.HealthTimeout)
+		p := &probe{started: time.Now(), cancel: cancel}
+		running++
+		go func() {
+			defer cancel()
+			reply, err := w.probeOnce(ctx)
+			done <- result{p, reply, err}
+		}()
+		return p
+	}
+	late, scout := start(), (*probe)(nil)
+	var lastRefused time.Time
 	for {
-		w.probeOnce()
 		select {
 		case <-w.ctx.Done():
+			for ; running > 0; running-- {
+				<-done // cancelled with w.ctx
+			}
 			return
+		case r := <-done:
+			running--
+			switch r.p {
+			case late:
+				late, scout = scout, nil // the scout, if any, is the one to wait for now
+			case scout:
+				scout = nil
+			}
+			if r.p.cancelled {
+				continue // replaced by a fresher scout: no evidence either way
+			}
+			if r.err != nil && missOf(r.err) == failover.Refused {
+				// Probes in flight together are refused together by one
+				// reset: that is one piece of evidence, not two.
+				if time.Since(lastRefused) < w.m.cfg.Failover.Interval/2 {
+					continue
+				}
+				lastRefused = time.Now()
+			}
+			w.record(r.reply, r.err)
 		case <-t.C:
+			if late == nil {
+				late = start()
+				continue
+			}
+			w.stillSilent(time.Since(late.started))
+			if scout != nil {
+				scout.cancelled = true
+				scout.cancel()
+			}
+			scout = start()
 		}
 	}
 }
 
-func (w *worker) probeOnce() {
-	at := w.m.cfg.Now()
-	ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.HealthTimeout)
+func (w *worker) probeOnce(ctx context.Context) (*agentpb.HealthReply, error) {
 	reply, err := w.client.Health(ctx, &agentpb.HealthRequest{})
-	cancel()
-	if w.ctx.Err() != nil {
-		return
-	}
 	if err == nil && reply.GetRole() != w.role.String() {
 		err = fmt.Errorf("%w: %s answers as role %q", ErrAgent, w.name, reply.GetRole())
 	}
-	if since := w.syncSince.Load(); since != 0 && status.Code(err) == codes.DeadlineExceeded &&
-		time.Since(time.Unix(0, since)) < w.m.cfg.BusyGrace {
-		// Slow, not gone: the agent is busy with our Sync (a large one
-		// delays its SPDK calls, and a failover onto a busy node would only
-		// make the next one busy). A refused or broken connection still
-		// counts, and so do timeouts once the Sync is older than BusyGrace.
-		w.log.Trace("health probe timed out during a sync", "error", err)
+	return reply, err
+}
+
+// record feeds one probe's result to the tracker.
+func (w *worker) record(reply *agentpb.HealthReply, err error) {
+	if w.ctx.Err() != nil {
 		return
 	}
-	w.observe(failover.Probe{Node: w.id, At: at, OK: err == nil, Instance: reply.GetInstanceId()}, err)
+	p := failover.Probe{Node: w.id, At: w.m.cfg.Now(), OK: err == nil, Instance: reply.GetInstanceId()}
+	if err != nil {
+		p.Miss = missOf(err)
+		if p.Miss == failover.Silent && w.busy() {
+			w.log.Trace("health probe timed out during a sync", "error", err)
+			return
+		}
+	}
+	w.observe(p, err)
+}
+
+// stillSilent records that the probe in flight has had no answer for d.
+func (w *worker) stillSilent(d time.Duration) {
+	if w.busy() {
+		return
+	}
+	err := fmt.Errorf("%w: no health answer from %s for %v", ErrAgent, w.name, d.Round(time.Millisecond))
+	w.observe(failover.Probe{Node: w.id, At: w.m.cfg.Now(), Miss: failover.Silent}, err)
+}
+
+// busy reports whether a Sync to the node is in flight and younger than
+// BusyGrace: timeouts then are not evidence (the node is busy with our own
+// request; a refused or broken connection still is).
+func (w *worker) busy() bool {
+	since := w.syncSince.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) < w.m.cfg.BusyGrace
+}
+
+// missOf classifies a failed probe: no answer in time (the probe's deadline,
+// or the agent saying its SPDK did not answer in time: DeadlineExceeded) is
+// weak evidence; anything else (Unavailable from a refused, reset or closed
+// connection or from an agent whose SPDK is gone, or any other error answer)
+// is strong.
+func missOf(err error) failover.Miss {
+	if status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		return failover.Silent
+	}
+	return failover.Refused
 }
 
 // observe feeds the tracker and acts on the transition.
@@ -426,9 +520,16 @@ func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 	if !changed {
 		return
 	}
+	msg := ""
 	if h == vda.HealthFailed {
-		w.log.Info("node failed", "error", probeErr)
+		evidence := "refused"
+		if tr.Cause == failover.Silent {
+			evidence = fmt.Sprintf("silent for %.1fs", tr.Silence.Seconds())
+		}
+		w.log.Info("node failed", "evidence", evidence, "error", probeErr)
+		w.m.countNodeFailure(tr.Cause)
+		msg = fmt.Sprintf("health probes %s: %v", evidence, probeErr)
 	}
 	w.m.requestRound()
-	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, probeErr) })
+	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, msg) })
 }

@@ -83,8 +83,14 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&m.LeaseTTL, "lease-ttl", m.LeaseTTL, "membership lease TTL: a dead monitor's nodes move after about this long")
 	fs.DurationVar(&m.ResyncInterval, "resync-interval", m.ResyncInterval, "push every node's state this often even if nothing changed")
 	fs.DurationVar(&m.Failover.Interval, "health-interval", m.Failover.Interval, "probe every node's health this often")
-	fs.IntVar(&m.Failover.MissThreshold, "miss-threshold", m.Failover.MissThreshold, "consecutive missed probes that fail a node")
-	fs.DurationVar(&m.Failover.Window, "health-window", m.Failover.Window, "the misses must fall within this window")
+	fs.IntVar(&m.Failover.MissThreshold, "miss-threshold", m.Failover.MissThreshold,
+		"consecutive refused probes (agent or its SPDK gone) that fail a node")
+	fs.DurationVar(&m.Failover.Window, "health-window", m.Failover.Window, "the refused probes must fall within this window")
+	fs.DurationVar(&m.Failover.SlowTimeout, "slow-timeout", m.Failover.SlowTimeout,
+		"fail a node whose probes only time out after this long without an answer (a slow node is not a dead one; "+
+			"must exceed --health-window)")
+	fs.DurationVar(&m.Failover.HoldDown, "hold-down", m.Failover.HoldDown,
+		"a node that failed takes no new primaries until it has been healthy this long (0: at once)")
 	fs.DurationVar(&m.SyncTimeout, "sync-timeout", m.SyncTimeout, "bound on one push to an agent")
 	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
 		"a node busy with a push this long may answer health probes late without being failed")

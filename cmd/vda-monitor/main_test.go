@@ -223,6 +223,12 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "192.168.0.12:9620", cfg.mon.ID, "the default ID is the health address")
 	require.Equal(t, 400*time.Millisecond, cfg.mon.Failover.Interval)
 	require.Equal(t, 3, cfg.mon.Failover.MissThreshold)
+	require.Equal(t, 5*time.Second, cfg.mon.Failover.SlowTimeout)
+	require.Equal(t, 10*time.Second, cfg.mon.Failover.HoldDown)
+	cfg, err = parse([]string{"--data-dir", dir, "--slow-timeout", "8s", "--hold-down", "0"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, 8*time.Second, cfg.mon.Failover.SlowTimeout)
+	require.Zero(t, cfg.mon.Failover.HoldDown, "no hold-down")
 	// The default store really starts.
 	addr, stop := startMonitor(t, "--port", "0", "--data-dir", dir, "--log-level", "error", "--insecure")
 	require.NotEmpty(t, addr)
@@ -235,6 +241,8 @@ func TestBadFlags(t *testing.T) {
 		"bad duration":     {"--lease-ttl", "soon"},
 		"single miss":      {"--miss-threshold", "1"},
 		"window too short": {"--health-interval", "1s", "--health-window", "1s"},
+		"slow too short":   {"--slow-timeout", "1s"},
+		"hold-down":        {"--hold-down", "-1s"},
 		"bad id":           {"--id", "a/b"},
 		"partial TLS":      {"--tls-cert", "x.pem"},
 		"extra args":       {"now"},
@@ -250,6 +258,8 @@ func TestBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	require.Zero(t, run(context.Background(), []string{"--help"}, &stderr, nil))
 	require.Contains(t, stderr.String(), "-health-interval")
+	require.Contains(t, stderr.String(), "-slow-timeout")
+	require.Contains(t, stderr.String(), "-hold-down")
 	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "nope://x", "--port", "0", "--insecure"}, &stderr, nil))
 	stderr.Reset()
 	require.Equal(t, 2, run(context.Background(), []string{"--db-uri", "memory://"}, &stderr, nil))

@@ -44,8 +44,10 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 	defer cancel()
 	c, err := devcluster.New(devcluster.Config{
 		DataDir: dir, StoreURI: "memory://", AnyPorts: true, Register: true, PDSizeBytes: 256 << 20,
-		// Fail a node after 3 missed probes 100 ms apart.
-		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second},
+		// Fail a node after 3 refused probes 100 ms apart, or 5 s without an
+		// answer; a node that failed takes no primaries for 10 s after it is back.
+		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second,
+			SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second},
 	})
 	if err != nil {
 		return err
