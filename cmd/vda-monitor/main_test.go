@@ -225,7 +225,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 3, cfg.mon.Failover.MissThreshold)
 	require.Equal(t, 5*time.Second, cfg.mon.Failover.SlowTimeout)
 	require.Equal(t, 10*time.Second, cfg.mon.Failover.HoldDown)
-	cfg, err = parse([]string{"--data-dir", dir, "--slow-timeout", "8s", "--hold-down", "0"}, &bytes.Buffer{})
+	cfg, err = parse([]string{"--data-dir", dir, "--slow-timeout", "8s", "--hold-down", "0", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, 8*time.Second, cfg.mon.Failover.SlowTimeout)
 	require.Zero(t, cfg.mon.Failover.HoldDown, "no hold-down")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,11 @@ func (q *queue) initialize(ctx context.Context) error {
 		_ = q.conn.SetDeadline(d)
 	}
 	fail := func(err error) error {
+		if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+			// The connection's deadline is ctx's: its expiry may be seen
+			// a moment before ctx's own timer fires. Report it as ctx's.
+			<-ctx.Done()
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: initialize connection: %w", ErrTransport, context.Cause(ctx))
 		}
