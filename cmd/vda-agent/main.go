@@ -54,6 +54,11 @@ func main() {
 const (
 	defaultDNPort = 9720
 	defaultCNPort = 9820
+	// defaultStateDir is where agents keep their state unless told
+	// otherwise: a restart without it loses the agent's ID (the monitor
+	// then refuses to drive the node until an admin unbinds it) and the
+	// fencing state.
+	defaultStateDir = "/var/lib/vda/agent"
 )
 
 type options struct {
@@ -76,7 +81,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.port, "port", -1, "gRPC port (default 9720 for dn, 9820 for cn; 0: any free port)")
 	fs.StringVar(&o.cfg.SPDKAddr, "sock-path", "/var/tmp/spdk.sock", "spdk_tgt JSON-RPC socket (or host:port)")
 	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required`)
-	fs.StringVar(&o.cfg.StateDir, "state-dir", "", "directory keeping the last applied generation and epochs across restarts")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", defaultStateDir,
+		"directory keeping the agent's ID and the last applied generation and epochs across restarts "+
+			"(default "+defaultStateDir+"/<listener>_<port>; \"\": none, the ID then changes on every start)")
 	fs.StringVar(&o.cfg.NodeID, "node-id", "", "this node's ID; refuse desired state for another node")
 	fs.Func("allow", "IP addresses or CIDR prefixes allowed to call the agent, comma separated (repeatable)", func(v string) error {
 		for _, a := range strings.Split(v, ",") {
@@ -126,6 +133,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	o.cfg.Listener = l
 	o.cfg.ListenAddr = net.JoinHostPort(o.listener, strconv.Itoa(o.port))
+	if o.cfg.StateDir == defaultStateDir {
+		// One directory per agent, so several agents of one machine (or
+		// of network namespaces sharing a filesystem) keep apart.
+		o.cfg.StateDir = filepath.Join(defaultStateDir, o.listener+"_"+strconv.Itoa(o.port))
+	}
 	if len(o.fakeNVMe) > 0 && !o.fake {
 		return o, errors.New("--fake-nvme needs --fake-spdk")
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func TestControllerNodeWithTLSAndAllowList(t *testing.T) {
 	require.NoError(t, err)
 	t.Setenv(mtls.EnvDir, filepath.Dir(server.CertFile))
 	addr, stop := start(t, "--role", "cn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
-		"--listener-conf", conf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--log-level", "error")
+		"--listener-conf", conf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--state-dir", t.TempDir(), "--log-level", "error")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	dial := func(opts ...agent.DialOption) *agent.Client {
@@ -159,6 +160,7 @@ func TestParseDefaults(t *testing.T) {
 	require.Equal(t, "192.168.0.14:9720", o.cfg.ListenAddr)
 	require.Equal(t, "/tmp/dn.sock", o.cfg.SPDKAddr)
 	require.Equal(t, "tcp 192.168.0.14:4420", o.cfg.Listener.String())
+	require.Equal(t, "/var/lib/vda/agent/192.168.0.14_9720", o.cfg.StateDir, "one state directory per agent by default")
 	o, err = parse([]string{"--role", "cn", "--listener-conf", conf, "--allow", "10.0.0.1, 10.0.0.2", "--allow", "fd00::/8", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9820", o.cfg.ListenAddr)
@@ -202,6 +204,9 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 		"bad allow":     {"--allow", "monitor.example", "--insecure"},
 		"bad node id":   {"--node-id", "dn0", "--insecure"},
 	} {
+		if !slices.Contains(args, "--state-dir") {
+			args = append(args, "--state-dir", t.TempDir())
+		}
 		args = append(args, "--role", "dn", "--port", "0", "--listener-conf", conf, "--sock-path", sockPath(t), "--log-level", "off")
 		require.Equal(t, 1, run(context.Background(), args, &bytes.Buffer{}, nil), name)
 	}
@@ -211,5 +216,5 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", conf,
-		"--sock-path", sockPath(t), "--fake-spdk", "--log-level", "off", "--insecure"}, &bytes.Buffer{}, nil))
+		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "off", "--insecure"}, &bytes.Buffer{}, nil))
 }
