@@ -228,7 +228,7 @@ func TestFailoverManyDAs(t *testing.T) {
 			}
 		}
 		return tc.allConverged(tc.all()...)
-	}, 30*time.Second, 10*time.Millisecond)
+	}, 2*time.Minute, 10*time.Millisecond)
 	victim.stop()
 	require.Eventually(t, func() bool {
 		das, _, err := tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
@@ -239,7 +239,7 @@ func TestFailoverManyDAs(t *testing.T) {
 			}
 		}
 		return true
-	}, 30*time.Second, 10*time.Millisecond)
+	}, 2*time.Minute, 10*time.Millisecond)
 	batches := (count[victim.addr] + store.MaxTxnOps - 2) / (store.MaxTxnOps - 1)
 	require.LessOrEqual(t, counter.moves.Load(), int64(batches)+counter.conflicts.Load(), "batched commits")
 	das, _, err = tc.c.ListDiskArrays(context.Background(), vda.Page{Limit: vda.MaxPageSize})
@@ -260,7 +260,7 @@ func TestFailoverManyDAs(t *testing.T) {
 			live = append(live, a)
 		}
 	}
-	require.Eventually(t, func() bool { return tc.allConverged(live...) }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return tc.allConverged(live...) }, 2*time.Minute, 10*time.Millisecond)
 }
 
 // freezer blocks every agent call while frozen: a monitor that hangs (or

@@ -22,7 +22,7 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
-const wait = 10 * time.Second
+const wait = 30 * time.Second // an upper bound for busy machines, not a budget
 
 func TestConfigValidate(t *testing.T) {
 	s := newMemStore(t)
