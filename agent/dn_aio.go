@@ -188,3 +188,23 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// blank zeroes the first aioProbeBytes of a deleted aio PD's file (inside
+// an allowed directory only), which held its lvstore's metadata, so that a
+// PD created on it again finds it blank and needs no force.
+func (p aioPolicy) blank(file string) error {
+	real, fi, err := p.resolve(file)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(real, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	n := int64(aioProbeBytes)
+	if fi.Mode().IsRegular() {
+		n = min(n, fi.Size())
+	}
+	_, werr := f.WriteAt(make([]byte, n), 0)
+	return errors.Join(werr, f.Sync(), f.Close())
+}

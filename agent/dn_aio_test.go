@@ -196,3 +196,29 @@ func TestDNAioPDRefusesForeignData(t *testing.T) {
 	require.False(t, out[0].GetOk())
 	require.Contains(t, out[0].GetError(), "outside the directories")
 }
+
+// A deleted aio PD leaves its file blank (lvstore deletion zeroes only the
+// superblock), so a PD made on the same file again needs no force.
+func TestDNAioPDDeletedLeavesItsFileBlank(t *testing.T) {
+	e := newDNEnv(t)
+	file := filepath.Join(t.TempDir(), "pd.img")
+	writeFile(t, file, 64<<20, nil)
+	e.dn.aio.dirs = []string{filepath.Dir(file)}
+	pd := func() *agentpb.PdSpec {
+		return &agentpb.PdSpec{Id: nvmeof.NewID(), Conf: &agentpb.PdSpec_Aio{Aio: &agentpb.AioConf{Filename: file}}}
+	}
+	e.syncOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{pd()}})
+	head := func() []byte {
+		f, err := os.Open(file)
+		require.NoError(t, err)
+		defer f.Close()
+		b := make([]byte, 1<<20)
+		_, err = io.ReadFull(f, b)
+		require.NoError(t, err)
+		return b
+	}
+	require.NotEqual(t, make([]byte, 1<<20), head(), "the lvstore's metadata is there")
+	e.syncOK(&agentpb.DnState{})
+	require.Equal(t, make([]byte, 1<<20), head(), "blank again")
+	e.syncOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{pd()}})
+}

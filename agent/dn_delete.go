@@ -136,6 +136,7 @@ func (r *dnRun) lvstoreDeletable(ls spdk.Lvstore, lvolFailed map[string]bool) er
 type pdBdevDeletion struct {
 	pdID, bdev string
 	del        func(ctx context.Context) error
+	aioFile    string // an aio PD's file, blanked once its lvstore and bdev are gone
 }
 
 // deletePDBdevs deletes the bdevs (malloc, aio) and NVMe controllers of PDs
@@ -157,7 +158,11 @@ func (r *dnRun) deletePDBdevs(ctx context.Context, storeGone map[string]bool) {
 			r.failedDelete(agentpb.Kind_KIND_PD, id, fmt.Errorf("%w: bdev %s is a %q, which VDA does not make", errDNState, name, b.ProductName))
 			continue
 		}
-		todo = append(todo, pdBdevDeletion{pdID: id, bdev: name, del: del})
+		d := pdBdevDeletion{pdID: id, bdev: name, del: del}
+		if b.ProductName == spdk.ProductAIO && b.DriverSpecific.AIO != nil {
+			d.aioFile = b.DriverSpecific.AIO.Filename
+		}
+		todo = append(todo, d)
 	}
 	for name := range r.snap.ctrlrs {
 		if id := ownedID(name, nvmeof.KindPDController); id != "" && r.wantPD[id] == nil {
@@ -181,6 +186,15 @@ func (r *dnRun) deletePDBdevs(ctx context.Context, storeGone map[string]bool) {
 		}
 		if err != nil && !errors.Is(err, spdk.ErrNotFound) {
 			r.failedDelete(agentpb.Kind_KIND_PD, d.pdID, fmt.Errorf("deleting bdev %s: %w", d.bdev, err))
+			return
+		}
+		if gone && d.aioFile != "" {
+			// bdev_lvol_delete_lvstore zeroes only the superblock: the rest
+			// of the metadata would make the file look like someone else's
+			// data to the next PD created on it (see aioPolicy.check).
+			if err := r.n.aio.blank(d.aioFile); err != nil {
+				r.n.log.Warn("cannot blank a deleted aio PD's metadata", "pd", d.pdID, "file", d.aioFile, "error", err)
+			}
 		}
 	})
 }
