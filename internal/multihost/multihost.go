@@ -51,7 +51,8 @@ var (
 )
 
 // Binaries builds the project's commands into a temporary directory once
-// per test binary and returns it.
+// per test binary and returns it. Call RemoveBinaries from TestMain when
+// the tests are done.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -74,6 +75,13 @@ func Binaries(t testing.TB) string {
 		t.Fatal(binErr)
 	}
 	return binDir
+}
+
+// RemoveBinaries removes what Binaries built.
+func RemoveBinaries() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 }
 
 // Env is the tutorial's deployment: one network namespace per server.
@@ -225,14 +233,16 @@ func (e *Env) Tutorial(t testing.TB, ctx context.Context, keep func(line string)
 		}
 		args, err := tutorial.Args(line, "")
 		require.NoError(t, err)
-		var last error
 		tries := 0
-		require.Eventually(t, func() bool {
-			_, last = e.VDA(ctx, "cli", args...)
+		WaitFor(t, time.Minute, 100*time.Millisecond, line, func() error {
+			_, err := e.VDA(ctx, "cli", args...)
 			tries++
 			// A retried create whose first attempt landed finds it there.
-			return last == nil || (tries > 1 && strings.Contains(last.Error(), "code = AlreadyExists"))
-		}, time.Minute, 100*time.Millisecond, "%s: %v", line, &last)
+			if err != nil && tries > 1 && strings.Contains(err.Error(), "Error: AlreadyExists:") {
+				return nil
+			}
+			return err
+		})
 	}
 }
 
@@ -327,18 +337,17 @@ func (e *Env) DA(ctx context.Context, name string) (DAState, string, error) {
 // Settled). It returns the state it saw last.
 func (e *Env) WaitDA(t testing.TB, ctx context.Context, da string, primaryIdx int, all bool) DAState {
 	t.Helper()
-	var last string
 	var st DAState
-	ok := func() bool {
+	WaitFor(t, 2*time.Minute, 100*time.Millisecond, da+" never settled", func() error {
 		s, out, err := e.DA(ctx, da)
 		if err != nil {
-			last = err.Error()
-			return false
+			return err
 		}
-		st, last = s, out
-		return s.Settled(primaryIdx, all)
-	}
-	require.Eventually(t, ok, 2*time.Minute, 100*time.Millisecond, "%s never settled; last: %s", da, last)
+		if st = s; !s.Settled(primaryIdx, all) {
+			return fmt.Errorf("last: %s", out)
+		}
+		return nil
+	})
 	return st
 }
 
@@ -349,14 +358,41 @@ func (e *Env) WaitExpGet(t testing.TB, ctx context.Context) {
 	for line, want := range tutorial.ExpGet {
 		args, err := tutorial.Args(line, "")
 		require.NoError(t, err)
-		var last error
-		require.Eventually(t, func() bool {
+		WaitFor(t, 2*time.Minute, 100*time.Millisecond, line, func() error {
 			out, err := e.VDA(ctx, "cli", args...)
-			if err == nil {
-				err = tutorial.CheckExpGet([]byte(out), want)
+			if err != nil {
+				return err
 			}
-			last = err
-			return err == nil
-		}, 2*time.Minute, 100*time.Millisecond, "%s: %v", line, &last)
+			return tutorial.CheckExpGet([]byte(out), want)
+		})
+	}
+}
+
+// WaitFor calls f every tick until it returns nil, and fails t with what
+// and f's last error when timeout passes first.
+func WaitFor(t testing.TB, timeout, tick time.Duration, what string, f func() error) {
+	t.Helper()
+	if err := Poll(timeout, tick, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Poll calls f every tick until it returns nil, or returns f's last error
+// when timeout passes first.
+func Poll(timeout, tick time.Duration, f func() error) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-deadline.C:
+			return fmt.Errorf("after %v: %w", timeout, err)
+		case <-ticker.C:
+		}
 	}
 }

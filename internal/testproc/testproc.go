@@ -21,7 +21,8 @@ type Spec struct {
 	// Name identifies the process in messages (e.g. "cn0-agent").
 	Name string
 	// Cmd is the command, not yet started. Its Stdout and Stderr are set
-	// to the log file, and it gets a process group of its own.
+	// to the log file, it gets a process group of its own, and it is
+	// killed if the test binary dies.
 	Cmd *exec.Cmd
 	// LogPath is the file the output is appended to; required.
 	LogPath string
@@ -68,6 +69,9 @@ func Start(s Spec) (*Proc, error) {
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	p.cmd.SysProcAttr.Setpgid = true
+	// Should the test binary die without running its cleanups (a test
+	// timeout panics), its processes die with it rather than spin on.
+	p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := p.cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("testproc: start %s: %w", s.Name, err)

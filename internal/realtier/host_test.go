@@ -1,0 +1,194 @@
+package realtier
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda/spdk/spdktest/fabric"
+)
+
+// hostConn is a host's view of an array's namespace through some of its
+// controllers' listeners (one path, or multipath over several).
+type hostConn struct {
+	host, nqn string
+	paths     []string
+	dev       hostDev
+	nsid      uint32
+	blockSize uint32
+	blocks    uint64
+}
+
+// connect connects host (host0, host1) to a's exporter through paths
+// (controller listeners; every controller's when none are given). The
+// connection is closed when t ends.
+func (c *cluster) connect(t testing.TB, ctx context.Context, host, nqn, hnqn string, paths ...string) *hostConn {
+	t.Helper()
+	if len(paths) == 0 {
+		paths = []string{cnPaths["cn0"], cnPaths["cn1"]}
+	}
+	h := &hostConn{host: host, nqn: nqn, paths: paths, nsid: 1}
+	var err error
+	h.dev, h.blockSize, h.blocks, err = c.open(ctx, host, nqn, hnqn, paths)
+	require.NoError(t, err, "%s: connect %s through %v", host, nqn, paths)
+	t.Cleanup(func() { _ = h.dev.Close() })
+	return h
+}
+
+func (h *hostConn) String() string { return fmt.Sprintf("%s via %v", h.host, h.paths) }
+
+// seqBlocks is the ring a load writes: 4096 blocks span many stripes of
+// both VDs whatever the block size.
+const seqBlocks = 4096
+
+// ioTimeout bounds one host operation (a write run, a verify, finishing a
+// load): the Multipath retries an I/O until its context ends, and a test
+// should fail, not hang, when the array never serves again.
+const ioTimeout = 2 * time.Minute
+
+// write writes n numbered blocks and returns what was acknowledged.
+func (h *hostConn) write(t testing.TB, ctx context.Context, n uint64) fabric.SeqResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	res, err := fabric.RunSeq(ctx, h.dev, h.workload(n))
+	require.NoError(t, err, "%s: write: %+v", h, res)
+	return res
+}
+
+func (h *hostConn) workload(count uint64) fabric.SeqWorkload {
+	return fabric.SeqWorkload{NSID: h.nsid, BlockSize: h.blockSize, Blocks: min(seqBlocks, h.blocks), Count: count}
+}
+
+// verify reads res back through h.
+func (h *hostConn) verify(t testing.TB, ctx context.Context, res fabric.SeqResult) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	require.NoError(t, fabric.VerifySeq(ctx, h.dev, res), "%s: verify run %x (%d acked)", h, res.RunID, res.Acked)
+}
+
+// verifyEverywhere reads res back through each controller's listener on
+// its own and through multipath over both.
+func (c *cluster) verifyEverywhere(t testing.TB, ctx context.Context, host, nqn, hnqn string, res fabric.SeqResult) {
+	t.Helper()
+	for _, paths := range [][]string{{cnPaths["cn0"]}, {cnPaths["cn1"]}, {cnPaths["cn0"], cnPaths["cn1"]}} {
+		h := c.connect(t, ctx, host, nqn, hnqn, paths...)
+		h.verify(t, ctx, res)
+		_ = h.dev.Close()
+	}
+}
+
+// stall is a time without acknowledged writes longer than stallMin.
+type stall struct{ from, to time.Time }
+
+const stallMin = 200 * time.Millisecond
+
+// load is a fabric.RunSeq in the background: numbered writes until
+// stopped, with the times host I/O stalled.
+type load struct {
+	h      *hostConn
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
+	res    fabric.SeqResult
+	err    error
+	acks   atomic.Uint64
+
+	mu     sync.Mutex
+	last   time.Time
+	stalls []stall
+}
+
+// startLoad starts writing through h until finish.
+func (h *hostConn) startLoad(t testing.TB, ctx context.Context) *load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &load{h: h, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), last: time.Now()}
+	w := h.workload(0)
+	w.Stop = l.stop
+	w.OnAck = l.onAck
+	go func() {
+		defer close(l.done)
+		l.res, l.err = fabric.RunSeq(ctx, h.dev, w)
+	}()
+	t.Cleanup(func() { l.cancel(); <-l.done })
+	return l
+}
+
+func (l *load) onAck(n uint64) {
+	now := time.Now()
+	l.mu.Lock()
+	if now.Sub(l.last) > stallMin {
+		l.stalls = append(l.stalls, stall{l.last, now})
+	}
+	l.last = now
+	l.mu.Unlock()
+	l.acks.Store(n)
+}
+
+// waitAcks waits until n more writes than now were acknowledged.
+func (l *load) waitAcks(t testing.TB, n uint64, why string) {
+	t.Helper()
+	want := l.acks.Load() + n
+	require.Eventually(t, func() bool { return l.acks.Load() >= want || l.ended() }, 3*time.Minute,
+		20*time.Millisecond, "host I/O did not progress %s (%d acked)", why, l.acks.Load())
+	require.False(t, l.ended() && l.acks.Load() < want, "host I/O ended %s: %v", why, l.err)
+}
+
+func (l *load) ended() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// longestStall returns the longest stall that began at or after from (ok
+// false if none did): its end is when host I/O resumed.
+func (l *load) longestStall(from time.Time) (st stall, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.stalls {
+		if !s.from.Before(from.Add(-stallMin)) && (!ok || s.to.Sub(s.from) > st.to.Sub(st.from)) {
+			st, ok = s, true
+		}
+	}
+	return st, ok
+}
+
+// halt stops the load: the write in flight may finish within ioTimeout,
+// then it is cancelled. It reports whether the load stopped by itself.
+func (l *load) halt() bool {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	t := time.NewTimer(ioTimeout)
+	defer t.Stop()
+	select {
+	case <-l.done:
+		return true
+	case <-t.C:
+		l.cancel()
+		<-l.done
+		return false
+	}
+}
+
+// finish stops the load and returns what it acknowledged; the run must
+// not have failed, and its last write must complete.
+func (l *load) finish(t testing.TB) fabric.SeqResult {
+	t.Helper()
+	stopped := l.halt()
+	require.True(t, stopped, "%s: the host's last write did not complete within %v of the stop: %+v", l.h, ioTimeout, l.res)
+	require.NoError(t, l.err, "%s: the host's writes failed: %+v", l.h, l.res)
+	require.Positive(t, l.res.Acked)
+	return l.res
+}
