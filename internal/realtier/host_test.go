@@ -3,6 +3,7 @@ package realtier
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,6 +42,19 @@ func (c *cluster) connect(t testing.TB, ctx context.Context, host, nqn, hnqn str
 }
 
 func (h *hostConn) String() string { return fmt.Sprintf("%s via %v", h.host, h.paths) }
+
+// stallsSince lists the stalls that began at or after from, for the log.
+func (l *load) stallsSince(from time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, s := range l.stalls {
+		if !s.from.Before(from.Add(-stallMin)) {
+			fmt.Fprintf(&b, "[%v..%v] ", ms(s.from.Sub(from)), ms(s.to.Sub(from)))
+		}
+	}
+	return b.String()
+}
 
 // seqBlocks is the ring a load writes: 4096 blocks span many stripes of
 // both VDs whatever the block size.
@@ -100,6 +114,7 @@ type load struct {
 	err    error
 	acks   atomic.Uint64
 
+	start  time.Time
 	mu     sync.Mutex
 	last   time.Time
 	stalls []stall
@@ -108,7 +123,8 @@ type load struct {
 // startLoad starts writing through h until finish.
 func (h *hostConn) startLoad(t testing.TB, ctx context.Context) *load {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &load{h: h, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), last: time.Now()}
+	now := time.Now()
+	l := &load{h: h, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), start: now, last: now}
 	w := h.workload(0)
 	w.Stop = l.stop
 	w.OnAck = l.onAck
@@ -188,6 +204,8 @@ func (l *load) finish(t testing.TB) fabric.SeqResult {
 	t.Helper()
 	stopped := l.halt()
 	require.True(t, stopped, "%s: the host's last write did not complete within %v of the stop: %+v", l.h, ioTimeout, l.res)
+	t.Logf("%s: %d writes in %v, longest gap %v; stalls: %s; paths: %s", l.h, l.res.Acked, ms(time.Since(l.start)),
+		ms(l.res.MaxGap), l.stallsSince(l.start), pathStats(l.h))
 	require.NoError(t, l.err, "%s: the host's writes failed: %+v", l.h, l.res)
 	require.Positive(t, l.res.Acked)
 	return l.res

@@ -3,6 +3,7 @@ package realtier
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vda-io/vda/nvmeof/nvmetcp"
@@ -51,4 +52,23 @@ func (c *cluster) connectOne(ctx context.Context, host, nqn, hnqn, addr string) 
 		_ = ctrl.Close()
 	}
 	return err
+}
+
+// pathStats describes what each path of h carried, for the log.
+func pathStats(h *hostConn) string {
+	m, ok := h.dev.(*nvmetcp.Multipath)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range m.Paths() {
+		fmt.Fprintf(&b, "[%s connected %v ANA %v: %d I/Os", p.Addr, p.Connected, p.ANAState, p.IOs)
+		if p.LastErr != nil {
+			fmt.Fprintf(&b, ", last error %v", p.LastErr)
+		}
+		b.WriteString("] ")
+	}
+	st := m.Stats()
+	fmt.Fprintf(&b, "retries %d, connects %d, failed connects %d", st.Retries, st.Connects, st.ConnectFailures)
+	return b.String()
 }

@@ -120,6 +120,7 @@ func (c *cluster) testKillPrimary(t *testing.T) {
 			"%v after the kill (%v after healthy); host's longest gap %v (%d writes)", i+1, n, victim,
 			ms(commit.at.Sub(killed)), healthy.primary, ms(healthy.at.Sub(killed)), ms(st.to.Sub(killed)),
 			ms(st.to.Sub(healthy.at)), ms(res.MaxGap), res.Acked)
+		t.Logf("host stalls since the kill: %s", l.stallsSince(killed))
 		require.Equal(t, e0+1, c.epoch(t, ctx, a), "failovers for one kill; timeline:\n%s", timelineString(w))
 		h.verify(t, ctx, res)
 
@@ -244,7 +245,9 @@ func (c *cluster) testDiskNodeRestart(t *testing.T) {
 	l.waitAcks(t, 200, "before the kill")
 	killed := time.Now()
 	c.kill("dn1")
-	w.waitFor(t, killed, "the array not healthy while dn1 is down", func(o obs) bool { return o.health != "healthy" })
+	w.waitFor(t, killed, "dn1's VD not healthy while dn1 is down", func(o obs) bool {
+		return strings.Contains(o.badDNs, ipOf("dn1")+":") && !o.settled
+	})
 	restarted := time.Now()
 	c.restart(t, ctx, "dn1")
 	healthy := w.waitFor(t, restarted, "the array healthy again", func(o obs) bool { return o.settled })

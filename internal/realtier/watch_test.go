@@ -3,6 +3,7 @@ package realtier
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type obs struct {
 	settled        bool // everything healthy (see settled)
 	health         string
 	msg            string
+	badDNs         string // disk nodes of the VDs that are not healthy
 }
 
 func (o obs) String() string {
@@ -66,8 +68,15 @@ func (c *cluster) watch(t *testing.T, a *array) *watcher {
 }
 
 func observe(da *pb.DaMsg) obs {
+	var bad []string
+	for _, vd := range da.GetVdList() {
+		if vd.GetHealth() != "healthy" || vd.GetError() {
+			bad = append(bad, vd.GetDnName())
+		}
+	}
 	return obs{at: time.Now(), epoch: da.GetEpoch(), primary: primaryOf(da), primaryHealthy: primaryHealthy(da),
-		settled: settled(da, -1), health: da.GetStatus().GetHealth(), msg: da.GetStatus().GetErrorMsg()}
+		settled: settled(da, -1), health: da.GetStatus().GetHealth(), msg: da.GetStatus().GetErrorMsg(),
+		badDNs: strings.Join(bad, ",")}
 }
 
 func (w *watcher) add(o obs) {
@@ -76,7 +85,7 @@ func (w *watcher) add(o obs) {
 	if n := len(w.obs); n > 0 {
 		p := w.obs[n-1]
 		if p.epoch == o.epoch && p.primary == o.primary && p.primaryHealthy == o.primaryHealthy &&
-			p.settled == o.settled && p.health == o.health {
+			p.settled == o.settled && p.health == o.health && p.badDNs == o.badDNs {
 			return
 		}
 	}

@@ -82,7 +82,8 @@ type Config struct {
 	// Socket is the JSON-RPC unix socket path; required. Unix socket paths
 	// are short (107 bytes): keep it out of deep temporary directories.
 	Socket string
-	// LogPath receives spdk_tgt's output (Socket + ".log" if empty).
+	// LogPath receives spdk_tgt's output (Socket + ".log" if empty). spdk_tgt
+	// runs in its directory, where a crash leaves its core dump.
 	LogPath string
 	// MemMB is the DPDK memory size, -s (1024 if zero; less fails init).
 	MemMB int
@@ -165,6 +166,9 @@ func Start(ctx context.Context, cfg Config) (*Target, error) {
 	// glibc reports heap corruption ("double free or corruption") on the
 	// terminal unless told to use stderr, which is the log.
 	cmd.Env = append(os.Environ(), "LIBC_FATAL_STDERR_=1")
+	// A crash may dump core into the working directory: the log's, not
+	// the test's source directory.
+	cmd.Dir = filepath.Dir(cfg.LogPath)
 	p, err := testproc.Start(testproc.Spec{Name: cfg.Name, Cmd: cmd, LogPath: cfg.LogPath,
 		StopTimeout: cfg.StopTimeout, AfterExit: removeRuntimeDir})
 	if err != nil {
