@@ -68,10 +68,8 @@ type node struct {
 // top-level test; subtests share it, each with arrays of its own.
 type cluster struct {
 	*multihost.Env
-	t      *testing.T
 	portal pb.PortalClient
 	nodes  map[string]*node
-	aio    map[string]string // DN name -> aio file of its PD
 	// baseline is what the nodes' SPDK had when the running subtest began.
 	baseline map[string]bool
 	dirty    bool // a subtest failed: restart every node before the next
@@ -90,8 +88,7 @@ var nodeOrder = []string{"dn0", "dn1", "cn0", "cn1"}
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	requireTier(t)
-	c := &cluster{Env: multihost.New(t), t: t, nodes: map[string]*node{}, aio: map[string]string{},
-		reported: map[any]bool{}}
+	c := &cluster{Env: multihost.New(t), nodes: map[string]*node{}, reported: map[any]bool{}}
 	t.Cleanup(func() { c.DumpLogs(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -121,7 +118,6 @@ func newCluster(t *testing.T) *cluster {
 		f := filepath.Join(t.TempDir(), dn+".img")
 		require.NoError(t, os.WriteFile(f, nil, 0o644))
 		require.NoError(t, os.Truncate(f, aioFileBytes))
-		c.aio[dn] = f
 		_, err := c.portal.CreatePd(ctx, &pb.CreatePdRequest{DnName: c.Host(dn).IP + ":9720", PdName: "pd0",
 			PdConf: fmt.Sprintf(`{"type":"aio","filename":%q}`, f)})
 		require.NoError(t, err)

@@ -1,7 +1,10 @@
 package realtier
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -209,4 +212,53 @@ func (l *load) finish(t testing.TB) fabric.SeqResult {
 	require.NoError(t, l.err, "%s: the host's writes failed: %+v", l.h, l.res)
 	require.Positive(t, l.res.Acked)
 	return l.res
+}
+
+// probeWrite connects host0 to a afresh (multipath over both controllers)
+// and writes one block outside the ring loads use, again and again until
+// that works, then reads it back. It returns when the first write
+// completed and what failed before.
+func (c *cluster) probeWrite(t testing.TB, ctx context.Context, a *array) (time.Time, []error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	var errs []error
+	for {
+		done, err := c.probeOnce(ctx, a)
+		if err == nil {
+			return done, errs
+		}
+		errs = append(errs, err)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no probe write within %v: %v", ioTimeout, errors.Join(errs...))
+		case <-time.After(50 * time.Millisecond): // the next attempt, as a host's retry would
+		}
+	}
+}
+
+func (c *cluster) probeOnce(ctx context.Context, a *array) (time.Time, error) {
+	dev, bs, blocks, err := c.open(ctx, "host0", a.nqn(), hostNQN, []string{cnPaths["cn0"], cnPaths["cn1"]})
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer func() { _ = dev.Close() }()
+	if blocks <= seqBlocks {
+		return time.Time{}, fmt.Errorf("no room for a probe outside the ring: %d blocks", blocks)
+	}
+	b := make([]byte, bs)
+	_, _ = rand.Read(b)
+	off := int64(seqBlocks) * int64(bs)
+	if err := dev.WriteAt(ctx, 1, b, off); err != nil {
+		return time.Time{}, fmt.Errorf("probe write: %w", err)
+	}
+	done := time.Now()
+	got := make([]byte, len(b))
+	if err := dev.ReadAt(ctx, 1, got, off); err != nil {
+		return time.Time{}, fmt.Errorf("probe read: %w", err)
+	}
+	if !bytes.Equal(b, got) {
+		return time.Time{}, errors.New("the probe block reads back different")
+	}
+	return done, nil
 }
