@@ -106,21 +106,33 @@ type stall struct{ from, to time.Time }
 
 const stallMin = 200 * time.Millisecond
 
-// load is a fabric.RunSeq in the background: numbered writes until
-// stopped, with the times host I/O stalled.
+// load is fabric.RunSeq in the background: numbered writes until stopped,
+// with the times host I/O stalled. A run that fails (the host got an error
+// for a write) is recorded, its acknowledged writes are read back at once,
+// and a new run carries on, so that a test goes on to check the rest; the
+// failures fail the test when it finishes the load.
 type load struct {
 	h      *hostConn
 	cancel context.CancelFunc
 	stop   chan struct{}
 	done   chan struct{}
+	acks   atomic.Uint64 // over every run
+
+	start    time.Time
+	mu       sync.Mutex
+	res      fabric.SeqResult // of the last run
+	err      error
+	failures []runFailure
+	last     time.Time
+	stalls   []stall
+}
+
+// runFailure is a run that ended with a write error.
+type runFailure struct {
+	at     time.Time
 	res    fabric.SeqResult
 	err    error
-	acks   atomic.Uint64
-
-	start  time.Time
-	mu     sync.Mutex
-	last   time.Time
-	stalls []stall
+	verify error // reading its acknowledged writes back
 }
 
 // startLoad starts writing through h until finish.
@@ -128,15 +140,58 @@ func (h *hostConn) startLoad(t testing.TB, ctx context.Context) *load {
 	ctx, cancel := context.WithCancel(ctx)
 	now := time.Now()
 	l := &load{h: h, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), start: now, last: now}
-	w := h.workload(0)
-	w.Stop = l.stop
-	w.OnAck = l.onAck
-	go func() {
-		defer close(l.done)
-		l.res, l.err = fabric.RunSeq(ctx, h.dev, w)
-	}()
+	go l.run(ctx)
 	t.Cleanup(func() { l.cancel(); <-l.done })
 	return l
+}
+
+func (l *load) run(ctx context.Context) {
+	defer close(l.done)
+	for {
+		base := l.acks.Load()
+		w := l.h.workload(0)
+		w.Stop = l.stop
+		w.OnAck = func(n uint64) { l.onAck(base + n) }
+		res, err := fabric.RunSeq(ctx, l.h.dev, w)
+		l.mu.Lock()
+		l.res, l.err = res, err
+		l.mu.Unlock()
+		if err == nil || ctx.Err() != nil || l.stopped() {
+			return
+		}
+		f := runFailure{at: time.Now(), res: res, err: err, verify: verifyRetrying(ctx, l.h, res)}
+		l.mu.Lock()
+		l.failures = append(l.failures, f)
+		l.mu.Unlock()
+	}
+}
+
+func (l *load) stopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// verifyRetrying reads res back through h, retrying while the reads fail
+// (the array may still be recovering) for up to ioTimeout; data that
+// differs is reported at once.
+func verifyRetrying(ctx context.Context, h *hostConn, res fabric.SeqResult) error {
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	for {
+		err := fabric.VerifySeq(ctx, h.dev, res)
+		if err == nil || errors.Is(err, fabric.ErrVerify) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond): // a host's retry interval
+		}
+	}
 }
 
 func (l *load) onAck(n uint64) {
@@ -156,7 +211,13 @@ func (l *load) waitAcks(t testing.TB, n uint64, why string) {
 	want := l.acks.Load() + n
 	require.Eventually(t, func() bool { return l.acks.Load() >= want || l.ended() }, 3*time.Minute,
 		20*time.Millisecond, "host I/O did not progress %s (%d acked)", why, l.acks.Load())
-	require.False(t, l.ended() && l.acks.Load() < want, "host I/O ended %s: %v", why, l.err)
+	require.False(t, l.ended() && l.acks.Load() < want, "host I/O ended %s: %v", why, l.lastErr())
+}
+
+func (l *load) lastErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 func (l *load) ended() bool {
@@ -201,17 +262,29 @@ func (l *load) halt() bool {
 	}
 }
 
-// finish stops the load and returns what it acknowledged; the run must
-// not have failed, and its last write must complete.
+// finish stops the load and returns what its last run acknowledged. Every
+// write error the host got fails t (and says whether the failed run's
+// acknowledged writes read back); the last run must end cleanly.
 func (l *load) finish(t testing.TB) fabric.SeqResult {
 	t.Helper()
 	stopped := l.halt()
-	require.True(t, stopped, "%s: the host's last write did not complete within %v of the stop: %+v", l.h, ioTimeout, l.res)
-	t.Logf("%s: %d writes in %v, longest gap %v; stalls: %s; paths: %s", l.h, l.res.Acked, ms(time.Since(l.start)),
-		ms(l.res.MaxGap), l.stallsSince(l.start), pathStats(l.h))
-	require.NoError(t, l.err, "%s: the host's writes failed: %+v", l.h, l.res)
-	require.Positive(t, l.res.Acked)
-	return l.res
+	l.mu.Lock()
+	res, err, failures := l.res, l.err, l.failures
+	l.mu.Unlock()
+	t.Logf("%s: %d writes in %v, longest gap %v; stalls: %s; paths: %s", l.h, l.acks.Load(), ms(time.Since(l.start)),
+		ms(res.MaxGap), l.stallsSince(l.start), pathStats(l.h))
+	for _, f := range failures {
+		verified := "read back"
+		if f.verify != nil {
+			verified = "NOT read back: " + f.verify.Error()
+		}
+		t.Errorf("%s: a write failed %v into the load (run %x, %d acknowledged writes %s): %v", l.h,
+			ms(f.at.Sub(l.start)), f.res.RunID, f.res.Acked, verified, f.err)
+	}
+	require.True(t, stopped, "%s: the host's last write did not complete within %v of the stop: %+v", l.h, ioTimeout, res)
+	require.NoError(t, err, "%s: the host's writes failed: %+v", l.h, res)
+	require.Positive(t, res.Acked)
+	return res
 }
 
 // probeWrite connects host0 to a afresh (multipath over both controllers)
