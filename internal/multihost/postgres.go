@@ -1,4 +1,4 @@
-package e2e
+package multihost
 
 import (
 	"context"
@@ -12,9 +12,19 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/vda-io/vda/internal/netnstest"
 )
+
+// PostgresAvailable returns nil when a PostgreSQL server and its user are
+// installed, or says what is missing.
+func PostgresAvailable() error {
+	if _, err := pgBinDir(); err != nil {
+		return err
+	}
+	if _, err := user.Lookup("postgres"); err != nil {
+		return fmt.Errorf("no postgres user: %w", err)
+	}
+	return nil
+}
 
 // pgBinDir finds the newest installed PostgreSQL server.
 func pgBinDir() (string, error) {
@@ -28,22 +38,21 @@ func pgBinDir() (string, error) {
 	return "", errors.New("PostgreSQL is not installed (scripts/sqlservers start installs it; CI runs it)")
 }
 
-// startPostgres runs a private PostgreSQL server on h, listening on h's
-// address as the tutorial configures it (listen_addresses, an md5 line
-// for 192.168.0.0/24 in pg_hba.conf), and runs the tutorial's SQL.
-func startPostgres(t *testing.T, logDir string, h *netnstest.Host) {
+// StartPostgres runs a private PostgreSQL server on the postgresql server,
+// listening on its address as the tutorial configures it
+// (listen_addresses, an md5 line for 192.168.0.0/24 in pg_hba.conf), and
+// runs the tutorial's SQL. It fails t when PostgreSQL is missing: check
+// PostgresAvailable first to skip instead.
+func (e *Env) StartPostgres(t testing.TB) {
 	t.Helper()
-	bin, err := pgBinDir()
-	if err != nil {
-		t.Skip(err)
+	if err := PostgresAvailable(); err != nil {
+		t.Fatal(err)
 	}
-	pg, err := user.Lookup("postgres")
-	if err != nil {
-		t.Skip("no postgres user: ", err)
-	}
+	bin, _ := pgBinDir()
+	pg, _ := user.Lookup("postgres")
 	uid, _ := strconv.Atoi(pg.Uid)
 	gid, _ := strconv.Atoi(pg.Gid)
-	dir, err := os.MkdirTemp("", "vda-e2e-pg")
+	dir, err := os.MkdirTemp("", "vda-mh-pg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +84,8 @@ func startPostgres(t *testing.T, logDir string, h *netnstest.Host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start(t, logDir, h, nil, "postgresql", "runuser", "-u", "postgres", "--", filepath.Join(bin, "postgres"),
+	h := e.Host("postgresql")
+	e.StartProgram(t, "postgresql", "postgresql", "runuser", "-u", "postgres", "--", filepath.Join(bin, "postgres"),
 		"-D", data, "-c", "listen_addresses="+h.IP, "-c", "port=5432", "-c", "unix_socket_directories="+sock,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200")
 	psql := func(sql string) error {
