@@ -214,7 +214,12 @@ func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask
 // cnSubRef holds a task's copy of one exporter subsystem (nil: absent).
 // The task's map of them never changes after newCNTask, so the goroutines
 // working on different exporters only write to their own cnSubRef.
-type cnSubRef struct{ ss *spdk.Subsystem }
+type cnSubRef struct {
+	ss *spdk.Subsystem
+	// withdrawn: this sync made the node's listener ANA inaccessible
+	// (cnTask.withdraw), whatever the listing said before.
+	withdrawn bool
+}
 
 // claimExtraSubs claims the exporter subsystems that export one of this
 // array's bdevs without being wanted: the task deletes them first, before

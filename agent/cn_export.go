@@ -192,7 +192,7 @@ func (t *cnTask) reconcileNamespace(ctx context.Context, ss *spdk.Subsystem, w c
 }
 
 // removeNamespaces removes the namespaces of subsystem nqn (as this task
-// knows it) for which drop is true.
+// knows it) for which drop is true, withdrawing the node's path first.
 func (t *cnTask) removeNamespaces(ctx context.Context, nqn nvmeof.NQN, drop func(spdk.SubsystemNamespace) bool) error {
 	ref := t.subs[nqn]
 	if ref == nil || ref.ss == nil {
@@ -206,6 +206,11 @@ func (t *cnTask) removeNamespaces(ctx context.Context, nqn nvmeof.NQN, drop func
 			kept = append(kept, ns)
 			continue
 		}
+		if err := t.withdraw(ctx, ref); err != nil {
+			errs = append(errs, err)
+			kept = append(kept, ns)
+			continue
+		}
 		err := t.n.c.NvmfSubsystemRemoveNs(ctx, spdk.NvmfSubsystemRemoveNsParams{NQN: string(nqn), NSID: ns.NSID})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("agent: removing namespace %d of %s: %w", ns.NSID, nqn, err))
@@ -214,6 +219,36 @@ func (t *cnTask) removeNamespaces(ctx context.Context, nqn nvmeof.NQN, drop func
 	}
 	ss.Namespaces = kept
 	return errors.Join(errs...)
+}
+
+// withdraw makes this node's path to subsystem ref ANA inaccessible before
+// a namespace leaves it (a role change: the array is unloaded on demotion,
+// the proxy replaced on promotion or re-pointing). SPDK answers I/O for a
+// namespace that is not there with Invalid Namespace and do-not-retry,
+// which a Linux host returns to the application at once; on an
+// inaccessible path it answers an ANA error, and hosts retry on another
+// path or queue until a path is usable again. The removal comes one RPC
+// round trip after the change, so I/O in flight meanwhile gets the ANA
+// error. reconcileListener sets the wanted state once the new namespace
+// is in place.
+func (t *cnTask) withdraw(ctx context.Context, ref *cnSubRef) error {
+	if ref.withdrawn {
+		return nil
+	}
+	listens := false
+	for _, la := range ref.ss.ListenAddresses {
+		listens = listens || cnSameTransport(la.TRType, la.AdrFam, la.TRAddr, la.TRSvcID, t.n.listener)
+	}
+	if !listens {
+		return nil
+	}
+	err := t.n.c.NvmfSubsystemListenerSetANAState(ctx, spdk.NvmfSubsystemListenerSetANAStateParams{NQN: ref.ss.NQN,
+		ListenAddress: t.listenAddress(), ANAState: string(nvmeof.Inaccessible)})
+	if err != nil {
+		return fmt.Errorf("agent: withdrawing the path to %s (ANA inaccessible): %w", ref.ss.NQN, err)
+	}
+	ref.withdrawn = true
+	return nil
 }
 
 func (t *cnTask) listenAddress() spdk.ListenAddress {
@@ -244,15 +279,17 @@ func (t *cnTask) reconcileListener(ctx context.Context, ss *spdk.Subsystem, ls [
 		}
 		return nil
 	}
+	withdrawn := t.subs[w.nqn].withdrawn
 	for _, l := range ls {
 		a := l.Address
-		if cnSameTransport(a.TRType, a.AdrFam, a.TRAddr, a.TRSvcID, t.n.listener) && !strings.EqualFold(l.State(1), string(w.ana)) {
+		if cnSameTransport(a.TRType, a.AdrFam, a.TRAddr, a.TRSvcID, t.n.listener) && (withdrawn || !strings.EqualFold(l.State(1), string(w.ana))) {
 			err := c.NvmfSubsystemListenerSetANAState(ctx, spdk.NvmfSubsystemListenerSetANAStateParams{NQN: ss.NQN,
 				ListenAddress: t.listenAddress(), ANAState: string(w.ana)})
 			if err != nil {
 				return fmt.Errorf("agent: setting ANA state %s on %s: %w", w.ana, ss.NQN, err)
 			}
 			t.n.log.Info("exporter ANA state set", "nqn", ss.NQN, "ana", w.ana)
+			t.subs[w.nqn].withdrawn = false
 		}
 	}
 	return nil

@@ -118,3 +118,40 @@ func TestCNStaleSecondaryPathFailsInsteadOfServingOldData(t *testing.T) {
 		require.Empty(t, cn.fake.Crashes())
 	}
 }
+
+// A role change never takes a namespace away from a path hosts may use:
+// the node's listener goes ANA inaccessible first (hosts retry elsewhere or
+// wait, where a missing namespace would fail their I/O with do-not-retry),
+// and once the new namespace is in, the path is back in its new state.
+func TestCNRoleChangesWithdrawThePathFirst(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 2)
+	old, next := newRecordedCNEnv(t), newRecordedCNEnv(t)
+	cl.cns[0], cl.cns[1] = old, next
+	cl.build()
+	old.rec.take()
+	next.rec.take()
+	cl.failover(1)
+	for name, e := range map[string]*cnNodeEnv{"demoted": old, "promoted": next} {
+		reqs := cnMutating(e.rec.take())
+		withdrawn := false
+		for _, q := range reqs {
+			var p struct {
+				NQN      string `json:"nqn"`
+				ANAState string `json:"ana_state"`
+			}
+			require.NoError(t, json.Unmarshal(q.Params, &p))
+			switch {
+			case q.Method == "nvmf_subsystem_listener_set_ana_state" && p.ANAState == "inaccessible":
+				withdrawn = true
+			case q.Method == "nvmf_subsystem_remove_ns":
+				require.True(t, withdrawn, "%s: the namespace left %s before its path was withdrawn: %v", name, p.NQN, cnMethods(reqs))
+			}
+		}
+		require.True(t, withdrawn, "%s: %v", name, cnMethods(reqs))
+	}
+	require.Equal(t, spdk.ANANonOptimized, old.anaState(cl.nqn))
+	require.Equal(t, spdk.ANAOptimized, next.anaState(cl.nqn))
+	data := cnPattern(64<<10, 0x77)
+	cnWrite(t, cl.host(0), data)
+	require.True(t, bytes.Equal(data, cnRead(t, cl.host(1), len(data))))
+}

@@ -67,7 +67,7 @@ func (t *cnTask) deleteSubs(ctx context.Context, nqns []nvmeof.NQN) error {
 			return err
 		}
 		if ref := t.subs[nqn]; ref != nil {
-			ref.ss = nil
+			ref.ss, ref.withdrawn = nil, false
 		}
 	}
 	return nil

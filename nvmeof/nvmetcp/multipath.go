@@ -48,8 +48,10 @@ const (
 //     notice from its controller, and after every failed I/O on it.
 //   - An I/O that fails on a path (transport error, path error, any other
 //     status) is retried on the next path, round after round with
-//     RetryInterval between rounds, until it succeeds or ctx ends. An
-//     invalid request (ErrInvalid: misaligned, out of range) fails at once.
+//     RetryInterval between rounds, until it succeeds or ctx ends; so is
+//     one on a path that does not have the namespace (for a moment, during
+//     a role change of its controller). An invalid request (ErrInvalid:
+//     misaligned, out of range) fails at once.
 //
 // Retrying is safe for reads and for writes of whole blocks, which are
 // idempotent. One caveat, as with any multipath host: a write whose path
@@ -159,18 +161,18 @@ func (m *Multipath) Connect(ctx context.Context) error {
 
 // ReadAt reads len(p) bytes of namespace nsid at off through some path.
 func (m *Multipath) ReadAt(ctx context.Context, nsid uint32, p []byte, off int64) error {
-	return m.do(ctx, nsid, func(c *Controller) error { return c.ReadAt(ctx, nsid, p, off) })
+	return m.do(ctx, nsid, false, func(c *Controller) error { return c.ReadAt(ctx, nsid, p, off) })
 }
 
 // WriteAt writes p to namespace nsid at off through some path.
 func (m *Multipath) WriteAt(ctx context.Context, nsid uint32, p []byte, off int64) error {
-	return m.do(ctx, nsid, func(c *Controller) error { return c.WriteAt(ctx, nsid, p, off) })
+	return m.do(ctx, nsid, false, func(c *Controller) error { return c.WriteAt(ctx, nsid, p, off) })
 }
 
 // Namespace returns namespace nsid as a connected path reports it.
 func (m *Multipath) Namespace(ctx context.Context, nsid uint32) (NamespaceInfo, error) {
 	var ni NamespaceInfo
-	err := m.do(ctx, nsid, func(c *Controller) error {
+	err := m.do(ctx, nsid, true, func(c *Controller) error {
 		var err error
 		ni, err = c.Namespace(ctx, nsid)
 		return err
@@ -179,7 +181,10 @@ func (m *Multipath) Namespace(ctx context.Context, nsid uint32) (NamespaceInfo, 
 }
 
 // do runs io on some path until it succeeds, fails as invalid, or ctx ends.
-func (m *Multipath) do(ctx context.Context, nsid uint32, io func(*Controller) error) error {
+// A namespace that no answering path has fails a lookup at once; I/O keeps
+// retrying, as Linux queues it while a path reconnects: during a
+// controller's role change its path lacks the namespace for a moment.
+func (m *Multipath) do(ctx context.Context, nsid uint32, lookup bool, io func(*Controller) error) error {
 	var last error
 	for {
 		try, background := m.plan(nsid)
@@ -218,7 +223,7 @@ func (m *Multipath) do(ctx context.Context, nsid uint32, io func(*Controller) er
 			m.stats.Retries++
 			m.mu.Unlock()
 		}
-		if answered > 0 && noNS == answered {
+		if lookup && answered > 0 && noNS == answered {
 			return fmt.Errorf("nvmetcp: multipath %s: %w", m.subNQN, last)
 		}
 		t := time.NewTimer(m.o.RetryInterval)

@@ -274,3 +274,19 @@ func TestNewMultipathValidates(t *testing.T) {
 	_, err = NewMultipath([]string{"a:1"}, testSub, MultipathOptions{Options: o.Options, RetryInterval: -1})
 	require.ErrorIs(t, err, ErrInvalid)
 }
+
+// I/O for a namespace that no path has keeps retrying until the context
+// ends (a controller's path lacks it for a moment while its role changes);
+// only a lookup fails at once.
+func TestMultipathIOWaitsForAMissingNamespace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tp := newTestPaths(t, ANAOptimized, ANAOptimized)
+		m := tp.multipath(t, MultipathOptions{})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := m.WriteAt(ctx, 9, make([]byte, 512), 0)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, ErrNoNamespace, "the last error says why")
+		require.NotZero(t, m.Stats().Retries)
+	})
+}
