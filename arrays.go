@@ -249,12 +249,18 @@ func (c *Cluster) GetDiskArray(ctx context.Context, name string) (DiskArray, err
 	if err := ValidateName(nvmeof.ResourceDA, name); err != nil {
 		return DiskArray{}, err
 	}
-	return getJSON(ctx, c, KeyDA(name), daWhat(name), daStatus)
+	da, err := getJSON(ctx, c, KeyDA(name), daWhat(name), daStatus)
+	da.Status = da.Status.AtEpoch(da.Epoch)
+	return da, err
 }
 
 // ListDiskArrays returns one page of DAs in name order.
 func (c *Cluster) ListDiskArrays(ctx context.Context, page Page) ([]DiskArray, string, error) {
-	return listJSON(ctx, c, PrefixDA, page, tokenNames(nvmeof.ResourceDA), daStatus)
+	das, next, err := listJSON(ctx, c, PrefixDA, page, tokenNames(nvmeof.ResourceDA), daStatus)
+	for i := range das {
+		das[i].Status = das[i].Status.AtEpoch(das[i].Epoch)
+	}
+	return das, next, err
 }
 
 // ModifyDiskArray changes a DA's description.
@@ -282,6 +288,7 @@ func (c *Cluster) ModifyDiskArray(ctx context.Context, name string, u DiskArrayU
 		return DiskArray{}, err
 	}
 	da.Status, err = c.readStatus(ctx, KeyDA(name))
+	da.Status = da.Status.AtEpoch(da.Epoch)
 	return da, err
 }
 

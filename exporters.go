@@ -97,6 +97,7 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 	if err != nil {
 		return err
 	}
+	exp.Status = exp.Status.AtEpoch(da.Epoch)
 	cns := map[string]ControllerNode{}
 	for i := range exp.Ports {
 		p := &exp.Ports[i]

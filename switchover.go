@@ -39,6 +39,7 @@ func (c *Cluster) SwitchoverDiskArray(ctx context.Context, name string, cntlrIdx
 	}
 	c.log.Info("switchover committed", "da", name, "primary", da.PrimaryCntlrID, "epoch", da.Epoch)
 	da.Status, err = c.readStatus(ctx, KeyDA(name))
+	da.Status = da.Status.AtEpoch(da.Epoch)
 	return da, err
 }
 

@@ -1,6 +1,10 @@
 package vda
 
-import "time"
+import (
+	"fmt"
+	"maps"
+	"time"
+)
 
 // Health is the observed condition of an object, as reported by the monitor.
 type Health string
@@ -18,16 +22,42 @@ const (
 // Parts holds the status of sub-objects by their ID: a DA's VDs and
 // controllers, an exporter's per-controller ports.
 type Status struct {
-	Health     Health            `json:"health,omitempty"`
-	ErrorMsg   string            `json:"error_msg,omitempty"` // empty: no error
-	UpdatedAt  time.Time         `json:"updated_at,omitzero"`
-	TotalBytes uint64            `json:"total_bytes,omitempty"`
-	FreeBytes  uint64            `json:"free_bytes,omitempty"`
-	Parts      map[string]Status `json:"parts,omitempty"`
+	Health     Health    `json:"health,omitempty"`
+	ErrorMsg   string    `json:"error_msg,omitempty"` // empty: no error
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	TotalBytes uint64    `json:"total_bytes,omitempty"`
+	FreeBytes  uint64    `json:"free_bytes,omitempty"`
+	// Epoch, on the part of a DA's controller or of an exporter's port, is
+	// the DA epoch at which its node reported it (0: not recorded).
+	Epoch int64             `json:"epoch,omitempty"`
+	Parts map[string]Status `json:"parts,omitempty"`
 }
 
 // Part returns the status of sub-object id (the zero Status if none).
 func (s Status) Part(id string) Status { return s.Parts[id] }
+
+// AtEpoch returns s as it stands at DA epoch epoch: a part reported healthy
+// at an older epoch says nothing of its controller's role now (a failover
+// or switchover is under way, and the node has not applied it yet), so it
+// is degraded until its node reports at epoch, and so is s if it said
+// healthy. Parts without a recorded epoch are left as they are.
+func (s Status) AtEpoch(epoch int64) Status {
+	stale := false
+	for id, p := range s.Parts {
+		if p.Health == HealthHealthy && p.Epoch != 0 && p.Epoch < epoch {
+			if !stale {
+				s.Parts = maps.Clone(s.Parts)
+				stale = true
+			}
+			p.Health, p.ErrorMsg = HealthDegraded, fmt.Sprintf("applying epoch %d (last reported at epoch %d)", epoch, p.Epoch)
+			s.Parts[id] = p
+		}
+	}
+	if stale && s.Health == HealthHealthy {
+		s.Health, s.ErrorMsg = HealthDegraded, fmt.Sprintf("a controller is applying epoch %d", epoch)
+	}
+	return s
+}
 
 // DiskNode is a server running spdk_tgt and the DN agent. Stored at KeyDN.
 type DiskNode struct {

@@ -128,6 +128,7 @@ func daOverall(da vda.DiskArray, st *vda.Status) {
 		want[c.ID] = fmt.Sprintf("controller %d", c.Idx)
 	}
 	primary, _ := da.Primary()
+	*st = st.AtEpoch(da.Epoch)
 	overall(st, want, primary.ID)
 }
 
@@ -143,6 +144,7 @@ func expOverall(exp vda.Exporter, da vda.DiskArray, st *vda.Status) {
 			primaryPort = p.ID
 		}
 	}
+	*st = st.AtEpoch(da.Epoch)
 	overall(st, want, primaryPort)
 }
 
@@ -276,13 +278,19 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			if !ok || np.Role != RoleCN {
 				continue
 			}
-			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+			part := partFrom(o)
+			part.Epoch = da.Spec.Epoch // what the node was told
+			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), part)})
 			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
 				initialized = append(initialized, da.Spec.Name)
 			}
 		case agentpb.Kind_KIND_EXP_PORT:
 			if exp, ok := s.Exps[ix.port[o.GetId()]]; ok && np.Role == RoleCN {
-				edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+				part := partFrom(o)
+				if da, ok := s.DAs[exp.Spec.DAName]; ok {
+					part.Epoch = da.Spec.Epoch
+				}
+				edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(o.GetId(), part)})
 			}
 		}
 	}
