@@ -51,15 +51,14 @@ type Config struct {
 	// of it, so that a second probe fits before a silent node is failed.
 	HealthTimeout time.Duration
 	// BusyGrace: while a Sync to a node is in flight and younger than
-	// this, a probe that times out is not evidence at all (the node is busy
-	// with our request, not gone; a refused or broken connection still
-	// counts): a failover onto a node makes it busy with the promotions,
-	// and failing it for that would fail the arrays over again. Timeouts
-	// fail a node only after Failover.SlowTimeout without an answer anyway,
-	// and a Sync that returns counts as an answer, so this matters only for
-	// a Sync that keeps the node silent for longer. It bounds how much later
-	// a node that stops answering mid-Sync is detected. 0 means the
-	// default, at most SyncTimeout.
+	// this, a probe that times out is not evidence at all (a refused or
+	// broken connection still counts). 0, the default, means none: agents
+	// answer Health on an SPDK connection of their own, timeouts fail a
+	// node only after Failover.SlowTimeout without an answer, and a Sync
+	// that returns counts as an answer, so a node busy with promotions is
+	// not failed for being busy; a grace would only add to how long a node
+	// that hangs mid-Sync (a stopped agent or spdk_tgt) keeps its arrays
+	// unavailable: SlowTimeout plus BusyGrace. At most SyncTimeout.
 	BusyGrace time.Duration
 	// TLS, when enabled, is the client side of mutual TLS to the agents:
 	// its certificate must name vda://monitor/<name>, and the agent of node
@@ -84,14 +83,14 @@ type Config struct {
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
 // 30 s resync, 2 min sync timeout (the agent's own: a Sync that cannot
-// finish in time loses its progress), 5 s busy grace, 100 ms-5 s backoff,
+// finish in time loses its progress), no busy grace, 100 ms-5 s backoff,
 // 2 s phases and failover.DefaultConfig (probes every 400 ms, a node failed
 // after 3 refusals in 1.5 s or 5 s without an answer, held down 10 s); a
 // probe may take half the slow timeout, 2.5 s.
 func DefaultConfig(s store.Store, id string) Config {
 	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
 		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		PhaseTimeout: 2 * time.Second, BusyGrace: 5 * time.Second, Failover: failover.DefaultConfig(),
+		PhaseTimeout: 2 * time.Second, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
 }
 
@@ -109,7 +108,7 @@ func (c Config) withDefaults() Config {
 	set(&c.BackoffMin, d.BackoffMin)
 	set(&c.BackoffMax, d.BackoffMax)
 	set(&c.PhaseTimeout, d.PhaseTimeout)
-	set(&c.BusyGrace, min(d.BusyGrace, c.SyncTimeout))
+	c.BusyGrace = min(c.BusyGrace, c.SyncTimeout) // 0: none
 	if c.Failover == (failover.Config{}) {
 		c.Failover = d.Failover
 	}

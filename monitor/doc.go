@@ -122,10 +122,10 @@
 // After a failover the new primary is busy with the promotions. That needs
 // no damping of its own: agents answer Health on an SPDK connection of their
 // own and share one SPDK request among concurrent probes, a Sync that
-// returns counts as a good answer, timeouts fail a node only after
-// SlowTimeout of silence, and while a Sync to the node is in flight and
-// younger than Config.BusyGrace (5 s) timeouts are not counted at all (a
-// refused or broken connection is). Nor are failovers rate-limited per DA:
+// returns counts as a good answer, and timeouts fail a node only after
+// SlowTimeout of silence (Config.BusyGrace, off by default, can excuse
+// timeouts while a Sync is in flight; it delays the detection of a node
+// that hangs mid-Sync by as much). Nor are failovers rate-limited per DA:
 // when the new primary really dies too, its arrays must move at once. A push
 // whose reply reports objects not ready is repeated with backoff until
 // every object is (level-triggered, like the rounds).

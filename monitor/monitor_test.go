@@ -84,12 +84,13 @@ func TestHealthTimeoutDefault(t *testing.T) {
 	require.Equal(t, time.Second, cfg.withDefaults().HealthTimeout)
 }
 
-// The busy grace is short by default (agents answer Health on their own
-// SPDK connection), never longer than a Sync may last, and can be set.
+// There is no busy grace by default (agents answer Health on their own
+// SPDK connection, and silence fails a node only after SlowTimeout); one
+// can be set, never longer than a Sync may last.
 func TestBusyGraceDefault(t *testing.T) {
 	s := newMemStore(t)
-	require.Equal(t, 5*time.Second, Config{Store: s, ID: "m"}.withDefaults().BusyGrace)
-	require.Equal(t, time.Second, Config{Store: s, ID: "m", SyncTimeout: time.Second}.withDefaults().BusyGrace)
+	require.Zero(t, Config{Store: s, ID: "m"}.withDefaults().BusyGrace, "none by default")
+	require.Equal(t, time.Second, Config{Store: s, ID: "m", SyncTimeout: time.Second, BusyGrace: time.Minute}.withDefaults().BusyGrace)
 	require.Equal(t, time.Minute, Config{Store: s, ID: "m", BusyGrace: time.Minute}.withDefaults().BusyGrace)
 }
 

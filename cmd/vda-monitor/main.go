@@ -93,7 +93,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		"a node that failed takes no new primaries until it has been healthy this long (0: at once)")
 	fs.DurationVar(&m.SyncTimeout, "sync-timeout", m.SyncTimeout, "bound on one push to an agent")
 	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
-		"a node busy with a push this long may answer health probes late without being failed")
+		"a node busy with a push this long may stay silent without it counting (0: none; it delays the detection of a node that hangs mid-push)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	c.tls.Register(fs, "monitor certificate (vda://monitor/<name>), presented to agents and health clients")
 	if err := fs.Parse(args); err != nil {

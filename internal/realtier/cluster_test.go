@@ -34,9 +34,11 @@ const (
 	daSize       = 32 << 20
 	daConf       = `{"stripe_count":2, "stripe_size_kb":64}`
 	aioFileBytes = 256 << 20
-	// stopFor is how long the false-failure tests stop a process: longer
-	// than the monitor needs to declare its node failed.
-	stopFor = 8 * time.Second
+	// stopFor is how long the false-failure tests stop a process: well
+	// beyond the monitor's detection of a silent node (its SlowTimeout,
+	// 5 s by default, plus a probe interval), so that each stop is exactly
+	// one failover on a loaded machine too.
+	stopFor = 10 * time.Second
 )
 
 // Controller listeners (where the host connects).
