@@ -16,14 +16,16 @@
 //
 // While no listener is open, connections to the port are refused, as they
 // are by a process that died, and no other socket can bind it. On Linux a
-// Port is a socket bound to the address but never listening, and each
-// Listen opens a listening socket beside it (both with SO_REUSEPORT, which
-// Go's net.Listen never sets, so other programs still get "address already
-// in use"); the port stays held across any number of listeners. (A port
-// asked for by number that still has connections of an earlier ordinary
-// listener in TIME_WAIT is held with SO_REUSEADDR too, as that listener's
-// successor would bind it: then, while none of its listeners is open,
-// another socket with SO_REUSEADDR could bind beside it.) On other
+// Port is a socket bound to the address that never listens; it takes
+// SO_REUSEPORT once bound, and each Listen opens a listening socket with
+// SO_REUSEPORT beside it, so the port stays held across any number of
+// listeners. Nothing binds beside it but sockets with SO_REUSEPORT of the
+// same user, which Go's net.Listen never sets (nor does another Port, whose
+// socket is bound before it takes the option). A port asked for by number
+// that still has connections of an earlier listener in TIME_WAIT (the
+// program that reserves it restarted) is bound with SO_REUSEADDR, as that
+// listener's successor would be: while none of its listeners is open,
+// another socket with SO_REUSEADDR could then bind beside it. On other
 // systems a Port remembers the port and Listen binds it again each time,
 // so another process can take it while no listener is open.
 package reserve

@@ -10,8 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// holder is a socket bound to the address with SO_REUSEPORT that never
-// listens: it keeps the port, and connections to it are refused.
+// holder is a socket bound to the address that never listens: it keeps
+// the port, and connections to it are refused. It is bound without
+// SO_REUSEPORT and gets it only afterwards, so that no later socket can
+// bind beside it (not even another holder) except with SO_REUSEPORT, as
+// the listeners of the Port do.
 type holder struct{ fd int }
 
 func hold(ap netip.AddrPort) (holder, netip.AddrPort, error) {
@@ -42,9 +45,8 @@ func hold(ap netip.AddrPort) (holder, netip.AddrPort, error) {
 	return holder{fd: fd}, netip.AddrPortFrom(ap.Addr(), port), nil
 }
 
-// bindHolder returns a socket bound to ap with SO_REUSEPORT, and without
-// SO_REUSEADDR unless reuseAddr (a socket that sets it could otherwise
-// bind beside one that does not listen).
+// bindHolder returns a socket bound to ap (with SO_REUSEADDR if reuseAddr)
+// that has SO_REUSEPORT from then on.
 func bindHolder(ap netip.AddrPort, reuseAddr bool) (int, error) {
 	family := unix.AF_INET
 	if ap.Addr().Is6() {
@@ -58,13 +60,14 @@ func bindHolder(ap netip.AddrPort, reuseAddr bool) (int, error) {
 		_ = unix.Close(fd)
 		return -1, err
 	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
 	return fd, nil
 }
 
 func bindSocket(fd int, ap netip.AddrPort, reuseAddr bool) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return err
-	}
 	if reuseAddr {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			return err

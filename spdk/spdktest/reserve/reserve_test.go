@@ -53,6 +53,16 @@ func TestPortIsHeldAcrossListeners(t *testing.T) {
 	refused(t, addr)
 	_, err := net.Listen("tcp", addr)
 	require.ErrorIs(t, err, syscall.EADDRINUSE, "nobody else can bind a reserved port")
+	// Nor reserve it again (in this process or another).
+	twice := func() {
+		t.Helper()
+		q, err := reserve.TCP("127.0.0.1", int(p.Addr().Port()))
+		if err == nil {
+			_ = q.Close()
+		}
+		require.ErrorIs(t, err, syscall.EADDRINUSE)
+	}
+	twice()
 
 	for range 3 {
 		ln, err := p.Listen()
@@ -64,12 +74,14 @@ func TestPortIsHeldAcrossListeners(t *testing.T) {
 		require.ErrorIs(t, err, syscall.EADDRINUSE)
 		_, err = net.Listen("tcp", addr)
 		require.ErrorIs(t, err, syscall.EADDRINUSE)
+		twice()
 
 		require.NoError(t, ln.Close())
 		require.Error(t, ln.Close(), "a listener closes once")
 		refused(t, addr)
 		_, err = net.Listen("tcp", addr)
 		require.ErrorIs(t, err, syscall.EADDRINUSE, "the port stays held without a listener")
+		twice() // also with the served connection in TIME_WAIT
 	}
 }
 
