@@ -118,6 +118,9 @@ func TestReserveByNumberAfterTimeWait(t *testing.T) {
 	require.NoError(t, s.Close()) // the server closes first: TIME_WAIT on its port
 	_, _ = c.Read(make([]byte, 1))
 	require.NoError(t, c.Close())
+	// Until it is reserved again the port is free but for the TIME_WAIT
+	// connection, which keeps the kernel from handing it out to a bind to
+	// port 0 or an outgoing connection meanwhile.
 	require.NoError(t, ln.Close())
 
 	p, err := reserve.TCP("127.0.0.1", port)
