@@ -238,6 +238,6 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	taken := fmt.Sprintf(`{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"%d"}`, held.Addr().Port())
 	var stderr bytes.Buffer
 	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", "0", "--listener-conf", taken,
-		"--sock-path", sockPath(t), "--fake-spdk", "--log-level", "error", "--insecure"}, &stderr, nil))
+		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure"}, &stderr, nil))
 	require.Contains(t, stderr.String(), "address already in use")
 }
