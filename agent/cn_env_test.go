@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +26,8 @@ import (
 
 // cnNodeEnv is one node of a test cluster: a fake spdk_tgt started as the
 // tutorial does (--wait-for-rpc, bdev_set_options -d, framework_start_init),
-// a client, a listener on a free local port, and the node's reconciler.
+// a client, a listener on a port reserved for the fake, and the node's
+// reconciler.
 type cnNodeEnv struct {
 	t        testing.TB
 	fake     *spdktest.Server
@@ -45,7 +44,7 @@ func newCNNodeEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
 	c, err := spdk.Dial(context.Background(), fake.SockPath())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	e := &cnNodeEnv{t: t, fake: fake, c: c, listener: cnFreeListener(t)}
+	e := &cnNodeEnv{t: t, fake: fake, c: c, listener: testListener(t, fake)}
 	e.initFramework()
 	return e
 }
@@ -100,26 +99,6 @@ func (e *cnNodeEnv) restart() {
 	e.t.Helper()
 	require.NoError(e.t, e.fake.Restart(true))
 	e.initFramework()
-}
-
-// cnFreeListener returns a listener address on a free local port below
-// the ephemeral range: the fake listens on it only later, and a port from
-// the ephemeral range could meanwhile go to some outgoing connection.
-func cnFreeListener(t testing.TB) nvmeof.TransportID {
-	t.Helper()
-	for range 1000 {
-		port := strconv.Itoa(20000 + rand.IntN(12000))
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
-		if err != nil {
-			continue
-		}
-		require.NoError(t, ln.Close())
-		tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
-		require.NoError(t, err)
-		return tid
-	}
-	t.Fatal("no free port")
-	return nvmeof.TransportID{}
 }
 
 func (e *cnNodeEnv) syncCN(st *agentpb.CnState) []*agentpb.ObjectStatus {

@@ -160,7 +160,7 @@ func TestCNRepairsDrift(t *testing.T) {
 			require.NoError(t, p.c.NvmfSubsystemRemoveListener(ctx, spdk.NvmfSubsystemRemoveListenerParams{NQN: nqn, ListenAddress: la}))
 		}},
 		{"extra listener", func() {
-			other := cnFreeListener(t)
+			other := testListener(t, p.fake)
 			require.NoError(t, p.c.NvmfSubsystemAddListener(ctx, spdk.NvmfSubsystemAddListenerParams{NQN: nqn,
 				ListenAddress: spdk.ListenAddress{TRType: "tcp", TRAddr: other.TrAddr, AdrFam: "ipv4", TRSvcID: other.TrSvcID}}))
 		}},

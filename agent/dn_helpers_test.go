@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 
 // dnEnv is a fake spdk_tgt set up as the tutorial does (--wait-for-rpc,
 // bdev_set_options -d, framework_start_init), a client of it and a disk
-// node reconciler with a listener on a free local port.
+// node reconciler with a listener on a port reserved for the fake.
 type dnEnv struct {
 	t        testing.TB
 	fake     *spdktest.Server
@@ -46,7 +45,7 @@ func newDNEnvRecorded(t testing.TB, record bool, opts ...spdktest.Option) *dnEnv
 	c, err := spdk.Dial(context.Background(), sock)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	e := &dnEnv{t: t, fake: fake, rec: rec, c: c, listener: dnTestListener(t)}
+	e := &dnEnv{t: t, fake: fake, rec: rec, c: c, listener: testListener(t, fake)}
 	e.initFramework()
 	e.dn = newDNNode(c, e.listener, nil)
 	// aio PDs live in the tests' temporary directories, and the fake
@@ -75,14 +74,15 @@ func (e *dnEnv) restart() {
 	e.initFramework()
 }
 
-// dnTestListener returns a TCP listener address on a free local port.
-func dnTestListener(t testing.TB) nvmeof.TransportID {
+// testListener reserves a TCP listener address on a free local port for
+// fake's NVMe-oF listeners: the fake listens there when the agent adds the
+// listener, and the port stays taken until the test ends (also while the
+// fake is crashed), so no other process can take it in between.
+func testListener(t testing.TB, fake *spdktest.Server) nvmeof.TransportID {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	trid, err := fake.Reserve("127.0.0.1")
 	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
+	tid, err := nvmeof.NewTransportID(trid.TrType, trid.AdrFam, trid.TrAddr, trid.TrSvcID)
 	require.NoError(t, err)
 	return tid
 }

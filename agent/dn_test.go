@@ -94,7 +94,7 @@ func TestDNRepairsDrift(t *testing.T) {
 	require.NoError(t, e.c.NvmfDeleteSubsystem(ctx, spdk.NQNParams{NQN: string(nqn0)}))
 	require.NoError(t, e.c.NvmfSubsystemAddHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn1), Host: intruder}))
 	require.NoError(t, e.c.NvmfSubsystemRemoveHost(ctx, spdk.NvmfSubsystemHostParams{NQN: string(nqn1), Host: string(nvmeof.PrimaryHostNQN(cntlr, 1))}))
-	extra := dnTestListener(t)
+	extra := testListener(t, e.fake)
 	require.NoError(t, e.c.NvmfSubsystemAddListener(ctx, spdk.NvmfSubsystemAddListenerParams{NQN: string(nqn2),
 		ListenAddress: spdk.ListenAddress{TRType: "tcp", TRAddr: extra.TrAddr, TRSvcID: extra.TrSvcID, AdrFam: "ipv4"}}))
 	require.NoError(t, e.c.NvmfSubsystemRemoveNs(ctx, spdk.NvmfSubsystemRemoveNsParams{NQN: string(nqn2), NSID: 1}))

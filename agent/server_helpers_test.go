@@ -36,13 +36,13 @@ func srvInit(t testing.TB, fake *spdktest.Server) {
 	require.NoError(t, c.FrameworkStartInit(ctx))
 }
 
-func srvListener(t testing.TB) nvmeof.TransportID {
+// srvListener reserves an NVMe-oF listener address for fake: a free
+// local port that fake serves on once the agent adds the listener.
+func srvListener(t testing.TB, fake *spdktest.Server) nvmeof.TransportID {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	trid, err := fake.Reserve("127.0.0.1")
 	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	l, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
+	l, err := nvmeof.NewTransportID(trid.TrType, trid.AdrFam, trid.TrAddr, trid.TrSvcID)
 	require.NoError(t, err)
 	return l
 }
@@ -51,7 +51,7 @@ func srvListener(t testing.TB) nvmeof.TransportID {
 func srvConfig(t testing.TB, role agent.Role, fake *spdktest.Server) agent.Config {
 	cfg := agent.DefaultConfig(role)
 	cfg.SPDKAddr = fake.SockPath()
-	cfg.Listener = srvListener(t)
+	cfg.Listener = srvListener(t, fake)
 	cfg.Insecure = true
 	return cfg
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,8 +56,18 @@ type Config struct {
 	// DNs and CNs are how many disk and controller nodes to run (2 each).
 	DNs, CNs int
 	// AnyPorts picks free ports instead of the tutorial's, so several
-	// clusters (tests) can run at once.
+	// clusters (tests) can run at once. The nodes' ports are kept in
+	// DataDir/ports.json for the next run (the nodes are registered under
+	// their addresses), which binds them again: in between, another
+	// program may take one, and the node then fails to start. Ports below
+	// the kernel's ephemeral range are chosen, which outgoing connections
+	// never take.
 	AnyPorts bool
+	// Ports, if set, holds the nodes' ports across Runs (see Ports): a
+	// test that restarts a cluster on the same DataDir passes the same
+	// Ports to both, so no other program can take a port in between. By
+	// default each Run holds the ports only while it runs.
+	Ports *Ports
 	// PDSizeBytes is the size of each disk node's disk image (sparse),
 	// 1 GiB by default.
 	PDSizeBytes uint64
@@ -199,7 +207,13 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.choosePorts(saved); err != nil {
+	ports := c.cfg.Ports
+	if ports == nil {
+		// Released after every node has stopped (deferred before them).
+		ports = NewPorts()
+		defer func() { _ = ports.Close() }()
+	}
+	if err := c.choosePorts(ports, saved); err != nil {
 		return err
 	}
 	if err := c.makeCerts(); err != nil {
@@ -300,45 +314,6 @@ func (c *Cluster) listen(ip string, port int) (net.Listener, error) {
 		return nil, fmt.Errorf("devcluster: %w", err)
 	}
 	return lis, nil
-}
-
-// freePort returns a port that was free on ip a moment ago (for the node's
-// agent and NVMe-oF listeners, whose addresses the node is registered
-// under before they listen). With AnyPorts it picks at random below the
-// kernel's ephemeral range, so an outgoing connection cannot take the port
-// before the listener does.
-func (c *Cluster) freePort(ip string, port int) (int, error) {
-	if c.cfg.AnyPorts {
-		low := ephemeralLow()
-		for range 1000 {
-			p := 10000 + rand.IntN(low-10000)
-			lis, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
-			if err == nil {
-				_ = lis.Close()
-				return p, nil
-			}
-		}
-	}
-	lis, err := c.listen(ip, port)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = lis.Close() }()
-	return lis.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ephemeralLow is the first port the kernel hands out to outgoing
-// connections (Linux's ip_local_port_range; 32768 when unknown).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
-				return n
-			}
-		}
-	}
-	return 32768
 }
 
 func (c *Cluster) portsFile() string { return filepath.Join(c.cfg.DataDir, "ports.json") }

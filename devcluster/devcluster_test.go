@@ -2,6 +2,8 @@ package devcluster_test
 
 import (
 	"context"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,10 +19,11 @@ import (
 
 const hostNQN = "nqn.2016-06.io.spdk:host0"
 
-// start runs a cluster on dir until the test ends (or stop is called).
-func start(t *testing.T, dir string) (*devcluster.Cluster, func()) {
+// start runs a cluster on dir until the test ends (or stop is called),
+// holding its nodes' ports in ports if not nil.
+func start(t *testing.T, dir string, ports *devcluster.Ports) (*devcluster.Cluster, func()) {
 	t.Helper()
-	c, err := devcluster.New(devcluster.Config{DataDir: dir, AnyPorts: true, Register: true, PDSizeBytes: 256 << 20,
+	c, err := devcluster.New(devcluster.Config{DataDir: dir, AnyPorts: true, Ports: ports, Register: true, PDSizeBytes: 256 << 20,
 		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second,
 			SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second}})
 	require.NoError(t, err)
@@ -98,6 +101,19 @@ func multipath(t *testing.T, exp vda.Exporter) *fabric.Multipath {
 	return m
 }
 
+// refusedAndHeld requires that connections to addr are refused and that
+// no other socket can bind it.
+func refusedAndHeld(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		_ = c.Close()
+	}
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, addr)
+	_, err = net.Listen("tcp", addr)
+	require.ErrorIs(t, err, syscall.EADDRINUSE, addr)
+}
+
 func listener(t *testing.T, conf string) fabric.TransportID {
 	t.Helper()
 	tid, err := nvmeof.ParseListenerConf(conf)
@@ -111,7 +127,10 @@ func listener(t *testing.T, conf string) fabric.TransportID {
 // restart of the whole cluster on the same data directory finds the data.
 func TestFailoverAndRestart(t *testing.T) {
 	dir := t.TempDir()
-	c, stop := start(t, dir)
+	// The nodes' ports stay held from the first run to the second.
+	ports := devcluster.NewPorts()
+	t.Cleanup(func() { require.NoError(t, ports.Close()) })
+	c, stop := start(t, dir, ports)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	api := c.API()
@@ -143,6 +162,9 @@ func TestFailoverAndRestart(t *testing.T) {
 	require.NotNil(t, cn0)
 	require.Eventually(t, func() bool { return m.Stats().IOs > 100 }, time.Minute, time.Millisecond)
 	cn0.Kill()
+	// A dead node refuses connections, and its ports stay its own.
+	refusedAndHeld(t, cn0.Name())
+	refusedAndHeld(t, net.JoinHostPort(cn0.Listener().TrAddr, cn0.Listener().TrSvcID))
 	exported(t, api, 1)
 	before := m.Stats().IOs
 	require.Eventually(t, func() bool { return m.Stats().IOs > before+100 }, time.Minute, time.Millisecond,
@@ -174,7 +196,14 @@ func TestFailoverAndRestart(t *testing.T) {
 	// still there.
 	_ = m.Close()
 	stop()
-	c2, _ := start(t, dir)
+	for _, n := range c.Nodes() {
+		refusedAndHeld(t, n.Name())
+	}
+	c2, _ := start(t, dir, ports)
+	for i, n := range c2.Nodes() {
+		require.Equal(t, c.Nodes()[i].Name(), n.Name(), "the same ports (ports.json)")
+		require.Equal(t, c.Nodes()[i].Listener(), n.Listener())
+	}
 	exp2 := exported(t, c2.API(), 1)
 	m2 := multipath(t, exp2)
 	require.NoError(t, fabric.VerifySeq(ctx, m2, res))

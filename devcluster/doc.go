@@ -8,7 +8,12 @@
 // the portal on .11:9520, disk node i on .14+i (agent 9720, NVMe-oF 4420),
 // controller node i after the disk nodes (agent 9820, NVMe-oF 4430). So the
 // tutorial's CLI steps work as written once the addresses are changed.
-// Config.AnyPorts picks free ports instead, for tests.
+// Config.AnyPorts picks free ports instead, for tests. A running cluster
+// holds every node's agent and NVMe-oF port (Ports, package
+// spdk/spdktest/reserve), so a killed node refuses connections, as a dead
+// server does, and gets the same ports back on Node.Restart; only a restart
+// of the whole cluster binds them anew (Config.Ports keeps them held in
+// between).
 //
 // Everything lives in Config.DataDir: the store, one sparse disk image per
 // disk node (registered as an aio PD with Config.Register), the agents'

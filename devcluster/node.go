@@ -17,6 +17,7 @@ import (
 	"github.com/vda-io/vda/spdk"
 	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 // Role is a node's role.
@@ -37,6 +38,8 @@ type Node struct {
 	IP        string // the node's own loopback address
 	agentPort int
 	nvmfPort  int
+	agentRes  *reserve.Port // held while the cluster runs (see Ports)
+	nvmfRes   *reserve.Port
 
 	mu      sync.Mutex
 	running bool
@@ -91,30 +94,29 @@ func (n *Node) Running() bool {
 	return n.running
 }
 
-// choosePorts picks every node's agent and NVMe-oF ports: fixed ones, or
-// with AnyPorts those of the last run (ports.json in the data directory:
-// the nodes are registered under their addresses) or free ones.
-func (c *Cluster) choosePorts(saved map[string][2]int) error {
-	if !c.cfg.AnyPorts {
-		return nil
-	}
+// choosePorts reserves every node's agent and NVMe-oF ports in ports:
+// fixed ones, or with AnyPorts those of the last run (ports.json in the
+// data directory: the nodes are registered under their addresses) or free
+// ones.
+func (c *Cluster) choosePorts(ports *Ports, saved map[string][2]int) error {
 	for _, n := range c.Nodes() {
-		if p, ok := saved[n.ShortName()]; ok {
-			n.mu.Lock()
-			n.agentPort, n.nvmfPort = p[0], p[1]
-			n.mu.Unlock()
-			continue
+		n.mu.Lock()
+		want := [2]int{n.agentPort, n.nvmfPort}
+		n.mu.Unlock()
+		if c.cfg.AnyPorts {
+			want = saved[n.ShortName()] // zero (any free port) unless saved
 		}
-		p, err := c.freePort(n.IP, 0)
-		if err != nil {
-			return err
-		}
-		q, err := c.freePort(n.IP, 0)
-		if err != nil {
-			return err
+		var res [2]*reserve.Port
+		for i, port := range want {
+			r, err := ports.take(n.IP, port)
+			if err != nil {
+				return fmt.Errorf("devcluster: %s: %w", n.ShortName(), err)
+			}
+			res[i] = r
 		}
 		n.mu.Lock()
-		n.agentPort, n.nvmfPort = p, q
+		n.agentRes, n.nvmfRes = res[0], res[1]
+		n.agentPort, n.nvmfPort = int(res[0].Addr().Port()), int(res[1].Addr().Port())
 		n.mu.Unlock()
 	}
 	return nil
@@ -162,9 +164,14 @@ func (n *Node) Restart(ctx context.Context) error {
 	if n.running {
 		return nil
 	}
+	if n.agentRes == nil {
+		return fmt.Errorf("devcluster: %s: the cluster is not running", n.ShortName())
+	}
 	log := n.c.log.Named(n.ShortName())
 	cfg := spdktest.DefaultConfig()
 	cfg.SockPath, cfg.WaitForRPC, cfg.Logger = n.SockPath(), true, log.Named("spdk")
+	// The fake serves the node's NVMe-oF listener on its reserved port.
+	cfg.Reserved = []*reserve.Port{n.nvmfRes}
 	tgt, err := spdktest.New(cfg)
 	if err != nil {
 		return fmt.Errorf("devcluster: %s: %w", n.ShortName(), err)
@@ -199,7 +206,7 @@ func (n *Node) Restart(ctx context.Context) error {
 		_ = tgt.Close()
 		return fmt.Errorf("devcluster: %s: %w", n.ShortName(), err)
 	}
-	lis, err := net.Listen("tcp", net.JoinHostPort(n.IP, strconv.Itoa(n.agentPort)))
+	lis, err := n.agentRes.Listen()
 	if err != nil {
 		_ = a.Close()
 		_ = tgt.Close()

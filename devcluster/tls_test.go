@@ -25,7 +25,7 @@ import (
 // agent takes desired state from the monitor only.
 func TestSecureByDefault(t *testing.T) {
 	dir := t.TempDir()
-	c, _ := start(t, dir)
+	c, _ := start(t, dir, nil)
 	require.Equal(t, filepath.Join(dir, "tls"), c.TLSDir())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/spdk/spdktest"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 	"github.com/vda-io/vda/store"
 )
 
@@ -269,7 +270,9 @@ type rebootProxy struct {
 }
 
 func newRebootProxy(t *testing.T, target string) *rebootProxy {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	// A reserved port: after the reboot connections are refused, and no
+	// other process can take the port.
+	lis, err := reserve.ForTest(t, "127.0.0.1").Listen()
 	require.NoError(t, err)
 	p := &rebootProxy{lis: lis, target: target}
 	var wg sync.WaitGroup

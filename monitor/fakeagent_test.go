@@ -22,6 +22,7 @@ import (
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 	"github.com/vda-io/vda/store"
 )
 
@@ -46,6 +47,7 @@ type fakeAgent struct {
 	agentpb.UnimplementedAgentServer
 	t    testing.TB
 	role Role
+	port *reserve.Port
 	addr string
 
 	mu         sync.Mutex
@@ -74,9 +76,10 @@ func newFakeAgent(t testing.TB, role Role) *fakeAgent {
 func newFakeAgentWith(t testing.TB, role Role, opts func(addr string) []grpc.ServerOption) *fakeAgent {
 	a := &fakeAgent{t: t, role: role, epochs: map[string]int64{}, instance: "i0", agentID: agent.NewAgentID(),
 		synced: make(chan struct{}, 1)}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	a.port = reserve.ForTest(t, "127.0.0.1") // kept across restarts: refused while stopped
+	lis, err := a.port.Listen()
 	require.NoError(t, err)
-	a.addr = lis.Addr().String()
+	a.addr = a.port.String()
 	if opts != nil {
 		a.opts = opts(a.addr)
 	}
@@ -113,12 +116,8 @@ func (a *fakeAgent) stop() {
 // agent remembers its generations: the real one keeps them in a state file).
 func (a *fakeAgent) restart(instance string) {
 	a.stop()
-	var lis net.Listener
-	require.Eventually(a.t, func() bool {
-		var err error
-		lis, err = net.Listen("tcp", a.addr)
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond)
+	lis, err := a.port.Listen()
+	require.NoError(a.t, err)
 	a.mu.Lock()
 	a.instance = instance
 	a.mu.Unlock()

@@ -280,12 +280,8 @@ func guard(t *testing.T, n *realNode) (gen, maxEpoch int64) {
 // its guard and ID come back from its state dir.
 func (n *realNode) restartAgent() {
 	n.stop()
-	var lis net.Listener
-	require.Eventually(n.t, func() bool {
-		var err error
-		lis, err = net.Listen("tcp", n.addr)
-		return err == nil
-	}, wait, 10*time.Millisecond)
+	lis, err := n.port.Listen()
+	require.NoError(n.t, err)
 	n.startAgent(lis)
 }
 

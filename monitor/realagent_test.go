@@ -3,10 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/vda-io/vda/spdk"
 	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 	"github.com/vda-io/vda/store"
 )
 
@@ -31,7 +30,8 @@ type realNode struct {
 	fake     *spdktest.Server
 	spdk     *spdk.Client // the test's own client of the fake
 	listener nvmeof.TransportID
-	addr     string // gRPC address: the node's name
+	port     *reserve.Port // the agent's gRPC port, kept across restarts
+	addr     string        // gRPC address: the node's name
 	stateDir string
 	stop     func() // stops the agent (not SPDK)
 }
@@ -39,15 +39,16 @@ type realNode struct {
 func newRealNode(t testing.TB, role agent.Role) *realNode {
 	t.Helper()
 	n := &realNode{t: t, role: role, fake: spdktest.NewServer(t, spdktest.WithWaitForRPC()),
-		listener: freeListener(t), stateDir: t.TempDir()}
+		port: reserve.ForTest(t, "127.0.0.1"), stateDir: t.TempDir()}
+	n.listener = reservedListener(t, n.fake)
 	c, err := spdk.Dial(context.Background(), n.fake.SockPath())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	n.spdk = c
 	n.initFramework()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := n.port.Listen()
 	require.NoError(t, err)
-	n.addr = lis.Addr().String()
+	n.addr = n.port.String()
 	n.startAgent(lis)
 	t.Cleanup(func() { n.stop() })
 	return n
@@ -98,12 +99,8 @@ func (n *realNode) kill() {
 func (n *realNode) restart() {
 	require.NoError(n.t, n.fake.Restart(true))
 	n.initFramework()
-	var lis net.Listener
-	require.Eventually(n.t, func() bool {
-		var err error
-		lis, err = net.Listen("tcp", n.addr)
-		return err == nil
-	}, wait, 10*time.Millisecond)
+	lis, err := n.port.Listen()
+	require.NoError(n.t, err)
 	n.startAgent(lis)
 }
 
@@ -118,23 +115,16 @@ func (n *realNode) anaOptimized(nqn string) bool {
 	return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANAOptimized
 }
 
-// freeListener is a local NVMe-oF listener on a free port below the
-// ephemeral range (the fake listens on it only later).
-func freeListener(t testing.TB) nvmeof.TransportID {
+// reservedListener is a local NVMe-oF listener on a port reserved for
+// fake: it serves there once the agent adds the listener, and nobody else
+// can take the port meanwhile or while the node is down.
+func reservedListener(t testing.TB, fake *spdktest.Server) nvmeof.TransportID {
 	t.Helper()
-	for range 1000 {
-		port := strconv.Itoa(20000 + rand.IntN(12000))
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
-		if err != nil {
-			continue
-		}
-		require.NoError(t, ln.Close())
-		tid, err := nvmeof.NewTransportID("tcp", "ipv4", "127.0.0.1", port)
-		require.NoError(t, err)
-		return tid
-	}
-	t.Fatal("no free port")
-	return nvmeof.TransportID{}
+	trid, err := fake.Reserve("127.0.0.1")
+	require.NoError(t, err)
+	tid, err := nvmeof.NewTransportID(trid.TrType, trid.AdrFam, trid.TrAddr, trid.TrSvcID)
+	require.NoError(t, err)
+	return tid
 }
 
 // realCluster is a cluster of real agents on fake SPDKs.

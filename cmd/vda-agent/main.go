@@ -15,8 +15,12 @@
 // who reaches the port may drive the node.
 //
 // --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
-// --sock-path instead of using a real one, for the dev cluster. It stops on
-// SIGINT or SIGTERM. Exit codes: 0 stopped, 1 failed, 2 bad command line.
+// --sock-path instead of using a real one, for the dev cluster. The fake
+// holds the node's NVMe-oF port from start-up (package
+// spdk/spdktest/reserve), so the agent fails at once if it is taken; with
+// "trsvcid":"0" in --listener-conf it picks a free one, and logs it. It
+// stops on SIGINT or SIGTERM. Exit codes: 0 stopped, 1 failed, 2 bad
+// command line.
 package main
 
 import (
@@ -69,6 +73,7 @@ type options struct {
 	logLevel string
 	fake     bool
 	fakeNVMe []spdktest.NVMeDevice
+	anyNVMf  bool // --fake-spdk with "trsvcid":"0": the fake picks the port
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -80,7 +85,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listener, "listener", "127.0.0.1", "address the agent's gRPC service listens on")
 	fs.IntVar(&o.port, "port", -1, "gRPC port (default 9720 for dn, 9820 for cn; 0: any free port)")
 	fs.StringVar(&o.cfg.SPDKAddr, "sock-path", "/var/tmp/spdk.sock", "spdk_tgt JSON-RPC socket (or host:port)")
-	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required`)
+	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required (trsvcid "0" with --fake-spdk: any free port)`)
 	fs.StringVar(&o.cfg.StateDir, "state-dir", defaultStateDir,
 		"directory keeping the agent's ID and the last applied generation and epochs across restarts "+
 			"(default "+defaultStateDir+"/<listener>_<port>; \"\": none, the ID then changes on every start)")
@@ -128,6 +133,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--port %d is not a port", o.port)
 	}
 	l, err := nvmeof.ParseListenerConf(conf)
+	if err != nil && o.fake {
+		if l0, ok := anyPortListener(conf); ok {
+			l, err, o.anyNVMf = l0, nil, true
+		}
+	}
 	if err != nil {
 		return o, fmt.Errorf("--listener-conf: %w", err)
 	}
@@ -166,7 +176,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.
 
 func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Addr) error {
 	if o.fake {
-		stop, err := startFake(ctx, o.cfg.SPDKAddr, o.fakeNVMe, log.Named("fakespdk"))
+		held, err := reserveListener(&o)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = held.Close() }() // after the fake stops
+		stop, err := startFake(ctx, o.cfg.SPDKAddr, o.fakeNVMe, held, log.Named("fakespdk"))
 		if err != nil {
 			return err
 		}

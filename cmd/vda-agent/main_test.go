@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 // sockPath is a short unix socket path (t.TempDir can exceed the limit).
@@ -30,6 +33,10 @@ func sockPath(t *testing.T) string {
 }
 
 const conf = `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"4420"}`
+
+// fakeConf is the listener of an agent run with --fake-spdk: any free port,
+// which the fake reserves (never a fixed one in a test).
+const fakeConf = `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"0"}`
 
 // start runs the binary's run with args and returns its address and a
 // function that stops it (the SIGINT path: ctx is cancelled) and returns its
@@ -62,8 +69,9 @@ func start(t *testing.T, args ...string) (string, func() int) {
 }
 
 func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
-	addr, stop := start(t, "--role", "dn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
-		"--listener-conf", conf, "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure")
+	sock := sockPath(t)
+	addr, stop := start(t, "--role", "dn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sock,
+		"--listener-conf", fakeConf, "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure")
 	c, err := agent.Dial(context.Background(), addr)
 	require.NoError(t, err)
 	defer c.Close()
@@ -83,6 +91,18 @@ func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	for _, o := range rep.Objects {
 		require.True(t, o.Ok, o.Error)
 	}
+	// The VD is exported on the port the fake picked, and served there.
+	sc, err := spdk.Dial(ctx, sock)
+	require.NoError(t, err)
+	defer sc.Close()
+	ls, err := sc.NvmfSubsystemGetListeners(ctx, spdk.NQNParams{NQN: string(nvmeof.VDNQN(vd))})
+	require.NoError(t, err)
+	require.Len(t, ls, 1)
+	require.Equal(t, "127.0.0.1", ls[0].Address.TRAddr)
+	require.NotContains(t, []string{"", "0", "1"}, ls[0].Address.TRSvcID)
+	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", ls[0].Address.TRSvcID))
+	require.NoError(t, err)
+	require.NoError(t, nc.Close())
 	require.Zero(t, stop(), "a cancelled context (SIGINT) is a clean stop")
 	_, err = c.Health(ctx, &agentpb.HealthRequest{})
 	require.Equal(t, codes.Unavailable, status.Code(err))
@@ -100,7 +120,7 @@ func TestControllerNodeWithTLSAndAllowList(t *testing.T) {
 	require.NoError(t, err)
 	t.Setenv(mtls.EnvDir, filepath.Dir(server.CertFile))
 	addr, stop := start(t, "--role", "cn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
-		"--listener-conf", conf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--state-dir", t.TempDir(), "--log-level", "error")
+		"--listener-conf", fakeConf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--state-dir", t.TempDir(), "--log-level", "error")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	dial := func(opts ...agent.DialOption) *agent.Client {
@@ -181,6 +201,7 @@ func TestBadCommandLines(t *testing.T) {
 		"bad role":          {"--role", "pd", "--listener-conf", conf},
 		"no listener-conf":  {"--role", "dn"},
 		"bad listener":      {"--role", "dn", "--listener-conf", `{"trtype":"tcp"}`},
+		"port 0 unfaked":    {"--role", "dn", "--listener-conf", fakeConf, "--insecure"},
 		"unknown flag":      {"--role", "dn", "--listener-conf", conf, "--nope"},
 		"bad port":          {"--role", "dn", "--listener-conf", conf, "--port", "x"},
 		"port range":        {"--role", "dn", "--listener-conf", conf, "--port", "70000"},
@@ -215,6 +236,13 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", conf,
+	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", fakeConf,
 		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "off", "--insecure"}, &bytes.Buffer{}, nil))
+	// The NVMe-oF port is taken: the fake cannot hold it.
+	held := reserve.ForTest(t, "127.0.0.1")
+	taken := fmt.Sprintf(`{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"%d"}`, held.Addr().Port())
+	var stderr bytes.Buffer
+	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", "0", "--listener-conf", taken,
+		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure"}, &stderr, nil))
+	require.Contains(t, stderr.String(), "address already in use")
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,10 +29,9 @@ func exportMalloc(t *testing.T) string {
 	c, err := spdk.New(srv.SockPath())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	trid, err := srv.Reserve("127.0.0.1")
 	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
+	port := trid.TrSvcID
 	ctx := context.Background()
 	steps := []struct {
 		method string

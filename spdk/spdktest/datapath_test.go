@@ -12,20 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func freePort(t testing.TB) string {
+// reservedPort reserves a loopback port for srv's NVMe-oF listeners.
+func reservedPort(t testing.TB, srv *Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	trid, err := srv.Reserve("127.0.0.1")
 	require.NoError(t, err)
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	return p
+	return trid.TrSvcID
 }
 
-// diskNode exports a 96 MiB thick lvol of a 128 MiB malloc to hostNQN and
-// returns the subsystem NQN and the port.
-func diskNode(t *testing.T, rc *rawConn, id, hostNQN string) (string, string) {
+// diskNode exports a 96 MiB thick lvol of a 128 MiB malloc of srv to
+// hostNQN and returns the subsystem NQN and the port.
+func diskNode(t *testing.T, srv *Server, rc *rawConn, id, hostNQN string) (string, string) {
 	t.Helper()
-	port := freePort(t)
+	port := reservedPort(t, srv)
 	nqn := "nqn.2016-06.io.vda:be-" + id
 	rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
 	rc.ok("bdev_malloc_create", map[string]any{"name": "pd-" + id, "block_size": 4096, "num_blocks": 32768})
@@ -66,8 +65,8 @@ func TestDataSurvivesControllerFailover(t *testing.T) {
 	const fe1, fe2 = "nqn.2016-06.io.vda:fe-1", "nqn.2016-06.io.vda:fe-2"
 	a, b := NewServer(t), NewServer(t)
 	ra, rb := dialRaw(t, a.SockPath()), dialRaw(t, b.SockPath())
-	nqnA, portA := diskNode(t, ra, "a", fe1)
-	nqnB, portB := diskNode(t, rb, "b", fe1)
+	nqnA, portA := diskNode(t, a, ra, "a", fe1)
+	nqnB, portB := diskNode(t, b, rb, "b", fe1)
 
 	c := NewServer(t, WithWaitForRPC())
 	rcC := dialRaw(t, c.SockPath())
@@ -130,7 +129,7 @@ func TestRemoveHostDropsConnectionAndPathFails(t *testing.T) {
 	const host = "nqn.2016-06.io.vda:fe-1"
 	a := NewServer(t)
 	ra := dialRaw(t, a.SockPath())
-	nqn, port := diskNode(t, ra, "a", host)
+	nqn, port := diskNode(t, a, ra, "a", host)
 	c := NewServer(t)
 	rc := dialRaw(t, c.SockPath())
 	attach(rc, "v", port, nqn, host)
@@ -157,7 +156,7 @@ func TestMultipathNeedsDistinctCntlids(t *testing.T) {
 	mk := func(min, max int) (*Server, string) {
 		s := NewServer(t)
 		rc := dialRaw(t, s.SockPath())
-		port := freePort(t)
+		port := reservedPort(t, s)
 		rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
 		rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 256, "uuid": "11111111-2222-3333-4444-555555555555"})
 		rc.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn, "min_cntlid": min, "max_cntlid": max})
@@ -192,7 +191,7 @@ func TestPathBelongsToOneController(t *testing.T) {
 	mk := func(min, max int) string {
 		s := NewServer(t)
 		rc := dialRaw(t, s.SockPath())
-		port := freePort(t)
+		port := reservedPort(t, s)
 		rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
 		rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 256, "uuid": "11111111-2222-3333-4444-555555555555"})
 		rc.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn, "min_cntlid": min, "max_cntlid": max})
@@ -228,7 +227,7 @@ func TestReconnectAfterTargetRestart(t *testing.T) {
 	const host = "nqn.2016-06.io.vda:fe-1"
 	a := NewServer(t)
 	ra := dialRaw(t, a.SockPath())
-	nqn, port := diskNode(t, ra, "a", host)
+	nqn, port := diskNode(t, a, ra, "a", host)
 	c := NewServer(t)
 	rc := dialRaw(t, c.SockPath())
 	rc.ok("bdev_nvme_attach_controller", map[string]any{
@@ -257,7 +256,7 @@ func TestANAStates(t *testing.T) {
 	srv := NewServer(t)
 	rc := dialRaw(t, srv.SockPath())
 	nqn := "nqn.2016-06.io.vda:exp"
-	port := freePort(t)
+	port := reservedPort(t, srv)
 	la := map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "adrfam": "ipv4", "trsvcid": port}
 	rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
 	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": nqn, "ana_reporting": true})
@@ -279,7 +278,7 @@ func TestRemoveListenerDropsItsHosts(t *testing.T) {
 	const host = "nqn.2016-06.io.vda:fe-1"
 	a := NewServer(t)
 	ra := dialRaw(t, a.SockPath())
-	nqn, port := diskNode(t, ra, "a", host)
+	nqn, port := diskNode(t, a, ra, "a", host)
 	c := NewServer(t)
 	rc := dialRaw(t, c.SockPath())
 	attach(rc, "v", port, nqn, host)

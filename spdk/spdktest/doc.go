@@ -24,7 +24,12 @@
 // what still differs and why.
 //
 // Tests use NewServer, which returns a running fake on a socket in a temporary
-// directory. Other programs embed a Target with New and Serve (cmd/vda-fakespdk
+// directory. A test hands an NVMe-oF listener address to an agent before the
+// fake listens on it with Target.Reserve (or Config.Reserved, ports held by
+// package reserve that outlive the target): the port stays taken from then
+// on, the fake serves there once a subsystem adds the listener, and while it
+// is crashed, killed or the listener removed, connections are refused as by
+// a real spdk_tgt, and no other process can take the port. Other programs embed a Target with New and Serve (cmd/vda-fakespdk
 // is one). Faults (latency, errors, hangs, lost replies) are injected per
 // method with Inject, and whole process failures with Crash and Restart.
 // RPCCount, TotalRPCs and CalledMethods count the requests a target received,

@@ -25,7 +25,7 @@ type fabricTarget struct {
 
 func newFabric(s *state) fabricTarget {
 	return fabricTarget{
-		t:    fabric.NewTarget(s.admit, s.in.log.Named("fabric")),
+		t:    fabric.NewTarget(s.admit, s.in.log.Named("fabric"), fabric.WithListenFunc(s.in.t.listenTCP)),
 		refs: map[fabric.TransportID]int{},
 	}
 }

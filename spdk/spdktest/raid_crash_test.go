@@ -24,8 +24,8 @@ func newPrimaryStack(t *testing.T, lossSec int) *primaryStack {
 	p := &primaryStack{a: NewServer(t), b: NewServer(t)}
 	p.ra, p.rb = dialRaw(t, p.a.SockPath()), dialRaw(t, p.b.SockPath())
 	var portA, portB string
-	p.nqnA, portA = diskNode(t, p.ra, "a", fenceHost)
-	p.nqnB, portB = diskNode(t, p.rb, "b", fenceHost)
+	p.nqnA, portA = diskNode(t, p.a, p.ra, "a", fenceHost)
+	p.nqnB, portB = diskNode(t, p.b, p.rb, "b", fenceHost)
 	p.c = NewServer(t)
 	p.rc = dialRaw(t, p.c.SockPath())
 	for _, x := range []struct{ name, port, nqn string }{{"va1", portA, p.nqnA}, {"vb1", portB, p.nqnB}} {

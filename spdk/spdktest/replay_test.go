@@ -18,9 +18,10 @@ package spdktest
 //     same position, they are bound, and every later occurrence on either
 //     side must agree with that binding. Requests are rewritten through the
 //     binding (e.g. bdev_lvol_delete by uuid).
-//   - Ports: every recorded trsvcid is remapped to a free ephemeral port in
-//     requests and mapped back in responses. Port 4429, "held by another
-//     process" in the recording, is held by the test.
+//   - Ports: every recorded trsvcid is remapped to a port reserved on
+//     127.0.0.1 (package reserve) in requests and mapped back in responses;
+//     every fake may listen on the reserved ports. Port 4429, "held by
+//     another process" in the recording, is held by a listener of the test.
 //   - File paths ("filename") are remapped into t.TempDir(); the AIO file is
 //     created as a sparse 256 MiB file, /nonexistent stays missing.
 //   - Values that differ from run to run are not compared, only their
@@ -50,9 +51,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 // transcriptsDir is the repository's copy of the recordings (the spdk
@@ -126,6 +130,7 @@ type replayer struct {
 	ports   map[string]string
 	portRev map[string]string
 	held    []net.Listener
+	rsv     []*reserve.Port // the remapped ports, for every target
 	uuidFwd map[string]string
 	uuidRev map[string]string
 	paths   map[string]string
@@ -237,7 +242,7 @@ func (r *replayer) target(label string) *replayTarget {
 	rt := r.targets[label]
 	if rt == nil {
 		rt = &replayTarget{label: label}
-		rt.srv = NewServer(r.t, WithWaitForRPC(), WithExamineDelay(time.Hour))
+		rt.srv = NewServer(r.t, WithWaitForRPC(), WithExamineDelay(time.Hour), WithReserved(r.rsv...))
 		if !r.waitForRPC(label) {
 			if err := rt.srv.Restart(false); err != nil {
 				r.t.Fatal(err)
@@ -510,15 +515,23 @@ func (r *replayer) port(rec string) string {
 	if p, ok := r.ports[rec]; ok {
 		return p
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	var p string
 	if rec == "4429" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			r.t.Fatal(err)
+		}
 		r.held = append(r.held, ln) // "held by another (non-SPDK) process"
+		_, p, _ = net.SplitHostPort(ln.Addr().String())
 	} else {
-		_ = ln.Close()
+		rp := reserve.ForTest(r.t, "127.0.0.1")
+		r.rsv = append(r.rsv, rp)
+		for _, rt := range r.targets {
+			if err := rt.srv.addReserved(rp, false); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+		p = strconv.Itoa(int(rp.Addr().Port()))
 	}
 	r.ports[rec], r.portRev[p] = p, rec
 	return p

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 // Server is a Target run for one test: its socket lives in a temporary
@@ -33,6 +35,12 @@ func WithExamineDelay(d time.Duration) Option { return func(c *Config) { c.Exami
 // NVMeDevice).
 func WithNVMeDevice(d NVMeDevice) Option {
 	return func(c *Config) { c.NVMeDevices = append(c.NVMeDevices, d) }
+}
+
+// WithReserved makes the server listen on these reserved ports when a
+// listener is added on their addresses (see Config.Reserved).
+func WithReserved(ports ...*reserve.Port) Option {
+	return func(c *Config) { c.Reserved = append(c.Reserved, ports...) }
 }
 
 // WithSockPath serves on path instead of a socket in a temporary directory.

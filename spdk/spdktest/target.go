@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 // Sentinel errors of the package.
@@ -38,6 +41,16 @@ type Config struct {
 	// bdev_nvme_attach_controller with trtype PCIe. Their bytes outlive
 	// Crash and Restart (and the process, when file-backed).
 	NVMeDevices []NVMeDevice
+	// Reserved are TCP ports held for the target's NVMe-oF listeners (see
+	// package reserve and Target.Reserve). A listener added on one of their
+	// addresses (nvmf_subsystem_add_listener) serves on the reservation
+	// instead of binding the port: a test can hand the address to an agent
+	// before anything listens, and no other process can take the port in
+	// between, nor while the target is crashed (connections are refused
+	// then, as by a dead spdk_tgt) or the listener removed. The caller
+	// owns them: they outlive Close, so a new Target (a restarted node)
+	// can serve on them again.
+	Reserved []*reserve.Port
 	// Logger receives the target's logs; nil means silent.
 	Logger hclog.Logger
 }
@@ -63,6 +76,11 @@ type Target struct {
 	restarts int
 	nvme     map[string]*localNVMe // by canonical PCI address; fixed after New
 	crashes  []string              // why instances died by themselves (see crashed)
+
+	resMu     sync.Mutex // guards the reservations; never held while calling into an instance
+	reserved  map[netip.AddrPort]*reserve.Port
+	owned     []*reserve.Port // made by Reserve, closed by Close
+	resClosed bool
 }
 
 // New validates cfg, listens on cfg.SockPath and starts answering requests
@@ -76,6 +94,11 @@ func New(cfg Config) (*Target, error) {
 	}
 	if cfg.ExamineDelay == 0 {
 		cfg.ExamineDelay = DefaultExamineDelay
+	}
+	for _, p := range cfg.Reserved {
+		if p == nil {
+			return nil, fmt.Errorf("%w: nil reserved port", ErrConfig)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -91,6 +114,14 @@ func New(cfg Config) (*Target, error) {
 		counts: map[string]int{},
 		faults: map[string][]*Fault{},
 		nvme:   nvme,
+
+		reserved: map[netip.AddrPort]*reserve.Port{},
+	}
+	for _, p := range cfg.Reserved {
+		if err := t.addReserved(p, false); err != nil {
+			closeNVMeDevices(nvme)
+			return nil, err
+		}
 	}
 	in, err := t.start(cfg.WaitForRPC)
 	if err != nil {
@@ -145,6 +176,7 @@ func (t *Target) Close() error {
 	if !wasClosed {
 		_ = os.Remove(t.cfg.SockPath)
 		closeNVMeDevices(t.nvme)
+		return t.closeReserved()
 	}
 	return nil
 }

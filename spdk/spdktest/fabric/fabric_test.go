@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
 const (
@@ -265,6 +266,41 @@ func TestListenErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Dial(context.Background(), o, subNQN, host1)
 	require.ErrorIs(t, err, ErrNoSubsystem)
+}
+
+// A target listening through a ListenFunc (a reserved port) listens, stops
+// and listens again on the same port; a listen that finds the port taken is
+// ErrAddrInUse.
+func TestListenFunc(t *testing.T) {
+	p := reserve.ForTest(t, "127.0.0.1")
+	listen := func(addr string) (net.Listener, error) {
+		if addr != p.String() {
+			return net.Listen("tcp", addr)
+		}
+		return p.Listen()
+	}
+	pol := &policy{allowed: map[string]bool{host1: true}, dev: blockdev.NewMemory(512, 64)}
+	tg := NewTarget(pol.admit, nil, WithListenFunc(listen))
+	defer tg.Close()
+	trid := TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: "127.0.0.1", TrSvcID: fmt.Sprint(p.Addr().Port())}
+	for range 2 {
+		require.NoError(t, tg.Listen(trid))
+		require.NoError(t, dial(t, trid, host1).Close())
+		require.NoError(t, tg.Unlisten(trid))
+		_, err := Dial(context.Background(), trid, subNQN, host1)
+		require.ErrorIs(t, err, ErrRefused)
+	}
+	require.NoError(t, tg.Listen(trid))
+	other := NewTarget(nil, nil, WithListenFunc(listen))
+	defer other.Close()
+	require.ErrorIs(t, other.Listen(trid), ErrAddrInUse, "one listener at a time")
+	require.NoError(t, tg.Close())
+	_, err := Dial(context.Background(), trid, subNQN, host1)
+	require.ErrorIs(t, err, ErrRefused, "a closed (crashed) target refuses")
+	require.NoError(t, other.Listen(trid), "the port is free for the next target")
+	o, err := other.ListenTCP(loopback())
+	require.NoError(t, err, "other addresses bind as before")
+	require.NotEqual(t, "0", o.TrSvcID)
 }
 
 func TestANAStateReachesHosts(t *testing.T) {

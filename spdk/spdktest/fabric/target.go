@@ -25,6 +25,7 @@ const maxInflight = 128
 type Target struct {
 	admit  Admit
 	logger hclog.Logger
+	listen ListenFunc
 
 	mu        sync.Mutex
 	listeners map[string]*listener
@@ -39,14 +40,32 @@ type listener struct {
 	ln   net.Listener
 }
 
+// ListenFunc opens a TCP listener on addr (host:port) for a target.
+type ListenFunc func(addr string) (net.Listener, error)
+
+// TargetOption configures NewTarget.
+type TargetOption func(*Target)
+
+// WithListenFunc makes the target listen through fn instead of net.Listen,
+// for example on ports held by package reserve (spdktest does). An error
+// wrapping syscall.EADDRINUSE is reported as ErrAddrInUse.
+func WithListenFunc(fn ListenFunc) TargetOption { return func(t *Target) { t.listen = fn } }
+
 // NewTarget returns a target that asks admit about every connecting host.
 // A nil logger is silent.
-func NewTarget(admit Admit, logger hclog.Logger) *Target {
+func NewTarget(admit Admit, logger hclog.Logger, opts ...TargetOption) *Target {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Target{admit: admit, logger: logger.Named("fabric"), listeners: map[string]*listener{},
+	t := &Target{admit: admit, logger: logger.Named("fabric"), listeners: map[string]*listener{},
 		sessions: map[*session]struct{}{}, ana: map[string]string{}}
+	for _, o := range opts {
+		o(t)
+	}
+	if t.listen == nil {
+		t.listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	}
+	return t
 }
 
 // Listen listens on exactly trid's traddr:trsvcid over TCP.
@@ -69,7 +88,7 @@ func (t *Target) ListenTCP(trid TransportID) (TransportID, error) {
 	if _, ok := t.listeners[trid.key()]; ok {
 		return trid, fmt.Errorf("%w: listener %s", ErrExists, trid.key())
 	}
-	ln, err := net.Listen("tcp", trid.key())
+	ln, err := t.listen(trid.key())
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return trid, fmt.Errorf("%w: %w", ErrAddrInUse, err)
