@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/vda-io/vda/internal/atomicfile"
 )
 
 // stateFile is the name of the guard's file in Config.StateDir.
@@ -161,35 +163,10 @@ func (g *guard) writeLocked(gen int64, epochs map[string]int64) error {
 	return writeAtomic(g.path, b)
 }
 
-// writeAtomic replaces path with data (0600): write a temporary file, sync
-// it, rename it over the old one and sync the directory.
+// writeAtomic replaces path with data (0600), durably (atomicfile.Write).
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("%w: %w", ErrState, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		_ = d.Close()
-		if err != nil {
-			return fmt.Errorf("%w: sync %s: %w", ErrState, dir, err)
-		}
 	}
 	return nil
 }

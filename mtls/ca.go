@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/vda-io/vda/internal/atomicfile"
 )
 
 // Validity defaults of NewCA and CA.Issue.
@@ -266,29 +268,10 @@ func absent(paths ...string) error {
 }
 
 // writeFile replaces path with data (mode perm, also when it existed with
-// another mode): a temporary file renamed over it.
+// another mode), durably (atomicfile.Write).
 func writeFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, perm); err != nil {
 		return fmt.Errorf("mtls: %w", err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(perm)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("mtls: write %s: %w", path, err)
 	}
 	return nil
 }
