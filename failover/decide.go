@@ -27,8 +27,13 @@ type Node struct {
 	Load int
 	// HoldDown is how much longer the node must stay healthy before it may
 	// take new primaries ([Tracker.HoldDown]: it failed recently). While it
-	// is positive, ChoosePrimary does not pick the node.
+	// is positive, ChoosePrimary does not pick the node, unless the array's
+	// primary is on a Dead node and no other secondary can take it.
 	HoldDown time.Duration
+	// Dead: the node failed on strong evidence ([Tracker.FailedBy] says
+	// Refused: its agent or data plane is gone, not merely slow). Its
+	// arrays are down for certain, so waiting out a hold-down buys nothing.
+	Dead bool
 }
 
 // Errors of the decision functions.
@@ -94,7 +99,9 @@ func NeedsFailover(cntlrs []Controller, nodes map[string]Node) bool {
 // is the array's current fencing epoch; the decision carries epoch+1. When
 // the only secondaries on healthy nodes are held down, it returns a
 // [*HeldDownError]: moving the array onto a node that has just come back is
-// how an unstable node gets the same arrays moved back and forth.
+// how an unstable node gets the same arrays moved back and forth. Unless
+// the old primary's node is Dead: then a held-down node is chosen rather
+// than none.
 func ChoosePrimary(cntlrs []Controller, nodes map[string]Node, epoch uint64) (Decision, error) {
 	old, err := primaryOf(cntlrs)
 	if err != nil {
@@ -115,6 +122,17 @@ func ChoosePrimary(cntlrs []Controller, nodes map[string]Node, epoch uint64) (De
 		default:
 			cands = append(cands, c)
 		}
+	}
+	if len(cands) == 0 && len(held) > 0 && nodes[old.CNID].Dead {
+		// The array is down for certain: a node that came back moments ago
+		// serves it better than none. (Waiting pays off only while the old
+		// primary may merely be slow, so a move could be undone.)
+		for _, c := range cntlrs {
+			if _, ok := held[c.CNID]; ok && !c.Primary {
+				cands = append(cands, c)
+			}
+		}
+		clear(held)
 	}
 	if len(cands) == 0 && len(held) > 0 {
 		e := &HeldDownError{}

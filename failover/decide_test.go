@@ -279,3 +279,47 @@ func FuzzChoosePrimary(f *testing.F) {
 		}
 	})
 }
+
+// A held-down node takes the array when the primary's node is dead (it
+// failed on refusals), and only then.
+func TestChoosePrimaryDeadPrimaryTakesHeldDown(t *testing.T) {
+	cntlrs := []Controller{{ID: "c0", Idx: 0, CNID: "cn0", Primary: true}, {ID: "c1", Idx: 1, CNID: "cn1"}}
+	nodes := map[string]Node{"cn0": {ID: "cn0"}, "cn1": {ID: "cn1", Healthy: true, HoldDown: 3 * time.Second}}
+	_, err := ChoosePrimary(cntlrs, nodes, 4)
+	require.ErrorIs(t, err, ErrHeldDown, "a silent primary waits")
+	nodes["cn0"] = Node{ID: "cn0", Dead: true}
+	d, err := ChoosePrimary(cntlrs, nodes, 4)
+	require.NoError(t, err)
+	require.Equal(t, "c1", d.NewPrimary.ID)
+	require.EqualValues(t, 5, d.Epoch)
+	nodes["cn1"] = Node{ID: "cn1", HoldDown: 3 * time.Second}
+	_, err = ChoosePrimary(cntlrs, nodes, 4)
+	require.ErrorIs(t, err, ErrNoHealthySecondary, "never an unhealthy one")
+}
+
+func TestTrackerFailedBy(t *testing.T) {
+	cfg := DefaultConfig()
+	tr, err := NewTracker(cfg)
+	require.NoError(t, err)
+	at := time.Unix(1000, 0)
+	tr.Observe(Probe{Node: "a", At: at, OK: true})
+	tr.Observe(Probe{Node: "b", At: at, OK: true})
+	_, failed := tr.FailedBy("a")
+	require.False(t, failed)
+	for i := range cfg.MissThreshold {
+		tr.Observe(Probe{Node: "a", At: at.Add(time.Duration(i+1) * cfg.Interval), Miss: Refused})
+	}
+	cause, failed := tr.FailedBy("a")
+	require.True(t, failed)
+	require.Equal(t, Refused, cause)
+	tr.Observe(Probe{Node: "b", At: at.Add(cfg.SlowTimeout), Miss: Silent})
+	cause, failed = tr.FailedBy("b")
+	require.True(t, failed)
+	require.Equal(t, Silent, cause)
+	tr.Observe(Probe{Node: "b", At: at.Add(cfg.SlowTimeout + time.Second), Miss: Refused})
+	cause, _ = tr.FailedBy("b")
+	require.Equal(t, Silent, cause, "the evidence that failed it")
+	tr.Observe(Probe{Node: "a", At: at.Add(time.Minute), OK: true})
+	_, failed = tr.FailedBy("a")
+	require.False(t, failed)
+}

@@ -167,6 +167,7 @@ type nodeHealth struct {
 	// stableSince, when it last became Healthy.
 	held        bool
 	stableSince time.Time
+	cause       Miss // why it is Failed
 }
 
 // Tracker keeps the health of many nodes. It is not safe for concurrent use;
@@ -240,8 +241,21 @@ func (t *Tracker) Observe(p Probe) Transition {
 	if n.state == Failed {
 		n.held = true
 	}
+	if n.state == Failed && tr.From != Failed {
+		n.cause = tr.Cause
+	}
 	tr.To = n.state
 	return tr
+}
+
+// FailedBy returns the evidence that failed node (Refused or Silent), and
+// false when the node is not Failed now.
+func (t *Tracker) FailedBy(node string) (Miss, bool) {
+	n := t.nodes[node]
+	if n == nil || n.state != Failed {
+		return 0, false
+	}
+	return n.cause, true
 }
 
 // HoldDown returns how much longer, as of now, node must stay Healthy before

@@ -115,7 +115,9 @@
 // to be stable for 10s") and fails over as soon as one is eligible: a timer
 // wakes the control loop then. Waiting costs availability only when the
 // node it waits for failed moments ago, which is exactly when moving the
-// array onto it is most likely to move it again. Hold-down is known for
+// array onto it is most likely to move it again. It waits only while its
+// primary may merely be slow (failed on silence): a primary whose node
+// refused (dead for certain) moves at once, held-down node or not. Hold-down is known for
 // the nodes this monitor owns; a candidate owned by another monitor is
 // judged by its recorded health alone.
 //

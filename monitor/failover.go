@@ -83,8 +83,9 @@ func (m *Monitor) failoverNodes(snap *Snapshot) map[string]failover.Node {
 		if st := m.tracker.State(cn.Spec.ID); st != failover.Unknown {
 			healthy = st == failover.Healthy
 		}
+		cause, failed := m.tracker.FailedBy(cn.Spec.ID)
 		nodes[cn.Spec.ID] = failover.Node{ID: cn.Spec.ID, Location: cn.Spec.Location, Healthy: healthy && !cn.Spec.Offline,
-			HoldDown: m.tracker.HoldDown(cn.Spec.ID, now)}
+			HoldDown: m.tracker.HoldDown(cn.Spec.ID, now), Dead: failed && cause == failover.Refused}
 	}
 	for _, da := range snap.DAs {
 		if p, ok := da.Spec.Primary(); ok {

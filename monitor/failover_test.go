@@ -117,17 +117,13 @@ func TestFailoverWithoutHealthySecondary(t *testing.T) {
 	}, wait, 5*time.Millisecond)
 	require.EqualValues(t, 1, tc.da("da0").Epoch, "nothing to promote")
 
+	// The secondary's node comes back: it is held down, but the primary's
+	// node is dead (refused), so the array moves at once rather than wait.
+	back := time.Now()
 	tc.agent(sec.CNName).restart("i1")
-	require.Eventually(t, func() bool {
-		return strings.Contains(tc.da("da0").Status.Part(p.ID).ErrorMsg, "waiting for "+sec.CNName+" to be stable for 4s")
-	}, wait, 5*time.Millisecond)
-	require.EqualValues(t, 1, tc.da("da0").Epoch, "held down")
-	require.Eventually(t, func() bool { return m.Stats().Waiting == 1 }, wait, 5*time.Millisecond)
-	st := m.Stats()
-	require.ElementsMatch(t, []string{sec.CNName, p.CNName}, st.HeldDown, "back but not stable yet, and failed")
-	require.Zero(t, st.Failovers)
 	require.Eventually(t, func() bool { return tc.da("da0").PrimaryCntlrID == sec.ID }, wait, 5*time.Millisecond)
-	st = m.Stats()
+	st := m.Stats()
+	require.Less(t, st.LastFailover.Sub(back), cfg.Failover.HoldDown, "did not wait out the hold-down")
 	require.Equal(t, 1, st.Failovers)
 	require.Zero(t, st.Waiting)
 	require.Equal(t, 2, st.NodesFailedRefused)
