@@ -92,6 +92,14 @@ type Config struct {
 	CPUMask string
 	// Args are added to the command line.
 	Args []string
+	// Bare starts spdk_tgt as a user would, without VDA's initialization
+	// (no bdev_set_options -d, so bdev auto-examine stays on): Start waits
+	// for the RPC socket and framework_wait_init. With WaitForRPC too, the
+	// target is left in its start-up phase for the caller's
+	// framework_start_init.
+	Bare bool
+	// WaitForRPC (only with Bare) passes --wait-for-rpc.
+	WaitForRPC bool
 	// Command makes the command (exec.CommandContext if nil).
 	Command CommandFunc
 	// StartTimeout bounds the wait for the socket and the framework's
@@ -142,8 +150,12 @@ type Target struct {
 // args returns the spdk_tgt command line Start uses for c (without the
 // program).
 func (c Config) args() []string {
-	return append([]string{"--no-huge", "-s", strconv.Itoa(c.MemMB), "--no-pci", "--disable-cpumask-locks",
-		"-m", c.CPUMask, "-r", c.Socket, "--wait-for-rpc"}, c.Args...)
+	args := []string{"--no-huge", "-s", strconv.Itoa(c.MemMB), "--no-pci", "--disable-cpumask-locks",
+		"-m", c.CPUMask, "-r", c.Socket}
+	if !c.Bare || c.WaitForRPC {
+		args = append(args, "--wait-for-rpc")
+	}
+	return append(args, c.Args...)
 }
 
 // Start starts spdk_tgt as cfg says and initializes it: it waits for the
@@ -213,6 +225,15 @@ func (tg *Target) init(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = c.Close() }()
+	if tg.cfg.Bare {
+		if tg.cfg.WaitForRPC {
+			return nil
+		}
+		if err := c.FrameworkWaitInit(ctx); err != nil {
+			return fmt.Errorf("framework_wait_init: %w", err)
+		}
+		return nil
+	}
 	off := false
 	if err := c.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: &off}); err != nil {
 		return fmt.Errorf("bdev_set_options -d: %w", err)

@@ -72,6 +72,10 @@ type recLine struct {
 	ResponseRaw      string          `json:"response_raw"`
 	ConnectionClosed bool            `json:"connection_closed"`
 	KilledPID        int             `json:"killed_pid"`
+	// Directives of the differential scenarios (see diff_test.go).
+	File    string `json:"file"`
+	Size    int64  `json:"size"`
+	SleepMS int    `json:"sleep_ms"`
 
 	file   string
 	lineNo int
@@ -87,29 +91,36 @@ func loadTranscripts(t *testing.T, dir string) []*recLine {
 	sort.Strings(files)
 	var out []*recLine
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+		out = append(out, loadRecording(t, f)...)
+	}
+	return out
+}
+
+// loadRecording parses one JSON Lines recording (or scenario).
+func loadRecording(t *testing.T, f string) []*recLine {
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*recLine
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
 		}
-		for i, line := range bytes.Split(data, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			var l recLine
-			if err := json.Unmarshal(line, &l); err != nil {
-				t.Fatalf("%s:%d: %v", f, i+1, err)
-			}
-			l.file, l.lineNo = filepath.Base(f), i+1
-			var req struct {
-				Method any             `json:"method"`
-				ID     json.RawMessage `json:"id"`
-			}
-			if l.Request != nil && json.Unmarshal(l.Request, &req) == nil {
-				l.method, _ = req.Method.(string)
-				l.id = string(req.ID)
-			}
-			out = append(out, &l)
+		var l recLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("%s:%d: %v", f, i+1, err)
 		}
+		l.file, l.lineNo = filepath.Base(f), i+1
+		var req struct {
+			Method any             `json:"method"`
+			ID     json.RawMessage `json:"id"`
+		}
+		if l.Request != nil && json.Unmarshal(l.Request, &req) == nil {
+			l.method, _ = req.Method.(string)
+			l.id = string(req.ID)
+		}
+		out = append(out, &l)
 	}
 	return out
 }
@@ -146,26 +157,41 @@ type replayDiff struct {
 func (d replayDiff) key() string { return d.file + "|" + d.target + "|" + d.id + "|" + d.method }
 
 func TestReplayTranscripts(t *testing.T) {
-	dir := transcriptsDir
+	known := loadKnownDifferences(t)
+	diffs, replayed := replayLines(t, loadTranscripts(t, transcriptsDir), known)
+	reportDiffs(t, diffs, known, "")
+	t.Logf("replayed %d exchanges, %d known differences", replayed, len(diffs))
+}
+
+// replayLines replays recorded lines against fresh fakes, one per target
+// label, and returns every difference (known ones included).
+func replayLines(t *testing.T, lines []*recLine, known map[string]bool) (diffs []replayDiff, replayed int) {
 	r := &replayer{
-		t: t, lines: loadTranscripts(t, dir), tmp: t.TempDir(),
+		t: t, lines: lines, tmp: t.TempDir(),
 		targets: map[string]*replayTarget{}, ports: map[string]string{}, portRev: map[string]string{},
 		uuidFwd: map[string]string{}, uuidRev: map[string]string{},
 		paths: map[string]string{}, pathRev: map[string]string{},
+		known: known,
 	}
-	r.known = loadKnownDifferences(t)
 	t.Cleanup(func() {
 		for _, l := range r.held {
 			_ = l.Close()
 		}
 	})
-	replayed := 0
 	for r.pos = 0; r.pos < len(r.lines); r.pos++ {
 		l := r.lines[r.pos]
 		switch {
 		case l.Request == nil && l.RequestRaw == nil:
-			if l.KilledPID != 0 {
+			switch {
+			case l.KilledPID != 0:
 				r.crash(l.Note)
+			case l.File != "":
+				r.makeFile(l.File, l.Size)
+			case l.SleepMS > 0:
+				// The recording waited this long for a timer of SPDK's
+				// (a reconnect delay, a loss timeout); the fake's run in
+				// wall time too.
+				time.Sleep(time.Duration(l.SleepMS) * time.Millisecond)
 			}
 		case l.RequestRaw != nil:
 			r.raw(l)
@@ -176,9 +202,15 @@ func TestReplayTranscripts(t *testing.T) {
 			replayed++
 		}
 	}
-	known := r.known
+	return r.diffs, replayed
+}
+
+// reportDiffs fails t for every difference that KNOWN_DIFFERENCES.md does
+// not list, and logs the entries for files with prefix that no longer
+// differ.
+func reportDiffs(t *testing.T, diffs []replayDiff, known map[string]bool, prefix string) {
 	used := map[string]bool{}
-	for _, d := range r.diffs {
+	for _, d := range diffs {
 		k := d.key()
 		wild := d.file + "|" + d.target + "|*|" + d.method
 		switch {
@@ -191,11 +223,10 @@ func TestReplayTranscripts(t *testing.T) {
 		}
 	}
 	for k := range known {
-		if !used[k] {
+		if !used[k] && strings.HasPrefix(k, prefix) {
 			t.Logf("KNOWN_DIFFERENCES.md entry no longer differs: %s", k)
 		}
 	}
-	t.Logf("replayed %d exchanges, %d known differences", replayed, len(r.diffs))
 }
 
 // loadKnownDifferences parses the table rows "| file | target | id | method | reason |".
@@ -300,6 +331,14 @@ func (r *replayer) pair(l *recLine) {
 	}
 	req = r.rewrite(req, "")
 	body, _ := json.Marshal(req)
+	if l.ConnectionClosed && (len(l.Response) == 0 || string(l.Response) == "null") {
+		// Real SPDK died on this request (or closed the connection).
+		if _, err := r.call(rt, body); err == nil {
+			r.fail(l, "real SPDK closed the connection (crashed) on this request; the fake answered")
+		}
+		r.dropConn(rt)
+		return
+	}
 	// Known differences are not transient: do not wait for them to go away.
 	d := replayDiff{file: l.file, target: l.Target, id: l.id, method: l.method}
 	readOnly := asyncReads[l.method] && !r.known[d.key()] && !r.known[l.file+"|"+l.Target+"|*|"+l.method]
@@ -537,23 +576,41 @@ func (r *replayer) port(rec string) string {
 	return p
 }
 
+// makeFile creates the file a scenario's directive asks for, with that
+// size, at the replay's path for rec.
+func (r *replayer) makeFile(rec string, size int64) {
+	p := filepath.Join(r.tmp, filepath.FromSlash(strings.TrimPrefix(rec, "/")))
+	if err := createSized(p, size); err != nil {
+		r.t.Fatal(err)
+	}
+	r.paths[rec], r.pathRev[p] = p, rec
+}
+
+// createSized creates a sparse file of size bytes, and its directory.
+func createSized(p string, size int64) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func (r *replayer) path(rec string) string {
 	if p, ok := r.paths[rec]; ok {
 		return p
 	}
 	p := filepath.Join(r.tmp, filepath.FromSlash(strings.TrimPrefix(rec, "/")))
 	if !strings.HasPrefix(rec, "/nonexistent") {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := createSized(p, 256<<20); err != nil {
 			r.t.Fatal(err)
 		}
-		f, err := os.Create(p)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		if err := f.Truncate(256 << 20); err != nil {
-			r.t.Fatal(err)
-		}
-		_ = f.Close()
 	}
 	r.paths[rec], r.pathRev[p] = p, rec
 	return p
@@ -689,6 +746,9 @@ func (c *comparer) cmp(rec, act any, path string) {
 				as = p
 			}
 		}
+		// Paths in messages: the replay's files are the recorded paths
+		// under its temporary directory.
+		as = strings.ReplaceAll(as, c.r.tmp, "")
 		c.cmpString(rv, as, path)
 	default:
 		if fmt.Sprint(rec) != fmt.Sprint(act) {
