@@ -12,7 +12,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/store"
-	_ "github.com/vda-io/vda/store/etcdstore"
+	_ "github.com/vda-io/vda/store/etcdembed"
 )
 
 func openEmbedded(t testing.TB) store.Store {

@@ -20,9 +20,8 @@ import (
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
-	"github.com/vda-io/vda/store/etcdstore"  // embedded://, etcd://
-	_ "github.com/vda-io/vda/store/memstore" // memory://
-	_ "github.com/vda-io/vda/store/sqlstore" // postgresql://, mysql://, sqlite://
+	_ "github.com/vda-io/vda/store/allstores" // every backend, chosen by URI
+	"github.com/vda-io/vda/store/etcdembed"
 )
 
 // The tutorial's ports (seed 003): every node has an address of its own,
@@ -144,7 +143,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	if cfg.StoreURI == "" {
-		uri, err := etcdstore.EmbeddedURI(filepath.Join(cfg.DataDir, "etcd"))
+		uri, err := etcdembed.URI(filepath.Join(cfg.DataDir, "etcd"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}

@@ -23,6 +23,9 @@ import (
 	"time"
 
 	"github.com/vda-io/vda/store/sqlstore"
+	_ "github.com/vda-io/vda/store/sqlstore/mysql"    // mysql://
+	_ "github.com/vda-io/vda/store/sqlstore/postgres" // postgresql://
+	_ "github.com/vda-io/vda/store/sqlstore/sqlite"   // sqlite://
 )
 
 // Exit codes.

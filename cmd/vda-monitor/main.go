@@ -47,9 +47,8 @@ import (
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
-	"github.com/vda-io/vda/store/etcdstore"  // etcd:// and embedded://
-	_ "github.com/vda-io/vda/store/memstore" // memory://
-	_ "github.com/vda-io/vda/store/sqlstore" // postgresql://, mysql://, sqlite://
+	_ "github.com/vda-io/vda/store/allstores" // every backend, chosen by URI
+	"github.com/vda-io/vda/store/etcdembed"
 )
 
 // Service is the health service name the monitor reports under (besides
@@ -103,7 +102,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if c.dbURI == "" {
-		uri, err := etcdstore.EmbeddedURI(filepath.Join(c.dataDir, "etcd"))
+		uri, err := etcdembed.URI(filepath.Join(c.dataDir, "etcd"))
 		if err != nil {
 			return c, err
 		}

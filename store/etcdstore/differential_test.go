@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda/store"
-	"github.com/vda-io/vda/store/etcdstore"
+	"github.com/vda-io/vda/store/etcdembed"
 	"github.com/vda-io/vda/store/memstore"
 )
 
@@ -20,7 +20,7 @@ import (
 // faithful stand-in for etcd in tests.
 func TestMemstoreMatchesEtcd(t *testing.T) {
 	ctx := context.Background()
-	e, err := etcdstore.OpenEmbedded(ctx, fastConfig(t.TempDir()), "")
+	e, err := etcdembed.Open(ctx, fastConfig(t.TempDir()), "")
 	require.NoError(t, err)
 	defer e.Close()
 	m, err := memstore.New(memstore.Config{})

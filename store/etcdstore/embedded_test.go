@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda/store"
-	"github.com/vda-io/vda/store/etcdstore"
+	"github.com/vda-io/vda/store/etcdembed"
 )
 
 // helperEnv, when set to a directory, turns the test binary into the child
@@ -26,7 +26,7 @@ const helperEnv = "VDA_ETCDSTORE_KILL_HELPER_DIR"
 // "ready" after the first ten.
 func killHelper(dir string) int {
 	ctx := context.Background()
-	s, err := etcdstore.OpenEmbedded(ctx, fastConfig(dir), "/kill/")
+	s, err := etcdembed.Open(ctx, fastConfig(dir), "/kill/")
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -80,7 +80,7 @@ func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
 	require.Error(t, err, "the child must have died of the signal")
 	require.GreaterOrEqual(t, len(acked), 25)
 
-	s, err := etcdstore.OpenEmbedded(context.Background(), fastConfig(dir), "/kill/")
+	s, err := etcdembed.Open(context.Background(), fastConfig(dir), "/kill/")
 	require.NoError(t, err, "restart on the killed server's data")
 	defer s.Close()
 	for key, value := range acked {
@@ -94,7 +94,7 @@ func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
 func TestEmbeddedRestartKeepsData(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := etcdstore.OpenEmbedded(ctx, fastConfig(dir), "")
+	s, err := etcdembed.Open(ctx, fastConfig(dir), "")
 	require.NoError(t, err)
 	var last int64
 	for i := range 20 {
@@ -105,7 +105,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
 
-	s, err = etcdstore.OpenEmbedded(ctx, fastConfig(dir), "")
+	s, err = etcdembed.Open(ctx, fastConfig(dir), "")
 	require.NoError(t, err)
 	defer s.Close()
 	res, err := s.List(ctx, "r/", store.ListOptions{})
@@ -138,15 +138,15 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 
 func TestStartEmbeddedRefusesBadConfig(t *testing.T) {
 	ctx := context.Background()
-	_, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{})
+	_, err := etcdembed.Start(ctx, etcdembed.Config{})
 	assert.ErrorIs(t, err, store.ErrInvalidArgument)
-	_, err = etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), Socket: "/" + strings.Repeat("s", 200)})
+	_, err = etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir(), Socket: "/" + strings.Repeat("s", 200)})
 	assert.ErrorIs(t, err, store.ErrInvalidArgument)
-	assert.ErrorIs(t, err, etcdstore.ErrEmbedded)
-	_, err = etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), ElectionTimeout: -1})
+	assert.ErrorIs(t, err, etcdembed.ErrEmbedded)
+	_, err = etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir(), ElectionTimeout: -1})
 	assert.ErrorIs(t, err, store.ErrInvalidArgument)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = etcdstore.StartEmbedded(cctx, fastConfig(t.TempDir()))
+	_, err = etcdembed.Start(cctx, fastConfig(t.TempDir()))
 	assert.ErrorIs(t, err, context.Canceled)
 }

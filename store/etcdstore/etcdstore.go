@@ -63,9 +63,9 @@ func New(cli *clientv3.Client, cfg Config) (*Store, error) {
 // Client returns the etcd client the Store uses.
 func (s *Store) Client() *clientv3.Client { return s.cli }
 
-// onClose registers a cleanup for Close (e.g. the client or the embedded
-// server a Store was opened with).
-func (s *Store) onClose(fn func() error) {
+// OnClose registers a cleanup for Close, run after the Store's own (last
+// registered first): the client or the embedded server it was opened with.
+func (s *Store) OnClose(fn func() error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closers = append(s.closers, fn)

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/etcdembed"
 	"github.com/vda-io/vda/store/etcdstore"
 	"github.com/vda-io/vda/store/storetest"
 )
@@ -21,29 +22,29 @@ import (
 var shared struct {
 	once sync.Once
 	dir  string
-	srv  *etcdstore.Embedded
+	srv  *etcdembed.Server
 	cli  *clientv3.Client
 	err  error
 	n    atomic.Int64
 }
 
 // fastConfig makes elections (and so the shortest lease) fast.
-func fastConfig(dir string) etcdstore.EmbeddedConfig {
-	return etcdstore.EmbeddedConfig{
+func fastConfig(dir string) etcdembed.Config {
+	return etcdembed.Config{
 		Dir:               dir,
 		HeartbeatInterval: 10 * time.Millisecond,
 		ElectionTimeout:   100 * time.Millisecond,
 	}
 }
 
-func sharedServer(t testing.TB) (*etcdstore.Embedded, *clientv3.Client) {
+func sharedServer(t testing.TB) (*etcdembed.Server, *clientv3.Client) {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.dir, shared.err = os.MkdirTemp("", "etcdstore-test")
 		if shared.err != nil {
 			return
 		}
-		shared.srv, shared.err = etcdstore.StartEmbedded(context.Background(), fastConfig(shared.dir))
+		shared.srv, shared.err = etcdembed.Start(context.Background(), fastConfig(shared.dir))
 		if shared.err != nil {
 			return
 		}

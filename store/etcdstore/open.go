@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,12 +12,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/vda-io/vda/internal/hclogzap"
 	"github.com/vda-io/vda/store"
 )
 
 func init() {
 	store.Register("etcd", openEtcd)
-	store.Register("embedded", openEmbedded)
 }
 
 // ClientConfig turns an etcd:// URL (see the package documentation) into
@@ -116,7 +115,7 @@ func openEtcd(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store
 		return nil, err
 	}
 	cfg.Context = context.WithoutCancel(ctx)
-	cfg.Logger = zapLogger(o.Logger.Named("etcd-client"))
+	cfg.Logger = hclogzap.New(o.Logger.Named("etcd-client"))
 	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connect %s: %w", store.Redacted(u), err)
@@ -126,78 +125,6 @@ func openEtcd(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store
 		_ = cli.Close()
 		return nil, err
 	}
-	s.onClose(cli.Close)
+	s.OnClose(cli.Close)
 	return s, nil
-}
-
-// EmbeddedURLConfig turns an embedded:// URL into the server configuration
-// and the key prefix.
-func EmbeddedURLConfig(u *url.URL) (EmbeddedConfig, string, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, store.Redacted(u), fmt.Sprintf(format, args...))
-	}
-	if u.Scheme != "embedded" {
-		return EmbeddedConfig{}, "", bad("scheme is not embedded")
-	}
-	if u.Host != "" {
-		return EmbeddedConfig{}, "", bad("want embedded:///absolute/dir (three slashes)")
-	}
-	if u.Path == "" || u.Path == "/" {
-		return EmbeddedConfig{}, "", bad("no data directory")
-	}
-	q := u.Query()
-	for k := range q {
-		if k != "prefix" && k != "socket" {
-			return EmbeddedConfig{}, "", bad("unknown parameter %q", k)
-		}
-	}
-	cfg := DefaultEmbeddedConfig(u.Path)
-	cfg.Socket = q.Get("socket")
-	prefix := q.Get("prefix")
-	if err := store.ValidatePrefix(prefix); err != nil {
-		return EmbeddedConfig{}, "", bad("prefix: %v", err)
-	}
-	return cfg, prefix, nil
-}
-
-func openEmbedded(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store, error) {
-	cfg, prefix, err := EmbeddedURLConfig(u)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Logger = o.Logger
-	return OpenEmbedded(ctx, cfg, prefix)
-}
-
-// OpenEmbedded starts an embedded etcd server and returns a Store on it
-// under prefix; closing the Store stops the server.
-func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, prefix string) (*Store, error) {
-	e, err := StartEmbedded(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cli, err := e.Client()
-	if err != nil {
-		_ = e.Close()
-		return nil, fmt.Errorf("%w: connect: %w", ErrEmbedded, err)
-	}
-	s, err := New(cli, Config{Prefix: prefix, Logger: cfg.Logger})
-	if err != nil {
-		_ = cli.Close()
-		_ = e.Close()
-		return nil, err
-	}
-	s.onClose(e.Close)
-	s.onClose(cli.Close)
-	return s, nil
-}
-
-// EmbeddedURI returns the embedded:// URI of a server whose data lives in
-// dir, which may be relative (to the working directory).
-func EmbeddedURI(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("%w: data directory %q: %w", store.ErrInvalidURI, dir, err)
-	}
-	return (&url.URL{Scheme: "embedded", Path: abs}).String(), nil
 }

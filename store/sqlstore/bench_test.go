@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/etcdembed"
 	"github.com/vda-io/vda/store/etcdstore"
 	"github.com/vda-io/vda/store/sqlstore/sqltest"
 	"github.com/vda-io/vda/store/storetest"
@@ -50,7 +51,7 @@ func BenchmarkStore(b *testing.B) {
 var (
 	benchEtcdOnce sync.Once
 	benchEtcdDir  string
-	benchEtcdSrv  *etcdstore.Embedded
+	benchEtcdSrv  *etcdembed.Server
 	benchEtcdCli  *clientv3.Client
 	benchEtcdErr  error
 	benchEtcdN    atomic.Int64
@@ -77,7 +78,7 @@ func benchEtcd(b *testing.B) *clientv3.Client {
 		if benchEtcdErr != nil {
 			return
 		}
-		benchEtcdSrv, benchEtcdErr = etcdstore.StartEmbedded(context.Background(), etcdstore.DefaultEmbeddedConfig(benchEtcdDir))
+		benchEtcdSrv, benchEtcdErr = etcdembed.Start(context.Background(), etcdembed.DefaultConfig(benchEtcdDir))
 		if benchEtcdErr != nil {
 			return
 		}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/vda-io/vda/store"
 )
 
@@ -19,8 +17,6 @@ import (
 // types in the schema, and a few SQL spellings.
 type dialect struct {
 	name string
-	// open connects to the database a URI names.
-	open func(ctx context.Context, u *url.URL, log hclog.Logger) (*sql.DB, error)
 	// nowMS is an SQL expression for the database's clock in milliseconds
 	// since the Unix epoch. Lease expiry is judged by it alone.
 	nowMS string
@@ -41,9 +37,6 @@ type dialect struct {
 	notify bool
 	// combine says how a transaction's final writes are sent together.
 	combine combineMode
-	// retryable reports errors after which a write transaction that did not
-	// commit can safely be run again (deadlock, busy database).
-	retryable func(error) bool
 	// maxConns is the default connection pool size.
 	maxConns int
 	// prepare, if set, runs before a schema is first created; it reports
@@ -61,15 +54,27 @@ const (
 	combineMulti                    // "a; b; c" (MySQL with multiStatements)
 )
 
-var dialects = map[string]*dialect{}
+// dialects by URI scheme.
+var dialects = map[string]*dialect{
+	"postgresql": postgresDialect, "postgres": postgresDialect,
+	"mysql":  mysqlDialect,
+	"sqlite": sqliteDialect,
+}
 
-func dialectFor(scheme string) (*dialect, error) {
+// dialectFor returns the dialect of a URI scheme and the driver registered
+// for it.
+func dialectFor(scheme string) (*dialect, Driver, error) {
 	d, ok := dialects[scheme]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown scheme %q (want postgresql, postgres, mysql or sqlite)",
+		return nil, Driver{}, fmt.Errorf("%w: unknown scheme %q (want postgresql, postgres, mysql or sqlite)",
 			store.ErrInvalidURI, scheme)
 	}
-	return d, nil
+	drv, ok := driverOf(d)
+	if !ok {
+		return nil, Driver{}, fmt.Errorf("%w: %s: this program has no %s driver: import %s/%s", store.ErrInvalidURI,
+			scheme, d.name, modulePath, driverPackage[d.name])
+	}
+	return d, drv, nil
 }
 
 // rebind turns ? placeholders into $n for PostgreSQL and fills in the
@@ -106,9 +111,9 @@ func placeholders(n int) string {
 func redact(u *url.URL) string { return u.Redacted() }
 
 // isRetryable is the default: context errors are never retried.
-func isRetryable(d *dialect, err error) bool {
+func isRetryable(drv Driver, err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	return d.retryable != nil && d.retryable(err)
+	return drv.Retryable != nil && drv.Retryable(err)
 }

@@ -3,26 +3,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"net/url"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/vda-io/vda/store"
 )
 
 // pgChannel is the LISTEN/NOTIFY channel. Its payload is "schema:revision",
 // so that stores in different schemas of one database ignore each other.
 const pgChannel = "vda_changes"
 
-var postgres = &dialect{
+var postgresDialect = &dialect{
 	name: "postgresql",
-	open: openPostgres,
 	// statement_timestamp() is stable within a statement, so the expiry
 	// index can serve "expires_ms <= now"; clock_timestamp() is volatile.
 	nowMS:      "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
@@ -49,7 +39,6 @@ var postgres = &dialect{
 	pollInterval: time.Second, // NOTIFY wakes watchers; polling is the safety net
 	notify:       true,
 	combine:      combineCTE,
-	retryable:    pgRetryable,
 	maxConns:     16,
 	prepare:      pgUserSchema,
 }
@@ -74,65 +63,4 @@ func pgUserSchema(ctx context.Context, db *sql.DB) (bool, error) {
 		return false, fmt.Errorf("sqlstore: create the user's schema: %w", err)
 	}
 	return true, nil
-}
-
-func init() {
-	dialects["postgresql"] = postgres
-	dialects["postgres"] = postgres
-}
-
-func pgConfig(u *url.URL) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(u.String())
-	if err != nil {
-		// pgx's message may quote the URI, password included.
-		return nil, fmt.Errorf("%w: %s: not a PostgreSQL connection URI", store.ErrInvalidURI, redact(u))
-	}
-	return cfg, nil
-}
-
-func openPostgres(_ context.Context, u *url.URL, _ hclog.Logger) (*sql.DB, error) {
-	cfg, err := pgConfig(u)
-	if err != nil {
-		return nil, err
-	}
-	return stdlib.OpenDB(*cfg), nil
-}
-
-// pgRetryable: serialization failure, deadlock.
-func pgRetryable(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "40001" || pe.Code == "40P01"
-	}
-	return false
-}
-
-// pgListen holds one connection that LISTENs on pgChannel and calls notify
-// with each payload, until ctx is done or the connection fails. ready is
-// called once the LISTEN is in place.
-func pgListen(ctx context.Context, u *url.URL, ready func(), notify func(payload string)) error {
-	cfg, err := pgConfig(u)
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("listen connection: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	ready()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		notify(n.Payload)
-	}
 }

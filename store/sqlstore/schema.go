@@ -40,11 +40,11 @@ func openDB(ctx context.Context, uri string, log hclog.Logger) (*sql.DB, *dialec
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: cannot parse", store.ErrInvalidURI)
 	}
-	d, err := dialectFor(u.Scheme)
+	d, drv, err := dialectFor(u.Scheme)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := d.open(ctx, u, log)
+	db, err := drv.Open(ctx, u, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

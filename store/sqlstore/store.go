@@ -61,6 +61,7 @@ type Store struct {
 	cfg    Config
 	log    hclog.Logger
 	d      *dialect
+	drv    Driver
 	u      *url.URL
 	db     *sql.DB
 	schema string // PostgreSQL: current_schema(), for NOTIFY payloads
@@ -85,12 +86,6 @@ var (
 	_ store.Store     = (*Store)(nil)
 	_ store.Compactor = (*Store)(nil)
 )
-
-func init() {
-	for _, scheme := range []string{"postgresql", "postgres", "mysql", "sqlite"} {
-		store.Register(scheme, openURI)
-	}
-}
 
 func openURI(ctx context.Context, u *url.URL, opts store.OpenOptions) (store.Store, error) {
 	cfg := DefaultConfig()
@@ -128,8 +123,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
+	drv, _ := driverOf(d) // openDB found it
 	s := &Store{
-		cfg: cfg, log: log.Named("sqlstore").With("db", d.name), d: d, u: u, db: db,
+		cfg: cfg, log: log.Named("sqlstore").With("db", d.name), d: d, drv: drv, u: u, db: db,
 		hub: newHub(), reapKick: make(chan struct{}, 1), writer: make(chan struct{}, 1),
 	}
 	if d.notify {

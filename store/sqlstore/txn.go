@@ -75,7 +75,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(w *writeTx) error)
 			s.hub.advance(rev)
 			return nil
 		}
-		if attempt >= maxWriteAttempts || !isRetryable(s.d, err) {
+		if attempt >= maxWriteAttempts || !isRetryable(s.drv, err) {
 			return s.fail(ctx, op, err)
 		}
 		s.log.Debug("retrying write", "op", op, "attempt", attempt, "error", err)

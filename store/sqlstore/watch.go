@@ -89,7 +89,7 @@ func (s *Store) listen() {
 	backoff := 100 * time.Millisecond
 	for s.ctx.Err() == nil {
 		start := time.Now()
-		err := pgListen(s.ctx, s.u, func() {
+		err := s.drv.Listen(s.ctx, s.u, pgChannel, func() {
 			// Writes made while not listening are found by reading the revision.
 			if err := s.refresh(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.log.Debug("read revision after listen failed", "error", err)
@@ -142,7 +142,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (s
 	if fromRevision < compacted {
 		return nil, fmt.Errorf("sqlstore: watch from %d: %w (oldest kept: %d)", fromRevision, store.ErrCompacted, compacted)
 	}
-	if s.d.notify {
+	if s.d.notify && s.drv.Listen != nil {
 		s.listenOnce.Do(func() {
 			if s.goroutine() {
 				go s.listen()

@@ -17,6 +17,11 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // the "mysql" driver
 	_ "modernc.org/sqlite"             // the "sqlite" driver
+
+	// The stores the databases are made for.
+	_ "github.com/vda-io/vda/store/sqlstore/mysql"
+	_ "github.com/vda-io/vda/store/sqlstore/postgres"
+	_ "github.com/vda-io/vda/store/sqlstore/sqlite"
 )
 
 // Environment variables naming the test servers; scripts/test sets them

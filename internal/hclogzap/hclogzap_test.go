@@ -1,4 +1,4 @@
-package etcdstore
+package hclogzap
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 func TestZapLoggerForwardsToHclog(t *testing.T) {
 	var buf bytes.Buffer
 	l := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Warn})
-	z := zapLogger(l).With(zap.String("member", "m1"))
+	z := New(l).With(zap.String("member", "m1"))
 	z.Info("chatty")
 	z.Warn("slow fsync", zap.Int("ms", 300))
 	z.Error("disk failed", zap.Error(errors.New("EIO")))
@@ -24,8 +24,8 @@ func TestZapLoggerForwardsToHclog(t *testing.T) {
 
 	buf.Reset()
 	l.SetLevel(hclog.Debug)
-	zapLogger(l).Info("chatty")
+	New(l).Info("chatty")
 	assert.Contains(t, buf.String(), "[DEBUG] chatty")
 
-	zapLogger(nil).Error("dropped") // no-op, no panic
+	New(nil).Error("dropped") // no-op, no panic
 }

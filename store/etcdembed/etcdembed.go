@@ -1,4 +1,4 @@
-package etcdstore
+package etcdembed
 
 import (
 	"context"
@@ -15,7 +15,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/vda-io/vda/internal/hclogzap"
 	"github.com/vda-io/vda/store"
+	"github.com/vda-io/vda/store/etcdstore"
 )
 
 // maxSocketPath is the longest unix socket path Linux accepts (108 bytes
@@ -23,10 +25,10 @@ import (
 const maxSocketPath = 107
 
 // ErrEmbedded is wrapped by failures to start or run the embedded server.
-var ErrEmbedded = errors.New("etcdstore: embedded etcd")
+var ErrEmbedded = errors.New("etcdembed: embedded etcd")
 
-// EmbeddedConfig configures an etcd server started in-process.
-type EmbeddedConfig struct {
+// Config configures an etcd server started in-process.
+type Config struct {
 	// Dir is the data directory (required). It is created (mode 0700) if
 	// missing; restarting on the same Dir keeps every committed key.
 	Dir string
@@ -51,12 +53,12 @@ type EmbeddedConfig struct {
 	Logger hclog.Logger
 }
 
-// DefaultEmbeddedConfig returns the configuration embedded:// uses for dir.
-func DefaultEmbeddedConfig(dir string) EmbeddedConfig {
-	return EmbeddedConfig{Dir: dir, AutoCompactRevisions: 100000, StartTimeout: time.Minute}
+// DefaultConfig returns the configuration embedded:// uses for dir.
+func DefaultConfig(dir string) Config {
+	return Config{Dir: dir, AutoCompactRevisions: 100000, StartTimeout: time.Minute}
 }
 
-func (c *EmbeddedConfig) validate() error {
+func (c *Config) validate() error {
 	if c.Dir == "" {
 		return fmt.Errorf("%w: %w: no data directory", ErrEmbedded, store.ErrInvalidArgument)
 	}
@@ -88,8 +90,8 @@ func (c *EmbeddedConfig) validate() error {
 	return nil
 }
 
-// Embedded is a running in-process etcd server (a single-member cluster).
-type Embedded struct {
+// Server is a running in-process etcd server (a single-member cluster).
+type Server struct {
 	etcd      *embed.Etcd
 	endpoint  string
 	log       hclog.Logger
@@ -98,11 +100,11 @@ type Embedded struct {
 	once      sync.Once
 }
 
-// StartEmbedded starts an etcd server on cfg.Dir and waits until it serves
+// Start starts an etcd server on cfg.Dir and waits until it serves
 // requests (or ctx ends, or cfg.StartTimeout passes). Its peer listener is
 // an abstract unix socket (no port, no file): a single member never dials
 // its peers.
-func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
+func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -112,7 +114,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	log := cfg.Logger.Named("embedded-etcd").With("dir", cfg.Dir)
 	ec := embedConfig(cfg)
 	quiet := new(atomic.Bool)
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLoggerQuiet(log.Named("etcd"), quiet))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(hclogzap.Quiet(log.Named("etcd"), quiet))
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err)
@@ -132,11 +134,11 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("%w: start: %w", ErrEmbedded, ctx.Err())
 	}
 	log.Info("embedded etcd ready", "socket", cfg.Socket)
-	return &Embedded{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client"),
+	return &Server{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client"),
 		quiet: quiet}, nil
 }
 
-func embedConfig(cfg EmbeddedConfig) *embed.Config {
+func embedConfig(cfg Config) *embed.Config {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = cfg.Dir
@@ -164,29 +166,105 @@ func embedConfig(cfg EmbeddedConfig) *embed.Config {
 }
 
 // Endpoint is the client URL of the server ("unix:///.../etcd.sock").
-func (e *Embedded) Endpoint() string { return e.endpoint }
+func (e *Server) Endpoint() string { return e.endpoint }
 
 // Client returns a new etcd client connected to the server; the caller
 // closes it.
-func (e *Embedded) Client() (*clientv3.Client, error) {
+func (e *Server) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{e.endpoint},
 		DialTimeout: 5 * time.Second,
-		Logger:      zapLogger(e.clientLog),
+		Logger:      hclogzap.New(e.clientLog),
 	})
 }
 
 // Done is closed when the server has stopped (after Close, or on a fatal
 // error).
-func (e *Embedded) Done() <-chan struct{} { return e.etcd.Server.StopNotify() }
+func (e *Server) Done() <-chan struct{} { return e.etcd.Server.StopNotify() }
 
 // Close stops the server; it is idempotent. Every acknowledged write is
 // already on disk (etcd fsyncs its log before acknowledging).
-func (e *Embedded) Close() error {
+func (e *Server) Close() error {
 	e.once.Do(func() {
 		e.quiet.Store(true)
 		e.etcd.Close()
 		e.log.Info("embedded etcd stopped")
 	})
 	return nil
+}
+
+func init() {
+	store.Register("embedded", openEmbedded)
+}
+
+// URLConfig turns an embedded:// URL into the server configuration
+// and the key prefix.
+func URLConfig(u *url.URL) (Config, string, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", store.ErrInvalidURI, store.Redacted(u), fmt.Sprintf(format, args...))
+	}
+	if u.Scheme != "embedded" {
+		return Config{}, "", bad("scheme is not embedded")
+	}
+	if u.Host != "" {
+		return Config{}, "", bad("want embedded:///absolute/dir (three slashes)")
+	}
+	if u.Path == "" || u.Path == "/" {
+		return Config{}, "", bad("no data directory")
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "prefix" && k != "socket" {
+			return Config{}, "", bad("unknown parameter %q", k)
+		}
+	}
+	cfg := DefaultConfig(u.Path)
+	cfg.Socket = q.Get("socket")
+	prefix := q.Get("prefix")
+	if err := store.ValidatePrefix(prefix); err != nil {
+		return Config{}, "", bad("prefix: %v", err)
+	}
+	return cfg, prefix, nil
+}
+
+func openEmbedded(ctx context.Context, u *url.URL, o store.OpenOptions) (store.Store, error) {
+	cfg, prefix, err := URLConfig(u)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = o.Logger
+	return Open(ctx, cfg, prefix)
+}
+
+// Open starts an embedded etcd server and returns a Store on it
+// under prefix; closing the Store stops the server.
+func Open(ctx context.Context, cfg Config, prefix string) (*etcdstore.Store, error) {
+	e, err := Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := e.Client()
+	if err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("%w: connect: %w", ErrEmbedded, err)
+	}
+	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: prefix, Logger: cfg.Logger})
+	if err != nil {
+		_ = cli.Close()
+		_ = e.Close()
+		return nil, err
+	}
+	s.OnClose(e.Close)
+	s.OnClose(cli.Close)
+	return s, nil
+}
+
+// URI returns the embedded:// URI of a server whose data lives in
+// dir, which may be relative (to the working directory).
+func URI(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: data directory %q: %w", store.ErrInvalidURI, dir, err)
+	}
+	return (&url.URL{Scheme: "embedded", Path: abs}).String(), nil
 }

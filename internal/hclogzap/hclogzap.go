@@ -1,4 +1,4 @@
-package etcdstore
+package hclogzap
 
 import (
 	"slices"
@@ -9,15 +9,14 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// zapLogger adapts hclog for etcd's zap logging: etcd's warnings and errors
-// reach l at the same level, its (chatty) info messages only when l logs at
-// debug level. A nil l gives a no-op logger.
-func zapLogger(l hclog.Logger) *zap.Logger { return zapLoggerQuiet(l, nil) }
+// New adapts hclog for zap: warnings and errors reach l at the same level,
+// (chatty) info messages only when l logs at debug level. A nil l gives a
+// no-op logger.
+func New(l hclog.Logger) *zap.Logger { return Quiet(l, nil) }
 
-// zapLoggerQuiet is zapLogger whose warnings and errors become debug logs
-// once quiet is set: etcd reports its own orderly shutdown (closed
-// listeners) as errors.
-func zapLoggerQuiet(l hclog.Logger, quiet *atomic.Bool) *zap.Logger {
+// Quiet is New whose warnings and errors become debug logs once quiet is
+// set: etcd reports its own orderly shutdown (closed listeners) as errors.
+func Quiet(l hclog.Logger, quiet *atomic.Bool) *zap.Logger {
 	if l == nil {
 		return zap.NewNop()
 	}
