@@ -47,4 +47,3 @@ func run(ctx context.Context, dir, name string, args ...string) error {
 	}
 	return nil
 }
-
