@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -23,32 +22,6 @@ import (
 // ErrConfig is returned for an invalid Config.
 var ErrConfig = errors.New("portal: invalid config")
 
-// TLSConfig names PEM files (see package mtls). All empty means plaintext;
-// CertFile and KeyFile are the server's (or client's) certificate, CAFile
-// the CA that signs the other side's, which must then present one (mutual
-// TLS).
-type TLSConfig = mtls.Config
-
-// ServerTLS returns the server side of mutual TLS for t. Errors wrap
-// ErrConfig (and mtls.ErrConfig).
-func ServerTLS(t TLSConfig) (*tls.Config, error) {
-	tc, err := t.ServerTLS()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return tc, nil
-}
-
-// ClientTLS returns the client side of mutual TLS for t. Errors wrap
-// ErrConfig (and mtls.ErrConfig).
-func ClientTLS(t TLSConfig) (*tls.Config, error) {
-	tc, err := t.ClientTLS()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return tc, nil
-}
-
 // Config configures a Server.
 type Config struct {
 	// Cluster is what the server serves (required).
@@ -58,14 +31,14 @@ type Config struct {
 	// TLS enables mutual TLS with roles: the server's certificate must name
 	// vda://portal/<name>, and callers must present a certificate of the CA
 	// whose role Policy allows.
-	TLS TLSConfig
+	TLS mtls.Config
 	// Insecure serves plaintext: anyone who reaches the port can change the
 	// cluster. New refuses a Config with neither TLS nor Insecure.
 	Insecure bool
 }
 
 // DefaultConfig returns a Config serving c with mutual TLS t.
-func DefaultConfig(c *vda.Cluster, t TLSConfig) Config { return Config{Cluster: c, TLS: t} }
+func DefaultConfig(c *vda.Cluster, t mtls.Config) Config { return Config{Cluster: c, TLS: t} }
 
 // Policy is who may call the portal over mutual TLS: operators (admin)
 // and monitors may read and change the cluster; only operators may unbind
@@ -126,9 +99,9 @@ func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
 	if id.Role != mtls.RolePortal {
 		return nil, fmt.Errorf("%w: the certificate names %s, not a portal (vda://portal/<name>)", ErrConfig, id)
 	}
-	tc, err := ServerTLS(cfg.TLS)
+	tc, err := cfg.TLS.ServerTLS()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	p := Policy()
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.ForceServerCodecV2(codec),

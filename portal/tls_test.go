@@ -31,14 +31,14 @@ func TestMutualTLS(t *testing.T) {
 	ctx := context.Background()
 	req := &pb.GetDnRequest{DnName: "x"}
 
-	tc, err := portal.ClientTLS(client)
+	tc, err := client.ClientTLS()
 	require.NoError(t, err)
 	_, err = dial(t, addr, credentials.NewTLS(tc)).GetDn(ctx, req)
 	require.Equal(t, codes.NotFound, status.Code(err), "a trusted client reaches the handler: %v", err)
 
 	// A client certificate from another CA is refused.
 	foreign.CAFile = server.CAFile // it does trust the server
-	ftc, err := portal.ClientTLS(foreign)
+	ftc, err := foreign.ClientTLS()
 	require.NoError(t, err)
 	_, err = dial(t, addr, credentials.NewTLS(ftc)).GetDn(ctx, req)
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
@@ -63,7 +63,7 @@ func TestRoles(t *testing.T) {
 	as := func(role mtls.Role, name string) pb.PortalClient {
 		c, err := ca.Issue(role, name)
 		require.NoError(t, err)
-		tc, err := portal.ClientTLS(c)
+		tc, err := c.ClientTLS()
 		require.NoError(t, err)
 		return dial(t, addr, credentials.NewTLS(mtls.ExpectPeer(tc, mtls.Identity{Role: mtls.RolePortal})))
 	}
@@ -91,16 +91,19 @@ func TestRoles(t *testing.T) {
 func TestTLSConfigErrors(t *testing.T) {
 	_, err := portal.New(portal.Config{})
 	require.ErrorIs(t, err, portal.ErrConfig)
-	_, err = portal.ServerTLS(portal.TLSConfig{CertFile: "x"})
-	require.ErrorIs(t, err, portal.ErrConfig)
+	_, err = mtls.Config{CertFile: "x"}.ServerTLS()
+	require.ErrorIs(t, err, mtls.ErrConfig)
 	server, client, err := portaltest.WriteCerts(t.TempDir())
 	require.NoError(t, err)
 	empty := filepath.Join(t.TempDir(), "empty.pem")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
-	_, err = portal.ServerTLS(portal.TLSConfig{CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: empty})
-	require.ErrorIs(t, err, portal.ErrConfig)
-	_, err = portal.ClientTLS(portal.TLSConfig{CertFile: server.CertFile, KeyFile: server.CAFile, CAFile: server.CAFile})
-	require.ErrorIs(t, err, portal.ErrConfig)
+	_, err = mtls.Config{CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: empty}.ServerTLS()
+	require.ErrorIs(t, err, mtls.ErrConfig)
+	_, err = mtls.Config{CertFile: server.CertFile, KeyFile: server.CAFile, CAFile: server.CAFile}.ClientTLS()
+	require.ErrorIs(t, err, mtls.ErrConfig)
+	_, err = portal.New(portal.Config{Cluster: newCluster(t), TLS: mtls.Config{CertFile: server.CertFile,
+		KeyFile: server.KeyFile, CAFile: empty}})
+	require.ErrorIs(t, err, portal.ErrConfig, "a bad TLS config fails New")
 
 	cl := newCluster(t)
 	_, err = portal.New(portal.Config{Cluster: cl})

@@ -49,7 +49,7 @@ type config struct {
 	listener, dbURI, dataDir, logLevel string
 	port                               int
 	tlsFlags                           cmdrun.TLSFlags
-	tls                                portal.TLSConfig
+	tls                                mtls.Config
 	maxMalloc                          uint64
 	insecure                           bool
 }

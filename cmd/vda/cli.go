@@ -27,7 +27,6 @@ import (
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/mtls"
-	"github.com/vda-io/vda/portal"
 )
 
 // Exit codes.
@@ -44,7 +43,7 @@ type cli struct {
 	addr    string
 	output  string
 	timeout time.Duration
-	tls     portal.TLSConfig
+	tls     mtls.Config
 	plain   bool // --insecure
 	conn    *grpc.ClientConn
 	out     io.Writer
@@ -141,7 +140,7 @@ func (c *cli) creds() (credentials.TransportCredentials, error) {
 	if plain {
 		return insecure.NewCredentials(), nil
 	}
-	tc, err := portal.ClientTLS(cfg)
+	tc, err := cfg.ClientTLS()
 	if err != nil {
 		return nil, err
 	}

@@ -3,14 +3,13 @@ package portaltest
 import (
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
-	"github.com/vda-io/vda/portal"
 )
 
 // WriteCerts creates a CA in dir and issues a portal's server certificate
 // (vda://portal/portal, for 127.0.0.1, ::1 and localhost) and an operator's
 // client certificate (vda://admin/admin), valid for a day. Each returned
 // TLSConfig names its certificate, its key and the CA.
-func WriteCerts(dir string) (server, client portal.TLSConfig, err error) {
+func WriteCerts(dir string) (server, client mtls.Config, err error) {
 	ca, err := mtlstest.NewCA(dir)
 	if err != nil {
 		return server, client, err
