@@ -204,9 +204,12 @@ func TestNamespaceAndClaims(t *testing.T) {
 	rc.fails(-32602, "nvmf_subsystem_add_ns", map[string]any{"nqn": "nqn.2016-06.io.vda:s1", "namespace": map[string]any{"bdev_name": uuid}})
 	// Deleting the exported lvol succeeds and the namespace silently goes.
 	rc.ok("bdev_lvol_delete", map[string]any{"name": uuid})
-	var subs []subsystemJSON
+	var subs []struct {
+		Namespaces []any `json:"namespaces"`
+	}
 	require.NoError(t, json.Unmarshal(rc.ok("nvmf_get_subsystems", map[string]any{"nqn": "nqn.2016-06.io.vda:s1"}), &subs))
-	require.Empty(t, *subs[0].Namespaces)
+	require.NotNil(t, subs[0].Namespaces)
+	require.Empty(t, subs[0].Namespaces)
 	// Hot-removing the base removes the lvstore.
 	rc.ok("bdev_malloc_delete", map[string]any{"name": "m0"})
 	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"lvs_name": "lvs0"})
