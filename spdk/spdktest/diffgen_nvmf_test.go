@@ -46,7 +46,6 @@ func init() {
 	addrs := []any{
 		map[string]any{"trtype": "TCP", "adrfam": "IPv4", "traddr": "127.0.0.1", "trsvcid": "4421"},
 		map[string]any{"trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": "4420"},
-		map[string]any{"trtype": "TCP", "adrfam": "IPv6", "traddr": "::1", "trsvcid": "4422"},
 		map[string]any{"trtype": "TCP", "adrfam": "IPv6", "traddr": "127.0.0.1", "trsvcid": "4422"},
 		map[string]any{"trtype": "RDMA", "adrfam": "IPv4", "traddr": "127.0.0.1", "trsvcid": "4423"},
 		map[string]any{"trtype": "TCP", "adrfam": "IPv4", "traddr": "10.255.255.1", "trsvcid": "4424"},

@@ -163,11 +163,13 @@ func TestStrictDecoding(t *testing.T) {
 		{"bdev_malloc_create", map[string]any{"block_size": 512, "num_blocks": -1}},
 		{"bdev_malloc_create", map[string]any{"block_size": 512, "num_blocks": 1.5}},
 		{"bdev_malloc_create", nil},
-		{"nvmf_subsystem_add_ns", map[string]any{"nqn": "nqn.2016-06.io.x:a", "namespace": map[string]any{"bdev": "m"}}},
 	}
 	for _, c := range cases {
 		require.Equal(t, "spdk_json_decode_object failed", rc.fails(-32603, c.method, c.params), "%s %v", c.method, c.params)
 	}
+	// The nvmf handlers answer a decoding failure with -32602.
+	require.Equal(t, "Invalid parameters", rc.fails(-32602, "nvmf_subsystem_add_ns",
+		map[string]any{"nqn": "nqn.2016-06.io.x:a", "namespace": map[string]any{"bdev": "m"}}))
 	rc.fails(-32700, "bdev_raid_create", map[string]any{"name": "r", "raid_level": "raid0", "base_bdevs": "a b", "strip_size_kb": 64})
 	rc.fails(-32700, "bdev_raid_create", map[string]any{"name": "r", "raid_level": "raid7", "base_bdevs": []string{"a"}, "strip_size_kb": 64})
 }
