@@ -330,6 +330,11 @@ func (r *recorder) pair(l *recLine) {
 	if err != nil {
 		r.t.Logf("%s:%d: %s closed the connection: %v", l.file, l.lineNo, l.Target, err)
 		r.drop(rt)
+		// A crash: let the process finish dying, so that the label's next
+		// request starts a fresh target instead of dialling the dead one.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rt.tg.Wait(ctx)
 		r.emit([]byte(`{"target": `), label, []byte(`, "request": `), req, []byte(`, "response": null, "connection_closed": true}`))
 		return
 	}

@@ -223,7 +223,9 @@ func (s *state) attachTCP(p *attachParams, trid fabric.TransportID) (any, *Error
 	conn, err := fabric.Dial(ctx, wireTrid(trid), p.SubNQN, p.HostNQN)
 	cancel()
 	if err != nil {
-		if errors.Is(err, fabric.ErrNotAllowed) || errors.Is(err, fabric.ErrNoSubsystem) {
+		// The target answered the CONNECT with a failure status (host not
+		// allowed, no such subsystem, no free cntlid): SPDK answers -32602.
+		if errors.Is(err, fabric.ErrNotAllowed) || errors.Is(err, fabric.ErrNoSubsystem) || errors.Is(err, fabric.ErrRejected) {
 			return nil, errInvalParams
 		}
 		return nil, errNoDevice

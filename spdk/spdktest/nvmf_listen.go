@@ -2,6 +2,7 @@ package spdktest
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 	"strings"
@@ -58,12 +59,13 @@ func (s *state) releaseListener(trid fabric.TransportID) {
 }
 
 // admit decides whether hostNQN may connect to subNQN through local, and
-// hands out a controller id from the subsystem's range.
+// hands out a controller id from the subsystem's range
+// (nvmf_subsystem_gen_cntlid: the next unused one after the last given).
 func (s *state) admit(subNQN, hostNQN string, local fabric.TransportID) (fabric.ControllerInfo, []fabric.Namespace, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.subsystems[subNQN]
-	if !ok {
+	if !ok || ss.discovery {
 		return fabric.ControllerInfo{}, nil, fabric.ErrNoSubsystem
 	}
 	var l *listener
@@ -82,14 +84,32 @@ func (s *state) admit(subNQN, hostNQN string, local fabric.TransportID) (fabric.
 	if !allowed {
 		return fabric.ControllerInfo{}, nil, fabric.ErrNotAllowed
 	}
-	cntlid := ss.nextCntlid
-	ss.nextCntlid++
-	if ss.nextCntlid > ss.maxCntlid || ss.nextCntlid < ss.minCntlid {
-		ss.nextCntlid = ss.minCntlid
+	used := map[uint16]bool{}
+	for _, se := range s.fab.t.Sessions(ss.nqn) {
+		used[se.CntlID] = true
 	}
+	cntlid := uint16(0xffff)
+	for n := 0; n < int(ss.maxCntlid)-int(ss.minCntlid)+1; n++ {
+		ss.nextCntlid++
+		if ss.nextCntlid > ss.maxCntlid {
+			ss.nextCntlid = ss.minCntlid
+		}
+		if !used[ss.nextCntlid] {
+			cntlid = ss.nextCntlid
+			break
+		}
+	}
+	if cntlid == 0xffff {
+		return fabric.ControllerInfo{}, nil, fmt.Errorf("%w: no free cntlid in [%d-%d]", fabric.ErrRejected, ss.minCntlid, ss.maxCntlid)
+	}
+	if ss.admitted == nil {
+		ss.admitted = map[uint16]uint64{}
+	}
+	ss.admits++
+	ss.admitted[cntlid] = ss.admits
 	info := fabric.ControllerInfo{
 		CntlID: cntlid, SerialNumber: ss.serial, ModelNumber: ss.model, SubNQN: ss.nqn,
-		ANAReporting: ss.anaReporting, ANAState: l.anaState,
+		ANAReporting: ss.anaReporting, ANAState: l.anaStates[0],
 	}
 	var nss []fabric.Namespace
 	for _, ns := range ss.namespaces {
@@ -109,85 +129,164 @@ var _ blockdev.Device = statDevice{}
 func hostID(hostNQN string) string { return uuidV5(make([]byte, 16), []byte(hostNQN)) }
 
 type listenAddress struct {
-	TrType    string `json:"trtype"`
-	Transport string `json:"transport"`
-	AdrFam    string `json:"adrfam"`
-	TrAddr    string `json:"traddr"`
-	TrSvcID   string `json:"trsvcid"`
+	TrType    *string `json:"trtype"`
+	Transport *string `json:"transport"`
+	AdrFam    *string `json:"adrfam"`
+	TrAddr    string  `json:"traddr"`
+	TrSvcID   *string `json:"trsvcid"`
 }
 
 type listenerParams struct {
 	NQN           string        `json:"nqn"`
 	ListenAddress listenAddress `json:"listen_address"`
-	TgtName       string        `json:"tgt_name"`
+	TgtName       *string       `json:"tgt_name"`
 	SecureChannel bool          `json:"secure_channel"`
-	AnaState      string        `json:"ana_state"`
+	AnaState      *string       `json:"ana_state"`
+	ANAGrpID      uint32        `json:"anagrpid"`
 }
 
-func (s *state) listenerParams(params json.RawMessage) (*subsystem, fabric.TransportID, *listenerParams, *Error) {
+// listenAddressRaw checks what decode_rpc_listen_address requires: traddr.
+func listenAddressHasTraddr(params json.RawMessage) bool {
+	var p struct {
+		LA map[string]json.RawMessage `json:"listen_address"`
+	}
+	_ = json.Unmarshal(params, &p)
+	_, ok := p.LA["traddr"]
+	return ok
+}
+
+// listenTrid is rpc_listen_address_to_trid. A missing trtype makes SPDK
+// dereference NULL: the caller crashes.
+func listenTrid(a listenAddress) (fabric.TransportID, bool, *Error) {
+	tr := a.Transport
+	if a.TrType != nil {
+		tr = a.TrType // decoded after "transport" into the same field
+	}
+	if tr == nil {
+		return fabric.TransportID{}, true, nil
+	}
+	if !strings.EqualFold(*tr, "TCP") && !strings.EqualFold(*tr, "RDMA") && !strings.EqualFold(*tr, "PCIe") &&
+		!strings.EqualFold(*tr, "FC") && !strings.EqualFold(*tr, "VFIOUSER") && !strings.EqualFold(*tr, "CUSTOM") {
+		return fabric.TransportID{}, false, errInvalParams
+	}
+	fam := "IPv4"
+	if a.AdrFam != nil {
+		var ok bool
+		if fam, ok = adrfamName(*a.AdrFam); !ok {
+			return fabric.TransportID{}, false, errInvalParams
+		}
+	}
+	svc := ""
+	if a.TrSvcID != nil {
+		svc = *a.TrSvcID
+	}
+	if len(a.TrAddr) > 256 || len(svc) > 32 {
+		return fabric.TransportID{}, false, errInvalParams
+	}
+	return fabric.TransportID{TrType: strings.ToUpper(*tr), AdrFam: fam, TrAddr: a.TrAddr, TrSvcID: svc}, false, nil
+}
+
+// listenerParams decodes a listener request up to the subsystem lookup;
+// missing reports a missing subsystem (whose answer differs per method).
+func (s *state) listenerParams(params json.RawMessage, relaxed bool, required ...string) (*listenerParams, *subsystem, *Error) {
 	var p listenerParams
-	if err := decodeParams(params, &p, "nqn", "listen_address"); err != nil {
-		return nil, fabric.TransportID{}, nil, err
+	if err := nvmfDecode(params, &p, relaxed, append([]string{"nqn", "listen_address"}, required...)...); err != nil {
+		return nil, nil, err
 	}
-	a := p.ListenAddress
-	if a.TrType == "" {
-		a.TrType = a.Transport
+	if !listenAddressHasTraddr(params) {
+		return nil, nil, errInvalParams
 	}
-	if a.TrType == "" || a.TrAddr == "" {
-		return nil, fabric.TransportID{}, nil, errInvalParams
+	if !tgtFound(p.TgtName) {
+		return &p, nil, errNoTarget
 	}
-	ss, ok := s.subsystems[p.NQN]
-	if !ok {
-		return nil, fabric.TransportID{}, nil, errInvalParams
-	}
-	return ss, normTrid(a.TrType, a.AdrFam, a.TrAddr, a.TrSvcID), &p, nil
+	return &p, s.subsystems[p.NQN], nil
 }
 
 func (ss *subsystem) listener(trid fabric.TransportID) *listener {
 	for _, l := range ss.listeners {
-		if l.trid == trid {
+		if tridEqual(l.trid, trid) {
 			return l
 		}
 	}
 	return nil
 }
 
-var anaStates = map[string]bool{"optimized": true, "non_optimized": true, "inaccessible": true}
+// tridEqual is spdk_nvme_transport_id_compare for IP transports.
+func tridEqual(a, b fabric.TransportID) bool {
+	return strings.EqualFold(a.TrType, b.TrType) && a.AdrFam == b.AdrFam &&
+		strings.EqualFold(a.TrAddr, b.TrAddr) && strings.EqualFold(a.TrSvcID, b.TrSvcID)
+}
+
+var anaStateNames = map[string]string{"optimized": "optimized", "non_optimized": "non_optimized", "inaccessible": "inaccessible"}
+
+func parseANAState(v string) (string, bool) {
+	st, ok := anaStateNames[strings.ToLower(v)]
+	return st, ok
+}
 
 func nvmfAddListener(s *state, params json.RawMessage) (any, *Error) {
-	ss, trid, p, rerr := s.listenerParams(params)
+	p, ss, rerr := s.listenerParams(params, true)
 	if rerr != nil {
 		return nil, rerr
+	}
+	if ss == nil {
+		return nil, errInvalParams
+	}
+	trid, crash, rerr := listenTrid(p.ListenAddress)
+	if crash {
+		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
+		return nil, errCrashed
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if ss.allowAny && p.SecureChannel {
+		return nil, rpcErr(codeInternalError, "Cannot establish secure channel, when 'allow_any_host' is set")
+	}
+	state := "optimized"
+	if p.AnaState != nil {
+		var ok bool
+		if state, ok = parseANAState(*p.AnaState); !ok {
+			return nil, errInvalParams
+		}
 	}
 	if ss.listener(trid) != nil {
 		return true, nil
 	}
-	hasTransport := false
-	for _, t := range s.transports {
-		hasTransport = hasTransport || t == trid.TrType
-	}
-	if !hasTransport || !localAddr(trid.TrAddr) || !validPort(trid.TrSvcID) {
+	if s.transport(trid.TrType) == nil || !localAddr(trid.TrAddr, trid.AdrFam) || !validPort(trid.TrSvcID) ||
+		len(ss.listeners) >= maxListenersPerSubsystem {
 		return nil, errInvalParams
-	}
-	state := "optimized"
-	if p.AnaState != "" {
-		if !anaStates[p.AnaState] {
-			return nil, errInvalParams
-		}
-		state = p.AnaState
 	}
 	if err := s.acquireListener(trid); err != nil {
 		s.in.log.Debug("listen failed", "trid", trid, "error", err)
 		return nil, errInvalParams
 	}
-	ss.listeners = append([]*listener{{trid: trid, anaState: state}}, ss.listeners...)
+	l := &listener{trid: trid, secure: p.SecureChannel, anaStates: make([]string, max(ss.maxNS, 1))}
+	for i := range l.anaStates {
+		l.anaStates[i] = state
+	}
+	ss.listeners = append([]*listener{l}, ss.listeners...)
 	return true, nil
 }
 
 func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
-	ss, trid, _, rerr := s.listenerParams(params)
+	p, ss, rerr := s.listenerParams(params, false)
 	if rerr != nil {
 		return nil, rerr
+	}
+	if ss == nil {
+		return nil, errInvalParams
+	}
+	trid, crash, rerr := listenTrid(p.ListenAddress)
+	if crash {
+		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
+		return nil, errCrashed
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if s.transport(trid.TrType) == nil {
+		return nil, errInvalParams
 	}
 	l := ss.listener(trid)
 	if l == nil {
@@ -206,36 +305,24 @@ func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
 			s.fab.t.DisconnectHost(ss.nqn, se.HostNQN)
 		}
 	}
-	s.releaseListener(trid)
+	s.releaseListener(l.trid)
 	return true, nil
 }
 
-type listenerJSON struct {
-	Address  listenTrid `json:"address"`
-	AnaState string     `json:"ana_state,omitempty"`
-}
-
-type listenTrid struct {
-	TrType  string `json:"trtype"`
-	AdrFam  string `json:"adrfam"`
-	TrAddr  string `json:"traddr"`
-	TrSvcID string `json:"trsvcid"`
-}
-
-func toListenTrid(t fabric.TransportID) listenTrid {
-	return listenTrid{TrType: t.TrType, AdrFam: t.AdrFam, TrAddr: t.TrAddr, TrSvcID: t.TrSvcID}
-}
-
 func nvmfGetListeners(s *state, params json.RawMessage) (any, *Error) {
-	ss, rerr := s.subsystemParam(params)
+	ss, rerr := s.queryParams(params)
 	if rerr != nil {
 		return nil, rerr
 	}
-	out := []listenerJSON{}
+	out := []obj{}
 	for _, l := range ss.listeners {
-		j := listenerJSON{Address: toListenTrid(l.trid)}
+		j := obj{{"address", listenAddrJSON(l.trid, false)}}
 		if ss.anaReporting {
-			j.AnaState = l.anaState
+			states := []obj{}
+			for i, st := range l.anaStates {
+				states = append(states, obj{{"ana_group", i + 1}, {"ana_state", st}})
+			}
+			j = append(j, kv{"ana_states", states})
 		}
 		out = append(out, j)
 	}
@@ -243,20 +330,61 @@ func nvmfGetListeners(s *state, params json.RawMessage) (any, *Error) {
 }
 
 func nvmfSetANAState(s *state, params json.RawMessage) (any, *Error) {
-	ss, trid, p, rerr := s.listenerParams(params)
+	p, ss, rerr := s.listenerParams(params, false, "ana_state")
+	if rerr == errNoTarget {
+		return nil, rpcErr(codeInternalError, "Unable to find a target.\n")
+	}
 	if rerr != nil {
 		return nil, rerr
 	}
-	if !anaStates[p.AnaState] {
+	if ss == nil {
+		return nil, rpcErr(codeInvalidParams, "Unable to find subsystem with NQN "+p.NQN)
+	}
+	trid, crash, rerr := listenTrid(p.ListenAddress)
+	if crash {
+		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
+		return nil, errCrashed
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	state, ok := parseANAState(*p.AnaState)
+	if !ok {
 		return nil, errInvalParams
+	}
+	failed := rpcErr(codeInternalError, "error setting ANA state: -22")
+	if !ss.anaReporting || p.ANAGrpID > ss.maxNS {
+		return nil, failed
 	}
 	l := ss.listener(trid)
 	if l == nil {
+		return nil, failed
+	}
+	for i := range l.anaStates {
+		if p.ANAGrpID == 0 || uint32(i+1) == p.ANAGrpID {
+			l.anaStates[i] = state
+		}
+	}
+	if p.ANAGrpID == 0 || p.ANAGrpID == 1 {
+		s.fab.t.SetANAState(ss.nqn, wireTrid(l.trid), state)
+	}
+	return true, nil
+}
+
+// queryParams decodes the nvmf_subsystem_get_* requests.
+func (s *state) queryParams(params json.RawMessage) (*subsystem, *Error) {
+	var p nqnParam
+	if err := nvmfDecode(params, &p, false, "nqn"); err != nil {
+		return nil, err
+	}
+	if !tgtFound(p.TgtName) {
+		return nil, rpcErr(codeInternalError, "Unable to find a target")
+	}
+	ss, ok := s.subsystems[p.NQN]
+	if !ok {
 		return nil, errInvalParams
 	}
-	l.anaState = p.AnaState
-	s.fab.t.SetANAState(ss.nqn, wireTrid(trid), p.AnaState)
-	return true, nil
+	return ss, nil
 }
 
 type ctrlrJSON struct {
@@ -267,33 +395,33 @@ type ctrlrJSON struct {
 }
 
 func nvmfGetControllers(s *state, params json.RawMessage) (any, *Error) {
-	ss, rerr := s.subsystemParam(params)
+	ss, rerr := s.queryParams(params)
 	if rerr != nil {
 		return nil, rerr
 	}
 	out := []ctrlrJSON{}
-	for _, se := range s.fab.t.Sessions(ss.nqn) {
+	for _, se := range s.sessions(ss) {
 		out = append(out, ctrlrJSON{CntlID: se.CntlID, HostNQN: se.HostNQN, HostID: hostID(se.HostNQN), NumIOQpairs: 1})
 	}
 	return out, nil
 }
 
 type qpairJSON struct {
-	CntlID        uint16     `json:"cntlid"`
-	QID           int        `json:"qid"`
-	State         string     `json:"state"`
-	ListenAddress listenTrid `json:"listen_address"`
+	CntlID        uint16 `json:"cntlid"`
+	QID           int    `json:"qid"`
+	State         string `json:"state"`
+	ListenAddress obj    `json:"listen_address"`
 }
 
 func nvmfGetQpairs(s *state, params json.RawMessage) (any, *Error) {
-	ss, rerr := s.subsystemParam(params)
+	ss, rerr := s.queryParams(params)
 	if rerr != nil {
 		return nil, rerr
 	}
 	out := []qpairJSON{}
-	for _, se := range s.fab.t.Sessions(ss.nqn) {
+	for _, se := range s.sessions(ss) {
 		l := normTrid(se.Local.TrType, se.Local.AdrFam, se.Local.TrAddr, se.Local.TrSvcID)
-		out = append(out, qpairJSON{CntlID: se.CntlID, QID: 0, State: "active", ListenAddress: toListenTrid(l)})
+		out = append(out, qpairJSON{CntlID: se.CntlID, QID: 0, State: "active", ListenAddress: listenAddrJSON(l, false)})
 	}
 	return out, nil
 }

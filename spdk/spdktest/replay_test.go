@@ -18,7 +18,7 @@ package spdktest
 //     same position, they are bound, and every later occurrence on either
 //     side must agree with that binding. Requests are rewritten through the
 //     binding (e.g. bdev_lvol_delete by uuid).
-//   - Ports: every recorded trsvcid is remapped to a port reserved on
+//   - Ports: every recorded trsvcid that is a port number is remapped to a port reserved on
 //     127.0.0.1 (package reserve) in requests and mapped back in responses;
 //     every fake may listen on the reserved ports. Port 4429, "held by
 //     another process" in the recording, is held by a listener of the test.
@@ -337,6 +337,10 @@ func (r *replayer) pair(l *recLine) {
 			r.fail(l, "real SPDK closed the connection (crashed) on this request; the fake answered")
 		}
 		r.dropConn(rt)
+		// The real target died: its label's next request met a fresh one.
+		if err := rt.srv.Restart(r.waitForRPC(l.Target)); err != nil {
+			r.t.Fatal(err)
+		}
 		return
 	}
 	// Known differences are not transient: do not wait for them to go away.
@@ -538,7 +542,12 @@ func (r *replayer) rewrite(v any, key string) any {
 	case string:
 		switch key {
 		case "trsvcid":
-			return r.port(x)
+			// Only ports are remapped: an invalid trsvcid ("abc", "0",
+			// "65536") must reach the fake as it reached SPDK.
+			if n, err := strconv.Atoi(x); err == nil && n > 0 && n < 65536 && strconv.Itoa(n) == x {
+				return r.port(x)
+			}
+			return x
 		case "filename":
 			return r.path(x)
 		}

@@ -163,11 +163,13 @@ func TestStrictDecoding(t *testing.T) {
 		{"bdev_malloc_create", map[string]any{"block_size": 512, "num_blocks": -1}},
 		{"bdev_malloc_create", map[string]any{"block_size": 512, "num_blocks": 1.5}},
 		{"bdev_malloc_create", nil},
-		{"nvmf_subsystem_add_ns", map[string]any{"nqn": "nqn.2016-06.io.x:a", "namespace": map[string]any{"bdev": "m"}}},
 	}
 	for _, c := range cases {
 		require.Equal(t, "spdk_json_decode_object failed", rc.fails(-32603, c.method, c.params), "%s %v", c.method, c.params)
 	}
+	// The nvmf handlers answer a decoding failure with -32602.
+	require.Equal(t, "Invalid parameters", rc.fails(-32602, "nvmf_subsystem_add_ns",
+		map[string]any{"nqn": "nqn.2016-06.io.x:a", "namespace": map[string]any{"bdev": "m"}}))
 	rc.fails(-32700, "bdev_raid_create", map[string]any{"name": "r", "raid_level": "raid0", "base_bdevs": "a b", "strip_size_kb": 64})
 	rc.fails(-32700, "bdev_raid_create", map[string]any{"name": "r", "raid_level": "raid7", "base_bdevs": []string{"a"}, "strip_size_kb": 64})
 }
@@ -204,9 +206,12 @@ func TestNamespaceAndClaims(t *testing.T) {
 	rc.fails(-32602, "nvmf_subsystem_add_ns", map[string]any{"nqn": "nqn.2016-06.io.vda:s1", "namespace": map[string]any{"bdev_name": uuid}})
 	// Deleting the exported lvol succeeds and the namespace silently goes.
 	rc.ok("bdev_lvol_delete", map[string]any{"name": uuid})
-	var subs []subsystemJSON
+	var subs []struct {
+		Namespaces []any `json:"namespaces"`
+	}
 	require.NoError(t, json.Unmarshal(rc.ok("nvmf_get_subsystems", map[string]any{"nqn": "nqn.2016-06.io.vda:s1"}), &subs))
-	require.Empty(t, *subs[0].Namespaces)
+	require.NotNil(t, subs[0].Namespaces)
+	require.Empty(t, subs[0].Namespaces)
 	// Hot-removing the base removes the lvstore.
 	rc.ok("bdev_malloc_delete", map[string]any{"name": "m0"})
 	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"lvs_name": "lvs0"})

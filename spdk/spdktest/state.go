@@ -37,7 +37,7 @@ type state struct {
 	lvsByUUID  map[string]*lvstore
 	passthrus  map[string]*passthruCfg
 	raids      []*raid
-	transports []string
+	transports []*transport
 	subsystems map[string]*subsystem
 	ctrlrs     []*nvmeCtrlr // attach order
 	// ctrlrByName and pathOwner index ctrlrs: by name, and the controller
@@ -60,7 +60,7 @@ func newState(in *instance, waitForRPC bool) *state {
 		examined:    map[string]bool{},
 		examDone:    make(chan struct{}),
 		passthrus:   map[string]*passthruCfg{},
-		subsystems:  map[string]*subsystem{},
+		subsystems:  newSubsystems(),
 		ctrlrByName: map[string]*nvmeCtrlr{},
 		lvsByName:   map[string]*lvstore{},
 		lvsByUUID:   map[string]*lvstore{},

@@ -41,6 +41,10 @@ var (
 	errDecode      = rpcErr(codeInternalError, "spdk_json_decode_object failed")
 	errInvalParams = rpcErr(codeInvalidParams, "Invalid parameters")
 	errInternal    = rpcErr(codeInternalError, "Internal error")
+	// errCrashed is returned by a handler that called state.crash: real
+	// SPDK dies on the request, so no reply is sent and the connection
+	// closes.
+	errCrashed = rpcErr(codeInternalError, "target crashed")
 )
 
 // request is one decoded JSON-RPC request.
@@ -307,6 +311,9 @@ func (in *instance) handle(raw json.RawMessage) answer {
 	}
 	dropReply := hasFault && f.DropReply
 	result, rerr := in.call(req)
+	if rerr == errCrashed {
+		return answer{hangUp: true}
+	}
 	if rest, ok := result.(async); ok {
 		return answer{later: func() answer {
 			result, rerr := in.complete(req, rest)
