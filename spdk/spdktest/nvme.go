@@ -42,11 +42,13 @@ const (
 // lost controller, which is "failed" between attempts and reconnects by
 // itself once the target takes it again; a connect the target rejects
 // (host not allowed, no subsystem) keeps it "resetting" for about a
-// second, a refused one fails it at once. SPDK's exact retry period is not
-// observable over RPC; 1.5 s keeps the fake's states away from the
-// recorded polls' edges.
+// second, a refused one fails it at once and is retried at once (it
+// reconnects as soon as the target listens again). SPDK's exact retry
+// period after a rejection is not observable over RPC; 1.5 s keeps the
+// fake's states away from the recorded polls' edges.
 const (
 	defaultRetryInterval = 1500 * time.Millisecond
+	refusedRetryInterval = 100 * time.Millisecond
 	rejectedResetTime    = time.Second
 	// failoverResetTime is how long a reset onto another path takes before
 	// its connect (the disconnect and the I/O channels' reset).
@@ -731,7 +733,11 @@ func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.
 			c.mu.Lock()
 			p.state = "failed"
 			c.mu.Unlock()
-			if !sleepPath(c, p, defaultRetryInterval) {
+			wait := refusedRetryInterval
+			if rejected {
+				wait = defaultRetryInterval
+			}
+			if !sleepPath(c, p, wait) {
 				return
 			}
 			continue
