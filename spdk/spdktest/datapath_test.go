@@ -100,7 +100,7 @@ func TestDataSurvivesControllerFailover(t *testing.T) {
 	rcD := dialRaw(t, d.SockPath())
 	rcD.ok("bdev_set_options", map[string]any{"bdev_auto_examine": false})
 	rcD.ok("framework_start_init", nil)
-	rcD.fails(-32602, "bdev_nvme_attach_controller", map[string]any{"name": "x", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": portA, "subnqn": nqnA, "hostnqn": fe1})
+	rcD.fails(-32602, "bdev_nvme_attach_controller", map[string]any{"name": "x", "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": portA, "subnqn": nqnA, "hostnqn": fe1})
 	attach(rcD, "va1", portA, nqnA, fe2)
 	attach(rcD, "vb1", portB, nqnB, fe2)
 
@@ -172,7 +172,7 @@ func TestMultipathNeedsDistinctCntlids(t *testing.T) {
 	rc := dialRaw(t, h.SockPath())
 	attach(rc, "h0", p1, nqn, host)
 	params := func(port string) map[string]any {
-		return map[string]any{"name": "h0", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host, "multipath": "multipath"}
+		return map[string]any{"name": "h0", "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host, "multipath": "multipath"}
 	}
 	rc.fails(-32602, "bdev_nvme_attach_controller", params(p2)) // cntlid 1 twice
 	require.Equal(t, `["h0n1"]`, string(rc.ok("bdev_nvme_attach_controller", params(p3))))
@@ -203,7 +203,7 @@ func TestPathBelongsToOneController(t *testing.T) {
 	p1, p2 := mk(1, 1000), mk(1001, 2000)
 	rc := dialRaw(t, NewServer(t).SockPath())
 	params := func(name, port string) map[string]any {
-		return map[string]any{"name": name, "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn,
+		return map[string]any{"name": name, "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn,
 			"hostnqn": host, "multipath": "multipath"}
 	}
 	rc.ok("bdev_nvme_attach_controller", params("a", p1))
@@ -231,12 +231,14 @@ func TestReconnectAfterTargetRestart(t *testing.T) {
 	c := NewServer(t)
 	rc := dialRaw(t, c.SockPath())
 	rc.ok("bdev_nvme_attach_controller", map[string]any{
-		"name": "v", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host,
+		"name": "v", "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host,
 		"ctrlr_loss_timeout_sec": -1, "reconnect_delay_sec": 1,
 	})
 	a.Crash()
+	// Real SPDK waits out reconnect_delay_sec between failed reconnects
+	// (testdata/diff/nvme_outage_kill.jsonl).
 	require.Eventually(t, func() bool {
-		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", nil)), `"state":"resetting"`)
+		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", nil)), `"state":"reconnect_is_delayed"`)
 	}, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, a.Restart(false))
 	ra = dialRaw(t, a.SockPath())
@@ -287,5 +289,5 @@ func TestRemoveListenerDropsItsHosts(t *testing.T) {
 		return strings.Contains(string(rc.ok("bdev_nvme_get_controllers", map[string]any{"name": "v"})), `"state":"failed"`)
 	}, 5*time.Second, 5*time.Millisecond)
 	rc.ok("bdev_nvme_detach_controller", map[string]any{"name": "v"})
-	rc.fails(-19, "bdev_nvme_attach_controller", map[string]any{"name": "w", "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host})
+	rc.fails(-19, "bdev_nvme_attach_controller", map[string]any{"name": "w", "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": port, "subnqn": nqn, "hostnqn": host})
 }

@@ -220,21 +220,13 @@ func closeNVMeDevices(m map[string]*localNVMe) {
 // SPDK's rpc_bdev_nvme_attach_controller and bdev_nvme_create check things
 // (caller holds s.mu).
 func (s *state) attachPCIe(p *attachParams) (any, *Error) {
-	if len(p.TrAddr) >= 256 {
-		return nil, rpcErr(-22, "traddr too long: "+p.TrAddr)
-	}
-	if c := s.ctrlr(p.Name); c != nil {
-		if rerr := sameNameChecks(c, p, fabric.TransportID{TrType: "PCIe", TrAddr: p.TrAddr, TrSvcID: p.TrSvcID}); rerr != nil {
-			return nil, rerr
-		}
-	}
 	addr, err := ParsePCIAddr(p.TrAddr)
 	if err != nil {
 		// spdk_nvme_connect_async finds no device: "No controller was
 		// found with provided trid".
 		return nil, errNoDevice
 	}
-	if s.pathOwner[pathKey{trid: fabric.TransportID{TrType: "PCIe", TrAddr: addr}}] != nil {
+	if s.owner(pathKey{trid: fabric.TransportID{TrType: "PCIe", TrAddr: addr}}) != nil {
 		return nil, errExists
 	}
 	dev := s.in.t.nvme[addr]
@@ -250,7 +242,8 @@ func (s *state) attachPCIe(p *attachParams) (any, *Error) {
 		CntlID: 0, SerialNumber: dev.cfg.SerialNumber, ModelNumber: dev.cfg.ModelNumber, SubNQN: dev.subnqn,
 		Namespaces: []fabric.NamespaceInfo{{NSID: 1, UUID: dev.uuid, BlockSize: dev.cfg.BlockSize, NumBlocks: dev.dev.NumBlocks()}},
 	}
-	path := &nvmePath{trid: fabric.TransportID{TrType: "PCIe", TrAddr: addr}, hostnqn: p.HostNQN, info: info, state: "enabled", local: dev}
+	path := &nvmePath{pathID: pathID{trid: fabric.TransportID{TrType: "PCIe", TrAddr: addr}}, hostnqn: p.HostNQN,
+		info: info, state: "enabled", local: dev}
 	c := &nvmeCtrlr{name: p.Name, paths: []*nvmePath{path}, bdevs: map[uint32]*bdev{}, stop: make(chan struct{})}
 	b := &bdev{
 		name: p.Name + "n1", uuid: dev.uuid, aliases: []string{dev.uuid}, product: "NVMe disk",
@@ -269,24 +262,27 @@ func (s *state) attachPCIe(p *attachParams) (any, *Error) {
 	return []string{b.name}, nil
 }
 
-// sameNameChecks are SPDK's rules for an attach under the name of an
-// existing controller c: the same address again, or a different subsystem
-// or host NQN than its first path, is refused.
+// sameNameChecks are rpc_bdev_nvme_attach_controller's rules for an attach
+// under the name of an existing controller c, checked against its first
+// controller's active path: multipath disabled, the same network path
+// again, a different subsystem or host NQN, or PI options are refused.
 func sameNameChecks(c *nvmeCtrlr, p *attachParams, trid fabric.TransportID) *Error {
-	if p.Multipath == "disable" {
+	if p.multipath == "disable" {
 		return rpcErr(-114, "A controller named "+p.Name+" already exists and multipath is disabled\n")
 	}
-	for _, x := range c.paths {
-		if x.trid.TrAddr == trid.TrAddr && x.trid.TrSvcID == trid.TrSvcID {
-			return rpcErr(-114, "A controller named "+p.Name+" already exists with the specified network path\n")
-		}
-	}
 	first := c.paths[0]
+	if first.trid.TrAddr == trid.TrAddr && first.trid.TrSvcID == trid.TrSvcID &&
+		first.hostaddr == p.HostAddr && first.hostsvcid == p.HostSvcID {
+		return rpcErr(-114, "A controller named "+p.Name+" already exists with the specified network path\n")
+	}
 	if p.SubNQN != first.subnqn {
 		return rpcErr(-22, "A controller named "+p.Name+" already exists, but uses a different subnqn ("+first.subnqn+")\n")
 	}
 	if p.HostNQN != first.hostnqn {
 		return rpcErr(-22, "A controller named "+p.Name+" already exists, but uses a different hostnqn ("+first.hostnqn+")\n")
+	}
+	if p.PrchkReftag || p.PrchkGuard {
+		return rpcErr(-22, "A controller named "+p.Name+" already exists. To add a path, do not specify PI options.\n")
 	}
 	return nil
 }

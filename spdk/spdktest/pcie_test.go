@@ -92,7 +92,7 @@ func TestAttachPCIeAnswersLikeSPDK(t *testing.T) {
 	for _, addr := range []string{"0000:03:00.0", "0000:01:00.1", "not-a-pci-address", "127.0.0.1"} {
 		require.Equal(t, "No such device", rc.fails(-19, "bdev_nvme_attach_controller", attach("nvmeX", addr)), addr)
 	}
-	rc.fails(-22, "bdev_nvme_attach_controller", attach("nvmeX", strings.Repeat("0", 256)))
+	rc.fails(-22, "bdev_nvme_attach_controller", attach("nvmeX", strings.Repeat("0", 257)))
 	// The same device under another name, in either spelling: -EEXIST.
 	require.Equal(t, "File exists", rc.fails(-17, "bdev_nvme_attach_controller", attach("other", "0000:01:00.0")))
 	rc.fails(-17, "bdev_nvme_attach_controller", attach("other", "01:00.0"))

@@ -40,10 +40,8 @@ type state struct {
 	transports []*transport
 	subsystems map[string]*subsystem
 	ctrlrs     []*nvmeCtrlr // attach order
-	// ctrlrByName and pathOwner index ctrlrs: by name, and the controller
-	// holding each path.
+	// ctrlrByName indexes ctrlrs by name.
 	ctrlrByName map[string]*nvmeCtrlr
-	pathOwner   map[pathKey]*nvmeCtrlr
 	fab         fabricTarget
 }
 
@@ -64,7 +62,6 @@ func newState(in *instance, waitForRPC bool) *state {
 		ctrlrByName: map[string]*nvmeCtrlr{},
 		lvsByName:   map[string]*lvstore{},
 		lvsByUUID:   map[string]*lvstore{},
-		pathOwner:   map[pathKey]*nvmeCtrlr{},
 	}
 	close(s.examDone)
 	if !waitForRPC {
@@ -83,7 +80,6 @@ func (s *state) shutdown() {
 	ctrlrs := s.ctrlrs
 	s.ctrlrs = nil
 	clear(s.ctrlrByName)
-	clear(s.pathOwner)
 	bdevs := s.bdevs
 	s.mu.Unlock()
 	for _, j := range exams {
