@@ -18,7 +18,7 @@ package spdktest
 //     same position, they are bound, and every later occurrence on either
 //     side must agree with that binding. Requests are rewritten through the
 //     binding (e.g. bdev_lvol_delete by uuid).
-//   - Ports: every recorded trsvcid is remapped to a port reserved on
+//   - Ports: every recorded trsvcid that is a port number is remapped to a port reserved on
 //     127.0.0.1 (package reserve) in requests and mapped back in responses;
 //     every fake may listen on the reserved ports. Port 4429, "held by
 //     another process" in the recording, is held by a listener of the test.
@@ -344,6 +344,8 @@ func (r *replayer) pair(l *recLine) {
 			r.fail(l, "real SPDK closed the connection (crashed) on this request; the fake answered")
 		}
 		r.dropConn(rt)
+		// The real target died: its label's next request met a fresh one.
+		rt.crashed = true
 		return
 	}
 	// Known differences are not transient: do not wait for them to go away.
