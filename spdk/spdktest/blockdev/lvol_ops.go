@@ -349,3 +349,19 @@ func (s *Lvstore) inflate(name string, all bool) error {
 	}
 	return s.persistLocked()
 }
+
+// SetName renames the store (bdev_lvol_rename_lvstore).
+func (s *Lvstore) SetName(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return fmt.Errorf("%w: lvstore %s was deleted", ErrNotFound, s.name)
+	}
+	prev := s.name
+	s.name = name
+	if err := s.persistLocked(); err != nil {
+		s.name = prev
+		return err
+	}
+	return nil
+}

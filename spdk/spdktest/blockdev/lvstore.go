@@ -217,6 +217,9 @@ func (s *Lvstore) loadLvolsLocked(entries []lvolEntry) error {
 		if l.clusters == nil {
 			l.clusters = []uint32{}
 		}
+		if n := e.NumClusters; n > uint64(len(l.clusters)) && n <= maxLvolClusters {
+			l.clusters = append(l.clusters, make([]uint32, n-uint64(len(l.clusters)))...)
+		}
 		for _, c := range l.clusters {
 			if c == 0 {
 				continue
@@ -268,8 +271,14 @@ func (s *Lvstore) payloadLocked() payload {
 		Lvols: make([]lvolEntry, 0, len(s.lvols)),
 	}
 	for _, l := range s.lvols {
+		// A thin lvol's map is mostly zeros: the trailing ones are cut so
+		// that huge thin lvols fit in the metadata region.
+		last := len(l.clusters)
+		for last > 0 && l.clusters[last-1] == 0 {
+			last--
+		}
 		e := lvolEntry{Name: l.name, UUID: l.uuid, Thin: l.thin, Snapshot: l.snapshot, ReadOnly: l.readOnly,
-			ClearMethod: l.clearMethod, Clusters: l.clusters}
+			ClearMethod: l.clearMethod, Clusters: l.clusters[:last], NumClusters: uint64(len(l.clusters))}
 		if l.parent != nil {
 			e.Parent = l.parent.uuid
 		}
