@@ -58,11 +58,21 @@ type bdev struct {
 	onClose    func()               // releases the device when the bdev goes away
 	resize     func() (uint64, any) // optional: re-reads num_blocks (lvols)
 
+	md mdFormat // metadata and DIF (malloc)
+
 	claim     string
 	claimedBy string
 	qos       [4]uint64
 	histogram bool
 	stats     ioStats
+}
+
+// mdFormat is a bdev's metadata layout as bdev_get_bdevs shows it.
+type mdFormat struct {
+	size       uint32
+	interleave bool
+	difType    int32
+	difHead    bool
 }
 
 // ioStats are bdev_get_iostat's counters, updated by real I/O.
@@ -208,15 +218,14 @@ func hexVal(c byte) (byte, bool) {
 	return 0, false
 }
 
-// lookup finds a bdev by name, alias or uuid.
+// lookup finds a bdev by name, alias or uuid, spelled exactly as SPDK
+// reports them (spdk_bdev_get_by_name: an upper-case uuid or one without
+// dashes finds nothing).
 func (s *state) lookup(name string) *bdev {
-	if b, ok := s.byName[name]; ok {
-		return b
+	if name == "" {
+		return nil
 	}
-	if u, ok := parseUUID(name); ok {
-		return s.byName[formatUUID(u)]
-	}
-	return nil
+	return s.byName[name]
 }
 
 // keys returns every name b is known by.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
+	"math"
 	"os"
 	"time"
 )
@@ -16,6 +17,7 @@ func init() {
 	register("bdev_malloc_delete", phaseRuntime, deleteOfKind("malloc"))
 	register("bdev_aio_create", phaseRuntime, bdevAIOCreate)
 	register("bdev_aio_delete", phaseRuntime, deleteOfKind("aio"))
+	register("bdev_aio_rescan", phaseRuntime, bdevAIORescan)
 	register("bdev_null_create", phaseRuntime, bdevNullCreate)
 	register("bdev_null_delete", phaseRuntime, deleteOfKind("null"))
 	register("bdev_set_qos_limit", phaseRuntime, bdevSetQoS)
@@ -46,6 +48,11 @@ type bdevJSON struct {
 	BlockSize      uint32         `json:"block_size"`
 	NumBlocks      uint64         `json:"num_blocks"`
 	UUID           string         `json:"uuid"`
+	MDSize         *uint32        `json:"md_size,omitempty"`
+	MDInterleave   *bool          `json:"md_interleave,omitempty"`
+	DIFType        *int32         `json:"dif_type,omitempty"`
+	DIFIsHeadOfMD  *bool          `json:"dif_is_head_of_md,omitempty"`
+	DIFChecks      *difChecks     `json:"enabled_dif_check_types,omitempty"`
 	Limits         rateLimits     `json:"assigned_rate_limits"`
 	Claimed        bool           `json:"claimed"`
 	ClaimType      string         `json:"claim_type,omitempty"`
@@ -53,6 +60,13 @@ type bdevJSON struct {
 	IOTypes        ioTypes        `json:"supported_io_types"`
 	MemoryDomains  []memoryDomain `json:"memory_domains,omitempty"`
 	DriverSpecific any            `json:"driver_specific"`
+}
+
+// difChecks is enabled_dif_check_types.
+type difChecks struct {
+	Reftag bool `json:"reftag"`
+	Apptag bool `json:"apptag"`
+	Guard  bool `json:"guard"`
 }
 
 func (b *bdev) json() bdevJSON {
@@ -64,6 +78,14 @@ func (b *bdev) json() bdevJSON {
 	}
 	if j.Aliases == nil {
 		j.Aliases = []string{}
+	}
+	if b.md.size != 0 {
+		md := b.md
+		j.MDSize, j.MDInterleave, j.DIFType = &md.size, &md.interleave, &md.difType
+		if md.difType != 0 {
+			j.DIFIsHeadOfMD = &md.difHead
+			j.DIFChecks = &difChecks{Reftag: md.difType != 3, Guard: true}
+		}
 	}
 	for i := 0; i < b.memDomains; i++ {
 		j.MemoryDomains = append(j.MemoryDomains, acceleratorDomain)
@@ -78,8 +100,8 @@ func (b *bdev) json() bdevJSON {
 // to appear (asynchronously, without holding the state lock).
 func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name    string `json:"name"`
-		Timeout uint64 `json:"timeout"`
+		Name    *string `json:"name"`
+		Timeout uint64  `json:"timeout"`
 	}
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
@@ -112,53 +134,91 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 // getBdevs lists every bdev (name empty) or the one named; when there is
 // none of that name it returns nil and the channel closed at the next
 // registration.
-func (s *state) getBdevs(name string) ([]bdevJSON, chan struct{}) {
+func (s *state) getBdevs(name *string) ([]bdevJSON, chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if name == "" {
+	if name == nil {
 		out := make([]bdevJSON, 0, len(s.bdevs))
 		for _, b := range s.bdevs {
 			out = append(out, b.json())
 		}
 		return out, nil
 	}
-	if b := s.lookup(name); b != nil {
+	if b := s.lookup(*name); b != nil {
 		return []bdevJSON{b.json()}, nil
 	}
 	return nil, s.changed
 }
 
+// bdevMallocCreate is create_malloc_disk, then spdk_bdev_register: bad
+// geometry is -22; separate metadata (md_size without md_interleave) is
+// refused by the bdev layer for a bdev that supports accel sequences; an
+// empty name is -22 (no name at all gets MallocN).
 func bdevMallocCreate(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name              string `json:"name"`
-		UUID              string `json:"uuid"`
-		BlockSize         uint32 `json:"block_size"`
-		NumBlocks         uint64 `json:"num_blocks"`
-		OptimalIOBoundary uint32 `json:"optimal_io_boundary"`
-		MDSize            uint32 `json:"md_size"`
-		MDInterleave      bool   `json:"md_interleave"`
-		DIFType           int    `json:"dif_type"`
-		DIFIsHeadOfMD     bool   `json:"dif_is_head_of_md"`
-		PhysicalBlockSize uint32 `json:"physical_block_size"`
+		Name              *string `json:"name"`
+		UUID              *string `json:"uuid"`
+		BlockSize         uint32  `json:"block_size"`
+		NumBlocks         uint64  `json:"num_blocks"`
+		OptimalIOBoundary uint32  `json:"optimal_io_boundary"`
+		MDSize            uint32  `json:"md_size"`
+		MDInterleave      bool    `json:"md_interleave"`
+		DIFType           int32   `json:"dif_type"`
+		DIFIsHeadOfMD     bool    `json:"dif_is_head_of_md"`
+		PhysicalBlockSize uint32  `json:"physical_block_size"`
 	}
 	if err := decodeParams(params, &p, "block_size", "num_blocks"); err != nil {
 		return nil, err
 	}
-	if p.BlockSize == 0 || p.BlockSize%512 != 0 || p.NumBlocks == 0 {
+	var uuid string
+	if p.UUID != nil {
+		u, ok := parseUUID(*p.UUID)
+		if !ok || len(*p.UUID) != 36 {
+			return nil, errDecode // spdk_json_decode_uuid: the dashed form only
+		}
+		uuid = formatUUID(u)
+	}
+	if p.NumBlocks == 0 || p.BlockSize%512 != 0 || p.PhysicalBlockSize%512 != 0 {
 		return nil, errInval
 	}
-	uuid, rerr := bdevUUID(p.UUID)
-	if rerr != nil {
-		return nil, rerr
+	switch p.MDSize {
+	case 0, 8, 16, 32, 64, 128:
+	default:
+		return nil, errInval
 	}
-	if p.Name == "" {
-		p.Name = fmt.Sprintf("Malloc%d", s.mallocSeq)
+	if p.DIFType < 0 || p.DIFType > 3 || (p.DIFType != 0 && p.MDSize == 0) {
+		return nil, errInval
+	}
+	blockSize := p.BlockSize
+	if p.MDInterleave {
+		blockSize += p.MDSize
+	}
+	name := ""
+	if p.Name != nil {
+		name = *p.Name
+	} else {
+		name = fmt.Sprintf("Malloc%d", s.mallocSeq)
 		s.mallocSeq++
 	}
+	if blockSize == 0 {
+		return nil, rpcErr(-12, "Cannot allocate memory") // spdk_zmalloc(0)
+	}
+	// Separate metadata needs a bdev without accel sequences: malloc has
+	// them unless DIF is on.
+	if name == "" || (p.MDSize != 0 && !p.MDInterleave && p.DIFType == 0) {
+		return nil, errInval
+	}
+	if uuid == "" || uuid == "00000000-0000-0000-0000-000000000000" {
+		uuid = newUUID()
+	}
 	b := &bdev{
-		name: p.Name, uuid: uuid, aliases: []string{uuid}, product: "Malloc disk",
-		blockSize: p.BlockSize, numBlocks: p.NumBlocks, io: ioMalloc, memDomains: 1,
-		dev: blockdev.NewMemory(p.BlockSize, p.NumBlocks),
+		name: name, uuid: uuid, aliases: []string{uuid}, product: "Malloc disk",
+		blockSize: blockSize, numBlocks: p.NumBlocks, io: ioMalloc, memDomains: 1,
+		dev: blockdev.NewMemory(blockSize, p.NumBlocks),
+		md:  mdFormat{size: p.MDSize, interleave: p.MDInterleave, difType: p.DIFType, difHead: p.DIFIsHeadOfMD},
+	}
+	if p.DIFType != 0 {
+		b.memDomains = 0 // no accel sequences, no memory domains
 	}
 	b.driver = func() any { return struct{}{} }
 	if err := s.registerBdev(b); err != nil {
@@ -185,26 +245,35 @@ type aioJSON struct {
 	Readonly          bool   `json:"readonly"`
 }
 
+// bdevAIOCreate is create_aio_bdev: the file opens first (errno), then
+// the block size is checked (none given: SPDK cannot detect one on a
+// regular file), then the bdev registers (-17 taken name, -22 empty one).
 func bdevAIOCreate(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		Name      string `json:"name"`
 		Filename  string `json:"filename"`
 		BlockSize uint32 `json:"block_size"`
 		Readonly  bool   `json:"readonly"`
-		Fallocate bool   `json:"fallocate"`
 	}
 	if err := decodeParams(params, &p, "name", "filename"); err != nil {
 		return nil, err
 	}
-	if s.lookup(p.Name) != nil {
-		return nil, errExists
+	st, err := os.Stat(p.Filename)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errNoEnt
+		}
+		return nil, errInval
 	}
 	bs := p.BlockSize
-	if bs == 0 {
-		bs = 512
-	}
-	if bs%512 != 0 {
+	if bs < 512 || bs&(bs-1) != 0 || st.Size()%int64(bs) != 0 {
 		return nil, errInval
+	}
+	if p.Name == "" {
+		return nil, errInval
+	}
+	if s.lookup(p.Name) != nil {
+		return nil, errExists
 	}
 	f, err := blockdev.OpenFile(p.Filename, bs)
 	if err != nil {
@@ -215,17 +284,52 @@ func bdevAIOCreate(s *state, params json.RawMessage) (any, *Error) {
 	}
 	uuid := newUUID()
 	b := &bdev{
-		name: p.Name, uuid: uuid, aliases: []string{uuid}, product: "AIO disk",
+		name: p.Name, uuid: uuid, aliases: []string{uuid}, product: productAIO,
 		blockSize: bs, numBlocks: f.NumBlocks(), io: ioAIO, dev: f,
 		onClose: func() { _ = f.Close() },
 	}
-	ds := obj{{"aio", aioJSON{Filename: p.Filename, BlockSizeOverride: p.BlockSize != 0, Readonly: p.Readonly}}}
+	ds := obj{{"aio", aioJSON{Filename: p.Filename, BlockSizeOverride: true, Readonly: p.Readonly}}}
 	b.driver = func() any { return ds }
 	if err := s.registerBdev(b); err != nil {
 		b.close()
 		return nil, err
 	}
 	return b.name, nil
+}
+
+const productAIO = "AIO disk"
+
+// bdevAIORescan re-reads the size of an aio bdev's file.
+func bdevAIORescan(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, err
+	}
+	b := s.lookup(p.Name)
+	if b == nil || b.product != productAIO {
+		return nil, errNoDevice
+	}
+	f, ok := b.dev.(*blockdev.File)
+	if !ok {
+		return nil, errNoDevice
+	}
+	size, err := f.Size()
+	if err != nil {
+		return nil, errInval
+	}
+	n := uint64(size) / uint64(b.blockSize)
+	if n != b.numBlocks {
+		if n < b.numBlocks {
+			// spdk_bdev_notify_blockcnt_change refuses to shrink an open
+			// bdev, and bdev_aio_rescan holds a descriptor itself.
+			return nil, rpcErr(-16, "Device or resource busy")
+		}
+		f.SetNumBlocks(n)
+		b.numBlocks = n
+	}
+	return true, nil
 }
 
 func bdevNullCreate(s *state, params json.RawMessage) (any, *Error) {
@@ -309,10 +413,14 @@ func bdevSetQoS(s *state, params json.RawMessage) (any, *Error) {
 	if b == nil {
 		return nil, errNoDevice
 	}
+	// SPDK takes UINT64_MAX for "not given".
 	vals := []*uint64{p.RWIOs, p.RWMB, p.ReadMB, p.WritMB}
 	given := false
-	for _, v := range vals {
-		given = given || v != nil
+	for i, v := range vals {
+		if v != nil && *v == math.MaxUint64 {
+			vals[i] = nil
+		}
+		given = given || vals[i] != nil
 	}
 	if !given {
 		return nil, rpcErr(-22, "No rate limits specified")
@@ -325,13 +433,16 @@ func bdevSetQoS(s *state, params json.RawMessage) (any, *Error) {
 		if i == 0 && x%1000 != 0 {
 			x = (x/1000 + 1) * 1000 // SPDK rounds IOPS up to a multiple of 1000
 		}
+		if i > 0 {
+			x = min(x, math.MaxUint64/1024/1024) // kept in bytes per second
+		}
 		b.qos[i] = x
 	}
 	return true, nil
 }
 
 type iostatBdev struct {
-	Name            string `json:"name"`
+	Name            string `json:"name,omitempty"`
 	BytesRead       uint64 `json:"bytes_read"`
 	NumReadOps      uint64 `json:"num_read_ops"`
 	BytesWritten    uint64 `json:"bytes_written"`
@@ -352,8 +463,14 @@ type iostatBdev struct {
 	CopyLatency     uint64 `json:"copy_latency_ticks"`
 	MaxCopyLatency  uint64 `json:"max_copy_latency_ticks"`
 	MinCopyLatency  uint64 `json:"min_copy_latency_ticks"`
-	IOError         obj    `json:"io_error"`
+	IOError         *obj   `json:"io_error,omitempty"`
 	DriverSpecific  *obj   `json:"driver_specific,omitempty"`
+}
+
+// iostatChannel is one element of bdev_get_iostat's per_channel list.
+type iostatChannel struct {
+	ThreadID int `json:"thread_id"`
+	iostatBdev
 }
 
 type iostatResult struct {
@@ -374,10 +491,10 @@ func (b *bdev) iostat() iostatBdev {
 		Name: b.name, BytesRead: st.bytesRead, NumReadOps: st.readOps, BytesWritten: st.bytesWritten,
 		NumWriteOps: st.writeOps, ReadLatency: st.readTicks, MaxReadLatency: st.maxRead,
 		MinReadLatency: st.minRead, WriteLatency: st.writeTicks, MaxWriteLatency: st.maxWrite,
-		MinWriteLatency: st.minWrite, IOError: obj{},
+		MinWriteLatency: st.minWrite, IOError: &obj{},
 	}
 	if st.failed > 0 {
-		j.IOError = obj{{"failed", st.failed}}
+		j.IOError = &obj{{"failed", st.failed}}
 	}
 	if b.product == "NVMe disk" {
 		j.DriverSpecific = &obj{}
@@ -387,19 +504,30 @@ func (b *bdev) iostat() iostatBdev {
 
 func bdevGetIostat(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name       string `json:"name"`
-		PerChannel bool   `json:"per_channel"`
+		Name       *string `json:"name"`
+		PerChannel bool    `json:"per_channel"`
 	}
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	res := iostatResult{TickRate: tickRate, Ticks: ticksNow(), Bdevs: []iostatBdev{}}
-	if p.Name != "" {
-		b := s.lookup(p.Name)
+	if p.Name == nil && p.PerChannel {
+		return nil, errInval
+	}
+	if p.Name != nil {
+		b := s.lookup(*p.Name)
 		if b == nil {
 			return nil, errNoDevice
 		}
-		res.Bdevs = append(res.Bdevs, b.iostat())
+		st := b.iostat()
+		if p.PerChannel {
+			// One channel, on the app thread; the per-bdev keys without
+			// name and io_error.
+			st.Name, st.IOError, st.DriverSpecific = "", nil, nil
+			return obj{{"tick_rate", uint64(tickRate)}, {"ticks", res.Ticks}, {"name", b.name},
+				{"channels", []iostatChannel{{ThreadID: 1, iostatBdev: st}}}}, nil
+		}
+		res.Bdevs = append(res.Bdevs, st)
 		return res, nil
 	}
 	for _, b := range s.bdevs {
@@ -441,8 +569,15 @@ func bdevGetHistogram(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p, "name"); err != nil {
 		return nil, err
 	}
-	if s.lookup(p.Name) == nil {
+	b := s.lookup(p.Name)
+	if b == nil {
 		return nil, errNoDevice
+	}
+	if !b.histogram && b.claim != "" {
+		// SPDK gathers the histogram from the bdev's I/O channels: one
+		// without a histogram fails with EFAULT. A bdev nobody opened has
+		// no channel, and an empty histogram.
+		return nil, rpcErr(codeInternalError, "Bad address")
 	}
 	return histogramResult{
 		Histogram:   base64.StdEncoding.EncodeToString(make([]byte, histogramBytes)),

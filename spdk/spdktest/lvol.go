@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,9 +22,10 @@ const maxLvolName = 63
 // lvstore is a loaded lvstore: the on-disk format lives in blockdev, the
 // bdevs of its lvols here.
 type lvstore struct {
-	ls    *blockdev.Lvstore
-	base  *bdev
-	lvols map[*bdev]*blockdev.Lvol
+	ls      *blockdev.Lvstore
+	base    *bdev
+	lvols   map[*bdev]*blockdev.Lvol
+	newName string // SPDK's lvs->new_name: "" until renamed
 }
 
 type lvstoreJSON struct {
@@ -178,7 +180,7 @@ func bdevExamine(s *state, params json.RawMessage) (any, *Error) {
 		Name string `json:"name"`
 	}
 	if err := decodeParams(params, &p, "name"); err != nil {
-		return nil, err
+		return nil, rpcErr(codeInvalidParams, err.Message)
 	}
 	if s.autoExamine {
 		return nil, errInval
@@ -217,51 +219,63 @@ func bdevWaitForExamine(s *state, params json.RawMessage) (any, *Error) {
 	}), nil
 }
 
-var clearMethods = map[string]bool{"none": true, "unmap": true, "write_zeroes": true}
+// clearMethod parses a clear_method as SPDK does (case-insensitively).
+func clearMethod(m string) (string, bool) {
+	m = strings.ToLower(m)
+	switch m {
+	case blockdev.ClearNone, blockdev.ClearUnmap, blockdev.ClearWriteZeroes:
+		return m, true
+	}
+	return "", false
+}
 
 func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		BdevName    string  `json:"bdev_name"`
 		LvsName     string  `json:"lvs_name"`
-		ClusterSz   *uint32 `json:"cluster_sz"`
-		ClearMethod string  `json:"clear_method"`
+		ClusterSz   uint32  `json:"cluster_sz"`
+		ClearMethod *string `json:"clear_method"`
 		MDRatio     uint32  `json:"num_md_pages_per_cluster_ratio"`
 	}
 	if err := decodeParams(params, &p, "bdev_name", "lvs_name"); err != nil {
 		return nil, err
 	}
-	if p.ClearMethod == "" {
-		p.ClearMethod = "unmap"
+	clear := blockdev.ClearUnmap
+	if p.ClearMethod != nil {
+		var ok bool
+		if clear, ok = clearMethod(*p.ClearMethod); !ok {
+			return nil, rpcErr(-22, "Invalid clear_method parameter")
+		}
 	}
-	if !clearMethods[p.ClearMethod] {
-		return nil, rpcErr(-22, "Invalid clear_method parameter")
-	}
-	cluster := uint32(4 << 20)
-	if p.ClusterSz != nil && *p.ClusterSz != 0 {
-		cluster = *p.ClusterSz
-	}
-	if len(p.LvsName) > maxLvolName || p.LvsName == "" || cluster < 4096 || cluster%4096 != 0 {
+	// vbdev_lvs_create, then spdk_lvs_init: what fails before the
+	// blobstore is written answers with the errno; what spdk_bs_init
+	// refuses comes back through the callback as -32602.
+	if len(p.LvsName) > maxLvolName || p.LvsName == "" {
 		return nil, errInval
 	}
 	b := s.lookup(p.BdevName)
 	if b == nil {
 		return nil, errNoDevice
 	}
-	if s.findLvstore(p.LvsName, "") != nil {
-		return nil, errExists
-	}
 	if b.claim != "" {
 		return nil, errPerm
 	}
-	if cluster < b.blockSize {
+	cluster := uint64(p.ClusterSz)
+	if cluster == 0 {
+		cluster = blockdev.DefaultClusterSize
+	}
+	if cluster < uint64(b.blockSize) {
 		return nil, errInval
 	}
+	if s.lvsByName[p.LvsName] != nil {
+		return nil, errExists
+	}
 	ls, err := blockdev.CreateLvstore(b.device(), blockdev.LvstoreOptions{
-		Name: p.LvsName, UUID: newUUID(), ClusterSize: uint64(cluster),
-		ClearMethod: p.ClearMethod, MDPagesPerClusterRatio: p.MDRatio,
+		Name: p.LvsName, UUID: newUUID(), ClusterSize: cluster,
+		ClearMethod: clear, MDPagesPerClusterRatio: p.MDRatio,
 	})
 	if err != nil {
-		return nil, errnoOf(err)
+		return nil, asyncErr(err)
 	}
 	claimBdev(b, claimReadManyWriteOne, "lvol")
 	s.addLvstore(&lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
@@ -273,12 +287,16 @@ func errnoOf(err error) *Error {
 	switch {
 	case errors.Is(err, blockdev.ErrNoSpace):
 		return rpcErr(-28, "No space left on device")
+	case errors.Is(err, blockdev.ErrNoMemory):
+		return rpcErr(-12, "Cannot allocate memory")
 	case errors.Is(err, blockdev.ErrExists):
 		return errExists
 	case errors.Is(err, blockdev.ErrNotFound):
 		return errNoDevice
 	case errors.Is(err, blockdev.ErrBusy):
 		return rpcErr(-16, "Device or resource busy")
+	case errors.Is(err, blockdev.ErrReadOnly):
+		return errPerm
 	}
 	return errInval
 }
@@ -289,24 +307,34 @@ func (s *state) findLvstore(name, uuid string) *lvstore {
 		return l
 	}
 	if uuid != "" {
-		return s.lvsByUUID[uuid]
+		if u, ok := parseUUID(uuid); ok {
+			return s.lvsByUUID[formatUUID(u)]
+		}
 	}
 	return nil
 }
 
-// addLvstore registers l (its name and uuid are unique and never change).
+// addLvstore registers l (its uuid never changes; bdev_lvol_rename_lvstore
+// re-keys its name).
 func (s *state) addLvstore(l *lvstore) {
 	s.lvstores = append(s.lvstores, l)
 	s.lvsByName[l.ls.Name()] = l
 	s.lvsByUUID[l.ls.UUID()] = l
 }
 
-// lvstoreXor resolves SPDK's "uuid or lvs_name" parameter pair.
-func (s *state) lvstoreXor(name, uuid string) (*lvstore, *Error) {
-	if (name == "") == (uuid == "") {
+// lvstoreXor resolves SPDK's "uuid or lvs_name" parameter pair
+// (vbdev_get_lvol_store_by_uuid_xor_name): exactly one must be given, and
+// a given one must name an lvstore, even when empty.
+func (s *state) lvstoreXor(name, uuid *string) (*lvstore, *Error) {
+	if (name == nil) == (uuid == nil) {
 		return nil, errInval
 	}
-	l := s.findLvstore(name, uuid)
+	var l *lvstore
+	if name != nil {
+		l = s.lvsByName[*name]
+	} else {
+		l = s.findLvstore("", *uuid)
+	}
 	if l == nil {
 		return nil, errNoDevice
 	}
@@ -315,13 +343,13 @@ func (s *state) lvstoreXor(name, uuid string) (*lvstore, *Error) {
 
 func lvolGetLvstores(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		UUID    string `json:"uuid"`
-		LvsName string `json:"lvs_name"`
+		UUID    *string `json:"uuid"`
+		LvsName *string `json:"lvs_name"`
 	}
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
-	if p.UUID == "" && p.LvsName == "" {
+	if params == nil {
 		out := make([]lvstoreJSON, 0, len(s.lvstores))
 		for _, l := range s.lvstores {
 			out = append(out, l.json())
@@ -337,8 +365,11 @@ func lvolGetLvstores(s *state, params json.RawMessage) (any, *Error) {
 
 func lvolDeleteLvstore(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		UUID    string `json:"uuid"`
-		LvsName string `json:"lvs_name"`
+		UUID    *string `json:"uuid"`
+		LvsName *string `json:"lvs_name"`
+	}
+	if params == nil {
+		return nil, errDecode
 	}
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package spdktest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
@@ -14,37 +16,17 @@ func init() {
 	register("bdev_lvol_snapshot", phaseRuntime, lvolSnapshot)
 	register("bdev_lvol_clone", phaseRuntime, lvolClone)
 	register("bdev_lvol_rename", phaseRuntime, lvolRename)
+	register("bdev_lvol_inflate", phaseRuntime, lvolInflate(true))
+	register("bdev_lvol_decouple_parent", phaseRuntime, lvolInflate(false))
+	register("bdev_lvol_set_read_only", phaseRuntime, lvolSetReadOnly)
+	register("bdev_lvol_rename_lvstore", phaseRuntime, lvolRenameLvstore)
 }
 
-func lvolRename(s *state, params json.RawMessage) (any, *Error) {
-	var p struct {
-		OldName string `json:"old_name"`
-		NewName string `json:"new_name"`
-	}
-	if err := decodeParams(params, &p, "old_name", "new_name"); err != nil {
-		return nil, err
-	}
-	l, b, lv := s.findLvol(p.OldName)
-	if lv == nil {
-		return nil, errNoDevice
-	}
-	alias := l.ls.Name() + "/" + p.NewName
-	if len(p.NewName) > maxLvolName || p.NewName == "" {
-		return nil, errInval
-	}
-	if _, taken := l.ls.Lvol(p.NewName); taken || s.lookup(alias) != nil {
-		return nil, errExists
-	}
-	if err := l.ls.Rename(lv.Name(), p.NewName); err != nil {
-		return nil, errnoOf(err)
-	}
-	for _, a := range b.aliases {
-		delete(s.byName, a)
-	}
-	b.aliases = []string{alias}
-	s.byName[alias] = b
-	return true, nil
-}
+// The lvol RPCs of module/bdev/lvol/vbdev_lvol_rpc.c: a decoding failure is
+// -32603 "spdk_json_decode_object failed"; what the handler checks itself
+// answers with the errno (-19 unknown lvol, -22, -17); what fails in the
+// lvol library's completion callback answers -32602 with the errno's text
+// (bdev_lvol_delete's callback: -32603).
 
 const productLvol = "Logical Volume"
 
@@ -56,7 +38,7 @@ func (s *state) addLvolBdev(l *lvstore, lv *blockdev.Lvol) (*bdev, *Error) {
 		product: productLvol, blockSize: lv.BlockSize(), numBlocks: lv.NumBlocks(),
 		io: ioLvol, memDomains: l.base.memDomains, dev: lv,
 	}
-	if lv.IsSnapshot() {
+	if lv.ReadOnly() {
 		b.io = ioSnapshot
 	}
 	b.driver = func() any { return lvolDriver(l, lv) }
@@ -67,20 +49,17 @@ func (s *state) addLvolBdev(l *lvstore, lv *blockdev.Lvol) (*bdev, *Error) {
 	return b, nil
 }
 
+// lvolDriver is an lvol bdev's driver_specific (vbdev_lvol_dump_info_json).
 func lvolDriver(l *lvstore, lv *blockdev.Lvol) obj {
 	d := obj{
 		{"lvol_store_uuid", l.ls.UUID()}, {"base_bdev", l.base.name},
 		{"thin_provision", lv.Thin()}, {"snapshot", lv.IsSnapshot()}, {"clone", lv.IsClone()},
 	}
-	if lv.IsSnapshot() {
-		clones := lv.Clones()
-		if clones == nil {
-			clones = []string{}
-		}
-		d = append(d, kv{"clones", clones})
-	}
 	if lv.IsClone() {
 		d = append(d, kv{"base_snapshot", lv.Parent()})
+	}
+	if lv.IsSnapshot() {
+		d = append(d, kv{"clones", lv.Clones()})
 	}
 	d = append(d, kv{"esnap_clone", false})
 	return obj{{"lvol", d}}
@@ -100,42 +79,59 @@ func (s *state) findLvol(name string) (*lvstore, *bdev, *blockdev.Lvol) {
 	return nil, nil, nil
 }
 
-// refreshLvols re-reads every lvol bdev of l after a change (sizes,
-// snapshot flags).
+// refresh re-reads every lvol bdev of l after a change (sizes, read-only
+// flags).
 func (l *lvstore) refresh() {
 	for b, lv := range l.lvols {
 		b.numBlocks = lv.NumBlocks()
 		b.io = ioLvol
-		if lv.IsSnapshot() {
+		if lv.ReadOnly() {
 			b.io = ioSnapshot
 		}
 	}
 }
 
 // lvolSize resolves the size / size_in_mib pair of bdev_lvol_create and
-// bdev_lvol_resize.
-func lvolSize(size, sizeMiB *uint64) (uint64, *Error) {
-	if size != nil && sizeMiB != nil {
+// bdev_lvol_resize (a zero counts as absent; MiB wrap around as in C).
+func lvolSize(size, sizeMiB uint64) (uint64, *Error) {
+	switch {
+	case size > 0 && sizeMiB > 0:
 		return 0, rpcErr(codeInternalError, "size is deprecated. Specify only size_in_mib instead.")
+	case sizeMiB > 0:
+		return sizeMiB * 1024 * 1024, nil
 	}
-	if sizeMiB != nil {
-		return *sizeMiB << 20, nil
+	return size, nil
+}
+
+// asyncErr is how lvol RPCs report failures from their completion
+// callbacks: -32602 with the errno text.
+func asyncErr(err error) *Error {
+	return rpcErr(codeInvalidParams, errnoOf(err).Message)
+}
+
+// checkLvolName is lvs_verify_lvol_name: 1 to 63 characters, unused in
+// the lvstore.
+func checkLvolName(l *lvstore, name *string) *Error {
+	if name == nil || *name == "" || len(*name) > maxLvolName {
+		return errInval
 	}
-	if size != nil {
-		return *size, nil
+	for _, lv := range l.ls.Lvols() {
+		if lv.Name() == *name {
+			return errExists
+		}
 	}
-	return 0, nil
+	return nil
 }
 
 func lvolCreate(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
+		UUID        *string `json:"uuid"`
+		LvsName     *string `json:"lvs_name"`
 		LvolName    string  `json:"lvol_name"`
-		LvsName     string  `json:"lvs_name"`
-		UUID        string  `json:"uuid"`
-		Size        *uint64 `json:"size"`
-		SizeInMiB   *uint64 `json:"size_in_mib"`
+		Size        uint64  `json:"size"`
+		SizeInMiB   uint64  `json:"size_in_mib"`
 		Thin        bool    `json:"thin_provision"`
-		ClearMethod string  `json:"clear_method"`
+		ClearMethod *string `json:"clear_method"`
 	}
 	if err := decodeParams(params, &p, "lvol_name"); err != nil {
 		return nil, err
@@ -148,37 +144,28 @@ func lvolCreate(s *state, params json.RawMessage) (any, *Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	if p.ClearMethod != "" && !clearMethods[p.ClearMethod] {
-		return nil, rpcErr(-22, "Invalid clean_method option")
+	clear := ""
+	if p.ClearMethod != nil {
+		var ok bool
+		if clear, ok = clearMethod(*p.ClearMethod); !ok {
+			return nil, rpcErr(-22, "Invalid clean_method option")
+		}
 	}
-	if len(p.LvolName) > maxLvolName || p.LvolName == "" {
-		return nil, errInval
-	}
-	if _, ok := l.ls.Lvol(p.LvolName); ok {
-		return nil, errExists
+	if rerr := checkLvolName(l, &p.LvolName); rerr != nil {
+		return nil, rerr
 	}
 	if l.ls.TotalDataClusters() == 0 {
 		return nil, rpcErr(codeInvalidParams, "Cannot allocate memory")
 	}
-	lv, err := l.ls.CreateLvol(p.LvolName, newUUID(), size, p.Thin, p.ClearMethod)
+	lv, err := l.ls.CreateLvol(p.LvolName, newUUID(), size, p.Thin, clear)
 	if err != nil {
 		return nil, asyncErr(err)
 	}
 	if _, rerr := s.addLvolBdev(l, lv); rerr != nil {
 		_ = l.ls.Delete(lv.Name())
-		return nil, asyncErr(errors.New("exists"))
+		return nil, asyncErr(blockdev.ErrExists)
 	}
 	return lv.UUID(), nil
-}
-
-// asyncErr is how lvol RPCs report failures from their completion
-// callbacks: -32602 with the errno text.
-func asyncErr(err error) *Error {
-	e := errnoOf(err)
-	if errors.Is(err, blockdev.ErrExists) || err.Error() == "exists" {
-		e = errExists
-	}
-	return rpcErr(codeInvalidParams, e.Message)
 }
 
 type lvsRef struct {
@@ -200,14 +187,14 @@ type lvolJSON struct {
 
 func lvolGetLvols(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		LvsUUID string `json:"lvs_uuid"`
-		LvsName string `json:"lvs_name"`
+		LvsUUID *string `json:"lvs_uuid"`
+		LvsName *string `json:"lvs_name"`
 	}
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	stores := s.lvstores
-	if p.LvsUUID != "" || p.LvsName != "" {
+	if params != nil {
 		l, rerr := s.lvstoreXor(p.LvsName, p.LvsUUID)
 		if rerr != nil {
 			return nil, rerr
@@ -238,7 +225,7 @@ func lvolDelete(s *state, params json.RawMessage) (any, *Error) {
 	if lv == nil {
 		return nil, errNoDevice
 	}
-	if lv.IsSnapshot() && len(lv.Clones()) > 1 {
+	if len(lv.Clones()) > 1 {
 		return nil, rpcErr(codeInternalError, "Operation not permitted")
 	}
 	if err := l.ls.Delete(lv.Name()); err != nil {
@@ -252,9 +239,9 @@ func lvolDelete(s *state, params json.RawMessage) (any, *Error) {
 
 func lvolResize(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name      string  `json:"name"`
-		Size      *uint64 `json:"size"`
-		SizeInMiB *uint64 `json:"size_in_mib"`
+		Name      string `json:"name"`
+		Size      uint64 `json:"size"`
+		SizeInMiB uint64 `json:"size_in_mib"`
 	}
 	if err := decodeParams(params, &p, "name"); err != nil {
 		return nil, err
@@ -267,7 +254,7 @@ func lvolResize(s *state, params json.RawMessage) (any, *Error) {
 	if lv == nil {
 		return nil, errNoDevice
 	}
-	if size < lv.NumBlocks()*uint64(lv.BlockSize()) && b.claim != "" {
+	if size < lv.NumBlocks()*uint64(lv.BlockSize()) && b.claim != "" && !lv.ReadOnly() {
 		return nil, rpcErr(codeInvalidParams, "Device or resource busy")
 	}
 	if err := l.ls.Resize(lv.Name(), size); err != nil {
@@ -289,8 +276,8 @@ func lvolSnapshot(s *state, params json.RawMessage) (any, *Error) {
 	if lv == nil {
 		return nil, errNoDevice
 	}
-	if _, ok := l.ls.Lvol(p.SnapshotName); ok {
-		return nil, rpcErr(codeInvalidParams, "File exists")
+	if rerr := checkLvolName(l, &p.SnapshotName); rerr != nil {
+		return nil, rpcErr(codeInvalidParams, rerr.Message)
 	}
 	snap, err := l.ls.Snapshot(lv.Name(), p.SnapshotName, newUUID())
 	if err != nil {
@@ -305,8 +292,8 @@ func lvolSnapshot(s *state, params json.RawMessage) (any, *Error) {
 
 func lvolClone(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		SnapshotName string `json:"snapshot_name"`
-		CloneName    string `json:"clone_name"`
+		SnapshotName string  `json:"snapshot_name"`
+		CloneName    *string `json:"clone_name"`
 	}
 	if err := decodeParams(params, &p, "snapshot_name"); err != nil {
 		return nil, err
@@ -315,13 +302,10 @@ func lvolClone(s *state, params json.RawMessage) (any, *Error) {
 	if snap == nil {
 		return nil, errNoDevice
 	}
-	if !snap.IsSnapshot() || p.CloneName == "" {
-		return nil, rpcErr(codeInvalidParams, "Invalid argument")
+	if rerr := checkLvolName(l, p.CloneName); rerr != nil {
+		return nil, rpcErr(codeInvalidParams, rerr.Message)
 	}
-	if _, ok := l.ls.Lvol(p.CloneName); ok {
-		return nil, rpcErr(codeInvalidParams, "File exists")
-	}
-	c, err := l.ls.Clone(snap.Name(), p.CloneName, newUUID())
+	c, err := l.ls.Clone(snap.Name(), *p.CloneName, newUUID())
 	if err != nil {
 		return nil, asyncErr(err)
 	}
@@ -330,4 +314,130 @@ func lvolClone(s *state, params json.RawMessage) (any, *Error) {
 	}
 	l.refresh()
 	return c.UUID(), nil
+}
+
+func lvolRename(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		OldName string `json:"old_name"`
+		NewName string `json:"new_name"`
+	}
+	if err := decodeParams(params, &p, "old_name", "new_name"); err != nil {
+		return nil, err
+	}
+	l, b, lv := s.findLvol(p.OldName)
+	if lv == nil {
+		return nil, errNoDevice
+	}
+	if lv.Name() == p.NewName {
+		return true, nil
+	}
+	alias := l.ls.Name() + "/" + p.NewName
+	if o := s.lookup(alias); o != nil && o != b {
+		return nil, rpcErr(codeInvalidParams, errExists.Message)
+	}
+	if err := l.ls.Rename(lv.Name(), p.NewName); err != nil {
+		if errors.Is(err, blockdev.ErrReadOnly) {
+			// vbdev_lvol_rename moved the bdev's alias before the lvol
+			// library refused, and does not move it back.
+			s.realias(b, alias)
+		}
+		return nil, asyncErr(err)
+	}
+	s.realias(b, alias)
+	return true, nil
+}
+
+// realias replaces b's aliases by alias.
+func (s *state) realias(b *bdev, alias string) {
+	for _, a := range b.aliases {
+		if s.byName[a] == b {
+			delete(s.byName, a)
+		}
+	}
+	b.aliases = []string{alias}
+	s.byName[alias] = b
+}
+
+// lvolInflate is bdev_lvol_inflate (all) and bdev_lvol_decouple_parent.
+func lvolInflate(all bool) handlerFunc {
+	return func(s *state, params json.RawMessage) (any, *Error) {
+		var p struct {
+			Name string `json:"name"`
+		}
+		if err := decodeParams(params, &p, "name"); err != nil {
+			return nil, err
+		}
+		l, _, lv := s.findLvol(p.Name)
+		if lv == nil {
+			return nil, errNoDevice
+		}
+		var err error
+		if all {
+			err = l.ls.Inflate(lv.Name())
+		} else {
+			err = l.ls.DecoupleParent(lv.Name())
+		}
+		if err != nil {
+			return nil, asyncErr(err)
+		}
+		l.refresh()
+		return true, nil
+	}
+}
+
+func lvolSetReadOnly(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, err
+	}
+	l, _, lv := s.findLvol(p.Name)
+	if lv == nil {
+		return nil, errNoDevice
+	}
+	if err := l.ls.SetReadOnly(lv.Name()); err != nil {
+		return nil, asyncErr(err)
+	}
+	l.refresh()
+	return true, nil
+}
+
+func lvolRenameLvstore(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		OldName string `json:"old_name"`
+		NewName string `json:"new_name"`
+	}
+	if err := decodeParams(params, &p, "old_name", "new_name"); err != nil {
+		return nil, err
+	}
+	l := s.lvsByName[p.OldName]
+	if l == nil {
+		return nil, rpcErr(-2, fmt.Sprintf("Lvol store %s not found", p.OldName))
+	}
+	newName := p.NewName
+	if len(newName) > maxLvolName {
+		newName = newName[:maxLvolName] // snprintf into char[64]
+	}
+	if newName == p.OldName {
+		return true, nil
+	}
+	// spdk_lvs_rename compares with every store's name and new_name, which
+	// is empty until the store was renamed: an empty name always clashes.
+	for _, o := range s.lvstores {
+		if o.ls.Name() == newName || o.newName == newName {
+			return nil, rpcErr(codeInvalidParams, errExists.Message)
+		}
+	}
+	p.NewName = newName
+	l.newName = newName
+	if err := l.ls.SetName(p.NewName); err != nil {
+		return nil, asyncErr(err)
+	}
+	delete(s.lvsByName, p.OldName)
+	s.lvsByName[p.NewName] = l
+	for b, lv := range l.lvols {
+		s.realias(b, p.NewName+"/"+lv.Name())
+	}
+	return true, nil
 }

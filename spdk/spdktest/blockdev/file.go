@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // File is a disk whose bytes live in a regular file (the fake's aio bdev),
@@ -11,7 +12,7 @@ import (
 type File struct {
 	f         *os.File
 	blockSize uint32
-	numBlocks uint64
+	numBlocks atomic.Uint64 // changes on Rescan
 
 	mu     sync.RWMutex // guards closed against Close racing with I/O
 	closed bool
@@ -41,7 +42,9 @@ func OpenFile(path string, blockSize uint32) (*File, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalid, path)
 	}
-	return &File{f: f, blockSize: blockSize, numBlocks: uint64(st.Size()) / uint64(blockSize)}, nil
+	d := &File{f: f, blockSize: blockSize}
+	d.numBlocks.Store(uint64(st.Size()) / uint64(blockSize))
+	return d, nil
 }
 
 // CreateFile creates (or truncates) a sparse file of sizeBytes and opens it.
@@ -67,11 +70,24 @@ func (d *File) Path() string { return d.f.Name() }
 func (d *File) BlockSize() uint32 { return d.blockSize }
 
 // NumBlocks implements Device.
-func (d *File) NumBlocks() uint64 { return d.numBlocks }
+func (d *File) NumBlocks() uint64 { return d.numBlocks.Load() }
+
+// Size is the backing file's current size in bytes.
+func (d *File) Size() (int64, error) {
+	st, err := d.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("blockdev: stat %s: %w", d.f.Name(), err)
+	}
+	return st.Size(), nil
+}
+
+// SetNumBlocks changes the disk's size after its file was resized
+// (bdev_aio_rescan).
+func (d *File) SetNumBlocks(n uint64) { d.numBlocks.Store(n) }
 
 // ReadAt implements Device.
 func (d *File) ReadAt(p []byte, off int64) (int, error) {
-	if err := checkIO(d.blockSize, d.numBlocks, len(p), off); err != nil {
+	if err := checkIO(d.blockSize, d.numBlocks.Load(), len(p), off); err != nil {
 		return 0, err
 	}
 	d.mu.RLock()
@@ -89,7 +105,7 @@ func (d *File) ReadAt(p []byte, off int64) (int, error) {
 
 // WriteAt implements Device.
 func (d *File) WriteAt(p []byte, off int64) (int, error) {
-	if err := checkIO(d.blockSize, d.numBlocks, len(p), off); err != nil {
+	if err := checkIO(d.blockSize, d.numBlocks.Load(), len(p), off); err != nil {
 		return 0, err
 	}
 	d.mu.RLock()
@@ -106,7 +122,7 @@ func (d *File) WriteAt(p []byte, off int64) (int, error) {
 
 // WriteZeroes implements Zeroer by punching a hole where the OS can.
 func (d *File) WriteZeroes(off, length int64) error {
-	if err := checkIO(d.blockSize, d.numBlocks, int(length), off); err != nil {
+	if err := checkIO(d.blockSize, d.numBlocks.Load(), int(length), off); err != nil {
 		return err
 	}
 	d.mu.RLock()

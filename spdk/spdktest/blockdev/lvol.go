@@ -14,8 +14,10 @@ type Lvol struct {
 	// Guarded by store.mu.
 	name, uuid  string
 	thin        bool
-	snapshot    bool
+	snapshot    bool // SPDK's is_snapshot: made by Snapshot, or cloned from
+	readOnly    bool // snapshots, and lvols set read-only
 	parent      *Lvol
+	cloneSeq    uint64 // orders the clones of a snapshot (SPDK appends to a list)
 	clearMethod string
 	clusters    []uint32 // physical cluster per logical cluster; 0 = not allocated
 	deleted     bool
@@ -37,8 +39,13 @@ func (l *Lvol) Store() *Lvstore { return l.store }
 // Thin reports whether the lvol is thin provisioned.
 func (l *Lvol) Thin() bool { defer l.rlock()(); return l.thin }
 
-// IsSnapshot reports whether the lvol is a (read-only) snapshot.
+// IsSnapshot reports whether the lvol is a snapshot: made by Snapshot, or
+// a read-only lvol that was cloned (SPDK's is_snapshot).
 func (l *Lvol) IsSnapshot() bool { defer l.rlock()(); return l.snapshot }
+
+// ReadOnly reports whether the lvol refuses writes (snapshots, and lvols
+// set read-only).
+func (l *Lvol) ReadOnly() bool { defer l.rlock()(); return l.readOnly }
 
 // IsClone reports whether the lvol has a parent snapshot.
 func (l *Lvol) IsClone() bool { defer l.rlock()(); return l.parent != nil }
@@ -55,16 +62,32 @@ func (l *Lvol) Parent() string {
 	return l.parent.name
 }
 
-// Clones lists the names of the lvols whose parent is this snapshot.
+// Clones lists the names of the lvols whose parent is this snapshot, in the
+// order they became its clones.
 func (l *Lvol) Clones() []string {
 	defer l.rlock()()
-	var out []string
+	var cs []*Lvol
 	for _, c := range l.store.lvols {
 		if c.parent == l {
-			out = append(out, c.name)
+			cs = append(cs, c)
 		}
 	}
+	slices.SortStableFunc(cs, func(a, b *Lvol) int { return cmpUint(a.cloneSeq, b.cloneSeq) })
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.name)
+	}
 	return out
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // AllocatedClusters is how many clusters the lvol owns.
@@ -170,9 +193,9 @@ func (l *Lvol) WriteAt(p []byte, off int64) (int, error) {
 		s.mu.Unlock()
 		return 0, err
 	}
-	if l.snapshot {
+	if l.readOnly {
 		s.mu.Unlock()
-		return 0, fmt.Errorf("%w: lvol %s is a snapshot", ErrReadOnly, l.uuid)
+		return 0, fmt.Errorf("%w: lvol %s is read-only", ErrReadOnly, l.uuid)
 	}
 	err := l.allocateForWriteLocked(off, int64(len(p)))
 	segs := l.segmentsLocked(off, int64(len(p)))

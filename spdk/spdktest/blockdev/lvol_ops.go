@@ -133,6 +133,7 @@ func (s *Lvstore) Delete(name string) error {
 			}
 		}
 		c.parent = l.parent
+		c.cloneSeq = s.nextCloneSeqLocked()
 	}
 	s.freeClustersLocked(l.clusters)
 	l.deleted = true
@@ -150,8 +151,8 @@ func (s *Lvstore) Resize(name string, sizeBytes uint64) error {
 	if err != nil {
 		return err
 	}
-	if l.snapshot {
-		return fmt.Errorf("%w: snapshot %s cannot be resized", ErrInvalid, l.name)
+	if l.readOnly {
+		return fmt.Errorf("%w: %s cannot be resized", ErrReadOnly, l.name)
 	}
 	n, old := s.clusters(sizeBytes), uint64(len(l.clusters))
 	if n > maxLvolClusters {
@@ -182,30 +183,31 @@ func (s *Lvstore) Snapshot(lvolName, snapName, snapUUID string) (*Lvol, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.snapshot {
-		return nil, fmt.Errorf("%w: %s is already a snapshot", ErrInvalid, l.name)
-	}
 	if err := s.checkNewNameLocked(snapName, snapUUID); err != nil {
 		return nil, err
+	}
+	if l.readOnly {
+		return nil, fmt.Errorf("%w: %s is read-only", ErrInvalid, l.name)
 	}
 	if snapUUID == "" {
 		snapUUID = uuid.NewString()
 	}
-	snap := &Lvol{store: s, name: snapName, uuid: snapUUID, thin: l.thin, snapshot: true, parent: l.parent,
-		clearMethod: l.clearMethod, clusters: l.clusters}
-	oldParent, oldThin := l.parent, l.thin
-	l.clusters, l.parent, l.thin = make([]uint32, len(snap.clusters)), snap, true
+	snap := &Lvol{store: s, name: snapName, uuid: snapUUID, thin: l.thin, snapshot: true, readOnly: true,
+		parent: l.parent, clearMethod: l.clearMethod, clusters: l.clusters, cloneSeq: s.nextCloneSeqLocked()}
+	oldParent, oldThin, oldSeq := l.parent, l.thin, l.cloneSeq
+	l.clusters, l.parent, l.thin, l.cloneSeq = make([]uint32, len(snap.clusters)), snap, true, s.nextCloneSeqLocked()
 	s.lvols = append(s.lvols, snap)
 	if err := s.persistLocked(); err != nil {
 		s.lvols = s.lvols[:len(s.lvols)-1]
-		l.clusters, l.parent, l.thin = snap.clusters, oldParent, oldThin
+		l.clusters, l.parent, l.thin, l.cloneSeq = snap.clusters, oldParent, oldThin, oldSeq
 		return nil, err
 	}
 	return snap, nil
 }
 
 // Clone creates a thin lvol whose unwritten clusters read from snapName.
-// The source must be a snapshot (ErrInvalid otherwise).
+// The source must be read-only (ErrInvalid otherwise); it becomes a
+// snapshot.
 func (s *Lvstore) Clone(snapName, cloneName, cloneUUID string) (*Lvol, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,26 +215,31 @@ func (s *Lvstore) Clone(snapName, cloneName, cloneUUID string) (*Lvol, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !snap.snapshot {
-		return nil, fmt.Errorf("%w: %s is not a snapshot", ErrInvalid, snap.name)
-	}
 	if err := s.checkNewNameLocked(cloneName, cloneUUID); err != nil {
 		return nil, err
+	}
+	if !snap.readOnly {
+		return nil, fmt.Errorf("%w: %s is not read-only", ErrInvalid, snap.name)
 	}
 	if cloneUUID == "" {
 		cloneUUID = uuid.NewString()
 	}
 	c := &Lvol{store: s, name: cloneName, uuid: cloneUUID, thin: true, parent: snap,
-		clearMethod: snap.clearMethod, clusters: make([]uint32, len(snap.clusters))}
+		clearMethod: snap.clearMethod, clusters: make([]uint32, len(snap.clusters)), cloneSeq: s.nextCloneSeqLocked()}
 	s.lvols = append(s.lvols, c)
+	wasSnap := snap.snapshot
+	snap.snapshot = true
 	if err := s.persistLocked(); err != nil {
 		s.lvols = s.lvols[:len(s.lvols)-1]
+		snap.snapshot = wasSnap
 		return nil, err
 	}
 	return c, nil
 }
 
-// Rename renames an lvol.
+// Rename renames an lvol. As in SPDK, the new name is not checked beyond
+// clashes (it may even be empty); renaming to the current name is a no-op
+// and a read-only lvol cannot be renamed (ErrReadOnly).
 func (s *Lvstore) Rename(oldName, newName string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,13 +247,120 @@ func (s *Lvstore) Rename(oldName, newName string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkNewNameLocked(newName, ""); err != nil {
-		return err
+	if l.name == newName {
+		return nil
+	}
+	for _, o := range s.lvols {
+		if o.name == newName {
+			return fmt.Errorf("%w: lvol %q in lvstore %s", ErrExists, newName, s.name)
+		}
+	}
+	if l.readOnly {
+		return fmt.Errorf("%w: %s cannot be renamed", ErrReadOnly, l.name)
 	}
 	prev := l.name
 	l.name = newName
 	if err := s.persistLocked(); err != nil {
 		l.name = prev
+		return err
+	}
+	return nil
+}
+
+func (s *Lvstore) nextCloneSeqLocked() uint64 {
+	s.cloneSeq++
+	return s.cloneSeq
+}
+
+// SetReadOnly makes an lvol read-only for good (bdev_lvol_set_read_only):
+// it can then be cloned, but no longer written, resized, renamed or
+// snapshotted.
+func (s *Lvstore) SetReadOnly(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.mustFindLocked(name)
+	if err != nil {
+		return err
+	}
+	if l.readOnly {
+		return nil
+	}
+	l.readOnly = true
+	if err := s.persistLocked(); err != nil {
+		l.readOnly = false
+		return err
+	}
+	return nil
+}
+
+// Inflate gives a thin lvol all its clusters, copied from its ancestors or
+// zeroed, and detaches it from its parent: it is then thick. A thick lvol
+// is left as it is. ErrNoSpace when the clusters are not free.
+func (s *Lvstore) Inflate(name string) error { return s.inflate(name, true) }
+
+// DecoupleParent copies the clusters the lvol's parent holds (and the lvol
+// does not) into the lvol, which then hangs off the parent's parent. An
+// lvol without parent is ErrInvalid.
+func (s *Lvstore) DecoupleParent(name string) error { return s.inflate(name, false) }
+
+func (s *Lvstore) inflate(name string, all bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.mustFindLocked(name)
+	if err != nil {
+		return err
+	}
+	if l.parent == nil && !all {
+		return fmt.Errorf("%w: %s has no parent", ErrInvalid, l.name)
+	}
+	if !l.thin {
+		return nil
+	}
+	need := func(i int) bool {
+		if l.clusters[i] != 0 {
+			return false
+		}
+		if l.parent == nil || all {
+			return all
+		}
+		return i < len(l.parent.clusters) && l.parent.clusters[i] != 0
+	}
+	var n uint64
+	for i := range l.clusters {
+		if need(i) {
+			n++
+		}
+	}
+	if n > s.free {
+		return fmt.Errorf("%w: %d clusters wanted, %d free", ErrNoSpace, n, s.free)
+	}
+	for i := range l.clusters {
+		if need(i) {
+			if err := l.allocClusterLocked(int64(i), true); err != nil {
+				return err
+			}
+		}
+	}
+	if all {
+		l.parent, l.thin = nil, false
+	} else {
+		l.parent = l.parent.parent
+		l.cloneSeq = s.nextCloneSeqLocked()
+	}
+	return s.persistLocked()
+}
+
+// SetName renames the store (bdev_lvol_rename_lvstore).
+func (s *Lvstore) SetName(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return fmt.Errorf("%w: lvstore %s was deleted", ErrNotFound, s.name)
+	}
+	prev := s.name
+	s.name = name
+	if err := s.persistLocked(); err != nil {
+		s.name = prev
 		return err
 	}
 	return nil

@@ -1,6 +1,7 @@
 package blockdev
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -54,6 +55,7 @@ type Lvstore struct {
 	free          uint64
 	lowFree       uint64  // no free cluster below this index
 	lvols         []*Lvol // creation order
+	cloneSeq      uint64  // last Lvol.cloneSeq handed out
 	destroyed     bool
 }
 
@@ -90,14 +92,9 @@ func CreateLvstore(base Device, o LvstoreOptions) (*Lvstore, error) {
 	}
 	bs := uint64(base.BlockSize())
 	unit := max(4096, bs)
-	if bs == 0 || unit%bs != 0 || o.ClusterSize < unit || o.ClusterSize%unit != 0 {
-		return nil, fmt.Errorf("%w: cluster size %d with block size %d", ErrInvalid, o.ClusterSize, bs)
-	}
-	total := uint64(SizeBytes(base)) / o.ClusterSize
-	pages := 1 + (total*uint64(o.MDPagesPerClusterRatio)+99)/100
-	mdClusters := max(1, (pages*4096+o.ClusterSize-1)/o.ClusterSize)
-	if total < mdClusters || o.ClusterSize*mdClusters/unit < 3 {
-		return nil, fmt.Errorf("%w: base of %d bytes cannot hold lvstore metadata", ErrNoSpace, SizeBytes(base))
+	total, mdClusters, err := Geometry(base.NumBlocks(), base.BlockSize(), o.ClusterSize, o.MDPagesPerClusterRatio)
+	if err != nil {
+		return nil, err
 	}
 	id, err := newInstanceID()
 	if err != nil {
@@ -111,8 +108,8 @@ func CreateLvstore(base Device, o LvstoreOptions) (*Lvstore, error) {
 	s.rebuildUsedLocked()
 	if o.ClearMethod != ClearNone {
 		// SPDK unmaps the whole base when it creates a store.
-		dataOff := int64(mdClusters * o.ClusterSize)
-		if err := WriteZeroes(base, dataOff, int64(total*o.ClusterSize)-dataOff); err != nil {
+		dataOff := (int64(mdClusters*o.ClusterSize) + int64(bs) - 1) / int64(bs) * int64(bs)
+		if err := WriteZeroes(base, dataOff, max(0, SizeBytes(base)-dataOff)); err != nil {
 			return nil, fmt.Errorf("blockdev: clear lvstore base: %w", err)
 		}
 	}
@@ -123,6 +120,45 @@ func CreateLvstore(base Device, o LvstoreOptions) (*Lvstore, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ErrNoMemory is SPDK's ENOMEM where it stands for "does not fit" (an
+// lvstore whose metadata needs more clusters than the base has).
+var ErrNoMemory = errors.New("blockdev: cannot allocate memory")
+
+// Geometry computes an lvstore's clusters as SPDK v24.01 does
+// (spdk_lvs_init, then spdk_bs_init): total clusters of the base and how
+// many of them the blobstore metadata takes. Errors are SPDK's: ErrInvalid
+// (EINVAL: block size not dividing 4 KiB, no metadata page, cluster smaller
+// than 4 KiB), ErrNoSpace (ENOSPC: base smaller than a cluster) and
+// ErrNoMemory (ENOMEM: metadata larger than the base).
+func Geometry(blockCnt uint64, blockLen uint32, clusterSz uint64, ratio uint32) (total, md uint64, err error) {
+	const page = 4096
+	bl := uint64(blockLen)
+	if bl == 0 || clusterSz < bl || clusterSz > 1<<32-1 {
+		return 0, 0, fmt.Errorf("%w: cluster size %d with block size %d", ErrInvalid, clusterSz, bl)
+	}
+	// spdk_lvs_init: uint32 arithmetic.
+	lvsTotal := uint32(blockCnt / (clusterSz / bl))
+	mdPages := uint64(ratio*lvsTotal) / 100
+	if page%bl != 0 || mdPages == 0 {
+		return 0, 0, fmt.Errorf("%w: block size %d, %d metadata pages", ErrInvalid, bl, mdPages)
+	}
+	if blockCnt*bl < clusterSz {
+		return 0, 0, fmt.Errorf("%w: base of %d bytes is smaller than a cluster of %d", ErrNoSpace, blockCnt*bl, clusterSz)
+	}
+	if clusterSz < page {
+		return 0, 0, fmt.Errorf("%w: cluster size %d is smaller than a page", ErrInvalid, clusterSz)
+	}
+	total = blockCnt / (clusterSz / bl)
+	mask := func(bits uint64) uint64 { return (8 + (bits+7)/8 + page - 1) / page }
+	pages := 1 + mask(mdPages) + max(mask(mdPages), mask(total)) + mask(mdPages) + mdPages
+	ppc := clusterSz / page
+	md = (pages + ppc - 1) / ppc
+	if md > total {
+		return 0, 0, fmt.Errorf("%w: metadata needs %d clusters, the base has %d", ErrNoMemory, md, total)
+	}
+	return total, md, nil
 }
 
 func cmp(v, def string) string {
@@ -149,9 +185,9 @@ func LoadLvstore(base Device) (*Lvstore, error) {
 	}
 	unit := uint64(sb.unitSize)
 	if p.ClusterSize != sb.clusterSize || p.TotalClusters != sb.totalClusters || p.ClusterSize < unit ||
-		p.ClusterSize%unit != 0 || p.MDClusters == 0 || p.MDClusters > p.TotalClusters ||
+		p.MDClusters == 0 || p.MDClusters > p.TotalClusters ||
 		p.MDClusters*p.ClusterSize/unit != sb.mdUnits || p.BlockSize != base.BlockSize() ||
-		p.TotalClusters > uint64(SizeBytes(base))/p.ClusterSize {
+		p.TotalClusters != base.NumBlocks()/(p.ClusterSize/uint64(p.BlockSize)) {
 		return nil, fmt.Errorf("%w: metadata geometry does not match the base", ErrNoLvstore)
 	}
 	s := &Lvstore{
@@ -177,9 +213,12 @@ func (s *Lvstore) loadLvolsLocked(entries []lvolEntry) error {
 		}
 		names[e.Name] = true
 		l := &Lvol{store: s, name: e.Name, uuid: e.UUID, thin: e.Thin, snapshot: e.Snapshot,
-			clearMethod: e.ClearMethod, clusters: slices.Clone(e.Clusters)}
+			readOnly: e.ReadOnly || e.Snapshot, cloneSeq: uint64(len(s.lvols)), clearMethod: e.ClearMethod, clusters: slices.Clone(e.Clusters)}
 		if l.clusters == nil {
 			l.clusters = []uint32{}
+		}
+		if n := e.NumClusters; n > uint64(len(l.clusters)) && n <= maxLvolClusters {
+			l.clusters = append(l.clusters, make([]uint32, n-uint64(len(l.clusters)))...)
 		}
 		for _, c := range l.clusters {
 			if c == 0 {
@@ -194,12 +233,13 @@ func (s *Lvstore) loadLvolsLocked(entries []lvolEntry) error {
 		byUUID[e.UUID] = l
 		s.lvols = append(s.lvols, l)
 	}
+	s.cloneSeq = uint64(len(s.lvols))
 	for i, e := range entries {
 		if e.Parent == "" {
 			continue
 		}
 		p := byUUID[e.Parent]
-		if p == nil || !p.snapshot || p == s.lvols[i] {
+		if p == nil || !p.readOnly || p == s.lvols[i] {
 			return fmt.Errorf("lvol %q: bad parent %q", e.Name, e.Parent)
 		}
 		s.lvols[i].parent = p
@@ -231,7 +271,14 @@ func (s *Lvstore) payloadLocked() payload {
 		Lvols: make([]lvolEntry, 0, len(s.lvols)),
 	}
 	for _, l := range s.lvols {
-		e := lvolEntry{Name: l.name, UUID: l.uuid, Thin: l.thin, Snapshot: l.snapshot, ClearMethod: l.clearMethod, Clusters: l.clusters}
+		// A thin lvol's map is mostly zeros: the trailing ones are cut so
+		// that huge thin lvols fit in the metadata region.
+		last := len(l.clusters)
+		for last > 0 && l.clusters[last-1] == 0 {
+			last--
+		}
+		e := lvolEntry{Name: l.name, UUID: l.uuid, Thin: l.thin, Snapshot: l.snapshot, ReadOnly: l.readOnly,
+			ClearMethod: l.clearMethod, Clusters: l.clusters[:last], NumClusters: uint64(len(l.clusters))}
 		if l.parent != nil {
 			e.Parent = l.parent.uuid
 		}

@@ -144,9 +144,11 @@ type lvolEntry struct {
 	UUID        string   `json:"uuid"`
 	Thin        bool     `json:"thin"`
 	Snapshot    bool     `json:"snapshot"`
+	ReadOnly    bool     `json:"read_only,omitempty"`
 	Parent      string   `json:"parent,omitempty"` // parent's uuid
 	ClearMethod string   `json:"clear_method"`
-	Clusters    []uint32 `json:"clusters"` // 0: not allocated (cluster 0 is metadata)
+	Clusters    []uint32 `json:"clusters"`               // 0: not allocated (cluster 0 is metadata); trailing zeros cut
+	NumClusters uint64   `json:"num_clusters,omitempty"` // the lvol's size when Clusters was cut
 }
 
 // newInstanceID returns the random id stamped into every metadata unit.

@@ -70,8 +70,12 @@ func TestLvstoreOptionsValidation(t *testing.T) {
 		_, err := CreateLvstore(m, o)
 		require.ErrorIs(t, err, ErrInvalid, "%+v", o)
 	}
+	// As SPDK: a base below one cluster gets no metadata page (EINVAL);
+	// metadata larger than the base is ENOMEM.
 	_, err := CreateLvstore(NewMemory(512, 8), LvstoreOptions{Name: "tiny"})
-	require.ErrorIs(t, err, ErrNoSpace)
+	require.ErrorIs(t, err, ErrInvalid)
+	_, err = CreateLvstore(NewMemory(512, 131072), LvstoreOptions{Name: "x", ClusterSize: 4096})
+	require.ErrorIs(t, err, ErrNoMemory)
 	_, err = CreateLvstore(nil, LvstoreOptions{Name: "x"})
 	require.ErrorIs(t, err, ErrInvalid)
 }
@@ -280,7 +284,7 @@ func TestSnapshotAndClone(t *testing.T) {
 	require.ErrorIs(t, err, ErrExists)
 	_, err = s.Snapshot("nope", "s2", "")
 	require.ErrorIs(t, err, ErrNotFound)
-	require.ErrorIs(t, s.Resize("snap", 8*mib), ErrInvalid)
+	require.ErrorIs(t, s.Resize("snap", 8*mib), ErrReadOnly)
 
 	// Reload keeps the tree.
 	got, err := LoadLvstore(base)
@@ -314,7 +318,7 @@ func TestResizeAndRename(t *testing.T) {
 	require.ErrorIs(t, s.Resize("zz", mib), ErrNotFound)
 
 	require.NoError(t, s.Rename("v", "w"))
-	require.ErrorIs(t, s.Rename("w", "w"), ErrExists)
+	require.NoError(t, s.Rename("w", "w"), "its own name: nothing to do")
 	got, err := LoadLvstore(base)
 	require.NoError(t, err)
 	w, ok := got.Lvol("w")
@@ -382,4 +386,41 @@ func TestLvstoreLoadChecksBeyondDenseUnits(t *testing.T) {
 	swapped := []Device{members[2], members[3], members[4], members[5], members[6], members[7]}
 	_, err = LoadLvstore(raid(t, 256, swapped...))
 	require.ErrorIs(t, err, ErrNoLvstore, "members 4 and 5 swapped show at 1 MiB (unit 256) only")
+}
+
+// TestGeometryAsSPDK checks the cluster counts against what SPDK v24.01
+// reported (bdev_lvol_get_lvstores total_data_clusters) for the same bases.
+func TestGeometryAsSPDK(t *testing.T) {
+	for _, c := range []struct {
+		blocks  uint64
+		bs      uint32
+		cluster uint64
+		ratio   uint32
+		data    uint64
+	}{
+		{131072, 512, 1 << 20, 100, 63}, {131072, 512, 8192, 100, 4094}, {131072, 512, 12288, 100, 3639},
+		{131072, 512, 1536000, 100, 42}, {131072, 512, 4 << 20, 100, 15}, {131072, 512, 64 << 20, 100, 0},
+		{131072, 512, 12 << 20, 100, 4}, {131072, 512, 4 << 20, 100000, 0}, {131072, 512, 4096, 1, 16217},
+		{100003, 512, 1 << 20, 100, 47}, {100003, 512, 8192, 100, 3123}, {100003, 512, 12288, 100, 2776},
+		{100003, 512, 1536000, 100, 32}, {100003, 512, 4 << 20, 100, 11}, {100003, 512, 12 << 20, 100, 3},
+		{100003, 512, 4096, 1, 12371}, {64, 512, 8192, 100, 0}, {64, 512, 16384, 100, 0},
+	} {
+		total, md, err := Geometry(c.blocks, c.bs, c.cluster, c.ratio)
+		require.NoError(t, err, "%+v", c)
+		require.Equal(t, c.data, total-md, "%+v", c)
+	}
+	for _, c := range []struct {
+		blocks  uint64
+		bs      uint32
+		cluster uint64
+		ratio   uint32
+		err     error
+	}{
+		{131072, 512, 4096, 100, ErrNoMemory}, {131072, 512, 5000, 100, ErrNoMemory}, {131072, 512, 1024, 100, ErrInvalid},
+		{131072, 512, 4095, 100, ErrInvalid}, {131072, 512, 4 << 20, 1, ErrInvalid}, {131072, 512, 128 << 20, 100, ErrInvalid},
+		{64, 512, 4 << 20, 100, ErrInvalid}, {64, 512, 4096, 100, ErrNoMemory},
+	} {
+		_, _, err := Geometry(c.blocks, c.bs, c.cluster, c.ratio)
+		require.ErrorIs(t, err, c.err, "%+v", c)
+	}
 }
