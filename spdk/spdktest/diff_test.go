@@ -393,3 +393,56 @@ func (r *recorder) rawExchange(l *recLine) {
 	}
 	r.emit(b)
 }
+
+// TestFreshSeeds measures how the fake generalizes beyond the committed
+// recordings: every generated topic is drawn again with its seed moved by
+// VDA_SPDK_FRESH, recorded from real spdk_tgt, replayed against the fake,
+// and the share of identical answers (after the replay's normalization) is
+// reported per topic. It fails below 95 % overall, the fidelity bar.
+//
+//	VDA_SPDK_DIR=... VDA_SPDK_FRESH=1000 go test -run TestFreshSeeds -v ./spdk/spdktest
+func TestFreshSeeds(t *testing.T) {
+	off, err := strconv.ParseInt(os.Getenv("VDA_SPDK_FRESH"), 10, 64)
+	if err != nil {
+		t.Skip("set VDA_SPDK_FRESH to a seed offset (and VDA_SPDK_DIR) to measure the fake on fresh generated sequences")
+	}
+	spdkDir := spdkproc.Require(t)
+	if err := netnstest.Available(); err != nil {
+		t.Skipf("recording needs network namespaces: %v", err)
+	}
+	names := make([]string, 0, len(genTopics))
+	for n := range genTopics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	scen, rec := t.TempDir(), t.TempDir()
+	var total, same int
+	var rows []string
+	for _, n := range names {
+		g := genTopics[n]
+		g.Seed += off
+		f := filepath.Join(scen, "fresh_"+n+".jsonl")
+		if err := os.WriteFile(f, g.generate(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(rec, filepath.Base(f))
+		t.Run(n, func(t *testing.T) {
+			recordScenario(t, spdkDir, f, out)
+			diffs, replayed := replayLines(t, loadRecording(t, out), map[string]bool{})
+			for i, d := range diffs {
+				if i < 5 {
+					t.Logf("%s id=%s %s: %s", d.target, d.id, d.method, d.detail)
+				}
+			}
+			total += replayed
+			same += replayed - len(diffs)
+			rows = append(rows, fmt.Sprintf("%-16s %4d exchanges %4d identical (%.1f %%)", n, replayed, replayed-len(diffs),
+				100*float64(replayed-len(diffs))/float64(max(replayed, 1))))
+		})
+	}
+	share := 100 * float64(same) / float64(max(total, 1))
+	t.Logf("fresh seeds (+%d):\n%s\noverall %d/%d identical (%.1f %%)", off, strings.Join(rows, "\n"), same, total, share)
+	if share < 95 {
+		t.Errorf("the fake answers %.1f %% of fresh sequences as real SPDK does; the bar is 95 %%", share)
+	}
+}
