@@ -331,6 +331,11 @@ func (r *recorder) pair(l *recLine) {
 		r.t.Logf("%s:%d: %s closed the connection: %v", l.file, l.lineNo, l.Target, err)
 		r.drop(rt)
 		r.emit([]byte(`{"target": `), label, []byte(`, "request": `), req, []byte(`, "response": null, "connection_closed": true}`))
+		// A target that crashed may still be dying: let it exit, so that
+		// the next request restarts it rather than dialling a dead socket.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rt.tg.Wait(ctx)
 		return
 	}
 	r.emit([]byte(`{"target": `), label, []byte(`, "request": `), req, []byte(`, "response": `), r.fromReal(resp), []byte(`}`))
