@@ -158,7 +158,8 @@ func bdevMallocCreate(s *state, params json.RawMessage) (any, *Error) {
 	b := &bdev{
 		name: p.Name, uuid: uuid, aliases: []string{uuid}, product: "Malloc disk",
 		blockSize: p.BlockSize, numBlocks: p.NumBlocks, io: ioMalloc, memDomains: 1,
-		dev: blockdev.NewMemory(p.BlockSize, p.NumBlocks),
+		dev:    blockdev.NewMemory(p.BlockSize, p.NumBlocks),
+		mdSize: p.MDSize, mdInterleave: p.MDInterleave, difType: p.DIFType, optimalIOBoundary: p.OptimalIOBoundary,
 	}
 	b.driver = func() any { return struct{}{} }
 	if err := s.registerBdev(b); err != nil {

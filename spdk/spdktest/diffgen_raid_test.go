@@ -17,7 +17,6 @@ func init() {
 	setup = append(setup,
 		genLine("A", "bdev_malloc_create", []genKV{{"name", "claimed"}, {"num_blocks", 8192}, {"block_size", 512}}),
 		genLine("A", "bdev_passthru_create", []genKV{{"name", "holder"}, {"base_bdev_name", "claimed"}}),
-		genLine("A", "bdev_malloc_create", []genKV{{"name", "md"}, {"num_blocks", 8192}, {"block_size", 512}, {"md_size", 8}}),
 	)
 	bases := []any{
 		[]any{"m0"}, []any{"m0", "m0"}, []any{"m0", "nope"}, []any{"m0", "k0"}, []any{"k0", "k1"},

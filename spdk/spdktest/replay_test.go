@@ -126,10 +126,11 @@ func loadRecording(t *testing.T, f string) []*recLine {
 }
 
 type replayTarget struct {
-	label string
-	srv   *Server
-	conn  net.Conn
-	dec   *json.Decoder
+	label   string
+	srv     *Server
+	conn    net.Conn
+	dec     *json.Decoder
+	crashed bool // the fake died on the last request: restart it
 }
 
 type replayer struct {
@@ -281,13 +282,18 @@ func (r *replayer) target(label string) *replayTarget {
 		}
 		r.targets[label] = rt
 	}
+	exited := rt.crashed
 	select {
 	case <-rt.srv.Exited():
+		exited = true
+	default:
+	}
+	if exited {
+		rt.crashed = false
 		r.dropConn(rt)
 		if err := rt.srv.Restart(r.waitForRPC(label)); err != nil {
 			r.t.Fatal(err)
 		}
-	default:
 	}
 	if rt.conn == nil {
 		c, err := net.Dial("unix", rt.srv.SockPath())
@@ -333,10 +339,15 @@ func (r *replayer) pair(l *recLine) {
 	body, _ := json.Marshal(req)
 	if l.ConnectionClosed && (len(l.Response) == 0 || string(l.Response) == "null") {
 		// Real SPDK died on this request (or closed the connection).
+		crashes := len(rt.srv.Crashes())
 		if _, err := r.call(rt, body); err == nil {
 			r.fail(l, "real SPDK closed the connection (crashed) on this request; the fake answered")
 		}
 		r.dropConn(rt)
+		// A fake that crashed (it records why before it closes the
+		// connection) restarts on the next request, as the recorder's
+		// target did.
+		rt.crashed = len(rt.srv.Crashes()) > crashes
 		return
 	}
 	// Known differences are not transient: do not wait for them to go away.

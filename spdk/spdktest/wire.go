@@ -307,6 +307,10 @@ func (in *instance) handle(raw json.RawMessage) answer {
 	}
 	dropReply := hasFault && f.DropReply
 	result, rerr := in.call(req)
+	if in.st.isDying() {
+		// The method crashed the process: nothing answers.
+		return answer{hangUp: true}
+	}
 	if rest, ok := result.(async); ok {
 		return answer{later: func() answer {
 			result, rerr := in.complete(req, rest)
