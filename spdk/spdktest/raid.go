@@ -848,8 +848,11 @@ func (s *state) raidRebuild(r *raid, to *raidMember) {
 // raidBaseAppeared is raid_bdev_examine for a new bdev nothing claimed: a
 // raid superblock on it assembles (or completes) its raid, otherwise a
 // configuring raid waiting for a member of that name takes it.
+//
+// Like every examine_disk, it runs only for a bdev SPDK examines: with
+// bdev_auto_examine on, or after bdev_examine named it.
 func (s *state) raidBaseAppeared(b *bdev) {
-	if b.claim != "" {
+	if b.claim != "" || !(s.autoExamine || s.examined[b.name]) {
 		return
 	}
 	if b.difType == 0 {
