@@ -57,8 +57,10 @@ type bdev struct {
 	driver     func() any           // driver_specific
 	onClose    func()               // releases the device when the bdev goes away
 	resize     func() (uint64, any) // optional: re-reads num_blocks (lvols)
-
-	md mdFormat // metadata and DIF (malloc)
+	// Format details stacked modules check (raid refuses DIF, mixed
+	// metadata; a superblock's data offset follows the I/O boundary).
+	md                mdFormat // metadata and DIF (malloc)
+	optimalIOBoundary uint32
 
 	claim     string
 	claimedBy string

@@ -214,8 +214,9 @@ func bdevMallocCreate(s *state, params json.RawMessage) (any, *Error) {
 	b := &bdev{
 		name: name, uuid: uuid, aliases: []string{uuid}, product: "Malloc disk",
 		blockSize: blockSize, numBlocks: p.NumBlocks, io: ioMalloc, memDomains: 1,
-		dev: blockdev.NewMemory(blockSize, p.NumBlocks),
-		md:  mdFormat{size: p.MDSize, interleave: p.MDInterleave, difType: p.DIFType, difHead: p.DIFIsHeadOfMD},
+		dev:               blockdev.NewMemory(blockSize, p.NumBlocks),
+		md:                mdFormat{size: p.MDSize, interleave: p.MDInterleave, difType: p.DIFType, difHead: p.DIFIsHeadOfMD},
+		optimalIOBoundary: p.OptimalIOBoundary,
 	}
 	if p.DIFType != 0 {
 		b.memDomains = 0 // no accel sequences, no memory domains

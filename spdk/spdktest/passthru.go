@@ -3,6 +3,8 @@ package spdktest
 import (
 	"crypto/sha1"
 	"encoding/json"
+	"sort"
+	"sync/atomic"
 )
 
 func init() {
@@ -19,7 +21,7 @@ var passthruNamespace = []byte{0x7e, 0x25, 0x81, 0x2e, 0xc8, 0xc0, 0x4d, 0x3f, 0
 type passthruCfg struct {
 	name string
 	base string
-	uuid string // requested, or ""
+	seq  uint64 // creation order: SPDK keeps the associations in a list
 	bdev *bdev
 }
 
@@ -42,23 +44,25 @@ func passthruCreate(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p, "name", "base_bdev_name"); err != nil {
 		return nil, err
 	}
+	if raw := uuidParam(params); raw != nil {
+		// spdk_json_decode_uuid: the 36-character form only ("" too fails).
+		if _, ok := parseUUID(*raw); !ok || !isDashedUUID(*raw) {
+			return nil, errDecode
+		}
+	}
 	if _, ok := s.passthrus[p.Name]; ok {
 		return nil, errExists
 	}
-	cfg := &passthruCfg{name: p.Name, base: p.BaseName}
-	if p.UUID != "" {
-		u, rerr := bdevUUID(p.UUID)
-		if rerr != nil {
-			return nil, rerr
-		}
-		cfg.uuid = u
-	}
+	// v24.01 keeps the association even when the passthru cannot be
+	// created now, and ignores the requested uuid: the bdev's is always
+	// derived from its base's (vbdev_passthru_register overwrites it).
+	cfg := &passthruCfg{name: p.Name, base: p.BaseName, seq: passthruSeq.Add(1)}
+	s.passthrus[p.Name] = cfg
 	if base := s.lookup(p.BaseName); base != nil {
 		if rerr := s.passthruAttach(cfg, base); rerr != nil {
 			return nil, rerr
 		}
 	}
-	s.passthrus[p.Name] = cfg
 	return p.Name, nil
 }
 
@@ -67,22 +71,23 @@ func (s *state) passthruAttach(cfg *passthruCfg, base *bdev) *Error {
 	if base.claim != "" {
 		return errPerm
 	}
-	uuid := cfg.uuid
-	if uuid == "" {
-		raw, _ := parseUUID(base.uuid)
-		uuid = uuidV5(passthruNamespace, raw)
-	}
+	raw, _ := parseUUID(base.uuid)
+	uuid := uuidV5(passthruNamespace, raw)
 	b := &bdev{
 		name: cfg.name, uuid: uuid, aliases: []string{uuid}, product: "passthru",
 		blockSize: base.blockSize, numBlocks: base.numBlocks, io: base.io, memDomains: base.memDomains,
 		dev: base.device(),
+		md:  base.md, optimalIOBoundary: base.optimalIOBoundary,
 	}
-	b.io.NvmeAdmin, b.io.NvmeIO, b.io.Compare, b.io.CompareAndWrite, b.io.Abort = false, false, false, false, false
+	// vbdev_passthru_io_type_supported asks the base for every type.
 	ds := obj{{"passthru", obj{{"name", cfg.name}, {"base_bdev_name", base.name}}}}
 	b.driver = func() any { return ds }
 	claimBdev(base, claimExclusiveWrite, "passthru")
 	if rerr := s.registerBdev(b); rerr != nil {
-		releaseBdev(base)
+		// The error path of vbdev_passthru_register releases the wrong
+		// bdev and unregisters an io_device still in use: v24.01 dies
+		// (recorded on a name clash).
+		s.crash("vbdev_passthru_register: could not register pt_bdev " + cfg.name + " (error path aborts)")
 		return rerr
 	}
 	cfg.bdev = b
@@ -96,12 +101,20 @@ func passthruDelete(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p, "name"); err != nil {
 		return nil, err
 	}
-	cfg, ok := s.passthrus[p.Name]
-	if !ok || cfg.bdev == nil {
+	var cfg *passthruCfg
+	if b := s.lookup(p.Name); b != nil {
+		for _, c := range s.passthrus {
+			if c.bdev == b {
+				cfg = c
+			}
+		}
+	}
+	if cfg == nil {
+		// spdk_bdev_unregister_by_name finds no passthru bdev of that name.
 		// A pending passthru is not cancelled: SPDK answers -19 and keeps it.
 		return nil, errNoDevice
 	}
-	delete(s.passthrus, p.Name)
+	delete(s.passthrus, cfg.name)
 	b := cfg.bdev
 	cfg.bdev = nil
 	s.unregisterBdev(b)
@@ -111,16 +124,43 @@ func passthruDelete(s *state, params json.RawMessage) (any, *Error) {
 	return true, nil
 }
 
+// passthruBaseAppeared is vbdev_passthru_register for a new bdev: the
+// associations waiting for it, in creation order, until one fails (the
+// first takes the bdev, so a second fails to claim it and ends the walk).
 func (s *state) passthruBaseAppeared(b *bdev) {
-	for _, cfg := range s.passthrus {
+	for _, cfg := range s.passthruList() {
 		if cfg.bdev == nil && (cfg.base == b.name || s.lookup(cfg.base) == b) {
-			_ = s.passthruAttach(cfg, b)
+			if s.passthruAttach(cfg, b) != nil {
+				return
+			}
 		}
 	}
 }
 
+var passthruSeq atomic.Uint64
+
+// uuidParam returns the "uuid" member of params if it is there.
+func uuidParam(params json.RawMessage) *string {
+	var p struct {
+		UUID *string `json:"uuid"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	return p.UUID
+}
+
+func (s *state) passthruList() []*passthruCfg {
+	out := make([]*passthruCfg, 0, len(s.passthrus))
+	for _, c := range s.passthrus {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
 func (s *state) passthruBaseRemoved(b *bdev) {
-	for _, cfg := range s.passthrus {
+	for _, cfg := range s.passthruList() {
 		if cfg.bdev != nil && (cfg.base == b.name || s.lookup(cfg.base) == b) {
 			pb := cfg.bdev
 			cfg.bdev = nil

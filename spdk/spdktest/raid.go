@@ -1,10 +1,27 @@
 package spdktest
 
+// The raid module, after SPDK v24.01's module/bdev/raid (bdev_raid.c,
+// bdev_raid_rpc.c, raid0.c, raid1.c, concat.c, bdev_raid_sb.c). SPDK runs
+// a raid's steps asynchronously (every new member's superblock is read
+// before it counts as discovered, the superblock is written before the raid
+// registers); the fake runs them in the same order, synchronously, which is
+// what an idle SPDK shows between two RPCs. Consequences of that order the
+// fake keeps:
+//
+//   - All members named in one bdev_raid_create are claimed before any of
+//     them is discovered, so each sets the raid's block length and the last
+//     one wins: members with different block sizes are accepted.
+//   - A member that fails after others were claimed fails the create, which
+//     then deletes the raid (-1 for a claimed or duplicate member, -17 for a
+//     member that carries a superblock).
+//   - A raid whose bdev cannot register (its name or uuid is taken, or its
+//     name is empty) answers true and stays configuring with every member
+//     discovered.
+
 import (
 	"encoding/json"
 	"fmt"
-	"math/bits"
-	"strings"
+	"time"
 
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
@@ -13,155 +30,506 @@ func init() {
 	register("bdev_raid_create", phaseRuntime, raidCreate)
 	register("bdev_raid_delete", phaseRuntime, raidDelete)
 	register("bdev_raid_get_bdevs", phaseRuntime, raidGetBdevs)
+	register("bdev_raid_remove_base_bdev", phaseRuntime, raidRemoveBaseBdev)
+	register("bdev_raid_add_base_bdev", phaseRuntime, raidAddBaseBdev)
 }
 
 const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
+// errParse is how the raid RPCs answer params they cannot decode.
+var errParse = rpcErr(codeParseError, "spdk_json_decode_object failed")
+
+// raidMaxBaseBdevs is RPC_MAX_BASE_BDEVS; raidNameSize RAID_BDEV_SB_NAME_SIZE;
+// raidMinDataOffset RAID_BDEV_MIN_DATA_OFFSET_SIZE.
+const (
+	raidMaxBaseBdevs  = 255
+	raidNameSize      = 64
+	raidMinDataOffset = 1 << 20
+)
+
+// Errnos the raid module answers with.
+const (
+	eNoDev  = -19
+	eInval  = -22
+	eExist  = -17
+	ePerm   = -1
+	eBusy   = -16
+	eAlrdy  = -114
+	eNoSpc  = -28
+	eNoMem  = -12
+	eIOFail = -5
+)
+
+// raidMember is a raid_base_bdev_info: one slot of the raid.
 type raidMember struct {
 	name       string
-	b          *bdev
+	named      bool   // name is set (printed as null otherwise)
+	uuid       string // "" is the null uuid
+	b          *bdev  // the member's open, claimed descriptor; nil: none
 	configured bool
-	removed    bool
+	remove     bool // remove_scheduled
+	dataOffset uint64
 	dataSize   uint64
 }
 
+// raid is a raid_bdev: it exists from bdev_raid_create (or an examined
+// superblock) to its deletion, registered as a bdev only while online.
 type raid struct {
-	name      string
-	level     string
-	stripKB   uint32
-	uuid      string // requested uuid, or "" for a random one at each start
-	superblk  bool
-	members   []*raidMember
-	state     string
-	bdev      *bdev
-	liveUUID  string
-	dataSize  uint64
-	operating int
+	name        string
+	level       string // raid0, raid1, concat
+	stripKB     uint32
+	uuid        string  // the raid bdev's uuid; "" is the null uuid
+	sb          *raidSB // the superblock, nil without one
+	sbNew       bool    // sb is to be initialised at configure time
+	members     []*raidMember
+	state       string // online, configuring, offline
+	discovered  int
+	operational int
+	minOper     int
+	blocklen    uint32
+	mdLen       uint32
+	mdInterlv   bool
+	numBlocks   uint64
+	bdev        *bdev // registered while online
+	// exposedUntil: the raid went offline while I/O could reach it (an
+	// lvol on it exported); until then SPDK is still unregistering it.
+	exposedUntil time.Time
 }
 
-type raidBaseJSON struct {
-	Name         *string `json:"name"`
-	UUID         string  `json:"uuid"`
-	IsConfigured bool    `json:"is_configured"`
-	DataOffset   uint64  `json:"data_offset"`
-	DataSize     uint64  `json:"data_size"`
+// raidUnregisterWindow is how long the fake treats an exported raid as
+// still unregistering after it went offline: SPDK's raid bdev stays
+// registered until the export lets go of the lvols above it and the
+// lvstore unloads.
+const raidUnregisterWindow = 2 * time.Second
+
+var raidLevels = map[string]string{"raid0": "raid0", "0": "raid0", "raid1": "raid1", "1": "raid1",
+	"concat": "concat", "raid5f": "raid5f", "5f": "raid5f"}
+
+// raidLevelOf is raid_bdev_str_to_level (case-insensitive).
+func raidLevelOf(s string) (string, bool) {
+	for k, v := range raidLevels {
+		if equalFold(k, s) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
-type raidJSON struct {
-	Name        string         `json:"name,omitempty"`
-	UUID        string         `json:"uuid"`
-	StripSizeKB uint32         `json:"strip_size_kb"`
-	State       string         `json:"state"`
-	RaidLevel   string         `json:"raid_level"`
-	Superblock  bool           `json:"superblock"`
-	NumBase     int            `json:"num_base_bdevs"`
-	Discovered  int            `json:"num_base_bdevs_discovered"`
-	Operational int            `json:"num_base_bdevs_operational"`
-	BaseList    []raidBaseJSON `json:"base_bdevs_list"`
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
-func (r *raid) json(withName bool) raidJSON {
-	j := raidJSON{
-		UUID: zeroUUID, StripSizeKB: r.stripKB, State: r.state, RaidLevel: r.level,
-		Superblock: r.superblk, NumBase: len(r.members), BaseList: []raidBaseJSON{},
+// isDashedUUID reports whether s has the 8-4-4-4-12 form spdk_uuid_parse
+// requires.
+func isDashedUUID(s string) bool {
+	if len(s) != 36 {
+		return false
 	}
-	if withName {
-		j.Name = r.name
+	for _, i := range []int{8, 13, 18, 23} {
+		if s[i] != '-' {
+			return false
+		}
 	}
-	if r.liveUUID != "" {
-		j.UUID = r.liveUUID
+	return true
+}
+
+func errnoErr(errno int) *Error { return rpcErr(errno, strerror(errno)) }
+
+func strerror(errno int) string {
+	switch errno {
+	case eNoDev:
+		return "No such device"
+	case eInval:
+		return "Invalid argument"
+	case eExist:
+		return "File exists"
+	case ePerm:
+		return "Operation not permitted"
+	case eBusy:
+		return "Device or resource busy"
+	case eAlrdy:
+		return "Operation already in progress"
+	case eNoSpc:
+		return "No space left on device"
+	case eNoMem:
+		return "Cannot allocate memory"
+	case eIOFail:
+		return "Input/output error"
 	}
+	return fmt.Sprintf("Unknown error %d", -errno)
+}
+
+// ---- JSON ----
+
+func (r *raid) infoJSON() obj {
+	o := obj{
+		{"uuid", r.uuidOrZero()}, {"strip_size_kb", r.stripKB}, {"state", r.state},
+		{"raid_level", r.level}, {"superblock", r.sb != nil}, {"num_base_bdevs", len(r.members)},
+		{"num_base_bdevs_discovered", r.discovered}, {"num_base_bdevs_operational", r.operational},
+	}
+	list := make([]obj, 0, len(r.members))
 	for _, m := range r.members {
-		e := raidBaseJSON{UUID: zeroUUID, DataSize: m.dataSize}
-		if !m.removed {
-			name := m.name
-			e.Name = &name
+		var name any
+		if m.named {
+			name = m.name
 		}
-		if m.configured {
-			j.Discovered++
-			e.IsConfigured = true
-			e.UUID = m.b.uuid
+		u := m.uuid
+		if u == "" {
+			u = zeroUUID
 		}
-		if !m.removed {
-			j.Operational++
-		}
-		j.BaseList = append(j.BaseList, e)
+		list = append(list, obj{{"name", name}, {"uuid", u}, {"is_configured", m.configured},
+			{"data_offset", m.dataOffset}, {"data_size", m.dataSize}})
 	}
-	return j
+	return append(o, kv{"base_bdevs_list", list})
 }
 
-var raidLevels = map[string]string{"raid0": "raid0", "0": "raid0", "raid1": "raid1", "1": "raid1", "concat": "concat"}
+func (r *raid) uuidOrZero() string {
+	if r.uuid == "" {
+		return zeroUUID
+	}
+	return r.uuid
+}
 
-func raidFail(name string, e *Error) *Error {
-	return rpcErr(e.Code, "Failed to create RAID bdev "+name+": "+e.Message)
+// ---- creation ----
+
+// raidModule is what raid_bdev_module_find knows of a level: raid5f is
+// not built into the recorded SPDK.
+func raidModule(level string, n int) (minBase, minOper int, ok bool) {
+	switch level {
+	case "raid0", "concat":
+		return 1, n, true
+	case "raid1":
+		return 2, 1, true
+	}
+	return 0, 0, false
+}
+
+// newRaid is _raid_bdev_create: the checks, then the raid in configuring.
+func (s *state) newRaid(name string, stripKB uint32, n int, level string, superblock bool, uuid string) (*raid, int) {
+	if len(name) >= raidNameSize {
+		return nil, eInval
+	}
+	if s.findRaid(name) != nil {
+		return nil, eExist
+	}
+	if level == "raid1" {
+		if stripKB != 0 {
+			return nil, eInval
+		}
+	} else if stripKB == 0 || stripKB&(stripKB-1) != 0 {
+		return nil, eInval
+	}
+	minBase, minOper, ok := raidModule(level, n)
+	if !ok || n < minBase || minOper == 0 || minOper > n {
+		return nil, eInval
+	}
+	r := &raid{name: name, level: level, stripKB: stripKB, uuid: uuid, state: "configuring", minOper: minOper}
+	for i := 0; i < n; i++ {
+		r.members = append(r.members, &raidMember{})
+	}
+	if superblock {
+		r.sb, r.sbNew = &raidSB{}, true
+	}
+	s.raids = append(s.raids, r)
+	return r, 0
 }
 
 func raidCreate(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name       string   `json:"name"`
-		RaidLevel  string   `json:"raid_level"`
-		BaseBdevs  []string `json:"base_bdevs"`
-		StripKB    uint32   `json:"strip_size_kb"`
-		StripSize  uint32   `json:"strip_size"`
-		UUID       string   `json:"uuid"`
-		Superblock bool     `json:"superblock"`
+		Name       *string            `json:"name"`
+		StripKB    uint32             `json:"strip_size_kb"`
+		RaidLevel  *string            `json:"raid_level"`
+		BaseBdevs  *[]json.RawMessage `json:"base_bdevs"`
+		UUID       *string            `json:"uuid"`
+		Superblock bool               `json:"superblock"`
 	}
 	if err := decodeParams(params, &p, "name", "raid_level", "base_bdevs"); err != nil {
-		return nil, rpcErr(codeParseError, err.Message)
+		return nil, errParse
 	}
-	level, ok := raidLevels[strings.ToLower(p.RaidLevel)]
-	if !ok {
-		return nil, rpcErr(codeParseError, errDecode.Message)
+	level, ok := raidLevelOf(*p.RaidLevel)
+	if !ok || len(*p.BaseBdevs) > raidMaxBaseBdevs {
+		return nil, errParse
 	}
-	if len(p.BaseBdevs) == 0 {
-		return nil, raidFail(p.Name, errInval)
+	bases := make([]string, 0, len(*p.BaseBdevs))
+	for _, raw := range *p.BaseBdevs {
+		var n string
+		if firstByte(raw) != '"' || json.Unmarshal(raw, &n) != nil {
+			return nil, errParse
+		}
+		bases = append(bases, n)
 	}
-	if level == "raid1" && p.StripKB != 0 {
-		return nil, raidFail(p.Name, errInval)
-	}
-	if level != "raid1" && (p.StripKB == 0 || bits.OnesCount32(p.StripKB) != 1) {
-		return nil, raidFail(p.Name, errInval)
-	}
-	if s.findRaid(p.Name) != nil || s.lookup(p.Name) != nil {
-		return nil, raidFail(p.Name, errExists)
-	}
-	for _, n := range p.BaseBdevs {
-		if b := s.lookup(n); b != nil && b.claim != "" {
-			return nil, raidFail(p.Name, errPerm)
+	uuid := ""
+	if p.UUID != nil {
+		u, ok := parseUUID(*p.UUID)
+		if !ok || !isDashedUUID(*p.UUID) {
+			return nil, errParse
+		}
+		if uuid = formatUUID(u); uuid == zeroUUID {
+			uuid = ""
 		}
 	}
-	r := &raid{name: p.Name, level: level, stripKB: p.StripKB, superblk: p.Superblock, state: "configuring"}
-	if p.UUID != "" {
-		u, rerr := bdevUUID(p.UUID)
-		if rerr != nil {
-			return nil, raidFail(p.Name, rerr)
+	name := *p.Name
+	fail := func(errno int) *Error {
+		return rpcErr(errno, "Failed to create RAID bdev "+name+": "+strerror(errno))
+	}
+	r, errno := s.newRaid(name, p.StripKB, len(bases), level, p.Superblock, uuid)
+	if errno != 0 {
+		return nil, fail(errno)
+	}
+	if p.Superblock && r.uuid == "" {
+		r.uuid = newUUID()
+	}
+	r.operational = len(bases)
+	// Every member is opened and claimed first; their superblock reads
+	// complete afterwards, in order.
+	var pending []*raidMember
+	status := 0
+	for i, n := range bases {
+		m := r.members[i]
+		m.name, m.named = n, true
+		rc := s.raidConfigureMember(r, m, false)
+		if rc == eNoDev {
+			continue
 		}
-		r.uuid = u
+		if rc != 0 {
+			status = rc
+			break
+		}
+		pending = append(pending, m)
 	}
-	for _, n := range p.BaseBdevs {
-		r.members = append(r.members, &raidMember{name: n})
-	}
-	s.raids = append(s.raids, r)
-	for _, m := range r.members {
-		if b := s.lookup(m.name); b != nil {
-			r.configure(m, b)
+	for _, m := range pending {
+		if rc := s.raidCheckMemberSB(r, m); rc != 0 {
+			status = rc
 		}
 	}
-	if rerr := s.raidTryOnline(r); rerr != nil {
-		return nil, raidFail(p.Name, rerr)
+	if status != 0 {
+		s.raidDelete(r)
+		return nil, fail(status)
 	}
 	return true, nil
 }
 
-func (r *raid) configure(m *raidMember, b *bdev) {
-	m.b = b
-	m.configured = true
-	m.dataSize = b.numBlocks
-	if r.stripKB > 0 {
-		strip := uint64(r.stripKB) * 1024 / uint64(b.blockSize)
-		m.dataSize = b.numBlocks / strip * strip
+// raidConfigureMember is raid_bdev_configure_base_bdev: it opens and claims
+// the member's bdev (by uuid when the slot has one) and checks it against
+// the raid. existing: the member is known from a superblock or a previous
+// create (examine): it counts as discovered at once; otherwise its
+// superblock is checked first (raidCheckMemberSB).
+func (s *state) raidConfigureMember(r *raid, m *raidMember, existing bool) int {
+	if m.uuid != "" {
+		b := s.lookup(m.uuid)
+		if b == nil {
+			return eNoDev
+		}
+		if !m.named {
+			m.name, m.named = b.name, true
+		} else if m.name != b.name {
+			return eInval
+		}
+	}
+	b := s.lookup(m.name)
+	if b == nil {
+		return eNoDev
+	}
+	if m.uuid == "" {
+		m.uuid = b.uuid
+	} else if m.uuid != b.uuid {
+		return eInval
+	}
+	if b.claim != "" {
+		return ePerm
 	}
 	claimBdev(b, claimExclusiveWrite, "raid")
+	m.b = b
+	rc := 0
+	if r.sb != nil {
+		off := m.dataOffset
+		if off == 0 {
+			off = raidMinDataOffset / uint64(b.blockSize)
+		}
+		if b.optimalIOBoundary != 0 {
+			o := uint64(b.optimalIOBoundary)
+			rounded := (off + o - 1) / o * o
+			if m.dataOffset == 0 || m.dataOffset == rounded {
+				off = rounded
+			}
+		}
+		m.dataOffset = off
+	}
+	switch {
+	case m.dataOffset >= b.numBlocks:
+		rc = eInval
+	case m.dataSize == 0:
+		m.dataSize = b.numBlocks - m.dataOffset
+	case m.dataOffset+m.dataSize > b.numBlocks:
+		rc = eInval
+	}
+	if rc == 0 && b.md.difType != 0 {
+		rc = eInval
+	}
+	if rc == 0 {
+		if r.discovered == 0 {
+			r.blocklen, r.mdLen, r.mdInterlv = b.blockSize, b.md.size, b.md.interleave
+		} else if r.blocklen != b.blockSize || r.mdLen != b.md.size || r.mdInterlv != b.md.interleave {
+			rc = eInval
+		}
+	}
+	if rc != 0 {
+		r.freeMember(m)
+		return rc
+	}
+	if existing {
+		s.raidMemberDiscovered(r, m)
+	}
+	return 0
+}
+
+// raidCheckMemberSB is the end of raid_bdev_configure_base_bdev for a new
+// member: a member that carries a raid superblock is refused (-17).
+func (s *state) raidCheckMemberSB(r *raid, m *raidMember) int {
+	if m.b == nil {
+		return 0
+	}
+	if _, ok := readRaidSB(m.b); ok {
+		r.freeMember(m)
+		return eExist
+	}
+	return s.raidMemberDiscovered(r, m)
+}
+
+// raidMemberDiscovered is raid_bdev_configure_base_bdev_cont.
+func (s *state) raidMemberDiscovered(r *raid, m *raidMember) int {
+	m.configured = true
+	r.discovered++
+	switch {
+	case r.discovered == r.operational:
+		return s.raidConfigure(r)
+	case r.discovered > r.operational:
+		// A member added to an online raid1: SPDK rebuilds it in the
+		// background; the fake copies at once.
+		r.operational++
+		s.raidRebuild(r, m)
+		r.refresh()
+	}
+	return 0
+}
+
+// freeMember is raid_bdev_free_base_bdev_resource.
+func (r *raid) freeMember(m *raidMember) {
+	m.name, m.named = "", false
+	if r.state != "configuring" {
+		m.uuid = ""
+	}
+	if m.b == nil {
+		return
+	}
+	releaseBdev(m.b)
+	m.b = nil
+	if m.configured {
+		r.discovered--
+		m.configured = false
+	}
+}
+
+// raidConfigure is raid_bdev_configure: the module's start, the superblock,
+// then the registration.
+func (s *state) raidConfigure(r *raid) int {
+	// strip_size_kb * 1024 is computed in 32 bits: 2^22 KiB and more wrap.
+	stripBlocks := uint64(r.stripKB*1024) / uint64(r.blocklen)
+	if stripBlocks == 0 && r.level != "raid1" {
+		return eInval
+	}
+	switch r.level {
+	case "raid0", "raid1":
+		least := uint64(0)
+		for i, m := range r.members {
+			if i == 0 || m.dataSize < least {
+				least = m.dataSize
+			}
+		}
+		if r.level == "raid0" {
+			least = least / stripBlocks * stripBlocks
+		}
+		for _, m := range r.members {
+			m.dataSize = least
+		}
+		r.numBlocks = least
+		if r.level == "raid0" {
+			r.numBlocks = least * uint64(len(r.members))
+		}
+	case "concat":
+		r.numBlocks = 0
+		for _, m := range r.members {
+			m.dataSize = m.dataSize / stripBlocks * stripBlocks
+			r.numBlocks += m.dataSize
+		}
+	}
+	if r.sb != nil {
+		if r.sbNew {
+			r.sbNew = false
+			r.initSB(stripBlocks)
+		} else if r.sb.blockSize != r.blocklen || r.sb.raidSize != r.numBlocks {
+			return eInval
+		}
+		s.raidWriteSB(r)
+	}
+	s.raidRegister(r)
+	return 0
+}
+
+// raidRegister is raid_bdev_configure_cont: online, then registered; a
+// registration that fails leaves the raid configuring.
+func (s *state) raidRegister(r *raid) {
+	uuid := r.uuid
+	if uuid == "" {
+		uuid = newUUID()
+	}
+	b := &bdev{name: r.name, uuid: uuid, aliases: []string{uuid}, product: "Raid Volume", blockSize: r.blocklen,
+		numBlocks: r.numBlocks, dev: r.device()}
+	b.driver = func() any { return obj{{"raid", r.infoJSON()}} }
+	r.state = "online"
+	r.bdev = b
+	r.refresh()
+	if r.name == "" || s.registerBdev(b) != nil {
+		r.state = "configuring"
+		r.bdev = nil
+		return
+	}
+	r.uuid = uuid
+}
+
+// refresh recomputes what the raid bdev inherits from its open members.
+func (r *raid) refresh() {
+	if r.bdev == nil {
+		return
+	}
+	io := ioTypes{Read: true, Write: true, WriteZeroes: true, Reset: true, Unmap: r.level != "raid1", Flush: r.level != "raid1"}
+	domains := 0
+	for _, m := range r.members {
+		if m.b == nil {
+			continue
+		}
+		io.Reset = io.Reset && m.b.io.Reset
+		io.Unmap = io.Unmap && m.b.io.Unmap
+		io.Flush = io.Flush && m.b.io.Flush
+		domains += m.b.memDomains
+	}
+	r.bdev.io = io
+	r.bdev.memDomains = domains
 }
 
 func (s *state) findRaid(name string) *raid {
@@ -173,167 +541,454 @@ func (s *state) findRaid(name string) *raid {
 	return nil
 }
 
-// raidTryOnline registers the raid bdev once every member is configured.
-func (s *state) raidTryOnline(r *raid) *Error {
-	if r.state != "configuring" {
-		return nil
+func (s *state) dropRaid(r *raid) {
+	for i, x := range s.raids {
+		if x == r {
+			s.raids = append(s.raids[:i:i], s.raids[i+1:]...)
+			return
+		}
 	}
-	devs := make([]blockdev.Device, 0, len(r.members))
-	minBlocks := uint64(0)
+}
+
+// ---- deletion and lost members ----
+
+// raidDelete is raid_bdev_delete.
+func (s *state) raidDelete(r *raid) {
 	for _, m := range r.members {
-		if !m.configured {
-			return nil
-		}
-		devs = append(devs, m.b.device())
-		if minBlocks == 0 || m.b.numBlocks < minBlocks {
-			minBlocks = m.b.numBlocks
+		m.remove = true
+		if r.state != "online" {
+			r.freeMember(m)
 		}
 	}
-	bs := r.members[0].b.blockSize
-	stripBlocks := uint64(r.stripKB) * 1024 / uint64(bs)
-	var dev blockdev.Device
-	var err error
-	switch r.level {
-	case "raid0":
-		dev, err = blockdev.NewRaid0(reblock(devs), r.stripKB)
-		r.dataSize = minBlocks / stripBlocks * stripBlocks
-	case "concat":
-		dev, err = newConcat(devs, stripBlocks)
-		r.dataSize = minBlocks / stripBlocks * stripBlocks
-	default:
-		dev, err = newMirror(devs)
-		r.dataSize = minBlocks
+	if r.discovered == 0 {
+		s.dropRaid(r)
+		return
 	}
-	if err != nil {
-		return errInval
+	s.raidDeconfigure(r)
+}
+
+// raidDeconfigure takes an online raid offline and unregisters its bdev;
+// its destruct closes the members scheduled for removal, and frees the raid
+// once none is left.
+func (s *state) raidDeconfigure(r *raid) {
+	if r.state != "online" {
+		return
 	}
-	r.liveUUID = r.uuid
-	if r.liveUUID == "" {
-		r.liveUUID = newUUID()
-	}
-	memDomains := 0
-	for _, m := range r.members {
-		if r.level != "concat" {
-			m.dataSize = r.dataSize
-		} else {
-			m.dataSize = m.b.numBlocks / stripBlocks * stripBlocks
+	r.state = "offline"
+	if rb := r.bdev; rb != nil {
+		if s.raidExported(rb) {
+			r.exposedUntil = time.Now().Add(raidUnregisterWindow)
 		}
-		memDomains += m.b.memDomains
-	}
-	b := &bdev{
-		name: r.name, uuid: r.liveUUID, aliases: []string{r.liveUUID}, product: "Raid Volume",
-		blockSize: dev.BlockSize(), numBlocks: dev.NumBlocks(), io: ioRaid, dev: dev,
-	}
-	b.driver = func() any { return obj{{"raid", r.json(false)}} }
-	b.memDomains = memDomains
-	r.state = "online"
-	r.bdev = b
-	if rerr := s.registerBdev(b); rerr != nil {
-		r.state = "configuring"
 		r.bdev = nil
-		r.liveUUID = ""
-		return rerr
+		s.unregisterBdev(rb)
 	}
-	return nil
+	for _, m := range r.members {
+		if m.remove {
+			r.freeMember(m)
+		}
+	}
+	if r.discovered == 0 {
+		s.dropRaid(r)
+	}
 }
 
-func (s *state) raidBaseAppeared(b *bdev) {
+// raidMemberOf finds the slot whose open descriptor is b.
+func (s *state) raidMemberOf(b *bdev) (*raid, *raidMember) {
 	for _, r := range s.raids {
-		if r.state != "configuring" {
-			continue
-		}
 		for _, m := range r.members {
-			if !m.configured && !m.removed && (m.name == b.name || s.lookup(m.name) == b) && b.claim == "" {
-				r.configure(m, b)
+			if m.b == b {
+				return r, m
 			}
 		}
-		_ = s.raidTryOnline(r)
 	}
+	return nil, nil
 }
 
-// raidBaseRemoved sends raids that lose a member offline and unregisters
-// their bdev.
+// raidLoseMember is _raid_bdev_remove_base_bdev. It reports false when
+// SPDK never completes the removal (the raid was not online and is freed
+// with the callback still pending: an RPC waiting for it never answers).
 //
-// A raid0 (or concat) that loses a member while I/O can reach it (its bdev
-// is claimed: an lvstore is loaded on it) crashes the target. Real SPDK
-// v24.01 starts unregistering the raid at the first lost member, frees the
-// descriptor of every further lost member at once while the raid is still
-// registered, and dies on the next I/O to it (from a host, or from the
-// lvstore unload that the unregistration itself starts):
-// "raid0_submit_rw_request: base bdev desc null for pd_idx N". Whether it
-// survives is a race; the fake never lets a caller win it. The safe order
-// is the reverse: nothing above the raid (bdev_raid_delete only once its
-// namespaces are gone), then the members.
-func (s *state) raidBaseRemoved(b *bdev) {
-	for _, r := range s.raids {
-		for i, m := range r.members {
-			if m.b != b {
-				continue
-			}
-			if r.state == "online" && r.level != "raid1" && r.bdev != nil && r.bdev.claim != "" {
-				s.crash(fmt.Sprintf("raid0_submit_rw_request: base bdev desc null for pd_idx %d "+
-					"(member %s of raid %s removed while %s was loaded on it)", i, m.name, r.name, r.bdev.claimedBy))
-			}
-			m.b, m.configured, m.removed = nil, false, true
-			if r.state == "online" {
-				r.state = "offline"
-				if r.bdev != nil {
-					rb := r.bdev
-					r.bdev = nil
-					s.unregisterBdev(rb)
+// Real SPDK v24.01 survives a raid0 or concat losing members under an idle
+// lvstore, one or several, back to back or apart (recorded: the raid goes
+// offline, the lvstore unloads). The first lost member starts the raid's
+// unregistration and keeps its descriptor until then; a further lost
+// member's descriptor is freed at once, and I/O that still reaches the
+// raid meanwhile dereferences it ("raid0_submit_rw_request: base bdev desc
+// null for pd_idx N") and kills the process. That I/O comes from hosts
+// through an export of an lvol on the raid, which holds the lvol (and so
+// the raid) open: the fake crashes when a further member of an exported
+// raid0 or concat goes within raidUnregisterWindow of the first.
+func (s *state) raidLoseMember(r *raid, m *raidMember) bool {
+	if m.remove {
+		return true
+	}
+	m.remove = true
+	switch {
+	case r.state != "online":
+		if r.level != "raid1" && m.configured && time.Now().Before(r.exposedUntil) {
+			s.crash(fmt.Sprintf("raid0_submit_rw_request: base bdev desc null for pd_idx %d "+
+				"(member %s of raid %s lost while the raid, exported through an lvol, was unregistering)", r.slot(m), m.name, r.name))
+		}
+		r.freeMember(m)
+		if r.discovered == 0 {
+			s.dropRaid(r)
+		}
+		return false
+	case r.operational == r.minOper:
+		r.operational--
+		s.raidDeconfigure(r)
+	default:
+		r.operational--
+		slot := r.slot(m)
+		r.freeMember(m)
+		m.remove = false
+		if r.sb != nil {
+			for i := range r.sb.bases {
+				if sbb := &r.sb.bases[i]; sbb.state == sbConfigured && int(sbb.slot) == slot {
+					sbb.state = sbFailed
+					s.raidWriteSB(r)
+					break
 				}
 			}
 		}
+		r.refresh()
+		if r.bdev != nil {
+			r.bdev.dev = r.device()
+		}
+	}
+	return true
+}
+
+// raidExported reports whether an lvol of an lvstore on rb is a namespace
+// of a subsystem: host I/O can reach the raid.
+func (s *state) raidExported(rb *bdev) bool {
+	for _, l := range s.lvstores {
+		if l.base != rb {
+			continue
+		}
+		for _, ss := range s.subsystems {
+			for _, ns := range ss.namespaces {
+				if ns == nil || ns.removed.Load() {
+					continue
+				}
+				if _, ok := l.lvols[ns.b]; ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (r *raid) slot(m *raidMember) int {
+	for i, x := range r.members {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+// raidBaseRemoved runs when a bdev is hot-removed: the raid that holds it
+// loses that member.
+func (s *state) raidBaseRemoved(b *bdev) {
+	if r, m := s.raidMemberOf(b); r != nil {
+		s.raidLoseMember(r, m)
 	}
 }
 
 func raidDelete(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Name string `json:"name"`
+		Name *string `json:"name"`
 	}
 	if err := decodeParams(params, &p, "name"); err != nil {
-		return nil, err
+		return nil, errParse
 	}
-	r := s.findRaid(p.Name)
+	r := s.findRaid(*p.Name)
 	if r == nil {
-		return nil, rpcErr(-19, "raid bdev "+p.Name+" not found")
+		return nil, rpcErr(eNoDev, "raid bdev "+*p.Name+" not found")
 	}
-	for i, x := range s.raids {
-		if x == r {
-			s.raids = append(s.raids[:i:i], s.raids[i+1:]...)
-			break
-		}
-	}
-	if r.bdev != nil {
-		rb := r.bdev
-		r.bdev = nil
-		s.unregisterBdev(rb)
-	}
-	for _, m := range r.members {
-		if m.b != nil {
-			releaseBdev(m.b)
-		}
-	}
+	s.raidDelete(r)
 	return true, nil
 }
 
 func raidGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
-		Category string `json:"category"`
+		Category *string `json:"category"`
 	}
 	if err := decodeParams(params, &p, "category"); err != nil {
-		return nil, err
+		return nil, errParse
 	}
-	switch p.Category {
-	case "all", "online", "configuring", "offline":
-	default:
-		return nil, errInval
+	want := ""
+	for _, st := range []string{"online", "configuring", "offline"} {
+		if equalFold(st, *p.Category) {
+			want = st
+		}
 	}
-	out := []raidJSON{}
+	if want == "" && *p.Category != "all" {
+		return nil, errnoErr(eInval)
+	}
+	out := []obj{}
 	for _, r := range s.raids {
-		if p.Category == "all" || p.Category == r.state {
-			out = append(out, r.json(true))
+		if want == "" || r.state == want {
+			// SPDK writes the uuid twice: once itself, once in the info.
+			out = append(out, append(obj{{"name", r.name}, {"uuid", r.uuidOrZero()}}, r.infoJSON()...))
 		}
 	}
 	return out, nil
+}
+
+func raidRemoveBaseBdev(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		Name *string `json:"name"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, errParse
+	}
+	failed := rpcErr(eNoDev, "Failed to remove base bdev from raid bdev")
+	b := s.lookup(*p.Name)
+	if b == nil {
+		return nil, failed
+	}
+	r, m := s.raidMemberOf(b)
+	if r == nil || m.remove {
+		return nil, failed
+	}
+	if !s.raidLoseMember(r, m) {
+		// The raid was not online: SPDK frees the slot and never answers.
+		done := s.in.done
+		return async(func() (any, *Error) {
+			<-done
+			return nil, failed
+		}), nil
+	}
+	return true, nil
+}
+
+func raidAddBaseBdev(s *state, params json.RawMessage) (any, *Error) {
+	var p struct {
+		BaseBdev *string `json:"base_bdev"`
+		RaidBdev *string `json:"raid_bdev"`
+	}
+	if err := decodeParams(params, &p, "base_bdev", "raid_bdev"); err != nil {
+		return nil, err
+	}
+	r := s.findRaid(*p.RaidBdev)
+	if r == nil {
+		return nil, rpcErr(eNoDev, "raid bdev "+*p.RaidBdev+" is not found in config")
+	}
+	b := s.lookup(*p.BaseBdev)
+	if b == nil {
+		return nil, rpcErr(eNoDev, "Failed to open bdev "+*p.BaseBdev+": "+strerror(eNoDev))
+	}
+	attachFail := func(errno int) *Error {
+		return rpcErr(errno, "Failed to attach base bdev "+b.name+" to RAID bdev "+r.name+": "+strerror(errno))
+	}
+	if r.state != "online" {
+		return nil, attachFail(eInval)
+	}
+	var m *raidMember
+	for _, x := range r.members {
+		if x.b == nil {
+			m = x
+			break
+		}
+	}
+	if m == nil {
+		return nil, attachFail(eInval)
+	}
+	if m.named || m.uuid != "" {
+		rc := eBusy
+		r.freeMember(m)
+		return nil, attachFail(rc)
+	}
+	m.name, m.named = b.name, true
+	if rc := s.raidConfigureMember(r, m, false); rc != 0 {
+		r.freeMember(m)
+		return nil, attachFail(rc)
+	}
+	if rc := s.raidCheckMemberSB(r, m); rc != 0 {
+		return nil, rpcErr(rc, "Failed to add base bdev to RAID bdev: "+strerror(rc))
+	}
+	return true, nil
+}
+
+// raidRebuild copies the raid1's data onto a new member.
+func (s *state) raidRebuild(r *raid, to *raidMember) {
+	var from *raidMember
+	for _, m := range r.members {
+		if m != to && m.configured {
+			from = m
+			break
+		}
+	}
+	if from == nil || r.bdev == nil {
+		if r.bdev != nil {
+			r.bdev.dev = r.device()
+		}
+		return
+	}
+	src, dst := memberWindow(from, r.blocklen), memberWindow(to, r.blocklen)
+	buf := make([]byte, 1<<20)
+	total := int64(r.numBlocks) * int64(r.blocklen)
+	for off := int64(0); off < total; off += int64(len(buf)) {
+		n := min(int64(len(buf)), total-off)
+		if k, err := src.ReadAt(buf[:n], off); err != nil || int64(k) != n {
+			break
+		}
+		if _, err := dst.WriteAt(buf[:n], off); err != nil {
+			break
+		}
+	}
+	r.bdev.dev = r.device()
+}
+
+// ---- examine ----
+
+// raidBaseAppeared is raid_bdev_examine for a new bdev nothing claimed: a
+// raid superblock on it assembles (or completes) its raid, otherwise a
+// configuring raid waiting for a member of that name takes it.
+//
+// Like every examine_disk, it runs only for a bdev SPDK examines: with
+// bdev_auto_examine on, or after bdev_examine named it.
+func (s *state) raidBaseAppeared(b *bdev) {
+	if b.claim != "" || !(s.autoExamine || s.examined[b.name]) {
+		return
+	}
+	if b.md.difType == 0 {
+		if sb, ok := readRaidSB(b); ok {
+			s.raidExamineSB(sb, b)
+			return
+		}
+	}
+	for _, r := range append([]*raid(nil), s.raids...) {
+		for _, m := range r.members {
+			if m.b == nil && m.named && m.name == b.name {
+				s.raidConfigureMember(r, m, true)
+				break
+			}
+		}
+	}
+}
+
+// raidExamineSB is raid_bdev_examine_sb.
+func (s *state) raidExamineSB(sb *raidSB, b *bdev) {
+	if sb.blockSize != b.blockSize || sb.uuid == zeroUUID {
+		return
+	}
+	var r *raid
+	for _, x := range s.raids {
+		if x.uuid == sb.uuid {
+			r = x
+			break
+		}
+	}
+	if r != nil {
+		if r.sb == nil {
+			// SPDK dereferences the raid's missing superblock.
+			s.crash("raid_bdev_examine_sb: raid " + r.name + " with the superblock's uuid has no superblock")
+			return
+		}
+		switch {
+		case sb.seq > r.sb.seq:
+			if r.state != "configuring" {
+				return
+			}
+			s.raidDelete(r)
+			r = nil
+		case sb.seq < r.sb.seq:
+			sb = r.sb
+		}
+	}
+	idx := -1
+	for i, x := range sb.bases {
+		if x.uuid == b.uuid {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return
+	}
+	if r == nil {
+		var errno int
+		if r, errno = s.raidFromSB(sb); errno != 0 {
+			return
+		}
+	}
+	if sb.bases[idx].state != sbConfigured {
+		return
+	}
+	for _, m := range r.members {
+		if m.uuid == b.uuid {
+			s.raidConfigureMember(r, m, true)
+			return
+		}
+	}
+}
+
+// raidFromSB is raid_bdev_create_from_sb.
+func (s *state) raidFromSB(sb *raidSB) (*raid, int) {
+	r, errno := s.newRaid(sb.name, uint32(uint64(sb.stripSize)*uint64(sb.blockSize)/1024), int(sb.numBase), sb.level, true, sb.uuid)
+	if errno != 0 {
+		return nil, errno
+	}
+	cp := *sb
+	cp.bases = append([]raidSBBase(nil), sb.bases...)
+	r.sb, r.sbNew = &cp, false
+	for _, x := range sb.bases {
+		if int(x.slot) >= len(r.members) {
+			continue
+		}
+		m := r.members[x.slot]
+		if x.state == sbConfigured {
+			m.uuid = x.uuid
+			r.operational++
+		}
+		m.dataOffset, m.dataSize = x.dataOffset, x.dataSize
+	}
+	return r, 0
+}
+
+// ---- data path ----
+
+// memberWindow is a member's data area [data_offset, +data_size) presented
+// at the raid's block length (members of other block sizes are SPDK
+// v24.01's bug: the raid addresses them in its own blocks).
+func memberWindow(m *raidMember, bs uint32) blockdev.Device {
+	if m.b == nil {
+		return nil
+	}
+	return window{dev: m.b.device(), bs: bs, off: int64(m.dataOffset) * int64(m.b.blockSize), blocks: m.dataSize}
+}
+
+// device builds the raid's data path over its open members; a lost member
+// fails the I/O that reaches it.
+func (r *raid) device() blockdev.Device {
+	ws := make([]blockdev.Device, len(r.members))
+	for i, m := range r.members {
+		if w := memberWindow(m, r.blocklen); w != nil {
+			ws[i] = w
+		} else {
+			ws[i] = missingDev{bs: r.blocklen, blocks: m.dataSize}
+		}
+	}
+	switch r.level {
+	case "raid0":
+		return &stripeDev{bs: r.blocklen, strip: int64(r.stripKB) * 1024, members: ws,
+			per: int64(r.numBlocks) / int64(max(len(ws), 1)) * int64(r.blocklen), blocks: r.numBlocks}
+	case "concat":
+		sizes := make([]uint64, len(ws))
+		for i, m := range r.members {
+			sizes[i] = m.dataSize
+		}
+		return &concat{bs: r.blocklen, members: ws, sizes: sizes, total: r.numBlocks}
+	}
+	var live []blockdev.Device
+	for i, m := range r.members {
+		if m.b != nil {
+			live = append(live, ws[i])
+		}
+	}
+	return &mirror{bs: r.blocklen, members: live, blocks: r.numBlocks}
 }

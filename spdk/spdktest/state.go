@@ -107,6 +107,13 @@ func (s *state) crash(reason string) {
 	go s.in.t.crashed(s.in, reason)
 }
 
+// isDying reports whether crash was called.
+func (s *state) isDying() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dying
+}
+
 func init() {
 	register("spdk_get_version", phaseBoth, getVersion)
 	register("rpc_get_methods", phaseBoth, rpcGetMethods)

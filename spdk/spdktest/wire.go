@@ -311,7 +311,8 @@ func (in *instance) handle(raw json.RawMessage) answer {
 	}
 	dropReply := hasFault && f.DropReply
 	result, rerr := in.call(req)
-	if rerr == errCrashed {
+	if rerr == errCrashed || in.st.isDying() {
+		// The method crashed the process: nothing answers.
 		return answer{hangUp: true}
 	}
 	if rest, ok := result.(async); ok {
