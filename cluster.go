@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -28,6 +29,15 @@ type Config struct {
 	// Logger receives debug logs; nil is silent.
 	Logger hclog.Logger
 	// Placer chooses a new DA's PDs and CNs; nil means DefaultPlacer.
+	//
+	// DefaultPlacer (and PolicyPlacer{alloc.Default{}}) is shown a sample
+	// of the candidates that is bounded whatever the cluster's size: of
+	// each location, the disk nodes whose emptiest PDs are emptiest, with
+	// those PDs, and the least-loaded CNs (every candidate only if the
+	// sample cannot hold the DA). Any other Placer is shown every DN, PD
+	// and CN on every create, from memory but at a cost that grows with
+	// the cluster (and under a lock that serialises the creates of one
+	// Cluster while it builds them).
 	Placer Placer
 	// MaxPlacementAttempts bounds how often CreateDiskArray re-reads the
 	// candidates after a concurrent change (0 means 100).
@@ -45,14 +55,19 @@ const DefaultMaxMallocPDBytes = 64 << 30
 func DefaultConfig(s store.Store) Config { return Config{Store: s} }
 
 // Cluster is the VDA API over a Store: what the portal serves, usable
-// directly by embedders. It keeps no state of its own, so any number of
-// Clusters may serve the same Store concurrently.
+// directly by embedders. The store is its only authority, so any number of
+// Clusters may serve the same Store concurrently. The one thing it keeps
+// is a cache of the placement candidates (CreateDiskArray), fed by a store
+// watch that Close stops.
 type Cluster struct {
 	s         store.Store
 	log       hclog.Logger
 	placer    Placer
 	attempts  int
 	maxMalloc uint64
+
+	cacheMu sync.Mutex
+	cache   *candCache // nil until the first CreateDiskArray
 }
 
 // New returns a Cluster for cfg.

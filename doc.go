@@ -47,17 +47,20 @@
 //
 // # Concurrency
 //
-// Cluster keeps no state; any number of them, in any number of processes,
-// may share one store.Store. Every mutation is one store transaction
-// (store.Update, optimistic, retried on conflict). CreateDiskArray reads
-// the candidates, asks the Placer, and commits the DA with the capacity it
-// reserves (PD AllocatedBytes and VDCount, CN CntlrCount), guarded by the
-// revision of every DN, PD and CN it chose, so concurrent creates never
-// over-allocate a PD or put two controllers of a DA on one CN. Name
-// uniqueness is a compare-and-swap on an absent key. Parents count their
-// children (DiskNode.PDCount, PhysicalDisk.VDCount, ControllerNode.CntlrCount,
-// DiskArray.ExpCount) in the same transactions, so deleting an object in
-// use fails with ErrFailedPrecondition, race-free.
+// The store is a Cluster's only authority; any number of them, in any
+// number of processes, may share one store.Store. Every mutation is one
+// store transaction (store.Update, optimistic, retried on conflict).
+// CreateDiskArray places on a candidate cache (every DN, PD and CN with
+// its status, loaded once and kept current by a store watch, reloaded
+// after the watch fails; Cluster.Close stops it) and commits the DA with
+// the capacity it reserves (PD AllocatedBytes and VDCount, CN CntlrCount)
+// in one transaction conditioned on the revision of every DN, PD and CN
+// it chose as the cache had them, so a stale cache costs a retry and
+// concurrent creates never over-allocate a PD or put two controllers of a
+// DA on one CN. Name uniqueness is a compare-and-swap on an absent key.
+// Parents count their children (DiskNode.PDCount, PhysicalDisk.VDCount,
+// ControllerNode.CntlrCount, DiskArray.ExpCount) in the same transactions,
+// so deleting an object in use fails with ErrFailedPrecondition, race-free.
 //
 // # Placement
 //

@@ -154,6 +154,16 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 	return p, nil
 }
 
+// FreeBuckets is the number of free-space ranks Default distinguishes:
+// FreeBucket returns 0..FreeBuckets-1.
+const FreeBuckets = 17
+
+// FreeBucket is the free-space rank Default gives a disk: free/capacity in
+// sixteenths (0..16, higher is emptier), without overflow. Indexes that
+// keep disks ordered the way Default ranks them (vda's candidate cache)
+// use it. capacity must be positive and free at most capacity.
+func FreeBucket(free, capacity uint64) int { return int(freeBucket(free, capacity)) }
+
 // freeBucket is free/capacity in sixteenths (0..16) without overflow.
 func freeBucket(free, capacity uint64) uint64 {
 	if capacity >= 1<<59 {

@@ -1,0 +1,210 @@
+package vda_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vda-io/vda"
+	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/portal"
+	"github.com/vda-io/vda/store"
+)
+
+// Benchmarks of issue 18 (the create path at scale). They use only the
+// public API and the store layout, so the same file runs against older
+// versions of the package for before/after figures.
+
+// loadCluster writes dns DNs (in 8 locations), pds PDs (64 GiB malloc,
+// spread over the DNs) and cns CNs straight into the store, many keys per
+// transaction: creating 100,000 PDs one API call at a time would take
+// longer than the benchmark.
+func loadCluster(b *testing.B, s store.Store, dns, pds, cns int) {
+	ctx := context.Background()
+	var ops []store.Op
+	flush := func() {
+		if len(ops) == 0 {
+			return
+		}
+		res, err := s.Txn(ctx, store.Txn{Ops: ops})
+		require.NoError(b, err)
+		require.True(b, res.Succeeded)
+		ops = nil
+	}
+	put := func(key string, v any) {
+		val, err := json.Marshal(v)
+		require.NoError(b, err)
+		ops = append(ops, store.Op{Key: key, Value: val})
+		if len(ops) == store.MaxTxnOps {
+			flush()
+		}
+	}
+	dnName := func(i int) string { return fmt.Sprintf("dn%06d", i) }
+	for i := range dns {
+		put(vda.KeyDN(dnName(i)), vda.DiskNode{ID: fmt.Sprintf("%032x", i+1), Name: dnName(i),
+			ListenerConf: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8), PDCount: (pds - i + dns - 1) / dns})
+	}
+	for i := range pds {
+		dn := i % dns
+		put(vda.KeyPD(dnName(dn), fmt.Sprintf("pd%06d", i)), vda.PhysicalDisk{ID: fmt.Sprintf("%032x", 1<<40+i), Name: fmt.Sprintf("pd%06d", i),
+			DNName: dnName(dn), DNID: fmt.Sprintf("%032x", dn+1), Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 64 << 30}})
+	}
+	for i := range cns {
+		put(vda.KeyCN(fmt.Sprintf("cn%06d", i)), vda.ControllerNode{ID: fmt.Sprintf("%032x", 2<<40+i), Name: fmt.Sprintf("cn%06d", i),
+			ListenerConf: listener(nodeIP(1, i), "4430"), Location: fmt.Sprintf("rack%d", i%8)})
+	}
+	flush()
+}
+
+var benchStores = []struct {
+	name string
+	open func(testing.TB) store.Store
+}{{"memstore", newStore}, {"etcd", openEmbedded}}
+
+// BenchmarkCreateAtScale is one client creating DAs (2 VDs, 2
+// controllers) in clusters of 100 to 100,000 PDs on 4 PDs per DN and one
+// CN per 20 PDs. The first create (which loads the candidate cache, where
+// there is one) is not timed.
+func BenchmarkCreateAtScale(b *testing.B) {
+	for _, st := range benchStores {
+		for _, pds := range []int{100, 1000, 10000, 100000} {
+			b.Run(fmt.Sprintf("%s/pds=%d", st.name, pds), func(b *testing.B) {
+				s := st.open(b)
+				loadCluster(b, s, pds/4, pds, max(pds/20, 4))
+				c := newCluster(b, s)
+				ctx := context.Background()
+				_, err := c.CreateDiskArray(ctx, daSpec("warmup"))
+				require.NoError(b, err)
+				var l latencies
+				b.ResetTimer()
+				start := time.Now()
+				for i := range b.N {
+					t0 := time.Now()
+					_, err := c.CreateDiskArray(ctx, daSpec(fmt.Sprintf("da%07d", i)))
+					require.NoError(b, err)
+					l.add(time.Since(t0))
+				}
+				l.report(b, time.Since(start))
+			})
+		}
+	}
+}
+
+// runClients makes b.N creates with n concurrent clients; create(i)
+// makes the i-th.
+func runClients(b *testing.B, n int, create func(i int64) error) {
+	var l latencies
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				if err := create(i); err != nil {
+					b.Error(err)
+					return
+				}
+				l.add(time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	l.report(b, time.Since(start))
+}
+
+// BenchmarkCreateClients is 1, 8 and 16 concurrent clients of one Cluster
+// (the Go API) creating DAs in a cluster of 100 DNs (8 locations), 400
+// PDs and 20 CNs.
+func BenchmarkCreateClients(b *testing.B) {
+	for _, st := range benchStores {
+		for _, clients := range []int{1, 8, 16} {
+			b.Run(fmt.Sprintf("%s/clients=%d", st.name, clients), func(b *testing.B) {
+				s := st.open(b)
+				loadCluster(b, s, 100, 400, 20)
+				c := newCluster(b, s)
+				ctx := context.Background()
+				_, err := c.CreateDiskArray(ctx, daSpec("warmup"))
+				require.NoError(b, err)
+				runClients(b, clients, func(i int64) error {
+					_, err := c.CreateDiskArray(ctx, daSpec(fmt.Sprintf("da%07d", i)))
+					return err
+				})
+			})
+		}
+	}
+}
+
+// servePortal starts a portal (its own Cluster) over s on 127.0.0.1:0 and
+// returns a client connected to it over the socket.
+func servePortal(b *testing.B, s store.Store) pb.PortalClient {
+	srv, err := portal.New(portal.Config{Cluster: newCluster(b, s), Insecure: true})
+	require.NoError(b, err)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(b, err)
+	b.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		require.NoError(b, <-done)
+	})
+	return pb.NewPortalClient(conn)
+}
+
+func createDaRequest(name string) *pb.CreateDaRequest {
+	return &pb.CreateDaRequest{DaName: name, CntlrCnt: 2, DaSize: 32 << 20, DaConf: `{"stripe_count":2,"stripe_size_kb":64}`}
+}
+
+// BenchmarkCreatePortal is clients creating DAs through the gRPC portal
+// over a TCP socket, with one portal or two (each its own Cluster) on one
+// store; clients alternate between the portals. Clusters of 400 and of
+// 100,000 PDs.
+func BenchmarkCreatePortal(b *testing.B) {
+	for _, st := range benchStores {
+		for _, pds := range []int{400, 100000} {
+			for _, portals := range []int{1, 2} {
+				for _, clients := range []int{1, 16} {
+					if pds > 400 && (portals > 1 || clients > 1) {
+						continue
+					}
+					b.Run(fmt.Sprintf("%s/pds=%d/portals=%d/clients=%d", st.name, pds, portals, clients), func(b *testing.B) {
+						s := st.open(b)
+						loadCluster(b, s, pds/4, pds, max(pds/20, 4))
+						ctx := context.Background()
+						var ps []pb.PortalClient
+						for k := range portals {
+							p := servePortal(b, s)
+							_, err := p.CreateDa(ctx, createDaRequest(fmt.Sprintf("warmup%d", k)))
+							require.NoError(b, err)
+							ps = append(ps, p)
+						}
+						runClients(b, clients, func(i int64) error {
+							_, err := ps[int(i)%portals].CreateDa(ctx, createDaRequest(fmt.Sprintf("da%07d", i)))
+							return err
+						})
+					})
+				}
+			}
+		}
+	}
+}
