@@ -376,8 +376,9 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	}
 	// spdk_nvme_connect_async fails at once when the transport cannot even
 	// try: an unknown transport, an address that is not a numeric one of
-	// the family, a source address this fake cannot bind.
-	if trtype != "TCP" || !dialable(trid) || p.HostAddr != "" {
+	// the family, a source address this fake cannot bind (with a source
+	// port alone, nvme_parse_addr's getaddrinfo of "" fails in SPDK too).
+	if trtype != "TCP" || !dialable(trid) || p.HostAddr != "" || p.HostSvcID != "" {
 		return nil, errNoDevice
 	}
 	select {
