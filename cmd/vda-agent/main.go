@@ -14,18 +14,13 @@
 // refuses to start without certificates unless --insecure says that anyone
 // who reaches the port may drive the node.
 //
-// --fake-spdk starts an in-process fake spdk_tgt (spdk/spdktest) on
-// --sock-path instead of using a real one, for the dev cluster. The fake
-// holds the node's NVMe-oF port from start-up (package
-// spdk/spdktest/reserve), so the agent fails at once if it is taken; with
-// "trsvcid":"0" in --listener-conf it picks a free one, and logs it. It
-// stops on SIGINT or SIGTERM. Exit codes: 0 stopped, 1 failed, 2 bad
-// command line.
+// It drives the spdk_tgt at --sock-path: a real one, or vda-fakespdk for
+// trying VDA without SPDK (the agent links no fake). It stops on SIGINT or
+// SIGTERM. Exit codes: 0 stopped, 1 failed, 2 bad command line.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,8 +38,6 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
-	"github.com/vda-io/vda/spdk/spdktest"
-	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
 func main() {
@@ -71,9 +64,6 @@ type options struct {
 	listener string
 	port     int
 	logLevel string
-	fake     bool
-	fakeNVMe []spdktest.NVMeDevice
-	anyNVMf  bool // --fake-spdk with "trsvcid":"0": the fake picks the port
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -85,7 +75,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listener, "listener", "127.0.0.1", "address the agent's gRPC service listens on")
 	fs.IntVar(&o.port, "port", -1, "gRPC port (default 9720 for dn, 9820 for cn; 0: any free port)")
 	fs.StringVar(&o.cfg.SPDKAddr, "sock-path", "/var/tmp/spdk.sock", "spdk_tgt JSON-RPC socket (or host:port)")
-	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required (trsvcid "0" with --fake-spdk: any free port)`)
+	fs.StringVar(&conf, "listener-conf", "", `NVMe-oF listener of this node, {"trtype":"tcp","traddr":...,"adrfam":...,"trsvcid":...}; required`)
 	fs.StringVar(&o.cfg.StateDir, "state-dir", defaultStateDir,
 		"directory keeping the agent's ID and the last applied generation and epochs across restarts "+
 			"(default "+defaultStateDir+"/<listener>_<port>; \"\": none, the ID then changes on every start)")
@@ -108,12 +98,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
-	fs.BoolVar(&o.fake, "fake-spdk", false, "run an in-process fake spdk_tgt on --sock-path (dev cluster)")
-	fs.Func("fake-nvme", "with --fake-spdk: a local NVMe device `ADDR,file=PATH[,size=SIZE]` (repeatable)", func(v string) error {
-		d, err := spdktest.ParseNVMeDevice(v)
-		o.fakeNVMe = append(o.fakeNVMe, d)
-		return err
-	})
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -133,11 +117,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--port %d is not a port", o.port)
 	}
 	l, err := nvmeof.ParseListenerConf(conf)
-	if err != nil && o.fake {
-		if l0, ok := anyPortListener(conf); ok {
-			l, err, o.anyNVMf = l0, nil, true
-		}
-	}
 	if err != nil {
 		return o, fmt.Errorf("--listener-conf: %w", err)
 	}
@@ -147,14 +126,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		// One directory per agent, so several agents of one machine (or
 		// of network namespaces sharing a filesystem) keep apart.
 		o.cfg.StateDir = filepath.Join(defaultStateDir, o.listener+"_"+strconv.Itoa(o.port))
-	}
-	if len(o.fakeNVMe) > 0 && !o.fake {
-		return o, errors.New("--fake-nvme needs --fake-spdk")
-	}
-	if o.fake {
-		// The fake keeps lvstores in a format of its own: recognise them
-		// as the PDs' own after a restart, as SPDK's are.
-		o.cfg.LvstoreLabels = append(o.cfg.LvstoreLabels, blockdev.LvstoreName)
 	}
 	o.cfg.TLS, o.cfg.Insecure, err = o.tls.Resolve(mtls.RoleAgent,
 		fmt.Sprintf("--name %s --ip %s ", o.cfg.ListenAddr, o.listener))
@@ -175,18 +146,6 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.
 }
 
 func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Addr) error {
-	if o.fake {
-		held, err := reserveListener(&o)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = held.Close() }() // after the fake stops
-		stop, err := startFake(ctx, o.cfg.SPDKAddr, o.fakeNVMe, held, log.Named("fakespdk"))
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
 	o.cfg.Logger = log
 	a, err := agent.New(o.cfg)
 	if err != nil {

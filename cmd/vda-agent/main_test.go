@@ -21,6 +21,7 @@ import (
 	"github.com/vda-io/vda/mtls/mtlstest"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/reserve"
 )
 
@@ -34,9 +35,14 @@ func sockPath(t *testing.T) string {
 
 const conf = `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"4420"}`
 
-// fakeConf is the listener of an agent run with --fake-spdk: any free port,
-// which the fake reserves (never a fixed one in a test).
-const fakeConf = `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"0"}`
+// fakeSPDK starts a fake spdk_tgt for an agent and returns its socket and
+// the node's listener: a port reserved for the fake (never a fixed one in a
+// test).
+func fakeSPDK(t *testing.T) (sock, listenerConf string) {
+	rp := reserve.ForTest(t, "127.0.0.1")
+	srv := spdktest.NewServer(t, spdktest.WithReserved(rp))
+	return srv.SockPath(), fmt.Sprintf(`{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"%d"}`, rp.Addr().Port())
+}
 
 // start runs the binary's run with args and returns its address and a
 // function that stops it (the SIGINT path: ctx is cancelled) and returns its
@@ -69,9 +75,9 @@ func start(t *testing.T, args ...string) (string, func() int) {
 }
 
 func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
-	sock := sockPath(t)
+	sock, fakeConf := fakeSPDK(t)
 	addr, stop := start(t, "--role", "dn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sock,
-		"--listener-conf", fakeConf, "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure")
+		"--listener-conf", fakeConf, "--state-dir", t.TempDir(), "--log-level", "error", "--insecure")
 	c, err := agent.Dial(context.Background(), addr)
 	require.NoError(t, err)
 	defer c.Close()
@@ -91,7 +97,7 @@ func TestServesHealthAndSyncWithFakeSPDK(t *testing.T) {
 	for _, o := range rep.Objects {
 		require.True(t, o.Ok, o.Error)
 	}
-	// The VD is exported on the port the fake picked, and served there.
+	// The VD is exported on the node's port, and served there.
 	sc, err := spdk.Dial(ctx, sock)
 	require.NoError(t, err)
 	defer sc.Close()
@@ -119,8 +125,9 @@ func TestControllerNodeWithTLSAndAllowList(t *testing.T) {
 	server, err := ca.Issue(mtls.RoleAgent, name)
 	require.NoError(t, err)
 	t.Setenv(mtls.EnvDir, filepath.Dir(server.CertFile))
-	addr, stop := start(t, "--role", "cn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sockPath(t),
-		"--listener-conf", fakeConf, "--fake-spdk", "--allow", "127.0.0.1,::1", "--state-dir", t.TempDir(), "--log-level", "error")
+	sock, fakeConf := fakeSPDK(t)
+	addr, stop := start(t, "--role", "cn", "--listener", "127.0.0.1", "--port", "0", "--sock-path", sock,
+		"--listener-conf", fakeConf, "--allow", "127.0.0.1,::1", "--state-dir", t.TempDir(), "--log-level", "error")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	dial := func(opts ...agent.DialOption) *agent.Client {
@@ -188,10 +195,9 @@ func TestParseDefaults(t *testing.T) {
 	require.Empty(t, o.cfg.AioDirs, "no aio PDs unless allowed")
 	require.Empty(t, o.cfg.LvstoreLabels)
 	o, err = parse([]string{"--role", "dn", "--listener-conf", conf, "--aio-dir", "/var/lib/vda/aio/", "--aio-dir", "/dev/sdb",
-		"--fake-spdk", "--insecure"}, &bytes.Buffer{})
+		"--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"/var/lib/vda/aio", "/dev/sdb"}, o.cfg.AioDirs)
-	require.Len(t, o.cfg.LvstoreLabels, 1, "the fake's lvstores are recognised")
 }
 
 func TestBadCommandLines(t *testing.T) {
@@ -201,12 +207,12 @@ func TestBadCommandLines(t *testing.T) {
 		"bad role":          {"--role", "pd", "--listener-conf", conf},
 		"no listener-conf":  {"--role", "dn"},
 		"bad listener":      {"--role", "dn", "--listener-conf", `{"trtype":"tcp"}`},
-		"port 0 unfaked":    {"--role", "dn", "--listener-conf", fakeConf, "--insecure"},
+		"port 0":            {"--role", "dn", "--listener-conf", `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"0"}`, "--insecure"},
 		"unknown flag":      {"--role", "dn", "--listener-conf", conf, "--nope"},
 		"bad port":          {"--role", "dn", "--listener-conf", conf, "--port", "x"},
 		"port range":        {"--role", "dn", "--listener-conf", conf, "--port", "70000"},
 		"extra args":        {"--role", "dn", "--listener-conf", conf, "extra"},
-		"nvme without fake": {"--role", "dn", "--listener-conf", conf, "--fake-nvme", "0000:01:00.0,size=1MiB"},
+		"no fake in agents": {"--role", "dn", "--listener-conf", conf, "--fake-spdk"},
 		"relative aio dir":  {"--role", "dn", "--listener-conf", conf, "--aio-dir", "aio"},
 	} {
 		var stderr bytes.Buffer
@@ -236,13 +242,9 @@ func TestRuntimeFailuresExitOne(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", fakeConf,
-		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "off", "--insecure"}, &bytes.Buffer{}, nil))
-	// The NVMe-oF port is taken: the fake cannot hold it.
-	held := reserve.ForTest(t, "127.0.0.1")
-	taken := fmt.Sprintf(`{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"%d"}`, held.Addr().Port())
+	sock, fakeConf := fakeSPDK(t)
 	var stderr bytes.Buffer
-	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", "0", "--listener-conf", taken,
-		"--sock-path", sockPath(t), "--fake-spdk", "--state-dir", t.TempDir(), "--log-level", "error", "--insecure"}, &stderr, nil))
+	require.Equal(t, 1, run(context.Background(), []string{"--role", "dn", "--port", port, "--listener-conf", fakeConf,
+		"--sock-path", sock, "--state-dir", t.TempDir(), "--log-level", "error", "--insecure"}, &stderr, nil))
 	require.Contains(t, stderr.String(), "address already in use")
 }

@@ -3,7 +3,6 @@ package spdktest
 import (
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,9 +45,18 @@ func WithReserved(ports ...*reserve.Port) Option {
 // WithSockPath serves on path instead of a socket in a temporary directory.
 func WithSockPath(path string) Option { return func(c *Config) { c.SockPath = path } }
 
+// TB is what NewServer needs of a test: *testing.T and *testing.B have it.
+// (The package does not import testing, so programs that run the fake,
+// such as vda-fakespdk and the dev cluster, do not link it.)
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewServer starts a fake SPDK for t and stops it in t.Cleanup. It fails the
 // test if the server cannot start.
-func NewServer(t testing.TB, opts ...Option) *Server {
+func NewServer(t TB, opts ...Option) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	for _, o := range opts {

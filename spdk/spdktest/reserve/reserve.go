@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
-	"testing"
 )
 
 // Sentinel errors of the package.
@@ -50,8 +49,16 @@ func TCP(host string, port int) (*Port, error) {
 	return &Port{addr: bound, h: h}, nil
 }
 
+// TB is what ForTest needs of a test: *testing.T and *testing.B have it
+// (the package does not link testing).
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // ForTest reserves a free port on host until t ends, failing t if it cannot.
-func ForTest(t testing.TB, host string) *Port {
+func ForTest(t TB, host string) *Port {
 	t.Helper()
 	p, err := TCP(host, 0)
 	if err != nil {
