@@ -343,4 +343,3 @@ func (a *Fake) FirstSeq(fn func(*agentpb.SyncRequest) bool) int64 {
 	}
 	return 0
 }
-
