@@ -19,6 +19,7 @@ import (
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
+	"github.com/vda-io/vda/spdk/spdktest/reserve"
 	"github.com/vda-io/vda/store"
 )
 
@@ -205,4 +206,39 @@ func TestAddressApartFromName(t *testing.T) {
 		require.NoError(t, err)
 		return strings.Contains(cn1.Status.ErrorMsg, "the certificate names vda://agent/cn0, want vda://agent/cn1")
 	}, wait, 5*time.Millisecond)
+}
+
+// A node whose Address changes is dialed at the new one: the monitor
+// drops the connection to the old address and drives the node there.
+func TestAddressChangeRedials(t *testing.T) {
+	s := newMemStore(t)
+	c, err := vda.New(vda.DefaultConfig(s))
+	require.NoError(t, err)
+	ctx := context.Background()
+	dn := agenttest.NewFake(t, agent.RoleDN)
+	nowhere := reserveRefused(t)
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: nowhere, ListenerConf: listenerConf("10.0.0.1", "4420")})
+	require.NoError(t, err)
+	startMonitor(t, testConfig(s, "m0"))
+	eventually(t, func() bool {
+		n, err := c.GetDiskNode(ctx, "dn0")
+		require.NoError(t, err)
+		return n.Status.Health == vda.HealthFailed && strings.Contains(n.Status.ErrorMsg, nowhere)
+	}, wait, 5*time.Millisecond)
+	require.Empty(t, dn.Records(), "the agent is not at the old address")
+
+	_, err = c.ModifyDiskNode(ctx, "dn0", vda.NodeUpdate{Address: &dn.Addr})
+	require.NoError(t, err)
+	eventually(t, func() bool {
+		n, err := c.GetDiskNode(ctx, "dn0")
+		require.NoError(t, err)
+		return n.Status.Health == vda.HealthHealthy && dn.LastApplied() != nil
+	}, wait, 5*time.Millisecond)
+	require.Equal(t, "dn0", dn.LastApplied().GetNodeName(), "the node is still dn0")
+}
+
+// reserveRefused is a loopback address held for the test where nothing
+// listens: connections to it are refused.
+func reserveRefused(t *testing.T) string {
+	return reserve.ForTest(t, "127.0.0.1").String()
 }
