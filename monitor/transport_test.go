@@ -117,9 +117,9 @@ func TestInProcessTransportFailover(t *testing.T) {
 func TestInProcessTransportChecks(t *testing.T) {
 	ca, err := mtlstest.NewCA(t.TempDir())
 	require.NoError(t, err)
-	n := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", Agent: func(c *agent.Config) {
+	n := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", Agent: func(n *agenttest.Node, c *agent.Config) {
 		var err error
-		c.TLS, err = ca.Issue(mtls.RoleAgent, "cn0")
+		c.TLS, err = ca.Issue(mtls.RoleAgent, n.Name)
 		require.NoError(t, err)
 	}})
 	tr, err := NewInProcess("m0")
@@ -169,15 +169,13 @@ func TestAddressApartFromName(t *testing.T) {
 	c, err := vda.New(vda.DefaultConfig(s))
 	require.NoError(t, err)
 	ctx := context.Background()
-	tlsFor := func(name string) func(*agent.Config) {
-		return func(cfg *agent.Config) {
-			var err error
-			cfg.TLS, err = ca.Issue(mtls.RoleAgent, name, net.IPv4(127, 0, 0, 1))
-			require.NoError(t, err)
-		}
+	withTLS := func(n *agenttest.Node, cfg *agent.Config) {
+		var err error
+		cfg.TLS, err = ca.Issue(mtls.RoleAgent, n.Name, net.IPv4(127, 0, 0, 1))
+		require.NoError(t, err)
 	}
-	dn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleDN, Name: "dn0", GRPC: true, Agent: tlsFor("dn0")})
-	cn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", GRPC: true, Agent: tlsFor("cn0")})
+	dn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleDN, Name: "dn0", GRPC: true, Agent: withTLS})
+	cn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", GRPC: true, Agent: withTLS})
 	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: dn.Addr, ListenerConf: dn.ListenerConf()})
 	require.NoError(t, err)
 	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "pd0", Conf: `{"type":"malloc","size":268435456}`})

@@ -48,9 +48,9 @@ type Config struct {
 	// Register, if set, is told of the node's agent under Node.Address
 	// at every start (the first and each Restart).
 	Register Registry
-	// Agent, if set, adjusts the agent's Config before each start (TLS,
-	// AioDirs, timeouts). It is Insecure and quiet by default.
-	Agent func(*agent.Config)
+	// Agent, if set, adjusts the agent's Config before each start (TLS
+	// for the node's name, AioDirs, timeouts). It is Insecure by default.
+	Agent func(n *Node, c *agent.Config)
 	// Logger receives the node's logs (its fake SPDK's and agent's); nil
 	// means silent.
 	Logger hclog.Logger
@@ -233,7 +233,7 @@ func (n *Node) startAgent() error {
 	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.SPDK.SockPath(), n.Listener, n.cfg.StateDir
 	cfg.Insecure, cfg.Logger = true, n.log.Named("agent")
 	if n.cfg.Agent != nil {
-		n.cfg.Agent(&cfg)
+		n.cfg.Agent(n, &cfg)
 		if cfg.TLS.Enabled() {
 			cfg.Insecure = false
 		}
