@@ -99,9 +99,9 @@ func DefaultConfig(s store.Store, id string) Config {
 		StatusConcurrency: 32}
 }
 
-// grpcTransport returns Transport, or the default GRPC transport: with TLS,
+// agentTransport returns Transport, or the default GRPC transport: with TLS,
 // the client side of mutual TLS, whose certificate must name a monitor.
-func (c Config) grpcTransport(log hclog.Logger) (Transport, error) {
+func (c Config) agentTransport(log hclog.Logger) (Transport, error) {
 	if c.Transport != nil {
 		return c.Transport, nil
 	}

@@ -58,7 +58,7 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
 		round: make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}
-	if m.transport, err = cfg.grpcTransport(log); err != nil {
+	if m.transport, err = cfg.agentTransport(log); err != nil {
 		return nil, err
 	}
 	return m, nil
