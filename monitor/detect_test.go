@@ -107,8 +107,16 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 	waitServed(t, rc, "da0")
 	p, _ := before.Primary()
 	hung := rc.node(p.CNName)
+	// The last answer the monitor gets is to a probe that reaches SPDK
+	// after hungAt (however late probes run on a busy machine), so the
+	// node is failed no sooner than SlowTimeout after hungAt. (Two probes:
+	// the first has passed the fault check once the second is counted;
+	// probes share one connection, answered in order.)
 	hungAt := time.Now()
-	// The probe's request, and every later one on the connection, waits 4 s.
+	probes := hung.SPDK.RPCCount("spdk_get_version")
+	eventually(t, func() bool { return hung.SPDK.RPCCount("spdk_get_version") > probes+1 }, wait, time.Millisecond)
+	// The next probe's request, and every later one on the connection,
+	// waits 4 s.
 	hung.SPDK.Inject("spdk_get_version", spdktest.Fault{Latency: 4 * time.Second, Times: 1})
 	eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 	st := m.Stats()
@@ -120,7 +128,7 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 
 	eventually(t, func() bool { return realNodeHealth(t, s, hung) == vda.HealthHealthy }, wait, 5*time.Millisecond,
 		"answers again")
-	probes := hung.SPDK.RPCCount("spdk_get_version")
+	probes = hung.SPDK.RPCCount("spdk_get_version")
 	eventually(t, func() bool { return hung.SPDK.RPCCount("spdk_get_version") >= probes+20 }, wait,
 		5*time.Millisecond)
 	waitServedIgnoringDead(t, rc, "da0")
