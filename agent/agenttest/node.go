@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("%w: role %q", ErrConfig, cfg.Role)
 	}
 	if cfg.Name == "" && !cfg.GRPC {
-		return nil, fmt.Errorf("%w: a node served in the process only needs a name", ErrConfig)
+		return nil, fmt.Errorf("%w: a node without GRPC needs a Name", ErrConfig)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
