@@ -239,3 +239,45 @@ func TestClusterModify(t *testing.T) {
 	_, err = c.ModifyExporter(ctx, "da0", "exp9", vda.ExporterUpdate{InitiatorNQN: &host1})
 	require.ErrorIs(t, err, vda.ErrNotFound)
 }
+
+// A node's Address, when set, is where its agent listens; its name stays
+// its identity. Addresses are canonical host:port, like names that are
+// addresses, and can be changed or cleared.
+func TestNodeAddress(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	lc := listener("192.168.0.16", "4430")
+	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", ListenerConf: lc})
+	require.NoError(t, err)
+	require.Equal(t, "192.168.0.16:9820", cn.Address)
+	got, err := c.GetControllerNode(ctx, "cn0")
+	require.NoError(t, err)
+	require.Equal(t, "192.168.0.16:9820", got.Address, "stored")
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", ListenerConf: lc})
+	require.NoError(t, err, "the same create again is idempotent")
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.17:9820", ListenerConf: lc})
+	require.ErrorIs(t, err, vda.ErrAlreadyExists, "another address is another node")
+	require.ErrorContains(t, err, "address")
+
+	for _, bad := range []string{"192.168.0.16", "192.168.0.16:0", "192.168.000.16:9820", "Host.Example:9820",
+		"[::ffff:1.2.3.4]:9820", "0.0.0.0:9820", "host:port", "a b:1"} {
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn-bad", Address: bad, ListenerConf: listener("192.168.0.30", "4420")})
+		require.ErrorIs(t, err, vda.ErrInvalidArgument, bad)
+		_, err = c.ModifyControllerNode(ctx, "cn0", vda.NodeUpdate{Address: &bad})
+		require.ErrorIs(t, err, vda.ErrInvalidArgument, bad)
+	}
+	require.ErrorContains(t, vda.ValidateNodeAddress("Host.Example:9820"), "write host.example:9820")
+
+	moved := "[fd00::16]:9820"
+	cn, err = c.ModifyControllerNode(ctx, "cn0", vda.NodeUpdate{Address: &moved})
+	require.NoError(t, err)
+	require.Equal(t, moved, cn.Address)
+	none := ""
+	cn, err = c.ModifyControllerNode(ctx, "cn0", vda.NodeUpdate{Address: &none})
+	require.NoError(t, err)
+	require.Empty(t, cn.Address, "cleared: the agent is reached at the name")
+
+	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", ListenerConf: listener("192.168.0.14", "4420")})
+	require.NoError(t, err)
+	require.Empty(t, dn.Address, "optional")
+}

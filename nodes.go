@@ -11,7 +11,8 @@ import (
 
 // NodeSpec is what creates a disk node or a controller node.
 type NodeSpec struct {
-	Name         string // host:port of the node's agent
+	Name         string // the node's name: its agent's host:port, unless Address says otherwise
+	Address      string // where its agent listens (canonical host:port); "" means Name
 	Description  string
 	ListenerConf string // NVMe-oF listener JSON (nvmeof.ParseListenerConf)
 	Location     string // failure domain
@@ -19,6 +20,7 @@ type NodeSpec struct {
 
 // NodeUpdate changes a node; nil fields are left alone.
 type NodeUpdate struct {
+	Address      *string // "" clears it: the agent is then reached at the node's name
 	Description  *string
 	ListenerConf *string
 	Location     *string
@@ -27,6 +29,9 @@ type NodeUpdate struct {
 
 func (s *NodeSpec) validate(kind nvmeof.ResourceKind) error {
 	if err := ValidateNewName(kind, s.Name); err != nil {
+		return err
+	}
+	if err := ValidateNodeAddress(s.Address); err != nil {
 		return err
 	}
 	if err := ValidateDescription(s.Description); err != nil {
@@ -41,7 +46,13 @@ func (s *NodeSpec) validate(kind nvmeof.ResourceKind) error {
 }
 
 // apply validates u and applies it to the node fields.
-func (u NodeUpdate) apply(desc, conf, loc *string, offline *bool) error {
+func (u NodeUpdate) apply(addr, desc, conf, loc *string, offline *bool) error {
+	if u.Address != nil {
+		if err := ValidateNodeAddress(*u.Address); err != nil {
+			return err
+		}
+		*addr = *u.Address
+	}
 	if u.Description != nil {
 		if err := ValidateDescription(*u.Description); err != nil {
 			return err
@@ -80,9 +91,9 @@ func (c *Cluster) CreateDiskNode(ctx context.Context, spec NodeSpec) (DiskNode, 
 		}
 		if found {
 			dn = old
-			return spec.same(fmt.Sprintf("disk node %q", spec.Name), old.Description, old.ListenerConf, old.Location)
+			return spec.same(fmt.Sprintf("disk node %q", spec.Name), old.Address, old.Description, old.ListenerConf, old.Location)
 		}
-		dn = DiskNode{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
+		dn = DiskNode{ID: nvmeof.NewID(), Name: spec.Name, Address: spec.Address, Description: spec.Description,
 			ListenerConf: spec.ListenerConf, Location: spec.Location}
 		if err := txClaimListener(tx, "", dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: dn.Name}); err != nil {
 			return err
@@ -96,8 +107,8 @@ func (c *Cluster) CreateDiskNode(ctx context.Context, spec NodeSpec) (DiskNode, 
 }
 
 // same reports whether an existing node has the fields spec asks for.
-func (s NodeSpec) same(what, desc, conf, loc string) error {
-	return sameSpec(what, field{"description", desc, s.Description},
+func (s NodeSpec) same(what, addr, desc, conf, loc string) error {
+	return sameSpec(what, field{"address", addr, s.Address}, field{"description", desc, s.Description},
 		field{"listener_conf", conf, s.ListenerConf}, field{"location", loc, s.Location})
 }
 
@@ -127,7 +138,7 @@ func (c *Cluster) ModifyDiskNode(ctx context.Context, name string, u NodeUpdate)
 			return err
 		}
 		was := dn.ListenerConf
-		if err := u.apply(&dn.Description, &dn.ListenerConf, &dn.Location, &dn.Offline); err != nil {
+		if err := u.apply(&dn.Address, &dn.Description, &dn.ListenerConf, &dn.Location, &dn.Offline); err != nil {
 			return err
 		}
 		if err := txClaimListener(tx, was, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name}); err != nil {
@@ -176,9 +187,9 @@ func (c *Cluster) CreateControllerNode(ctx context.Context, spec NodeSpec) (Cont
 		}
 		if found {
 			cn = old
-			return spec.same(fmt.Sprintf("controller node %q", spec.Name), old.Description, old.ListenerConf, old.Location)
+			return spec.same(fmt.Sprintf("controller node %q", spec.Name), old.Address, old.Description, old.ListenerConf, old.Location)
 		}
-		cn = ControllerNode{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
+		cn = ControllerNode{ID: nvmeof.NewID(), Name: spec.Name, Address: spec.Address, Description: spec.Description,
 			ListenerConf: spec.ListenerConf, Location: spec.Location}
 		if err := txClaimListener(tx, "", cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: cn.Name}); err != nil {
 			return err
@@ -216,7 +227,7 @@ func (c *Cluster) ModifyControllerNode(ctx context.Context, name string, u NodeU
 			return err
 		}
 		was := cn.ListenerConf
-		if err := u.apply(&cn.Description, &cn.ListenerConf, &cn.Location, &cn.Offline); err != nil {
+		if err := u.apply(&cn.Address, &cn.Description, &cn.ListenerConf, &cn.Location, &cn.Offline); err != nil {
 			return err
 		}
 		if err := txClaimListener(tx, was, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name}); err != nil {

@@ -61,8 +61,12 @@ func (s Status) AtEpoch(epoch int64) Status {
 
 // DiskNode is a server running spdk_tgt and the DN agent. Stored at KeyDN.
 type DiskNode struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"` // host:port of its agent, e.g. 192.168.0.14:9720
+	ID   string `json:"id"`
+	Name string `json:"name"` // host:port of its agent, e.g. 192.168.0.14:9720
+	// Address is where the monitor reaches the node's agent, as canonical
+	// host:port, when that is not the node's name; "" means the name. The
+	// agent proves the node's name (its certificate names it), not this.
+	Address      string `json:"address,omitempty"`
 	Description  string `json:"description,omitempty"`
 	ListenerConf string `json:"listener_conf"` // canonical nvmeof.TransportID JSON
 	Location     string `json:"location,omitempty"`
@@ -138,8 +142,12 @@ func (pd PhysicalDisk) FreeBytes() uint64 {
 // ControllerNode is a server running spdk_tgt and the CN agent, hosting
 // controllers of many DAs. Stored at KeyCN.
 type ControllerNode struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Address is where the monitor reaches the node's agent, as canonical
+	// host:port, when that is not the node's name; "" means the name. The
+	// agent proves the node's name (its certificate names it), not this.
+	Address      string `json:"address,omitempty"`
 	Description  string `json:"description,omitempty"`
 	ListenerConf string `json:"listener_conf"`
 	Location     string `json:"location,omitempty"`

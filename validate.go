@@ -215,6 +215,23 @@ func ValidateNewName(kind nvmeof.ResourceKind, name string) error {
 	return nil
 }
 
+// ValidateNodeAddress checks a node's Address: empty (the agent listens at
+// the node's name), or a host:port in the canonical form ValidateNewName
+// asks of names that are addresses.
+func ValidateNodeAddress(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	canon, err := CanonicalNodeAddr(addr)
+	if err != nil {
+		return fmt.Errorf("%w: address %s: %v", ErrInvalidArgument, strconv.Quote(addr), err)
+	}
+	if canon != addr {
+		return fmt.Errorf("%w: address %s is not in canonical form: write %s", ErrInvalidArgument, strconv.Quote(addr), canon)
+	}
+	return nil
+}
+
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

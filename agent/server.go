@@ -49,6 +49,7 @@ type Agent struct {
 	stopCtx    context.Context
 	stop       context.CancelFunc // when Serve stops: cancels running Syncs
 	closeOnce  sync.Once
+	localMu    sync.RWMutex // held for reading by calls of Local clients
 }
 
 var _ agentpb.AgentServer = (*Agent)(nil)
@@ -215,13 +216,16 @@ func (a *Agent) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// Close releases the SPDK clients the Agent made (not one given in
-// Config.SPDK). It is idempotent.
+// Close stops the agent (calls of Local clients fail from then on, and
+// Close waits for those in flight) and releases the SPDK clients the Agent
+// made (not one given in Config.SPDK). It is idempotent.
 func (a *Agent) Close() error {
 	a.stop()
 	var errs []error
 	a.closeOnce.Do(func() {
 		a.grpc.Stop()
+		a.localMu.Lock() // wait for the calls of Local clients (cancelled by stop)
+		a.localMu.Unlock()
 		if a.ownsSPDK {
 			errs = append(errs, a.spdk.Close())
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/agent/agenttest"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
@@ -25,15 +26,10 @@ func srvFake(t testing.TB) *spdktest.Server {
 	return fake
 }
 
-// srvInit runs bdev_set_options -d and framework_start_init on fake.
+// srvInit sets fake up as the tutorial does (agenttest.InitSPDK).
 func srvInit(t testing.TB, fake *spdktest.Server) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := spdk.Dial(ctx, fake.SockPath())
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: new(false)}))
-	require.NoError(t, c.FrameworkStartInit(ctx))
+	require.NoError(t, agenttest.InitSPDK(context.Background(), fake.SockPath()))
 }
 
 // srvListener reserves an NVMe-oF listener address for fake: a free

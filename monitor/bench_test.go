@@ -51,7 +51,7 @@ func benchFailover(b *testing.B, n int) {
 	m, _ := startMonitor(b, cfg)
 	ctx := context.Background()
 	converge := func() {
-		require.Eventually(b, func() bool {
+		eventually(b, func() bool {
 			das, _, err := rc.c.ListDiskArrays(ctx, vda.Page{Limit: vda.MaxPageSize})
 			require.NoError(b, err)
 			for len(das) < n {
@@ -77,7 +77,7 @@ func benchFailover(b *testing.B, n int) {
 			survivor = rc.cns[1]
 		}
 		for _, name := range names {
-			require.Equal(b, victim.addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
+			require.Equal(b, victim.Addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
 		}
 		epoch := rc.da(names[0]).Epoch
 		prof := startProfile(b)
@@ -93,7 +93,7 @@ func benchFailover(b *testing.B, n int) {
 		converge()
 		// The next failover goes back to the restarted node: let its
 		// hold-down pass, so that each measures a failover onto a stable node.
-		require.Eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
+		eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -153,9 +153,10 @@ func waitPromoted(b *testing.B, rc *realCluster, survivor *realNode, names []str
 		for _, name := range pending {
 			wg.Add(1)
 			sem <- struct{}{}
+			nqn := expNQN(b, name) // may fail b: not in the goroutine
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				ok := survivor.anaOptimized(expNQN(b, name))
+				ok := survivor.anaOptimized(nqn)
 				mu.Lock()
 				defer mu.Unlock()
 				if ok {

@@ -72,6 +72,11 @@ type Config struct {
 	// DialOptions are added to every agent connection (after the
 	// transport credentials, so they may override them).
 	DialOptions []grpc.DialOption
+	// Transport reaches the agents; nil means GRPC with TLS (or plaintext
+	// with Insecure) and DialOptions, which configure only that default:
+	// New refuses them beside a Transport. InProcess drives agents in this
+	// process.
+	Transport Transport
 	// StatusConcurrency bounds the status writes in flight per node.
 	StatusConcurrency int
 	// Logger receives the monitor's logs; nil means silent.
@@ -92,6 +97,30 @@ func DefaultConfig(s store.Store, id string) Config {
 		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
 		PhaseTimeout: 2 * time.Second, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
+}
+
+// agentTransport returns Transport, or the default GRPC transport: with TLS,
+// the client side of mutual TLS, whose certificate must name a monitor.
+func (c Config) agentTransport(log hclog.Logger) (Transport, error) {
+	if c.Transport != nil {
+		return c.Transport, nil
+	}
+	g := GRPC{DialOptions: c.DialOptions}
+	if !c.TLS.Enabled() {
+		log.Warn("INSECURE: no TLS: nothing proves the agents are who they say, nor keeps others from driving them")
+		return g, nil
+	}
+	id, err := c.TLS.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if id.Role != mtls.RoleMonitor {
+		return nil, fmt.Errorf("%w: the certificate names %s, not a monitor (vda://monitor/<name>)", ErrConfig, id)
+	}
+	if g.TLS, err = c.TLS.ClientTLS(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return g, nil
 }
 
 // withDefaults fills zero fields from DefaultConfig.
@@ -157,7 +186,13 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if !c.TLS.Enabled() && !c.Insecure {
+	switch {
+	case c.Transport != nil:
+		if c.TLS.Enabled() || c.Insecure || len(c.DialOptions) > 0 {
+			errs = append(errs, errors.New("a Transport is set: TLS, Insecure and DialOptions configure the default "+
+				"transport only; give the Transport its own (e.g. GRPC{TLS: ...})"))
+		}
+	case !c.TLS.Enabled() && !c.Insecure:
 		errs = append(errs, errors.New("no TLS: set TLS (mutual TLS with roles), or Insecure to drive agents in plaintext"))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -58,9 +58,9 @@ func detectConfig(s store.Store, slow, holdDown time.Duration) Config {
 }
 
 func realNodeHealth(t testing.TB, s store.Store, n *realNode) vda.Health {
-	key := vda.KeyCN(n.addr)
-	if n.role == agent.RoleDN {
-		key = vda.KeyDN(n.addr)
+	key := vda.KeyCN(n.Addr)
+	if n.Role == agent.RoleDN {
+		key = vda.KeyDN(n.Addr)
 	}
 	kv, err := s.Get(context.Background(), vda.KeyStatus(key))
 	if errors.Is(err, store.ErrNotFound) {
@@ -83,9 +83,9 @@ func TestRealSlowSPDKIsNotFailed(t *testing.T) {
 	waitServed(t, rc, "da0")
 	p, _ := rc.da("da0").Primary()
 	slow := rc.node(p.CNName)
-	slow.fake.Inject("spdk_get_version", spdktest.Fault{Latency: 400 * time.Millisecond})
-	probes := slow.fake.RPCCount("spdk_get_version")
-	require.Eventually(t, func() bool { return slow.fake.RPCCount("spdk_get_version") >= probes+15 }, time.Minute,
+	slow.SPDK.Inject("spdk_get_version", spdktest.Fault{Latency: 400 * time.Millisecond})
+	probes := slow.SPDK.RPCCount("spdk_get_version")
+	eventually(t, func() bool { return slow.SPDK.RPCCount("spdk_get_version") >= probes+15 }, time.Minute,
 		10*time.Millisecond)
 	st := m.Stats()
 	require.Zero(t, st.NodesFailedRefused+st.NodesFailedSilent, "%+v", st)
@@ -107,10 +107,18 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 	waitServed(t, rc, "da0")
 	p, _ := before.Primary()
 	hung := rc.node(p.CNName)
+	// The last answer the monitor gets is to a probe that reaches SPDK
+	// after hungAt (however late probes run on a busy machine), so the
+	// node is failed no sooner than SlowTimeout after hungAt. (Two probes:
+	// the first has passed the fault check once the second is counted;
+	// probes share one connection, answered in order.)
 	hungAt := time.Now()
-	// The probe's request, and every later one on the connection, waits 4 s.
-	hung.fake.Inject("spdk_get_version", spdktest.Fault{Latency: 4 * time.Second, Times: 1})
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
+	probes := hung.SPDK.RPCCount("spdk_get_version")
+	eventually(t, func() bool { return hung.SPDK.RPCCount("spdk_get_version") > probes+1 }, wait, time.Millisecond)
+	// The next probe's request, and every later one on the connection,
+	// waits 4 s.
+	hung.SPDK.Inject("spdk_get_version", spdktest.Fault{Latency: 4 * time.Second, Times: 1})
+	eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 	st := m.Stats()
 	require.Equal(t, 1, st.NodesFailedSilent)
 	require.Zero(t, st.NodesFailedRefused)
@@ -118,10 +126,10 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 		"failed before SlowTimeout without an answer")
 	require.EqualValues(t, 2, rc.da("da0").Epoch)
 
-	require.Eventually(t, func() bool { return realNodeHealth(t, s, hung) == vda.HealthHealthy }, wait, 5*time.Millisecond,
+	eventually(t, func() bool { return realNodeHealth(t, s, hung) == vda.HealthHealthy }, wait, 5*time.Millisecond,
 		"answers again")
-	probes := hung.fake.RPCCount("spdk_get_version")
-	require.Eventually(t, func() bool { return hung.fake.RPCCount("spdk_get_version") >= probes+20 }, wait,
+	probes = hung.SPDK.RPCCount("spdk_get_version")
+	eventually(t, func() bool { return hung.SPDK.RPCCount("spdk_get_version") >= probes+20 }, wait,
 		5*time.Millisecond)
 	waitServedIgnoringDead(t, rc, "da0")
 	st = m.Stats()
@@ -129,7 +137,7 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 	require.Equal(t, 1, st.NodesFailedSilent)
 	require.Zero(t, st.NodesFailedRefused)
 	require.EqualValues(t, 2, rc.da("da0").Epoch)
-	require.Equal(t, []string{hung.addr}, st.HeldDown)
+	require.Equal(t, []string{hung.Addr}, st.HeldDown)
 }
 
 // Strong evidence fails a node fast, also while a slow probe is outstanding:
@@ -138,14 +146,14 @@ func TestRealHungSPDKFailsOverOnce(t *testing.T) {
 func TestRealDeadNodeIsFailedFast(t *testing.T) {
 	for name, kill := range map[string]func(t *testing.T, n *realNode){
 		"agent gone": func(_ *testing.T, n *realNode) { n.partition() },
-		"spdk gone":  func(_ *testing.T, n *realNode) { n.fake.Crash() },
+		"spdk gone":  func(_ *testing.T, n *realNode) { n.SPDK.Crash() },
 		"hung spdk, then agent gone": func(t *testing.T, n *realNode) {
 			hangProbes(t, n)
 			n.partition()
 		},
 		"hung spdk, then spdk gone": func(t *testing.T, n *realNode) {
 			hangProbes(t, n)
-			n.fake.Crash()
+			n.SPDK.Crash()
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -156,7 +164,7 @@ func TestRealDeadNodeIsFailedFast(t *testing.T) {
 			waitServed(t, rc, "da0")
 			p, _ := before.Primary()
 			kill(t, rc.node(p.CNName))
-			require.Eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
+			eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 			st := m.Stats()
 			require.Equal(t, 1, st.NodesFailedRefused, "%+v", st)
 			require.Zero(t, st.NodesFailedSilent)
@@ -171,9 +179,9 @@ func TestRealDeadNodeIsFailedFast(t *testing.T) {
 // hangProbes makes n's SPDK sit on every spdk_get_version and waits until a
 // probe hangs there (later ones queue behind it on the agent's connection).
 func hangProbes(t *testing.T, n *realNode) {
-	n.fake.Inject("spdk_get_version", spdktest.Fault{Hang: true})
-	hung := n.fake.RPCCount("spdk_get_version") + 1
-	require.Eventually(t, func() bool { return n.fake.RPCCount("spdk_get_version") >= hung }, wait, 5*time.Millisecond,
+	n.SPDK.Inject("spdk_get_version", spdktest.Fault{Hang: true})
+	hung := n.SPDK.RPCCount("spdk_get_version") + 1
+	eventually(t, func() bool { return n.SPDK.RPCCount("spdk_get_version") >= hung }, wait, 5*time.Millisecond,
 		"a probe hangs")
 }
 
@@ -190,7 +198,7 @@ func TestRealHoldDownDelaysMoveBack(t *testing.T) {
 	p0, _ := before.Primary()
 	first := rc.node(p0.CNName)
 	first.kill()
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 	p1, _ := rc.da("da0").Primary()
 	second := rc.node(p1.CNName)
 	require.NotEqual(t, first, second)
@@ -198,21 +206,22 @@ func TestRealHoldDownDelaysMoveBack(t *testing.T) {
 
 	back := time.Now() // before the node can answer again
 	first.restart()
-	require.Eventually(t, func() bool { return realNodeHealth(t, s, first) == vda.HealthHealthy }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return realNodeHealth(t, s, first) == vda.HealthHealthy }, wait, 5*time.Millisecond)
 	// The new primary goes silent (weak evidence: it may merely be slow),
 	// so the array waits for the node that failed moments ago.
 	hangProbes(t, second)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		msg := rc.da("da0").Status.Part(p1.ID).ErrorMsg
 		return msg == fmt.Sprintf("controller node %s failed; waiting for %s to be stable for %v (it failed recently)",
-			second.addr, first.addr, holdDown)
+			second.Addr, first.Addr, holdDown)
 	}, wait, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return m.Stats().Waiting == 1 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return m.Stats().Waiting == 1 }, wait, 5*time.Millisecond)
 	st := m.Stats()
 	require.Equal(t, 1, st.Failovers, "%+v", st)
-	require.Contains(t, st.HeldDown, first.addr)
+	require.Contains(t, st.HeldDown, first.Addr)
 
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 2 }, wait, 5*time.Millisecond)
+	// Waiting is updated at the end of the round that moved the array.
+	eventually(t, func() bool { st := m.Stats(); return st.Failovers == 2 && st.Waiting == 0 }, wait, 5*time.Millisecond)
 	st = m.Stats()
 	require.GreaterOrEqual(t, st.LastFailover.Sub(back), holdDown, "moved back before the hold-down")
 	require.Zero(t, st.Waiting)
@@ -238,16 +247,16 @@ func TestRealDeadPrimaryTakesAHeldDownNode(t *testing.T) {
 	p0, _ := before.Primary()
 	first := rc.node(p0.CNName)
 	first.kill()
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 	p1, _ := rc.da("da0").Primary()
 	second := rc.node(p1.CNName)
 	waitServedIgnoringDead(t, rc, "da0")
 	first.restart()
-	require.Eventually(t, func() bool { return realNodeHealth(t, s, first) == vda.HealthHealthy }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return realNodeHealth(t, s, first) == vda.HealthHealthy }, wait, 5*time.Millisecond)
 	second.kill()
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return m.Stats().Failovers == 2 }, wait, 5*time.Millisecond)
 	st := m.Stats()
-	require.Contains(t, st.HeldDown, first.addr, "still held down, chosen anyway")
+	require.Contains(t, st.HeldDown, first.Addr, "still held down, chosen anyway")
 	require.Zero(t, st.Waiting)
 	require.Equal(t, 2, st.NodesFailedRefused)
 	require.Equal(t, p0.ID, rc.da("da0").PrimaryCntlrID)
@@ -263,15 +272,15 @@ func TestRealRebootUnderAHungProbeIsSeenAtOnce(t *testing.T) {
 	s := newMemStore(t)
 	rc := newRealCluster(t, s, 1, 1)
 	n := newRealNode(t, agent.RoleCN)
-	proxy := newRebootProxy(t, n.addr)
-	n.addr = proxy.addr() // the node as the monitor knows it
-	_, err := rc.c.CreateControllerNode(context.Background(), vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(),
-		Location: "cn1"})
+	proxy := newRebootProxy(t, n.Addr)
+	// The monitor reaches the node through the proxy: its Address.
+	_, err := rc.c.CreateControllerNode(context.Background(), vda.NodeSpec{Name: n.Addr, Address: proxy.addr(),
+		ListenerConf: n.Listener.JSON(), Location: "cn1"})
 	require.NoError(t, err)
 	rc.cns = append(rc.cns, n)
 	rc.createDA("da0", 1, 2)
 	for _, c := range rc.da("da0").Cntlrs {
-		if c.CNName == n.addr && !c.Primary {
+		if c.CNName == n.Addr && !c.Primary {
 			_, err := rc.c.SwitchoverDiskArray(context.Background(), "da0", c.Idx)
 			require.NoError(t, err)
 		}
@@ -279,11 +288,11 @@ func TestRealRebootUnderAHungProbeIsSeenAtOnce(t *testing.T) {
 	m, _ := startMonitor(t, detectConfig(s, time.Minute, 10*time.Second))
 	waitServed(t, rc, "da0")
 	p, _ := rc.da("da0").Primary()
-	require.Equal(t, n.addr, p.CNName)
+	require.Equal(t, n.Addr, p.CNName)
 
 	hangProbes(t, n)
 	proxy.reboot()
-	require.Eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return m.Stats().Failovers == 1 }, wait, 5*time.Millisecond)
 	st := m.Stats()
 	require.Equal(t, 1, st.NodesFailedRefused, "%+v", st)
 	require.Zero(t, st.NodesFailedSilent)

@@ -32,9 +32,20 @@
 // the monitor's own status writes), membership changes, health events and
 // the periodic resync.
 //
+// # Reaching the agents
+//
+// A [Transport] connects a worker to its node's agent: [GRPC] (the default,
+// with Config.TLS or, with Config.Insecure, in plaintext, plus
+// Config.DialOptions) or [InProcess], which calls agents in this process
+// through agent.(*Agent).Local as a named monitor, so the agent's role
+// checks and errors are those of a gRPC call. The agent is reached at the
+// node's Address, or at its name when it has none (the tutorial's nodes are
+// named after their agents' addresses); the name is what the agent proves.
+//
 // # Node identity
 //
-// A node's name is its agent's address, and two names can reach one agent.
+// A node's address reaches an agent, and two nodes' addresses can reach
+// one agent (another IP or spelling of one server).
 // The first push to a node binds it to the agent ID its address reaches
 // (HealthReply.agent_id) in one store transaction that creates
 // vda.KeyNodeBinding and vda.KeyAgentBinding only when both are absent:
@@ -47,7 +58,8 @@
 // happens until an operator runs `vda dn unbind` (or `cn unbind`:
 // vda.Cluster.UnbindDiskNode): then the node binds to the agent it reaches.
 // With Config.TLS the agent of node X must also present a certificate
-// naming vda://agent/X, so an alias fails the handshake.
+// naming vda://agent/X, wherever its address points, so an alias fails the
+// handshake.
 //
 // # Bounded guards
 //

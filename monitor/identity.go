@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vda-io/vda"
@@ -92,7 +91,7 @@ func (m *Monitor) bind(ctx context.Context, np *NodePlan, agentID string) error 
 			}
 			if alive {
 				return fmt.Errorf("%w: address %s reaches the agent of node %s (agent %s): not synced; "+
-					"if both names are one server, delete this node", ErrIdentity, np.Name, b.NodeName, agentID)
+					"if both names are one server, delete this node", ErrIdentity, np.Address, b.NodeName, agentID)
 			}
 			tx.Delete(vda.KeyNodeBinding(b.NodeID)) // of a deleted node
 		}
@@ -120,7 +119,7 @@ func (m *Monitor) bind(ctx context.Context, np *NodePlan, agentID string) error 
 func changedAgent(np *NodePlan, bound, found string) error {
 	return fmt.Errorf("%w: the agent at %s is agent %s, but node %s is bound to agent %s: not synced; "+
 		"if its state directory was lost or the machine replaced, run `vda %s unbind --%s-name %s`",
-		ErrIdentity, np.Name, found, np.Name, bound, np.Role, np.Role, np.Name)
+		ErrIdentity, np.Address, found, np.Name, bound, np.Role, np.Role, np.Name)
 }
 
 // txNodeIs reports whether the spec at key exists with ID id.
@@ -218,20 +217,11 @@ func requestEpochs(req *agentpb.SyncRequest) map[string]int64 {
 	return out
 }
 
-// watchHealth is a client interceptor on the agent's connection that looks
-// at every Health reply (the probe's included) and forces a push when the
-// agent holds state this monitor did not give it: a guard above the newest
-// snapshot (a forged generation or epoch, to be re-anchored, or a newer
-// monitor's), or an applied generation newer than this worker's push.
-func (w *worker) watchHealth(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
-	inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := inv(ctx, method, req, reply, cc, opts...)
-	if h, ok := reply.(*agentpb.HealthReply); ok && err == nil && method == agentpb.Agent_Health_FullMethodName {
-		w.sawHealth(h)
-	}
-	return err
-}
-
+// sawHealth looks at every Health reply of the node's agent (the probe's
+// included) and forces a push when the agent holds state this monitor did
+// not give it: a guard above the newest snapshot (a forged generation or
+// epoch, to be re-anchored, or a newer monitor's), or an applied generation
+// newer than this worker's push.
 func (w *worker) sawHealth(h *agentpb.HealthReply) {
 	w.mu.Lock()
 	snap := w.snap

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/agent/agenttest"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
@@ -66,10 +67,10 @@ func dnError(t testing.TB, c *vda.Cluster, name string) string {
 }
 
 // neverSyncedAs fails if a received a Sync for node id.
-func neverSyncedAs(t testing.TB, a *fakeAgent, id string) {
+func neverSyncedAs(t testing.TB, a *agenttest.Fake, id string) {
 	t.Helper()
-	for _, r := range a.records() {
-		require.NotEqual(t, id, r.req.GetNodeId(), "the agent got a Sync meant for node %s", id)
+	for _, r := range a.Records() {
+		require.NotEqual(t, id, r.Req.GetNodeId(), "the agent got a Sync meant for node %s", id)
 	}
 }
 
@@ -81,25 +82,25 @@ func TestAliasOfABoundNodeIsNeverSynced(t *testing.T) {
 	tc := newTestCluster(t, s, 1, 1)
 	tc.createDA("da0", 1, 1)
 	real := tc.dns[0]
-	alias := aliasOf(t, real.addr)
+	alias := aliasOf(t, real.Addr)
 	cfg := testConfig(s, "m0")
 	cfg.ResyncInterval = 50 * time.Millisecond // many forced pushes
-	cfg.DialOptions = append(cfg.DialOptions, aliasDialer(map[string]string{alias: real.addr}))
+	cfg.DialOptions = append(cfg.DialOptions, aliasDialer(map[string]string{alias: real.Addr}))
 	startMonitor(t, cfg)
-	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
-	bound := real.lastApplied().GetAgentId()
-	require.Equal(t, real.agentID, bound)
+	eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	bound := real.LastApplied().GetAgentId()
+	require.Equal(t, real.AgentID(), bound)
 
 	aliasDN := addDN(t, tc.c, alias)
-	require.Eventually(t, func() bool {
-		return strings.Contains(dnError(t, tc.c, alias), "address "+alias+" reaches the agent of node "+real.addr)
+	eventually(t, func() bool {
+		return strings.Contains(dnError(t, tc.c, alias), "address "+alias+" reaches the agent of node "+real.Addr)
 	}, wait, 5*time.Millisecond, "last: %s", dnError(t, tc.c, alias))
-	n := len(real.records())
-	require.Eventually(t, func() bool { return len(real.records()) >= n+5 }, wait, 5*time.Millisecond, "resyncs go on")
+	n := len(real.Records())
+	eventually(t, func() bool { return len(real.Records()) >= n+5 }, wait, 5*time.Millisecond, "resyncs go on")
 	neverSyncedAs(t, real, aliasDN.ID)
 	require.True(t, tc.converged(real), "the real node keeps its state")
-	require.NotEmpty(t, real.lastApplied().GetDn().GetPds())
-	require.Empty(t, dnError(t, tc.c, real.addr))
+	require.NotEmpty(t, real.LastApplied().GetDn().GetPds())
+	require.Empty(t, dnError(t, tc.c, real.Addr))
 }
 
 // An agent whose ID changed (state dir lost, machine replaced) is not
@@ -110,27 +111,27 @@ func TestChangedAgentIsDrivenOnlyAfterUnbind(t *testing.T) {
 	tc := newTestCluster(t, s, 1, 0)
 	a := tc.dns[0]
 	startMonitor(t, testConfig(s, "m0"))
-	require.Eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
-	old := a.agentID
-	n := len(a.records())
+	eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
+	old := a.AgentID()
+	n := len(a.Records())
 
 	replaced := agent.NewAgentID()
-	a.setAgentID(replaced)
-	a.restart("i1") // a restarted node is pushed again at once
-	require.Eventually(t, func() bool {
-		msg := dnError(t, tc.c, a.addr)
+	a.SetAgentID(replaced)
+	a.Restart("i1") // a restarted node is pushed again at once
+	eventually(t, func() bool {
+		msg := dnError(t, tc.c, a.Addr)
 		return strings.Contains(msg, "is agent "+replaced) && strings.Contains(msg, "bound to agent "+old) &&
-			strings.Contains(msg, "vda dn unbind --dn-name "+a.addr)
-	}, wait, 5*time.Millisecond, "last: %s", dnError(t, tc.c, a.addr))
-	for _, r := range a.records()[n:] {
-		require.Equal(t, old, r.req.GetAgentId(), "the monitor never switched agents by itself")
+			strings.Contains(msg, "vda dn unbind --dn-name "+a.Addr)
+	}, wait, 5*time.Millisecond, "last: %s", dnError(t, tc.c, a.Addr))
+	for _, r := range a.Records()[n:] {
+		require.Equal(t, old, r.Req.GetAgentId(), "the monitor never switched agents by itself")
 	}
 
-	b, err := tc.c.UnbindDiskNode(context.Background(), a.addr)
+	b, err := tc.c.UnbindDiskNode(context.Background(), a.Addr)
 	require.NoError(t, err)
 	require.Equal(t, old, b.AgentID)
-	require.Eventually(t, func() bool {
-		return tc.converged(a) && a.lastApplied().GetAgentId() == replaced && dnError(t, tc.c, a.addr) == ""
+	eventually(t, func() bool {
+		return tc.converged(a) && a.LastApplied().GetAgentId() == replaced && dnError(t, tc.c, a.Addr) == ""
 	}, wait, 5*time.Millisecond)
 }
 
@@ -150,7 +151,7 @@ func TestBindIsCreateOnly(t *testing.T) {
 		return out
 	}
 	p := plan()
-	a, b, c := p[tc.dns[0].addr], p[tc.dns[1].addr], p[tc.dns[2].addr]
+	a, b, c := p[tc.dns[0].Addr], p[tc.dns[1].Addr], p[tc.dns[2].Addr]
 	x, y, z := agent.NewAgentID(), agent.NewAgentID(), agent.NewAgentID()
 	require.NoError(t, m.bind(ctx, a, x))
 	require.NoError(t, m.bind(ctx, a, x), "binding again to the same agent is a no-op")
@@ -195,7 +196,7 @@ func TestBindIsCreateOnly(t *testing.T) {
 func TestTLSAliasFailsTheHandshake(t *testing.T) {
 	ca, err := mtlstest.NewCA(t.TempDir())
 	require.NoError(t, err)
-	a := newFakeAgentWith(t, RoleDN, func(addr string) []grpc.ServerOption {
+	a := agenttest.NewFakeWith(t, agent.RoleDN, func(addr string) []grpc.ServerOption {
 		// Valid for the alias's IP too: the name it carries is what refuses.
 		cfg, err := ca.Issue(mtls.RoleAgent, addr, net.IPv4(127, 0, 0, 2))
 		require.NoError(t, err)
@@ -206,14 +207,14 @@ func TestTLSAliasFailsTheHandshake(t *testing.T) {
 	s := newMemStore(t)
 	c, err := vda.New(vda.DefaultConfig(s))
 	require.NoError(t, err)
-	tc := &cluster{t: t, s: s, c: c, dns: []*fakeAgent{a}}
-	addDN(t, c, a.addr)
-	alias := aliasOf(t, a.addr)
+	tc := &cluster{t: t, s: s, c: c, dns: []*agenttest.Fake{a}}
+	addDN(t, c, a.Addr)
+	alias := aliasOf(t, a.Addr)
 	aliasDN := addDN(t, c, alias)
 
 	cfg := testConfig(s, "m0")
 	cfg.Insecure = false
-	cfg.DialOptions = append(cfg.DialOptions, aliasDialer(map[string]string{alias: a.addr}))
+	cfg.DialOptions = append(cfg.DialOptions, aliasDialer(map[string]string{alias: a.Addr}))
 	cfg.TLS, err = ca.Issue(mtls.RoleAdmin, "admin")
 	require.NoError(t, err)
 	_, err = New(cfg)
@@ -222,9 +223,9 @@ func TestTLSAliasFailsTheHandshake(t *testing.T) {
 	require.NoError(t, err)
 	startMonitor(t, cfg)
 
-	require.Eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
-	require.Eventually(t, func() bool {
-		return strings.Contains(dnError(t, c, alias), "the certificate names vda://agent/"+a.addr+", want vda://agent/"+alias)
+	eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool {
+		return strings.Contains(dnError(t, c, alias), "the certificate names vda://agent/"+a.Addr+", want vda://agent/"+alias)
 	}, wait, 5*time.Millisecond, "last: %s", dnError(t, c, alias))
 	neverSyncedAs(t, a, aliasDN.ID)
 }
@@ -240,12 +241,12 @@ func poison(t *testing.T, s *realCluster, n *realNode) {
 	require.NoError(t, err)
 	var req *agentpb.SyncRequest
 	for _, np := range Build(snap).Nodes {
-		if np.Name == n.addr {
+		if np.Name == n.Addr {
 			req = proto.Clone(np.Request).(*agentpb.SyncRequest)
 		}
 	}
 	require.NotNil(t, req)
-	c, err := agent.Dial(ctx, n.addr)
+	c, err := agent.Dial(ctx, n.Addr)
 	require.NoError(t, err)
 	defer c.Close()
 	h, err := c.Health(ctx, &agentpb.HealthRequest{})
@@ -268,7 +269,7 @@ func guard(t *testing.T, n *realNode) (gen, maxEpoch int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := agent.Dial(ctx, n.addr)
+	c, err := agent.Dial(ctx, n.Addr)
 	require.NoError(t, err)
 	defer c.Close()
 	h, err := c.Health(ctx, &agentpb.HealthRequest{})
@@ -279,10 +280,8 @@ func guard(t *testing.T, n *realNode) (gen, maxEpoch int64) {
 // restartAgent stops n's agent and starts it again (SPDK keeps running);
 // its guard and ID come back from its state dir.
 func (n *realNode) restartAgent() {
-	n.stop()
-	lis, err := n.port.Listen()
-	require.NoError(n.t, err)
-	n.startAgent(lis)
+	n.StopAgent()
+	n.restart() // SPDK is up: only the agent starts
 }
 
 // guardWithinStore reports whether n's guard holds nothing above the
@@ -290,7 +289,7 @@ func (n *realNode) restartAgent() {
 func guardWithinStore(t *testing.T, rc *realCluster, n *realNode) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := agent.Dial(ctx, n.addr)
+	c, err := agent.Dial(ctx, n.Addr)
 	require.NoError(t, err)
 	defer c.Close()
 	h, err := c.Health(ctx, &agentpb.HealthRequest{})
@@ -315,7 +314,7 @@ func TestRealPoisonedAgentIsReanchored(t *testing.T) {
 	dn := rc.dns[0]
 
 	poison(t, rc, dn)
-	require.Eventually(t, func() bool { return guardWithinStore(t, rc, dn) }, wait, 10*time.Millisecond)
+	eventually(t, func() bool { return guardWithinStore(t, rc, dn) }, wait, 10*time.Millisecond)
 	rc.createDA("da1", 2, 1) // needs a VD on the poisoned node
 	waitServed(t, rc, "da0", "da1")
 

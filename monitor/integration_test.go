@@ -91,7 +91,7 @@ func verify(t *testing.T, conn *fabric.Conn, acked []int) {
 
 func waitServed(t *testing.T, rc *realCluster, names ...string) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		for _, n := range names {
 			if !rc.served(n) {
 				return false
@@ -116,16 +116,16 @@ func TestRealFailoverKeepsData(t *testing.T) {
 	conn, err := rc.dialExport(old, "da0")
 	require.NoError(t, err)
 	w := startWriter(conn)
-	require.Eventually(t, func() bool { return w.count() >= 200 }, wait, time.Millisecond)
+	eventually(t, func() bool { return w.count() >= 200 }, wait, time.Millisecond)
 	old.kill()
 	acked := w.finish()
 	require.NotEmpty(t, acked)
 
-	require.Eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	da := rc.da("da0")
 	newP, _ := da.Primary()
 	require.NotEqual(t, oldP.CNName, newP.CNName)
-	require.Eventually(t, func() bool { return rc.node(newP.CNName).anaOptimized(expNQN(t, "da0")) }, 60*time.Second, 10*time.Millisecond)
+	eventually(t, func() bool { return rc.node(newP.CNName).anaOptimized(expNQN(t, "da0")) }, 60*time.Second, 10*time.Millisecond)
 	conn2, err := rc.dialExport(rc.node(newP.CNName), "da0")
 	require.NoError(t, err)
 	verify(t, conn2, acked)
@@ -134,7 +134,7 @@ func TestRealFailoverKeepsData(t *testing.T) {
 
 	old.restart()
 	waitServed(t, rc, "da0")
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		ls, err := old.spdk.NvmfSubsystemGetListeners(context.Background(), spdkNQN("da0"))
 		return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANANonOptimized
 	}, 60*time.Second, 10*time.Millisecond, "the old primary is back as a secondary")
@@ -174,7 +174,7 @@ func TestRealPartitionedPrimaryIsFenced(t *testing.T) {
 	}
 
 	old.partition()
-	require.Eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	for i, vd := range before.VDs {
 		select {
 		case <-asOld[i].Done():
@@ -184,7 +184,7 @@ func TestRealPartitionedPrimaryIsFenced(t *testing.T) {
 		_, err := fabric.Dial(context.Background(), rc.node(vd.DNName).trid(), string(nvmeof.VDNQN(vd.ID)), oldHost)
 		require.ErrorIs(t, err, fabric.ErrNotAllowed, "vd %d admits the old primary again", i)
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		_, err := viaOld.WriteAt(1, blockData(2), 0)
 		return err != nil
 	}, wait, 5*time.Millisecond, "the partitioned primary still writes")
@@ -212,10 +212,10 @@ func TestRealThreeControllersRepoint(t *testing.T) {
 	conn, err := rc.dialExport(rc.node(oldP.CNName), "da0")
 	require.NoError(t, err)
 	w := startWriter(conn)
-	require.Eventually(t, func() bool { return w.count() >= 100 }, wait, time.Millisecond)
+	eventually(t, func() bool { return w.count() >= 100 }, wait, time.Millisecond)
 	acked := w.finish()
 	rc.node(oldP.CNName).kill()
-	require.Eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	waitServedIgnoringDead(t, rc, "da0")
 	da := rc.da("da0")
 	newP, _ := da.Primary()
@@ -224,12 +224,12 @@ func TestRealThreeControllersRepoint(t *testing.T) {
 			continue
 		}
 		other := rc.node(c.CNName)
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			ls, err := other.spdk.NvmfSubsystemGetListeners(context.Background(), spdkNQN("da0"))
 			return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANANonOptimized
 		}, 60*time.Second, 10*time.Millisecond)
 		var via *fabric.Conn
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			var err error
 			via, err = rc.dialExport(other, "da0")
 			if err != nil {
@@ -247,7 +247,7 @@ func TestRealThreeControllersRepoint(t *testing.T) {
 // primary, with the dead controller's part failed (so the DA is degraded).
 func waitServedIgnoringDead(t *testing.T, rc *realCluster, names ...string) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		for _, name := range names {
 			da := rc.da(name)
 			p, _ := da.Primary()
@@ -279,15 +279,15 @@ func TestRealManyDAsOnOneFailedCN(t *testing.T) {
 		count[p.CNName]++
 	}
 	victim := rc.cns[0]
-	if count[rc.cns[1].addr] > count[victim.addr] {
+	if count[rc.cns[1].Addr] > count[victim.Addr] {
 		victim = rc.cns[1]
 	}
-	require.GreaterOrEqual(t, count[victim.addr], n/2)
+	require.GreaterOrEqual(t, count[victim.Addr], n/2)
 	victim.kill()
 	waitServedIgnoringDead(t, rc, names...)
 	for _, name := range names {
 		p, _ := rc.da(name).Primary()
-		require.NotEqual(t, victim.addr, p.CNName)
+		require.NotEqual(t, victim.Addr, p.CNName)
 	}
 }
 
@@ -306,10 +306,10 @@ func TestRealMonitorKilledMidFailover(t *testing.T) {
 	conn, err := rc.dialExport(rc.node(oldP.CNName), "da0")
 	require.NoError(t, err)
 	w := startWriter(conn)
-	require.Eventually(t, func() bool { return w.count() >= 100 }, wait, time.Millisecond)
+	eventually(t, func() bool { return w.count() >= 100 }, wait, time.Millisecond)
 	rc.node(oldP.CNName).kill()
 	acked := w.finish()
-	require.Eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	require.True(t, f.frozen.Load(), "a committed and froze before pushing")
 	stopA()
 

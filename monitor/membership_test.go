@@ -98,7 +98,7 @@ func TestMembershipSplitsAndHandsOver(t *testing.T) {
 	s := newMemStore(t)
 	a, stopA := startMember(t, s, "a", 300*time.Millisecond)
 	b, _ := startMember(t, s, "b", 300*time.Millisecond)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		return len(a.Members()) == 2 && len(b.Members()) == 2
 	}, 5*time.Second, 5*time.Millisecond)
 	ownedA, ownedB := 0, 0
@@ -120,7 +120,7 @@ func TestMembershipSplitsAndHandsOver(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("b was not told about a leaving")
 	}
-	require.Eventually(t, func() bool { return len(b.Members()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return len(b.Members()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	for _, n := range nodes(200) {
 		require.True(t, b.Owns(n))
 		require.False(t, a.Owns(n))
@@ -137,7 +137,7 @@ func TestMembershipPartitionNeverDoubleOwns(t *testing.T) {
 	ttl := 300 * time.Millisecond
 	a, _ := startMember(t, p, "a", ttl)
 	b, _ := startMember(t, s, "b", ttl)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		return len(a.Members()) == 2 && len(b.Members()) == 2
 	}, 5*time.Second, 5*time.Millisecond)
 
@@ -163,7 +163,7 @@ func TestMembershipPartitionNeverDoubleOwns(t *testing.T) {
 	// When the partition heals, a registers again with a new lease and the
 	// nodes are split again.
 	p.down.Store(false)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		return len(a.Members()) == 2 && len(b.Members()) == 2
 	}, 5*time.Second, 5*time.Millisecond)
 }

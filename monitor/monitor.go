@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,23 +10,19 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
-	"github.com/vda-io/vda/mtls"
 )
 
 // Monitor drives the nodes it owns: it pushes each one its desired state,
 // writes the reported status back, probes their health and fails over the
 // disk arrays whose primary was on a failed controller node.
 type Monitor struct {
-	cfg     Config
-	log     hclog.Logger
-	members *Membership
-	tls     *tls.Config // client side of mutual TLS; nil: plaintext (Insecure)
+	cfg       Config
+	log       hclog.Logger
+	members   *Membership
+	transport Transport // Config.Transport, or GRPC with Config.TLS
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
 
@@ -63,31 +58,10 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
 		round: make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}
-	if cfg.TLS.Enabled() {
-		id, err := cfg.TLS.Identity()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if id.Role != mtls.RoleMonitor {
-			return nil, fmt.Errorf("%w: the certificate names %s, not a monitor (vda://monitor/<name>)", ErrConfig, id)
-		}
-		if m.tls, err = cfg.TLS.ClientTLS(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-	} else {
-		log.Warn("INSECURE: no TLS: nothing proves the agents are who they say, nor keeps others from driving them")
+	if m.transport, err = cfg.agentTransport(log); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// dialOptions are the options of the connection to node name's agent:
-// with TLS, its certificate must name vda://agent/<name>.
-func (m *Monitor) dialOptions(name string) []grpc.DialOption {
-	creds := insecure.NewCredentials()
-	if m.tls != nil {
-		creds = credentials.NewTLS(mtls.ExpectPeer(m.tls, mtls.Identity{Role: mtls.RoleAgent, Name: name}))
-	}
-	return append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, m.cfg.DialOptions...)
 }
 
 // Membership returns the monitor's store membership (which nodes it owns).
@@ -269,7 +243,7 @@ func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, forc
 	prev := m.snap
 	m.snap = snap
 	for id, w := range m.workers {
-		if np, ok := plan.Nodes[id]; !ok || np.Name != w.name || !m.members.Owns(id) {
+		if np, ok := plan.Nodes[id]; !ok || np.Name != w.name || np.Address != w.addr || !m.members.Owns(id) {
 			m.log.Info("node released", "node", w.name)
 			w.cancel()
 			released = append(released, w)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,12 +18,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/agent/agenttest"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/store"
 )
 
-const wait = 30 * time.Second // an upper bound for busy machines, not a budget
+const wait = 30 * time.Second // the least a condition is waited for (see eventually)
 
 func TestConfigValidate(t *testing.T) {
 	s := newMemStore(t)
@@ -99,25 +102,25 @@ func TestMonitorPushesStateAndWritesStatus(t *testing.T) {
 	tc := newTestCluster(t, s, 2, 2)
 	tc.createDA("da0", 2, 2)
 	startMonitor(t, testConfig(s, "m0"))
-	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
 
 	// The primary reported its lvstore: the DA is marked initialized, and
 	// the primary is then pushed initialized=true.
-	require.Eventually(t, func() bool { return tc.da("da0").Initialized }, wait, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.da("da0").Initialized }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
 	da := tc.da("da0")
 	p, _ := da.Primary()
-	require.True(t, tc.agent(p.CNName).lastApplied().GetCn().GetCntlrs()[0].GetDa().GetInitialized())
+	require.True(t, tc.agent(p.CNName).LastApplied().GetCn().GetCntlrs()[0].GetDa().GetInitialized())
 
 	ctx := context.Background()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		da := tc.da("da0")
 		return da.Status.Health == vda.HealthHealthy && len(da.Status.Parts) == 4
 	}, wait, 5*time.Millisecond)
 	for _, vd := range da.VDs {
 		pd, err := tc.c.GetPhysicalDisk(ctx, vd.DNName, vd.PDName)
 		require.NoError(t, err)
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			pd, err = tc.c.GetPhysicalDisk(ctx, vd.DNName, vd.PDName)
 			return err == nil && pd.Status.TotalBytes == fakePDBytes
 		}, wait, 5*time.Millisecond)
@@ -125,23 +128,23 @@ func TestMonitorPushesStateAndWritesStatus(t *testing.T) {
 		require.Equal(t, vda.HealthHealthy, pd.Status.Health)
 		require.EqualValues(t, fakePDBytes, pd.CapacityBytes(), "reported capacity is what placement uses")
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		exp, err := tc.c.GetExporter(ctx, "da0", "exp0")
 		return err == nil && exp.Status.Health == vda.HealthHealthy && len(exp.Status.Parts) == 2
 	}, wait, 5*time.Millisecond)
 	for _, a := range tc.all() {
-		require.Eventually(t, func() bool { return nodeHealth(t, s, a) == vda.HealthHealthy }, wait, 5*time.Millisecond)
+		eventually(t, func() bool { return nodeHealth(t, s, a) == vda.HealthHealthy }, wait, 5*time.Millisecond)
 	}
 
 	// A new DA reaches every node it concerns.
 	tc.createDA("da1", 2, 2)
-	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
 }
 
-func nodeHealth(t testing.TB, s store.Store, a *fakeAgent) vda.Health {
-	key := vda.KeyDN(a.addr)
-	if a.role == RoleCN {
-		key = vda.KeyCN(a.addr)
+func nodeHealth(t testing.TB, s store.Store, a *agenttest.Fake) vda.Health {
+	key := vda.KeyDN(a.Addr)
+	if a.Role == agent.RoleCN {
+		key = vda.KeyCN(a.Addr)
 	}
 	kv, err := s.Get(context.Background(), vda.KeyStatus(key))
 	if errors.Is(err, store.ErrNotFound) {
@@ -160,18 +163,18 @@ func TestMonitorHungAgentDoesNotStallOthers(t *testing.T) {
 	tc := newTestCluster(t, s, 3, 3)
 	tc.createDA("da0", 3, 3)
 	hung := tc.dns[1]
-	hung.setHang()
+	hung.SetHang()
 	cfg := testConfig(s, "m0")
 	cfg.SyncTimeout = time.Hour // the hang lasts for the whole test
 	startMonitor(t, cfg)
-	others := []*fakeAgent{tc.dns[0], tc.dns[2], tc.cns[0], tc.cns[1], tc.cns[2]}
-	require.Eventually(t, func() bool { return tc.allConverged(others...) }, wait, 5*time.Millisecond)
+	others := []*agenttest.Fake{tc.dns[0], tc.dns[2], tc.cns[0], tc.cns[1], tc.cns[2]}
+	eventually(t, func() bool { return tc.allConverged(others...) }, wait, 5*time.Millisecond)
 	tc.createDA("da1", 2, 2)
-	require.Eventually(t, func() bool { return tc.allConverged(others...) }, wait, 5*time.Millisecond)
-	require.Nil(t, hung.lastApplied())
-	require.NotEmpty(t, hung.records(), "the hung agent was called")
-	hung.unhang()
-	require.Eventually(t, func() bool { return tc.converged(hung) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.allConverged(others...) }, wait, 5*time.Millisecond)
+	require.Nil(t, hung.LastApplied())
+	require.NotEmpty(t, hung.Records(), "the hung agent was called")
+	hung.Unhang()
+	eventually(t, func() bool { return tc.converged(hung) }, wait, 5*time.Millisecond)
 }
 
 // Failed pushes are retried with backoff until they succeed.
@@ -181,7 +184,7 @@ func TestMonitorRetriesFailedPushes(t *testing.T) {
 	tc.createDA("da0", 1, 1)
 	var mu sync.Mutex
 	fails := 0
-	tc.cns[0].setScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
+	tc.cns[0].SetScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fails < 4 {
@@ -191,11 +194,11 @@ func TestMonitorRetriesFailedPushes(t *testing.T) {
 		return okReply(req), nil
 	})
 	startMonitor(t, testConfig(s, "m0"))
-	require.Eventually(t, func() bool { return tc.converged(tc.cns[0]) }, wait, 5*time.Millisecond)
-	require.GreaterOrEqual(t, len(tc.cns[0].records()), 5)
+	eventually(t, func() bool { return tc.converged(tc.cns[0]) }, wait, 5*time.Millisecond)
+	require.GreaterOrEqual(t, len(tc.cns[0].Records()), 5)
 	// While failing, the node's status says why; success clears it.
-	require.Eventually(t, func() bool {
-		cn, err := tc.c.GetControllerNode(context.Background(), tc.cns[0].addr)
+	eventually(t, func() bool {
+		cn, err := tc.c.GetControllerNode(context.Background(), tc.cns[0].Addr)
 		return err == nil && cn.Status.ErrorMsg == "" && cn.Status.Health == vda.HealthHealthy
 	}, wait, 5*time.Millisecond)
 }
@@ -208,12 +211,12 @@ func TestMonitorResyncsRestartedAgent(t *testing.T) {
 	tc.createDA("da0", 1, 1)
 	startMonitor(t, testConfig(s, "m0"))
 	a := tc.dns[0]
-	require.Eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.converged(a) }, wait, 5*time.Millisecond)
 	// Let the monitor settle: initialized is set and pushed.
-	require.Eventually(t, func() bool { return tc.da("da0").Initialized && tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
-	n := len(a.records())
-	a.setInstance("i1")
-	require.Eventually(t, func() bool { return len(a.records()) > n }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.da("da0").Initialized && tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	n := len(a.Records())
+	a.SetInstance("i1")
+	eventually(t, func() bool { return len(a.Records()) > n }, wait, 5*time.Millisecond)
 	require.True(t, tc.converged(a))
 }
 
@@ -224,9 +227,9 @@ func TestMonitorPeriodicResync(t *testing.T) {
 	cfg := testConfig(s, "m0")
 	cfg.ResyncInterval = 30 * time.Millisecond
 	startMonitor(t, cfg)
-	require.Eventually(t, func() bool { return len(tc.dns[0].records()) >= 4 }, wait, 5*time.Millisecond)
-	recs := tc.dns[0].records()
-	first, last := recs[0].req, recs[len(recs)-1].req
+	eventually(t, func() bool { return len(tc.dns[0].Records()) >= 4 }, wait, 5*time.Millisecond)
+	recs := tc.dns[0].Records()
+	first, last := recs[0].Req, recs[len(recs)-1].Req
 	last.Generation, last.StoreRevision = first.Generation, first.StoreRevision
 	require.True(t, proto.Equal(first, last), "the same state, re-applied")
 }
@@ -236,11 +239,11 @@ func TestMonitorHoldsNodeWithMalformedObject(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 1)
 	tc.createDA("da0", 2, 1)
-	_, err := s.Txn(context.Background(), store.Txn{Ops: []store.Op{{Key: vda.KeyPD(tc.dns[1].addr, "broken"), Value: []byte("{")}}})
+	_, err := s.Txn(context.Background(), store.Txn{Ops: []store.Op{{Key: vda.KeyPD(tc.dns[1].Addr, "broken"), Value: []byte("{")}}})
 	require.NoError(t, err)
 	startMonitor(t, testConfig(s, "m0"))
-	require.Eventually(t, func() bool { return tc.allConverged(tc.dns[0], tc.cns[0]) }, wait, 5*time.Millisecond)
-	require.Empty(t, tc.dns[1].records())
+	eventually(t, func() bool { return tc.allConverged(tc.dns[0], tc.cns[0]) }, wait, 5*time.Millisecond)
+	require.Empty(t, tc.dns[1].Records())
 }
 
 // A status computed from an old snapshot never lands on newer desired
@@ -286,7 +289,7 @@ func TestMonitorOldReplyNeverOverwritesNewerSpec(t *testing.T) {
 	firstGen := make(chan int64, 1)
 	release := make(chan struct{})
 	var first sync.Once
-	tc.dns[0].setScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
+	tc.dns[0].SetScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
 		r := okReply(req)
 		first.Do(func() {
 			firstGen <- req.GetGeneration()
@@ -318,7 +321,7 @@ func TestMonitorOldReplyNeverOverwritesNewerSpec(t *testing.T) {
 	movePrimaryTo(t, s, "da0", 1)
 	close(release)
 	vd := tc.da("da0").VDs[0].ID
-	require.Eventually(t, func() bool { return tc.da("da0").Status.Part(vd).Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.da("da0").Status.Part(vd).Health == vda.HealthHealthy }, wait, 5*time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, v := range seen {
@@ -356,7 +359,7 @@ func TestMonitorMergesReportsAndDegrades(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 2)
 	da := tc.createDA("da0", 2, 2)
-	tc.dns[1].setScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
+	tc.dns[1].SetScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
 		r := okReply(req)
 		for _, o := range r.Objects {
 			if o.Kind == agentpb.Kind_KIND_VD {
@@ -368,11 +371,11 @@ func TestMonitorMergesReportsAndDegrades(t *testing.T) {
 	startMonitor(t, testConfig(s, "m0"))
 	var bad vda.VD
 	for _, vd := range da.VDs {
-		if vd.DNName == tc.dns[1].addr {
+		if vd.DNName == tc.dns[1].Addr {
 			bad = vd
 		}
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		st := tc.da("da0").Status
 		return st.Health == vda.HealthDegraded && len(st.Parts) == 4
 	}, wait, 5*time.Millisecond)
@@ -457,7 +460,7 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 		cand := fmt.Sprint("b", i)
 		owners := map[string]int{}
 		for _, ag := range tc.all() {
-			owners[Owner([]string{"a", cand}, ids[ag.addr])]++
+			owners[Owner([]string{"a", cand}, ids[ag.Addr])]++
 		}
 		if owners["a"] > 0 && owners[cand] > 0 {
 			nameB = cand
@@ -469,7 +472,7 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 	cfgA.ResyncInterval, cfgB.ResyncInterval = 50*time.Millisecond, 50*time.Millisecond
 	a, stopA := startMonitor(t, cfgA)
 	b, _ := startMonitor(t, cfgB)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		return len(a.Membership().Members()) == 2 && len(b.Membership().Members()) == 2
 	}, wait, 5*time.Millisecond)
 
@@ -478,9 +481,9 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 	// from its owner only; periodic resyncs push every node.
 	heardFromOwner := func(mark int64) bool {
 		for _, ag := range tc.all() {
-			want, ok := Owner([]string{"a", nameB}, ids[ag.addr]), false
-			for _, r := range after(ag.records(), mark) {
-				ok = ok || r.monitor == want
+			want, ok := Owner([]string{"a", nameB}, ids[ag.Addr]), false
+			for _, r := range after(ag.Records(), mark) {
+				ok = ok || r.Monitor == want
 			}
 			if !ok {
 				return false
@@ -488,42 +491,48 @@ func TestTwoMonitorsSplitNodesAndTakeOver(t *testing.T) {
 		}
 		return true
 	}
-	mark := seq.Load()
-	require.Eventually(t, func() bool { return heardFromOwner(mark) }, wait, 5*time.Millisecond)
-	mark = seq.Load()
-	require.Eventually(t, func() bool { return heardFromOwner(mark) }, wait, 5*time.Millisecond)
+	mark := agenttest.LastSeq()
+	eventually(t, func() bool { return heardFromOwner(mark) }, wait, 5*time.Millisecond)
+	mark = agenttest.LastSeq()
+	eventually(t, func() bool { return heardFromOwner(mark) }, wait, 5*time.Millisecond)
 	for _, ag := range tc.all() {
-		want := Owner([]string{"a", nameB}, ids[ag.addr])
-		for _, r := range after(ag.records(), mark) {
-			require.Equal(t, want, r.monitor, "node %s driven by %s", ag.addr, r.monitor)
+		want := Owner([]string{"a", nameB}, ids[ag.Addr])
+		for _, r := range after(ag.Records(), mark) {
+			require.Equal(t, want, r.Monitor, "node %s driven by %s", ag.Addr, r.Monitor)
 		}
 	}
 
-	// a crashes: no revoke, its lease expires.
+	// a crashes: no revoke, its lease expires. Its last pushes may still be
+	// on their way when it has stopped (a cancelled call can reach its
+	// server later), so b drives every node once before the check: a push
+	// of a that late would be later than a's whole lease.
 	crashA.down.Store(true)
 	stopA()
-	mark = seq.Load()
-	require.Eventually(t, func() bool {
+	takenOver := func(mark int64) bool {
 		for _, ag := range tc.all() {
-			if len(after(ag.records(), mark)) == 0 {
+			if !slices.ContainsFunc(after(ag.Records(), mark), func(r agenttest.SyncRecord) bool { return r.Monitor == nameB }) {
 				return false
 			}
 		}
 		return true
-	}, wait, 5*time.Millisecond)
+	}
+	mark = agenttest.LastSeq()
+	eventually(t, func() bool { return takenOver(mark) }, wait, 5*time.Millisecond)
+	mark = agenttest.LastSeq()
+	eventually(t, func() bool { return takenOver(mark) }, wait, 5*time.Millisecond)
 	for _, ag := range tc.all() {
-		for _, r := range after(ag.records(), mark) {
-			require.Equal(t, nameB, r.monitor)
+		for _, r := range after(ag.Records(), mark) {
+			require.Equal(t, nameB, r.Monitor)
 		}
 	}
 	tc.createDA("da3", 2, 2)
-	require.Eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
+	eventually(t, func() bool { return tc.allConverged(tc.all()...) }, wait, 5*time.Millisecond)
 }
 
-func after(recs []syncRecord, mark int64) []syncRecord {
-	var out []syncRecord
+func after(recs []agenttest.SyncRecord, mark int64) []agenttest.SyncRecord {
+	var out []agenttest.SyncRecord
 	for _, r := range recs {
-		if r.seq > mark {
+		if r.Seq > mark {
 			out = append(out, r)
 		}
 	}

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,9 +36,12 @@ func (r Role) String() string {
 // NodePlan is one node's complete desired state.
 type NodePlan struct {
 	ID   string // the node's stable ID (what monitors split by)
-	Name string // the node's name: its agent's host:port
-	Role Role
-	Key  string // the node's spec key
+	Name string // the node's name: the identity its agent proves
+	// Address is where its agent is reached: the node's Address, or its
+	// name when it has none.
+	Address string
+	Role    Role
+	Key     string // the node's spec key
 	// AgentID is the agent the node is bound to ("" while unbound: the
 	// worker binds it to the agent its address reaches, and Request then
 	// names none yet).
@@ -83,7 +87,7 @@ func Build(s *Snapshot) *Plan {
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
 	for _, name := range sortedKeys(s.DNs) {
 		dn := s.DNs[name]
-		np := &NodePlan{ID: dn.Spec.ID, Name: name, Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name),
+		np := &NodePlan{ID: dn.Spec.ID, Name: name, Address: cmp.Or(dn.Spec.Address, name), Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(dn.Spec.ID)}
 		if np.Held == nil {
 			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}})
@@ -92,7 +96,7 @@ func Build(s *Snapshot) *Plan {
 	}
 	for _, name := range sortedKeys(s.CNs) {
 		cn := s.CNs[name]
-		np := &NodePlan{ID: cn.Spec.ID, Name: name, Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
+		np := &NodePlan{ID: cn.Spec.ID, Name: name, Address: cmp.Or(cn.Spec.Address, name), Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
 			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}})
@@ -225,7 +229,7 @@ func (p *planner) listener(node, conf string) (*agentpb.Transport, error) {
 	if t, ok := p.listeners[node]; ok {
 		return t, nil
 	}
-	t, err := Transport(conf)
+	t, err := ListenerTransport(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -233,9 +237,9 @@ func (p *planner) listener(node, conf string) (*agentpb.Transport, error) {
 	return t, nil
 }
 
-// Transport converts a node's ListenerConf to the agent API's Transport,
+// ListenerTransport converts a node's ListenerConf to the agent API's Transport,
 // in SPDK's spelling ("TCP", "IPv4").
-func Transport(conf string) (*agentpb.Transport, error) {
+func ListenerTransport(conf string) (*agentpb.Transport, error) {
 	tid, err := nvmeof.ParseListenerConf(conf)
 	if err != nil {
 		return nil, err

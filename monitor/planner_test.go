@@ -131,7 +131,7 @@ func TestPlanTutorialCluster(t *testing.T) {
 				require.Equal(t, vd.ID, ref.GetId())
 				require.EqualValues(t, i, ref.GetIdx())
 				dn := snap.DNs[vd.DNName].Spec
-				want, err := Transport(dn.ListenerConf)
+				want, err := ListenerTransport(dn.ListenerConf)
 				require.NoError(t, err)
 				require.True(t, proto.Equal(want, ref.GetDnListener()))
 				require.Equal(t, "TCP", ref.GetDnListener().GetTrtype())
@@ -143,7 +143,7 @@ func TestPlanTutorialCluster(t *testing.T) {
 			require.Empty(t, cs.GetVds())
 			require.Equal(t, primary.ID, cs.GetPrimaryCntlrId())
 			pcn := snap.CNs[primary.CNName].Spec
-			want, err := Transport(pcn.ListenerConf)
+			want, err := ListenerTransport(pcn.ListenerConf)
 			require.NoError(t, err)
 			require.True(t, proto.Equal(want, cs.GetPrimaryListener()))
 		}
@@ -193,7 +193,7 @@ func TestPlanAfterPrimaryMoves(t *testing.T) {
 		require.Equal(t, c.ID == newPrimary.ID, cs.GetPrimary())
 		if c.ID != newPrimary.ID {
 			require.Equal(t, newPrimary.ID, cs.GetPrimaryCntlrId())
-			want, _ := Transport(snap.CNs[newPrimary.CNName].Spec.ListenerConf)
+			want, _ := ListenerTransport(snap.CNs[newPrimary.CNName].Spec.ListenerConf)
 			require.True(t, proto.Equal(want, cs.GetPrimaryListener()))
 		} else {
 			require.Len(t, cs.GetVds(), 2)
@@ -301,11 +301,11 @@ func TestPlanMalformedObjectsHoldTheirNodes(t *testing.T) {
 	}
 }
 
-func TestTransport(t *testing.T) {
-	tr, err := Transport(`{"trtype":"rdma","traddr":"fd00::1","trsvcid":"4420"}`)
+func TestListenerTransport(t *testing.T) {
+	tr, err := ListenerTransport(`{"trtype":"rdma","traddr":"fd00::1","trsvcid":"4420"}`)
 	require.NoError(t, err)
 	require.True(t, proto.Equal(&agentpb.Transport{Trtype: "RDMA", Adrfam: "IPv6", Traddr: "fd00::1", Trsvcid: "4420"}, tr))
-	_, err = Transport(`{"trtype":"tcp"}`)
+	_, err = ListenerTransport(`{"trtype":"tcp"}`)
 	require.Error(t, err)
 	require.Equal(t, "cn", RoleCN.String())
 	require.Equal(t, "dn", RoleDN.String())

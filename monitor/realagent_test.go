@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -13,99 +12,53 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/agent/agenttest"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
-	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
-	"github.com/vda-io/vda/spdk/spdktest/reserve"
 	"github.com/vda-io/vda/store"
 )
 
-// realNode is a node as deployed: a fake spdk_tgt (started like the
-// tutorial's: --wait-for-rpc, bdev_set_options -d, framework_start_init)
-// and a real agent serving gRPC on 127.0.0.1.
+// realNode is a node as deployed: a real agent serving gRPC on 127.0.0.1
+// in front of a fake spdk_tgt (agenttest.Node), and the test's own client
+// of that SPDK.
 type realNode struct {
-	t        testing.TB
-	role     agent.Role
-	fake     *spdktest.Server
-	spdk     *spdk.Client // the test's own client of the fake
-	listener nvmeof.TransportID
-	port     *reserve.Port // the agent's gRPC port, kept across restarts
-	addr     string        // gRPC address: the node's name
-	stateDir string
-	stop     func() // stops the agent (not SPDK)
+	*agenttest.Node
+	t    testing.TB
+	spdk *spdk.Client
 }
 
 func newRealNode(t testing.TB, role agent.Role) *realNode {
 	t.Helper()
-	n := &realNode{t: t, role: role, fake: spdktest.NewServer(t, spdktest.WithWaitForRPC()),
-		port: reserve.ForTest(t, "127.0.0.1"), stateDir: t.TempDir()}
-	n.listener = reservedListener(t, n.fake)
-	c, err := spdk.Dial(context.Background(), n.fake.SockPath())
+	cfg := agenttest.Config{Role: role, GRPC: true, StateDir: t.TempDir()}
+	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" { // the nodes' logs beside the monitor's
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(lvl), Output: os.Stderr})
+	}
+	n := &realNode{Node: agenttest.StartNode(t, cfg), t: t}
+	c, err := spdk.Dial(context.Background(), n.SPDK.SockPath())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	n.spdk = c
-	n.initFramework()
-	lis, err := n.port.Listen()
-	require.NoError(t, err)
-	n.addr = n.port.String()
-	n.startAgent(lis)
-	t.Cleanup(func() { n.stop() })
 	return n
-}
-
-func (n *realNode) initFramework() {
-	ctx := context.Background()
-	require.NoError(n.t, n.spdk.BdevSetOptions(ctx, spdk.BdevSetOptionsParams{BdevAutoExamine: new(false)}))
-	require.NoError(n.t, n.spdk.FrameworkStartInit(ctx))
-}
-
-func (n *realNode) startAgent(lis net.Listener) {
-	cfg := agent.DefaultConfig(n.role)
-	cfg.SPDKAddr, cfg.Listener, cfg.StateDir = n.fake.SockPath(), n.listener, n.stateDir
-	cfg.Insecure = true
-	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" { // the agents' logs beside the monitor's
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: n.addr, Level: hclog.LevelFromString(lvl), Output: os.Stderr})
-	}
-	a, err := agent.New(cfg)
-	require.NoError(n.t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, lis) }()
-	stopped := false
-	n.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		<-done
-		_ = a.Close()
-	}
 }
 
 // partition stops the agent only: the monitor cannot reach the node, but
 // its SPDK keeps running (and keeps its connections to the DNs).
-func (n *realNode) partition() { n.stop() }
+func (n *realNode) partition() { n.StopAgent() }
 
 // kill stops the agent and crashes its SPDK.
-func (n *realNode) kill() {
-	n.stop()
-	n.fake.Crash()
-}
+func (n *realNode) kill() { n.Kill() }
 
 // restart brings a killed node back: a fresh spdk_tgt and agent on the
 // same addresses (the agent keeps its state dir).
 func (n *realNode) restart() {
-	require.NoError(n.t, n.fake.Restart(true))
-	n.initFramework()
-	lis, err := n.port.Listen()
-	require.NoError(n.t, err)
-	n.startAgent(lis)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(n.t, n.Restart(ctx))
 }
 
 func (n *realNode) trid() fabric.TransportID {
-	return fabric.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: n.listener.TrAddr, TrSvcID: n.listener.TrSvcID}
+	return fabric.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: n.Listener.TrAddr, TrSvcID: n.Listener.TrSvcID}
 }
 
 // anaOptimized reports whether this node exports nqn with its listener
@@ -113,18 +66,6 @@ func (n *realNode) trid() fabric.TransportID {
 func (n *realNode) anaOptimized(nqn string) bool {
 	ls, err := n.spdk.NvmfSubsystemGetListeners(context.Background(), spdk.NQNParams{NQN: nqn})
 	return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANAOptimized
-}
-
-// reservedListener is a local NVMe-oF listener on a port reserved for
-// fake: it serves there once the agent adds the listener, and nobody else
-// can take the port meanwhile or while the node is down.
-func reservedListener(t testing.TB, fake *spdktest.Server) nvmeof.TransportID {
-	t.Helper()
-	trid, err := fake.Reserve("127.0.0.1")
-	require.NoError(t, err)
-	tid, err := nvmeof.NewTransportID(trid.TrType, trid.AdrFam, trid.TrAddr, trid.TrSvcID)
-	require.NoError(t, err)
-	return tid
 }
 
 // realCluster is a cluster of real agents on fake SPDKs.
@@ -150,16 +91,16 @@ func newRealClusterSized(t testing.TB, s store.Store, dns, cns int, pdBytes uint
 	rc := &realCluster{t: t, s: s, c: c}
 	for i := 0; i < dns; i++ {
 		n := newRealNode(t, agent.RoleDN)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(), Location: fmt.Sprint("dn", i)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.Addr, ListenerConf: n.Listener.JSON(), Location: fmt.Sprint("dn", i)})
 		require.NoError(t, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.addr, Name: "pd0",
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.Addr, Name: "pd0",
 			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, pdBytes)})
 		require.NoError(t, err)
 		rc.dns = append(rc.dns, n)
 	}
 	for i := 0; i < cns; i++ {
 		n := newRealNode(t, agent.RoleCN)
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.addr, ListenerConf: n.listener.JSON(), Location: fmt.Sprint("cn", i)})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.Addr, ListenerConf: n.Listener.JSON(), Location: fmt.Sprint("cn", i)})
 		require.NoError(t, err)
 		rc.cns = append(rc.cns, n)
 	}
@@ -187,7 +128,7 @@ func (rc *realCluster) da(name string) vda.DiskArray {
 
 func (rc *realCluster) node(name string) *realNode {
 	for _, n := range append(append([]*realNode(nil), rc.dns...), rc.cns...) {
-		if n.addr == name {
+		if n.Addr == name {
 			return n
 		}
 	}

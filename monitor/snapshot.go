@@ -225,11 +225,11 @@ func checkID(what, id string) error {
 }
 
 func checkDN(name string, dn *vda.DiskNode) error {
-	return errors.Join(checkName(name, dn.Name), checkID("id", dn.ID))
+	return errors.Join(checkName(name, dn.Name), checkID("id", dn.ID), vda.ValidateNodeAddress(dn.Address))
 }
 
 func checkCN(name string, cn *vda.ControllerNode) error {
-	return errors.Join(checkName(name, cn.Name), checkID("id", cn.ID))
+	return errors.Join(checkName(name, cn.Name), checkID("id", cn.ID), vda.ValidateNodeAddress(cn.Address))
 }
 
 func checkPD(tail string) func(string, *vda.PhysicalDisk) error {

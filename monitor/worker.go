@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -27,11 +26,11 @@ type worker struct {
 	m      *Monitor
 	id     string
 	name   string
+	addr   string // where the agent is reached (Target.Address)
 	role   Role
 	key    string
 	log    hclog.Logger
-	conn   *grpc.ClientConn
-	client agentpb.AgentClient
+	client AgentConn
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -73,14 +72,17 @@ type waiter struct {
 }
 
 func (m *Monitor) newWorker(ctx context.Context, np *NodePlan) (*worker, error) {
-	w := &worker{m: m, id: np.ID, name: np.Name, role: np.Role, key: np.Key,
+	w := &worker{m: m, id: np.ID, name: np.Name, addr: np.Address, role: np.Role, key: np.Key,
 		log:  m.log.With("node", np.Name, "role", np.Role.String()),
 		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
-	conn, err := grpc.NewClient(np.Name, append(m.dialOptions(np.Name), grpc.WithChainUnaryInterceptor(w.watchHealth))...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s: %w", ErrAgent, np.Name, err)
+	if np.Address != np.Name {
+		w.log = w.log.With("address", np.Address)
 	}
-	w.conn, w.client = conn, agentpb.NewAgentClient(conn)
+	conn, err := m.transport.Dial(ctx, Target{NodeID: np.ID, Name: np.Name, Address: np.Address, Role: np.Role})
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s at %s: %w", ErrAgent, np.Name, np.Address, err)
+	}
+	w.client = watchedConn{AgentConn: conn, w: w}
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); w.run() }()
@@ -92,7 +94,7 @@ func (m *Monitor) newWorker(ctx context.Context, np *NodePlan) (*worker, error) 
 func (w *worker) stop() {
 	w.cancel()
 	w.wg.Wait()
-	_ = w.conn.Close()
+	_ = w.client.Close()
 }
 
 func poke(ch chan struct{}) {

@@ -43,6 +43,23 @@ func (p Policy) Authorize(ctx context.Context, method string) (Identity, error) 
 	return id, nil
 }
 
+// AuthorizeLocal is Authorize for a caller in the server's own process,
+// which has no certificate and says who it acts as (caller): an embedder's
+// monitor calling an agent directly, without a network in between. The
+// caller must be a valid identity of a role the policy allows for method;
+// the returned context carries it for CallerIdentity. Nothing a network
+// caller sends can reach this path: the identity is an argument of the
+// server's own code, never read from the request.
+func (p Policy) AuthorizeLocal(ctx context.Context, caller Identity, method string) (context.Context, error) {
+	if err := caller.Validate(); err != nil {
+		return ctx, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if !slices.Contains(p.Roles(method), caller.Role) {
+		return ctx, status.Errorf(codes.PermissionDenied, "mtls: %s may not call %s", caller, method)
+	}
+	return context.WithValue(ctx, identityKey{}, caller), nil
+}
+
 type identityKey struct{}
 
 // CallerIdentity returns the identity the policy interceptors authorized

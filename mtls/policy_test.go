@@ -32,6 +32,26 @@ func TestPolicyRoles(t *testing.T) {
 	require.Empty(t, p.Roles("nonsense"))
 }
 
+// A caller in the server's process is checked like a certificate's
+// identity, and its context carries it; an invalid identity is refused.
+func TestAuthorizeLocal(t *testing.T) {
+	p := mtls.Policy{"/svc.A/Put": {mtls.RoleMonitor}}
+	mon := mtls.Identity{Role: mtls.RoleMonitor, Name: "m0"}
+	ctx, err := p.AuthorizeLocal(context.Background(), mon, "/svc.A/Put")
+	require.NoError(t, err)
+	id, ok := mtls.CallerIdentity(ctx)
+	require.True(t, ok)
+	require.Equal(t, mon, id)
+	_, err = p.AuthorizeLocal(context.Background(), mtls.Identity{Role: mtls.RoleAdmin, Name: "alice"}, "/svc.A/Put")
+	require.Equal(t, codes.PermissionDenied, status.Code(err))
+	_, err = p.AuthorizeLocal(context.Background(), mon, "/svc.A/Delete")
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "methods the policy does not name are closed")
+	for _, bad := range []mtls.Identity{{}, {Role: mtls.RoleMonitor}, {Role: "root", Name: "x"}} {
+		_, err = p.AuthorizeLocal(context.Background(), bad, "/svc.A/Put")
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "%+v", bad)
+	}
+}
+
 // healthServer serves grpc.health.v1 over mutual TLS with server's
 // certificate and policy p, and records the identity its handler saw.
 func healthServer(t *testing.T, server mtls.Config, p mtls.Policy) (string, <-chan mtls.Identity) {

@@ -18,7 +18,7 @@ func statusMsg(s vda.Status) *pb.Status {
 }
 
 func dnMsg(dn vda.DiskNode) *pb.DnMsg {
-	return &pb.DnMsg{DnId: dn.ID, DnName: dn.Name, DnListenerConf: dn.ListenerConf, Location: dn.Location,
+	return &pb.DnMsg{DnId: dn.ID, DnName: dn.Name, DnAddress: dn.Address, DnListenerConf: dn.ListenerConf, Location: dn.Location,
 		Description: dn.Description, Offline: dn.Offline, PdCnt: uint32(dn.PDCount), Status: statusMsg(dn.Status)}
 }
 
@@ -31,7 +31,7 @@ func pdMsg(pd vda.PhysicalDisk) *pb.PdMsg {
 }
 
 func cnMsg(cn vda.ControllerNode) *pb.CnMsg {
-	return &pb.CnMsg{CnId: cn.ID, CnName: cn.Name, CnListenerConf: cn.ListenerConf, Location: cn.Location,
+	return &pb.CnMsg{CnId: cn.ID, CnName: cn.Name, CnAddress: cn.Address, CnListenerConf: cn.ListenerConf, Location: cn.Location,
 		Description: cn.Description, Offline: cn.Offline, CntlrCnt: uint32(cn.CntlrCount), Status: statusMsg(cn.Status)}
 }
 

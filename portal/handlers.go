@@ -11,7 +11,7 @@ import (
 
 // CreateDn implements portalpb.PortalServer.
 func (s *Server) CreateDn(ctx context.Context, r *pb.CreateDnRequest) (*pb.DnReply, error) {
-	dn, err := s.c.CreateDiskNode(ctx, vda.NodeSpec{Name: r.GetDnName(), Description: r.GetDescription(),
+	dn, err := s.c.CreateDiskNode(ctx, vda.NodeSpec{Name: r.GetDnName(), Address: r.GetDnAddress(), Description: r.GetDescription(),
 		ListenerConf: r.GetDnListenerConf(), Location: r.GetLocation()})
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (s *Server) ListDn(ctx context.Context, r *pb.ListDnRequest) (*pb.ListDnRep
 
 // ModifyDn implements portalpb.PortalServer.
 func (s *Server) ModifyDn(ctx context.Context, r *pb.ModifyDnRequest) (*pb.DnReply, error) {
-	dn, err := s.c.ModifyDiskNode(ctx, r.GetDnName(), vda.NodeUpdate{Description: r.Description,
+	dn, err := s.c.ModifyDiskNode(ctx, r.GetDnName(), vda.NodeUpdate{Address: r.DnAddress, Description: r.Description,
 		ListenerConf: r.DnListenerConf, Location: r.Location, Offline: r.Offline})
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (s *Server) DeletePd(ctx context.Context, r *pb.DeletePdRequest) (*pb.Delet
 
 // CreateCn implements portalpb.PortalServer.
 func (s *Server) CreateCn(ctx context.Context, r *pb.CreateCnRequest) (*pb.CnReply, error) {
-	cn, err := s.c.CreateControllerNode(ctx, vda.NodeSpec{Name: r.GetCnName(), Description: r.GetDescription(),
+	cn, err := s.c.CreateControllerNode(ctx, vda.NodeSpec{Name: r.GetCnName(), Address: r.GetCnAddress(), Description: r.GetDescription(),
 		ListenerConf: r.GetCnListenerConf(), Location: r.GetLocation()})
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (s *Server) ListCn(ctx context.Context, r *pb.ListCnRequest) (*pb.ListCnRep
 
 // ModifyCn implements portalpb.PortalServer.
 func (s *Server) ModifyCn(ctx context.Context, r *pb.ModifyCnRequest) (*pb.CnReply, error) {
-	cn, err := s.c.ModifyControllerNode(ctx, r.GetCnName(), vda.NodeUpdate{Description: r.Description,
+	cn, err := s.c.ModifyControllerNode(ctx, r.GetCnName(), vda.NodeUpdate{Address: r.CnAddress, Description: r.Description,
 		ListenerConf: r.CnListenerConf, Location: r.Location, Offline: r.Offline})
 	if err != nil {
 		return nil, err

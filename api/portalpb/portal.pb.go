@@ -365,8 +365,11 @@ type DnMsg struct {
 	Offline        bool                   `protobuf:"varint,6,opt,name=offline,proto3" json:"offline,omitempty"`
 	PdCnt          uint32                 `protobuf:"varint,7,opt,name=pd_cnt,json=pdCnt,proto3" json:"pd_cnt,omitempty"`
 	Status         *Status                `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where the monitor reaches the node's agent (host:port) when that is
+	// not dn_name; empty: dn_name.
+	DnAddress     string `protobuf:"bytes,9,opt,name=dn_address,json=dnAddress,proto3" json:"dn_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DnMsg) Reset() {
@@ -455,12 +458,20 @@ func (x *DnMsg) GetStatus() *Status {
 	return nil
 }
 
+func (x *DnMsg) GetDnAddress() string {
+	if x != nil {
+		return x.DnAddress
+	}
+	return ""
+}
+
 type CreateDnRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	DnName         string                 `protobuf:"bytes,1,opt,name=dn_name,json=dnName,proto3" json:"dn_name,omitempty"`
 	DnListenerConf string                 `protobuf:"bytes,2,opt,name=dn_listener_conf,json=dnListenerConf,proto3" json:"dn_listener_conf,omitempty"`
 	Location       string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
 	Description    string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	DnAddress      string                 `protobuf:"bytes,5,opt,name=dn_address,json=dnAddress,proto3" json:"dn_address,omitempty"` // see DnMsg.dn_address
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -519,6 +530,13 @@ func (x *CreateDnRequest) GetLocation() string {
 func (x *CreateDnRequest) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateDnRequest) GetDnAddress() string {
+	if x != nil {
+		return x.DnAddress
 	}
 	return ""
 }
@@ -618,6 +636,7 @@ type ModifyDnRequest struct {
 	DnListenerConf *string                `protobuf:"bytes,3,opt,name=dn_listener_conf,json=dnListenerConf,proto3,oneof" json:"dn_listener_conf,omitempty"`
 	Location       *string                `protobuf:"bytes,4,opt,name=location,proto3,oneof" json:"location,omitempty"`
 	Offline        *bool                  `protobuf:"varint,5,opt,name=offline,proto3,oneof" json:"offline,omitempty"`
+	DnAddress      *string                `protobuf:"bytes,6,opt,name=dn_address,json=dnAddress,proto3,oneof" json:"dn_address,omitempty"` // empty: clear it
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -685,6 +704,13 @@ func (x *ModifyDnRequest) GetOffline() bool {
 		return *x.Offline
 	}
 	return false
+}
+
+func (x *ModifyDnRequest) GetDnAddress() string {
+	if x != nil && x.DnAddress != nil {
+		return *x.DnAddress
+	}
+	return ""
 }
 
 type DeleteDnRequest struct {
@@ -1368,8 +1394,11 @@ type CnMsg struct {
 	Offline        bool                   `protobuf:"varint,6,opt,name=offline,proto3" json:"offline,omitempty"`
 	CntlrCnt       uint32                 `protobuf:"varint,7,opt,name=cntlr_cnt,json=cntlrCnt,proto3" json:"cntlr_cnt,omitempty"`
 	Status         *Status                `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where the monitor reaches the node's agent (host:port) when that is
+	// not cn_name; empty: cn_name.
+	CnAddress     string `protobuf:"bytes,9,opt,name=cn_address,json=cnAddress,proto3" json:"cn_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CnMsg) Reset() {
@@ -1458,12 +1487,20 @@ func (x *CnMsg) GetStatus() *Status {
 	return nil
 }
 
+func (x *CnMsg) GetCnAddress() string {
+	if x != nil {
+		return x.CnAddress
+	}
+	return ""
+}
+
 type CreateCnRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CnName         string                 `protobuf:"bytes,1,opt,name=cn_name,json=cnName,proto3" json:"cn_name,omitempty"`
 	CnListenerConf string                 `protobuf:"bytes,2,opt,name=cn_listener_conf,json=cnListenerConf,proto3" json:"cn_listener_conf,omitempty"`
 	Location       string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
 	Description    string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	CnAddress      string                 `protobuf:"bytes,5,opt,name=cn_address,json=cnAddress,proto3" json:"cn_address,omitempty"` // see CnMsg.cn_address
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1522,6 +1559,13 @@ func (x *CreateCnRequest) GetLocation() string {
 func (x *CreateCnRequest) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateCnRequest) GetCnAddress() string {
+	if x != nil {
+		return x.CnAddress
 	}
 	return ""
 }
@@ -1621,6 +1665,7 @@ type ModifyCnRequest struct {
 	CnListenerConf *string                `protobuf:"bytes,3,opt,name=cn_listener_conf,json=cnListenerConf,proto3,oneof" json:"cn_listener_conf,omitempty"`
 	Location       *string                `protobuf:"bytes,4,opt,name=location,proto3,oneof" json:"location,omitempty"`
 	Offline        *bool                  `protobuf:"varint,5,opt,name=offline,proto3,oneof" json:"offline,omitempty"`
+	CnAddress      *string                `protobuf:"bytes,6,opt,name=cn_address,json=cnAddress,proto3,oneof" json:"cn_address,omitempty"` // empty: clear it
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1688,6 +1733,13 @@ func (x *ModifyCnRequest) GetOffline() bool {
 		return *x.Offline
 	}
 	return false
+}
+
+func (x *ModifyCnRequest) GetCnAddress() string {
+	if x != nil && x.CnAddress != nil {
+		return *x.CnAddress
+	}
+	return ""
 }
 
 type DeleteCnRequest struct {
@@ -3391,7 +3443,7 @@ const file_portal_proto_rawDesc = "" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"\r\n" +
-	"\vDeleteReply\"\xfd\x01\n" +
+	"\vDeleteReply\"\x9c\x02\n" +
 	"\x05DnMsg\x12\x13\n" +
 	"\x05dn_id\x18\x01 \x01(\tR\x04dnId\x12\x17\n" +
 	"\adn_name\x18\x02 \x01(\tR\x06dnName\x12(\n" +
@@ -3400,27 +3452,34 @@ const file_portal_proto_rawDesc = "" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x18\n" +
 	"\aoffline\x18\x06 \x01(\bR\aoffline\x12\x15\n" +
 	"\x06pd_cnt\x18\a \x01(\rR\x05pdCnt\x12-\n" +
-	"\x06status\x18\b \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"\x92\x01\n" +
+	"\x06status\x18\b \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"dn_address\x18\t \x01(\tR\tdnAddress\"\xb1\x01\n" +
 	"\x0fCreateDnRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\x12(\n" +
 	"\x10dn_listener_conf\x18\x02 \x01(\tR\x0ednListenerConf\x12\x1a\n" +
 	"\blocation\x18\x03 \x01(\tR\blocation\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"'\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1d\n" +
+	"\n" +
+	"dn_address\x18\x05 \x01(\tR\tdnAddress\"'\n" +
 	"\fGetDnRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\"8\n" +
 	"\rListDnRequest\x12'\n" +
-	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xfe\x01\n" +
+	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xb1\x02\n" +
 	"\x0fModifyDnRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12-\n" +
 	"\x10dn_listener_conf\x18\x03 \x01(\tH\x01R\x0ednListenerConf\x88\x01\x01\x12\x1f\n" +
 	"\blocation\x18\x04 \x01(\tH\x02R\blocation\x88\x01\x01\x12\x1d\n" +
-	"\aoffline\x18\x05 \x01(\bH\x03R\aoffline\x88\x01\x01B\x0e\n" +
+	"\aoffline\x18\x05 \x01(\bH\x03R\aoffline\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"dn_address\x18\x06 \x01(\tH\x04R\tdnAddress\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x13\n" +
 	"\x11_dn_listener_confB\v\n" +
 	"\t_locationB\n" +
 	"\n" +
-	"\b_offline\"*\n" +
+	"\b_offlineB\r\n" +
+	"\v_dn_address\"*\n" +
 	"\x0fDeleteDnRequest\x12\x17\n" +
 	"\adn_name\x18\x01 \x01(\tR\x06dnName\"6\n" +
 	"\aDnReply\x12+\n" +
@@ -3470,7 +3529,7 @@ const file_portal_proto_rawDesc = "" +
 	"\x06pd_msg\x18\x01 \x01(\v2\x14.vda.portal.v1.PdMsgR\x05pdMsg\"k\n" +
 	"\vListPdReply\x124\n" +
 	"\vpd_msg_list\x18\x01 \x03(\v2\x14.vda.portal.v1.PdMsgR\tpdMsgList\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x02\n" +
 	"\x05CnMsg\x12\x13\n" +
 	"\x05cn_id\x18\x01 \x01(\tR\x04cnId\x12\x17\n" +
 	"\acn_name\x18\x02 \x01(\tR\x06cnName\x12(\n" +
@@ -3479,27 +3538,34 @@ const file_portal_proto_rawDesc = "" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x18\n" +
 	"\aoffline\x18\x06 \x01(\bR\aoffline\x12\x1b\n" +
 	"\tcntlr_cnt\x18\a \x01(\rR\bcntlrCnt\x12-\n" +
-	"\x06status\x18\b \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"\x92\x01\n" +
+	"\x06status\x18\b \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"cn_address\x18\t \x01(\tR\tcnAddress\"\xb1\x01\n" +
 	"\x0fCreateCnRequest\x12\x17\n" +
 	"\acn_name\x18\x01 \x01(\tR\x06cnName\x12(\n" +
 	"\x10cn_listener_conf\x18\x02 \x01(\tR\x0ecnListenerConf\x12\x1a\n" +
 	"\blocation\x18\x03 \x01(\tR\blocation\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"'\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1d\n" +
+	"\n" +
+	"cn_address\x18\x05 \x01(\tR\tcnAddress\"'\n" +
 	"\fGetCnRequest\x12\x17\n" +
 	"\acn_name\x18\x01 \x01(\tR\x06cnName\"8\n" +
 	"\rListCnRequest\x12'\n" +
-	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xfe\x01\n" +
+	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xb1\x02\n" +
 	"\x0fModifyCnRequest\x12\x17\n" +
 	"\acn_name\x18\x01 \x01(\tR\x06cnName\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12-\n" +
 	"\x10cn_listener_conf\x18\x03 \x01(\tH\x01R\x0ecnListenerConf\x88\x01\x01\x12\x1f\n" +
 	"\blocation\x18\x04 \x01(\tH\x02R\blocation\x88\x01\x01\x12\x1d\n" +
-	"\aoffline\x18\x05 \x01(\bH\x03R\aoffline\x88\x01\x01B\x0e\n" +
+	"\aoffline\x18\x05 \x01(\bH\x03R\aoffline\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"cn_address\x18\x06 \x01(\tH\x04R\tcnAddress\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x13\n" +
 	"\x11_cn_listener_confB\v\n" +
 	"\t_locationB\n" +
 	"\n" +
-	"\b_offline\"*\n" +
+	"\b_offlineB\r\n" +
+	"\v_cn_address\"*\n" +
 	"\x0fDeleteCnRequest\x12\x17\n" +
 	"\acn_name\x18\x01 \x01(\tR\x06cnName\"6\n" +
 	"\aCnReply\x12+\n" +

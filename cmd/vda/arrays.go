@@ -20,7 +20,8 @@ func (c *cli) cnCmd() *cobra.Command {
 		leaf("create", "Add a controller node",
 			host+` cn create --cn-name 192.168.0.16:9820 --cn-listener-conf '{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}' --location 192.168.0.16:9820`,
 			func(f *pflag.FlagSet) {
-				f.StringVar(&cr.CnName, "cn-name", "", "controller node name (host:port of its agent)")
+				f.StringVar(&cr.CnName, "cn-name", "", "controller node name (host:port of its agent, unless --address)")
+				f.StringVar(&cr.CnAddress, "address", "", "host:port of its agent, when the name is not (default: the name)")
 				f.StringVar(&cr.CnListenerConf, "cn-listener-conf", "", "NVMe-oF listener JSON (where initiators connect)")
 				f.StringVar(&cr.Location, "location", "", "failure domain")
 				f.StringVar(&cr.Description, "description", "", "free text")
@@ -42,13 +43,15 @@ func (c *cli) cnCmd() *cobra.Command {
 			func(f *pflag.FlagSet) {
 				nameFlag(f)
 				f.String("description", "", "free text")
+				f.String("address", "", "host:port of its agent (\"\": its name)")
 				f.String("cn-listener-conf", "", "NVMe-oF listener JSON")
 				f.String("location", "", "failure domain")
 				f.Bool("offline", false, "take the node out of service for new arrays")
 			}, []string{"cn-name"},
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyCnRequest{CnName: name, Description: optString(cmd, "description"),
-					CnListenerConf: optString(cmd, "cn-listener-conf"), Location: optString(cmd, "location"), Offline: optBool(cmd, "offline")}
+					CnListenerConf: optString(cmd, "cn-listener-conf"), Location: optString(cmd, "location"), Offline: optBool(cmd, "offline"),
+					CnAddress: optString(cmd, "address")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CnReply, error) { return p.ModifyCn(ctx, r) })
 			}),
 		leaf("delete", "Remove a controller node without controllers", host+" cn delete --cn-name 192.168.0.16:9820", nameFlag, []string{"cn-name"},

@@ -76,7 +76,8 @@ func (c *cli) dnCmd() *cobra.Command {
 		leaf("create", "Add a disk node",
 			host+` dn create --dn-name 192.168.0.14:9720 --dn-listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' --location 192.168.0.14:9720`,
 			func(f *pflag.FlagSet) {
-				f.StringVar(&cr.DnName, "dn-name", "", "disk node name (host:port of its agent)")
+				f.StringVar(&cr.DnName, "dn-name", "", "disk node name (host:port of its agent, unless --address)")
+				f.StringVar(&cr.DnAddress, "address", "", "host:port of its agent, when the name is not (default: the name)")
 				f.StringVar(&cr.DnListenerConf, "dn-listener-conf", "", "NVMe-oF listener JSON")
 				f.StringVar(&cr.Location, "location", "", "failure domain")
 				f.StringVar(&cr.Description, "description", "", "free text")
@@ -98,13 +99,15 @@ func (c *cli) dnCmd() *cobra.Command {
 			func(f *pflag.FlagSet) {
 				nameFlag(f)
 				f.String("description", "", "free text")
+				f.String("address", "", "host:port of its agent (\"\": its name)")
 				f.String("dn-listener-conf", "", "NVMe-oF listener JSON")
 				f.String("location", "", "failure domain")
 				f.Bool("offline", false, "take the node out of service (--offline=false to return it)")
 			}, []string{"dn-name"},
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyDnRequest{DnName: name, Description: optString(cmd, "description"),
-					DnListenerConf: optString(cmd, "dn-listener-conf"), Location: optString(cmd, "location"), Offline: optBool(cmd, "offline")}
+					DnListenerConf: optString(cmd, "dn-listener-conf"), Location: optString(cmd, "location"), Offline: optBool(cmd, "offline"),
+					DnAddress: optString(cmd, "address")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DnReply, error) { return p.ModifyDn(ctx, r) })
 			}),
 		leaf("delete", "Remove a disk node without physical disks", host+" dn delete --dn-name 192.168.0.14:9720", nameFlag, []string{"dn-name"},

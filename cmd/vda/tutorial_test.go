@@ -243,3 +243,28 @@ func TestCLIUnbind(t *testing.T) {
 	_, _, code = runCLI(t, "--addr-port", addr, "cn", "unbind", "--cn-name", "192.168.0.16:9820")
 	require.Equal(t, exitError, code, "unbound already")
 }
+
+// --address registers where a node's agent listens when its name is not
+// that address; modify changes or clears it, and the portal validates it.
+func TestCLINodeAddress(t *testing.T) {
+	addr, cl := startPortal(t, portal.Config{})
+	lc := `{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}`
+	out, errOut, code := runCLI(t, "--addr-port", addr, "cn", "create", "--cn-name", "cn0", "--address", "192.168.0.16:9820",
+		"--cn-listener-conf", lc)
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, `"cn_address": "192.168.0.16:9820"`)
+	cn, err := cl.GetControllerNode(context.Background(), "cn0")
+	require.NoError(t, err)
+	require.Equal(t, "192.168.0.16:9820", cn.Address)
+
+	_, errOut, code = runCLI(t, "--addr-port", addr, "dn", "create", "--dn-name", "dn0", "--address", "192.168.000.14:9720",
+		"--dn-listener-conf", `{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "InvalidArgument")
+
+	_, errOut, code = runCLI(t, "--addr-port", addr, "cn", "modify", "--cn-name", "cn0", "--address", "")
+	require.Zero(t, code, errOut)
+	cn, err = cl.GetControllerNode(context.Background(), "cn0")
+	require.NoError(t, err)
+	require.Empty(t, cn.Address, "cleared")
+}
