@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
@@ -76,10 +77,7 @@ func (t *cnTask) ensureExpCtrl(ctx context.Context, x *cnExp) error {
 		return nil
 	}
 	if ctrl != nil {
-		if err := t.removeNamespaces(ctx, x.nqn, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev }); err != nil {
-			return err
-		}
-		if err := t.detach(ctx, name); err != nil {
+		if err := t.dropProxy(ctx, x); err != nil {
 			return err
 		}
 		t.n.log.Debug("stale export controller detached", "exp", x.id, "state", cnCtrlrState(ctrl))
@@ -89,19 +87,15 @@ func (t *cnTask) ensureExpCtrl(ctx context.Context, x *cnExp) error {
 
 // dropExportControllers is promotion's first step: a primary proxies
 // nothing, and an attached export would clash with the DA lvol once
-// examine brings it back (same UUID). The re-export's namespace on it is
-// removed first; the subsystem stays for the host.
+// examine brings it back (same UUID). The re-export's namespace goes with
+// it (dropProxy); the subsystem stays for the host.
 func (t *cnTask) dropExportControllers(ctx context.Context) error {
 	var errs []error
 	for _, x := range t.c.exps {
 		if x.err != nil || t.expCtrls[x.id] == nil {
 			continue
 		}
-		bdev := nvmeof.ExpBdevName(x.id)
-		err := t.removeNamespaces(ctx, x.nqn, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
-		if err == nil {
-			err = t.detach(ctx, nvmeof.ExpControllerName(x.id))
-		}
+		err := t.dropProxy(ctx, x)
 		if err == nil {
 			t.expCtrls[x.id] = nil
 			t.n.log.Info("promoting: export controller detached", "da", t.c.daID, "exp", x.id)
@@ -219,6 +213,53 @@ func (t *cnTask) removeNamespaces(ctx context.Context, nqn nvmeof.NQN, drop func
 	}
 	ss.Namespaces = kept
 	return errors.Join(errs...)
+}
+
+// dropProxy takes export controller x out of the re-export and detaches
+// it. The order matters on real SPDK: the controller goes first and its
+// namespace follows (SPDK hot-removes it). Removing the namespace first
+// pauses the subsystem until its I/O completes, and I/O this proxy sent to
+// a primary whose path is now ANA inaccessible (the old primary withdrew
+// it while demoting) never completes: bdev_nvme (v24.01) requeues I/O on
+// an inaccessible path for as long as the connection lives, so the pause,
+// the agent's RPC and every later change to the subsystem wait forever.
+// Detaching marks the controller as going away, which fails that I/O.
+// The host's path is withdrawn first, so hosts retry elsewhere meanwhile.
+func (t *cnTask) dropProxy(ctx context.Context, x *cnExp) error {
+	bdev := nvmeof.ExpBdevName(x.id)
+	ref := t.subs[x.nqn]
+	served := ref != nil && ref.ss != nil && slices.ContainsFunc(ref.ss.Namespaces,
+		func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
+	if served {
+		if err := t.withdraw(ctx, ref); err != nil {
+			return err
+		}
+	}
+	if err := t.detach(ctx, nvmeof.ExpControllerName(x.id)); err != nil {
+		return err
+	}
+	if !served {
+		return nil
+	}
+	// The namespace leaves asynchronously: wait for it, so that the next
+	// change to the subsystem does not meet SPDK's pause in progress.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ss, err := t.n.c.NvmfGetSubsystems(ctx, spdk.NvmfGetSubsystemsParams{NQN: string(x.nqn)})
+		if err != nil {
+			return fmt.Errorf("agent: waiting for the re-export of %s to leave %s: %w", bdev, x.nqn, err)
+		}
+		if len(ss) == 1 && !slices.ContainsFunc(ss[0].Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev }) {
+			ref.ss.Namespaces = slices.DeleteFunc(ref.ss.Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent: waiting for the re-export of %s to leave %s: %w", bdev, x.nqn, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // withdraw makes this node's path to subsystem ref ANA inaccessible before
