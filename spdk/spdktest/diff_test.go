@@ -202,21 +202,7 @@ func (r *recorder) directive(l *recLine) {
 }
 
 // waitForRPC: the label's next requests include framework_start_init.
-func (r *recorder) waitForRPC(label string) bool {
-	n := 0
-	for _, l := range r.lines[r.pos:] {
-		if l.Target != label || l.Request == nil {
-			continue
-		}
-		if l.method == "framework_start_init" {
-			return true
-		}
-		if n++; n > 12 {
-			return false
-		}
-	}
-	return false
-}
+func (r *recorder) waitForRPC(label string) bool { return startsWaiting(r.lines[r.pos:], label) }
 
 func (r *recorder) target(label string) *realTarget {
 	rt := r.targets[label]

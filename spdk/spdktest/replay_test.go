@@ -254,9 +254,14 @@ func (r *replayer) fail(l *recLine, format string, args ...any) {
 
 // waitForRPC looks ahead: a label that is about to call framework_start_init
 // was started with --wait-for-rpc.
-func (r *replayer) waitForRPC(label string) bool {
+func (r *replayer) waitForRPC(label string) bool { return startsWaiting(r.lines[r.pos:], label) }
+
+// startsWaiting reports whether label's next requests in lines (within a
+// dozen) include framework_start_init: its target starts with
+// --wait-for-rpc.
+func startsWaiting(lines []*recLine, label string) bool {
 	n := 0
-	for _, l := range r.lines[r.pos:] {
+	for _, l := range lines {
 		if l.Target != label || l.Request == nil {
 			continue
 		}
