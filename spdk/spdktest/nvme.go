@@ -657,18 +657,18 @@ func (s *state) watchPath(c *nvmeCtrlr, p *nvmePath, conn *fabric.Conn) {
 			return
 		default:
 		}
-		s.recover(c, p, conn, 0)
+		s.recover(c, p, conn, 0, nil)
 	}()
 }
 
 // goRecover runs recover in the background, tracked as the instance's work.
-func (s *state) goRecover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.Duration) {
+func (s *state) goRecover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.Duration, dialed chan<- struct{}) {
 	c.wg.Add(1)
 	s.in.wg.Add(1)
 	go func() {
 		defer s.in.wg.Done()
 		defer c.wg.Done()
-		s.recover(c, p, old, delay)
+		s.recover(c, p, old, delay, dialed)
 	}()
 }
 
@@ -693,8 +693,16 @@ func sleepPath(c *nvmeCtrlr, p *nvmePath, d time.Duration) bool {
 // ("reconnect_is_delayed" in between) and deletes the controller once
 // ctrlr_loss_timeout_sec has passed since the loss (-1: never); with the
 // default 0 it keeps resetting ("failed" in between) and never gives up.
-func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.Duration) {
+//
+// dialed, if not nil, is closed once the first connect attempt has reached
+// the target (or failed): a caller that must not race it waits for that.
+func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.Duration, dialed chan<- struct{}) {
 	start := time.Now()
+	signal := func() {}
+	if dialed != nil {
+		signal = sync.OnceFunc(func() { close(dialed) })
+		defer signal()
+	}
 	c.mu.Lock()
 	if p.conn != old {
 		c.mu.Unlock()
@@ -715,6 +723,7 @@ func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.
 		p.state = "resetting"
 		c.mu.Unlock()
 		conn, err := s.dial(id, host)
+		signal()
 		if err == nil && delay > 0 && !sleepPath(c, p, delay) {
 			// The connect reached the target (it took a controller id)
 			// before the reset completed; the path went away meanwhile.
@@ -898,6 +907,7 @@ func nvmeDetach(s *state, params json.RawMessage) (any, *Error) {
 		return nil, errNoDevice
 	}
 	found := false
+	var failovers []chan struct{}
 	for _, x := range slices.Clone(c.paths) {
 		// _bdev_nvme_delete: alternates first, then the active path.
 		c.mu.Lock()
@@ -934,7 +944,22 @@ func nvmeDetach(s *state, params json.RawMessage) (any, *Error) {
 		if old != nil {
 			_ = old.Close()
 		}
-		s.goRecover(c, x, nil, failoverResetTime)
+		// SPDK's reset reaches the next path's target (taking a
+		// controller id there) long before the next RPC: so does the
+		// fake's, whatever the load.
+		dialed := make(chan struct{})
+		s.goRecover(c, x, nil, failoverResetTime, dialed)
+		failovers = append(failovers, dialed)
+	}
+	// Without the state lock: a target in this instance answers the
+	// CONNECT under it (bounded, then the reset goes on alone).
+	for _, d := range failovers {
+		s.mu.Unlock()
+		select {
+		case <-d:
+		case <-time.After(5 * time.Second):
+		}
+		s.mu.Lock()
 	}
 	if !found {
 		return nil, rpcErr(-6, "No such device or address")
