@@ -154,13 +154,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports whether c (after defaults) can run.
+// Validate reports whether c's settings (after defaults) are valid. It
+// needs nothing else: a binary checks its flags with it before it opens
+// the store; New also requires the Store.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if c.Store == nil {
-		errs = append(errs, errors.New("no store"))
-	}
 	if c.ID == "" || strings.ContainsAny(c.ID, "/\x00") {
 		errs = append(errs, fmt.Errorf("invalid monitor id %q (required, without '/')", c.ID))
 	}

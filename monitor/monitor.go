@@ -43,6 +43,9 @@ type Monitor struct {
 
 // New validates cfg and returns a Monitor; Run starts it.
 func New(cfg Config) (*Monitor, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: no store", ErrConfig)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -34,8 +34,12 @@ func TestConfigValidate(t *testing.T) {
 	insecure.Insecure = true
 	require.NoError(t, insecure.Validate())
 	require.NoError(t, Config{Store: s, ID: "m", Insecure: true}.Validate(), "zero values mean the defaults")
+	noStore := insecure
+	noStore.Store = nil
+	require.NoError(t, noStore.Validate(), "the settings alone are valid without a store")
+	_, err := New(noStore)
+	require.ErrorIs(t, err, ErrConfig, "New needs the store")
 	for name, mut := range map[string]func(*Config){
-		"no store":       func(c *Config) { c.Store = nil },
 		"negative ttl":   func(c *Config) { c.LeaseTTL = -1 },
 		"backoff order":  func(c *Config) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond },
 		"bad failover":   func(c *Config) { c.Failover.MissThreshold = 1 },
@@ -71,7 +75,7 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, cfg.Validate(), "no hold-down")
 	cfg = DefaultConfig(s, "a/b")
 	cfg.Insecure = true
-	_, err := New(cfg)
+	_, err = New(cfg)
 	require.ErrorIs(t, err, ErrConfig, "member IDs are validated")
 }
 

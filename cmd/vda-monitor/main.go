@@ -116,13 +116,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	// Check the settings before opening the store.
-	probe := *m
-	probe.Store = placeholder{}
-	return c, probe.Validate()
+	return c, m.Validate()
 }
-
-// placeholder stands in for the store while the flags are validated.
-type placeholder struct{ store.Store }
 
 // run serves until ctx ends; ready, if not nil, gets the health address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
