@@ -48,11 +48,7 @@ func WithSockPath(path string) Option { return func(c *Config) { c.SockPath = pa
 // TB is what NewServer needs of a test: *testing.T and *testing.B have it.
 // (The package does not import testing, so programs that run the fake,
 // such as vda-fakespdk and the dev cluster, do not link it.)
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-}
+type TB = reserve.TB
 
 // NewServer starts a fake SPDK for t and stops it in t.Cleanup. It fails the
 // test if the server cannot start.
