@@ -281,3 +281,26 @@ func TestNodeAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, dn.Address, "optional")
 }
+
+// TestManyNodes: a node create reads a fixed number of keys, so a cluster
+// takes more nodes than one transaction may guard (store.MaxTxnOps); a
+// listener another node has is still refused, by DN and CN alike.
+func TestManyNodes(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	n := store.MaxTxnOps + 20
+	for i := range n {
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%03d", i), ListenerConf: listener(nodeIP(1, i), "4420")})
+		require.NoError(t, err, "disk node %d", i)
+		_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), ListenerConf: listener(nodeIP(2, i), "4430")})
+		require.NoError(t, err, "controller node %d", i)
+	}
+	_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cnx", ListenerConf: listener(nodeIP(1, n-1), "4420")})
+	require.ErrorIs(t, err, vda.ErrAlreadyExists)
+	require.ErrorContains(t, err, "dn")
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dnx", ListenerConf: listener(nodeIP(2, 0), "4430")})
+	require.ErrorIs(t, err, vda.ErrAlreadyExists)
+	dns, _, err := c.ListDiskNodes(ctx, vda.Page{Limit: vda.MaxPageSize})
+	require.NoError(t, err)
+	require.Len(t, dns, min(n, vda.MaxPageSize))
+}

@@ -2,7 +2,6 @@ package vda
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/vda-io/vda/nvmeof"
@@ -295,8 +294,10 @@ func listenerKey(conf string) (string, nvmeof.TransportID, error) {
 // txClaimListener moves owner's claim of an NVMe-oF listener from was
 // ("" for a new node) to conf, and fails with ErrAlreadyExists if another
 // node (DN or CN: two spdk_tgt cannot listen on one address) has conf.
-// The claim key makes concurrent creates conflict; nodes stored before
-// claims existed are found by a scan.
+// The claim key alone decides, so a node create reads a fixed number of
+// keys however many nodes there are (a scan of every node guarded them all:
+// the 128th node's create exceeded a transaction's limit), and concurrent
+// creates of one listener conflict on it.
 func txClaimListener(tx *store.Tx, was, conf string, owner listenerOwner) error {
 	if was == conf && was != "" {
 		return nil
@@ -311,28 +312,6 @@ func txClaimListener(tx *store.Tx, was, conf string, owner listenerOwner) error 
 	}
 	if found && other != owner {
 		return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, tid, other)
-	}
-	for _, prefix := range []string{PrefixDN, PrefixCN} {
-		kvs, err := tx.List(prefix)
-		if err != nil {
-			return err
-		}
-		for _, kv := range kvs {
-			var n struct {
-				Name         string `json:"name"`
-				ListenerConf string `json:"listener_conf"`
-			}
-			if err := json.Unmarshal(kv.Value, &n); err != nil {
-				return fmt.Errorf("vda: decode %s: %w", kv.Key, err)
-			}
-			o := listenerOwner{Kind: ownerDN, Name: n.Name}
-			if prefix == PrefixCN {
-				o.Kind = ownerCN
-			}
-			if n.ListenerConf == conf && o != owner {
-				return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, tid, o)
-			}
-		}
 	}
 	if was != "" {
 		if err := txReleaseListener(tx, was, owner); err != nil {
