@@ -51,7 +51,7 @@ func loadCluster(b *testing.B, s store.Store, dns, pds, cns int) {
 	dnName := func(i int) string { return fmt.Sprintf("dn%06d", i) }
 	for i := range dns {
 		put(vda.KeyDN(dnName(i)), vda.DiskNode{ID: fmt.Sprintf("%032x", i+1), Name: dnName(i),
-			ListenerConf: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8), PDCount: (pds - i + dns - 1) / dns})
+			Listener: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8), PDCount: (pds - i + dns - 1) / dns})
 	}
 	for i := range pds {
 		dn := i % dns
@@ -60,7 +60,7 @@ func loadCluster(b *testing.B, s store.Store, dns, pds, cns int) {
 	}
 	for i := range cns {
 		put(vda.KeyCN(fmt.Sprintf("cn%06d", i)), vda.ControllerNode{ID: fmt.Sprintf("%032x", 2<<40+i), Name: fmt.Sprintf("cn%06d", i),
-			ListenerConf: listener(nodeIP(1, i), "4430"), Location: fmt.Sprintf("rack%d", i%8)})
+			Listener: listener(nodeIP(1, i), "4430"), Location: fmt.Sprintf("rack%d", i%8)})
 	}
 	flush()
 }

@@ -20,16 +20,16 @@ import (
 func benchCluster(b *testing.B, c *vda.Cluster, dns, pds, cns int) {
 	ctx := context.Background()
 	for i := range dns {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%05d", i), ListenerConf: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%05d", i), Listener: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%8)})
 		require.NoError(b, err)
 	}
 	for i := range pds {
 		_, err := c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: fmt.Sprintf("dn%05d", i%dns), Name: fmt.Sprintf("pd%05d", i),
-			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, 64<<30)})
+			Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 64 << 30}})
 		require.NoError(b, err)
 	}
 	for i := range cns {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%05d", i), ListenerConf: listener(nodeIP(1, i), "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%05d", i), Listener: listener(nodeIP(1, i), "4430")})
 		require.NoError(b, err)
 	}
 }

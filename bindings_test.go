@@ -37,11 +37,10 @@ func TestUnbindAndDeleteDropBindings(t *testing.T) {
 	defer s.Close()
 	c, err := vda.New(vda.DefaultConfig(s))
 	require.NoError(t, err)
-	conf := `{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`
-	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", ListenerConf: conf})
+	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", Listener: listener("192.168.0.14", "4420")})
 	require.NoError(t, err)
 	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.16:9820",
-		ListenerConf: `{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}`})
+		Listener: listener("192.168.0.16", "4430")})
 	require.NoError(t, err)
 
 	_, err = c.UnbindDiskNode(ctx, dn.Name)

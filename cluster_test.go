@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/memstore"
 )
@@ -32,8 +33,9 @@ func nodeIP(subnet, i int) string {
 	return fmt.Sprintf("10.%d.%d.%d", subnet, i/250, i%250+1)
 }
 
-func listener(ip, port string) string {
-	return fmt.Sprintf(`{"trtype":"tcp","traddr":"%s","adrfam":"ipv4","trsvcid":"%s"}`, ip, port)
+// listener is the TCP listener ip:port, normalised as nodes store it.
+func listener(ip, port string) nvmeof.TransportID {
+	return nvmeof.TransportID{TrType: nvmeof.TrTypeTCP, AdrFam: nvmeof.AdrFamIPv4, TrAddr: ip, TrSvcID: port}
 }
 
 // tutorialCluster builds seed 003's cluster: two DNs with a 128 MiB malloc
@@ -41,13 +43,13 @@ func listener(ip, port string) string {
 func tutorialCluster(t testing.TB, c *vda.Cluster) {
 	ctx := context.Background()
 	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: ip + ":9720", ListenerConf: listener(ip, "4420"), Location: ip + ":9720"})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: ip + ":9720", Listener: listener(ip, "4420"), Location: ip + ":9720"})
 		require.NoError(t, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: ip + ":9720", Name: "pd0", Conf: `{"type":"malloc","size":134217728}`})
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: ip + ":9720", Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 134217728}})
 		require.NoError(t, err)
 	}
 	for _, ip := range []string{"192.168.0.16", "192.168.0.17"} {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: ip + ":9820", ListenerConf: listener(ip, "4430"), Location: "192.168.0.16:9820"})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: ip + ":9820", Listener: listener(ip, "4430"), Location: "192.168.0.16:9820"})
 		require.NoError(t, err)
 	}
 }
@@ -75,7 +77,7 @@ func TestClusterTutorial(t *testing.T) {
 	require.Equal(t, exp.ID, got.ID)
 	require.Equal(t, "nqn.2016-06.io.spdk:vda-exp-da0-exp0", got.NQN)
 	require.Len(t, got.Ports, 2)
-	require.Equal(t, listener("192.168.0.17", "4430"), got.Ports[1].CNListenerConf)
+	require.Equal(t, listener("192.168.0.17", "4430"), got.Ports[1].CNListener)
 
 	pd, err := c.GetPhysicalDisk(ctx, "192.168.0.14:9720", "pd0")
 	require.NoError(t, err)
@@ -150,7 +152,7 @@ func TestClusterPaging(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, newStore(t))
 	for i := range 5 {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%d", i), ListenerConf: listener(nodeIP(1, i), "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%d", i), Listener: listener(nodeIP(1, i), "4430")})
 		require.NoError(t, err)
 	}
 	var names []string
@@ -176,13 +178,13 @@ func TestClusterReportedCapacity(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	c := newCluster(t, s)
-	_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", ListenerConf: listener("10.0.0.1", "4420")})
+	_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Listener: listener("10.0.0.1", "4420")})
 	require.NoError(t, err)
-	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "sdb", Conf: `{"type":"aio","filename":"/dev/sdb"}`})
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "sdb", Conf: vda.PDConf{Type: vda.PDAio, Filename: "/dev/sdb"}})
 	require.NoError(t, err)
-	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "nvme0", Conf: `{"type":"nvme","traddr":"0000:01:00.0"}`})
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "nvme0", Conf: vda.PDConf{Type: vda.PDNVMe, TrAddr: "0000:01:00.0"}})
 	require.NoError(t, err)
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", ListenerConf: listener("10.0.0.2", "4430")})
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Listener: listener("10.0.0.2", "4430")})
 	require.NoError(t, err)
 	spec := vda.DiskArraySpec{Name: "da0", CntlrCount: 1, SizeBytes: 32 << 20, Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}}
 	_, err = c.CreateDiskArray(ctx, spec)
@@ -201,10 +203,10 @@ func TestClusterModify(t *testing.T) {
 	c := newCluster(t, newStore(t))
 	tutorialCluster(t, c)
 	desc, loc, off := "rack 7", "room-2", true
-	lc := `{"trtype":"tcp","traddr":"192.168.0.99","trsvcid":"4421"}`
-	dn, err := c.ModifyDiskNode(ctx, "192.168.0.14:9720", vda.NodeUpdate{Description: &desc, Location: &loc, ListenerConf: &lc})
+	lc := nvmeof.TransportID{TrType: "TCP", TrAddr: "192.168.0.99", TrSvcID: "4421"}
+	dn, err := c.ModifyDiskNode(ctx, "192.168.0.14:9720", vda.NodeUpdate{Description: &desc, Location: &loc, Listener: &lc})
 	require.NoError(t, err)
-	require.Equal(t, listener("192.168.0.99", "4421"), dn.ListenerConf, "stored in canonical form")
+	require.Equal(t, listener("192.168.0.99", "4421"), dn.Listener, "stored normalised")
 	got, err := c.GetDiskNode(ctx, "192.168.0.14:9720")
 	require.NoError(t, err)
 	require.Equal(t, "rack 7", got.Description)
@@ -247,21 +249,21 @@ func TestNodeAddress(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, newStore(t))
 	lc := listener("192.168.0.16", "4430")
-	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", ListenerConf: lc})
+	cn, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", Listener: lc})
 	require.NoError(t, err)
 	require.Equal(t, "192.168.0.16:9820", cn.Address)
 	got, err := c.GetControllerNode(ctx, "cn0")
 	require.NoError(t, err)
 	require.Equal(t, "192.168.0.16:9820", got.Address, "stored")
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", ListenerConf: lc})
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.16:9820", Listener: lc})
 	require.NoError(t, err, "the same create again is idempotent")
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.17:9820", ListenerConf: lc})
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: "192.168.0.17:9820", Listener: lc})
 	require.ErrorIs(t, err, vda.ErrAlreadyExists, "another address is another node")
 	require.ErrorContains(t, err, "address")
 
 	for _, bad := range []string{"192.168.0.16", "192.168.0.16:0", "192.168.000.16:9820", "Host.Example:9820",
 		"[::ffff:1.2.3.4]:9820", "0.0.0.0:9820", "host:port", "a b:1"} {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn-bad", Address: bad, ListenerConf: listener("192.168.0.30", "4420")})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn-bad", Address: bad, Listener: listener("192.168.0.30", "4420")})
 		require.ErrorIs(t, err, vda.ErrInvalidArgument, bad)
 		_, err = c.ModifyControllerNode(ctx, "cn0", vda.NodeUpdate{Address: &bad})
 		require.ErrorIs(t, err, vda.ErrInvalidArgument, bad)
@@ -277,7 +279,7 @@ func TestNodeAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, cn.Address, "cleared: the agent is reached at the name")
 
-	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", ListenerConf: listener("192.168.0.14", "4420")})
+	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", Listener: listener("192.168.0.14", "4420")})
 	require.NoError(t, err)
 	require.Empty(t, dn.Address, "optional")
 }
@@ -290,15 +292,15 @@ func TestManyNodes(t *testing.T) {
 	c := newCluster(t, newStore(t))
 	n := store.MaxTxnOps + 20
 	for i := range n {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%03d", i), ListenerConf: listener(nodeIP(1, i), "4420")})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("dn%03d", i), Listener: listener(nodeIP(1, i), "4420")})
 		require.NoError(t, err, "disk node %d", i)
-		_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), ListenerConf: listener(nodeIP(2, i), "4430")})
+		_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), Listener: listener(nodeIP(2, i), "4430")})
 		require.NoError(t, err, "controller node %d", i)
 	}
-	_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cnx", ListenerConf: listener(nodeIP(1, n-1), "4420")})
+	_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cnx", Listener: listener(nodeIP(1, n-1), "4420")})
 	require.ErrorIs(t, err, vda.ErrAlreadyExists)
 	require.ErrorContains(t, err, "dn")
-	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dnx", ListenerConf: listener(nodeIP(2, 0), "4430")})
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dnx", Listener: listener(nodeIP(2, 0), "4430")})
 	require.ErrorIs(t, err, vda.ErrAlreadyExists)
 	dns, _, err := c.ListDiskNodes(ctx, vda.Page{Limit: vda.MaxPageSize})
 	require.NoError(t, err)

@@ -28,15 +28,15 @@ func buildCluster(t testing.TB, c *vda.Cluster, dns, pdsPerDN, cns int) {
 	ctx := context.Background()
 	for i := range dns {
 		name := fmt.Sprintf("dn%03d:9720", i)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%4)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, Listener: listener(nodeIP(0, i), "4420"), Location: fmt.Sprintf("rack%d", i%4)})
 		require.NoError(t, err)
 		for j := range pdsPerDN {
-			_, err := c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: fmt.Sprintf("pd%d", j), Conf: `{"type":"malloc","size":134217728}`})
+			_, err := c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: fmt.Sprintf("pd%d", j), Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 134217728}})
 			require.NoError(t, err)
 		}
 	}
 	for i := range cns {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d:9820", i), ListenerConf: listener(nodeIP(1, i), "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d:9820", i), Listener: listener(nodeIP(1, i), "4430")})
 		require.NoError(t, err)
 	}
 }

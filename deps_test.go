@@ -39,7 +39,10 @@ func TestLeanImports(t *testing.T) {
 		"./cmd/vda-portal":  {"github.com/vda-io/vda/spdk/spdktest", "testing"},
 		"./cmd/vda-monitor": {"github.com/vda-io/vda/spdk/spdktest", "testing"},
 		"./cmd/vda-db":      {"github.com/vda-io/vda/spdk/spdktest", "testing"},
-		"./cmd/vda":         {"github.com/vda-io/vda/spdk/spdktest/reserve", "testing"}, // still the host tool's fabric
+		"./cmd/vda":         {"github.com/vda-io/vda/spdk/spdktest", "testing"},
+		// The host tool speaks the fake's fabric as a host, without the
+		// fake target's test plumbing.
+		"./cmd/vda-host": {"github.com/vda-io/vda/spdk/spdktest/reserve", "testing"},
 		// The fake itself runs in programs (vda-fakespdk, vda-dev).
 		"./spdk/spdktest": {"testing"},
 		"./devcluster":    {"testing"},

@@ -14,7 +14,10 @@ type PhysicalDiskSpec struct {
 	DNName      string
 	Name        string
 	Description string
-	Conf        string // --pd-conf JSON (ParsePDConf)
+	// Conf is the bdev the PD is made from (required), stored in
+	// canonical form (PDConf.Canonical); ParsePDConf reads the CLI's
+	// --pd-conf JSON.
+	Conf PDConf
 	// Force lets the agent put an lvstore on an aio device that holds
 	// data of its own (not all zeros, and no lvstore of this PD), which
 	// it refuses otherwise: pd create --force. Only for aio PDs.
@@ -47,7 +50,7 @@ func (c *Cluster) CreatePhysicalDisk(ctx context.Context, spec PhysicalDiskSpec)
 	if err := ValidateDescription(spec.Description); err != nil {
 		return PhysicalDisk{}, err
 	}
-	conf, err := ParsePDConf(spec.Conf)
+	conf, err := spec.Conf.Canonical()
 	if err != nil {
 		return PhysicalDisk{}, err
 	}

@@ -16,11 +16,15 @@ func TestPhysicalDiskDevicesAreExclusive(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, newStore(t))
 	for i, dn := range []string{"dn1", "dn2"} {
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, ListenerConf: listener(nodeIP(0, i), "4420")})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, Listener: listener(nodeIP(0, i), "4420")})
 		require.NoError(t, err)
 	}
-	create := func(dn, name, conf string) error {
-		_, err := c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: dn, Name: name, Conf: conf})
+	create := func(dn, name, conf string) error { // conf as the CLI gives it
+		pc, err := vda.ParsePDConf(conf)
+		if err != nil {
+			return err
+		}
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: dn, Name: name, Conf: pc})
 		return err
 	}
 	require.NoError(t, create("dn1", "a", `{"type":"aio","filename":"/dev/sdb"}`))

@@ -2,9 +2,11 @@ package vda_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store/memstore"
 )
 
@@ -18,11 +20,12 @@ func ExampleCluster_CreateDiskArray() {
 	for _, ip := range []string{"192.168.0.14", "192.168.0.15"} {
 		dn := ip + ":9720"
 		_, _ = c.CreateDiskNode(ctx, vda.NodeSpec{Name: dn,
-			ListenerConf: `{"trtype":"tcp","traddr":"` + ip + `","adrfam":"ipv4","trsvcid":"4420"}`})
-		_, _ = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: dn, Name: "pd0", Conf: `{"type":"malloc","size":134217728}`})
+			Listener: nvmeof.TransportID{TrType: "tcp", TrAddr: ip, TrSvcID: "4420"}})
+		_, _ = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: dn, Name: "pd0",
+			Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 128 << 20}})
 	}
 	_, _ = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.16:9820",
-		ListenerConf: `{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}`})
+		Listener: nvmeof.TransportID{TrType: "tcp", TrAddr: "192.168.0.16", TrSvcID: "4430"}})
 
 	da, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 1, SizeBytes: 32 << 20,
 		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
@@ -38,6 +41,26 @@ func ExampleCluster_CreateDiskArray() {
 	// Output:
 	// 33554432 20971520 4194304 192.168.0.16:9820
 	// vda: resource exhausted: need 2 online physical disks with 541065216 bytes free, found 0
+}
+
+// A CLI or an API gateway parses what users type (the tutorial's --pd-conf
+// and --dn-listener-conf JSON) into the typed specs; bad input is
+// ErrInvalidArgument with the reason.
+func ExampleParsePDConf() {
+	conf, err := vda.ParsePDConf(`{"type":"nvme","traddr":"01:00.0"}`)
+	fmt.Println(conf.Type, conf.TrAddr, err)
+	listener, err := vda.ParseListenerConf(`{"trtype":"tcp","traddr":"192.168.0.14","trsvcid":"4420"}`)
+	fmt.Println(listener, listener.AdrFam, err)
+	spec := vda.NodeSpec{Name: "192.168.0.14:9720", Listener: listener}
+	fmt.Println(spec.Listener.JSON())
+
+	_, err = vda.ParsePDConf(`{"type":"malloc","size":"1G"}`)
+	fmt.Println(errors.Is(err, vda.ErrInvalidArgument))
+	// Output:
+	// nvme 0000:01:00.0 <nil>
+	// tcp 192.168.0.14:4420 ipv4 <nil>
+	// {"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}
+	// true
 }
 
 // Layout is the sizing agents reuse: an exported namespace of exactly

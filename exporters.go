@@ -112,7 +112,7 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 				}
 				cns[cntlr.CNName] = cn
 			}
-			p.CNName, p.CNListenerConf = cntlr.CNName, cn.ListenerConf
+			p.CNName, p.CNListener = cntlr.CNName, cn.Listener
 		}
 	}
 	return nil

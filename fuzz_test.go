@@ -95,7 +95,7 @@ func FuzzValidateText(f *testing.F) {
 		if _, err := ParseInitiatorNQN(s); err != nil && !errors.Is(err, ErrInvalidArgument) {
 			t.Fatalf("unexpected error %v", err)
 		}
-		if _, err := ParseListenerConf("listener_conf", s); err != nil && !errors.Is(err, ErrInvalidArgument) {
+		if _, err := ParseListenerConf(s); err != nil && !errors.Is(err, ErrInvalidArgument) {
 			t.Fatalf("unexpected error %v", err)
 		}
 	})

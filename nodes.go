@@ -10,20 +10,23 @@ import (
 
 // NodeSpec is what creates a disk node or a controller node.
 type NodeSpec struct {
-	Name         string // the node's name: its agent's host:port, unless Address says otherwise
-	Address      string // where its agent listens (canonical host:port); "" means Name
-	Description  string
-	ListenerConf string // NVMe-oF listener JSON (nvmeof.ParseListenerConf)
-	Location     string // failure domain
+	Name        string // the node's name: its agent's host:port, unless Address says otherwise
+	Address     string // where its agent listens (canonical host:port); "" means Name
+	Description string
+	// Listener is the node's NVMe-oF listener (required). It is stored
+	// normalised (see nvmeof.NewTransportID); ParseListenerConf reads the
+	// CLI's JSON.
+	Listener nvmeof.TransportID
+	Location string // failure domain
 }
 
 // NodeUpdate changes a node; nil fields are left alone.
 type NodeUpdate struct {
-	Address      *string // "" clears it: the agent is then reached at the node's name
-	Description  *string
-	ListenerConf *string
-	Location     *string
-	Offline      *bool
+	Address     *string // "" clears it: the agent is then reached at the node's name
+	Description *string
+	Listener    *nvmeof.TransportID
+	Location    *string
+	Offline     *bool
 }
 
 func (s *NodeSpec) validate(kind nvmeof.ResourceKind) error {
@@ -39,13 +42,13 @@ func (s *NodeSpec) validate(kind nvmeof.ResourceKind) error {
 	if err := validateText("location", s.Location, MaxLocationBytes); err != nil {
 		return err
 	}
-	conf, err := ParseListenerConf("listener_conf", s.ListenerConf)
-	s.ListenerConf = conf
+	l, err := normalListener(s.Listener)
+	s.Listener = l
 	return err
 }
 
 // apply validates u and applies it to the node fields.
-func (u NodeUpdate) apply(addr, desc, conf, loc *string, offline *bool) error {
+func (u NodeUpdate) apply(addr, desc *string, listener *nvmeof.TransportID, loc *string, offline *bool) error {
 	if u.Address != nil {
 		if err := ValidateNodeAddress(*u.Address); err != nil {
 			return err
@@ -64,12 +67,12 @@ func (u NodeUpdate) apply(addr, desc, conf, loc *string, offline *bool) error {
 		}
 		*loc = *u.Location
 	}
-	if u.ListenerConf != nil {
-		c, err := ParseListenerConf("listener_conf", *u.ListenerConf)
+	if u.Listener != nil {
+		l, err := normalListener(*u.Listener)
 		if err != nil {
 			return err
 		}
-		*conf = c
+		*listener = l
 	}
 	if u.Offline != nil {
 		*offline = *u.Offline
@@ -90,11 +93,11 @@ func (c *Cluster) CreateDiskNode(ctx context.Context, spec NodeSpec) (DiskNode, 
 		}
 		if found {
 			dn = old
-			return spec.same(fmt.Sprintf("disk node %q", spec.Name), old.Address, old.Description, old.ListenerConf, old.Location)
+			return spec.same(fmt.Sprintf("disk node %q", spec.Name), old.Address, old.Description, old.Listener, old.Location)
 		}
 		dn = DiskNode{ID: nvmeof.NewID(), Name: spec.Name, Address: spec.Address, Description: spec.Description,
-			ListenerConf: spec.ListenerConf, Location: spec.Location}
-		if err := txClaimListener(tx, "", dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: dn.Name}); err != nil {
+			Listener: spec.Listener, Location: spec.Location}
+		if err := txClaimListener(tx, nvmeof.TransportID{}, dn.Listener, listenerOwner{Kind: ownerDN, Name: dn.Name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyDN(dn.Name), dn)
@@ -106,9 +109,9 @@ func (c *Cluster) CreateDiskNode(ctx context.Context, spec NodeSpec) (DiskNode, 
 }
 
 // same reports whether an existing node has the fields spec asks for.
-func (s NodeSpec) same(what, addr, desc, conf, loc string) error {
+func (s NodeSpec) same(what, addr, desc string, listener nvmeof.TransportID, loc string) error {
 	return sameSpec(what, field{"address", addr, s.Address}, field{"description", desc, s.Description},
-		field{"listener_conf", conf, s.ListenerConf}, field{"location", loc, s.Location})
+		field{"listener_conf", listener, s.Listener}, field{"location", loc, s.Location})
 }
 
 // GetDiskNode returns a disk node with its status.
@@ -136,11 +139,11 @@ func (c *Cluster) ModifyDiskNode(ctx context.Context, name string, u NodeUpdate)
 		if dn, err = txGet[DiskNode](tx, KeyDN(name), fmt.Sprintf("disk node %q", name)); err != nil {
 			return err
 		}
-		was := dn.ListenerConf
-		if err := u.apply(&dn.Address, &dn.Description, &dn.ListenerConf, &dn.Location, &dn.Offline); err != nil {
+		was := dn.Listener
+		if err := u.apply(&dn.Address, &dn.Description, &dn.Listener, &dn.Location, &dn.Offline); err != nil {
 			return err
 		}
-		if err := txClaimListener(tx, was, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name}); err != nil {
+		if err := txClaimListener(tx, was, dn.Listener, listenerOwner{Kind: ownerDN, Name: name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyDN(name), dn)
@@ -169,7 +172,7 @@ func (c *Cluster) DeleteDiskNode(ctx context.Context, name string) error {
 		if _, _, err := txUnbind(tx, dn.ID); err != nil {
 			return err
 		}
-		return txReleaseListener(tx, dn.ListenerConf, listenerOwner{Kind: ownerDN, Name: name})
+		return txReleaseListener(tx, dn.Listener, listenerOwner{Kind: ownerDN, Name: name})
 	})
 }
 
@@ -186,11 +189,11 @@ func (c *Cluster) CreateControllerNode(ctx context.Context, spec NodeSpec) (Cont
 		}
 		if found {
 			cn = old
-			return spec.same(fmt.Sprintf("controller node %q", spec.Name), old.Address, old.Description, old.ListenerConf, old.Location)
+			return spec.same(fmt.Sprintf("controller node %q", spec.Name), old.Address, old.Description, old.Listener, old.Location)
 		}
 		cn = ControllerNode{ID: nvmeof.NewID(), Name: spec.Name, Address: spec.Address, Description: spec.Description,
-			ListenerConf: spec.ListenerConf, Location: spec.Location}
-		if err := txClaimListener(tx, "", cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: cn.Name}); err != nil {
+			Listener: spec.Listener, Location: spec.Location}
+		if err := txClaimListener(tx, nvmeof.TransportID{}, cn.Listener, listenerOwner{Kind: ownerCN, Name: cn.Name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyCN(cn.Name), cn)
@@ -225,11 +228,11 @@ func (c *Cluster) ModifyControllerNode(ctx context.Context, name string, u NodeU
 		if cn, err = txGet[ControllerNode](tx, KeyCN(name), fmt.Sprintf("controller node %q", name)); err != nil {
 			return err
 		}
-		was := cn.ListenerConf
-		if err := u.apply(&cn.Address, &cn.Description, &cn.ListenerConf, &cn.Location, &cn.Offline); err != nil {
+		was := cn.Listener
+		if err := u.apply(&cn.Address, &cn.Description, &cn.Listener, &cn.Location, &cn.Offline); err != nil {
 			return err
 		}
-		if err := txClaimListener(tx, was, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name}); err != nil {
+		if err := txClaimListener(tx, was, cn.Listener, listenerOwner{Kind: ownerCN, Name: name}); err != nil {
 			return err
 		}
 		return txPut(tx, KeyCN(name), cn)
@@ -258,7 +261,7 @@ func (c *Cluster) DeleteControllerNode(ctx context.Context, name string) error {
 		if _, _, err := txUnbind(tx, cn.ID); err != nil {
 			return err
 		}
-		return txReleaseListener(tx, cn.ListenerConf, listenerOwner{Kind: ownerCN, Name: name})
+		return txReleaseListener(tx, cn.Listener, listenerOwner{Kind: ownerCN, Name: name})
 	})
 }
 
@@ -282,38 +285,26 @@ func (o listenerOwner) String() string {
 	return fmt.Sprintf("disk node %q", o.Name)
 }
 
-// listenerKey is the claim key of a canonical listener configuration.
-func listenerKey(conf string) (string, nvmeof.TransportID, error) {
-	tid, err := nvmeof.ParseListenerConf(conf)
-	if err != nil {
-		return "", tid, fmt.Errorf("vda: stored listener_conf %q: %w", conf, err)
-	}
-	return KeyListener(tid), tid, nil
-}
-
 // txClaimListener moves owner's claim of an NVMe-oF listener from was
-// ("" for a new node) to conf, and fails with ErrAlreadyExists if another
-// node (DN or CN: two spdk_tgt cannot listen on one address) has conf.
+// (zero for a new node) to l, and fails with ErrAlreadyExists if another
+// node (DN or CN: two spdk_tgt cannot listen on one address) has l.
 // The claim key alone decides, so a node create reads a fixed number of
 // keys however many nodes there are (a scan of every node guarded them all:
 // the 128th node's create exceeded a transaction's limit), and concurrent
 // creates of one listener conflict on it.
-func txClaimListener(tx *store.Tx, was, conf string, owner listenerOwner) error {
-	if was == conf && was != "" {
+func txClaimListener(tx *store.Tx, was, l nvmeof.TransportID, owner listenerOwner) error {
+	if was == l && was != (nvmeof.TransportID{}) {
 		return nil
 	}
-	key, tid, err := listenerKey(conf)
-	if err != nil {
-		return err
-	}
+	key := KeyListener(l)
 	other, found, err := txLookup[listenerOwner](tx, key)
 	if err != nil {
 		return err
 	}
 	if found && other != owner {
-		return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, tid, other)
+		return fmt.Errorf("%w: NVMe-oF listener %s is %s's", ErrAlreadyExists, l, other)
 	}
-	if was != "" {
+	if was != (nvmeof.TransportID{}) {
 		if err := txReleaseListener(tx, was, owner); err != nil {
 			return err
 		}
@@ -321,12 +312,12 @@ func txClaimListener(tx *store.Tx, was, conf string, owner listenerOwner) error 
 	return txPut(tx, key, owner)
 }
 
-// txReleaseListener deletes owner's claim of conf (if it is owner's).
-func txReleaseListener(tx *store.Tx, conf string, owner listenerOwner) error {
-	key, _, err := listenerKey(conf)
-	if err != nil {
-		return err
+// txReleaseListener deletes owner's claim of l (if it is owner's).
+func txReleaseListener(tx *store.Tx, l nvmeof.TransportID, owner listenerOwner) error {
+	if l == (nvmeof.TransportID{}) {
+		return nil
 	}
+	key := KeyListener(l)
 	o, found, err := txLookup[listenerOwner](tx, key)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 func threeControllerDA(t *testing.T, c *vda.Cluster) vda.DiskArray {
 	ctx := context.Background()
-	_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.18:9820", ListenerConf: listener("192.168.0.18", "4430")})
+	_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: "192.168.0.18:9820", Listener: listener("192.168.0.18", "4430")})
 	require.NoError(t, err)
 	da, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 3, SizeBytes: 32 << 20,
 		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/vda-io/vda/nvmeof"
 )
 
 // Health is the observed condition of an object, as reported by the monitor.
@@ -66,11 +68,14 @@ type DiskNode struct {
 	// Address is where the monitor reaches the node's agent, as canonical
 	// host:port, when that is not the node's name; "" means the name. The
 	// agent proves the node's name (its certificate names it), not this.
-	Address      string `json:"address,omitempty"`
-	Description  string `json:"description,omitempty"`
-	ListenerConf string `json:"listener_conf"` // canonical nvmeof.TransportID JSON
-	Location     string `json:"location,omitempty"`
-	Offline      bool   `json:"offline,omitempty"`
+	Address     string `json:"address,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Listener is where the node's spdk_tgt serves NVMe-oF, normalised.
+	// It is stored as the listener configuration string (listener_conf,
+	// see nvmeof.TransportID.MarshalText), as the CLI gives it.
+	Listener nvmeof.TransportID `json:"listener_conf"`
+	Location string             `json:"location,omitempty"`
+	Offline  bool               `json:"offline,omitempty"`
 	// PDCount is how many PDs the DN holds (kept in the same transaction
 	// as PD creates and deletes, so a delete can refuse a DN in use).
 	PDCount int    `json:"pd_count,omitempty"`
@@ -147,13 +152,14 @@ type ControllerNode struct {
 	// Address is where the monitor reaches the node's agent, as canonical
 	// host:port, when that is not the node's name; "" means the name. The
 	// agent proves the node's name (its certificate names it), not this.
-	Address      string `json:"address,omitempty"`
-	Description  string `json:"description,omitempty"`
-	ListenerConf string `json:"listener_conf"`
-	Location     string `json:"location,omitempty"`
-	Offline      bool   `json:"offline,omitempty"`
-	CntlrCount   int    `json:"cntlr_count,omitempty"` // controllers placed here
-	Status       Status `json:"-"`
+	Address     string `json:"address,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Listener is where initiators connect, stored like DiskNode.Listener.
+	Listener   nvmeof.TransportID `json:"listener_conf"`
+	Location   string             `json:"location,omitempty"`
+	Offline    bool               `json:"offline,omitempty"`
+	CntlrCount int                `json:"cntlr_count,omitempty"` // controllers placed here
+	Status     Status             `json:"-"`
 }
 
 // VD is one lvol of a DA on one PD, a raid0 member.
@@ -227,10 +233,10 @@ func (da DiskArray) Primary() (Cntlr, bool) {
 type ExpPort struct {
 	ID       string `json:"id"`
 	CntlrIdx int    `json:"cntlr_idx"`
-	// CNName and CNListenerConf are not stored: GetExporter fills them in
+	// CNName and CNListener are not stored: GetExporter fills them in
 	// from the controller's CN (where initiators connect).
-	CNName         string `json:"-"`
-	CNListenerConf string `json:"-"`
+	CNName     string             `json:"-"`
+	CNListener nvmeof.TransportID `json:"-"`
 }
 
 // Exporter exports a DA to one initiator as an NVMe-oF subsystem with a

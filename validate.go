@@ -61,14 +61,33 @@ func validateText(field, s string, maxBytes int) error {
 	return nil
 }
 
-// ParseListenerConf validates a node's listener configuration and returns
-// it in canonical form.
-func ParseListenerConf(field, s string) (string, error) {
+// ParseListenerConf parses a node's listener configuration as the CLI
+// gives it (--dn-listener-conf, --cn-listener-conf; see
+// nvmeof.ParseListenerConf), normalised:
+//
+//	{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}
+//
+// Errors wrap ErrInvalidArgument.
+func ParseListenerConf(s string) (nvmeof.TransportID, error) {
 	t, err := nvmeof.ParseListenerConf(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrInvalidArgument, field, err)
+		return nvmeof.TransportID{}, fmt.Errorf("%w: listener_conf: %w", ErrInvalidArgument, err)
 	}
-	return t.JSON(), nil
+	return t, nil
+}
+
+// normalListener validates a node's listener as the Go API gives it and
+// returns it normalised (any case for TrType and AdrFam, AdrFam inferred
+// when empty, IPv6 in canonical form; see nvmeof.NewTransportID).
+func normalListener(t nvmeof.TransportID) (nvmeof.TransportID, error) {
+	if t == (nvmeof.TransportID{}) {
+		return t, fmt.Errorf("%w: listener_conf is required", ErrInvalidArgument)
+	}
+	n, err := nvmeof.NewTransportID(t.TrType, t.AdrFam, t.TrAddr, t.TrSvcID)
+	if err != nil {
+		return n, fmt.Errorf("%w: listener_conf: %w", ErrInvalidArgument, err)
+	}
+	return n, nil
 }
 
 // ParseInitiatorNQN validates a host NQN given by --initiator-nqn.
@@ -103,12 +122,22 @@ func (c PDConf) Device() string {
 	return ""
 }
 
-// ParsePDConf parses and validates --pd-conf.
+// ParsePDConf parses --pd-conf, the CLI's JSON for a PDConf, and returns
+// it validated and in canonical form (PDConf.Canonical). Unknown,
+// repeated or case-variant keys, wrong types and trailing data are
+// refused. Errors wrap ErrInvalidArgument.
 func ParsePDConf(s string) (PDConf, error) {
 	var c PDConf
 	if err := decodeStrict("pd_conf", s, &c); err != nil {
 		return PDConf{}, err
 	}
+	return c.Canonical()
+}
+
+// Canonical validates c and returns it in canonical form: an NVMe PCIe
+// address in lower case with its domain ("0000:01:00.0"), so that two PDs
+// cannot name one disk differently. Errors wrap ErrInvalidArgument.
+func (c PDConf) Canonical() (PDConf, error) {
 	bad := func(format string, a ...any) (PDConf, error) {
 		return PDConf{}, fmt.Errorf("%w: pd_conf: "+format, append([]any{ErrInvalidArgument}, a...)...)
 	}
@@ -151,6 +180,8 @@ func ParsePDConf(s string) (PDConf, error) {
 		if len(c.TrAddr) == len("01:00.0") {
 			c.TrAddr = "0000:" + c.TrAddr
 		}
+	case "":
+		return bad("type is required (malloc, aio or nvme)")
 	default:
 		return bad("type %q is not malloc, aio or nvme", c.Type)
 	}

@@ -86,7 +86,7 @@ func TestWatchReportsSpecsAndStatuses(t *testing.T) {
 	c := newCluster(t, s)
 	changes, werr, err := c.Watch(ctx, vda.PrefixDN)
 	require.NoError(t, err)
-	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", ListenerConf: listener("192.168.0.14", "4420")})
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "192.168.0.14:9720", Listener: listener("192.168.0.14", "4420")})
 	require.NoError(t, err)
 	putStatus(t, s, vda.KeyDN("192.168.0.14:9720"), vda.Status{Health: vda.HealthHealthy})
 	require.NoError(t, c.DeleteDiskNode(ctx, "192.168.0.14:9720"))

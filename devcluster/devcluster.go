@@ -389,13 +389,13 @@ func (c *Cluster) register(ctx context.Context) error {
 		return err
 	}
 	for _, n := range c.Nodes() {
-		spec := vda.NodeSpec{Name: n.Name(), ListenerConf: n.ListenerConf(), Location: n.Name()}
+		spec := vda.NodeSpec{Name: n.Name(), Listener: n.Listener(), Location: n.Name()}
 		var err error
 		if n.Role == RoleDN {
 			_, err = c.api.CreateDiskNode(ctx, spec)
 			if err = keep(err); err == nil {
 				_, err = c.api.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.Name(), Name: "pd0",
-					Conf: n.PDConf()})
+					Conf: n.PD()})
 			}
 		} else {
 			_, err = c.api.CreateControllerNode(ctx, spec)

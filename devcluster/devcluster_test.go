@@ -90,8 +90,7 @@ func multipath(t *testing.T, exp vda.Exporter) *fabric.Multipath {
 	t.Helper()
 	var paths []fabric.TransportID
 	for _, p := range exp.Ports {
-		tid := listener(t, p.CNListenerConf)
-		paths = append(paths, tid)
+		paths = append(paths, hostPath(p.CNListener))
 	}
 	o := fabric.DefaultMultipathOptions()
 	o.RetryInterval = 10 * time.Millisecond
@@ -114,10 +113,8 @@ func refusedAndHeld(t *testing.T, addr string) {
 	require.ErrorIs(t, err, syscall.EADDRINUSE, addr)
 }
 
-func listener(t *testing.T, conf string) fabric.TransportID {
-	t.Helper()
-	tid, err := nvmeof.ParseListenerConf(conf)
-	require.NoError(t, err)
+// hostPath is a controller's listener as the host's fabric names it.
+func hostPath(tid nvmeof.TransportID) fabric.TransportID {
 	return fabric.TransportID{TrType: "TCP", AdrFam: "IPv4", TrAddr: tid.TrAddr, TrSvcID: tid.TrSvcID}
 }
 

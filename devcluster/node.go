@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
@@ -80,9 +81,12 @@ func (n *Node) PDImage() string {
 
 // PDConf is the --pd-conf of the disk node's aio PD.
 func (n *Node) PDConf() string {
-	b, _ := json.Marshal(map[string]string{"type": "aio", "filename": n.PDImage()})
+	b, _ := json.Marshal(n.PD()) // a plain struct: cannot fail
 	return string(b)
 }
+
+// PD is a disk node's PD: an aio bdev on PDImage.
+func (n *Node) PD() vda.PDConf { return vda.PDConf{Type: vda.PDAio, Filename: n.PDImage()} }
 
 // SockPath is the fake spdk_tgt's JSON-RPC socket.
 func (n *Node) SockPath() string { return filepath.Join(n.c.sockDir, n.ShortName()+".sock") }

@@ -128,14 +128,14 @@ func benchMonitorMemory(b *testing.B, n int) {
 	require.NoError(b, err)
 	for i := range 100 {
 		name := fmt.Sprintf("dn%03d", i)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listenerConf(fmt.Sprintf("10.0.%d.%d", i/200, i%200+1), "4420"),
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, Listener: listener(fmt.Sprintf("10.0.%d.%d", i/200, i%200+1), "4420"),
 			Location: fmt.Sprint("dn-rack", i%10)})
 		require.NoError(b, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, fakePDBytes)})
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: fakePDBytes}})
 		require.NoError(b, err)
 	}
 	for i := range 50 {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), ListenerConf: listenerConf(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "4430"),
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), Listener: listener(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "4430"),
 			Location: fmt.Sprint("cn-rack", i%5)})
 		require.NoError(b, err)
 	}

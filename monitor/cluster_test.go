@@ -44,16 +44,16 @@ func newTestCluster(t testing.TB, s store.Store, dns, cns int) *cluster {
 	tc := &cluster{t: t, s: s, c: c}
 	for i := 0; i < dns; i++ {
 		a := agenttest.NewFake(t, agent.RoleDN)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: a.Addr, ListenerConf: listenerConf(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "4420"),
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: a.Addr, Listener: listener(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "4420"),
 			Location: fmt.Sprint("dn-rack", i)})
 		require.NoError(t, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: a.Addr, Name: "pd0", Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, fakePDBytes)})
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: a.Addr, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: fakePDBytes}})
 		require.NoError(t, err)
 		tc.dns = append(tc.dns, a)
 	}
 	for i := 0; i < cns; i++ {
 		a := agenttest.NewFake(t, agent.RoleCN)
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: a.Addr, ListenerConf: listenerConf(fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), "4430"),
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: a.Addr, Listener: listener(fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), "4430"),
 			Location: fmt.Sprint("cn-rack", i)})
 		require.NoError(t, err)
 		tc.cns = append(tc.cns, a)

@@ -275,7 +275,7 @@ func TestRealRebootUnderAHungProbeIsSeenAtOnce(t *testing.T) {
 	proxy := newRebootProxy(t, n.Addr)
 	// The monitor reaches the node through the proxy: its Address.
 	_, err := rc.c.CreateControllerNode(context.Background(), vda.NodeSpec{Name: n.Addr, Address: proxy.addr(),
-		ListenerConf: n.Listener.JSON(), Location: "cn1"})
+		Listener: n.Listener, Location: "cn1"})
 	require.NoError(t, err)
 	rc.cns = append(rc.cns, n)
 	rc.createDA("da0", 1, 2)

@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net"
 	"strconv"
@@ -51,9 +50,9 @@ func aliasOf(t testing.TB, addr string) string {
 func addDN(t testing.TB, c *vda.Cluster, name string) vda.DiskNode {
 	ctx := context.Background()
 	port := strconv.Itoa(4420 + int(addedDNs.Add(1)))
-	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listenerConf("10.0.0.99", port)})
+	dn, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, Listener: listener("10.0.0.99", port)})
 	require.NoError(t, err)
-	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, fakePDBytes)})
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: fakePDBytes}})
 	require.NoError(t, err)
 	return dn
 }

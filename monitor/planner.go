@@ -147,7 +147,7 @@ func (p *planner) checkDA(da *vda.DiskArray) error {
 		case pd == nil || pd.Spec.ID != vd.PDID || pd.Spec.DNID != vd.DNID:
 			errs = append(errs, fmt.Errorf("vd %d: physical disk %q (id %s) not found", vd.Idx, vd.PDName, vd.PDID))
 		default:
-			if _, err := p.listener(vd.DNName, dn.Spec.ListenerConf); err != nil {
+			if _, err := p.listener(vd.DNName, dn.Spec.Listener); err != nil {
 				errs = append(errs, fmt.Errorf("vd %d: disk node %q: %w", vd.Idx, vd.DNName, err))
 			}
 		}
@@ -161,7 +161,7 @@ func (p *planner) checkDA(da *vda.DiskArray) error {
 		if c.ID != da.PrimaryCntlrID {
 			continue
 		}
-		if _, err := p.listener(c.CNName, cn.Spec.ListenerConf); err != nil {
+		if _, err := p.listener(c.CNName, cn.Spec.Listener); err != nil {
 			errs = append(errs, fmt.Errorf("primary controller node %q: %w", c.CNName, err))
 		}
 	}
@@ -225,11 +225,11 @@ func (p *planner) checkUniqueIDs() {
 }
 
 // listener returns a node's listener as an agent Transport.
-func (p *planner) listener(node, conf string) (*agentpb.Transport, error) {
+func (p *planner) listener(node string, l nvmeof.TransportID) (*agentpb.Transport, error) {
 	if t, ok := p.listeners[node]; ok {
 		return t, nil
 	}
-	t, err := ListenerTransport(conf)
+	t, err := ListenerTransport(l)
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +237,12 @@ func (p *planner) listener(node, conf string) (*agentpb.Transport, error) {
 	return t, nil
 }
 
-// ListenerTransport converts a node's ListenerConf to the agent API's Transport,
-// in SPDK's spelling ("TCP", "IPv4").
-func ListenerTransport(conf string) (*agentpb.Transport, error) {
-	tid, err := nvmeof.ParseListenerConf(conf)
-	if err != nil {
+// ListenerTransport converts a node's Listener to the agent API's
+// Transport, in SPDK's spelling ("TCP", "IPv4"). The listener must be
+// valid and normalised, as nodes store it (a record with an empty one
+// decodes to the zero TransportID, which is refused here).
+func ListenerTransport(tid nvmeof.TransportID) (*agentpb.Transport, error) {
+	if err := tid.Validate(); err != nil {
 		return nil, err
 	}
 	spell := map[string]string{nvmeof.TrTypeTCP: "TCP", nvmeof.TrTypeRDMA: "RDMA",
@@ -313,12 +314,12 @@ func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
 		vds := slices.Clone(da.VDs)
 		sort.Slice(vds, func(i, j int) bool { return vds[i].Idx < vds[j].Idx })
 		for _, vd := range vds {
-			l, _ := p.listener(vd.DNName, p.s.DNs[vd.DNName].Spec.ListenerConf) // checked by checkDA
+			l, _ := p.listener(vd.DNName, p.s.DNs[vd.DNName].Spec.Listener) // checked by checkDA
 			spec.Vds = append(spec.Vds, &agentpb.VdRef{Id: vd.ID, Idx: uint32(vd.Idx), DnListener: l})
 		}
 	} else {
 		spec.PrimaryCntlrId = primary.ID
-		spec.PrimaryListener, _ = p.listener(primary.CNName, p.s.CNs[primary.CNName].Spec.ListenerConf)
+		spec.PrimaryListener, _ = p.listener(primary.CNName, p.s.CNs[primary.CNName].Spec.Listener)
 	}
 	for _, exp := range p.exps[da.Name] {
 		port, _ := portOf(exp, c.Idx) // checked by checkDA

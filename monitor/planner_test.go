@@ -15,8 +15,8 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
-func listenerConf(ip, port string) string {
-	return fmt.Sprintf(`{"trtype":"tcp","traddr":"%s","adrfam":"ipv4","trsvcid":"%s"}`, ip, port)
+func listener(ip, port string) nvmeof.TransportID {
+	return nvmeof.TransportID{TrType: nvmeof.TrTypeTCP, AdrFam: nvmeof.AdrFamIPv4, TrAddr: ip, TrSvcID: port}
 }
 
 // fixture is a small cluster built through the real Cluster API: two DNs
@@ -36,13 +36,13 @@ func newFixture(t testing.TB, cntlrs int) *fixture {
 	require.NoError(t, err)
 	for i, ip := range []string{"10.0.0.1", "10.0.0.2"} {
 		name := fmt.Sprintf("%s:9720", ip)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, ListenerConf: listenerConf(ip, "4420"), Location: fmt.Sprint("r", i)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, Listener: listener(ip, "4420"), Location: fmt.Sprint("r", i)})
 		require.NoError(t, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: `{"type":"malloc","size":134217728}`})
+		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 134217728}})
 		require.NoError(t, err)
 	}
 	for _, ip := range []string{"10.0.1.1", "10.0.1.2", "10.0.1.3"} {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: ip + ":9820", ListenerConf: listenerConf(ip, "4430")})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: ip + ":9820", Listener: listener(ip, "4430")})
 		require.NoError(t, err)
 	}
 	f := &fixture{s: s, c: c}
@@ -131,7 +131,7 @@ func TestPlanTutorialCluster(t *testing.T) {
 				require.Equal(t, vd.ID, ref.GetId())
 				require.EqualValues(t, i, ref.GetIdx())
 				dn := snap.DNs[vd.DNName].Spec
-				want, err := ListenerTransport(dn.ListenerConf)
+				want, err := ListenerTransport(dn.Listener)
 				require.NoError(t, err)
 				require.True(t, proto.Equal(want, ref.GetDnListener()))
 				require.Equal(t, "TCP", ref.GetDnListener().GetTrtype())
@@ -143,7 +143,7 @@ func TestPlanTutorialCluster(t *testing.T) {
 			require.Empty(t, cs.GetVds())
 			require.Equal(t, primary.ID, cs.GetPrimaryCntlrId())
 			pcn := snap.CNs[primary.CNName].Spec
-			want, err := ListenerTransport(pcn.ListenerConf)
+			want, err := ListenerTransport(pcn.Listener)
 			require.NoError(t, err)
 			require.True(t, proto.Equal(want, cs.GetPrimaryListener()))
 		}
@@ -193,7 +193,7 @@ func TestPlanAfterPrimaryMoves(t *testing.T) {
 		require.Equal(t, c.ID == newPrimary.ID, cs.GetPrimary())
 		if c.ID != newPrimary.ID {
 			require.Equal(t, newPrimary.ID, cs.GetPrimaryCntlrId())
-			want, _ := ListenerTransport(snap.CNs[newPrimary.CNName].Spec.ListenerConf)
+			want, _ := ListenerTransport(snap.CNs[newPrimary.CNName].Spec.Listener)
 			require.True(t, proto.Equal(want, cs.GetPrimaryListener()))
 		} else {
 			require.Len(t, cs.GetVds(), 2)
@@ -302,11 +302,15 @@ func TestPlanMalformedObjectsHoldTheirNodes(t *testing.T) {
 }
 
 func TestListenerTransport(t *testing.T) {
-	tr, err := ListenerTransport(`{"trtype":"rdma","traddr":"fd00::1","trsvcid":"4420"}`)
+	tr, err := ListenerTransport(nvmeof.TransportID{TrType: "rdma", AdrFam: "ipv6", TrAddr: "fd00::1", TrSvcID: "4420"})
 	require.NoError(t, err)
 	require.True(t, proto.Equal(&agentpb.Transport{Trtype: "RDMA", Adrfam: "IPv6", Traddr: "fd00::1", Trsvcid: "4420"}, tr))
-	_, err = ListenerTransport(`{"trtype":"tcp"}`)
-	require.Error(t, err)
+	// A record whose listener_conf was empty decodes to the zero
+	// TransportID; one not normalised cannot come from the store either.
+	_, err = ListenerTransport(nvmeof.TransportID{})
+	require.ErrorIs(t, err, nvmeof.ErrInvalidTransportID)
+	_, err = ListenerTransport(nvmeof.TransportID{TrType: "TCP", AdrFam: "ipv4", TrAddr: "10.0.0.1", TrSvcID: "4420"})
+	require.ErrorIs(t, err, nvmeof.ErrInvalidTransportID)
 	require.Equal(t, "cn", RoleCN.String())
 	require.Equal(t, "dn", RoleDN.String())
 	require.Equal(t, "unknown", Role(0).String())

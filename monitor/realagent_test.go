@@ -91,16 +91,16 @@ func newRealClusterSized(t testing.TB, s store.Store, dns, cns int, pdBytes uint
 	rc := &realCluster{t: t, s: s, c: c}
 	for i := 0; i < dns; i++ {
 		n := newRealNode(t, agent.RoleDN)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.Addr, ListenerConf: n.Listener.JSON(), Location: fmt.Sprint("dn", i)})
+		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.Addr, Listener: n.Listener, Location: fmt.Sprint("dn", i)})
 		require.NoError(t, err)
 		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.Addr, Name: "pd0",
-			Conf: fmt.Sprintf(`{"type":"malloc","size":%d}`, pdBytes)})
+			Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: pdBytes}})
 		require.NoError(t, err)
 		rc.dns = append(rc.dns, n)
 	}
 	for i := 0; i < cns; i++ {
 		n := newRealNode(t, agent.RoleCN)
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.Addr, ListenerConf: n.Listener.JSON(), Location: fmt.Sprint("cn", i)})
+		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.Addr, Listener: n.Listener, Location: fmt.Sprint("cn", i)})
 		require.NoError(t, err)
 		rc.cns = append(rc.cns, n)
 	}

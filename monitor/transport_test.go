@@ -65,11 +65,11 @@ func TestInProcessTransportFailover(t *testing.T) {
 	for i, role := range []agent.Role{agent.RoleDN, agent.RoleCN, agent.RoleCN} {
 		n := agenttest.StartNode(t, agenttest.Config{Role: role, Name: fmt.Sprintf("%s%d", role, i), Register: tr})
 		nodes[n.Name] = n
-		spec := vda.NodeSpec{Name: n.Name, ListenerConf: n.ListenerConf(), Location: n.Name}
+		spec := vda.NodeSpec{Name: n.Name, Listener: n.Listener, Location: n.Name}
 		if role == agent.RoleDN {
 			_, err = c.CreateDiskNode(ctx, spec)
 			require.NoError(t, err)
-			_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.Name, Name: "pd0", Conf: `{"type":"malloc","size":268435456}`})
+			_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.Name, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 268435456}})
 		} else {
 			_, err = c.CreateControllerNode(ctx, spec)
 		}
@@ -176,16 +176,16 @@ func TestAddressApartFromName(t *testing.T) {
 	}
 	dn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleDN, Name: "dn0", GRPC: true, Agent: withTLS})
 	cn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", GRPC: true, Agent: withTLS})
-	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: dn.Addr, ListenerConf: dn.ListenerConf()})
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: dn.Addr, Listener: dn.Listener})
 	require.NoError(t, err)
-	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "pd0", Conf: `{"type":"malloc","size":268435456}`})
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: "dn0", Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 268435456}})
 	require.NoError(t, err)
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: cn.Addr, ListenerConf: cn.ListenerConf()})
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn0", Address: cn.Addr, Listener: cn.Listener})
 	require.NoError(t, err)
 	_, err = c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 1, SizeBytes: 32 << 20,
 		Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}})
 	require.NoError(t, err)
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn1", Address: cn.Addr, ListenerConf: listenerConf("127.0.0.1", "1")})
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn1", Address: cn.Addr, Listener: listener("127.0.0.1", "1")})
 	require.NoError(t, err)
 	// cn1's address reaches cn0's agent: the handshake fails on the name,
 	// so cn1 is never synced.
@@ -215,7 +215,7 @@ func TestAddressChangeRedials(t *testing.T) {
 	ctx := context.Background()
 	dn := agenttest.NewFake(t, agent.RoleDN)
 	nowhere := reserveRefused(t)
-	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: nowhere, ListenerConf: listenerConf("10.0.0.1", "4420")})
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn0", Address: nowhere, Listener: listener("10.0.0.1", "4420")})
 	require.NoError(t, err)
 	startMonitor(t, testConfig(s, "m0"))
 	eventually(t, func() bool {

@@ -129,6 +129,32 @@ func (t TransportID) JSON() string {
 	return b.String()
 }
 
+// MarshalText returns the canonical listener configuration (JSON), or
+// nothing for the zero TransportID: as a struct field, a TransportID
+// encodes in JSON as the string the CLI's --listener-conf flags take, which
+// is how VDA stores a node's listener.
+func (t TransportID) MarshalText() ([]byte, error) {
+	if t == (TransportID{}) {
+		return nil, nil
+	}
+	return []byte(t.JSON()), nil
+}
+
+// UnmarshalText parses a listener configuration as ParseListenerConf
+// does; empty text is the zero TransportID.
+func (t *TransportID) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*t = TransportID{}
+		return nil
+	}
+	id, err := ParseListenerConf(string(text))
+	if err != nil {
+		return err
+	}
+	*t = id
+	return nil
+}
+
 // ParseListenerConf parses a node's listener configuration, a JSON object
 // with the string fields trtype, traddr, adrfam and trsvcid:
 //

@@ -1,6 +1,7 @@
 package nvmeof
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -120,4 +121,29 @@ func TestNewTransportIDFromSPDKReport(t *testing.T) {
 	reported, err := NewTransportID("TCP", "IPv4", "192.168.0.14", "4420")
 	require.NoError(t, err)
 	assert.Equal(t, conf, reported)
+}
+
+// As a JSON field a TransportID is the listener configuration as a string
+// (how VDA stores it), normalised on the way in; the zero TransportID is "".
+func TestTransportIDText(t *testing.T) {
+	type node struct {
+		Listener TransportID `json:"listener_conf"`
+	}
+	var n node
+	require.NoError(t, json.Unmarshal([]byte(`{"listener_conf":"{\"trtype\":\"TCP\",\"traddr\":\"fd00:0::1\",\"trsvcid\":\"4420\"}"}`), &n))
+	require.Equal(t, TransportID{TrType: "tcp", AdrFam: "ipv6", TrAddr: "fd00::1", TrSvcID: "4420"}, n.Listener)
+	b, err := json.Marshal(n)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"listener_conf":"{\"trtype\":\"tcp\",\"traddr\":\"fd00::1\",\"adrfam\":\"ipv6\",\"trsvcid\":\"4420\"}"}`, string(b))
+
+	b, err = json.Marshal(node{})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"listener_conf":""}`, string(b))
+	n = node{Listener: TransportID{TrType: "tcp"}}
+	require.NoError(t, json.Unmarshal(b, &n))
+	require.Zero(t, n.Listener)
+
+	err = json.Unmarshal([]byte(`{"listener_conf":"{\"trtype\":\"tcp\"}"}`), &n)
+	require.ErrorIs(t, err, ErrInvalidTransportID)
+	require.ErrorContains(t, err, `missing field "traddr"`)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/nvmeof"
 )
 
 func statusMsg(s vda.Status) *pb.Status {
@@ -18,7 +19,7 @@ func statusMsg(s vda.Status) *pb.Status {
 }
 
 func dnMsg(dn vda.DiskNode) *pb.DnMsg {
-	return &pb.DnMsg{DnId: dn.ID, DnName: dn.Name, DnAddress: dn.Address, DnListenerConf: dn.ListenerConf, Location: dn.Location,
+	return &pb.DnMsg{DnId: dn.ID, DnName: dn.Name, DnAddress: dn.Address, DnListenerConf: listenerConf(dn.Listener), Location: dn.Location,
 		Description: dn.Description, Offline: dn.Offline, PdCnt: uint32(dn.PDCount), Status: statusMsg(dn.Status)}
 }
 
@@ -31,7 +32,7 @@ func pdMsg(pd vda.PhysicalDisk) *pb.PdMsg {
 }
 
 func cnMsg(cn vda.ControllerNode) *pb.CnMsg {
-	return &pb.CnMsg{CnId: cn.ID, CnName: cn.Name, CnAddress: cn.Address, CnListenerConf: cn.ListenerConf, Location: cn.Location,
+	return &pb.CnMsg{CnId: cn.ID, CnName: cn.Name, CnAddress: cn.Address, CnListenerConf: listenerConf(cn.Listener), Location: cn.Location,
 		Description: cn.Description, Offline: cn.Offline, CntlrCnt: uint32(cn.CntlrCount), Status: statusMsg(cn.Status)}
 }
 
@@ -61,9 +62,16 @@ func expMsg(exp vda.Exporter) *pb.ExpMsg {
 	for _, p := range exp.Ports {
 		st := exp.Status.Part(p.ID)
 		m.EsMsgList = append(m.EsMsgList, &pb.EsMsg{EsId: p.ID, CntlrIdx: uint32(p.CntlrIdx), CnName: p.CNName,
-			CnListenerConf: p.CNListenerConf, Error: st.ErrorMsg != "", ErrorMsg: st.ErrorMsg})
+			CnListenerConf: listenerConf(p.CNListener), Error: st.ErrorMsg != "", ErrorMsg: st.ErrorMsg})
 	}
 	return m
+}
+
+// listenerConf is a listener as the API shows it: the CLI's JSON, or ""
+// for none (an exporter port whose controller node is gone).
+func listenerConf(t nvmeof.TransportID) string {
+	b, _ := t.MarshalText() // cannot fail
+	return string(b)
 }
 
 func page(p *pb.Page) vda.Page {

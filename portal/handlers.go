@@ -7,12 +7,17 @@ import (
 
 	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/nvmeof"
 )
 
 // CreateDn implements portalpb.PortalServer.
 func (s *Server) CreateDn(ctx context.Context, r *pb.CreateDnRequest) (*pb.DnReply, error) {
+	l, err := vda.ParseListenerConf(r.GetDnListenerConf())
+	if err != nil {
+		return nil, err
+	}
 	dn, err := s.c.CreateDiskNode(ctx, vda.NodeSpec{Name: r.GetDnName(), Address: r.GetDnAddress(), Description: r.GetDescription(),
-		ListenerConf: r.GetDnListenerConf(), Location: r.GetLocation()})
+		Listener: l, Location: r.GetLocation()})
 	if err != nil {
 		return nil, err
 	}
@@ -43,8 +48,12 @@ func (s *Server) ListDn(ctx context.Context, r *pb.ListDnRequest) (*pb.ListDnRep
 
 // ModifyDn implements portalpb.PortalServer.
 func (s *Server) ModifyDn(ctx context.Context, r *pb.ModifyDnRequest) (*pb.DnReply, error) {
+	l, err := optListener(r.DnListenerConf)
+	if err != nil {
+		return nil, err
+	}
 	dn, err := s.c.ModifyDiskNode(ctx, r.GetDnName(), vda.NodeUpdate{Address: r.DnAddress, Description: r.Description,
-		ListenerConf: r.DnListenerConf, Location: r.Location, Offline: r.Offline})
+		Listener: l, Location: r.Location, Offline: r.Offline})
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +67,12 @@ func (s *Server) DeleteDn(ctx context.Context, r *pb.DeleteDnRequest) (*pb.Delet
 
 // CreatePd implements portalpb.PortalServer.
 func (s *Server) CreatePd(ctx context.Context, r *pb.CreatePdRequest) (*pb.PdReply, error) {
+	conf, err := vda.ParsePDConf(r.GetPdConf())
+	if err != nil {
+		return nil, err
+	}
 	pd, err := s.c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: r.GetDnName(), Name: r.GetPdName(),
-		Description: r.GetDescription(), Conf: r.GetPdConf(), Force: r.GetForce()})
+		Description: r.GetDescription(), Conf: conf, Force: r.GetForce()})
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +118,12 @@ func (s *Server) DeletePd(ctx context.Context, r *pb.DeletePdRequest) (*pb.Delet
 
 // CreateCn implements portalpb.PortalServer.
 func (s *Server) CreateCn(ctx context.Context, r *pb.CreateCnRequest) (*pb.CnReply, error) {
+	l, err := vda.ParseListenerConf(r.GetCnListenerConf())
+	if err != nil {
+		return nil, err
+	}
 	cn, err := s.c.CreateControllerNode(ctx, vda.NodeSpec{Name: r.GetCnName(), Address: r.GetCnAddress(), Description: r.GetDescription(),
-		ListenerConf: r.GetCnListenerConf(), Location: r.GetLocation()})
+		Listener: l, Location: r.GetLocation()})
 	if err != nil {
 		return nil, err
 	}
@@ -137,12 +154,29 @@ func (s *Server) ListCn(ctx context.Context, r *pb.ListCnRequest) (*pb.ListCnRep
 
 // ModifyCn implements portalpb.PortalServer.
 func (s *Server) ModifyCn(ctx context.Context, r *pb.ModifyCnRequest) (*pb.CnReply, error) {
+	l, err := optListener(r.CnListenerConf)
+	if err != nil {
+		return nil, err
+	}
 	cn, err := s.c.ModifyControllerNode(ctx, r.GetCnName(), vda.NodeUpdate{Address: r.CnAddress, Description: r.Description,
-		ListenerConf: r.CnListenerConf, Location: r.Location, Offline: r.Offline})
+		Listener: l, Location: r.Location, Offline: r.Offline})
 	if err != nil {
 		return nil, err
 	}
 	return &pb.CnReply{CnMsg: cnMsg(cn)}, nil
+}
+
+// optListener parses an optional listener configuration of a modify
+// request (nil: leave the node's alone).
+func optListener(conf *string) (*nvmeof.TransportID, error) {
+	if conf == nil {
+		return nil, nil
+	}
+	l, err := vda.ParseListenerConf(*conf)
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // DeleteCn implements portalpb.PortalServer.

@@ -14,7 +14,7 @@
 //
 //	tr, _ := monitor.NewInProcess("m0")
 //	cn := agenttest.StartNode(t, agenttest.Config{Role: agent.RoleCN, Name: "cn0", Register: tr})
-//	_, err := cluster.CreateControllerNode(ctx, vda.NodeSpec{Name: cn.Name, ListenerConf: cn.ListenerConf()})
+//	_, err := cluster.CreateControllerNode(ctx, vda.NodeSpec{Name: cn.Name, Listener: cn.Listener})
 //
 // A Fake is an agent's gRPC service that applies nothing: it enforces the
 // real agent's generation, epoch and agent-ID rules, records every Sync,

@@ -191,7 +191,7 @@ func (n *Node) Address() string {
 }
 
 // ListenerConf is Listener as a node's listener JSON
-// (vda.NodeSpec.ListenerConf, --dn-listener-conf).
+// (--dn-listener-conf; vda.NodeSpec takes Listener itself).
 func (n *Node) ListenerConf() string {
 	b, _ := json.Marshal(map[string]string{"trtype": n.Listener.TrType, "adrfam": n.Listener.AdrFam,
 		"traddr": n.Listener.TrAddr, "trsvcid": n.Listener.TrSvcID}) // strings only: cannot fail

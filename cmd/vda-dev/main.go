@@ -117,12 +117,14 @@ func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster) {
 		p("%s", line)
 	}
 	vda := "vda --addr-port " + c.PortalAddr()
+	host := "vda-host --addr-port " + c.PortalAddr() // the host tool on the fake's fabric
 	p("")
-	p("Try (go install ./cmd/vda first, or use go run ./cmd/vda):")
+	p("Try (go install ./cmd/vda ./cmd/vda-host first, or use go run ./cmd/vda and go run ./cmd/vda-host):")
 	if dir := c.TLSDir(); dir != "" {
 		p("  export %s=%s   # the CLI's admin certificate (mutual TLS)", mtls.EnvDir, dir)
 	} else {
 		vda += " --insecure"
+		host += " --insecure"
 	}
 	if !cfg.Register {
 		for _, n := range c.Nodes() {
@@ -139,8 +141,8 @@ func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster) {
 	p("  %s da create --da-name da0 --cntlr-cnt 2 --da-size 33554432 --physical-size 33554432 --da-conf '{\"stripe_count\":2, \"stripe_size_kb\":64}'", vda)
 	p("  %s exp create --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host0", vda)
 	p("  %s exp get --da-name da0 --exp-name exp0", vda)
-	p("  %s host write --da-name da0 --exp-name exp0 --seed 7", vda)
-	p("  %s host verify --da-name da0 --exp-name exp0 --seed 7", vda)
+	p("  %s write --da-name da0 --exp-name exp0 --seed 7", host)
+	p("  %s verify --da-name da0 --exp-name exp0 --seed 7", host)
 	p("")
 	p("Press Ctrl-C to stop.")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/sqlstore"
 )
@@ -155,9 +156,9 @@ func newSQLite(t *testing.T, agentAddr string) (string, store.Store) {
 	c, err := vda.New(vda.DefaultConfig(st))
 	require.NoError(t, err)
 	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: agentAddr,
-		ListenerConf: `{"trtype":"tcp","traddr":"127.0.0.1","adrfam":"ipv4","trsvcid":"4420"}`})
+		Listener: nvmeof.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: "127.0.0.1", TrSvcID: "4420"}})
 	require.NoError(t, err)
-	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: agentAddr, Name: "pd0", Conf: `{"type":"aio","filename":"/dev/sdb"}`})
+	_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: agentAddr, Name: "pd0", Conf: vda.PDConf{Type: vda.PDAio, Filename: "/dev/sdb"}})
 	require.NoError(t, err)
 	return uri, st
 }

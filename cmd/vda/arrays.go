@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 )
 
 func (c *cli) cnCmd() *cobra.Command {
@@ -16,8 +17,8 @@ func (c *cli) cnCmd() *cobra.Command {
 	nameFlag := func(f *pflag.FlagSet) {
 		f.StringVar(&name, "cn-name", "", "controller node name (host:port of its agent)")
 	}
-	return group("cn", "Controller nodes",
-		leaf("create", "Add a controller node",
+	return portalcli.Group("cn", "Controller nodes",
+		portalcli.Leaf("create", "Add a controller node",
 			host+` cn create --cn-name 192.168.0.16:9820 --cn-listener-conf '{"trtype":"tcp","traddr":"192.168.0.16","adrfam":"ipv4","trsvcid":"4430"}' --location 192.168.0.16:9820`,
 			func(f *pflag.FlagSet) {
 				f.StringVar(&cr.CnName, "cn-name", "", "controller node name (host:port of its agent, unless --address)")
@@ -29,17 +30,17 @@ func (c *cli) cnCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CnReply, error) { return p.CreateCn(ctx, &cr) })
 			}),
-		leaf("get", "Show a controller node", host+" cn get --cn-name 192.168.0.16:9820", nameFlag, []string{"cn-name"},
+		portalcli.Leaf("get", "Show a controller node", host+" cn get --cn-name 192.168.0.16:9820", nameFlag, []string{"cn-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CnReply, error) {
 					return p.GetCn(ctx, &pb.GetCnRequest{CnName: name})
 				})
 			}),
-		leaf("list", "List controller nodes", host+" cn list", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
+		portalcli.Leaf("list", "List controller nodes", host+" cn list", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListCnReply, error) { return p.ListCn(ctx, &list) })
 			}),
-		leaf("modify", "Change a controller node", host+" cn modify --cn-name 192.168.0.16:9820 --description rack2",
+		portalcli.Leaf("modify", "Change a controller node", host+" cn modify --cn-name 192.168.0.16:9820 --description rack2",
 			func(f *pflag.FlagSet) {
 				nameFlag(f)
 				f.String("description", "", "free text")
@@ -54,7 +55,7 @@ func (c *cli) cnCmd() *cobra.Command {
 					CnAddress: optString(cmd, "address")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CnReply, error) { return p.ModifyCn(ctx, r) })
 			}),
-		leaf("delete", "Remove a controller node without controllers", host+" cn delete --cn-name 192.168.0.16:9820", nameFlag, []string{"cn-name"},
+		portalcli.Leaf("delete", "Remove a controller node without controllers", host+" cn delete --cn-name 192.168.0.16:9820", nameFlag, []string{"cn-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteCn(ctx, &pb.DeleteCnRequest{CnName: name})
@@ -73,8 +74,8 @@ func (c *cli) daCmd() *cobra.Command {
 	var name string
 	list := pb.ListDaRequest{Page: &pb.Page{}}
 	nameFlag := func(f *pflag.FlagSet) { f.StringVar(&name, "da-name", "", "disk array name") }
-	return group("da", "Disk arrays",
-		leaf("create", "Create a disk array (placed on PDs and CNs by the portal)",
+	return portalcli.Group("da", "Disk arrays",
+		portalcli.Leaf("create", "Create a disk array (placed on PDs and CNs by the portal)",
 			host+` da create --da-name da0 --cntlr-cnt 2 --da-size 33554432 --physical-size 33554432 --da-conf '{"stripe_count":2, "stripe_size_kb":64}'`,
 			func(f *pflag.FlagSet) {
 				f.StringVar(&cr.DaName, "da-name", "", "disk array name")
@@ -87,17 +88,17 @@ func (c *cli) daCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.CreateDa(ctx, &cr) })
 			}),
-		leaf("get", "Show a disk array, its controllers and virtual disks", host+" da get --da-name da0", nameFlag, []string{"da-name"},
+		portalcli.Leaf("get", "Show a disk array, its controllers and virtual disks", host+" da get --da-name da0", nameFlag, []string{"da-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
 					return p.GetDa(ctx, &pb.GetDaRequest{DaName: name})
 				})
 			}),
-		leaf("list", "List disk arrays", host+" da list", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
+		portalcli.Leaf("list", "List disk arrays", host+" da list", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListDaReply, error) { return p.ListDa(ctx, &list) })
 			}),
-		leaf("modify", "Change a disk array", host+" da modify --da-name da0 --description db",
+		portalcli.Leaf("modify", "Change a disk array", host+" da modify --da-name da0 --description db",
 			func(f *pflag.FlagSet) {
 				nameFlag(f)
 				f.String("description", "", "free text")
@@ -106,7 +107,7 @@ func (c *cli) daCmd() *cobra.Command {
 				r := &pb.ModifyDaRequest{DaName: name, Description: optString(cmd, "description")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.ModifyDa(ctx, r) })
 			}),
-		leaf("delete", "Delete a disk array without exporters (its data is lost)", host+" da delete --da-name da0", nameFlag, []string{"da-name"},
+		portalcli.Leaf("delete", "Delete a disk array without exporters (its data is lost)", host+" da delete --da-name da0", nameFlag, []string{"da-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: name})
@@ -125,8 +126,8 @@ func (c *cli) expCmd() *cobra.Command {
 		f.StringVar(&name, "exp-name", "", "exporter name")
 	}
 	both := []string{"da-name", "exp-name"}
-	return group("exp", "Exporters",
-		leaf("create", "Export a disk array to an initiator",
+	return portalcli.Group("exp", "Exporters",
+		portalcli.Leaf("create", "Export a disk array to an initiator",
 			host+" exp create --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host0",
 			func(f *pflag.FlagSet) {
 				f.StringVar(&cr.DaName, "da-name", "", "disk array name")
@@ -137,13 +138,13 @@ func (c *cli) expCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })
 			}),
-		leaf("get", "Show an exporter: its NQN and, per controller, where to connect", host+" exp get --da-name da0 --exp-name exp0", names, both,
+		portalcli.Leaf("get", "Show an exporter: its NQN and, per controller, where to connect", host+" exp get --da-name da0 --exp-name exp0", names, both,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) {
 					return p.GetExp(ctx, &pb.GetExpRequest{DaName: da, ExpName: name})
 				})
 			}),
-		leaf("list", "List exporters (of one disk array with --da-name)", host+" exp list --da-name da0",
+		portalcli.Leaf("list", "List exporters (of one disk array with --da-name)", host+" exp list --da-name da0",
 			func(f *pflag.FlagSet) {
 				f.StringVar(&list.DaName, "da-name", "", "disk array name (default: all)")
 				pageFlags(f, list.Page)
@@ -151,7 +152,7 @@ func (c *cli) expCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListExpReply, error) { return p.ListExp(ctx, &list) })
 			}),
-		leaf("modify", "Change an exporter", host+" exp modify --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host1",
+		portalcli.Leaf("modify", "Change an exporter", host+" exp modify --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host1",
 			func(f *pflag.FlagSet) {
 				names(f)
 				f.String("description", "", "free text")
@@ -162,7 +163,7 @@ func (c *cli) expCmd() *cobra.Command {
 					InitiatorNqn: optString(cmd, "initiator-nqn")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.ModifyExp(ctx, r) })
 			}),
-		leaf("delete", "Remove an exporter", host+" exp delete --da-name da0 --exp-name exp0", names, both,
+		portalcli.Leaf("delete", "Remove an exporter", host+" exp delete --da-name da0 --exp-name exp0", names, both,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteExp(ctx, &pb.DeleteExpRequest{DaName: da, ExpName: name})
@@ -172,8 +173,8 @@ func (c *cli) expCmd() *cobra.Command {
 }
 
 func (c *cli) clusterCmd() *cobra.Command {
-	return group("cluster", "The whole cluster",
-		leaf("summary", "Count objects and capacity", host+" cluster summary", func(*pflag.FlagSet) {}, nil,
+	return portalcli.Group("cluster", "The whole cluster",
+		portalcli.Leaf("summary", "Count objects and capacity", host+" cluster summary", func(*pflag.FlagSet) {}, nil,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ClusterSummaryReply, error) {
 					return p.GetClusterSummary(ctx, &pb.GetClusterSummaryRequest{})

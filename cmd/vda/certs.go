@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/mtls"
 )
 
@@ -30,7 +31,7 @@ directory (ca.key) off the servers.`
 
 // certsCmd is "vda certs": the CA and role certificates of package mtls.
 func certsCmd() *cobra.Command {
-	g := group("certs", "Make the CA and the role certificates every VDA connection needs")
+	g := portalcli.Group("certs", "Make the CA and the role certificates every VDA connection needs")
 	g.Long = certsLong
 	g.AddCommand(certsInitCmd(), certsIssueCmd(), certsShowCmd())
 	return g
@@ -44,11 +45,11 @@ func certsInitCmd() *cobra.Command {
 		Example: "  vda certs init --dir ./vda-ca",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if days < 1 {
-				return fmt.Errorf("%w: --days %d is not positive", errUsage, days)
+				return fmt.Errorf("%w: --days %d is not positive", portalcli.ErrUsage, days)
 			}
 			ca, err := mtls.NewCA("VDA CA", time.Duration(days)*24*time.Hour)
 			if err != nil {
-				return failed{err}
+				return portalcli.Failed{Err: err}
 			}
 			if err := ca.WriteFiles(dir, force); err != nil {
 				return certsErr(err)
@@ -104,11 +105,11 @@ func certsIssueCmd() *cobra.Command {
 func (o *issueOpts) run(cmd *cobra.Command) error {
 	req, err := o.request()
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", portalcli.ErrUsage, err)
 	}
 	ca, err := mtls.LoadCA(filepath.Join(o.dir, mtls.CACertFile), filepath.Join(o.dir, mtls.CAKeyFile))
 	if err != nil {
-		return failed{fmt.Errorf("%w (make one with vda certs init --dir %s)", err, o.dir)}
+		return portalcli.Failed{Err: fmt.Errorf("%w (make one with vda certs init --dir %s)", err, o.dir)}
 	}
 	out := o.out
 	if out == "" {
@@ -190,9 +191,9 @@ func orNone(s []string) string {
 // certsErr tells how to overwrite existing files.
 func certsErr(err error) error {
 	if errors.Is(err, mtls.ErrExists) {
-		return failed{fmt.Errorf("%w (--force replaces it)", err)}
+		return portalcli.Failed{Err: fmt.Errorf("%w (--force replaces it)", err)}
 	}
-	return failed{err}
+	return portalcli.Failed{Err: err}
 }
 
 func certsShowCmd() *cobra.Command {
@@ -202,7 +203,7 @@ func certsShowCmd() *cobra.Command {
 			for _, file := range files {
 				cert, err := mtls.ReadCertificate(file)
 				if err != nil {
-					return failed{err}
+					return portalcli.Failed{Err: err}
 				}
 				id, err := mtls.IdentityOf(cert)
 				who := id.String()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/internal/tutorial"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
@@ -19,7 +20,7 @@ func TestCertsInitAndIssue(t *testing.T) {
 	require.Zero(t, code, errOut)
 	require.Contains(t, out, "ca.key")
 	_, errOut, code = runCLI(t, "certs", "init", "--dir", ca)
-	require.Equal(t, exitError, code, "an existing CA is not replaced")
+	require.Equal(t, portalcli.ExitError, code, "an existing CA is not replaced")
 	require.Contains(t, errOut, "--force")
 
 	dn0 := filepath.Join(dir, "dn0")
@@ -37,7 +38,7 @@ func TestCertsInitAndIssue(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "192.168.0.14", cert.IPAddresses[0].String())
 	_, errOut, code = runCLI(t, "certs", "issue", "--dir", ca, "--role", "agent", "--name", "192.168.0.14:9720", "--out", dn0)
-	require.Equal(t, exitError, code, "no silent overwrite")
+	require.Equal(t, portalcli.ExitError, code, "no silent overwrite")
 	require.Contains(t, errOut, "--force")
 	_, errOut, code = runCLI(t, "certs", "issue", "--dir", ca, "--role", "agent", "--name", "192.168.0.14:9720", "--out", dn0, "--force")
 	require.Zero(t, code, errOut)
@@ -56,10 +57,10 @@ func TestCertsInitAndIssue(t *testing.T) {
 		"no role":            {},
 	} {
 		_, errOut, code := runCLI(t, append([]string{"certs", "issue", "--dir", ca, "--out", filepath.Join(dir, "x")}, args...)...)
-		require.Equal(t, exitUsage, code, "%s: %s", name, errOut)
+		require.Equal(t, portalcli.ExitUsage, code, "%s: %s", name, errOut)
 	}
 	_, errOut, code = runCLI(t, "certs", "issue", "--dir", filepath.Join(dir, "nope"), "--role", "admin")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "vda certs init")
 
 	help, _, code := runCLI(t, "certs", "issue", "--help")

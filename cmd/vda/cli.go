@@ -4,147 +4,71 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/vda-io/vda/api/portalpb"
-	"github.com/vda-io/vda/internal/cmdrun"
-	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/internal/portalcli"
 )
-
-// Exit codes.
-const (
-	exitOK    = 0
-	exitError = 1 // the request failed (the server's message is printed)
-	exitUsage = 2 // bad command line
-)
-
-var errUsage = errors.New("usage")
 
 // cli holds the global flags and the connection of one invocation.
 type cli struct {
-	addr    string
-	output  string
-	timeout time.Duration
-	tls     mtls.Config
-	plain   bool // --insecure
-	conn    *grpc.ClientConn
-	out     io.Writer
+	portal portalcli.Conn
+	output string
+	out    io.Writer
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := &cli{out: stdout}
-	root := c.rootCmd()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if c.conn != nil {
-		_ = c.conn.Close()
-	}
-	if err == nil {
-		return exitOK
-	}
-	if st, ok := status.FromError(err); ok {
-		fmt.Fprintf(stderr, "Error: %s: %s\n", st.Code(), st.Message())
-		return exitError
-	}
-	if errors.As(err, new(failed)) {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
-		return exitError
-	}
-	// Anything else was refused before a request was sent: flags,
-	// arguments, TLS files.
-	fmt.Fprintf(stderr, "Error: %v\n", err)
-	return exitUsage
+	defer func() { _ = c.portal.Close() }()
+	return portalcli.Execute(ctx, c.rootCmd(), args, stdout, stderr)
 }
 
 func (c *cli) rootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "vda",
-		Short:         "Manage a VDA cluster through its portal",
-		Long:          "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp) and the cluster summary.",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.ArbitraryArgs,
-		RunE:          unknownSubcommand,
-		Example: `  vda --addr-port 192.168.0.11:9520 dn list
+	root := portalcli.Root("vda", "Manage a VDA cluster through its portal",
+		c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), hostMovedCmd(), certsCmd())
+	root.Long = "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp) and the cluster summary.\n" +
+		"vda-host, a separate command, acts as a host on the fake SPDK's simulated fabric."
+	root.Example = `  vda --addr-port 192.168.0.11:9520 dn list
   vda --addr-port 192.168.0.11:9520 exp get --da-name da0 --exp-name exp0
-  vda completion bash > /etc/bash_completion.d/vda`,
-	}
+  vda completion bash > /etc/bash_completion.d/vda`
 	f := root.PersistentFlags()
-	f.StringVar(&c.addr, "addr-port", "127.0.0.1:9520", "portal address (host:port)")
+	c.portal.Register(f)
 	f.StringVarP(&c.output, "output", "o", "json", "output format: json or table")
-	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
-	f.StringVar(&c.tls.CertFile, "tls-cert", "", "client certificate (PEM, vda://admin/<name>) for mutual TLS; default: admin.crt in $"+mtls.EnvDir+" or "+mtls.DefaultDir)
-	f.StringVar(&c.tls.KeyFile, "tls-key", "", "client key (PEM) of --tls-cert")
-	f.StringVar(&c.tls.CAFile, "tls-ca", "", "CA certificate (PEM) that signed the portal's certificate")
-	f.BoolVar(&c.plain, "insecure", false, "talk plaintext to a portal started with --insecure")
 	_ = root.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"json", "table"}, cobra.ShellCompDirectiveNoFileComp
 	})
-	root.AddCommand(c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), c.hostCmd(), certsCmd())
 	return root
+}
+
+// hostMovedCmd is what is left of "vda host": the host tool links the fake
+// SPDK's fabric, which the operator's CLI does not, so it is its own
+// binary now. The old command line says where it went.
+func hostMovedCmd() *cobra.Command {
+	return &cobra.Command{Use: "host", Short: "Moved to the vda-host command", Hidden: true, DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return fmt.Errorf("%w: the host tool is its own command now: vda-host %s (vda-host --help)",
+				portalcli.ErrUsage, strings.Join(args, " "))
+		}}
 }
 
 // client connects to the portal (once per invocation).
 func (c *cli) client() (pb.PortalClient, error) {
 	if c.output != "json" && c.output != "table" {
-		return nil, fmt.Errorf("%w: --output must be json or table, not %q", errUsage, c.output)
+		return nil, fmt.Errorf("%w: --output must be json or table, not %q", portalcli.ErrUsage, c.output)
 	}
-	if c.conn == nil {
-		creds, err := c.creds()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errUsage, err)
-		}
-		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
-		if err != nil {
-			return nil, fmt.Errorf("%w: portal %s: %w", errUsage, c.addr, err)
-		}
-		c.conn = conn
-	}
-	return pb.NewPortalClient(c.conn), nil
-}
-
-// creds returns the transport to the portal: mutual TLS with the --tls-*
-// files or admin.crt in $VDA_TLS_DIR (the portal must present a portal's
-// certificate), or plaintext with --insecure.
-func (c *cli) creds() (credentials.TransportCredentials, error) {
-	f := cmdrun.TLSFlags{Cert: c.tls.CertFile, Key: c.tls.KeyFile, CA: c.tls.CAFile, Insecure: c.plain}
-	cfg, plain, err := f.Resolve(mtls.RoleAdmin, "")
-	if errors.Is(err, mtls.ErrNoCertificates) {
-		return nil, fmt.Errorf("no admin certificate in %s: make one with `vda certs issue --dir ./vda-ca --role admin "+
-			"--name $USER --out ~/.vda/tls` and `export %s=~/.vda/tls`, or name it with --tls-cert, --tls-key and "+
-			"--tls-ca; --insecure talks to a portal started with --insecure", mtls.Dir(), mtls.EnvDir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if plain {
-		return insecure.NewCredentials(), nil
-	}
-	tc, err := cfg.ClientTLS()
-	if err != nil {
-		return nil, err
-	}
-	return credentials.NewTLS(mtls.ExpectPeer(tc, mtls.Identity{Role: mtls.RolePortal})), nil
+	return c.portal.Client()
 }
 
 // call runs one RPC with the timeout and prints its reply.
@@ -153,7 +77,7 @@ func call[R proto.Message](c *cli, cmd *cobra.Command, rpc func(context.Context,
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), c.portal.Timeout)
 	defer cancel()
 	reply, err := rpc(ctx, cl)
 	if err != nil {

@@ -8,24 +8,38 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 )
 
 // An unknown subcommand is a usage error (exit 2) that shows the help,
 // at every level; a group alone shows its help and succeeds.
 func TestUnknownSubcommand(t *testing.T) {
-	for _, args := range [][]string{{"da", "frobnicate"}, {"frobnicate"}, {"host", "frob"}} {
+	for _, args := range [][]string{{"da", "frobnicate"}, {"frobnicate"}, {"dn", "frob"}} {
 		out, errOut, code := runCLI(t, args...)
-		require.Equal(t, exitUsage, code, "%q", args)
+		require.Equal(t, portalcli.ExitUsage, code, "%q", args)
 		require.Empty(t, out, "%q", args)
 		require.Contains(t, errOut, "Usage:", "%q", args)
 	}
 	_, errOut, _ := runCLI(t, "da", "frobnicate")
 	require.Contains(t, errOut, `unknown command "frobnicate" for "vda da"`)
 	_, _, code := runCLI(t, "pd", "list", "extra")
-	require.Equal(t, exitUsage, code, "a leaf takes no arguments")
+	require.Equal(t, portalcli.ExitUsage, code, "a leaf takes no arguments")
 	out, _, code := runCLI(t, "da")
-	require.Equal(t, exitOK, code)
+	require.Equal(t, portalcli.ExitOK, code)
 	require.Contains(t, out, "Available Commands:")
+}
+
+// "vda host" moved to its own binary (the operator's CLI links no test
+// fabric): the old command line is a usage error that names the new one,
+// and help does not list it.
+func TestHostMoved(t *testing.T) {
+	out, errOut, code := runCLI(t, "host", "write", "--da-name", "da0", "--exp-name", "exp0")
+	require.Equal(t, portalcli.ExitUsage, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "vda-host write --da-name da0 --exp-name exp0")
+	out, _, code = runCLI(t, "--help")
+	require.Equal(t, portalcli.ExitOK, code)
+	require.NotRegexp(t, `(?m)^  host `, out)
 }
 
 // Whatever a server sends, the table shows control characters escaped:

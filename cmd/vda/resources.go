@@ -2,47 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 )
 
 const host = "vda --addr-port 192.168.0.11:9520"
-
-// group returns a resource command ("dn") with its subcommands.
-func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	g := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: unknownSubcommand}
-	g.AddCommand(subs...)
-	return g
-}
-
-// unknownSubcommand runs for a command that only groups others: alone it
-// shows its help; with an argument (not one of its subcommands, which
-// cobra would have run) it shows the help on stderr and fails, so that
-// "vda da frobnicate" does not pass for success.
-func unknownSubcommand(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return cmd.Help()
-	}
-	cmd.SetOut(cmd.ErrOrStderr())
-	_ = cmd.Help()
-	return fmt.Errorf("%w: unknown command %q for %q", errUsage, args[0], cmd.CommandPath())
-}
-
-// leaf returns a subcommand whose flags are declared by flags and that
-// runs do.
-func leaf(use, short, example string, flags func(*pflag.FlagSet), required []string, do func(*cobra.Command) error) *cobra.Command {
-	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return do(cmd) }}
-	flags(cmd.Flags())
-	for _, name := range required {
-		_ = cmd.MarkFlagRequired(name)
-	}
-	return cmd
-}
 
 // optString returns the flag's value if it was given, nil otherwise.
 func optString(cmd *cobra.Command, name string) *string {
@@ -72,8 +40,8 @@ func (c *cli) dnCmd() *cobra.Command {
 	var list pb.ListDnRequest
 	list.Page = &pb.Page{}
 	nameFlag := func(f *pflag.FlagSet) { f.StringVar(&name, "dn-name", "", "disk node name (host:port of its agent)") }
-	return group("dn", "Disk nodes",
-		leaf("create", "Add a disk node",
+	return portalcli.Group("dn", "Disk nodes",
+		portalcli.Leaf("create", "Add a disk node",
 			host+` dn create --dn-name 192.168.0.14:9720 --dn-listener-conf '{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}' --location 192.168.0.14:9720`,
 			func(f *pflag.FlagSet) {
 				f.StringVar(&cr.DnName, "dn-name", "", "disk node name (host:port of its agent, unless --address)")
@@ -85,17 +53,17 @@ func (c *cli) dnCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DnReply, error) { return p.CreateDn(ctx, &cr) })
 			}),
-		leaf("get", "Show a disk node", host+" dn get --dn-name 192.168.0.14:9720", nameFlag, []string{"dn-name"},
+		portalcli.Leaf("get", "Show a disk node", host+" dn get --dn-name 192.168.0.14:9720", nameFlag, []string{"dn-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DnReply, error) {
 					return p.GetDn(ctx, &pb.GetDnRequest{DnName: name})
 				})
 			}),
-		leaf("list", "List disk nodes", host+" dn list --limit 10", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
+		portalcli.Leaf("list", "List disk nodes", host+" dn list --limit 10", func(f *pflag.FlagSet) { pageFlags(f, list.Page) }, nil,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListDnReply, error) { return p.ListDn(ctx, &list) })
 			}),
-		leaf("modify", "Change a disk node", host+" dn modify --dn-name 192.168.0.14:9720 --offline",
+		portalcli.Leaf("modify", "Change a disk node", host+" dn modify --dn-name 192.168.0.14:9720 --offline",
 			func(f *pflag.FlagSet) {
 				nameFlag(f)
 				f.String("description", "", "free text")
@@ -110,7 +78,7 @@ func (c *cli) dnCmd() *cobra.Command {
 					DnAddress: optString(cmd, "address")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DnReply, error) { return p.ModifyDn(ctx, r) })
 			}),
-		leaf("delete", "Remove a disk node without physical disks", host+" dn delete --dn-name 192.168.0.14:9720", nameFlag, []string{"dn-name"},
+		portalcli.Leaf("delete", "Remove a disk node without physical disks", host+" dn delete --dn-name 192.168.0.14:9720", nameFlag, []string{"dn-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteDn(ctx, &pb.DeleteDnRequest{DnName: name})
@@ -130,7 +98,7 @@ func unbindCmd(kind string, flags func(*pflag.FlagSet), do func(*cobra.Command) 
 	if kind == "cn" {
 		name, port = "192.168.0.16:9820", "--cn-name"
 	}
-	cmd := leaf("unbind", "Forget the agent a node is bound to (after its agent ID legitimately changed)",
+	cmd := portalcli.Leaf("unbind", "Forget the agent a node is bound to (after its agent ID legitimately changed)",
 		host+" "+kind+" unbind "+port+" "+name, flags, []string{kind + "-name"}, do)
 	cmd.Long = `The monitor binds every node to the ID of the agent it first reaches at the
 node's address (the agent keeps it in its --state-dir), and drives the node
@@ -154,8 +122,8 @@ func (c *cli) pdCmd() *cobra.Command {
 		f.StringVar(&name, "pd-name", "", "physical disk name")
 	}
 	both := []string{"dn-name", "pd-name"}
-	return group("pd", "Physical disks",
-		leaf("create", "Add a physical disk to a disk node",
+	return portalcli.Group("pd", "Physical disks",
+		portalcli.Leaf("create", "Add a physical disk to a disk node",
 			host+` pd create --dn-name 192.168.0.14:9720 --pd-name pd0 --pd-conf '{"type":"malloc","size":134217728}'`,
 			func(f *pflag.FlagSet) {
 				f.StringVar(&cr.DnName, "dn-name", "", "disk node name")
@@ -167,13 +135,13 @@ func (c *cli) pdCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.PdReply, error) { return p.CreatePd(ctx, &cr) })
 			}),
-		leaf("get", "Show a physical disk", host+" pd get --dn-name 192.168.0.14:9720 --pd-name pd0", names, both,
+		portalcli.Leaf("get", "Show a physical disk", host+" pd get --dn-name 192.168.0.14:9720 --pd-name pd0", names, both,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.PdReply, error) {
 					return p.GetPd(ctx, &pb.GetPdRequest{DnName: dn, PdName: name})
 				})
 			}),
-		leaf("list", "List physical disks (of one disk node with --dn-name)", host+" pd list --dn-name 192.168.0.14:9720",
+		portalcli.Leaf("list", "List physical disks (of one disk node with --dn-name)", host+" pd list --dn-name 192.168.0.14:9720",
 			func(f *pflag.FlagSet) {
 				f.StringVar(&list.DnName, "dn-name", "", "disk node name (default: all)")
 				pageFlags(f, list.Page)
@@ -181,7 +149,7 @@ func (c *cli) pdCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListPdReply, error) { return p.ListPd(ctx, &list) })
 			}),
-		leaf("modify", "Change a physical disk", host+" pd modify --dn-name 192.168.0.14:9720 --pd-name pd0 --offline",
+		portalcli.Leaf("modify", "Change a physical disk", host+" pd modify --dn-name 192.168.0.14:9720 --pd-name pd0 --offline",
 			func(f *pflag.FlagSet) {
 				names(f)
 				f.String("description", "", "free text")
@@ -191,7 +159,7 @@ func (c *cli) pdCmd() *cobra.Command {
 				r := &pb.ModifyPdRequest{DnName: dn, PdName: name, Description: optString(cmd, "description"), Offline: optBool(cmd, "offline")}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.PdReply, error) { return p.ModifyPd(ctx, r) })
 			}),
-		leaf("delete", "Remove a physical disk without virtual disks", host+" pd delete --dn-name 192.168.0.14:9720 --pd-name pd0", names, both,
+		portalcli.Leaf("delete", "Remove a physical disk without virtual disks", host+" pd delete --dn-name 192.168.0.14:9720 --pd-name pd0", names, both,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeletePd(ctx, &pb.DeletePdRequest{DnName: dn, PdName: name})

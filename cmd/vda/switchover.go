@@ -7,12 +7,13 @@ import (
 	"github.com/spf13/pflag"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 )
 
 // daSwitchoverCmd is "vda da switchover": a planned move of the primary.
 func (c *cli) daSwitchoverCmd() *cobra.Command {
 	var r pb.SwitchoverDaRequest
-	cmd := leaf("switchover", "Move a disk array's primary to another of its controllers",
+	cmd := portalcli.Leaf("switchover", "Move a disk array's primary to another of its controllers",
 		host+" da switchover --da-name da0 --cntlr-idx 1",
 		func(f *pflag.FlagSet) {
 			f.StringVar(&r.DaName, "da-name", "", "disk array name")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/internal/tutorial"
 	"github.com/vda-io/vda/portal"
 )
@@ -40,11 +41,11 @@ func TestDASwitchover(t *testing.T) {
 
 	// Refused: already the primary; and both flags are required.
 	_, errOut, code = runCLI(t, "--addr-port", addr, "da", "switchover", "--da-name", "da0", "--cntlr-idx", "1")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "FailedPrecondition")
 	require.Contains(t, errOut, "already the primary")
 	_, errOut, code = runCLI(t, "--addr-port", addr, "da", "switchover", "--da-name", "da0")
-	require.Equal(t, exitUsage, code)
+	require.Equal(t, portalcli.ExitUsage, code)
 	require.Contains(t, errOut, "cntlr-idx")
 
 	help, _, code := runCLI(t, "da", "switchover", "--help")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/internal/tutorial"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
@@ -114,20 +115,20 @@ func TestTutorial(t *testing.T) {
 func TestCLIErrors(t *testing.T) {
 	addr, _ := startPortal(t, portal.Config{})
 	_, errOut, code := runCLI(t, "--addr-port", addr, "da", "get", "--da-name", "nope")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "NotFound")
 	require.Contains(t, errOut, `disk array "nope"`)
 
 	_, errOut, code = runCLI(t, "--addr-port", addr, "da", "create", "--da-name", "da0", "--da-size", "4097")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "InvalidArgument")
 
 	_, errOut, code = runCLI(t, "--addr-port", addr, "da", "create", "--da-name", "da0")
-	require.Equal(t, exitUsage, code)
+	require.Equal(t, portalcli.ExitUsage, code)
 	require.Contains(t, errOut, "da-size")
 
 	_, _, code = runCLI(t, "--addr-port", addr, "dn", "list", "-o", "yaml")
-	require.Equal(t, exitUsage, code)
+	require.Equal(t, portalcli.ExitUsage, code)
 
 	out, _, code := runCLI(t, "da", "create", "--help")
 	require.Zero(t, code)
@@ -168,21 +169,21 @@ func TestCLIMutualTLS(t *testing.T) {
 	require.Contains(t, out, `"dn_cnt": 0`)
 
 	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "--insecure", "cluster", "summary")
-	require.Equal(t, exitError, code, "plaintext is refused")
+	require.Equal(t, portalcli.ExitError, code, "plaintext is refused")
 	require.Contains(t, errOut, "Unavailable")
 	_, errOut, code = runCLI(t, "--addr-port", addr, "--timeout", "5s", "cluster", "summary")
-	require.Equal(t, exitError, code, "$VDA_TLS_DIR's admin certificate is another CA's")
+	require.Equal(t, portalcli.ExitError, code, "$VDA_TLS_DIR's admin certificate is another CA's")
 	require.Contains(t, errOut, "Unavailable")
 
 	_, _, code = runCLI(t, "--addr-port", addr, "--tls-cert", client.CertFile, "cluster", "summary")
-	require.Equal(t, exitUsage, code, "incomplete TLS flags")
+	require.Equal(t, portalcli.ExitUsage, code, "incomplete TLS flags")
 	_, _, code = runCLI(t, append(tlsArgs, "--insecure", "cluster", "summary")...)
-	require.Equal(t, exitUsage, code, "--insecure with TLS flags")
+	require.Equal(t, portalcli.ExitUsage, code, "--insecure with TLS flags")
 
 	// No certificate anywhere: refused before anything is sent, with how to make one.
 	t.Setenv(mtls.EnvDir, t.TempDir())
 	_, errOut, code = runCLI(t, "--addr-port", addr, "cluster", "summary")
-	require.Equal(t, exitUsage, code)
+	require.Equal(t, portalcli.ExitUsage, code)
 	require.Contains(t, errOut, "vda certs issue --dir ./vda-ca --role admin")
 }
 
@@ -200,7 +201,7 @@ func TestCLIWantsAPortal(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	_, errOut, code := runCLI(t, "--addr-port", lis.Addr().String(), "--timeout", "5s", "cluster", "summary")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "want vda://portal/")
 }
 
@@ -212,7 +213,7 @@ func TestCLIUnbind(t *testing.T) {
 		require.Zero(t, code, errOut)
 	}
 	_, errOut, code := runCLI(t, "--addr-port", addr, "dn", "unbind", "--dn-name", "192.168.0.14:9720")
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "FailedPrecondition")
 	require.Contains(t, errOut, "not bound")
 
@@ -241,7 +242,7 @@ func TestCLIUnbind(t *testing.T) {
 	require.Zero(t, code, errOut)
 	require.Contains(t, out, `"agent_id": "1b6f3a52-6a0e-4d8e-9a57-1c2d3e4f5a6b"`)
 	_, _, code = runCLI(t, "--addr-port", addr, "cn", "unbind", "--cn-name", "192.168.0.16:9820")
-	require.Equal(t, exitError, code, "unbound already")
+	require.Equal(t, portalcli.ExitError, code, "unbound already")
 }
 
 // --address registers where a node's agent listens when its name is not
@@ -259,7 +260,7 @@ func TestCLINodeAddress(t *testing.T) {
 
 	_, errOut, code = runCLI(t, "--addr-port", addr, "dn", "create", "--dn-name", "dn0", "--address", "192.168.000.14:9720",
 		"--dn-listener-conf", `{"trtype":"tcp","traddr":"192.168.0.14","adrfam":"ipv4","trsvcid":"4420"}`)
-	require.Equal(t, exitError, code)
+	require.Equal(t, portalcli.ExitError, code)
 	require.Contains(t, errOut, "InvalidArgument")
 
 	_, errOut, code = runCLI(t, "--addr-port", addr, "cn", "modify", "--cn-name", "cn0", "--address", "")

@@ -18,7 +18,6 @@ import (
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/devcluster"
 	"github.com/vda-io/vda/failover"
-	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 )
 
@@ -79,11 +78,7 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 	// A host with a path to every controller (NVMe multipath).
 	var paths []fabric.TransportID
 	for _, p := range exp.Ports {
-		tid, err := nvmeof.ParseListenerConf(p.CNListenerConf)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, fabric.TransportID{TrType: "TCP", AdrFam: "IPv4", TrAddr: tid.TrAddr, TrSvcID: tid.TrSvcID})
+		paths = append(paths, fabric.TransportID{TrType: "TCP", AdrFam: "IPv4", TrAddr: p.CNListener.TrAddr, TrSvcID: p.CNListener.TrSvcID})
 	}
 	host, err := fabric.NewMultipath(paths, exp.NQN, hostNQN, fabric.DefaultMultipathOptions())
 	if err != nil {

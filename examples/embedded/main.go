@@ -57,12 +57,12 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 		defer n.Close()
 		nodes[name] = n
-		spec := vda.NodeSpec{Name: name, ListenerConf: n.ListenerConf(), Location: name}
+		spec := vda.NodeSpec{Name: name, Listener: n.Listener, Location: name}
 		if role == agent.RoleDN {
 			_, err = api.CreateDiskNode(ctx, spec)
 			if err == nil {
 				_, err = api.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0",
-					Conf: `{"type":"malloc","size":134217728}`})
+					Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 134217728}})
 			}
 		} else {
 			_, err = api.CreateControllerNode(ctx, spec)

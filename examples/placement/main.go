@@ -16,6 +16,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/alloc"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store/memstore"
 )
 
@@ -76,19 +77,19 @@ func run(ctx context.Context, out io.Writer) error {
 	// Four disk nodes with one 1 GiB malloc disk each, two controller nodes.
 	for i := range 4 {
 		dn := fmt.Sprintf("10.0.0.%d:9720", 10+i)
-		listener := fmt.Sprintf(`{"trtype":"tcp","traddr":"10.0.0.%d","adrfam":"ipv4","trsvcid":"4420"}`, 10+i)
-		if _, err := api.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, ListenerConf: listener}); err != nil {
+		listener := nvmeof.TransportID{TrType: "tcp", TrAddr: fmt.Sprintf("10.0.0.%d", 10+i), TrSvcID: "4420"}
+		if _, err := api.CreateDiskNode(ctx, vda.NodeSpec{Name: dn, Listener: listener}); err != nil {
 			return err
 		}
 		if _, err := api.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: dn, Name: "pd0",
-			Conf: `{"type":"malloc","size":1073741824}`}); err != nil {
+			Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: 1073741824}}); err != nil {
 			return err
 		}
 	}
 	for i := range 2 {
 		cn := fmt.Sprintf("10.0.1.%d:9820", 10+i)
-		listener := fmt.Sprintf(`{"trtype":"tcp","traddr":"10.0.1.%d","adrfam":"ipv4","trsvcid":"4430"}`, 10+i)
-		if _, err := api.CreateControllerNode(ctx, vda.NodeSpec{Name: cn, ListenerConf: listener}); err != nil {
+		listener := nvmeof.TransportID{TrType: "tcp", TrAddr: fmt.Sprintf("10.0.1.%d", 10+i), TrSvcID: "4430"}
+		if _, err := api.CreateControllerNode(ctx, vda.NodeSpec{Name: cn, Listener: listener}); err != nil {
 			return err
 		}
 	}

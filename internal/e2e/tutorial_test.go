@@ -91,21 +91,21 @@ func TestTutorialOnSeparateHosts(t *testing.T) {
 	}
 	both := []string{"--path", "192.168.0.16:4430", "--path", "192.168.0.17:4430"}
 	for host, conn := range hosts {
-		_, err := e.VDA(ctx, host, append(append([]string{"host", "write", "--seed", "3", "--length", "4194304"}, conn...), both...)...)
+		_, err := e.VDAHost(ctx, host, append(append([]string{"write", "--seed", "3", "--length", "4194304"}, conn...), both...)...)
 		require.NoError(t, err)
 		for _, path := range []string{"192.168.0.16:4430", "192.168.0.17:4430"} {
-			_, err := e.VDA(ctx, host, append([]string{"host", "verify", "--seed", "3", "--length", "4194304", "--path", path}, conn...)...)
+			_, err := e.VDAHost(ctx, host, append([]string{"verify", "--seed", "3", "--length", "4194304", "--path", path}, conn...)...)
 			require.NoError(t, err, "%s through %s", host, path)
 		}
 	}
 	// host1 may not reach host0's array.
-	_, err := e.VDA(ctx, "host1", "host", "verify", "--nqn", "nqn.2016-06.io.spdk:vda-exp-da0-exp0",
+	_, err := e.VDAHost(ctx, "host1", "verify", "--nqn", "nqn.2016-06.io.spdk:vda-exp-da0-exp0",
 		"--host-nqn", "nqn.2016-06.io.spdk:host1", "--path", "192.168.0.16:4430", "--io-timeout", "2s")
 	require.Error(t, err)
 
 	// host0 keeps writing while cn0 (the primary) dies.
 	result := filepath.Join(e.State, "run.json")
-	writer := e.Start(t, "host0", "host0-run", append(append([]string{"vda", "host", "run", "--blocks", "4096",
+	writer := e.Start(t, "host0", "host0-run", append(append([]string{"vda-host", "run", "--blocks", "4096",
 		"--result", result}, hosts["host0"]...), both...)...)
 	require.Eventually(t, func() bool { return strings.Contains(writer.Tail(4000), `"acked"`) || writer.Exited() },
 		time.Minute, 50*time.Millisecond, "the writer reports no progress")
@@ -115,7 +115,7 @@ func TestTutorialOnSeparateHosts(t *testing.T) {
 	e.WaitDA(t, ctx, "da0", 1, false)
 	t.Logf("da0 healthy on its new primary %v after cn0 died", time.Since(killed).Round(time.Millisecond))
 	// Writes go on through the new primary: a fresh pattern write works.
-	_, err = e.VDA(ctx, "host0", append(append([]string{"host", "write", "--seed", "4", "--offset", "8388608",
+	_, err = e.VDAHost(ctx, "host0", append(append([]string{"write", "--seed", "4", "--offset", "8388608",
 		"--length", "1048576"}, hosts["host0"]...), both...)...)
 	require.NoError(t, err)
 	require.NoError(t, writer.Stop(), writer.Tail(4000))
@@ -130,14 +130,14 @@ func TestTutorialOnSeparateHosts(t *testing.T) {
 	require.Empty(t, res.Err)
 	require.Positive(t, res.Acked)
 	t.Logf("host0 acknowledged %d writes; longest gap %v", res.Acked, time.Duration(res.MaxGapNS))
-	_, err = e.VDA(ctx, "host0", append(append([]string{"host", "check", "--result", result}, hosts["host0"]...), both...)...)
+	_, err = e.VDAHost(ctx, "host0", append(append([]string{"check", "--result", result}, hosts["host0"]...), both...)...)
 	require.NoError(t, err, "a write acknowledged before, during or after the failover was lost")
 
 	// cn0 comes back (its spdk_tgt restarted empty) and serves again as a
 	// secondary: its path carries I/O.
 	e.startNode("cn0", "cn")
 	e.WaitDA(t, ctx, "da0", 1, true)
-	_, err = e.VDA(ctx, "host0", append([]string{"host", "verify", "--seed", "4", "--offset", "8388608",
+	_, err = e.VDAHost(ctx, "host0", append([]string{"verify", "--seed", "4", "--offset", "8388608",
 		"--length", "1048576", "--path", "192.168.0.16:4430"}, hosts["host0"]...)...)
 	require.NoError(t, err, "read through the returned cn0")
 }

@@ -63,7 +63,7 @@ func Binaries(t testing.TB) string {
 		}
 		var out bytes.Buffer
 		args := []string{"build", "-o", binDir + "/"}
-		for _, c := range []string{"vda", "vda-portal", "vda-monitor", "vda-agent", "vda-db", "vda-fakespdk"} {
+		for _, c := range []string{"vda", "vda-host", "vda-portal", "vda-monitor", "vda-agent", "vda-db", "vda-fakespdk"} {
 			args = append(args, "github.com/vda-io/vda/cmd/"+c)
 		}
 		cmd := exec.Command("go", args...)
@@ -228,9 +228,20 @@ func (e *Env) RunOn(ctx context.Context, host, bin string, args ...string) (stri
 
 // VDA runs our CLI on host (the tutorial's cli server, or a host).
 func (e *Env) VDA(ctx context.Context, host string, args ...string) (string, error) {
-	out, errOut, err := e.RunOn(ctx, host, filepath.Join(e.Bin, "vda"), args...)
+	return e.run(ctx, host, "vda", args...)
+}
+
+// VDAHost runs the host tool (vda-host) on host.
+func (e *Env) VDAHost(ctx context.Context, host string, args ...string) (string, error) {
+	return e.run(ctx, host, "vda-host", args...)
+}
+
+// run runs one of our binaries on host to completion and returns its
+// stdout; an error carries the command line and stderr.
+func (e *Env) run(ctx context.Context, host, bin string, args ...string) (string, error) {
+	out, errOut, err := e.RunOn(ctx, host, filepath.Join(e.Bin, bin), args...)
 	if err != nil {
-		return out, fmt.Errorf("vda %s: %v: %s", strings.Join(args, " "), err, errOut)
+		return out, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, errOut)
 	}
 	return out, nil
 }

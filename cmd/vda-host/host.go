@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/internal/strictjson"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
@@ -45,13 +46,13 @@ func (h *hostFlags) register(f *pflag.FlagSet) {
 func (h *hostFlags) resolve(c *cli, cmd *cobra.Command) error {
 	if h.da != "" || h.exp != "" {
 		if h.da == "" || h.exp == "" {
-			return fmt.Errorf("%w: --da-name and --exp-name go together", errUsage)
+			return fmt.Errorf("%w: --da-name and --exp-name go together", portalcli.ErrUsage)
 		}
-		cl, err := c.client()
+		cl, err := c.portal.Client()
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+		ctx, cancel := context.WithTimeout(cmd.Context(), c.portal.Timeout)
 		defer cancel()
 		r, err := cl.GetExp(ctx, &pb.GetExpRequest{DaName: h.da, ExpName: h.exp})
 		if err != nil {
@@ -75,11 +76,11 @@ func (h *hostFlags) resolve(c *cli, cmd *cobra.Command) error {
 	}
 	switch {
 	case h.nqn == "":
-		return fmt.Errorf("%w: give --nqn or --da-name and --exp-name", errUsage)
+		return fmt.Errorf("%w: give --nqn or --da-name and --exp-name", portalcli.ErrUsage)
 	case h.hostNQN == "":
-		return fmt.Errorf("%w: give --host-nqn", errUsage)
+		return fmt.Errorf("%w: give --host-nqn", portalcli.ErrUsage)
 	case len(h.paths) == 0:
-		return fmt.Errorf("%w: give at least one --path", errUsage)
+		return fmt.Errorf("%w: give at least one --path", portalcli.ErrUsage)
 	}
 	return nil
 }
@@ -93,7 +94,7 @@ func (h *hostFlags) open(c *cli, cmd *cobra.Command) (*fabric.Multipath, error) 
 	for _, p := range h.paths {
 		addr, port, err := net.SplitHostPort(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --path %q: %w", errUsage, p, err)
+			return nil, fmt.Errorf("%w: --path %q: %w", portalcli.ErrUsage, p, err)
 		}
 		fam := "IPv4"
 		if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
@@ -103,7 +104,7 @@ func (h *hostFlags) open(c *cli, cmd *cobra.Command) (*fabric.Multipath, error) 
 	}
 	m, err := fabric.NewMultipath(paths, h.nqn, h.hostNQN, fabric.DefaultMultipathOptions())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", portalcli.ErrUsage, err)
 	}
 	return m, nil
 }
@@ -125,31 +126,16 @@ func fillPattern(p []byte, seed uint64, off int64) {
 	}
 }
 
-// failed marks an error of the operation itself (I/O failed, data differs),
-// as opposed to a usage error: the exit status is 1.
-type failed struct{ error }
-
-func (f failed) Unwrap() error { return f.error }
-
-func (c *cli) hostCmd() *cobra.Command {
-	g := group("host", "Act as a host on the fake SPDK's simulated fabric (dev cluster and tests)")
-	g.Long = "host commands connect to an exporter like an NVMe-oF host would, over the simulated fabric\n" +
-		"of the fake SPDK (spdk/spdktest/fabric), with multipath: I/O goes to the ANA-optimized path and\n" +
-		"fails over to the others. On a real deployment hosts use nvme-cli instead."
-	g.AddCommand(c.hostWriteCmd(false), c.hostWriteCmd(true), c.hostRunCmd(), c.hostCheckCmd(), c.hostPathsCmd())
-	return g
-}
-
-// hostWriteCmd is "host write" (verify=false) or "host verify".
-func (c *cli) hostWriteCmd(verify bool) *cobra.Command {
+// writeCmd is "write" (verify=false) or "verify".
+func (c *cli) writeCmd(verify bool) *cobra.Command {
 	var h hostFlags
 	var off, length int64
 	var seed uint64
 	use, short := "write", "Write a seeded pattern through an exporter"
 	if verify {
-		use, short = "verify", "Read back and check what host write wrote"
+		use, short = "verify", "Read back and check the pattern that write wrote"
 	}
-	return leaf(use, short, host+" host "+use+" --da-name da0 --exp-name exp0 --offset 0 --length 1048576 --seed 7",
+	return portalcli.Leaf(use, short, example+" "+use+" --da-name da0 --exp-name exp0 --offset 0 --length 1048576 --seed 7",
 		func(f *pflag.FlagSet) {
 			h.register(f)
 			f.Int64Var(&off, "offset", 0, "byte offset (a multiple of 4096)")
@@ -158,7 +144,7 @@ func (c *cli) hostWriteCmd(verify bool) *cobra.Command {
 		}, nil,
 		func(cmd *cobra.Command) error {
 			if off < 0 || length <= 0 || off%4096 != 0 || length%4096 != 0 || length > 1<<30 {
-				return fmt.Errorf("%w: --offset and --length must be multiples of 4096, length 4096..1GiB", errUsage)
+				return fmt.Errorf("%w: --offset and --length must be multiples of 4096, length 4096..1GiB", portalcli.ErrUsage)
 			}
 			m, err := h.open(c, cmd)
 			if err != nil {
@@ -172,30 +158,30 @@ func (c *cli) hostWriteCmd(verify bool) *cobra.Command {
 			start := time.Now()
 			if !verify {
 				if err := m.WriteAt(ctx, h.nsid, want, off); err != nil {
-					return failed{fmt.Errorf("write: %w", err)}
+					return portalcli.Failed{Err: fmt.Errorf("write: %w", err)}
 				}
 			} else {
 				got := make([]byte, length)
 				if err := m.ReadAt(ctx, h.nsid, got, off); err != nil {
-					return failed{fmt.Errorf("read: %w", err)}
+					return portalcli.Failed{Err: fmt.Errorf("read: %w", err)}
 				}
 				if !bytes.Equal(got, want) {
-					return failed{fmt.Errorf("verify: the %d bytes at %d differ from seed %d's pattern", length, off, seed)}
+					return portalcli.Failed{Err: fmt.Errorf("verify: the %d bytes at %d differ from seed %d's pattern", length, off, seed)}
 				}
 			}
-			return writeJSON(c, map[string]any{"op": use, "nqn": h.nqn, "offset": off, "length": length, "seed": seed,
+			return portalcli.WriteJSON(c.out, map[string]any{"op": use, "nqn": h.nqn, "offset": off, "length": length, "seed": seed,
 				"elapsed_ms": time.Since(start).Milliseconds(), "paths": pathStates(m)})
 		})
 }
 
-func (c *cli) hostRunCmd() *cobra.Command {
+func (c *cli) runCmd() *cobra.Command {
 	var h hostFlags
 	var blocks uint64
 	var duration time.Duration
 	var count uint64
 	var resultFile string
-	return leaf("run", "Write numbered blocks until stopped; print what was acknowledged",
-		host+" host run --da-name da0 --exp-name exp0 --duration 30s --result /tmp/run.json",
+	return portalcli.Leaf("run", "Write numbered blocks until stopped; print what was acknowledged",
+		example+" run --da-name da0 --exp-name exp0 --duration 30s --result /tmp/run.json",
 		func(f *pflag.FlagSet) {
 			h.register(f)
 			f.Uint64Var(&blocks, "blocks", 1024, "ring size in 4 KiB blocks")
@@ -226,33 +212,33 @@ func (c *cli) hostRunCmd() *cobra.Command {
 			if err := saveResult(resultFile, res); err != nil {
 				return err
 			}
-			if err := writeJSON(c, res); err != nil {
+			if err := portalcli.WriteJSON(c.out, res); err != nil {
 				return err
 			}
 			if runErr != nil {
-				return failed{runErr}
+				return portalcli.Failed{Err: runErr}
 			}
 			return nil
 		})
 }
 
-func (c *cli) hostCheckCmd() *cobra.Command {
+func (c *cli) checkCmd() *cobra.Command {
 	var h hostFlags
 	var resultFile string
-	return leaf("check", "Check that every write host run acknowledged reads back",
-		host+" host check --da-name da0 --exp-name exp0 --result /tmp/run.json",
+	return portalcli.Leaf("check", "Check that every write that run acknowledged reads back",
+		example+" check --da-name da0 --exp-name exp0 --result /tmp/run.json",
 		func(f *pflag.FlagSet) {
 			h.register(f)
-			f.StringVar(&resultFile, "result", "", "the result JSON host run wrote")
+			f.StringVar(&resultFile, "result", "", "the result JSON run wrote")
 		}, []string{"result"},
 		func(cmd *cobra.Command) error {
 			raw, err := os.ReadFile(resultFile)
 			if err != nil {
-				return fmt.Errorf("%w: %w", errUsage, err)
+				return fmt.Errorf("%w: %w", portalcli.ErrUsage, err)
 			}
 			var res fabric.SeqResult
 			if err := strictjson.Decode(raw, &res); err != nil {
-				return fmt.Errorf("%w: %s: %w", errUsage, resultFile, err)
+				return fmt.Errorf("%w: %s: %w", portalcli.ErrUsage, resultFile, err)
 			}
 			m, err := h.open(c, cmd)
 			if err != nil {
@@ -262,17 +248,17 @@ func (c *cli) hostCheckCmd() *cobra.Command {
 			ctx, cancel := h.ioContext()
 			defer cancel()
 			if err := fabric.VerifySeq(ctx, m, res); err != nil {
-				return failed{err}
+				return portalcli.Failed{Err: err}
 			}
-			return writeJSON(c, map[string]any{"op": "check", "acked": res.Acked, "blocks": res.Blocks, "ok": true,
+			return portalcli.WriteJSON(c.out, map[string]any{"op": "check", "acked": res.Acked, "blocks": res.Blocks, "ok": true,
 				"paths": pathStates(m)})
 		})
 }
 
-func (c *cli) hostPathsCmd() *cobra.Command {
+func (c *cli) pathsCmd() *cobra.Command {
 	var h hostFlags
-	return leaf("paths", "Connect to every path and show its ANA state",
-		host+" host paths --da-name da0 --exp-name exp0",
+	return portalcli.Leaf("paths", "Connect to every path and show its ANA state",
+		example+" paths --da-name da0 --exp-name exp0",
 		h.register, nil,
 		func(cmd *cobra.Command) error {
 			m, err := h.open(c, cmd)
@@ -280,14 +266,14 @@ func (c *cli) hostPathsCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), c.portal.Timeout)
 			defer cancel()
 			connErr := m.Connect(ctx)
 			out := map[string]any{"nqn": h.nqn, "host_nqn": h.hostNQN, "paths": pathStates(m)}
 			if connErr != nil {
 				out["error"] = connErr.Error()
 			}
-			return writeJSON(c, out)
+			return portalcli.WriteJSON(c.out, out)
 		})
 }
 
@@ -309,13 +295,4 @@ func saveResult(path string, res fabric.SeqResult) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func writeJSON(c *cli, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = c.out.Write(append(b, '\n'))
-	return err
 }
