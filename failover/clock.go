@@ -42,23 +42,21 @@ func (t systemTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 
 // withTimeout returns a context cancelled after d on clock c, and a func
 // that reports whether that timeout (not the parent, not cancel) ended it.
-// On the system clock the context also carries the deadline, so a remote
-// callee sees it.
+// On the system clock it is context.WithTimeout, so a remote callee sees
+// the deadline; on another clock a timer of that clock cancels it.
 func withTimeout(parent context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc, func() bool) {
-	var ctx context.Context
-	var cancel context.CancelFunc
 	if _, ok := c.(systemClock); ok {
-		ctx, cancel = context.WithTimeout(parent, d)
-	} else {
-		ctx, cancel = context.WithCancel(parent)
+		ctx, cancel := context.WithTimeout(parent, d)
+		return ctx, cancel, func() bool { return parent.Err() == nil && context.Cause(ctx) == context.DeadlineExceeded }
 	}
+	ctx, cancel := context.WithCancel(parent)
 	fired := make(chan struct{})
 	t := c.NewTimer(d)
 	go func() {
 		defer t.Stop()
 		select {
 		case <-t.C():
-			close(fired)
+			close(fired) // before cancel: whoever sees ctx end sees fired
 			cancel()
 		case <-ctx.Done():
 		}
@@ -68,7 +66,7 @@ func withTimeout(parent context.Context, c Clock, d time.Duration) (context.Cont
 		case <-fired:
 			return true
 		default:
-			return parent.Err() == nil && context.Cause(ctx) == context.DeadlineExceeded
+			return false
 		}
 	}
 	return ctx, cancel, timedOut
