@@ -1,11 +1,38 @@
-// Package failover holds the pure decision logic of VDA's controller failover:
-// when a node counts as failed, and which controller of a disk array becomes
-// its new primary.
+// Package failover is VDA's controller failover: when a node counts as
+// failed, which controller of a disk array becomes its new primary, and an
+// embeddable [Engine] that runs both.
 //
-// Nothing here does I/O or reads a clock. Callers (the monitor) feed health
-// observations with their timestamps into a [Tracker] and act on the
-// transitions it returns; [ChoosePrimary] picks the controller to promote.
-// Keeping the logic pure makes it testable with exact timelines.
+// The decisions are pure: a [Tracker] takes health observations with their
+// timestamps and returns transitions, and [ChoosePrimary] picks the
+// controller to promote. Neither does I/O or reads a clock, so they are
+// tested with exact timelines.
+//
+// # The engine
+//
+// An [Engine] probes nodes, judges them with a Tracker and commits
+// failovers, over three small interfaces an embedder implements:
+//
+//   - a [Prober] asks one node whether it is alive and returns an
+//     [Observation] (answered, refused or silent);
+//   - a [Leadership] says which nodes this instance owns, notifies changes,
+//     and hands out a [Fence] that makes a commit conditional on still
+//     being the leader;
+//   - an [Actuator] loads the arrays and commits "array x: new primary y,
+//     epoch+1" for a batch, under the fence and each array's revision
+//     ([ErrConflict] makes the engine reload and decide again). It may
+//     also be a [Reporter], told of arrays that wait or cannot move.
+//
+// [Engine.Run] does everything; an embedder with loops of its own (the
+// monitor) calls [Engine.ProbeNode], [Engine.Observe] and [Engine.Failover]
+// instead. The monitor is the default wiring: its workers' agent Health
+// call is the Prober, its store Membership the Leadership, and a store
+// transaction guarded by the member key the Actuator; a product with its
+// own leadership (a Kubernetes Lease, say) or push path supplies its own.
+// [Engine.Events] reports node transitions (healthy, suspect, failed,
+// recovered and for how long held down), committed failovers and arrays
+// that wait or are stuck; it never blocks the engine (a bounded buffer
+// that drops the oldest event and counts it, [EngineStats.EventsDropped]).
+// Time comes from an injected [Clock], so tests drive exact timelines.
 //
 // # Slow is not dead
 //
@@ -49,5 +76,6 @@
 //  3. fence: every disk node's VD subsystem admits only the new primary;
 //  4. promote the new primary, re-point every other secondary, flip ANA states.
 //
-// Steps 2-4 only edit desired state; the monitor's push loop executes them.
+// The engine does steps 1 and 2 ([Actuator.Commit]); steps 3-4 only edit
+// desired state, and the embedder's push loop (the monitor's) executes them.
 package failover

@@ -11,7 +11,7 @@ import (
 // take new primaries again. The zero value is not valid; start from
 // [DefaultConfig].
 type Config struct {
-	// Interval is how often the monitor probes each node's health. It is not
+	// Interval is how often the engine probes each node's health. It is not
 	// used by the Tracker itself but bounds what Window may be: a Window that
 	// cannot hold MissThreshold probes would never fail anything.
 	Interval time.Duration

@@ -86,8 +86,14 @@
 //
 // # Health and failover
 //
-// Every owned node is probed every failover.Config.Interval and a
-// failover.Tracker judges it. A probe tells slow from dead: a refused, reset
+// The monitor is the default wiring of a failover.Engine (Monitor.Engine):
+// each worker is the engine's Prober for its node (the agent's Health call),
+// [Membership] is its Leadership (the member key at its revision is the
+// fence), and the store is its Actuator (the failover commit below); the
+// engine's event stream reports node transitions and failovers.
+//
+// Every owned node is probed every failover.Config.Interval and the
+// engine's failover.Tracker judges it. A probe tells slow from dead: a refused, reset
 // or closed connection to the agent, or an agent that answers that its SPDK
 // is gone (Unavailable), is strong evidence, and three of those in the
 // window fail the node (about 1.2 s); no answer in time (the probe's

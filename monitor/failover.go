@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -14,182 +13,141 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
-// failoverAttempts bounds the re-reads of one batch on conflicts.
-const failoverAttempts = 10
+// The monitor is the failover engine's default wiring: workers probe their
+// nodes through it (worker.Probe, the agent's Health call), its Leadership
+// is the store Membership, and its Actuator (storeActuator) commits a
+// failover as one store transaction guarded by each DA's revision and by
+// the member key; fencing and promotion are the desired state that the
+// push loop then executes.
 
-// failovers moves the primary of every DA whose primary is on a controller
-// node this monitor owns and judges failed. It is level-triggered (every
-// round checks), so a failover a dead monitor left uncommitted is redone
-// by the next owner. It commits batches of DAs per store transaction, each
-// guarded by the DA's revision and by this monitor's member key, and
-// returns how many DAs it moved and, if some wait for a held-down node, when
-// to decide them again.
-func (m *Monitor) failovers(ctx context.Context, snap *Snapshot) (int, time.Duration, error) {
-	failed := map[string]bool{}
-	for _, cn := range snap.CNs {
-		if m.members.Owns(cn.Spec.ID) && m.healthOf(cn.Spec.ID) == failover.Failed {
-			failed[cn.Spec.ID] = true
-		}
+// viewOf describes snap for the failover engine: every CN with its
+// recorded health (of nodes owned by another monitor) and whether it is
+// offline, every DA (by name) with the object it came from as its Ref.
+func viewOf(snap *Snapshot) *failover.View {
+	v := &failover.View{}
+	for _, key := range sortedKeys(snap.CNs) {
+		cn := snap.CNs[key]
+		v.Nodes = append(v.Nodes, failover.NodeInfo{ID: cn.Spec.ID, Location: cn.Spec.Location,
+			Healthy: snap.Status(cn.Key).Health == vda.HealthHealthy, Offline: cn.Spec.Offline})
 	}
-	var todo []*Object[vda.DiskArray]
 	for _, name := range sortedKeys(snap.DAs) {
-		da := snap.DAs[name]
-		if p, ok := da.Spec.Primary(); ok && failed[p.CNID] {
-			todo = append(todo, da)
-		}
+		v.Arrays = append(v.Arrays, arrayOf(snap.DAs[name]))
 	}
-	m.forgetNoPrimary(todo)
-	if len(todo) == 0 {
-		m.setWaiting(0)
-		return 0, 0, nil
+	return v
+}
+
+func arrayOf(da *Object[vda.DiskArray]) failover.Array {
+	a := failover.Array{ID: da.Spec.ID, Name: da.Spec.Name, Epoch: uint64(da.Spec.Epoch), Ref: da,
+		Controllers: make([]failover.Controller, len(da.Spec.Cntlrs))}
+	for i, c := range da.Spec.Cntlrs {
+		a.Controllers[i] = failover.Controller{ID: c.ID, Idx: c.Idx, CNID: c.CNID, Primary: c.ID == da.Spec.PrimaryCntlrID}
 	}
-	member, err := m.cfg.Store.Get(ctx, MembersPrefix+m.cfg.ID)
+	return a
+}
+
+// Fence returns the member key as it is now: a failover committed under it
+// fails if this monitor's lease was lost (and the key re-created) since.
+func (m *Membership) Fence(ctx context.Context) (failover.Fence, error) {
+	if len(m.Members()) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotMember, m.cfg.ID)
+	}
+	kv, err := m.s.Get(ctx, MembersPrefix+m.cfg.ID)
 	if err != nil {
-		return 0, 0, fmt.Errorf("monitor: failover needs a live membership: %w", err)
+		return nil, fmt.Errorf("monitor: failover needs a live membership: %w", err)
 	}
-	nodes := m.failoverNodes(snap)
-	moved := 0
-	held := map[string]time.Duration{}
-	var errs []error
-	for len(todo) > 0 {
-		n := min(len(todo), store.MaxTxnOps-1) // one condition guards the member key
-		k, h, err := m.commitBatch(ctx, todo[:n], nodes, member)
-		moved += k
-		maps.Copy(held, h)
-		errs = append(errs, err)
-		todo = todo[n:]
-	}
-	m.setWaiting(len(held))
-	var wake time.Duration
-	for _, d := range held {
-		if wake == 0 || d < wake {
-			wake = d
-		}
-	}
-	return moved, wake, errors.Join(errs...)
+	return kv, nil
 }
 
-// failoverNodes describes every CN for failover.ChoosePrimary: healthy as
-// tracked here (owned nodes) or as last recorded by their owner, and not
-// offline; loaded with the primaries it serves; held down if it failed
-// recently (known for owned nodes only).
-func (m *Monitor) failoverNodes(snap *Snapshot) map[string]failover.Node {
-	nodes := map[string]failover.Node{}
-	now := m.cfg.Now()
-	m.healthMu.Lock()
-	defer m.healthMu.Unlock()
-	for _, cn := range snap.CNs {
-		healthy := snap.Status(cn.Key).Health == vda.HealthHealthy
-		if st := m.tracker.State(cn.Spec.ID); st != failover.Unknown {
-			healthy = st == failover.Healthy
-		}
-		cause, failed := m.tracker.FailedBy(cn.Spec.ID)
-		nodes[cn.Spec.ID] = failover.Node{ID: cn.Spec.ID, Location: cn.Spec.Location, Healthy: healthy && !cn.Spec.Offline,
-			HoldDown: m.tracker.HoldDown(cn.Spec.ID, now), Dead: failed && cause == failover.Refused}
+var _ failover.Leadership = (*Membership)(nil)
+
+// storeActuator commits the engine's failovers to the store and records on
+// the DAs why those that cannot move wait.
+type storeActuator struct{ m *Monitor }
+
+var (
+	_ failover.Actuator = storeActuator{}
+	_ failover.Reporter = storeActuator{}
+)
+
+// Load reads the store at one revision.
+func (a storeActuator) Load(ctx context.Context) (*failover.View, error) {
+	snap, err := LoadSnapshot(ctx, a.m.cfg.Store)
+	if err != nil {
+		return nil, err
 	}
-	for _, da := range snap.DAs {
-		if p, ok := da.Spec.Primary(); ok {
-			n := nodes[p.CNID]
-			n.Load++
-			nodes[p.CNID] = n
-		}
-	}
-	return nodes
+	return viewOf(snap), nil
 }
 
-func controllers(da vda.DiskArray) []failover.Controller {
-	out := make([]failover.Controller, len(da.Cntlrs))
-	for i, c := range da.Cntlrs {
-		out[i] = failover.Controller{ID: c.ID, Idx: c.Idx, CNID: c.CNID, Primary: c.ID == da.PrimaryCntlrID}
+// Commit writes every move's new primary and epoch in one transaction,
+// guarded by the member key (the fence) and each DA's revision, then
+// records on each DA why its old primary failed.
+func (a storeActuator) Commit(ctx context.Context, fence failover.Fence, moves []failover.Move) error {
+	member, ok := fence.(store.KV)
+	if !ok {
+		return fmt.Errorf("monitor: fence %T is not a member key", fence)
 	}
-	return out
-}
-
-// commitBatch decides and commits one batch in one transaction, re-reading
-// the batch on a conflict. nodes' loads are updated with what it commits.
-// It returns how many DAs it moved, and the DAs (by ID) that wait for a
-// held-down node with how long.
-func (m *Monitor) commitBatch(ctx context.Context, batch []*Object[vda.DiskArray], nodes map[string]failover.Node,
-	member store.KV) (int, map[string]time.Duration, error) {
-	for attempt := 0; attempt < failoverAttempts; attempt++ {
-		cur := maps.Clone(nodes) // loads as this attempt commits them
-		txn := store.Txn{Conds: []store.Cond{{Key: member.Key, ModRevision: member.ModRevision}}}
-		var moved []string
-		var edits []statusEdit
-		held := map[string]time.Duration{}
-		for _, da := range batch {
-			if p, _ := da.Spec.Primary(); m.members.Guard(p.CNID) != nil {
-				continue // no longer ours to fail over
-			}
-			d, err := failover.ChoosePrimary(controllers(da.Spec), cur, uint64(da.Spec.Epoch))
-			var hd *failover.HeldDownError
-			if errors.As(err, &hd) {
-				held[da.Spec.ID] = hd.Wait
-				m.waitHeldDown(ctx, da, hd)
-				continue
-			}
-			if err != nil {
-				m.noHealthySecondary(ctx, da, err)
-				continue
-			}
-			next := da.Spec
-			next.Cntlrs = append([]vda.Cntlr(nil), da.Spec.Cntlrs...)
-			for i := range next.Cntlrs {
-				next.Cntlrs[i].Primary = next.Cntlrs[i].ID == d.NewPrimary.ID
-			}
-			next.PrimaryCntlrID, next.Epoch = d.NewPrimary.ID, int64(d.Epoch)
-			b, err := json.Marshal(next)
-			if err != nil {
-				return 0, held, fmt.Errorf("monitor: encode %s: %w", da.Key, err)
-			}
-			txn.Conds = append(txn.Conds, store.Cond{Key: da.Key, ModRevision: da.ModRevision})
-			txn.Ops = append(txn.Ops, store.Op{Key: da.Key, Value: b})
-			for id, delta := range map[string]int{d.NewPrimary.CNID: 1, d.OldPrimary.CNID: -1} {
-				n := cur[id]
-				n.Load += delta
-				cur[id] = n
-			}
-			moved = append(moved, fmt.Sprintf("%s:%d->%d", da.Spec.Name, d.OldPrimary.Idx, d.NewPrimary.Idx))
-			edits = append(edits, statusEdit{specKey: da.Key, edit: replaceFailed(d.OldPrimary.ID,
-				fmt.Sprintf("controller node %s failed", cntlrCN(da.Spec, d.OldPrimary.ID)))})
+	txn := store.Txn{Conds: []store.Cond{{Key: member.Key, ModRevision: member.ModRevision}}}
+	var edits []statusEdit
+	for _, mv := range moves {
+		da := mv.Array.Ref.(*Object[vda.DiskArray])
+		d := mv.Decision
+		next := da.Spec
+		next.Cntlrs = append([]vda.Cntlr(nil), da.Spec.Cntlrs...)
+		for i := range next.Cntlrs {
+			next.Cntlrs[i].Primary = next.Cntlrs[i].ID == d.NewPrimary.ID
 		}
-		if len(txn.Ops) == 0 {
-			return 0, held, nil
-		}
-		res, err := m.cfg.Store.Txn(ctx, txn)
+		next.PrimaryCntlrID, next.Epoch = d.NewPrimary.ID, int64(d.Epoch)
+		b, err := json.Marshal(next)
 		if err != nil {
-			return 0, held, fmt.Errorf("monitor: commit failover: %w", err)
+			return fmt.Errorf("monitor: encode %s: %w", da.Key, err)
 		}
-		if res.Succeeded {
-			maps.Copy(nodes, cur)
-			m.countFailovers(len(moved))
-			m.log.Info("primaries moved", "count", len(moved), "revision", res.Revision)
-			m.log.Debug("primaries moved", "das", moved)
-			m.goAsync(func() {
-				if _, err := m.writeAll(ctx, edits); err != nil && ctx.Err() == nil {
-					m.log.Warn("cannot write disk array status", "error", err)
-				}
-			})
-			return len(moved), held, nil
-		}
-		if batch, err = m.reread(ctx, batch); err != nil || len(batch) == 0 {
-			return 0, nil, err
-		}
+		txn.Conds = append(txn.Conds, store.Cond{Key: da.Key, ModRevision: da.ModRevision})
+		txn.Ops = append(txn.Ops, store.Op{Key: da.Key, Value: b})
+		edits = append(edits, statusEdit{specKey: da.Key, edit: replaceFailed(d.OldPrimary.ID,
+			fmt.Sprintf("controller node %s failed", cntlrCN(da.Spec, d.OldPrimary.ID)))})
 	}
-	return 0, nil, fmt.Errorf("%w: failover batch kept conflicting", store.ErrConflict)
+	res, err := a.m.cfg.Store.Txn(ctx, txn)
+	if err != nil {
+		return err
+	}
+	if !res.Succeeded {
+		return failover.ErrConflict
+	}
+	a.m.log.Debug("failover committed", "das", len(moves), "revision", res.Revision)
+	a.m.goAsync(func() {
+		if _, err := a.m.writeAll(ctx, edits); err != nil && ctx.Err() == nil {
+			a.m.log.Warn("cannot write disk array status", "error", err)
+		}
+	})
+	return nil
 }
 
-func (m *Monitor) countFailovers(n int) {
-	m.statsMu.Lock()
-	defer m.statsMu.Unlock()
-	m.stats.Failovers += n
-	m.stats.LastFailover = m.cfg.Now()
-}
-
-func (m *Monitor) setWaiting(n int) {
-	m.statsMu.Lock()
-	defer m.statsMu.Unlock()
-	m.stats.Waiting = n
+// Blocked records on the DA that its primary's node failed and that it
+// waits for held-down nodes, or that no secondary can take over.
+func (a storeActuator) Blocked(ctx context.Context, arr failover.Array, cause error) {
+	da := arr.Ref.(*Object[vda.DiskArray])
+	p, _ := da.Spec.Primary()
+	msg := fmt.Sprintf("controller node %s failed; no healthy secondary to fail over to (%v)", p.CNName, cause)
+	var hd *failover.HeldDownError
+	if errors.As(cause, &hd) {
+		names := make([]string, 0, len(hd.Nodes))
+		for _, id := range hd.Nodes {
+			for _, c := range da.Spec.Cntlrs {
+				if c.CNID == id {
+					names = append(names, c.CNName)
+					break
+				}
+			}
+		}
+		msg = fmt.Sprintf("controller node %s failed; waiting for %s to be stable for %v (it failed recently)",
+			p.CNName, strings.Join(names, " or "), a.m.cfg.Failover.HoldDown)
+	}
+	a.m.goAsync(func() {
+		e := statusEdit{specKey: da.Key, edit: setPart(p.ID, vda.Status{Health: vda.HealthFailed, ErrorMsg: msg})}
+		if err := a.m.writeStatus(ctx, e); err != nil && !errors.Is(err, errSpecChanged) && ctx.Err() == nil {
+			a.m.log.Warn("cannot write disk array status", "da", da.Spec.Name, "error", err)
+		}
+	})
 }
 
 // replaceFailed sets the message of a failed part (the old primary's, which
@@ -210,95 +168,6 @@ func cntlrCN(da vda.DiskArray, id string) string {
 		}
 	}
 	return ""
-}
-
-// reread fetches the batch's DAs again and keeps those whose primary is
-// still on a failed node.
-func (m *Monitor) reread(ctx context.Context, batch []*Object[vda.DiskArray]) ([]*Object[vda.DiskArray], error) {
-	var out []*Object[vda.DiskArray]
-	for _, da := range batch {
-		kv, err := m.cfg.Store.Get(ctx, da.Key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var spec vda.DiskArray
-		if json.Unmarshal(kv.Value, &spec) != nil || checkDA(spec.Name, &spec) != nil {
-			continue
-		}
-		if p, ok := spec.Primary(); ok && m.healthOf(p.CNID) == failover.Failed {
-			out = append(out, &Object[vda.DiskArray]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: spec})
-		}
-	}
-	return out, nil
-}
-
-// noHealthySecondary records on the DA that its primary's node failed and
-// no secondary can take over (once per distinct error).
-func (m *Monitor) noHealthySecondary(ctx context.Context, da *Object[vda.DiskArray], cause error) {
-	p, _ := da.Spec.Primary()
-	msg := fmt.Sprintf("controller node %s failed; no healthy secondary to fail over to (%v)", p.CNName, cause)
-	if m.recordNoPrimary(ctx, da, msg) {
-		m.log.Warn("cannot fail over", "da", da.Spec.Name, "error", cause)
-	}
-}
-
-// waitHeldDown records on the DA that its primary's node failed and that it
-// waits for held-down nodes (once per distinct set of nodes).
-func (m *Monitor) waitHeldDown(ctx context.Context, da *Object[vda.DiskArray], hd *failover.HeldDownError) {
-	p, _ := da.Spec.Primary()
-	names := make([]string, 0, len(hd.Nodes))
-	for _, id := range hd.Nodes {
-		for _, c := range da.Spec.Cntlrs {
-			if c.CNID == id {
-				names = append(names, c.CNName)
-				break
-			}
-		}
-	}
-	msg := fmt.Sprintf("controller node %s failed; waiting for %s to be stable for %v (it failed recently)",
-		p.CNName, strings.Join(names, " or "), m.cfg.Failover.HoldDown)
-	if m.recordNoPrimary(ctx, da, msg) {
-		m.log.Info("failover waits for a held-down node", "da", da.Spec.Name, "nodes", names, "wait", hd.Wait)
-	}
-}
-
-// recordNoPrimary writes msg as the failed primary's status part unless it
-// is what was last written for the DA, and reports whether it was new.
-func (m *Monitor) recordNoPrimary(ctx context.Context, da *Object[vda.DiskArray], msg string) bool {
-	p, _ := da.Spec.Primary()
-	m.mu.Lock()
-	same := m.noPrimary[da.Spec.ID] == msg
-	m.noPrimary[da.Spec.ID] = msg
-	m.mu.Unlock()
-	if same {
-		return false
-	}
-	m.goAsync(func() {
-		e := statusEdit{specKey: da.Key, edit: setPart(p.ID, vda.Status{Health: vda.HealthFailed, ErrorMsg: msg})}
-		if err := m.writeStatus(ctx, e); err != nil && !errors.Is(err, errSpecChanged) && ctx.Err() == nil {
-			m.log.Warn("cannot write disk array status", "da", da.Spec.Name, "error", err)
-		}
-	})
-	return true
-}
-
-// forgetNoPrimary drops the recorded errors of DAs that no longer need a
-// failover, so a later failure is reported again.
-func (m *Monitor) forgetNoPrimary(todo []*Object[vda.DiskArray]) {
-	still := map[string]bool{}
-	for _, da := range todo {
-		still[da.Spec.ID] = true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id := range m.noPrimary {
-		if !still[id] {
-			delete(m.noPrimary, id)
-		}
-	}
 }
 
 // phases is the push order of a failover among the nodes this monitor

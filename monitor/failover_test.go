@@ -14,6 +14,7 @@ import (
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent/agenttest"
 	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 )
@@ -36,7 +37,7 @@ func TestFailoverMovesPrimaryInOrder(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 3)
 	before := tc.createDA("da0", 2, 3)
-	startMonitor(t, testConfig(s, "m0"))
+	m, _ := startMonitor(t, testConfig(s, "m0"))
 	eventually(t, func() bool {
 		return tc.allConverged(tc.all()...) && tc.da("da0").Status.Health == vda.HealthHealthy
 	}, wait, 5*time.Millisecond)
@@ -47,6 +48,27 @@ func TestFailoverMovesPrimaryInOrder(t *testing.T) {
 	eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
 	da := tc.da("da0")
 	newP, _ := da.Primary()
+	// The engine's event stream told it: the node failed, then the move.
+	var kinds []failover.EventKind
+	for moved := false; !moved; {
+		select {
+		case ev := <-m.Engine().Events():
+			switch {
+			case ev.Kind == failover.NodeFailed && ev.Node == oldP.CNID:
+				kinds = append(kinds, ev.Kind)
+				require.Equal(t, failover.Refused, ev.Transition.Cause)
+			case ev.Kind == failover.ArrayFailedOver:
+				kinds, moved = append(kinds, ev.Kind), true
+				require.Equal(t, before.ID, ev.ArrayID)
+				require.Equal(t, oldP.ID, ev.Decision.OldPrimary.ID)
+				require.Equal(t, newP.ID, ev.Decision.NewPrimary.ID)
+				require.Equal(t, uint64(2), ev.Decision.Epoch)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no failover event; saw %v", kinds)
+		}
+	}
+	require.Equal(t, []failover.EventKind{failover.NodeFailed, failover.ArrayFailedOver}, kinds)
 	require.NotEqual(t, oldP.ID, newP.ID)
 	require.NotEqual(t, oldP.CNID, newP.CNID)
 	var other vda.Cntlr

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
+	"github.com/vda-io/vda/store"
 )
 
 // Monitor drives the nodes it owns: it pushes each one its desired state,
@@ -25,18 +26,14 @@ type Monitor struct {
 	transport Transport // Config.Transport, or GRPC with Config.TLS
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
+	// engine judges the owned nodes' health (the workers probe them
+	// through it) and fails over, over members and the store (actuator).
+	engine *failover.Engine
 
-	healthMu sync.Mutex
-	tracker  *failover.Tracker
-
-	statsMu sync.Mutex
-	stats   Stats
-
-	mu        sync.Mutex
-	workers   map[string]*worker // by node ID
-	snap      *Snapshot          // last dispatched
-	problems  string             // last logged, to log changes only
-	noPrimary map[string]string  // DA ID -> error last written (no healthy secondary)
+	mu       sync.Mutex
+	workers  map[string]*worker // by node ID
+	snap     *Snapshot          // last dispatched
+	problems string             // last logged, to log changes only
 
 	async sync.WaitGroup // status writes and failover phases
 }
@@ -55,12 +52,13 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	tracker, err := failover.NewTracker(cfg.Failover)
+	m := &Monitor{cfg: cfg, log: log, members: members, round: make(chan struct{}, 1), workers: map[string]*worker{}}
+	m.engine, err = failover.NewEngine(failover.EngineConfig{Health: cfg.Failover, ProbeTimeout: cfg.HealthTimeout,
+		Leadership: members, Actuator: storeActuator{m}, Now: cfg.Now, MaxBatch: store.MaxTxnOps - 1, // one condition guards the member key
+		OnTransition: m.onTransition, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	m := &Monitor{cfg: cfg, log: log, members: members, tracker: tracker,
-		round: make(chan struct{}, 1), workers: map[string]*worker{}, noPrimary: map[string]string{}}
 	if m.transport, err = cfg.agentTransport(log); err != nil {
 		return nil, err
 	}
@@ -166,20 +164,20 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	n, wake, err := m.failovers(ctx, snap)
+	res, err := m.engine.Failover(ctx, viewOf(snap))
 	if err != nil {
 		m.log.Warn("failover incomplete", "error", err)
 		m.requestRound()
 	}
-	if n > 0 {
+	if res.Moved > 0 {
 		if snap, err = LoadSnapshot(ctx, m.cfg.Store); err != nil {
-			return wake, err
+			return res.Wake, err
 		}
 	}
 	plan := Build(snap)
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
-	return wake, nil
+	return res.Wake, nil
 }
 
 func (m *Monitor) logProblems(plan *Plan) {
@@ -251,9 +249,7 @@ func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, forc
 			w.cancel()
 			released = append(released, w)
 			delete(m.workers, id)
-			m.healthMu.Lock()
-			m.tracker.Forget(id)
-			m.healthMu.Unlock()
+			m.engine.Forget(id)
 		}
 	}
 	for id, np := range plan.Nodes {
@@ -322,42 +318,40 @@ type Stats struct {
 
 // Stats returns the monitor's failure and failover counts.
 func (m *Monitor) Stats() Stats {
-	m.statsMu.Lock()
-	st := m.stats
-	m.statsMu.Unlock()
+	es := m.engine.Stats()
+	st := Stats{NodesFailedRefused: es.NodesFailedRefused, NodesFailedSilent: es.NodesFailedSilent,
+		Failovers: es.Failovers, LastFailover: es.LastFailover, Waiting: es.Waiting}
 	m.mu.Lock()
 	names := map[string]string{}
 	for id, w := range m.workers {
 		names[id] = w.name
 	}
 	m.mu.Unlock()
-	now := m.cfg.Now()
-	m.healthMu.Lock()
 	for id, name := range names {
-		if m.tracker.HoldDown(id, now) > 0 {
+		if m.engine.HoldDown(id) > 0 {
 			st.HeldDown = append(st.HeldDown, name)
 		}
 	}
-	m.healthMu.Unlock()
 	slices.Sort(st.HeldDown)
 	return st
 }
 
-func (m *Monitor) countNodeFailure(cause failover.Miss) {
-	m.statsMu.Lock()
-	defer m.statsMu.Unlock()
-	if cause == failover.Silent {
-		m.stats.NodesFailedSilent++
-	} else {
-		m.stats.NodesFailedRefused++
-	}
-}
+// Engine returns the monitor's failover engine: its Events report node
+// health transitions and failovers.
+func (m *Monitor) Engine() *failover.Engine { return m.engine }
 
 // healthOf returns the tracked state of an owned node.
-func (m *Monitor) healthOf(id string) failover.State {
-	m.healthMu.Lock()
-	defer m.healthMu.Unlock()
-	return m.tracker.State(id)
+func (m *Monitor) healthOf(id string) failover.State { return m.engine.State(id) }
+
+// onTransition is the engine's hook: the node's worker acts on a health
+// change of its node.
+func (m *Monitor) onTransition(tr failover.Transition, o failover.Observation) {
+	m.mu.Lock()
+	w := m.workers[tr.Node]
+	m.mu.Unlock()
+	if w != nil {
+		w.onTransition(tr, o.Err)
+	}
 }
 
 // ErrAgent is wrapped by failed calls to an agent.

@@ -298,7 +298,7 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	w.suspect.Store(false)
 	// A Sync that came back proves the node alive as well as a Health
 	// does (a node busy with a large Sync may answer Health slowly).
-	w.observe(failover.Probe{Node: w.id, At: w.m.cfg.Now(), OK: true, Instance: reply.GetInstanceId()}, nil)
+	w.m.engine.Observe(w.id, failover.Observation{OK: true, Instance: reply.GetInstanceId()})
 	notReady, firstErr := 0, ""
 	for _, o := range reply.GetObjects() {
 		if !o.GetOk() {
@@ -357,84 +357,24 @@ func (w *worker) setSyncError(msg string) {
 	}
 }
 
-// probe checks the node's health every Failover.Interval and feeds the
-// tracker. A probe may take up to HealthTimeout (half of SlowTimeout by
-// default), so a slow node's answer counts however late it comes; while it
-// is outstanding, every tick records that the node is still silent (weak
-// evidence, judged on schedule) and sends a scout, a fresh probe that
-// replaces the previous scout: a refusal the late probe cannot see (a host
-// that rebooted under its connection) shows within an interval. The agent
-// answers concurrent probes with one SPDK request, so neither piles work
-// onto a slow node, and there are never more than two probes in flight.
-func (w *worker) probe() {
-	t := time.NewTicker(w.m.cfg.Failover.Interval)
-	defer t.Stop()
-	type probe struct {
-		started   time.Time
-		cancel    context.CancelFunc
-		cancelled bool
+// probe checks the node's health every Failover.Interval through the
+// failover engine (failover.Engine.ProbeNode: a late answer counts, a scout
+// sees a refusal the late probe cannot), with the worker as its Prober.
+func (w *worker) probe() { w.m.engine.ProbeNode(w.ctx, w.id, w) }
+
+var _ failover.BusyProber = (*worker)(nil)
+
+// Probe asks the node's agent for its health once (the engine's Prober).
+func (w *worker) Probe(ctx context.Context, _ string) failover.Observation {
+	reply, err := w.probeOnce(ctx)
+	if err != nil {
+		return failover.Observation{Miss: missOf(err), Err: err}
 	}
-	type result struct {
-		p     *probe
-		reply *agentpb.HealthReply
-		err   error
-	}
-	done := make(chan result)
-	running := 0 // goroutines, including cancelled scouts
-	start := func() *probe {
-		ctx, cancel := context.WithTimeout(w.ctx, w.m.cfg.HealthTimeout)
-		p := &probe{started: time.Now(), cancel: cancel}
-		running++
-		go func() {
-			defer cancel()
-			reply, err := w.probeOnce(ctx)
-			done <- result{p, reply, err}
-		}()
-		return p
-	}
-	late, scout := start(), (*probe)(nil)
-	var lastRefused time.Time
-	for {
-		select {
-		case <-w.ctx.Done():
-			for ; running > 0; running-- {
-				<-done // cancelled with w.ctx
-			}
-			return
-		case r := <-done:
-			running--
-			switch r.p {
-			case late:
-				late, scout = scout, nil // the scout, if any, is the one to wait for now
-			case scout:
-				scout = nil
-			}
-			if r.p.cancelled {
-				continue // replaced by a fresher scout: no evidence either way
-			}
-			if r.err != nil && missOf(r.err) == failover.Refused {
-				// Probes in flight together are refused together by one
-				// reset: that is one piece of evidence, not two.
-				if time.Since(lastRefused) < w.m.cfg.Failover.Interval/2 {
-					continue
-				}
-				lastRefused = time.Now()
-			}
-			w.record(r.reply, r.err)
-		case <-t.C:
-			if late == nil {
-				late = start()
-				continue
-			}
-			w.stillSilent(time.Since(late.started))
-			if scout != nil {
-				scout.cancelled = true
-				scout.cancel()
-			}
-			scout = start()
-		}
-	}
+	return failover.Observation{OK: true, Instance: reply.GetInstanceId()}
 }
+
+// Busy: timeouts are no evidence while a young Sync is in flight (busy).
+func (w *worker) Busy(string) bool { return w.busy() }
 
 func (w *worker) probeOnce(ctx context.Context) (*agentpb.HealthReply, error) {
 	reply, err := w.client.Health(ctx, &agentpb.HealthRequest{})
@@ -442,31 +382,6 @@ func (w *worker) probeOnce(ctx context.Context) (*agentpb.HealthReply, error) {
 		err = fmt.Errorf("%w: %s answers as role %q", ErrAgent, w.name, reply.GetRole())
 	}
 	return reply, err
-}
-
-// record feeds one probe's result to the tracker.
-func (w *worker) record(reply *agentpb.HealthReply, err error) {
-	if w.ctx.Err() != nil {
-		return
-	}
-	p := failover.Probe{Node: w.id, At: w.m.cfg.Now(), OK: err == nil, Instance: reply.GetInstanceId()}
-	if err != nil {
-		p.Miss = missOf(err)
-		if p.Miss == failover.Silent && w.busy() {
-			w.log.Trace("health probe timed out during a sync", "error", err)
-			return
-		}
-	}
-	w.observe(p, err)
-}
-
-// stillSilent records that the probe in flight has had no answer for d.
-func (w *worker) stillSilent(d time.Duration) {
-	if w.busy() {
-		return
-	}
-	err := fmt.Errorf("%w: no health answer from %s for %v", ErrAgent, w.name, d.Round(time.Millisecond))
-	w.observe(failover.Probe{Node: w.id, At: w.m.cfg.Now(), Miss: failover.Silent}, err)
 }
 
 // busy reports whether a Sync to the node is in flight and younger than
@@ -489,18 +404,9 @@ func missOf(err error) failover.Miss {
 	return failover.Refused
 }
 
-// observe feeds the tracker and acts on the transition.
-func (w *worker) observe(p failover.Probe, err error) {
-	w.m.healthMu.Lock()
-	tr := w.m.tracker.Observe(p)
-	w.m.healthMu.Unlock()
-	if tr.Changed() {
-		w.onTransition(tr, err)
-	}
-}
-
-// onTransition acts on a health change: re-sync a node that restarted or
-// came back, record healthy/failed, and let the control loop fail over.
+// onTransition acts on a health change (the engine counted it): re-sync a
+// node that restarted or came back, record healthy/failed, and let the
+// control loop fail over.
 func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 	if tr.Restarted || (tr.To == failover.Healthy && tr.From == failover.Failed) {
 		w.log.Info("node is back, re-syncing", "restarted", tr.Restarted)
@@ -529,7 +435,6 @@ func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 			evidence = fmt.Sprintf("silent for %.1fs", tr.Silence.Seconds())
 		}
 		w.log.Info("node failed", "evidence", evidence, "error", probeErr)
-		w.m.countNodeFailure(tr.Cause)
 		msg = fmt.Sprintf("health probes %s: %v", evidence, probeErr)
 	}
 	w.m.requestRound()
