@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 )
 
@@ -50,11 +51,15 @@ func TestOldStoredRecordsDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, vda.PDConf{Type: vda.PDMalloc, SizeBytes: 128 << 20}, pd.Conf)
 
-	// The old records hold their listeners (they have no claim keys: the
-	// scan finds them, in any spelling).
-	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn-new", Listener: listener("192.168.0.15", "4420")})
+	// A listener is claimed by its claim key alone (written with every node
+	// since listeners are checked for uniqueness): records written before
+	// that are not scanned for, which would make a node create read every
+	// node. A claimed listener is refused in any spelling.
+	_, err = c.CreateControllerNode(ctx, vda.NodeSpec{Name: "cn-a", Listener: listener("192.168.0.20", "4420")})
+	require.NoError(t, err)
+	_, err = c.CreateDiskNode(ctx, vda.NodeSpec{Name: "dn-b", Listener: nvmeof.TransportID{TrType: "TCP", TrAddr: "192.168.0.20", TrSvcID: "4420"}})
 	require.ErrorIs(t, err, vda.ErrAlreadyExists)
-	require.ErrorContains(t, err, `disk node "dn-old"`)
+	require.ErrorContains(t, err, `controller node "cn-a"`)
 
 	// An exporter shows its controller's listener.
 	_, err = c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da0", CntlrCount: 1, SizeBytes: 16 << 20,
