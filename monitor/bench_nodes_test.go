@@ -35,11 +35,17 @@ import (
 // (the process's CPU time, monitors and test agents together, per node
 // and second), writes/s (store transactions that write, lease renewals
 // apart: status is written only on change, so this should be 0),
-// renewals/s and probes/node/s.
+// renewals/s and probes/node/s. VDA_BENCH_NODES=<n> runs n nodes only.
 //
 //	go test -run '^$' -bench BenchmarkMonitorNodes -benchtime 1x ./monitor
 func BenchmarkMonitorNodes(b *testing.B) {
-	for _, n := range []int{100, 1000} {
+	sizes := []int{100, 1000}
+	if v := os.Getenv("VDA_BENCH_NODES"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err)
+		sizes = []int{n}
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				benchMonitorNodes(b, n)
@@ -94,8 +100,9 @@ func benchMonitorNodes(b *testing.B, n int) {
 
 // BenchmarkMonitorMemory: the heap a monitor holds for a cluster of das DAs
 // (2 VDs, 2 controllers, an exporter each) on 100 DNs and 50 CNs, once
-// every DA is healthy: the live heap after a GC with the monitor running
-// less the live heap once it stopped (monitor-MiB);
+// every DA is healthy and the monitor has stopped writing: the live heap
+// after a GC with the monitor running less the live heap once it stopped
+// (monitor-MiB);
 // and the same for a Cluster, the portal's state, after a create (which
 // loads its candidate cache) and a paged list of every DA (portal-MiB).
 // The agents are a minimal in-process Transport that keeps no copy of what
@@ -171,6 +178,7 @@ func benchMonitorMemory(b *testing.B, n int) {
 	cfg.SyncTimeout, cfg.BackoffMin, cfg.BackoffMax = 5*time.Minute, def.BackoffMin, def.BackoffMax
 	_, stop := startMonitor(b, cfg)
 	waitAllHealthy(b, nil, n, s)
+	waitQuiet(b, s)
 	running := liveHeap()
 	writeHeapProfile(b, "monitor")
 	stop()
@@ -249,6 +257,23 @@ func waitAllHealthy(b *testing.B, c *vda.Cluster, n int, s ...store.Store) {
 		}
 		return true
 	}, 30*time.Minute, time.Duration(100+n/100)*time.Millisecond)
+}
+
+// waitQuiet waits until the store's revision has not moved for a second
+// (the monitor is done writing statuses, so its rounds are over).
+func waitQuiet(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	last, err := s.Revision(ctx)
+	require.NoError(b, err)
+	since := time.Now()
+	eventually(b, func() bool {
+		rev, err := s.Revision(ctx)
+		require.NoError(b, err)
+		if rev != last {
+			last, since = rev, time.Now()
+		}
+		return time.Since(since) >= time.Second
+	}, 10*time.Minute, 100*time.Millisecond)
 }
 
 // steadyWindow is VDA_BENCH_STEADY, default 10 s.
