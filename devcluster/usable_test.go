@@ -137,9 +137,9 @@ func (u *usable) expect(n int) {
 // startCluster runs a cluster of dns disk nodes (one aio PD of pdBytes
 // each) and cns controller nodes until tb ends, with the monitor's and
 // failure detector's defaults.
-func startCluster(tb testing.TB, dns, cns int, pdBytes uint64) *devcluster.Cluster {
+func startCluster(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64) *devcluster.Cluster {
 	tb.Helper()
-	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), AnyPorts: true, Register: true,
+	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
 		DNs: dns, CNs: cns, PDSizeBytes: pdBytes})
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -158,7 +158,7 @@ func startCluster(tb testing.TB, dns, cns int, pdBytes uint64) *devcluster.Clust
 // TestCreateToUsable creates a handful of DAs with an exporter each at
 // once and requires every exporter to become healthy on both controllers.
 func TestCreateToUsable(t *testing.T) {
-	c := startCluster(t, 3, 2, 1<<30)
+	c := startCluster(t, "", 3, 2, 1<<30)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang, not a budget
 	defer cancel()
 	u := watchUsable(ctx, t, c.API())
@@ -208,13 +208,19 @@ func envOr(tb testing.TB, name string, def float64) float64 {
 // creates were issued at and the rate DAs became usable over the whole
 // run. Each iteration adds VDA_USABLE_RATE (100) DAs/s for
 // VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
-// The cluster: 4 disk nodes, 3 controller nodes, embedded etcd, the
-// monitor's defaults.
+// The cluster: 4 disk nodes, 3 controller nodes, the monitor's defaults,
+// on the dev cluster's embedded etcd (etcd) or its in-memory store
+// (memory), which shows what the store costs.
 func BenchmarkCreateToUsable(b *testing.B) {
+	b.Run("etcd", func(b *testing.B) { benchUsable(b, "") })
+	b.Run("memory", func(b *testing.B) { benchUsable(b, "memory://") })
+}
+
+func benchUsable(b *testing.B, storeURI string) {
 	rate := envOr(b, "VDA_USABLE_RATE", 100)
 	secs := envOr(b, "VDA_USABLE_SECONDS", 20)
 	n := int(rate * secs)
-	c := startCluster(b, 4, 3, 64<<30)
+	c := startCluster(b, storeURI, 4, 3, 64<<30)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u := watchUsable(ctx, b, c.API())
