@@ -25,6 +25,9 @@ type Monitor struct {
 	transport Transport // Config.Transport, or GRPC with Config.TLS
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
+	// progress is signalled by every push that applied new state (see
+	// worker.waitProgress).
+	progress signal
 
 	healthMu sync.Mutex
 	tracker  *failover.Tracker
