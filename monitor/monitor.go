@@ -132,6 +132,7 @@ func (m *Monitor) control(ctx context.Context) {
 	force, backoff := true, time.Duration(0)
 	for {
 		changed := m.members.Changed()
+		started := time.Now()
 		wake, err := m.runRound(ctx, force)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -157,6 +158,9 @@ func (m *Monitor) control(ctx context.Context) {
 		case <-held.C:
 		case <-resync.C:
 			force = true
+		}
+		if d := m.cfg.RoundInterval - time.Since(started); d > 0 {
+			sleepCtx(ctx, d) // batch what changes meanwhile
 		}
 	}
 }
