@@ -74,6 +74,14 @@ func TestWaitProgress(t *testing.T) {
 		done = waiting(w, time.Hour, w.progressMark())
 		time.Sleep(time.Hour)
 		require.True(t, returned(done))
+
+		// Progress is acted on BackoffMin after the wait began, not sooner.
+		m.cfg.BackoffMin = 100 * time.Millisecond
+		done = waiting(w, time.Hour, w.progressMark())
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 3}, 3)
+		require.False(t, returned(done), "retried before BackoffMin")
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, returned(done))
 	})
 }
 

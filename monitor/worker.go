@@ -262,10 +262,20 @@ func (w *worker) progressMark() progressMark {
 // also cut short by a newer plan, or by another node's push that made
 // progress since the mark (taken before the push that found the objects
 // not ready, so none is missed; this worker's own progress does not count).
+// Progress is acted on BackoffMin after the wait began at the earliest:
+// a busy cluster makes progress all the time, and each retry costs the
+// node a whole sync.
 func (w *worker) waitProgress(d time.Duration, since progressMark) {
 	t := time.NewTimer(d/2 + rand.N(d/2+1))
 	defer t.Stop()
-	ch := since.ch
+	var floor <-chan time.Time
+	passed := w.m.cfg.BackoffMin <= 0
+	if !passed {
+		ft := time.NewTimer(w.m.cfg.BackoffMin)
+		defer ft.Stop()
+		floor = ft.C
+	}
+	ch, progressed := since.ch, false
 	for {
 		select {
 		case <-w.ctx.Done():
@@ -276,12 +286,21 @@ func (w *worker) waitProgress(d time.Duration, since progressMark) {
 			return
 		case <-w.kick:
 			return
+		case <-floor:
+			if progressed {
+				return
+			}
+			passed, floor = true, nil
 		case <-ch:
 			var gen int64
 			ch, gen = w.m.progress.wait()
-			if gen-since.gen > w.progressed-since.mine {
+			if gen-since.gen <= w.progressed-since.mine {
+				continue // only this node's own
+			}
+			if passed {
 				return
 			}
+			progressed, ch = true, nil // retry once the floor has passed
 		}
 	}
 }
