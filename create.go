@@ -217,12 +217,43 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			return nil, err
 		}
 		pl, err := c.plan(req, p)
+		if err == nil && pl.res.held() {
+			// A pending create of this Cluster writes a PD or CN this
+			// placement chose: committing now would fail on its guard once
+			// that create commits, and the retry would cost a transaction
+			// and a refresh. Wait for it, then place again on what it wrote
+			// (creates on disjoint nodes still commit in parallel).
+			ch := c.advanced
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("vda: placing %s: %w", daWhat(req.Name), ctx.Err())
+			}
+		}
 		if err == nil {
 			c.reserve(&pl.res)
 		}
 		c.mu.Unlock()
 		return pl, err
 	}
+}
+
+// held reports whether a pending reservation holds one of r's PDs or CNs
+// (before r itself is reserved). c.mu is held.
+func (r *reservation) held() bool {
+	for _, p := range r.pds {
+		if p.pendVDs > 0 {
+			return true
+		}
+	}
+	for _, n := range r.cns {
+		if n.pend > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // plan checks a Placer's answer against the cache and snapshots what the

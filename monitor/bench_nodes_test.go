@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -293,10 +294,18 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// countingStore counts the transactions that write, and lease renewals.
+// countingStore counts the transactions that write, lease renewals and
+// reads of status keys.
 type countingStore struct {
 	store.Store
-	writes, renewals atomic.Int64
+	writes, renewals, statusReads atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, key string) (store.KV, error) {
+	if strings.HasPrefix(key, vda.PrefixStatus) {
+		s.statusReads.Add(1)
+	}
+	return s.Store.Get(ctx, key)
 }
 
 func (s *countingStore) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {

@@ -30,6 +30,12 @@ type Config struct {
 	// ResyncInterval is how often every owned node is pushed its state
 	// even if nothing changed (drift repair).
 	ResyncInterval time.Duration
+	// RoundInterval is the least time between the starts of two rounds
+	// (snapshot, plan, dispatch): the changes that arrive meanwhile are
+	// planned and pushed together, so a burst of creates costs a few
+	// rounds, each reading the whole cluster, and a few pushes, rather than
+	// one of each per change. A round after a quiet spell starts at once.
+	RoundInterval time.Duration
 	// SyncTimeout bounds one Sync call to an agent.
 	SyncTimeout time.Duration
 	// BackoffMin and BackoffMax bound the exponential backoff between
@@ -87,13 +93,13 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
-// 30 s resync, 2 min sync timeout (the agent's own: a Sync that cannot
+// 30 s resync, rounds at least 50 ms apart, 2 min sync timeout (the agent's own: a Sync that cannot
 // finish in time loses its progress), no busy grace, 100 ms-5 s backoff,
 // 2 s phases and failover.DefaultConfig (probes every 400 ms, a node failed
 // after 3 refusals in 1.5 s or 5 s without an answer, held down 10 s); a
 // probe may take half the slow timeout, 2.5 s.
 func DefaultConfig(s store.Store, id string) Config {
-	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second,
+	return Config{Store: s, ID: id, LeaseTTL: 5 * time.Second, ResyncInterval: 30 * time.Second, RoundInterval: 50 * time.Millisecond,
 		SyncTimeout: 2 * time.Minute, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
 		PhaseTimeout: 2 * time.Second, Failover: failover.DefaultConfig(),
 		StatusConcurrency: 32}
@@ -133,6 +139,7 @@ func (c Config) withDefaults() Config {
 	}
 	set(&c.LeaseTTL, d.LeaseTTL)
 	set(&c.ResyncInterval, d.ResyncInterval)
+	set(&c.RoundInterval, d.RoundInterval)
 	set(&c.SyncTimeout, d.SyncTimeout)
 	set(&c.BackoffMin, d.BackoffMin)
 	set(&c.BackoffMax, d.BackoffMax)
@@ -163,7 +170,7 @@ func (c Config) Validate() error {
 	if c.ID == "" || strings.ContainsAny(c.ID, "/\x00") {
 		errs = append(errs, fmt.Errorf("invalid monitor id %q (required, without '/')", c.ID))
 	}
-	for name, d := range map[string]time.Duration{"lease TTL": c.LeaseTTL, "resync interval": c.ResyncInterval,
+	for name, d := range map[string]time.Duration{"lease TTL": c.LeaseTTL, "resync interval": c.ResyncInterval, "round interval": c.RoundInterval,
 		"sync timeout": c.SyncTimeout, "minimum backoff": c.BackoffMin, "phase timeout": c.PhaseTimeout,
 		"health timeout": c.HealthTimeout, "busy grace": c.BusyGrace} {
 		if d < 0 {

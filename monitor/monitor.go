@@ -29,6 +29,9 @@ type Monitor struct {
 	// engine judges the owned nodes' health (the workers probe them
 	// through it) and fails over, over members and the store (actuator).
 	engine *failover.Engine
+	// progress is signalled by every push that applied new state (see
+	// worker.waitProgress).
+	progress signal
 
 	mu       sync.Mutex
 	workers  map[string]*worker // by node ID
@@ -127,6 +130,7 @@ func (m *Monitor) control(ctx context.Context) {
 	force, backoff := true, time.Duration(0)
 	for {
 		changed := m.members.Changed()
+		started := time.Now()
 		wake, err := m.runRound(ctx, force)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -152,6 +156,9 @@ func (m *Monitor) control(ctx context.Context) {
 		case <-held.C:
 		case <-resync.C:
 			force = true
+		}
+		if d := m.cfg.RoundInterval - time.Since(started); d > 0 {
+			sleepCtx(ctx, d) // batch what changes meanwhile
 		}
 	}
 }

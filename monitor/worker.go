@@ -64,6 +64,14 @@ type worker struct {
 	lastReply *agentpb.SyncReply
 	stale     bool
 	heldMsg   string
+	// own holds, by spec key, this worker's part of each status as it
+	// last wrote it or found it in a snapshot (see writeBack).
+	own map[string]vda.Status
+	// The state last applied with how many of its objects were ready, and
+	// how often a push of this worker signalled Monitor.progress.
+	progState  *agentpb.SyncRequest
+	progReady  int
+	progressed int64
 }
 
 type waiter struct {
@@ -191,6 +199,7 @@ func (w *worker) run() {
 			if held || np == nil {
 				break
 			}
+			since := w.progressMark()
 			err := w.pushOnce(np, snap, force)
 			w.attempted(snap.Revision)
 			w.mu.Lock()
@@ -211,6 +220,15 @@ func (w *worker) run() {
 				continue
 			}
 			backoff = nextBackoff(backoff, w.m.cfg.BackoffMin, w.m.cfg.BackoffMax)
+			if errors.Is(err, errNotReady) {
+				// The node answered and applied the state; what is missing
+				// waits for other nodes (a primary for its VDs, a secondary
+				// for its primary) or for newer state, not for this node
+				// to recover: retry as soon as either shows up.
+				w.log.Trace("objects not ready", "error", err, "retry_in", backoff)
+				w.waitProgress(backoff, since)
+				continue
+			}
 			w.log.Debug("push failed", "error", err, "retry_in", backoff)
 			w.wait(backoff)
 		}
@@ -225,6 +243,65 @@ func (w *worker) wait(d time.Duration) {
 	case <-w.ctx.Done():
 	case <-t.C:
 	case <-w.urgent:
+	}
+}
+
+// progressMark is where waitProgress counts other nodes' progress from.
+type progressMark struct {
+	ch   <-chan struct{}
+	gen  int64 // Monitor.progress signals so far
+	mine int64 // of which this worker's
+}
+
+func (w *worker) progressMark() progressMark {
+	ch, gen := w.m.progress.wait()
+	return progressMark{ch: ch, gen: gen, mine: w.progressed}
+}
+
+// waitProgress is wait for a node whose objects are not ready yet: it is
+// also cut short by a newer plan, or by another node's push that made
+// progress since the mark (taken before the push that found the objects
+// not ready, so none is missed; this worker's own progress does not count).
+// Progress is acted on BackoffMin after the wait began at the earliest:
+// a busy cluster makes progress all the time, and each retry costs the
+// node a whole sync.
+func (w *worker) waitProgress(d time.Duration, since progressMark) {
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	var floor <-chan time.Time
+	passed := w.m.cfg.BackoffMin <= 0
+	if !passed {
+		ft := time.NewTimer(w.m.cfg.BackoffMin)
+		defer ft.Stop()
+		floor = ft.C
+	}
+	ch, progressed := since.ch, false
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-w.urgent:
+			return
+		case <-w.kick:
+			return
+		case <-floor:
+			if progressed {
+				return
+			}
+			passed, floor = true, nil
+		case <-ch:
+			var gen int64
+			ch, gen = w.m.progress.wait()
+			if gen-since.gen <= w.progressed-since.mine {
+				continue // only this node's own
+			}
+			if passed {
+				return
+			}
+			progressed, ch = true, nil // retry once the floor has passed
+		}
 	}
 }
 
@@ -251,7 +328,7 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 		if w.stale {
 			w.log.Trace("rewriting dropped statuses", "revision", snap.Revision)
 			// Same state as applied: the reply holds for this snapshot too.
-			w.writeBack(snap, np, w.lastReply)
+			w.writeBack(snap, np, w.lastReply, true)
 		}
 		return nil
 	}
@@ -311,7 +388,8 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	w.log.Debug("synced", "generation", np.Request.GetGeneration(), "objects", len(reply.GetObjects()),
 		"not_ready", notReady, "duration", time.Since(start))
 	w.setSyncError("")
-	w.writeBack(snap, np, reply)
+	w.writeBack(snap, np, reply, force)
+	w.noteProgress(bare, len(reply.GetObjects())-notReady)
 	if notReady > 0 {
 		// Level-triggered: push the same state again (with backoff) until
 		// every object is ready, e.g. a primary whose VDs were not there yet.
@@ -322,22 +400,101 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	return nil
 }
 
+// noteProgress signals Monitor.progress if the push that applied state
+// (with ready objects ready) changed something another node may wait for:
+// new state, or more objects ready than the last push of the same state.
+// Statuses are written back first, so what waits sees them.
+func (w *worker) noteProgress(state *agentpb.SyncRequest, ready int) {
+	same := w.progState != nil && proto.Equal(state, w.progState)
+	if same && ready <= w.progReady {
+		w.progReady = ready
+		return
+	}
+	w.progState, w.progReady = state, ready
+	w.progressed++
+	w.m.progress.signal()
+}
+
 // errNotReady: the agent applied the state but reported object errors.
 var errNotReady = errors.New("monitor: objects not ready")
 
 // writeBack writes the reply's statuses and marks DAs initialized.
-func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncReply) {
+//
+// A node reports every object it holds on every push, and each status
+// write reads the spec and the status back from the store: on a node with
+// thousands of objects that costs far more than the push. So, unless all
+// is set (a forced push: resync, a node back from failure), an edit is not
+// written when it is what this worker last wrote for that key (own) and
+// the snapshot holds it already. Both are needed: the snapshot may predate
+// this worker's last write of another value, and only the snapshot shows
+// what others wrote. Others change a node's parts only while the node is
+// failed (it is force-pushed when it returns) or with a change of the
+// spec (the edits are guarded by the spec's revision).
+func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncReply, all bool) {
 	edits, initialized := reportEdits(snap, np, reply)
+	own := make(map[string]vda.Status, len(w.own))
+	var todo []statusEdit
+	var mine []vda.Status
+	grouped := groupEdits(edits)
+	twice := map[string]bool{} // keys with edits under two guards: never skipped nor recorded
+	seen := map[string]bool{}
+	for _, e := range grouped {
+		twice[e.specKey], seen[e.specKey] = seen[e.specKey], true
+	}
+	for _, e := range grouped {
+		var part vda.Status
+		e.edit(&part)
+		if prev, ok := w.own[e.specKey]; !all && ok && !twice[e.specKey] && sameStatus(prev, part) && unchangedBy(snap, e) {
+			own[e.specKey] = part
+			continue
+		}
+		todo, mine = append(todo, e), append(mine, part)
+	}
 	w.statusMu.Lock()
 	defer w.statusMu.Unlock()
-	stale, err := w.m.writeAll(w.ctx, edits)
+	stale, err := w.m.writeAll(w.ctx, todo)
 	w.stale = stale
+	if err == nil && !stale {
+		for i, e := range todo {
+			if !twice[e.specKey] {
+				own[e.specKey] = mine[i]
+			}
+		}
+	} // else: written again next time
+	w.own = own
 	if err != nil && w.ctx.Err() == nil {
 		w.log.Warn("status write-back failed", "error", err)
 	}
 	if err := w.m.markInitialized(w.ctx, snap, initialized); err != nil && w.ctx.Err() == nil {
 		w.log.Warn("cannot mark disk arrays initialized", "error", err)
 	}
+}
+
+// unchangedBy reports whether e leaves the status the snapshot holds for
+// its key as it is.
+func unchangedBy(snap *Snapshot, e statusEdit) bool {
+	cur := snap.Statuses[e.specKey]
+	next := cloneStatus(cur)
+	e.edit(&next)
+	return sameStatus(cur, next)
+}
+
+// sameStatus is statusEqual, epochs included.
+func sameStatus(a, b vda.Status) bool { return statusEqual(a, b) && epochsEqual(a, b) }
+
+// epochsEqual compares the epochs of a and b and of their parts, which
+// statusEqual leaves out: the snapshot's status may hold a part as
+// reported at an older epoch (writeStatus normalizes those as it writes).
+func epochsEqual(a, b vda.Status) bool {
+	if a.Epoch != b.Epoch {
+		return false
+	}
+	for id, pa := range a.Parts {
+		if pb, ok := b.Parts[id]; ok && !epochsEqual(pa, pb) {
+			return false
+		}
+	}
+	return true
 }
 
 // setSyncError records the last sync error in the node's status.
@@ -439,4 +596,32 @@ func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 	}
 	w.m.requestRound()
 	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, msg) })
+}
+
+// signal is a counted broadcast: every signal closes the channel that wait
+// returned before it. The zero value is ready to use.
+type signal struct {
+	mu  sync.Mutex
+	ch  chan struct{}
+	gen int64 // signals so far
+}
+
+// wait returns the channel the next signal closes and the signals so far.
+func (s *signal) wait() (<-chan struct{}, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch, s.gen
+}
+
+func (s *signal) signal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }

@@ -1,0 +1,266 @@
+package devcluster_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/devcluster"
+)
+
+// Create to usable (issue 18): from the DA create and the exporter create
+// to the exporter healthy on every controller (primary and secondaries).
+
+// usable tracks DAs from their create to their exporter healthy on every
+// controller, through one watch over all exporters.
+type usable struct {
+	api *vda.Cluster
+
+	mu      sync.Mutex
+	pending map[string]*usableDA // by exporter key
+	lat     []time.Duration      // create to usable, per usable DA
+	calls   []time.Duration      // the two create calls, per DA
+	errs    []error
+	last    time.Time // when the last DA became usable
+	all     chan struct{}
+	want    int // close all once this many are usable
+}
+
+type usableDA struct {
+	da, exp  string
+	issued   time.Time // when the create was due (open loop)
+	checking bool      // a read of the exporter is under way
+	again    bool      // a change arrived during that read
+}
+
+// watchUsable starts watching exporters; it ends with ctx.
+func watchUsable(ctx context.Context, tb testing.TB, api *vda.Cluster) *usable {
+	changes, _, err := api.Watch(ctx, vda.PrefixExp)
+	require.NoError(tb, err)
+	u := &usable{api: api, pending: map[string]*usableDA{}, all: make(chan struct{})}
+	go func() {
+		for ch := range changes {
+			u.changed(ctx, ch.Key)
+		}
+	}()
+	return u
+}
+
+// changed reads the exporter at key (once at a time per exporter, again
+// if it changed meanwhile) and records it usable when it is healthy.
+func (u *usable) changed(ctx context.Context, key string) {
+	u.mu.Lock()
+	d := u.pending[key]
+	if d == nil {
+		u.mu.Unlock()
+		return
+	}
+	if d.checking {
+		d.again = true
+		u.mu.Unlock()
+		return
+	}
+	d.checking = true
+	u.mu.Unlock()
+	go func() {
+		for {
+			exp, err := u.api.GetExporter(ctx, d.da, d.exp)
+			now := time.Now()
+			u.mu.Lock()
+			if vda.Healthy(exp, err) {
+				if _, ok := u.pending[key]; ok {
+					delete(u.pending, key)
+					u.lat = append(u.lat, now.Sub(d.issued))
+					u.last = now
+					if len(u.lat) == u.want {
+						close(u.all)
+					}
+				}
+				u.mu.Unlock()
+				return
+			}
+			if !d.again || ctx.Err() != nil {
+				d.checking = false
+				u.mu.Unlock()
+				return
+			}
+			d.again = false
+			u.mu.Unlock()
+		}
+	}()
+}
+
+// create makes DA name with 2 VDs and 2 controllers and its exporter,
+// timing it from issued.
+func (u *usable) create(ctx context.Context, name string, issued time.Time) {
+	key := vda.KeyExp(name, "exp0")
+	u.mu.Lock()
+	u.pending[key] = &usableDA{da: name, exp: "exp0", issued: issued}
+	u.mu.Unlock()
+	_, err := u.api.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: 2, SizeBytes: 16 << 20,
+		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+	if err == nil {
+		_, err = u.api.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: hostNQN})
+	}
+	u.mu.Lock()
+	if err != nil {
+		delete(u.pending, key)
+		u.errs = append(u.errs, fmt.Errorf("create %s: %w", name, err))
+	} else {
+		u.calls = append(u.calls, time.Since(issued))
+	}
+	u.mu.Unlock()
+	if err == nil {
+		u.changed(ctx, key) // in case it is healthy already
+	}
+}
+
+// expect makes all close once n DAs are usable.
+func (u *usable) expect(n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.want = n
+	if len(u.lat) >= n {
+		close(u.all)
+	}
+}
+
+// startCluster runs a cluster of dns disk nodes (one aio PD of pdBytes
+// each) and cns controller nodes until tb ends, with the monitor's and
+// failure detector's defaults.
+func startCluster(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64) *devcluster.Cluster {
+	tb.Helper()
+	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
+		DNs: dns, CNs: cns, PDSizeBytes: pdBytes})
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); require.NoError(tb, <-done) })
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		done <- nil // for the cleanup
+		tb.Fatalf("cluster did not start: %v", err)
+	}
+	return c
+}
+
+// TestCreateToUsable creates a handful of DAs with an exporter each at
+// once and requires every exporter to become healthy on both controllers.
+func TestCreateToUsable(t *testing.T) {
+	c := startCluster(t, "", 3, 2, 1<<30)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang, not a budget
+	defer cancel()
+	u := watchUsable(ctx, t, c.API())
+	const n = 6
+	u.expect(n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { u.create(ctx, fmt.Sprintf("da%d", i), time.Now()) })
+	}
+	wg.Wait()
+	require.Empty(t, u.errs)
+	select {
+	case <-u.all:
+	case <-ctx.Done():
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		t.Fatalf("%d of %d DAs usable; pending: %v", len(u.lat), n, slices.Sorted(maps.Keys(u.pending)))
+	}
+	for i := range n {
+		exp, err := c.API().GetExporter(ctx, fmt.Sprintf("da%d", i), "exp0")
+		require.NoError(t, err)
+		require.Len(t, exp.Ports, 2)
+		for _, p := range exp.Ports {
+			require.Equal(t, vda.HealthHealthy, exp.Status.Part(p.ID).Health, "da%d controller %d", i, p.CntlrIdx)
+			require.NotZero(t, p.CNListener)
+		}
+	}
+}
+
+// envOr reads a positive number from the environment.
+func envOr(tb testing.TB, name string, def float64) float64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	require.NoError(tb, err, name)
+	require.Positive(tb, v, name)
+	return v
+}
+
+// BenchmarkCreateToUsable offers DA creates (2 VDs, 2 controllers, one
+// exporter) at a fixed rate, open loop: the i-th is due at i/rate from the
+// start whatever happened to the earlier ones, and its latency counts from
+// then. It reports the latency from due to the exporter healthy on both
+// controllers (p50, p99, max), of the two create calls (p99), the rate
+// creates were issued at and the rate DAs became usable over the whole
+// run. Each iteration adds VDA_USABLE_RATE (100) DAs/s for
+// VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
+// The cluster: 4 disk nodes, 3 controller nodes, the monitor's defaults,
+// on the dev cluster's embedded etcd (etcd) or its in-memory store
+// (memory), which shows what the store costs.
+func BenchmarkCreateToUsable(b *testing.B) {
+	b.Run("etcd", func(b *testing.B) { benchUsable(b, "") })
+	b.Run("memory", func(b *testing.B) { benchUsable(b, "memory://") })
+}
+
+func benchUsable(b *testing.B, storeURI string) {
+	rate := envOr(b, "VDA_USABLE_RATE", 100)
+	secs := envOr(b, "VDA_USABLE_SECONDS", 20)
+	n := int(rate * secs)
+	c := startCluster(b, storeURI, 4, 3, 64<<30)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	u := watchUsable(ctx, b, c.API())
+	b.ResetTimer()
+	for it := range b.N {
+		u.mu.Lock()
+		u.lat, u.calls, u.all, u.want = nil, nil, make(chan struct{}), 0
+		u.mu.Unlock()
+		u.expect(n)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range n {
+			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Go(func() { u.create(ctx, fmt.Sprintf("da%d-%06d", it, i), due) })
+		}
+		issued := time.Since(start)
+		wg.Wait()
+		u.mu.Lock()
+		errs := u.errs
+		u.mu.Unlock()
+		require.Empty(b, errs)
+		select {
+		case <-u.all:
+		case <-time.After(10 * time.Minute):
+			b.Fatalf("%d of %d DAs usable after 10 minutes", len(u.lat), n)
+		}
+		u.mu.Lock()
+		lat, create, last := slices.Clone(u.lat), slices.Clone(u.calls), u.last
+		u.mu.Unlock()
+		slices.Sort(lat)
+		slices.Sort(create)
+		pct := func(d []time.Duration, p int) float64 { return d[(len(d)-1)*p/100].Seconds() * 1000 }
+		b.ReportMetric(pct(lat, 50), "p50-ms")
+		b.ReportMetric(pct(lat, 99), "p99-ms")
+		b.ReportMetric(pct(lat, 100), "max-ms")
+		b.ReportMetric(pct(create, 99), "create-p99-ms")
+		b.ReportMetric(float64(n)/issued.Seconds(), "offered-DAs/s")
+		b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "usable-DAs/s")
+	}
+}

@@ -1,0 +1,177 @@
+package monitor
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
+	"github.com/vda-io/vda/store"
+)
+
+// waiting starts w.waitProgress(d, mark) and returns a channel closed when
+// it returns.
+func waiting(w *worker, d time.Duration, mark progressMark) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { defer close(done); w.waitProgress(d, mark) }()
+	return done
+}
+
+func returned(done <-chan struct{}) bool {
+	synctest.Wait()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// A node whose objects are not ready retries once another node made
+// progress, or a newer plan came, and not for its own progress.
+func TestWaitProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &Monitor{}
+		newWorker := func() *worker {
+			return &worker{m: m, ctx: t.Context(), kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+		}
+		w, other := newWorker(), newWorker()
+		state := &agentpb.SyncRequest{NodeId: "n1"}
+
+		mark := w.progressMark()
+		w.noteProgress(state, 1) // its own push, after the mark
+		done := waiting(w, time.Hour, mark)
+		require.False(t, returned(done), "woken by its own progress")
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2"}, 3)
+		require.True(t, returned(done), "not woken by another node's progress")
+
+		// Progress made during the push (after the mark) is not missed.
+		mark = w.progressMark()
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3)
+		require.True(t, returned(waiting(w, time.Hour, mark)))
+
+		// The same state with no more objects ready is no progress.
+		mark = w.progressMark()
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3)
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 2)
+		done = waiting(w, time.Hour, mark)
+		require.False(t, returned(done), "woken without progress")
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3) // one more ready
+		require.True(t, returned(done))
+
+		// A newer plan ends the wait, and so does the backoff.
+		done = waiting(w, time.Hour, w.progressMark())
+		require.False(t, returned(done))
+		poke(w.kick)
+		require.True(t, returned(done))
+		done = waiting(w, time.Hour, w.progressMark())
+		time.Sleep(time.Hour)
+		require.True(t, returned(done))
+
+		// Progress is acted on BackoffMin after the wait began, not sooner.
+		m.cfg.BackoffMin = 100 * time.Millisecond
+		done = waiting(w, time.Hour, w.progressMark())
+		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 3}, 3)
+		require.False(t, returned(done), "retried before BackoffMin")
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, returned(done))
+	})
+}
+
+// A push's write-back skips what the worker last wrote when the snapshot
+// holds it, and writes it when the snapshot or the worker's last write
+// differ, or when the push is forced.
+func TestWriteBackSkipsWhatTheSnapshotHolds(t *testing.T) {
+	ctx := context.Background()
+	cs := &countingStore{Store: newMemStore(t)}
+	tc := newTestCluster(t, cs, 2, 2)
+	da := tc.createDA("da0", 2, 2)
+	m, err := New(testConfig(cs, "m0"))
+	require.NoError(t, err)
+	vd := da.VDs[0]
+	snapshot := func() (*Snapshot, *NodePlan) {
+		snap, err := LoadSnapshot(ctx, cs)
+		require.NoError(t, err)
+		return snap, Build(snap).Nodes[vd.DNID]
+	}
+	w := &worker{m: m, ctx: ctx, id: vd.DNID, role: RoleDN, log: m.log}
+	reply := func(ok bool) *agentpb.SyncReply {
+		return &agentpb.SyncReply{Objects: []*agentpb.ObjectStatus{{Kind: agentpb.Kind_KIND_VD, Id: vd.ID, Ok: ok, Error: "x"}}}
+	}
+	part := func() vda.Status { return tc.da("da0").Status.Part(vd.ID) }
+	writes := func(snap *Snapshot, np *NodePlan, r *agentpb.SyncReply, all bool) int64 {
+		before := cs.statusReads.Load()
+		w.writeBack(snap, np, r, all)
+		return cs.statusReads.Load() - before
+	}
+
+	snap, np := snapshot()
+	require.Positive(t, writes(snap, np, reply(true), false), "first write-back")
+	require.Equal(t, vda.HealthHealthy, part().Health)
+	stale := snap // holds no status for the VD
+	snap, np = snapshot()
+	require.Zero(t, writes(snap, np, reply(true), false), "written before and in the snapshot")
+	require.Positive(t, writes(snap, np, reply(true), true), "a forced push writes everything")
+
+	// The VD flaps: the snapshot that holds "healthy" predates the write
+	// of "degraded", which must not be taken as already there.
+	require.Positive(t, writes(snap, np, reply(false), false))
+	require.Equal(t, vda.HealthDegraded, part().Health)
+	require.Positive(t, writes(snap, np, reply(true), false))
+	require.Equal(t, vda.HealthHealthy, part().Health)
+
+	// A snapshot that does not hold what the worker wrote last (others
+	// wrote meanwhile, or it is older) is not trusted either.
+	require.Positive(t, writes(stale, np, reply(true), false))
+}
+
+// countingLists counts the snapshots taken (Lists of the whole cluster).
+type countingLists struct {
+	store.Store
+	snapshots atomic.Int64
+}
+
+func (s *countingLists) List(ctx context.Context, prefix string, opt store.ListOptions) (store.ListResult, error) {
+	if prefix == vda.Prefix {
+		s.snapshots.Add(1)
+	}
+	return s.Store.List(ctx, prefix, opt)
+}
+
+// Rounds start at least RoundInterval apart: a burst of changes is planned
+// in a few rounds, not one per change.
+func TestRoundsArePaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &countingLists{Store: newMemStore(t)}
+		cfg := testConfig(s, "m0")
+		cfg.RoundInterval = 100 * time.Millisecond
+		m, err := New(cfg)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		before := s.snapshots.Load()
+		// 100 spec changes, one every millisecond.
+		for i := range 100 {
+			_, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.PrefixCN + "burst", Value: []byte(strconv.Itoa(i))}}})
+			require.NoError(t, err)
+			time.Sleep(time.Millisecond)
+			synctest.Wait()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		rounds := s.snapshots.Load() - before
+		require.Positive(t, rounds, "the changes were planned")
+		require.LessOrEqual(t, rounds, int64(4), "rounds over 100 ms of changes, 100 ms apart")
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+	})
+}
