@@ -28,6 +28,9 @@ type cnNode struct {
 	listener nvmeof.TransportID
 	log      hclog.Logger
 	parallel int
+	// ana is what the agent knows of its exporters' ANA states (between
+	// syncs: see cnANARecord).
+	ana cnANARecord
 }
 
 // newCNNode returns the controller-node reconciler over c; listener is the
@@ -53,6 +56,7 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 	if err != nil {
 		return cnFailAll(cntlrs, err)
 	}
+	n.ana.begin(snap.subsystems, cnANARechecks)
 	tasks := make([]*cnTask, len(cntlrs))
 	claims := cnClaims{}
 	for i, c := range cntlrs {

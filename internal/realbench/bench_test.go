@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/internal/rpcmeter"
 )
 
 // envInt reads a positive integer from the environment, or def.
@@ -27,6 +28,7 @@ func envInt(b *testing.B, name string, def int) int {
 type phase struct {
 	d      time.Duration
 	counts map[string]int
+	stats  map[string]rpcmeter.Stat
 	rpcs   int
 }
 
@@ -37,9 +39,9 @@ func timedSync(b *testing.B, n *Node, sync func(context.Context) error) phase {
 	n.Meter.Reset()
 	start := time.Now()
 	if err := sync(ctx); err != nil {
-		b.Fatalf("%s sync: %v", n.Role, err)
+		b.Fatalf("%s sync: %v%s", n.Role, err, n.env.Tails())
 	}
-	p := phase{d: time.Since(start), counts: n.Meter.Counts()}
+	p := phase{d: time.Since(start), counts: n.Meter.Counts(), stats: n.Meter.Stats()}
 	p.rpcs = n.Meter.Total()
 	if err := n.Crashed(); err != nil {
 		b.Fatal(err)
@@ -53,7 +55,7 @@ func buildAndResync(b *testing.B, what string, n *Node, sync func(context.Contex
 	b.Helper()
 	build = timedSync(b, n, sync)
 	resync = timedSync(b, n, sync)
-	b.Logf("%s: build %v (%d RPCs: %s)", what, build.d, build.rpcs, FormatCounts(build.counts))
+	b.Logf("%s: build %v (%d RPCs): %s", what, build.d, build.rpcs, FormatStats(build.stats))
 	b.Logf("%s: no-op resync %v (%d RPCs: %s)", what, resync.d, resync.rpcs, FormatCounts(resync.counts))
 	if err := CheckReadOnly(resync.counts); err != nil {
 		b.Errorf("%s: %v", what, err)
@@ -72,16 +74,20 @@ func buildAndResync(b *testing.B, what string, n *Node, sync func(context.Contex
 // of the node. Run it with -benchtime 1x (see docs/BENCHMARKS.md).
 func BenchmarkNodeSync(b *testing.B) {
 	das := envInt(b, "VDA_REALBENCH_DAS", 500)
-	dnMem := envInt(b, "VDA_REALBENCH_DN_MEM_MB", 6144)
+	dnMem := envInt(b, "VDA_REALBENCH_DN_MEM_MB", 10240)
 	cnMem := envInt(b, "VDA_REALBENCH_CN_MEM_MB", 4096)
+	only := os.Getenv("VDA_REALBENCH_ONLY")
+	if only != "" && only != "dn" && only != "cn" {
+		b.Fatalf("VDA_REALBENCH_ONLY=%q is not dn or cn", only)
+	}
 	e := New(b)
 	var m struct{ dn, dnSerial, dnRe, dnReSerial, cnInit, cn, cnSerial, cnRe, cnReSerial phase }
 	add := func(dst *phase, p phase) {
 		dst.d += p.d
 		dst.rpcs += p.rpcs
 	}
+	b.StopTimer()
 	for range b.N {
-		b.StopTimer()
 		l := NewLayout(das, 2, e.Listener("dn"))
 		syncDN := func(n *Node) func(context.Context) error {
 			return func(ctx context.Context) error { return n.SyncDN(ctx, l.DN) }
@@ -90,15 +96,25 @@ func BenchmarkNodeSync(b *testing.B) {
 			return func(ctx context.Context) error { return n.SyncCN(ctx, l.CN) }
 		}
 
-		dn := e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
-		p, r := buildAndResync(b, "disk node", dn, syncDN(dn))
-		add(&m.dn, p)
-		add(&m.dnRe, r)
-		dn.Stop()
-		dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
-		p, r = buildAndResync(b, "disk node, one call at a time", dn, syncDN(dn))
-		add(&m.dnSerial, p)
-		add(&m.dnReSerial, r)
+		var dn *Node
+		if only != "cn" {
+			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
+			p, r := buildAndResync(b, "disk node", dn, syncDN(dn))
+			add(&m.dn, p)
+			add(&m.dnRe, r)
+			dn.Stop()
+			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
+			p, r = buildAndResync(b, "disk node, one call at a time", dn, syncDN(dn))
+			add(&m.dnSerial, p)
+			add(&m.dnReSerial, r)
+		} else {
+			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
+			timedSync(b, dn, syncDN(dn))
+		}
+		if only == "dn" {
+			dn.Stop()
+			continue
+		}
 
 		// The arrays' lvstores, made once on the disk node's VDs.
 		cn := e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem})
@@ -108,7 +124,7 @@ func BenchmarkNodeSync(b *testing.B) {
 		l.SetInitialized()
 
 		cn = e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem})
-		p, r = buildAndResync(b, "controller node", cn, syncCN(cn))
+		p, r := buildAndResync(b, "controller node", cn, syncCN(cn))
 		add(&m.cn, p)
 		add(&m.cnRe, r)
 		cn.Stop()
@@ -121,25 +137,29 @@ func BenchmarkNodeSync(b *testing.B) {
 			b.Fatal(err)
 		}
 		dn.Stop()
-		b.StartTimer()
 	}
+	b.StartTimer()
 	n := float64(b.N)
 	sec := func(p phase) float64 { return p.d.Seconds() / n }
 	ms := func(p phase) float64 { return float64(p.d.Milliseconds()) / n }
-	b.ReportMetric(sec(m.dn), "dn-build-s")
-	b.ReportMetric(sec(m.dnSerial), "dn-build-serial-s")
-	b.ReportMetric(sec(m.dnSerial)/sec(m.dn), "dn-build-x")
-	b.ReportMetric(ms(m.dnRe), "dn-resync-ms")
-	b.ReportMetric(ms(m.dnReSerial), "dn-resync-serial-ms")
-	b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
-	b.ReportMetric(float64(m.dnRe.rpcs)/n, "dn-resync-rpcs")
-	b.ReportMetric(sec(m.cnInit), "cn-create-s")
-	b.ReportMetric(sec(m.cn), "cn-build-s")
-	b.ReportMetric(sec(m.cnSerial), "cn-build-serial-s")
-	b.ReportMetric(sec(m.cnSerial)/sec(m.cn), "cn-build-x")
-	b.ReportMetric(ms(m.cnRe), "cn-resync-ms")
-	b.ReportMetric(ms(m.cnReSerial), "cn-resync-serial-ms")
-	b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
-	b.ReportMetric(float64(m.cnRe.rpcs)/n, "cn-resync-rpcs")
+	if only != "cn" {
+		b.ReportMetric(sec(m.dn), "dn-build-s")
+		b.ReportMetric(sec(m.dnSerial), "dn-build-serial-s")
+		b.ReportMetric(sec(m.dnSerial)/sec(m.dn), "dn-build-x")
+		b.ReportMetric(ms(m.dnRe), "dn-resync-ms")
+		b.ReportMetric(ms(m.dnReSerial), "dn-resync-serial-ms")
+		b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
+		b.ReportMetric(float64(m.dnRe.rpcs)/n, "dn-resync-rpcs")
+	}
+	if only != "dn" {
+		b.ReportMetric(sec(m.cnInit), "cn-create-s")
+		b.ReportMetric(sec(m.cn), "cn-build-s")
+		b.ReportMetric(sec(m.cnSerial), "cn-build-serial-s")
+		b.ReportMetric(sec(m.cnSerial)/sec(m.cn), "cn-build-x")
+		b.ReportMetric(ms(m.cnRe), "cn-resync-ms")
+		b.ReportMetric(ms(m.cnReSerial), "cn-resync-serial-ms")
+		b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
+		b.ReportMetric(float64(m.cnRe.rpcs)/n, "cn-resync-rpcs")
+	}
 	b.ReportMetric(0, "ns/op")
 }

@@ -1,6 +1,7 @@
 package realbench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,10 +26,11 @@ const nvmePort = "4420"
 
 // Env is a private network (netnstest) where nodes run.
 type Env struct {
-	t   testing.TB
-	net *netnstest.Network
-	dir string
-	ips map[string]string // host -> IP
+	t     testing.TB
+	net   *netnstest.Network
+	dir   string
+	ips   map[string]string // host -> IP
+	nodes []*Node
 }
 
 // New returns an Env with hosts "dn" and "cn", or skips t when real SPDK
@@ -78,6 +80,7 @@ type Node struct {
 	Listener nvmeof.TransportID
 	client   *spdk.Client
 	nodeID   string
+	env      *Env
 	gen      int64
 	stopped  bool
 }
@@ -95,10 +98,11 @@ func (e *Env) StartNode(cfg NodeConfig) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{Role: cfg.Role, nodeID: nvmeof.NewID()}
+	n := &Node{Role: cfg.Role, nodeID: nvmeof.NewID(), env: e}
 	n.Target = spdkproc.StartT(t, spdkproc.Config{Name: "spdk_tgt-" + host, Socket: filepath.Join(dir, "spdk.sock"),
 		MemMB: cfg.MemMB, Command: e.net.Host(host).Command})
 	t.Cleanup(n.Stop)
+	e.nodes = append(e.nodes, n)
 	n.Meter, err = rpcmeter.Start(filepath.Join(dir, "meter.sock"), n.Target.Socket(), cfg.Serial)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +138,17 @@ func (n *Node) Stop() {
 	_ = n.client.Close()
 	_ = n.Meter.Close()
 	_ = n.Target.Kill()
+}
+
+// Tails returns the end of the log of every node still running.
+func (e *Env) Tails() string {
+	var b strings.Builder
+	for _, n := range e.nodes {
+		if !n.stopped {
+			fmt.Fprintf(&b, "\n%s's spdk_tgt log ends:\n%s", n.Role, n.Target.Tail(3000))
+		}
+	}
+	return b.String()
 }
 
 // Crashed reports whether the node's spdk_tgt died or logged a crash.
@@ -182,19 +197,12 @@ func (n *Node) syncWant(ctx context.Context, req *agentpb.SyncRequest, good func
 	return errors.Join(errs...)
 }
 
-// ReadMethods are the SPDK methods a sync that changes nothing may call:
-// listings and reads.
-var ReadMethods = []string{
-	"spdk_get_version", "bdev_get_bdevs", "bdev_raid_get_bdevs", "bdev_lvol_get_lvstores",
-	"bdev_lvol_get_lvols", "bdev_nvme_get_controllers", "nvmf_get_subsystems", "nvmf_get_transports",
-}
-
-// CheckReadOnly returns an error naming every method of counts that is
-// not in ReadMethods.
+// CheckReadOnly returns an error naming every method of counts that may
+// change SPDK (not spdk.IsReadOnly).
 func CheckReadOnly(counts map[string]int) error {
 	var bad []string
 	for m, c := range counts {
-		if !slices.Contains(ReadMethods, m) {
+		if !spdk.IsReadOnly(m) {
 			bad = append(bad, fmt.Sprintf("%s x%d", m, c))
 		}
 	}
@@ -229,4 +237,23 @@ func (e *Env) Listener(host string) nvmeof.TransportID {
 		e.t.Fatal(err)
 	}
 	return tid
+}
+
+// FormatStats formats a Meter's stats, one method a line in the order
+// they started: count, mean and max time to answer, and when the first
+// request went and the last answer came.
+func FormatStats(stats map[string]rpcmeter.Stat) string {
+	ms := make([]string, 0, len(stats))
+	for m := range stats {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b string) int { return cmp.Compare(stats[a].First, stats[b].First) })
+	var b strings.Builder
+	for _, m := range ms {
+		st := stats[m]
+		fmt.Fprintf(&b, "\n  %-32s %5d  mean %8v  max %8v  from %8v to %8v", m, st.Count,
+			(st.Total / time.Duration(st.Count)).Round(time.Microsecond), st.Max.Round(time.Microsecond),
+			st.First.Round(time.Millisecond), st.Last.Round(time.Millisecond))
+	}
+	return b.String()
 }

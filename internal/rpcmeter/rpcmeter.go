@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"sync"
+	"time"
 )
 
 // Proxy forwards every connection made to its socket to its own
@@ -24,8 +24,20 @@ type Proxy struct {
 
 	mu     sync.Mutex
 	counts map[string]int
+	stats  map[string]*Stat
+	since  time.Time
 	conns  map[net.Conn]bool
 	closed bool
+}
+
+// Stat is what the requests of one method cost since the last Reset.
+type Stat struct {
+	Count int
+	// Total and Max are the time from forwarding a request to its answer.
+	Total, Max time.Duration
+	// First and Last are when the first request was forwarded and the
+	// last answer came back, from the last Reset.
+	First, Last time.Duration
 }
 
 // Start serves a proxy on unix socket sock that forwards to the SPDK
@@ -36,7 +48,8 @@ func Start(sock, target string, serial bool) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpcmeter: %w", err)
 	}
-	p := &Proxy{target: target, serial: serial, ln: ln, counts: map[string]int{}, conns: map[net.Conn]bool{}}
+	p := &Proxy{target: target, serial: serial, ln: ln, counts: map[string]int{}, stats: map[string]*Stat{},
+		since: time.Now(), conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -61,11 +74,46 @@ func (p *Proxy) Total() int {
 	return n
 }
 
-// Reset zeroes the counts.
+// Stats returns, by method, what its requests cost since the last Reset
+// (requests still unanswered are not in it).
+func (p *Proxy) Stats() map[string]Stat {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]Stat, len(p.stats))
+	for m, st := range p.stats {
+		out[m] = *st
+	}
+	return out
+}
+
+// Reset zeroes the counts and stats.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.counts = map[string]int{}
+	p.stats = map[string]*Stat{}
+	p.since = time.Now()
+}
+
+// answered records the answer to a request for method sent at start.
+func (p *Proxy) answered(method string, start time.Time) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if start.Before(p.since) {
+		return
+	}
+	st := p.stats[method]
+	if st == nil {
+		st = &Stat{First: start.Sub(p.since)}
+		p.stats[method] = st
+	}
+	d := now.Sub(start)
+	st.Count++
+	st.Total += d
+	st.Max = max(st.Max, d)
+	st.First = min(st.First, start.Sub(p.since))
+	st.Last = max(st.Last, now.Sub(p.since))
 }
 
 // Close stops the proxy, closes every connection and waits for its
@@ -129,41 +177,71 @@ func (p *Proxy) accept() {
 				p.forwardSerial(down, up)
 				return
 			}
+			var pending sync.Map // request id -> sent
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				_, _ = io.Copy(down, up)
+				p.answers(down, up, &pending)
 				_ = down.Close()
 			}()
-			p.forward(down, up)
+			p.forward(down, up, &pending)
 		}()
 	}
 }
 
-// request is the part of a JSON-RPC request the proxy reads.
-type request struct {
-	Method string `json:"method"`
+// message is the part of a JSON-RPC request or answer the proxy reads.
+type message struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
 }
 
-func (p *Proxy) count(raw json.RawMessage) {
-	var r request
+// sent is a request forwarded and not answered yet.
+type sent struct {
+	method string
+	start  time.Time
+}
+
+func (p *Proxy) count(raw json.RawMessage) message {
+	var r message
 	_ = json.Unmarshal(raw, &r)
 	p.mu.Lock()
 	p.counts[r.Method]++
 	p.mu.Unlock()
+	return r
 }
 
-// forward passes each request from down to up as it comes (the answers
-// flow back on their own).
-func (p *Proxy) forward(down, up net.Conn) {
+// forward passes each request from down to up as it comes (answers flows
+// back through answers).
+func (p *Proxy) forward(down, up net.Conn, pending *sync.Map) {
 	dec := json.NewDecoder(down)
 	for {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return
 		}
-		p.count(raw)
+		r := p.count(raw)
+		pending.Store(string(r.ID), sent{r.Method, time.Now()})
 		if _, err := up.Write(raw); err != nil {
+			return
+		}
+	}
+}
+
+// answers passes every answer from up to down and times its request.
+func (p *Proxy) answers(down, up net.Conn, pending *sync.Map) {
+	dec := json.NewDecoder(up)
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return
+		}
+		var a message
+		_ = json.Unmarshal(raw, &a)
+		if v, ok := pending.LoadAndDelete(string(a.ID)); ok {
+			s := v.(sent)
+			p.answered(s.method, s.start)
+		}
+		if _, err := down.Write(raw); err != nil {
 			return
 		}
 	}
@@ -180,16 +258,17 @@ func (p *Proxy) forwardSerial(down, up net.Conn) {
 		if err := dec.Decode(&raw); err != nil {
 			return
 		}
-		p.count(raw)
-		if err := p.roundTrip(raw, down, up, answers); err != nil {
+		r := p.count(raw)
+		if err := p.roundTrip(r.Method, raw, down, up, answers); err != nil {
 			return
 		}
 	}
 }
 
-func (p *Proxy) roundTrip(raw json.RawMessage, down, up net.Conn, answers *json.Decoder) error {
+func (p *Proxy) roundTrip(method string, raw json.RawMessage, down, up net.Conn, answers *json.Decoder) error {
 	p.one.Lock()
 	defer p.one.Unlock()
+	start := time.Now()
 	if _, err := up.Write(raw); err != nil {
 		return err
 	}
@@ -197,6 +276,7 @@ func (p *Proxy) roundTrip(raw json.RawMessage, down, up net.Conn, answers *json.
 	if err := answers.Decode(&ans); err != nil {
 		return errors.Join(err, down.Close())
 	}
+	p.answered(method, start)
 	_, err := down.Write(ans)
 	return err
 }
