@@ -48,8 +48,10 @@ func newCNNode(c *spdk.Client, listener nvmeof.TransportID, log hclog.Logger) *c
 // Order: list SPDK once; remove owned objects no controller claims
 // (subsystems, then raids and their VD controllers, then other
 // controllers); then work on every controller's disk array, up to
-// cnParallel at once, each creating what is missing in dependency order.
-// A failure stays with its array.
+// cnParallel at once, each creating what is missing in dependency order,
+// in two stages (every array's attaches before any array's raid and
+// examine; one array's steps keep their order). A failure stays with its
+// array.
 func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.ObjectStatus {
 	cntlrs := planCN(st)
 	snap, err := listCN(ctx, n.c)
@@ -67,9 +69,21 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 	}
 	n.removeOrphans(ctx, snap, claims)
 	transportErr := n.ensureTransport(ctx, snap, cntlrs)
-	cnForEach(ctx, n.parallel, tasks, func(ctx context.Context, t *cnTask) {
-		t.transportErr = transportErr
-		t.run(ctx)
+	// In two stages, every array's first before any array's second: the
+	// attaches, then what examines. SPDK answers an attach only once no
+	// examine is running on the node (bdev_nvme_attach_controller waits
+	// for them all), so attaches mixed with the examines of other arrays'
+	// lvstores waited seconds each (500 arrays on real SPDK: 2.9 s on
+	// average).
+	build := make([]bool, len(tasks))
+	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
+		tasks[i].transportErr = transportErr
+		build[i] = tasks[i].stageOne(ctx)
+	})
+	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
+		if build[i] {
+			tasks[i].buildPrimary(ctx)
+		}
 	})
 	out := make([]*agentpb.ObjectStatus, 0, 2*len(tasks))
 	for _, t := range tasks {
@@ -156,6 +170,7 @@ type cnTask struct {
 	extraSubs []nvmeof.NQN                    // unwanted subsystems exporting them
 
 	transportErr error
+	keepRaid     bool // the listed raid is the wanted one (attachPrimary)
 
 	mu       sync.Mutex
 	fatal    error            // the controller could not be built
@@ -244,21 +259,23 @@ func (t *cnTask) claimExtraSubs(claims cnClaims) {
 	}
 }
 
-// run converges this controller; problems end up in the task's statuses.
-func (t *cnTask) run(ctx context.Context) {
+// stageOne is the first stage of converging this controller: a secondary
+// does all its work, a primary its attachPrimary. It returns whether a
+// primary's buildPrimary follows. Problems end up in the task's statuses.
+func (t *cnTask) stageOne(ctx context.Context) bool {
 	if t.c.err != nil {
 		t.fatal = t.c.err
-		return
+		return false
 	}
 	if err := t.deleteSubs(ctx, t.extraSubs); err != nil {
 		t.fail(err)
-		return
+		return false
 	}
 	if t.c.primary {
-		t.runPrimary(ctx)
-		return
+		return t.attachPrimary(ctx)
 	}
 	t.runSecondary(ctx)
+	return false
 }
 
 func (t *cnTask) fail(err error) {

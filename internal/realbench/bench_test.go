@@ -74,12 +74,13 @@ func buildAndResync(b *testing.B, what string, n *Node, sync func(context.Contex
 // of the node. Run it with -benchtime 1x (see docs/BENCHMARKS.md).
 func BenchmarkNodeSync(b *testing.B) {
 	das := envInt(b, "VDA_REALBENCH_DAS", 500)
-	dnMem := envInt(b, "VDA_REALBENCH_DN_MEM_MB", 10240)
+	dnMem := envInt(b, "VDA_REALBENCH_DN_MEM_MB", 12288)
 	cnMem := envInt(b, "VDA_REALBENCH_CN_MEM_MB", 4096)
 	only := os.Getenv("VDA_REALBENCH_ONLY")
 	if only != "" && only != "dn" && only != "cn" {
 		b.Fatalf("VDA_REALBENCH_ONLY=%q is not dn or cn", only)
 	}
+	baseline := os.Getenv("VDA_REALBENCH_BASELINE") != "0"
 	e := New(b)
 	var m struct{ dn, dnSerial, dnRe, dnReSerial, cnInit, cn, cnSerial, cnRe, cnReSerial phase }
 	add := func(dst *phase, p phase) {
@@ -102,11 +103,13 @@ func BenchmarkNodeSync(b *testing.B) {
 			p, r := buildAndResync(b, "disk node", dn, syncDN(dn))
 			add(&m.dn, p)
 			add(&m.dnRe, r)
-			dn.Stop()
-			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
-			p, r = buildAndResync(b, "disk node, one call at a time", dn, syncDN(dn))
-			add(&m.dnSerial, p)
-			add(&m.dnReSerial, r)
+			if baseline {
+				dn.Stop()
+				dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
+				p, r = buildAndResync(b, "disk node, one call at a time", dn, syncDN(dn))
+				add(&m.dnSerial, p)
+				add(&m.dnReSerial, r)
+			}
 		} else {
 			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
 			timedSync(b, dn, syncDN(dn))
@@ -128,11 +131,13 @@ func BenchmarkNodeSync(b *testing.B) {
 		add(&m.cn, p)
 		add(&m.cnRe, r)
 		cn.Stop()
-		cn = e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem, Serial: true})
-		p, r = buildAndResync(b, "controller node, one call at a time", cn, syncCN(cn))
-		add(&m.cnSerial, p)
-		add(&m.cnReSerial, r)
-		cn.Stop()
+		if baseline {
+			cn = e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem, Serial: true})
+			p, r = buildAndResync(b, "controller node, one call at a time", cn, syncCN(cn))
+			add(&m.cnSerial, p)
+			add(&m.cnReSerial, r)
+			cn.Stop()
+		}
 		if err := dn.Crashed(); err != nil {
 			b.Fatal(err)
 		}
@@ -144,21 +149,37 @@ func BenchmarkNodeSync(b *testing.B) {
 	ms := func(p phase) float64 { return float64(p.d.Milliseconds()) / n }
 	if only != "cn" {
 		b.ReportMetric(sec(m.dn), "dn-build-s")
-		b.ReportMetric(sec(m.dnSerial), "dn-build-serial-s")
-		b.ReportMetric(sec(m.dnSerial)/sec(m.dn), "dn-build-x")
+		if baseline {
+			b.ReportMetric(sec(m.dnSerial), "dn-build-serial-s")
+		}
+		if baseline {
+			b.ReportMetric(sec(m.dnSerial)/sec(m.dn), "dn-build-x")
+		}
 		b.ReportMetric(ms(m.dnRe), "dn-resync-ms")
-		b.ReportMetric(ms(m.dnReSerial), "dn-resync-serial-ms")
-		b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
+		if baseline {
+			b.ReportMetric(ms(m.dnReSerial), "dn-resync-serial-ms")
+		}
+		if baseline {
+			b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
+		}
 		b.ReportMetric(float64(m.dnRe.rpcs)/n, "dn-resync-rpcs")
 	}
 	if only != "dn" {
 		b.ReportMetric(sec(m.cnInit), "cn-create-s")
 		b.ReportMetric(sec(m.cn), "cn-build-s")
-		b.ReportMetric(sec(m.cnSerial), "cn-build-serial-s")
-		b.ReportMetric(sec(m.cnSerial)/sec(m.cn), "cn-build-x")
+		if baseline {
+			b.ReportMetric(sec(m.cnSerial), "cn-build-serial-s")
+		}
+		if baseline {
+			b.ReportMetric(sec(m.cnSerial)/sec(m.cn), "cn-build-x")
+		}
 		b.ReportMetric(ms(m.cnRe), "cn-resync-ms")
-		b.ReportMetric(ms(m.cnReSerial), "cn-resync-serial-ms")
-		b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
+		if baseline {
+			b.ReportMetric(ms(m.cnReSerial), "cn-resync-serial-ms")
+		}
+		if baseline {
+			b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
+		}
 		b.ReportMetric(float64(m.cnRe.rpcs)/n, "cn-resync-rpcs")
 	}
 	b.ReportMetric(0, "ns/op")

@@ -77,3 +77,25 @@ func (l Layout) VDs() int {
 	}
 	return n
 }
+
+// First returns the layout of the first das arrays of l: the same IDs, so
+// that applying l afterwards only adds to it.
+func (l Layout) First(das int) Layout {
+	out := Layout{DN: &agentpb.DnState{}, CN: &agentpb.CnState{Cntlrs: l.CN.GetCntlrs()[:das]}}
+	want := map[string]bool{}
+	for _, c := range out.CN.GetCntlrs() {
+		want[c.GetDa().GetId()] = true
+	}
+	for _, pd := range l.DN.GetPds() {
+		cp := &agentpb.PdSpec{Id: pd.GetId(), Conf: pd.GetConf()}
+		for _, vd := range pd.GetVds() {
+			if want[vd.GetDaId()] {
+				cp.Vds = append(cp.Vds, vd)
+			}
+		}
+		if len(cp.Vds) > 0 {
+			out.DN.Pds = append(out.DN.Pds, cp)
+		}
+	}
+	return out
+}

@@ -145,7 +145,23 @@ func (e *Env) Tails() string {
 	var b strings.Builder
 	for _, n := range e.nodes {
 		if !n.stopped {
-			fmt.Fprintf(&b, "\n%s's spdk_tgt log ends:\n%s", n.Role, n.Target.Tail(3000))
+			// The first line of each kind of error, by where SPDK logged it.
+			var errs []string
+			seen := map[string]bool{}
+			total := 0
+			for _, line := range strings.Split(n.Target.Tail(64<<20), "\n") {
+				_, msg, ok := strings.Cut(line, "] ")
+				if !ok || !strings.Contains(msg, "*ERROR*") {
+					continue
+				}
+				total++
+				where, _, _ := strings.Cut(msg, " ")
+				if !seen[where] && len(errs) < 20 {
+					seen[where] = true
+					errs = append(errs, line)
+				}
+			}
+			fmt.Fprintf(&b, "\n%s's spdk_tgt logged %d errors, first of each kind:\n%s", n.Role, total, strings.Join(errs, "\n"))
 		}
 	}
 	return b.String()
