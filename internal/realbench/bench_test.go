@@ -82,7 +82,23 @@ func BenchmarkNodeSync(b *testing.B) {
 	}
 	baseline := os.Getenv("VDA_REALBENCH_BASELINE") != "0"
 	e := New(b)
-	var m struct{ dn, dnSerial, dnRe, dnReSerial, cnInit, cn, cnSerial, cnRe, cnReSerial phase }
+	var m struct {
+		dn, dnSerial, dnRe, dnReSerial, dnEach, cnInit, cn, cnSerial, cnRe, cnReSerial, cnEach phase
+	}
+	each := func(what string, n *Node, l Layout) phase {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		d, counts, err := n.ReadEachObject(ctx, l)
+		if err != nil {
+			b.Fatalf("%s: reading each object: %v", what, err)
+		}
+		p := phase{d: d, counts: counts}
+		for _, c := range counts {
+			p.rpcs += c
+		}
+		b.Logf("%s: each object read one at a time %v (%d RPCs: %s)", what, d, p.rpcs, FormatCounts(counts))
+		return p
+	}
 	add := func(dst *phase, p phase) {
 		dst.d += p.d
 		dst.rpcs += p.rpcs
@@ -103,6 +119,7 @@ func BenchmarkNodeSync(b *testing.B) {
 			p, r := buildAndResync(b, "disk node", dn, syncDN(dn))
 			add(&m.dn, p)
 			add(&m.dnRe, r)
+			add(&m.dnEach, each("disk node", dn, l))
 			if baseline {
 				dn.Stop()
 				dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
@@ -130,6 +147,7 @@ func BenchmarkNodeSync(b *testing.B) {
 		p, r := buildAndResync(b, "controller node", cn, syncCN(cn))
 		add(&m.cn, p)
 		add(&m.cnRe, r)
+		add(&m.cnEach, each("controller node", cn, l))
 		cn.Stop()
 		if baseline {
 			cn = e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem, Serial: true})
@@ -163,6 +181,8 @@ func BenchmarkNodeSync(b *testing.B) {
 			b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
 		}
 		b.ReportMetric(float64(m.dnRe.rpcs)/n, "dn-resync-rpcs")
+		b.ReportMetric(ms(m.dnEach), "dn-each-ms")
+		b.ReportMetric(sec(m.dnEach)/sec(m.dnRe), "dn-resync-each-x")
 	}
 	if only != "dn" {
 		b.ReportMetric(sec(m.cnInit), "cn-create-s")
@@ -181,6 +201,8 @@ func BenchmarkNodeSync(b *testing.B) {
 			b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
 		}
 		b.ReportMetric(float64(m.cnRe.rpcs)/n, "cn-resync-rpcs")
+		b.ReportMetric(ms(m.cnEach), "cn-each-ms")
+		b.ReportMetric(sec(m.cnEach)/sec(m.cnRe), "cn-resync-each-x")
 	}
 	b.ReportMetric(0, "ns/op")
 }
