@@ -76,6 +76,7 @@ func BenchmarkNodeSync(b *testing.B) {
 	das := envInt(b, "VDA_REALBENCH_DAS", 500)
 	dnMem := envInt(b, "VDA_REALBENCH_DN_MEM_MB", 12288)
 	cnMem := envInt(b, "VDA_REALBENCH_CN_MEM_MB", 4096)
+	dnInFlight := envInt(b, "VDA_REALBENCH_DN_INFLIGHT", agent.DefaultMaxInFlight)
 	only := os.Getenv("VDA_REALBENCH_ONLY")
 	if only != "" && only != "dn" && only != "cn" {
 		b.Fatalf("VDA_REALBENCH_ONLY=%q is not dn or cn", only)
@@ -115,20 +116,20 @@ func BenchmarkNodeSync(b *testing.B) {
 
 		var dn *Node
 		if only != "cn" {
-			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
+			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, MaxInFlight: dnInFlight})
 			p, r := buildAndResync(b, "disk node", dn, syncDN(dn))
 			add(&m.dn, p)
 			add(&m.dnRe, r)
 			add(&m.dnEach, each("disk node", dn, l))
 			if baseline {
 				dn.Stop()
-				dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, Serial: true})
+				dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, MaxInFlight: dnInFlight, Serial: true})
 				p, r = buildAndResync(b, "disk node, one call at a time", dn, syncDN(dn))
 				add(&m.dnSerial, p)
 				add(&m.dnReSerial, r)
 			}
 		} else {
-			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem})
+			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, MaxInFlight: dnInFlight})
 			timedSync(b, dn, syncDN(dn))
 		}
 		if only == "dn" {
