@@ -49,9 +49,9 @@ func newCNNode(c *spdk.Client, listener nvmeof.TransportID, log hclog.Logger) *c
 // (subsystems, then raids and their VD controllers, then other
 // controllers); then work on every controller's disk array, up to
 // cnParallel at once, each creating what is missing in dependency order,
-// in two stages (every array's attaches before any array's raid and
-// examine; one array's steps keep their order). A failure stays with its
-// array.
+// primaries in two stages (every primary's attaches before any one's raid
+// and examine; one array's steps keep their order), secondaries in the
+// second. A failure stays with its array.
 func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.ObjectStatus {
 	cntlrs := planCN(st)
 	snap, err := listCN(ctx, n.c)
@@ -69,20 +69,26 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 	}
 	n.removeOrphans(ctx, snap, claims)
 	transportErr := n.ensureTransport(ctx, snap, cntlrs)
-	// In two stages, every array's first before any array's second: the
-	// attaches, then what examines. SPDK answers an attach only once no
+	// Primaries in two stages, every one's first before any one's second:
+	// the attaches, then what examines. SPDK answers an attach only once no
 	// examine is running on the node (bdev_nvme_attach_controller waits
 	// for them all), so attaches mixed with the examines of other arrays'
 	// lvstores waited seconds each (500 arrays on real SPDK: 2.9 s on
-	// average).
+	// average). Secondaries wait for no primary: they run in the second
+	// stage, beside the primaries' builds.
 	build := make([]bool, len(tasks))
 	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
-		tasks[i].transportErr = transportErr
-		build[i] = tasks[i].stageOne(ctx)
+		t := tasks[i]
+		t.transportErr = transportErr
+		build[i] = !t.c.primary || t.prepare(ctx) && t.attachPrimary(ctx)
 	})
 	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
-		if build[i] {
-			tasks[i].buildPrimary(ctx)
+		switch t := tasks[i]; {
+		case !build[i]:
+		case t.c.primary:
+			t.buildPrimary(ctx)
+		case t.prepare(ctx):
+			t.runSecondary(ctx)
 		}
 	})
 	out := make([]*agentpb.ObjectStatus, 0, 2*len(tasks))
@@ -259,10 +265,11 @@ func (t *cnTask) claimExtraSubs(claims cnClaims) {
 	}
 }
 
-// stageOne is the first stage of converging this controller: a secondary
-// does all its work, a primary its attachPrimary. It returns whether a
-// primary's buildPrimary follows. Problems end up in the task's statuses.
-func (t *cnTask) stageOne(ctx context.Context) bool {
+// prepare starts converging this controller: it reports a controller the
+// plan refused and deletes the unwanted subsystems that export its bdevs.
+// It returns whether the work goes on (problems end up in the task's
+// statuses).
+func (t *cnTask) prepare(ctx context.Context) bool {
 	if t.c.err != nil {
 		t.fatal = t.c.err
 		return false
@@ -271,11 +278,7 @@ func (t *cnTask) stageOne(ctx context.Context) bool {
 		t.fail(err)
 		return false
 	}
-	if t.c.primary {
-		return t.attachPrimary(ctx)
-	}
-	t.runSecondary(ctx)
-	return false
+	return true
 }
 
 func (t *cnTask) fail(err error) {
