@@ -32,22 +32,22 @@ const (
 	cnBenchDABytes = 4 << 20
 )
 
-// cnBench is a set of disk nodes exporting cnBenchDAs arrays' VDs, whose
+// cnBench is a set of disk nodes exporting das arrays' VDs, whose
 // lvstores were created once by a first controller node.
 type cnBench struct {
 	dns    []*cnNodeEnv
 	cntlrs []*agentpb.CntlrSpec
 }
 
-func newCNBench(b *testing.B) *cnBench {
+func newCNBench(b testing.TB, das int) *cnBench {
 	b.Helper()
 	bn := &cnBench{dns: []*cnNodeEnv{newDNEnvForCN(b), newDNEnvForCN(b)}}
 	pds := []*agentpb.PdSpec{}
 	for range bn.dns {
 		pds = append(pds, &agentpb.PdSpec{Id: nvmeof.NewID(), Conf: &agentpb.PdSpec_Malloc{Malloc: &agentpb.MallocConf{
-			SizeBytes: uint64(cnBenchDAs+8) * cnBenchVDBytes}}})
+			SizeBytes: uint64(das+8) * cnBenchVDBytes}}})
 	}
-	for i := range cnBenchDAs {
+	for i := range das {
 		c := &agentpb.CntlrSpec{CntlrId: nvmeof.NewID(), Primary: true, Epoch: 1,
 			Da: &agentpb.DaSpec{Id: nvmeof.NewID(), SizeBytes: cnBenchDABytes, ClusterBytes: 1 << 20, StripeSizeKb: 64}}
 		nqn, err := nvmeof.ExpNQN(fmt.Sprintf("da%d", i), "exp0")
@@ -80,7 +80,7 @@ func newCNBench(b *testing.B) *cnBench {
 func (bn *cnBench) state() *agentpb.CnState { return &agentpb.CnState{Cntlrs: bn.cntlrs} }
 
 // newCN returns a fresh controller node, optionally behind the poll proxy.
-func (bn *cnBench) newCN(b *testing.B, rtt bool) *cnNodeEnv {
+func (bn *cnBench) newCN(b testing.TB, rtt bool) *cnNodeEnv {
 	b.Helper()
 	e := newCNEnv(b)
 	if rtt {
@@ -93,9 +93,9 @@ func (bn *cnBench) newCN(b *testing.B, rtt bool) *cnNodeEnv {
 	return e
 }
 
-func cnBenchRequireOK(b *testing.B, out []*agentpb.ObjectStatus) {
+func (bn *cnBench) requireOK(b testing.TB, out []*agentpb.ObjectStatus) {
 	b.Helper()
-	require.Len(b, out, 2*cnBenchDAs)
+	require.Len(b, out, 2*len(bn.cntlrs))
 	for _, o := range out {
 		require.True(b, o.GetOk(), "%s %s: %s", o.GetKind(), o.GetId(), o.GetError())
 	}
@@ -105,7 +105,7 @@ func cnBenchRequireOK(b *testing.B, out []*agentpb.ObjectStatus) {
 // node) and one sync brings up all its initialized arrays: 1000 VD
 // attaches, 500 raids examined (lvstores found), 500 exporters.
 func BenchmarkCNSyncFromEmpty(b *testing.B) {
-	bn := newCNBench(b)
+	bn := newCNBench(b, cnBenchDAs)
 	for _, rtt := range []bool{false, true} {
 		b.Run(map[bool]string{false: "fake", true: "rtt8ms"}[rtt], func(b *testing.B) {
 			rpcs := 0
@@ -115,7 +115,7 @@ func BenchmarkCNSyncFromEmpty(b *testing.B) {
 				b.StartTimer()
 				out := cn.syncCN(bn.state())
 				b.StopTimer()
-				cnBenchRequireOK(b, out)
+				bn.requireOK(b, out)
 				rpcs += cn.fake.TotalRPCs()
 				cn.fake.Crash()
 				b.StartTimer()
@@ -129,14 +129,14 @@ func BenchmarkCNSyncFromEmpty(b *testing.B) {
 // BenchmarkCNResyncNoop: the same node synced again with nothing changed:
 // only reads.
 func BenchmarkCNResyncNoop(b *testing.B) {
-	bn := newCNBench(b)
+	bn := newCNBench(b, cnBenchDAs)
 	for _, rtt := range []bool{false, true} {
 		b.Run(map[bool]string{false: "fake", true: "rtt8ms"}[rtt], func(b *testing.B) {
 			cn := bn.newCN(b, rtt)
-			cnBenchRequireOK(b, cn.syncCN(bn.state()))
+			bn.requireOK(b, cn.syncCN(bn.state()))
 			cn.fake.ResetCounts()
 			for b.Loop() {
-				cnBenchRequireOK(b, cn.syncCN(bn.state()))
+				bn.requireOK(b, cn.syncCN(bn.state()))
 			}
 			require.Empty(b, cn.mutations())
 			b.ReportMetric(float64(cn.fake.TotalRPCs())/float64(b.N), "rpcs/op")

@@ -110,6 +110,14 @@ func (t *cnTask) dropExportControllers(ctx context.Context) error {
 // ANA state, exactly w's hosts (extra hosts removed first: that drops
 // their connections).
 func (t *cnTask) reconcileExport(ctx context.Context, x *cnExp, w cnExport) error {
+	err := t.reconcileExportOnce(ctx, w)
+	if err != nil {
+		t.n.ana.forget(w.nqn) // whatever ANA state it has now, read it next time
+	}
+	return err
+}
+
+func (t *cnTask) reconcileExportOnce(ctx context.Context, w cnExport) error {
 	if t.transportErr != nil {
 		return t.transportErr
 	}
@@ -119,8 +127,8 @@ func (t *cnTask) reconcileExport(ctx context.Context, x *cnExp, w cnExport) erro
 	var ls []spdk.Listener
 	if ss != nil {
 		var err error
-		if ls, err = c.NvmfSubsystemGetListeners(ctx, spdk.NQNParams{NQN: string(w.nqn)}); err != nil {
-			return fmt.Errorf("agent: listing the listeners of %s: %w", w.nqn, err)
+		if ls, err = t.listeners(ctx, ss); err != nil {
+			return err
 		}
 		if !w.sameIdentity(ss, ls) {
 			t.n.log.Info("exporter subsystem differs, re-creating", "nqn", w.nqn)
@@ -131,6 +139,7 @@ func (t *cnTask) reconcileExport(ctx context.Context, x *cnExp, w cnExport) erro
 		}
 	}
 	if ss == nil {
+		t.n.ana.forget(w.nqn)
 		err := c.NvmfCreateSubsystem(ctx, spdk.NvmfCreateSubsystemParams{
 			NQN: string(w.nqn), SerialNumber: w.serial, ModelNumber: nvmeof.ModelNumber, AllowAnyHost: new(false),
 			ANAReporting: new(true), MinCntlID: new(w.minCntl), MaxCntlID: new(w.maxCntl),
@@ -286,8 +295,10 @@ func (t *cnTask) withdraw(ctx context.Context, ref *cnSubRef) error {
 	err := t.n.c.NvmfSubsystemListenerSetANAState(ctx, spdk.NvmfSubsystemListenerSetANAStateParams{NQN: ref.ss.NQN,
 		ListenAddress: t.listenAddress(), ANAState: string(nvmeof.Inaccessible)})
 	if err != nil {
+		t.n.ana.forget(nvmeof.NQN(ref.ss.NQN))
 		return fmt.Errorf("agent: withdrawing the path to %s (ANA inaccessible): %w", ref.ss.NQN, err)
 	}
+	t.n.ana.set(nvmeof.NQN(ref.ss.NQN), nvmeof.Inaccessible)
 	ref.withdrawn = true
 	return nil
 }
@@ -318,6 +329,7 @@ func (t *cnTask) reconcileListener(ctx context.Context, ss *spdk.Subsystem, ls [
 		if err != nil {
 			return fmt.Errorf("agent: adding listener %s to %s: %w", t.n.listener, ss.NQN, err)
 		}
+		t.n.ana.set(w.nqn, w.ana)
 		return nil
 	}
 	withdrawn := t.subs[w.nqn].withdrawn
@@ -330,6 +342,7 @@ func (t *cnTask) reconcileListener(ctx context.Context, ss *spdk.Subsystem, ls [
 				return fmt.Errorf("agent: setting ANA state %s on %s: %w", w.ana, ss.NQN, err)
 			}
 			t.n.log.Info("exporter ANA state set", "nqn", ss.NQN, "ana", w.ana)
+			t.n.ana.set(w.nqn, w.ana)
 			t.subs[w.nqn].withdrawn = false
 		}
 	}

@@ -50,7 +50,16 @@ import (
 // I/O fails after 1 s so a host's multipath does not queue behind a dead
 // path, and one reconnect a second replaces SPDK's default of ~200 resets
 // a second.
+//
+// The fabrics CONNECT of a new controller may take cnConnectTimeoutUS
+// instead of SPDK's 500 ms: a CN that builds hundreds of arrays at once
+// (a restart) sends as many CONNECTs to each disk node, which answers them
+// late while it busy-polls on a loaded machine; at 500 ms a third of 1,000
+// attaches failed on real SPDK (issue 18's benchmark), to be retried only
+// by the next sync. A target that is down refuses the TCP connection at
+// once and is not waited for.
 const (
+	cnConnectTimeoutUS  = 10_000_000
 	cnVDLossTimeoutSec  = -1
 	cnExpLossTimeoutSec = -1
 	cnReconnectDelaySec = 1
@@ -59,24 +68,32 @@ const (
 
 const cnMiB = 1 << 20
 
-// runPrimary builds the primary stack: VD controllers, raid0, lvstore,
-// lvol, then (once the array is initialized) the exporter subsystems.
-func (t *cnTask) runPrimary(ctx context.Context) {
+// attachPrimary is the first stage of the primary stack: the export
+// controllers go (promotion), a raid that cannot stay is unloaded, and the
+// VD controllers are attached. It returns whether buildPrimary may follow.
+func (t *cnTask) attachPrimary(ctx context.Context) bool {
 	if err := t.dropExportControllers(ctx); err != nil {
 		t.fail(err)
-		return
+		return false
 	}
-	keep := t.raidReusable()
-	if t.raid != nil && !keep {
+	t.keepRaid = t.raidReusable()
+	if t.raid != nil && !t.keepRaid {
 		if err := t.unloadStack(ctx, t.unwantedVDs()); err != nil {
 			t.fail(err)
-			return
+			return false
 		}
 	}
 	if err := t.attachVDs(ctx); err != nil {
 		t.fail(err)
-		return
+		return false
 	}
+	return true
+}
+
+// buildPrimary is the second stage: raid0, lvstore, lvol, then (once the
+// array is initialized) the exporter subsystems.
+func (t *cnTask) buildPrimary(ctx context.Context) {
+	keep := t.keepRaid
 	if !keep {
 		if err := t.createRaid(ctx); err != nil {
 			t.fail(err)
@@ -209,7 +226,7 @@ func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID
 		Name: name, TRType: tid.TrType, TRAddr: tid.TrAddr, AdrFam: tid.AdrFam, TRSvcID: tid.TrSvcID,
 		SubNQN: string(subnqn), HostNQN: string(host),
 		CtrlrLossTimeoutSec: new(lossSec), ReconnectDelaySec: new(uint32(cnReconnectDelaySec)),
-		FastIOFailTimeoutSec: new(uint32(cnFastIOFailSec)),
+		FastIOFailTimeoutSec: new(uint32(cnFastIOFailSec)), FabricsConnectTimeoutUS: new(uint64(cnConnectTimeoutUS)),
 	})
 	if err != nil {
 		return fmt.Errorf("agent: attaching %s (%s at %s): %w", name, subnqn, tid, err)

@@ -74,6 +74,7 @@ func (t *cnTask) deleteSubs(ctx context.Context, nqns []nvmeof.NQN) error {
 }
 
 func (n *cnNode) deleteSub(ctx context.Context, nqn nvmeof.NQN) error {
+	n.ana.forget(nqn)
 	if err := n.c.NvmfDeleteSubsystem(ctx, spdk.NQNParams{NQN: string(nqn)}); err != nil {
 		return fmt.Errorf("agent: deleting subsystem %s: %w", nqn, err)
 	}

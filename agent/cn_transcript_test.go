@@ -31,7 +31,7 @@ var cnRecipeMethods = []string{
 // knows only that form) instead of the deprecated bytes.
 var (
 	cnExtraParams = map[string][]string{
-		"bdev_nvme_attach_controller": {"ctrlr_loss_timeout_sec", "reconnect_delay_sec", "fast_io_fail_timeout_sec"},
+		"bdev_nvme_attach_controller": {"ctrlr_loss_timeout_sec", "reconnect_delay_sec", "fast_io_fail_timeout_sec", "fabrics_connect_timeout_us"},
 		"bdev_raid_create":            {"uuid"},
 		"nvmf_create_subsystem":       {"ana_reporting", "min_cntlid", "max_cntlid"},
 		"nvmf_subsystem_add_listener": {"ana_state"},

@@ -18,7 +18,8 @@ import (
 // write_zeroes so that a new VD never exposes a previous tenant's data:
 // SPDK clears an lvol's clusters with the lvol's method when it frees them
 // (on delete), and clears the whole bdev with the lvstore's method when it
-// creates the store (data left on a reused disk). "unmap" would be cheaper
+// creates the store (data left on a reused disk; not on a malloc bdev the
+// same sync made, which SPDK allocates zeroed). "unmap" would be cheaper
 // but reads back zeros only where the device guarantees it (malloc, files,
 // NVMe with deallocate-reads-zeroes), and "none" (what the original VDA
 // sent) leaks the bytes of deleted VDs into new ones.

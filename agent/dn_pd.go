@@ -19,6 +19,9 @@ type pdResult struct {
 	lvs         string // the PD's lvstore
 	err         error
 	needExamine bool // the lvstore was not loaded: examine before creating one
+	// zeroed: this sync created the PD's bdev as a malloc bdev, which SPDK
+	// allocates zeroed (spdk_zmalloc): its lvstore needs no clearing.
+	zeroed bool
 }
 
 // syncPDs makes every PD's bdev and lvstore: bdevs first, then one examine
@@ -103,9 +106,16 @@ func (r *dnRun) ensureLvstore(ctx context.Context, p *pdResult) error {
 	if b := r.snap.bdev(p.bdev); b != nil && b.Claimed {
 		return fmt.Errorf("%w: bdev %s is claimed by another module; not creating lvstore %s", errDNState, p.bdev, p.lvs)
 	}
-	return r.change("bdev_lvol_create_lvstore", []any{"pd", p.spec.GetId(), "lvstore", p.lvs}, func() error {
+	// Clearing writes the whole bdev (seconds per GiB on a busy node, where
+	// the memory of a malloc PD is also touched for the first time), for
+	// nothing on a malloc this sync made: it holds zeros only.
+	clear := r.n.lvsClear
+	if p.zeroed {
+		clear = "none"
+	}
+	return r.change("bdev_lvol_create_lvstore", []any{"pd", p.spec.GetId(), "lvstore", p.lvs, "clear", clear}, func() error {
 		_, err := r.n.c.BdevLvolCreateLvstore(ctx, spdk.BdevLvolCreateLvstoreParams{
-			BdevName: p.bdev, LvsName: p.lvs, ClusterSz: pdClusterBytes, ClearMethod: r.n.lvsClear,
+			BdevName: p.bdev, LvsName: p.lvs, ClusterSz: pdClusterBytes, ClearMethod: clear,
 		})
 		return err
 	})
@@ -126,10 +136,12 @@ func (r *dnRun) ensureBdev(ctx context.Context, p *pdResult) error {
 			}
 			return nil
 		}
-		return r.change("bdev_malloc_create", []any{"pd", id, "bdev", p.bdev}, func() error {
+		err := r.change("bdev_malloc_create", []any{"pd", id, "bdev", p.bdev}, func() error {
 			_, err := r.n.c.BdevMallocCreate(ctx, spdk.BdevMallocCreateParams{Name: p.bdev, BlockSize: blockBytes, NumBlocks: size / blockBytes})
 			return err
 		})
+		p.zeroed = err == nil
+		return err
 	case *agentpb.PdSpec_Aio:
 		p.bdev = nvmeof.PDBdevName(id)
 		file := conf.Aio.GetFilename()

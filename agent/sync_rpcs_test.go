@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
+)
+
+// rpcCounts returns the requests fake got since its last ResetCounts, by
+// method, and fails t if any of them changes SPDK.
+func rpcCounts(t *testing.T, fake interface {
+	CalledMethods() []string
+	RPCCount(string) int
+}) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, m := range fake.CalledMethods() {
+		require.True(t, spdk.IsReadOnly(m), "a no-op resync called %s", m)
+		out[m] = fake.RPCCount(m)
+	}
+	return out
+}
+
+// A no-op resync of a disk node lists each kind of object once, whatever
+// the number of PDs and VDs (issue 18).
+func TestDNResyncReadsAFixedNumber(t *testing.T) {
+	resync := func(npd, nvd int) map[string]int {
+		e := newDNEnv(t)
+		st := dnState(npd, nvd, nvmeof.NewID(), nvmeof.NewID(), 1)
+		e.syncOK(st)
+		e.fake.ResetCounts()
+		e.syncOK(st)
+		return rpcCounts(t, e.fake)
+	}
+	small := resync(1, 2)
+	require.Equal(t, small, resync(4, 10), "4 PDs and 40 VDs against 1 PD and 2 VDs")
+}
+
+// A no-op resync of a controller node reads a fixed number of times,
+// whatever its number of arrays: the listings, and the listeners of at
+// most cnANARechecks exporters (issue 18).
+func TestCNResyncReadsAFixedNumber(t *testing.T) {
+	resync := func(das int) map[string]int {
+		bn := newCNBench(t, das)
+		cn := bn.newCN(t, false)
+		bn.requireOK(t, cn.syncCN(bn.state()))
+		cn.fake.ResetCounts()
+		bn.requireOK(t, cn.syncCN(bn.state()))
+		return rpcCounts(t, cn.fake)
+	}
+	small := resync(cnANARechecks)
+	require.Equal(t, cnANARechecks, small["nvmf_subsystem_get_listeners"])
+	require.Equal(t, small, resync(3*cnANARechecks))
+}
+
+// ANA states changed behind the agent's back on many exporters are all
+// repaired, cnANARechecks per sync, read longest ago first.
+func TestCNRepairsANADriftOnEveryExporter(t *testing.T) {
+	const das = 3 * cnANARechecks
+	bn := newCNBench(t, das)
+	cn := bn.newCN(t, false)
+	bn.requireOK(t, cn.syncCN(bn.state()))
+	ctx := context.Background()
+	la := spdk.ListenAddress{TRType: "tcp", TRAddr: cn.listener.TrAddr, AdrFam: "ipv4", TRSvcID: cn.listener.TrSvcID}
+	nqns := make([]nvmeof.NQN, 0, das)
+	for _, c := range bn.cntlrs {
+		nqn := nvmeof.NQN(c.GetExps()[0].GetNqn())
+		nqns = append(nqns, nqn)
+		require.NoError(t, cn.c.NvmfSubsystemListenerSetANAState(ctx, spdk.NvmfSubsystemListenerSetANAStateParams{
+			NQN: string(nqn), ListenAddress: la, ANAState: spdk.ANAInaccessible}))
+	}
+	optimized := func() int {
+		n := 0
+		for _, nqn := range nqns {
+			if cn.anaState(nqn) == spdk.ANAOptimized {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 1; i <= das/cnANARechecks; i++ {
+		bn.requireOK(t, cn.syncCN(bn.state()))
+		require.Equal(t, i*cnANARechecks, optimized(), "after %d syncs", i)
+	}
+	cn.fake.ResetCounts()
+	bn.requireOK(t, cn.syncCN(bn.state()))
+	require.Empty(t, cn.mutations(), "repaired: the next sync only reads")
+}
