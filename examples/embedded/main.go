@@ -104,18 +104,10 @@ func run(ctx context.Context, out io.Writer) error {
 // waitPrimary waits until da0 is initialized and its primary controller,
 // other than controller not, reports healthy.
 func waitPrimary(ctx context.Context, api *vda.Cluster, not string) (vda.Cntlr, error) {
-	for {
-		da, err := api.GetDiskArray(ctx, "da0")
-		if err != nil {
-			return vda.Cntlr{}, err
-		}
-		if p, ok := da.Primary(); ok && p.ID != not && da.Initialized && da.Status.Part(p.ID).Health == vda.HealthHealthy {
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			return vda.Cntlr{}, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	da, err := api.WaitDiskArray(ctx, "da0", func(da vda.DiskArray, err error) bool {
+		p, ok := da.Primary()
+		return err == nil && ok && p.ID != not && da.Initialized && da.Status.Part(p.ID).Health == vda.HealthHealthy
+	})
+	p, _ := da.Primary()
+	return p, err
 }
