@@ -182,6 +182,20 @@ func (pl *plan) guarded() []string {
 	return keys
 }
 
+// awaitAdvance waits, with c.mu held on entry and released, until a
+// pending create of this Cluster commits or fails (then the caller places
+// again), or ctx ends.
+func (c *candCache) awaitAdvance(ctx context.Context, name string) error {
+	ch := c.advanced
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("vda: placing %s: %w", daWhat(name), ctx.Err())
+	}
+}
+
 // place asks the Placer and reserves its answer in the cache until done.
 // bounded: the Placer is alloc.Default's and is shown a sample first.
 func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest) (*plan, error) {
@@ -203,14 +217,10 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 		}
 		if errors.Is(err, ErrResourceExhausted) && c.pending > 0 {
 			// Pending creates of this Cluster may fail and free room.
-			ch := c.advanced
-			c.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return nil, fmt.Errorf("vda: placing %s: %w", daWhat(req.Name), ctx.Err())
+			if err := c.awaitAdvance(ctx, req.Name); err != nil {
+				return nil, err
 			}
+			continue
 		}
 		if err != nil {
 			c.mu.Unlock()
@@ -223,14 +233,10 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			// that create commits, and the retry would cost a transaction
 			// and a refresh. Wait for it, then place again on what it wrote
 			// (creates on disjoint nodes still commit in parallel).
-			ch := c.advanced
-			c.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return nil, fmt.Errorf("vda: placing %s: %w", daWhat(req.Name), ctx.Err())
+			if err := c.awaitAdvance(ctx, req.Name); err != nil {
+				return nil, err
 			}
+			continue
 		}
 		if err == nil {
 			c.reserve(&pl.res)

@@ -166,44 +166,27 @@ func BenchmarkNodeSync(b *testing.B) {
 	n := float64(b.N)
 	sec := func(p phase) float64 { return p.d.Seconds() / n }
 	ms := func(p phase) float64 { return float64(p.d.Milliseconds()) / n }
+	report := func(role string, build, buildSerial, re, reSerial, each phase) {
+		b.ReportMetric(sec(build), role+"-build-s")
+		if baseline {
+			b.ReportMetric(sec(buildSerial), role+"-build-serial-s")
+			b.ReportMetric(sec(buildSerial)/sec(build), role+"-build-x")
+		}
+		b.ReportMetric(ms(re), role+"-resync-ms")
+		if baseline {
+			b.ReportMetric(ms(reSerial), role+"-resync-serial-ms")
+			b.ReportMetric(sec(reSerial)/sec(re), role+"-resync-x")
+		}
+		b.ReportMetric(float64(re.rpcs)/n, role+"-resync-rpcs")
+		b.ReportMetric(ms(each), role+"-each-ms")
+		b.ReportMetric(sec(each)/sec(re), role+"-resync-each-x")
+	}
 	if only != "cn" {
-		b.ReportMetric(sec(m.dn), "dn-build-s")
-		if baseline {
-			b.ReportMetric(sec(m.dnSerial), "dn-build-serial-s")
-		}
-		if baseline {
-			b.ReportMetric(sec(m.dnSerial)/sec(m.dn), "dn-build-x")
-		}
-		b.ReportMetric(ms(m.dnRe), "dn-resync-ms")
-		if baseline {
-			b.ReportMetric(ms(m.dnReSerial), "dn-resync-serial-ms")
-		}
-		if baseline {
-			b.ReportMetric(sec(m.dnReSerial)/sec(m.dnRe), "dn-resync-x")
-		}
-		b.ReportMetric(float64(m.dnRe.rpcs)/n, "dn-resync-rpcs")
-		b.ReportMetric(ms(m.dnEach), "dn-each-ms")
-		b.ReportMetric(sec(m.dnEach)/sec(m.dnRe), "dn-resync-each-x")
+		report("dn", m.dn, m.dnSerial, m.dnRe, m.dnReSerial, m.dnEach)
 	}
 	if only != "dn" {
 		b.ReportMetric(sec(m.cnInit), "cn-create-s")
-		b.ReportMetric(sec(m.cn), "cn-build-s")
-		if baseline {
-			b.ReportMetric(sec(m.cnSerial), "cn-build-serial-s")
-		}
-		if baseline {
-			b.ReportMetric(sec(m.cnSerial)/sec(m.cn), "cn-build-x")
-		}
-		b.ReportMetric(ms(m.cnRe), "cn-resync-ms")
-		if baseline {
-			b.ReportMetric(ms(m.cnReSerial), "cn-resync-serial-ms")
-		}
-		if baseline {
-			b.ReportMetric(sec(m.cnReSerial)/sec(m.cnRe), "cn-resync-x")
-		}
-		b.ReportMetric(float64(m.cnRe.rpcs)/n, "cn-resync-rpcs")
-		b.ReportMetric(ms(m.cnEach), "cn-each-ms")
-		b.ReportMetric(sec(m.cnEach)/sec(m.cnRe), "cn-resync-each-x")
+		report("cn", m.cn, m.cnSerial, m.cnRe, m.cnReSerial, m.cnEach)
 	}
 	b.ReportMetric(0, "ns/op")
 }
