@@ -372,7 +372,7 @@ func (c *sinkConn) Sync(_ context.Context, req *agentpb.SyncRequest, _ ...grpc.C
 		return nil, status.Errorf(codes.FailedPrecondition, "generation %d < %d", req.GetGeneration(), c.n.applied)
 	}
 	c.n.applied = req.GetGeneration()
-	for _, e := range agenttest.Epochs(req) {
+	for _, e := range req.DAEpochs() {
 		c.n.maxEpoch = max(c.n.maxEpoch, e)
 	}
 	reply := agenttest.OKReply(req)

@@ -193,7 +193,7 @@ func (w *worker) reanchor(h *agentpb.HealthReply, rev int64, req *agentpb.SyncRe
 	defer cancel()
 	_, err := w.client.Reanchor(ctx, &agentpb.ReanchorRequest{AgentId: req.GetAgentId(), NodeId: req.GetNodeId(),
 		NodeName: req.GetNodeName(), StoreRevision: rev, ExpectGeneration: h.GetGuardGeneration(),
-		ExpectMaxEpoch: h.GetGuardMaxEpoch(), Generation: req.GetGeneration(), Epochs: requestEpochs(req)})
+		ExpectMaxEpoch: h.GetGuardMaxEpoch(), Generation: req.GetGeneration(), Epochs: req.DAEpochs()})
 	if err != nil {
 		return fmt.Errorf("%w: reanchor %s: %w", ErrAgent, w.name, err)
 	}
@@ -202,20 +202,6 @@ func (w *worker) reanchor(h *agentpb.HealthReply, rev int64, req *agentpb.SyncRe
 
 // errReanchored: the agent's guard was reset; the push is retried.
 var errReanchored = errors.New("monitor: agent re-anchored to the store")
-
-// requestEpochs returns the epoch of every disk array req names.
-func requestEpochs(req *agentpb.SyncRequest) map[string]int64 {
-	out := map[string]int64{}
-	for _, pd := range req.GetDn().GetPds() {
-		for _, vd := range pd.GetVds() {
-			out[vd.GetDaId()] = vd.GetEpoch()
-		}
-	}
-	for _, c := range req.GetCn().GetCntlrs() {
-		out[c.GetDa().GetId()] = c.GetEpoch()
-	}
-	return out
-}
 
 // sawHealth looks at every Health reply of the node's agent (the probe's
 // included) and forces a push when the agent holds state this monitor did

@@ -266,7 +266,7 @@ func (a *Fake) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Syn
 	if req.GetGeneration() < a.applied {
 		return nil, status.Errorf(codes.FailedPrecondition, "generation %d < %d", req.GetGeneration(), a.applied)
 	}
-	epochs := Epochs(req)
+	epochs := req.DAEpochs()
 	for da, e := range epochs {
 		if e < a.epochs[da] {
 			return nil, status.Errorf(codes.FailedPrecondition, "epoch %d < %d of %s", e, a.epochs[da], da)
@@ -278,20 +278,6 @@ func (a *Fake) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Syn
 	}
 	reply.InstanceId, reply.Generation = a.instance, req.GetGeneration()
 	return reply, nil
-}
-
-// Epochs returns the epoch of every disk array req names.
-func Epochs(req *agentpb.SyncRequest) map[string]int64 {
-	out := map[string]int64{}
-	for _, pd := range req.GetDn().GetPds() {
-		for _, vd := range pd.GetVds() {
-			out[vd.GetDaId()] = vd.GetEpoch()
-		}
-	}
-	for _, c := range req.GetCn().GetCntlrs() {
-		out[c.GetDa().GetId()] = c.GetEpoch()
-	}
-	return out
 }
 
 // OKReply reports every object of req as OK, with FakePDBytes PDs, and the
