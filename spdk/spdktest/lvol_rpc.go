@@ -65,6 +65,22 @@ func lvolDriver(l *lvstore, lv *blockdev.Lvol) obj {
 	return obj{{"lvol", d}}
 }
 
+// namedLvol decodes the params of a method that takes only an lvol's
+// "name" (bdev name, UUID or alias) and finds it (ENODEV if none).
+func (s *state) namedLvol(params json.RawMessage) (*lvstore, *bdev, *blockdev.Lvol, *Error) {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if err := decodeParams(params, &p, "name"); err != nil {
+		return nil, nil, nil, err
+	}
+	l, b, lv := s.findLvol(p.Name)
+	if lv == nil {
+		return nil, nil, nil, errNoDevice
+	}
+	return l, b, lv, nil
+}
+
 // findLvol resolves an lvol by uuid or "<lvs>/<lvol>" alias.
 func (s *state) findLvol(name string) (*lvstore, *bdev, *blockdev.Lvol) {
 	b := s.lookup(name)
@@ -215,15 +231,9 @@ func lvolGetLvols(s *state, params json.RawMessage) (any, *Error) {
 }
 
 func lvolDelete(s *state, params json.RawMessage) (any, *Error) {
-	var p struct {
-		Name string `json:"name"`
-	}
-	if err := decodeParams(params, &p, "name"); err != nil {
-		return nil, err
-	}
-	l, b, lv := s.findLvol(p.Name)
-	if lv == nil {
-		return nil, errNoDevice
+	l, b, lv, rerr := s.namedLvol(params)
+	if rerr != nil {
+		return nil, rerr
 	}
 	if len(lv.Clones()) > 1 {
 		return nil, rpcErr(codeInternalError, "Operation not permitted")
@@ -361,15 +371,9 @@ func (s *state) realias(b *bdev, alias string) {
 // lvolInflate is bdev_lvol_inflate (all) and bdev_lvol_decouple_parent.
 func lvolInflate(all bool) handlerFunc {
 	return func(s *state, params json.RawMessage) (any, *Error) {
-		var p struct {
-			Name string `json:"name"`
-		}
-		if err := decodeParams(params, &p, "name"); err != nil {
-			return nil, err
-		}
-		l, _, lv := s.findLvol(p.Name)
-		if lv == nil {
-			return nil, errNoDevice
+		l, _, lv, rerr := s.namedLvol(params)
+		if rerr != nil {
+			return nil, rerr
 		}
 		var err error
 		if all {
@@ -386,15 +390,9 @@ func lvolInflate(all bool) handlerFunc {
 }
 
 func lvolSetReadOnly(s *state, params json.RawMessage) (any, *Error) {
-	var p struct {
-		Name string `json:"name"`
-	}
-	if err := decodeParams(params, &p, "name"); err != nil {
-		return nil, err
-	}
-	l, _, lv := s.findLvol(p.Name)
-	if lv == nil {
-		return nil, errNoDevice
+	l, _, lv, rerr := s.namedLvol(params)
+	if rerr != nil {
+		return nil, rerr
 	}
 	if err := l.ls.SetReadOnly(lv.Name()); err != nil {
 		return nil, asyncErr(err)

@@ -202,6 +202,17 @@ func (s *state) listenerParams(params json.RawMessage, relaxed bool, required ..
 	return &p, s.subsystems[p.NQN], nil
 }
 
+// listenAddress is listenTrid, crashing the target where SPDK's
+// rpc_listen_address_to_trid dereferences NULL.
+func (s *state) listenAddress(a listenAddress) (fabric.TransportID, *Error) {
+	trid, crash, rerr := listenTrid(a)
+	if crash {
+		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
+		return trid, errCrashed
+	}
+	return trid, rerr
+}
+
 func (ss *subsystem) listener(trid fabric.TransportID) *listener {
 	for _, l := range ss.listeners {
 		if tridEqual(l.trid, trid) {
@@ -232,11 +243,7 @@ func nvmfAddListener(s *state, params json.RawMessage) (any, *Error) {
 	if ss == nil {
 		return nil, errInvalParams
 	}
-	trid, crash, rerr := listenTrid(p.ListenAddress)
-	if crash {
-		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
-		return nil, errCrashed
-	}
+	trid, rerr := s.listenAddress(p.ListenAddress)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -277,11 +284,7 @@ func nvmfRemoveListener(s *state, params json.RawMessage) (any, *Error) {
 	if ss == nil {
 		return nil, errInvalParams
 	}
-	trid, crash, rerr := listenTrid(p.ListenAddress)
-	if crash {
-		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
-		return nil, errCrashed
-	}
+	trid, rerr := s.listenAddress(p.ListenAddress)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -340,11 +343,7 @@ func nvmfSetANAState(s *state, params json.RawMessage) (any, *Error) {
 	if ss == nil {
 		return nil, rpcErr(codeInvalidParams, "Unable to find subsystem with NQN "+p.NQN)
 	}
-	trid, crash, rerr := listenTrid(p.ListenAddress)
-	if crash {
-		s.crash("rpc_listen_address_to_trid: listen address without trtype (NULL dereference)")
-		return nil, errCrashed
-	}
+	trid, rerr := s.listenAddress(p.ListenAddress)
 	if rerr != nil {
 		return nil, rerr
 	}

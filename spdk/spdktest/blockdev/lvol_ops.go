@@ -258,10 +258,16 @@ func (s *Lvstore) Rename(oldName, newName string) error {
 	if l.readOnly {
 		return fmt.Errorf("%w: %s cannot be renamed", ErrReadOnly, l.name)
 	}
-	prev := l.name
-	l.name = newName
+	return setPersisted(s, &l.name, newName)
+}
+
+// setPersisted sets *field to v and persists the store, restoring *field
+// if that fails. s.mu is held.
+func setPersisted[T any](s *Lvstore, field *T, v T) error {
+	prev := *field
+	*field = v
 	if err := s.persistLocked(); err != nil {
-		l.name = prev
+		*field = prev
 		return err
 	}
 	return nil
@@ -285,12 +291,7 @@ func (s *Lvstore) SetReadOnly(name string) error {
 	if l.readOnly {
 		return nil
 	}
-	l.readOnly = true
-	if err := s.persistLocked(); err != nil {
-		l.readOnly = false
-		return err
-	}
-	return nil
+	return setPersisted(s, &l.readOnly, true)
 }
 
 // Inflate gives a thin lvol all its clusters, copied from its ancestors or
@@ -357,11 +358,5 @@ func (s *Lvstore) SetName(name string) error {
 	if s.destroyed {
 		return fmt.Errorf("%w: lvstore %s was deleted", ErrNotFound, s.name)
 	}
-	prev := s.name
-	s.name = name
-	if err := s.persistLocked(); err != nil {
-		s.name = prev
-		return err
-	}
-	return nil
+	return setPersisted(s, &s.name, name)
 }
