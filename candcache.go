@@ -96,14 +96,34 @@ func (s *iset[T]) window(start uint64, fn func(T) bool) bool {
 	return true
 }
 
-type dnEnt struct {
-	name      string
-	spec      DiskNode
+// stored is an object of the cache as the store has it: its spec and its
+// status, each with whether its key exists.
+type stored[T any] struct {
+	spec      T
 	present   bool // the spec key exists
 	status    Status
 	hasStatus bool
-	pds       map[string]*pdEnt
-	disks     [nBuckets]iset[*pdEnt] // PDs that may take a VD, by bucket
+}
+
+// set records the spec or (status) the status that decode reads; decode
+// fails for a deleted or undecodable key.
+func (e *stored[T]) set(status bool, decode func(any) bool) {
+	if status {
+		var st Status
+		e.hasStatus = decode(&st)
+		e.status = st
+		return
+	}
+	var v T
+	e.present = decode(&v)
+	e.spec = v
+}
+
+type dnEnt struct {
+	name string
+	stored[DiskNode]
+	pds   map[string]*pdEnt
+	disks [nBuckets]iset[*pdEnt] // PDs that may take a VD, by bucket
 	// Where the node is indexed in the cache's locations (idxBucket -1:
 	// nowhere).
 	idxLoc    string
@@ -121,12 +141,9 @@ func (d *dnEnt) withStatus() DiskNode {
 }
 
 type pdEnt struct {
-	dn        *dnEnt
-	name      string
-	spec      PhysicalDisk
-	present   bool
-	status    Status
-	hasStatus bool
+	dn   *dnEnt
+	name string
+	stored[PhysicalDisk]
 	// Reserved by creates of this Cluster that have not committed.
 	pendBytes uint64
 	pendVDs   int
@@ -144,15 +161,12 @@ func (p *pdEnt) effective() PhysicalDisk {
 }
 
 type cnEnt struct {
-	name      string
-	spec      ControllerNode
-	present   bool
-	status    Status
-	hasStatus bool
-	pend      int // controllers reserved by pending creates
-	idxLoc    string
-	idxLoad   int
-	indexed   bool
+	name string
+	stored[ControllerNode]
+	pend    int // controllers reserved by pending creates
+	idxLoc  string
+	idxLoad int
+	indexed bool
 }
 
 func (n *cnEnt) effective() ControllerNode {
@@ -465,15 +479,7 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 	switch kind {
 	case kindDN:
 		d := c.dn(dnName)
-		if status {
-			var st Status
-			d.hasStatus = decode(&st)
-			d.status = st
-		} else {
-			var dn DiskNode
-			d.present = decode(&dn)
-			d.spec = dn
-		}
+		d.set(status, decode)
 		c.reindexDN(d)
 		c.gcDN(d)
 	case kindPD:
@@ -483,15 +489,7 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 			p = &pdEnt{dn: d, name: name, bucket: -1}
 			d.pds[name] = p
 		}
-		if status {
-			var st Status
-			p.hasStatus = decode(&st)
-			p.status = st
-		} else {
-			var pd PhysicalDisk
-			p.present = decode(&pd)
-			p.spec = pd
-		}
+		p.set(status, decode)
 		c.reindexPD(p)
 		if !p.present && !p.hasStatus && p.pendVDs == 0 {
 			delete(d.pds, name)
@@ -503,15 +501,7 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 			n = &cnEnt{name: name}
 			c.cns[name] = n
 		}
-		if status {
-			var st Status
-			n.hasStatus = decode(&st)
-			n.status = st
-		} else {
-			var cn ControllerNode
-			n.present = decode(&cn)
-			n.spec = cn
-		}
+		n.set(status, decode)
 		c.reindexCN(n)
 		if !n.present && !n.hasStatus && n.pend == 0 {
 			delete(c.cns, name)
