@@ -2,25 +2,41 @@ package vda
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 )
 
-// ExporterSpec is what creates an exporter.
+// MaxExporterHosts is how many hosts one exporter admits at most.
+const MaxExporterHosts = 64
+
+// ExporterSpec is what creates an exporter. Its hosts are InitiatorNQN
+// (if set: the first host) and HostNQNs: 1 to MaxExporterHosts distinct
+// host NQNs (InitiatorNQN may be repeated in HostNQNs; it counts once).
 type ExporterSpec struct {
 	DAName       string
 	Name         string
 	Description  string
 	InitiatorNQN string
+	HostNQNs     []string
 }
 
-// ExporterUpdate changes an exporter; nil fields are left alone.
+// ExporterUpdate changes an exporter; nil and empty fields are left
+// alone. InitiatorNQN replaces the first host; then RemoveHostNQNs are
+// removed (their connections are dropped) and AddHostNQNs are admitted.
+// Adding a host the exporter admits, or removing one it does not, changes
+// nothing, so a retried modify is harmless; removing every host is
+// refused (delete the exporter instead).
 type ExporterUpdate struct {
-	Description  *string
-	InitiatorNQN *string
+	Description    *string
+	InitiatorNQN   *string
+	AddHostNQNs    []string
+	RemoveHostNQNs []string
 }
 
 func expWhat(da, exp string) string { return fmt.Sprintf("exporter %q of disk array %q", exp, da) }
@@ -39,7 +55,157 @@ func validateExpNames(da, exp string) error {
 	return ValidateName(nvmeof.ResourceExporter, exp)
 }
 
-// CreateExporter exports a DA to an initiator through every controller.
+// ParseHostNQNs validates a list of host NQNs given in field: each as
+// ParseInitiatorNQN does, no two the same, at most MaxExporterHosts. It
+// returns them normalised, in order (an empty list is valid here).
+func ParseHostNQNs(field string, nqns []string) ([]string, error) {
+	if len(nqns) > MaxExporterHosts {
+		return nil, fmt.Errorf("%w: %s: %d host NQNs, at most %d", ErrInvalidArgument, field, len(nqns), MaxExporterHosts)
+	}
+	out := make([]string, 0, len(nqns))
+	for i, s := range nqns {
+		n, err := nvmeof.ParseHostNQN(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s[%d]: %w", ErrInvalidArgument, field, i, err)
+		}
+		if slices.Contains(out, n.String()) {
+			return nil, fmt.Errorf("%w: %s: host NQN %q is listed twice", ErrInvalidArgument, field, n)
+		}
+		out = append(out, n.String())
+	}
+	return out, nil
+}
+
+// specHosts returns the hosts a create asks for: the initiator first.
+func specHosts(spec ExporterSpec) ([]string, error) {
+	hosts, err := ParseHostNQNs("host_nqns", spec.HostNQNs)
+	if err != nil {
+		return nil, err
+	}
+	if spec.InitiatorNQN != "" {
+		first, err := ParseInitiatorNQN(spec.InitiatorNQN)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append([]string{first}, slices.DeleteFunc(hosts, func(h string) bool { return h == first })...)
+	}
+	switch {
+	case len(hosts) == 0:
+		return nil, fmt.Errorf("%w: an exporter needs a host: initiator_nqn or host_nqns", ErrInvalidArgument)
+	case len(hosts) > MaxExporterHosts:
+		return nil, fmt.Errorf("%w: initiator_nqn and host_nqns name %d hosts, at most %d", ErrInvalidArgument, len(hosts), MaxExporterHosts)
+	}
+	return hosts, nil
+}
+
+// UnmarshalJSON decodes a stored exporter; a record of a version that knew
+// one host only (initiator_nqn, no host_nqns) gets that host as its list.
+func (e *Exporter) UnmarshalJSON(b []byte) error {
+	type plain Exporter // no methods: no recursion
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if len(p.HostNQNs) == 0 && p.InitiatorNQN != "" {
+		p.HostNQNs = []string{p.InitiatorNQN}
+	}
+	if len(p.HostNQNs) > 0 {
+		p.InitiatorNQN = p.HostNQNs[0]
+	}
+	*e = Exporter(p)
+	return nil
+}
+
+// expVolume names the volume an exporter carries, for the one-exporter-
+// per-volume rule: "" is the DA's own volume.
+func expVolume(e Exporter) string {
+	if e.SnapName != "" {
+		return "snapshot " + strconv.Quote(e.SnapName)
+	}
+	return ""
+}
+
+// volumeWhat describes an exporter's volume in messages.
+func volumeWhat(e Exporter) string {
+	if v := expVolume(e); v != "" {
+		return fmt.Sprintf("%s of disk array %q", v, e.DAName)
+	}
+	return fmt.Sprintf("the volume of disk array %q", e.DAName)
+}
+
+// ExporterRecord is a stored exporter with the store revision that
+// created it: what decides which exporter of a volume serves it.
+type ExporterRecord struct {
+	Exporter       *Exporter
+	CreateRevision int64
+}
+
+// SupersededExporters applies the one-exporter-per-volume rule to the
+// stored exporters of one DA. Versions before it accepted a second
+// exporter of a volume, which SPDK cannot serve (the first subsystem
+// claims the bdev); of such exporters only the one created first (lowest
+// CreateRevision, then name) is served, so the exporter that worked keeps
+// working whatever the order controllers build them in. It returns, by
+// the ID of each exporter that is not served, the one that serves its
+// volume.
+func SupersededExporters(exps []ExporterRecord) map[string]*Exporter {
+	byVolume := map[string]ExporterRecord{}
+	for _, r := range exps {
+		v := expVolume(*r.Exporter)
+		if w, ok := byVolume[v]; !ok || r.CreateRevision < w.CreateRevision ||
+			(r.CreateRevision == w.CreateRevision && r.Exporter.Name < w.Exporter.Name) {
+			byVolume[v] = r
+		}
+	}
+	var out map[string]*Exporter
+	for _, r := range exps {
+		if w := byVolume[expVolume(*r.Exporter)]; w.Exporter != r.Exporter {
+			if out == nil {
+				out = map[string]*Exporter{}
+			}
+			out[r.Exporter.ID] = w.Exporter
+		}
+	}
+	return out
+}
+
+// SupersededMessage is the status error of an exporter that is not served
+// because exporter by serves its volume.
+func SupersededMessage(by *Exporter) string {
+	return fmt.Sprintf("not served: exporter %q, created first, exports %s (a volume has one exporter); "+
+		"delete this exporter and add its hosts to %q with `vda exp modify --add-host-nqn`", by.Name, volumeWhat(*by), by.Name)
+}
+
+// txOtherExporter returns the exporter of DA da, other than name, that
+// exports the same volume as e (nil if none). The caller's transaction
+// writes the DA (its exporter count), which guards the listing: two
+// creates of one DA cannot both commit on the same list.
+func txOtherExporter(tx *store.Tx, da, name string, e Exporter) (*Exporter, error) {
+	kvs, err := tx.List(KeyExps(da))
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range kvs {
+		var o Exporter
+		if err := json.Unmarshal(kv.Value, &o); err != nil {
+			return nil, fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+		}
+		if o.Name != name && expVolume(o) == expVolume(e) {
+			return &o, nil
+		}
+	}
+	return nil, nil
+}
+
+// sameHosts compares host lists as sets (a retried create may list them
+// in another order).
+func sameHosts(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(h string) bool { return !slices.Contains(b, h) })
+}
+
+// CreateExporter exports a DA to its hosts through every controller. A
+// volume has one exporter: a second one is refused (FailedPrecondition,
+// naming the first); add the host to the first instead.
 func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Exporter, error) {
 	if err := validateNewExpNames(spec.DAName, spec.Name); err != nil {
 		return Exporter{}, err
@@ -47,7 +213,7 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 	if err := ValidateDescription(spec.Description); err != nil {
 		return Exporter{}, err
 	}
-	host, err := ParseInitiatorNQN(spec.InitiatorNQN)
+	hosts, err := specHosts(spec)
 	if err != nil {
 		return Exporter{}, err
 	}
@@ -68,11 +234,26 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 		}
 		if found {
 			exp = old
-			return sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description},
-				field{"initiator_nqn", old.InitiatorNQN, host})
+			if err := sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description}); err != nil {
+				return err
+			}
+			if !sameHosts(old.HostNQNs, hosts) {
+				return fmt.Errorf("%w: %s exists with host_nqns %q (this request: %q); change them with `vda exp modify`",
+					ErrAlreadyExists, expWhat(spec.DAName, spec.Name), old.HostNQNs, hosts)
+			}
+			return nil
 		}
 		exp = Exporter{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID,
-			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: host}
+			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: hosts[0], HostNQNs: hosts}
+		other, err := txOtherExporter(tx, da.Name, exp.Name, exp)
+		if err != nil {
+			return err
+		}
+		if other != nil {
+			return fmt.Errorf("%w: exporter %q already exports %s, and a volume has one exporter (SPDK lets one subsystem claim it): "+
+				"add the hosts to it with `vda exp modify --da-name %s --exp-name %s --add-host-nqn <nqn>`",
+				ErrFailedPrecondition, other.Name, volumeWhat(exp), da.Name, other.Name)
+		}
 		for _, cntlr := range da.Cntlrs {
 			exp.Ports = append(exp.Ports, ExpPort{ID: nvmeof.NewID(), CntlrIdx: cntlr.Idx})
 		}
@@ -88,7 +269,8 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 	return exp, c.describePorts(ctx, &exp)
 }
 
-// describePorts fills in each port's CN and its listener from the DA.
+// describePorts fills in each port's CN and its listener from the DA, and
+// the status of an exporter that is not served (SupersededExporters).
 func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 	da, err := c.GetDiskArray(ctx, exp.DAName)
 	if errors.Is(err, ErrNotFound) {
@@ -98,6 +280,13 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 		return err
 	}
 	exp.Status = exp.Status.AtEpoch(da.Epoch)
+	if da.ExpCount > 1 {
+		sup, err := c.supersededIn(ctx, da.Name)
+		if err != nil {
+			return err
+		}
+		markSuperseded(exp, sup)
+	}
 	cns := map[string]ControllerNode{}
 	for i := range exp.Ports {
 		p := &exp.Ports[i]
@@ -116,6 +305,32 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 		}
 	}
 	return nil
+}
+
+// supersededIn reads the exporters of DA da and returns those that are
+// not served (see SupersededExporters).
+func (c *Cluster) supersededIn(ctx context.Context, da string) (map[string]*Exporter, error) {
+	res, err := c.s.List(ctx, KeyExps(da), store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]ExporterRecord, 0, len(res.KVs))
+	for _, kv := range res.KVs {
+		var e Exporter
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return nil, fmt.Errorf("vda: decode %s: %w", kv.Key, err)
+		}
+		recs = append(recs, ExporterRecord{Exporter: &e, CreateRevision: kv.CreateRevision})
+	}
+	return SupersededExporters(recs), nil
+}
+
+// markSuperseded reports exp as failed if it is not served: whatever its
+// ports last reported, no controller exports it.
+func markSuperseded(exp *Exporter, sup map[string]*Exporter) {
+	if by, ok := sup[exp.ID]; ok {
+		exp.Status = Status{Health: HealthFailed, ErrorMsg: SupersededMessage(by), UpdatedAt: exp.Status.UpdatedAt}
+	}
 }
 
 // GetExporter returns an exporter with its status and, per controller,
@@ -144,37 +359,101 @@ func (c *Cluster) ListExporters(ctx context.Context, da string, page Page) ([]Ex
 		}
 		prefix, tok = KeyExps(da), tokenNames(nvmeof.ResourceExporter)
 	}
-	return listJSON(ctx, c, prefix, page, tok, expStatus)
+	exps, next, err := listJSON(ctx, c, prefix, page, tok, expStatus)
+	if err != nil {
+		return nil, "", err
+	}
+	sups := map[string]map[string]*Exporter{} // by DA
+	for i := range exps {
+		sup, ok := sups[exps[i].DAName]
+		if !ok {
+			if sup, err = c.supersededIn(ctx, exps[i].DAName); err != nil {
+				return nil, "", err
+			}
+			sups[exps[i].DAName] = sup
+		}
+		markSuperseded(&exps[i], sup)
+	}
+	return exps, next, nil
 }
 
-// ModifyExporter changes an exporter's description or initiator.
+// modifyHosts applies u's host changes to hosts (normalised already).
+func modifyHosts(what string, hosts []string, first *string, add, remove []string) ([]string, error) {
+	out := slices.Clone(hosts)
+	if first != nil {
+		out = append([]string{*first}, slices.DeleteFunc(out[min(1, len(out)):], func(h string) bool { return h == *first })...)
+	}
+	out = slices.DeleteFunc(out, func(h string) bool { return slices.Contains(remove, h) })
+	for _, h := range add {
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	switch {
+	case len(out) == 0:
+		return nil, fmt.Errorf("%w: removing every host of %s: an exporter admits at least one host (delete the exporter instead)",
+			ErrFailedPrecondition, what)
+	case len(out) > MaxExporterHosts:
+		return nil, fmt.Errorf("%w: %s would admit %d hosts, at most %d", ErrFailedPrecondition, what, len(out), MaxExporterHosts)
+	}
+	return out, nil
+}
+
+// parseExpUpdate validates u and returns its host changes, normalised.
+func parseExpUpdate(u ExporterUpdate) (first *string, add, remove []string, err error) {
+	if u.Description != nil {
+		if err := ValidateDescription(*u.Description); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if u.InitiatorNQN != nil {
+		host, err := ParseInitiatorNQN(*u.InitiatorNQN)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		first = &host
+	}
+	if add, err = ParseHostNQNs("add_host_nqns", u.AddHostNQNs); err != nil {
+		return nil, nil, nil, err
+	}
+	if remove, err = ParseHostNQNs("remove_host_nqns", u.RemoveHostNQNs); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, h := range remove {
+		if slices.Contains(add, h) || (first != nil && *first == h) {
+			return nil, nil, nil, fmt.Errorf("%w: host NQN %q is both added and removed", ErrInvalidArgument, h)
+		}
+	}
+	return first, add, remove, nil
+}
+
+// ModifyExporter changes an exporter's description or hosts (see
+// ExporterUpdate). A removed host is disconnected on every controller.
 func (c *Cluster) ModifyExporter(ctx context.Context, da, name string, u ExporterUpdate) (Exporter, error) {
 	if err := validateExpNames(da, name); err != nil {
 		return Exporter{}, err
 	}
-	if u.Description != nil {
-		if err := ValidateDescription(*u.Description); err != nil {
-			return Exporter{}, err
-		}
-	}
-	var host string
-	if u.InitiatorNQN != nil {
-		var err error
-		if host, err = ParseInitiatorNQN(*u.InitiatorNQN); err != nil {
-			return Exporter{}, err
-		}
+	first, add, remove, err := parseExpUpdate(u)
+	if err != nil {
+		return Exporter{}, err
 	}
 	var exp Exporter
-	err := c.update(ctx, func(tx *store.Tx) error {
+	err = c.update(ctx, func(tx *store.Tx) error {
 		var err error
 		if exp, err = txGet[Exporter](tx, KeyExp(da, name), expWhat(da, name)); err != nil {
 			return err
 		}
-		if u.Description != nil {
-			exp.Description = *u.Description
+		hosts, err := modifyHosts(expWhat(da, name), exp.HostNQNs, first, add, remove)
+		if err != nil {
+			return err
 		}
-		if u.InitiatorNQN != nil {
-			exp.InitiatorNQN = host
+		changed := !slices.Equal(hosts, exp.HostNQNs)
+		exp.HostNQNs, exp.InitiatorNQN = hosts, hosts[0]
+		if u.Description != nil && *u.Description != exp.Description {
+			exp.Description, changed = *u.Description, true
+		}
+		if !changed {
+			return nil // nothing to write: the monitor has nothing to push
 		}
 		return txPut(tx, KeyExp(da, name), exp)
 	})

@@ -239,8 +239,10 @@ type ExpPort struct {
 	CNListener nvmeof.TransportID `json:"-"`
 }
 
-// Exporter exports a DA to one initiator as an NVMe-oF subsystem with a
-// listener on every controller's CN. Stored at KeyExp.
+// Exporter exports one volume of a DA to its hosts as an NVMe-oF
+// subsystem with a listener on every controller's CN. A volume has at most
+// one exporter (SPDK lets one subsystem claim a bdev); more hosts are added
+// to that exporter. Stored at KeyExp.
 type Exporter struct {
 	ID           string    `json:"id"`
 	Name         string    `json:"name"`
@@ -252,6 +254,11 @@ type Exporter struct {
 	SnapName     string    `json:"snap_name,omitempty"`
 	Ports        []ExpPort `json:"ports"`
 	Status       Status    `json:"-"`
+	// HostNQNs are the hosts the exporter admits (1 to MaxExporterHosts,
+	// distinct, normalised), in the order they were added; InitiatorNQN
+	// is the first of them, kept for readers that know only it. A record
+	// stored without host_nqns decodes as [initiator_nqn].
+	HostNQNs []string `json:"host_nqns"`
 }
 
 // ClusterSummary counts the cluster's objects and its PD capacity.

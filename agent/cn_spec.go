@@ -67,15 +67,23 @@ type cnExp struct {
 	id          string
 	portID      string
 	nqn         nvmeof.NQN
-	initiator   nvmeof.NQN
+	initiator   nvmeof.NQN   // "" when the spec names its hosts in host_nqns only
 	secondaries []nvmeof.NQN // primary only, without the initiator
+	hostNQNs    []nvmeof.NQN // the spec's host_nqns (the initiator is one more)
 	err         error        // this exporter is unusable (wraps errCNSpec)
 }
 
 // hosts returns the host NQNs the exporter subsystem admits on this
-// controller, sorted: the initiator, plus every secondary on a primary.
+// controller, sorted: the exporter's hosts (initiator and host_nqns), plus
+// every secondary on a primary.
 func (e *cnExp) hosts(primary bool) []string {
-	set := map[string]bool{string(e.initiator): true}
+	set := map[string]bool{}
+	if e.initiator != "" {
+		set[string(e.initiator)] = true
+	}
+	for _, h := range e.hostNQNs {
+		set[string(h)] = true
+	}
 	if primary {
 		for _, h := range e.secondaries {
 			set[string(h)] = true
@@ -248,8 +256,13 @@ func cnValidateExp(e *agentpb.ExpSpec, primary bool) *cnExp {
 	if n, ok := nvmeof.ParseName(string(x.nqn)); !ok || n.Kind != nvmeof.KindExpNQN {
 		return fail("%q is not a VDA exporter NQN", x.nqn)
 	}
-	if err := x.initiator.Validate(); err != nil {
-		return fail("initiator: %v", err)
+	if x.initiator != "" {
+		if err := x.initiator.Validate(); err != nil {
+			return fail("initiator: %v", err)
+		}
+	}
+	if err := x.validateHosts(e.GetHostNqns()); err != nil {
+		return fail("%v", err)
 	}
 	if !primary && len(e.GetSecondaryHostNqns()) > 0 {
 		return fail("secondary host NQNs on a secondary")
@@ -265,6 +278,28 @@ func cnValidateExp(e *agentpb.ExpSpec, primary bool) *cnExp {
 		x.secondaries = append(x.secondaries, n)
 	}
 	return x
+}
+
+// cnMaxExpHosts bounds the hosts of one exporter (the portal admits 64).
+const cnMaxExpHosts = 64
+
+// validateHosts takes the spec's host_nqns: host NQNs (not VDA's own), at
+// most cnMaxExpHosts; with the initiator, the exporter needs one host.
+func (x *cnExp) validateHosts(hosts []string) error {
+	if len(hosts) > cnMaxExpHosts {
+		return fmt.Errorf("%d host NQNs, at most %d", len(hosts), cnMaxExpHosts)
+	}
+	for _, h := range hosts {
+		n, err := nvmeof.ParseHostNQN(h)
+		if err != nil {
+			return fmt.Errorf("host NQN: %v", err)
+		}
+		x.hostNQNs = append(x.hostNQNs, n)
+	}
+	if x.initiator == "" && len(x.hostNQNs) == 0 {
+		return errors.New("no host: neither initiator_nqn nor host_nqns")
+	}
+	return nil
 }
 
 // cnTransportOf converts and validates an API transport address.

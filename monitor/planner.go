@@ -78,10 +78,7 @@ type planner struct {
 func Build(s *Snapshot) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
 		exps: map[string][]*vda.Exporter{}}
-	for _, key := range sortedKeys(s.Exps) {
-		exp := &s.Exps[key].Spec
-		p.exps[exp.DAName] = append(p.exps[exp.DAName], exp)
-	}
+	p.servedExps()
 	p.checkDAs()
 	p.checkUniqueIDs()
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
@@ -111,6 +108,26 @@ func Build(s *Snapshot) *Plan {
 	}
 	plan.Problems = p.problems
 	return plan
+}
+
+// servedExps fills p.exps with the exporters the controllers serve: of
+// exporters of one volume (stored by an older version), only the one
+// created first (vda.SupersededExporters); the others are not pushed, so
+// their subsystems go, and their status says why.
+func (p *planner) servedExps() {
+	recs := map[string][]vda.ExporterRecord{}
+	for _, key := range sortedKeys(p.s.Exps) {
+		o := p.s.Exps[key]
+		recs[o.Spec.DAName] = append(recs[o.Spec.DAName], vda.ExporterRecord{Exporter: &o.Spec, CreateRevision: o.CreateRevision})
+	}
+	for da, rs := range recs {
+		sup := vda.SupersededExporters(rs)
+		for _, r := range rs {
+			if _, ok := sup[r.Exporter.ID]; !ok {
+				p.exps[da] = append(p.exps[da], r.Exporter)
+			}
+		}
+	}
 }
 
 // request completes req for np: generation and store revision are the
@@ -323,7 +340,7 @@ func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
 	}
 	for _, exp := range p.exps[da.Name] {
 		port, _ := portOf(exp, c.Idx) // checked by checkDA
-		e := &agentpb.ExpSpec{Id: exp.ID, PortId: port.ID, Nqn: exp.NQN, InitiatorNqn: exp.InitiatorNQN}
+		e := &agentpb.ExpSpec{Id: exp.ID, PortId: port.ID, Nqn: exp.NQN, InitiatorNqn: exp.InitiatorNQN, HostNqns: slices.Clone(exp.HostNQNs)}
 		if spec.Primary {
 			e.SecondaryHostNqns = slices.Clone(secondaries)
 		}

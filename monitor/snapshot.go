@@ -21,6 +21,9 @@ type Object[T any] struct {
 	Key         string
 	ModRevision int64
 	Spec        T
+	// CreateRevision is the revision that created the key: of the
+	// exporters of one volume, the oldest is served (vda.SupersededExporters).
+	CreateRevision int64
 }
 
 // Problem is a stored object the planner could not use. Problems are
@@ -181,7 +184,7 @@ func decodeInto[T any](m map[string]*Object[T], kv store.KV, name string, check 
 	if err := check(name, &v); err != nil {
 		return err
 	}
-	m[name] = &Object[T]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: v}
+	m[name] = &Object[T]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: v, CreateRevision: kv.CreateRevision}
 	return nil
 }
 

@@ -865,8 +865,11 @@ type ExpSpec struct {
 	// secondary_host_nqns (on a primary only): the host NQNs of every
 	// secondary, which the primary's subsystem admits besides the initiator.
 	SecondaryHostNqns []string `protobuf:"bytes,5,rep,name=secondary_host_nqns,json=secondaryHostNqns,proto3" json:"secondary_host_nqns,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// host_nqns: every host the exporter admits (the agent treats
+	// initiator_nqn as one more host).
+	HostNqns      []string `protobuf:"bytes,6,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExpSpec) Reset() {
@@ -930,6 +933,13 @@ func (x *ExpSpec) GetInitiatorNqn() string {
 func (x *ExpSpec) GetSecondaryHostNqns() []string {
 	if x != nil {
 		return x.SecondaryHostNqns
+	}
+	return nil
+}
+
+func (x *ExpSpec) GetHostNqns() []string {
+	if x != nil {
+		return x.HostNqns
 	}
 	return nil
 }
@@ -1568,13 +1578,14 @@ const file_agent_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\rR\x03idx\x128\n" +
 	"\vdn_listener\x18\x03 \x01(\v2\x17.vda.agent.v1.TransportR\n" +
-	"dnListener\"\x99\x01\n" +
+	"dnListener\"\xb6\x01\n" +
 	"\aExpSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\aport_id\x18\x02 \x01(\tR\x06portId\x12\x10\n" +
 	"\x03nqn\x18\x03 \x01(\tR\x03nqn\x12#\n" +
 	"\rinitiator_nqn\x18\x04 \x01(\tR\finitiatorNqn\x12.\n" +
-	"\x13secondary_host_nqns\x18\x05 \x03(\tR\x11secondaryHostNqns\"\xd9\x02\n" +
+	"\x13secondary_host_nqns\x18\x05 \x03(\tR\x11secondaryHostNqns\x12\x1b\n" +
+	"\thost_nqns\x18\x06 \x03(\tR\bhostNqns\"\xd9\x02\n" +
 	"\tCntlrSpec\x12\x19\n" +
 	"\bcntlr_id\x18\x01 \x01(\tR\acntlrId\x12\x1b\n" +
 	"\tcntlr_idx\x18\x02 \x01(\rR\bcntlrIdx\x12\x18\n" +

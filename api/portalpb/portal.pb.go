@@ -2792,16 +2792,19 @@ func (x *EsMsg) GetErrorMsg() string {
 }
 
 type ExpMsg struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExpId         string                 `protobuf:"bytes,1,opt,name=exp_id,json=expId,proto3" json:"exp_id,omitempty"`
-	ExpName       string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
-	ExpNqn        string                 `protobuf:"bytes,3,opt,name=exp_nqn,json=expNqn,proto3" json:"exp_nqn,omitempty"`
-	DaName        string                 `protobuf:"bytes,4,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
-	InitiatorNqn  string                 `protobuf:"bytes,5,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
-	SnapName      string                 `protobuf:"bytes,6,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
-	EsMsgList     []*EsMsg               `protobuf:"bytes,7,rep,name=es_msg_list,json=esMsgList,proto3" json:"es_msg_list,omitempty"`
-	Description   string                 `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"`
-	Status        *Status                `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ExpId        string                 `protobuf:"bytes,1,opt,name=exp_id,json=expId,proto3" json:"exp_id,omitempty"`
+	ExpName      string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
+	ExpNqn       string                 `protobuf:"bytes,3,opt,name=exp_nqn,json=expNqn,proto3" json:"exp_nqn,omitempty"`
+	DaName       string                 `protobuf:"bytes,4,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	InitiatorNqn string                 `protobuf:"bytes,5,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
+	SnapName     string                 `protobuf:"bytes,6,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	EsMsgList    []*EsMsg               `protobuf:"bytes,7,rep,name=es_msg_list,json=esMsgList,proto3" json:"es_msg_list,omitempty"`
+	Description  string                 `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"`
+	Status       *Status                `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// host_nqns: every host the exporter admits, in order; initiator_nqn
+	// is the first of them.
+	HostNqns      []string `protobuf:"bytes,10,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2899,12 +2902,22 @@ func (x *ExpMsg) GetStatus() *Status {
 	return nil
 }
 
+func (x *ExpMsg) GetHostNqns() []string {
+	if x != nil {
+		return x.HostNqns
+	}
+	return nil
+}
+
 type CreateExpRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
-	ExpName       string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
-	InitiatorNqn  string                 `protobuf:"bytes,3,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
-	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	DaName  string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	ExpName string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
+	// initiator_nqn and host_nqns name the hosts the exporter admits (1 to
+	// 64 distinct host NQNs); initiator_nqn, if set, is the first of them.
+	InitiatorNqn  string   `protobuf:"bytes,3,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
+	Description   string   `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	HostNqns      []string `protobuf:"bytes,5,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2965,6 +2978,13 @@ func (x *CreateExpRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreateExpRequest) GetHostNqns() []string {
+	if x != nil {
+		return x.HostNqns
+	}
+	return nil
 }
 
 type GetExpRequest struct {
@@ -3072,13 +3092,18 @@ func (x *ListExpRequest) GetPage() *Page {
 }
 
 type ModifyExpRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
-	ExpName       string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
-	Description   *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	InitiatorNqn  *string                `protobuf:"bytes,4,opt,name=initiator_nqn,json=initiatorNqn,proto3,oneof" json:"initiator_nqn,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DaName      string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	ExpName     string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
+	Description *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	// initiator_nqn replaces the exporter's first host.
+	InitiatorNqn *string `protobuf:"bytes,4,opt,name=initiator_nqn,json=initiatorNqn,proto3,oneof" json:"initiator_nqn,omitempty"`
+	// add_host_nqns are admitted, remove_host_nqns are removed (and their
+	// connections dropped); at least one host stays.
+	AddHostNqns    []string `protobuf:"bytes,5,rep,name=add_host_nqns,json=addHostNqns,proto3" json:"add_host_nqns,omitempty"`
+	RemoveHostNqns []string `protobuf:"bytes,6,rep,name=remove_host_nqns,json=removeHostNqns,proto3" json:"remove_host_nqns,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ModifyExpRequest) Reset() {
@@ -3137,6 +3162,20 @@ func (x *ModifyExpRequest) GetInitiatorNqn() string {
 		return *x.InitiatorNqn
 	}
 	return ""
+}
+
+func (x *ModifyExpRequest) GetAddHostNqns() []string {
+	if x != nil {
+		return x.AddHostNqns
+	}
+	return nil
+}
+
+func (x *ModifyExpRequest) GetRemoveHostNqns() []string {
+	if x != nil {
+		return x.RemoveHostNqns
+	}
+	return nil
 }
 
 type DeleteExpRequest struct {
@@ -3643,7 +3682,7 @@ const file_portal_proto_rawDesc = "" +
 	"\acn_name\x18\x03 \x01(\tR\x06cnName\x12(\n" +
 	"\x10cn_listener_conf\x18\x04 \x01(\tR\x0ecnListenerConf\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\bR\x05error\x12\x1b\n" +
-	"\terror_msg\x18\x06 \x01(\tR\berrorMsg\"\xb5\x02\n" +
+	"\terror_msg\x18\x06 \x01(\tR\berrorMsg\"\xd2\x02\n" +
 	"\x06ExpMsg\x12\x15\n" +
 	"\x06exp_id\x18\x01 \x01(\tR\x05expId\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\x12\x17\n" +
@@ -3653,23 +3692,28 @@ const file_portal_proto_rawDesc = "" +
 	"\tsnap_name\x18\x06 \x01(\tR\bsnapName\x124\n" +
 	"\ves_msg_list\x18\a \x03(\v2\x14.vda.portal.v1.EsMsgR\tesMsgList\x12 \n" +
 	"\vdescription\x18\b \x01(\tR\vdescription\x12-\n" +
-	"\x06status\x18\t \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"\x8d\x01\n" +
+	"\x06status\x18\t \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x1b\n" +
+	"\thost_nqns\x18\n" +
+	" \x03(\tR\bhostNqns\"\xaa\x01\n" +
 	"\x10CreateExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\x12#\n" +
 	"\rinitiator_nqn\x18\x03 \x01(\tR\finitiatorNqn\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"C\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1b\n" +
+	"\thost_nqns\x18\x05 \x03(\tR\bhostNqns\"C\n" +
 	"\rGetExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\"R\n" +
 	"\x0eListExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12'\n" +
-	"\x04page\x18\x02 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xb9\x01\n" +
+	"\x04page\x18\x02 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\x87\x02\n" +
 	"\x10ModifyExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x00R\vdescription\x88\x01\x01\x12(\n" +
-	"\rinitiator_nqn\x18\x04 \x01(\tH\x01R\finitiatorNqn\x88\x01\x01B\x0e\n" +
+	"\rinitiator_nqn\x18\x04 \x01(\tH\x01R\finitiatorNqn\x88\x01\x01\x12\"\n" +
+	"\radd_host_nqns\x18\x05 \x03(\tR\vaddHostNqns\x12(\n" +
+	"\x10remove_host_nqns\x18\x06 \x03(\tR\x0eremoveHostNqnsB\x0e\n" +
 	"\f_descriptionB\x10\n" +
 	"\x0e_initiator_nqn\"F\n" +
 	"\x10DeleteExpRequest\x12\x17\n" +
