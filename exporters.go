@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
@@ -234,14 +235,12 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 		}
 		if found {
 			exp = old
-			if err := sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description}); err != nil {
-				return err
+			have, want := strings.Join(old.HostNQNs, " "), strings.Join(hosts, " ")
+			if sameHosts(old.HostNQNs, hosts) {
+				want = have
 			}
-			if !sameHosts(old.HostNQNs, hosts) {
-				return fmt.Errorf("%w: %s exists with host_nqns %q (this request: %q); change them with `vda exp modify`",
-					ErrAlreadyExists, expWhat(spec.DAName, spec.Name), old.HostNQNs, hosts)
-			}
-			return nil
+			return sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description},
+				field{"host_nqns", have, want})
 		}
 		exp = Exporter{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID,
 			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: hosts[0], HostNQNs: hosts}

@@ -432,7 +432,7 @@ func TestBusyNodeIsNotFailedWithinGrace(t *testing.T) {
 			busy := tc.agent(p.CNName)
 			busy.SetHang()
 			pushes := len(busy.Records())
-			_, err := tc.c.CreateExporter(context.Background(), vda.ExporterSpec{DAName: "da0", Name: "exp1", InitiatorNQN: initiator})
+			_, err := tc.c.ModifyExporter(context.Background(), "da0", "exp0", vda.ExporterUpdate{AddHostNQNs: []string{"nqn.2016-06.io.spdk:host9"}})
 			require.NoError(t, err)
 			eventually(t, func() bool { return len(busy.Records()) > pushes }, wait, time.Millisecond, "a Sync in flight")
 			busy.SetSlowHealth(true)

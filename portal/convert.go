@@ -2,6 +2,7 @@ package portal
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/vda-io/vda"
@@ -58,7 +59,7 @@ func daMsg(da vda.DiskArray) *pb.DaMsg {
 func expMsg(exp vda.Exporter) *pb.ExpMsg {
 	m := &pb.ExpMsg{ExpId: exp.ID, ExpName: exp.Name, ExpNqn: exp.NQN, DaName: exp.DAName,
 		InitiatorNqn: exp.InitiatorNQN, SnapName: exp.SnapName, Description: exp.Description,
-		EsMsgList: []*pb.EsMsg{}, Status: statusMsg(exp.Status)}
+		EsMsgList: []*pb.EsMsg{}, Status: statusMsg(exp.Status), HostNqns: slices.Clone(exp.HostNQNs)}
 	for _, p := range exp.Ports {
 		st := exp.Status.Part(p.ID)
 		m.EsMsgList = append(m.EsMsgList, &pb.EsMsg{EsId: p.ID, CntlrIdx: uint32(p.CntlrIdx), CnName: p.CNName,

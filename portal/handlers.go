@@ -249,7 +249,7 @@ func (s *Server) SwitchoverDa(ctx context.Context, r *pb.SwitchoverDaRequest) (*
 // CreateExp implements portalpb.PortalServer.
 func (s *Server) CreateExp(ctx context.Context, r *pb.CreateExpRequest) (*pb.ExpReply, error) {
 	exp, err := s.c.CreateExporter(ctx, vda.ExporterSpec{DAName: r.GetDaName(), Name: r.GetExpName(),
-		Description: r.GetDescription(), InitiatorNQN: r.GetInitiatorNqn()})
+		Description: r.GetDescription(), InitiatorNQN: r.GetInitiatorNqn(), HostNQNs: r.GetHostNqns()})
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,8 @@ func (s *Server) ListExp(ctx context.Context, r *pb.ListExpRequest) (*pb.ListExp
 // ModifyExp implements portalpb.PortalServer.
 func (s *Server) ModifyExp(ctx context.Context, r *pb.ModifyExpRequest) (*pb.ExpReply, error) {
 	exp, err := s.c.ModifyExporter(ctx, r.GetDaName(), r.GetExpName(),
-		vda.ExporterUpdate{Description: r.Description, InitiatorNQN: r.InitiatorNqn})
+		vda.ExporterUpdate{Description: r.Description, InitiatorNQN: r.InitiatorNqn,
+			AddHostNQNs: r.GetAddHostNqns(), RemoveHostNQNs: r.GetRemoveHostNqns()})
 	if err != nil {
 		return nil, err
 	}

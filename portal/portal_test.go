@@ -231,7 +231,7 @@ func TestValidation(t *testing.T) {
 		{"exp no da", createExp("da9", "exp1", "nqn.2016-06.io.spdk:host1"), codes.NotFound, `disk array "da9"`},
 		{"exp bad name", createExp("da0", "-exp", "nqn.2016-06.io.spdk:host1"), codes.InvalidArgument, "exporter"},
 		{"exp exists", createExp("da0", "exp0", "nqn.2016-06.io.spdk:host1"), codes.AlreadyExists,
-			`initiator_nqn "nqn.2016-06.io.spdk:host0" (this request: "nqn.2016-06.io.spdk:host1")`},
+			`host_nqns "nqn.2016-06.io.spdk:host0" (this request: "nqn.2016-06.io.spdk:host1")`},
 		{"exp nqn newline", createExp("da0", "exp1", "nqn.2016-06.io.spdk:host1\n"), codes.InvalidArgument, "printable ASCII"},
 		{"exp nqn escape", createExp("da0", "exp1", "nqn.2016-06.io.spdk:\x1b[2Jhost"), codes.InvalidArgument, "printable ASCII"},
 		{"exp nqn shell", createExp("da0", "exp1", "nqn.2016-06.io.spdk:x; rm -rf /"), codes.InvalidArgument, "printable ASCII"},

@@ -126,18 +126,22 @@ func (c *cli) expCmd() *cobra.Command {
 		f.StringVar(&name, "exp-name", "", "exporter name")
 	}
 	both := []string{"da-name", "exp-name"}
+	create := portalcli.Leaf("create", "Export a disk array to its hosts (one exporter per volume, up to 64 hosts)",
+		host+" exp create --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host0 --host-nqn nqn.2016-06.io.spdk:host1",
+		func(f *pflag.FlagSet) {
+			f.StringVar(&cr.DaName, "da-name", "", "disk array name")
+			f.StringVar(&cr.ExpName, "exp-name", "", "exporter name")
+			f.StringVar(&cr.InitiatorNqn, "initiator-nqn", "", "host NQN allowed to connect (the first host)")
+			f.StringArrayVar(&cr.HostNqns, "host-nqn", nil, "host NQN allowed to connect (repeatable)")
+			f.StringVar(&cr.Description, "description", "", "free text")
+		}, []string{"da-name", "exp-name"},
+		func(cmd *cobra.Command) error {
+			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })
+		})
+	create.MarkFlagsOneRequired("initiator-nqn", "host-nqn")
+	var addHosts, removeHosts []string
 	return portalcli.Group("exp", "Exporters",
-		portalcli.Leaf("create", "Export a disk array to an initiator",
-			host+" exp create --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host0",
-			func(f *pflag.FlagSet) {
-				f.StringVar(&cr.DaName, "da-name", "", "disk array name")
-				f.StringVar(&cr.ExpName, "exp-name", "", "exporter name")
-				f.StringVar(&cr.InitiatorNqn, "initiator-nqn", "", "host NQN allowed to connect")
-				f.StringVar(&cr.Description, "description", "", "free text")
-			}, []string{"da-name", "exp-name", "initiator-nqn"},
-			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })
-			}),
+		create,
 		portalcli.Leaf("get", "Show an exporter: its NQN and, per controller, where to connect", host+" exp get --da-name da0 --exp-name exp0", names, both,
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) {
@@ -152,15 +156,18 @@ func (c *cli) expCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListExpReply, error) { return p.ListExp(ctx, &list) })
 			}),
-		portalcli.Leaf("modify", "Change an exporter", host+" exp modify --da-name da0 --exp-name exp0 --initiator-nqn nqn.2016-06.io.spdk:host1",
+		portalcli.Leaf("modify", "Change an exporter: its description, or its hosts (a removed host is disconnected)",
+			host+" exp modify --da-name da0 --exp-name exp0 --add-host-nqn nqn.2016-06.io.spdk:host2 --remove-host-nqn nqn.2016-06.io.spdk:host1",
 			func(f *pflag.FlagSet) {
 				names(f)
 				f.String("description", "", "free text")
-				f.String("initiator-nqn", "", "host NQN allowed to connect")
+				f.String("initiator-nqn", "", "host NQN that replaces the first host")
+				f.StringArrayVar(&addHosts, "add-host-nqn", nil, "host NQN to admit (repeatable)")
+				f.StringArrayVar(&removeHosts, "remove-host-nqn", nil, "host NQN to remove and disconnect (repeatable)")
 			}, both,
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyExpRequest{DaName: da, ExpName: name, Description: optString(cmd, "description"),
-					InitiatorNqn: optString(cmd, "initiator-nqn")}
+					InitiatorNqn: optString(cmd, "initiator-nqn"), AddHostNqns: addHosts, RemoveHostNqns: removeHosts}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.ModifyExp(ctx, r) })
 			}),
 		portalcli.Leaf("delete", "Remove an exporter", host+" exp delete --da-name da0 --exp-name exp0", names, both,

@@ -103,7 +103,8 @@ func printJSON(w io.Writer, m proto.Message) error {
 	return err
 }
 
-// printTable prints a reply's list as rows of its scalar fields, or a
+// printTable prints a reply's list as rows of its scalar fields (a
+// repeated scalar as one cell, space-separated), or a
 // single object as field/value pairs (nested lists as their own tables).
 func printTable(w io.Writer, reply protoreflect.Message) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -129,7 +130,7 @@ func printTable(w io.Writer, reply protoreflect.Message) error {
 func scalarFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
 	var out []protoreflect.FieldDescriptor
 	for i := range md.Fields().Len() {
-		if fd := md.Fields().Get(i); !fd.IsList() && fd.Message() == nil {
+		if fd := md.Fields().Get(i); !fd.IsMap() && fd.Message() == nil {
 			out = append(out, fd)
 		}
 	}
@@ -182,6 +183,13 @@ func writeObject(tw *tabwriter.Writer, m protoreflect.Message) {
 // with anything but printable characters (or with a space at either end)
 // is shown Go-quoted, like strconv.Quote.
 func cell(v protoreflect.Value) string {
+	if l, ok := v.Interface().(protoreflect.List); ok { // repeated scalars (host_nqns): space-separated
+		vals := make([]string, l.Len())
+		for i := range l.Len() {
+			vals[i] = cell(l.Get(i))
+		}
+		return strings.Join(vals, " ")
+	}
 	s := fmt.Sprint(v.Interface())
 	if s == strings.TrimSpace(s) && utf8.ValidString(s) && strings.IndexFunc(s, notPrintable) < 0 {
 		return s
