@@ -330,7 +330,9 @@ func TestOldDuplicateExporters(t *testing.T) {
 }
 
 func TestSupersededExporters(t *testing.T) {
-	mk := func(name, snap string) *vda.Exporter { return &vda.Exporter{ID: "id-" + name, Name: name, DAName: "da0", SnapName: snap} }
+	mk := func(name, snap string) *vda.Exporter {
+		return &vda.Exporter{ID: "id-" + name, Name: name, DAName: "da0", SnapName: snap}
+	}
 	a, b, c, s1, s2 := mk("a", ""), mk("b", ""), mk("c", ""), mk("s1", "snap0"), mk("s2", "snap0")
 	got := vda.SupersededExporters([]vda.ExporterRecord{
 		{Exporter: a, CreateRevision: 9}, {Exporter: b, CreateRevision: 5}, {Exporter: c, CreateRevision: 5},
