@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,6 +254,12 @@ func (e *Env) Listener(host string) nvmeof.TransportID {
 		e.t.Fatal(err)
 	}
 	return tid
+}
+
+// Dial dials from inside host's network namespace ("dn", "cn"): a test's
+// NVMe/TCP initiator (nvmetcp.Options.Dial) reaches the nodes with it.
+func (e *Env) Dial(host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return e.net.Host(host).DialContext
 }
 
 // FormatStats formats a Meter's stats, one method a line in the order
