@@ -342,3 +342,25 @@ func TestSupersededExporters(t *testing.T) {
 	require.Empty(t, vda.SupersededExporters([]vda.ExporterRecord{{Exporter: a, CreateRevision: 1}, {Exporter: s1, CreateRevision: 2}}),
 		"exporters of different volumes all serve")
 }
+
+// ParseHostNQNs never panics; it refuses with ErrInvalidArgument, or
+// returns distinct host NQNs that each parse on their own.
+func FuzzParseHostNQNs(f *testing.F) {
+	f.Add(host0, host1)
+	f.Add(host0, host0)
+	f.Add("nqn.2016-06.io.spdk:vda-x", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		got, err := vda.ParseHostNQNs("host_nqns", []string{a, b})
+		if err != nil {
+			require.ErrorIs(t, err, vda.ErrInvalidArgument)
+			return
+		}
+		require.Len(t, got, 2)
+		require.NotEqual(t, got[0], got[1])
+		for _, h := range got {
+			n, err := vda.ParseInitiatorNQN(h)
+			require.NoError(t, err)
+			require.Equal(t, h, n)
+		}
+	})
+}
