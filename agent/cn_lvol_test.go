@@ -202,7 +202,7 @@ func TestCNQoSSetOnceAndAfterFailover(t *testing.T) {
 func TestCNQoSSpecValidated(t *testing.T) {
 	for _, q := range []*agentpb.QosSpec{{RwIosPerSec: 1500}, {RwMbytesPerSec: ^uint64(0)}, {WMbytesPerSec: ^uint64(0) >> 20}} {
 		spec := &agentpb.CntlrSpec{CntlrId: nvmeof.NewID(), Primary: true, Epoch: 1,
-			Da: &agentpb.DaSpec{Id: nvmeof.NewID(), SizeBytes: cnTestDABytes, ClusterBytes: cnTestCluster, StripeSizeKb: 64, Qos: q},
+			Da:  &agentpb.DaSpec{Id: nvmeof.NewID(), SizeBytes: cnTestDABytes, ClusterBytes: cnTestCluster, StripeSizeKb: 64, Qos: q},
 			Vds: []*agentpb.VdRef{{Id: nvmeof.NewID(), DnListener: &agentpb.Transport{Trtype: "tcp", Adrfam: "ipv4", Traddr: "127.0.0.1", Trsvcid: "4420"}}}}
 		c := cnValidateCntlr(spec)
 		require.ErrorIs(t, c.err, errCNSpec, "%v", q)
