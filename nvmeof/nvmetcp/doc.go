@@ -12,8 +12,7 @@
 // namespaces (Identify Namespace and its identification descriptors, for
 // the UUID) and, when the controller reports ANA, the ANA log page; an
 // Asynchronous Event Request keeps the ANA states and the namespaces' sizes
-// current. Keep Alive
-// commands go out every KATO/2.
+// current. Keep Alive commands go out every KATO/2.
 //
 // Controller.ReadAt and WriteAt take byte offsets and lengths in whole
 // blocks, split requests larger than the controller's largest transfer
