@@ -17,6 +17,8 @@ import (
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/internal/netnstest"
+	"github.com/vda-io/vda/internal/realbench"
+	"github.com/vda-io/vda/internal/rpcmeter"
 	"github.com/vda-io/vda/internal/spdkproc"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/nvmeof/nvmetcp"
@@ -49,13 +51,18 @@ var rsIPs = map[string]string{"dn": "10.21.0.1", "cn": "10.21.0.2", "host": "10.
 type rsAgent struct {
 	a      *agent.Agent
 	c      *spdk.Client
+	meter  *rpcmeter.Proxy
 	nodeID string
 	gen    int64
 }
 
 func newRSAgent(t *testing.T, tg *spdkproc.Target, role agent.Role, ip string) *rsAgent {
 	t.Helper()
-	c, err := tg.Dial(context.Background(), spdk.WithCallTimeout(5*time.Minute))
+	// The agent's requests go through a meter: the test counts them.
+	m, err := rpcmeter.Start(tg.Socket()+"."+nvmeof.NewID()[:8], tg.Socket(), false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	c, err := spdk.New(m.Addr(), spdk.WithCallTimeout(5*time.Minute))
 	require.NoError(t, err)
 	lis, err := nvmeof.NewTransportID("tcp", "ipv4", ip, rsNVMePort)
 	require.NoError(t, err)
@@ -65,7 +72,7 @@ func newRSAgent(t *testing.T, tg *spdkproc.Target, role agent.Role, ip string) *
 	a, err := agent.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close(); _ = c.Close() })
-	return &rsAgent{a: a, c: c, nodeID: nvmeof.NewID()}
+	return &rsAgent{a: a, c: c, meter: m, nodeID: nvmeof.NewID()}
 }
 
 // sync applies a state and returns the objects' statuses.
@@ -315,8 +322,10 @@ func TestRealResizeAndQoS(t *testing.T) {
 	require.GreaterOrEqual(t, size, uint64(rsPhysical))
 	a.da.SizeBytes = size
 	start := time.Now()
+	e.pri.meter.Reset()
 	e.pri.syncOK(t, ctx, a.cnState(0))
 	synced := time.Since(start)
+	require.Equal(t, 1, e.pri.meter.Counts()["bdev_lvol_resize"])
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	require.NoError(t, waitSize(wctx, viaPrimary, size), "host through the primary")
@@ -355,15 +364,21 @@ func TestRealResizeAndQoS(t *testing.T) {
 	t.Logf("real SPDK QoS: %.0f IOPS without a limit, %.0f with rw_ios_per_sec %d", before, limited, rsQoSIOPS)
 	require.Less(t, limited, 1.3*rsQoSIOPS, "the limit bites")
 
-	// A resync changes nothing (no resize, no bdev_set_qos_limit): the
-	// primary's lvol keeps what it had, and the agent reports OK.
+	// A resync changes nothing: only reads reach either controller's SPDK
+	// (no bdev_lvol_resize, no bdev_set_qos_limit).
+	for _, r := range []*rsAgent{e.pri, e.secondary} {
+		r.meter.Reset()
+	}
 	e.pri.syncOK(t, ctx, a.cnState(0))
 	e.secondary.syncOK(t, ctx, a.cnState(1))
+	for name, r := range map[string]*rsAgent{"primary": e.pri, "secondary": e.secondary} {
+		require.NoError(t, realbench.CheckReadOnly(r.meter.Counts()), name)
+	}
 
 	// The primary's spdk_tgt dies; a new epoch re-assembles the array on a
 	// fresh one.
 	_ = viaPrimary.Close()
-	require.NoError(t, e.cnTgt.Kill())
+	_ = e.cnTgt.Kill() // kill -9: its error is the signal
 	e.cnTgt = e.start("cn", "0x2")
 	e.pri = newRSAgent(t, e.cnTgt, agent.RoleCN, rsIPs["cn"])
 	a.epoch++
@@ -373,6 +388,8 @@ func TestRealResizeAndQoS(t *testing.T) {
 	lv, err = e.lvol(ctx, a)
 	require.NoError(t, err)
 	require.Equal(t, size, lv.SizeBytes(), "the lvstore holds the grown lvol")
+	require.Zero(t, e.pri.meter.Counts()["bdev_lvol_resize"])
+	require.Equal(t, 1, e.pri.meter.Counts()["bdev_set_qos_limit"])
 	require.Equal(t, want, lv.AssignedRateLimits, "the limits are set again")
 	for _, node := range []string{"cn", "dn"} {
 		c, err := e.connect(ctx, a.nqn, node)
