@@ -215,9 +215,10 @@ type DiskArray struct {
 	VDs         []VD    `json:"vds"`
 	Cntlrs      []Cntlr `json:"cntlrs"`
 	ExpCount    int     `json:"exp_count,omitempty"` // exporters of this DA
+	Status      Status  `json:"-"`
+
 	// QoS limits the DA's volume on its primary (zero: no limit).
-	QoS    QoS    `json:"qos,omitzero"`
-	Status Status `json:"-"`
+	QoS QoS `json:"qos,omitzero"`
 }
 
 // QoS is a DA's I/O limits, set on its volume's bdev on the primary
