@@ -11,6 +11,7 @@ import (
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 )
 
@@ -215,4 +216,31 @@ func TestCNQoSSpecValidated(t *testing.T) {
 	c := cnValidateCntlr(spec)
 	require.NoError(t, c.err)
 	require.Equal(t, spdk.RateLimits{RWIOsPerSec: 3000, RWMBytesPerSec: 1, RMBytesPerSec: 2, WMBytesPerSec: 3}, c.qos)
+}
+
+// A resize or QoS change that SPDK refuses is reported on the controller
+// and retried by the next sync, but the array stays exported: hosts keep
+// their volume at its old size and limits.
+func TestCNResizeAndQoSFailuresKeepTheExport(t *testing.T) {
+	sc := newSizedCluster(t)
+	p := sc.cns[0]
+	p.fake.Inject("bdev_lvol_resize", spdktest.Fault{Error: &spdktest.Error{Code: -32602, Message: "No space left on device"}, Times: 1})
+	p.fake.Inject("bdev_set_qos_limit", spdktest.Fault{Error: &spdktest.Error{Code: -11, Message: "Resource temporarily unavailable"}, Times: 1})
+	sc.size, sc.qos = cnTestDABytes+4<<20, &agentpb.QosSpec{RwIosPerSec: 1000}
+	out := p.syncCN(sc.state(0))
+	st := cnStatus(t, out, agentpb.Kind_KIND_CNTLR, sc.cntlrs[0])
+	require.False(t, st.GetOk())
+	require.Contains(t, st.GetError(), "No space left on device")
+	require.Contains(t, st.GetError(), "Resource temporarily unavailable")
+	require.True(t, cnStatus(t, out, agentpb.Kind_KIND_EXP_PORT, sc.ports[0]).GetOk(), "the export stays")
+	host := sc.host(0)
+	sees(t, host, cnTestDABytes, "primary")
+	data := cnPattern(64<<10, 0x19)
+	cnWrite(t, host, data)
+	require.Equal(t, data, cnRead(t, host, len(data)))
+
+	sc.sync()
+	require.Equal(t, sc.size, sc.lvol().SizeBytes())
+	require.Equal(t, spdk.RateLimits{RWIOsPerSec: 1000}, sc.lvol().AssignedRateLimits)
+	sees(t, host, sc.size, "primary")
 }

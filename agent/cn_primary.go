@@ -424,10 +424,15 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 		if l := t.lvol.DriverSpecific.Lvol; t.lvol.ProductName != spdk.ProductLvol || l == nil || l.LvolStoreUUID != t.lvs.UUID {
 			return fmt.Errorf("%w: %s is not an lvol of lvstore %s", errCNState, alias, t.lvs.UUID)
 		}
+		// A failed resize or QoS change leaves the volume usable as it is:
+		// reported, retried by the next sync, the exports still built.
 		if err := t.growLvol(ctx, alias); err != nil {
-			return err
+			t.note(err)
 		}
-		return t.ensureQoS(ctx)
+		if err := t.ensureQoS(ctx); err != nil {
+			t.note(err)
+		}
+		return nil
 	}
 	p := spdk.BdevLvolCreateParams{LvolName: nvmeof.DALvolName(t.c.daID), LvsName: t.lvs.Name,
 		ThinProvision: new(true), ClearMethod: "none"}
@@ -445,7 +450,10 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 	t.lvol = &spdk.Bdev{Name: uuid, Aliases: []string{alias}, ProductName: spdk.ProductLvol, UUID: uuid,
 		BlockSize: cnBlockBytes, NumBlocks: t.c.size / cnBlockBytes}
 	t.n.log.Info("disk array lvol created", "da", t.c.daID, "lvol", alias, "uuid", uuid)
-	return t.ensureQoS(ctx)
+	if err := t.ensureQoS(ctx); err != nil {
+		t.note(err)
+	}
+	return nil
 }
 
 // exportPrimary reconciles every exporter subsystem, all at once, with the
