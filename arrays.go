@@ -23,6 +23,11 @@ type DiskArraySpec struct {
 // DiskArrayUpdate changes a DA; nil fields are left alone.
 type DiskArrayUpdate struct {
 	Description *string
+	// SizeBytes grows the DA's volume online (--da-size) up to
+	// DiskArray.MaxSizeBytes, in whole lvstore clusters; it never shrinks.
+	SizeBytes *uint64
+	// QoS replaces the DA's QoS limits; the zero QoS removes them.
+	QoS *QoS
 }
 
 func daWhat(name string) string { return fmt.Sprintf("disk array %q", name) }
@@ -128,7 +133,11 @@ func (c *Cluster) ListDiskArrays(ctx context.Context, page Page) ([]DiskArray, s
 	return das, next, err
 }
 
-// ModifyDiskArray changes a DA's description.
+// ModifyDiskArray changes a DA's description, grows its volume
+// (SizeBytes: never shrinks, at most MaxSizeBytes) or replaces its QoS
+// limits. The monitor pushes the change to the primary, which resizes the
+// lvol (hosts see the namespace grow) and sets the limits. A failed
+// request changes nothing; a repeated one is a no-op.
 func (c *Cluster) ModifyDiskArray(ctx context.Context, name string, u DiskArrayUpdate) (DiskArray, error) {
 	if err := ValidateName(nvmeof.ResourceDA, name); err != nil {
 		return DiskArray{}, err
@@ -138,14 +147,39 @@ func (c *Cluster) ModifyDiskArray(ctx context.Context, name string, u DiskArrayU
 			return DiskArray{}, err
 		}
 	}
+	if u.SizeBytes != nil {
+		if err := validateSize("da_size", *u.SizeBytes); err != nil {
+			return DiskArray{}, err
+		}
+	}
+	if u.QoS != nil {
+		if err := u.QoS.Validate(); err != nil {
+			return DiskArray{}, err
+		}
+	}
 	var da DiskArray
 	err := c.update(ctx, func(tx *store.Tx) error {
 		var err error
 		if da, err = txGet[DiskArray](tx, KeyDA(name), daWhat(name)); err != nil {
 			return err
 		}
+		if u.SizeBytes != nil {
+			if err := da.checkResize(*u.SizeBytes); err != nil {
+				return err
+			}
+		}
+		old := da
 		if u.Description != nil {
 			da.Description = *u.Description
+		}
+		if u.SizeBytes != nil {
+			da.SizeBytes = *u.SizeBytes
+		}
+		if u.QoS != nil {
+			da.QoS = *u.QoS
+		}
+		if da.Description == old.Description && da.SizeBytes == old.SizeBytes && da.QoS == old.QoS {
+			return nil // nothing changes: no write, no push
 		}
 		return txPut(tx, KeyDA(name), da)
 	})

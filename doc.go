@@ -45,6 +45,17 @@
 // metadata clusters and a margin. LvstoreDataBytes is the same model for a
 // PD's own lvstore (a 128 MiB malloc PD holds 31 clusters of 4 MiB).
 //
+// ModifyDiskArray grows SizeBytes online, in whole clusters, up to
+// DiskArray.MaxSizeBytes: the data clusters of the DA lvstore on the raid
+// (the same model, equal to what SPDK v24.01 reports), never less than
+// PhysicalSizeBytes. The primary grows the lvol (bdev_lvol_resize); SPDK's
+// target tells connected hosts, and each secondary's bdev_nvme passes the
+// new size on to its own. Shrinking is refused, and so is growing past the
+// raid: SPDK v24.01 cannot grow a raid0 (no new members, no bigger
+// members), so that would need a new raid and bdev_lvol_grow_lvstore.
+// DiskArray.QoS is set on the volume's bdev on the primary
+// (bdev_set_qos_limit), again by every new primary.
+//
 // # Concurrency
 //
 // The store is a Cluster's only authority; any number of them, in any

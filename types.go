@@ -216,6 +216,21 @@ type DiskArray struct {
 	Cntlrs      []Cntlr `json:"cntlrs"`
 	ExpCount    int     `json:"exp_count,omitempty"` // exporters of this DA
 	Status      Status  `json:"-"`
+
+	// QoS limits the DA's volume on its primary (zero: no limit).
+	QoS QoS `json:"qos,omitzero"`
+}
+
+// QoS is a DA's I/O limits, set on its volume's bdev on the primary
+// (SPDK bdev_set_qos_limit); 0 means no limit. IOPS count reads and writes
+// together and are a multiple of 1000; bandwidths are in MiB per second
+// (SPDK's "MB"), for reads and writes together, reads only and writes only.
+// Every limit that is set applies.
+type QoS struct {
+	RWIOsPerSec       uint64 `json:"rw_ios_per_sec,omitempty"`
+	RWMBytesPerSec    uint64 `json:"rw_mbytes_per_sec,omitempty"`
+	ReadMBytesPerSec  uint64 `json:"r_mbytes_per_sec,omitempty"`
+	WriteMBytesPerSec uint64 `json:"w_mbytes_per_sec,omitempty"`
 }
 
 // Primary returns the DA's primary controller (false if none).

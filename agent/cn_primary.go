@@ -407,7 +407,8 @@ func cnPause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// ensureLvol finds or creates the DA lvol: thin, exactly the array's size.
+// ensureLvol finds or creates the DA lvol: thin, exactly the array's size
+// (growing a smaller one, cn_lvol.go), with the array's QoS limits.
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
 	if t.lvol == nil {
@@ -423,8 +424,13 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 		if l := t.lvol.DriverSpecific.Lvol; t.lvol.ProductName != spdk.ProductLvol || l == nil || l.LvolStoreUUID != t.lvs.UUID {
 			return fmt.Errorf("%w: %s is not an lvol of lvstore %s", errCNState, alias, t.lvs.UUID)
 		}
-		if got := t.lvol.SizeBytes(); got != t.c.size {
-			t.note(fmt.Errorf("%w: lvol %s holds %d bytes, the array %d", errCNState, alias, got, t.c.size))
+		// A failed resize or QoS change leaves the volume usable as it is:
+		// reported, retried by the next sync, the exports still built.
+		if err := t.growLvol(ctx, alias); err != nil {
+			t.note(err)
+		}
+		if err := t.ensureQoS(ctx); err != nil {
+			t.note(err)
 		}
 		return nil
 	}
@@ -444,6 +450,9 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 	t.lvol = &spdk.Bdev{Name: uuid, Aliases: []string{alias}, ProductName: spdk.ProductLvol, UUID: uuid,
 		BlockSize: cnBlockBytes, NumBlocks: t.c.size / cnBlockBytes}
 	t.n.log.Info("disk array lvol created", "da", t.c.daID, "lvol", alias, "uuid", uuid)
+	if err := t.ensureQoS(ctx); err != nil {
+		t.note(err)
+	}
 	return nil
 }
 

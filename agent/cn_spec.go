@@ -8,6 +8,7 @@ import (
 
 	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
+	"github.com/vda-io/vda/spdk"
 )
 
 // Errors of the controller-node reconciler. They end up in ObjectStatus
@@ -47,6 +48,8 @@ type cnCntlr struct {
 	cluster  uint32 // DA lvstore cluster bytes
 	stripKB  uint32
 	initDone bool // DaSpec.initialized
+
+	qos spdk.RateLimits // DaSpec.qos (primary)
 
 	vds []cnVD // primary: raid members in idx order
 
@@ -211,6 +214,10 @@ func (c *cnCntlr) validatePrimary(spec *agentpb.CntlrSpec) error {
 		return fmt.Errorf("cluster size %d is not a multiple of %d up to 2 GiB", cl, cnBlockBytes)
 	}
 	c.cluster = uint32(cl)
+	var err error
+	if c.qos, err = cnQoSOf(da.GetQos()); err != nil {
+		return err
+	}
 	if c.stripKB < cnBlockBytes/1024 || bits.OnesCount32(c.stripKB) != 1 {
 		return fmt.Errorf("strip size %d KiB is not a power of two >= 4", c.stripKB)
 	}

@@ -320,7 +320,7 @@ func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
 	primary, _ := da.Primary()
 	spec := &agentpb.CntlrSpec{CntlrId: c.ID, CntlrIdx: uint32(c.Idx), Primary: c.ID == primary.ID, Epoch: da.Epoch,
 		Da: &agentpb.DaSpec{Id: da.ID, SizeBytes: da.SizeBytes, ClusterBytes: da.ClusterBytes,
-			StripeSizeKb: uint32(da.StripeSizeKB), Initialized: da.Initialized}}
+			StripeSizeKb: uint32(da.StripeSizeKB), Initialized: da.Initialized, Qos: qosSpec(da.QoS)}}
 	var secondaries []string
 	for _, o := range sortedCntlrs(da.Cntlrs) {
 		if o.ID != primary.ID {
@@ -371,4 +371,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.SortFunc(keys, strings.Compare)
 	return keys
+}
+
+// qosSpec is a DA's QoS limits as agents take them (nil: none).
+func qosSpec(q vda.QoS) *agentpb.QosSpec {
+	if q.IsZero() {
+		return nil
+	}
+	return &agentpb.QosSpec{RwIosPerSec: q.RWIOsPerSec, RwMbytesPerSec: q.RWMBytesPerSec,
+		RMbytesPerSec: q.ReadMBytesPerSec, WMbytesPerSec: q.WriteMBytesPerSec}
 }

@@ -43,6 +43,8 @@ func daMsg(da vda.DiskArray) *pb.DaMsg {
 		DaConf:      &pb.DaConf{StripeCount: uint32(da.StripeCount), StripeSizeKb: uint32(da.StripeSizeKB)},
 		ClusterSize: da.ClusterBytes, VdSize: da.VDSizeBytes, Epoch: da.Epoch, PrimaryCntlrId: da.PrimaryCntlrID,
 		Initialized: da.Initialized, ExpCnt: uint32(da.ExpCount), Status: statusMsg(da.Status)}
+	m.Qos = &pb.QosMsg{RwIosPerSec: da.QoS.RWIOsPerSec, RwMbytesPerSec: da.QoS.RWMBytesPerSec,
+		RMbytesPerSec: da.QoS.ReadMBytesPerSec, WMbytesPerSec: da.QoS.WriteMBytesPerSec}
 	for _, c := range da.Cntlrs {
 		st := da.Status.Part(c.ID)
 		m.CntlrList = append(m.CntlrList, &pb.CntlrMsg{CntlrId: c.ID, CntlrIdx: uint32(c.Idx), CnName: c.CNName,

@@ -225,7 +225,12 @@ func (s *Server) ListDa(ctx context.Context, r *pb.ListDaRequest) (*pb.ListDaRep
 
 // ModifyDa implements portalpb.PortalServer.
 func (s *Server) ModifyDa(ctx context.Context, r *pb.ModifyDaRequest) (*pb.DaReply, error) {
-	da, err := s.c.ModifyDiskArray(ctx, r.GetDaName(), vda.DiskArrayUpdate{Description: r.Description})
+	u := vda.DiskArrayUpdate{Description: r.Description, SizeBytes: r.DaSize}
+	if q := r.GetQos(); q != nil {
+		u.QoS = &vda.QoS{RWIOsPerSec: q.GetRwIosPerSec(), RWMBytesPerSec: q.GetRwMbytesPerSec(),
+			ReadMBytesPerSec: q.GetRMbytesPerSec(), WriteMBytesPerSec: q.GetWMbytesPerSec()}
+	}
+	da, err := s.c.ModifyDiskArray(ctx, r.GetDaName(), u)
 	if err != nil {
 		return nil, err
 	}

@@ -723,7 +723,11 @@ type DaSpec struct {
 	StripeSizeKb uint32                 `protobuf:"varint,4,opt,name=stripe_size_kb,json=stripeSizeKb,proto3" json:"stripe_size_kb,omitempty"` // raid0 strip size
 	// initialized: the DA lvstore was created once; a primary must find it
 	// (bdev_examine), never create one.
-	Initialized   bool `protobuf:"varint,5,opt,name=initialized,proto3" json:"initialized,omitempty"`
+	Initialized bool `protobuf:"varint,5,opt,name=initialized,proto3" json:"initialized,omitempty"`
+	// qos: the limits the primary sets on the DA volume's bdev
+	// (bdev_set_qos_limit); absent or all zero = none. A bigger size_bytes
+	// than the volume has is a resize (grow only).
+	Qos           *QosSpec `protobuf:"bytes,6,opt,name=qos,proto3" json:"qos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -793,6 +797,82 @@ func (x *DaSpec) GetInitialized() bool {
 	return false
 }
 
+func (x *DaSpec) GetQos() *QosSpec {
+	if x != nil {
+		return x.Qos
+	}
+	return nil
+}
+
+// QosSpec is a DA's QoS limits, as bdev_set_qos_limit takes them (0 = unlimited).
+type QosSpec struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RwIosPerSec    uint64                 `protobuf:"varint,1,opt,name=rw_ios_per_sec,json=rwIosPerSec,proto3" json:"rw_ios_per_sec,omitempty"`
+	RwMbytesPerSec uint64                 `protobuf:"varint,2,opt,name=rw_mbytes_per_sec,json=rwMbytesPerSec,proto3" json:"rw_mbytes_per_sec,omitempty"`
+	RMbytesPerSec  uint64                 `protobuf:"varint,3,opt,name=r_mbytes_per_sec,json=rMbytesPerSec,proto3" json:"r_mbytes_per_sec,omitempty"`
+	WMbytesPerSec  uint64                 `protobuf:"varint,4,opt,name=w_mbytes_per_sec,json=wMbytesPerSec,proto3" json:"w_mbytes_per_sec,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *QosSpec) Reset() {
+	*x = QosSpec{}
+	mi := &file_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QosSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QosSpec) ProtoMessage() {}
+
+func (x *QosSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QosSpec.ProtoReflect.Descriptor instead.
+func (*QosSpec) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *QosSpec) GetRwIosPerSec() uint64 {
+	if x != nil {
+		return x.RwIosPerSec
+	}
+	return 0
+}
+
+func (x *QosSpec) GetRwMbytesPerSec() uint64 {
+	if x != nil {
+		return x.RwMbytesPerSec
+	}
+	return 0
+}
+
+func (x *QosSpec) GetRMbytesPerSec() uint64 {
+	if x != nil {
+		return x.RMbytesPerSec
+	}
+	return 0
+}
+
+func (x *QosSpec) GetWMbytesPerSec() uint64 {
+	if x != nil {
+		return x.WMbytesPerSec
+	}
+	return 0
+}
+
 // VdRef is one raid0 member, as a primary attaches it.
 type VdRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -805,7 +885,7 @@ type VdRef struct {
 
 func (x *VdRef) Reset() {
 	*x = VdRef{}
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +897,7 @@ func (x *VdRef) String() string {
 func (*VdRef) ProtoMessage() {}
 
 func (x *VdRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +910,7 @@ func (x *VdRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VdRef.ProtoReflect.Descriptor instead.
 func (*VdRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10}
+	return file_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VdRef) GetId() string {
@@ -874,7 +954,7 @@ type ExpSpec struct {
 
 func (x *ExpSpec) Reset() {
 	*x = ExpSpec{}
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +966,7 @@ func (x *ExpSpec) String() string {
 func (*ExpSpec) ProtoMessage() {}
 
 func (x *ExpSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +979,7 @@ func (x *ExpSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpSpec.ProtoReflect.Descriptor instead.
 func (*ExpSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11}
+	return file_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExpSpec) GetId() string {
@@ -965,7 +1045,7 @@ type CntlrSpec struct {
 
 func (x *CntlrSpec) Reset() {
 	*x = CntlrSpec{}
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1057,7 @@ func (x *CntlrSpec) String() string {
 func (*CntlrSpec) ProtoMessage() {}
 
 func (x *CntlrSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1070,7 @@ func (x *CntlrSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CntlrSpec.ProtoReflect.Descriptor instead.
 func (*CntlrSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{12}
+	return file_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CntlrSpec) GetCntlrId() string {
@@ -1073,7 +1153,7 @@ type ObjectStatus struct {
 
 func (x *ObjectStatus) Reset() {
 	*x = ObjectStatus{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1165,7 @@ func (x *ObjectStatus) String() string {
 func (*ObjectStatus) ProtoMessage() {}
 
 func (x *ObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1178,7 @@ func (x *ObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStatus.ProtoReflect.Descriptor instead.
 func (*ObjectStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ObjectStatus) GetKind() Kind {
@@ -1163,7 +1243,7 @@ type SyncReply struct {
 
 func (x *SyncReply) Reset() {
 	*x = SyncReply{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1255,7 @@ func (x *SyncReply) String() string {
 func (*SyncReply) ProtoMessage() {}
 
 func (x *SyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1268,7 @@ func (x *SyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReply.ProtoReflect.Descriptor instead.
 func (*SyncReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SyncReply) GetGeneration() int64 {
@@ -1220,7 +1300,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1312,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1325,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 type HealthReply struct {
@@ -1274,7 +1354,7 @@ type HealthReply struct {
 
 func (x *HealthReply) Reset() {
 	*x = HealthReply{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1366,7 @@ func (x *HealthReply) String() string {
 func (*HealthReply) ProtoMessage() {}
 
 func (x *HealthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1379,7 @@ func (x *HealthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReply.ProtoReflect.Descriptor instead.
 func (*HealthReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HealthReply) GetRole() string {
@@ -1382,7 +1462,7 @@ type ReanchorRequest struct {
 
 func (x *ReanchorRequest) Reset() {
 	*x = ReanchorRequest{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1474,7 @@ func (x *ReanchorRequest) String() string {
 func (*ReanchorRequest) ProtoMessage() {}
 
 func (x *ReanchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1487,7 @@ func (x *ReanchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReanchorRequest.ProtoReflect.Descriptor instead.
 func (*ReanchorRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReanchorRequest) GetAgentId() string {
@@ -1477,7 +1557,7 @@ type ReanchorReply struct {
 
 func (x *ReanchorReply) Reset() {
 	*x = ReanchorReply{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1569,7 @@ func (x *ReanchorReply) String() string {
 func (*ReanchorReply) ProtoMessage() {}
 
 func (x *ReanchorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1582,7 @@ func (x *ReanchorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReanchorReply.ProtoReflect.Descriptor instead.
 func (*ReanchorReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReanchorReply) GetPreviousGeneration() int64 {
@@ -1566,14 +1646,20 @@ const file_agent_proto_rawDesc = "" +
 	"size_bytes\x18\x04 \x01(\x04R\tsizeBytes\x12\x19\n" +
 	"\bhost_nqn\x18\x05 \x01(\tR\ahostNqn\":\n" +
 	"\aCnState\x12/\n" +
-	"\x06cntlrs\x18\x01 \x03(\v2\x17.vda.agent.v1.CntlrSpecR\x06cntlrs\"\xa4\x01\n" +
+	"\x06cntlrs\x18\x01 \x03(\v2\x17.vda.agent.v1.CntlrSpecR\x06cntlrs\"\xcd\x01\n" +
 	"\x06DaSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12#\n" +
 	"\rcluster_bytes\x18\x03 \x01(\x04R\fclusterBytes\x12$\n" +
 	"\x0estripe_size_kb\x18\x04 \x01(\rR\fstripeSizeKb\x12 \n" +
-	"\vinitialized\x18\x05 \x01(\bR\vinitialized\"c\n" +
+	"\vinitialized\x18\x05 \x01(\bR\vinitialized\x12'\n" +
+	"\x03qos\x18\x06 \x01(\v2\x15.vda.agent.v1.QosSpecR\x03qos\"\xab\x01\n" +
+	"\aQosSpec\x12#\n" +
+	"\x0erw_ios_per_sec\x18\x01 \x01(\x04R\vrwIosPerSec\x12)\n" +
+	"\x11rw_mbytes_per_sec\x18\x02 \x01(\x04R\x0erwMbytesPerSec\x12'\n" +
+	"\x10r_mbytes_per_sec\x18\x03 \x01(\x04R\rrMbytesPerSec\x12'\n" +
+	"\x10w_mbytes_per_sec\x18\x04 \x01(\x04R\rwMbytesPerSec\"c\n" +
 	"\x05VdRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\rR\x03idx\x128\n" +
@@ -1668,7 +1754,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_agent_proto_goTypes = []any{
 	(Kind)(0),               // 0: vda.agent.v1.Kind
 	(*Transport)(nil),       // 1: vda.agent.v1.Transport
@@ -1681,16 +1767,17 @@ var file_agent_proto_goTypes = []any{
 	(*VdSpec)(nil),          // 8: vda.agent.v1.VdSpec
 	(*CnState)(nil),         // 9: vda.agent.v1.CnState
 	(*DaSpec)(nil),          // 10: vda.agent.v1.DaSpec
-	(*VdRef)(nil),           // 11: vda.agent.v1.VdRef
-	(*ExpSpec)(nil),         // 12: vda.agent.v1.ExpSpec
-	(*CntlrSpec)(nil),       // 13: vda.agent.v1.CntlrSpec
-	(*ObjectStatus)(nil),    // 14: vda.agent.v1.ObjectStatus
-	(*SyncReply)(nil),       // 15: vda.agent.v1.SyncReply
-	(*HealthRequest)(nil),   // 16: vda.agent.v1.HealthRequest
-	(*HealthReply)(nil),     // 17: vda.agent.v1.HealthReply
-	(*ReanchorRequest)(nil), // 18: vda.agent.v1.ReanchorRequest
-	(*ReanchorReply)(nil),   // 19: vda.agent.v1.ReanchorReply
-	nil,                     // 20: vda.agent.v1.ReanchorRequest.EpochsEntry
+	(*QosSpec)(nil),         // 11: vda.agent.v1.QosSpec
+	(*VdRef)(nil),           // 12: vda.agent.v1.VdRef
+	(*ExpSpec)(nil),         // 13: vda.agent.v1.ExpSpec
+	(*CntlrSpec)(nil),       // 14: vda.agent.v1.CntlrSpec
+	(*ObjectStatus)(nil),    // 15: vda.agent.v1.ObjectStatus
+	(*SyncReply)(nil),       // 16: vda.agent.v1.SyncReply
+	(*HealthRequest)(nil),   // 17: vda.agent.v1.HealthRequest
+	(*HealthReply)(nil),     // 18: vda.agent.v1.HealthReply
+	(*ReanchorRequest)(nil), // 19: vda.agent.v1.ReanchorRequest
+	(*ReanchorReply)(nil),   // 20: vda.agent.v1.ReanchorReply
+	nil,                     // 21: vda.agent.v1.ReanchorRequest.EpochsEntry
 }
 var file_agent_proto_depIdxs = []int32{
 	3,  // 0: vda.agent.v1.SyncRequest.dn:type_name -> vda.agent.v1.DnState
@@ -1700,26 +1787,27 @@ var file_agent_proto_depIdxs = []int32{
 	5,  // 4: vda.agent.v1.PdSpec.aio:type_name -> vda.agent.v1.AioConf
 	6,  // 5: vda.agent.v1.PdSpec.nvme:type_name -> vda.agent.v1.NvmeConf
 	8,  // 6: vda.agent.v1.PdSpec.vds:type_name -> vda.agent.v1.VdSpec
-	13, // 7: vda.agent.v1.CnState.cntlrs:type_name -> vda.agent.v1.CntlrSpec
-	1,  // 8: vda.agent.v1.VdRef.dn_listener:type_name -> vda.agent.v1.Transport
-	10, // 9: vda.agent.v1.CntlrSpec.da:type_name -> vda.agent.v1.DaSpec
-	11, // 10: vda.agent.v1.CntlrSpec.vds:type_name -> vda.agent.v1.VdRef
-	12, // 11: vda.agent.v1.CntlrSpec.exps:type_name -> vda.agent.v1.ExpSpec
-	1,  // 12: vda.agent.v1.CntlrSpec.primary_listener:type_name -> vda.agent.v1.Transport
-	0,  // 13: vda.agent.v1.ObjectStatus.kind:type_name -> vda.agent.v1.Kind
-	14, // 14: vda.agent.v1.SyncReply.objects:type_name -> vda.agent.v1.ObjectStatus
-	20, // 15: vda.agent.v1.ReanchorRequest.epochs:type_name -> vda.agent.v1.ReanchorRequest.EpochsEntry
-	2,  // 16: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
-	16, // 17: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
-	18, // 18: vda.agent.v1.Agent.Reanchor:input_type -> vda.agent.v1.ReanchorRequest
-	15, // 19: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
-	17, // 20: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
-	19, // 21: vda.agent.v1.Agent.Reanchor:output_type -> vda.agent.v1.ReanchorReply
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 7: vda.agent.v1.CnState.cntlrs:type_name -> vda.agent.v1.CntlrSpec
+	11, // 8: vda.agent.v1.DaSpec.qos:type_name -> vda.agent.v1.QosSpec
+	1,  // 9: vda.agent.v1.VdRef.dn_listener:type_name -> vda.agent.v1.Transport
+	10, // 10: vda.agent.v1.CntlrSpec.da:type_name -> vda.agent.v1.DaSpec
+	12, // 11: vda.agent.v1.CntlrSpec.vds:type_name -> vda.agent.v1.VdRef
+	13, // 12: vda.agent.v1.CntlrSpec.exps:type_name -> vda.agent.v1.ExpSpec
+	1,  // 13: vda.agent.v1.CntlrSpec.primary_listener:type_name -> vda.agent.v1.Transport
+	0,  // 14: vda.agent.v1.ObjectStatus.kind:type_name -> vda.agent.v1.Kind
+	15, // 15: vda.agent.v1.SyncReply.objects:type_name -> vda.agent.v1.ObjectStatus
+	21, // 16: vda.agent.v1.ReanchorRequest.epochs:type_name -> vda.agent.v1.ReanchorRequest.EpochsEntry
+	2,  // 17: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
+	17, // 18: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
+	19, // 19: vda.agent.v1.Agent.Reanchor:input_type -> vda.agent.v1.ReanchorRequest
+	16, // 20: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
+	18, // 21: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
+	20, // 22: vda.agent.v1.Agent.Reanchor:output_type -> vda.agent.v1.ReanchorReply
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -1742,7 +1830,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2144,6 +2144,7 @@ type DaMsg struct {
 	VdList         []*VdMsg               `protobuf:"bytes,14,rep,name=vd_list,json=vdList,proto3" json:"vd_list,omitempty"`
 	ExpCnt         uint32                 `protobuf:"varint,15,opt,name=exp_cnt,json=expCnt,proto3" json:"exp_cnt,omitempty"`
 	Status         *Status                `protobuf:"bytes,16,opt,name=status,proto3" json:"status,omitempty"`
+	Qos            *QosMsg                `protobuf:"bytes,17,opt,name=qos,proto3" json:"qos,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -2290,6 +2291,84 @@ func (x *DaMsg) GetStatus() *Status {
 	return nil
 }
 
+func (x *DaMsg) GetQos() *QosMsg {
+	if x != nil {
+		return x.Qos
+	}
+	return nil
+}
+
+// QosMsg is a DA's QoS limits on its volume (0 = unlimited): IOPS (a
+// multiple of 1000) and MB/s (MiB per second) for reads and writes
+// together, reads only and writes only.
+type QosMsg struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RwIosPerSec    uint64                 `protobuf:"varint,1,opt,name=rw_ios_per_sec,json=rwIosPerSec,proto3" json:"rw_ios_per_sec,omitempty"`
+	RwMbytesPerSec uint64                 `protobuf:"varint,2,opt,name=rw_mbytes_per_sec,json=rwMbytesPerSec,proto3" json:"rw_mbytes_per_sec,omitempty"`
+	RMbytesPerSec  uint64                 `protobuf:"varint,3,opt,name=r_mbytes_per_sec,json=rMbytesPerSec,proto3" json:"r_mbytes_per_sec,omitempty"`
+	WMbytesPerSec  uint64                 `protobuf:"varint,4,opt,name=w_mbytes_per_sec,json=wMbytesPerSec,proto3" json:"w_mbytes_per_sec,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *QosMsg) Reset() {
+	*x = QosMsg{}
+	mi := &file_portal_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QosMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QosMsg) ProtoMessage() {}
+
+func (x *QosMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QosMsg.ProtoReflect.Descriptor instead.
+func (*QosMsg) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *QosMsg) GetRwIosPerSec() uint64 {
+	if x != nil {
+		return x.RwIosPerSec
+	}
+	return 0
+}
+
+func (x *QosMsg) GetRwMbytesPerSec() uint64 {
+	if x != nil {
+		return x.RwMbytesPerSec
+	}
+	return 0
+}
+
+func (x *QosMsg) GetRMbytesPerSec() uint64 {
+	if x != nil {
+		return x.RMbytesPerSec
+	}
+	return 0
+}
+
+func (x *QosMsg) GetWMbytesPerSec() uint64 {
+	if x != nil {
+		return x.WMbytesPerSec
+	}
+	return 0
+}
+
 type CreateDaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
@@ -2304,7 +2383,7 @@ type CreateDaRequest struct {
 
 func (x *CreateDaRequest) Reset() {
 	*x = CreateDaRequest{}
-	mi := &file_portal_proto_msgTypes[34]
+	mi := &file_portal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2395,7 @@ func (x *CreateDaRequest) String() string {
 func (*CreateDaRequest) ProtoMessage() {}
 
 func (x *CreateDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[34]
+	mi := &file_portal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2408,7 @@ func (x *CreateDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDaRequest.ProtoReflect.Descriptor instead.
 func (*CreateDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{34}
+	return file_portal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateDaRequest) GetDaName() string {
@@ -2383,7 +2462,7 @@ type GetDaRequest struct {
 
 func (x *GetDaRequest) Reset() {
 	*x = GetDaRequest{}
-	mi := &file_portal_proto_msgTypes[35]
+	mi := &file_portal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2474,7 @@ func (x *GetDaRequest) String() string {
 func (*GetDaRequest) ProtoMessage() {}
 
 func (x *GetDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[35]
+	mi := &file_portal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2487,7 @@ func (x *GetDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDaRequest.ProtoReflect.Descriptor instead.
 func (*GetDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{35}
+	return file_portal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetDaRequest) GetDaName() string {
@@ -2427,7 +2506,7 @@ type ListDaRequest struct {
 
 func (x *ListDaRequest) Reset() {
 	*x = ListDaRequest{}
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2518,7 @@ func (x *ListDaRequest) String() string {
 func (*ListDaRequest) ProtoMessage() {}
 
 func (x *ListDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[36]
+	mi := &file_portal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2531,7 @@ func (x *ListDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDaRequest.ProtoReflect.Descriptor instead.
 func (*ListDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{36}
+	return file_portal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListDaRequest) GetPage() *Page {
@@ -2463,16 +2542,21 @@ func (x *ListDaRequest) GetPage() *Page {
 }
 
 type ModifyDaRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
-	Description   *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DaName      string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	// da_size grows the DA's volume online (never shrinks it) up to what
+	// its lvstore holds; absent = unchanged.
+	DaSize *uint64 `protobuf:"varint,3,opt,name=da_size,json=daSize,proto3,oneof" json:"da_size,omitempty"`
+	// qos replaces the DA's QoS limits; absent = unchanged, all zero = no limit.
+	Qos           *QosMsg `protobuf:"bytes,4,opt,name=qos,proto3" json:"qos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ModifyDaRequest) Reset() {
 	*x = ModifyDaRequest{}
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2568,7 @@ func (x *ModifyDaRequest) String() string {
 func (*ModifyDaRequest) ProtoMessage() {}
 
 func (x *ModifyDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[37]
+	mi := &file_portal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2581,7 @@ func (x *ModifyDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyDaRequest.ProtoReflect.Descriptor instead.
 func (*ModifyDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{37}
+	return file_portal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ModifyDaRequest) GetDaName() string {
@@ -2514,6 +2598,20 @@ func (x *ModifyDaRequest) GetDescription() string {
 	return ""
 }
 
+func (x *ModifyDaRequest) GetDaSize() uint64 {
+	if x != nil && x.DaSize != nil {
+		return *x.DaSize
+	}
+	return 0
+}
+
+func (x *ModifyDaRequest) GetQos() *QosMsg {
+	if x != nil {
+		return x.Qos
+	}
+	return nil
+}
+
 type DeleteDaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
@@ -2523,7 +2621,7 @@ type DeleteDaRequest struct {
 
 func (x *DeleteDaRequest) Reset() {
 	*x = DeleteDaRequest{}
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2535,7 +2633,7 @@ func (x *DeleteDaRequest) String() string {
 func (*DeleteDaRequest) ProtoMessage() {}
 
 func (x *DeleteDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[38]
+	mi := &file_portal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2548,7 +2646,7 @@ func (x *DeleteDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDaRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{38}
+	return file_portal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteDaRequest) GetDaName() string {
@@ -2568,7 +2666,7 @@ type SwitchoverDaRequest struct {
 
 func (x *SwitchoverDaRequest) Reset() {
 	*x = SwitchoverDaRequest{}
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +2678,7 @@ func (x *SwitchoverDaRequest) String() string {
 func (*SwitchoverDaRequest) ProtoMessage() {}
 
 func (x *SwitchoverDaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[39]
+	mi := &file_portal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +2691,7 @@ func (x *SwitchoverDaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchoverDaRequest.ProtoReflect.Descriptor instead.
 func (*SwitchoverDaRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{39}
+	return file_portal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SwitchoverDaRequest) GetDaName() string {
@@ -2619,7 +2717,7 @@ type DaReply struct {
 
 func (x *DaReply) Reset() {
 	*x = DaReply{}
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2729,7 @@ func (x *DaReply) String() string {
 func (*DaReply) ProtoMessage() {}
 
 func (x *DaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[40]
+	mi := &file_portal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2742,7 @@ func (x *DaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaReply.ProtoReflect.Descriptor instead.
 func (*DaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{40}
+	return file_portal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DaReply) GetDaMsg() *DaMsg {
@@ -2664,7 +2762,7 @@ type ListDaReply struct {
 
 func (x *ListDaReply) Reset() {
 	*x = ListDaReply{}
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2676,7 +2774,7 @@ func (x *ListDaReply) String() string {
 func (*ListDaReply) ProtoMessage() {}
 
 func (x *ListDaReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[41]
+	mi := &file_portal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2689,7 +2787,7 @@ func (x *ListDaReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDaReply.ProtoReflect.Descriptor instead.
 func (*ListDaReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{41}
+	return file_portal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListDaReply) GetDaMsgList() []*DaMsg {
@@ -2721,7 +2819,7 @@ type EsMsg struct {
 
 func (x *EsMsg) Reset() {
 	*x = EsMsg{}
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2831,7 @@ func (x *EsMsg) String() string {
 func (*EsMsg) ProtoMessage() {}
 
 func (x *EsMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[42]
+	mi := &file_portal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +2844,7 @@ func (x *EsMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EsMsg.ProtoReflect.Descriptor instead.
 func (*EsMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{42}
+	return file_portal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *EsMsg) GetEsId() string {
@@ -2811,7 +2909,7 @@ type ExpMsg struct {
 
 func (x *ExpMsg) Reset() {
 	*x = ExpMsg{}
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +2921,7 @@ func (x *ExpMsg) String() string {
 func (*ExpMsg) ProtoMessage() {}
 
 func (x *ExpMsg) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[43]
+	mi := &file_portal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +2934,7 @@ func (x *ExpMsg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpMsg.ProtoReflect.Descriptor instead.
 func (*ExpMsg) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{43}
+	return file_portal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExpMsg) GetExpId() string {
@@ -2924,7 +3022,7 @@ type CreateExpRequest struct {
 
 func (x *CreateExpRequest) Reset() {
 	*x = CreateExpRequest{}
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2936,7 +3034,7 @@ func (x *CreateExpRequest) String() string {
 func (*CreateExpRequest) ProtoMessage() {}
 
 func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[44]
+	mi := &file_portal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2949,7 +3047,7 @@ func (x *CreateExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateExpRequest.ProtoReflect.Descriptor instead.
 func (*CreateExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{44}
+	return file_portal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateExpRequest) GetDaName() string {
@@ -2997,7 +3095,7 @@ type GetExpRequest struct {
 
 func (x *GetExpRequest) Reset() {
 	*x = GetExpRequest{}
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3107,7 @@ func (x *GetExpRequest) String() string {
 func (*GetExpRequest) ProtoMessage() {}
 
 func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[45]
+	mi := &file_portal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3120,7 @@ func (x *GetExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExpRequest.ProtoReflect.Descriptor instead.
 func (*GetExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{45}
+	return file_portal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetExpRequest) GetDaName() string {
@@ -3049,7 +3147,7 @@ type ListExpRequest struct {
 
 func (x *ListExpRequest) Reset() {
 	*x = ListExpRequest{}
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3159,7 @@ func (x *ListExpRequest) String() string {
 func (*ListExpRequest) ProtoMessage() {}
 
 func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[46]
+	mi := &file_portal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3172,7 @@ func (x *ListExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpRequest.ProtoReflect.Descriptor instead.
 func (*ListExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{46}
+	return file_portal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListExpRequest) GetDaName() string {
@@ -3108,7 +3206,7 @@ type ModifyExpRequest struct {
 
 func (x *ModifyExpRequest) Reset() {
 	*x = ModifyExpRequest{}
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3218,7 @@ func (x *ModifyExpRequest) String() string {
 func (*ModifyExpRequest) ProtoMessage() {}
 
 func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[47]
+	mi := &file_portal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3231,7 @@ func (x *ModifyExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyExpRequest.ProtoReflect.Descriptor instead.
 func (*ModifyExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{47}
+	return file_portal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ModifyExpRequest) GetDaName() string {
@@ -3188,7 +3286,7 @@ type DeleteExpRequest struct {
 
 func (x *DeleteExpRequest) Reset() {
 	*x = DeleteExpRequest{}
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3298,7 @@ func (x *DeleteExpRequest) String() string {
 func (*DeleteExpRequest) ProtoMessage() {}
 
 func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[48]
+	mi := &file_portal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3311,7 @@ func (x *DeleteExpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteExpRequest.ProtoReflect.Descriptor instead.
 func (*DeleteExpRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{48}
+	return file_portal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeleteExpRequest) GetDaName() string {
@@ -3239,7 +3337,7 @@ type ExpReply struct {
 
 func (x *ExpReply) Reset() {
 	*x = ExpReply{}
-	mi := &file_portal_proto_msgTypes[49]
+	mi := &file_portal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3349,7 @@ func (x *ExpReply) String() string {
 func (*ExpReply) ProtoMessage() {}
 
 func (x *ExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[49]
+	mi := &file_portal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3362,7 @@ func (x *ExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpReply.ProtoReflect.Descriptor instead.
 func (*ExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{49}
+	return file_portal_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExpReply) GetExpMsg() *ExpMsg {
@@ -3284,7 +3382,7 @@ type ListExpReply struct {
 
 func (x *ListExpReply) Reset() {
 	*x = ListExpReply{}
-	mi := &file_portal_proto_msgTypes[50]
+	mi := &file_portal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3394,7 @@ func (x *ListExpReply) String() string {
 func (*ListExpReply) ProtoMessage() {}
 
 func (x *ListExpReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[50]
+	mi := &file_portal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3407,7 @@ func (x *ListExpReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpReply.ProtoReflect.Descriptor instead.
 func (*ListExpReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{50}
+	return file_portal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListExpReply) GetExpMsgList() []*ExpMsg {
@@ -3334,7 +3432,7 @@ type GetClusterSummaryRequest struct {
 
 func (x *GetClusterSummaryRequest) Reset() {
 	*x = GetClusterSummaryRequest{}
-	mi := &file_portal_proto_msgTypes[51]
+	mi := &file_portal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3444,7 @@ func (x *GetClusterSummaryRequest) String() string {
 func (*GetClusterSummaryRequest) ProtoMessage() {}
 
 func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[51]
+	mi := &file_portal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3457,7 @@ func (x *GetClusterSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{51}
+	return file_portal_proto_rawDescGZIP(), []int{52}
 }
 
 type ClusterSummaryReply struct {
@@ -3377,7 +3475,7 @@ type ClusterSummaryReply struct {
 
 func (x *ClusterSummaryReply) Reset() {
 	*x = ClusterSummaryReply{}
-	mi := &file_portal_proto_msgTypes[52]
+	mi := &file_portal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +3487,7 @@ func (x *ClusterSummaryReply) String() string {
 func (*ClusterSummaryReply) ProtoMessage() {}
 
 func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_portal_proto_msgTypes[52]
+	mi := &file_portal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +3500,7 @@ func (x *ClusterSummaryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSummaryReply.ProtoReflect.Descriptor instead.
 func (*ClusterSummaryReply) Descriptor() ([]byte, []int) {
-	return file_portal_proto_rawDescGZIP(), []int{52}
+	return file_portal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ClusterSummaryReply) GetDnCnt() uint32 {
@@ -3631,7 +3729,7 @@ const file_portal_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06health\x18\x06 \x01(\tR\x06health\x12\x14\n" +
 	"\x05error\x18\a \x01(\bR\x05error\x12\x1b\n" +
-	"\terror_msg\x18\b \x01(\tR\berrorMsg\"\xaf\x04\n" +
+	"\terror_msg\x18\b \x01(\tR\berrorMsg\"\xd8\x04\n" +
 	"\x05DaMsg\x12\x13\n" +
 	"\x05da_id\x18\x01 \x01(\tR\x04daId\x12\x17\n" +
 	"\ada_name\x18\x02 \x01(\tR\x06daName\x12\x1b\n" +
@@ -3650,7 +3748,13 @@ const file_portal_proto_rawDesc = "" +
 	"cntlr_list\x18\r \x03(\v2\x17.vda.portal.v1.CntlrMsgR\tcntlrList\x12-\n" +
 	"\avd_list\x18\x0e \x03(\v2\x14.vda.portal.v1.VdMsgR\x06vdList\x12\x17\n" +
 	"\aexp_cnt\x18\x0f \x01(\rR\x06expCnt\x12-\n" +
-	"\x06status\x18\x10 \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"\xc0\x01\n" +
+	"\x06status\x18\x10 \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12'\n" +
+	"\x03qos\x18\x11 \x01(\v2\x15.vda.portal.v1.QosMsgR\x03qos\"\xaa\x01\n" +
+	"\x06QosMsg\x12#\n" +
+	"\x0erw_ios_per_sec\x18\x01 \x01(\x04R\vrwIosPerSec\x12)\n" +
+	"\x11rw_mbytes_per_sec\x18\x02 \x01(\x04R\x0erwMbytesPerSec\x12'\n" +
+	"\x10r_mbytes_per_sec\x18\x03 \x01(\x04R\rrMbytesPerSec\x12'\n" +
+	"\x10w_mbytes_per_sec\x18\x04 \x01(\x04R\rwMbytesPerSec\"\xc0\x01\n" +
 	"\x0fCreateDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
 	"\tcntlr_cnt\x18\x02 \x01(\rR\bcntlrCnt\x12\x17\n" +
@@ -3661,11 +3765,15 @@ const file_portal_proto_rawDesc = "" +
 	"\fGetDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\"8\n" +
 	"\rListDaRequest\x12'\n" +
-	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"a\n" +
+	"\x04page\x18\x01 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xb4\x01\n" +
 	"\x0fModifyDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01B\x0e\n" +
-	"\f_description\"*\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1c\n" +
+	"\ada_size\x18\x03 \x01(\x04H\x01R\x06daSize\x88\x01\x01\x12'\n" +
+	"\x03qos\x18\x04 \x01(\v2\x15.vda.portal.v1.QosMsgR\x03qosB\x0e\n" +
+	"\f_descriptionB\n" +
+	"\n" +
+	"\b_da_size\"*\n" +
 	"\x0fDeleteDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\"K\n" +
 	"\x13SwitchoverDaRequest\x12\x17\n" +
@@ -3779,7 +3887,7 @@ func file_portal_proto_rawDescGZIP() []byte {
 	return file_portal_proto_rawDescData
 }
 
-var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_portal_proto_goTypes = []any{
 	(*UnbindDnRequest)(nil),          // 0: vda.portal.v1.UnbindDnRequest
 	(*UnbindCnRequest)(nil),          // 1: vda.portal.v1.UnbindCnRequest
@@ -3815,25 +3923,26 @@ var file_portal_proto_goTypes = []any{
 	(*CntlrMsg)(nil),                 // 31: vda.portal.v1.CntlrMsg
 	(*VdMsg)(nil),                    // 32: vda.portal.v1.VdMsg
 	(*DaMsg)(nil),                    // 33: vda.portal.v1.DaMsg
-	(*CreateDaRequest)(nil),          // 34: vda.portal.v1.CreateDaRequest
-	(*GetDaRequest)(nil),             // 35: vda.portal.v1.GetDaRequest
-	(*ListDaRequest)(nil),            // 36: vda.portal.v1.ListDaRequest
-	(*ModifyDaRequest)(nil),          // 37: vda.portal.v1.ModifyDaRequest
-	(*DeleteDaRequest)(nil),          // 38: vda.portal.v1.DeleteDaRequest
-	(*SwitchoverDaRequest)(nil),      // 39: vda.portal.v1.SwitchoverDaRequest
-	(*DaReply)(nil),                  // 40: vda.portal.v1.DaReply
-	(*ListDaReply)(nil),              // 41: vda.portal.v1.ListDaReply
-	(*EsMsg)(nil),                    // 42: vda.portal.v1.EsMsg
-	(*ExpMsg)(nil),                   // 43: vda.portal.v1.ExpMsg
-	(*CreateExpRequest)(nil),         // 44: vda.portal.v1.CreateExpRequest
-	(*GetExpRequest)(nil),            // 45: vda.portal.v1.GetExpRequest
-	(*ListExpRequest)(nil),           // 46: vda.portal.v1.ListExpRequest
-	(*ModifyExpRequest)(nil),         // 47: vda.portal.v1.ModifyExpRequest
-	(*DeleteExpRequest)(nil),         // 48: vda.portal.v1.DeleteExpRequest
-	(*ExpReply)(nil),                 // 49: vda.portal.v1.ExpReply
-	(*ListExpReply)(nil),             // 50: vda.portal.v1.ListExpReply
-	(*GetClusterSummaryRequest)(nil), // 51: vda.portal.v1.GetClusterSummaryRequest
-	(*ClusterSummaryReply)(nil),      // 52: vda.portal.v1.ClusterSummaryReply
+	(*QosMsg)(nil),                   // 34: vda.portal.v1.QosMsg
+	(*CreateDaRequest)(nil),          // 35: vda.portal.v1.CreateDaRequest
+	(*GetDaRequest)(nil),             // 36: vda.portal.v1.GetDaRequest
+	(*ListDaRequest)(nil),            // 37: vda.portal.v1.ListDaRequest
+	(*ModifyDaRequest)(nil),          // 38: vda.portal.v1.ModifyDaRequest
+	(*DeleteDaRequest)(nil),          // 39: vda.portal.v1.DeleteDaRequest
+	(*SwitchoverDaRequest)(nil),      // 40: vda.portal.v1.SwitchoverDaRequest
+	(*DaReply)(nil),                  // 41: vda.portal.v1.DaReply
+	(*ListDaReply)(nil),              // 42: vda.portal.v1.ListDaReply
+	(*EsMsg)(nil),                    // 43: vda.portal.v1.EsMsg
+	(*ExpMsg)(nil),                   // 44: vda.portal.v1.ExpMsg
+	(*CreateExpRequest)(nil),         // 45: vda.portal.v1.CreateExpRequest
+	(*GetExpRequest)(nil),            // 46: vda.portal.v1.GetExpRequest
+	(*ListExpRequest)(nil),           // 47: vda.portal.v1.ListExpRequest
+	(*ModifyExpRequest)(nil),         // 48: vda.portal.v1.ModifyExpRequest
+	(*DeleteExpRequest)(nil),         // 49: vda.portal.v1.DeleteExpRequest
+	(*ExpReply)(nil),                 // 50: vda.portal.v1.ExpReply
+	(*ListExpReply)(nil),             // 51: vda.portal.v1.ListExpReply
+	(*GetClusterSummaryRequest)(nil), // 52: vda.portal.v1.GetClusterSummaryRequest
+	(*ClusterSummaryReply)(nil),      // 53: vda.portal.v1.ClusterSummaryReply
 }
 var file_portal_proto_depIdxs = []int32{
 	3,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
@@ -3852,77 +3961,79 @@ var file_portal_proto_depIdxs = []int32{
 	31, // 13: vda.portal.v1.DaMsg.cntlr_list:type_name -> vda.portal.v1.CntlrMsg
 	32, // 14: vda.portal.v1.DaMsg.vd_list:type_name -> vda.portal.v1.VdMsg
 	3,  // 15: vda.portal.v1.DaMsg.status:type_name -> vda.portal.v1.Status
-	4,  // 16: vda.portal.v1.ListDaRequest.page:type_name -> vda.portal.v1.Page
-	33, // 17: vda.portal.v1.DaReply.da_msg:type_name -> vda.portal.v1.DaMsg
-	33, // 18: vda.portal.v1.ListDaReply.da_msg_list:type_name -> vda.portal.v1.DaMsg
-	42, // 19: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
-	3,  // 20: vda.portal.v1.ExpMsg.status:type_name -> vda.portal.v1.Status
-	4,  // 21: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
-	43, // 22: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
-	43, // 23: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
-	7,  // 24: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
-	8,  // 25: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
-	9,  // 26: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
-	10, // 27: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
-	11, // 28: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
-	15, // 29: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
-	16, // 30: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
-	17, // 31: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
-	18, // 32: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
-	19, // 33: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
-	23, // 34: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
-	24, // 35: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
-	25, // 36: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
-	26, // 37: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
-	27, // 38: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
-	34, // 39: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
-	35, // 40: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
-	36, // 41: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
-	37, // 42: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
-	38, // 43: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
-	39, // 44: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
-	44, // 45: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
-	45, // 46: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
-	46, // 47: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
-	47, // 48: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
-	48, // 49: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
-	51, // 50: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
-	0,  // 51: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
-	1,  // 52: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
-	12, // 53: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
-	12, // 54: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
-	13, // 55: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
-	12, // 56: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
-	5,  // 57: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
-	20, // 58: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
-	20, // 59: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
-	21, // 60: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
-	20, // 61: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
-	5,  // 62: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
-	28, // 63: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
-	28, // 64: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
-	29, // 65: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
-	28, // 66: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
-	5,  // 67: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
-	40, // 68: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
-	40, // 69: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
-	41, // 70: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
-	40, // 71: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
-	5,  // 72: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
-	40, // 73: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
-	49, // 74: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
-	49, // 75: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
-	50, // 76: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
-	49, // 77: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
-	5,  // 78: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
-	52, // 79: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
-	2,  // 80: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
-	2,  // 81: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
-	53, // [53:82] is the sub-list for method output_type
-	24, // [24:53] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	34, // 16: vda.portal.v1.DaMsg.qos:type_name -> vda.portal.v1.QosMsg
+	4,  // 17: vda.portal.v1.ListDaRequest.page:type_name -> vda.portal.v1.Page
+	34, // 18: vda.portal.v1.ModifyDaRequest.qos:type_name -> vda.portal.v1.QosMsg
+	33, // 19: vda.portal.v1.DaReply.da_msg:type_name -> vda.portal.v1.DaMsg
+	33, // 20: vda.portal.v1.ListDaReply.da_msg_list:type_name -> vda.portal.v1.DaMsg
+	43, // 21: vda.portal.v1.ExpMsg.es_msg_list:type_name -> vda.portal.v1.EsMsg
+	3,  // 22: vda.portal.v1.ExpMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 23: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
+	44, // 24: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
+	44, // 25: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
+	7,  // 26: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
+	8,  // 27: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
+	9,  // 28: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
+	10, // 29: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
+	11, // 30: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
+	15, // 31: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
+	16, // 32: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
+	17, // 33: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
+	18, // 34: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
+	19, // 35: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
+	23, // 36: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
+	24, // 37: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
+	25, // 38: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
+	26, // 39: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
+	27, // 40: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
+	35, // 41: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
+	36, // 42: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
+	37, // 43: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
+	38, // 44: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
+	39, // 45: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
+	40, // 46: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
+	45, // 47: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
+	46, // 48: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
+	47, // 49: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
+	48, // 50: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
+	49, // 51: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
+	52, // 52: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
+	0,  // 53: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
+	1,  // 54: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
+	12, // 55: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
+	12, // 56: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
+	13, // 57: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
+	12, // 58: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
+	5,  // 59: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
+	20, // 60: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
+	20, // 61: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
+	21, // 62: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
+	20, // 63: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
+	5,  // 64: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
+	28, // 65: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
+	28, // 66: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
+	29, // 67: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
+	28, // 68: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
+	5,  // 69: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
+	41, // 70: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
+	41, // 71: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
+	42, // 72: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
+	41, // 73: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
+	5,  // 74: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
+	41, // 75: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
+	50, // 76: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
+	50, // 77: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
+	51, // 78: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
+	50, // 79: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
+	5,  // 80: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
+	53, // 81: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
+	2,  // 82: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
+	2,  // 83: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
+	55, // [55:84] is the sub-list for method output_type
+	26, // [26:55] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_portal_proto_init() }
@@ -3933,15 +4044,15 @@ func file_portal_proto_init() {
 	file_portal_proto_msgTypes[10].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[18].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[26].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[37].OneofWrappers = []any{}
-	file_portal_proto_msgTypes[47].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[38].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portal_proto_rawDesc), len(file_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

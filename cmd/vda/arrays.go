@@ -98,15 +98,7 @@ func (c *cli) daCmd() *cobra.Command {
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListDaReply, error) { return p.ListDa(ctx, &list) })
 			}),
-		portalcli.Leaf("modify", "Change a disk array", host+" da modify --da-name da0 --description db",
-			func(f *pflag.FlagSet) {
-				nameFlag(f)
-				f.String("description", "", "free text")
-			}, []string{"da-name"},
-			func(cmd *cobra.Command) error {
-				r := &pb.ModifyDaRequest{DaName: name, Description: optString(cmd, "description")}
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.ModifyDa(ctx, r) })
-			}),
+		c.daModifyCmd(),
 		portalcli.Leaf("delete", "Delete a disk array without exporters (its data is lost)", host+" da delete --da-name da0", nameFlag, []string{"da-name"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {

@@ -38,6 +38,8 @@ const (
 	logANA            = 0x0c
 	featAsyncEventCfg = 0x0b
 	aecANAChange      = 1 << 11 // Asynchronous Event Configuration: ANA change notices
+	aecNSAttrChange   = 1 << 8  // Asynchronous Event Configuration: namespace attribute notices (a resize)
+	logChangedNSList  = 0x04
 )
 
 // SGL descriptor types (byte 15 of the descriptor: type << 4 | subtype).

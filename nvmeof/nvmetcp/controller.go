@@ -385,10 +385,35 @@ func (c *Controller) keepAlive(interval time.Duration) {
 	}
 }
 
-// startEvents enables ANA change notices and posts an Asynchronous Event
-// Request; a goroutine re-reads the ANA log page on every notice.
+// namespacesChanged answers a Namespace Attribute Changed notice (SPDK
+// sends one when a namespace's bdev is resized): it reads the Changed
+// Namespace List, which re-arms the event, and identifies the known
+// namespaces again, as Linux rescans them, so Namespace reports their new
+// size.
+func (c *Controller) namespacesChanged(ctx context.Context) error {
+	if _, err := c.getLogPage(ctx, logChangedNSList, 512); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	nsids := make([]uint32, 0, len(c.ns))
+	for nsid := range c.ns {
+		nsids = append(nsids, nsid)
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, nsid := range nsids {
+		if _, err := c.identifyNamespace(ctx, nsid); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startEvents enables ANA change and namespace attribute notices and posts
+// an Asynchronous Event Request; a goroutine re-reads the ANA log page or
+// the namespaces on every notice.
 func (c *Controller) startEvents(ctx context.Context) error {
-	_, err := c.admin.do(ctx, setFeaturesCommand(featAsyncEventCfg, aecANAChange), dirNone, nil)
+	_, err := c.admin.do(ctx, setFeaturesCommand(featAsyncEventCfg, aecANAChange|aecNSAttrChange), dirNone, nil)
 	if IsTransportError(err) {
 		return fmt.Errorf("enable ANA change notices: %w", err)
 	}
@@ -424,6 +449,9 @@ func (c *Controller) events(r *request) {
 		case lid == logANA:
 			err = c.RefreshANA(ctx)
 			c.log.Debug("nvmetcp ANA change notice", "err", err)
+		case lid == logChangedNSList:
+			err = c.namespacesChanged(ctx)
+			c.log.Debug("nvmetcp namespace attribute notice", "err", err)
 		case lid != 0:
 			_, err = c.getLogPage(ctx, lid, 512) // reading it re-arms the event
 		}

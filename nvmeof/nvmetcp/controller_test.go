@@ -592,3 +592,27 @@ func TestStatusErrorText(t *testing.T) {
 	require.Equal(t, &StatusError{SCT: 3, SC: 2, DNR: true, Op: "read"}, err)
 	require.NoError(t, completion{status: 1}.statusError("read"), "the phase bit is no status")
 }
+
+// A namespace that grows (SPDK: its bdev was resized) is identified again
+// on the Namespace Attribute Changed notice: Namespace reports the new
+// size on the connection the host already has, and I/O past the old end
+// works.
+func TestNamespaceAttributeNotice(t *testing.T) {
+	tt := newTestTarget(testSub, newTestDisk(512, 64))
+	tt.ana = true // events are posted to controllers that report ANA (every VDA export)
+	c := connectTest(t, tt, testOptions(tt))
+	ni, err := c.Namespace(context.Background(), 1)
+	require.NoError(t, err)
+	require.EqualValues(t, 64, ni.Blocks)
+	tt.growDisk(128)
+	require.Eventually(t, func() bool {
+		ni, err := c.Namespace(context.Background(), 1)
+		return err == nil && ni.Blocks == 128
+	}, time.Minute, 5*time.Millisecond)
+	require.NoError(t, c.WriteAt(context.Background(), 1, make([]byte, 512), 127*512))
+	tt.growDisk(256) // the host posted a new AER
+	require.Eventually(t, func() bool {
+		ni, err := c.Namespace(context.Background(), 1)
+		return err == nil && ni.Blocks == 256
+	}, time.Minute, 5*time.Millisecond)
+}

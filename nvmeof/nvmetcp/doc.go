@@ -11,8 +11,8 @@
 // Property Set CC.EN, wait for CSTS.RDY, Identify Controller, the active
 // namespaces (Identify Namespace and its identification descriptors, for
 // the UUID) and, when the controller reports ANA, the ANA log page; an
-// Asynchronous Event Request keeps the ANA states current. Keep Alive
-// commands go out every KATO/2.
+// Asynchronous Event Request keeps the ANA states and the namespaces' sizes
+// current. Keep Alive commands go out every KATO/2.
 //
 // Controller.ReadAt and WriteAt take byte offsets and lengths in whole
 // blocks, split requests larger than the controller's largest transfer

@@ -75,11 +75,12 @@ type testTarget struct {
 }
 
 type tctrl struct {
-	cntlid   uint16
-	cc, csts uint32
-	admin    *tconn
-	aers     []uint16 // outstanding AER command IDs
-	pending  bool     // an ANA change waits for the next AER (as SPDK queues it)
+	cntlid    uint16
+	cc, csts  uint32
+	admin     *tconn
+	aers      []uint16 // outstanding AER command IDs
+	pending   bool     // an ANA change waits for the next AER (as SPDK queues it)
+	nsPending bool     // a namespace attribute notice waits for the next AER
 }
 
 // tconn is one queue (connection) of the target.
@@ -232,6 +233,36 @@ func (t *testTarget) setANA(s ANAState, notify bool) {
 	t.mu.Unlock()
 	for _, a := range fire {
 		_ = a.tc.respond(a.cid, 0, 0, anaChangeEvent)
+	}
+}
+
+// nsChangeEvent is the AER completion of a Namespace Attribute Changed
+// notice (what SPDK sends when a namespace's bdev is resized).
+const nsChangeEvent = 0x2 | 0x00<<8 | uint32(logChangedNSList)<<16
+
+// growDisk grows the disk to blocks and completes an outstanding AER of
+// every controller with a namespace attribute notice (or queues it).
+func (t *testTarget) growDisk(blocks int) {
+	t.disk.mu.Lock()
+	t.disk.data = append(t.disk.data, make([]byte, blocks*int(t.disk.blockSize)-len(t.disk.data))...)
+	t.disk.mu.Unlock()
+	t.mu.Lock()
+	type aer struct {
+		tc  *tconn
+		cid uint16
+	}
+	var fire []aer
+	for _, c := range t.ctrls {
+		if len(c.aers) > 0 && c.admin != nil {
+			fire = append(fire, aer{c.admin, c.aers[0]})
+			c.aers = c.aers[1:]
+		} else {
+			c.nsPending = true
+		}
+	}
+	t.mu.Unlock()
+	for _, a := range fire {
+		_ = a.tc.respond(a.cid, 0, 0, nsChangeEvent)
 	}
 }
 
@@ -506,6 +537,9 @@ func (tc *tconn) adminCmd(c *tcmd) error {
 	case opcIdentify:
 		return tc.sendData(c.cid, t.identify(uint8(c.cdw(10)), c.nsid, tc.ctrl.cntlid)[:c.sglLen()])
 	case opcGetLogPage:
+		if uint8(c.cdw(10)) == logChangedNSList {
+			return tc.sendData(c.cid, make([]byte, c.sglLen()))
+		}
 		if uint8(c.cdw(10)) != logANA {
 			return tc.respond(c.cid, SCTCommandSpecific, 0x09, 0)
 		}
@@ -518,15 +552,21 @@ func (tc *tconn) adminCmd(c *tcmd) error {
 		return tc.respond(c.cid, 0, 0, 0)
 	case opcAER:
 		t.mu.Lock()
-		pending := tc.ctrl.pending
-		if pending {
+		pending, nsPending := tc.ctrl.pending, tc.ctrl.nsPending
+		switch {
+		case pending:
 			tc.ctrl.pending = false
-		} else {
+		case nsPending:
+			tc.ctrl.nsPending = false
+		default:
 			tc.ctrl.aers = append(tc.ctrl.aers, c.cid)
 		}
 		t.mu.Unlock()
 		if pending {
 			return tc.respond(c.cid, 0, 0, anaChangeEvent)
+		}
+		if nsPending {
+			return tc.respond(c.cid, 0, 0, nsChangeEvent)
 		}
 		return nil
 	case opcKeepAlive:

@@ -103,7 +103,16 @@ func (b *bdev) device() blockdev.Device { return statDevice{b} }
 type statDevice struct{ b *bdev }
 
 func (d statDevice) BlockSize() uint32 { return d.b.blockSize }
-func (d statDevice) NumBlocks() uint64 { return d.b.numBlocks }
+func (d statDevice) NumBlocks() uint64 {
+	// The sizes that change at run time (bdev_lvol_resize, a namespace
+	// that grew under bdev_nvme) are read from the device, safe without
+	// the instance's lock: the data path reads them.
+	switch dev := d.b.dev.(type) {
+	case *blockdev.Lvol, *multipathDevice:
+		return dev.NumBlocks()
+	}
+	return d.b.numBlocks
+}
 
 func (d statDevice) ReadAt(p []byte, off int64) (int, error) {
 	start := time.Now()

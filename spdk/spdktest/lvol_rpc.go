@@ -271,6 +271,7 @@ func lvolResize(s *state, params json.RawMessage) (any, *Error) {
 		return nil, asyncErr(err)
 	}
 	l.refresh()
+	s.bdevResized(b)
 	return true, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
@@ -544,7 +545,9 @@ func (s *state) nvmeBdev(c *nvmeCtrlr, ns fabric.NamespaceInfo) *bdev {
 		product: "NVMe disk", blockSize: ns.BlockSize, numBlocks: ns.NumBlocks, io: ioNVMe,
 	}
 	nsid := ns.NSID
-	b.dev = &multipathDevice{s: s, c: c, nsid: nsid, bs: ns.BlockSize, n: ns.NumBlocks}
+	md := &multipathDevice{s: s, c: c, nsid: nsid, bs: ns.BlockSize}
+	md.n.Store(ns.NumBlocks)
+	b.dev = md
 	b.driver = func() any { return nvmeDriver(c, nsid) }
 	return b
 }
@@ -600,13 +603,13 @@ type multipathDevice struct {
 	c    *nvmeCtrlr
 	nsid uint32
 	bs   uint32
-	n    uint64
+	n    atomic.Uint64 // grows when the namespace does (nvmeNamespacesResized)
 }
 
 var errPathDown = errors.New("spdktest: no usable nvme path")
 
 func (d *multipathDevice) BlockSize() uint32 { return d.bs }
-func (d *multipathDevice) NumBlocks() uint64 { return d.n }
+func (d *multipathDevice) NumBlocks() uint64 { return d.n.Load() }
 
 func (d *multipathDevice) pick() blockdev.Device {
 	d.c.mu.Lock()
@@ -642,12 +645,17 @@ func (s *state) watchPath(c *nvmeCtrlr, p *nvmePath, conn *fabric.Conn) {
 	go func() {
 		defer s.in.wg.Done()
 		defer c.wg.Done()
-		select {
-		case <-conn.Done():
-		case <-c.stop:
-			return
-		case <-p.stop:
-			return
+		for up := true; up; {
+			select {
+			case <-conn.Done():
+				up = false
+			case <-conn.Events():
+				s.nvmeNamespacesResized(c, conn)
+			case <-c.stop:
+				return
+			case <-p.stop:
+				return
+			}
 		}
 		// A removed path closes stop before its connection.
 		select {
@@ -788,6 +796,30 @@ func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.
 }
 
 // nvmeNamespaceGone removes the bdev of a namespace the target dropped.
+// nvmeNamespacesResized is bdev_nvme's answer to a Namespace Attribute
+// Changed event (aer_cb, nvme_ctrlr_populate_namespaces): a namespace whose
+// size changed resizes its bdev (spdk_bdev_notify_blockcnt_change), which
+// the NVMe-oF target exporting that bdev passes on to its own hosts.
+func (s *state) nvmeNamespacesResized(c *nvmeCtrlr, conn *fabric.Conn) {
+	info := conn.Info()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctrlr(c.name) != c {
+		return
+	}
+	for nsid, b := range c.bdevs {
+		ni, ok := info.Namespace(nsid)
+		if !ok || ni.NumBlocks == b.numBlocks || ni.BlockSize != b.blockSize {
+			continue
+		}
+		b.numBlocks = ni.NumBlocks
+		if md, ok := b.dev.(*multipathDevice); ok {
+			md.n.Store(ni.NumBlocks)
+		}
+		s.bdevResized(b)
+	}
+}
+
 func (s *state) nvmeNamespaceGone(c *nvmeCtrlr, nsid uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -742,6 +742,22 @@ func (s *state) dropNamespace(ss *subsystem, ns *namespace) {
 	hubNotify(ss.nqn, ss.listeners, ns.nsid)
 }
 
+// bdevResized is the target's answer to a bdev resize event
+// (nvmf_ns_resize): every namespace of b reports its new size to the
+// connected hosts with an async event (caller holds s.mu).
+func (s *state) bdevResized(b *bdev) {
+	if b.claimedBy != "nvmf" {
+		return // not in a namespace: adding one claims the bdev
+	}
+	for _, ss := range s.subsystems {
+		for _, ns := range ss.namespaces {
+			if ns.b == b {
+				s.fab.t.ResizeNamespace(ss.nqn, ns.nsid, b.numBlocks)
+			}
+		}
+	}
+}
+
 // namespaceBdevRemoved drops the namespaces of a hot-removed bdev.
 func (s *state) namespaceBdevRemoved(b *bdev) {
 	if b.claimedBy != "nvmf" {

@@ -45,8 +45,9 @@ type Conn struct {
 	nextTag uint64
 	err     error
 
-	done chan struct{}
-	wg   sync.WaitGroup
+	done   chan struct{}
+	events chan struct{} // one pending signal: an async event arrived
+	wg     sync.WaitGroup
 }
 
 // call is one request waiting for its reply.
@@ -93,7 +94,7 @@ func DialWith(ctx context.Context, trid TransportID, subNQN, hostNQN string, o D
 		return nil, err
 	}
 	c := &Conn{conn: nc, logger: o.Logger.Named("fabric-host").With("subnqn", subNQN, "traddr", trid.key()),
-		info: info, pending: map[uint64]*call{}, nextTag: 1, done: make(chan struct{})}
+		info: info, pending: map[uint64]*call{}, nextTag: 1, done: make(chan struct{}), events: make(chan struct{}, 1)}
 	c.wg.Add(1)
 	go c.readLoop()
 	if o.KeepAliveInterval > 0 {
@@ -142,6 +143,11 @@ func (c *Conn) Info() ControllerInfo {
 	defer c.mu.Unlock()
 	return c.info
 }
+
+// Events signals (without blocking the connection; signals coalesce) that
+// an asynchronous event updated Info: an ANA change or a namespace whose
+// attributes, such as its size, changed.
+func (c *Conn) Events() <-chan struct{} { return c.events }
 
 // Done is closed when the path is lost or the connection closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -215,6 +221,10 @@ func (c *Conn) readOne(hb []byte) error {
 		c.info = info
 		c.mu.Unlock()
 		c.logger.Debug("async event", "ana_state", info.ANAState)
+		select {
+		case c.events <- struct{}{}:
+		default: // one signal pending is enough: Info is current
+		}
 		return nil
 	}
 	if h.op&opReply == 0 {

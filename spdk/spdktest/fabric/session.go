@@ -76,6 +76,25 @@ func (s *session) setANAState(state string) {
 	}
 }
 
+// resizeNamespace records a namespace's new size and tells the host with
+// an async event.
+func (s *session) resizeNamespace(nsid uint32, numBlocks uint64) {
+	s.mu.Lock()
+	changed := false
+	for i := range s.info.Namespaces {
+		if n := &s.info.Namespaces[i]; n.NSID == nsid && n.NumBlocks != numBlocks {
+			n.NumBlocks, changed = numBlocks, true
+		}
+	}
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err := s.write(header{op: opAEN}, s.infoJSON()); err != nil {
+		s.close()
+	}
+}
+
 // serve reads requests until the connection fails or is closed.
 func (s *session) serve() {
 	hb := make([]byte, headerLen)

@@ -194,6 +194,24 @@ func (t *Target) SetANAState(subNQN string, trid TransportID, state string) {
 	}
 }
 
+// ResizeNamespace records that namespace nsid of subNQN now has numBlocks
+// blocks and tells every connected host with an async event, as SPDK's
+// target does when a namespace's bdev is resized (Namespace Attribute
+// Changed); Identify answers the new size from then on.
+func (t *Target) ResizeNamespace(subNQN string, nsid uint32, numBlocks uint64) {
+	t.mu.Lock()
+	var hit []*session
+	for s := range t.sessions {
+		if s.subNQN == subNQN {
+			hit = append(hit, s)
+		}
+	}
+	t.mu.Unlock()
+	for _, s := range hit {
+		s.resizeNamespace(nsid, numBlocks)
+	}
+}
+
 // Close is a crash: every listener and session goes at once. Close waits
 // for the target's goroutines and is idempotent.
 func (t *Target) Close() error {
