@@ -15,6 +15,10 @@ type ExporterSpec struct {
 	Name         string
 	Description  string
 	InitiatorNQN string
+	// SnapName or CloneName (at most one) export that snapshot (read-only)
+	// or clone of the DA instead of its volume.
+	SnapName  string
+	CloneName string
 }
 
 // ExporterUpdate changes an exporter; nil fields are left alone.
@@ -51,6 +55,9 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 	if err != nil {
 		return Exporter{}, err
 	}
+	if err := validateExpVolume(spec.SnapName, spec.CloneName); err != nil {
+		return Exporter{}, err
+	}
 	nqn, err := nvmeof.ExpNQN(spec.DAName, spec.Name)
 	if err != nil {
 		return Exporter{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
@@ -69,10 +76,15 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 		if found {
 			exp = old
 			return sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description},
-				field{"initiator_nqn", old.InitiatorNQN, host})
+				field{"initiator_nqn", old.InitiatorNQN, host},
+				field{"snap_name", old.SnapName, spec.SnapName}, field{"clone_name", old.CloneName, spec.CloneName})
 		}
 		exp = Exporter{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID,
-			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: host}
+			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: host,
+			SnapName: spec.SnapName, CloneName: spec.CloneName}
+		if err := txBindVolume(tx, &exp); err != nil {
+			return err
+		}
 		for _, cntlr := range da.Cntlrs {
 			exp.Ports = append(exp.Ports, ExpPort{ID: nvmeof.NewID(), CntlrIdx: cntlr.Idx})
 		}
@@ -193,7 +205,11 @@ func (c *Cluster) DeleteExporter(ctx context.Context, da, name string) error {
 		return err
 	}
 	return c.update(ctx, func(tx *store.Tx) error {
-		if _, err := txGet[Exporter](tx, KeyExp(da, name), expWhat(da, name)); err != nil {
+		exp, err := txGet[Exporter](tx, KeyExp(da, name), expWhat(da, name))
+		if err != nil {
+			return err
+		}
+		if err := txUnbindVolume(tx, exp); err != nil {
 			return err
 		}
 		arr, err := txGet[DiskArray](tx, KeyDA(da), daWhat(da))
