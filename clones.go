@@ -125,7 +125,9 @@ func (c *Cluster) WaitClone(ctx context.Context, da, name string, until func(Clo
 		return Clone{}, err
 	}
 	return waitFor(ctx, c, KeyClone(da, name), func(ctx context.Context) (Clone, error) { return c.GetClone(ctx, da, name) },
-		until, func(cl Clone) string { return fmt.Sprintf("%s: %s %s", cloneWhat(da, name), cl.Status.Health, cl.Status.ErrorMsg) })
+		until, func(cl Clone) string {
+			return fmt.Sprintf("%s: %s %s", cloneWhat(da, name), cl.Status.Health, cl.Status.ErrorMsg)
+		})
 }
 
 // ModifyClone changes a clone's description, grows it, or asks for it to

@@ -105,7 +105,9 @@ func (c *Cluster) WaitSnapshot(ctx context.Context, da, name string, until func(
 		return Snapshot{}, err
 	}
 	return waitFor(ctx, c, KeySnap(da, name), func(ctx context.Context) (Snapshot, error) { return c.GetSnapshot(ctx, da, name) },
-		until, func(s Snapshot) string { return fmt.Sprintf("%s: %s %s", snapWhat(da, name), s.Status.Health, s.Status.ErrorMsg) })
+		until, func(s Snapshot) string {
+			return fmt.Sprintf("%s: %s %s", snapWhat(da, name), s.Status.Health, s.Status.ErrorMsg)
+		})
 }
 
 // DeleteSnapshot removes a snapshot that no exporter exports and no clone

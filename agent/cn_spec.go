@@ -52,6 +52,8 @@ type cnCntlr struct {
 
 	primaryListener nvmeof.TransportID // secondary
 	exps            []*cnExp
+	snaps           []*cnSnap  // primary: the DA's snapshots (cn_snap.go)
+	clones          []*cnClone // primary: the DA's clones
 
 	err error // the controller as a whole is unusable (wraps errCNSpec)
 }
@@ -69,6 +71,8 @@ type cnExp struct {
 	nqn         nvmeof.NQN
 	initiator   nvmeof.NQN
 	secondaries []nvmeof.NQN // primary only, without the initiator
+	snapID      string       // primary only: the snapshot it carries ("": see cloneID)
+	cloneID     string       // primary only: the clone it carries ("" with snapID: the DA lvol)
 	err         error        // this exporter is unusable (wraps errCNSpec)
 }
 
@@ -181,6 +185,7 @@ func cnValidateCntlr(spec *agentpb.CntlrSpec) *cnCntlr {
 		if err := c.validatePrimary(spec); err != nil {
 			return fail("%v", err)
 		}
+		cnValidateVolumes(spec, c)
 		return c
 	}
 	if err := nvmeof.ValidateID(spec.GetPrimaryCntlrId()); err != nil {
@@ -250,6 +255,9 @@ func cnValidateExp(e *agentpb.ExpSpec, primary bool) *cnExp {
 	}
 	if err := x.initiator.Validate(); err != nil {
 		return fail("initiator: %v", err)
+	}
+	if err := cnValidateExpVolume(x, e, primary); err != nil {
+		return fail("volume: %v", err)
 	}
 	if !primary && len(e.GetSecondaryHostNqns()) > 0 {
 		return fail("secondary host NQNs on a secondary")

@@ -89,7 +89,9 @@ func (c *cli) cloneCmd() *cobra.Command {
 				pageFlags(f, list.Page)
 			}, nil,
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListCloneReply, error) { return p.ListClone(ctx, &list) })
+				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListCloneReply, error) {
+					return p.ListClone(ctx, &list)
+				})
 			}),
 		portalcli.Leaf("modify", "Grow a clone, inflate it (detach it from its snapshot) or change its description",
 			host+" clone modify --da-name da0 --clone-name clone0 --size 2147483648 --inflate",
