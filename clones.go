@@ -77,7 +77,7 @@ func (c *Cluster) CreateClone(ctx context.Context, spec CloneSpec) (Clone, error
 			return err
 		}
 		cl = Clone{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID, SnapName: snap.Name,
-			SnapID: snap.ID, Description: spec.Description, SizeBytes: snap.SizeBytes}
+			SnapID: snap.ID, Description: spec.Description, SizeBytes: snap.SizeBytes, SnapSizeBytes: snap.SizeBytes}
 		snap.CloneCount++
 		da.CloneCount++
 		if err := txPut(tx, snapKey, snap); err != nil {
@@ -131,7 +131,8 @@ func (c *Cluster) WaitClone(ctx context.Context, da, name string, until func(Clo
 }
 
 // ModifyClone changes a clone's description, grows it, or asks for it to
-// be inflated. A change the primary must carry out clears the clone's
+// be inflated (the primary inflates before it grows, so both may come in
+// one update; a clone grown earlier cannot be inflated any more). A change the primary must carry out clears the clone's
 // status, so Ready and Inflated wait for the primary's next report.
 func (c *Cluster) ModifyClone(ctx context.Context, da, name string, u CloneUpdate) (Clone, error) {
 	if err := validateCloneNames(da, name, false); err != nil {
@@ -149,7 +150,7 @@ func (c *Cluster) ModifyClone(ctx context.Context, da, name string, u CloneUpdat
 		if cl, err = txGet[Clone](tx, key, cloneWhat(da, name)); err != nil {
 			return err
 		}
-		work := false
+		orig, work := cl, false
 		if u.SizeBytes != nil && *u.SizeBytes != cl.SizeBytes {
 			arr, err := txGet[DiskArray](tx, KeyDA(da), daWhat(da))
 			if err != nil {
@@ -161,6 +162,11 @@ func (c *Cluster) ModifyClone(ctx context.Context, da, name string, u CloneUpdat
 			cl.SizeBytes, work = *u.SizeBytes, true
 		}
 		if u.Inflate && !cl.Inflate {
+			if was := orig; was.SizeBytes > was.SnapSizeBytes {
+				return fmt.Errorf("%w: %s was grown past its snapshot's size (%d > %d bytes) and SPDK v24.01 cannot inflate it "+
+					"(bdev_lvol_inflate fails): inflate a clone before or while growing it", ErrFailedPrecondition,
+					cloneWhat(da, name), was.SizeBytes, was.SnapSizeBytes)
+			}
 			cl.Inflate, work = true, true
 		}
 		if u.Description != nil {

@@ -302,6 +302,9 @@ type Clone struct {
 	// SizeBytes is the clone's size: its snapshot's, or more after a
 	// ModifyClone that grew it.
 	SizeBytes uint64 `json:"size_bytes"`
+	// SnapSizeBytes is its snapshot's size: a clone grown past it cannot
+	// be inflated any more (SPDK v24.01; see ModifyClone).
+	SnapSizeBytes uint64 `json:"snap_size_bytes"`
 	// Inflate asks the primary to detach the clone from its snapshot
 	// (bdev_lvol_inflate: every cluster is copied in); it is never undone.
 	Inflate bool   `json:"inflate,omitempty"`

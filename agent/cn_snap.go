@@ -38,7 +38,7 @@ type cnVolume struct {
 	uuid     string // its bdev name
 	snapshot bool
 	clone    bool   // still depends on a snapshot
-	size     uint64 // 0 when unknown (listed by bdev_lvol_get_lvols)
+	size     uint64 // 0 when unknown (listed by bdev_lvol_get_lvols: resized to the spec's size, a no-op if it has it)
 }
 
 // cnValidateVolumes reads a primary's snapshots and clones into c. A
@@ -260,20 +260,21 @@ func (t *cnTask) ensureClone(ctx context.Context, cl *cnClone) error {
 	if v.snapshot {
 		return fmt.Errorf("%w: lvol %s is a snapshot, not a clone", errCNState, name)
 	}
-	if cl.size > 0 && v.size < cl.size {
-		if err := t.resizeLvol(ctx, alias, cl.size); err != nil {
-			return err
-		}
-		v.size = cl.size
-	}
-	if cl.inflate && (v.clone || v.size == 0) {
-		// v.size 0: listed by the lvol library, which may not say whether
-		// it still depends; inflating an independent lvol is harmless.
+	// Inflate before growing: SPDK v24.01 cannot inflate a clone grown
+	// past its snapshot (it reads the snapshot's cluster map past its end
+	// and fails with EINVAL or ENOSPC).
+	if cl.inflate && v.clone {
 		if err := t.n.c.BdevLvolInflate(ctx, spdk.NameParams{Name: alias}); err != nil {
 			return fmt.Errorf("agent: inflating %s: %w", alias, err)
 		}
 		v.clone = false
 		t.n.log.Info("clone inflated", "da", t.c.daID, "clone", name)
+	}
+	if cl.size > 0 && v.size < cl.size {
+		if err := t.resizeLvol(ctx, alias, cl.size); err != nil {
+			return err
+		}
+		v.size = cl.size
 	}
 	return nil
 }
