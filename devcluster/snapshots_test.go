@@ -107,8 +107,12 @@ func TestSnapshotFailoverExportAndClone(t *testing.T) {
 	require.True(t, bytes.Equal(after, got), "the volume keeps its newer data")
 
 	// A clone of it, exported and written; the snapshot stays unchanged.
+	took = time.Now()
 	_, err = api.CreateClone(ctx, vda.CloneSpec{DAName: "da0", Name: "c0", SnapName: "s0"})
 	require.NoError(t, err)
+	_, err = api.WaitClone(ctx, "da0", "c0", func(c vda.Clone, err error) bool { return err == nil && c.Ready() })
+	require.NoError(t, err)
+	t.Logf("clone ready %v after the request", time.Since(took))
 	_, err = api.CreateExporter(ctx, vda.ExporterSpec{DAName: "da0", Name: "ec", InitiatorNQN: hostNQN, CloneName: "c0"})
 	require.NoError(t, err)
 	cm := multipath(t, volumeExported(t, api, "ec"))
@@ -120,6 +124,17 @@ func TestSnapshotFailoverExportAndClone(t *testing.T) {
 	require.True(t, bytes.Equal(mine, got))
 	require.NoError(t, sm.ReadAt(ctx, 1, got, off))
 	require.True(t, bytes.Equal(before, got), "the snapshot is unchanged by its clone's writes")
+	// Inflating makes the clone thick: it then holds its whole size in the
+	// DA's lvstore, and so does what it grows by.
+	took = time.Now()
+	_, err = api.ModifyClone(ctx, "da0", "c0", vda.CloneUpdate{Inflate: true, SizeBytes: new(uint64(40 << 20))})
+	require.NoError(t, err)
+	cl, err := api.WaitClone(ctx, "da0", "c0", func(c vda.Clone, err error) bool { return err == nil && c.Inflated() })
+	require.NoError(t, err)
+	t.Logf("clone inflated and grown %v after the request", time.Since(took))
+	require.Equal(t, uint64(40<<20), cl.SizeBytes)
+	require.NoError(t, cm.ReadAt(ctx, 1, got, off))
+	require.True(t, bytes.Equal(mine, got), "the inflated clone kept its data")
 
 	// Deletes in use are refused; in order they go.
 	require.ErrorIs(t, api.DeleteSnapshot(ctx, "da0", "s0"), vda.ErrFailedPrecondition)
