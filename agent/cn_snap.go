@@ -328,6 +328,20 @@ func (t *cnTask) volumeBdevs() []string {
 	return out
 }
 
+// volumeBdevNames returns every name (bdev name and alias) of the DA's
+// snapshot and clone lvols, listed or made in this sync: what an export's
+// namespace may name them by (cnTask.unloadStack).
+func (t *cnTask) volumeBdevNames() []string {
+	var out []string
+	lvs := nvmeof.DALvstoreName(t.c.daID)
+	for _, vols := range []map[string]*cnVolume{t.listedVolumes(), t.vols} {
+		for name, v := range vols {
+			out = append(out, v.uuid, nvmeof.LvolAlias(lvs, name))
+		}
+	}
+	return out
+}
+
 // volumeStatuses reports each snapshot and clone of a primary: ok once it
 // is there as asked.
 func (t *cnTask) volumeStatuses() []*agentpb.ObjectStatus {

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -287,4 +288,52 @@ func TestCNVolumeSpecErrors(t *testing.T) {
 	require.Contains(t, cnStatus(t, out, agentpb.Kind_KIND_CLONE, v.clones[0].Id).GetError(), "not there")
 	require.Contains(t, cnStatus(t, out, agentpb.Kind_KIND_CLONE, v.clones[1].Id).GetError(), "multiple of")
 	require.True(t, cnStatus(t, out, agentpb.Kind_KIND_CNTLR, cl.cntlrs[0]).GetOk(), "the array itself is fine")
+}
+
+// A demoted primary takes the namespaces of exported snapshots and clones
+// off its exports before it unloads the array, like the DA lvol's: no host
+// I/O may reach the raid while its lvstore unloads (ARCHITECTURE section 8).
+func TestCNDemotionUnexportsSnapshotsFirst(t *testing.T) {
+	cl := newCNCluster(t, 2, 2, 2)
+	old := newRecordedCNEnv(t)
+	cl.cns[0] = old
+	cl.build()
+	before := cnPattern(128<<10, 0x55)
+	cnWrite(t, cl.host(0), before)
+	snapID, cloneID := nvmeof.NewID(), nvmeof.NewID()
+	v := &cnVols{snaps: []string{snapID}, clones: []*agentpb.CloneSpec{{Id: cloneID, SnapId: snapID}}}
+	sx, cx := newCNVolExp(t, cl, "snapexp", snapID, ""), newCNVolExp(t, cl, "cloneexp", "", cloneID)
+	v.exps = []*cnVolExp{sx, cx}
+	v.syncAll(cl)
+	sh := dialExp(t, cl, 0, sx.nqn)
+	require.True(t, bytes.Equal(before, cnRead(t, sh, len(before))))
+
+	old.rec.take()
+	cl.primary, cl.epoch = 1, cl.epoch+1
+	cl.syncDNs()
+	v.syncAll(cl)
+	reqs := cnMutating(old.rec.take())
+	raidAt := cnIndex(reqs, "bdev_raid_delete", nvmeof.RaidName(cl.daID))
+	require.GreaterOrEqual(t, raidAt, 0, "%v", cnMethods(reqs))
+	removed := map[string]int{}
+	for i, q := range reqs {
+		if q.Method != "nvmf_subsystem_remove_ns" {
+			continue
+		}
+		var p struct {
+			NQN string `json:"nqn"`
+		}
+		require.NoError(t, json.Unmarshal(q.Params, &p))
+		removed[p.NQN] = i
+	}
+	for _, nqn := range []nvmeof.NQN{sx.nqn, cx.nqn} {
+		at, ok := removed[string(nqn)]
+		require.True(t, ok, "%s: its namespace was never taken off: %v", nqn, cnMethods(reqs))
+		require.Less(t, at, raidAt, "%s: namespace taken off after the raid went", nqn)
+	}
+	require.Empty(t, old.fake.Crashes())
+	// The new primary serves the snapshot; the demoted one proxies it.
+	for i := range cl.cns {
+		require.True(t, bytes.Equal(before, cnRead(t, dialExp(t, cl, i, sx.nqn), len(before))), "controller %d", i)
+	}
 }
