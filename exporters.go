@@ -15,8 +15,10 @@ type ExporterSpec struct {
 	Name         string
 	Description  string
 	InitiatorNQN string
-	// SnapName or CloneName (at most one) export that snapshot (read-only)
-	// or clone of the DA instead of its volume.
+	// SnapName or CloneName (at most one) export that snapshot (read-only:
+	// SPDK fails writes) or clone of the DA instead of its volume. It must
+	// exist and have no exporter yet; it need not be Ready: the exporter's
+	// port on the primary reports "not ready" until the primary holds it.
 	SnapName  string
 	CloneName string
 }
