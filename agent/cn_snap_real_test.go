@@ -30,8 +30,14 @@ import (
 // snapshot exported read-only and read back bit-exact through both
 // controllers, a clone written while the snapshot stays unchanged, and an
 // inflate. It logs what each step's sync took.
-// It needs $VDA_SPDK_DIR, root and ip netns (it skips without them).
+//
+// It busy-polls two cores, so it runs only with VDA_REAL_AGENT=1 (set by
+// scripts/test's real-SPDK step, which runs alone), and needs
+// $VDA_SPDK_DIR, root and ip netns (it skips without them).
 func TestCNSnapshotsOnRealSPDK(t *testing.T) {
+	if os.Getenv("VDA_REAL_AGENT") != "1" {
+		t.Skip("set VDA_REAL_AGENT=1 (and VDA_SPDK_DIR) to run the agent on real SPDK; scripts/test does in its real-SPDK step")
+	}
 	spdkproc.Require(t)
 	if err := netnstest.Available(); err != nil {
 		if spdkproc.Required() {
