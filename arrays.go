@@ -205,6 +205,9 @@ func (c *Cluster) DeleteDiskArray(ctx context.Context, name string) error {
 		if da.ExpCount > 0 {
 			return fmt.Errorf("%w: %s still has %d exporters", ErrFailedPrecondition, daWhat(name), da.ExpCount)
 		}
+		if da.SnapCount > 0 || da.CloneCount > 0 {
+			return txSnapshotsAndClones(tx, da)
+		}
 		for _, vd := range da.VDs {
 			pd, err := txGet[PhysicalDisk](tx, KeyPD(vd.DNName, vd.PDName), pdWhat(vd.DNName, vd.PDName))
 			if err != nil {

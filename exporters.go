@@ -25,6 +25,12 @@ type ExporterSpec struct {
 	Description  string
 	InitiatorNQN string
 	HostNQNs     []string
+	// SnapName or CloneName (at most one) export that snapshot (read-only:
+	// SPDK fails writes) or clone of the DA instead of its volume. It must
+	// exist and have no exporter yet; it need not be Ready: the exporter's
+	// port on the primary reports "not ready" until the primary holds it.
+	SnapName  string
+	CloneName string
 }
 
 // ExporterUpdate changes an exporter; nil and empty fields are left
@@ -120,8 +126,11 @@ func (e *Exporter) UnmarshalJSON(b []byte) error {
 // expVolume names the volume an exporter carries, for the one-exporter-
 // per-volume rule: "" is the DA's own volume.
 func expVolume(e Exporter) string {
-	if e.SnapName != "" {
+	switch {
+	case e.SnapName != "":
 		return "snapshot " + strconv.Quote(e.SnapName)
+	case e.CloneName != "":
+		return "clone " + strconv.Quote(e.CloneName)
 	}
 	return ""
 }
@@ -218,6 +227,9 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 	if err != nil {
 		return Exporter{}, err
 	}
+	if err := validateExpVolume(spec.SnapName, spec.CloneName); err != nil {
+		return Exporter{}, err
+	}
 	nqn, err := nvmeof.ExpNQN(spec.DAName, spec.Name)
 	if err != nil {
 		return Exporter{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
@@ -240,10 +252,15 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 				want = have
 			}
 			return sameSpec(expWhat(spec.DAName, spec.Name), field{"description", old.Description, spec.Description},
-				field{"host_nqns", have, want})
+				field{"host_nqns", have, want},
+				field{"snap_name", old.SnapName, spec.SnapName}, field{"clone_name", old.CloneName, spec.CloneName})
 		}
 		exp = Exporter{ID: nvmeof.NewID(), Name: spec.Name, DAName: da.Name, DAID: da.ID,
-			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: hosts[0], HostNQNs: hosts}
+			Description: spec.Description, NQN: nqn.String(), InitiatorNQN: hosts[0], HostNQNs: hosts,
+			SnapName: spec.SnapName, CloneName: spec.CloneName}
+		if err := txBindVolume(tx, &exp); err != nil {
+			return err
+		}
 		other, err := txOtherExporter(tx, da.Name, exp.Name, exp)
 		if err != nil {
 			return err
@@ -471,7 +488,11 @@ func (c *Cluster) DeleteExporter(ctx context.Context, da, name string) error {
 		return err
 	}
 	return c.update(ctx, func(tx *store.Tx) error {
-		if _, err := txGet[Exporter](tx, KeyExp(da, name), expWhat(da, name)); err != nil {
+		exp, err := txGet[Exporter](tx, KeyExp(da, name), expWhat(da, name))
+		if err != nil {
+			return err
+		}
+		if err := txUnbindVolume(tx, exp); err != nil {
 			return err
 		}
 		arr, err := txGet[DiskArray](tx, KeyDA(da), daWhat(da))

@@ -215,7 +215,12 @@ type DiskArray struct {
 	VDs         []VD    `json:"vds"`
 	Cntlrs      []Cntlr `json:"cntlrs"`
 	ExpCount    int     `json:"exp_count,omitempty"` // exporters of this DA
-	Status      Status  `json:"-"`
+	// SnapCount and CloneCount count the DA's snapshots and clones (kept
+	// in the transactions that create and delete them, so a DA delete can
+	// refuse a DA that still has some).
+	SnapCount  int    `json:"snap_count,omitempty"`
+	CloneCount int    `json:"clone_count,omitempty"`
+	Status     Status `json:"-"`
 
 	// QoS limits the DA's volume on its primary (zero: no limit).
 	QoS QoS `json:"qos,omitzero"`
@@ -259,22 +264,83 @@ type ExpPort struct {
 // one exporter (SPDK lets one subsystem claim a bdev); more hosts are added
 // to that exporter. Stored at KeyExp.
 type Exporter struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	DAName       string    `json:"da_name"`
-	DAID         string    `json:"da_id"`
-	Description  string    `json:"description,omitempty"`
-	NQN          string    `json:"nqn"`
-	InitiatorNQN string    `json:"initiator_nqn"`
-	SnapName     string    `json:"snap_name,omitempty"`
-	Ports        []ExpPort `json:"ports"`
-	Status       Status    `json:"-"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	DAName       string `json:"da_name"`
+	DAID         string `json:"da_id"`
+	Description  string `json:"description,omitempty"`
+	NQN          string `json:"nqn"`
+	InitiatorNQN string `json:"initiator_nqn"`
+	SnapName     string `json:"snap_name,omitempty"`
+	// SnapID or CloneID (with CloneName) name the snapshot or clone the
+	// exporter exports instead of the DA's volume (at most one of them).
+	SnapID    string    `json:"snap_id,omitempty"`
+	CloneName string    `json:"clone_name,omitempty"`
+	CloneID   string    `json:"clone_id,omitempty"`
+	Ports     []ExpPort `json:"ports"`
+	Status    Status    `json:"-"`
 	// HostNQNs are the hosts the exporter admits (1 to MaxExporterHosts,
 	// distinct, normalised), in the order they were added; InitiatorNQN
 	// is the first of them, kept for readers that know only it. A record
 	// stored without host_nqns decodes as [initiator_nqn].
 	HostNQNs []string `json:"host_nqns"`
 }
+
+// Snapshot is a crash-consistent, read-only copy of a DA's volume, taken on
+// the DA's primary (bdev_lvol_snapshot) and kept in the DA's lvstore, so it
+// moves with the array on failover. Stored at KeySnap. Its status is
+// healthy once the primary holds it (Ready), degraded with the error while
+// it does not.
+type Snapshot struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	DAName      string `json:"da_name"`
+	DAID        string `json:"da_id"`
+	Description string `json:"description,omitempty"`
+	// SizeBytes is the DA volume's size when the snapshot was asked for.
+	SizeBytes uint64    `json:"size_bytes"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	// ExpName is the exporter exporting the snapshot ("" if none): one
+	// exporter per volume (a bdev backs one NVMe-oF namespace).
+	ExpName string `json:"exp_name,omitempty"`
+	// CloneCount is how many clones were made from it and still exist.
+	CloneCount int    `json:"clone_count,omitempty"`
+	Status     Status `json:"-"`
+}
+
+// Ready reports whether the DA's primary reported the snapshot taken.
+func (s Snapshot) Ready() bool { return s.Status.Health == HealthHealthy }
+
+// Clone is a writable volume made from a snapshot of a DA
+// (bdev_lvol_clone), thin in the DA's lvstore. Stored at KeyClone.
+type Clone struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	DAName      string `json:"da_name"`
+	DAID        string `json:"da_id"`
+	SnapName    string `json:"snap_name"`
+	SnapID      string `json:"snap_id"`
+	Description string `json:"description,omitempty"`
+	// SizeBytes is the clone's size: its snapshot's, or more after a
+	// ModifyClone that grew it.
+	SizeBytes uint64 `json:"size_bytes"`
+	// SnapSizeBytes is its snapshot's size: a clone grown past it cannot
+	// be inflated any more (SPDK v24.01; see ModifyClone).
+	SnapSizeBytes uint64 `json:"snap_size_bytes"`
+	// Inflate asks the primary to detach the clone from its snapshot
+	// (bdev_lvol_inflate: every cluster is copied in); it is never undone.
+	Inflate bool   `json:"inflate,omitempty"`
+	ExpName string `json:"exp_name,omitempty"` // its exporter, if any
+	Status  Status `json:"-"`
+}
+
+// Ready reports whether the primary reported the clone as asked (made,
+// grown to SizeBytes and, if Inflate, inflated).
+func (c Clone) Ready() bool { return c.Status.Health == HealthHealthy }
+
+// Inflated reports whether the clone was asked to be inflated and the
+// primary reported it done: it no longer depends on its snapshot.
+func (c Clone) Inflated() bool { return c.Inflate && c.Ready() }
 
 // ClusterSummary counts the cluster's objects and its PD capacity.
 type ClusterSummary struct {

@@ -147,6 +147,12 @@ func cnFailAll(cs []*cnCntlr, err error) []*agentpb.ObjectStatus {
 		for _, x := range c.exps {
 			out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_EXP_PORT, Id: x.portID, Error: err.Error()})
 		}
+		for _, s := range c.snaps {
+			out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_SNAP, Id: s.id, Error: err.Error()})
+		}
+		for _, cl := range c.clones {
+			out = append(out, &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CLONE, Id: cl.id, Error: err.Error()})
+		}
 	}
 	return out
 }
@@ -178,6 +184,9 @@ type cnTask struct {
 
 	transportErr error
 	keepRaid     bool // the listed raid is the wanted one (attachPrimary)
+
+	vols   map[string]*cnVolume // the DA's snapshot and clone lvols by name (cn_snap.go); nil until loaded
+	volErr error                // they could not be listed
 
 	mu       sync.Mutex
 	fatal    error            // the controller could not be built
@@ -217,6 +226,7 @@ func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask
 	if t.lvol != nil {
 		t.exported = append(t.exported, t.lvol.Name)
 	}
+	t.exported = append(t.exported, t.volumeBdevs()...)
 	for _, x := range c.exps {
 		if x.err != nil {
 			continue
@@ -327,5 +337,5 @@ func (t *cnTask) statuses() []*agentpb.ObjectStatus {
 		}
 		out = append(out, ps)
 	}
-	return out
+	return append(out, t.volumeStatuses()...)
 }

@@ -36,6 +36,8 @@ type cnNodeEnv struct {
 	cn       *cnNode
 	dn       *dnNode
 	rec      *cnRecorder // nil unless recorded
+	// allowedLvolDeletes: see newCNEnv.
+	allowedLvolDeletes int
 }
 
 func newCNNodeEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
@@ -50,13 +52,19 @@ func newCNNodeEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
 }
 
 // newCNEnv is a controller node. Whatever the test does, a CN must never
-// have asked SPDK to delete an lvol or an lvstore (invariant 2).
+// have asked SPDK to delete an lvol or an lvstore (invariant 2), but for
+// the snapshot and clone lvols a test deleted on purpose
+// (allowedLvolDeletes, counted since the last ResetCounts; the test checks
+// which ones went).
 func newCNEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
 	t.Helper()
 	e := newCNNodeEnv(t, opts...)
 	e.cn = newCNNode(e.c, e.listener, nil)
 	t.Cleanup(func() {
-		for _, m := range []string{"bdev_lvol_delete", "bdev_lvol_delete_lvstore"} {
+		if n := e.fake.RPCCount("bdev_lvol_delete"); n != e.allowedLvolDeletes {
+			t.Errorf("invariant 2: a controller node sent bdev_lvol_delete %d times (%d expected)", n, e.allowedLvolDeletes)
+		}
+		for _, m := range []string{"bdev_lvol_delete_lvstore"} {
 			if n := e.fake.RPCCount(m); n != 0 {
 				t.Errorf("invariant 2: a controller node sent %s %d times", m, n)
 			}

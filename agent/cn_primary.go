@@ -108,6 +108,9 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		t.fail(err)
 		return
 	}
+	if t.c.initDone {
+		t.syncVolumes(ctx) // snapshots and clones (cn_snap.go)
+	}
 	t.exportPrimary(ctx)
 }
 
@@ -476,8 +479,9 @@ func (t *cnTask) exportPrimary(ctx context.Context) {
 			return
 		}
 		w := t.export(x, nvmeof.Optimized, x.hosts(true))
-		w.bdev = nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
-		w.bdevNames = []string{t.lvol.Name, w.bdev}
+		if !t.exportVolume(x, &w) {
+			return
+		}
 		if err := t.reconcileExport(ctx, x, w); err != nil {
 			t.portErr(x, err)
 		}

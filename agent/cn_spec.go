@@ -55,6 +55,8 @@ type cnCntlr struct {
 
 	primaryListener nvmeof.TransportID // secondary
 	exps            []*cnExp
+	snaps           []*cnSnap  // primary: the DA's snapshots (cn_snap.go)
+	clones          []*cnClone // primary: the DA's clones
 
 	err error // the controller as a whole is unusable (wraps errCNSpec)
 }
@@ -73,6 +75,8 @@ type cnExp struct {
 	initiator   nvmeof.NQN   // "" when the spec names its hosts in host_nqns only
 	secondaries []nvmeof.NQN // primary only, without the initiator
 	hostNQNs    []nvmeof.NQN // the spec's host_nqns (the initiator is one more)
+	snapID      string       // primary only: the snapshot it carries ("": see cloneID)
+	cloneID     string       // primary only: the clone it carries ("" with snapID: the DA lvol)
 	err         error        // this exporter is unusable (wraps errCNSpec)
 }
 
@@ -192,6 +196,7 @@ func cnValidateCntlr(spec *agentpb.CntlrSpec) *cnCntlr {
 		if err := c.validatePrimary(spec); err != nil {
 			return fail("%v", err)
 		}
+		cnValidateVolumes(spec, c)
 		return c
 	}
 	if err := nvmeof.ValidateID(spec.GetPrimaryCntlrId()); err != nil {
@@ -270,6 +275,9 @@ func cnValidateExp(e *agentpb.ExpSpec, primary bool) *cnExp {
 	}
 	if err := x.validateHosts(e.GetHostNqns()); err != nil {
 		return fail("%v", err)
+	}
+	if err := cnValidateExpVolume(x, e, primary); err != nil {
+		return fail("volume: %v", err)
 	}
 	if !primary && len(e.GetSecondaryHostNqns()) > 0 {
 		return fail("secondary host NQNs on a secondary")

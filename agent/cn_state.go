@@ -24,6 +24,9 @@ type cnSnapshot struct {
 	// exportersOf lists the VDA exporter subsystems with a namespace on
 	// each bdev name, sorted.
 	exportersOf map[string][]nvmeof.NQN
+	// lvols holds the lvol bdevs of each lvstore, by lvstore name and lvol
+	// name (from their "lvs/lvol" aliases).
+	lvols map[string]map[string]*spdk.Bdev
 }
 
 // listCN reads SPDK's state: bdevs, raids, lvstores, NVMe controllers,
@@ -69,13 +72,19 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 	s := &cnSnapshot{
 		bdevs: map[string]*spdk.Bdev{}, raids: map[string]*spdk.RaidBdev{}, lvstores: map[string]*spdk.Lvstore{},
 		ctrlrs: map[string]*spdk.NvmeController{}, subsystems: map[nvmeof.NQN]*spdk.Subsystem{}, transports: map[string]bool{},
-		exportersOf: map[string][]nvmeof.NQN{},
+		exportersOf: map[string][]nvmeof.NQN{}, lvols: map[string]map[string]*spdk.Bdev{},
 	}
 	for i := range bdevs {
 		b := &bdevs[i]
 		s.bdevs[b.Name] = b
 		for _, a := range b.Aliases {
 			s.bdevs[a] = b
+			if lvs, lvol, ok := strings.Cut(a, "/"); ok && b.ProductName == spdk.ProductLvol {
+				if s.lvols[lvs] == nil {
+					s.lvols[lvs] = map[string]*spdk.Bdev{}
+				}
+				s.lvols[lvs][lvol] = b
+			}
 		}
 	}
 	for i := range raids {
@@ -108,7 +117,7 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 func isCNKind(k nvmeof.Kind) bool {
 	switch k {
 	case nvmeof.KindVDController, nvmeof.KindRaid, nvmeof.KindDALvstore, nvmeof.KindDALvol,
-		nvmeof.KindExpController, nvmeof.KindExpNQN:
+		nvmeof.KindExpController, nvmeof.KindExpNQN, nvmeof.KindSnapLvol, nvmeof.KindCloneLvol:
 		return true
 	}
 	return false

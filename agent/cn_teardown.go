@@ -22,8 +22,14 @@ import (
 // lvol go first (the subsystems stay for the hosts), then the raid, then
 // the VD controllers named in detach.
 func (t *cnTask) unloadStack(ctx context.Context, detach []string) error {
+	// Every lvol of the array leaves the exports: the DA lvol, snapshots
+	// and clones (cn_snap.go).
+	names := t.volumeBdevNames()
 	if t.lvol != nil {
-		names := append([]string{t.lvol.Name}, t.lvol.Aliases...)
+		names = append(names, t.lvol.Name)
+		names = append(names, t.lvol.Aliases...)
+	}
+	if len(names) > 0 {
 		var errs []error
 		for _, nqn := range t.subNQNs() {
 			errs = append(errs, t.removeNamespaces(ctx, nqn, func(ns spdk.SubsystemNamespace) bool {

@@ -69,6 +69,7 @@ type planner struct {
 	listeners map[string]*agentpb.Transport
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
+	vols volumes // each DA's snapshots and clones
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -79,6 +80,7 @@ func Build(s *Snapshot) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
 		exps: map[string][]*vda.Exporter{}}
 	p.servedExps()
+	p.indexVolumes()
 	p.checkDAs()
 	p.checkUniqueIDs()
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
@@ -193,6 +195,7 @@ func (p *planner) checkDA(da *vda.DiskArray) error {
 			}
 		}
 	}
+	errs = append(errs, p.checkVolumes(da)...)
 	return errors.Join(errs...)
 }
 
@@ -231,6 +234,9 @@ func (p *planner) checkUniqueIDs() {
 		}
 		for _, c := range da.Cntlrs {
 			dup(c.ID, name)
+		}
+		for _, id := range p.volumeIDs(name) {
+			dup(id, name)
 		}
 		for _, exp := range p.exps[name] {
 			dup(exp.ID, name)
@@ -344,8 +350,10 @@ func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
 		if spec.Primary {
 			e.SecondaryHostNqns = slices.Clone(secondaries)
 		}
+		expVolume(exp, e, spec.Primary)
 		spec.Exps = append(spec.Exps, e)
 	}
+	p.addVolumes(da, spec)
 	return spec
 }
 

@@ -45,6 +45,8 @@ type Snapshot struct {
 	CNs      map[string]*Object[vda.ControllerNode] // by name
 	DAs      map[string]*Object[vda.DiskArray]      // by name
 	Exps     map[string]*Object[vda.Exporter]       // by key
+	Snaps    map[string]*Object[vda.Snapshot]       // by key
+	Clones   map[string]*Object[vda.Clone]          // by key
 	Statuses map[string]vda.Status                  // by spec key
 	// Bindings are the nodes' bindings to their agents, by node ID.
 	Bindings map[string]vda.Binding
@@ -120,7 +122,8 @@ func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
 	s := &Snapshot{Revision: rev,
 		DNs: map[string]*Object[vda.DiskNode]{}, PDs: map[string]*Object[vda.PhysicalDisk]{},
 		CNs: map[string]*Object[vda.ControllerNode]{}, DAs: map[string]*Object[vda.DiskArray]{},
-		Exps: map[string]*Object[vda.Exporter]{}, Statuses: map[string]vda.Status{}, Bindings: map[string]vda.Binding{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
+		Exps: map[string]*Object[vda.Exporter]{}, Snaps: map[string]*Object[vda.Snapshot]{}, Clones: map[string]*Object[vda.Clone]{},
+		Statuses: map[string]vda.Status{}, Bindings: map[string]vda.Binding{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
 	for _, kv := range kvs {
 		kind, tail, _ := strings.Cut(strings.TrimPrefix(kv.Key, vda.Prefix), "/")
 		var err error
@@ -142,6 +145,10 @@ func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
 			}
 		case "exp":
 			err = decodeInto(s.Exps, kv, kv.Key, checkExp(tail))
+		case "snap":
+			err = decodeInto(s.Snaps, kv, kv.Key, checkSnap(tail))
+		case "clone":
+			err = decodeInto(s.Clones, kv, kv.Key, checkClone(tail))
 		case "binding":
 			if id, ok := strings.CutPrefix(tail, "node/"); ok {
 				var b vda.Binding

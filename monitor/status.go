@@ -226,11 +226,20 @@ type index struct {
 	vd    map[string]string // VD ID -> DA name
 	cntlr map[string]string // controller ID -> DA name
 	port  map[string]string // exporter port ID -> exporter key
+	snap  map[string]string // snapshot ID -> snapshot key
+	clone map[string]string // clone ID -> clone key
 }
 
 func (s *Snapshot) index() *index {
 	s.indexOnce.Do(func() {
-		ix := &index{pd: map[string]string{}, vd: map[string]string{}, cntlr: map[string]string{}, port: map[string]string{}}
+		ix := &index{pd: map[string]string{}, vd: map[string]string{}, cntlr: map[string]string{}, port: map[string]string{},
+			snap: map[string]string{}, clone: map[string]string{}}
+		for key, sn := range s.Snaps {
+			ix.snap[sn.Spec.ID] = key
+		}
+		for key, cl := range s.Clones {
+			ix.clone[cl.Spec.ID] = key
+		}
 		for key, pd := range s.PDs {
 			ix.pd[pd.Spec.ID] = key
 		}
@@ -291,6 +300,10 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 					part.Epoch = da.Spec.Epoch
 				}
 				edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(o.GetId(), part)})
+			}
+		case agentpb.Kind_KIND_SNAP, agentpb.Kind_KIND_CLONE:
+			if e, ok := volumeEdit(s, np, o); ok {
+				edits = append(edits, e)
 			}
 		}
 	}

@@ -19,17 +19,19 @@ const (
 	ResourcePD       ResourceKind = "physical disk"
 	ResourceDN       ResourceKind = "disk node"
 	ResourceCN       ResourceKind = "controller node"
+	ResourceSnapshot ResourceKind = "snapshot"
+	ResourceClone    ResourceKind = "clone"
 )
 
 // Length limits of user-chosen names.
 const (
-	MaxResourceNameLen = 64  // DA, exporter and PD names
+	MaxResourceNameLen = 64  // DA, exporter, PD, snapshot and clone names
 	MaxNodeNameLen     = 255 // DN and CN names
 )
 
 // ValidateResourceName checks a user-chosen name:
 //
-//   - DA, exporter and PD names: 1-64 characters from [A-Za-z0-9._-], not
+//   - DA, exporter, PD, snapshot and clone names: 1-64 characters from [A-Za-z0-9._-], not
 //     starting or ending with '-';
 //   - DN and CN names, "host:port" in the tutorial (e.g.
 //     "192.168.0.14:9720"): 1-255 characters from [A-Za-z0-9._:-], not
@@ -38,7 +40,7 @@ const (
 func ValidateResourceName(kind ResourceKind, name string) error {
 	var reason string
 	switch kind {
-	case ResourceDA, ResourceExporter, ResourcePD:
+	case ResourceDA, ResourceExporter, ResourcePD, ResourceSnapshot, ResourceClone:
 		reason = simpleNameProblem(name)
 	case ResourceDN, ResourceCN:
 		reason = nodeNameProblem(name)

@@ -67,6 +67,8 @@ const (
 	KindExpController                  // CN secondary: NVMe controller attached to the primary's export
 	KindExpNQN                         // CN: exporter subsystem, named from user names (see ExpNQN)
 	KindPrimaryHostNQN                 // CN primary: host NQN a primary attaches its VDs with, per epoch
+	KindSnapLvol                       // CN primary: a snapshot of the DA lvol, in the DA lvstore
+	KindCloneLvol                      // CN primary: a clone of a snapshot, in the DA lvstore
 )
 
 // space is a namespace in which SPDK requires names to be unique.
@@ -104,6 +106,8 @@ var kinds = map[Kind]kindInfo{
 	KindExpController:  {"exporter NVMe controller", "expnvme", spaceController},
 	KindExpNQN:         {"exporter NQN", expTag, spaceNQN},
 	KindPrimaryHostNQN: {"primary host NQN", "primary", spaceNQN},
+	KindSnapLvol:       {"snapshot lvol", "snap", spaceLvol},
+	KindCloneLvol:      {"clone lvol", "clone", spaceLvol},
 }
 
 // String names the kind for messages.
@@ -172,6 +176,14 @@ func DALvstoreName(daID string) string { return name(KindDALvstore, daID) }
 
 // DALvolName is the name of DA daID's volume lvol in DALvstoreName(daID).
 func DALvolName(daID string) string { return name(KindDALvol, daID) }
+
+// SnapLvolName is the name of snapshot snapID's lvol in its DA's lvstore
+// (DALvstoreName): bdev_lvol_snapshot of the DA lvol names it so, and the
+// primary finds it again by this name after a restart or a failover.
+func SnapLvolName(snapID string) string { return name(KindSnapLvol, snapID) }
+
+// CloneLvolName is the name of clone cloneID's lvol in its DA's lvstore.
+func CloneLvolName(cloneID string) string { return name(KindCloneLvol, cloneID) }
 
 // ExpControllerName is the name of the NVMe controller a secondary attaches
 // the primary's export of exporter expID under; ExpBdevName is its bdev.
@@ -315,13 +327,14 @@ func isOwnedIn(s string, sp space) bool {
 
 // IsOwnedBdev reports whether name is a bdev name or lvol alias VDA created:
 // a PD bdev, a raid, an attached NVMe namespace of a VDA controller, or the
-// alias of a VD lvol in a PD lvstore or of a DA lvol in a DA lvstore.
+// alias of a VD lvol in a PD lvstore or of a DA, snapshot or clone lvol in
+// a DA lvstore.
 func IsOwnedBdev(name string) bool {
 	if lvs, lvol, ok := strings.Cut(name, "/"); ok {
 		s, ok1 := ParseName(lvs)
 		l, ok2 := ParseName(lvol)
 		return ok1 && ok2 && (s.Kind == KindPDLvstore && l.Kind == KindVDLvol ||
-			s.Kind == KindDALvstore && l.Kind == KindDALvol)
+			s.Kind == KindDALvstore && (l.Kind == KindDALvol || l.Kind == KindSnapLvol || l.Kind == KindCloneLvol))
 	}
 	return isOwnedIn(name, spaceBdev)
 }

@@ -38,6 +38,8 @@ var nameFuncs = []nameFunc{
 	{"RaidName", RaidName, KindRaid, 0, spaceBdev, 0},
 	{"DALvstoreName", DALvstoreName, KindDALvstore, 0, spaceLvstore, 0},
 	{"DALvolName", DALvolName, KindDALvol, 0, spaceLvol, 0},
+	{"SnapLvolName", SnapLvolName, KindSnapLvol, 0, spaceLvol, 0},
+	{"CloneLvolName", CloneLvolName, KindCloneLvol, 0, spaceLvol, 0},
 	{"ExpControllerName", ExpControllerName, KindExpController, 0, spaceController, 0},
 	{"ExpBdevName", ExpBdevName, KindExpController, 1, spaceBdev, 0},
 	{"PrimaryHostNQN", func(id string) string { return string(PrimaryHostNQN(id, 7)) }, KindPrimaryHostNQN, 0, spaceNQN, 7},
@@ -74,6 +76,8 @@ func TestNameGolden(t *testing.T) {
 		"RaidName":                 "vda-raid-" + idA,
 		"DALvstoreName":            "vda-dalvs-" + idA,
 		"DALvolName":               "vda-da-" + idA,
+		"SnapLvolName":             "vda-snap-" + idA,
+		"CloneLvolName":            "vda-clone-" + idA,
 		"ExpControllerName":        "vda-expnvme-" + idA,
 		"ExpBdevName":              "vda-expnvme-" + idA + "n1",
 		"PrimaryHostNQN":           "nqn.2016-06.io.spdk:vda-primary-" + idA + "-e7",
@@ -156,6 +160,9 @@ func TestOwnedRejectsForeignNames(t *testing.T) {
 	assert.True(t, IsOwnedBdev("vda-vdnvme-"+idA+"n4294967295"))
 	assert.True(t, IsOwnedBdev(LvolAlias(PDLvstoreName(idA), VDLvolName(idB))))
 	assert.True(t, IsOwnedBdev(LvolAlias(DALvstoreName(idA), DALvolName(idA))))
+	assert.True(t, IsOwnedBdev(LvolAlias(DALvstoreName(idA), SnapLvolName(idB))))
+	assert.True(t, IsOwnedBdev(LvolAlias(DALvstoreName(idA), CloneLvolName(idB))))
+	assert.False(t, IsOwnedBdev(LvolAlias(PDLvstoreName(idA), SnapLvolName(idB))))
 	assert.Equal(t, "", Name{}.String())
 	assert.Equal(t, "Kind(99)", Kind(99).String())
 	assert.Equal(t, "VD lvol", KindVDLvol.String())

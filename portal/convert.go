@@ -62,6 +62,7 @@ func expMsg(exp vda.Exporter) *pb.ExpMsg {
 	m := &pb.ExpMsg{ExpId: exp.ID, ExpName: exp.Name, ExpNqn: exp.NQN, DaName: exp.DAName,
 		InitiatorNqn: exp.InitiatorNQN, SnapName: exp.SnapName, Description: exp.Description,
 		EsMsgList: []*pb.EsMsg{}, Status: statusMsg(exp.Status), HostNqns: slices.Clone(exp.HostNQNs)}
+	m.CloneName = exp.CloneName
 	for _, p := range exp.Ports {
 		st := exp.Status.Part(p.ID)
 		m.EsMsgList = append(m.EsMsgList, &pb.EsMsg{EsId: p.ID, CntlrIdx: uint32(p.CntlrIdx), CnName: p.CNName,

@@ -254,7 +254,9 @@ func (s *Server) SwitchoverDa(ctx context.Context, r *pb.SwitchoverDaRequest) (*
 // CreateExp implements portalpb.PortalServer.
 func (s *Server) CreateExp(ctx context.Context, r *pb.CreateExpRequest) (*pb.ExpReply, error) {
 	exp, err := s.c.CreateExporter(ctx, vda.ExporterSpec{DAName: r.GetDaName(), Name: r.GetExpName(),
-		Description: r.GetDescription(), InitiatorNQN: r.GetInitiatorNqn(), HostNQNs: r.GetHostNqns()})
+		Description: r.GetDescription(), InitiatorNQN: r.GetInitiatorNqn(),
+		HostNQNs: r.GetHostNqns(),
+		SnapName: r.GetSnapName(), CloneName: r.GetCloneName()})
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,8 @@ const (
 	Kind_KIND_VD          Kind = 2
 	Kind_KIND_CNTLR       Kind = 3
 	Kind_KIND_EXP_PORT    Kind = 4
+	Kind_KIND_SNAP        Kind = 5 // a snapshot, by SnapSpec.id (primary only)
+	Kind_KIND_CLONE       Kind = 6 // a clone, by CloneSpec.id (primary only)
 )
 
 // Enum value maps for Kind.
@@ -44,6 +46,8 @@ var (
 		2: "KIND_VD",
 		3: "KIND_CNTLR",
 		4: "KIND_EXP_PORT",
+		5: "KIND_SNAP",
+		6: "KIND_CLONE",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -51,6 +55,8 @@ var (
 		"KIND_VD":          2,
 		"KIND_CNTLR":       3,
 		"KIND_EXP_PORT":    4,
+		"KIND_SNAP":        5,
+		"KIND_CLONE":       6,
 	}
 )
 
@@ -947,7 +953,11 @@ type ExpSpec struct {
 	SecondaryHostNqns []string `protobuf:"bytes,5,rep,name=secondary_host_nqns,json=secondaryHostNqns,proto3" json:"secondary_host_nqns,omitempty"`
 	// host_nqns: every host the exporter admits (the agent treats
 	// initiator_nqn as one more host).
-	HostNqns      []string `protobuf:"bytes,6,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	HostNqns []string `protobuf:"bytes,6,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	// The volume the exporter carries, on a primary: snapshot snap_id or
+	// clone clone_id of the DA (both empty: the DA's own volume).
+	SnapId        string `protobuf:"bytes,7,opt,name=snap_id,json=snapId,proto3" json:"snap_id,omitempty"`
+	CloneId       string `protobuf:"bytes,8,opt,name=clone_id,json=cloneId,proto3" json:"clone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1024,6 +1034,136 @@ func (x *ExpSpec) GetHostNqns() []string {
 	return nil
 }
 
+func (x *ExpSpec) GetSnapId() string {
+	if x != nil {
+		return x.SnapId
+	}
+	return ""
+}
+
+func (x *ExpSpec) GetCloneId() string {
+	if x != nil {
+		return x.CloneId
+	}
+	return ""
+}
+
+// SnapSpec is a snapshot of the DA volume the primary must hold (lvol
+// nvmeof.SnapLvolName(id) in the DA lvstore).
+type SnapSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapSpec) Reset() {
+	*x = SnapSpec{}
+	mi := &file_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapSpec) ProtoMessage() {}
+
+func (x *SnapSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapSpec.ProtoReflect.Descriptor instead.
+func (*SnapSpec) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SnapSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// CloneSpec is a writable clone of snapshot snap_id (lvol
+// nvmeof.CloneLvolName(id) in the DA lvstore).
+type CloneSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SnapId        string                 `protobuf:"bytes,2,opt,name=snap_id,json=snapId,proto3" json:"snap_id,omitempty"`
+	SizeBytes     uint64                 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"` // grown to at least this (bdev_lvol_resize)
+	Inflate       bool                   `protobuf:"varint,4,opt,name=inflate,proto3" json:"inflate,omitempty"`                      // detached from its snapshot (bdev_lvol_inflate)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloneSpec) Reset() {
+	*x = CloneSpec{}
+	mi := &file_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloneSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloneSpec) ProtoMessage() {}
+
+func (x *CloneSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloneSpec.ProtoReflect.Descriptor instead.
+func (*CloneSpec) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CloneSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CloneSpec) GetSnapId() string {
+	if x != nil {
+		return x.SnapId
+	}
+	return ""
+}
+
+func (x *CloneSpec) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *CloneSpec) GetInflate() bool {
+	if x != nil {
+		return x.Inflate
+	}
+	return false
+}
+
 // CntlrSpec is one controller of a DA on this CN.
 type CntlrSpec struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1037,15 +1177,17 @@ type CntlrSpec struct {
 	Exps []*ExpSpec `protobuf:"bytes,7,rep,name=exps,proto3" json:"exps,omitempty"`
 	// primary_cntlr_id and primary_listener (secondary only): the primary
 	// controller whose exports this secondary attaches and re-exports.
-	PrimaryCntlrId  string     `protobuf:"bytes,8,opt,name=primary_cntlr_id,json=primaryCntlrId,proto3" json:"primary_cntlr_id,omitempty"`
-	PrimaryListener *Transport `protobuf:"bytes,9,opt,name=primary_listener,json=primaryListener,proto3" json:"primary_listener,omitempty"`
+	PrimaryCntlrId  string       `protobuf:"bytes,8,opt,name=primary_cntlr_id,json=primaryCntlrId,proto3" json:"primary_cntlr_id,omitempty"`
+	PrimaryListener *Transport   `protobuf:"bytes,9,opt,name=primary_listener,json=primaryListener,proto3" json:"primary_listener,omitempty"`
+	Snaps           []*SnapSpec  `protobuf:"bytes,10,rep,name=snaps,proto3" json:"snaps,omitempty"`   // primary only
+	Clones          []*CloneSpec `protobuf:"bytes,11,rep,name=clones,proto3" json:"clones,omitempty"` // primary only
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CntlrSpec) Reset() {
 	*x = CntlrSpec{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1199,7 @@ func (x *CntlrSpec) String() string {
 func (*CntlrSpec) ProtoMessage() {}
 
 func (x *CntlrSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1212,7 @@ func (x *CntlrSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CntlrSpec.ProtoReflect.Descriptor instead.
 func (*CntlrSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CntlrSpec) GetCntlrId() string {
@@ -1136,6 +1278,20 @@ func (x *CntlrSpec) GetPrimaryListener() *Transport {
 	return nil
 }
 
+func (x *CntlrSpec) GetSnaps() []*SnapSpec {
+	if x != nil {
+		return x.Snaps
+	}
+	return nil
+}
+
+func (x *CntlrSpec) GetClones() []*CloneSpec {
+	if x != nil {
+		return x.Clones
+	}
+	return nil
+}
+
 type ObjectStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=vda.agent.v1.Kind" json:"kind,omitempty"`
@@ -1153,7 +1309,7 @@ type ObjectStatus struct {
 
 func (x *ObjectStatus) Reset() {
 	*x = ObjectStatus{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1321,7 @@ func (x *ObjectStatus) String() string {
 func (*ObjectStatus) ProtoMessage() {}
 
 func (x *ObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1334,7 @@ func (x *ObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStatus.ProtoReflect.Descriptor instead.
 func (*ObjectStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ObjectStatus) GetKind() Kind {
@@ -1243,7 +1399,7 @@ type SyncReply struct {
 
 func (x *SyncReply) Reset() {
 	*x = SyncReply{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1411,7 @@ func (x *SyncReply) String() string {
 func (*SyncReply) ProtoMessage() {}
 
 func (x *SyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1424,7 @@ func (x *SyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReply.ProtoReflect.Descriptor instead.
 func (*SyncReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SyncReply) GetGeneration() int64 {
@@ -1300,7 +1456,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1468,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1481,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 type HealthReply struct {
@@ -1354,7 +1510,7 @@ type HealthReply struct {
 
 func (x *HealthReply) Reset() {
 	*x = HealthReply{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1522,7 @@ func (x *HealthReply) String() string {
 func (*HealthReply) ProtoMessage() {}
 
 func (x *HealthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1535,7 @@ func (x *HealthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReply.ProtoReflect.Descriptor instead.
 func (*HealthReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HealthReply) GetRole() string {
@@ -1462,7 +1618,7 @@ type ReanchorRequest struct {
 
 func (x *ReanchorRequest) Reset() {
 	*x = ReanchorRequest{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1630,7 @@ func (x *ReanchorRequest) String() string {
 func (*ReanchorRequest) ProtoMessage() {}
 
 func (x *ReanchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1643,7 @@ func (x *ReanchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReanchorRequest.ProtoReflect.Descriptor instead.
 func (*ReanchorRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReanchorRequest) GetAgentId() string {
@@ -1557,7 +1713,7 @@ type ReanchorReply struct {
 
 func (x *ReanchorReply) Reset() {
 	*x = ReanchorReply{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1725,7 @@ func (x *ReanchorReply) String() string {
 func (*ReanchorReply) ProtoMessage() {}
 
 func (x *ReanchorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1738,7 @@ func (x *ReanchorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReanchorReply.ProtoReflect.Descriptor instead.
 func (*ReanchorReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReanchorReply) GetPreviousGeneration() int64 {
@@ -1664,14 +1820,24 @@ const file_agent_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\rR\x03idx\x128\n" +
 	"\vdn_listener\x18\x03 \x01(\v2\x17.vda.agent.v1.TransportR\n" +
-	"dnListener\"\xb6\x01\n" +
+	"dnListener\"\xea\x01\n" +
 	"\aExpSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\aport_id\x18\x02 \x01(\tR\x06portId\x12\x10\n" +
 	"\x03nqn\x18\x03 \x01(\tR\x03nqn\x12#\n" +
 	"\rinitiator_nqn\x18\x04 \x01(\tR\finitiatorNqn\x12.\n" +
 	"\x13secondary_host_nqns\x18\x05 \x03(\tR\x11secondaryHostNqns\x12\x1b\n" +
-	"\thost_nqns\x18\x06 \x03(\tR\bhostNqns\"\xd9\x02\n" +
+	"\thost_nqns\x18\x06 \x03(\tR\bhostNqns\x12\x17\n" +
+	"\asnap_id\x18\a \x01(\tR\x06snapId\x12\x19\n" +
+	"\bclone_id\x18\b \x01(\tR\acloneId\"\x1a\n" +
+	"\bSnapSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"m\n" +
+	"\tCloneSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\asnap_id\x18\x02 \x01(\tR\x06snapId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x12\x18\n" +
+	"\ainflate\x18\x04 \x01(\bR\ainflate\"\xb8\x03\n" +
 	"\tCntlrSpec\x12\x19\n" +
 	"\bcntlr_id\x18\x01 \x01(\tR\acntlrId\x12\x1b\n" +
 	"\tcntlr_idx\x18\x02 \x01(\rR\bcntlrIdx\x12\x18\n" +
@@ -1681,7 +1847,10 @@ const file_agent_proto_rawDesc = "" +
 	"\x03vds\x18\x06 \x03(\v2\x13.vda.agent.v1.VdRefR\x03vds\x12)\n" +
 	"\x04exps\x18\a \x03(\v2\x15.vda.agent.v1.ExpSpecR\x04exps\x12(\n" +
 	"\x10primary_cntlr_id\x18\b \x01(\tR\x0eprimaryCntlrId\x12B\n" +
-	"\x10primary_listener\x18\t \x01(\v2\x17.vda.agent.v1.TransportR\x0fprimaryListener\"\xd3\x01\n" +
+	"\x10primary_listener\x18\t \x01(\v2\x17.vda.agent.v1.TransportR\x0fprimaryListener\x12,\n" +
+	"\x05snaps\x18\n" +
+	" \x03(\v2\x16.vda.agent.v1.SnapSpecR\x05snaps\x12/\n" +
+	"\x06clones\x18\v \x03(\v2\x17.vda.agent.v1.CloneSpecR\x06clones\"\xd3\x01\n" +
 	"\fObjectStatus\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.vda.agent.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
@@ -1728,14 +1897,17 @@ const file_agent_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"n\n" +
 	"\rReanchorReply\x12/\n" +
 	"\x13previous_generation\x18\x01 \x01(\x03R\x12previousGeneration\x12,\n" +
-	"\x12previous_max_epoch\x18\x02 \x01(\x03R\x10previousMaxEpoch*Y\n" +
+	"\x12previous_max_epoch\x18\x02 \x01(\x03R\x10previousMaxEpoch*x\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aKIND_PD\x10\x01\x12\v\n" +
 	"\aKIND_VD\x10\x02\x12\x0e\n" +
 	"\n" +
 	"KIND_CNTLR\x10\x03\x12\x11\n" +
-	"\rKIND_EXP_PORT\x10\x042\xcd\x01\n" +
+	"\rKIND_EXP_PORT\x10\x04\x12\r\n" +
+	"\tKIND_SNAP\x10\x05\x12\x0e\n" +
+	"\n" +
+	"KIND_CLONE\x10\x062\xcd\x01\n" +
 	"\x05Agent\x12:\n" +
 	"\x04Sync\x12\x19.vda.agent.v1.SyncRequest\x1a\x17.vda.agent.v1.SyncReply\x12@\n" +
 	"\x06Health\x12\x1b.vda.agent.v1.HealthRequest\x1a\x19.vda.agent.v1.HealthReply\x12F\n" +
@@ -1754,7 +1926,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_agent_proto_goTypes = []any{
 	(Kind)(0),               // 0: vda.agent.v1.Kind
 	(*Transport)(nil),       // 1: vda.agent.v1.Transport
@@ -1770,14 +1942,16 @@ var file_agent_proto_goTypes = []any{
 	(*QosSpec)(nil),         // 11: vda.agent.v1.QosSpec
 	(*VdRef)(nil),           // 12: vda.agent.v1.VdRef
 	(*ExpSpec)(nil),         // 13: vda.agent.v1.ExpSpec
-	(*CntlrSpec)(nil),       // 14: vda.agent.v1.CntlrSpec
-	(*ObjectStatus)(nil),    // 15: vda.agent.v1.ObjectStatus
-	(*SyncReply)(nil),       // 16: vda.agent.v1.SyncReply
-	(*HealthRequest)(nil),   // 17: vda.agent.v1.HealthRequest
-	(*HealthReply)(nil),     // 18: vda.agent.v1.HealthReply
-	(*ReanchorRequest)(nil), // 19: vda.agent.v1.ReanchorRequest
-	(*ReanchorReply)(nil),   // 20: vda.agent.v1.ReanchorReply
-	nil,                     // 21: vda.agent.v1.ReanchorRequest.EpochsEntry
+	(*SnapSpec)(nil),        // 14: vda.agent.v1.SnapSpec
+	(*CloneSpec)(nil),       // 15: vda.agent.v1.CloneSpec
+	(*CntlrSpec)(nil),       // 16: vda.agent.v1.CntlrSpec
+	(*ObjectStatus)(nil),    // 17: vda.agent.v1.ObjectStatus
+	(*SyncReply)(nil),       // 18: vda.agent.v1.SyncReply
+	(*HealthRequest)(nil),   // 19: vda.agent.v1.HealthRequest
+	(*HealthReply)(nil),     // 20: vda.agent.v1.HealthReply
+	(*ReanchorRequest)(nil), // 21: vda.agent.v1.ReanchorRequest
+	(*ReanchorReply)(nil),   // 22: vda.agent.v1.ReanchorReply
+	nil,                     // 23: vda.agent.v1.ReanchorRequest.EpochsEntry
 }
 var file_agent_proto_depIdxs = []int32{
 	3,  // 0: vda.agent.v1.SyncRequest.dn:type_name -> vda.agent.v1.DnState
@@ -1787,27 +1961,29 @@ var file_agent_proto_depIdxs = []int32{
 	5,  // 4: vda.agent.v1.PdSpec.aio:type_name -> vda.agent.v1.AioConf
 	6,  // 5: vda.agent.v1.PdSpec.nvme:type_name -> vda.agent.v1.NvmeConf
 	8,  // 6: vda.agent.v1.PdSpec.vds:type_name -> vda.agent.v1.VdSpec
-	14, // 7: vda.agent.v1.CnState.cntlrs:type_name -> vda.agent.v1.CntlrSpec
+	16, // 7: vda.agent.v1.CnState.cntlrs:type_name -> vda.agent.v1.CntlrSpec
 	11, // 8: vda.agent.v1.DaSpec.qos:type_name -> vda.agent.v1.QosSpec
 	1,  // 9: vda.agent.v1.VdRef.dn_listener:type_name -> vda.agent.v1.Transport
 	10, // 10: vda.agent.v1.CntlrSpec.da:type_name -> vda.agent.v1.DaSpec
 	12, // 11: vda.agent.v1.CntlrSpec.vds:type_name -> vda.agent.v1.VdRef
 	13, // 12: vda.agent.v1.CntlrSpec.exps:type_name -> vda.agent.v1.ExpSpec
 	1,  // 13: vda.agent.v1.CntlrSpec.primary_listener:type_name -> vda.agent.v1.Transport
-	0,  // 14: vda.agent.v1.ObjectStatus.kind:type_name -> vda.agent.v1.Kind
-	15, // 15: vda.agent.v1.SyncReply.objects:type_name -> vda.agent.v1.ObjectStatus
-	21, // 16: vda.agent.v1.ReanchorRequest.epochs:type_name -> vda.agent.v1.ReanchorRequest.EpochsEntry
-	2,  // 17: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
-	17, // 18: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
-	19, // 19: vda.agent.v1.Agent.Reanchor:input_type -> vda.agent.v1.ReanchorRequest
-	16, // 20: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
-	18, // 21: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
-	20, // 22: vda.agent.v1.Agent.Reanchor:output_type -> vda.agent.v1.ReanchorReply
-	20, // [20:23] is the sub-list for method output_type
-	17, // [17:20] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	14, // 14: vda.agent.v1.CntlrSpec.snaps:type_name -> vda.agent.v1.SnapSpec
+	15, // 15: vda.agent.v1.CntlrSpec.clones:type_name -> vda.agent.v1.CloneSpec
+	0,  // 16: vda.agent.v1.ObjectStatus.kind:type_name -> vda.agent.v1.Kind
+	17, // 17: vda.agent.v1.SyncReply.objects:type_name -> vda.agent.v1.ObjectStatus
+	23, // 18: vda.agent.v1.ReanchorRequest.epochs:type_name -> vda.agent.v1.ReanchorRequest.EpochsEntry
+	2,  // 19: vda.agent.v1.Agent.Sync:input_type -> vda.agent.v1.SyncRequest
+	19, // 20: vda.agent.v1.Agent.Health:input_type -> vda.agent.v1.HealthRequest
+	21, // 21: vda.agent.v1.Agent.Reanchor:input_type -> vda.agent.v1.ReanchorRequest
+	18, // 22: vda.agent.v1.Agent.Sync:output_type -> vda.agent.v1.SyncReply
+	20, // 23: vda.agent.v1.Agent.Health:output_type -> vda.agent.v1.HealthReply
+	22, // 24: vda.agent.v1.Agent.Reanchor:output_type -> vda.agent.v1.ReanchorReply
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -1830,7 +2006,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

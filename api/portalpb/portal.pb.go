@@ -2903,6 +2903,7 @@ type ExpMsg struct {
 	// host_nqns: every host the exporter admits, in order; initiator_nqn
 	// is the first of them.
 	HostNqns      []string `protobuf:"bytes,10,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	CloneName     string   `protobuf:"bytes,11,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"` // the clone it exports (snap_name: the snapshot)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3007,15 +3008,26 @@ func (x *ExpMsg) GetHostNqns() []string {
 	return nil
 }
 
+func (x *ExpMsg) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
 type CreateExpRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	DaName  string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
 	ExpName string                 `protobuf:"bytes,2,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
 	// initiator_nqn and host_nqns name the hosts the exporter admits (1 to
 	// 64 distinct host NQNs); initiator_nqn, if set, is the first of them.
-	InitiatorNqn  string   `protobuf:"bytes,3,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
-	Description   string   `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	HostNqns      []string `protobuf:"bytes,5,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	InitiatorNqn string   `protobuf:"bytes,3,opt,name=initiator_nqn,json=initiatorNqn,proto3" json:"initiator_nqn,omitempty"`
+	Description  string   `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	HostNqns     []string `protobuf:"bytes,5,rep,name=host_nqns,json=hostNqns,proto3" json:"host_nqns,omitempty"`
+	// At most one of snap_name and clone_name: the exporter exports that
+	// snapshot (read-only) or clone instead of the DA's volume.
+	SnapName      string `protobuf:"bytes,6,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	CloneName     string `protobuf:"bytes,7,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3083,6 +3095,20 @@ func (x *CreateExpRequest) GetHostNqns() []string {
 		return x.HostNqns
 	}
 	return nil
+}
+
+func (x *CreateExpRequest) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+func (x *CreateExpRequest) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
 }
 
 type GetExpRequest struct {
@@ -3552,6 +3578,954 @@ func (x *ClusterSummaryReply) GetFreeBytes() uint64 {
 	return 0
 }
 
+type SnapMsg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SnapId        string                 `protobuf:"bytes,1,opt,name=snap_id,json=snapId,proto3" json:"snap_id,omitempty"`
+	SnapName      string                 `protobuf:"bytes,2,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	DaName        string                 `protobuf:"bytes,3,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Size          uint64                 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`                         // the DA volume's size when it was asked for
+	Ready         bool                   `protobuf:"varint,6,opt,name=ready,proto3" json:"ready,omitempty"`                       // the primary has taken it
+	ExpName       string                 `protobuf:"bytes,7,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`     // the exporter exporting it, if any
+	CloneCnt      uint32                 `protobuf:"varint,8,opt,name=clone_cnt,json=cloneCnt,proto3" json:"clone_cnt,omitempty"` // clones made from it
+	Status        *Status                `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	CreatedAt     string                 `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // RFC 3339: when it was asked for
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapMsg) Reset() {
+	*x = SnapMsg{}
+	mi := &file_portal_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapMsg) ProtoMessage() {}
+
+func (x *SnapMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapMsg.ProtoReflect.Descriptor instead.
+func (*SnapMsg) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *SnapMsg) GetSnapId() string {
+	if x != nil {
+		return x.SnapId
+	}
+	return ""
+}
+
+func (x *SnapMsg) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+func (x *SnapMsg) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *SnapMsg) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *SnapMsg) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SnapMsg) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *SnapMsg) GetExpName() string {
+	if x != nil {
+		return x.ExpName
+	}
+	return ""
+}
+
+func (x *SnapMsg) GetCloneCnt() uint32 {
+	if x != nil {
+		return x.CloneCnt
+	}
+	return 0
+}
+
+func (x *SnapMsg) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *SnapMsg) GetCreatedAt() string {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return ""
+}
+
+type CreateSnapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	SnapName      string                 `protobuf:"bytes,2,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSnapRequest) Reset() {
+	*x = CreateSnapRequest{}
+	mi := &file_portal_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSnapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSnapRequest) ProtoMessage() {}
+
+func (x *CreateSnapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSnapRequest.ProtoReflect.Descriptor instead.
+func (*CreateSnapRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CreateSnapRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *CreateSnapRequest) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+func (x *CreateSnapRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type GetSnapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	SnapName      string                 `protobuf:"bytes,2,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapRequest) Reset() {
+	*x = GetSnapRequest{}
+	mi := &file_portal_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapRequest) ProtoMessage() {}
+
+func (x *GetSnapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapRequest.ProtoReflect.Descriptor instead.
+func (*GetSnapRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetSnapRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *GetSnapRequest) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+type ListSnapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"` // empty: every DA
+	Page          *Page                  `protobuf:"bytes,2,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapRequest) Reset() {
+	*x = ListSnapRequest{}
+	mi := &file_portal_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapRequest) ProtoMessage() {}
+
+func (x *ListSnapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapRequest.ProtoReflect.Descriptor instead.
+func (*ListSnapRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListSnapRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *ListSnapRequest) GetPage() *Page {
+	if x != nil {
+		return x.Page
+	}
+	return nil
+}
+
+type DeleteSnapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	SnapName      string                 `protobuf:"bytes,2,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSnapRequest) Reset() {
+	*x = DeleteSnapRequest{}
+	mi := &file_portal_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSnapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSnapRequest) ProtoMessage() {}
+
+func (x *DeleteSnapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSnapRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSnapRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DeleteSnapRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *DeleteSnapRequest) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+type SnapReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SnapMsg       *SnapMsg               `protobuf:"bytes,1,opt,name=snap_msg,json=snapMsg,proto3" json:"snap_msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapReply) Reset() {
+	*x = SnapReply{}
+	mi := &file_portal_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapReply) ProtoMessage() {}
+
+func (x *SnapReply) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapReply.ProtoReflect.Descriptor instead.
+func (*SnapReply) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *SnapReply) GetSnapMsg() *SnapMsg {
+	if x != nil {
+		return x.SnapMsg
+	}
+	return nil
+}
+
+type ListSnapReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SnapMsgList   []*SnapMsg             `protobuf:"bytes,1,rep,name=snap_msg_list,json=snapMsgList,proto3" json:"snap_msg_list,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapReply) Reset() {
+	*x = ListSnapReply{}
+	mi := &file_portal_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapReply) ProtoMessage() {}
+
+func (x *ListSnapReply) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapReply.ProtoReflect.Descriptor instead.
+func (*ListSnapReply) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ListSnapReply) GetSnapMsgList() []*SnapMsg {
+	if x != nil {
+		return x.SnapMsgList
+	}
+	return nil
+}
+
+func (x *ListSnapReply) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type CloneMsg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CloneId       string                 `protobuf:"bytes,1,opt,name=clone_id,json=cloneId,proto3" json:"clone_id,omitempty"`
+	CloneName     string                 `protobuf:"bytes,2,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
+	DaName        string                 `protobuf:"bytes,3,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	SnapName      string                 `protobuf:"bytes,4,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"` // the snapshot it was made from
+	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Size          uint64                 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	Inflate       bool                   `protobuf:"varint,7,opt,name=inflate,proto3" json:"inflate,omitempty"`   // asked to be detached from its snapshot
+	Inflated      bool                   `protobuf:"varint,8,opt,name=inflated,proto3" json:"inflated,omitempty"` // detached (inflate asked and done)
+	Ready         bool                   `protobuf:"varint,9,opt,name=ready,proto3" json:"ready,omitempty"`       // the primary holds it as asked
+	ExpName       string                 `protobuf:"bytes,10,opt,name=exp_name,json=expName,proto3" json:"exp_name,omitempty"`
+	Status        *Status                `protobuf:"bytes,11,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloneMsg) Reset() {
+	*x = CloneMsg{}
+	mi := &file_portal_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloneMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloneMsg) ProtoMessage() {}
+
+func (x *CloneMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloneMsg.ProtoReflect.Descriptor instead.
+func (*CloneMsg) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CloneMsg) GetCloneId() string {
+	if x != nil {
+		return x.CloneId
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CloneMsg) GetInflate() bool {
+	if x != nil {
+		return x.Inflate
+	}
+	return false
+}
+
+func (x *CloneMsg) GetInflated() bool {
+	if x != nil {
+		return x.Inflated
+	}
+	return false
+}
+
+func (x *CloneMsg) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *CloneMsg) GetExpName() string {
+	if x != nil {
+		return x.ExpName
+	}
+	return ""
+}
+
+func (x *CloneMsg) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+type CreateCloneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CloneName     string                 `protobuf:"bytes,2,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
+	SnapName      string                 `protobuf:"bytes,3,opt,name=snap_name,json=snapName,proto3" json:"snap_name,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCloneRequest) Reset() {
+	*x = CreateCloneRequest{}
+	mi := &file_portal_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCloneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCloneRequest) ProtoMessage() {}
+
+func (x *CreateCloneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCloneRequest.ProtoReflect.Descriptor instead.
+func (*CreateCloneRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *CreateCloneRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *CreateCloneRequest) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
+func (x *CreateCloneRequest) GetSnapName() string {
+	if x != nil {
+		return x.SnapName
+	}
+	return ""
+}
+
+func (x *CreateCloneRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type GetCloneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CloneName     string                 `protobuf:"bytes,2,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCloneRequest) Reset() {
+	*x = GetCloneRequest{}
+	mi := &file_portal_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCloneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCloneRequest) ProtoMessage() {}
+
+func (x *GetCloneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCloneRequest.ProtoReflect.Descriptor instead.
+func (*GetCloneRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetCloneRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *GetCloneRequest) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
+type ListCloneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"` // empty: every DA
+	Page          *Page                  `protobuf:"bytes,2,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCloneRequest) Reset() {
+	*x = ListCloneRequest{}
+	mi := &file_portal_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCloneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCloneRequest) ProtoMessage() {}
+
+func (x *ListCloneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCloneRequest.ProtoReflect.Descriptor instead.
+func (*ListCloneRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListCloneRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *ListCloneRequest) GetPage() *Page {
+	if x != nil {
+		return x.Page
+	}
+	return nil
+}
+
+type ModifyCloneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CloneName     string                 `protobuf:"bytes,2,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
+	Description   *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	Size          *uint64                `protobuf:"varint,4,opt,name=size,proto3,oneof" json:"size,omitempty"` // grow only, up to the DA's size limit
+	Inflate       bool                   `protobuf:"varint,5,opt,name=inflate,proto3" json:"inflate,omitempty"` // detach from the snapshot (cannot be undone)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModifyCloneRequest) Reset() {
+	*x = ModifyCloneRequest{}
+	mi := &file_portal_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModifyCloneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModifyCloneRequest) ProtoMessage() {}
+
+func (x *ModifyCloneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModifyCloneRequest.ProtoReflect.Descriptor instead.
+func (*ModifyCloneRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ModifyCloneRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *ModifyCloneRequest) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
+func (x *ModifyCloneRequest) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *ModifyCloneRequest) GetSize() uint64 {
+	if x != nil && x.Size != nil {
+		return *x.Size
+	}
+	return 0
+}
+
+func (x *ModifyCloneRequest) GetInflate() bool {
+	if x != nil {
+		return x.Inflate
+	}
+	return false
+}
+
+type DeleteCloneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CloneName     string                 `protobuf:"bytes,2,opt,name=clone_name,json=cloneName,proto3" json:"clone_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCloneRequest) Reset() {
+	*x = DeleteCloneRequest{}
+	mi := &file_portal_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCloneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCloneRequest) ProtoMessage() {}
+
+func (x *DeleteCloneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCloneRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCloneRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *DeleteCloneRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+func (x *DeleteCloneRequest) GetCloneName() string {
+	if x != nil {
+		return x.CloneName
+	}
+	return ""
+}
+
+type CloneReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CloneMsg      *CloneMsg              `protobuf:"bytes,1,opt,name=clone_msg,json=cloneMsg,proto3" json:"clone_msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloneReply) Reset() {
+	*x = CloneReply{}
+	mi := &file_portal_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloneReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloneReply) ProtoMessage() {}
+
+func (x *CloneReply) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloneReply.ProtoReflect.Descriptor instead.
+func (*CloneReply) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *CloneReply) GetCloneMsg() *CloneMsg {
+	if x != nil {
+		return x.CloneMsg
+	}
+	return nil
+}
+
+type ListCloneReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CloneMsgList  []*CloneMsg            `protobuf:"bytes,1,rep,name=clone_msg_list,json=cloneMsgList,proto3" json:"clone_msg_list,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCloneReply) Reset() {
+	*x = ListCloneReply{}
+	mi := &file_portal_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCloneReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCloneReply) ProtoMessage() {}
+
+func (x *ListCloneReply) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCloneReply.ProtoReflect.Descriptor instead.
+func (*ListCloneReply) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListCloneReply) GetCloneMsgList() []*CloneMsg {
+	if x != nil {
+		return x.CloneMsgList
+	}
+	return nil
+}
+
+func (x *ListCloneReply) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_portal_proto protoreflect.FileDescriptor
 
 const file_portal_proto_rawDesc = "" +
@@ -3790,7 +4764,7 @@ const file_portal_proto_rawDesc = "" +
 	"\acn_name\x18\x03 \x01(\tR\x06cnName\x12(\n" +
 	"\x10cn_listener_conf\x18\x04 \x01(\tR\x0ecnListenerConf\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\bR\x05error\x12\x1b\n" +
-	"\terror_msg\x18\x06 \x01(\tR\berrorMsg\"\xd2\x02\n" +
+	"\terror_msg\x18\x06 \x01(\tR\berrorMsg\"\xf1\x02\n" +
 	"\x06ExpMsg\x12\x15\n" +
 	"\x06exp_id\x18\x01 \x01(\tR\x05expId\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\x12\x17\n" +
@@ -3802,13 +4776,18 @@ const file_portal_proto_rawDesc = "" +
 	"\vdescription\x18\b \x01(\tR\vdescription\x12-\n" +
 	"\x06status\x18\t \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x1b\n" +
 	"\thost_nqns\x18\n" +
-	" \x03(\tR\bhostNqns\"\xaa\x01\n" +
+	" \x03(\tR\bhostNqns\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\v \x01(\tR\tcloneName\"\xe6\x01\n" +
 	"\x10CreateExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\x12#\n" +
 	"\rinitiator_nqn\x18\x03 \x01(\tR\finitiatorNqn\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1b\n" +
-	"\thost_nqns\x18\x05 \x03(\tR\bhostNqns\"C\n" +
+	"\thost_nqns\x18\x05 \x03(\tR\bhostNqns\x12\x1b\n" +
+	"\tsnap_name\x18\x06 \x01(\tR\bsnapName\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\a \x01(\tR\tcloneName\"C\n" +
 	"\rGetExpRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x19\n" +
 	"\bexp_name\x18\x02 \x01(\tR\aexpName\"R\n" +
@@ -3843,7 +4822,84 @@ const file_portal_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x06 \x01(\x04R\n" +
 	"totalBytes\x12\x1d\n" +
 	"\n" +
-	"free_bytes\x18\a \x01(\x04R\tfreeBytes2\xee\x0f\n" +
+	"free_bytes\x18\a \x01(\x04R\tfreeBytes\"\xaa\x02\n" +
+	"\aSnapMsg\x12\x17\n" +
+	"\asnap_id\x18\x01 \x01(\tR\x06snapId\x12\x1b\n" +
+	"\tsnap_name\x18\x02 \x01(\tR\bsnapName\x12\x17\n" +
+	"\ada_name\x18\x03 \x01(\tR\x06daName\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05ready\x18\x06 \x01(\bR\x05ready\x12\x19\n" +
+	"\bexp_name\x18\a \x01(\tR\aexpName\x12\x1b\n" +
+	"\tclone_cnt\x18\b \x01(\rR\bcloneCnt\x12-\n" +
+	"\x06status\x18\t \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\tR\tcreatedAt\"k\n" +
+	"\x11CreateSnapRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
+	"\tsnap_name\x18\x02 \x01(\tR\bsnapName\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"F\n" +
+	"\x0eGetSnapRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
+	"\tsnap_name\x18\x02 \x01(\tR\bsnapName\"S\n" +
+	"\x0fListSnapRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12'\n" +
+	"\x04page\x18\x02 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"I\n" +
+	"\x11DeleteSnapRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
+	"\tsnap_name\x18\x02 \x01(\tR\bsnapName\">\n" +
+	"\tSnapReply\x121\n" +
+	"\bsnap_msg\x18\x01 \x01(\v2\x16.vda.portal.v1.SnapMsgR\asnapMsg\"s\n" +
+	"\rListSnapReply\x12:\n" +
+	"\rsnap_msg_list\x18\x01 \x03(\v2\x16.vda.portal.v1.SnapMsgR\vsnapMsgList\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x02\n" +
+	"\bCloneMsg\x12\x19\n" +
+	"\bclone_id\x18\x01 \x01(\tR\acloneId\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\x02 \x01(\tR\tcloneName\x12\x17\n" +
+	"\ada_name\x18\x03 \x01(\tR\x06daName\x12\x1b\n" +
+	"\tsnap_name\x18\x04 \x01(\tR\bsnapName\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x04R\x04size\x12\x18\n" +
+	"\ainflate\x18\a \x01(\bR\ainflate\x12\x1a\n" +
+	"\binflated\x18\b \x01(\bR\binflated\x12\x14\n" +
+	"\x05ready\x18\t \x01(\bR\x05ready\x12\x19\n" +
+	"\bexp_name\x18\n" +
+	" \x01(\tR\aexpName\x12-\n" +
+	"\x06status\x18\v \x01(\v2\x15.vda.portal.v1.StatusR\x06status\"\x8b\x01\n" +
+	"\x12CreateCloneRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\x02 \x01(\tR\tcloneName\x12\x1b\n" +
+	"\tsnap_name\x18\x03 \x01(\tR\bsnapName\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"I\n" +
+	"\x0fGetCloneRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\x02 \x01(\tR\tcloneName\"T\n" +
+	"\x10ListCloneRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12'\n" +
+	"\x04page\x18\x02 \x01(\v2\x13.vda.portal.v1.PageR\x04page\"\xbf\x01\n" +
+	"\x12ModifyCloneRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\x02 \x01(\tR\tcloneName\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x17\n" +
+	"\x04size\x18\x04 \x01(\x04H\x01R\x04size\x88\x01\x01\x12\x18\n" +
+	"\ainflate\x18\x05 \x01(\bR\ainflateB\x0e\n" +
+	"\f_descriptionB\a\n" +
+	"\x05_size\"L\n" +
+	"\x12DeleteCloneRequest\x12\x17\n" +
+	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1d\n" +
+	"\n" +
+	"clone_name\x18\x02 \x01(\tR\tcloneName\"B\n" +
+	"\n" +
+	"CloneReply\x124\n" +
+	"\tclone_msg\x18\x01 \x01(\v2\x17.vda.portal.v1.CloneMsgR\bcloneMsg\"w\n" +
+	"\x0eListCloneReply\x12=\n" +
+	"\x0eclone_msg_list\x18\x01 \x03(\v2\x17.vda.portal.v1.CloneMsgR\fcloneMsgList\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8e\x15\n" +
 	"\x06Portal\x12B\n" +
 	"\bCreateDn\x12\x1e.vda.portal.v1.CreateDnRequest\x1a\x16.vda.portal.v1.DnReply\x12<\n" +
 	"\x05GetDn\x12\x1b.vda.portal.v1.GetDnRequest\x1a\x16.vda.portal.v1.DnReply\x12B\n" +
@@ -3873,7 +4929,18 @@ const file_portal_proto_rawDesc = "" +
 	"\tDeleteExp\x12\x1f.vda.portal.v1.DeleteExpRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12`\n" +
 	"\x11GetClusterSummary\x12'.vda.portal.v1.GetClusterSummaryRequest\x1a\".vda.portal.v1.ClusterSummaryReply\x12F\n" +
 	"\bUnbindDn\x12\x1e.vda.portal.v1.UnbindDnRequest\x1a\x1a.vda.portal.v1.UnbindReply\x12F\n" +
-	"\bUnbindCn\x12\x1e.vda.portal.v1.UnbindCnRequest\x1a\x1a.vda.portal.v1.UnbindReplyB$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
+	"\bUnbindCn\x12\x1e.vda.portal.v1.UnbindCnRequest\x1a\x1a.vda.portal.v1.UnbindReply\x12H\n" +
+	"\n" +
+	"CreateSnap\x12 .vda.portal.v1.CreateSnapRequest\x1a\x18.vda.portal.v1.SnapReply\x12B\n" +
+	"\aGetSnap\x12\x1d.vda.portal.v1.GetSnapRequest\x1a\x18.vda.portal.v1.SnapReply\x12H\n" +
+	"\bListSnap\x12\x1e.vda.portal.v1.ListSnapRequest\x1a\x1c.vda.portal.v1.ListSnapReply\x12J\n" +
+	"\n" +
+	"DeleteSnap\x12 .vda.portal.v1.DeleteSnapRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12K\n" +
+	"\vCreateClone\x12!.vda.portal.v1.CreateCloneRequest\x1a\x19.vda.portal.v1.CloneReply\x12E\n" +
+	"\bGetClone\x12\x1e.vda.portal.v1.GetCloneRequest\x1a\x19.vda.portal.v1.CloneReply\x12K\n" +
+	"\tListClone\x12\x1f.vda.portal.v1.ListCloneRequest\x1a\x1d.vda.portal.v1.ListCloneReply\x12K\n" +
+	"\vModifyClone\x12!.vda.portal.v1.ModifyCloneRequest\x1a\x19.vda.portal.v1.CloneReply\x12L\n" +
+	"\vDeleteClone\x12!.vda.portal.v1.DeleteCloneRequest\x1a\x1a.vda.portal.v1.DeleteReplyB$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
 
 var (
 	file_portal_proto_rawDescOnce sync.Once
@@ -3887,7 +4954,7 @@ func file_portal_proto_rawDescGZIP() []byte {
 	return file_portal_proto_rawDescData
 }
 
-var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_portal_proto_goTypes = []any{
 	(*UnbindDnRequest)(nil),          // 0: vda.portal.v1.UnbindDnRequest
 	(*UnbindCnRequest)(nil),          // 1: vda.portal.v1.UnbindCnRequest
@@ -3943,6 +5010,21 @@ var file_portal_proto_goTypes = []any{
 	(*ListExpReply)(nil),             // 51: vda.portal.v1.ListExpReply
 	(*GetClusterSummaryRequest)(nil), // 52: vda.portal.v1.GetClusterSummaryRequest
 	(*ClusterSummaryReply)(nil),      // 53: vda.portal.v1.ClusterSummaryReply
+	(*SnapMsg)(nil),                  // 54: vda.portal.v1.SnapMsg
+	(*CreateSnapRequest)(nil),        // 55: vda.portal.v1.CreateSnapRequest
+	(*GetSnapRequest)(nil),           // 56: vda.portal.v1.GetSnapRequest
+	(*ListSnapRequest)(nil),          // 57: vda.portal.v1.ListSnapRequest
+	(*DeleteSnapRequest)(nil),        // 58: vda.portal.v1.DeleteSnapRequest
+	(*SnapReply)(nil),                // 59: vda.portal.v1.SnapReply
+	(*ListSnapReply)(nil),            // 60: vda.portal.v1.ListSnapReply
+	(*CloneMsg)(nil),                 // 61: vda.portal.v1.CloneMsg
+	(*CreateCloneRequest)(nil),       // 62: vda.portal.v1.CreateCloneRequest
+	(*GetCloneRequest)(nil),          // 63: vda.portal.v1.GetCloneRequest
+	(*ListCloneRequest)(nil),         // 64: vda.portal.v1.ListCloneRequest
+	(*ModifyCloneRequest)(nil),       // 65: vda.portal.v1.ModifyCloneRequest
+	(*DeleteCloneRequest)(nil),       // 66: vda.portal.v1.DeleteCloneRequest
+	(*CloneReply)(nil),               // 67: vda.portal.v1.CloneReply
+	(*ListCloneReply)(nil),           // 68: vda.portal.v1.ListCloneReply
 }
 var file_portal_proto_depIdxs = []int32{
 	3,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
@@ -3971,69 +5053,95 @@ var file_portal_proto_depIdxs = []int32{
 	4,  // 23: vda.portal.v1.ListExpRequest.page:type_name -> vda.portal.v1.Page
 	44, // 24: vda.portal.v1.ExpReply.exp_msg:type_name -> vda.portal.v1.ExpMsg
 	44, // 25: vda.portal.v1.ListExpReply.exp_msg_list:type_name -> vda.portal.v1.ExpMsg
-	7,  // 26: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
-	8,  // 27: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
-	9,  // 28: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
-	10, // 29: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
-	11, // 30: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
-	15, // 31: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
-	16, // 32: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
-	17, // 33: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
-	18, // 34: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
-	19, // 35: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
-	23, // 36: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
-	24, // 37: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
-	25, // 38: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
-	26, // 39: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
-	27, // 40: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
-	35, // 41: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
-	36, // 42: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
-	37, // 43: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
-	38, // 44: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
-	39, // 45: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
-	40, // 46: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
-	45, // 47: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
-	46, // 48: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
-	47, // 49: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
-	48, // 50: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
-	49, // 51: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
-	52, // 52: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
-	0,  // 53: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
-	1,  // 54: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
-	12, // 55: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
-	12, // 56: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
-	13, // 57: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
-	12, // 58: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
-	5,  // 59: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
-	20, // 60: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
-	20, // 61: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
-	21, // 62: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
-	20, // 63: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
-	5,  // 64: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
-	28, // 65: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
-	28, // 66: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
-	29, // 67: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
-	28, // 68: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
-	5,  // 69: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
-	41, // 70: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
-	41, // 71: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
-	42, // 72: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
-	41, // 73: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
-	5,  // 74: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
-	41, // 75: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
-	50, // 76: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
-	50, // 77: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
-	51, // 78: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
-	50, // 79: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
-	5,  // 80: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
-	53, // 81: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
-	2,  // 82: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
-	2,  // 83: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
-	55, // [55:84] is the sub-list for method output_type
-	26, // [26:55] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	3,  // 26: vda.portal.v1.SnapMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 27: vda.portal.v1.ListSnapRequest.page:type_name -> vda.portal.v1.Page
+	54, // 28: vda.portal.v1.SnapReply.snap_msg:type_name -> vda.portal.v1.SnapMsg
+	54, // 29: vda.portal.v1.ListSnapReply.snap_msg_list:type_name -> vda.portal.v1.SnapMsg
+	3,  // 30: vda.portal.v1.CloneMsg.status:type_name -> vda.portal.v1.Status
+	4,  // 31: vda.portal.v1.ListCloneRequest.page:type_name -> vda.portal.v1.Page
+	61, // 32: vda.portal.v1.CloneReply.clone_msg:type_name -> vda.portal.v1.CloneMsg
+	61, // 33: vda.portal.v1.ListCloneReply.clone_msg_list:type_name -> vda.portal.v1.CloneMsg
+	7,  // 34: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
+	8,  // 35: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
+	9,  // 36: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
+	10, // 37: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
+	11, // 38: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
+	15, // 39: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
+	16, // 40: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
+	17, // 41: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
+	18, // 42: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
+	19, // 43: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
+	23, // 44: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
+	24, // 45: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
+	25, // 46: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
+	26, // 47: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
+	27, // 48: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
+	35, // 49: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
+	36, // 50: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
+	37, // 51: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
+	38, // 52: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
+	39, // 53: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
+	40, // 54: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
+	45, // 55: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
+	46, // 56: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
+	47, // 57: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
+	48, // 58: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
+	49, // 59: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
+	52, // 60: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
+	0,  // 61: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
+	1,  // 62: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
+	55, // 63: vda.portal.v1.Portal.CreateSnap:input_type -> vda.portal.v1.CreateSnapRequest
+	56, // 64: vda.portal.v1.Portal.GetSnap:input_type -> vda.portal.v1.GetSnapRequest
+	57, // 65: vda.portal.v1.Portal.ListSnap:input_type -> vda.portal.v1.ListSnapRequest
+	58, // 66: vda.portal.v1.Portal.DeleteSnap:input_type -> vda.portal.v1.DeleteSnapRequest
+	62, // 67: vda.portal.v1.Portal.CreateClone:input_type -> vda.portal.v1.CreateCloneRequest
+	63, // 68: vda.portal.v1.Portal.GetClone:input_type -> vda.portal.v1.GetCloneRequest
+	64, // 69: vda.portal.v1.Portal.ListClone:input_type -> vda.portal.v1.ListCloneRequest
+	65, // 70: vda.portal.v1.Portal.ModifyClone:input_type -> vda.portal.v1.ModifyCloneRequest
+	66, // 71: vda.portal.v1.Portal.DeleteClone:input_type -> vda.portal.v1.DeleteCloneRequest
+	12, // 72: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
+	12, // 73: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
+	13, // 74: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
+	12, // 75: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
+	5,  // 76: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
+	20, // 77: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
+	20, // 78: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
+	21, // 79: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
+	20, // 80: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
+	5,  // 81: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
+	28, // 82: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
+	28, // 83: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
+	29, // 84: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
+	28, // 85: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
+	5,  // 86: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
+	41, // 87: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
+	41, // 88: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
+	42, // 89: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
+	41, // 90: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
+	5,  // 91: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
+	41, // 92: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
+	50, // 93: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
+	50, // 94: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
+	51, // 95: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
+	50, // 96: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
+	5,  // 97: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
+	53, // 98: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
+	2,  // 99: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
+	2,  // 100: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
+	59, // 101: vda.portal.v1.Portal.CreateSnap:output_type -> vda.portal.v1.SnapReply
+	59, // 102: vda.portal.v1.Portal.GetSnap:output_type -> vda.portal.v1.SnapReply
+	60, // 103: vda.portal.v1.Portal.ListSnap:output_type -> vda.portal.v1.ListSnapReply
+	5,  // 104: vda.portal.v1.Portal.DeleteSnap:output_type -> vda.portal.v1.DeleteReply
+	67, // 105: vda.portal.v1.Portal.CreateClone:output_type -> vda.portal.v1.CloneReply
+	67, // 106: vda.portal.v1.Portal.GetClone:output_type -> vda.portal.v1.CloneReply
+	68, // 107: vda.portal.v1.Portal.ListClone:output_type -> vda.portal.v1.ListCloneReply
+	67, // 108: vda.portal.v1.Portal.ModifyClone:output_type -> vda.portal.v1.CloneReply
+	5,  // 109: vda.portal.v1.Portal.DeleteClone:output_type -> vda.portal.v1.DeleteReply
+	72, // [72:110] is the sub-list for method output_type
+	34, // [34:72] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_portal_proto_init() }
@@ -4046,13 +5154,14 @@ func file_portal_proto_init() {
 	file_portal_proto_msgTypes[26].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[38].OneofWrappers = []any{}
 	file_portal_proto_msgTypes[48].OneofWrappers = []any{}
+	file_portal_proto_msgTypes[65].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portal_proto_rawDesc), len(file_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

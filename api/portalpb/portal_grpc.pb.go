@@ -52,6 +52,15 @@ const (
 	Portal_GetClusterSummary_FullMethodName = "/vda.portal.v1.Portal/GetClusterSummary"
 	Portal_UnbindDn_FullMethodName          = "/vda.portal.v1.Portal/UnbindDn"
 	Portal_UnbindCn_FullMethodName          = "/vda.portal.v1.Portal/UnbindCn"
+	Portal_CreateSnap_FullMethodName        = "/vda.portal.v1.Portal/CreateSnap"
+	Portal_GetSnap_FullMethodName           = "/vda.portal.v1.Portal/GetSnap"
+	Portal_ListSnap_FullMethodName          = "/vda.portal.v1.Portal/ListSnap"
+	Portal_DeleteSnap_FullMethodName        = "/vda.portal.v1.Portal/DeleteSnap"
+	Portal_CreateClone_FullMethodName       = "/vda.portal.v1.Portal/CreateClone"
+	Portal_GetClone_FullMethodName          = "/vda.portal.v1.Portal/GetClone"
+	Portal_ListClone_FullMethodName         = "/vda.portal.v1.Portal/ListClone"
+	Portal_ModifyClone_FullMethodName       = "/vda.portal.v1.Portal/ModifyClone"
+	Portal_DeleteClone_FullMethodName       = "/vda.portal.v1.Portal/DeleteClone"
 )
 
 // PortalClient is the client API for Portal service.
@@ -97,6 +106,15 @@ type PortalClient interface {
 	// FailedPrecondition if the node is not bound.
 	UnbindDn(ctx context.Context, in *UnbindDnRequest, opts ...grpc.CallOption) (*UnbindReply, error)
 	UnbindCn(ctx context.Context, in *UnbindCnRequest, opts ...grpc.CallOption) (*UnbindReply, error)
+	CreateSnap(ctx context.Context, in *CreateSnapRequest, opts ...grpc.CallOption) (*SnapReply, error)
+	GetSnap(ctx context.Context, in *GetSnapRequest, opts ...grpc.CallOption) (*SnapReply, error)
+	ListSnap(ctx context.Context, in *ListSnapRequest, opts ...grpc.CallOption) (*ListSnapReply, error)
+	DeleteSnap(ctx context.Context, in *DeleteSnapRequest, opts ...grpc.CallOption) (*DeleteReply, error)
+	CreateClone(ctx context.Context, in *CreateCloneRequest, opts ...grpc.CallOption) (*CloneReply, error)
+	GetClone(ctx context.Context, in *GetCloneRequest, opts ...grpc.CallOption) (*CloneReply, error)
+	ListClone(ctx context.Context, in *ListCloneRequest, opts ...grpc.CallOption) (*ListCloneReply, error)
+	ModifyClone(ctx context.Context, in *ModifyCloneRequest, opts ...grpc.CallOption) (*CloneReply, error)
+	DeleteClone(ctx context.Context, in *DeleteCloneRequest, opts ...grpc.CallOption) (*DeleteReply, error)
 }
 
 type portalClient struct {
@@ -397,6 +415,96 @@ func (c *portalClient) UnbindCn(ctx context.Context, in *UnbindCnRequest, opts .
 	return out, nil
 }
 
+func (c *portalClient) CreateSnap(ctx context.Context, in *CreateSnapRequest, opts ...grpc.CallOption) (*SnapReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapReply)
+	err := c.cc.Invoke(ctx, Portal_CreateSnap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) GetSnap(ctx context.Context, in *GetSnapRequest, opts ...grpc.CallOption) (*SnapReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapReply)
+	err := c.cc.Invoke(ctx, Portal_GetSnap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) ListSnap(ctx context.Context, in *ListSnapRequest, opts ...grpc.CallOption) (*ListSnapReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSnapReply)
+	err := c.cc.Invoke(ctx, Portal_ListSnap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) DeleteSnap(ctx context.Context, in *DeleteSnapRequest, opts ...grpc.CallOption) (*DeleteReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteReply)
+	err := c.cc.Invoke(ctx, Portal_DeleteSnap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) CreateClone(ctx context.Context, in *CreateCloneRequest, opts ...grpc.CallOption) (*CloneReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloneReply)
+	err := c.cc.Invoke(ctx, Portal_CreateClone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) GetClone(ctx context.Context, in *GetCloneRequest, opts ...grpc.CallOption) (*CloneReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloneReply)
+	err := c.cc.Invoke(ctx, Portal_GetClone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) ListClone(ctx context.Context, in *ListCloneRequest, opts ...grpc.CallOption) (*ListCloneReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCloneReply)
+	err := c.cc.Invoke(ctx, Portal_ListClone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) ModifyClone(ctx context.Context, in *ModifyCloneRequest, opts ...grpc.CallOption) (*CloneReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloneReply)
+	err := c.cc.Invoke(ctx, Portal_ModifyClone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *portalClient) DeleteClone(ctx context.Context, in *DeleteCloneRequest, opts ...grpc.CallOption) (*DeleteReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteReply)
+	err := c.cc.Invoke(ctx, Portal_DeleteClone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PortalServer is the server API for Portal service.
 // All implementations must embed UnimplementedPortalServer
 // for forward compatibility.
@@ -440,6 +548,15 @@ type PortalServer interface {
 	// FailedPrecondition if the node is not bound.
 	UnbindDn(context.Context, *UnbindDnRequest) (*UnbindReply, error)
 	UnbindCn(context.Context, *UnbindCnRequest) (*UnbindReply, error)
+	CreateSnap(context.Context, *CreateSnapRequest) (*SnapReply, error)
+	GetSnap(context.Context, *GetSnapRequest) (*SnapReply, error)
+	ListSnap(context.Context, *ListSnapRequest) (*ListSnapReply, error)
+	DeleteSnap(context.Context, *DeleteSnapRequest) (*DeleteReply, error)
+	CreateClone(context.Context, *CreateCloneRequest) (*CloneReply, error)
+	GetClone(context.Context, *GetCloneRequest) (*CloneReply, error)
+	ListClone(context.Context, *ListCloneRequest) (*ListCloneReply, error)
+	ModifyClone(context.Context, *ModifyCloneRequest) (*CloneReply, error)
+	DeleteClone(context.Context, *DeleteCloneRequest) (*DeleteReply, error)
 	mustEmbedUnimplementedPortalServer()
 }
 
@@ -536,6 +653,33 @@ func (UnimplementedPortalServer) UnbindDn(context.Context, *UnbindDnRequest) (*U
 }
 func (UnimplementedPortalServer) UnbindCn(context.Context, *UnbindCnRequest) (*UnbindReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnbindCn not implemented")
+}
+func (UnimplementedPortalServer) CreateSnap(context.Context, *CreateSnapRequest) (*SnapReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSnap not implemented")
+}
+func (UnimplementedPortalServer) GetSnap(context.Context, *GetSnapRequest) (*SnapReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSnap not implemented")
+}
+func (UnimplementedPortalServer) ListSnap(context.Context, *ListSnapRequest) (*ListSnapReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSnap not implemented")
+}
+func (UnimplementedPortalServer) DeleteSnap(context.Context, *DeleteSnapRequest) (*DeleteReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSnap not implemented")
+}
+func (UnimplementedPortalServer) CreateClone(context.Context, *CreateCloneRequest) (*CloneReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateClone not implemented")
+}
+func (UnimplementedPortalServer) GetClone(context.Context, *GetCloneRequest) (*CloneReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClone not implemented")
+}
+func (UnimplementedPortalServer) ListClone(context.Context, *ListCloneRequest) (*ListCloneReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListClone not implemented")
+}
+func (UnimplementedPortalServer) ModifyClone(context.Context, *ModifyCloneRequest) (*CloneReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ModifyClone not implemented")
+}
+func (UnimplementedPortalServer) DeleteClone(context.Context, *DeleteCloneRequest) (*DeleteReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteClone not implemented")
 }
 func (UnimplementedPortalServer) mustEmbedUnimplementedPortalServer() {}
 func (UnimplementedPortalServer) testEmbeddedByValue()                {}
@@ -1080,6 +1224,168 @@ func _Portal_UnbindCn_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Portal_CreateSnap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSnapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).CreateSnap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_CreateSnap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).CreateSnap(ctx, req.(*CreateSnapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_GetSnap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSnapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).GetSnap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_GetSnap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).GetSnap(ctx, req.(*GetSnapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_ListSnap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSnapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).ListSnap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_ListSnap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).ListSnap(ctx, req.(*ListSnapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_DeleteSnap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSnapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).DeleteSnap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_DeleteSnap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).DeleteSnap(ctx, req.(*DeleteSnapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_CreateClone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCloneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).CreateClone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_CreateClone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).CreateClone(ctx, req.(*CreateCloneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_GetClone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCloneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).GetClone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_GetClone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).GetClone(ctx, req.(*GetCloneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_ListClone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCloneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).ListClone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_ListClone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).ListClone(ctx, req.(*ListCloneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_ModifyClone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ModifyCloneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).ModifyClone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_ModifyClone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).ModifyClone(ctx, req.(*ModifyCloneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Portal_DeleteClone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCloneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortalServer).DeleteClone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Portal_DeleteClone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortalServer).DeleteClone(ctx, req.(*DeleteCloneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Portal_ServiceDesc is the grpc.ServiceDesc for Portal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1202,6 +1508,42 @@ var Portal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnbindCn",
 			Handler:    _Portal_UnbindCn_Handler,
+		},
+		{
+			MethodName: "CreateSnap",
+			Handler:    _Portal_CreateSnap_Handler,
+		},
+		{
+			MethodName: "GetSnap",
+			Handler:    _Portal_GetSnap_Handler,
+		},
+		{
+			MethodName: "ListSnap",
+			Handler:    _Portal_ListSnap_Handler,
+		},
+		{
+			MethodName: "DeleteSnap",
+			Handler:    _Portal_DeleteSnap_Handler,
+		},
+		{
+			MethodName: "CreateClone",
+			Handler:    _Portal_CreateClone_Handler,
+		},
+		{
+			MethodName: "GetClone",
+			Handler:    _Portal_GetClone_Handler,
+		},
+		{
+			MethodName: "ListClone",
+			Handler:    _Portal_ListClone_Handler,
+		},
+		{
+			MethodName: "ModifyClone",
+			Handler:    _Portal_ModifyClone_Handler,
+		},
+		{
+			MethodName: "DeleteClone",
+			Handler:    _Portal_DeleteClone_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

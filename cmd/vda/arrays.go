@@ -126,6 +126,8 @@ func (c *cli) expCmd() *cobra.Command {
 			f.StringVar(&cr.InitiatorNqn, "initiator-nqn", "", "host NQN allowed to connect (the first host)")
 			f.StringArrayVar(&cr.HostNqns, "host-nqn", nil, "host NQN allowed to connect (repeatable)")
 			f.StringVar(&cr.Description, "description", "", "free text")
+			f.StringVar(&cr.SnapName, "snap-name", "", "export this snapshot of the disk array (read-only) instead of its volume")
+			f.StringVar(&cr.CloneName, "clone-name", "", "export this clone of the disk array instead of its volume")
 		}, []string{"da-name", "exp-name"},
 		func(cmd *cobra.Command) error {
 			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })

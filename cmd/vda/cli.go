@@ -37,8 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func (c *cli) rootCmd() *cobra.Command {
 	root := portalcli.Root("vda", "Manage a VDA cluster through its portal",
-		c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.clusterCmd(), hostMovedCmd(), certsCmd())
-	root.Long = "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp) and the cluster summary.\n" +
+		c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.snapCmd(), c.cloneCmd(), c.clusterCmd(), hostMovedCmd(), certsCmd())
+	root.Long = "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp),\nsnapshots (snap) and clones (clone) of disk arrays, and the cluster summary.\n" +
 		"vda-host, a separate command, acts as a host on the fake SPDK's simulated fabric."
 	root.Example = `  vda --addr-port 192.168.0.11:9520 dn list
   vda --addr-port 192.168.0.11:9520 exp get --da-name da0 --exp-name exp0

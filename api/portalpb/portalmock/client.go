@@ -41,6 +41,50 @@ func (m *MockPortalClient) EXPECT() *MockPortalClientMockRecorder {
 	return m.recorder
 }
 
+// CreateClone mocks base method.
+func (m *MockPortalClient) CreateClone(ctx context.Context, in *portalpb.CreateCloneRequest, opts ...grpc.CallOption) (*portalpb.CloneReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "CreateClone", varargs...)
+	ret0, _ := ret[0].(*portalpb.CloneReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// CreateClone indicates an expected call of CreateClone.
+func (mr *MockPortalClientMockRecorder) CreateClone(ctx, in any, opts ...any) *MockPortalClientCreateCloneCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "CreateClone", reflect.TypeOf((*MockPortalClient)(nil).CreateClone), varargs...)
+	return &MockPortalClientCreateCloneCall{Call: call}
+}
+
+// MockPortalClientCreateCloneCall wrap *gomock.Call
+type MockPortalClientCreateCloneCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientCreateCloneCall) Return(arg0 *portalpb.CloneReply, arg1 error) *MockPortalClientCreateCloneCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientCreateCloneCall) Do(f func(context.Context, *portalpb.CreateCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientCreateCloneCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientCreateCloneCall) DoAndReturn(f func(context.Context, *portalpb.CreateCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientCreateCloneCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // CreateCn mocks base method.
 func (m *MockPortalClient) CreateCn(ctx context.Context, in *portalpb.CreateCnRequest, opts ...grpc.CallOption) (*portalpb.CnReply, error) {
 	m.ctrl.T.Helper()
@@ -261,6 +305,94 @@ func (c *MockPortalClientCreatePdCall) DoAndReturn(f func(context.Context, *port
 	return c
 }
 
+// CreateSnap mocks base method.
+func (m *MockPortalClient) CreateSnap(ctx context.Context, in *portalpb.CreateSnapRequest, opts ...grpc.CallOption) (*portalpb.SnapReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "CreateSnap", varargs...)
+	ret0, _ := ret[0].(*portalpb.SnapReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// CreateSnap indicates an expected call of CreateSnap.
+func (mr *MockPortalClientMockRecorder) CreateSnap(ctx, in any, opts ...any) *MockPortalClientCreateSnapCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "CreateSnap", reflect.TypeOf((*MockPortalClient)(nil).CreateSnap), varargs...)
+	return &MockPortalClientCreateSnapCall{Call: call}
+}
+
+// MockPortalClientCreateSnapCall wrap *gomock.Call
+type MockPortalClientCreateSnapCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientCreateSnapCall) Return(arg0 *portalpb.SnapReply, arg1 error) *MockPortalClientCreateSnapCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientCreateSnapCall) Do(f func(context.Context, *portalpb.CreateSnapRequest, ...grpc.CallOption) (*portalpb.SnapReply, error)) *MockPortalClientCreateSnapCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientCreateSnapCall) DoAndReturn(f func(context.Context, *portalpb.CreateSnapRequest, ...grpc.CallOption) (*portalpb.SnapReply, error)) *MockPortalClientCreateSnapCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// DeleteClone mocks base method.
+func (m *MockPortalClient) DeleteClone(ctx context.Context, in *portalpb.DeleteCloneRequest, opts ...grpc.CallOption) (*portalpb.DeleteReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "DeleteClone", varargs...)
+	ret0, _ := ret[0].(*portalpb.DeleteReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteClone indicates an expected call of DeleteClone.
+func (mr *MockPortalClientMockRecorder) DeleteClone(ctx, in any, opts ...any) *MockPortalClientDeleteCloneCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteClone", reflect.TypeOf((*MockPortalClient)(nil).DeleteClone), varargs...)
+	return &MockPortalClientDeleteCloneCall{Call: call}
+}
+
+// MockPortalClientDeleteCloneCall wrap *gomock.Call
+type MockPortalClientDeleteCloneCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientDeleteCloneCall) Return(arg0 *portalpb.DeleteReply, arg1 error) *MockPortalClientDeleteCloneCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientDeleteCloneCall) Do(f func(context.Context, *portalpb.DeleteCloneRequest, ...grpc.CallOption) (*portalpb.DeleteReply, error)) *MockPortalClientDeleteCloneCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientDeleteCloneCall) DoAndReturn(f func(context.Context, *portalpb.DeleteCloneRequest, ...grpc.CallOption) (*portalpb.DeleteReply, error)) *MockPortalClientDeleteCloneCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // DeleteCn mocks base method.
 func (m *MockPortalClient) DeleteCn(ctx context.Context, in *portalpb.DeleteCnRequest, opts ...grpc.CallOption) (*portalpb.DeleteReply, error) {
 	m.ctrl.T.Helper()
@@ -477,6 +609,94 @@ func (c *MockPortalClientDeletePdCall) Do(f func(context.Context, *portalpb.Dele
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockPortalClientDeletePdCall) DoAndReturn(f func(context.Context, *portalpb.DeletePdRequest, ...grpc.CallOption) (*portalpb.DeleteReply, error)) *MockPortalClientDeletePdCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// DeleteSnap mocks base method.
+func (m *MockPortalClient) DeleteSnap(ctx context.Context, in *portalpb.DeleteSnapRequest, opts ...grpc.CallOption) (*portalpb.DeleteReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "DeleteSnap", varargs...)
+	ret0, _ := ret[0].(*portalpb.DeleteReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteSnap indicates an expected call of DeleteSnap.
+func (mr *MockPortalClientMockRecorder) DeleteSnap(ctx, in any, opts ...any) *MockPortalClientDeleteSnapCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteSnap", reflect.TypeOf((*MockPortalClient)(nil).DeleteSnap), varargs...)
+	return &MockPortalClientDeleteSnapCall{Call: call}
+}
+
+// MockPortalClientDeleteSnapCall wrap *gomock.Call
+type MockPortalClientDeleteSnapCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientDeleteSnapCall) Return(arg0 *portalpb.DeleteReply, arg1 error) *MockPortalClientDeleteSnapCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientDeleteSnapCall) Do(f func(context.Context, *portalpb.DeleteSnapRequest, ...grpc.CallOption) (*portalpb.DeleteReply, error)) *MockPortalClientDeleteSnapCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientDeleteSnapCall) DoAndReturn(f func(context.Context, *portalpb.DeleteSnapRequest, ...grpc.CallOption) (*portalpb.DeleteReply, error)) *MockPortalClientDeleteSnapCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// GetClone mocks base method.
+func (m *MockPortalClient) GetClone(ctx context.Context, in *portalpb.GetCloneRequest, opts ...grpc.CallOption) (*portalpb.CloneReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "GetClone", varargs...)
+	ret0, _ := ret[0].(*portalpb.CloneReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// GetClone indicates an expected call of GetClone.
+func (mr *MockPortalClientMockRecorder) GetClone(ctx, in any, opts ...any) *MockPortalClientGetCloneCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "GetClone", reflect.TypeOf((*MockPortalClient)(nil).GetClone), varargs...)
+	return &MockPortalClientGetCloneCall{Call: call}
+}
+
+// MockPortalClientGetCloneCall wrap *gomock.Call
+type MockPortalClientGetCloneCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientGetCloneCall) Return(arg0 *portalpb.CloneReply, arg1 error) *MockPortalClientGetCloneCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientGetCloneCall) Do(f func(context.Context, *portalpb.GetCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientGetCloneCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientGetCloneCall) DoAndReturn(f func(context.Context, *portalpb.GetCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientGetCloneCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
@@ -745,6 +965,94 @@ func (c *MockPortalClientGetPdCall) DoAndReturn(f func(context.Context, *portalp
 	return c
 }
 
+// GetSnap mocks base method.
+func (m *MockPortalClient) GetSnap(ctx context.Context, in *portalpb.GetSnapRequest, opts ...grpc.CallOption) (*portalpb.SnapReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "GetSnap", varargs...)
+	ret0, _ := ret[0].(*portalpb.SnapReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// GetSnap indicates an expected call of GetSnap.
+func (mr *MockPortalClientMockRecorder) GetSnap(ctx, in any, opts ...any) *MockPortalClientGetSnapCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "GetSnap", reflect.TypeOf((*MockPortalClient)(nil).GetSnap), varargs...)
+	return &MockPortalClientGetSnapCall{Call: call}
+}
+
+// MockPortalClientGetSnapCall wrap *gomock.Call
+type MockPortalClientGetSnapCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientGetSnapCall) Return(arg0 *portalpb.SnapReply, arg1 error) *MockPortalClientGetSnapCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientGetSnapCall) Do(f func(context.Context, *portalpb.GetSnapRequest, ...grpc.CallOption) (*portalpb.SnapReply, error)) *MockPortalClientGetSnapCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientGetSnapCall) DoAndReturn(f func(context.Context, *portalpb.GetSnapRequest, ...grpc.CallOption) (*portalpb.SnapReply, error)) *MockPortalClientGetSnapCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// ListClone mocks base method.
+func (m *MockPortalClient) ListClone(ctx context.Context, in *portalpb.ListCloneRequest, opts ...grpc.CallOption) (*portalpb.ListCloneReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "ListClone", varargs...)
+	ret0, _ := ret[0].(*portalpb.ListCloneReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ListClone indicates an expected call of ListClone.
+func (mr *MockPortalClientMockRecorder) ListClone(ctx, in any, opts ...any) *MockPortalClientListCloneCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ListClone", reflect.TypeOf((*MockPortalClient)(nil).ListClone), varargs...)
+	return &MockPortalClientListCloneCall{Call: call}
+}
+
+// MockPortalClientListCloneCall wrap *gomock.Call
+type MockPortalClientListCloneCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientListCloneCall) Return(arg0 *portalpb.ListCloneReply, arg1 error) *MockPortalClientListCloneCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientListCloneCall) Do(f func(context.Context, *portalpb.ListCloneRequest, ...grpc.CallOption) (*portalpb.ListCloneReply, error)) *MockPortalClientListCloneCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientListCloneCall) DoAndReturn(f func(context.Context, *portalpb.ListCloneRequest, ...grpc.CallOption) (*portalpb.ListCloneReply, error)) *MockPortalClientListCloneCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // ListCn mocks base method.
 func (m *MockPortalClient) ListCn(ctx context.Context, in *portalpb.ListCnRequest, opts ...grpc.CallOption) (*portalpb.ListCnReply, error) {
 	m.ctrl.T.Helper()
@@ -961,6 +1269,94 @@ func (c *MockPortalClientListPdCall) Do(f func(context.Context, *portalpb.ListPd
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockPortalClientListPdCall) DoAndReturn(f func(context.Context, *portalpb.ListPdRequest, ...grpc.CallOption) (*portalpb.ListPdReply, error)) *MockPortalClientListPdCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// ListSnap mocks base method.
+func (m *MockPortalClient) ListSnap(ctx context.Context, in *portalpb.ListSnapRequest, opts ...grpc.CallOption) (*portalpb.ListSnapReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "ListSnap", varargs...)
+	ret0, _ := ret[0].(*portalpb.ListSnapReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ListSnap indicates an expected call of ListSnap.
+func (mr *MockPortalClientMockRecorder) ListSnap(ctx, in any, opts ...any) *MockPortalClientListSnapCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ListSnap", reflect.TypeOf((*MockPortalClient)(nil).ListSnap), varargs...)
+	return &MockPortalClientListSnapCall{Call: call}
+}
+
+// MockPortalClientListSnapCall wrap *gomock.Call
+type MockPortalClientListSnapCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientListSnapCall) Return(arg0 *portalpb.ListSnapReply, arg1 error) *MockPortalClientListSnapCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientListSnapCall) Do(f func(context.Context, *portalpb.ListSnapRequest, ...grpc.CallOption) (*portalpb.ListSnapReply, error)) *MockPortalClientListSnapCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientListSnapCall) DoAndReturn(f func(context.Context, *portalpb.ListSnapRequest, ...grpc.CallOption) (*portalpb.ListSnapReply, error)) *MockPortalClientListSnapCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// ModifyClone mocks base method.
+func (m *MockPortalClient) ModifyClone(ctx context.Context, in *portalpb.ModifyCloneRequest, opts ...grpc.CallOption) (*portalpb.CloneReply, error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "ModifyClone", varargs...)
+	ret0, _ := ret[0].(*portalpb.CloneReply)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ModifyClone indicates an expected call of ModifyClone.
+func (mr *MockPortalClientMockRecorder) ModifyClone(ctx, in any, opts ...any) *MockPortalClientModifyCloneCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ModifyClone", reflect.TypeOf((*MockPortalClient)(nil).ModifyClone), varargs...)
+	return &MockPortalClientModifyCloneCall{Call: call}
+}
+
+// MockPortalClientModifyCloneCall wrap *gomock.Call
+type MockPortalClientModifyCloneCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientModifyCloneCall) Return(arg0 *portalpb.CloneReply, arg1 error) *MockPortalClientModifyCloneCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientModifyCloneCall) Do(f func(context.Context, *portalpb.ModifyCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientModifyCloneCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientModifyCloneCall) DoAndReturn(f func(context.Context, *portalpb.ModifyCloneRequest, ...grpc.CallOption) (*portalpb.CloneReply, error)) *MockPortalClientModifyCloneCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }

@@ -317,6 +317,12 @@ func (s *Lvstore) inflate(name string, all bool) error {
 	if !l.thin {
 		return nil
 	}
+	if l.parent != nil && len(l.clusters) > len(l.parent.clusters) {
+		// SPDK v24.01 (bs_cluster_needs_allocation) reads the parent's
+		// cluster map past its end for the clusters a clone grew by: seen
+		// failing with EINVAL or ENOSPC. Inflate a clone before growing it.
+		return fmt.Errorf("%w: %s is larger than its parent %s", ErrInvalid, l.name, l.parent.name)
+	}
 	need := func(i int) bool {
 		if l.clusters[i] != 0 {
 			return false
