@@ -23,6 +23,9 @@ type testServer struct {
 	accepted atomic.Int64
 	mu       sync.Mutex
 	conns    []*serverConn
+	// stops counts stop calls: a connection accepted by a listener that
+	// was stopped meanwhile is closed, not served (stop would wait for it).
+	stops int
 	wg       sync.WaitGroup
 }
 
@@ -54,20 +57,28 @@ func (s *testServer) listen() {
 		s.t.Fatalf("listen: %v", err)
 	}
 	s.ln = ln
+	s.mu.Lock()
+	stops := s.stops
+	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.acceptLoop(ln)
+	go s.acceptLoop(ln, stops)
 }
 
-func (s *testServer) acceptLoop(ln net.Listener) {
+func (s *testServer) acceptLoop(ln net.Listener, stops int) {
 	defer s.wg.Done()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		if s.stops != stops {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
 		s.accepted.Add(1)
 		sc := &serverConn{nc: nc}
-		s.mu.Lock()
 		s.conns = append(s.conns, sc)
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -105,6 +116,9 @@ func (s *testServer) dropAll() {
 // stop closes the listener and every connection and waits for the server goroutines.
 func (s *testServer) stop() {
 	_ = s.ln.Close()
+	s.mu.Lock()
+	s.stops++
+	s.mu.Unlock()
 	s.dropAll()
 	s.wg.Wait()
 	_ = os.Remove(s.path)
