@@ -26,7 +26,7 @@ type testServer struct {
 	// stops counts stop calls: a connection accepted by a listener that
 	// was stopped meanwhile is closed, not served (stop would wait for it).
 	stops int
-	wg       sync.WaitGroup
+	wg    sync.WaitGroup
 }
 
 type serverConn struct {
