@@ -106,17 +106,7 @@ func (c *Cluster) GetClone(ctx context.Context, da, name string) (Clone, error) 
 // ListClones returns one page of the clones of DA da, or of every DA if da
 // is "".
 func (c *Cluster) ListClones(ctx context.Context, da string, page Page) ([]Clone, string, error) {
-	prefix, tok := PrefixClone, tokenNames(nvmeof.ResourceDA, nvmeof.ResourceClone)
-	if da != "" {
-		if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
-			return nil, "", err
-		}
-		if err := c.exists(ctx, KeyDA(da), daWhat(da)); err != nil {
-			return nil, "", err
-		}
-		prefix, tok = KeyClones(da), tokenNames(nvmeof.ResourceClone)
-	}
-	return listJSON(ctx, c, prefix, page, tok, cloneStatus)
+	return listUnder(ctx, c, children{PrefixClone, nvmeof.ResourceDA, nvmeof.ResourceClone, KeyDA, daWhat, KeyClones}, da, page, cloneStatus)
 }
 
 // WaitClone watches a clone until until returns true (see WaitDiskArray).

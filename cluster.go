@@ -173,6 +173,33 @@ func listJSON[T any](ctx context.Context, c *Cluster, prefix string, page Page, 
 	return out, next, nil
 }
 
+// children names a kind of object stored under a parent (PDs under a DN;
+// exporters, snapshots and clones under a DA) for listUnder.
+type children struct {
+	all          string // the prefix of every parent's
+	parent, kind nvmeof.ResourceKind
+	parentKey    func(string) string
+	parentWhat   func(string) string
+	under        func(string) string // the prefix of one parent's
+}
+
+// listUnder lists one page of the objects of parent, or of every parent
+// if parent is "" (a parent that does not exist is NotFound).
+func listUnder[T any](ctx context.Context, c *Cluster, k children, parent string, page Page,
+	status func(*T) *Status) ([]T, string, error) {
+	prefix, tok := k.all, tokenNames(k.parent, k.kind)
+	if parent != "" {
+		if err := ValidateName(k.parent, parent); err != nil {
+			return nil, "", err
+		}
+		if err := c.exists(ctx, k.parentKey(parent), k.parentWhat(parent)); err != nil {
+			return nil, "", err
+		}
+		prefix, tok = k.under(parent), tokenNames(k.kind)
+	}
+	return listJSON(ctx, c, prefix, page, tok, status)
+}
+
 // getJSON reads the object at key with its status; what names it in errors.
 func getJSON[T any](ctx context.Context, c *Cluster, key, what string, status func(*T) *Status) (T, error) {
 	var v T

@@ -130,17 +130,8 @@ func (c *Cluster) GetPhysicalDisk(ctx context.Context, dn, name string) (Physica
 // ListPhysicalDisks returns one page of the PDs of disk node dn, or of
 // every disk node if dn is "".
 func (c *Cluster) ListPhysicalDisks(ctx context.Context, dn string, page Page) ([]PhysicalDisk, string, error) {
-	prefix, tok := PrefixPD, tokenNames(nvmeof.ResourceDN, nvmeof.ResourcePD)
-	if dn != "" {
-		if err := ValidateName(nvmeof.ResourceDN, dn); err != nil {
-			return nil, "", err
-		}
-		if err := c.exists(ctx, KeyDN(dn), fmt.Sprintf("disk node %q", dn)); err != nil {
-			return nil, "", err
-		}
-		prefix, tok = KeyPDs(dn), tokenNames(nvmeof.ResourcePD)
-	}
-	return listJSON(ctx, c, prefix, page, tok, pdStatus)
+	return listUnder(ctx, c, children{PrefixPD, nvmeof.ResourceDN, nvmeof.ResourcePD, KeyDN,
+		func(dn string) string { return fmt.Sprintf("disk node %q", dn) }, KeyPDs}, dn, page, pdStatus)
 }
 
 // ModifyPhysicalDisk changes a PD.

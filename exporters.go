@@ -365,17 +365,8 @@ func (c *Cluster) GetExporter(ctx context.Context, da, name string) (Exporter, e
 // ListExporters returns one page of the exporters of DA da, or of every
 // DA if da is "".
 func (c *Cluster) ListExporters(ctx context.Context, da string, page Page) ([]Exporter, string, error) {
-	prefix, tok := PrefixExp, tokenNames(nvmeof.ResourceDA, nvmeof.ResourceExporter)
-	if da != "" {
-		if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
-			return nil, "", err
-		}
-		if err := c.exists(ctx, KeyDA(da), daWhat(da)); err != nil {
-			return nil, "", err
-		}
-		prefix, tok = KeyExps(da), tokenNames(nvmeof.ResourceExporter)
-	}
-	exps, next, err := listJSON(ctx, c, prefix, page, tok, expStatus)
+	exps, next, err := listUnder(ctx, c, children{PrefixExp, nvmeof.ResourceDA, nvmeof.ResourceExporter, KeyDA, daWhat, KeyExps},
+		da, page, expStatus)
 	if err != nil {
 		return nil, "", err
 	}

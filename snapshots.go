@@ -85,17 +85,7 @@ func (c *Cluster) GetSnapshot(ctx context.Context, da, name string) (Snapshot, e
 // ListSnapshots returns one page of the snapshots of DA da, or of every DA
 // if da is "".
 func (c *Cluster) ListSnapshots(ctx context.Context, da string, page Page) ([]Snapshot, string, error) {
-	prefix, tok := PrefixSnap, tokenNames(nvmeof.ResourceDA, nvmeof.ResourceSnapshot)
-	if da != "" {
-		if err := ValidateName(nvmeof.ResourceDA, da); err != nil {
-			return nil, "", err
-		}
-		if err := c.exists(ctx, KeyDA(da), daWhat(da)); err != nil {
-			return nil, "", err
-		}
-		prefix, tok = KeySnaps(da), tokenNames(nvmeof.ResourceSnapshot)
-	}
-	return listJSON(ctx, c, prefix, page, tok, snapStatus)
+	return listUnder(ctx, c, children{PrefixSnap, nvmeof.ResourceDA, nvmeof.ResourceSnapshot, KeyDA, daWhat, KeySnaps}, da, page, snapStatus)
 }
 
 // WaitSnapshot watches a snapshot until until returns true (see

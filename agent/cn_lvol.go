@@ -56,14 +56,8 @@ func (t *cnTask) growLvol(ctx context.Context, alias string) error {
 		t.note(fmt.Errorf("%w: lvol %s holds %d bytes, more than the array's %d; not shrinking it", errCNState, alias, got, t.c.size))
 		return nil
 	}
-	p := spdk.BdevLvolResizeParams{Name: t.lvol.Name}
-	if t.c.size%cnMiB == 0 {
-		p.SizeInMiB = new(t.c.size / cnMiB)
-	} else {
-		p.Size = new(t.c.size) // see ensureLvol
-	}
-	if err := t.n.c.BdevLvolResize(ctx, p); err != nil {
-		return fmt.Errorf("agent: growing lvol %s from %d to %d bytes: %w", alias, got, t.c.size, err)
+	if err := t.resizeLvol(ctx, t.lvol.Name, t.c.size); err != nil {
+		return fmt.Errorf("agent: growing lvol %s from %d bytes: %w", alias, got, err)
 	}
 	bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: t.lvol.Name})
 	switch {

@@ -31,11 +31,12 @@ const snapOff = 24 << 20
 func (c *cluster) testSnapshots(t *testing.T) {
 	ctx := c.begin(t)
 	// Physical room for the snapshot's data and an inflated (thick) clone
-	// beside the array's own.
+	// beside the array's own. The array's own exporter is "snape"
+	// (createArray): the snapshot's is "snapx".
 	a := c.createArrayOf(t, ctx, "snap", 3*daSize)
 	// Runs before createArray's cleanup (which deletes the DA): the
 	// snapshot's exporters, the clone and the snapshot go first.
-	t.Cleanup(func() { c.deleteVolumes(t, a.name, []string{"snape", "clonee"}, []string{"clone0"}, []string{"snap0"}) })
+	t.Cleanup(func() { c.deleteVolumes(t, a.name, []string{"snapx", "clonee"}, []string{"clone0"}, []string{"snap0"}) })
 	h := c.connect(t, ctx, "host0", a.nqn(), hostNQN)
 	before := bytes.Repeat([]byte("snapshot-before!"), (1<<20)/16)
 	require.NoError(t, h.dev.WriteAt(ctx, 1, before, snapOff))
@@ -77,11 +78,11 @@ func (c *cluster) testSnapshots(t *testing.T) {
 
 	// Exported read-only: bit-exact through each controller and both.
 	asked = time.Now()
-	_, err = c.portal.CreateExp(ctx, &pb.CreateExpRequest{DaName: a.name, ExpName: "snape", InitiatorNqn: hostNQN, SnapName: "snap0"})
+	_, err = c.portal.CreateExp(ctx, &pb.CreateExpRequest{DaName: a.name, ExpName: "snapx", InitiatorNqn: hostNQN, SnapName: "snap0"})
 	require.NoError(t, err)
-	c.waitExpHealthy(t, ctx, a.name, "snape")
+	c.waitExpHealthy(t, ctx, a.name, "snapx")
 	t.Logf("snapshot exported %v after it was asked for", ms(time.Since(asked)))
-	snapNQN := "nqn.2016-06.io.spdk:vda-exp-" + a.name + "-snape"
+	snapNQN := "nqn.2016-06.io.spdk:vda-exp-" + a.name + "-snapx"
 	got := make([]byte, len(before))
 	for _, paths := range [][]string{{cnPaths["cn0"]}, {cnPaths["cn1"]}, {cnPaths["cn0"], cnPaths["cn1"]}} {
 		sh := c.connect(t, ctx, "host0", snapNQN, hostNQN, paths...)
