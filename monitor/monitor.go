@@ -32,6 +32,7 @@ type Monitor struct {
 	// committed is the revision of the last failover committed: the round
 	// that committed it plans from a snapshot that has it.
 	committed atomic.Int64
+	rounds    atomic.Int64 // rounds run (taken a snapshot)
 	// engine judges the owned nodes' health (the workers probe them
 	// through it) and fails over, over members and the store (actuator).
 	engine *failover.Engine
@@ -183,6 +184,7 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
+	m.rounds.Add(1)
 	res, err := m.engine.Failover(ctx, viewOf(snap))
 	if err != nil {
 		m.log.Warn("failover incomplete", "error", err)
