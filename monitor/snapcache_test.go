@@ -551,3 +551,59 @@ func TestSnapshotCacheWaits(t *testing.T) {
 	require.Same(t, later, same, "one view per revision")
 	require.Empty(t, snap.Problems, "an earlier snapshot does not change")
 }
+
+// Two monitors on one store; the watch of one is lost while the store is
+// compacted past it. It lists the store again, and every node, whichever
+// monitor owns it, gets a change made meanwhile.
+func TestTwoMonitorsOneWatchCompacted(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 2)
+	da := tc.createDA("da0", 2, 2)
+	snap, err := LoadSnapshot(ctx, s)
+	require.NoError(t, err)
+	nameB := ""
+	for i := 0; nameB == "" && i < 100; i++ {
+		owners := map[string]int{}
+		for _, np := range Build(snap).Nodes {
+			owners[Owner([]string{"a", fmt.Sprint("b", i)}, np.ID)]++
+		}
+		if owners["a"] > 0 && owners[fmt.Sprint("b", i)] > 0 {
+			nameB = fmt.Sprint("b", i)
+		}
+	}
+	require.NotEmpty(t, nameB, "the test needs nodes on both monitors")
+	cutA := newCutStore(s)
+	a, _ := startMonitor(t, testConfig(cutA, "a"))
+	b, _ := startMonitor(t, testConfig(s, nameB))
+	eventually(t, func() bool {
+		return len(a.Membership().Members()) == 2 && len(b.Membership().Members()) == 2 && tc.allConverged(tc.all()...)
+	}, wait, 5*time.Millisecond)
+
+	release := cutA.cut(t, nil)
+	old, _ := da.Primary()
+	movePrimaryTo(t, s, "da0", 1-old.Idx)
+	res, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.Prefix + "junk", Value: []byte("x")}}})
+	require.NoError(t, err)
+	require.NoError(t, s.(store.Compactor).Compact(ctx, res.Revision))
+	release()
+	moved := tc.da("da0")
+	primary, _ := moved.Primary()
+	eventually(t, func() bool {
+		return tc.allConverged(tc.all()...) && isPrimaryFor(tc.agent(primary.CNName).LastApplied(), primary.ID)
+	}, wait, 5*time.Millisecond)
+	require.EqualValues(t, 2, cutA.lists.Load(), "a listed the store again")
+	for _, m := range []*Monitor{a, b} {
+		eventually(t, func() bool { // once the monitors have written their statuses
+			got, err := m.snaps.Snapshot(ctx)
+			require.NoError(t, err)
+			want, err := LoadSnapshot(ctx, s)
+			require.NoError(t, err)
+			if got.Revision != want.Revision {
+				return false
+			}
+			requireSameSnapshot(t, want, got)
+			return true
+		}, wait, 5*time.Millisecond)
+	}
+}
