@@ -98,8 +98,10 @@ func (c *SnapshotCache) Run(ctx context.Context) error {
 			relist = true
 		case delivered:
 			backoff = 0 // resume from the last revision applied
+		case ctx.Err() == nil && err != nil:
+			fail("watch", err)
 		case ctx.Err() == nil:
-			fail("watch", fmt.Errorf("watch ended without events: %w", err))
+			fail("watch", errors.New("the watch ended without events"))
 		}
 	}
 	return ctx.Err()
