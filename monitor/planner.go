@@ -69,6 +69,7 @@ type planner struct {
 	listeners map[string]*agentpb.Transport
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
+	das  []string // the DAs' names, sorted (sorted once: every node's state reads them)
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -77,7 +78,7 @@ type planner struct {
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
-		exps: map[string][]*vda.Exporter{}}
+		exps: map[string][]*vda.Exporter{}, das: sortedKeys(s.DAs)}
 	for _, key := range sortedKeys(s.Exps) {
 		exp := &s.Exps[key].Spec
 		p.exps[exp.DAName] = append(p.exps[exp.DAName], exp)
@@ -124,7 +125,7 @@ func (p *planner) request(np *NodePlan, req *agentpb.SyncRequest) *agentpb.SyncR
 // checkDAs verifies every reference a DA makes and holds its nodes if one
 // is broken.
 func (p *planner) checkDAs() {
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name]
 		if err := p.checkDA(&da.Spec); err != nil {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -206,7 +207,7 @@ func (p *planner) checkUniqueIDs() {
 		}
 		owner[pd.ID] = ""
 	}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		dup(da.ID, name)
 		for _, vd := range da.VDs {
@@ -253,7 +254,7 @@ func ListenerTransport(tid nvmeof.TransportID) (*agentpb.Transport, error) {
 
 func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 	vdsByPD := map[string][]*agentpb.VdSpec{}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		for _, vd := range da.VDs {
 			if vd.DNID != dn.ID {
@@ -287,7 +288,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {
