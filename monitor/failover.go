@@ -86,7 +86,7 @@ func (a storeActuator) Load(ctx context.Context) (*failover.View, error) {
 	defer cancel()
 	snap, err := a.m.snaps.AtLeast(wctx, rev)
 	if err != nil && ctx.Err() == nil {
-		a.m.log.Debug("snapshot cache behind the store, reloading from it as it is", "revision", rev)
+		a.m.log.Debug("snapshot cache has not reached the store's revision: deciding on what it has", "revision", rev)
 		snap, err = a.m.snaps.Snapshot(ctx)
 	}
 	if err != nil {

@@ -68,7 +68,11 @@ func (c *SnapshotCache) Run(ctx context.Context) error {
 	var backoff time.Duration
 	fail := func(what string, err error) {
 		backoff = nextBackoff(backoff, c.cfg.BackoffMin, c.cfg.BackoffMax)
-		c.cfg.Logger.Debug("snapshot cache: "+what+" failed", "error", err, "retry_in", backoff)
+		log := c.cfg.Logger.Debug
+		if what == "list" { // the monitor waits for it: say why
+			log = c.cfg.Logger.Warn
+		}
+		log("snapshot cache: "+what+" failed", "error", err, "retry_in", backoff)
 		sleepCtx(ctx, backoff)
 	}
 	relist := true
