@@ -115,12 +115,7 @@ func benchMonitorNodes(b *testing.B, n int) {
 // writes the heap profiles <file>.monitor and <file>.portal at the two
 // measurements.
 func BenchmarkMonitorMemory(b *testing.B) {
-	n := 100000
-	if v := os.Getenv("VDA_BENCH_DAS"); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(b, err)
-	}
+	n := benchDAs(b, 100000)
 	b.Run(fmt.Sprintf("das=%d", n), func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			benchMonitorMemory(b, n)
@@ -132,51 +127,8 @@ func benchMonitorMemory(b *testing.B, n int) {
 	b.StopTimer()
 	ctx := context.Background()
 	s := newMemStore(b)
-	c, err := vda.New(vda.DefaultConfig(s))
-	require.NoError(b, err)
-	for i := range 100 {
-		name := fmt.Sprintf("dn%03d", i)
-		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: name, Listener: listener(fmt.Sprintf("10.0.%d.%d", i/200, i%200+1), "4420"),
-			Location: fmt.Sprint("dn-rack", i%10)})
-		require.NoError(b, err)
-		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: name, Name: "pd0", Conf: vda.PDConf{Type: vda.PDMalloc, SizeBytes: fakePDBytes}})
-		require.NoError(b, err)
-	}
-	for i := range 50 {
-		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: fmt.Sprintf("cn%03d", i), Listener: listener(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "4430"),
-			Location: fmt.Sprint("cn-rack", i%5)})
-		require.NoError(b, err)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				name := fmt.Sprintf("da%06d", i)
-				if _, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: 2, SizeBytes: 16 << 20,
-					Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := c.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: "nqn.2016-06.io.spdk:host0"}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	require.NoError(b, <-errs)
-	require.NoError(b, c.Close())
-
-	cfg := testConfig(s, "m1")
-	cfg.Transport = &sinkTransport{}
-	cfg.DialOptions, cfg.Insecure = nil, false
-	def := DefaultConfig(s, "m1")
-	cfg.SyncTimeout, cfg.BackoffMin, cfg.BackoffMax = 5*time.Minute, def.BackoffMin, def.BackoffMax
+	populateBench(b, s, n)
+	cfg := benchMonitorConfig(s)
 	_, stop := startMonitor(b, cfg)
 	waitAllHealthy(b, nil, n, s)
 	waitQuiet(b, s)

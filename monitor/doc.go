@@ -14,9 +14,11 @@
 //
 // # Planning
 //
-// [LoadSnapshot] reads everything under vda.Prefix at one revision and
-// [Build], which is pure, turns it into one agentpb.SyncRequest per node
-// whose generation is that revision. A push is complete (the agent deletes
+// A [Snapshot] is everything under vda.Prefix, decoded, at one revision: a
+// monitor's [SnapshotCache] keeps one current from a store watch (decoding
+// only what changed), [LoadSnapshot] reads one at once. [Build], which is
+// pure, turns it into one agentpb.SyncRequest per node whose generation is
+// that revision. A push is complete (the agent deletes
 // what it does not name), so an object that cannot be decoded or refers to
 // something missing never silently drops out of a state: it is reported as a
 // [Problem] and the nodes it may concern are held (not pushed) until it is

@@ -69,9 +69,26 @@ var (
 	_ failover.Reporter = storeActuator{}
 )
 
-// Load reads the store at one revision.
+// freshWait bounds how long a reload waits for the snapshot cache to
+// reach the store's revision. Only writes outside vda.Prefix (which the
+// cache does not see) make it wait that long; the commit that follows is
+// guarded by the revisions it read, so a stale view only conflicts again.
+const freshWait = time.Second
+
+// Load returns the cluster at the store's current revision (after a
+// commit conflicted): the snapshot cache once it has caught up with it.
 func (a storeActuator) Load(ctx context.Context) (*failover.View, error) {
-	snap, err := LoadSnapshot(ctx, a.m.cfg.Store)
+	rev, err := a.m.cfg.Store.Revision(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: reload: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, freshWait)
+	defer cancel()
+	snap, err := a.m.snaps.AtLeast(wctx, rev)
+	if err != nil && ctx.Err() == nil {
+		a.m.log.Debug("snapshot cache has not reached the store's revision: deciding on what it has", "revision", rev)
+		snap, err = a.m.snaps.Snapshot(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +129,9 @@ func (a storeActuator) Commit(ctx context.Context, fence failover.Fence, moves [
 	}
 	if !res.Succeeded {
 		return failover.ErrConflict
+	}
+	for prev := a.m.committed.Load(); prev < res.Revision && !a.m.committed.CompareAndSwap(prev, res.Revision); {
+		prev = a.m.committed.Load()
 	}
 	a.m.log.Debug("failover committed", "das", len(moves), "revision", res.Revision)
 	a.m.goAsync(func() {

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/store"
 )
@@ -26,6 +26,13 @@ type Monitor struct {
 	transport Transport // Config.Transport, or GRPC with Config.TLS
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
+	// snaps is the store as of its last change; it requests a round when
+	// a spec changes.
+	snaps *SnapshotCache
+	// committed is the revision of the last failover committed: the round
+	// that committed it plans from a snapshot that has it.
+	committed atomic.Int64
+	rounds    atomic.Int64 // rounds run (taken a snapshot)
 	// engine judges the owned nodes' health (the workers probe them
 	// through it) and fails over, over members and the store (actuator).
 	engine *failover.Engine
@@ -56,6 +63,12 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	m := &Monitor{cfg: cfg, log: log, members: members, round: make(chan struct{}, 1), workers: map[string]*worker{}}
+	m.snaps = NewSnapshotCache(cfg.Store, SnapshotCacheConfig{BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Logger: log,
+		OnChange: func(specs bool) {
+			if specs { // not on statuses or members: the loop's own writes must not wake it
+				m.requestRound()
+			}
+		}})
 	m.engine, err = failover.NewEngine(failover.EngineConfig{Health: cfg.Failover, ProbeTimeout: cfg.HealthTimeout,
 		Leadership: members, Actuator: storeActuator{m}, Now: cfg.Now, MaxBatch: store.MaxTxnOps - 1, // one condition guards the member key
 		OnTransition: m.onTransition, Logger: log})
@@ -83,7 +96,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = m.members.Run(ctx) }()
-	go func() { defer wg.Done(); m.watch(ctx) }()
+	go func() { defer wg.Done(); _ = m.snaps.Run(ctx) }()
 	m.control(ctx)
 	cancel()
 	m.mu.Lock()
@@ -167,17 +180,18 @@ func (m *Monitor) control(ctx context.Context) {
 // plans and dispatches. It returns when a failover that waits for a
 // held-down node should be decided again (0: none waits).
 func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, error) {
-	snap, err := LoadSnapshot(ctx, m.cfg.Store)
+	snap, err := m.snaps.Snapshot(ctx)
 	if err != nil {
 		return 0, err
 	}
+	m.rounds.Add(1)
 	res, err := m.engine.Failover(ctx, viewOf(snap))
 	if err != nil {
 		m.log.Warn("failover incomplete", "error", err)
 		m.requestRound()
 	}
 	if res.Moved > 0 {
-		if snap, err = LoadSnapshot(ctx, m.cfg.Store); err != nil {
+		if snap, err = m.snaps.AtLeast(ctx, m.committed.Load()); err != nil {
 			return res.Wake, err
 		}
 	}
@@ -201,35 +215,6 @@ func (m *Monitor) logProblems(plan *Plan) {
 	m.problems = all
 	for _, p := range plan.Problems {
 		m.log.Warn("malformed object", "key", p.Key, "error", p.Err)
-	}
-}
-
-// watch requests a round on every change of a spec (not of statuses or
-// members: the loop's own writes must not wake it).
-func (m *Monitor) watch(ctx context.Context) {
-	var backoff time.Duration
-	for ctx.Err() == nil {
-		w, err := m.cfg.Store.Watch(ctx, vda.Prefix, 0)
-		if err != nil {
-			backoff = nextBackoff(backoff, m.cfg.BackoffMin, m.cfg.BackoffMax)
-			m.log.Debug("watch failed", "error", err)
-			sleepCtx(ctx, backoff)
-			continue
-		}
-		backoff = 0
-		m.requestRound() // changes may have been missed meanwhile
-		for resp := range w.Events() {
-			if resp.Err != nil {
-				break
-			}
-			for _, ev := range resp.Events {
-				if !strings.HasPrefix(ev.KV.Key, vda.PrefixStatus) && !strings.HasPrefix(ev.KV.Key, MembersPrefix) {
-					m.requestRound()
-					break
-				}
-			}
-		}
-		_ = w.Close()
 	}
 }
 

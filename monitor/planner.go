@@ -70,6 +70,7 @@ type planner struct {
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
 	vols volumes // each DA's snapshots and clones
+	das  []string // the DAs' names, sorted (sorted once: every node's state reads them)
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -78,7 +79,7 @@ type planner struct {
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
-		exps: map[string][]*vda.Exporter{}}
+		exps: map[string][]*vda.Exporter{}, das: sortedKeys(s.DAs)}
 	p.servedExps()
 	p.indexVolumes()
 	p.checkDAs()
@@ -143,7 +144,7 @@ func (p *planner) request(np *NodePlan, req *agentpb.SyncRequest) *agentpb.SyncR
 // checkDAs verifies every reference a DA makes and holds its nodes if one
 // is broken.
 func (p *planner) checkDAs() {
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name]
 		if err := p.checkDA(&da.Spec); err != nil {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -226,7 +227,7 @@ func (p *planner) checkUniqueIDs() {
 		}
 		owner[pd.ID] = ""
 	}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		dup(da.ID, name)
 		for _, vd := range da.VDs {
@@ -276,7 +277,7 @@ func ListenerTransport(tid nvmeof.TransportID) (*agentpb.Transport, error) {
 
 func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 	vdsByPD := map[string][]*agentpb.VdSpec{}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		for _, vd := range da.VDs {
 			if vd.DNID != dn.ID {
@@ -310,7 +311,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
-	for _, name := range sortedKeys(p.s.DAs) {
+	for _, name := range p.das {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {

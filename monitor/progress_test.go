@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -131,24 +130,11 @@ func TestWriteBackSkipsWhatTheSnapshotHolds(t *testing.T) {
 	require.Positive(t, writes(stale, np, reply(true), false))
 }
 
-// countingLists counts the snapshots taken (Lists of the whole cluster).
-type countingLists struct {
-	store.Store
-	snapshots atomic.Int64
-}
-
-func (s *countingLists) List(ctx context.Context, prefix string, opt store.ListOptions) (store.ListResult, error) {
-	if prefix == vda.Prefix {
-		s.snapshots.Add(1)
-	}
-	return s.Store.List(ctx, prefix, opt)
-}
-
 // Rounds start at least RoundInterval apart: a burst of changes is planned
 // in a few rounds, not one per change.
 func TestRoundsArePaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &countingLists{Store: newMemStore(t)}
+		s := newMemStore(t)
 		cfg := testConfig(s, "m0")
 		cfg.RoundInterval = 100 * time.Millisecond
 		m, err := New(cfg)
@@ -158,7 +144,7 @@ func TestRoundsArePaced(t *testing.T) {
 		go func() { done <- m.Run(ctx) }()
 		time.Sleep(time.Second)
 		synctest.Wait()
-		before := s.snapshots.Load()
+		before := m.rounds.Load()
 		// 100 spec changes, one every millisecond.
 		for i := range 100 {
 			_, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.PrefixCN + "burst", Value: []byte(strconv.Itoa(i))}}})
@@ -168,7 +154,7 @@ func TestRoundsArePaced(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		rounds := s.snapshots.Load() - before
+		rounds := m.rounds.Load() - before
 		require.Positive(t, rounds, "the changes were planned")
 		require.LessOrEqual(t, rounds, int64(4), "rounds over 100 ms of changes, 100 ms apart")
 		cancel()

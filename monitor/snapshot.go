@@ -107,7 +107,8 @@ func (h *holds) reason(name string) error {
 	return h.nodes[name]
 }
 
-// LoadSnapshot reads every key under vda.Prefix at one revision.
+// LoadSnapshot reads every key under vda.Prefix at one revision. A
+// Monitor does not: it keeps a SnapshotCache current from a watch.
 func LoadSnapshot(ctx context.Context, s store.Store) (*Snapshot, error) {
 	res, err := s.List(ctx, vda.Prefix, store.ListOptions{})
 	if err != nil {
@@ -119,80 +120,102 @@ func LoadSnapshot(ctx context.Context, s store.Store) (*Snapshot, error) {
 // DecodeSnapshot decodes kvs, read at revision rev. Objects that do not
 // decode or are inconsistent with their key are reported in Problems.
 func DecodeSnapshot(rev int64, kvs []store.KV) *Snapshot {
-	s := &Snapshot{Revision: rev,
-		DNs: map[string]*Object[vda.DiskNode]{}, PDs: map[string]*Object[vda.PhysicalDisk]{},
-		CNs: map[string]*Object[vda.ControllerNode]{}, DAs: map[string]*Object[vda.DiskArray]{},
-		Exps: map[string]*Object[vda.Exporter]{}, Snaps: map[string]*Object[vda.Snapshot]{}, Clones: map[string]*Object[vda.Clone]{},
-		Statuses: map[string]vda.Status{}, Bindings: map[string]vda.Binding{}, hold: holds{nodes: map[string]error{}}, malformed: map[string]bool{}}
+	st := newState()
 	for _, kv := range kvs {
-		kind, tail, _ := strings.Cut(strings.TrimPrefix(kv.Key, vda.Prefix), "/")
-		var err error
-		switch kind {
-		case "dn":
-			err = decodeInto(s.DNs, kv, tail, checkDN)
-		case "cn":
-			err = decodeInto(s.CNs, kv, tail, checkCN)
-		case "da":
-			err = decodeInto(s.DAs, kv, tail, checkDA)
-			if err != nil {
-				s.hold.daOf(kv.Value, err)
-			}
-		case "pd":
-			err = decodeInto(s.PDs, kv, kv.Key, checkPD(tail))
-			if err != nil {
-				dn, _, _ := strings.Cut(tail, "/")
-				s.hold.node(dn, fmt.Errorf("physical disk %s: %w", kv.Key, err))
-			}
-		case "exp":
-			err = decodeInto(s.Exps, kv, kv.Key, checkExp(tail))
-		case "snap":
-			err = decodeInto(s.Snaps, kv, kv.Key, checkSnap(tail))
-		case "clone":
-			err = decodeInto(s.Clones, kv, kv.Key, checkClone(tail))
-		case "binding":
-			if id, ok := strings.CutPrefix(tail, "node/"); ok {
-				var b vda.Binding
-				if err = json.Unmarshal(kv.Value, &b); err == nil && b.NodeID != id {
-					err = fmt.Errorf("binding of node %s names node %s", id, b.NodeID)
-				}
-				if err == nil {
-					s.Bindings[id] = b
-				}
-			}
-		case "status":
-			var st vda.Status
-			if err = json.Unmarshal(kv.Value, &st); err == nil {
-				s.Statuses[vda.Prefix+tail] = st
-			}
-		}
-		if err != nil {
-			s.Problems = append(s.Problems, Problem{Key: kv.Key, Err: fmt.Errorf("%w: %w", ErrMalformed, err)})
-			s.malformed[kv.Key] = true
-		}
+		st.apply(store.Event{Type: store.EventPut, KV: kv})
 	}
-	// A malformed exporter concerns the CNs of its DA.
-	for _, p := range s.Problems {
-		if rest, ok := strings.CutPrefix(p.Key, vda.PrefixExp); ok {
-			daName, _, _ := strings.Cut(rest, "/")
-			if da := s.DAs[daName]; da != nil {
-				s.hold.cns(da.Spec, fmt.Errorf("exporter %s: %w", p.Key, p.Err))
-			}
-		}
-	}
-	return s
+	st.rev = rev
+	snap, _ := st.view()
+	return snap
 }
 
-// decodeInto decodes kv into m[name] after check accepts it.
-func decodeInto[T any](m map[string]*Object[T], kv store.KV, name string, check func(name string, v *T) error) error {
+// apply is the one decode of a stored key, by its kind: it replaces what
+// the state holds for ev's key with ev's value (nothing for a delete, or
+// a Problem if it does not decode). The state equals DecodeSnapshot of
+// every key after the same writes.
+func (s *state) apply(ev store.Event) {
+	kv := ev.KV
+	kind, tail, _ := strings.Cut(strings.TrimPrefix(kv.Key, vda.Prefix), "/")
+	delete(s.bad, kv.Key)
+	var err error
+	var hold *holds // what the key holds if it is malformed
+	switch kind {
+	case "dn":
+		err = decodeInto(&s.dns, ev, tail, checkDN)
+	case "cn":
+		err = decodeInto(&s.cns, ev, tail, checkCN)
+	case "da":
+		err = decodeInto(&s.das, ev, tail, checkDA)
+		if err != nil {
+			hold = &holds{nodes: map[string]error{}}
+			hold.daOf(kv.Value, err)
+		}
+	case "pd":
+		err = decodeInto(&s.pds, ev, kv.Key, checkPD(tail))
+		if err != nil {
+			dn, _, _ := strings.Cut(tail, "/")
+			hold = &holds{nodes: map[string]error{}}
+			hold.node(dn, fmt.Errorf("physical disk %s: %w", kv.Key, err))
+		}
+	case "exp":
+		err = decodeInto(&s.exps, ev, kv.Key, checkExp(tail))
+	case "snap":
+		err = decodeInto(&s.snaps, ev, kv.Key, checkSnap(tail))
+	case "clone":
+		err = decodeInto(&s.clones, ev, kv.Key, checkClone(tail))
+	case "binding":
+		if id, ok := strings.CutPrefix(tail, "node/"); ok {
+			err = decodeValue(&s.bindings, ev, id, func(id string, b *vda.Binding) error {
+				if b.NodeID != id {
+					return fmt.Errorf("binding of node %s names node %s", id, b.NodeID)
+				}
+				return nil
+			})
+		}
+	case "status":
+		err = decodeValue(&s.statuses, ev, vda.Prefix+tail, func(string, *vda.Status) error { return nil })
+	}
+	if err != nil {
+		s.bad[kv.Key] = badKey{err: fmt.Errorf("%w: %w", ErrMalformed, err), hold: hold}
+	}
+	if kv.ModRevision > s.rev {
+		s.rev = kv.ModRevision
+	}
+}
+
+// decodeInto sets m[name] to ev's value, decoded, if check accepts it;
+// otherwise (or for a delete) removes m[name].
+func decodeInto[T any](m *cowMap[*Object[T]], ev store.Event, name string, check func(name string, v *T) error) error {
 	var v T
-	if err := json.Unmarshal(kv.Value, &v); err != nil {
+	err := decode(ev, name, &v, check)
+	if err != nil || ev.Type == store.EventDelete {
+		m.delete(name)
 		return err
 	}
-	if err := check(name, &v); err != nil {
-		return err
-	}
-	m[name] = &Object[T]{Key: kv.Key, ModRevision: kv.ModRevision, Spec: v, CreateRevision: kv.CreateRevision}
+	m.set(name, &Object[T]{Key: ev.KV.Key, ModRevision: ev.KV.ModRevision, CreateRevision: ev.KV.CreateRevision, Spec: v})
 	return nil
+}
+
+// decodeValue is decodeInto for maps of plain values.
+func decodeValue[T any](m *cowMap[T], ev store.Event, name string, check func(name string, v *T) error) error {
+	var v T
+	err := decode(ev, name, &v, check)
+	if err != nil || ev.Type == store.EventDelete {
+		m.delete(name)
+		return err
+	}
+	m.set(name, v)
+	return nil
+}
+
+func decode[T any](ev store.Event, name string, v *T, check func(name string, v *T) error) error {
+	if ev.Type == store.EventDelete {
+		return nil
+	}
+	if err := json.Unmarshal(ev.KV.Value, v); err != nil {
+		return err
+	}
+	return check(name, v)
 }
 
 // daOf holds the nodes an undecodable DA names, as far as they can be

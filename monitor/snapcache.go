@@ -1,0 +1,221 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/store"
+)
+
+// SnapshotCache keeps a Snapshot of everything under vda.Prefix current
+// from a store watch: one List when it starts and whenever its watch
+// cannot resume where it stopped (the revision was compacted), otherwise
+// one decode per changed key. A Snapshot it returns is immutable and at
+// one revision, and costs no copy of the objects: the cache copies a map
+// of pointers before its first write after a Snapshot shares it.
+//
+// Its snapshots hold what DecodeSnapshot of a List at the same revision
+// holds, except Revision: that is the revision of the last change under
+// vda.Prefix the cache applied (a List's is the store's, which other
+// keys may have moved on).
+type SnapshotCache struct {
+	s   store.Store
+	cfg SnapshotCacheConfig
+
+	mu      sync.Mutex
+	st      *state        // nil until the first List
+	last    *Snapshot     // the view of st, nil if st changed since
+	prev    *Snapshot     // the last view of st (its index may be reused)
+	updated chan struct{} // closed and replaced when st changes
+	lists   int           // full Lists applied
+}
+
+// SnapshotCacheConfig configures a SnapshotCache.
+type SnapshotCacheConfig struct {
+	// OnChange, if set, is called from Run after the cache applied
+	// changes; specs is false if only statuses and monitor membership
+	// changed (as the monitor's own writes do). After a List, specs is true.
+	OnChange func(specs bool)
+	// BackoffMin and BackoffMax bound the wait between failed Lists and
+	// Watches (defaults 50 ms and 5 s).
+	BackoffMin, BackoffMax time.Duration
+	Logger                 hclog.Logger
+}
+
+// NewSnapshotCache returns a cache of s; Run fills it and keeps it current.
+func NewSnapshotCache(s store.Store, cfg SnapshotCacheConfig) *SnapshotCache {
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = 50 * time.Millisecond
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = max(cfg.BackoffMin, 5*time.Second)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &SnapshotCache{s: s, cfg: cfg, updated: make(chan struct{})}
+}
+
+// Run lists and watches the store until ctx ends, and returns ctx's error.
+func (c *SnapshotCache) Run(ctx context.Context) error {
+	var backoff time.Duration
+	fail := func(what string, err error) {
+		backoff = nextBackoff(backoff, c.cfg.BackoffMin, c.cfg.BackoffMax)
+		log := c.cfg.Logger.Debug
+		if what == "list" { // the monitor waits for it: say why
+			log = c.cfg.Logger.Warn
+		}
+		log("snapshot cache: "+what+" failed", "error", err, "retry_in", backoff)
+		sleepCtx(ctx, backoff)
+	}
+	relist := true
+	for ctx.Err() == nil {
+		if relist {
+			if err := c.reload(ctx); err != nil {
+				fail("list", err)
+				continue
+			}
+			relist = false
+		}
+		w, err := c.s.Watch(ctx, vda.Prefix, c.revision()+1)
+		if errors.Is(err, store.ErrCompacted) {
+			c.cfg.Logger.Info("snapshot cache: watch compacted, listing again", "error", err)
+			relist = true
+			continue
+		}
+		if err != nil {
+			fail("watch", err)
+			continue
+		}
+		delivered, err := c.follow(w)
+		_ = w.Close()
+		switch {
+		case errors.Is(err, store.ErrCompacted):
+			c.cfg.Logger.Info("snapshot cache: watch compacted, listing again", "error", err)
+			relist = true
+		case delivered:
+			backoff = 0 // resume from the last revision applied
+		case ctx.Err() == nil && err != nil:
+			fail("watch", err)
+		case ctx.Err() == nil:
+			fail("watch", errors.New("the watch ended without events"))
+		}
+	}
+	return ctx.Err()
+}
+
+// reload replaces the state with a List of the store.
+func (c *SnapshotCache) reload(ctx context.Context) error {
+	res, err := c.s.List(ctx, vda.Prefix, store.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("monitor: snapshot: %w", err)
+	}
+	st := newState()
+	for _, kv := range res.KVs {
+		st.apply(store.Event{Type: store.EventPut, KV: kv})
+	}
+	st.rev = max(st.rev, res.Revision)
+	c.mu.Lock()
+	c.st, c.last, c.prev = st, nil, nil
+	c.lists++
+	c.changedLocked()
+	c.mu.Unlock()
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(true)
+	}
+	return nil
+}
+
+// follow applies w's responses until it ends; it returns whether any
+// arrived, and the error that ended it.
+func (c *SnapshotCache) follow(w store.Watcher) (bool, error) {
+	delivered := false
+	for resp := range w.Events() {
+		if resp.Err != nil {
+			return delivered, resp.Err
+		}
+		delivered = true
+		specs := false
+		c.mu.Lock()
+		for _, ev := range resp.Events {
+			c.st.apply(ev)
+			specs = specs || isSpec(ev.KV.Key)
+		}
+		c.st.rev = max(c.st.rev, resp.Revision)
+		c.last = nil
+		c.changedLocked()
+		c.mu.Unlock()
+		if c.cfg.OnChange != nil {
+			c.cfg.OnChange(specs)
+		}
+	}
+	return delivered, nil
+}
+
+// isSpec tells a key whose change needs a round from a status or a
+// monitor's membership.
+func isSpec(key string) bool {
+	return !strings.HasPrefix(key, vda.PrefixStatus) && !strings.HasPrefix(key, MembersPrefix)
+}
+
+func (c *SnapshotCache) changedLocked() {
+	close(c.updated)
+	c.updated = make(chan struct{})
+}
+
+func (c *SnapshotCache) revision() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.rev
+}
+
+// Snapshot returns the cache's current snapshot, waiting for its first
+// List (or for ctx).
+func (c *SnapshotCache) Snapshot(ctx context.Context) (*Snapshot, error) { return c.AtLeast(ctx, 0) }
+
+// AtLeast returns a snapshot at revision rev or later, waiting for the
+// watch to deliver it (or for ctx). rev should be the revision of a write
+// under vda.Prefix: the cache learns of no other.
+func (c *SnapshotCache) AtLeast(ctx context.Context, rev int64) (*Snapshot, error) {
+	for {
+		c.mu.Lock()
+		if c.st != nil && c.st.rev >= rev {
+			snap, from := c.viewLocked()
+			c.mu.Unlock()
+			if from != nil {
+				// Outside the lock: the index may take a while to build.
+				snap.indexOnce.Do(func() { snap.ix = from.index() })
+			}
+			return snap, nil
+		}
+		updated := c.updated
+		c.mu.Unlock()
+		select {
+		case <-updated:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("monitor: snapshot at revision %d: %w", rev, ctx.Err())
+		}
+	}
+}
+
+// viewLocked returns the view of the state, and the earlier view whose
+// index it can share if it is new and no PD, DA or exporter changed since.
+func (c *SnapshotCache) viewLocked() (*Snapshot, *Snapshot) {
+	if c.last != nil {
+		return c.last, nil
+	}
+	snap, specsChanged := c.st.view()
+	from := c.prev
+	if specsChanged {
+		from = nil
+	}
+	c.last, c.prev = snap, snap
+	return snap, from
+}
