@@ -69,7 +69,7 @@ type planner struct {
 	listeners map[string]*agentpb.Transport
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
-	vols volumes // each DA's snapshots and clones
+	vols volumes  // each DA's snapshots and clones
 	das  []string // the DAs' names, sorted (sorted once: every node's state reads them)
 }
 
