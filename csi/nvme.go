@@ -143,7 +143,15 @@ func parseListSubsys(out []byte) ([]subsys, error) {
 		if err := json.Unmarshal(out, &h); err != nil {
 			return nil, fmt.Errorf("nvme list-subsys: %w", err)
 		}
-		subs = h.Subsystems
+		// 1.x prints a subsystem's Name and NQN and its Paths as two
+		// consecutive objects.
+		for _, x := range h.Subsystems {
+			if x.NQN == "" && len(subs) > 0 {
+				subs[len(subs)-1].Paths = append(subs[len(subs)-1].Paths, x.Paths...)
+				continue
+			}
+			subs = append(subs, x)
+		}
 	}
 	return subs, nil
 }
