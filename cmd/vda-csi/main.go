@@ -1,0 +1,130 @@
+// Command vda-csi is VDA's Kubernetes CSI driver (package csi): one binary
+// for the controller plugin (next to the provisioner, attacher and resizer
+// sidecars; it talks to the portal with mutual TLS) and the node plugin
+// (a DaemonSet; it connects volumes with nvme-cli).
+//
+//	vda-csi --mode controller --endpoint unix:///csi/csi.sock --addr-port portal.vda:9520 \
+//	    --tls-cert /tls/csi.crt --tls-key /tls/csi.key --tls-ca /tls/ca.crt
+//	vda-csi --mode node --endpoint unix:///csi/csi.sock --host-nqn "$(cat /etc/nvme/hostnqn)"
+//
+// It serves until SIGTERM or SIGINT. Usage errors exit with status 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+
+	"github.com/vda-io/vda/csi"
+	"github.com/vda-io/vda/internal/portalcli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+// run serves until ctx ends; ready, if set, is closed once it listens.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- struct{}) int {
+	fs := pflag.NewFlagSet("vda-csi", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var portal portalcli.Conn
+	portal.Register(fs)
+	mode := fs.String("mode", "both", "controller, node or both")
+	endpoint := fs.String("endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path or tcp://host:port)")
+	nodeID := fs.String("node-id", "", "the node's CSI ID: its host NQN (same as --host-nqn)")
+	hostNQN := fs.String("host-nqn", "", "the node's NVMe host NQN (default: /etc/nvme/hostnqn)")
+	hostID := fs.String("host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
+	defSize := fs.Int64("default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
+	maxVols := fs.Int64("max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "Error: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usage("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := csi.Config{DefaultVolumeBytes: *defSize, MaxVolumesPerNode: *maxVols}
+	var ctrl, node bool
+	switch *mode {
+	case "controller":
+		ctrl = true
+	case "node":
+		node = true
+	case "both":
+		ctrl, node = true, true
+	default:
+		return usage("--mode %q: want controller, node or both", *mode)
+	}
+	if ctrl {
+		client, err := portal.Client()
+		if err != nil {
+			return usage("%v", err)
+		}
+		defer func() { _ = portal.Close() }()
+		cfg.Portal = client
+	}
+	if node {
+		nqn := *hostNQN
+		if nqn == "" {
+			nqn = *nodeID
+		}
+		if nqn == "" {
+			b, err := os.ReadFile("/etc/nvme/hostnqn")
+			if err != nil {
+				return usage("--host-nqn missing and /etc/nvme/hostnqn unreadable: %v", err)
+			}
+			nqn = strings.TrimSpace(string(b))
+		}
+		if *nodeID != "" && *nodeID != nqn {
+			return usage("--node-id %q differs from --host-nqn %q: the node ID is the host NQN", *nodeID, nqn)
+		}
+		id := *hostID
+		if id == "" {
+			if b, err := os.ReadFile("/etc/nvme/hostid"); err == nil {
+				id = strings.TrimSpace(string(b))
+			}
+		}
+		cfg.NodeID = nqn
+		cfg.Connector = &csi.NVMeConnector{HostID: id}
+	}
+	d, err := csi.New(cfg)
+	if err != nil {
+		return usage("%v", err)
+	}
+	l, err := csi.Listen(*endpoint)
+	if err != nil {
+		return usage("%v", err)
+	}
+	s := grpc.NewServer()
+	d.Register(s)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	if ready != nil {
+		close(ready)
+	}
+	select {
+	case <-ctx.Done():
+		s.GracefulStop()
+		return 0
+	case err := <-done:
+		fmt.Fprintf(stderr, "Error: serve: %v\n", err)
+		return 1
+	}
+}
