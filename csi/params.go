@@ -99,3 +99,11 @@ func (v volumeParams) daConf() string {
 	b, _ := json.Marshal(map[string]int{"stripe_count": v.stripeCount, "stripe_size_kb": v.stripeSizeKB})
 	return string(b)
 }
+
+// CheckParameters reports whether p is a valid set of StorageClass
+// parameters for this driver (what CreateVolume would accept), so that
+// manifests can be checked before they reach a cluster.
+func CheckParameters(p map[string]string) error {
+	_, err := parseParams(p)
+	return err
+}
