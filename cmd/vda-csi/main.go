@@ -34,19 +34,37 @@ func main() {
 	os.Exit(code)
 }
 
-// run serves until ctx ends; ready, if set, is closed once it listens.
-func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- struct{}) int {
+// options are vda-csi's flags.
+type options struct {
+	portal   portalcli.Conn
+	mode     string
+	endpoint string
+	nodeID   string
+	hostNQN  string
+	hostID   string
+	defSize  int64
+	maxVols  int64
+}
+
+// newFlags is vda-csi's flag set, writing usage to stderr.
+func newFlags(stderr io.Writer) (*pflag.FlagSet, *options) {
 	fs := pflag.NewFlagSet("vda-csi", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var portal portalcli.Conn
-	portal.Register(fs)
-	mode := fs.String("mode", "both", "controller, node or both")
-	endpoint := fs.String("endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path or tcp://host:port)")
-	nodeID := fs.String("node-id", "", "the node's CSI ID: its host NQN (same as --host-nqn)")
-	hostNQN := fs.String("host-nqn", "", "the node's NVMe host NQN (default: /etc/nvme/hostnqn)")
-	hostID := fs.String("host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
-	defSize := fs.Int64("default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
-	maxVols := fs.Int64("max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	o := &options{}
+	o.portal.Register(fs)
+	fs.StringVar(&o.mode, "mode", "both", "controller, node or both")
+	fs.StringVar(&o.endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path or tcp://host:port)")
+	fs.StringVar(&o.nodeID, "node-id", "", "the node's CSI ID: its host NQN (same as --host-nqn)")
+	fs.StringVar(&o.hostNQN, "host-nqn", "", "the node's NVMe host NQN (default: /etc/nvme/hostnqn)")
+	fs.StringVar(&o.hostID, "host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
+	fs.Int64Var(&o.defSize, "default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
+	fs.Int64Var(&o.maxVols, "max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	return fs, o
+}
+
+// run serves until ctx ends; ready, if set, is closed once it listens.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- struct{}) int {
+	fs, o := newFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -60,9 +78,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	if fs.NArg() > 0 {
 		return usage("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := csi.Config{DefaultVolumeBytes: *defSize, MaxVolumesPerNode: *maxVols}
+	cfg := csi.Config{DefaultVolumeBytes: o.defSize, MaxVolumesPerNode: o.maxVols}
 	var ctrl, node bool
-	switch *mode {
+	switch o.mode {
 	case "controller":
 		ctrl = true
 	case "node":
@@ -70,20 +88,20 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	case "both":
 		ctrl, node = true, true
 	default:
-		return usage("--mode %q: want controller, node or both", *mode)
+		return usage("--mode %q: want controller, node or both", o.mode)
 	}
 	if ctrl {
-		client, err := portal.Client()
+		client, err := o.portal.Client()
 		if err != nil {
 			return usage("%v", err)
 		}
-		defer func() { _ = portal.Close() }()
+		defer func() { _ = o.portal.Close() }()
 		cfg.Portal = client
 	}
 	if node {
-		nqn := *hostNQN
+		nqn := o.hostNQN
 		if nqn == "" {
-			nqn = *nodeID
+			nqn = o.nodeID
 		}
 		if nqn == "" {
 			b, err := os.ReadFile("/etc/nvme/hostnqn")
@@ -92,10 +110,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 			}
 			nqn = strings.TrimSpace(string(b))
 		}
-		if *nodeID != "" && *nodeID != nqn {
-			return usage("--node-id %q differs from --host-nqn %q: the node ID is the host NQN", *nodeID, nqn)
+		if o.nodeID != "" && o.nodeID != nqn {
+			return usage("--node-id %q differs from --host-nqn %q: the node ID is the host NQN", o.nodeID, nqn)
 		}
-		id := *hostID
+		id := o.hostID
 		if id == "" {
 			if b, err := os.ReadFile("/etc/nvme/hostid"); err == nil {
 				id = strings.TrimSpace(string(b))
@@ -108,7 +126,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	if err != nil {
 		return usage("%v", err)
 	}
-	l, err := csi.Listen(*endpoint)
+	l, err := csi.Listen(o.endpoint)
 	if err != nil {
 		return usage("%v", err)
 	}
