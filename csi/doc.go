@@ -19,7 +19,11 @@
 // xfs) and mounts it at the staging path, or for a block volume binds the
 // device to a file there; NodePublishVolume bind-mounts the staging path.
 //
-// Snapshots are not offered yet: VDA's snapshots and clones live inside
-// their DA, so a volume made from a snapshot would be a clone of another
-// DA with its own lifetime rules; the driver advertises only what works.
+// Snapshots and cloning are not offered: VDA's snapshots and clones live
+// inside their DA (a DA with snapshots cannot be deleted, a snapshot with
+// a dependent clone neither), which does not fit CSI's independent
+// snapshot and volume lifetimes. Nor is topology: a location is a failure
+// domain for placement, every volume is reachable from every node, and
+// the portal's placement takes no location constraint. The driver
+// advertises only what works (README, "Kubernetes (CSI driver)").
 package csi
