@@ -36,6 +36,7 @@ import (
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 )
@@ -98,7 +99,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/vda-io/vda/csi"
 	"github.com/vda-io/vda/internal/portalcli"
+	"github.com/vda-io/vda/internal/version"
 )
 
 func main() {
@@ -47,11 +48,16 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	hostID := fs.String("host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
 	defSize := fs.Int64("default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
 	maxVols := fs.Int64("max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	showVersion := fs.Bool("version", false, "print the version (module version and VCS revision) and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		version.Print(stderr, "vda-csi")
+		return 0
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "Error: "+format+"\n", a...)

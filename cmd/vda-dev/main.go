@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vda-io/vda/devcluster"
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/mtls"
 )
 
@@ -48,11 +49,15 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
 	fs.BoolVar(&cfg.Register, "register", true, "add the nodes and one aio PD per disk node (false: do the tutorial's dn/pd/cn create steps yourself)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without TLS (by default the cluster makes a CA and role certificates in --data-dir/tls)")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
+	showVersion := version.Flag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vda-dev [flags]\n\nRuns a whole VDA cluster on the fake SPDK on this machine.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return cfg, "", err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return cfg, "", err
 	}
 	if fs.NArg() > 0 {
@@ -66,6 +71,10 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- *devcluster.Cluster) int {
 	cfg, level, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, version.ErrRequested) {
+		version.Print(stdout, "vda-dev")
 		return 0
 	}
 	if err != nil {

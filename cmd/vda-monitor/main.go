@@ -44,6 +44,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
@@ -95,7 +96,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		"a node busy with a push this long may stay silent without it counting (0: none; it delays the detection of a node that hangs mid-push)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	c.tls.Register(fs, "monitor certificate (vda://monitor/<name>), presented to agents and health clients")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
@@ -65,7 +66,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
 	c.tlsFlags.Register(fs, "portal certificate (vda://portal/<name>, with the IP or DNS name clients dial)")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
