@@ -46,3 +46,21 @@ func Main[C any](ctx context.Context, name string, args []string, stderr io.Writ
 	}
 	return ExitOK
 }
+
+// Together runs every fn under one context until the first returns, then
+// cancels the others and waits for them. It returns the first error (nil
+// when the first to return returned nil).
+func Together(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errc <- fn(ctx) }()
+	}
+	first := <-errc
+	cancel()
+	for range len(fns) - 1 {
+		<-errc
+	}
+	return first
+}
