@@ -236,8 +236,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := portal.New(portal.Config{Cluster: api, Logger: c.log.Named("portal"), TLS: c.tlsOf(mtls.RolePortal),
-		Insecure: c.cfg.Insecure, Metrics: c.portalMetrics})
+	pcfg := portal.Config{Cluster: api, Logger: c.log.Named("portal"), TLS: c.tlsOf(mtls.RolePortal), Insecure: c.cfg.Insecure}
+	if c.portalMetrics != nil { // not a typed nil in the interface
+		pcfg.Metrics = c.portalMetrics
+	}
+	srv, err := portal.New(pcfg)
 	if err != nil {
 		_ = lis.Close()
 		return err
