@@ -109,8 +109,9 @@ type Config struct {
 
 // Metrics observes an agent. Calls must not block for long.
 type Metrics interface {
-	// Synced: one Sync that reached SPDK ended after d, having issued rpcs
-	// SPDK calls (0 when not observed); err is nil when it applied.
+	// Synced: one Sync was applied in d, having issued rpcs SPDK calls (0
+	// when not observed), or (err not nil) was refused because SPDK did not
+	// answer.
 	Synced(d time.Duration, rpcs int, err error)
 	// SPDKCall: one SPDK JSON-RPC call ended; err is an *spdk.Error for
 	// an SPDK error reply.

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 )
 
@@ -15,15 +16,18 @@ import (
 type recordMetrics struct {
 	mu      sync.Mutex
 	syncs   []int // RPCs per Sync
+	refused int
 	methods map[string]int
 }
 
 func (r *recordMetrics) Synced(_ time.Duration, rpcs int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err == nil {
-		r.syncs = append(r.syncs, rpcs)
+	if err != nil {
+		r.refused++
+		return
 	}
+	r.syncs = append(r.syncs, rpcs)
 }
 
 func (r *recordMetrics) SPDKCall(method string, _ time.Duration, _ error) {
@@ -55,6 +59,16 @@ func TestMetricsAndReady(t *testing.T) {
 	require.Positive(t, m.methods["bdev_lvol_create"])
 	m.mu.Unlock()
 
+	h, err := c.Health(ctx, &agentpb.HealthRequest{})
+	require.NoError(t, err)
 	fake.Close()
 	require.Error(t, r.a.Ready(ctx), "SPDK is gone")
+	req := dnRequest(8, node, pd, vd, da, cntlr, 1)
+	req.AgentId = h.AgentId
+	_, err = srvDialRaw(t, r.addr).Sync(ctx, req)
+	require.Error(t, err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.Equal(t, 1, m.refused)
+	require.Len(t, m.syncs, 1)
 }

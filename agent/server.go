@@ -274,6 +274,9 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 		return nil, err
 	}
 	if _, err := a.health.SpdkGetVersion(ctx); err != nil {
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.Synced(0, 0, err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := a.guard.accept(gen, epochs); err != nil {

@@ -33,7 +33,7 @@ func NewAgent(reg prometheus.Registerer) (*Agent, error) {
 		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "syncs_total",
 			Help: "Syncs (desired state pushed by a monitor) the agent applied."}),
 		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_errors_total",
-			Help: "Syncs that failed after reaching SPDK."}),
+			Help: "Syncs refused because SPDK did not answer."}),
 		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_duration_seconds",
 			Help: "Time to apply one Sync.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		syncRPCs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_spdk_rpcs",

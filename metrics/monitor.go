@@ -95,18 +95,20 @@ func (m *Monitor) NodeTransition(id string, _, to failover.State) {
 	}
 }
 
-// FailedOver implements monitor.Metrics. The duration is observed when
-// the node's failure was seen by this monitor (not after a takeover of a
-// node already failed).
+// FailedOver implements monitor.Metrics. Every failover is observed in
+// the duration histogram, with 0 when this monitor did not see the node's
+// failure first (so its count is the failovers').
 func (m *Monitor) FailedOver(id string, arrays int) {
 	m.failovers.Inc()
 	m.moved.Add(float64(arrays))
 	m.mu.Lock()
 	at, ok := m.failedAt[id]
 	m.mu.Unlock()
+	var d time.Duration
 	if ok {
-		m.failTime.Observe(m.now().Sub(at).Seconds())
+		d = m.now().Sub(at)
 	}
+	m.failTime.Observe(d.Seconds())
 }
 
 // Cluster implements monitor.Metrics.
