@@ -100,6 +100,22 @@ type Config struct {
 	// is always read): the fake SPDK's (spdk/spdktest/blockdev.LvstoreName)
 	// where the agent drives one.
 	LvstoreLabels []LvstoreLabelReader
+	// Metrics, when set, observes every Sync and, when the agent makes its
+	// SPDK client (SPDK nil), every SPDK call of the Syncs (package metrics
+	// implements it over Prometheus); nil means none. An embedder passing
+	// SPDK observes its calls with spdk.WithObserver.
+	Metrics Metrics
+}
+
+// Metrics observes an agent. Calls must not block for long.
+type Metrics interface {
+	// Synced: one Sync was applied in d, having issued rpcs SPDK calls (0
+	// when not observed), or (err not nil) was refused because SPDK did not
+	// answer.
+	Synced(d time.Duration, rpcs int, err error)
+	// SPDKCall: one SPDK JSON-RPC call ended; err is an *spdk.Error for
+	// an SPDK error reply.
+	SPDKCall(method string, d time.Duration, err error)
 }
 
 // DefaultConfig returns a Config for role with the defaults filled in. The

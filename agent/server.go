@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,6 +47,7 @@ type Agent struct {
 	bootID     string
 	grpc       *grpc.Server
 	syncSlot   chan struct{} // one Sync at a time
+	spdkCalls  atomic.Int64  // calls on spdk, for Metrics
 	stopCtx    context.Context
 	stop       context.CancelFunc // when Serve stops: cancels running Syncs
 	closeOnce  sync.Once
@@ -81,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 	a.allow, _ = parseAllowList(cfg.AllowedCallers) // validated by withDefaults
 	a.spdk = cfg.SPDK
 	if a.spdk == nil {
-		if a.spdk, err = spdk.New(cfg.SPDKAddr, spdk.WithLogger(a.log)); err != nil {
+		if a.spdk, err = spdk.New(cfg.SPDKAddr, spdk.WithLogger(a.log), spdk.WithObserver(a.observeSPDK)); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		a.ownsSPDK = true
@@ -272,12 +274,15 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 		return nil, err
 	}
 	if _, err := a.health.SpdkGetVersion(ctx); err != nil {
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.Synced(0, 0, err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := a.guard.accept(gen, epochs); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start, rpcs := time.Now(), a.spdkCalls.Load()
 	var objs []*agentpb.ObjectStatus
 	if a.dn != nil {
 		objs = a.dn.sync(ctx, req.GetDn())
@@ -285,6 +290,9 @@ func (a *Agent) Sync(ctx context.Context, req *agentpb.SyncRequest) (*agentpb.Sy
 		objs = a.cn.sync(ctx, req.GetCn())
 	}
 	a.log.Debug("sync applied", "generation", gen, "objects", len(objs), "duration", time.Since(start))
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics.Synced(time.Since(start), int(a.spdkCalls.Load()-rpcs), nil)
+	}
 	return &agentpb.SyncReply{Generation: gen, Objects: objs, InstanceId: a.InstanceID()}, nil
 }
 

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
@@ -82,6 +84,11 @@ type Config struct {
 	Insecure bool
 	// Logger receives every component's logs; nil is silent.
 	Logger hclog.Logger
+	// Metrics, when set, gets the portal's, the monitor's and every
+	// agent's metrics (package metrics), the agents' with a node label
+	// (dn0, cn1, ...). New registers them, so one Registerer serves one
+	// Cluster; nil means none.
+	Metrics prometheus.Registerer
 }
 
 // Cluster is a whole VDA cluster in one process: a store, a portal, a
@@ -99,6 +106,10 @@ type Cluster struct {
 	nodes []*Node
 	st    store.Store
 	api   *vda.Cluster
+	mon   *monitor.Monitor // while it runs
+
+	portalMetrics  *metrics.Portal
+	monitorMetrics *metrics.Monitor
 }
 
 // New validates cfg and lays out the cluster; Run starts it.
@@ -155,6 +166,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	for i := range cfg.CNs {
 		c.nodes = append(c.nodes, c.layout(RoleCN, i, 14+cfg.DNs+i))
+	}
+	if err := c.newMetrics(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -222,8 +236,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := portal.New(portal.Config{Cluster: api, Logger: c.log.Named("portal"), TLS: c.tlsOf(mtls.RolePortal),
-		Insecure: c.cfg.Insecure})
+	pcfg := portal.Config{Cluster: api, Logger: c.log.Named("portal"), TLS: c.tlsOf(mtls.RolePortal), Insecure: c.cfg.Insecure}
+	if c.portalMetrics != nil { // not a typed nil in the interface
+		pcfg.Metrics = c.portalMetrics
+	}
+	srv, err := portal.New(pcfg)
 	if err != nil {
 		_ = lis.Close()
 		return err
@@ -248,10 +265,21 @@ func (c *Cluster) Run(ctx context.Context) error {
 	mcfg := monitor.DefaultConfig(st, "dev-monitor")
 	mcfg.Failover, mcfg.Logger = c.cfg.Failover, c.log.Named("monitor")
 	mcfg.TLS, mcfg.Insecure = c.tlsOf(mtls.RoleMonitor), c.cfg.Insecure
+	if c.monitorMetrics != nil {
+		mcfg.Metrics = c.monitorMetrics
+	}
 	mon, err := monitor.New(mcfg)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.mon = mon
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.mon = nil
+		c.mu.Unlock()
+	}()
 	wg.Go(func() { errc <- mon.Run(ctx) })
 	if c.cfg.Register {
 		if err := c.waitCapacity(ctx, errc); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
@@ -41,6 +42,8 @@ type Node struct {
 	nvmfPort  int
 	agentRes  *reserve.Port // held while the cluster runs (see Ports)
 	nvmfRes   *reserve.Port
+
+	metrics *metrics.Agent // nil: none
 
 	mu      sync.Mutex
 	running bool
@@ -193,6 +196,9 @@ func (n *Node) Restart(ctx context.Context) error {
 	acfg.AioDirs = []string{n.c.cfg.DataDir}
 	acfg.LvstoreLabels = []agent.LvstoreLabelReader{blockdev.LvstoreName}
 	acfg.Logger = log.Named("agent")
+	if n.metrics != nil {
+		acfg.Metrics = n.metrics
+	}
 	// Only the monitor's certificate may drive the agents, and only from
 	// the cluster's own addresses.
 	acfg.AllowedCallers = []string{n.c.cfg.IPPrefix + "0/24", "127.0.0.0/8"}

@@ -90,7 +90,38 @@ type Config struct {
 	// Now is the clock of health observations and status times; nil
 	// means time.Now.
 	Now func() time.Time
+	// Metrics, when set, observes pushes, probes, health transitions and
+	// failovers (package metrics implements it over Prometheus); nil means
+	// none.
+	Metrics Metrics
 }
+
+// Metrics observes a monitor. Calls come from many goroutines and must not
+// block for long.
+type Metrics interface {
+	// Pushed: one Sync of node (its name) ended after d; err is nil when
+	// the agent applied it.
+	Pushed(node string, d time.Duration, err error)
+	// Probed: one health probe of node (its name) ended; miss is "" when
+	// the agent answered, else "refused" or "silent".
+	Probed(node string, miss string)
+	// NodeTransition: the health of the node with ID id changed.
+	NodeTransition(id string, from, to failover.State)
+	// FailedOver: arrays whose primary was on the failed node with ID id
+	// were committed to new primaries.
+	FailedOver(id string, arrays int)
+	// Cluster: what the monitor's last round saw.
+	Cluster(ClusterStats)
+}
+
+// nopMetrics is the Metrics of a Config without one.
+type nopMetrics struct{}
+
+func (nopMetrics) Pushed(string, time.Duration, error)                   {}
+func (nopMetrics) Probed(string, string)                                 {}
+func (nopMetrics) NodeTransition(string, failover.State, failover.State) {}
+func (nopMetrics) FailedOver(string, int)                                {}
+func (nopMetrics) Cluster(ClusterStats)                                  {}
 
 // DefaultConfig returns the defaults for monitor id over s: 5 s lease,
 // 30 s resync, rounds at least 50 ms apart, 2 min sync timeout (the agent's own: a Sync that cannot
@@ -157,6 +188,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	return c
 }

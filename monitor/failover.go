@@ -134,6 +134,13 @@ func (a storeActuator) Commit(ctx context.Context, fence failover.Fence, moves [
 		prev = a.m.committed.Load()
 	}
 	a.m.log.Debug("failover committed", "das", len(moves), "revision", res.Revision)
+	byNode := map[string]int{}
+	for _, mv := range moves {
+		byNode[mv.Decision.OldPrimary.CNID]++
+	}
+	for id, n := range byNode {
+		a.m.cfg.Metrics.FailedOver(id, n)
+	}
 	a.m.goAsync(func() {
 		if _, err := a.m.writeAll(ctx, edits); err != nil && ctx.Err() == nil {
 			a.m.log.Warn("cannot write disk array status", "error", err)

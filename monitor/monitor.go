@@ -46,6 +46,9 @@ type Monitor struct {
 	problems string             // last logged, to log changes only
 
 	async sync.WaitGroup // status writes and failover phases
+
+	emptyMu                 sync.Mutex
+	emptySince, emptyWarned time.Time // warnEmpty's
 }
 
 // New validates cfg and returns a Monitor; Run starts it.
@@ -198,6 +201,7 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 	plan := Build(snap)
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
+	m.observeCluster(snap)
 	return res.Wake, nil
 }
 
@@ -338,6 +342,9 @@ func (m *Monitor) healthOf(id string) failover.State { return m.engine.State(id)
 // onTransition is the engine's hook: the node's worker acts on a health
 // change of its node.
 func (m *Monitor) onTransition(tr failover.Transition, o failover.Observation) {
+	if tr.From != tr.To {
+		m.cfg.Metrics.NodeTransition(tr.Node, tr.From, tr.To)
+	}
 	m.mu.Lock()
 	w := m.workers[tr.Node]
 	m.mu.Unlock()

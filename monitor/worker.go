@@ -349,6 +349,7 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	w.syncSince.Store(time.Now().UnixNano())
 	reply, err := w.client.Sync(ctx, req)
 	w.syncSince.Store(0)
+	w.m.cfg.Metrics.Pushed(w.name, time.Since(start), err)
 	// A failover's next phase need not wait for this node's status writes.
 	w.attempted(snap.Revision)
 	if err != nil && ctx.Err() == context.Canceled && w.ctx.Err() == nil {
@@ -525,8 +526,11 @@ var _ failover.BusyProber = (*worker)(nil)
 func (w *worker) Probe(ctx context.Context, _ string) failover.Observation {
 	reply, err := w.probeOnce(ctx)
 	if err != nil {
-		return failover.Observation{Miss: missOf(err), Err: err}
+		miss := missOf(err)
+		w.m.cfg.Metrics.Probed(w.name, miss.String())
+		return failover.Observation{Miss: miss, Err: err}
 	}
+	w.m.cfg.Metrics.Probed(w.name, "")
 	return failover.Observation{OK: true, Instance: reply.GetInstanceId()}
 }
 

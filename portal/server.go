@@ -35,6 +35,9 @@ type Config struct {
 	// Insecure serves plaintext: anyone who reaches the port can change the
 	// cluster. New refuses a Config with neither TLS nor Insecure.
 	Insecure bool
+	// Metrics, when set, observes every unary call with its status code and
+	// latency (package metrics implements it); nil means none.
+	Metrics Metrics
 }
 
 // DefaultConfig returns a Config serving c with mutual TLS t.
@@ -58,6 +61,8 @@ type Server struct {
 	c    *vda.Cluster
 	log  hclog.Logger
 	grpc *grpc.Server
+
+	metrics Metrics
 }
 
 // New returns a Server for cfg.
@@ -65,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cluster == nil {
 		return nil, fmt.Errorf("%w: no cluster", ErrConfig)
 	}
-	s := &Server{c: cfg.Cluster, log: cfg.Logger}
+	s := &Server{c: cfg.Cluster, log: cfg.Logger, metrics: cfg.Metrics}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
@@ -90,7 +95,7 @@ func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
 		}
 		s.log.Warn("INSECURE: no TLS: anyone who reaches the portal can change or delete the cluster's arrays")
 		return []grpc.ServerOption{grpc.ForceServerCodecV2(codec),
-			grpc.ChainUnaryInterceptor(s.logging, codec.rejectMalformed, s.recovery)}, nil
+			grpc.ChainUnaryInterceptor(s.observe, s.logging, codec.rejectMalformed, s.recovery)}, nil
 	}
 	id, err := cfg.TLS.Identity()
 	if err != nil {
@@ -105,7 +110,7 @@ func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
 	}
 	p := Policy()
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(s.roles(mtls.UnaryServerInterceptor(p)), s.logging, codec.rejectMalformed, s.recovery),
+		grpc.ChainUnaryInterceptor(s.observe, s.roles(mtls.UnaryServerInterceptor(p)), s.logging, codec.rejectMalformed, s.recovery),
 		grpc.ChainStreamInterceptor(mtls.StreamServerInterceptor(p))}, nil
 }
 

@@ -26,6 +26,7 @@ type options struct {
 	logger      hclog.Logger
 	dialTimeout time.Duration
 	callTimeout time.Duration
+	observe     func(method string, d time.Duration, err error)
 }
 
 // WithLogger sets the logger. Wire traffic is logged at Trace; nothing is logged by default.
@@ -36,6 +37,13 @@ func WithLogger(l hclog.Logger) Option {
 // WithDialTimeout bounds each connection attempt (DefaultDialTimeout if zero or unset).
 func WithDialTimeout(d time.Duration) Option {
 	return func(o *options) { o.dialTimeout = d }
+}
+
+// WithObserver has every call reported to fn when it ends, with its
+// duration and error (an *Error for an SPDK error reply): for metrics. fn
+// runs on the caller's goroutine and must not block.
+func WithObserver(fn func(method string, d time.Duration, err error)) Option {
+	return func(o *options) { o.observe = fn }
 }
 
 // WithCallTimeout bounds calls whose context has no deadline (by default such a call waits as
@@ -52,6 +60,7 @@ type Client struct {
 	log           hclog.Logger
 	dialTimeout   time.Duration
 	callTimeout   time.Duration
+	observe       func(method string, d time.Duration, err error)
 
 	nextID atomic.Uint64
 	conns  atomic.Uint64 // successful dials, for Conns
@@ -101,6 +110,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		log:         o.logger.Named("spdk").With("addr", addr),
 		dialTimeout: o.dialTimeout,
 		callTimeout: o.callTimeout,
+		observe:     o.observe,
 	}, nil
 }
 
@@ -205,7 +215,11 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 // Call invokes method with params (nil for none; otherwise anything encoding/json turns into a
 // JSON object) and decodes the result into result (nil to ignore it). SPDK's error replies
 // come back as *Error. The context bounds the whole call, including reconnecting.
-func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+func (c *Client) Call(ctx context.Context, method string, params, result any) (err error) {
+	if c.observe != nil {
+		start := time.Now()
+		defer func() { c.observe(method, time.Since(start), err) }()
+	}
 	var raw json.RawMessage
 	if params != nil {
 		b, err := json.Marshal(params)

@@ -33,9 +33,12 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 )
@@ -64,6 +67,7 @@ type options struct {
 	listener string
 	port     int
 	logLevel string
+	metrics  string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -98,7 +102,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
 	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&o.metrics, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -147,11 +156,35 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.
 
 func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Addr) error {
 	o.cfg.Logger = log
+	var reg *prometheus.Registry
+	if o.metrics != "" {
+		reg = metrics.NewRegistry()
+		m, err := metrics.NewAgent(reg)
+		if err != nil {
+			return err
+		}
+		o.cfg.Metrics = m
+	}
 	a, err := agent.New(o.cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = a.Close() }()
+	if reg != nil {
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ctx = ctx2
+		addr, stop, err := metrics.Start(ctx, o.metrics, metrics.Handler(reg, a.Ready), func(err error) {
+			log.Error("metrics server failed", "error", err)
+			cancel()
+		})
+		if err != nil {
+			cancel()
+			return err
+		}
+		defer stop()
+		log.Info("serving metrics", "addr", addr.String())
+	}
 	lis, err := net.Listen("tcp", o.cfg.ListenAddr)
 	if err != nil {
 		return err

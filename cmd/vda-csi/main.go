@@ -25,6 +25,7 @@ import (
 
 	"github.com/vda-io/vda/csi"
 	"github.com/vda-io/vda/internal/portalcli"
+	"github.com/vda-io/vda/internal/version"
 )
 
 func main() {
@@ -44,6 +45,7 @@ type options struct {
 	hostID   string
 	defSize  int64
 	maxVols  int64
+	version  bool
 }
 
 // newFlags is vda-csi's flag set, writing usage to stderr.
@@ -59,6 +61,7 @@ func newFlags(stderr io.Writer) (*pflag.FlagSet, *options) {
 	fs.StringVar(&o.hostID, "host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
 	fs.Int64Var(&o.defSize, "default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
 	fs.Int64Var(&o.maxVols, "max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	fs.BoolVar(&o.version, "version", false, "print the version (module version and VCS revision) and exit")
 	return fs, o
 }
 
@@ -70,6 +73,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 			return 0
 		}
 		return 2
+	}
+	if o.version {
+		version.Print(stderr, "vda-csi")
+		return 0
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "Error: "+format+"\n", a...)

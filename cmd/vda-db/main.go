@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/store/sqlstore"
 	_ "github.com/vda-io/vda/store/sqlstore/mysql"    // mysql://
 	_ "github.com/vda-io/vda/store/sqlstore/postgres" // postgresql://
@@ -57,7 +58,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dbURI, "db-uri", os.Getenv("VDA_DB_URI"),
 		"database URI: postgresql://, postgres://, mysql:// or sqlite:// (default $VDA_DB_URI)")
 	fs.DurationVar(&c.timeout, "timeout", time.Minute, "give up after this long")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -82,6 +87,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if errors.Is(err, version.ErrRequested) {
+		version.Print(stdout, "vda-db")
 		return exitOK
 	}
 	if err != nil {

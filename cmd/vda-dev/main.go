@@ -23,8 +23,11 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vda-io/vda/devcluster"
+	"github.com/vda-io/vda/internal/version"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/mtls"
 )
 
@@ -35,8 +38,14 @@ func main() {
 	os.Exit(code)
 }
 
-func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
+// options are vda-dev's flags beyond the cluster's Config.
+type options struct {
+	logLevel, metricsAddr string
+}
+
+func parse(args []string, stderr io.Writer) (devcluster.Config, options, error) {
 	var cfg devcluster.Config
+	var o options
 	fs := flag.NewFlagSet("vda-dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", ".vda-dev", "where the store, disk images and agent state live")
@@ -47,36 +56,67 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, string, error) {
 	fs.BoolVar(&cfg.AnyPorts, "any-ports", false, "use free ports instead of the tutorial's")
 	fs.BoolVar(&cfg.Register, "register", true, "add the nodes and one aio PD per disk node (false: do the tutorial's dn/pd/cn create steps yourself)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without TLS (by default the cluster makes a CA and role certificates in --data-dir/tls)")
-	logLevel := fs.String("log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&o.logLevel, "log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
+		"address (host:port) serving every component's Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
+	showVersion := version.Flag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vda-dev [flags]\n\nRuns a whole VDA cluster on the fake SPDK on this machine.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", err
+		return cfg, o, err
+	}
+	if err := version.Check(showVersion); err != nil {
+		return cfg, o, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return cfg, o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	return cfg, *logLevel, nil
+	return cfg, o, nil
 }
 
 // run runs the cluster until ctx ends; ready, if not nil, receives it once
 // it serves.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- *devcluster.Cluster) int {
-	cfg, level, err := parse(args, stderr)
+	cfg, o, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, version.ErrRequested) {
+		version.Print(stdout, "vda-dev")
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "vda-dev:", err)
 		return 2
 	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-dev", Output: stderr, Level: hclog.LevelFromString(level)})
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-dev", Output: stderr, Level: hclog.LevelFromString(o.logLevel)})
+	var reg *prometheus.Registry
+	if o.metricsAddr != "" {
+		reg = metrics.NewRegistry()
+		cfg.Metrics = reg
+	}
 	c, err := devcluster.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "vda-dev:", err)
 		return 2
+	}
+	var metricsURL string
+	if reg != nil {
+		mctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ctx = mctx
+		addr, stop, err := metrics.Start(ctx, o.metricsAddr, metrics.Handler(reg, c.ReadyCheck), func(err error) {
+			fmt.Fprintln(stderr, "vda-dev:", err)
+			cancel()
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "vda-dev:", err)
+			return 1
+		}
+		defer stop()
+		metricsURL = "http://" + addr.String() + "/metrics"
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
@@ -86,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return 1
 	case <-c.Ready():
 	}
-	printBanner(stdout, cfg, c)
+	printBanner(stdout, cfg, c, metricsURL)
 	if ready != nil {
 		ready <- c
 	}
@@ -98,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	return 0
 }
 
-func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster) {
+func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster, metricsURL string) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	store := cfg.StoreURI
 	if store == "" {
@@ -108,6 +148,9 @@ func printBanner(w io.Writer, cfg devcluster.Config, c *devcluster.Cluster) {
 	p("  store    %s", store)
 	p("  portal   %s", c.PortalAddr())
 	p("  monitor  in process")
+	if metricsURL != "" {
+		p("  metrics  %s (also /healthz, /readyz)", metricsURL)
+	}
 	for _, n := range c.Nodes() {
 		line := fmt.Sprintf("  %-8s agent %s  nvme-of %s:%s  spdk %s", n.ShortName(), n.Name(),
 			n.Listener().TrAddr, n.Listener().TrSvcID, n.SockPath())

@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/spdk/spdktest"
 )
 
@@ -45,11 +46,16 @@ func run(args []string, stderr io.Writer) int {
 		return err
 	})
 	logLevel := fs.String("log-level", "info", "log level (trace, debug, info, warn, error)")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		version.Print(stderr, "vda-fakespdk")
+		return 0
 	}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-fakespdk", Level: hclog.LevelFromString(*logLevel), Output: stderr})
 	t, err := spdktest.New(cfg)

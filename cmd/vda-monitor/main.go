@@ -38,12 +38,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
@@ -64,6 +67,7 @@ func main() {
 
 type config struct {
 	listener, dbURI, dataDir, logLevel string
+	metricsAddr                        string
 	port                               int
 	tls                                cmdrun.TLSFlags
 	mon                                monitor.Config
@@ -94,8 +98,13 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
 		"a node busy with a push this long may stay silent without it counting (0: none; it delays the detection of a node that hangs mid-push)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	c.tls.Register(fs, "monitor certificate (vda://monitor/<name>), presented to agents and health clients")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -132,9 +141,34 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	}
 	defer func() { _ = st.Close() }()
 	cfg.mon.Store, cfg.mon.Logger = st, log
+	var reg *prometheus.Registry
+	if cfg.metricsAddr != "" {
+		reg = metrics.NewRegistry()
+		m, err := metrics.NewMonitor(reg)
+		if err != nil {
+			return err
+		}
+		cfg.mon.Metrics = m
+	}
 	mon, err := monitor.New(cfg.mon)
 	if err != nil {
 		return err
+	}
+	if reg != nil {
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ctx = ctx2
+		ready := func(context.Context) error { return mon.Ready() }
+		addr, stop, err := metrics.Start(ctx, cfg.metricsAddr, metrics.Handler(reg, ready), func(err error) {
+			log.Error("metrics server failed", "error", err)
+			cancel()
+		})
+		if err != nil {
+			cancel()
+			return err
+		}
+		defer stop()
+		log.Info("serving metrics", "addr", addr.String())
 	}
 	srv, err := healthServer(cfg.mon.TLS)
 	if err != nil {

@@ -31,6 +31,8 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/version"
+	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
@@ -47,6 +49,7 @@ func main() {
 
 type config struct {
 	listener, dbURI, dataDir, logLevel string
+	metricsAddr                        string
 	port                               int
 	tlsFlags                           cmdrun.TLSFlags
 	tls                                mtls.Config
@@ -63,9 +66,14 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
 	c.tlsFlags.Register(fs, "portal certificate (vda://portal/<name>, with the IP or DNS name clients dial)")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := version.Check(showVersion); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -99,7 +107,30 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	if err != nil {
 		return err
 	}
-	srv, err := portal.New(portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure})
+	pcfg := portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure}
+	if cfg.metricsAddr != "" {
+		reg := metrics.NewRegistry()
+		m, err := metrics.NewPortal(reg)
+		if err != nil {
+			return err
+		}
+		pcfg.Metrics = m
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ctx = ctx2
+		storeUp := func(ctx context.Context) error { _, err := st.Revision(ctx); return err }
+		addr, stop, err := metrics.Start(ctx, cfg.metricsAddr, metrics.Handler(reg, storeUp), func(err error) {
+			log.Error("metrics server failed", "error", err)
+			cancel()
+		})
+		if err != nil {
+			cancel()
+			return err
+		}
+		defer stop()
+		log.Info("serving metrics", "addr", addr.String())
+	}
+	srv, err := portal.New(pcfg)
 	if err != nil {
 		return err
 	}

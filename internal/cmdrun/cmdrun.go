@@ -8,6 +8,8 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vda-io/vda/internal/version"
 )
 
 // Exit codes of every binary.
@@ -18,7 +20,8 @@ const (
 )
 
 // Main runs a server binary called name: parse turns args into its
-// configuration (flag.ErrHelp after --help), level picks the log level from
+// configuration (flag.ErrHelp after --help, version.ErrRequested after
+// --version, when Main prints the version to stderr as it does the usage), level picks the log level from
 // it, and serve runs until ctx ends. Usage errors go to stderr prefixed with
 // name; serve's error is logged.
 func Main[C any](ctx context.Context, name string, args []string, stderr io.Writer,
@@ -26,6 +29,10 @@ func Main[C any](ctx context.Context, name string, args []string, stderr io.Writ
 	serve func(ctx context.Context, cfg C, log hclog.Logger) error) int {
 	cfg, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if errors.Is(err, version.ErrRequested) {
+		version.Print(stderr, name)
 		return ExitOK
 	}
 	if err != nil {
@@ -38,4 +45,22 @@ func Main[C any](ctx context.Context, name string, args []string, stderr io.Writ
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// Together runs every fn under one context until the first returns, then
+// cancels the others and waits for them. It returns the first error (nil
+// when the first to return returned nil).
+func Together(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errc <- fn(ctx) }()
+	}
+	first := <-errc
+	cancel()
+	for range len(fns) - 1 {
+		<-errc
+	}
+	return first
 }

@@ -32,3 +32,18 @@ func TestMainExitCodes(t *testing.T) {
 		}))
 	require.Contains(t, stderr.String(), "disk on fire")
 }
+
+func TestTogether(t *testing.T) {
+	boom := errors.New("boom")
+	stopped := make(chan struct{})
+	err := Together(context.Background(),
+		func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil },
+		func(context.Context) error { return boom })
+	require.ErrorIs(t, err, boom)
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("Together returned before the other function did")
+	}
+	require.NoError(t, Together(context.Background(), func(context.Context) error { return nil }))
+}

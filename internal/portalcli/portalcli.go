@@ -9,7 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
 	"google.golang.org/grpc/status"
+
+	"github.com/vda-io/vda/internal/version"
 )
 
 // Exit statuses.
@@ -61,6 +64,8 @@ func Root(use, short string, subs ...*cobra.Command) *cobra.Command {
 	root := Group(use, short, subs...)
 	root.SilenceUsage = true
 	root.SilenceErrors = true
+	root.Version = version.Get().String()
+	root.SetVersionTemplate(use + " {{.Version}}\n")
 	return root
 }
 

@@ -1,0 +1,82 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vda-io/vda/agent"
+	"github.com/vda-io/vda/spdk"
+)
+
+// Agent is a node agent's metrics: Syncs (count, duration, SPDK calls per
+// Sync) and SPDK calls (latency by method, errors by method and code).
+type Agent struct {
+	syncs      prometheus.Counter
+	syncTime   prometheus.Histogram
+	syncRPCs   prometheus.Histogram
+	rpcTime    *prometheus.HistogramVec
+	rpcErrors  *prometheus.CounterVec
+	syncErrors prometheus.Counter
+}
+
+var _ agent.Metrics = (*Agent)(nil)
+
+// NewAgent registers an agent's metrics on reg. Several agents in one
+// process each need their own labels (prometheus.WrapRegistererWith).
+func NewAgent(reg prometheus.Registerer) (*Agent, error) {
+	const sub = "agent"
+	a := &Agent{
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "syncs_total",
+			Help: "Syncs (desired state pushed by a monitor) the agent applied."}),
+		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_errors_total",
+			Help: "Syncs refused because SPDK did not answer."}),
+		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_duration_seconds",
+			Help: "Time to apply one Sync.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		syncRPCs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_spdk_rpcs",
+			Help: "SPDK JSON-RPC calls one Sync issued.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		rpcTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "spdk_rpc_duration_seconds",
+			Help: "Latency of SPDK JSON-RPC calls by method.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"method"}),
+		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "spdk_rpc_errors_total",
+			Help: "Failed SPDK JSON-RPC calls by method and code: SPDK's JSON-RPC error code, or transport, timeout or canceled."},
+			[]string{"method", "code"}),
+	}
+	return a, register(reg, a.syncs, a.syncErrors, a.syncTime, a.syncRPCs, a.rpcTime, a.rpcErrors)
+}
+
+// Synced implements agent.Metrics.
+func (a *Agent) Synced(d time.Duration, rpcs int, err error) {
+	if err != nil {
+		a.syncErrors.Inc()
+		return
+	}
+	a.syncs.Inc()
+	a.syncTime.Observe(d.Seconds())
+	a.syncRPCs.Observe(float64(rpcs))
+}
+
+// SPDKCall implements agent.Metrics.
+func (a *Agent) SPDKCall(method string, d time.Duration, err error) {
+	a.rpcTime.WithLabelValues(method).Observe(d.Seconds())
+	if err != nil {
+		a.rpcErrors.WithLabelValues(method, errorCode(err)).Inc()
+	}
+}
+
+// errorCode is the code label of a failed SPDK call.
+func errorCode(err error) string {
+	var se *spdk.Error
+	switch {
+	case errors.As(err, &se):
+		return strconv.Itoa(se.Code)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "transport"
+	}
+}
