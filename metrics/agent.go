@@ -49,6 +49,9 @@ func NewAgent(reg prometheus.Registerer) (*Agent, error) {
 
 // Synced implements agent.Metrics.
 func (a *Agent) Synced(d time.Duration, rpcs int, err error) {
+	if a == nil {
+		return
+	}
 	if err != nil {
 		a.syncErrors.Inc()
 		return
@@ -60,6 +63,9 @@ func (a *Agent) Synced(d time.Duration, rpcs int, err error) {
 
 // SPDKCall implements agent.Metrics.
 func (a *Agent) SPDKCall(method string, d time.Duration, err error) {
+	if a == nil {
+		return
+	}
 	a.rpcTime.WithLabelValues(method).Observe(d.Seconds())
 	if err != nil {
 		a.rpcErrors.WithLabelValues(method, errorCode(err)).Inc()

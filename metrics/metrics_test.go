@@ -184,3 +184,24 @@ func TestStart(t *testing.T) {
 	_, _, err = metrics.Start(ctx, "127.0.0.1:notaport", metrics.Handler(reg, nil), nil)
 	require.Error(t, err)
 }
+
+// A nil *Portal, *Monitor or *Agent in a Config's Metrics field (a typed
+// nil in the interface) records nothing instead of panicking.
+func TestNilMetricsAreSafe(t *testing.T) {
+	var p *metrics.Portal
+	var m *metrics.Monitor
+	var a *metrics.Agent
+	var pm portal.Metrics = p
+	var mm monitor.Metrics = m
+	var am agent.Metrics = a
+	require.NotPanics(t, func() {
+		pm.ObserveRequest("/vda.Portal/GetDa", codes.OK, time.Millisecond)
+		mm.Pushed("cn0", time.Millisecond, nil)
+		mm.Probed("cn0", "silent")
+		mm.NodeTransition("id", failover.Healthy, failover.Failed)
+		mm.FailedOver("id", 3)
+		mm.Cluster(monitor.ClusterStats{})
+		am.Synced(time.Millisecond, 4, nil)
+		am.SPDKCall("bdev_get_bdevs", time.Millisecond, errors.New("x"))
+	})
+}

@@ -67,6 +67,9 @@ func NewMonitor(reg prometheus.Registerer) (*Monitor, error) {
 
 // Pushed implements monitor.Metrics.
 func (m *Monitor) Pushed(node string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -77,6 +80,9 @@ func (m *Monitor) Pushed(node string, d time.Duration, err error) {
 
 // Probed implements monitor.Metrics.
 func (m *Monitor) Probed(node, miss string) {
+	if m == nil {
+		return
+	}
 	m.probes.WithLabelValues(node).Inc()
 	if miss != "" {
 		m.misses.WithLabelValues(node, miss).Inc()
@@ -85,6 +91,9 @@ func (m *Monitor) Probed(node, miss string) {
 
 // NodeTransition implements monitor.Metrics.
 func (m *Monitor) NodeTransition(id string, _, to failover.State) {
+	if m == nil {
+		return
+	}
 	m.transitions.WithLabelValues(to.String()).Inc()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -99,6 +108,9 @@ func (m *Monitor) NodeTransition(id string, _, to failover.State) {
 // the duration histogram, with 0 when this monitor did not see the node's
 // failure first (so its count is the failovers').
 func (m *Monitor) FailedOver(id string, arrays int) {
+	if m == nil {
+		return
+	}
 	m.failovers.Inc()
 	m.moved.Add(float64(arrays))
 	m.mu.Lock()
@@ -113,6 +125,9 @@ func (m *Monitor) FailedOver(id string, arrays int) {
 
 // Cluster implements monitor.Metrics.
 func (m *Monitor) Cluster(s monitor.ClusterStats) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	m.cluster = &s
 	m.mu.Unlock()

@@ -32,6 +32,9 @@ func NewPortal(reg prometheus.Registerer) (*Portal, error) {
 
 // ObserveRequest implements portal.Metrics.
 func (p *Portal) ObserveRequest(method string, code codes.Code, d time.Duration) {
+	if p == nil {
+		return
+	}
 	p.requests.WithLabelValues(method, code.String()).Inc()
 	p.duration.WithLabelValues(method).Observe(d.Seconds())
 }
