@@ -108,3 +108,27 @@ func Start(ctx context.Context, addr string, h http.Handler, onErr func(error)) 
 	}()
 	return lis.Addr(), func() { cancel(); <-done }, nil
 }
+
+// Logger is what ServeFor logs through (hclog.Logger has both).
+type Logger interface {
+	Info(msg string, args ...any)
+	Error(msg string, args ...any)
+}
+
+// ServeFor is a binary's --metrics-addr: it serves h on addr (Start) and
+// returns a context derived from ctx that ends if the metrics server
+// fails, so the binary stops rather than run unobserved; stop ends the
+// server and waits for it.
+func ServeFor(ctx context.Context, log Logger, addr string, h http.Handler) (context.Context, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	bound, stop, err := Start(ctx, addr, h, func(err error) {
+		log.Error("metrics server failed", "error", err)
+		cancel()
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	log.Info("serving metrics", "addr", bound.String())
+	return ctx, func() { stop(); cancel() }, nil
+}

@@ -171,19 +171,12 @@ func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Ad
 	}
 	defer func() { _ = a.Close() }()
 	if reg != nil {
-		ctx2, cancel := context.WithCancel(ctx)
-		defer cancel()
-		ctx = ctx2
-		addr, stop, err := metrics.Start(ctx, o.metrics, metrics.Handler(reg, a.Ready), func(err error) {
-			log.Error("metrics server failed", "error", err)
-			cancel()
-		})
+		ctx2, stop, err := metrics.ServeFor(ctx, log, o.metrics, metrics.Handler(reg, a.Ready))
 		if err != nil {
-			cancel()
 			return err
 		}
 		defer stop()
-		log.Info("serving metrics", "addr", addr.String())
+		ctx = ctx2
 	}
 	lis, err := net.Listen("tcp", o.cfg.ListenAddr)
 	if err != nil {

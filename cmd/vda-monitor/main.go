@@ -155,20 +155,13 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 		return err
 	}
 	if reg != nil {
-		ctx2, cancel := context.WithCancel(ctx)
-		defer cancel()
-		ctx = ctx2
 		ready := func(context.Context) error { return mon.Ready() }
-		addr, stop, err := metrics.Start(ctx, cfg.metricsAddr, metrics.Handler(reg, ready), func(err error) {
-			log.Error("metrics server failed", "error", err)
-			cancel()
-		})
+		ctx2, stop, err := metrics.ServeFor(ctx, log, cfg.metricsAddr, metrics.Handler(reg, ready))
 		if err != nil {
-			cancel()
 			return err
 		}
 		defer stop()
-		log.Info("serving metrics", "addr", addr.String())
+		ctx = ctx2
 	}
 	srv, err := healthServer(cfg.mon.TLS)
 	if err != nil {

@@ -115,20 +115,13 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 			return err
 		}
 		pcfg.Metrics = m
-		ctx2, cancel := context.WithCancel(ctx)
-		defer cancel()
-		ctx = ctx2
 		storeUp := func(ctx context.Context) error { _, err := st.Revision(ctx); return err }
-		addr, stop, err := metrics.Start(ctx, cfg.metricsAddr, metrics.Handler(reg, storeUp), func(err error) {
-			log.Error("metrics server failed", "error", err)
-			cancel()
-		})
+		ctx2, stop, err := metrics.ServeFor(ctx, log, cfg.metricsAddr, metrics.Handler(reg, storeUp))
 		if err != nil {
-			cancel()
 			return err
 		}
 		defer stop()
-		log.Info("serving metrics", "addr", addr.String())
+		ctx = ctx2
 	}
 	srv, err := portal.New(pcfg)
 	if err != nil {
