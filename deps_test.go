@@ -35,7 +35,9 @@ func TestLeanImports(t *testing.T) {
 		"./failover":                {"go.etcd.io/", "google.golang.org/grpc"},
 		"./alloc":                   {"go.etcd.io/", "google.golang.org/grpc"},
 		// The production binaries link no test fake and no testing.
-		"./cmd/vda-agent":   {"github.com/vda-io/vda/spdk/spdktest", "testing"},
+		// The agent also links no control plane (its metrics are agentmetrics).
+		"./cmd/vda-agent": {"github.com/vda-io/vda/spdk/spdktest", "testing", "github.com/vda-io/vda/portal",
+			"github.com/vda-io/vda/monitor", "github.com/vda-io/vda/store", "go.etcd.io/"},
 		"./cmd/vda-portal":  {"github.com/vda-io/vda/spdk/spdktest", "testing"},
 		"./cmd/vda-monitor": {"github.com/vda-io/vda/spdk/spdktest", "testing"},
 		"./cmd/vda-db":      {"github.com/vda-io/vda/spdk/spdktest", "testing"},

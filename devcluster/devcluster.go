@@ -17,7 +17,8 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/failover"
-	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/monitormetrics"
+	"github.com/vda-io/vda/metrics/portalmetrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
@@ -108,8 +109,8 @@ type Cluster struct {
 	api   *vda.Cluster
 	mon   *monitor.Monitor // while it runs
 
-	portalMetrics  *metrics.Portal
-	monitorMetrics *metrics.Monitor
+	portalMetrics  *portalmetrics.Metrics
+	monitorMetrics *monitormetrics.Metrics
 }
 
 // New validates cfg and lays out the cluster; Run starts it.

@@ -6,7 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/agentmetrics"
+	"github.com/vda-io/vda/metrics/monitormetrics"
+	"github.com/vda-io/vda/metrics/portalmetrics"
 )
 
 // newMetrics registers the components' metrics on Config.Metrics.
@@ -16,14 +18,14 @@ func (c *Cluster) newMetrics() error {
 		return nil
 	}
 	var err error
-	if c.portalMetrics, err = metrics.NewPortal(reg); err != nil {
+	if c.portalMetrics, err = portalmetrics.New(reg); err != nil {
 		return err
 	}
-	if c.monitorMetrics, err = metrics.NewMonitor(reg); err != nil {
+	if c.monitorMetrics, err = monitormetrics.New(reg); err != nil {
 		return err
 	}
 	for _, n := range c.nodes {
-		if n.metrics, err = metrics.NewAgent(prometheus.WrapRegistererWith(prometheus.Labels{"node": n.ShortName()}, reg)); err != nil {
+		if n.metrics, err = agentmetrics.New(prometheus.WrapRegistererWith(prometheus.Labels{"node": n.ShortName()}, reg)); err != nil {
 			return err
 		}
 	}

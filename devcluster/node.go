@@ -13,7 +13,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/agent"
-	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/agentmetrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
@@ -43,7 +43,7 @@ type Node struct {
 	agentRes  *reserve.Port // held while the cluster runs (see Ports)
 	nvmfRes   *reserve.Port
 
-	metrics *metrics.Agent // nil: none
+	metrics *agentmetrics.Metrics // nil: none
 
 	mu      sync.Mutex
 	running bool

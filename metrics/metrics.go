@@ -76,8 +76,9 @@ func Serve(ctx context.Context, lis net.Listener, h http.Handler) error {
 	return nil
 }
 
-// register registers cs on reg, joining the errors.
-func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+// Register registers cs on reg, joining the errors (for the role packages:
+// agentmetrics, monitormetrics, portalmetrics).
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	var errs []error
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

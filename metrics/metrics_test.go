@@ -19,27 +19,30 @@ import (
 	"github.com/vda-io/vda/agent"
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/agentmetrics"
+	"github.com/vda-io/vda/metrics/monitormetrics"
+	"github.com/vda-io/vda/metrics/portalmetrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/spdk"
 )
 
 var (
-	_ portal.Metrics  = (*metrics.Portal)(nil)
-	_ monitor.Metrics = (*metrics.Monitor)(nil)
-	_ agent.Metrics   = (*metrics.Agent)(nil)
+	_ portal.Metrics  = (*portalmetrics.Metrics)(nil)
+	_ monitor.Metrics = (*monitormetrics.Metrics)(nil)
+	_ agent.Metrics   = (*agentmetrics.Metrics)(nil)
 )
 
 // all registers every component's metrics on a fresh registry and gives
 // each of them a value, so every family is exported.
-func all(t *testing.T) (*prometheus.Registry, *metrics.Portal, *metrics.Monitor, *metrics.Agent) {
+func all(t *testing.T) (*prometheus.Registry, *portalmetrics.Metrics, *monitormetrics.Metrics, *agentmetrics.Metrics) {
 	t.Helper()
 	reg := metrics.NewRegistry()
-	p, err := metrics.NewPortal(reg)
+	p, err := portalmetrics.New(reg)
 	require.NoError(t, err)
-	m, err := metrics.NewMonitor(reg)
+	m, err := monitormetrics.New(reg)
 	require.NoError(t, err)
-	a, err := metrics.NewAgent(prometheus.WrapRegistererWith(prometheus.Labels{"node": "dn0"}, reg))
+	a, err := agentmetrics.New(prometheus.WrapRegistererWith(prometheus.Labels{"node": "dn0"}, reg))
 	require.NoError(t, err)
 	p.ObserveRequest("/vda.portal.Portal/CreateDa", codes.OK, time.Millisecond)
 	p.ObserveRequest("/vda.portal.Portal/CreateDa", codes.AlreadyExists, time.Millisecond)
@@ -133,9 +136,9 @@ vda_agent_spdk_rpc_errors_total{code="timeout",method="bdev_lvol_create",node="d
 
 func TestRegisterTwiceFails(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, err := metrics.NewPortal(reg)
+	_, err := portalmetrics.New(reg)
 	require.NoError(t, err)
-	_, err = metrics.NewPortal(reg)
+	_, err = portalmetrics.New(reg)
 	require.Error(t, err, "a second portal on one registry needs its own labels")
 }
 
@@ -188,9 +191,9 @@ func TestStart(t *testing.T) {
 // A nil *Portal, *Monitor or *Agent in a Config's Metrics field (a typed
 // nil in the interface) records nothing instead of panicking.
 func TestNilMetricsAreSafe(t *testing.T) {
-	var p *metrics.Portal
-	var m *metrics.Monitor
-	var a *metrics.Agent
+	var p *portalmetrics.Metrics
+	var m *monitormetrics.Metrics
+	var a *agentmetrics.Metrics
 	var pm portal.Metrics = p
 	var mm monitor.Metrics = m
 	var am agent.Metrics = a

@@ -39,6 +39,7 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/agentmetrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/nvmeof"
 )
@@ -159,7 +160,7 @@ func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Ad
 	var reg *prometheus.Registry
 	if o.metrics != "" {
 		reg = metrics.NewRegistry()
-		m, err := metrics.NewAgent(reg)
+		m, err := agentmetrics.New(reg)
 		if err != nil {
 			return err
 		}

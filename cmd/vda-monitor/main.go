@@ -47,6 +47,7 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/monitormetrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/store"
@@ -144,7 +145,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	var reg *prometheus.Registry
 	if cfg.metricsAddr != "" {
 		reg = metrics.NewRegistry()
-		m, err := metrics.NewMonitor(reg)
+		m, err := monitormetrics.New(reg)
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,7 @@ import (
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
+	"github.com/vda-io/vda/metrics/portalmetrics"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
@@ -110,7 +111,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	pcfg := portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure}
 	if cfg.metricsAddr != "" {
 		reg := metrics.NewRegistry()
-		m, err := metrics.NewPortal(reg)
+		m, err := portalmetrics.New(reg)
 		if err != nil {
 			return err
 		}

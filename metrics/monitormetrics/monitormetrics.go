@@ -1,6 +1,7 @@
-package metrics
+package monitormetrics
 
 import (
+	"github.com/vda-io/vda/metrics"
 	"sync"
 	"time"
 
@@ -10,12 +11,12 @@ import (
 	"github.com/vda-io/vda/monitor"
 )
 
-// Monitor is a monitor's metrics: pushes, health probes and their misses
+// Metrics is a monitor's metrics: pushes, health probes and their misses
 // per node, health transitions, failovers (count, arrays moved, duration
 // from the node judged failed to the new primaries committed), and the
 // cluster gauges of its last round (nodes, disk arrays by health, PD
 // capacity).
-type Monitor struct {
+type Metrics struct {
 	pushes      *prometheus.CounterVec
 	pushTime    prometheus.Histogram
 	probes      *prometheus.CounterVec
@@ -32,41 +33,41 @@ type Monitor struct {
 }
 
 var (
-	_ monitor.Metrics      = (*Monitor)(nil)
+	_ monitor.Metrics      = (*Metrics)(nil)
 	_ prometheus.Collector = (*clusterGauges)(nil)
 )
 
-// NewMonitor registers a monitor's metrics on reg.
-func NewMonitor(reg prometheus.Registerer) (*Monitor, error) {
+// New registers a monitor's metrics on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	const sub = "monitor"
-	m := &Monitor{
-		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "pushes_total",
+	m := &Metrics{
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "pushes_total",
 			Help: "Syncs pushed to node agents, by node name and result (ok or error)."}, []string{"node", "result"}),
-		pushTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "push_duration_seconds",
+		pushTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "push_duration_seconds",
 			Help: "Latency of one Sync pushed to a node agent.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "health_probes_total",
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "health_probes_total",
 			Help: "Health probes of node agents, by node name."}, []string{"node"}),
-		misses: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "health_probe_misses_total",
+		misses: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "health_probe_misses_total",
 			Help: "Health probes without a good answer, by node name and kind (refused: nothing there; silent: no answer in time)."},
 			[]string{"node", "kind"}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "node_health_transitions_total",
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "node_health_transitions_total",
 			Help: "Node health changes by the state entered (healthy, suspect, failed): flapping nodes raise them."}, []string{"to"}),
-		failovers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "failovers_total",
+		failovers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "failovers_total",
 			Help: "Failovers committed: a failed node's disk arrays moved to new primaries (one per node and commit)."}),
-		moved: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "failover_disk_arrays_total",
+		moved: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "failover_disk_arrays_total",
 			Help: "Disk arrays moved to a new primary by failovers."}),
-		failTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "failover_duration_seconds",
+		failTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "failover_duration_seconds",
 			Help:    "Time from a node judged failed to its disk arrays' new primaries committed.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
 		now:      time.Now,
 		failedAt: map[string]time.Time{},
 	}
-	return m, register(reg, m.pushes, m.pushTime, m.probes, m.misses, m.transitions, m.failovers, m.moved, m.failTime,
+	return m, metrics.Register(reg, m.pushes, m.pushTime, m.probes, m.misses, m.transitions, m.failovers, m.moved, m.failTime,
 		&clusterGauges{m: m})
 }
 
 // Pushed implements monitor.Metrics.
-func (m *Monitor) Pushed(node string, d time.Duration, err error) {
+func (m *Metrics) Pushed(node string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
@@ -79,7 +80,7 @@ func (m *Monitor) Pushed(node string, d time.Duration, err error) {
 }
 
 // Probed implements monitor.Metrics.
-func (m *Monitor) Probed(node, miss string) {
+func (m *Metrics) Probed(node, miss string) {
 	if m == nil {
 		return
 	}
@@ -90,7 +91,7 @@ func (m *Monitor) Probed(node, miss string) {
 }
 
 // NodeTransition implements monitor.Metrics.
-func (m *Monitor) NodeTransition(id string, _, to failover.State) {
+func (m *Metrics) NodeTransition(id string, _, to failover.State) {
 	if m == nil {
 		return
 	}
@@ -107,7 +108,7 @@ func (m *Monitor) NodeTransition(id string, _, to failover.State) {
 // FailedOver implements monitor.Metrics. Every failover is observed in
 // the duration histogram, with 0 when this monitor did not see the node's
 // failure first (so its count is the failovers').
-func (m *Monitor) FailedOver(id string, arrays int) {
+func (m *Metrics) FailedOver(id string, arrays int) {
 	if m == nil {
 		return
 	}
@@ -124,7 +125,7 @@ func (m *Monitor) FailedOver(id string, arrays int) {
 }
 
 // Cluster implements monitor.Metrics.
-func (m *Monitor) Cluster(s monitor.ClusterStats) {
+func (m *Metrics) Cluster(s monitor.ClusterStats) {
 	if m == nil {
 		return
 	}
@@ -135,16 +136,16 @@ func (m *Monitor) Cluster(s monitor.ClusterStats) {
 
 // clusterGauges exports the last ClusterStats: a collector, so a PD that
 // is gone disappears with the next round.
-type clusterGauges struct{ m *Monitor }
+type clusterGauges struct{ m *Metrics }
 
 var (
-	descOwned = prometheus.NewDesc(Namespace+"_monitor_owned_nodes", "Nodes this monitor drives.", nil, nil)
-	descNodes = prometheus.NewDesc(Namespace+"_cluster_nodes", "Disk and controller nodes in the store.", nil, nil)
-	descDAs   = prometheus.NewDesc(Namespace+"_cluster_disk_arrays", "Disk arrays by health (healthy, degraded, failed, unknown).",
+	descOwned = prometheus.NewDesc(metrics.Namespace+"_monitor_owned_nodes", "Nodes this monitor drives.", nil, nil)
+	descNodes = prometheus.NewDesc(metrics.Namespace+"_cluster_nodes", "Disk and controller nodes in the store.", nil, nil)
+	descDAs   = prometheus.NewDesc(metrics.Namespace+"_cluster_disk_arrays", "Disk arrays by health (healthy, degraded, failed, unknown).",
 		[]string{"health"}, nil)
 	pdLabels = []string{"dn", "pd", "location"}
-	descUsed = prometheus.NewDesc(Namespace+"_cluster_pd_used_bytes", "Bytes of a physical disk's capacity allocated to virtual disks.", pdLabels, nil)
-	descFree = prometheus.NewDesc(Namespace+"_cluster_pd_free_bytes", "Bytes of a physical disk's capacity not allocated.", pdLabels, nil)
+	descUsed = prometheus.NewDesc(metrics.Namespace+"_cluster_pd_used_bytes", "Bytes of a physical disk's capacity allocated to virtual disks.", pdLabels, nil)
+	descFree = prometheus.NewDesc(metrics.Namespace+"_cluster_pd_free_bytes", "Bytes of a physical disk's capacity not allocated.", pdLabels, nil)
 )
 
 func (clusterGauges) Describe(ch chan<- *prometheus.Desc) {

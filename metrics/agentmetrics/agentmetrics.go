@@ -1,8 +1,9 @@
-package metrics
+package agentmetrics
 
 import (
 	"context"
 	"errors"
+	"github.com/vda-io/vda/metrics"
 	"strconv"
 	"time"
 
@@ -12,9 +13,9 @@ import (
 	"github.com/vda-io/vda/spdk"
 )
 
-// Agent is a node agent's metrics: Syncs (count, duration, SPDK calls per
+// Metrics is a node agent's metrics: Syncs (count, duration, SPDK calls per
 // Sync) and SPDK calls (latency by method, errors by method and code).
-type Agent struct {
+type Metrics struct {
 	syncs      prometheus.Counter
 	syncTime   prometheus.Histogram
 	syncRPCs   prometheus.Histogram
@@ -23,32 +24,32 @@ type Agent struct {
 	syncErrors prometheus.Counter
 }
 
-var _ agent.Metrics = (*Agent)(nil)
+var _ agent.Metrics = (*Metrics)(nil)
 
-// NewAgent registers an agent's metrics on reg. Several agents in one
+// New registers an agent's metrics on reg. Several agents in one
 // process each need their own labels (prometheus.WrapRegistererWith).
-func NewAgent(reg prometheus.Registerer) (*Agent, error) {
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	const sub = "agent"
-	a := &Agent{
-		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "syncs_total",
+	a := &Metrics{
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "syncs_total",
 			Help: "Syncs (desired state pushed by a monitor) the agent applied."}),
-		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_errors_total",
+		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "sync_errors_total",
 			Help: "Syncs refused because SPDK did not answer."}),
-		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_duration_seconds",
+		syncTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "sync_duration_seconds",
 			Help: "Time to apply one Sync.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
-		syncRPCs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "sync_spdk_rpcs",
+		syncRPCs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "sync_spdk_rpcs",
 			Help: "SPDK JSON-RPC calls one Sync issued.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
-		rpcTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: sub, Name: "spdk_rpc_duration_seconds",
+		rpcTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "spdk_rpc_duration_seconds",
 			Help: "Latency of SPDK JSON-RPC calls by method.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"method"}),
-		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: sub, Name: "spdk_rpc_errors_total",
+		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: sub, Name: "spdk_rpc_errors_total",
 			Help: "Failed SPDK JSON-RPC calls by method and code: SPDK's JSON-RPC error code, or transport, timeout or canceled."},
 			[]string{"method", "code"}),
 	}
-	return a, register(reg, a.syncs, a.syncErrors, a.syncTime, a.syncRPCs, a.rpcTime, a.rpcErrors)
+	return a, metrics.Register(reg, a.syncs, a.syncErrors, a.syncTime, a.syncRPCs, a.rpcTime, a.rpcErrors)
 }
 
 // Synced implements agent.Metrics.
-func (a *Agent) Synced(d time.Duration, rpcs int, err error) {
+func (a *Metrics) Synced(d time.Duration, rpcs int, err error) {
 	if a == nil {
 		return
 	}
@@ -62,7 +63,7 @@ func (a *Agent) Synced(d time.Duration, rpcs int, err error) {
 }
 
 // SPDKCall implements agent.Metrics.
-func (a *Agent) SPDKCall(method string, d time.Duration, err error) {
+func (a *Metrics) SPDKCall(method string, d time.Duration, err error) {
 	if a == nil {
 		return
 	}
