@@ -67,7 +67,7 @@ type options struct {
 	tls      cmdrun.TLSFlags
 	listener string
 	port     int
-	logLevel string
+	logs     cmdrun.LogFlags
 	metrics  string
 }
 
@@ -102,7 +102,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	})
 	o.tls.Register(fs, "agent certificate naming vda://agent/<listener>:<port>")
 	fs.DurationVar(&o.cfg.SyncTimeout, "sync-timeout", agent.DefaultSyncTimeout, "bound of one Sync")
-	fs.StringVar(&o.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	o.logs.Register(fs)
 	fs.StringVar(&o.metrics, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -151,7 +151,7 @@ func portOr(p, def int) int {
 
 // run serves until ctx ends; ready, if not nil, gets the gRPC address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	return cmdrun.Main(ctx, "vda-agent", args, stderr, parse, func(o options) string { return o.logLevel },
+	return cmdrun.Main(ctx, "vda-agent", args, stderr, parse, func(o options) cmdrun.LogFlags { return o.logs },
 		func(ctx context.Context, o options, log hclog.Logger) error { return serve(ctx, o, log, ready) })
 }
 
@@ -186,5 +186,6 @@ func serve(ctx context.Context, o options, log hclog.Logger, ready chan<- net.Ad
 	if ready != nil {
 		ready <- lis.Addr()
 	}
+	cmdrun.NotifyReady(log)
 	return a.Serve(ctx, lis)
 }

@@ -22,10 +22,10 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vda-io/vda/devcluster"
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/mtls"
@@ -40,7 +40,8 @@ func main() {
 
 // options are vda-dev's flags beyond the cluster's Config.
 type options struct {
-	logLevel, metricsAddr string
+	logs        cmdrun.LogFlags
+	metricsAddr string
 }
 
 func parse(args []string, stderr io.Writer) (devcluster.Config, options, error) {
@@ -56,7 +57,8 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, options, error) 
 	fs.BoolVar(&cfg.AnyPorts, "any-ports", false, "use free ports instead of the tutorial's")
 	fs.BoolVar(&cfg.Register, "register", true, "add the nodes and one aio PD per disk node (false: do the tutorial's dn/pd/cn create steps yourself)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "run without TLS (by default the cluster makes a CA and role certificates in --data-dir/tls)")
-	fs.StringVar(&o.logLevel, "log-level", "error", "trace, debug, info, warn or error (logs go to stderr)")
+	o.logs = cmdrun.LogFlags{Level: "error"} // logs go to stderr
+	o.logs.Register(fs)
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
 		"address (host:port) serving every component's Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	showVersion := version.Flag(fs)
@@ -73,7 +75,7 @@ func parse(args []string, stderr io.Writer) (devcluster.Config, options, error) 
 	if fs.NArg() > 0 {
 		return cfg, o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	return cfg, o, nil
+	return cfg, o, o.logs.Validate()
 }
 
 // run runs the cluster until ctx ends; ready, if not nil, receives it once
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		fmt.Fprintln(stderr, "vda-dev:", err)
 		return 2
 	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-dev", Output: stderr, Level: hclog.LevelFromString(o.logLevel)})
+	cfg.Logger = o.logs.Logger("vda-dev", stderr)
 	var reg *prometheus.Registry
 	if o.metricsAddr != "" {
 		reg = metrics.NewRegistry()

@@ -21,7 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hashicorp/go-hclog"
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/spdk/spdktest"
 )
@@ -45,7 +45,8 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return err
 	})
-	logLevel := fs.String("log-level", "info", "log level (trace, debug, info, warn, error)")
+	var logs cmdrun.LogFlags
+	logs.Register(fs)
 	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,7 +58,11 @@ func run(args []string, stderr io.Writer) int {
 		version.Print(stderr, "vda-fakespdk")
 		return 0
 	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "vda-fakespdk", Level: hclog.LevelFromString(*logLevel), Output: stderr})
+	if err := logs.Validate(); err != nil {
+		fmt.Fprintln(stderr, "vda-fakespdk:", err)
+		return 2
+	}
+	cfg.Logger = logs.Logger("vda-fakespdk", stderr)
 	t, err := spdktest.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -67,11 +67,12 @@ func main() {
 }
 
 type config struct {
-	listener, dbURI, dataDir, logLevel string
-	metricsAddr                        string
-	port                               int
-	tls                                cmdrun.TLSFlags
-	mon                                monitor.Config
+	listener, dbURI, dataDir string
+	logs                     cmdrun.LogFlags
+	metricsAddr              string
+	port                     int
+	tls                      cmdrun.TLSFlags
+	mon                      monitor.Config
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -98,7 +99,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&m.SyncTimeout, "sync-timeout", m.SyncTimeout, "bound on one push to an agent")
 	fs.DurationVar(&m.BusyGrace, "busy-grace", m.BusyGrace,
 		"a node busy with a push this long may stay silent without it counting (0: none; it delays the detection of a node that hangs mid-push)")
-	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	c.logs.Register(fs)
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	c.tls.Register(fs, "monitor certificate (vda://monitor/<name>), presented to agents and health clients")
 	showVersion := version.Flag(fs)
@@ -131,7 +132,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // run serves until ctx ends; ready, if not nil, gets the health address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	return cmdrun.Main(ctx, "vda-monitor", args, stderr, parse, func(cfg config) string { return cfg.logLevel },
+	return cmdrun.Main(ctx, "vda-monitor", args, stderr, parse, func(cfg config) cmdrun.LogFlags { return cfg.logs },
 		func(ctx context.Context, cfg config, log hclog.Logger) error { return serve(ctx, cfg, log, ready) })
 }
 

@@ -49,13 +49,14 @@ func main() {
 }
 
 type config struct {
-	listener, dbURI, dataDir, logLevel string
-	metricsAddr                        string
-	port                               int
-	tlsFlags                           cmdrun.TLSFlags
-	tls                                mtls.Config
-	maxMalloc                          uint64
-	insecure                           bool
+	listener, dbURI, dataDir string
+	logs                     cmdrun.LogFlags
+	metricsAddr              string
+	port                     int
+	tlsFlags                 cmdrun.TLSFlags
+	tls                      mtls.Config
+	maxMalloc                uint64
+	insecure                 bool
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -66,7 +67,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.port, "port", 9520, "port to listen on (0: any free port)")
 	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
-	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	c.logs.Register(fs)
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
 	c.tlsFlags.Register(fs, "portal certificate (vda://portal/<name>, with the IP or DNS name clients dial)")
@@ -94,7 +95,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // run serves until ctx ends; ready, if not nil, gets the listen address.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.Addr) int {
-	return cmdrun.Main(ctx, "vda-portal", args, stderr, parse, func(cfg config) string { return cfg.logLevel },
+	return cmdrun.Main(ctx, "vda-portal", args, stderr, parse, func(cfg config) cmdrun.LogFlags { return cfg.logs },
 		func(ctx context.Context, cfg config, log hclog.Logger) error { return serve(ctx, cfg, log, ready) })
 }
 

@@ -21,11 +21,12 @@ const (
 
 // Main runs a server binary called name: parse turns args into its
 // configuration (flag.ErrHelp after --help, version.ErrRequested after
-// --version, when Main prints the version to stderr as it does the usage), level picks the log level from
-// it, and serve runs until ctx ends. Usage errors go to stderr prefixed with
-// name; serve's error is logged.
+// --version, when Main prints the version to stderr as it does the usage), logs picks the log flags from
+// it, and serve runs until ctx ends. Usage errors (bad log flags too) go to stderr prefixed with
+// name; serve's error is logged. Once serve returns, Main tells the service
+// manager, if any, that the binary is stopping (Notify).
 func Main[C any](ctx context.Context, name string, args []string, stderr io.Writer,
-	parse func(args []string, stderr io.Writer) (C, error), level func(C) string,
+	parse func(args []string, stderr io.Writer) (C, error), logs func(C) LogFlags,
 	serve func(ctx context.Context, cfg C, log hclog.Logger) error) int {
 	cfg, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -35,12 +36,17 @@ func Main[C any](ctx context.Context, name string, args []string, stderr io.Writ
 		version.Print(stderr, name)
 		return ExitOK
 	}
+	if err == nil {
+		err = logs(cfg).Validate()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, name+":", err)
 		return ExitUsage
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: name, Output: stderr, Level: hclog.LevelFromString(level(cfg))})
-	if err := serve(ctx, cfg, log); err != nil {
+	log := logs(cfg).Logger(name, stderr)
+	err = serve(ctx, cfg, log)
+	_, _ = Notify("STOPPING=1")
+	if err != nil {
 		log.Error("exiting", "error", err)
 		return ExitFailure
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func TestMainExitCodes(t *testing.T) {
-	level := func(string) string { return "info" }
+	level := func(string) LogFlags { return LogFlags{Level: "info", Format: LogText} }
 	serveOK := func(context.Context, string, hclog.Logger) error { return nil }
 	parse := func(err error) func([]string, io.Writer) (string, error) {
 		return func([]string, io.Writer) (string, error) { return "cfg", err }
