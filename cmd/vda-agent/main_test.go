@@ -214,6 +214,7 @@ func TestBadCommandLines(t *testing.T) {
 		"extra args":        {"--role", "dn", "--listener-conf", conf, "extra"},
 		"no fake in agents": {"--role", "dn", "--listener-conf", conf, "--fake-spdk"},
 		"relative aio dir":  {"--role", "dn", "--listener-conf", conf, "--aio-dir", "aio"},
+		"bad log format":    {"--role", "dn", "--listener-conf", conf, "--insecure", "--log-format", "xml"},
 	} {
 		var stderr bytes.Buffer
 		require.Equal(t, 2, run(context.Background(), append(args, "--sock-path", sock), &stderr, nil), name)

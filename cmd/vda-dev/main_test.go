@@ -54,6 +54,9 @@ func TestBadFlags(t *testing.T) {
 	require.Equal(t, 2, run(context.Background(), []string{"--dns", "-1", "--data-dir", t.TempDir()}, &out, &errOut, nil))
 	require.Equal(t, 2, run(context.Background(), []string{"extra"}, &out, &errOut, nil))
 	require.Equal(t, 2, run(context.Background(), []string{"--no-such-flag"}, &out, &errOut, nil))
+	errOut.Reset()
+	require.Equal(t, 2, run(context.Background(), []string{"--log-format", "xml"}, &out, &errOut, nil))
+	require.Contains(t, errOut.String(), `--log-format "xml"`)
 	require.Equal(t, 0, run(context.Background(), []string{"--help"}, &out, &errOut, nil))
 }
 

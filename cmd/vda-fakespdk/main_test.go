@@ -49,6 +49,10 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	if code := run([]string{"--no-such-flag"}, &stderr); code != 2 {
 		t.Fatalf("exit code %d", code)
 	}
+	stderr.Reset()
+	if code := run([]string{"--log-format", "xml"}, &stderr); code != 2 || !strings.Contains(stderr.String(), "--log-format") {
+		t.Fatalf("exit code %d: %s", code, stderr.String())
+	}
 }
 
 func TestRunServesNVMeDevices(t *testing.T) {

@@ -11,9 +11,18 @@
 // (grpc.health.v1), SERVING while it is a live member of the store.
 //
 // Store URIs: etcd://h1:2379,h2:2379/vda, embedded:///var/lib/vda/etcd,
-// memory://, postgresql://..., mysql://..., sqlite:///path. Without
-// --db-uri it starts an embedded etcd under --data-dir (only useful when
-// nothing else needs the store: portal and monitors must share one).
+// memory://, postgresql://..., mysql://..., sqlite:///path. Portal and
+// monitors must share one. Without --db-uri it uses the store of the
+// vda-portal on this machine that runs without --db-uri: the embedded etcd
+// the portal serves on the unix socket <--data-dir>/etcd/etcd.sock (start
+// the portal first; the monitor refuses to start if the socket is missing).
+//
+// It checks the store's identity (/vda/cluster, written by the portal):
+// a store without one (empty, or not yet used by a portal of this version)
+// is logged at WARN and /readyz reports not ready until it has one; a store
+// whose layout is newer than this monitor knows, or with --cluster-id one
+// of another cluster, is refused (exit 1).
+//
 // It talks to the agents over mutual TLS with roles and serves its health
 // service the same way (to any role): without --tls-* flags it uses ca.crt,
 // monitor.crt and monitor.key in $VDA_TLS_DIR (default /etc/vda/tls), made
@@ -32,7 +41,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -44,15 +52,17 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/metrics/monitormetrics"
+	"github.com/vda-io/vda/metrics/storemetrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/store"
 	_ "github.com/vda-io/vda/store/allstores" // every backend, chosen by URI
-	"github.com/vda-io/vda/store/etcdembed"
 )
 
 // Service is the health service name the monitor reports under (besides
@@ -68,6 +78,8 @@ func main() {
 
 type config struct {
 	listener, dbURI, dataDir string
+	clusterID                string
+	localStore               bool // dbURI is the default: the local portal's socket
 	logs                     cmdrun.LogFlags
 	metricsAddr              string
 	port                     int
@@ -82,8 +94,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.listener, "listener", "127.0.0.1", "address of the health service")
 	fs.IntVar(&c.port, "port", 9620, "port of the health service (0: any free port)")
-	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
-	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
+	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: the store of vda-portal on this machine, at <data-dir>/etcd/etcd.sock)")
+	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the vda-portal whose store is the default")
+	fs.StringVar(&c.clusterID, "cluster-id", "", "refuse a store of another cluster than this ID (32 hex digits; vda-portal logs it) (default: any)")
 	fs.StringVar(&m.ID, "id", "", "monitor ID, unique among the monitors (default: <listener>:<port>)")
 	fs.DurationVar(&m.LeaseTTL, "lease-ttl", m.LeaseTTL, "membership lease TTL: a dead monitor's nodes move after about this long")
 	fs.DurationVar(&m.ResyncInterval, "resync-interval", m.ResyncInterval, "push every node's state this often even if nothing changed")
@@ -113,11 +126,16 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if c.dbURI == "" {
-		uri, err := etcdembed.URI(filepath.Join(c.dataDir, "etcd"))
+		uri, err := cmdrun.LocalStoreURI(c.dataDir)
 		if err != nil {
 			return c, err
 		}
-		c.dbURI = uri
+		c.dbURI, c.localStore = uri, true
+	}
+	if c.clusterID != "" {
+		if err := nvmeof.ValidateID(c.clusterID); err != nil {
+			return c, fmt.Errorf("--cluster-id: %w", err)
+		}
 	}
 	if m.ID == "" {
 		m.ID = net.JoinHostPort(c.listener, strconv.Itoa(c.port))
@@ -137,13 +155,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.
 }
 
 func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {
-	st, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
-	if err != nil {
-		return err
+	if cfg.localStore {
+		if err := cmdrun.CheckLocalStore(cfg.dataDir); err != nil {
+			return err
+		}
 	}
-	defer func() { _ = st.Close() }()
-	cfg.mon.Store, cfg.mon.Logger = st, log
 	var reg *prometheus.Registry
+	var sm *storemetrics.Metrics
 	if cfg.metricsAddr != "" {
 		reg = metrics.NewRegistry()
 		m, err := monitormetrics.New(reg)
@@ -151,13 +169,31 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 			return err
 		}
 		cfg.mon.Metrics = m
+		if sm, err = storemetrics.New(reg); err != nil {
+			return err
+		}
 	}
+	raw, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
+	if err != nil {
+		return err
+	}
+	st := sm.Wrap(raw)
+	defer func() { _ = st.Close() }()
+	if err := checkIdentity(ctx, st, cfg.clusterID, log); err != nil {
+		return err
+	}
+	cfg.mon.Store, cfg.mon.Logger = st, log
 	mon, err := monitor.New(cfg.mon)
 	if err != nil {
 		return err
 	}
 	if reg != nil {
-		ready := func(context.Context) error { return mon.Ready() }
+		ready := func(ctx context.Context) error {
+			if err := mon.Ready(); err != nil {
+				return err
+			}
+			return identityReady(ctx, st, cfg.clusterID)
+		}
 		ctx2, stop, err := metrics.ServeFor(ctx, log, cfg.metricsAddr, metrics.Handler(reg, ready))
 		if err != nil {
 			return err
@@ -185,6 +221,7 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	if ready != nil {
 		ready <- lis.Addr()
 	}
+	cmdrun.NotifyReady(log)
 	var first error
 	pending := 3
 	select {
@@ -241,4 +278,41 @@ func reportLiveness(ctx context.Context, mon *monitor.Monitor, hs *health.Server
 		case <-t.C:
 		}
 	}
+}
+
+// checkIdentity refuses a store the monitor must not drive: one whose
+// identity does not decode, whose layout is newer than this monitor knows,
+// or, with want, of another cluster. A store without an identity is
+// allowed (an empty store a portal has yet to use, or one of a VDA that
+// predates identities) but said loudly: the usual cause is a monitor and a
+// portal on different stores.
+func checkIdentity(ctx context.Context, st store.Store, want string, log hclog.Logger) error {
+	id, err := vda.ReadIdentity(ctx, st)
+	if errors.Is(err, vda.ErrNoIdentity) {
+		log.Warn("store holds no cluster identity: empty, or no vda-portal of this version used it; "+
+			"is this monitor on the portal's store (--db-uri)?", "key", vda.KeyIdentity,
+			"readyz", "not ready until a portal writes the identity")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store identity: %w", err)
+	}
+	if err := id.Check(want); err != nil {
+		return fmt.Errorf("store identity: %w", err)
+	}
+	log.Info("store identity", "cluster_id", id.ClusterID, "layout_version", id.LayoutVersion)
+	return nil
+}
+
+// identityReady is the store part of /readyz: the store names a cluster
+// this monitor may drive.
+func identityReady(ctx context.Context, st store.Store, want string) error {
+	id, err := vda.ReadIdentity(ctx, st)
+	if errors.Is(err, vda.ErrNoIdentity) {
+		return fmt.Errorf("%w: is the portal on this store?", err)
+	}
+	if err != nil {
+		return err
+	}
+	return id.Check(want)
 }

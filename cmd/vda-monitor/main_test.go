@@ -220,7 +220,9 @@ func TestDefaults(t *testing.T) {
 	dir := t.TempDir()
 	cfg, err := parse([]string{"--data-dir", dir, "--listener", "192.168.0.12", "--port", "9620", "--insecure"}, &bytes.Buffer{})
 	require.NoError(t, err)
-	require.Equal(t, "embedded://"+filepath.Join(dir, "etcd"), cfg.dbURI)
+	require.Equal(t, "etcd:///?endpoint="+url.QueryEscape("unix://"+filepath.Join(dir, "etcd", "etcd.sock")), cfg.dbURI,
+		"the socket of the portal's embedded store")
+	require.True(t, cfg.localStore)
 	require.Equal(t, "192.168.0.12:9620", cfg.mon.ID, "the default ID is the health address")
 	require.Equal(t, 400*time.Millisecond, cfg.mon.Failover.Interval)
 	require.Equal(t, 3, cfg.mon.Failover.MissThreshold)
@@ -230,8 +232,13 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 8*time.Second, cfg.mon.Failover.SlowTimeout)
 	require.Zero(t, cfg.mon.Failover.HoldDown, "no hold-down")
-	// The default store really starts.
-	addr, stop := startMonitor(t, "--port", "0", "--data-dir", dir, "--log-level", "error", "--insecure")
+	// Without a portal there, it says what to do instead of starting a
+	// store of its own.
+	var stderr bytes.Buffer
+	require.Equal(t, 1, run(context.Background(), []string{"--port", "0", "--data-dir", dir, "--insecure"}, &stderr, nil))
+	require.Contains(t, stderr.String(), "no vda-portal store on this machine at "+filepath.Join(dir, "etcd", "etcd.sock"))
+	// An explicit embedded store still works.
+	addr, stop := startMonitor(t, "--port", "0", "--db-uri", "embedded://"+filepath.Join(dir, "own"), "--log-level", "error", "--insecure")
 	require.NotEmpty(t, addr)
 	require.Zero(t, stop())
 }
@@ -249,6 +256,9 @@ func TestBadFlags(t *testing.T) {
 		"extra args":       {"now"},
 		"no certificates":  {},
 		"insecure and TLS": {"--insecure", "--tls-cert", "x", "--tls-key", "y", "--tls-ca", "z"},
+		"bad cluster id":   {"--insecure", "--cluster-id", "cluster-1"},
+		"bad log format":   {"--insecure", "--log-format", "xml"},
+		"bad log level":    {"--insecure", "--log-level", "loud"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer

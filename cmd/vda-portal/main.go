@@ -5,7 +5,12 @@
 //
 // Store URIs: etcd://h1:2379,h2:2379/vda, embedded:///var/lib/vda/etcd,
 // memory://, postgresql://..., mysql://..., sqlite:///path. Without
-// --db-uri it starts an embedded etcd under --data-dir.
+// --db-uri it starts an embedded etcd in <--data-dir>/etcd, which also
+// serves etcd clients on the unix socket <--data-dir>/etcd/etcd.sock: that
+// is where vda-monitor on the same machine finds it without --db-uri. At
+// start it writes the store's identity (/vda/cluster: a cluster ID and the
+// layout version) if the store has none, and refuses a store whose layout
+// is newer than it knows, or, with --cluster-id, of another cluster.
 //
 // It serves mutual TLS with roles (operators and monitors may call it):
 // without --tls-* flags it uses ca.crt, portal.crt and portal.key in
@@ -23,22 +28,23 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/version"
 	"github.com/vda-io/vda/metrics"
 	"github.com/vda-io/vda/metrics/portalmetrics"
+	"github.com/vda-io/vda/metrics/storemetrics"
 	"github.com/vda-io/vda/mtls"
+	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
 	_ "github.com/vda-io/vda/store/allstores" // every backend, chosen by URI
-	"github.com/vda-io/vda/store/etcdembed"
 )
 
 func main() {
@@ -50,6 +56,7 @@ func main() {
 
 type config struct {
 	listener, dbURI, dataDir string
+	clusterID                string
 	logs                     cmdrun.LogFlags
 	metricsAddr              string
 	port                     int
@@ -65,8 +72,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.listener, "listener", "127.0.0.1", "address to listen on")
 	fs.IntVar(&c.port, "port", 9520, "port to listen on (0: any free port)")
-	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in --data-dir)")
+	fs.StringVar(&c.dbURI, "db-uri", "", "store URI (default: embedded etcd in <data-dir>/etcd, serving vda-monitor on this machine at <data-dir>/etcd/etcd.sock)")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/vda", "data directory of the embedded store")
+	fs.StringVar(&c.clusterID, "cluster-id", "", "refuse a store of another cluster than this ID (32 hex digits); a store without an identity gets this one (default: any; a new store gets a random ID)")
 	c.logs.Register(fs)
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
@@ -81,14 +89,17 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	var err error
 	if c.dbURI == "" {
-		uri, err := etcdembed.URI(filepath.Join(c.dataDir, "etcd"))
-		if err != nil {
+		if c.dbURI, err = cmdrun.EmbeddedStoreURI(c.dataDir); err != nil {
 			return c, err
 		}
-		c.dbURI = uri
 	}
-	var err error
+	if c.clusterID != "" {
+		if err := nvmeof.ValidateID(c.clusterID); err != nil {
+			return c, fmt.Errorf("--cluster-id: %w", err)
+		}
+	}
 	c.tls, c.insecure, err = c.tlsFlags.Resolve(mtls.RolePortal, fmt.Sprintf("--name portal --ip %s ", c.listener))
 	return c, err
 }
@@ -100,18 +111,32 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- net.
 }
 
 func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.Addr) error {
-	st, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
+	var reg *prometheus.Registry
+	var sm *storemetrics.Metrics
+	if cfg.metricsAddr != "" {
+		reg = metrics.NewRegistry()
+		var err error
+		if sm, err = storemetrics.New(reg); err != nil {
+			return err
+		}
+	}
+	raw, err := store.Open(ctx, cfg.dbURI, store.WithLogger(log.Named("store")))
 	if err != nil {
 		return err
 	}
+	st := sm.Wrap(raw)
 	defer func() { _ = st.Close() }()
+	id, created, err := vda.InitIdentity(ctx, st, cfg.clusterID)
+	if err != nil {
+		return fmt.Errorf("store identity: %w", err)
+	}
+	log.Info("store identity", "cluster_id", id.ClusterID, "layout_version", id.LayoutVersion, "written", created)
 	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster"), MaxMallocPDBytes: cfg.maxMalloc})
 	if err != nil {
 		return err
 	}
 	pcfg := portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure}
-	if cfg.metricsAddr != "" {
-		reg := metrics.NewRegistry()
+	if reg != nil {
 		m, err := portalmetrics.New(reg)
 		if err != nil {
 			return err
@@ -136,5 +161,6 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 	if ready != nil {
 		ready <- lis.Addr()
 	}
+	cmdrun.NotifyReady(log)
 	return srv.Serve(ctx, lis)
 }

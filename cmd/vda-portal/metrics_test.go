@@ -78,6 +78,9 @@ func TestMetricsAddr(t *testing.T) {
 	c, body := get("/metrics")
 	require.Equal(t, http.StatusOK, c)
 	require.Contains(t, body, `vda_portal_requests_total{code="OK",method="`+pb.Portal_GetClusterSummary_FullMethodName+`"} 1`)
+	require.Contains(t, body, `vda_store_txn_duration_seconds_count{result="committed"} 1`, "the identity written at start")
+	require.Contains(t, body, "vda_store_txn_conflicts_total 0")
+	require.Contains(t, body, `vda_store_read_duration_seconds_count{op="list"}`, "the summary's reads")
 }
 
 func TestMetricsAddrInUse(t *testing.T) {
