@@ -17,6 +17,7 @@
 //	/vda/listener/<t>/<a>/<p>  the node whose NVMe-oF listener t a:p is (KeyListener)
 //	/vda/binding/node/<id>  Binding of a node to its agent's ID (KeyNodeBinding)
 //	/vda/binding/agent/<id> the same Binding, by agent ID (KeyAgentBinding)
+//	/vda/cluster            StoreIdentity: cluster ID and LayoutVersion (KeyIdentity)
 //
 // Specs are written by Cluster only; Status is written by the monitor only,
 // under KeyStatus(specKey), so status writes never conflict with spec edits.
