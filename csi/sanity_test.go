@@ -66,18 +66,31 @@ func TestSanity(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("csi-sanity mounts and attaches loop devices: run as root (sudo go test ./csi -run TestSanity)")
 	}
+	ctx := context.Background()
 	portal := startCluster(t)
 	ctrl, err := csi.New(csi.Config{Portal: portal, DefaultVolumeBytes: 16 << 20})
 	require.NoError(t, err)
 	loops := t.TempDir()
 	loop := &csi.LoopConnector{Dir: loops, Size: func(ctx context.Context, id string) (int64, error) {
-		da, err := portal.GetDa(ctx, &pb.GetDaRequest{DaName: id})
-		if err != nil {
-			return 0, err
+		da, clone, _ := csi.SplitVolumeID(id)
+		if clone != "" {
+			cl, err := portal.GetClone(ctx, &pb.GetCloneRequest{DaName: da, CloneName: clone})
+			return int64(cl.GetCloneMsg().GetSize()), err
 		}
-		return int64(da.GetDaMsg().GetDaSize()), nil
+		got, err := portal.GetDa(ctx, &pb.GetDaRequest{DaName: da})
+		return int64(got.GetDaMsg().GetDaSize()), err
 	}}
-	node, err := csi.New(csi.Config{NodeID: nodeNQN, Connector: loop})
+	// Topology: the CNs in zone-a and zone-b, the node in zone-a, so that
+	// the volumes csi-sanity creates with the node's topology as requisite
+	// get their controller in zone-a.
+	cns, err := portal.ListCn(ctx, &pb.ListCnRequest{})
+	require.NoError(t, err)
+	require.Len(t, cns.GetCnMsgList(), 2)
+	for i, cn := range cns.GetCnMsgList() {
+		_, err := portal.ModifyCn(ctx, &pb.ModifyCnRequest{CnName: cn.GetCnName(), Location: new([]string{"zone-a", "zone-b"}[i])})
+		require.NoError(t, err)
+	}
+	node, err := csi.New(csi.Config{NodeID: nodeNQN, Connector: loop, Location: "zone-a"})
 	require.NoError(t, err)
 	// Unix socket paths are short (108 bytes): not under t.TempDir's long name.
 	sockDir, err := os.MkdirTemp("", "vda-csi")
