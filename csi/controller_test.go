@@ -12,6 +12,7 @@ import (
 
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/csi"
+	"github.com/vda-io/vda/nvmeof"
 )
 
 var mountCap = []*csipb.VolumeCapability{{AccessType: &csipb.VolumeCapability_Mount{Mount: &csipb.VolumeCapability_MountVolume{}},
@@ -119,6 +120,9 @@ func TestControllerSnapshotsAndClones(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, clone, exp.GetExpMsg().GetCloneName())
 	require.Equal(t, pub.GetPublishContext()["nqn"], exp.GetExpMsg().GetExpNqn())
+	nqn, err := nvmeof.ExpNQN(da, clone)
+	require.NoError(t, err)
+	require.Equal(t, string(nqn), exp.GetExpMsg().GetExpNqn(), "the NQN a node derives from the volume ID (NodeStage checks it)")
 	_, err = ctrl.ControllerUnpublishVolume(ctx, &csipb.ControllerUnpublishVolumeRequest{VolumeId: rv.GetVolumeId(), NodeId: node})
 	require.NoError(t, err)
 	_, err = portal.GetExp(ctx, &pb.GetExpRequest{DaName: da, ExpName: clone})
