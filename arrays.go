@@ -18,6 +18,13 @@ type DiskArraySpec struct {
 	SizeBytes         uint64 // --da-size: the exported namespace size, exactly
 	PhysicalSizeBytes uint64 // --physical-size; 0 means SizeBytes
 	Conf              DAConf
+	// CNLocations and DNLocations constrain placement: when non-empty,
+	// the DA's controllers go only on CNs whose Location is one of
+	// CNLocations, its VDs only on PDs of DNs whose Location is one of
+	// DNLocations (at most MaxPlacementLocations each, no duplicates).
+	// Placement that nothing satisfies is ErrResourceExhausted.
+	CNLocations []string
+	DNLocations []string
 }
 
 // DiskArrayUpdate changes a DA; nil fields are left alone.
@@ -100,6 +107,13 @@ func (spec *DiskArraySpec) validate() (DALayout, error) {
 	if err := ValidateCntlrCount(spec.CntlrCount); err != nil {
 		return DALayout{}, err
 	}
+	var err error
+	if spec.CNLocations, err = normLocations("cn_locations", spec.CNLocations); err != nil {
+		return DALayout{}, err
+	}
+	if spec.DNLocations, err = normLocations("dn_locations", spec.DNLocations); err != nil {
+		return DALayout{}, err
+	}
 	if spec.PhysicalSizeBytes == 0 {
 		spec.PhysicalSizeBytes = spec.SizeBytes
 	}
@@ -111,7 +125,9 @@ func (spec DiskArraySpec) same(da DiskArray) error {
 	return sameSpec(daWhat(spec.Name), field{"description", da.Description, spec.Description},
 		field{"cntlr_cnt", da.CntlrCount, spec.CntlrCount}, field{"da_size", da.SizeBytes, spec.SizeBytes},
 		field{"physical_size", da.PhysicalSizeBytes, spec.PhysicalSizeBytes},
-		field{"stripe_count", da.StripeCount, spec.Conf.StripeCount}, field{"stripe_size_kb", da.StripeSizeKB, spec.Conf.StripeSizeKB})
+		field{"stripe_count", da.StripeCount, spec.Conf.StripeCount}, field{"stripe_size_kb", da.StripeSizeKB, spec.Conf.StripeSizeKB},
+		field{"cn_locations", showLocations(da.CNLocations), showLocations(spec.CNLocations)},
+		field{"dn_locations", showLocations(da.DNLocations), showLocations(spec.DNLocations)})
 }
 
 // GetDiskArray returns a DA with its status.

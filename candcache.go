@@ -677,6 +677,9 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 	cands := Candidates{DNs: map[string]DiskNode{}}
 	nNodes, nDisks, nCNs := sampleNodes(req.StripeCount), sampleDisks(req.StripeCount), sampleCNs(req.CntlrCount)
 	for loc, lp := range c.pdLocs {
+		if !allowed(req.DNLocations, loc) {
+			continue
+		}
 		start, taken := sampleStart(req, loc), 0
 		for b := nBuckets - 1; b >= 0 && taken < nNodes; b-- {
 			lp.nodes[b].window(start, func(d *dnEnt) bool {
@@ -695,6 +698,9 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 		}
 	}
 	for loc, lc := range c.cnLocs {
+		if !allowed(req.CNLocations, loc) {
+			continue
+		}
 		start, taken := sampleStart(req, loc), 0
 		for _, load := range lc.loads {
 			if !lc.byLoad[load].window(start, func(n *cnEnt) bool {

@@ -47,7 +47,8 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	if err := cc.waitRev(ctx, rev); err != nil {
 		return DiskArray{}, err
 	}
-	req := PlacementRequest{Name: spec.Name, StripeCount: spec.Conf.StripeCount, CntlrCount: spec.CntlrCount, VDSizeBytes: layout.VDSizeBytes}
+	req := PlacementRequest{Name: spec.Name, StripeCount: spec.Conf.StripeCount, CntlrCount: spec.CntlrCount, VDSizeBytes: layout.VDSizeBytes,
+		CNLocations: spec.CNLocations, DNLocations: spec.DNLocations}
 	for attempt := 0; attempt < c.attempts; attempt++ {
 		req.Attempt = attempt
 		pl, err := cc.place(ctx, c.placer, c.boundedPlacer(), req)
@@ -56,7 +57,7 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 			if old, found, gerr := c.existingDA(ctx, spec); found || gerr != nil {
 				return old, cmpErr(gerr)
 			}
-			return DiskArray{}, err
+			return DiskArray{}, req.explain(err)
 		}
 		da, txn, err := pl.txn(spec, layout)
 		if err != nil {
@@ -213,7 +214,7 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 		// A sample too small for the request (or a Placer that wants
 		// everything): show every candidate.
 		if errors.Is(err, ErrResourceExhausted) {
-			p, err = placer.Place(req, c.allCandidates())
+			p, err = placer.Place(req, req.restrict(c.allCandidates()))
 		}
 		if errors.Is(err, ErrResourceExhausted) && c.pending > 0 {
 			// Pending creates of this Cluster may fail and free room.
@@ -321,7 +322,8 @@ func (pl *plan) txn(spec DiskArraySpec, l DALayout) (DiskArray, store.Txn, error
 	da := DiskArray{ID: nvmeof.NewID(), Name: spec.Name, Description: spec.Description,
 		SizeBytes: spec.SizeBytes, PhysicalSizeBytes: spec.PhysicalSizeBytes,
 		StripeCount: spec.Conf.StripeCount, StripeSizeKB: spec.Conf.StripeSizeKB, CntlrCount: spec.CntlrCount,
-		ClusterBytes: l.ClusterBytes, VDSizeBytes: l.VDSizeBytes, Epoch: 1}
+		ClusterBytes: l.ClusterBytes, VDSizeBytes: l.VDSizeBytes, Epoch: 1,
+		CNLocations: spec.CNLocations, DNLocations: spec.DNLocations}
 	t := store.Txn{Conds: []store.Cond{{Key: KeyDA(spec.Name)}}}
 	guarded := map[string]bool{}
 	guard := func(key string, rev int64) {

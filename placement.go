@@ -3,6 +3,9 @@ package vda
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/vda-io/vda/alloc"
 )
@@ -18,6 +21,12 @@ type PlacementRequest struct {
 	// stop choosing the same disks and nodes.
 	Name    string
 	Attempt int
+	// CNLocations and DNLocations, when non-empty, restrict the CNs and
+	// the DNs (their PDs) a placement may use to those locations
+	// (DiskArraySpec); the candidates a Placer is shown are filtered
+	// already.
+	CNLocations []string
+	DNLocations []string
 }
 
 // Candidates is the cluster as the placer sees it: every DN, PD and CN
@@ -108,4 +117,93 @@ func (pp PolicyPlacer) Place(req PlacementRequest, c Candidates) (Placement, err
 		p.CNs = append(p.CNs, c.CNs[i])
 	}
 	return p, nil
+}
+
+// MaxPlacementLocations bounds DiskArraySpec.CNLocations and DNLocations.
+const MaxPlacementLocations = 16
+
+// allowed reports whether location loc is in locs, or locs is empty (no
+// constraint).
+func allowed(locs []string, loc string) bool {
+	return len(locs) == 0 || slices.Contains(locs, loc)
+}
+
+// restrict keeps the candidates req's location constraint allows: CNs in
+// CNLocations, DNs in DNLocations and their PDs.
+func (req PlacementRequest) restrict(c Candidates) Candidates {
+	if len(req.CNLocations) == 0 && len(req.DNLocations) == 0 {
+		return c
+	}
+	out := Candidates{DNs: make(map[string]DiskNode, len(c.DNs))}
+	for name, dn := range c.DNs {
+		if allowed(req.DNLocations, dn.Location) {
+			out.DNs[name] = dn
+		}
+	}
+	for _, pd := range c.PDs {
+		if _, ok := out.DNs[pd.DNName]; ok {
+			out.PDs = append(out.PDs, pd)
+		}
+	}
+	for _, cn := range c.CNs {
+		if allowed(req.CNLocations, cn.Location) {
+			out.CNs = append(out.CNs, cn)
+		}
+	}
+	return out
+}
+
+// explain adds req's location constraint to a placement error, so that
+// ErrResourceExhausted names what it could not satisfy.
+func (req PlacementRequest) explain(err error) error {
+	if !errors.Is(err, ErrResourceExhausted) || len(req.CNLocations)+len(req.DNLocations) == 0 {
+		return err
+	}
+	var parts []string
+	if len(req.CNLocations) > 0 {
+		parts = append(parts, "cn_locations "+showLocations(req.CNLocations))
+	}
+	if len(req.DNLocations) > 0 {
+		parts = append(parts, "dn_locations "+showLocations(req.DNLocations))
+	}
+	return fmt.Errorf("%w (placement constrained to %s)", err, strings.Join(parts, " and "))
+}
+
+// normLocations validates a placement constraint (each entry a location
+// as nodes have them, non-empty, no duplicates, at most
+// MaxPlacementLocations) and returns it sorted; nil stays nil.
+func normLocations(field string, locs []string) ([]string, error) {
+	if len(locs) == 0 {
+		return nil, nil
+	}
+	if len(locs) > MaxPlacementLocations {
+		return nil, fmt.Errorf("%w: %s has %d entries, at most %d", ErrInvalidArgument, field, len(locs), MaxPlacementLocations)
+	}
+	out := slices.Clone(locs)
+	slices.Sort(out)
+	for i, l := range out {
+		if l == "" {
+			return nil, fmt.Errorf("%w: %s has an empty location", ErrInvalidArgument, field)
+		}
+		if err := validateText(field+" entry", l, MaxLocationBytes); err != nil {
+			return nil, err
+		}
+		if i > 0 && out[i-1] == l {
+			return nil, fmt.Errorf("%w: %s names location %q twice", ErrInvalidArgument, field, l)
+		}
+	}
+	return out, nil
+}
+
+// showLocations is a constraint as messages show it: ["a", "b"], or
+// "any" when empty.
+func showLocations(locs []string) string {
+	if len(locs) == 0 {
+		return "any"
+	}
+	q := make([]string, len(locs))
+	for i, l := range locs {
+		q[i] = strconv.Quote(l)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

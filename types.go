@@ -222,6 +222,11 @@ type DiskArray struct {
 	CloneCount int    `json:"clone_count,omitempty"`
 	Status     Status `json:"-"`
 
+	// CNLocations and DNLocations are the placement constraint the DA was
+	// created with (DiskArraySpec), sorted; empty: anywhere.
+	CNLocations []string `json:"cn_locations,omitempty"`
+	DNLocations []string `json:"dn_locations,omitempty"`
+
 	// QoS limits the DA's volume on its primary (zero: no limit).
 	QoS QoS `json:"qos,omitzero"`
 }

@@ -11,6 +11,37 @@
 // the exporter's NQN and every controller listener, so a node never needs
 // the portal.
 //
+// # Snapshots and clones
+//
+// A CSI snapshot is a VDA snapshot inside its volume's DA, ID
+// "<DA>.snap-<32 hex>" (SnapshotName). A volume from a snapshot is a VDA
+// clone of it in the same DA, ID "<DA>.csi-<32 hex>" (SplitVolumeID);
+// DA volume IDs, "csi-<32 hex>", are those of the driver's first
+// version. A volume from a volume is a clone of a hidden snapshot
+// "clone-<32 hex>" of the source, deleted with the clone. A clone volume
+// is exported by an exporter of the clone (named like the clone), and
+// grown with the clone. Only a DA's volume is a snapshot or cloning
+// source. VDA keeps a DA with snapshots or clones, and a snapshot with
+// clones, so DeleteVolume and DeleteSnapshot fail with
+// FailedPrecondition while such dependants exist (the CSI spec allows it
+// for snapshots not independent of their volume); the CO retries.
+//
+// # Topology
+//
+// The topology key is TopologyKey and a segment is a VDA location: where
+// a volume's controllers are. A node reports its Config.Location. A
+// CreateVolume with accessibility requirements places the DA's
+// controllers on CNs of those locations (preferred segments one at a
+// time, then the requisite set: the DA's cn_locations), and answers with
+// the locations of the CNs its controllers landed on, so pods go to
+// nodes of those locations. Without requirements a volume is
+// unconstrained and accessible from every node. The StorageClass
+// parameter dnLocations constrains where the data goes. GetCapacity of a
+// segment is the free space of the PDs a volume may use, or none if no
+// online CN is in that location.
+//
+// # Node
+//
 // The node connects through a Connector: NVMeConnector runs nvme-cli
 // (one `nvme connect` per controller listener, native NVMe multipath) and
 // finds the namespace by its UUID; LoopConnector attaches a loop device
@@ -19,11 +50,6 @@
 // xfs) and mounts it at the staging path, or for a block volume binds the
 // device to a file there; NodePublishVolume bind-mounts the staging path.
 //
-// Snapshots and cloning are not offered: VDA's snapshots and clones live
-// inside their DA (a DA with snapshots cannot be deleted, a snapshot with
-// a dependent clone neither), which does not fit CSI's independent
-// snapshot and volume lifetimes. Nor is topology: a location is a failure
-// domain for placement, every volume is reachable from every node, and
-// the portal's placement takes no location constraint. The driver
-// advertises only what works (README, "Kubernetes (CSI driver)").
+// The driver advertises only what works (README, "Kubernetes (CSI
+// driver)").
 package csi

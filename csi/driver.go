@@ -2,8 +2,6 @@ package csi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -36,8 +34,7 @@ const descPrefix = "csi.vda.io/name="
 // VolumeName is the DA name of the CSI volume called name: "csi-" and 32
 // hex digits of its SHA-256, a valid DA name whatever the CSI name is.
 func VolumeName(name string) string {
-	h := sha256.Sum256([]byte(name))
-	return daPrefix + hex.EncodeToString(h[:16])
+	return daPrefix + nameHash(name)
 }
 
 // Config configures a Driver. Which services it serves follows from what
@@ -54,6 +51,11 @@ type Config struct {
 	Connector Connector
 	// MaxVolumesPerNode is reported by NodeGetInfo (0: no limit).
 	MaxVolumesPerNode int64
+	// Location is this node's VDA location (node mode), reported by
+	// NodeGetInfo as its topology segment (TopologyKey); empty: none, and
+	// the node can use only volumes created without topology
+	// requirements. It must be a Kubernetes label value (ValidateLocation).
+	Location string
 }
 
 // Driver serves the CSI services of Config.
@@ -73,6 +75,11 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Connector != nil {
 		if err := validateHostNQN(cfg.NodeID); err != nil {
 			return nil, fmt.Errorf("csi: node ID: %w", err)
+		}
+		if cfg.Location != "" {
+			if err := ValidateLocation(cfg.Location); err != nil {
+				return nil, fmt.Errorf("csi: %w", err)
+			}
 		}
 	}
 	if cfg.DefaultVolumeBytes <= 0 {

@@ -21,6 +21,8 @@ func (d *Driver) GetPluginCapabilities(context.Context, *csipb.GetPluginCapabili
 		VolumeExpansion: &csipb.PluginCapability_VolumeExpansion{Type: csipb.PluginCapability_VolumeExpansion_ONLINE}}}}
 	caps = append(caps, &csipb.PluginCapability{Type: &csipb.PluginCapability_Service_{
 		Service: &csipb.PluginCapability_Service{Type: csipb.PluginCapability_Service_CONTROLLER_SERVICE}}})
+	caps = append(caps, &csipb.PluginCapability{Type: &csipb.PluginCapability_Service_{
+		Service: &csipb.PluginCapability_Service{Type: csipb.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS}}})
 	return &csipb.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }
 

@@ -36,14 +36,23 @@ func (d *Driver) NodeGetCapabilities(context.Context, *csipb.NodeGetCapabilities
 	return &csipb.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
 }
 
-// NodeGetInfo returns the node's host NQN as its ID.
+// NodeGetInfo returns the node's host NQN as its ID and its location as
+// its topology.
 func (d *Driver) NodeGetInfo(context.Context, *csipb.NodeGetInfoRequest) (*csipb.NodeGetInfoResponse, error) {
-	return &csipb.NodeGetInfoResponse{NodeId: d.cfg.NodeID, MaxVolumesPerNode: d.cfg.MaxVolumesPerNode}, nil
+	r := &csipb.NodeGetInfoResponse{NodeId: d.cfg.NodeID, MaxVolumesPerNode: d.cfg.MaxVolumesPerNode}
+	if d.cfg.Location != "" {
+		r.AccessibleTopology = &csipb.Topology{Segments: map[string]string{TopologyKey: d.cfg.Location}}
+	}
+	return r, nil
 }
 
 // target is volume id's exporter as Disconnect needs it.
 func (d *Driver) target(id string) (Target, error) {
-	nqn, err := nvmeof.ExpNQN(id, expName(id))
+	v, ok := parseVolumeID(id)
+	if !ok {
+		return Target{}, status.Errorf(codes.NotFound, "volume %q does not exist (not a VDA CSI volume ID)", id)
+	}
+	nqn, err := nvmeof.ExpNQN(v.da, v.exp())
 	if err != nil {
 		return Target{}, status.Errorf(codes.InvalidArgument, "volume %q: %v", id, err)
 	}

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	pb "github.com/vda-io/vda/api/portalpb"
 )
@@ -19,6 +22,9 @@ const (
 	ParamQoSRwMBps          = "qosRwMBps"          // read+write MiB/s limit
 	ParamQoSRMBps           = "qosRMBps"           // read MiB/s limit
 	ParamQoSWMBps           = "qosWMBps"           // write MiB/s limit
+	// ParamDNLocations constrains where a volume's data goes: VDs only on
+	// PDs of DNs of these locations (comma-separated VDA locations).
+	ParamDNLocations = "dnLocations"
 )
 
 // volumeParams is a CreateVolume request's parameters, checked.
@@ -28,6 +34,7 @@ type volumeParams struct {
 	stripeSizeKB   int
 	physicalFactor float64
 	qos            *pb.QosMsg
+	dnLocations    []string
 }
 
 func parseParams(p map[string]string) (volumeParams, error) {
@@ -76,6 +83,8 @@ func parseParams(p map[string]string) (volumeParams, error) {
 			qos.RMbytesPerSec, _, err = uintParam(key, math.MaxUint32)
 		case ParamQoSWMBps:
 			qos.WMbytesPerSec, _, err = uintParam(key, math.MaxUint32)
+		case ParamDNLocations:
+			v.dnLocations, err = parseLocations(key, val)
 		default:
 			// csi.storage.k8s.io/* keys come from the external
 			// provisioner; anything else is a typo the user should see.
@@ -106,4 +115,24 @@ func (v volumeParams) daConf() string {
 func CheckParameters(p map[string]string) error {
 	_, err := parseParams(p)
 	return err
+}
+
+// parseLocations reads a comma-separated list of distinct, non-empty
+// locations (at most 16).
+func parseLocations(key, val string) ([]string, error) {
+	var locs []string
+	for _, l := range strings.Split(val, ",") {
+		l = strings.TrimSpace(l)
+		if l == "" || len(l) > 255 || !utf8.ValidString(l) {
+			return nil, fmt.Errorf("parameter %s=%q: want comma-separated locations, none empty", key, val)
+		}
+		if slices.Contains(locs, l) {
+			return nil, fmt.Errorf("parameter %s=%q: location %q twice", key, val, l)
+		}
+		locs = append(locs, l)
+	}
+	if len(locs) > 16 {
+		return nil, fmt.Errorf("parameter %s=%q: at most 16 locations", key, val)
+	}
+	return locs, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -69,15 +70,9 @@ func TestSanity(t *testing.T) {
 	portal := startCluster(t)
 	ctrl, err := csi.New(csi.Config{Portal: portal, DefaultVolumeBytes: 16 << 20})
 	require.NoError(t, err)
-	loops := t.TempDir()
-	loop := &csi.LoopConnector{Dir: loops, Size: func(ctx context.Context, id string) (int64, error) {
-		da, err := portal.GetDa(ctx, &pb.GetDaRequest{DaName: id})
-		if err != nil {
-			return 0, err
-		}
-		return int64(da.GetDaMsg().GetDaSize()), nil
-	}}
-	node, err := csi.New(csi.Config{NodeID: nodeNQN, Connector: loop})
+	loop := loopConnector(t, portal)
+	zoneCNs(t, portal)
+	node, err := csi.New(csi.Config{NodeID: nodeNQN, Connector: loop, Location: "zone-a"})
 	require.NoError(t, err)
 	// Unix socket paths are short (108 bytes): not under t.TempDir's long name.
 	sockDir, err := os.MkdirTemp("", "vda-csi")
@@ -95,4 +90,94 @@ func TestSanity(t *testing.T) {
 	// Room to grow: a DA grows up to what its physical size holds.
 	cfg.TestVolumeParameters = map[string]string{csi.ParamPhysicalSizeFactor: "3"}
 	sanity.Test(t, cfg)
+}
+
+// loopConnector attaches loop devices of a volume's size.
+func loopConnector(t *testing.T, portal pb.PortalClient) *csi.LoopConnector {
+	return &csi.LoopConnector{Dir: t.TempDir(), Size: func(ctx context.Context, id string) (int64, error) {
+		da, clone, _ := csi.SplitVolumeID(id)
+		if clone != "" {
+			cl, err := portal.GetClone(ctx, &pb.GetCloneRequest{DaName: da, CloneName: clone})
+			return int64(cl.GetCloneMsg().GetSize()), err
+		}
+		got, err := portal.GetDa(ctx, &pb.GetDaRequest{DaName: da})
+		return int64(got.GetDaMsg().GetDaSize()), err
+	}}
+}
+
+// zoneCNs puts the dev cluster's CNs in zone-a and zone-b, so that with
+// the node in zone-a the volumes csi-sanity creates with the node's
+// topology as requisite get their controller in zone-a.
+func zoneCNs(t *testing.T, portal pb.PortalClient) {
+	ctx := context.Background()
+	cns, err := portal.ListCn(ctx, &pb.ListCnRequest{})
+	require.NoError(t, err)
+	require.Len(t, cns.GetCnMsgList(), 2)
+	for i, cn := range cns.GetCnMsgList() {
+		_, err := portal.ModifyCn(ctx, &pb.ModifyCnRequest{CnName: cn.GetCnName(), Location: new([]string{"zone-a", "zone-b"}[i])})
+		require.NoError(t, err)
+	}
+}
+
+// A volume restored from a snapshot on a node: published (the clone's
+// exporter), staged (formatted, mounted), published to a target, written,
+// and taken down in reverse. Needs root (mount, losetup).
+func TestNodeCloneVolume(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts and attaches loop devices: run as root (sudo go test ./csi -run TestNodeCloneVolume)")
+	}
+	ctx := context.Background()
+	portal := startCluster(t)
+	ctrl, err := csi.New(csi.Config{Portal: portal})
+	require.NoError(t, err)
+	node, err := csi.New(csi.Config{NodeID: nodeNQN, Connector: loopConnector(t, portal)})
+	require.NoError(t, err)
+	src, err := ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "src", VolumeCapabilities: mountCap,
+		CapacityRange: &csipb.CapacityRange{RequiredBytes: 32 << 20}, Parameters: map[string]string{csi.ParamPhysicalSizeFactor: "3"}})
+	require.NoError(t, err)
+	snap, err := ctrl.CreateSnapshot(ctx, &csipb.CreateSnapshotRequest{Name: "s", SourceVolumeId: src.GetVolume().GetVolumeId()})
+	require.NoError(t, err)
+	vol, err := ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "restored", VolumeCapabilities: mountCap,
+		VolumeContentSource: &csipb.VolumeContentSource{Type: &csipb.VolumeContentSource_Snapshot{
+			Snapshot: &csipb.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshot().GetSnapshotId()}}}})
+	require.NoError(t, err)
+	id := vol.GetVolume().GetVolumeId()
+	pub, err := ctrl.ControllerPublishVolume(ctx, &csipb.ControllerPublishVolumeRequest{VolumeId: id, NodeId: nodeNQN, VolumeCapability: mountCap[0]})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
+	require.NoError(t, os.Mkdir(staging, 0o750))
+	t.Cleanup(func() { // after a failure too: no mount or loop device left behind
+		_, _ = node.NodeUnpublishVolume(ctx, &csipb.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: target})
+		_, _ = node.NodeUnstageVolume(ctx, &csipb.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging})
+	})
+	_, err = node.NodeStageVolume(ctx, &csipb.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: staging,
+		VolumeCapability: mountCap[0], PublishContext: pub.GetPublishContext()})
+	require.NoError(t, err)
+	_, err = node.NodePublishVolume(ctx, &csipb.NodePublishVolumeRequest{VolumeId: id, StagingTargetPath: staging, TargetPath: target,
+		VolumeCapability: mountCap[0], PublishContext: pub.GetPublishContext()})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(target, "f"), []byte("on the clone"), 0o600))
+	st, err := node.NodeGetVolumeStats(ctx, &csipb.NodeGetVolumeStatsRequest{VolumeId: id, VolumePath: target})
+	require.NoError(t, err)
+	require.Greater(t, st.GetUsage()[0].GetTotal(), int64(24<<20), "a filesystem of the clone's 32 MiB")
+	_, err = node.NodeUnpublishVolume(ctx, &csipb.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: target})
+	require.NoError(t, err)
+	_, err = node.NodeUnstageVolume(ctx, &csipb.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging})
+	require.NoError(t, err)
+	_, err = ctrl.ControllerUnpublishVolume(ctx, &csipb.ControllerUnpublishVolumeRequest{VolumeId: id, NodeId: nodeNQN})
+	require.NoError(t, err)
+	for _, del := range []func() error{
+		func() error { _, err := ctrl.DeleteVolume(ctx, &csipb.DeleteVolumeRequest{VolumeId: id}); return err },
+		func() error {
+			_, err := ctrl.DeleteSnapshot(ctx, &csipb.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId()})
+			return err
+		},
+		func() error {
+			_, err := ctrl.DeleteVolume(ctx, &csipb.DeleteVolumeRequest{VolumeId: src.GetVolume().GetVolumeId()})
+			return err
+		},
+	} {
+		require.NoError(t, del())
+	}
 }

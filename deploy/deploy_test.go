@@ -38,6 +38,29 @@ type object struct {
 
 func (o object) meta() metav1.Object { return o.obj.(metav1.Object) }
 
+// The snapshot API's objects (snapshot.storage.k8s.io/v1, CRDs of
+// kubernetes-csi/external-snapshotter), with every field they have, so
+// that strict decoding catches a misspelt one.
+type volumeSnapshotClass struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Driver            string            `json:"driver"`
+	DeletionPolicy    string            `json:"deletionPolicy"`
+	Parameters        map[string]string `json:"parameters,omitempty"`
+}
+
+type volumeSnapshot struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Source struct {
+			PersistentVolumeClaimName *string `json:"persistentVolumeClaimName,omitempty"`
+			VolumeSnapshotContentName *string `json:"volumeSnapshotContentName,omitempty"`
+		} `json:"source"`
+		VolumeSnapshotClassName *string `json:"volumeSnapshotClassName,omitempty"`
+	} `json:"spec"`
+}
+
 // newObject is the typed object of apiVersion/kind: every kind the
 // manifests may use.
 func newObject(apiVersion, kind string) (any, bool) {
@@ -68,6 +91,10 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &appsv1.Deployment{}, true
 	case "apps/v1 DaemonSet":
 		return &appsv1.DaemonSet{}, true
+	case "snapshot.storage.k8s.io/v1 VolumeSnapshotClass":
+		return &volumeSnapshotClass{}, true
+	case "snapshot.storage.k8s.io/v1 VolumeSnapshot":
+		return &volumeSnapshot{}, true
 	}
 	return nil, false
 }
@@ -248,6 +275,22 @@ func TestManifestsCrossReferences(t *testing.T) {
 		require.Equal(t, csi.DriverName, sc.Provisioner, "StorageClass %s", sc.Name)
 		require.NoError(t, csi.CheckParameters(sc.Parameters), "StorageClass %s parameters", sc.Name)
 		require.True(t, *sc.AllowVolumeExpansion, "StorageClass %s: the driver expands volumes", sc.Name)
+		for _, at := range sc.AllowedTopologies {
+			for _, e := range at.MatchLabelExpressions {
+				require.Equal(t, csi.TopologyKey, e.Key, "StorageClass %s: allowedTopologies", sc.Name)
+				require.NotEmpty(t, e.Values, sc.Name)
+				for _, v := range e.Values {
+					require.NoError(t, csi.ValidateLocation(v), "StorageClass %s", sc.Name)
+				}
+			}
+		}
+	}
+	snapClasses := all[*volumeSnapshotClass](objs)
+	require.NotEmpty(t, snapClasses, "a VolumeSnapshotClass example")
+	for _, c := range snapClasses {
+		require.Equal(t, csi.DriverName, c.Driver, "VolumeSnapshotClass %s", c.Name)
+		require.Contains(t, []string{"Delete", "Retain"}, c.DeletionPolicy, "VolumeSnapshotClass %s", c.Name)
+		require.Empty(t, c.Parameters, "VolumeSnapshotClass %s: the driver takes no snapshot parameters", c.Name)
 	}
 
 	// Namespaces, service accounts and roles that are referred to exist.
@@ -377,11 +420,17 @@ func checkController(t *testing.T, name string, spec *corev1.PodSpec, drv *corev
 			sidecars = append(sidecars, strings.Split(path.Base(c.Image), ":")[0])
 		}
 	}
-	for _, want := range []string{"csi-provisioner", "csi-attacher", "csi-resizer"} {
+	for _, want := range []string{"csi-provisioner", "csi-attacher", "csi-resizer", "csi-snapshotter"} {
 		require.Contains(t, sidecars, want, name)
 	}
-	// Advertise only what works: no snapshotter while csi/ has no snapshots.
-	require.NotContains(t, sidecars, "csi-snapshotter", name)
+	// The driver has topology: the provisioner passes it, strictly (the
+	// pod's node's location with WaitForFirstConsumer).
+	for _, c := range spec.Containers {
+		if strings.HasPrefix(path.Base(c.Image), "csi-provisioner:") {
+			require.Contains(t, c.Args, "--feature-gates=Topology=true", name)
+			require.Contains(t, c.Args, "--strict-topology", name)
+		}
+	}
 	// The portal's mTLS identity comes from the Secret.
 	tlsVol := ""
 	for _, f := range []string{"tls-ca", "tls-cert", "tls-key"} {
@@ -414,10 +463,15 @@ func checkNode(t *testing.T, name string, spec *corev1.PodSpec, drv *corev1.Cont
 		require.NotNil(t, v.HostPath, "%s: %s is not a host path", name, mountPath)
 		return v.HostPath.Path, &m
 	}
-	for _, p := range []string{"/dev", "/sys", "/etc/nvme"} {
+	for _, p := range []string{"/dev", "/sys", "/etc/nvme", "/etc/vda"} {
 		hp, _ := hostDir(p)
 		require.Equal(t, p, hp, name)
 	}
+	// The node's location (its topology segment) is read from the host.
+	loc, ok := flag(drv.Args, "location-file")
+	require.True(t, ok, "%s: vda-csi without --location-file", name)
+	_, m := hostDir(path.Dir(loc))
+	require.True(t, m.ReadOnly, "%s: %s", name, m.MountPath)
 	kubelet, m := hostDir("/var/lib/kubelet")
 	require.Equal(t, "/var/lib/kubelet", kubelet, name)
 	require.NotNil(t, m.MountPropagation)
@@ -452,6 +506,38 @@ func TestExamplesReferToEachOther(t *testing.T) {
 		require.True(t, classes[*pvc.Spec.StorageClassName], "PVC %s: no StorageClass %s", pvc.Name, *pvc.Spec.StorageClassName)
 		claims[pvc.Namespace+"/"+pvc.Name] = true
 	}
+	snaps := map[string]bool{}
+	snapClasses := map[string]bool{}
+	for _, c := range all[*volumeSnapshotClass](objs) {
+		snapClasses[c.Name] = true
+	}
+	for _, vs := range all[*volumeSnapshot](objs) {
+		require.NotNil(t, vs.Spec.VolumeSnapshotClassName, vs.Name)
+		require.True(t, snapClasses[*vs.Spec.VolumeSnapshotClassName], "VolumeSnapshot %s: no class %s", vs.Name, *vs.Spec.VolumeSnapshotClassName)
+		require.NotNil(t, vs.Spec.Source.PersistentVolumeClaimName, vs.Name)
+		require.True(t, claims[vs.Namespace+"/"+*vs.Spec.Source.PersistentVolumeClaimName], "VolumeSnapshot %s: no PVC %s", vs.Name, *vs.Spec.Source.PersistentVolumeClaimName)
+		snaps[vs.Namespace+"/"+vs.Name] = true
+	}
+	require.NotEmpty(t, snaps, "a VolumeSnapshot example")
+	sources := map[string]bool{}
+	for _, pvc := range all[*corev1.PersistentVolumeClaim](objs) {
+		ds := pvc.Spec.DataSource
+		if ds == nil {
+			continue
+		}
+		switch ds.Kind {
+		case "VolumeSnapshot":
+			require.Equal(t, "snapshot.storage.k8s.io", *ds.APIGroup, pvc.Name)
+			require.True(t, snaps[pvc.Namespace+"/"+ds.Name], "PVC %s: no VolumeSnapshot %s", pvc.Name, ds.Name)
+		case "PersistentVolumeClaim":
+			require.True(t, claims[pvc.Namespace+"/"+ds.Name], "PVC %s: no PVC %s", pvc.Name, ds.Name)
+		default:
+			t.Fatalf("PVC %s: data source kind %s", pvc.Name, ds.Kind)
+		}
+		sources[ds.Kind] = true
+	}
+	require.Equal(t, map[string]bool{"VolumeSnapshot": true, "PersistentVolumeClaim": true}, sources,
+		"examples restore a snapshot and clone a claim")
 	pods := all[*corev1.Pod](objs)
 	require.NotEmpty(t, pods)
 	for _, p := range pods {

@@ -42,7 +42,8 @@ func daMsg(da vda.DiskArray) *pb.DaMsg {
 		PhysicalSize: da.PhysicalSizeBytes, Description: da.Description,
 		DaConf:      &pb.DaConf{StripeCount: uint32(da.StripeCount), StripeSizeKb: uint32(da.StripeSizeKB)},
 		ClusterSize: da.ClusterBytes, VdSize: da.VDSizeBytes, Epoch: da.Epoch, PrimaryCntlrId: da.PrimaryCntlrID,
-		Initialized: da.Initialized, ExpCnt: uint32(da.ExpCount), Status: statusMsg(da.Status)}
+		Initialized: da.Initialized, ExpCnt: uint32(da.ExpCount), Status: statusMsg(da.Status),
+		CnLocations: da.CNLocations, DnLocations: da.DNLocations}
 	m.Qos = &pb.QosMsg{RwIosPerSec: da.QoS.RWIOsPerSec, RwMbytesPerSec: da.QoS.RWMBytesPerSec,
 		RMbytesPerSec: da.QoS.ReadMBytesPerSec, WMbytesPerSec: da.QoS.WriteMBytesPerSec}
 	for _, c := range da.Cntlrs {

@@ -194,7 +194,8 @@ func (s *Server) CreateDa(ctx context.Context, r *pb.CreateDaRequest) (*pb.DaRep
 		return nil, fmt.Errorf("%w: cntlr_cnt %d is too large", vda.ErrInvalidArgument, r.GetCntlrCnt())
 	}
 	da, err := s.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: r.GetDaName(), Description: r.GetDescription(),
-		CntlrCount: int(r.GetCntlrCnt()), SizeBytes: r.GetDaSize(), PhysicalSizeBytes: r.GetPhysicalSize(), Conf: conf})
+		CntlrCount: int(r.GetCntlrCnt()), SizeBytes: r.GetDaSize(), PhysicalSizeBytes: r.GetPhysicalSize(), Conf: conf,
+		CNLocations: r.GetCnLocations(), DNLocations: r.GetDnLocations()})
 	if err != nil {
 		return nil, err
 	}

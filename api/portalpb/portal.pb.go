@@ -2145,8 +2145,11 @@ type DaMsg struct {
 	ExpCnt         uint32                 `protobuf:"varint,15,opt,name=exp_cnt,json=expCnt,proto3" json:"exp_cnt,omitempty"`
 	Status         *Status                `protobuf:"bytes,16,opt,name=status,proto3" json:"status,omitempty"`
 	Qos            *QosMsg                `protobuf:"bytes,17,opt,name=qos,proto3" json:"qos,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The placement constraint the DA was created with (sorted; empty: any).
+	CnLocations   []string `protobuf:"bytes,18,rep,name=cn_locations,json=cnLocations,proto3" json:"cn_locations,omitempty"`
+	DnLocations   []string `protobuf:"bytes,19,rep,name=dn_locations,json=dnLocations,proto3" json:"dn_locations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DaMsg) Reset() {
@@ -2298,6 +2301,20 @@ func (x *DaMsg) GetQos() *QosMsg {
 	return nil
 }
 
+func (x *DaMsg) GetCnLocations() []string {
+	if x != nil {
+		return x.CnLocations
+	}
+	return nil
+}
+
+func (x *DaMsg) GetDnLocations() []string {
+	if x != nil {
+		return x.DnLocations
+	}
+	return nil
+}
+
 // QosMsg is a DA's QoS limits on its volume (0 = unlimited): IOPS (a
 // multiple of 1000) and MB/s (MiB per second) for reads and writes
 // together, reads only and writes only.
@@ -2370,13 +2387,18 @@ func (x *QosMsg) GetWMbytesPerSec() uint64 {
 }
 
 type CreateDaRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DaName        string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
-	CntlrCnt      uint32                 `protobuf:"varint,2,opt,name=cntlr_cnt,json=cntlrCnt,proto3" json:"cntlr_cnt,omitempty"`
-	DaSize        uint64                 `protobuf:"varint,3,opt,name=da_size,json=daSize,proto3" json:"da_size,omitempty"`
-	PhysicalSize  uint64                 `protobuf:"varint,4,opt,name=physical_size,json=physicalSize,proto3" json:"physical_size,omitempty"` // 0: da_size
-	DaConf        string                 `protobuf:"bytes,5,opt,name=da_conf,json=daConf,proto3" json:"da_conf,omitempty"`                    // JSON: {"stripe_count":2, "stripe_size_kb":64}
-	Description   string                 `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DaName       string                 `protobuf:"bytes,1,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`
+	CntlrCnt     uint32                 `protobuf:"varint,2,opt,name=cntlr_cnt,json=cntlrCnt,proto3" json:"cntlr_cnt,omitempty"`
+	DaSize       uint64                 `protobuf:"varint,3,opt,name=da_size,json=daSize,proto3" json:"da_size,omitempty"`
+	PhysicalSize uint64                 `protobuf:"varint,4,opt,name=physical_size,json=physicalSize,proto3" json:"physical_size,omitempty"` // 0: da_size
+	DaConf       string                 `protobuf:"bytes,5,opt,name=da_conf,json=daConf,proto3" json:"da_conf,omitempty"`                    // JSON: {"stripe_count":2, "stripe_size_kb":64}
+	Description  string                 `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	// Placement constraint: when non-empty, controllers go only on CNs
+	// whose location is listed, VDs only on PDs of DNs whose location is
+	// listed (at most 16 distinct locations each).
+	CnLocations   []string `protobuf:"bytes,7,rep,name=cn_locations,json=cnLocations,proto3" json:"cn_locations,omitempty"`
+	DnLocations   []string `protobuf:"bytes,8,rep,name=dn_locations,json=dnLocations,proto3" json:"dn_locations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2451,6 +2473,20 @@ func (x *CreateDaRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreateDaRequest) GetCnLocations() []string {
+	if x != nil {
+		return x.CnLocations
+	}
+	return nil
+}
+
+func (x *CreateDaRequest) GetDnLocations() []string {
+	if x != nil {
+		return x.DnLocations
+	}
+	return nil
 }
 
 type GetDaRequest struct {
@@ -4703,7 +4739,7 @@ const file_portal_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06health\x18\x06 \x01(\tR\x06health\x12\x14\n" +
 	"\x05error\x18\a \x01(\bR\x05error\x12\x1b\n" +
-	"\terror_msg\x18\b \x01(\tR\berrorMsg\"\xd8\x04\n" +
+	"\terror_msg\x18\b \x01(\tR\berrorMsg\"\x9e\x05\n" +
 	"\x05DaMsg\x12\x13\n" +
 	"\x05da_id\x18\x01 \x01(\tR\x04daId\x12\x17\n" +
 	"\ada_name\x18\x02 \x01(\tR\x06daName\x12\x1b\n" +
@@ -4723,19 +4759,23 @@ const file_portal_proto_rawDesc = "" +
 	"\avd_list\x18\x0e \x03(\v2\x14.vda.portal.v1.VdMsgR\x06vdList\x12\x17\n" +
 	"\aexp_cnt\x18\x0f \x01(\rR\x06expCnt\x12-\n" +
 	"\x06status\x18\x10 \x01(\v2\x15.vda.portal.v1.StatusR\x06status\x12'\n" +
-	"\x03qos\x18\x11 \x01(\v2\x15.vda.portal.v1.QosMsgR\x03qos\"\xaa\x01\n" +
+	"\x03qos\x18\x11 \x01(\v2\x15.vda.portal.v1.QosMsgR\x03qos\x12!\n" +
+	"\fcn_locations\x18\x12 \x03(\tR\vcnLocations\x12!\n" +
+	"\fdn_locations\x18\x13 \x03(\tR\vdnLocations\"\xaa\x01\n" +
 	"\x06QosMsg\x12#\n" +
 	"\x0erw_ios_per_sec\x18\x01 \x01(\x04R\vrwIosPerSec\x12)\n" +
 	"\x11rw_mbytes_per_sec\x18\x02 \x01(\x04R\x0erwMbytesPerSec\x12'\n" +
 	"\x10r_mbytes_per_sec\x18\x03 \x01(\x04R\rrMbytesPerSec\x12'\n" +
-	"\x10w_mbytes_per_sec\x18\x04 \x01(\x04R\rwMbytesPerSec\"\xc0\x01\n" +
+	"\x10w_mbytes_per_sec\x18\x04 \x01(\x04R\rwMbytesPerSec\"\x86\x02\n" +
 	"\x0fCreateDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\x12\x1b\n" +
 	"\tcntlr_cnt\x18\x02 \x01(\rR\bcntlrCnt\x12\x17\n" +
 	"\ada_size\x18\x03 \x01(\x04R\x06daSize\x12#\n" +
 	"\rphysical_size\x18\x04 \x01(\x04R\fphysicalSize\x12\x17\n" +
 	"\ada_conf\x18\x05 \x01(\tR\x06daConf\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\"'\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x12!\n" +
+	"\fcn_locations\x18\a \x03(\tR\vcnLocations\x12!\n" +
+	"\fdn_locations\x18\b \x03(\tR\vdnLocations\"'\n" +
 	"\fGetDaRequest\x12\x17\n" +
 	"\ada_name\x18\x01 \x01(\tR\x06daName\"8\n" +
 	"\rListDaRequest\x12'\n" +

@@ -45,6 +45,8 @@ type options struct {
 	hostID   string
 	defSize  int64
 	maxVols  int64
+	location string
+	locFile  string
 	version  bool
 }
 
@@ -61,6 +63,9 @@ func newFlags(stderr io.Writer) (*pflag.FlagSet, *options) {
 	fs.StringVar(&o.hostID, "host-id", "", "the node's NVMe host ID (default: /etc/nvme/hostid, if present)")
 	fs.Int64Var(&o.defSize, "default-volume-size", 1<<30, "bytes of a volume requested without a capacity")
 	fs.Int64Var(&o.maxVols, "max-volumes-per-node", 0, "volumes a node can attach (0: no limit)")
+	fs.StringVar(&o.location, "location", "", "node mode: the node's VDA location, its topology segment "+csi.TopologyKey+
+		" (a Kubernetes label value; default: the content of --location-file; empty: no topology)")
+	fs.StringVar(&o.locFile, "location-file", "/etc/vda/location", "node mode: file holding the node's location, if present")
 	fs.BoolVar(&o.version, "version", false, "print the version (module version and VCS revision) and exit")
 	return fs, o
 }
@@ -128,6 +133,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 		}
 		cfg.NodeID = nqn
 		cfg.Connector = &csi.NVMeConnector{HostID: id}
+		cfg.Location = o.location
+		if cfg.Location == "" && o.locFile != "" {
+			b, err := os.ReadFile(o.locFile)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return usage("--location-file: %v", err)
+			}
+			cfg.Location = strings.TrimSpace(string(b))
+		}
 	}
 	d, err := csi.New(cfg)
 	if err != nil {

@@ -24,6 +24,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--node-id", "nqn.2016-06.io.vda:b"},
 		{"--mode", "controller", "--insecure", "--endpoint", "http://x"},
 		{"extra"},
+		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--location", "not a label value"},
+		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--location-file", "/"},
 	} {
 		var stderr bytes.Buffer
 		require.Equal(t, 2, run(context.Background(), args, &stderr, nil), "%v", args)
@@ -38,13 +40,15 @@ func TestServes(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "csi.sock")
+	loc := filepath.Join(dir, "location")
+	require.NoError(t, os.WriteFile(loc, []byte("zone-a\n"), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	code := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
 		code <- run(ctx, []string{"--mode", "both", "--insecure", "--addr-port", "127.0.0.1:1",
-			"--endpoint", "unix://" + sock, "--host-nqn", "nqn.2016-06.io.vda:n1"}, &stderr, ready)
+			"--endpoint", "unix://" + sock, "--host-nqn", "nqn.2016-06.io.vda:n1", "--location-file", loc}, &stderr, ready)
 	}()
 	select {
 	case <-ready:
@@ -60,6 +64,7 @@ func TestServes(t *testing.T) {
 	ni, err := csipb.NewNodeClient(conn).NodeGetInfo(ctx, &csipb.NodeGetInfoRequest{})
 	require.NoError(t, err)
 	require.Equal(t, "nqn.2016-06.io.vda:n1", ni.GetNodeId())
+	require.Equal(t, map[string]string{csi.TopologyKey: "zone-a"}, ni.GetAccessibleTopology().GetSegments(), "the location file's")
 	_, err = csipb.NewControllerClient(conn).ControllerGetCapabilities(ctx, &csipb.ControllerGetCapabilitiesRequest{})
 	require.NoError(t, err)
 	cancel()

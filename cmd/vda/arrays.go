@@ -84,6 +84,8 @@ func (c *cli) daCmd() *cobra.Command {
 				f.Uint64Var(&cr.PhysicalSize, "physical-size", 0, "space reserved in bytes (default: --da-size)")
 				f.StringVar(&cr.DaConf, "da-conf", `{"stripe_count":1, "stripe_size_kb":64}`, "raid0 geometry JSON")
 				f.StringVar(&cr.Description, "description", "", "free text")
+				f.StringArrayVar(&cr.CnLocations, "cn-location", nil, "place controllers only on CNs of this location (repeatable)")
+				f.StringArrayVar(&cr.DnLocations, "dn-location", nil, "place VDs only on PDs of DNs of this location (repeatable)")
 			}, []string{"da-name", "da-size"},
 			func(cmd *cobra.Command) error {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.CreateDa(ctx, &cr) })
