@@ -109,7 +109,7 @@ func TestDriver(t *testing.T) {
 	const vectorNQN = "nqn.2016-06.io.vda:exp-cinder-vector"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "-m", "unittest", "discover", "-v", "-s", "tests", "-t", ".")
+	cmd := exec.CommandContext(ctx, py, "-W", "ignore::DeprecationWarning", "-m", "unittest", "discover", "-v", "-s", "tests", "-t", ".")
 	cmd.Env = append(os.Environ(),
 		"PYTHONPATH=.",
 		"PYTHONDONTWRITEBYTECODE=1",

@@ -602,13 +602,18 @@ class VDADriver(driver.VolumeDriver):
         except vda_portal.PortalError as e:
             LOG.warning('could not delete clone %s of DA %s: %s', name, da, e)
 
-    @_translated
-    def create_volume_from_snapshot(self, volume, snapshot):
+    def _clone_specs(self, volume, da):
+        """The extra specs of a volume that will be a clone in DA da."""
         specs, qos = self._volume_type(volume)
         if qos is not None:
-            LOG.warning('volume %s is a clone in DA %s: it shares the DA\'s QoS; the type\'s QoS is not applied',
-                        volume.id, self._snap_location(snapshot).da)
+            LOG.warning('volume %s is a clone in DA %s: it shares the DA\'s QoS; its type\'s QoS is not applied',
+                        volume.id, da)
+        return specs
+
+    @_translated
+    def create_volume_from_snapshot(self, volume, snapshot):
         loc = self._snap_location(snapshot)
+        specs = self._clone_specs(volume, loc.da)
         return self._clone(volume, loc.da, loc.name, specs[SPEC_CLONE_INFLATE])
 
     @_translated
@@ -618,7 +623,7 @@ class VDADriver(driver.VolumeDriver):
             raise exception.VolumeDriverException(
                 message='volume %s is a VDA clone in DA %s: VDA clones a DA\'s snapshots, and a clone has none'
                         % (src_vref.id, src.da))
-        specs, _ = self._volume_type(volume)
+        specs = self._clone_specs(volume, src.da)
         tmp = TMP_SNAP_PREFIX + volume.name_id
         self._snapshot(src.da, tmp, 'cinder clone source of volume %s' % volume.id)
         try:

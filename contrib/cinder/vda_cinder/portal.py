@@ -25,6 +25,15 @@ class PortalError(Exception):
         self.message = message
 
 
+def _green():
+    """Whether eventlet monkey-patched threads (as cinder-volume does)."""
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return False
+    return patcher.is_monkey_patched('thread')
+
+
 def _read(path):
     with open(path, 'rb') as f:
         return f.read()
@@ -78,6 +87,12 @@ class Portal(object):
             if request is None:
                 request = req_cls(**fields)
             try:
+                if _green():
+                    # gRPC's C core blocks the calling OS thread: under
+                    # eventlet (cinder-volume) that would stall every
+                    # greenthread, so the call runs in eventlet's pool.
+                    from eventlet import tpool
+                    return tpool.execute(call, request, timeout=self.timeout)
                 return call(request, timeout=self.timeout)
             except grpc.RpcError as e:
                 raise PortalError(name, e.code(), e.details()) from None
