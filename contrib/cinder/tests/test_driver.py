@@ -262,6 +262,18 @@ class DriverTest(unittest.TestCase):
         self.assertEqual(self.exporters(name), [])
         self.driver.terminate_connection(vol, {'nqn': HOST2})
 
+        # Two instances on one compute host: the host stays until the
+        # last of their attachments is detached.
+        self.driver.initialize_connection(vol, {'host': 'h1', 'nqn': HOST1})
+        att = [objects.VolumeAttachment(self.ctx, id=str(uuid.uuid4()), volume_id=vol.id, attached_host='h1',
+                                        attach_status='attached') for _ in range(2)]
+        vol.volume_attachment = objects.VolumeAttachmentList(objects=att)
+        self.driver.terminate_connection(vol, {'host': 'h1', 'nqn': HOST1})
+        self.assertEqual(list(self.portal.GetExp(da_name=name, exp_name=name).exp_msg.host_nqns), [HOST1])
+        vol.volume_attachment = objects.VolumeAttachmentList(objects=att[:1])
+        self.driver.terminate_connection(vol, {'host': 'h1', 'nqn': HOST1})
+        self.assertEqual(self.exporters(name), [])
+
         # A forced detach (no connector) drops every host.
         self.driver.initialize_connection(vol, {'nqn': HOST1})
         self.driver.initialize_connection(vol, {'nqn': HOST2})

@@ -30,6 +30,7 @@ from oslo_log import log as logging
 from cinder.common import constants
 from cinder import exception
 from cinder import interface
+from cinder.objects import fields
 from cinder.volume import configuration
 from cinder.volume import driver
 
@@ -512,8 +513,24 @@ class VDADriver(driver.VolumeDriver):
         exp = self._attach(loc, loc.name, kw, connector['nqn'], 'volume %s' % volume.id)
         return self._connection_info(exp, connector['nqn'])
 
+    @staticmethod
+    def _attached_elsewhere_on_host(volume, connector):
+        """Whether another attachment of volume (multiattach: two
+        instances on one compute host) still uses connector's host NQN.
+        Cinder detaches each attachment; the host leaves with the last."""
+        host = (connector or {}).get('host')
+        if not host or not volume.obj_attr_is_set('volume_attachment'):
+            return False
+        same = [a for a in volume.volume_attachment or []
+                if a.attach_status == fields.VolumeAttachStatus.ATTACHED and a.attached_host == host]
+        return len(same) > 1
+
     @_translated
     def terminate_connection(self, volume, connector, **kwargs):
+        if self._attached_elsewhere_on_host(volume, connector):
+            LOG.info('volume %s stays exported to %s: another attachment on host %s uses it',
+                     volume.id, connector.get('nqn'), connector.get('host'))
+            return
         loc = self._location(volume)
         self._detach(loc, loc.name, connector)
 
