@@ -40,7 +40,7 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	}
 	// Statuses (capacity, health) are not guarded by the transaction, so
 	// see every one written before this call.
-	rev, err := c.s.Revision(ctx)
+	rev, err := cc.rg.revision(ctx, c.s)
 	if err != nil {
 		return DiskArray{}, err
 	}
@@ -50,7 +50,13 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	req := PlacementRequest{Name: spec.Name, StripeCount: spec.Conf.StripeCount, CntlrCount: spec.CntlrCount, VDSizeBytes: layout.VDSizeBytes}
 	for attempt := 0; attempt < c.attempts; attempt++ {
 		req.Attempt = attempt
-		pl, err := cc.place(ctx, c.placer, c.boundedPlacer(), req)
+		var da DiskArray
+		r, err := cc.place(ctx, c.placer, c.boundedPlacer(), req, func(pl *plan) (store.Txn, error) {
+			var t store.Txn
+			var err error
+			da, t, err = pl.txn(spec, layout)
+			return t, err
+		})
 		if err != nil {
 			// A DA of this name that exists says more than a full cluster.
 			if old, found, gerr := c.existingDA(ctx, spec); found || gerr != nil {
@@ -58,26 +64,25 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 			}
 			return DiskArray{}, err
 		}
-		da, txn, err := pl.txn(spec, layout)
-		if err != nil {
-			cc.done(pl, 0, nil)
-			return DiskArray{}, err
+		res := cc.commit(ctx, r)
+		if res.err != nil {
+			return DiskArray{}, fmt.Errorf("vda: create %s: %w", daWhat(spec.Name), res.err)
 		}
-		res, err := c.s.Txn(ctx, txn)
-		if err != nil {
-			cc.done(pl, 0, nil)
-			return DiskArray{}, fmt.Errorf("vda: create %s: %w", daWhat(spec.Name), err)
-		}
-		if res.Succeeded {
-			cc.done(pl, res.Revision, txn.Ops)
+		if res.ok {
 			return da, nil
 		}
-		cc.done(pl, 0, nil)
 		if old, found, err := c.existingDA(ctx, spec); found || err != nil {
 			return old, err // created meanwhile (by a retry of this request?)
 		}
 		c.log.Debug("placement candidates changed, placing again", "da", spec.Name, "attempt", attempt)
-		if err := cc.refresh(ctx, pl.guarded()); err != nil {
+		// The failed transaction's revision is one at which a guard did
+		// not hold: once the cache has seen it, it has what beat this one.
+		if res.rev > 0 {
+			err = cc.waitRev(ctx, res.rev)
+		} else {
+			err = cc.refresh(ctx, r.pl.guarded())
+		}
+		if err != nil {
 			return DiskArray{}, err
 		}
 	}
@@ -196,9 +201,13 @@ func (c *candCache) awaitAdvance(ctx context.Context, name string) error {
 	}
 }
 
-// place asks the Placer and reserves its answer in the cache until done.
-// bounded: the Placer is alloc.Default's and is shown a sample first.
-func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest) (*plan, error) {
+// place asks the Placer, reserves its answer in the cache and queues
+// the transaction build makes of it (under the cache's lock, so the
+// committer sees the reservation and its transaction together); commit
+// sends it. bounded: the Placer is alloc.Default's and is shown a sample
+// first.
+func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest,
+	build func(*plan) (store.Txn, error)) (*commitReq, error) {
 	for {
 		c.mu.Lock()
 		if c.err != nil {
@@ -228,34 +237,43 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 		}
 		pl, err := c.plan(req, p)
 		if err == nil && pl.res.held() {
-			// A pending create of this Cluster writes a PD or CN this
-			// placement chose: committing now would fail on its guard once
-			// that create commits, and the retry would cost a transaction
-			// and a refresh. Wait for it, then place again on what it wrote
-			// (creates on disjoint nodes still commit in parallel).
+			// A create of this Cluster whose transaction is in flight
+			// writes a PD or CN this placement chose: committing now would
+			// fail on its guard once that create commits, and the retry
+			// would cost a transaction. Wait for it, then place again on
+			// what it wrote. (Creates still queued share a PD or CN in one
+			// batch; creates on disjoint nodes commit in one batch too.)
 			if err := c.awaitAdvance(ctx, req.Name); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if err == nil {
-			c.reserve(&pl.res)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
 		}
+		t, err := build(pl)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.reserve(&pl.res)
+		r := c.enqueue(ctx, pl, t)
 		c.mu.Unlock()
-		return pl, err
+		return r, nil
 	}
 }
 
-// held reports whether a pending reservation holds one of r's PDs or CNs
-// (before r itself is reserved). c.mu is held.
+// held reports whether a reservation in a transaction in flight holds
+// one of r's PDs or CNs (before r itself is reserved). c.mu is held.
 func (r *reservation) held() bool {
 	for _, p := range r.pds {
-		if p.pendVDs > 0 {
+		if p.sentVDs > 0 {
 			return true
 		}
 	}
 	for _, n := range r.cns {
-		if n.pend > 0 {
+		if n.sent > 0 {
 			return true
 		}
 	}
@@ -301,17 +319,6 @@ func (c *candCache) plan(req PlacementRequest, p Placement) (*plan, error) {
 		pl.cns, pl.cnRevs = append(pl.cns, n.spec), append(pl.cnRevs, c.revs[key])
 	}
 	return pl, nil
-}
-
-// done releases a plan's reservation; after a commit at rev, it first
-// applies the commit's writes, so the next placement sees them.
-func (c *candCache) done(pl *plan, rev int64, ops []store.Op) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, op := range ops {
-		c.apply(op.Key, op.Value, op.Delete, rev)
-	}
-	c.release(&pl.res)
 }
 
 // txn is the plan's transaction: the DA and the capacity it reserves,
