@@ -40,8 +40,9 @@ import (
 type commitReq struct {
 	ctx   context.Context
 	pl    *plan
-	txn   store.Txn // the create's own transaction
-	bytes int       // of txn's keys and values, as store.ValidateTxn counts them
+	build func(*plan) (store.Txn, error) // makes txn of pl
+	txn   store.Txn                      // the create's own transaction
+	bytes int                            // of txn's keys and values, as store.ValidateTxn counts them
 	done  chan commitRes
 }
 
@@ -66,8 +67,8 @@ func txnBytes(t store.Txn) int {
 }
 
 // enqueue queues pl's transaction t. c.mu is held.
-func (c *candCache) enqueue(ctx context.Context, pl *plan, t store.Txn) *commitReq {
-	r := &commitReq{ctx: ctx, pl: pl, txn: t, bytes: txnBytes(t), done: make(chan commitRes, 1)}
+func (c *candCache) enqueue(ctx context.Context, pl *plan, build func(*plan) (store.Txn, error), t store.Txn) *commitReq {
+	r := &commitReq{ctx: ctx, pl: pl, build: build, txn: t, bytes: txnBytes(t), done: make(chan commitRes, 1)}
 	c.queue = append(c.queue, r)
 	return r
 }
@@ -301,11 +302,59 @@ func (c *candCache) settle(members []*commitReq, t store.Txn, res store.TxnResul
 		for _, op := range t.Ops {
 			c.apply(op.Key, op.Value, op.Delete, res.Revision)
 		}
+		c.rebase(t, res.Revision)
 	}
 	for _, r := range members {
 		c.markSent(&r.pl.res, -1)
 		c.release(&r.pl.res)
 		r.done <- commitRes{ok: ok, rev: res.Revision, err: err}
+	}
+}
+
+// rebase moves the queued creates that guard a PD or CN that t (just
+// committed at rev) wrote, at the revision t guarded it at, onto what t
+// wrote: their guard becomes rev and their write adds to t's. Nothing
+// but t changed the key between the two revisions (t's guard held), so
+// this is the transaction they would have made had they placed after t;
+// without it they would fail on their guard and place again. c.mu is held.
+func (c *candCache) rebase(t store.Txn, rev int64) {
+	if len(c.queue) == 0 {
+		return
+	}
+	old := make(map[string]int64, len(t.Conds))
+	for _, cd := range t.Conds {
+		old[cd.Key] = cd.ModRevision
+	}
+	moved := func(key string, guarded int64) bool {
+		before, ok := old[key]
+		return ok && before == guarded && c.revs[key] == rev
+	}
+	for _, r := range c.queue {
+		pl, changed := r.pl, false
+		for i, pd := range pl.pds {
+			if key := KeyPD(pd.DNName, pd.Name); moved(key, pl.pdRevs[i]) {
+				e := pl.res.pds[i]
+				pl.pds[i] = e.spec
+				pl.pds[i].Status = e.status
+				pl.pdRevs[i] = rev
+				changed = true
+			}
+		}
+		for i, cn := range pl.cns {
+			if key := KeyCN(cn.Name); moved(key, pl.cnRevs[i]) {
+				n := pl.res.cns[i]
+				pl.cns[i] = n.spec
+				pl.cns[i].Status = n.status
+				pl.cnRevs[i] = rev
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if t, err := r.build(pl); err == nil {
+			r.txn, r.bytes = t, txnBytes(t)
+		}
 	}
 }
 

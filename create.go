@@ -258,7 +258,7 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			return nil, err
 		}
 		c.reserve(&pl.res)
-		r := c.enqueue(ctx, pl, t)
+		r := c.enqueue(ctx, pl, build, t)
 		c.mu.Unlock()
 		return r, nil
 	}
