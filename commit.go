@@ -277,27 +277,74 @@ func (c *candCache) commitBatch(b *batch) {
 		return
 	}
 	ctx, cancel := allDone(b.members)
+	defer cancel()
 	res, err := c.s.Txn(ctx, t)
-	cancel()
 	c.batches.Add(1)
 	if err != nil || res.Succeeded {
 		c.settle(b.members, t, res, err)
 		return
 	}
-	// A guard failed: the store decides each member on its own, in turn.
+	// A guard failed. Once the cache has seen the revision the guards were
+	// checked at, the members whose PD, DN or CN guards no longer hold
+	// (another writer, e.g. a Cluster of another portal, beat them) lose;
+	// the others try again together.
 	c.fallbacks.Add(1)
+	if c.waitRev(ctx, res.Revision) == nil {
+		c.mu.Lock()
+		var live []*commitReq
+		for _, r := range b.members {
+			if c.stale(r) {
+				c.settleLocked([]*commitReq{r}, store.Txn{}, res, nil)
+			} else {
+				live = append(live, r)
+			}
+		}
+		c.mu.Unlock()
+		if len(live) < len(b.members) && len(live) > 0 {
+			nb := &batch{conds: map[string]int64{}, writers: map[string]int{}}
+			for _, r := range live {
+				nb.add(r)
+			}
+			if t, err = nb.txn(); err == nil {
+				res, err = c.s.Txn(ctx, t)
+			}
+			if err != nil || res.Succeeded {
+				c.settle(live, t, res, err)
+				return
+			}
+		}
+		b.members = live
+	}
+	// Still failing (a name taken, or a change the cache does not know
+	// yet): the store decides each member on its own, in turn.
 	for _, r := range b.members {
 		res, err := c.s.Txn(r.ctx, r.txn)
 		c.settle([]*commitReq{r}, r.txn, res, err)
 	}
 }
 
+// stale reports whether one of r's guards on a PD, DN or CN does not
+// hold in the cache. c.mu is held.
+func (c *candCache) stale(r *commitReq) bool {
+	for _, cd := range r.txn.Conds {
+		if kind, _, _, _ := parseCandKey(cd.Key); kind != kindNone && c.revs[cd.Key] != cd.ModRevision {
+			return true
+		}
+	}
+	return false
+}
+
 // settle applies the outcome of t (the transaction of members) to the
 // cache, releases the members' reservations and reports to them.
 func (c *candCache) settle(members []*commitReq, t store.Txn, res store.TxnResult, err error) {
-	ok := err == nil && res.Succeeded
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.settleLocked(members, t, res, err)
+}
+
+// settleLocked is settle with c.mu held.
+func (c *candCache) settleLocked(members []*commitReq, t store.Txn, res store.TxnResult, err error) {
+	ok := err == nil && res.Succeeded
 	if ok {
 		for _, op := range t.Ops {
 			c.apply(op.Key, op.Value, op.Delete, res.Revision)

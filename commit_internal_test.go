@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,4 +301,76 @@ func TestRevGateWaiterCancelled(t *testing.T) {
 	rev, err := g.revision(context.Background(), s)
 	require.NoError(t, err)
 	require.Positive(t, rev)
+}
+
+// TestBatchDropsStaleMember: a batch that fails because another writer
+// changed a PD only one member chose commits the others together, once
+// the cache has seen that change; the stale member places again.
+func TestBatchDropsStaleMember(t *testing.T) {
+	s := &countingTxnStore{Store: memStore(t)}
+	ctx := context.Background()
+	for i := range 4 {
+		dn := fmt.Sprintf("dn%d", i)
+		putJSON(t, s, KeyDN(dn), DiskNode{ID: dn, Name: dn, Location: dn})
+		putJSON(t, s, KeyPD(dn, "pd0"), PhysicalDisk{ID: dn + "pd0", Name: "pd0", DNName: dn, DNID: dn,
+			Conf: PDConf{Type: PDMalloc, SizeBytes: 64 << 30}})
+	}
+	putJSON(t, s, KeyCN("cn0"), ControllerNode{ID: "cn0", Name: "cn0"})
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	require.NoError(t, err)
+	t.Cleanup(c.stop)
+	a, _ := queueCreate(t, c, "a")
+	b, _ := queueCreate(t, c, "b")
+	var only *PhysicalDisk
+	for _, pd := range a.pl.pds {
+		if !slices.ContainsFunc(b.pl.pds, func(x PhysicalDisk) bool { return x.DNName == pd.DNName }) {
+			only = &pd
+			break
+		}
+	}
+	require.NotNil(t, only, "a and b placed on the same PDs")
+	changed := *only
+	changed.Description = "changed"
+	putJSON(t, s, KeyPD(changed.DNName, changed.Name), changed)
+
+	before := s.txns.Load()
+	ra := c.commit(ctx, a)
+	rb := c.commit(ctx, b)
+	require.NoError(t, ra.err)
+	require.NoError(t, rb.err)
+	require.False(t, ra.ok)
+	require.True(t, rb.ok)
+	require.EqualValues(t, 1, c.batches.Load())
+	require.EqualValues(t, 1, c.fallbacks.Load())
+	require.EqualValues(t, 2, s.txns.Load()-before, "the batch, then b without a")
+
+	res, err := s.List(ctx, PrefixPD, store.ListOptions{})
+	require.NoError(t, err)
+	vds := 0
+	for _, kv := range res.KVs {
+		var pd PhysicalDisk
+		require.NoError(t, json.Unmarshal(kv.Value, &pd))
+		vds += pd.VDCount
+	}
+	require.Equal(t, 2, vds, "b's VDs only")
+	kv, err := s.Get(ctx, KeyCN("cn0"))
+	require.NoError(t, err)
+	var cn ControllerNode
+	require.NoError(t, json.Unmarshal(kv.Value, &cn))
+	require.Equal(t, 1, cn.CntlrCount)
+	_, err = s.Get(ctx, KeyDA("a"))
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.Get(ctx, KeyDA("b"))
+	require.NoError(t, err)
+}
+
+// countingTxnStore counts Txn calls.
+type countingTxnStore struct {
+	store.Store
+	txns atomic.Int64
+}
+
+func (s *countingTxnStore) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
+	s.txns.Add(1)
+	return s.Store.Txn(ctx, t)
 }
