@@ -145,11 +145,9 @@ type pdEnt struct {
 	dn   *dnEnt
 	name string
 	stored[PhysicalDisk]
-	// Reserved by creates of this Cluster that have not committed, and
-	// of those the ones whose transaction is in flight.
+	// Reserved by creates of this Cluster that have not committed.
 	pendBytes uint64
 	pendVDs   int
-	sentVDs   int
 	bucket    int // in dn.disks, -1 if not there
 }
 
@@ -167,7 +165,6 @@ type cnEnt struct {
 	name string
 	stored[ControllerNode]
 	pend    int // controllers reserved by pending creates
-	sent    int // of pend, in a transaction in flight
 	idxLoc  string
 	idxLoad int
 	indexed bool

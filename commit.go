@@ -30,11 +30,12 @@ import (
 // Members are chosen so the union is consistent: a member that guards a
 // key at another revision than the batch, or whose DA name is already in
 // it, or that would take the transaction past the store's limits, waits
-// for the next batch. Placement only treats a PD or CN as taken by a
-// pending create while that create's transaction is in flight (sent): a
-// queued one can share it in the next batch, which is what lets
-// concurrent creates of one Cluster choose the same least-loaded CN
-// without waiting for each other.
+// for the next batch. A create may choose a PD or CN that a queued create
+// chose (they share the next batch) or that a create in flight writes:
+// when that one commits, the queued creates that guard the key at the
+// revision it replaced are rebased onto its write (rebase). So concurrent
+// creates of one Cluster choose the least-loaded PDs and CNs, counting
+// each other's reservations, without waiting for each other.
 
 // commitReq is one create waiting for its transaction.
 type commitReq struct {
@@ -47,12 +48,15 @@ type commitReq struct {
 }
 
 // commitRes is the outcome of a commitReq: committed at rev, lost (a guard
-// failed; the reservation is released), or failed with err (the
-// transaction may or may not have been applied, as store.Store says).
+// failed at rev; the reservation is released; stale: the cache, at rev,
+// shows a PD, DN or CN guard that did not hold, so the DA name was not
+// what failed), or failed with err (the transaction may or may not have
+// been applied, as store.Store says).
 type commitRes struct {
-	ok  bool
-	rev int64
-	err error
+	ok    bool
+	stale bool
+	rev   int64
+	err   error
 }
 
 func txnBytes(t store.Txn) int {
@@ -171,14 +175,13 @@ func (b *batch) add(r *commitReq) {
 }
 
 // takeBatch takes the queued creates that fit in one transaction, in
-// queue order, and marks their reservations sent. c.mu is held.
+// queue order. c.mu is held.
 func (c *candCache) takeBatch() *batch {
 	b := &batch{conds: map[string]int64{}, writers: map[string]int{}}
 	rest := c.queue[:0]
 	for _, r := range c.queue {
 		if len(b.members) == 0 || b.fits(r) {
 			b.add(r)
-			c.markSent(&r.pl.res, 1)
 		} else {
 			rest = append(rest, r)
 		}
@@ -186,17 +189,6 @@ func (c *candCache) takeBatch() *batch {
 	clear(c.queue[len(rest):])
 	c.queue = rest
 	return b
-}
-
-// markSent counts (d 1) or uncounts (-1) a reservation as in flight.
-// c.mu is held.
-func (c *candCache) markSent(r *reservation, d int) {
-	for _, p := range r.pds {
-		p.sentVDs += d
-	}
-	for _, n := range r.cns {
-		n.sent += d
-	}
 }
 
 // txn is the batch's transaction: every member's guards and writes, each
@@ -294,7 +286,8 @@ func (c *candCache) commitBatch(b *batch) {
 		var live []*commitReq
 		for _, r := range b.members {
 			if c.stale(r) {
-				c.settleLocked([]*commitReq{r}, store.Txn{}, res, nil)
+				c.release(&r.pl.res)
+				r.done <- commitRes{stale: true, rev: res.Revision}
 			} else {
 				live = append(live, r)
 			}
@@ -352,7 +345,6 @@ func (c *candCache) settleLocked(members []*commitReq, t store.Txn, res store.Tx
 		c.rebase(t, res.Revision)
 	}
 	for _, r := range members {
-		c.markSent(&r.pl.res, -1)
 		c.release(&r.pl.res)
 		r.done <- commitRes{ok: ok, rev: res.Revision, err: err}
 	}

@@ -88,10 +88,9 @@ func checkCounters(t *testing.T, s store.Store, c *candCache, das int, vdBytes u
 		p := d.pds["pd0"]
 		require.Equal(t, das, p.spec.VDCount)
 		require.Zero(t, p.pendVDs)
-		require.Zero(t, p.sentVDs)
 	}
 	require.Equal(t, das, c.cns["cn0"].spec.CntlrCount)
-	require.Zero(t, c.cns["cn0"].sent)
+	require.Zero(t, c.cns["cn0"].pend)
 }
 
 // TestBatchSharesKeys: two creates on the same PDs and CN commit in one
@@ -339,6 +338,7 @@ func TestBatchDropsStaleMember(t *testing.T) {
 	require.NoError(t, ra.err)
 	require.NoError(t, rb.err)
 	require.False(t, ra.ok)
+	require.True(t, ra.stale)
 	require.True(t, rb.ok)
 	require.EqualValues(t, 1, c.batches.Load())
 	require.EqualValues(t, 1, c.fallbacks.Load())
@@ -373,4 +373,45 @@ type countingTxnStore struct {
 func (s *countingTxnStore) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
 	s.txns.Add(1)
 	return s.Store.Txn(ctx, t)
+}
+
+// gatedTxnStore blocks the first Txn call until release is closed.
+type gatedTxnStore struct {
+	store.Store
+	calls   atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gatedTxnStore) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
+	if s.calls.Add(1) == 1 {
+		close(s.entered)
+		<-s.release
+	}
+	return s.Store.Txn(ctx, t)
+}
+
+// TestRebaseOntoCommitInFlight: a create placed on the PDs and CN of a
+// create whose transaction is in flight is rebased onto its write when it
+// commits, and then commits without a retry.
+func TestRebaseOntoCommitInFlight(t *testing.T) {
+	mem, _ := twoDiskCache(t) // its cache is not used
+	s := &gatedTxnStore{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	ctx := context.Background()
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	require.NoError(t, err)
+	t.Cleanup(c.stop)
+	a, vd := queueCreate(t, c, "a")
+	ra := make(chan commitRes, 1)
+	go func() { ra <- c.commit(ctx, a) }()
+	<-s.entered
+	b, _ := queueCreate(t, c, "b") // guards what a is about to change
+	close(s.release)
+	require.True(t, (<-ra).ok)
+	rb := c.commit(ctx, b)
+	require.NoError(t, rb.err)
+	require.True(t, rb.ok, "b was rebased onto a")
+	require.EqualValues(t, 2, s.calls.Load(), "no retry")
+	require.Zero(t, c.batches.Load())
+	checkCounters(t, mem, c, 2, vd)
 }

@@ -71,8 +71,10 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 		if res.ok {
 			return da, nil
 		}
-		if old, found, err := c.existingDA(ctx, spec); found || err != nil {
-			return old, err // created meanwhile (by a retry of this request?)
+		if !res.stale {
+			if old, found, err := c.existingDA(ctx, spec); found || err != nil {
+				return old, err // created meanwhile (by a retry of this request?)
+			}
 		}
 		c.log.Debug("placement candidates changed, placing again", "da", spec.Name, "attempt", attempt)
 		// The failed transaction's revision is one at which a guard did
@@ -203,8 +205,8 @@ func (c *candCache) awaitAdvance(ctx context.Context, name string) error {
 
 // place asks the Placer, reserves its answer in the cache and queues
 // the transaction build makes of it (under the cache's lock, so the
-// committer sees the reservation and its transaction together); commit
-// sends it. bounded: the Placer is alloc.Default's and is shown a sample
+// committer sees the reservation and its transaction together, and a
+// commit that settles after it rebases it); commit sends it. bounded: the Placer is alloc.Default's and is shown a sample
 // first.
 func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest,
 	build func(*plan) (store.Txn, error)) (*commitReq, error) {
@@ -235,19 +237,10 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			c.mu.Unlock()
 			return nil, err
 		}
+		// A PD or CN that a create of this Cluster in flight writes may be
+		// chosen: once that create commits, this one is rebased onto its
+		// write (see rebase), so neither waits for the other.
 		pl, err := c.plan(req, p)
-		if err == nil && pl.res.held() {
-			// A create of this Cluster whose transaction is in flight
-			// writes a PD or CN this placement chose: committing now would
-			// fail on its guard once that create commits, and the retry
-			// would cost a transaction. Wait for it, then place again on
-			// what it wrote. (Creates still queued share a PD or CN in one
-			// batch; creates on disjoint nodes commit in one batch too.)
-			if err := c.awaitAdvance(ctx, req.Name); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		if err != nil {
 			c.mu.Unlock()
 			return nil, err
@@ -262,22 +255,6 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 		c.mu.Unlock()
 		return r, nil
 	}
-}
-
-// held reports whether a reservation in a transaction in flight holds
-// one of r's PDs or CNs (before r itself is reserved). c.mu is held.
-func (r *reservation) held() bool {
-	for _, p := range r.pds {
-		if p.sentVDs > 0 {
-			return true
-		}
-	}
-	for _, n := range r.cns {
-		if n.sent > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // plan checks a Placer's answer against the cache and snapshots what the
