@@ -16,19 +16,24 @@ import (
 // It places the DA on the Cluster's candidate cache (every DN, PD and CN
 // with its status, kept current by a store watch; see Config.Placer for
 // what a Placer is shown), after waiting until the cache has seen every
-// change committed before the call. It then commits the DA together with
-// the capacity it reserves (PD bytes and VD counts, CN controller counts)
-// in one transaction conditioned on the revisions of every PD, DN and CN
-// it chose, as the cache had them, and on the DA's name being free. If one
-// of them changed, it reads those keys again and places again (with the
+// change committed before the call (concurrent creates share one read of
+// the store's revision that started after all of them). It then commits
+// the DA together with the capacity it reserves (PD bytes and VD counts,
+// CN controller counts) in one transaction conditioned on the revisions
+// of every PD, DN and CN it chose, as the cache had them, and on the DA's
+// name being free. If one of them changed, it waits until the cache has
+// seen the revision the transaction failed at and places again (with the
 // next PlacementRequest.Attempt); if the name was taken meanwhile, the
 // create is idempotent as always. No lock is taken, and a stale cache can
 // cost a retry but never an over-allocation.
 //
 // Creates of one Cluster that run at the same time see each other's
 // placements before they commit, so they do not choose the same disks
-// and nodes; a create that finds no room while others of this Cluster are
-// committing waits for them before it reports ErrResourceExhausted.
+// and nodes beyond what fits; they share store transactions (group
+// commit: the creates that are ready while one transaction is in flight
+// go together in the next one, all or none, see commit.go), and a create
+// that finds no room while others of this Cluster are committing waits
+// for them before it reports ErrResourceExhausted.
 func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (DiskArray, error) {
 	layout, err := spec.validate()
 	if err != nil {
