@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -205,6 +206,14 @@ type candCache struct {
 	pdLocs   map[string]*locPDs
 	cnLocs   map[string]*locCNs
 	pending  int // reservations not yet released
+
+	// Group commit (commit.go): creates waiting for their transaction,
+	// whether the committer runs, and counts for tests.
+	queue      []*commitReq
+	committing bool
+	batches    atomic.Int64 // transactions of more than one create
+	fallbacks  atomic.Int64 // of those, failed ones committed one by one
+	rg         revGate      // coalesced store revision reads
 
 	cancel context.CancelFunc
 	exited chan struct{}
@@ -674,8 +683,10 @@ func sampleStart(req PlacementRequest, loc string) uint64 {
 // so concurrent creates and retries look at different candidates. Only
 // available candidates are in it. c.mu is held.
 func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
-	cands := Candidates{DNs: map[string]DiskNode{}}
 	nNodes, nDisks, nCNs := sampleNodes(req.StripeCount), sampleDisks(req.StripeCount), sampleCNs(req.CntlrCount)
+	// Sized for a full sample up front: growing these is most of the cost.
+	cands := Candidates{DNs: make(map[string]DiskNode, len(c.pdLocs)*nNodes),
+		PDs: make([]PhysicalDisk, 0, len(c.pdLocs)*nNodes*nDisks), CNs: make([]ControllerNode, 0, len(c.cnLocs)*nCNs)}
 	for loc, lp := range c.pdLocs {
 		if !allowed(req.DNLocations, loc) {
 			continue

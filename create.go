@@ -16,19 +16,24 @@ import (
 // It places the DA on the Cluster's candidate cache (every DN, PD and CN
 // with its status, kept current by a store watch; see Config.Placer for
 // what a Placer is shown), after waiting until the cache has seen every
-// change committed before the call. It then commits the DA together with
-// the capacity it reserves (PD bytes and VD counts, CN controller counts)
-// in one transaction conditioned on the revisions of every PD, DN and CN
-// it chose, as the cache had them, and on the DA's name being free. If one
-// of them changed, it reads those keys again and places again (with the
+// change committed before the call (concurrent creates share one read of
+// the store's revision that started after all of them). It then commits
+// the DA together with the capacity it reserves (PD bytes and VD counts,
+// CN controller counts) in one transaction conditioned on the revisions
+// of every PD, DN and CN it chose, as the cache had them, and on the DA's
+// name being free. If one of them changed, it waits until the cache has
+// seen the revision the transaction failed at and places again (with the
 // next PlacementRequest.Attempt); if the name was taken meanwhile, the
 // create is idempotent as always. No lock is taken, and a stale cache can
 // cost a retry but never an over-allocation.
 //
 // Creates of one Cluster that run at the same time see each other's
 // placements before they commit, so they do not choose the same disks
-// and nodes; a create that finds no room while others of this Cluster are
-// committing waits for them before it reports ErrResourceExhausted.
+// and nodes beyond what fits; they share store transactions (group
+// commit: the creates that are ready while one transaction is in flight
+// go together in the next one, all or none, see commit.go), and a create
+// that finds no room while others of this Cluster are committing waits
+// for them before it reports ErrResourceExhausted.
 func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (DiskArray, error) {
 	layout, err := spec.validate()
 	if err != nil {
@@ -40,7 +45,7 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 	}
 	// Statuses (capacity, health) are not guarded by the transaction, so
 	// see every one written before this call.
-	rev, err := c.s.Revision(ctx)
+	rev, err := cc.rg.revision(ctx, c.s)
 	if err != nil {
 		return DiskArray{}, err
 	}
@@ -51,7 +56,13 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 		CNLocations: spec.CNLocations, DNLocations: spec.DNLocations}
 	for attempt := 0; attempt < c.attempts; attempt++ {
 		req.Attempt = attempt
-		pl, err := cc.place(ctx, c.placer, c.boundedPlacer(), req)
+		var da DiskArray
+		r, err := cc.place(ctx, c.placer, c.boundedPlacer(), req, func(pl *plan) (store.Txn, error) {
+			var t store.Txn
+			var err error
+			da, t, err = pl.txn(spec, layout)
+			return t, err
+		})
 		if err != nil {
 			// A DA of this name that exists says more than a full cluster.
 			if old, found, gerr := c.existingDA(ctx, spec); found || gerr != nil {
@@ -59,26 +70,27 @@ func (c *Cluster) CreateDiskArray(ctx context.Context, spec DiskArraySpec) (Disk
 			}
 			return DiskArray{}, req.explain(err)
 		}
-		da, txn, err := pl.txn(spec, layout)
-		if err != nil {
-			cc.done(pl, 0, nil)
-			return DiskArray{}, err
+		res := cc.commit(ctx, r)
+		if res.err != nil {
+			return DiskArray{}, fmt.Errorf("vda: create %s: %w", daWhat(spec.Name), res.err)
 		}
-		res, err := c.s.Txn(ctx, txn)
-		if err != nil {
-			cc.done(pl, 0, nil)
-			return DiskArray{}, fmt.Errorf("vda: create %s: %w", daWhat(spec.Name), err)
-		}
-		if res.Succeeded {
-			cc.done(pl, res.Revision, txn.Ops)
+		if res.ok {
 			return da, nil
 		}
-		cc.done(pl, 0, nil)
-		if old, found, err := c.existingDA(ctx, spec); found || err != nil {
-			return old, err // created meanwhile (by a retry of this request?)
+		if !res.stale {
+			if old, found, err := c.existingDA(ctx, spec); found || err != nil {
+				return old, err // created meanwhile (by a retry of this request?)
+			}
 		}
 		c.log.Debug("placement candidates changed, placing again", "da", spec.Name, "attempt", attempt)
-		if err := cc.refresh(ctx, pl.guarded()); err != nil {
+		// The failed transaction's revision is one at which a guard did
+		// not hold: once the cache has seen it, it has what beat this one.
+		if res.rev > 0 {
+			err = cc.waitRev(ctx, res.rev)
+		} else {
+			err = cc.refresh(ctx, r.pl.guarded())
+		}
+		if err != nil {
 			return DiskArray{}, err
 		}
 	}
@@ -197,9 +209,13 @@ func (c *candCache) awaitAdvance(ctx context.Context, name string) error {
 	}
 }
 
-// place asks the Placer and reserves its answer in the cache until done.
-// bounded: the Placer is alloc.Default's and is shown a sample first.
-func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest) (*plan, error) {
+// place asks the Placer, reserves its answer in the cache and queues
+// the transaction build makes of it (under the cache's lock, so the
+// committer sees the reservation and its transaction together, and a
+// commit that settles after it rebases it); commit sends it. bounded: the Placer is alloc.Default's and is shown a sample
+// first.
+func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req PlacementRequest,
+	build func(*plan) (store.Txn, error)) (*commitReq, error) {
 	for {
 		c.mu.Lock()
 		if c.err != nil {
@@ -227,40 +243,24 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			c.mu.Unlock()
 			return nil, err
 		}
+		// A PD or CN that a create of this Cluster in flight writes may be
+		// chosen: once that create commits, this one is rebased onto its
+		// write (see rebase), so neither waits for the other.
 		pl, err := c.plan(req, p)
-		if err == nil && pl.res.held() {
-			// A pending create of this Cluster writes a PD or CN this
-			// placement chose: committing now would fail on its guard once
-			// that create commits, and the retry would cost a transaction
-			// and a refresh. Wait for it, then place again on what it wrote
-			// (creates on disjoint nodes still commit in parallel).
-			if err := c.awaitAdvance(ctx, req.Name); err != nil {
-				return nil, err
-			}
-			continue
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
 		}
-		if err == nil {
-			c.reserve(&pl.res)
+		t, err := build(pl)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
 		}
+		c.reserve(&pl.res)
+		r := c.enqueue(ctx, pl, build, t)
 		c.mu.Unlock()
-		return pl, err
+		return r, nil
 	}
-}
-
-// held reports whether a pending reservation holds one of r's PDs or CNs
-// (before r itself is reserved). c.mu is held.
-func (r *reservation) held() bool {
-	for _, p := range r.pds {
-		if p.pendVDs > 0 {
-			return true
-		}
-	}
-	for _, n := range r.cns {
-		if n.pend > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // plan checks a Placer's answer against the cache and snapshots what the
@@ -302,17 +302,6 @@ func (c *candCache) plan(req PlacementRequest, p Placement) (*plan, error) {
 		pl.cns, pl.cnRevs = append(pl.cns, n.spec), append(pl.cnRevs, c.revs[key])
 	}
 	return pl, nil
-}
-
-// done releases a plan's reservation; after a commit at rev, it first
-// applies the commit's writes, so the next placement sees them.
-func (c *candCache) done(pl *plan, rev int64, ops []store.Op) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, op := range ops {
-		c.apply(op.Key, op.Value, op.Delete, rev)
-	}
-	c.release(&pl.res)
 }
 
 // txn is the plan's transaction: the DA and the capacity it reserves,

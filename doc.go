@@ -69,7 +69,9 @@
 // in one transaction conditioned on the revision of every DN, PD and CN
 // it chose as the cache had them, so a stale cache costs a retry and
 // concurrent creates never over-allocate a PD or put two controllers of a
-// DA on one CN. Name uniqueness is a compare-and-swap on an absent key.
+// DA on one CN. Concurrent creates of one Cluster share transactions
+// (group commit, guarded by the union of their conditions, all or none).
+// Name uniqueness is a compare-and-swap on an absent key.
 // Parents count their children (DiskNode.PDCount, PhysicalDisk.VDCount,
 // ControllerNode.CntlrCount, DiskArray.ExpCount) in the same transactions,
 // so deleting an object in use fails with ErrFailedPrecondition, race-free.
