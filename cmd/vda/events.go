@@ -18,8 +18,11 @@ import (
 
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/internal/portalcli"
-	"github.com/vda-io/vda/portal"
 )
+
+// eventWatching is the type of a Watch stream's first message
+// (portal.EventWatching; the CLI does not link the portal).
+const eventWatching = "watching"
 
 // eventsCmd is "vda events": the portal's Watch stream, one line per
 // event, until interrupted.
@@ -47,7 +50,7 @@ func (c *cli) eventsCmd() *cobra.Command {
 				if err != nil {
 					return streamEnd(cmd.Context(), err)
 				}
-				if ev.GetType() == portal.EventWatching {
+				if ev.GetType() == eventWatching {
 					continue
 				}
 				if err := printEvent(c.out, ev, jsonOut); err != nil {
