@@ -88,6 +88,16 @@
 // PDs with room, distinct online CNs), so a wrong Placer cannot
 // over-allocate.
 //
+// # Events
+//
+// WatchEvents streams the changes of the objects above, decoded from the
+// store's watch (every backend): records created, changed and deleted,
+// the monitor's status reports as health transitions, and a DA's primary
+// moving, told apart by DiskArray.SwitchoverEpoch (a switchover sets it to
+// the epoch it commits, a failover leaves it). Each stream buffers at most
+// WatchOptions.Buffer events; a slower consumer is cut off
+// (ErrWatchLagged) so that it never holds up the store or other streams.
+//
 // # Errors
 //
 // Errors wrap ErrNotFound, ErrAlreadyExists, ErrInvalidArgument,

@@ -83,6 +83,7 @@ func switchover(tx *store.Tx, da *DiskArray, idx int) error {
 		da.Cntlrs[i].Primary = da.Cntlrs[i].ID == d.NewPrimary.ID
 	}
 	da.PrimaryCntlrID, da.Epoch = d.NewPrimary.ID, int64(d.Epoch)
+	da.SwitchoverEpoch = da.Epoch
 	return txPut(tx, KeyDA(da.Name), *da)
 }
 

@@ -41,8 +41,9 @@ func TestSwitchoverDiskArray(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, da.PrimaryCntlrID, got.PrimaryCntlrID)
 	require.EqualValues(t, 2, got.Epoch)
-	// Nothing else changed.
-	got.Epoch, got.PrimaryCntlrID, got.Cntlrs = before.Epoch, before.PrimaryCntlrID, before.Cntlrs
+	// Nothing else changed, but the record says a switchover made epoch 2.
+	require.EqualValues(t, 2, got.SwitchoverEpoch)
+	got.Epoch, got.PrimaryCntlrID, got.Cntlrs, got.SwitchoverEpoch = before.Epoch, before.PrimaryCntlrID, before.Cntlrs, 0
 	require.Equal(t, before, got)
 
 	// And back.

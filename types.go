@@ -229,6 +229,12 @@ type DiskArray struct {
 
 	// QoS limits the DA's volume on its primary (zero: no limit).
 	QoS QoS `json:"qos,omitzero"`
+
+	// SwitchoverEpoch is the Epoch a planned switchover
+	// (SwitchoverDiskArray) committed. A failover raises Epoch and leaves
+	// it, so a move of the primary at an Epoch other than SwitchoverEpoch
+	// was a failover (WatchEvents tells them apart by it).
+	SwitchoverEpoch int64 `json:"switchover_epoch,omitempty"`
 }
 
 // QoS is a DA's I/O limits, set on its volume's bdev on the primary

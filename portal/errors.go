@@ -25,6 +25,8 @@ func Status(err error) *status.Status {
 
 func code(err error) codes.Code {
 	switch {
+	case errors.Is(err, store.ErrCompacted): // before FailedPrecondition, which it also wraps
+		return codes.OutOfRange
 	case errors.Is(err, vda.ErrInvalidArgument):
 		return codes.InvalidArgument
 	case errors.Is(err, vda.ErrNotFound):

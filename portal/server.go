@@ -63,6 +63,11 @@ type Server struct {
 	grpc *grpc.Server
 
 	metrics Metrics
+
+	// stopping ends when Serve stops: long-lived streams (Watch) end then,
+	// or GracefulStop would wait for them forever.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New returns a Server for cfg.
@@ -71,6 +76,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: no cluster", ErrConfig)
 	}
 	s := &Server{c: cfg.Cluster, log: cfg.Logger, metrics: cfg.Metrics}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
@@ -95,7 +101,8 @@ func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
 		}
 		s.log.Warn("INSECURE: no TLS: anyone who reaches the portal can change or delete the cluster's arrays")
 		return []grpc.ServerOption{grpc.ForceServerCodecV2(codec),
-			grpc.ChainUnaryInterceptor(s.observe, s.logging, codec.rejectMalformed, s.recovery)}, nil
+			grpc.ChainUnaryInterceptor(s.observe, s.logging, codec.rejectMalformed, s.recovery),
+			grpc.ChainStreamInterceptor(s.streamRecovery)}, nil
 	}
 	id, err := cfg.TLS.Identity()
 	if err != nil {
@@ -111,7 +118,7 @@ func (s *Server) serverOptions(cfg Config) ([]grpc.ServerOption, error) {
 	p := Policy()
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc)), grpc.ForceServerCodecV2(codec),
 		grpc.ChainUnaryInterceptor(s.observe, s.roles(mtls.UnaryServerInterceptor(p)), s.logging, codec.rejectMalformed, s.recovery),
-		grpc.ChainStreamInterceptor(mtls.StreamServerInterceptor(p))}, nil
+		grpc.ChainStreamInterceptor(mtls.StreamServerInterceptor(p), s.streamRecovery)}, nil
 }
 
 // roles wraps the policy interceptor to log refused callers.
@@ -139,6 +146,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		s.stop() // end the Watch streams, which would never finish
 		s.grpc.GracefulStop()
 		<-errc
 		s.log.Info("stopped")

@@ -4562,6 +4562,266 @@ func (x *ListCloneReply) GetNextPageToken() string {
 	return ""
 }
 
+type WatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FromRevision  int64                  `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"` // 0: from now; N: every change from revision N on
+	Kinds         []string               `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`                                    // dn, pd, cn, da, exp, snap, clone; none: all
+	DaName        string                 `protobuf:"bytes,3,opt,name=da_name,json=daName,proto3" json:"da_name,omitempty"`                    // only this DA and its exporters, snapshots, clones
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_portal_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *WatchRequest) GetFromRevision() int64 {
+	if x != nil {
+		return x.FromRevision
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetDaName() string {
+	if x != nil {
+		return x.DaName
+	}
+	return ""
+}
+
+type PrimaryMoveMsg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FromCntlrIdx  uint32                 `protobuf:"varint,1,opt,name=from_cntlr_idx,json=fromCntlrIdx,proto3" json:"from_cntlr_idx,omitempty"`
+	FromCnName    string                 `protobuf:"bytes,2,opt,name=from_cn_name,json=fromCnName,proto3" json:"from_cn_name,omitempty"`
+	ToCntlrIdx    uint32                 `protobuf:"varint,3,opt,name=to_cntlr_idx,json=toCntlrIdx,proto3" json:"to_cntlr_idx,omitempty"`
+	ToCnName      string                 `protobuf:"bytes,4,opt,name=to_cn_name,json=toCnName,proto3" json:"to_cn_name,omitempty"`
+	Epoch         int64                  `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"` // the DA's epoch after the move
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrimaryMoveMsg) Reset() {
+	*x = PrimaryMoveMsg{}
+	mi := &file_portal_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrimaryMoveMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrimaryMoveMsg) ProtoMessage() {}
+
+func (x *PrimaryMoveMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrimaryMoveMsg.ProtoReflect.Descriptor instead.
+func (*PrimaryMoveMsg) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *PrimaryMoveMsg) GetFromCntlrIdx() uint32 {
+	if x != nil {
+		return x.FromCntlrIdx
+	}
+	return 0
+}
+
+func (x *PrimaryMoveMsg) GetFromCnName() string {
+	if x != nil {
+		return x.FromCnName
+	}
+	return ""
+}
+
+func (x *PrimaryMoveMsg) GetToCntlrIdx() uint32 {
+	if x != nil {
+		return x.ToCntlrIdx
+	}
+	return 0
+}
+
+func (x *PrimaryMoveMsg) GetToCnName() string {
+	if x != nil {
+		return x.ToCnName
+	}
+	return ""
+}
+
+func (x *PrimaryMoveMsg) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type WatchEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // watching, created, changed, deleted, health, failover, switchover
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"` // dn, pd, cn, da, exp, snap, clone
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Parent        string                 `protobuf:"bytes,5,opt,name=parent,proto3" json:"parent,omitempty"`                                  // the DN of a PD; the DA of an exporter, snapshot, clone
+	Health        string                 `protobuf:"bytes,6,opt,name=health,proto3" json:"health,omitempty"`                                  // after the change ("" = unknown)
+	PrevHealth    string                 `protobuf:"bytes,7,opt,name=prev_health,json=prevHealth,proto3" json:"prev_health,omitempty"`        // health events: before the change
+	Message       string                 `protobuf:"bytes,8,opt,name=message,proto3" json:"message,omitempty"`                                // health events: the monitor's error message
+	HealthyParts  uint32                 `protobuf:"varint,9,opt,name=healthy_parts,json=healthyParts,proto3" json:"healthy_parts,omitempty"` // health events: a DA's healthy VDs and controllers,
+	Parts         uint32                 `protobuf:"varint,10,opt,name=parts,proto3" json:"parts,omitempty"`                                  // an exporter's healthy controllers, of all of them
+	PrimaryMove   *PrimaryMoveMsg        `protobuf:"bytes,11,opt,name=primary_move,json=primaryMove,proto3" json:"primary_move,omitempty"`    // failover and switchover events
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_portal_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_portal_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_portal_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *WatchEvent) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetPrevHealth() string {
+	if x != nil {
+		return x.PrevHealth
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetHealthyParts() uint32 {
+	if x != nil {
+		return x.HealthyParts
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetParts() uint32 {
+	if x != nil {
+		return x.Parts
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetPrimaryMove() *PrimaryMoveMsg {
+	if x != nil {
+		return x.PrimaryMove
+	}
+	return nil
+}
+
 var File_portal_proto protoreflect.FileDescriptor
 
 const file_portal_proto_rawDesc = "" +
@@ -4939,7 +5199,35 @@ const file_portal_proto_rawDesc = "" +
 	"\tclone_msg\x18\x01 \x01(\v2\x17.vda.portal.v1.CloneMsgR\bcloneMsg\"w\n" +
 	"\x0eListCloneReply\x12=\n" +
 	"\x0eclone_msg_list\x18\x01 \x03(\v2\x17.vda.portal.v1.CloneMsgR\fcloneMsgList\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8e\x15\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"b\n" +
+	"\fWatchRequest\x12#\n" +
+	"\rfrom_revision\x18\x01 \x01(\x03R\ffromRevision\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x17\n" +
+	"\ada_name\x18\x03 \x01(\tR\x06daName\"\xae\x01\n" +
+	"\x0ePrimaryMoveMsg\x12$\n" +
+	"\x0efrom_cntlr_idx\x18\x01 \x01(\rR\ffromCntlrIdx\x12 \n" +
+	"\ffrom_cn_name\x18\x02 \x01(\tR\n" +
+	"fromCnName\x12 \n" +
+	"\fto_cntlr_idx\x18\x03 \x01(\rR\n" +
+	"toCntlrIdx\x12\x1c\n" +
+	"\n" +
+	"to_cn_name\x18\x04 \x01(\tR\btoCnName\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x03R\x05epoch\"\xcc\x02\n" +
+	"\n" +
+	"WatchEvent\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x16\n" +
+	"\x06parent\x18\x05 \x01(\tR\x06parent\x12\x16\n" +
+	"\x06health\x18\x06 \x01(\tR\x06health\x12\x1f\n" +
+	"\vprev_health\x18\a \x01(\tR\n" +
+	"prevHealth\x12\x18\n" +
+	"\amessage\x18\b \x01(\tR\amessage\x12#\n" +
+	"\rhealthy_parts\x18\t \x01(\rR\fhealthyParts\x12\x14\n" +
+	"\x05parts\x18\n" +
+	" \x01(\rR\x05parts\x12@\n" +
+	"\fprimary_move\x18\v \x01(\v2\x1d.vda.portal.v1.PrimaryMoveMsgR\vprimaryMove2\xd1\x15\n" +
 	"\x06Portal\x12B\n" +
 	"\bCreateDn\x12\x1e.vda.portal.v1.CreateDnRequest\x1a\x16.vda.portal.v1.DnReply\x12<\n" +
 	"\x05GetDn\x12\x1b.vda.portal.v1.GetDnRequest\x1a\x16.vda.portal.v1.DnReply\x12B\n" +
@@ -4980,7 +5268,8 @@ const file_portal_proto_rawDesc = "" +
 	"\bGetClone\x12\x1e.vda.portal.v1.GetCloneRequest\x1a\x19.vda.portal.v1.CloneReply\x12K\n" +
 	"\tListClone\x12\x1f.vda.portal.v1.ListCloneRequest\x1a\x1d.vda.portal.v1.ListCloneReply\x12K\n" +
 	"\vModifyClone\x12!.vda.portal.v1.ModifyCloneRequest\x1a\x19.vda.portal.v1.CloneReply\x12L\n" +
-	"\vDeleteClone\x12!.vda.portal.v1.DeleteCloneRequest\x1a\x1a.vda.portal.v1.DeleteReplyB$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
+	"\vDeleteClone\x12!.vda.portal.v1.DeleteCloneRequest\x1a\x1a.vda.portal.v1.DeleteReply\x12A\n" +
+	"\x05Watch\x12\x1b.vda.portal.v1.WatchRequest\x1a\x19.vda.portal.v1.WatchEvent0\x01B$Z\"github.com/vda-io/vda/api/portalpbb\x06proto3"
 
 var (
 	file_portal_proto_rawDescOnce sync.Once
@@ -4994,7 +5283,7 @@ func file_portal_proto_rawDescGZIP() []byte {
 	return file_portal_proto_rawDescData
 }
 
-var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_portal_proto_goTypes = []any{
 	(*UnbindDnRequest)(nil),          // 0: vda.portal.v1.UnbindDnRequest
 	(*UnbindCnRequest)(nil),          // 1: vda.portal.v1.UnbindCnRequest
@@ -5065,6 +5354,9 @@ var file_portal_proto_goTypes = []any{
 	(*DeleteCloneRequest)(nil),       // 66: vda.portal.v1.DeleteCloneRequest
 	(*CloneReply)(nil),               // 67: vda.portal.v1.CloneReply
 	(*ListCloneReply)(nil),           // 68: vda.portal.v1.ListCloneReply
+	(*WatchRequest)(nil),             // 69: vda.portal.v1.WatchRequest
+	(*PrimaryMoveMsg)(nil),           // 70: vda.portal.v1.PrimaryMoveMsg
+	(*WatchEvent)(nil),               // 71: vda.portal.v1.WatchEvent
 }
 var file_portal_proto_depIdxs = []int32{
 	3,  // 0: vda.portal.v1.DnMsg.status:type_name -> vda.portal.v1.Status
@@ -5101,87 +5393,90 @@ var file_portal_proto_depIdxs = []int32{
 	4,  // 31: vda.portal.v1.ListCloneRequest.page:type_name -> vda.portal.v1.Page
 	61, // 32: vda.portal.v1.CloneReply.clone_msg:type_name -> vda.portal.v1.CloneMsg
 	61, // 33: vda.portal.v1.ListCloneReply.clone_msg_list:type_name -> vda.portal.v1.CloneMsg
-	7,  // 34: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
-	8,  // 35: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
-	9,  // 36: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
-	10, // 37: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
-	11, // 38: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
-	15, // 39: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
-	16, // 40: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
-	17, // 41: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
-	18, // 42: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
-	19, // 43: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
-	23, // 44: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
-	24, // 45: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
-	25, // 46: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
-	26, // 47: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
-	27, // 48: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
-	35, // 49: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
-	36, // 50: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
-	37, // 51: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
-	38, // 52: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
-	39, // 53: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
-	40, // 54: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
-	45, // 55: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
-	46, // 56: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
-	47, // 57: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
-	48, // 58: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
-	49, // 59: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
-	52, // 60: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
-	0,  // 61: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
-	1,  // 62: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
-	55, // 63: vda.portal.v1.Portal.CreateSnap:input_type -> vda.portal.v1.CreateSnapRequest
-	56, // 64: vda.portal.v1.Portal.GetSnap:input_type -> vda.portal.v1.GetSnapRequest
-	57, // 65: vda.portal.v1.Portal.ListSnap:input_type -> vda.portal.v1.ListSnapRequest
-	58, // 66: vda.portal.v1.Portal.DeleteSnap:input_type -> vda.portal.v1.DeleteSnapRequest
-	62, // 67: vda.portal.v1.Portal.CreateClone:input_type -> vda.portal.v1.CreateCloneRequest
-	63, // 68: vda.portal.v1.Portal.GetClone:input_type -> vda.portal.v1.GetCloneRequest
-	64, // 69: vda.portal.v1.Portal.ListClone:input_type -> vda.portal.v1.ListCloneRequest
-	65, // 70: vda.portal.v1.Portal.ModifyClone:input_type -> vda.portal.v1.ModifyCloneRequest
-	66, // 71: vda.portal.v1.Portal.DeleteClone:input_type -> vda.portal.v1.DeleteCloneRequest
-	12, // 72: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
-	12, // 73: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
-	13, // 74: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
-	12, // 75: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
-	5,  // 76: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
-	20, // 77: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
-	20, // 78: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
-	21, // 79: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
-	20, // 80: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
-	5,  // 81: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
-	28, // 82: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
-	28, // 83: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
-	29, // 84: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
-	28, // 85: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
-	5,  // 86: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
-	41, // 87: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
-	41, // 88: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
-	42, // 89: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
-	41, // 90: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
-	5,  // 91: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
-	41, // 92: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
-	50, // 93: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
-	50, // 94: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
-	51, // 95: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
-	50, // 96: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
-	5,  // 97: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
-	53, // 98: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
-	2,  // 99: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
-	2,  // 100: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
-	59, // 101: vda.portal.v1.Portal.CreateSnap:output_type -> vda.portal.v1.SnapReply
-	59, // 102: vda.portal.v1.Portal.GetSnap:output_type -> vda.portal.v1.SnapReply
-	60, // 103: vda.portal.v1.Portal.ListSnap:output_type -> vda.portal.v1.ListSnapReply
-	5,  // 104: vda.portal.v1.Portal.DeleteSnap:output_type -> vda.portal.v1.DeleteReply
-	67, // 105: vda.portal.v1.Portal.CreateClone:output_type -> vda.portal.v1.CloneReply
-	67, // 106: vda.portal.v1.Portal.GetClone:output_type -> vda.portal.v1.CloneReply
-	68, // 107: vda.portal.v1.Portal.ListClone:output_type -> vda.portal.v1.ListCloneReply
-	67, // 108: vda.portal.v1.Portal.ModifyClone:output_type -> vda.portal.v1.CloneReply
-	5,  // 109: vda.portal.v1.Portal.DeleteClone:output_type -> vda.portal.v1.DeleteReply
-	72, // [72:110] is the sub-list for method output_type
-	34, // [34:72] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	70, // 34: vda.portal.v1.WatchEvent.primary_move:type_name -> vda.portal.v1.PrimaryMoveMsg
+	7,  // 35: vda.portal.v1.Portal.CreateDn:input_type -> vda.portal.v1.CreateDnRequest
+	8,  // 36: vda.portal.v1.Portal.GetDn:input_type -> vda.portal.v1.GetDnRequest
+	9,  // 37: vda.portal.v1.Portal.ListDn:input_type -> vda.portal.v1.ListDnRequest
+	10, // 38: vda.portal.v1.Portal.ModifyDn:input_type -> vda.portal.v1.ModifyDnRequest
+	11, // 39: vda.portal.v1.Portal.DeleteDn:input_type -> vda.portal.v1.DeleteDnRequest
+	15, // 40: vda.portal.v1.Portal.CreatePd:input_type -> vda.portal.v1.CreatePdRequest
+	16, // 41: vda.portal.v1.Portal.GetPd:input_type -> vda.portal.v1.GetPdRequest
+	17, // 42: vda.portal.v1.Portal.ListPd:input_type -> vda.portal.v1.ListPdRequest
+	18, // 43: vda.portal.v1.Portal.ModifyPd:input_type -> vda.portal.v1.ModifyPdRequest
+	19, // 44: vda.portal.v1.Portal.DeletePd:input_type -> vda.portal.v1.DeletePdRequest
+	23, // 45: vda.portal.v1.Portal.CreateCn:input_type -> vda.portal.v1.CreateCnRequest
+	24, // 46: vda.portal.v1.Portal.GetCn:input_type -> vda.portal.v1.GetCnRequest
+	25, // 47: vda.portal.v1.Portal.ListCn:input_type -> vda.portal.v1.ListCnRequest
+	26, // 48: vda.portal.v1.Portal.ModifyCn:input_type -> vda.portal.v1.ModifyCnRequest
+	27, // 49: vda.portal.v1.Portal.DeleteCn:input_type -> vda.portal.v1.DeleteCnRequest
+	35, // 50: vda.portal.v1.Portal.CreateDa:input_type -> vda.portal.v1.CreateDaRequest
+	36, // 51: vda.portal.v1.Portal.GetDa:input_type -> vda.portal.v1.GetDaRequest
+	37, // 52: vda.portal.v1.Portal.ListDa:input_type -> vda.portal.v1.ListDaRequest
+	38, // 53: vda.portal.v1.Portal.ModifyDa:input_type -> vda.portal.v1.ModifyDaRequest
+	39, // 54: vda.portal.v1.Portal.DeleteDa:input_type -> vda.portal.v1.DeleteDaRequest
+	40, // 55: vda.portal.v1.Portal.SwitchoverDa:input_type -> vda.portal.v1.SwitchoverDaRequest
+	45, // 56: vda.portal.v1.Portal.CreateExp:input_type -> vda.portal.v1.CreateExpRequest
+	46, // 57: vda.portal.v1.Portal.GetExp:input_type -> vda.portal.v1.GetExpRequest
+	47, // 58: vda.portal.v1.Portal.ListExp:input_type -> vda.portal.v1.ListExpRequest
+	48, // 59: vda.portal.v1.Portal.ModifyExp:input_type -> vda.portal.v1.ModifyExpRequest
+	49, // 60: vda.portal.v1.Portal.DeleteExp:input_type -> vda.portal.v1.DeleteExpRequest
+	52, // 61: vda.portal.v1.Portal.GetClusterSummary:input_type -> vda.portal.v1.GetClusterSummaryRequest
+	0,  // 62: vda.portal.v1.Portal.UnbindDn:input_type -> vda.portal.v1.UnbindDnRequest
+	1,  // 63: vda.portal.v1.Portal.UnbindCn:input_type -> vda.portal.v1.UnbindCnRequest
+	55, // 64: vda.portal.v1.Portal.CreateSnap:input_type -> vda.portal.v1.CreateSnapRequest
+	56, // 65: vda.portal.v1.Portal.GetSnap:input_type -> vda.portal.v1.GetSnapRequest
+	57, // 66: vda.portal.v1.Portal.ListSnap:input_type -> vda.portal.v1.ListSnapRequest
+	58, // 67: vda.portal.v1.Portal.DeleteSnap:input_type -> vda.portal.v1.DeleteSnapRequest
+	62, // 68: vda.portal.v1.Portal.CreateClone:input_type -> vda.portal.v1.CreateCloneRequest
+	63, // 69: vda.portal.v1.Portal.GetClone:input_type -> vda.portal.v1.GetCloneRequest
+	64, // 70: vda.portal.v1.Portal.ListClone:input_type -> vda.portal.v1.ListCloneRequest
+	65, // 71: vda.portal.v1.Portal.ModifyClone:input_type -> vda.portal.v1.ModifyCloneRequest
+	66, // 72: vda.portal.v1.Portal.DeleteClone:input_type -> vda.portal.v1.DeleteCloneRequest
+	69, // 73: vda.portal.v1.Portal.Watch:input_type -> vda.portal.v1.WatchRequest
+	12, // 74: vda.portal.v1.Portal.CreateDn:output_type -> vda.portal.v1.DnReply
+	12, // 75: vda.portal.v1.Portal.GetDn:output_type -> vda.portal.v1.DnReply
+	13, // 76: vda.portal.v1.Portal.ListDn:output_type -> vda.portal.v1.ListDnReply
+	12, // 77: vda.portal.v1.Portal.ModifyDn:output_type -> vda.portal.v1.DnReply
+	5,  // 78: vda.portal.v1.Portal.DeleteDn:output_type -> vda.portal.v1.DeleteReply
+	20, // 79: vda.portal.v1.Portal.CreatePd:output_type -> vda.portal.v1.PdReply
+	20, // 80: vda.portal.v1.Portal.GetPd:output_type -> vda.portal.v1.PdReply
+	21, // 81: vda.portal.v1.Portal.ListPd:output_type -> vda.portal.v1.ListPdReply
+	20, // 82: vda.portal.v1.Portal.ModifyPd:output_type -> vda.portal.v1.PdReply
+	5,  // 83: vda.portal.v1.Portal.DeletePd:output_type -> vda.portal.v1.DeleteReply
+	28, // 84: vda.portal.v1.Portal.CreateCn:output_type -> vda.portal.v1.CnReply
+	28, // 85: vda.portal.v1.Portal.GetCn:output_type -> vda.portal.v1.CnReply
+	29, // 86: vda.portal.v1.Portal.ListCn:output_type -> vda.portal.v1.ListCnReply
+	28, // 87: vda.portal.v1.Portal.ModifyCn:output_type -> vda.portal.v1.CnReply
+	5,  // 88: vda.portal.v1.Portal.DeleteCn:output_type -> vda.portal.v1.DeleteReply
+	41, // 89: vda.portal.v1.Portal.CreateDa:output_type -> vda.portal.v1.DaReply
+	41, // 90: vda.portal.v1.Portal.GetDa:output_type -> vda.portal.v1.DaReply
+	42, // 91: vda.portal.v1.Portal.ListDa:output_type -> vda.portal.v1.ListDaReply
+	41, // 92: vda.portal.v1.Portal.ModifyDa:output_type -> vda.portal.v1.DaReply
+	5,  // 93: vda.portal.v1.Portal.DeleteDa:output_type -> vda.portal.v1.DeleteReply
+	41, // 94: vda.portal.v1.Portal.SwitchoverDa:output_type -> vda.portal.v1.DaReply
+	50, // 95: vda.portal.v1.Portal.CreateExp:output_type -> vda.portal.v1.ExpReply
+	50, // 96: vda.portal.v1.Portal.GetExp:output_type -> vda.portal.v1.ExpReply
+	51, // 97: vda.portal.v1.Portal.ListExp:output_type -> vda.portal.v1.ListExpReply
+	50, // 98: vda.portal.v1.Portal.ModifyExp:output_type -> vda.portal.v1.ExpReply
+	5,  // 99: vda.portal.v1.Portal.DeleteExp:output_type -> vda.portal.v1.DeleteReply
+	53, // 100: vda.portal.v1.Portal.GetClusterSummary:output_type -> vda.portal.v1.ClusterSummaryReply
+	2,  // 101: vda.portal.v1.Portal.UnbindDn:output_type -> vda.portal.v1.UnbindReply
+	2,  // 102: vda.portal.v1.Portal.UnbindCn:output_type -> vda.portal.v1.UnbindReply
+	59, // 103: vda.portal.v1.Portal.CreateSnap:output_type -> vda.portal.v1.SnapReply
+	59, // 104: vda.portal.v1.Portal.GetSnap:output_type -> vda.portal.v1.SnapReply
+	60, // 105: vda.portal.v1.Portal.ListSnap:output_type -> vda.portal.v1.ListSnapReply
+	5,  // 106: vda.portal.v1.Portal.DeleteSnap:output_type -> vda.portal.v1.DeleteReply
+	67, // 107: vda.portal.v1.Portal.CreateClone:output_type -> vda.portal.v1.CloneReply
+	67, // 108: vda.portal.v1.Portal.GetClone:output_type -> vda.portal.v1.CloneReply
+	68, // 109: vda.portal.v1.Portal.ListClone:output_type -> vda.portal.v1.ListCloneReply
+	67, // 110: vda.portal.v1.Portal.ModifyClone:output_type -> vda.portal.v1.CloneReply
+	5,  // 111: vda.portal.v1.Portal.DeleteClone:output_type -> vda.portal.v1.DeleteReply
+	71, // 112: vda.portal.v1.Portal.Watch:output_type -> vda.portal.v1.WatchEvent
+	74, // [74:113] is the sub-list for method output_type
+	35, // [35:74] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_portal_proto_init() }
@@ -5201,7 +5496,7 @@ func file_portal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portal_proto_rawDesc), len(file_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   69,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -61,6 +61,7 @@ const (
 	Portal_ListClone_FullMethodName         = "/vda.portal.v1.Portal/ListClone"
 	Portal_ModifyClone_FullMethodName       = "/vda.portal.v1.Portal/ModifyClone"
 	Portal_DeleteClone_FullMethodName       = "/vda.portal.v1.Portal/DeleteClone"
+	Portal_Watch_FullMethodName             = "/vda.portal.v1.Portal/Watch"
 )
 
 // PortalClient is the client API for Portal service.
@@ -115,6 +116,15 @@ type PortalClient interface {
 	ListClone(ctx context.Context, in *ListCloneRequest, opts ...grpc.CallOption) (*ListCloneReply, error)
 	ModifyClone(ctx context.Context, in *ModifyCloneRequest, opts ...grpc.CallOption) (*CloneReply, error)
 	DeleteClone(ctx context.Context, in *DeleteCloneRequest, opts ...grpc.CallOption) (*DeleteReply, error)
+	// Watch streams the cluster's changes (issue 20): DN, PD, CN, DA,
+	// exporter, snapshot and clone records created, changed and deleted,
+	// the monitor's health reports as transitions, and a DA's primary
+	// moving (failover, switchover), each with its store revision. The first
+	// message (type "watching") carries the revision the stream starts at
+	// and no object. OutOfRange if from_revision was compacted (watch from 0
+	// and read the objects again); ResourceExhausted when the caller fell
+	// too far behind (resume after the last revision received).
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
 }
 
 type portalClient struct {
@@ -505,6 +515,25 @@ func (c *portalClient) DeleteClone(ctx context.Context, in *DeleteCloneRequest, 
 	return out, nil
 }
 
+func (c *portalClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Portal_ServiceDesc.Streams[0], Portal_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Portal_WatchClient = grpc.ServerStreamingClient[WatchEvent]
+
 // PortalServer is the server API for Portal service.
 // All implementations must embed UnimplementedPortalServer
 // for forward compatibility.
@@ -557,6 +586,15 @@ type PortalServer interface {
 	ListClone(context.Context, *ListCloneRequest) (*ListCloneReply, error)
 	ModifyClone(context.Context, *ModifyCloneRequest) (*CloneReply, error)
 	DeleteClone(context.Context, *DeleteCloneRequest) (*DeleteReply, error)
+	// Watch streams the cluster's changes (issue 20): DN, PD, CN, DA,
+	// exporter, snapshot and clone records created, changed and deleted,
+	// the monitor's health reports as transitions, and a DA's primary
+	// moving (failover, switchover), each with its store revision. The first
+	// message (type "watching") carries the revision the stream starts at
+	// and no object. OutOfRange if from_revision was compacted (watch from 0
+	// and read the objects again); ResourceExhausted when the caller fell
+	// too far behind (resume after the last revision received).
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
 	mustEmbedUnimplementedPortalServer()
 }
 
@@ -680,6 +718,9 @@ func (UnimplementedPortalServer) ModifyClone(context.Context, *ModifyCloneReques
 }
 func (UnimplementedPortalServer) DeleteClone(context.Context, *DeleteCloneRequest) (*DeleteReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteClone not implemented")
+}
+func (UnimplementedPortalServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedPortalServer) mustEmbedUnimplementedPortalServer() {}
 func (UnimplementedPortalServer) testEmbeddedByValue()                {}
@@ -1386,6 +1427,17 @@ func _Portal_DeleteClone_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Portal_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PortalServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Portal_WatchServer = grpc.ServerStreamingServer[WatchEvent]
+
 // Portal_ServiceDesc is the grpc.ServiceDesc for Portal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1546,6 +1598,12 @@ var Portal_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Portal_DeleteClone_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Portal_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "portal.proto",
 }

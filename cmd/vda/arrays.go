@@ -86,12 +86,21 @@ func (c *cli) daCmd() *cobra.Command {
 				f.StringVar(&cr.Description, "description", "", "free text")
 				f.StringArrayVar(&cr.CnLocations, "cn-location", nil, "place controllers only on CNs of this location (repeatable)")
 				f.StringArrayVar(&cr.DnLocations, "dn-location", nil, "place VDs only on PDs of DNs of this location (repeatable)")
+				c.waitFlag(f, "the disk array is healthy")
 			}, []string{"da-name", "da-size"},
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.CreateDa(ctx, &cr) })
+				return callWait(c, cmd, c.waitDA(cr.DaName, false),
+					func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.CreateDa(ctx, &cr) })
 			}),
-		portalcli.Leaf("get", "Show a disk array, its controllers and virtual disks", host+" da get --da-name da0", nameFlag, []string{"da-name"},
+		portalcli.Leaf("get", "Show a disk array, its controllers and virtual disks (--watch: again on every change)", host+" da get --da-name da0",
+			func(f *pflag.FlagSet) {
+				nameFlag(f)
+				f.Bool("watch", false, "print the disk array again after every change of it, until interrupted")
+			}, []string{"da-name"},
 			func(cmd *cobra.Command) error {
+				if w, _ := cmd.Flags().GetBool("watch"); w {
+					return c.daGetWatch(cmd, name)
+				}
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
 					return p.GetDa(ctx, &pb.GetDaRequest{DaName: name})
 				})
@@ -101,9 +110,13 @@ func (c *cli) daCmd() *cobra.Command {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListDaReply, error) { return p.ListDa(ctx, &list) })
 			}),
 		c.daModifyCmd(),
-		portalcli.Leaf("delete", "Delete a disk array without exporters (its data is lost)", host+" da delete --da-name da0", nameFlag, []string{"da-name"},
+		portalcli.Leaf("delete", "Delete a disk array without exporters (its data is lost)", host+" da delete --da-name da0",
+			func(f *pflag.FlagSet) {
+				nameFlag(f)
+				c.waitFlag(f, "the disk array is gone")
+			}, []string{"da-name"},
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
+				return callWait(c, cmd, c.waitDA(name, true), func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: name})
 				})
 			}),
@@ -130,9 +143,11 @@ func (c *cli) expCmd() *cobra.Command {
 			f.StringVar(&cr.Description, "description", "", "free text")
 			f.StringVar(&cr.SnapName, "snap-name", "", "export this snapshot of the disk array (read-only) instead of its volume")
 			f.StringVar(&cr.CloneName, "clone-name", "", "export this clone of the disk array instead of its volume")
+			c.waitFlag(f, "the exporter is healthy on every controller")
 		}, []string{"da-name", "exp-name"},
 		func(cmd *cobra.Command) error {
-			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })
+			return callWait(c, cmd, c.waitExp(cr.DaName, cr.ExpName, false),
+				func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.CreateExp(ctx, &cr) })
 		})
 	create.MarkFlagsOneRequired("initiator-nqn", "host-nqn")
 	var addHosts, removeHosts []string
@@ -160,15 +175,21 @@ func (c *cli) expCmd() *cobra.Command {
 				f.String("initiator-nqn", "", "host NQN that replaces the first host")
 				f.StringArrayVar(&addHosts, "add-host-nqn", nil, "host NQN to admit (repeatable)")
 				f.StringArrayVar(&removeHosts, "remove-host-nqn", nil, "host NQN to remove and disconnect (repeatable)")
+				c.waitFlag(f, "the exporter is healthy on every controller")
 			}, both,
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyExpRequest{DaName: da, ExpName: name, Description: optString(cmd, "description"),
 					InitiatorNqn: optString(cmd, "initiator-nqn"), AddHostNqns: addHosts, RemoveHostNqns: removeHosts}
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.ModifyExp(ctx, r) })
+				return callWait(c, cmd, c.waitExp(da, name, false),
+					func(ctx context.Context, p pb.PortalClient) (*pb.ExpReply, error) { return p.ModifyExp(ctx, r) })
 			}),
-		portalcli.Leaf("delete", "Remove an exporter", host+" exp delete --da-name da0 --exp-name exp0", names, both,
+		portalcli.Leaf("delete", "Remove an exporter", host+" exp delete --da-name da0 --exp-name exp0",
+			func(f *pflag.FlagSet) {
+				names(f)
+				c.waitFlag(f, "the exporter is gone")
+			}, both,
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
+				return callWait(c, cmd, c.waitExp(da, name, true), func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteExp(ctx, &pb.DeleteExpRequest{DaName: da, ExpName: name})
 				})
 			}),

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -27,6 +28,7 @@ type cli struct {
 	portal portalcli.Conn
 	output string
 	out    io.Writer
+	wait   time.Duration // --wait of the command that runs (0: none)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -37,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func (c *cli) rootCmd() *cobra.Command {
 	root := portalcli.Root("vda", "Manage a VDA cluster through its portal",
-		c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.snapCmd(), c.cloneCmd(), c.clusterCmd(), hostMovedCmd(), certsCmd())
+		c.dnCmd(), c.pdCmd(), c.cnCmd(), c.daCmd(), c.expCmd(), c.snapCmd(), c.cloneCmd(), c.clusterCmd(), c.eventsCmd(), hostMovedCmd(), certsCmd())
 	root.Long = "vda sends requests to a VDA portal: disk nodes (dn), physical disks (pd),\ncontroller nodes (cn), disk arrays (da), exporters (exp),\nsnapshots (snap) and clones (clone) of disk arrays, and the cluster summary.\n" +
 		"vda-host, a separate command, acts as a host on the fake SPDK's simulated fabric."
 	root.Example = `  vda --addr-port 192.168.0.11:9520 dn list

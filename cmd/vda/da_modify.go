@@ -35,6 +35,7 @@ func (c *cli) daModifyCmd() *cobra.Command {
 			for _, q := range daQoSFlags {
 				f.Uint64(q.name, 0, q.usage)
 			}
+			c.waitFlag(f, "the disk array is healthy")
 		}, []string{"da-name"},
 		func(cmd *cobra.Command) error {
 			r := &pb.ModifyDaRequest{DaName: name, Description: optString(cmd, "description")}
@@ -46,7 +47,7 @@ func (c *cli) daModifyCmd() *cobra.Command {
 			for _, q := range daQoSFlags {
 				qos = qos || cmd.Flags().Changed(q.name)
 			}
-			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
+			return callWait(c, cmd, c.waitDA(name, false), func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
 				if qos {
 					cur, err := p.GetDa(ctx, &pb.GetDaRequest{DaName: name})
 					if err != nil {

@@ -26,9 +26,11 @@ func (c *cli) snapCmd() *cobra.Command {
 				f.StringVar(&cr.DaName, "da-name", "", "disk array name")
 				f.StringVar(&cr.SnapName, "snap-name", "", "snapshot name")
 				f.StringVar(&cr.Description, "description", "", "free text")
+				c.waitFlag(f, "the snapshot is taken (ready)")
 			}, both,
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.SnapReply, error) { return p.CreateSnap(ctx, &cr) })
+				return callWait(c, cmd, c.waitSnap(cr.DaName, cr.SnapName, false),
+					func(ctx context.Context, p pb.PortalClient) (*pb.SnapReply, error) { return p.CreateSnap(ctx, &cr) })
 			}),
 		portalcli.Leaf("get", "Show a snapshot: whether it was taken (ready), its exporter and clones",
 			host+" snap get --da-name da0 --snap-name snap0", names, both,
@@ -46,9 +48,13 @@ func (c *cli) snapCmd() *cobra.Command {
 				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.ListSnapReply, error) { return p.ListSnap(ctx, &list) })
 			}),
 		portalcli.Leaf("delete", "Delete a snapshot no exporter exports and no clone depends on",
-			host+" snap delete --da-name da0 --snap-name snap0", names, both,
+			host+" snap delete --da-name da0 --snap-name snap0",
+			func(f *pflag.FlagSet) {
+				names(f)
+				c.waitFlag(f, "the snapshot is gone")
+			}, both,
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
+				return callWait(c, cmd, c.waitSnap(da, name, true), func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteSnap(ctx, &pb.DeleteSnapRequest{DaName: da, SnapName: name})
 				})
 			}),
@@ -72,9 +78,10 @@ func (c *cli) cloneCmd() *cobra.Command {
 				f.StringVar(&cr.CloneName, "clone-name", "", "clone name")
 				f.StringVar(&cr.SnapName, "snap-name", "", "the snapshot to clone")
 				f.StringVar(&cr.Description, "description", "", "free text")
+				c.waitFlag(f, "the clone is made (ready)")
 			}, []string{"da-name", "clone-name", "snap-name"},
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CloneReply, error) { return p.CreateClone(ctx, &cr) })
+				return callWait(c, cmd, c.waitClone(cr.DaName, cr.CloneName, false), func(ctx context.Context, p pb.PortalClient) (*pb.CloneReply, error) { return p.CreateClone(ctx, &cr) })
 			}),
 		portalcli.Leaf("get", "Show a clone: its snapshot, size, and whether it is inflated",
 			host+" clone get --da-name da0 --clone-name clone0", names, both,
@@ -100,6 +107,7 @@ func (c *cli) cloneCmd() *cobra.Command {
 				f.String("description", "", "free text")
 				f.Uint64("size", 0, "new size in bytes (grow only; a multiple of the array's cluster size)")
 				f.Bool("inflate", false, "copy every cluster in so the clone no longer depends on its snapshot")
+				c.waitFlag(f, "the clone is as asked (ready)")
 			}, both,
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyCloneRequest{DaName: da, CloneName: name, Description: optString(cmd, "description")}
@@ -108,12 +116,17 @@ func (c *cli) cloneCmd() *cobra.Command {
 					r.Size = &v
 				}
 				r.Inflate, _ = cmd.Flags().GetBool("inflate")
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.CloneReply, error) { return p.ModifyClone(ctx, r) })
+				return callWait(c, cmd, c.waitClone(da, name, false),
+					func(ctx context.Context, p pb.PortalClient) (*pb.CloneReply, error) { return p.ModifyClone(ctx, r) })
 			}),
 		portalcli.Leaf("delete", "Delete a clone no exporter exports (its data is lost)",
-			host+" clone delete --da-name da0 --clone-name clone0", names, both,
+			host+" clone delete --da-name da0 --clone-name clone0",
+			func(f *pflag.FlagSet) {
+				names(f)
+				c.waitFlag(f, "the clone is gone")
+			}, both,
 			func(cmd *cobra.Command) error {
-				return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
+				return callWait(c, cmd, c.waitClone(da, name, true), func(ctx context.Context, p pb.PortalClient) (*pb.DeleteReply, error) {
 					return p.DeleteClone(ctx, &pb.DeleteCloneRequest{DaName: da, CloneName: name})
 				})
 			}),

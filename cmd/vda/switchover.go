@@ -18,9 +18,10 @@ func (c *cli) daSwitchoverCmd() *cobra.Command {
 		func(f *pflag.FlagSet) {
 			f.StringVar(&r.DaName, "da-name", "", "disk array name")
 			f.Uint32Var(&r.CntlrIdx, "cntlr-idx", 0, "index of the controller to promote (see da get)")
+			c.waitFlag(f, "the disk array is healthy on its new primary")
 		}, []string{"da-name", "cntlr-idx"},
 		func(cmd *cobra.Command) error {
-			return call(c, cmd, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.SwitchoverDa(ctx, &r) })
+			return callWait(c, cmd, c.waitDA(r.DaName, false), func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) { return p.SwitchoverDa(ctx, &r) })
 		})
 	cmd.Long = "Switchover commits the new primary and a higher epoch. The monitor then fences the\n" +
 		"virtual disks (their disk nodes admit only the new primary), promotes it and re-points\n" +

@@ -1712,3 +1712,47 @@ func (c *MockPortalClientUnbindDnCall) DoAndReturn(f func(context.Context, *port
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
+
+// Watch mocks base method.
+func (m *MockPortalClient) Watch(ctx context.Context, in *portalpb.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[portalpb.WatchEvent], error) {
+	m.ctrl.T.Helper()
+	varargs := []any{ctx, in}
+	for _, a := range opts {
+		varargs = append(varargs, a)
+	}
+	ret := m.ctrl.Call(m, "Watch", varargs...)
+	ret0, _ := ret[0].(grpc.ServerStreamingClient[portalpb.WatchEvent])
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Watch indicates an expected call of Watch.
+func (mr *MockPortalClientMockRecorder) Watch(ctx, in any, opts ...any) *MockPortalClientWatchCall {
+	mr.mock.ctrl.T.Helper()
+	varargs := append([]any{ctx, in}, opts...)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Watch", reflect.TypeOf((*MockPortalClient)(nil).Watch), varargs...)
+	return &MockPortalClientWatchCall{Call: call}
+}
+
+// MockPortalClientWatchCall wrap *gomock.Call
+type MockPortalClientWatchCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPortalClientWatchCall) Return(arg0 grpc.ServerStreamingClient[portalpb.WatchEvent], arg1 error) *MockPortalClientWatchCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPortalClientWatchCall) Do(f func(context.Context, *portalpb.WatchRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[portalpb.WatchEvent], error)) *MockPortalClientWatchCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPortalClientWatchCall) DoAndReturn(f func(context.Context, *portalpb.WatchRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[portalpb.WatchEvent], error)) *MockPortalClientWatchCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
