@@ -184,6 +184,30 @@ func (c *Cluster) layout(role Role, idx, octet int) *Node {
 	return &Node{c: c, Role: role, Index: idx, IP: ip, agentPort: agentPort, nvmfPort: nvmfPort}
 }
 
+// Start runs the cluster in the background (Run) until ctx ends or stop is
+// called, and returns once it serves, or Run's error if it failed to start.
+// stop ends it and returns Run's error; calling it again returns the same.
+func (c *Cluster) Start(ctx context.Context) (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		cancel()
+		if err == nil {
+			err = errors.New("devcluster: stopped before it was ready")
+		}
+		return nil, err
+	}
+	var once sync.Once
+	var runErr error
+	return func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}, nil
+}
+
 // Run starts the cluster and serves until ctx ends, then stops every
 // component; it returns after all of them have exited.
 func (c *Cluster) Run(ctx context.Context) error {

@@ -27,22 +27,9 @@ func start(t *testing.T, dir string, ports *devcluster.Ports) (*devcluster.Clust
 		Failover: failover.Config{Interval: 100 * time.Millisecond, MissThreshold: 3, Window: time.Second,
 			SlowTimeout: 5 * time.Second, HoldDown: 10 * time.Second}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("cluster did not start: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			require.NoError(t, <-done)
-		}
-	}
+	stopRun, err := c.Start(context.Background())
+	require.NoError(t, err, "cluster did not start")
+	stop := func() { require.NoError(t, stopRun()) }
 	t.Cleanup(stop)
 	return c, stop
 }

@@ -29,14 +29,10 @@ func TestFailoverEvent(t *testing.T) {
 	srv := httptest.NewServer(metrics.Handler(reg, c.ReadyCheck))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("cluster did not start: %v", err)
-	}
+	defer cancel()
+	stop, err := c.Start(ctx)
+	require.NoError(t, err, "cluster did not start")
+	t.Cleanup(func() { require.NoError(t, stop()) })
 	tc, err := c.AdminTLS().ClientTLS()
 	require.NoError(t, err)
 	conn, err := grpc.NewClient(c.PortalAddr(), grpc.WithTransportCredentials(credentials.NewTLS(tc)))

@@ -82,14 +82,10 @@ func TestMetricsScrape(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "not ready before it runs")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("cluster did not start: %v", err)
-	}
+	defer cancel()
+	stop, err := c.Start(ctx)
+	require.NoError(t, err, "cluster did not start")
+	t.Cleanup(func() { require.NoError(t, stop()) })
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		resp, err := http.Get(srv.URL + "/readyz")
 		require.NoError(ct, err)

@@ -142,16 +142,9 @@ func startCluster(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64) 
 	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
 		DNs: dns, CNs: cns, PDSizeBytes: pdBytes})
 	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); require.NoError(tb, <-done) })
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		done <- nil // for the cleanup
-		tb.Fatalf("cluster did not start: %v", err)
-	}
+	stop, err := c.Start(context.Background())
+	require.NoError(tb, err, "cluster did not start")
+	tb.Cleanup(func() { require.NoError(tb, stop()) })
 	return c
 }
 

@@ -71,19 +71,9 @@ func startCluster(t *testing.T, pdBytes uint64) *devcluster.Cluster {
 		PDSizeBytes: pdBytes, Failover: failover.Config{Interval: 500 * time.Millisecond, MissThreshold: 6,
 			Window: 5 * time.Second, SlowTimeout: 10 * time.Second, HoldDown: 30 * time.Second}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("cluster did not start: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	stop, err := c.Start(context.Background())
+	require.NoError(t, err, "cluster did not start")
+	t.Cleanup(func() { require.NoError(t, stop()) })
 	return c
 }
 
