@@ -71,6 +71,9 @@ type planner struct {
 	exps map[string][]*vda.Exporter
 	vols volumes  // each DA's snapshots and clones
 	das  []string // the DAs' names, sorted (see sortedDAs)
+	// on lists, by node ID, the names of the DAs with a VD or controller
+	// there and the keys of its PDs, each sorted (see nodeIndex).
+	on map[string]*nodeObjects
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -302,9 +305,55 @@ func (p *planner) sortedDAs() []string {
 	return p.das
 }
 
+// nodeObjects is what nodeIndex lists for one node ID.
+type nodeObjects struct {
+	vdDAs, cntlrDAs, pds []string
+}
+
+// nodeIndex returns the objects on the node of id, grouping every DA and
+// PD by node once per plan: otherwise each node's state would scan them all.
+func (p *planner) nodeIndex(id string) *nodeObjects {
+	if p.on == nil {
+		p.on = map[string]*nodeObjects{}
+		of := func(id string) *nodeObjects {
+			o := p.on[id]
+			if o == nil {
+				o = &nodeObjects{}
+				p.on[id] = o
+			}
+			return o
+		}
+		add := func(list *[]string, name string) {
+			if n := len(*list); n == 0 || (*list)[n-1] != name {
+				*list = append(*list, name)
+			}
+		}
+		for _, name := range p.sortedDAs() {
+			da := &p.s.DAs[name].Spec
+			for _, vd := range da.VDs {
+				o := of(vd.DNID)
+				add(&o.vdDAs, name)
+			}
+			for _, c := range da.Cntlrs {
+				o := of(c.CNID)
+				add(&o.cntlrDAs, name)
+			}
+		}
+		for _, key := range sortedKeys(p.s.PDs) {
+			o := of(p.s.PDs[key].Spec.DNID)
+			o.pds = append(o.pds, key)
+		}
+	}
+	if o := p.on[id]; o != nil {
+		return o
+	}
+	return &nodeObjects{}
+}
+
 func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 	vdsByPD := map[string][]*agentpb.VdSpec{}
-	for _, name := range p.sortedDAs() {
+	on := p.nodeIndex(dn.ID)
+	for _, name := range on.vdDAs {
 		da := p.s.DAs[name].Spec
 		for _, vd := range da.VDs {
 			if vd.DNID != dn.ID {
@@ -315,7 +364,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 		}
 	}
 	st := &agentpb.DnState{}
-	for _, key := range sortedKeys(p.s.PDs) {
+	for _, key := range on.pds {
 		pd := p.s.PDs[key].Spec
 		if pd.DNID != dn.ID || pd.DNName != dn.Name {
 			continue
@@ -338,7 +387,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
-	for _, name := range p.sortedDAs() {
+	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {
