@@ -14,11 +14,14 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
-// waiting starts w.waitProgress(d, mark) and returns a channel closed when
-// it returns.
+// waiting starts w.waitProgress(d, mark) of w's newest plan and returns a
+// channel closed when it returns.
 func waiting(w *worker, d time.Duration, mark progressMark) <-chan struct{} {
+	w.mu.Lock()
+	np := w.plan
+	w.mu.Unlock()
 	done := make(chan struct{})
-	go func() { defer close(done); w.waitProgress(d, mark) }()
+	go func() { defer close(done); w.waitProgress(d, mark, np) }()
 	return done
 }
 
@@ -69,6 +72,26 @@ func TestWaitProgress(t *testing.T) {
 		require.False(t, returned(done))
 		poke(w.kick)
 		require.True(t, returned(done))
+
+		// A newer plan of the same state (the planner reused it) does not.
+		dn := &agentpb.DnState{}
+		planOf := func(st *agentpb.DnState) *NodePlan {
+			return &NodePlan{ID: "n1", Request: &agentpb.SyncRequest{NodeId: "n1", State: &agentpb.SyncRequest_Dn{Dn: st}}}
+		}
+		w.plan = planOf(dn)
+		done = waiting(w, time.Hour, w.progressMark())
+		w.mu.Lock()
+		w.plan = planOf(dn) // the next round's
+		w.mu.Unlock()
+		poke(w.kick)
+		synctest.Wait()
+		require.False(t, returned(done), "woken by an unchanged state")
+		w.mu.Lock()
+		w.plan = planOf(&agentpb.DnState{}) // rebuilt
+		w.mu.Unlock()
+		poke(w.kick)
+		require.True(t, returned(done), "not woken by a new state")
+		w.plan = nil
 		done = waiting(w, time.Hour, w.progressMark())
 		time.Sleep(time.Hour)
 		require.True(t, returned(done))

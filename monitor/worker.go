@@ -226,7 +226,7 @@ func (w *worker) run() {
 				// for its primary) or for newer state, not for this node
 				// to recover: retry as soon as either shows up.
 				w.log.Trace("objects not ready", "error", err, "retry_in", backoff)
-				w.waitProgress(backoff, since)
+				w.waitProgress(backoff, since, np)
 				continue
 			}
 			w.log.Debug("push failed", "error", err, "retry_in", backoff)
@@ -265,7 +265,11 @@ func (w *worker) progressMark() progressMark {
 // Progress is acted on BackoffMin after the wait began at the earliest:
 // a busy cluster makes progress all the time, and each retry costs the
 // node a whole sync.
-func (w *worker) waitProgress(d time.Duration, since progressMark) {
+//
+// A newer plan whose state for this node is the one being retried (the
+// planner reused it) does not cut the wait: rounds are frequent while a
+// cluster settles, and each would cost this node a whole sync.
+func (w *worker) waitProgress(d time.Duration, since progressMark, np *NodePlan) {
 	t := time.NewTimer(d/2 + rand.N(d/2+1))
 	defer t.Stop()
 	var floor <-chan time.Time
@@ -285,7 +289,9 @@ func (w *worker) waitProgress(d time.Duration, since progressMark) {
 		case <-w.urgent:
 			return
 		case <-w.kick:
-			return
+			if w.planChanged(np) {
+				return
+			}
 		case <-floor:
 			if progressed {
 				return
@@ -303,6 +309,20 @@ func (w *worker) waitProgress(d time.Duration, since progressMark) {
 			progressed, ch = true, nil // retry once the floor has passed
 		}
 	}
+}
+
+// planChanged reports whether the newest plan asks for something else than
+// np: another state (by pointer: a rebuilt state counts as changed), a
+// forced push, or a hold.
+func (w *worker) planChanged(np *NodePlan) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur := w.plan
+	if w.force || w.holds > 0 || cur == nil || np == nil || cur.Request == nil || np.Request == nil {
+		return true
+	}
+	a, b := deliveredOf(cur.Request), deliveredOf(np.Request)
+	return *a != *b
 }
 
 // pushOnce sends np unless the agent already applied the same state (and
