@@ -39,6 +39,9 @@ type Monitor struct {
 	// progress is signalled by every push that applied new state (see
 	// worker.waitProgress).
 	progress signal
+	// planner plans each round, rebuilding only the nodes whose inputs
+	// changed (control loop only).
+	planner Planner
 
 	mu       sync.Mutex
 	workers  map[string]*worker // by node ID
@@ -198,7 +201,7 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 			return res.Wake, err
 		}
 	}
-	plan := Build(snap)
+	plan := m.planner.Build(snap)
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
 	m.observeCluster(snap)

@@ -70,27 +70,41 @@ type planner struct {
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
 	vols volumes  // each DA's snapshots and clones
-	das  []string // the DAs' names, sorted (sorted once: every node's state reads them)
+	das  []string // the DAs' names, sorted (see sortedDAs)
+	// on lists, by node ID, the names of the DAs with a VD or controller
+	// there and the keys of its PDs, each sorted (see nodeIndex).
+	on map[string]*nodeObjects
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
 // and store revision = the snapshot's revision, naming the node and the
 // agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
-func Build(s *Snapshot) *Plan {
+func Build(s *Snapshot) *Plan { return build(s, nil, nil) }
+
+// build is Build, reusing from reuse the state of each node that dirty
+// does not name (see Planner). It returns the plan and the states it holds.
+func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet) *Plan {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
-		exps: map[string][]*vda.Exporter{}, das: sortedKeys(s.DAs)}
+		exps: map[string][]*vda.Exporter{}}
 	p.servedExps()
 	p.indexVolumes()
 	p.checkDAs()
 	p.checkUniqueIDs()
+	state := func(k nodeKey, id string, fresh func() nodeState) nodeState {
+		if st, ok := reuse[k]; ok && !dirty.has(k, id) {
+			return st
+		}
+		return fresh()
+	}
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
 	for _, name := range sortedKeys(s.DNs) {
 		dn := s.DNs[name]
 		np := &NodePlan{ID: dn.Spec.ID, Name: name, Address: cmp.Or(dn.Spec.Address, name), Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(dn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}})
+			st := state(nodeKey{RoleDN, name}, dn.Spec.ID, func() nodeState { return nodeState{dn: p.dnState(dn.Spec)} })
+			np.Request = p.request(np, st)
 		}
 		plan.Nodes[np.ID] = np
 	}
@@ -99,7 +113,8 @@ func Build(s *Snapshot) *Plan {
 		np := &NodePlan{ID: cn.Spec.ID, Name: name, Address: cmp.Or(cn.Spec.Address, name), Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}})
+			st := state(nodeKey{RoleCN, name}, cn.Spec.ID, func() nodeState { return nodeState{cn: p.cnState(cn.Spec)} })
+			np.Request = p.request(np, st)
 		}
 		if prev, dup := plan.Nodes[np.ID]; dup {
 			err := fmt.Errorf("%w: node id %s is used by %s and %s", ErrMalformed, np.ID, prev.Key, np.Key)
@@ -133,18 +148,24 @@ func (p *planner) servedExps() {
 	}
 }
 
-// request completes req for np: generation and store revision are the
-// snapshot's revision, and it names the node and its agent.
-func (p *planner) request(np *NodePlan, req *agentpb.SyncRequest) *agentpb.SyncRequest {
-	req.Generation, req.StoreRevision = p.s.Revision, p.s.Revision
-	req.NodeId, req.NodeName, req.AgentId = np.ID, np.Name, np.AgentID
+// request is np's request of state st: generation and store revision are
+// the snapshot's revision (also when st is reused: agents refuse a
+// generation older than one they applied, which another monitor may have
+// pushed meanwhile), and it names the node and its agent.
+func (p *planner) request(np *NodePlan, st nodeState) *agentpb.SyncRequest {
+	req := &agentpb.SyncRequest{Generation: p.s.Revision, StoreRevision: p.s.Revision, NodeId: np.ID, NodeName: np.Name, AgentId: np.AgentID}
+	if st.dn != nil {
+		req.State = &agentpb.SyncRequest_Dn{Dn: st.dn}
+	} else {
+		req.State = &agentpb.SyncRequest_Cn{Cn: st.cn}
+	}
 	return req
 }
 
 // checkDAs verifies every reference a DA makes and holds its nodes if one
 // is broken.
 func (p *planner) checkDAs() {
-	for _, name := range p.das {
+	for _, name := range p.sortedDAs() {
 		da := p.s.DAs[name]
 		if err := p.checkDA(&da.Spec); err != nil {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -227,7 +248,7 @@ func (p *planner) checkUniqueIDs() {
 		}
 		owner[pd.ID] = ""
 	}
-	for _, name := range p.das {
+	for _, name := range p.sortedDAs() {
 		da := p.s.DAs[name].Spec
 		dup(da.ID, name)
 		for _, vd := range da.VDs {
@@ -275,9 +296,64 @@ func ListenerTransport(tid nvmeof.TransportID) (*agentpb.Transport, error) {
 		Trsvcid: tid.TrSvcID}, nil
 }
 
+// sortedDAs returns the DAs' names, sorted once per plan: every node's
+// state reads them.
+func (p *planner) sortedDAs() []string {
+	if p.das == nil {
+		p.das = sortedKeys(p.s.DAs)
+	}
+	return p.das
+}
+
+// nodeObjects is what nodeIndex lists for one node ID.
+type nodeObjects struct {
+	vdDAs, cntlrDAs, pds []string
+}
+
+// nodeIndex returns the objects on the node of id, grouping every DA and
+// PD by node once per plan: otherwise each node's state would scan them all.
+func (p *planner) nodeIndex(id string) *nodeObjects {
+	if p.on == nil {
+		p.on = map[string]*nodeObjects{}
+		of := func(id string) *nodeObjects {
+			o := p.on[id]
+			if o == nil {
+				o = &nodeObjects{}
+				p.on[id] = o
+			}
+			return o
+		}
+		add := func(list *[]string, name string) {
+			if n := len(*list); n == 0 || (*list)[n-1] != name {
+				*list = append(*list, name)
+			}
+		}
+		for _, name := range p.sortedDAs() {
+			da := &p.s.DAs[name].Spec
+			for _, vd := range da.VDs {
+				o := of(vd.DNID)
+				add(&o.vdDAs, name)
+			}
+			for _, c := range da.Cntlrs {
+				o := of(c.CNID)
+				add(&o.cntlrDAs, name)
+			}
+		}
+		for _, key := range sortedKeys(p.s.PDs) {
+			o := of(p.s.PDs[key].Spec.DNID)
+			o.pds = append(o.pds, key)
+		}
+	}
+	if o := p.on[id]; o != nil {
+		return o
+	}
+	return &nodeObjects{}
+}
+
 func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 	vdsByPD := map[string][]*agentpb.VdSpec{}
-	for _, name := range p.das {
+	on := p.nodeIndex(dn.ID)
+	for _, name := range on.vdDAs {
 		da := p.s.DAs[name].Spec
 		for _, vd := range da.VDs {
 			if vd.DNID != dn.ID {
@@ -288,7 +364,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 		}
 	}
 	st := &agentpb.DnState{}
-	for _, key := range sortedKeys(p.s.PDs) {
+	for _, key := range on.pds {
 		pd := p.s.PDs[key].Spec
 		if pd.DNID != dn.ID || pd.DNName != dn.Name {
 			continue
@@ -311,7 +387,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
-	for _, name := range p.das {
+	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {
