@@ -55,6 +55,7 @@ type worker struct {
 	statusMu    sync.Mutex   // serialises this node's status writes
 	syncSince   atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
 	applied     atomic.Int64 // generation of the last push the agent applied
+	sending     atomic.Int64 // generation of the push in flight, 0 if none
 	suspect     atomic.Bool  // a Health showed state we did not push; cleared by a push
 
 	// Push goroutine only: the last applied state, its reply, and whether
@@ -366,6 +367,11 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	}()
 	start := time.Now()
 	w.syncSince.Store(time.Now().UnixNano())
+	// A Health answered while the agent applies req shows req's
+	// generation before this push has returned: not a foreign push
+	// (sawHealth). Cleared once applied is stored, or the push failed.
+	w.sending.Store(req.GetGeneration())
+	defer w.sending.Store(0)
 	reply, err := w.client.Sync(ctx, req)
 	w.syncSince.Store(0)
 	w.m.cfg.Metrics.Pushed(w.name, time.Since(start), err)
