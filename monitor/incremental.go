@@ -16,8 +16,10 @@ import (
 // what changed is found by comparing map entries by pointer, and nothing
 // at all is compared for a map the two snapshots share.
 //
-// The checks that hold nodes, and each request's envelope (generation and
-// store revision, node and agent), are redone every plan: a reused state
+// The checks that hold nodes (but the check of unique IDs while the PDs,
+// DAs, exporters, snapshots and clones are the same maps), and each
+// request's envelope (generation and store revision, node and agent), are
+// redone every plan: a reused state
 // goes out under the new snapshot's generation, as Build's would.
 //
 // A Planner is not safe for concurrent use; plans it returned stay valid
@@ -25,6 +27,9 @@ import (
 type Planner struct {
 	prev   *Snapshot
 	states map[nodeKey]nodeState // of prev's plan, by node
+	// ids is what the check of unique IDs found, reused while the objects
+	// it reads are unchanged (it was the largest part of a round).
+	ids *idFindings
 }
 
 // nodeKey names a node by role and name, as the snapshot's maps do.
@@ -49,8 +54,8 @@ func (pl *Planner) Build(s *Snapshot) *Plan {
 	} else {
 		dirty = changedNodes(pl.prev, s)
 	}
-	plan := build(s, reuse, dirty)
-	pl.prev, pl.states = s, statesOf(plan)
+	plan, ids := build(s, reuse, dirty, pl.ids)
+	pl.prev, pl.states, pl.ids = s, statesOf(plan), ids
 	return plan
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -80,17 +81,28 @@ type planner struct {
 // and store revision = the snapshot's revision, naming the node and the
 // agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
-func Build(s *Snapshot) *Plan { return build(s, nil, nil) }
+func Build(s *Snapshot) *Plan {
+	plan, _ := build(s, nil, nil, nil)
+	return plan
+}
 
 // build is Build, reusing from reuse the state of each node that dirty
-// does not name (see Planner). It returns the plan and the states it holds.
-func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet) *Plan {
+// does not name (see Planner), and ids (what checkUniqueIDs found) if it
+// was found on the same objects as s's. It returns the plan and what
+// checkUniqueIDs found.
+func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings) (*Plan, *idFindings) {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
 		exps: map[string][]*vda.Exporter{}}
 	p.servedExps()
 	p.indexVolumes()
 	p.checkDAs()
-	p.checkUniqueIDs()
+	if ids == nil || !ids.of(s) {
+		ids = p.checkUniqueIDs()
+	}
+	p.problems = append(p.problems, ids.problems...)
+	for _, name := range sortedKeys(ids.hold.nodes) {
+		p.hold.node(name, ids.hold.nodes[name])
+	}
 	state := func(k nodeKey, id string, fresh func() nodeState) nodeState {
 		if st, ok := reuse[k]; ok && !dirty.has(k, id) {
 			return st
@@ -125,7 +137,7 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet) *Plan {
 		plan.Nodes[np.ID] = np
 	}
 	plan.Problems = p.problems
-	return plan
+	return plan, ids
 }
 
 // servedExps fills p.exps with the exporters the controllers serve: of
@@ -221,17 +233,43 @@ func (p *planner) checkDA(da *vda.DiskArray) error {
 	return errors.Join(errs...)
 }
 
-// checkUniqueIDs holds the DAs whose IDs collide with another object's:
-// agents name SPDK objects after IDs.
-func (p *planner) checkUniqueIDs() {
+// idFindings is what checkUniqueIDs found: problems and the nodes to
+// hold, and the objects it looked at (a snapshot whose maps of them are
+// the same finds the same).
+type idFindings struct {
+	problems []Problem
+	hold     holds
+	from     *Snapshot
+}
+
+// of reports whether s holds the same PDs, DAs, exporters, snapshots and
+// clones as the snapshot f was found on (by map identity: the snapshots
+// of a SnapshotCache share a map until it is written).
+func (f *idFindings) of(s *Snapshot) bool {
+	a := f.from
+	return sameMap(a.PDs, s.PDs) && sameMap(a.DAs, s.DAs) && sameMap(a.Exps, s.Exps) &&
+		sameMap(a.Snaps, s.Snaps) && sameMap(a.Clones, s.Clones)
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// checkUniqueIDs finds the DAs whose IDs collide with another object's
+// (agents name SPDK objects after IDs): they are held. It reads p.s's
+// PDs, DAs and (through p.exps and p.vols) exporters, snapshots and
+// clones only.
+func (p *planner) checkUniqueIDs() *idFindings {
+	f := &idFindings{hold: holds{nodes: map[string]error{}}, from: p.s}
 	owner := map[string]string{} // id -> DA name ("" for PDs)
 	dup := func(id, da string) {
 		if prev, ok := owner[id]; ok {
 			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, id)
-			p.problems = append(p.problems, Problem{Key: vda.KeyDA(da), Err: err})
+			f.problems = append(f.problems, Problem{Key: vda.KeyDA(da), Err: err})
 			for _, name := range []string{prev, da} {
 				if o := p.s.DAs[name]; o != nil {
-					p.hold.da(o.Spec, err)
+					f.hold.da(o.Spec, err)
 				}
 			}
 			return
@@ -242,8 +280,8 @@ func (p *planner) checkUniqueIDs() {
 		pd := p.s.PDs[key].Spec
 		if _, ok := owner[pd.ID]; ok {
 			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, pd.ID)
-			p.problems = append(p.problems, Problem{Key: key, Err: err})
-			p.hold.node(pd.DNName, err)
+			f.problems = append(f.problems, Problem{Key: key, Err: err})
+			f.hold.node(pd.DNName, err)
 			continue
 		}
 		owner[pd.ID] = ""
@@ -267,6 +305,7 @@ func (p *planner) checkUniqueIDs() {
 			}
 		}
 	}
+	return f
 }
 
 // listener returns a node's listener as an agent Transport.
