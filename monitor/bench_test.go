@@ -120,7 +120,7 @@ func BenchmarkFailoverSpread(b *testing.B) {
 
 func benchFailoverSpread(b *testing.B, n, cns int) {
 	s := newMemStore(b)
-	rc := newRealClusterSized(b, s, cns, cns, uint64(2*n/cns+1)*64<<20)
+	rc := newRealClusterSized(b, s, cns, cns, uint64(2*n/cns+1)*32<<20) // 16 MiB VDs, within the malloc limit at 10,000
 	ctx := context.Background()
 	names := make([]string, n)
 	var wg sync.WaitGroup
