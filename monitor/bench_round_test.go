@@ -23,8 +23,9 @@ import (
 // quiet: from a spec change that changes no node's state (a CN's
 // location) to the monitor dispatching the plan of that revision (its
 // snapshot, the failover decision, the plan and the offers to every
-// worker). Metrics: round-ms p50 and max, and alloc-MiB per round (the
-// whole process).
+// worker). Metrics: round-ms p50 and max, alloc-MiB per round (the
+// whole process), and from the cold start: settle-s (the monitor's start to
+// every DA healthy) and settle-rounds (rounds run until the store was quiet).
 //
 //	VDA_BENCH_DAS=10000 go test -run '^$' -bench BenchmarkMonitorRound -benchtime 20x -timeout 60m ./monitor
 //
@@ -36,10 +37,13 @@ func BenchmarkMonitorRound(b *testing.B) {
 		s := newMemStore(b)
 		populateBench(b, s, n)
 		cfg := benchMonitorConfig(s)
+		started := time.Now()
 		m, stop := startMonitor(b, cfg)
 		defer stop()
 		waitAllHealthy(b, nil, n, s)
+		settled := time.Since(started)
 		waitQuiet(b, s)
+		startRounds := m.rounds.Load()
 		dispatched := func() int64 {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -68,6 +72,8 @@ func BenchmarkMonitorRound(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Millisecond), "round-ms")
 		b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
 		b.ReportMetric(float64(alloc)/float64(b.N)/(1<<20), "alloc-MiB/round")
+		b.ReportMetric(settled.Seconds(), "settle-s")
+		b.ReportMetric(float64(startRounds), "settle-rounds")
 		b.ReportMetric(0, "ns/op")
 	})
 }

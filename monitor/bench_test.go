@@ -106,6 +106,127 @@ func benchFailover(b *testing.B, n int) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkFailoverSpread is BenchmarkFailover on a larger cluster whose
+// DAs are spread: VDA_BENCH_DAS DAs (default 10000) over 10 CNs and 10 DNs
+// (two VDs and two controllers each), one CN killed; measured are the DAs
+// whose primary was on it (about a tenth), each until its export on its
+// other controller's CN is ANA optimized. Same metrics as BenchmarkFailover.
+//
+//	VDA_BENCH_DAS=10000 go test -run '^$' -bench BenchmarkFailoverSpread -benchtime 1x -timeout 60m ./monitor
+func BenchmarkFailoverSpread(b *testing.B) {
+	n := benchDAs(b, 10000)
+	b.Run(fmt.Sprintf("das=%d/cns=10", n), func(b *testing.B) { benchFailoverSpread(b, n, 10) })
+}
+
+func benchFailoverSpread(b *testing.B, n, cns int) {
+	s := newMemStore(b)
+	rc := newRealClusterSized(b, s, cns, cns, uint64(2*n/cns+1)*32<<20) // 16 MiB VDs, within the malloc limit at 10,000
+	ctx := context.Background()
+	names := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				names[i] = fmt.Sprintf("da%05d", i)
+				if _, err := rc.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: names[i], CntlrCount: 2, SizeBytes: 32 << 20,
+					Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := rc.c.CreateExporter(ctx, vda.ExporterSpec{DAName: names[i], Name: "exp0", InitiatorNQN: initiator}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	require.NoError(b, <-errs)
+	cfg := DefaultConfig(s, "bench")
+	cfg.Insecure = true
+	cfg.Failover = failover.DefaultConfig()
+	cfg.Logger = testConfig(s, "bench").Logger
+	m, _ := startMonitor(b, cfg)
+	all := func() []vda.DiskArray {
+		var das []vda.DiskArray
+		for {
+			page := vda.Page{Limit: vda.MaxPageSize}
+			if len(das) > 0 {
+				page.Token = das[len(das)-1].Name
+			}
+			more, _, err := rc.c.ListDiskArrays(ctx, page)
+			require.NoError(b, err)
+			das = append(das, more...)
+			if len(more) < vda.MaxPageSize {
+				return das
+			}
+		}
+	}
+	converge := func() {
+		eventually(b, func() bool {
+			for _, da := range all() {
+				if !da.Initialized || da.Status.Health != vda.HealthHealthy {
+					return false
+				}
+			}
+			return true
+		}, 60*time.Minute, time.Duration(10+n/2)*time.Millisecond)
+	}
+	settleStart := time.Now()
+	converge()
+	settled := time.Since(settleStart)
+	var lat, last, commit []time.Duration
+	moved := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		das := all()
+		victim := rc.node(mustPrimary(b, rc, das[0].Name).CNName)
+		var affected []string
+		survivor := map[string]*realNode{}
+		for _, da := range das {
+			p, _ := da.Primary()
+			if p.CNName != victim.Addr {
+				continue
+			}
+			for _, c := range da.Cntlrs {
+				if c.ID != p.ID {
+					survivor[da.Name] = rc.node(c.CNName)
+				}
+			}
+			affected = append(affected, da.Name)
+		}
+		moved = len(affected)
+		epoch := das[0].Epoch
+		prof := startProfile(b)
+		start := time.Now()
+		victim.kill()
+		got, committed := waitPromotedOn(b, rc, func(name string) *realNode { return survivor[name] }, affected, epoch, start)
+		prof()
+		lat = append(lat, got...)
+		last = append(last, slices.Max(got))
+		commit = append(commit, committed)
+		b.StopTimer()
+		victim.restart()
+		converge()
+		eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(slices.Max(last))/float64(time.Millisecond), "all-ms")
+	b.ReportMetric(float64(slices.Max(commit))/float64(time.Millisecond), "commit-ms")
+	b.ReportMetric(float64(moved), "moved-das")
+	b.ReportMetric(settled.Seconds(), "settle-s")
+	b.ReportMetric(0, "ns/op")
+}
+
 // startProfile starts the CPU profile of VDA_BENCH_CPUPROFILE (one file
 // per failover, suffixed with the benchmark name and a counter) and returns
 // its stop.
@@ -137,6 +258,13 @@ func mustPrimary(b *testing.B, rc *realCluster, name string) vda.Cntlr {
 // DA's epoch moved past epoch (the failover commit).
 func waitPromoted(b *testing.B, rc *realCluster, survivor *realNode, names []string, epoch int64,
 	start time.Time) ([]time.Duration, time.Duration) {
+	return waitPromotedOn(b, rc, func(string) *realNode { return survivor }, names, epoch, start)
+}
+
+// waitPromotedOn is waitPromoted with each DA's new primary on the node
+// survivor(name).
+func waitPromotedOn(b *testing.B, rc *realCluster, survivor func(name string) *realNode, names []string, epoch int64,
+	start time.Time) ([]time.Duration, time.Duration) {
 	pending := slices.Clone(names)
 	var out []time.Duration
 	var committed time.Duration
@@ -156,7 +284,7 @@ func waitPromoted(b *testing.B, rc *realCluster, survivor *realNode, names []str
 			nqn := expNQN(b, name) // may fail b: not in the goroutine
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				ok := survivor.anaOptimized(nqn)
+				ok := survivor(name).anaOptimized(nqn)
 				mu.Lock()
 				defer mu.Unlock()
 				if ok {

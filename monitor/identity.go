@@ -207,7 +207,7 @@ var errReanchored = errors.New("monitor: agent re-anchored to the store")
 // included) and forces a push when the agent holds state this monitor did
 // not give it: a guard above the newest snapshot (a forged generation or
 // epoch, to be re-anchored, or a newer monitor's), or an applied generation
-// newer than this worker's push.
+// newer than this worker's push (applied, or in flight).
 func (w *worker) sawHealth(h *agentpb.HealthReply) {
 	w.mu.Lock()
 	snap := w.snap
@@ -217,7 +217,10 @@ func (w *worker) sawHealth(h *agentpb.HealthReply) {
 	}
 	applied := w.applied.Load()
 	beyond := h.GetGuardGeneration() > snap.Revision || h.GetGuardMaxEpoch() > snap.Revision
-	foreign := applied > 0 && h.GetGeneration() > applied
+	// The generation of this worker's push in flight is its own, not
+	// foreign: forcing it again cost the node a second whole sync (a
+	// failover's fence and promotion pushes were each repeated).
+	foreign := applied > 0 && h.GetGeneration() > max(applied, w.sending.Load())
 	if (beyond || foreign) && w.suspect.CompareAndSwap(false, true) {
 		w.log.Debug("agent holds state this monitor did not push: pushing again", "guard_generation",
 			h.GetGuardGeneration(), "guard_max_epoch", h.GetGuardMaxEpoch(), "generation", h.GetGeneration(),

@@ -39,6 +39,9 @@ type Monitor struct {
 	// progress is signalled by every push that applied new state (see
 	// worker.waitProgress).
 	progress signal
+	// planner plans each round, rebuilding only the nodes whose inputs
+	// changed (control loop only).
+	planner Planner
 
 	mu       sync.Mutex
 	workers  map[string]*worker // by node ID
@@ -193,14 +196,22 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 		m.log.Warn("failover incomplete", "error", err)
 		m.requestRound()
 	}
+	started := time.Now()
 	if res.Moved > 0 {
 		if snap, err = m.snaps.AtLeast(ctx, m.committed.Load()); err != nil {
 			return res.Wake, err
 		}
 	}
-	plan := Build(snap)
+	caught := time.Now()
+	plan := m.planner.Build(snap)
+	planned := time.Now()
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
+	if res.Moved > 0 {
+		// Where a failover's time goes between its commit and its pushes.
+		m.log.Debug("failover dispatched", "das", res.Moved, "revision", snap.Revision,
+			"snapshot_wait", caught.Sub(started), "plan", planned.Sub(caught), "dispatch", time.Since(planned))
+	}
 	m.observeCluster(snap)
 	return res.Wake, nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -70,7 +71,10 @@ type planner struct {
 	// exps lists each DA's exporters by DA name, sorted by ID.
 	exps map[string][]*vda.Exporter
 	vols volumes  // each DA's snapshots and clones
-	das  []string // the DAs' names, sorted (sorted once: every node's state reads them)
+	das  []string // the DAs' names, sorted (see sortedDAs)
+	// on lists, by node ID, the names of the DAs with a VD or controller
+	// there and the keys of its PDs, each sorted (see nodeIndex).
+	on map[string]*nodeObjects
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -78,19 +82,41 @@ type planner struct {
 // agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
+	plan, _ := build(s, nil, nil, nil)
+	return plan
+}
+
+// build is Build, reusing from reuse the state of each node that dirty
+// does not name (see Planner), and ids (what checkUniqueIDs found) if it
+// was found on the same objects as s's. It returns the plan and what
+// checkUniqueIDs found.
+func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings) (*Plan, *idFindings) {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
-		exps: map[string][]*vda.Exporter{}, das: sortedKeys(s.DAs)}
+		exps: map[string][]*vda.Exporter{}}
 	p.servedExps()
 	p.indexVolumes()
 	p.checkDAs()
-	p.checkUniqueIDs()
+	if ids == nil || !ids.of(s) {
+		ids = p.checkUniqueIDs()
+	}
+	p.problems = append(p.problems, ids.problems...)
+	for _, name := range sortedKeys(ids.hold.nodes) {
+		p.hold.node(name, ids.hold.nodes[name])
+	}
+	state := func(k nodeKey, id string, fresh func() nodeState) nodeState {
+		if st, ok := reuse[k]; ok && !dirty.has(k, id) {
+			return st
+		}
+		return fresh()
+	}
 	plan := &Plan{Revision: s.Revision, Nodes: map[string]*NodePlan{}}
 	for _, name := range sortedKeys(s.DNs) {
 		dn := s.DNs[name]
 		np := &NodePlan{ID: dn.Spec.ID, Name: name, Address: cmp.Or(dn.Spec.Address, name), Role: RoleDN, Key: dn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(dn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Dn{Dn: p.dnState(dn.Spec)}})
+			st := state(nodeKey{RoleDN, name}, dn.Spec.ID, func() nodeState { return nodeState{dn: p.dnState(dn.Spec)} })
+			np.Request = p.request(np, st)
 		}
 		plan.Nodes[np.ID] = np
 	}
@@ -99,7 +125,8 @@ func Build(s *Snapshot) *Plan {
 		np := &NodePlan{ID: cn.Spec.ID, Name: name, Address: cmp.Or(cn.Spec.Address, name), Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
-			np.Request = p.request(np, &agentpb.SyncRequest{State: &agentpb.SyncRequest_Cn{Cn: p.cnState(cn.Spec)}})
+			st := state(nodeKey{RoleCN, name}, cn.Spec.ID, func() nodeState { return nodeState{cn: p.cnState(cn.Spec)} })
+			np.Request = p.request(np, st)
 		}
 		if prev, dup := plan.Nodes[np.ID]; dup {
 			err := fmt.Errorf("%w: node id %s is used by %s and %s", ErrMalformed, np.ID, prev.Key, np.Key)
@@ -110,7 +137,7 @@ func Build(s *Snapshot) *Plan {
 		plan.Nodes[np.ID] = np
 	}
 	plan.Problems = p.problems
-	return plan
+	return plan, ids
 }
 
 // servedExps fills p.exps with the exporters the controllers serve: of
@@ -133,18 +160,24 @@ func (p *planner) servedExps() {
 	}
 }
 
-// request completes req for np: generation and store revision are the
-// snapshot's revision, and it names the node and its agent.
-func (p *planner) request(np *NodePlan, req *agentpb.SyncRequest) *agentpb.SyncRequest {
-	req.Generation, req.StoreRevision = p.s.Revision, p.s.Revision
-	req.NodeId, req.NodeName, req.AgentId = np.ID, np.Name, np.AgentID
+// request is np's request of state st: generation and store revision are
+// the snapshot's revision (also when st is reused: agents refuse a
+// generation older than one they applied, which another monitor may have
+// pushed meanwhile), and it names the node and its agent.
+func (p *planner) request(np *NodePlan, st nodeState) *agentpb.SyncRequest {
+	req := &agentpb.SyncRequest{Generation: p.s.Revision, StoreRevision: p.s.Revision, NodeId: np.ID, NodeName: np.Name, AgentId: np.AgentID}
+	if st.dn != nil {
+		req.State = &agentpb.SyncRequest_Dn{Dn: st.dn}
+	} else {
+		req.State = &agentpb.SyncRequest_Cn{Cn: st.cn}
+	}
 	return req
 }
 
 // checkDAs verifies every reference a DA makes and holds its nodes if one
 // is broken.
 func (p *planner) checkDAs() {
-	for _, name := range p.das {
+	for _, name := range p.sortedDAs() {
 		da := p.s.DAs[name]
 		if err := p.checkDA(&da.Spec); err != nil {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -200,17 +233,43 @@ func (p *planner) checkDA(da *vda.DiskArray) error {
 	return errors.Join(errs...)
 }
 
-// checkUniqueIDs holds the DAs whose IDs collide with another object's:
-// agents name SPDK objects after IDs.
-func (p *planner) checkUniqueIDs() {
+// idFindings is what checkUniqueIDs found: problems and the nodes to
+// hold, and the objects it looked at (a snapshot whose maps of them are
+// the same finds the same).
+type idFindings struct {
+	problems []Problem
+	hold     holds
+	from     *Snapshot
+}
+
+// of reports whether s holds the same PDs, DAs, exporters, snapshots and
+// clones as the snapshot f was found on (by map identity: the snapshots
+// of a SnapshotCache share a map until it is written).
+func (f *idFindings) of(s *Snapshot) bool {
+	a := f.from
+	return sameMap(a.PDs, s.PDs) && sameMap(a.DAs, s.DAs) && sameMap(a.Exps, s.Exps) &&
+		sameMap(a.Snaps, s.Snaps) && sameMap(a.Clones, s.Clones)
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// checkUniqueIDs finds the DAs whose IDs collide with another object's
+// (agents name SPDK objects after IDs): they are held. It reads p.s's
+// PDs, DAs and (through p.exps and p.vols) exporters, snapshots and
+// clones only.
+func (p *planner) checkUniqueIDs() *idFindings {
+	f := &idFindings{hold: holds{nodes: map[string]error{}}, from: p.s}
 	owner := map[string]string{} // id -> DA name ("" for PDs)
 	dup := func(id, da string) {
 		if prev, ok := owner[id]; ok {
 			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, id)
-			p.problems = append(p.problems, Problem{Key: vda.KeyDA(da), Err: err})
+			f.problems = append(f.problems, Problem{Key: vda.KeyDA(da), Err: err})
 			for _, name := range []string{prev, da} {
 				if o := p.s.DAs[name]; o != nil {
-					p.hold.da(o.Spec, err)
+					f.hold.da(o.Spec, err)
 				}
 			}
 			return
@@ -221,13 +280,13 @@ func (p *planner) checkUniqueIDs() {
 		pd := p.s.PDs[key].Spec
 		if _, ok := owner[pd.ID]; ok {
 			err := fmt.Errorf("%w: id %s is used twice", ErrMalformed, pd.ID)
-			p.problems = append(p.problems, Problem{Key: key, Err: err})
-			p.hold.node(pd.DNName, err)
+			f.problems = append(f.problems, Problem{Key: key, Err: err})
+			f.hold.node(pd.DNName, err)
 			continue
 		}
 		owner[pd.ID] = ""
 	}
-	for _, name := range p.das {
+	for _, name := range p.sortedDAs() {
 		da := p.s.DAs[name].Spec
 		dup(da.ID, name)
 		for _, vd := range da.VDs {
@@ -246,6 +305,7 @@ func (p *planner) checkUniqueIDs() {
 			}
 		}
 	}
+	return f
 }
 
 // listener returns a node's listener as an agent Transport.
@@ -275,9 +335,64 @@ func ListenerTransport(tid nvmeof.TransportID) (*agentpb.Transport, error) {
 		Trsvcid: tid.TrSvcID}, nil
 }
 
+// sortedDAs returns the DAs' names, sorted once per plan: every node's
+// state reads them.
+func (p *planner) sortedDAs() []string {
+	if p.das == nil {
+		p.das = sortedKeys(p.s.DAs)
+	}
+	return p.das
+}
+
+// nodeObjects is what nodeIndex lists for one node ID.
+type nodeObjects struct {
+	vdDAs, cntlrDAs, pds []string
+}
+
+// nodeIndex returns the objects on the node of id, grouping every DA and
+// PD by node once per plan: otherwise each node's state would scan them all.
+func (p *planner) nodeIndex(id string) *nodeObjects {
+	if p.on == nil {
+		p.on = map[string]*nodeObjects{}
+		of := func(id string) *nodeObjects {
+			o := p.on[id]
+			if o == nil {
+				o = &nodeObjects{}
+				p.on[id] = o
+			}
+			return o
+		}
+		add := func(list *[]string, name string) {
+			if n := len(*list); n == 0 || (*list)[n-1] != name {
+				*list = append(*list, name)
+			}
+		}
+		for _, name := range p.sortedDAs() {
+			da := &p.s.DAs[name].Spec
+			for _, vd := range da.VDs {
+				o := of(vd.DNID)
+				add(&o.vdDAs, name)
+			}
+			for _, c := range da.Cntlrs {
+				o := of(c.CNID)
+				add(&o.cntlrDAs, name)
+			}
+		}
+		for _, key := range sortedKeys(p.s.PDs) {
+			o := of(p.s.PDs[key].Spec.DNID)
+			o.pds = append(o.pds, key)
+		}
+	}
+	if o := p.on[id]; o != nil {
+		return o
+	}
+	return &nodeObjects{}
+}
+
 func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 	vdsByPD := map[string][]*agentpb.VdSpec{}
-	for _, name := range p.das {
+	on := p.nodeIndex(dn.ID)
+	for _, name := range on.vdDAs {
 		da := p.s.DAs[name].Spec
 		for _, vd := range da.VDs {
 			if vd.DNID != dn.ID {
@@ -288,7 +403,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 		}
 	}
 	st := &agentpb.DnState{}
-	for _, key := range sortedKeys(p.s.PDs) {
+	for _, key := range on.pds {
 		pd := p.s.PDs[key].Spec
 		if pd.DNID != dn.ID || pd.DNName != dn.Name {
 			continue
@@ -311,7 +426,7 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
-	for _, name := range p.das {
+	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {

@@ -14,11 +14,14 @@ import (
 	"github.com/vda-io/vda/store"
 )
 
-// waiting starts w.waitProgress(d, mark) and returns a channel closed when
-// it returns.
+// waiting starts w.waitProgress(d, mark) of w's newest plan and returns a
+// channel closed when it returns.
 func waiting(w *worker, d time.Duration, mark progressMark) <-chan struct{} {
+	w.mu.Lock()
+	np := w.plan
+	w.mu.Unlock()
 	done := make(chan struct{})
-	go func() { defer close(done); w.waitProgress(d, mark) }()
+	go func() { defer close(done); w.waitProgress(d, mark, np) }()
 	return done
 }
 
@@ -41,27 +44,27 @@ func TestWaitProgress(t *testing.T) {
 			return &worker{m: m, ctx: t.Context(), kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
 		}
 		w, other := newWorker(), newWorker()
-		state := &agentpb.SyncRequest{NodeId: "n1"}
+		state := deliveredOf(&agentpb.SyncRequest{NodeId: "n1"})
 
 		mark := w.progressMark()
 		w.noteProgress(state, 1) // its own push, after the mark
 		done := waiting(w, time.Hour, mark)
 		require.False(t, returned(done), "woken by its own progress")
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2"}, 3)
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2"}), 3)
 		require.True(t, returned(done), "not woken by another node's progress")
 
 		// Progress made during the push (after the mark) is not missed.
 		mark = w.progressMark()
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3)
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2", NodeName: "state2"}), 3)
 		require.True(t, returned(waiting(w, time.Hour, mark)))
 
 		// The same state with no more objects ready is no progress.
 		mark = w.progressMark()
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3)
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 2)
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2", NodeName: "state2"}), 3)
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2", NodeName: "state2"}), 2)
 		done = waiting(w, time.Hour, mark)
 		require.False(t, returned(done), "woken without progress")
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 2}, 3) // one more ready
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2", NodeName: "state2"}), 3) // one more ready
 		require.True(t, returned(done))
 
 		// A newer plan ends the wait, and so does the backoff.
@@ -69,6 +72,26 @@ func TestWaitProgress(t *testing.T) {
 		require.False(t, returned(done))
 		poke(w.kick)
 		require.True(t, returned(done))
+
+		// A newer plan of the same state (the planner reused it) does not.
+		dn := &agentpb.DnState{}
+		planOf := func(st *agentpb.DnState) *NodePlan {
+			return &NodePlan{ID: "n1", Request: &agentpb.SyncRequest{NodeId: "n1", State: &agentpb.SyncRequest_Dn{Dn: st}}}
+		}
+		w.plan = planOf(dn)
+		done = waiting(w, time.Hour, w.progressMark())
+		w.mu.Lock()
+		w.plan = planOf(dn) // the next round's
+		w.mu.Unlock()
+		poke(w.kick)
+		synctest.Wait()
+		require.False(t, returned(done), "woken by an unchanged state")
+		w.mu.Lock()
+		w.plan = planOf(&agentpb.DnState{}) // rebuilt
+		w.mu.Unlock()
+		poke(w.kick)
+		require.True(t, returned(done), "not woken by a new state")
+		w.plan = nil
 		done = waiting(w, time.Hour, w.progressMark())
 		time.Sleep(time.Hour)
 		require.True(t, returned(done))
@@ -76,7 +99,7 @@ func TestWaitProgress(t *testing.T) {
 		// Progress is acted on BackoffMin after the wait began, not sooner.
 		m.cfg.BackoffMin = 100 * time.Millisecond
 		done = waiting(w, time.Hour, w.progressMark())
-		other.noteProgress(&agentpb.SyncRequest{NodeId: "n2", Generation: 3}, 3)
+		other.noteProgress(deliveredOf(&agentpb.SyncRequest{NodeId: "n2", NodeName: "state3"}), 3)
 		require.False(t, returned(done), "retried before BackoffMin")
 		time.Sleep(100 * time.Millisecond)
 		require.True(t, returned(done))

@@ -30,6 +30,13 @@ type statusEdit struct {
 	specKey string
 	guard   int64
 	edit    func(st *vda.Status)
+	// Decoded specs from the snapshot the edit was derived from, so that a
+	// write need not decode what the store holds when it is the same
+	// revision: da (at daRev) for the edits of a DA and of an exporter,
+	// exp (at guard) for an exporter's. Nil: decoded from the store.
+	da    *vda.DiskArray
+	daRev int64
+	exp   *vda.Exporter
 }
 
 // writeStatus applies e in a store.Update: it reads the spec (guarding it)
@@ -37,35 +44,7 @@ type statusEdit struct {
 // a DA or exporter from its parts, and writes only if something changed.
 // It returns errSpecChanged if the guard dropped the edit.
 func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
-	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		spec, err := tx.Get(e.specKey)
-		if errors.Is(err, store.ErrNotFound) {
-			return errSpecGone
-		}
-		if err != nil {
-			return err
-		}
-		if e.guard != 0 && spec.ModRevision != e.guard {
-			return errSpecChanged
-		}
-		cur := readStatus(tx, vda.KeyStatus(e.specKey))
-		next := cloneStatus(cur)
-		e.edit(&next)
-		if err := recompute(tx, e.specKey, spec.Value, &next); err != nil {
-			return err
-		}
-		if statusEqual(cur, next) {
-			return errUnchanged
-		}
-		next.UpdatedAt = m.cfg.Now().UTC()
-		b, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("monitor: encode status of %s: %w", e.specKey, err)
-		}
-		tx.Put(vda.KeyStatus(e.specKey), b)
-		m.log.Trace("status", "key", e.specKey, "status", string(b))
-		return nil
-	})
+	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error { return m.applyEdit(tx, e) })
 	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
 		return nil
 	}
@@ -73,6 +52,38 @@ func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
 		return fmt.Errorf("monitor: status of %s: %w", e.specKey, err)
 	}
 	return err
+}
+
+// applyEdit is writeStatus's transaction body: it buffers the status write
+// of e in tx, or returns errUnchanged, errSpecGone or errSpecChanged.
+func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit) error {
+	spec, err := tx.Get(e.specKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return errSpecGone
+	}
+	if err != nil {
+		return err
+	}
+	if e.guard != 0 && spec.ModRevision != e.guard {
+		return errSpecChanged
+	}
+	cur := readStatus(tx, vda.KeyStatus(e.specKey))
+	next := cloneStatus(cur)
+	e.edit(&next)
+	if err := recompute(tx, e, spec, &next); err != nil {
+		return err
+	}
+	if statusEqual(cur, next) {
+		return errUnchanged
+	}
+	next.UpdatedAt = m.cfg.Now().UTC()
+	b, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("monitor: encode status of %s: %w", e.specKey, err)
+	}
+	tx.Put(vda.KeyStatus(e.specKey), b)
+	m.log.Trace("status", "key", e.specKey, "status", string(b))
+	return nil
 }
 
 // readStatus returns the stored status (empty if absent or unreadable: the
@@ -88,31 +99,47 @@ func readStatus(tx *store.Tx, key string) vda.Status {
 	return st
 }
 
-// recompute sets a DA's or exporter's overall health from its parts.
-func recompute(tx *store.Tx, specKey string, spec []byte, st *vda.Status) error {
+// recompute sets a DA's or exporter's overall health from its parts. The
+// specs are e's decoded ones when the store holds the same revision.
+func recompute(tx *store.Tx, e statusEdit, spec store.KV, st *vda.Status) error {
 	switch {
-	case strings.HasPrefix(specKey, vda.PrefixDA):
-		var da vda.DiskArray
-		if json.Unmarshal(spec, &da) != nil {
-			return errSpecChanged // malformed: the planner reports it
+	case strings.HasPrefix(e.specKey, vda.PrefixDA):
+		da, err := decodeDA(spec, e.da, e.daRev)
+		if err != nil {
+			return err
 		}
-		daOverall(da, st)
-	case strings.HasPrefix(specKey, vda.PrefixExp):
-		var exp vda.Exporter
-		if json.Unmarshal(spec, &exp) != nil {
-			return errSpecChanged
+		daOverall(*da, st)
+	case strings.HasPrefix(e.specKey, vda.PrefixExp):
+		exp := e.exp
+		if exp == nil || e.guard == 0 || spec.ModRevision != e.guard {
+			exp = new(vda.Exporter)
+			if json.Unmarshal(spec.Value, exp) != nil {
+				return errSpecChanged
+			}
 		}
 		kv, err := tx.Get(vda.KeyDA(exp.DAName))
 		if err != nil {
 			return errSpecGone
 		}
-		var da vda.DiskArray
-		if json.Unmarshal(kv.Value, &da) != nil {
-			return errSpecChanged
+		da, err := decodeDA(kv, e.da, e.daRev)
+		if err != nil {
+			return err
 		}
-		expOverall(exp, da, st)
+		expOverall(*exp, *da, st)
 	}
 	return nil
+}
+
+// decodeDA is known if kv is at revision rev, else kv decoded.
+func decodeDA(kv store.KV, known *vda.DiskArray, rev int64) (*vda.DiskArray, error) {
+	if known != nil && rev != 0 && kv.ModRevision == rev && known.Name == strings.TrimPrefix(kv.Key, vda.PrefixDA) {
+		return known, nil
+	}
+	da := new(vda.DiskArray)
+	if json.Unmarshal(kv.Value, da) != nil {
+		return nil, errSpecChanged // malformed: the planner reports it
+	}
+	return da, nil
 }
 
 // daOverall: failed when the primary controller is failed (its node
@@ -280,7 +307,8 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}})
 		case agentpb.Kind_KIND_VD:
 			if da, ok := s.DAs[ix.vd[o.GetId()]]; ok && np.Role == RoleDN {
-				edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o))})
+				edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o)),
+					da: &da.Spec, daRev: da.ModRevision})
 			}
 		case agentpb.Kind_KIND_CNTLR:
 			da, ok := s.DAs[ix.cntlr[o.GetId()]]
@@ -289,17 +317,21 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}
 			part := partFrom(o)
 			part.Epoch = da.Spec.Epoch // what the node was told
-			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), part)})
+			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), part),
+				da: &da.Spec, daRev: da.ModRevision})
 			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
 				initialized = append(initialized, da.Spec.Name)
 			}
 		case agentpb.Kind_KIND_EXP_PORT:
 			if exp, ok := s.Exps[ix.port[o.GetId()]]; ok && np.Role == RoleCN {
 				part := partFrom(o)
+				e := statusEdit{specKey: exp.Key, guard: exp.ModRevision, exp: &exp.Spec}
 				if da, ok := s.DAs[exp.Spec.DAName]; ok {
 					part.Epoch = da.Spec.Epoch
+					e.da, e.daRev = &da.Spec, da.ModRevision
 				}
-				edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(o.GetId(), part)})
+				e.edit = setPart(o.GetId(), part)
+				edits = append(edits, e)
 			}
 		case agentpb.Kind_KIND_SNAP, agentpb.Kind_KIND_CLONE:
 			if e, ok := volumeEdit(s, np, o); ok {
@@ -386,31 +418,77 @@ func groupEdits(edits []statusEdit) []statusEdit {
 	return out
 }
 
-// writeAll applies edits with at most StatusConcurrency in flight and joins
-// their errors. stale reports that some edit was dropped because its spec
-// changed since the snapshot.
+// statusBatch is the most edits writeAll commits in one transaction: each
+// reads at most three keys (spec, status, an exporter's DA) and writes one,
+// within store.MaxTxnOps.
+const statusBatch = 32
+
+// writeAll applies edits in transactions of up to statusBatch edits each,
+// with at most StatusConcurrency transactions in flight, and joins their
+// errors. stale reports that some edit was dropped because its spec
+// changed since the snapshot. A node reports every object on every push:
+// one transaction per object cost a commit (and a watch event batch for
+// every monitor) each.
 func (m *Monitor) writeAll(ctx context.Context, edits []statusEdit) (stale bool, _ error) {
 	n := max(1, m.cfg.StatusConcurrency)
 	sem := make(chan struct{}, n)
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	for _, e := range groupEdits(edits) {
+	grouped := groupEdits(edits)
+	for len(grouped) > 0 {
+		batch := grouped[:min(len(grouped), statusBatch)]
+		grouped = grouped[len(batch):]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := m.writeStatus(ctx, e)
+			dropped, err := m.writeBatch(ctx, batch)
 			mu.Lock()
 			defer mu.Unlock()
-			if errors.Is(err, errSpecChanged) {
-				m.log.Trace("status dropped: spec changed", "key", e.specKey, "guard", e.guard)
-				stale = true
-			} else if err != nil {
+			stale = stale || dropped
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}()
 	}
 	wg.Wait()
 	return stale, errors.Join(errs...)
+}
+
+// writeBatch is writeStatus for several edits in one transaction: an edit
+// whose spec changed or is gone is left out (dropped reports the former),
+// the others are committed together.
+func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped bool, _ error) {
+	var failed string
+	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
+		dropped, failed = false, ""
+		wrote := false
+		for _, e := range batch {
+			err := m.applyEdit(tx, e)
+			switch {
+			case err == nil:
+				wrote = true
+			case errors.Is(err, errSpecChanged):
+				m.log.Trace("status dropped: spec changed", "key", e.specKey, "guard", e.guard)
+				dropped = true
+			case errors.Is(err, errUnchanged), errors.Is(err, errSpecGone):
+			default:
+				failed = e.specKey
+				return err
+			}
+		}
+		if !wrote {
+			return errUnchanged
+		}
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, errUnchanged):
+		return dropped, nil
+	case failed != "":
+		return dropped, fmt.Errorf("monitor: status of %s: %w", failed, err)
+	default:
+		return dropped, fmt.Errorf("monitor: status of %d objects: %w", len(batch), err)
+	}
 }

@@ -55,12 +55,13 @@ type worker struct {
 	statusMu    sync.Mutex   // serialises this node's status writes
 	syncSince   atomic.Int64 // start of the Sync in flight (unix ns), 0 if none
 	applied     atomic.Int64 // generation of the last push the agent applied
+	sending     atomic.Int64 // generation of the push in flight, 0 if none
 	suspect     atomic.Bool  // a Health showed state we did not push; cleared by a push
 
-	// Push goroutine only: the last applied state (generation 0), its
-	// reply, and whether some of its statuses were dropped because their
-	// spec changed (they are written again against the next snapshot).
-	last      *agentpb.SyncRequest
+	// Push goroutine only: the last applied state, its reply, and whether
+	// some of its statuses were dropped because their spec changed (they
+	// are written again against the next snapshot).
+	last      *delivered
 	lastReply *agentpb.SyncReply
 	stale     bool
 	heldMsg   string
@@ -69,7 +70,7 @@ type worker struct {
 	own map[string]vda.Status
 	// The state last applied with how many of its objects were ready, and
 	// how often a push of this worker signalled Monitor.progress.
-	progState  *agentpb.SyncRequest
+	progState  *delivered
 	progReady  int
 	progressed int64
 }
@@ -226,7 +227,7 @@ func (w *worker) run() {
 				// for its primary) or for newer state, not for this node
 				// to recover: retry as soon as either shows up.
 				w.log.Trace("objects not ready", "error", err, "retry_in", backoff)
-				w.waitProgress(backoff, since)
+				w.waitProgress(backoff, since, np)
 				continue
 			}
 			w.log.Debug("push failed", "error", err, "retry_in", backoff)
@@ -265,7 +266,11 @@ func (w *worker) progressMark() progressMark {
 // Progress is acted on BackoffMin after the wait began at the earliest:
 // a busy cluster makes progress all the time, and each retry costs the
 // node a whole sync.
-func (w *worker) waitProgress(d time.Duration, since progressMark) {
+//
+// A newer plan whose state for this node is the one being retried (the
+// planner reused it) does not cut the wait: rounds are frequent while a
+// cluster settles, and each would cost this node a whole sync.
+func (w *worker) waitProgress(d time.Duration, since progressMark, np *NodePlan) {
 	t := time.NewTimer(d/2 + rand.N(d/2+1))
 	defer t.Stop()
 	var floor <-chan time.Time
@@ -285,7 +290,9 @@ func (w *worker) waitProgress(d time.Duration, since progressMark) {
 		case <-w.urgent:
 			return
 		case <-w.kick:
-			return
+			if w.planChanged(np) {
+				return
+			}
 		case <-floor:
 			if progressed {
 				return
@@ -305,6 +312,20 @@ func (w *worker) waitProgress(d time.Duration, since progressMark) {
 	}
 }
 
+// planChanged reports whether the newest plan asks for something else than
+// np: another state (by pointer: a rebuilt state counts as changed), a
+// forced push, or a hold.
+func (w *worker) planChanged(np *NodePlan) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur := w.plan
+	if w.force || w.holds > 0 || cur == nil || np == nil || cur.Request == nil || np.Request == nil {
+		return true
+	}
+	a, b := deliveredOf(cur.Request), deliveredOf(np.Request)
+	return *a != *b
+}
+
 // pushOnce sends np unless the agent already applied the same state (and
 // nothing forces a re-sync), then writes the reported status back.
 func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
@@ -322,9 +343,8 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 		w.setSyncError(err.Error())
 		return err
 	}
-	bare := proto.Clone(req).(*agentpb.SyncRequest)
-	bare.Generation, bare.StoreRevision = 0, 0
-	if !force && w.last != nil && proto.Equal(bare, w.last) {
+	bare := deliveredOf(req)
+	if !force && bare.same(w.last) {
 		if w.stale {
 			w.log.Trace("rewriting dropped statuses", "revision", snap.Revision)
 			// Same state as applied: the reply holds for this snapshot too.
@@ -347,6 +367,11 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	}()
 	start := time.Now()
 	w.syncSince.Store(time.Now().UnixNano())
+	// A Health answered while the agent applies req shows req's
+	// generation before this push has returned: not a foreign push
+	// (sawHealth). Cleared once applied is stored, or the push failed.
+	w.sending.Store(req.GetGeneration())
+	defer w.sending.Store(0)
 	reply, err := w.client.Sync(ctx, req)
 	w.syncSince.Store(0)
 	w.m.cfg.Metrics.Pushed(w.name, time.Since(start), err)
@@ -405,8 +430,8 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 // (with ready objects ready) changed something another node may wait for:
 // new state, or more objects ready than the last push of the same state.
 // Statuses are written back first, so what waits sees them.
-func (w *worker) noteProgress(state *agentpb.SyncRequest, ready int) {
-	same := w.progState != nil && proto.Equal(state, w.progState)
+func (w *worker) noteProgress(state *delivered, ready int) {
+	same := state.same(w.progState)
 	if same && ready <= w.progReady {
 		w.progReady = ready
 		return
@@ -628,4 +653,37 @@ func (s *signal) signal() {
 		close(s.ch)
 		s.ch = nil
 	}
+}
+
+// delivered is a request less its generation and store revision: what a
+// node was sent, to tell whether a newer plan changes anything for it.
+type delivered struct {
+	nodeID, nodeName, agentID string
+	state                     proto.Message // the request's DnState or CnState: never modified once planned
+}
+
+func deliveredOf(req *agentpb.SyncRequest) *delivered {
+	d := &delivered{nodeID: req.GetNodeId(), nodeName: req.GetNodeName(), agentID: req.GetAgentId()}
+	if dn := req.GetDn(); dn != nil {
+		d.state = dn
+	} else if cn := req.GetCn(); cn != nil {
+		d.state = cn
+	}
+	return d
+}
+
+// same reports whether d and o are the same state for the same node and
+// agent. A state the planner reused is the same pointer: only a rebuilt
+// one is compared field by field.
+func (d *delivered) same(o *delivered) bool {
+	if o == nil || d.nodeID != o.nodeID || d.nodeName != o.nodeName || d.agentID != o.agentID {
+		return false
+	}
+	if d.state == o.state {
+		return true
+	}
+	if d.state == nil || o.state == nil {
+		return false
+	}
+	return proto.Equal(d.state, o.state)
 }
