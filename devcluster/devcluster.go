@@ -19,6 +19,7 @@ import (
 	"github.com/vda-io/vda/failover"
 	"github.com/vda-io/vda/metrics/monitormetrics"
 	"github.com/vda-io/vda/metrics/portalmetrics"
+	"github.com/vda-io/vda/metrics/storemetrics"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/portal"
@@ -111,6 +112,7 @@ type Cluster struct {
 
 	portalMetrics  *portalmetrics.Metrics
 	monitorMetrics *monitormetrics.Metrics
+	storeMetrics   *storemetrics.Metrics
 }
 
 // New validates cfg and lays out the cluster; Run starts it.
@@ -222,11 +224,16 @@ func (c *Cluster) Run(ctx context.Context) error {
 	defer func() { _ = os.RemoveAll(dir) }()
 	c.sockDir = dir
 
-	st, err := store.Open(ctx, c.cfg.StoreURI, store.WithLogger(c.log.Named("store")))
+	raw, err := store.Open(ctx, c.cfg.StoreURI, store.WithLogger(c.log.Named("store")))
 	if err != nil {
 		return fmt.Errorf("devcluster: store: %w", err)
 	}
+	st := c.storeMetrics.Wrap(raw)
 	defer func() { _ = st.Close() }()
+	// The cluster runs a portal: it stamps the store as vda-portal does.
+	if _, _, err := vda.InitIdentity(ctx, st, ""); err != nil {
+		return fmt.Errorf("devcluster: store identity: %w", err)
+	}
 	api, err := vda.New(vda.Config{Store: st, Logger: c.log.Named("cluster")})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/vda-io/vda/metrics/agentmetrics"
 	"github.com/vda-io/vda/metrics/monitormetrics"
 	"github.com/vda-io/vda/metrics/portalmetrics"
+	"github.com/vda-io/vda/metrics/storemetrics"
 )
 
 // newMetrics registers the components' metrics on Config.Metrics.
@@ -22,6 +23,9 @@ func (c *Cluster) newMetrics() error {
 		return err
 	}
 	if c.monitorMetrics, err = monitormetrics.New(reg); err != nil {
+		return err
+	}
+	if c.storeMetrics, err = storemetrics.New(reg); err != nil {
 		return err
 	}
 	for _, n := range c.nodes {

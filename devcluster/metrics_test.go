@@ -145,5 +145,7 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		assert.Positive(ct, sum(mfs, "vda_agent_spdk_rpc_duration_seconds", map[string]string{"node": "dn0", "method": "bdev_lvol_create"}))
 		assert.Equal(ct, 1.0, sum(mfs, "vda_build_info", nil))
+		assert.Positive(ct, sum(mfs, "vda_store_txn_duration_seconds", map[string]string{"result": "committed"}), "the store's transactions")
+		assert.Positive(ct, sum(mfs, "vda_store_read_duration_seconds", nil), "the store's reads")
 	}, time.Minute, 50*time.Millisecond)
 }
