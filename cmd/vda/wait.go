@@ -77,6 +77,11 @@ func callWait[R proto.Message](c *cli, cmd *cobra.Command, w waitFor, rpc func(c
 func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (proto.Message, error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), c.wait)
 	defer cancel()
+	// gRPC refuses a call whose deadline the clock has passed before the
+	// context's timer has fired (late on a busy machine): both are the
+	// wait's end.
+	deadline, _ := ctx.Deadline()
+	expired := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	p := newProgress(cmd.ErrOrStderr(), fmt.Sprintf("waiting for %s to be %s", w.what, w.goal))
 	defer p.end()
 	timeout := func(desc string) error {
@@ -90,7 +95,7 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 		return nil, err
 	}
 	if _, err := stream.Recv(); err != nil { // "watching": every change from now on is seen
-		if ctx.Err() != nil {
+		if expired() {
 			return nil, timeout("the portal did not start the watch")
 		}
 		return nil, err
@@ -108,7 +113,7 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 				return nil, nil
 			}
 			return m, nil
-		case ctx.Err() != nil:
+		case expired():
 			return nil, timeout(desc + parts)
 		case err != nil && status.Code(err) != codes.NotFound:
 			return nil, err
@@ -118,7 +123,7 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 		p.show(desc + parts)
 		ev, err := nextChange(stream, w.kind, w.nm)
 		if err != nil {
-			if ctx.Err() != nil {
+			if expired() {
 				return nil, timeout(desc + parts)
 			}
 			return nil, err
