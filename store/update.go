@@ -161,6 +161,11 @@ func Update(ctx context.Context, s Store, fn func(tx *Tx) error) error {
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	// An ended context wins over a pause that is also over (select would
+	// pick either).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: update: %w", err)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
