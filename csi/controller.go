@@ -9,6 +9,7 @@ import (
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/vda-io/vda/api/portalpb"
 )
@@ -41,6 +42,7 @@ var controllerCaps = []csipb.ControllerServiceCapability_RPC_Type{
 	csipb.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
 	csipb.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
 	csipb.ControllerServiceCapability_RPC_CLONE_VOLUME,
+	csipb.ControllerServiceCapability_RPC_MODIFY_VOLUME,
 }
 
 // ControllerGetCapabilities lists what the controller implements.
@@ -163,8 +165,14 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 		return nil, err
 	}
 	params, err := parseParams(req.GetParameters())
+	if err == nil {
+		err = params.withMutable(req.GetMutableParameters())
+	}
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if req.GetVolumeContentSource() != nil && len(req.GetMutableParameters()) > 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "mutable parameters %v: %s", req.GetMutableParameters(), cloneQoSReason)
 	}
 	size, err := d.volumeBytes(req.GetCapacityRange())
 	if err != nil {
@@ -192,6 +200,12 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 		}
 		if !inRange(int64(da.GetDaSize()), req.GetCapacityRange()) {
 			return nil, status.Errorf(codes.AlreadyExists, "volume %q exists with %d bytes, outside the capacity range asked", req.GetName(), da.GetDaSize())
+		}
+		if params.qos != nil && !proto.Equal(params.qos, da.GetQos()) {
+			// An earlier call created the DA and did not get to its QoS.
+			if _, err := p.ModifyDa(ctx, &pb.ModifyDaRequest{DaName: name, Qos: params.qos}); err != nil {
+				return nil, portalErr(err, "set QoS of DA %s", name)
+			}
 		}
 		return d.daVolume(ctx, da)
 	}
@@ -227,6 +241,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 			return nil, portalErr(err, "set QoS of DA %s", name)
 		}
 	}
+	d.log.Info("volume created", "volume", name, "name", req.GetName(), "bytes", da.GetDaSize(), "qos", params.qos.String())
 	return d.daVolume(ctx, da)
 }
 
@@ -361,6 +376,7 @@ func (d *Driver) createFromSource(ctx context.Context, req *csipb.CreateVolumeRe
 		}
 		cl = mod.GetCloneMsg()
 	}
+	d.log.Info("volume created", "volume", vol.id(), "name", req.GetName(), "bytes", cl.GetSize(), "source", protoText(req.GetVolumeContentSource()))
 	return answer(cl)
 }
 
@@ -401,6 +417,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeReques
 		if _, err := p.DeleteDa(ctx, &pb.DeleteDaRequest{DaName: v.da}); err != nil && !isNotFound(err) {
 			return nil, portalErr(err, "delete DA %s", v.da)
 		}
+		d.log.Info("volume deleted", "volume", v.id())
 		return &csipb.DeleteVolumeResponse{}, nil
 	}
 	if _, err := p.DeleteClone(ctx, &pb.DeleteCloneRequest{DaName: v.da, CloneName: v.clone}); err != nil && !isNotFound(err) {
@@ -410,6 +427,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeReques
 	if _, err := p.DeleteSnap(ctx, &pb.DeleteSnapRequest{DaName: v.da, SnapName: v.hiddenSnap()}); err != nil && !isNotFound(err) {
 		return nil, portalErr(err, "delete snapshot %s of DA %s", v.hiddenSnap(), v.da)
 	}
+	d.log.Info("volume deleted", "volume", v.id())
 	return &csipb.DeleteVolumeResponse{}, nil
 }
 
@@ -488,6 +506,7 @@ func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csipb.Control
 		ls = append(ls, l)
 	}
 	lj, _ := json.Marshal(ls)
+	d.log.Info("volume published", "volume", id, "node", node, "listeners", len(ls))
 	return &csipb.ControllerPublishVolumeResponse{PublishContext: map[string]string{ctxNQN: exp.GetExpNqn(), ctxListeners: string(lj)}}, nil
 }
 
@@ -528,6 +547,7 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csipb.Contr
 			return nil, portalErr(err, "remove host %s from the exporter of %s", node, id)
 		}
 	}
+	d.log.Info("volume unpublished", "volume", id, "node", node)
 	return &csipb.ControllerUnpublishVolumeResponse{}, nil
 }
 
@@ -695,6 +715,7 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 		}
 		grown = mod.GetCloneMsg().GetSize()
 	}
+	d.log.Info("volume expanded", "volume", id, "bytes", grown)
 	return &csipb.ControllerExpandVolumeResponse{CapacityBytes: int64(grown), NodeExpansionRequired: node}, nil
 }
 

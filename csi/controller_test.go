@@ -2,6 +2,7 @@ package csi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -289,4 +290,102 @@ func TestControllerTopology(t *testing.T) {
 	caps, err := ctrl.GetPluginCapabilities(ctx, &csipb.GetPluginCapabilitiesRequest{})
 	require.NoError(t, err)
 	require.Contains(t, caps.String(), "VOLUME_ACCESSIBILITY_CONSTRAINTS")
+}
+
+// QoS through mutable parameters (a VolumeAttributesClass): at creation,
+// over the StorageClass's; modified online, a key absent keeping its
+// limit and 0 removing one; bad names and values refused before anything
+// changes; a volume made from a snapshot takes none.
+func TestControllerModifyVolume(t *testing.T) {
+	ctx := context.Background()
+	portal, ctrl, _ := zonedCluster(t)
+	caps, err := ctrl.ControllerGetCapabilities(ctx, &csipb.ControllerGetCapabilitiesRequest{})
+	require.NoError(t, err)
+	require.Contains(t, caps.String(), csipb.ControllerServiceCapability_RPC_MODIFY_VOLUME.String())
+	requireQoS := func(id string, iops, rw, r, w uint64) {
+		t.Helper()
+		got, err := portal.GetDa(ctx, &pb.GetDaRequest{DaName: id})
+		require.NoError(t, err)
+		q := got.GetDaMsg().GetQos()
+		require.Equal(t, []uint64{iops, rw, r, w},
+			[]uint64{q.GetRwIosPerSec(), q.GetRwMbytesPerSec(), q.GetRMbytesPerSec(), q.GetWMbytesPerSec()})
+	}
+	vol, err := ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "gold", VolumeCapabilities: mountCap,
+		Parameters:        map[string]string{csi.ParamQoSRwIOPS: "2000", csi.ParamQoSRMBps: "10", csi.ParamPhysicalSizeFactor: "2"},
+		MutableParameters: map[string]string{csi.ParamQoSRwIOPS: "3000", csi.ParamQoSWMBps: "100"}})
+	require.NoError(t, err)
+	id := vol.GetVolume().GetVolumeId()
+	requireQoS(id, 3000, 0, 10, 100)
+
+	modify := func(m map[string]string) error {
+		_, err := ctrl.ControllerModifyVolume(ctx, &csipb.ControllerModifyVolumeRequest{VolumeId: id, MutableParameters: m})
+		return err
+	}
+	require.NoError(t, modify(map[string]string{csi.ParamQoSRMBps: "50", csi.ParamQoSRwMBps: "200"}))
+	requireQoS(id, 3000, 200, 50, 100)
+	require.NoError(t, modify(map[string]string{csi.ParamQoSRwIOPS: "0"}), "0 removes a limit")
+	requireQoS(id, 0, 200, 50, 100)
+	require.NoError(t, modify(nil), "nothing to change")
+	requireQoS(id, 0, 200, 50, 100)
+	for _, m := range []map[string]string{
+		{"XXX_FakeKey": "x"},
+		{csi.ParamCntlrCnt: "2"}, // a StorageClass parameter, not a mutable one
+		{csi.ParamQoSRwIOPS: "1500"},
+		{csi.ParamQoSRwIOPS: "-1000"},
+		{csi.ParamQoSWMBps: "1073741825"}, // past vda.MaxQoSMBytesPerSec
+		{csi.ParamQoSRMBps: "1.5"},
+		{csi.ParamQoSRMBps: "7", "csi.storage.k8s.io/fstype": "xfs"},
+	} {
+		requireCode(t, codes.InvalidArgument, modify(m), fmt.Sprint(m))
+		_, err := ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "bad", VolumeCapabilities: mountCap, MutableParameters: m})
+		requireCode(t, codes.InvalidArgument, err, "create", fmt.Sprint(m))
+	}
+	requireQoS(id, 0, 200, 50, 100)
+	_, err = portal.GetDa(ctx, &pb.GetDaRequest{DaName: csi.VolumeName("bad")})
+	requireCode(t, codes.NotFound, err, "no DA for a refused create")
+
+	_, err = ctrl.ControllerModifyVolume(ctx, &csipb.ControllerModifyVolumeRequest{MutableParameters: map[string]string{csi.ParamQoSRMBps: "1"}})
+	requireCode(t, codes.InvalidArgument, err, "no volume ID")
+	for _, missing := range []string{csi.VolumeName("missing"), "not-a-vda-id"} {
+		_, err = ctrl.ControllerModifyVolume(ctx, &csipb.ControllerModifyVolumeRequest{VolumeId: missing,
+			MutableParameters: map[string]string{csi.ParamQoSRMBps: "1"}})
+		requireCode(t, codes.NotFound, err, missing)
+	}
+
+	// A retry of a create that made the DA but did not get to its QoS
+	// (the first call here sets none) finishes the job.
+	req := &csipb.CreateVolumeRequest{Name: "retried", VolumeCapabilities: mountCap}
+	_, err = ctrl.CreateVolume(ctx, req)
+	require.NoError(t, err)
+	requireQoS(csi.VolumeName("retried"), 0, 0, 0, 0)
+	req.MutableParameters = map[string]string{csi.ParamQoSRwIOPS: "1000"}
+	_, err = ctrl.CreateVolume(ctx, req)
+	require.NoError(t, err)
+	requireQoS(csi.VolumeName("retried"), 1000, 0, 0, 0)
+
+	snap, err := ctrl.CreateSnapshot(ctx, &csipb.CreateSnapshotRequest{Name: "s", SourceVolumeId: id})
+	require.NoError(t, err)
+	src := &csipb.VolumeContentSource{Type: &csipb.VolumeContentSource_Snapshot{
+		Snapshot: &csipb.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshot().GetSnapshotId()}}}
+	_, err = ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "restored", VolumeCapabilities: mountCap, VolumeContentSource: src,
+		MutableParameters: map[string]string{csi.ParamQoSRwIOPS: "1000"}})
+	requireCode(t, codes.InvalidArgument, err, "a clone has no QoS of its own")
+	restored, err := ctrl.CreateVolume(ctx, &csipb.CreateVolumeRequest{Name: "restored", VolumeCapabilities: mountCap, VolumeContentSource: src})
+	require.NoError(t, err)
+	_, err = ctrl.ControllerModifyVolume(ctx, &csipb.ControllerModifyVolumeRequest{VolumeId: restored.GetVolume().GetVolumeId(),
+		MutableParameters: map[string]string{csi.ParamQoSRwIOPS: "1000"}})
+	requireCode(t, codes.InvalidArgument, err, "a clone has no QoS of its own")
+	require.ErrorContains(t, err, "no QoS limits of its own")
+	requireQoS(id, 0, 200, 50, 100) // the source DA's are untouched
+}
+
+func TestCheckMutableParameters(t *testing.T) {
+	require.NoError(t, csi.CheckMutableParameters(nil))
+	require.NoError(t, csi.CheckMutableParameters(map[string]string{csi.ParamQoSRwIOPS: "1000000000000",
+		csi.ParamQoSRwMBps: "1073741824", csi.ParamQoSRMBps: "0", csi.ParamQoSWMBps: "1"}))
+	require.ErrorContains(t, csi.CheckMutableParameters(map[string]string{csi.ParamQoSRwIOPS: "1000000001000"}), "0..1000000000000")
+	require.ErrorContains(t, csi.CheckMutableParameters(map[string]string{csi.ParamStripeCount: "2"}), "not one VDA can change")
+	// The StorageClass takes the same QoS keys with the same bounds.
+	require.ErrorContains(t, csi.CheckParameters(map[string]string{csi.ParamQoSRwIOPS: "999"}), "multiple of 1000")
+	require.ErrorContains(t, csi.CheckParameters(map[string]string{csi.ParamQoSRwMBps: "1073741825"}), "0..1073741824")
 }

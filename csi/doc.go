@@ -26,6 +26,16 @@
 // FailedPrecondition while such dependants exist (the CSI spec allows it
 // for snapshots not independent of their volume); the CO retries.
 //
+// # QoS classes
+//
+// The driver has MODIFY_VOLUME. The mutable parameters (a Kubernetes
+// VolumeAttributesClass's, MutableParameters) are the StorageClass's QoS
+// keys, parsed by the same code: the DA's QoS limits, which
+// ControllerModifyVolume changes online (a key absent keeps its limit, 0
+// removes one) and CreateVolume applies over the StorageClass's. A clone
+// volume has no QoS of its own (VDA's QoS is a DA's, on the DA's volume)
+// and refuses them rather than change its source's.
+//
 // # Topology
 //
 // The topology key is TopologyKey and a segment is a VDA location: where

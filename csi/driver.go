@@ -9,8 +9,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,6 +58,10 @@ type Config struct {
 	// the node can use only volumes created without topology
 	// requirements. It must be a Kubernetes label value (ValidateLocation).
 	Location string
+	// Logger gets the driver's lifecycle (volumes created, deleted,
+	// modified, published, staged) at Info and every call (Interceptor) at
+	// Debug; silent if nil.
+	Logger hclog.Logger
 }
 
 // Driver serves the CSI services of Config.
@@ -65,6 +71,7 @@ type Driver struct {
 	csipb.UnimplementedControllerServer
 	csipb.UnimplementedNodeServer
 	locks keyLocks
+	log   hclog.Logger
 }
 
 // New checks cfg and returns a Driver.
@@ -85,7 +92,10 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.DefaultVolumeBytes <= 0 {
 		cfg.DefaultVolumeBytes = 1 << 30
 	}
-	d := &Driver{cfg: cfg}
+	d := &Driver{cfg: cfg, log: cfg.Logger}
+	if d.log == nil {
+		d.log = hclog.NewNullLogger()
+	}
 	d.locks.m = map[string]chan struct{}{}
 	return d, nil
 }
@@ -100,6 +110,25 @@ func (d *Driver) Register(s *grpc.Server) {
 	if d.cfg.Connector != nil {
 		csipb.RegisterNodeServer(s, d)
 	}
+}
+
+// Interceptor logs every call at Debug: its method, volume, result code
+// and duration (install it with grpc.UnaryInterceptor).
+func (d *Driver) Interceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !d.log.IsDebug() {
+		return h(ctx, req)
+	}
+	start := time.Now()
+	resp, err := h(ctx, req)
+	args := []any{"method", info.FullMethod, "code", status.Code(err), "duration", time.Since(start)}
+	if v, ok := req.(interface{ GetVolumeId() string }); ok && v.GetVolumeId() != "" {
+		args = append(args, "volume", v.GetVolumeId())
+	}
+	if err != nil {
+		args = append(args, "error", status.Convert(err).Message())
+	}
+	d.log.Debug("csi call", args...)
+	return resp, err
 }
 
 // Listen listens on a CSI endpoint, unix:///path (a stale socket file is

@@ -150,6 +150,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csipb.NodeStageVolume
 	if err := unix.Mount(dev, staging, fs, flags, ""); err != nil {
 		return nil, internal(err, "mount "+dev)
 	}
+	d.log.Info("volume staged", "volume", id, "device", dev, "fs", fs, "staging", staging)
 	return &csipb.NodeStageVolumeResponse{}, nil
 }
 
@@ -193,6 +194,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csipb.NodeUnstageVo
 	if err := d.cfg.Connector.Disconnect(ctx, t); err != nil {
 		return nil, internal(err, "disconnect "+t.NQN)
 	}
+	d.log.Info("volume unstaged", "volume", id, "nqn", t.NQN)
 	return &csipb.NodeUnstageVolumeResponse{}, nil
 }
 

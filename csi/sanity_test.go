@@ -79,6 +79,13 @@ func TestSanity(t *testing.T) {
 	cfg.IdempotentCount = 2
 	// Room to grow: a DA grows up to what its physical size holds.
 	cfg.TestVolumeParameters = map[string]string{csi.ParamPhysicalSizeFactor: "3"}
+	// A VolumeAttributesClass: the ModifyVolume specs create volumes with
+	// it and modify volumes to it.
+	cfg.TestVolumeMutableParameters = map[string]string{csi.ParamQoSRwIOPS: "2000", csi.ParamQoSWMBps: "100"}
+	// TestNodeVolumeAttachLimit stays off: its spec wants ControllerPublish
+	// to refuse a node's volume past NodeGetInfo's max_volumes_per_node,
+	// which Kubernetes enforces in the scheduler; the controller does not
+	// know a node's limit (README, the skip table).
 	sanity.Test(t, cfg)
 }
 

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	storagev1beta1 "k8s.io/api/storage/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -87,6 +88,8 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &storagev1.CSIDriver{}, true
 	case "storage.k8s.io/v1 StorageClass":
 		return &storagev1.StorageClass{}, true
+	case "storage.k8s.io/v1beta1 VolumeAttributesClass":
+		return &storagev1beta1.VolumeAttributesClass{}, true
 	case "apps/v1 Deployment":
 		return &appsv1.Deployment{}, true
 	case "apps/v1 DaemonSet":
@@ -285,6 +288,13 @@ func TestManifestsCrossReferences(t *testing.T) {
 			}
 		}
 	}
+	attrClasses := all[*storagev1beta1.VolumeAttributesClass](objs)
+	require.NotEmpty(t, attrClasses, "a VolumeAttributesClass example")
+	for _, c := range attrClasses {
+		require.Equal(t, csi.DriverName, c.DriverName, "VolumeAttributesClass %s", c.Name)
+		require.NotEmpty(t, c.Parameters, "VolumeAttributesClass %s", c.Name)
+		require.NoError(t, csi.CheckMutableParameters(c.Parameters), "VolumeAttributesClass %s parameters", c.Name)
+	}
 	snapClasses := all[*volumeSnapshotClass](objs)
 	require.NotEmpty(t, snapClasses, "a VolumeSnapshotClass example")
 	for _, c := range snapClasses {
@@ -430,6 +440,11 @@ func checkController(t *testing.T, name string, spec *corev1.PodSpec, drv *corev
 			require.Contains(t, c.Args, "--feature-gates=Topology=true", name)
 			require.Contains(t, c.Args, "--strict-topology", name)
 		}
+		// The driver has MODIFY_VOLUME: the resizer calls it for a
+		// claim's VolumeAttributesClass once its feature gate is on.
+		if strings.HasPrefix(path.Base(c.Image), "csi-resizer:") {
+			require.Contains(t, c.Args, "--feature-gates=VolumeAttributesClass=true", name)
+		}
 	}
 	// The portal's mTLS identity comes from the Secret.
 	tlsVol := ""
@@ -500,12 +515,23 @@ func TestExamplesReferToEachOther(t *testing.T) {
 	for _, sc := range all[*storagev1.StorageClass](objs) {
 		classes[sc.Name] = true
 	}
+	attrClasses := map[string]bool{}
+	for _, c := range all[*storagev1beta1.VolumeAttributesClass](objs) {
+		attrClasses[c.Name] = true
+	}
 	claims := map[string]bool{}
+	withAttrs := false
 	for _, pvc := range all[*corev1.PersistentVolumeClaim](objs) {
 		require.NotNil(t, pvc.Spec.StorageClassName, pvc.Name)
 		require.True(t, classes[*pvc.Spec.StorageClassName], "PVC %s: no StorageClass %s", pvc.Name, *pvc.Spec.StorageClassName)
 		claims[pvc.Namespace+"/"+pvc.Name] = true
+		if n := pvc.Spec.VolumeAttributesClassName; n != nil {
+			require.True(t, attrClasses[*n], "PVC %s: no VolumeAttributesClass %s", pvc.Name, *n)
+			require.Nil(t, pvc.Spec.DataSource, "PVC %s: a volume made from a source takes no VolumeAttributesClass", pvc.Name)
+			withAttrs = true
+		}
 	}
+	require.True(t, withAttrs, "an example claim with a VolumeAttributesClass")
 	snaps := map[string]bool{}
 	snapClasses := map[string]bool{}
 	for _, c := range all[*volumeSnapshotClass](objs) {

@@ -7,12 +7,16 @@
 //	    --tls-cert /tls/csi.crt --tls-key /tls/csi.key --tls-ca /tls/ca.crt
 //	vda-csi --mode node --endpoint unix:///csi/csi.sock --host-nqn "$(cat /etc/nvme/hostnqn)"
 //
+// --log-level (trace, debug, info, warn, error) and --log-format (text,
+// json) are those of every VDA binary; at debug every CSI call is logged.
+//
 // It serves until SIGTERM or SIGINT. Usage errors exit with status 2.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/vda-io/vda/csi"
+	"github.com/vda-io/vda/internal/cmdrun"
 	"github.com/vda-io/vda/internal/portalcli"
 	"github.com/vda-io/vda/internal/version"
 )
@@ -48,6 +53,7 @@ type options struct {
 	location string
 	locFile  string
 	version  bool
+	logs     cmdrun.LogFlags
 }
 
 // newFlags is vda-csi's flag set, writing usage to stderr.
@@ -66,6 +72,9 @@ func newFlags(stderr io.Writer) (*pflag.FlagSet, *options) {
 	fs.StringVar(&o.location, "location", "", "node mode: the node's VDA location, its topology segment "+csi.TopologyKey+
 		" (a Kubernetes label value; default: the content of --location-file; empty: no topology)")
 	fs.StringVar(&o.locFile, "location-file", "/etc/vda/location", "node mode: file holding the node's location, if present")
+	logFlags := flag.NewFlagSet("logs", flag.ContinueOnError)
+	o.logs.Register(logFlags)
+	fs.AddGoFlagSet(logFlags)
 	fs.BoolVar(&o.version, "version", false, "print the version (module version and VCS revision) and exit")
 	return fs, o
 }
@@ -90,7 +99,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	if fs.NArg() > 0 {
 		return usage("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := csi.Config{DefaultVolumeBytes: o.defSize, MaxVolumesPerNode: o.maxVols}
+	if err := o.logs.Validate(); err != nil {
+		return usage("%v", err)
+	}
+	log := o.logs.Logger("vda-csi", stderr)
+	cfg := csi.Config{DefaultVolumeBytes: o.defSize, MaxVolumesPerNode: o.maxVols, Logger: log}
 	var ctrl, node bool
 	switch o.mode {
 	case "controller":
@@ -150,8 +163,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	if err != nil {
 		return usage("%v", err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(grpc.UnaryInterceptor(d.Interceptor))
 	d.Register(s)
+	log.Info("serving", "mode", o.mode, "endpoint", o.endpoint, "node_id", cfg.NodeID, "location", cfg.Location)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	if ready != nil {
@@ -160,9 +174,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stru
 	select {
 	case <-ctx.Done():
 		s.GracefulStop()
+		log.Info("stopped")
 		return 0
 	case err := <-done:
-		fmt.Fprintf(stderr, "Error: serve: %v\n", err)
+		log.Error("exiting", "error", err)
 		return 1
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--node-id", "nqn.2016-06.io.vda:b"},
 		{"--mode", "controller", "--insecure", "--endpoint", "http://x"},
 		{"extra"},
+		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--log-level", "loud"},
+		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--log-format", "xml"},
 		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--location", "not a label value"},
 		{"--mode", "node", "--host-nqn", "nqn.2016-06.io.vda:a", "--location-file", "/"},
 	} {
@@ -48,7 +51,8 @@ func TestServes(t *testing.T) {
 	var stderr bytes.Buffer
 	go func() {
 		code <- run(ctx, []string{"--mode", "both", "--insecure", "--addr-port", "127.0.0.1:1",
-			"--endpoint", "unix://" + sock, "--host-nqn", "nqn.2016-06.io.vda:n1", "--location-file", loc}, &stderr, ready)
+			"--endpoint", "unix://" + sock, "--host-nqn", "nqn.2016-06.io.vda:n1", "--location-file", loc,
+			"--log-level", "debug", "--log-format", "json"}, &stderr, ready)
 	}()
 	select {
 	case <-ready:
@@ -69,6 +73,19 @@ func TestServes(t *testing.T) {
 	require.NoError(t, err)
 	cancel()
 	require.Equal(t, 0, <-code)
+	// JSON lines: the start, every call at debug, the stop.
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var e struct {
+			Msg    string `json:"@message"`
+			Method string `json:"method"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &e), l)
+		msgs = append(msgs, e.Msg+" "+e.Method)
+	}
+	require.Contains(t, msgs, "serving ")
+	require.Contains(t, msgs, "csi call /csi.v1.Node/NodeGetInfo")
+	require.Contains(t, msgs, "stopped ")
 }
 
 // The driver binary links no test fake, no dev cluster and no testing.
