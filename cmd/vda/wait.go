@@ -87,6 +87,9 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 	}
 	stream, err := cl.Watch(ctx, &pb.WatchRequest{DaName: w.da, Kinds: []string{w.kind}})
 	if err != nil {
+		if ctx.Err() != nil { // a short --wait on a busy machine
+			return nil, timeout("the portal did not start the watch")
+		}
 		return nil, err
 	}
 	if _, err := stream.Recv(); err != nil { // "watching": every change from now on is seen
