@@ -43,7 +43,8 @@ const (
 	EventDeleted EventType = "deleted"
 	// EventHealth: the monitor's report on it changed: Health (at the
 	// DA's epoch, as GetDiskArray shows it), Message, or how many of its
-	// parts are healthy.
+	// parts are healthy, or, on a DA or clone, Status.AppliedSizeBytes or
+	// Status.Inflated (a resize or inflate applied: Health may stay).
 	EventHealth EventType = "health"
 	// EventFailover: a DA's primary moved because the monitor failed it
 	// over (Move says from where to where).

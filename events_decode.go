@@ -32,6 +32,10 @@ type statusSummary struct {
 	health         Health
 	message        string
 	healthy, parts int
+	// applied and inflated: a grown or inflated volume (Status) is a
+	// change a waiter must see, even when the health stays.
+	applied  uint64
+	inflated bool
 }
 
 func newDecoder(opt WatchOptions) *decoder {
@@ -211,7 +215,7 @@ func (d *decoder) summarize(o objectKey, specKey string, value []byte) (statusSu
 			parts = max(parts, n)
 		}
 	}
-	sum := statusSummary{health: st.Health, message: st.ErrorMsg, parts: parts}
+	sum := statusSummary{health: st.Health, message: st.ErrorMsg, parts: parts, applied: st.AppliedSizeBytes, inflated: st.Inflated}
 	for _, p := range st.Parts {
 		if p.Health == HealthHealthy {
 			sum.healthy++

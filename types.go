@@ -33,6 +33,18 @@ type Status struct {
 	// the DA epoch at which its node reported it (0: not recorded).
 	Epoch int64             `json:"epoch,omitempty"`
 	Parts map[string]Status `json:"parts,omitempty"`
+	// AppliedSizeBytes, on a DA, is the size of its volume as its primary
+	// reported it: the monitor takes it only from the current primary's
+	// report of the DA's current record (its size, primary and epoch), so
+	// it never predates a resize it claims. A failover keeps it (the new
+	// primary loads the same lvol) until the new primary reports. On a
+	// clone, the size of its lvol as the DA's primary reported it. 0: not
+	// reported yet (or by an agent that does not report it). A resize is
+	// applied once it is at least the size asked for (see Resized).
+	AppliedSizeBytes uint64 `json:"applied_size_bytes,omitempty"`
+	// Inflated, on a clone, says the DA's primary reported its lvol
+	// detached from its snapshot.
+	Inflated bool `json:"inflated,omitempty"`
 }
 
 // Part returns the status of sub-object id (the zero Status if none).
@@ -352,6 +364,15 @@ func (c Clone) Ready() bool { return c.Status.Health == HealthHealthy }
 // Inflated reports whether the clone was asked to be inflated and the
 // primary reported it done: it no longer depends on its snapshot.
 func (c Clone) Inflated() bool { return c.Inflate && c.Ready() }
+
+// Applied reports whether the DA's primary reported the clone as its
+// record asks, field by field: ready, its lvol at SizeBytes or more
+// (Status.AppliedSizeBytes) and, if Inflate, detached from its snapshot
+// (Status.Inflated). It needs agents that report those; Ready alone
+// already waits for a ModifyClone (which clears the clone's status).
+func (c Clone) Applied() bool {
+	return c.Ready() && c.Status.AppliedSizeBytes >= c.SizeBytes && (!c.Inflate || c.Status.Inflated)
+}
 
 // ClusterSummary counts the cluster's objects and its PD capacity.
 type ClusterSummary struct {

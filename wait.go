@@ -99,7 +99,13 @@ func (c *Cluster) WaitDiskArray(ctx context.Context, name string, until func(Dis
 		return DiskArray{}, err
 	}
 	return waitFor(ctx, c, KeyDA(name), func(ctx context.Context) (DiskArray, error) { return c.GetDiskArray(ctx, name) },
-		until, func(da DiskArray) string { return describeStatus(da.Status) })
+		until, func(da DiskArray) string {
+			d := describeStatus(da.Status)
+			if da.Status.AppliedSizeBytes != da.SizeBytes {
+				d += fmt.Sprintf(", volume at %d of %d bytes", da.Status.AppliedSizeBytes, da.SizeBytes)
+			}
+			return d
+		})
 }
 
 // WaitExporter is WaitDiskArray for exporter exp of disk array da.
@@ -124,6 +130,21 @@ func Healthy[T DiskArray | Exporter](v T, err error) bool {
 		return x.Status.Health == HealthHealthy
 	}
 	return false
+}
+
+// Resized returns a WaitDiskArray condition for a resize: the array
+// exists, is healthy, and its primary reported its volume at size bytes
+// or more (Status.AppliedSizeBytes). A healthy status alone does not say
+// a ModifyDiskArray that grew the volume was applied: the array was
+// healthy before, and stays so while the primary grows it.
+//
+//	da, err := c.ModifyDiskArray(ctx, "da0", vda.DiskArrayUpdate{SizeBytes: &size})
+//	...
+//	da, err = c.WaitDiskArray(ctx, "da0", vda.Resized(size))
+func Resized(size uint64) func(DiskArray, error) bool {
+	return func(da DiskArray, err error) bool {
+		return Healthy(da, err) && da.Status.AppliedSizeBytes >= size
+	}
 }
 
 // Gone is a WaitDiskArray / WaitExporter condition: the object does not

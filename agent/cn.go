@@ -322,6 +322,9 @@ func (t *cnTask) statuses() []*agentpb.ObjectStatus {
 	if err := errors.Join(errs...); err != nil {
 		cs.Ok, cs.Error = false, err.Error()
 	}
+	if cs.DaInitialized && t.fatal == nil && t.lvol != nil {
+		cs.SizeBytes = t.lvol.SizeBytes() // what the monitor records as the applied size
+	}
 	out := []*agentpb.ObjectStatus{cs}
 	for _, x := range t.c.exps {
 		ps := &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_EXP_PORT, Id: x.portID, Ok: true}

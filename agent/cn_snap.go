@@ -343,7 +343,8 @@ func (t *cnTask) volumeBdevNames() []string {
 }
 
 // volumeStatuses reports each snapshot and clone of a primary: ok once it
-// is there as asked.
+// is there as asked; a clone's lvol also with its size (when known) and
+// whether it is inflated.
 func (t *cnTask) volumeStatuses() []*agentpb.ObjectStatus {
 	var out []*agentpb.ObjectStatus
 	report := func(kind agentpb.Kind, id string, err error) {
@@ -367,6 +368,10 @@ func (t *cnTask) volumeStatuses() []*agentpb.ObjectStatus {
 	}
 	for _, cl := range t.c.clones {
 		report(agentpb.Kind_KIND_CLONE, cl.id, cl.err)
+		if v := t.vols[nvmeof.CloneLvolName(cl.id)]; v != nil && !v.snapshot && t.fatal == nil && t.volErr == nil {
+			st := out[len(out)-1]
+			st.SizeBytes, st.Inflated = v.size, !v.clone
+		}
 	}
 	return out
 }

@@ -46,6 +46,13 @@ func seesSize(t *testing.T, conn *fabric.Conn, size uint64, what string) {
 	}, time.Minute, time.Millisecond, "%s: the host sees %d bytes", what, size)
 }
 
+func mustPrimary(t *testing.T, da vda.DiskArray) vda.Cntlr {
+	t.Helper()
+	p, ok := da.Primary()
+	require.True(t, ok)
+	return p
+}
+
 // lvolOf reads the DA lvol from the SPDK of the node named cn.
 func lvolOf(t *testing.T, c *devcluster.Cluster, cn string, da vda.DiskArray) spdk.Bdev {
 	t.Helper()
@@ -92,6 +99,12 @@ func TestResizeAndQoSAcrossFailover(t *testing.T) {
 	start := time.Now()
 	da, err = api.ModifyDiskArray(ctx, "da0", vda.DiskArrayUpdate{SizeBytes: &size, QoS: &q})
 	require.NoError(t, err)
+	// Waiting for the applied size returns only once the primary grew the
+	// lvol (a healthy status alone was there before the modify).
+	da, err = api.WaitDiskArray(ctx, "da0", vda.Resized(size))
+	require.NoError(t, err)
+	require.Equal(t, size, da.Status.AppliedSizeBytes)
+	require.Equal(t, size, lvolOf(t, c, mustPrimary(t, da).CNName, da).SizeBytes(), "grown when the wait returned")
 	seesSize(t, viaPrimary, size, "primary")
 	seesSize(t, viaSecondary, size, "secondary")
 	t.Logf("resize of a connected array in the dev cluster: modify to the new size on both paths in %v", time.Since(start))

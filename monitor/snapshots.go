@@ -138,7 +138,15 @@ func volumeEdit(s *Snapshot, np *NodePlan, o *agentpb.ObjectStatus) (statusEdit,
 		return statusEdit{}, false // only the primary holds the lvols
 	}
 	part := partFrom(o)
+	size, inflated := o.GetSizeBytes(), o.GetInflated()
 	return statusEdit{specKey: key, guard: guard, edit: func(st *vda.Status) {
 		st.Health, st.ErrorMsg = part.Health, part.ErrorMsg
+		// A clone's lvol never shrinks nor depends on its snapshot again;
+		// an unknown size (0) keeps the recorded one. ModifyClone clears
+		// the status, and the guard drops reports of the older record.
+		if size > 0 {
+			st.AppliedSizeBytes = size
+		}
+		st.Inflated = st.Inflated || inflated
 	}}, true
 }

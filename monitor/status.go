@@ -211,7 +211,8 @@ func cloneStatus(s vda.Status) vda.Status {
 // statusEqual compares two statuses, ignoring UpdatedAt.
 func statusEqual(a, b vda.Status) bool {
 	if a.Health != b.Health || a.ErrorMsg != b.ErrorMsg || a.TotalBytes != b.TotalBytes ||
-		a.FreeBytes != b.FreeBytes || len(a.Parts) != len(b.Parts) {
+		a.FreeBytes != b.FreeBytes || a.AppliedSizeBytes != b.AppliedSizeBytes || a.Inflated != b.Inflated ||
+		len(a.Parts) != len(b.Parts) {
 		return false
 	}
 	for id, pa := range a.Parts {
@@ -317,7 +318,11 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}
 			part := partFrom(o)
 			part.Epoch = da.Spec.Epoch // what the node was told
-			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), part),
+			edit := setPart(o.GetId(), part)
+			if size := appliedSize(da.Spec, np, o); size > 0 {
+				edit = func(st *vda.Status) { setPart(o.GetId(), part)(st); st.AppliedSizeBytes = size }
+			}
+			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: edit,
 				da: &da.Spec, daRev: da.ModRevision})
 			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
 				initialized = append(initialized, da.Spec.Name)
@@ -340,6 +345,21 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 		}
 	}
 	return edits, initialized
+}
+
+// appliedSize is the DA volume size a controller report carries when it
+// comes from the DA's primary controller on the primary's node (0: none).
+// The edit it goes into is guarded by the DA's revision in the snapshot:
+// dropped if the DA changed since (a new size, primary or epoch), so the
+// recorded size is the current primary's at the current epoch, after it
+// applied the current record. 0 (unknown, or an older agent) keeps what
+// is recorded: a resync that reports the same size writes nothing.
+func appliedSize(da vda.DiskArray, np *NodePlan, o *agentpb.ObjectStatus) uint64 {
+	primary, ok := da.Primary()
+	if !ok || o.GetId() != primary.ID || primary.CNID != np.ID || !o.GetDaInitialized() {
+		return 0
+	}
+	return o.GetSizeBytes()
 }
 
 // markInitialized sets DiskArray.Initialized on the named DAs with a

@@ -12,7 +12,7 @@ import (
 
 func statusMsg(s vda.Status) *pb.Status {
 	m := &pb.Status{Health: string(s.Health), Error: s.ErrorMsg != "", ErrorMsg: s.ErrorMsg,
-		TotalBytes: s.TotalBytes, FreeBytes: s.FreeBytes}
+		TotalBytes: s.TotalBytes, FreeBytes: s.FreeBytes, AppliedSize: s.AppliedSizeBytes}
 	if !s.UpdatedAt.IsZero() {
 		m.UpdatedAt = s.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}

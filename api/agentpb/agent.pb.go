@@ -1303,6 +1303,13 @@ type ObjectStatus struct {
 	FreeBytes  uint64 `protobuf:"varint,6,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
 	// Controller only (primary): the DA lvstore exists on this controller.
 	DaInitialized bool `protobuf:"varint,7,opt,name=da_initialized,json=daInitialized,proto3" json:"da_initialized,omitempty"`
+	// size_bytes is the size of the lvol this object holds as SPDK lists it
+	// after the sync (0: unknown): on a primary's controller, the DA lvol
+	// (grown to DaSpec.size_bytes once the sync applied it); on a clone, its
+	// lvol (grown to CloneSpec.size_bytes).
+	SizeBytes uint64 `protobuf:"varint,8,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Clone only: its lvol no longer depends on a snapshot (inflated).
+	Inflated      bool `protobuf:"varint,9,opt,name=inflated,proto3" json:"inflated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1382,6 +1389,20 @@ func (x *ObjectStatus) GetFreeBytes() uint64 {
 func (x *ObjectStatus) GetDaInitialized() bool {
 	if x != nil {
 		return x.DaInitialized
+	}
+	return false
+}
+
+func (x *ObjectStatus) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ObjectStatus) GetInflated() bool {
+	if x != nil {
+		return x.Inflated
 	}
 	return false
 }
@@ -1850,7 +1871,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x10primary_listener\x18\t \x01(\v2\x17.vda.agent.v1.TransportR\x0fprimaryListener\x12,\n" +
 	"\x05snaps\x18\n" +
 	" \x03(\v2\x16.vda.agent.v1.SnapSpecR\x05snaps\x12/\n" +
-	"\x06clones\x18\v \x03(\v2\x17.vda.agent.v1.CloneSpecR\x06clones\"\xd3\x01\n" +
+	"\x06clones\x18\v \x03(\v2\x17.vda.agent.v1.CloneSpecR\x06clones\"\x8e\x02\n" +
 	"\fObjectStatus\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.vda.agent.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
@@ -1860,7 +1881,10 @@ const file_agent_proto_rawDesc = "" +
 	"totalBytes\x12\x1d\n" +
 	"\n" +
 	"free_bytes\x18\x06 \x01(\x04R\tfreeBytes\x12%\n" +
-	"\x0eda_initialized\x18\a \x01(\bR\rdaInitialized\"\x82\x01\n" +
+	"\x0eda_initialized\x18\a \x01(\bR\rdaInitialized\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\b \x01(\x04R\tsizeBytes\x12\x1a\n" +
+	"\binflated\x18\t \x01(\bR\binflated\"\x82\x01\n" +
 	"\tSyncReply\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x03R\n" +

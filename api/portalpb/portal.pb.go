@@ -184,13 +184,18 @@ func (x *UnbindReply) GetBoundAt() string {
 // Observed state, written by the monitor. An empty health means nobody
 // has reported yet.
 type Status struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
-	Error         bool                   `protobuf:"varint,2,opt,name=error,proto3" json:"error,omitempty"`
-	ErrorMsg      string                 `protobuf:"bytes,3,opt,name=error_msg,json=errorMsg,proto3" json:"error_msg,omitempty"`
-	UpdatedAt     string                 `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"` // RFC 3339, empty if never
-	TotalBytes    uint64                 `protobuf:"varint,5,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
-	FreeBytes     uint64                 `protobuf:"varint,6,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Health     string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	Error      bool                   `protobuf:"varint,2,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorMsg   string                 `protobuf:"bytes,3,opt,name=error_msg,json=errorMsg,proto3" json:"error_msg,omitempty"`
+	UpdatedAt  string                 `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"` // RFC 3339, empty if never
+	TotalBytes uint64                 `protobuf:"varint,5,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	FreeBytes  uint64                 `protobuf:"varint,6,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
+	// applied_size, on a disk array, is the size of its volume as its primary
+	// reported it at the array's current epoch; on a clone, the size of its
+	// lvol as the primary reported it (0: not reported yet). A resize is
+	// applied once applied_size >= the size asked for.
+	AppliedSize   uint64 `protobuf:"varint,7,opt,name=applied_size,json=appliedSize,proto3" json:"applied_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +268,13 @@ func (x *Status) GetTotalBytes() uint64 {
 func (x *Status) GetFreeBytes() uint64 {
 	if x != nil {
 		return x.FreeBytes
+	}
+	return 0
+}
+
+func (x *Status) GetAppliedSize() uint64 {
+	if x != nil {
+		return x.AppliedSize
 	}
 	return 0
 }
@@ -4835,7 +4847,7 @@ const file_portal_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x19\n" +
-	"\bbound_at\x18\x04 \x01(\tR\aboundAt\"\xb2\x01\n" +
+	"\bbound_at\x18\x04 \x01(\tR\aboundAt\"\xd5\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x06health\x18\x01 \x01(\tR\x06health\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\bR\x05error\x12\x1b\n" +
@@ -4845,7 +4857,8 @@ const file_portal_proto_rawDesc = "" +
 	"\vtotal_bytes\x18\x05 \x01(\x04R\n" +
 	"totalBytes\x12\x1d\n" +
 	"\n" +
-	"free_bytes\x18\x06 \x01(\x04R\tfreeBytes\";\n" +
+	"free_bytes\x18\x06 \x01(\x04R\tfreeBytes\x12!\n" +
+	"\fapplied_size\x18\a \x01(\x04R\vappliedSize\";\n" +
 	"\x04Page\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +

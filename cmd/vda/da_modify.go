@@ -35,7 +35,7 @@ func (c *cli) daModifyCmd() *cobra.Command {
 			for _, q := range daQoSFlags {
 				f.Uint64(q.name, 0, q.usage)
 			}
-			c.waitFlag(f, "the disk array is healthy")
+			c.waitFlag(f, "the disk array is healthy (with --da-size: and its primary grew the volume)")
 		}, []string{"da-name"},
 		func(cmd *cobra.Command) error {
 			r := &pb.ModifyDaRequest{DaName: name, Description: optString(cmd, "description")}
@@ -47,7 +47,11 @@ func (c *cli) daModifyCmd() *cobra.Command {
 			for _, q := range daQoSFlags {
 				qos = qos || cmd.Flags().Changed(q.name)
 			}
-			return callWait(c, cmd, c.waitDA(name, false), func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
+			w := c.waitDA(name, false)
+			if r.DaSize != nil {
+				w = c.waitDASize(name, *r.DaSize)
+			}
+			return callWait(c, cmd, w, func(ctx context.Context, p pb.PortalClient) (*pb.DaReply, error) {
 				if qos {
 					cur, err := p.GetDa(ctx, &pb.GetDaRequest{DaName: name})
 					if err != nil {

@@ -107,7 +107,7 @@ func (c *cli) cloneCmd() *cobra.Command {
 				f.String("description", "", "free text")
 				f.Uint64("size", 0, "new size in bytes (grow only; a multiple of the array's cluster size)")
 				f.Bool("inflate", false, "copy every cluster in so the clone no longer depends on its snapshot")
-				c.waitFlag(f, "the clone is as asked (ready)")
+				c.waitFlag(f, "the clone is as asked (ready, its lvol at --size, inflated if --inflate)")
 			}, both,
 			func(cmd *cobra.Command) error {
 				r := &pb.ModifyCloneRequest{DaName: da, CloneName: name, Description: optString(cmd, "description")}
@@ -116,7 +116,7 @@ func (c *cli) cloneCmd() *cobra.Command {
 					r.Size = &v
 				}
 				r.Inflate, _ = cmd.Flags().GetBool("inflate")
-				return callWait(c, cmd, c.waitClone(da, name, false),
+				return callWait(c, cmd, c.waitCloneApplied(da, name, r.GetSize(), r.Inflate),
 					func(ctx context.Context, p pb.PortalClient) (*pb.CloneReply, error) { return p.ModifyClone(ctx, r) })
 			}),
 		portalcli.Leaf("delete", "Delete a clone no exporter exports (its data is lost)",

@@ -92,6 +92,9 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 	}
 	stream, err := cl.Watch(ctx, &pb.WatchRequest{DaName: w.da, Kinds: []string{w.kind}})
 	if err != nil {
+		if ctx.Err() != nil { // a short --wait on a busy machine
+			return nil, timeout("the portal did not start the watch")
+		}
 		return nil, err
 	}
 	if _, err := stream.Recv(); err != nil { // "watching": every change from now on is seen
@@ -178,6 +181,27 @@ func (c *cli) waitDA(name string, deleting bool) waitFor {
 	return w
 }
 
+// waitDASize is waitDA for a resize to size bytes: healthy, and the
+// primary reported the volume at size or more (status applied_size). A
+// healthy status alone says nothing of the resize: the array was healthy
+// before it, and stays so while the primary grows the volume.
+func (c *cli) waitDASize(name string, size uint64) waitFor {
+	w := c.waitDA(name, false)
+	w.goal = fmt.Sprintf("healthy at %d bytes", size)
+	w.done = func(m proto.Message, err error) (bool, string) {
+		if err != nil {
+			return false, err.Error()
+		}
+		st := m.(*pb.DaReply).GetDaMsg().GetStatus()
+		desc := statusDesc(st)
+		if got := st.GetAppliedSize(); got < size {
+			desc += fmt.Sprintf(", volume at %d of %d bytes", got, size)
+		}
+		return healthy(st) && st.GetAppliedSize() >= size, desc
+	}
+	return w
+}
+
 func (c *cli) waitExp(da, name string, deleting bool) waitFor {
 	w := waitFor{what: fmt.Sprintf("exporter %s of disk array %s", name, da), goal: "healthy on every controller",
 		kind: "exp", da: da, nm: name,
@@ -235,6 +259,35 @@ func (c *cli) waitClone(da, name string, deleting bool) waitFor {
 		}}
 	if deleting {
 		w.goal, w.done = "gone", gone
+	}
+	return w
+}
+
+// waitCloneApplied is waitClone for a modify: ready, and, if asked, the
+// primary reported the lvol at size bytes or more (status applied_size)
+// and inflated.
+func (c *cli) waitCloneApplied(da, name string, size uint64, inflate bool) waitFor {
+	w := c.waitClone(da, name, false)
+	if size > 0 {
+		w.goal = fmt.Sprintf("ready at %d bytes", size)
+	}
+	if inflate {
+		w.goal += " and inflated"
+	}
+	w.done = func(m proto.Message, err error) (bool, string) {
+		if err != nil {
+			return false, err.Error()
+		}
+		cl := m.(*pb.CloneReply).GetCloneMsg()
+		desc := statusDesc(cl.GetStatus())
+		got := cl.GetStatus().GetAppliedSize()
+		if got < size {
+			desc += fmt.Sprintf(", lvol at %d of %d bytes", got, size)
+		}
+		if inflate && !cl.GetInflated() {
+			desc += ", not inflated yet"
+		}
+		return cl.GetReady() && got >= size && (!inflate || cl.GetInflated()), desc
 	}
 	return w
 }
