@@ -90,16 +90,27 @@ func (c *cli) waitUntil(cmd *cobra.Command, cl pb.PortalClient, w waitFor) (prot
 		}
 		return status.Errorf(codes.DeadlineExceeded, "%s is not %s after %v: %s", w.what, w.goal, c.wait, desc)
 	}
+	// A short --wait on a busy machine can end before the portal started
+	// the watch: the timeout still says what the object looks like.
+	lastLook := func() string {
+		gctx, gcancel := context.WithTimeout(cmd.Context(), c.portal.Timeout)
+		defer gcancel()
+		m, err := w.get(gctx, cl)
+		if _, desc := w.done(m, err); desc != "" {
+			return desc
+		}
+		return "the portal did not start the watch"
+	}
 	stream, err := cl.Watch(ctx, &pb.WatchRequest{DaName: w.da, Kinds: []string{w.kind}})
 	if err != nil {
-		if ctx.Err() != nil { // a short --wait on a busy machine
-			return nil, timeout("the portal did not start the watch")
+		if expired() {
+			return nil, timeout(lastLook())
 		}
 		return nil, err
 	}
 	if _, err := stream.Recv(); err != nil { // "watching": every change from now on is seen
 		if expired() {
-			return nil, timeout("the portal did not start the watch")
+			return nil, timeout(lastLook())
 		}
 		return nil, err
 	}
