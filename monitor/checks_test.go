@@ -100,6 +100,47 @@ func TestPlannerReusesDAChecks(t *testing.T) {
 	for _, np := range p.Nodes {
 		require.NoError(t, np.Held, np.Name)
 	}
+	// da1 initialized: its CNs keep da0's controller specs, its DNs their
+	// states.
+	before = states()
+	init1 := da1
+	init1.Initialized = true
+	put(vda.KeyDA("da1"), init1)
+	plan("da1 initialized")
+	da0Cntlrs := map[string]bool{}
+	for _, c := range da0.Cntlrs {
+		da0Cntlrs[c.ID] = true
+	}
+	kept, rebuilt := 0, 0
+	for k, s := range pl.states {
+		if k.role == RoleDN {
+			require.Same(t, before[k].dn, s.dn, "disk node %s rebuilt", k.name)
+			continue
+		}
+		if before[k].cn == s.cn {
+			for _, c := range s.cn.GetCntlrs() {
+				require.True(t, da0Cntlrs[c.CntlrId], "controller node %s not rebuilt", k.name)
+			}
+			continue
+		}
+		prev := map[string]any{}
+		for _, c := range before[k].cn.GetCntlrs() {
+			prev[c.CntlrId] = c
+		}
+		for _, c := range s.cn.GetCntlrs() {
+			if da0Cntlrs[c.CntlrId] {
+				require.True(t, prev[c.CntlrId] == any(c), "da0's controller %s rebuilt", c.CntlrId)
+				kept++
+			} else {
+				require.False(t, prev[c.CntlrId] == any(c), "da1's controller %s not rebuilt", c.CntlrId)
+				require.True(t, c.Da.Initialized)
+				rebuilt++
+			}
+		}
+	}
+	require.Positive(t, kept, "no controller node holds both DAs") // 4 controllers on 3 CNs
+	require.Equal(t, 2, rebuilt)
+
 	// A failover of da0 (new primary, next epoch): its DNs' states change,
 	// the IDs are not checked again.
 	fo := init

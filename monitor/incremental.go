@@ -88,6 +88,16 @@ func statesOf(plan *Plan) map[nodeKey]nodeState {
 type dirtySet struct {
 	names map[nodeKey]bool
 	ids   map[nodeKey]bool // name is the node ID
+	// das names the DAs whose controllers' specs may have changed; a CN
+	// dirty only through them (not in whole) keeps its other DAs' specs.
+	das   map[string]bool
+	whole map[nodeKey]bool // CNs whose own spec changed, by name and by ID
+}
+
+// patchable reports whether the CN of k and id changed only through the
+// DAs of d.das.
+func (d *dirtySet) patchable(k nodeKey, id string) bool {
+	return d != nil && !d.whole[k] && !d.whole[nodeKey{k.role, id}]
 }
 
 // has reports whether the node of k and id must be rebuilt (all of them
@@ -134,8 +144,8 @@ func sameVDs(a, b *vda.DiskArray) bool {
 // clones, and the listeners of their DNs and CNs. Statuses and bindings
 // are no part of a state.
 func changedNodes(prev, s *Snapshot) *dirtySet {
-	d := &dirtySet{names: map[nodeKey]bool{}, ids: map[nodeKey]bool{}}
-	dirtyDA := func(name string) { d.da(prev.DAs[name]); d.da(s.DAs[name]) }
+	d := &dirtySet{names: map[nodeKey]bool{}, ids: map[nodeKey]bool{}, das: map[string]bool{}, whole: map[nodeKey]bool{}}
+	dirtyDA := func(name string) { d.das[name] = true; d.da(prev.DAs[name]); d.da(s.DAs[name]) }
 	// Nodes whose listener, name or ID changed: every DA on them changes
 	// its CNs' states (a primary dials its DNs, a secondary its primary).
 	moved := map[nodeKey]bool{}
@@ -146,6 +156,7 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 		for _, n := range []*nodeFields{a, b} {
 			if n != nil {
 				d.node(role, name, n.ID)
+				d.whole[nodeKey{role, name}], d.whole[nodeKey{role, n.ID}] = true, true
 			}
 		}
 		moved[nodeKey{role, name}] = true
@@ -167,6 +178,7 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 		if a != nil && b != nil && sameVDs(&a.Spec, &b.Spec) {
 			// E.g. marked initialized, or its QoS: no DN state reads
 			// them, only its CNs' do.
+			d.das[name] = true
 			d.cns(a)
 			d.cns(b)
 			return
@@ -197,6 +209,7 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 	if len(moved) > 0 {
 		for _, da := range s.DAs {
 			if onMoved(da, moved) {
+				d.das[da.Spec.Name] = true
 				d.da(da)
 			}
 		}

@@ -131,7 +131,13 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 		np := &NodePlan{ID: cn.Spec.ID, Name: name, Address: cmp.Or(cn.Spec.Address, name), Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
-			st := state(nodeKey{RoleCN, name}, cn.Spec.ID, func() nodeState { return nodeState{cn: p.cnState(cn.Spec)} })
+			k := nodeKey{RoleCN, name}
+			st := state(k, cn.Spec.ID, func() nodeState {
+				if prev, ok := reuse[k]; ok && dirty.patchable(k, cn.Spec.ID) {
+					return nodeState{cn: p.patchCnState(cn.Spec, prev.cn, dirty.das)}
+				}
+				return nodeState{cn: p.cnState(cn.Spec)}
+			})
 			np.Request = p.request(np, st)
 		}
 		if prev, dup := plan.Nodes[np.ID]; dup {
@@ -513,6 +519,33 @@ func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {
+				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
+			}
+		}
+	}
+	sort.Slice(st.Cntlrs, func(i, j int) bool { return st.Cntlrs[i].CntlrId < st.Cntlrs[j].CntlrId })
+	return st
+}
+
+// patchCnState is cnState, taking the controller specs of the DAs that
+// changed from nothing they are made of (not in das) from prev, the CN's
+// state in the last plan: a DA marked initialized does not rebuild the
+// specs of every other DA on its CNs.
+func (p *planner) patchCnState(cn vda.ControllerNode, prev *agentpb.CnState, das map[string]bool) *agentpb.CnState {
+	old := make(map[string]*agentpb.CntlrSpec, len(prev.GetCntlrs()))
+	for _, c := range prev.GetCntlrs() {
+		old[c.CntlrId] = c
+	}
+	st := &agentpb.CnState{}
+	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
+		da := p.s.DAs[name].Spec
+		for _, c := range da.Cntlrs {
+			if c.CNID != cn.ID || c.CNName != cn.Name {
+				continue
+			}
+			if spec, ok := old[c.ID]; ok && !das[name] {
+				st.Cntlrs = append(st.Cntlrs, spec)
+			} else {
 				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
 			}
 		}
