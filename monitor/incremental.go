@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"reflect"
+	"slices"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/api/agentpb"
@@ -16,11 +17,14 @@ import (
 // what changed is found by comparing map entries by pointer, and nothing
 // at all is compared for a map the two snapshots share.
 //
-// The checks that hold nodes (but the check of unique IDs while the PDs,
-// DAs, exporters, snapshots and clones are the same maps), and each
-// request's envelope (generation and store revision, node and agent), are
-// redone every plan: a reused state
-// goes out under the new snapshot's generation, as Build's would.
+// The checks that hold nodes are redone every plan, but the check of
+// unique IDs while the PDs, DAs, exporters, snapshots and clones are the
+// same maps, and the check of each DA's references (and the exporters
+// served) for the DAs none of whose inputs changed. Each request's
+// envelope (generation and store revision, node and agent) is redone every
+// plan: a reused state goes out under the new snapshot's generation, as
+// Build's would. A DA change its disk nodes' states do not read (its
+// initialization, its QoS) rebuilds its controller nodes' states only.
 //
 // A Planner is not safe for concurrent use; plans it returned stay valid
 // (states are never modified once built).
@@ -30,6 +34,9 @@ type Planner struct {
 	// ids is what the check of unique IDs found, reused while the objects
 	// it reads are unchanged (it was the largest part of a round).
 	ids *idFindings
+	// checks is what the check of every DA's references found, redone
+	// only for the DAs whose inputs changed (see planner.checkDAs).
+	checks *daChecks
 }
 
 // nodeKey names a node by role and name, as the snapshot's maps do.
@@ -54,8 +61,8 @@ func (pl *Planner) Build(s *Snapshot) *Plan {
 	} else {
 		dirty = changedNodes(pl.prev, s)
 	}
-	plan, ids := build(s, reuse, dirty, pl.ids)
-	pl.prev, pl.states, pl.ids = s, statesOf(plan), ids
+	plan, ids, checks := build(s, reuse, dirty, pl.ids, pl.checks)
+	pl.prev, pl.states, pl.ids, pl.checks = s, statesOf(plan), ids, checks
 	return plan
 }
 
@@ -81,6 +88,16 @@ func statesOf(plan *Plan) map[nodeKey]nodeState {
 type dirtySet struct {
 	names map[nodeKey]bool
 	ids   map[nodeKey]bool // name is the node ID
+	// das names the DAs whose controllers' specs may have changed; a CN
+	// dirty only through them (not in whole) keeps its other DAs' specs.
+	das   map[string]bool
+	whole map[nodeKey]bool // CNs whose own spec changed, by name and by ID
+}
+
+// patchable reports whether the CN of k and id changed only through the
+// DAs of d.das.
+func (d *dirtySet) patchable(k nodeKey, id string) bool {
+	return d != nil && !d.whole[k] && !d.whole[nodeKey{k.role, id}]
 }
 
 // has reports whether the node of k and id must be rebuilt (all of them
@@ -107,6 +124,19 @@ func (d *dirtySet) da(da *Object[vda.DiskArray]) {
 	}
 }
 
+// cns marks the controller nodes of da.
+func (d *dirtySet) cns(da *Object[vda.DiskArray]) {
+	for _, c := range da.Spec.Cntlrs {
+		d.node(RoleCN, c.CNName, c.CNID)
+	}
+}
+
+// sameVDs reports whether a and b give their disk nodes the same state:
+// dnState reads a DA's ID, epoch, primary and VDs only.
+func sameVDs(a, b *vda.DiskArray) bool {
+	return a.ID == b.ID && a.Epoch == b.Epoch && a.PrimaryCntlrID == b.PrimaryCntlrID && slices.Equal(a.VDs, b.VDs)
+}
+
 // changedNodes returns the nodes whose state may differ between prev and
 // s: what a node's state is built from (dnState, cnState, cntlrSpec) is
 // its own spec; for a DN its PDs and the VDs of every DA on it; for a CN
@@ -114,8 +144,8 @@ func (d *dirtySet) da(da *Object[vda.DiskArray]) {
 // clones, and the listeners of their DNs and CNs. Statuses and bindings
 // are no part of a state.
 func changedNodes(prev, s *Snapshot) *dirtySet {
-	d := &dirtySet{names: map[nodeKey]bool{}, ids: map[nodeKey]bool{}}
-	dirtyDA := func(name string) { d.da(prev.DAs[name]); d.da(s.DAs[name]) }
+	d := &dirtySet{names: map[nodeKey]bool{}, ids: map[nodeKey]bool{}, das: map[string]bool{}, whole: map[nodeKey]bool{}}
+	dirtyDA := func(name string) { d.das[name] = true; d.da(prev.DAs[name]); d.da(s.DAs[name]) }
 	// Nodes whose listener, name or ID changed: every DA on them changes
 	// its CNs' states (a primary dials its DNs, a secondary its primary).
 	moved := map[nodeKey]bool{}
@@ -126,6 +156,7 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 		for _, n := range []*nodeFields{a, b} {
 			if n != nil {
 				d.node(role, name, n.ID)
+				d.whole[nodeKey{role, name}], d.whole[nodeKey{role, n.ID}] = true, true
 			}
 		}
 		moved[nodeKey{role, name}] = true
@@ -143,7 +174,17 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 			}
 		}
 	})
-	eachChanged(prev.DAs, s.DAs, func(name string, _, _ *Object[vda.DiskArray]) { dirtyDA(name) })
+	eachChanged(prev.DAs, s.DAs, func(name string, a, b *Object[vda.DiskArray]) {
+		if a != nil && b != nil && sameVDs(&a.Spec, &b.Spec) {
+			// E.g. marked initialized, or its QoS: no DN state reads
+			// them, only its CNs' do.
+			d.das[name] = true
+			d.cns(a)
+			d.cns(b)
+			return
+		}
+		dirtyDA(name)
+	})
 	eachChanged(prev.Exps, s.Exps, func(_ string, a, b *Object[vda.Exporter]) {
 		for _, o := range []*Object[vda.Exporter]{a, b} {
 			if o != nil {
@@ -168,6 +209,7 @@ func changedNodes(prev, s *Snapshot) *dirtySet {
 	if len(moved) > 0 {
 		for _, da := range s.DAs {
 			if onMoved(da, moved) {
+				d.das[da.Spec.Name] = true
 				d.da(da)
 			}
 		}

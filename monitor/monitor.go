@@ -26,6 +26,9 @@ type Monitor struct {
 	transport Transport // Config.Transport, or GRPC with Config.TLS
 
 	round chan struct{} // cap 1: take a new snapshot and dispatch it
+	// failed (cap 1) asks for a round because a node failed: it is not
+	// held back by RoundInterval (its failover's pushes wait for it).
+	failed chan struct{}
 	// snaps is the store as of its last change; it requests a round when
 	// a spec changes.
 	snaps *SnapshotCache
@@ -68,7 +71,7 @@ func New(cfg Config) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	m := &Monitor{cfg: cfg, log: log, members: members, round: make(chan struct{}, 1), workers: map[string]*worker{}}
+	m := &Monitor{cfg: cfg, log: log, members: members, round: make(chan struct{}, 1), failed: make(chan struct{}, 1), workers: map[string]*worker{}}
 	m.snaps = NewSnapshotCache(cfg.Store, SnapshotCacheConfig{BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, Logger: log,
 		OnChange: func(specs bool) {
 			if specs { // not on statuses or members: the loop's own writes must not wake it
@@ -126,6 +129,21 @@ func (m *Monitor) requestRound() {
 	}
 }
 
+// requestFailoverRound asks for a round now, without the pacing of
+// RoundInterval: a node failed.
+func (m *Monitor) requestFailoverRound() { poke(m.failed) }
+
+// pace waits d before the next round, or until ctx ends or a node fails.
+func (m *Monitor) pace(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-m.failed:
+	}
+}
+
 // goAsync runs fn in a goroutine that Run waits for.
 func (m *Monitor) goAsync(fn func()) {
 	m.async.Add(1)
@@ -169,6 +187,8 @@ func (m *Monitor) control(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.failed:
+			continue // at once
 		case <-m.round:
 		case <-changed:
 		case <-retry.C:
@@ -177,7 +197,7 @@ func (m *Monitor) control(ctx context.Context) {
 			force = true
 		}
 		if d := m.cfg.RoundInterval - time.Since(started); d > 0 {
-			sleepCtx(ctx, d) // batch what changes meanwhile
+			m.pace(ctx, d) // batch what changes meanwhile
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -82,20 +83,25 @@ type planner struct {
 // agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
-	plan, _ := build(s, nil, nil, nil)
+	plan, _, _ := build(s, nil, nil, nil, nil)
 	return plan
 }
 
 // build is Build, reusing from reuse the state of each node that dirty
-// does not name (see Planner), and ids (what checkUniqueIDs found) if it
-// was found on the same objects as s's. It returns the plan and what
-// checkUniqueIDs found.
-func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings) (*Plan, *idFindings) {
+// does not name (see Planner), ids (what checkUniqueIDs found) if it was
+// found on the same objects as s's, and of checks (what checkDAs found)
+// the exporters served and the verdict of every DA none of whose inputs
+// changed. It returns the plan and what checkUniqueIDs and checkDAs found.
+func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings, checks *daChecks) (*Plan, *idFindings, *daChecks) {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
 		exps: map[string][]*vda.Exporter{}}
-	p.servedExps()
+	if checks != nil && sameMap(checks.from.Exps, s.Exps) {
+		p.exps = checks.exps // servedExps reads the exporters only
+	} else {
+		p.servedExps()
+	}
 	p.indexVolumes()
-	p.checkDAs()
+	checks = p.checkDAs(checks)
 	if ids == nil || !ids.of(s) {
 		ids = p.checkUniqueIDs()
 	}
@@ -125,7 +131,13 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 		np := &NodePlan{ID: cn.Spec.ID, Name: name, Address: cmp.Or(cn.Spec.Address, name), Role: RoleCN, Key: cn.Key, Held: p.hold.reason(name),
 			AgentID: s.boundAgent(cn.Spec.ID)}
 		if np.Held == nil {
-			st := state(nodeKey{RoleCN, name}, cn.Spec.ID, func() nodeState { return nodeState{cn: p.cnState(cn.Spec)} })
+			k := nodeKey{RoleCN, name}
+			st := state(k, cn.Spec.ID, func() nodeState {
+				if prev, ok := reuse[k]; ok && dirty.patchable(k, cn.Spec.ID) {
+					return nodeState{cn: p.patchCnState(cn.Spec, prev.cn, dirty.das)}
+				}
+				return nodeState{cn: p.cnState(cn.Spec)}
+			})
 			np.Request = p.request(np, st)
 		}
 		if prev, dup := plan.Nodes[np.ID]; dup {
@@ -137,7 +149,7 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 		plan.Nodes[np.ID] = np
 	}
 	plan.Problems = p.problems
-	return plan, ids
+	return plan, ids, checks
 }
 
 // servedExps fills p.exps with the exporters the controllers serve: of
@@ -174,17 +186,73 @@ func (p *planner) request(np *NodePlan, st nodeState) *agentpb.SyncRequest {
 	return req
 }
 
+// daChecks is what checkDAs found: the error of each DA whose references
+// are broken (by name), the exporters served (p.exps), and the snapshot
+// they were found on.
+type daChecks struct {
+	from *Snapshot
+	errs map[string]error
+	exps map[string][]*vda.Exporter
+}
+
 // checkDAs verifies every reference a DA makes and holds its nodes if one
-// is broken.
-func (p *planner) checkDAs() {
-	for _, name := range p.sortedDAs() {
-		da := p.s.DAs[name]
-		if err := p.checkDA(&da.Spec); err != nil {
-			err = fmt.Errorf("%w: %w", ErrMalformed, err)
-			p.problems = append(p.problems, Problem{Key: da.Key, Err: err})
-			p.hold.da(da.Spec, err)
+// is broken. With prev (found on an earlier snapshot) and the same DNs,
+// CNs, PDs and malformed keys, only the DAs that changed or whose
+// exporters, snapshots or clones changed are checked again: a DA's check
+// reads nothing else (checkDA). It returns what it found.
+func (p *planner) checkDAs(prev *daChecks) *daChecks {
+	c := &daChecks{from: p.s, errs: map[string]error{}, exps: p.exps}
+	check := func(name string) {
+		if da := p.s.DAs[name]; da != nil {
+			if err := p.checkDA(&da.Spec); err != nil {
+				c.errs[name] = fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
 		}
 	}
+	if prev != nil && sameMap(prev.from.DNs, p.s.DNs) && sameMap(prev.from.CNs, p.s.CNs) &&
+		sameMap(prev.from.PDs, p.s.PDs) && maps.Equal(prev.from.malformed, p.s.malformed) {
+		dirty := map[string]bool{}
+		eachChanged(prev.from.DAs, p.s.DAs, func(name string, _, _ *Object[vda.DiskArray]) { dirty[name] = true })
+		eachChanged(prev.from.Exps, p.s.Exps, func(_ string, a, b *Object[vda.Exporter]) {
+			for _, o := range []*Object[vda.Exporter]{a, b} {
+				if o != nil {
+					dirty[o.Spec.DAName] = true
+				}
+			}
+		})
+		eachChanged(prev.from.Snaps, p.s.Snaps, func(_ string, a, b *Object[vda.Snapshot]) {
+			for _, o := range []*Object[vda.Snapshot]{a, b} {
+				if o != nil {
+					dirty[o.Spec.DAName] = true
+				}
+			}
+		})
+		eachChanged(prev.from.Clones, p.s.Clones, func(_ string, a, b *Object[vda.Clone]) {
+			for _, o := range []*Object[vda.Clone]{a, b} {
+				if o != nil {
+					dirty[o.Spec.DAName] = true
+				}
+			}
+		})
+		for name, err := range prev.errs {
+			if !dirty[name] {
+				c.errs[name] = err
+			}
+		}
+		for name := range dirty {
+			check(name)
+		}
+	} else {
+		for _, name := range p.sortedDAs() {
+			check(name)
+		}
+	}
+	for _, name := range sortedKeys(c.errs) {
+		da := p.s.DAs[name]
+		p.problems = append(p.problems, Problem{Key: da.Key, Err: c.errs[name]})
+		p.hold.da(da.Spec, c.errs[name])
+	}
+	return c
 }
 
 func (p *planner) checkDA(da *vda.DiskArray) error {
@@ -242,13 +310,34 @@ type idFindings struct {
 	from     *Snapshot
 }
 
-// of reports whether s holds the same PDs, DAs, exporters, snapshots and
-// clones as the snapshot f was found on (by map identity: the snapshots
-// of a SnapshotCache share a map until it is written).
+// of reports whether f holds for s: s holds the same PDs, exporters,
+// snapshots and clones as the snapshot f was found on (by map identity:
+// the snapshots of a SnapshotCache share a map until it is written), and
+// the same DAs but for changes the check does not read (a failover's new
+// primary and epoch, an initialization: not the DAs' names, IDs, VDs or
+// controllers' IDs and nodes). If so, f is now of s.
 func (f *idFindings) of(s *Snapshot) bool {
 	a := f.from
-	return sameMap(a.PDs, s.PDs) && sameMap(a.DAs, s.DAs) && sameMap(a.Exps, s.Exps) &&
-		sameMap(a.Snaps, s.Snaps) && sameMap(a.Clones, s.Clones)
+	if !sameMap(a.PDs, s.PDs) || !sameMap(a.Exps, s.Exps) || !sameMap(a.Snaps, s.Snaps) || !sameMap(a.Clones, s.Clones) {
+		return false
+	}
+	same := true
+	eachChanged(a.DAs, s.DAs, func(_ string, old, cur *Object[vda.DiskArray]) {
+		same = same && old != nil && cur != nil && sameIDs(&old.Spec, &cur.Spec)
+	})
+	if same {
+		f.from = s
+	}
+	return same
+}
+
+// sameIDs reports whether a and b have the same name, IDs and nodes (what
+// checkUniqueIDs reads of a DA, and holds).
+func sameIDs(a, b *vda.DiskArray) bool {
+	return a.Name == b.Name && a.ID == b.ID && slices.Equal(a.VDs, b.VDs) &&
+		slices.EqualFunc(a.Cntlrs, b.Cntlrs, func(x, y vda.Cntlr) bool {
+			return x.ID == y.ID && x.Idx == y.Idx && x.CNID == y.CNID && x.CNName == y.CNName
+		})
 }
 
 // sameMap reports whether a and b are the same map (not merely equal).
@@ -430,6 +519,33 @@ func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 		da := p.s.DAs[name].Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID == cn.ID && c.CNName == cn.Name {
+				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
+			}
+		}
+	}
+	sort.Slice(st.Cntlrs, func(i, j int) bool { return st.Cntlrs[i].CntlrId < st.Cntlrs[j].CntlrId })
+	return st
+}
+
+// patchCnState is cnState, taking the controller specs of the DAs that
+// changed from nothing they are made of (not in das) from prev, the CN's
+// state in the last plan: a DA marked initialized does not rebuild the
+// specs of every other DA on its CNs.
+func (p *planner) patchCnState(cn vda.ControllerNode, prev *agentpb.CnState, das map[string]bool) *agentpb.CnState {
+	old := make(map[string]*agentpb.CntlrSpec, len(prev.GetCntlrs()))
+	for _, c := range prev.GetCntlrs() {
+		old[c.CntlrId] = c
+	}
+	st := &agentpb.CnState{}
+	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
+		da := p.s.DAs[name].Spec
+		for _, c := range da.Cntlrs {
+			if c.CNID != cn.ID || c.CNName != cn.Name {
+				continue
+			}
+			if spec, ok := old[c.ID]; ok && !das[name] {
+				st.Cntlrs = append(st.Cntlrs, spec)
+			} else {
 				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
 			}
 		}

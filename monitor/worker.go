@@ -623,7 +623,11 @@ func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 		w.log.Info("node failed", "evidence", evidence, "error", probeErr)
 		msg = fmt.Sprintf("health probes %s: %v", evidence, probeErr)
 	}
-	w.m.requestRound()
+	if h == vda.HealthFailed {
+		w.m.requestFailoverRound()
+	} else {
+		w.m.requestRound()
+	}
 	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, msg) })
 }
 
