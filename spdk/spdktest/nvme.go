@@ -267,11 +267,13 @@ type pathKey struct {
 	subnqn string
 }
 
-// owner is nvme_ctrlr_get: the controller whose active path is k.
+// owner is nvme_ctrlr_get: the controller whose active path is k. The
+// subsystem NQN is compared first: it tells most paths apart at once (a CN
+// attaches one VD subsystem per controller, all at the same few listeners).
 func (s *state) owner(k pathKey) *nvmeCtrlr {
 	for _, c := range s.ctrlrs {
 		for _, p := range c.paths {
-			if p.trid == k.trid && p.subnqn == k.subnqn {
+			if p.subnqn == k.subnqn && p.trid == k.trid {
 				return c
 			}
 		}
