@@ -175,6 +175,11 @@ func BenchmarkCNPromotionMany(b *testing.B) {
 				stop()
 				cnPromoRequireOK(b, out, bc.das)
 				rpcs += s.fake.TotalRPCs()
+				if os.Getenv("VDA_BENCH_RPCS") != "" { // the promotion's RPCs by method
+					for _, m := range s.fake.CalledMethods() {
+						fmt.Fprintln(os.Stderr, "RPC", m, s.fake.RPCCount(m))
+					}
+				}
 				for _, e := range append(pb.dns, pb.cns...) {
 					e.fake.Crash()
 				}

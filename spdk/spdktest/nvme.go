@@ -93,6 +93,27 @@ type ctrlrOpts struct {
 	lossSec     int32
 	delaySec    uint32
 	fastFailSec uint32
+	// katoMs is the keep-alive timeout the controller connects with
+	// (bdev_nvme_set_options' keep_alive_timeout_ms, 0 here meaning SPDK's
+	// default): SPDK sends a keep-alive every half of it.
+	katoMs uint32
+}
+
+// defaultKATOMs is SPDK_BDEV_NVME_DEFAULT_KEEP_ALIVE_TIMEOUT_IN_MS.
+const defaultKATOMs = 10_000
+
+// dialOptions are the fabric connection's keep-alive settings: one
+// keep-alive every katoMs/2 (nvme_ctrlr.c: keep_alive_interval_us =
+// keep_alive_timeout_ms * 1000 / 2), failing the connection once one goes
+// unanswered for katoMs. The fabric's own default (one a second) cost a
+// CN with 2,000 VD controllers 2,000 round trips a second.
+func (o ctrlrOpts) dialOptions() fabric.DialOptions {
+	kato := o.katoMs
+	if kato == 0 {
+		kato = defaultKATOMs
+	}
+	d := time.Duration(kato) * time.Millisecond
+	return fabric.DialOptions{KeepAliveInterval: d / 2, KeepAliveTimeout: d}
 }
 
 // ioErrorResiliencyOK is bdev_nvme_check_io_error_resiliency_params.
@@ -199,7 +220,7 @@ func bdevNvmeSetOptions(s *state, params json.RawMessage) (any, *Error) {
 		}
 	}
 	if (o.TimeoutUs == 0 && o.TimeoutAdminUs != 0) || o.BdevRetryCount < -1 ||
-		!ioErrorResiliencyOK(ctrlrOpts{o.CtrlrLossTimeoutSec, o.ReconnectDelaySec, o.FastIOFailTimeoutSec}) {
+		!ioErrorResiliencyOK(ctrlrOpts{lossSec: o.CtrlrLossTimeoutSec, delaySec: o.ReconnectDelaySec, fastFailSec: o.FastIOFailTimeoutSec}) {
 		return nil, rpcErr(-22, "Invalid argument")
 	}
 	if len(s.ctrlrs) > 0 {
@@ -246,11 +267,13 @@ type pathKey struct {
 	subnqn string
 }
 
-// owner is nvme_ctrlr_get: the controller whose active path is k.
+// owner is nvme_ctrlr_get: the controller whose active path is k. The
+// subsystem NQN is compared first: it tells most paths apart at once (a CN
+// attaches one VD subsystem per controller, all at the same few listeners).
 func (s *state) owner(k pathKey) *nvmeCtrlr {
 	for _, c := range s.ctrlrs {
 		for _, p := range c.paths {
-			if p.trid == k.trid && p.subnqn == k.subnqn {
+			if p.subnqn == k.subnqn && p.trid == k.trid {
 				return c
 			}
 		}
@@ -362,7 +385,8 @@ func nvmeAttach(s *state, params json.RawMessage) (any, *Error) {
 	if s.owner(pathKey{trid, p.SubNQN}) != nil {
 		return nil, errExists
 	}
-	p.opts = ctrlrOpts{s.nvmeOptions.CtrlrLossTimeoutSec, s.nvmeOptions.ReconnectDelaySec, s.nvmeOptions.FastIOFailTimeoutSec}
+	p.opts = ctrlrOpts{s.nvmeOptions.CtrlrLossTimeoutSec, s.nvmeOptions.ReconnectDelaySec, s.nvmeOptions.FastIOFailTimeoutSec,
+		s.nvmeOptions.KeepAliveTimeoutMs}
 	if p.CtrlrLossTimeoutSec != nil {
 		p.opts.lossSec = *p.CtrlrLossTimeoutSec
 	}
@@ -424,7 +448,7 @@ func (s *state) attachTCP(p *attachParams, trid fabric.TransportID) (any, *Error
 	if p.SubNQN == "" {
 		return nil, errInvalParams // the connect to an empty subsystem NQN is rejected
 	}
-	conn, err := s.dial(pathID{trid, p.SubNQN}, p.HostNQN)
+	conn, err := s.dial(pathID{trid, p.SubNQN}, p.HostNQN, p.opts)
 	if err != nil {
 		return nil, connectErr(err)
 	}
@@ -451,7 +475,7 @@ func (s *state) attachTCP(p *attachParams, trid fabric.TransportID) (any, *Error
 const minConnectUs = 5000
 
 // dial connects to id as hostnqn, giving up when the instance stops.
-func (s *state) dial(id pathID, hostnqn string) (*fabric.Conn, error) {
+func (s *state) dial(id pathID, hostnqn string, o ctrlrOpts) (*fabric.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	go func() {
@@ -461,7 +485,7 @@ func (s *state) dial(id pathID, hostnqn string) (*fabric.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return fabric.Dial(ctx, wireTrid(id.trid), id.subnqn, hostnqn)
+	return fabric.DialWith(ctx, wireTrid(id.trid), id.subnqn, hostnqn, o.dialOptions())
 }
 
 func (s *state) attachPath(p *attachParams, trid fabric.TransportID, conn *fabric.Conn) (any, *Error) {
@@ -730,7 +754,7 @@ func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.
 		id, host, opts := p.pathID, p.hostnqn, p.opts
 		p.state = "resetting"
 		c.mu.Unlock()
-		conn, err := s.dial(id, host)
+		conn, err := s.dial(id, host, opts)
 		signal()
 		if err == nil && delay > 0 && !sleepPath(c, p, delay) {
 			// The connect reached the target (it took a controller id)

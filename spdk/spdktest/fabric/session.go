@@ -148,7 +148,9 @@ func (s *session) handleIO(h header, body []byte) {
 			err = fmt.Errorf("%w: read of %d bytes", blockdev.ErrInvalid, n)
 			break
 		}
-		reply = make([]byte, n)
+		buf := getReadBuf(int(n))
+		defer putReadBuf(buf)
+		reply = (*buf)[:n]
 		_, err = dev.ReadAt(reply, off)
 	case opWrite:
 		_, err = dev.WriteAt(body, off)
@@ -175,5 +177,30 @@ func (s *session) handleIO(h header, body []byte) {
 	}
 	if werr := s.write(rh, reply); werr != nil {
 		s.close()
+	}
+}
+
+// readBufs recycles read replies' buffers: a fresh one per read (64 KiB to
+// 256 KiB during a lvstore examine) cost its page faults and GC work on
+// every read. A reply is written out before handleIO returns.
+var readBufs sync.Pool
+
+// maxPooledRead is the largest buffer kept for reuse.
+const maxPooledRead = 1 << 20
+
+func getReadBuf(n int) *[]byte {
+	if b, ok := readBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		// Zeroed as a fresh buffer is: a device that leaves a hole
+		// untouched must not reply with an earlier read's data.
+		clear((*b)[:n])
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putReadBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRead {
+		readBufs.Put(b)
 	}
 }
