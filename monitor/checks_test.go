@@ -1,15 +1,12 @@
 package monitor
 
 import (
-	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
-	"github.com/vda-io/vda/store"
 )
 
 // The check of each DA's references is redone only for the DAs whose
@@ -18,25 +15,7 @@ import (
 // survives a failover's and an initialization's writes; every plan equals
 // a full Build.
 func TestPlannerReusesDAChecks(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t, 2)
-	_, err := f.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 32 << 20,
-		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
-	require.NoError(t, err)
-	res, err := f.s.List(ctx, vda.Prefix, store.ListOptions{})
-	require.NoError(t, err)
-	st := newState()
-	for _, kv := range res.KVs {
-		st.apply(store.Event{Type: store.EventPut, KV: kv})
-	}
-	rev := res.Revision
-	put := func(key string, v any) {
-		t.Helper()
-		b, err := json.Marshal(v)
-		require.NoError(t, err)
-		rev++
-		st.apply(store.Event{Type: store.EventPut, KV: store.KV{Key: key, Value: b, ModRevision: rev, Version: 2}})
-	}
+	f, st, put := twoDAState(t)
 	var pl Planner
 	plan := func(what string) *Plan {
 		t.Helper()

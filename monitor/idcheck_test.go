@@ -16,25 +16,7 @@ import (
 // changes: a collision holds the DAs' nodes in every plan until it is gone,
 // as a full Build does.
 func TestPlannerReusesIDCheck(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t, 2)
-	_, err := f.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 32 << 20,
-		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
-	require.NoError(t, err)
-	res, err := f.s.List(ctx, vda.Prefix, store.ListOptions{})
-	require.NoError(t, err)
-	st := newState()
-	for _, kv := range res.KVs {
-		st.apply(store.Event{Type: store.EventPut, KV: kv})
-	}
-	rev := res.Revision
-	put := func(key string, v any) {
-		t.Helper()
-		b, err := json.Marshal(v)
-		require.NoError(t, err)
-		rev++
-		st.apply(store.Event{Type: store.EventPut, KV: store.KV{Key: key, Value: b, ModRevision: rev, Version: 2}})
-	}
+	f, st, put := twoDAState(t)
 	held := func(plan *Plan) int {
 		n := 0
 		for _, np := range plan.Nodes {
@@ -76,4 +58,30 @@ func TestPlannerReusesIDCheck(t *testing.T) {
 	requireSamePlan(t, Build(snap3), plan3, "repaired")
 	require.NotSame(t, ids, pl.ids)
 	require.Zero(t, held(plan3))
+}
+
+// twoDAState is the fixture's DA and a second one, da1, decoded into a
+// state as the snapshot cache holds them, with put writing a record into
+// that state at the next revision.
+func twoDAState(t *testing.T) (*fixture, *state, func(key string, v any)) {
+	ctx := context.Background()
+	f := newFixture(t, 2)
+	_, err := f.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 32 << 20,
+		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+	require.NoError(t, err)
+	res, err := f.s.List(ctx, vda.Prefix, store.ListOptions{})
+	require.NoError(t, err)
+	st := newState()
+	for _, kv := range res.KVs {
+		st.apply(store.Event{Type: store.EventPut, KV: kv})
+	}
+	rev := res.Revision
+	put := func(key string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		rev++
+		st.apply(store.Event{Type: store.EventPut, KV: store.KV{Key: key, Value: b, ModRevision: rev, Version: 2}})
+	}
+	return f, st, put
 }
