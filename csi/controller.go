@@ -661,11 +661,7 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 	if req.GetCapacityRange() == nil {
 		return nil, status.Error(codes.InvalidArgument, "capacity range missing")
 	}
-	if err := checkVolumeID(id); err != nil {
-		return nil, err
-	}
-	v, _ := parseVolumeID(id)
-	unlock, err := d.locks.lock(ctx, id)
+	v, unlock, err := d.lockVolume(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -32,11 +32,7 @@ func (d *Driver) ControllerModifyVolume(ctx context.Context, req *csipb.Controll
 	if err := CheckMutableParameters(m); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := checkVolumeID(id); err != nil {
-		return nil, err
-	}
-	v, _ := parseVolumeID(id)
-	unlock, err := d.locks.lock(ctx, id)
+	v, unlock, err := d.lockVolume(ctx, id)
 	if err != nil {
 		return nil, err
 	}

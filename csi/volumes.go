@@ -1,6 +1,7 @@
 package csi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -103,6 +104,20 @@ func checkVolumeID(id string) error {
 		return status.Errorf(codes.NotFound, "volume %q does not exist (not a VDA CSI volume ID)", id)
 	}
 	return nil
+}
+
+// lockVolume checks a request's volume ID and takes the volume's lock;
+// the caller runs unlock when done.
+func (d *Driver) lockVolume(ctx context.Context, id string) (v volRef, unlock func(), err error) {
+	if err := checkVolumeID(id); err != nil {
+		return volRef{}, nil, err
+	}
+	v, _ = parseVolumeID(id)
+	unlock, err = d.locks.lock(ctx, id)
+	if err != nil {
+		return volRef{}, nil, err
+	}
+	return v, unlock, nil
 }
 
 // snapRef is snapshot snap of DA da.
