@@ -1,51 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
-	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vda-io/vda/internal/logwatch"
 )
 
-// logWatch is a stderr that reports the metrics address once logged.
-type logWatch struct {
-	mu   sync.Mutex
-	b    bytes.Buffer
-	sent bool
-	addr chan string // buffered: gets the address once
-}
-
-// metricsAddrRE matches the log line in text and in JSON (hclog sorts
-// the JSON keys).
-var metricsAddrRE = regexp.MustCompile(`serving metrics: addr=(\S+)|"@message":"serving metrics".*"addr":"([^"]+)"`)
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	if m := metricsAddrRE.FindSubmatch(w.b.Bytes()); m != nil && !w.sent {
-		w.sent = true
-		w.addr <- string(m[1]) + string(m[2])
-	}
-	return len(p), nil
-}
-
-func (w *logWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestMetricsAddr(t *testing.T) {
-	w := &logWatch{addr: make(chan string, 1)}
+	w := logwatch.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	code := make(chan int, 1)
@@ -60,7 +29,7 @@ func TestMetricsAddr(t *testing.T) {
 	defer func() { cancel(); require.Zero(t, <-code) }()
 	var maddr string
 	select {
-	case maddr = <-w.addr:
+	case maddr = <-w.Addr:
 	case <-time.After(time.Minute):
 		t.Fatal("no metrics address logged")
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/internal/cmdrun"
+	"github.com/vda-io/vda/internal/logwatch"
 	"github.com/vda-io/vda/internal/testproc"
 	"github.com/vda-io/vda/monitor"
 	"github.com/vda-io/vda/store"
@@ -114,7 +115,7 @@ func TestSharedDefaultStore(t *testing.T) {
 	require.True(t, logged, "portal log: %s", portal.Tail(4000))
 
 	// The monitor, with no --db-uri, joins that store and becomes ready.
-	w := &logWatch{addr: make(chan string, 1)}
+	w := logwatch.New()
 	mctx, cancel := context.WithCancel(ctx)
 	code := make(chan int, 1)
 	go func() {
@@ -133,7 +134,7 @@ func TestSharedDefaultStore(t *testing.T) {
 	t.Cleanup(func() { stop() })
 	var maddr string
 	select {
-	case maddr = <-w.addr:
+	case maddr = <-w.Addr:
 	case c := <-code:
 		stopped = true
 		t.Fatalf("vda-monitor exited with %d: %s", c, w.String())

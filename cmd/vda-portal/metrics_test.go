@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,31 +14,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/internal/logwatch"
 )
 
-// logWatch is a stderr that reports the metrics address once logged.
-type logWatch struct {
-	mu   sync.Mutex
-	b    bytes.Buffer
-	sent bool
-	addr chan string // buffered: gets the address once
-}
-
-var metricsAddrRE = regexp.MustCompile(`serving metrics: addr=(\S+)`)
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	if m := metricsAddrRE.FindSubmatch(w.b.Bytes()); m != nil && !w.sent {
-		w.sent = true
-		w.addr <- string(m[1])
-	}
-	return len(p), nil
-}
-
 func TestMetricsAddr(t *testing.T) {
-	w := &logWatch{addr: make(chan string, 1)}
+	w := logwatch.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	code := make(chan int, 1)
@@ -56,7 +34,7 @@ func TestMetricsAddr(t *testing.T) {
 	defer func() { cancel(); require.Zero(t, <-code) }()
 	var maddr string
 	select {
-	case maddr = <-w.addr:
+	case maddr = <-w.Addr:
 	case <-time.After(time.Minute):
 		t.Fatal("no metrics address logged")
 	}
