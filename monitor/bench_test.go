@@ -68,7 +68,7 @@ func benchFailover(b *testing.B, n int) {
 		}, 10*time.Minute, time.Duration(10+n/2)*time.Millisecond)
 	}
 	converge()
-	var lat, all, commit []time.Duration
+	var runs failoverRuns
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		victim := rc.node(mustPrimary(b, rc, names[0]).CNName)
@@ -79,31 +79,48 @@ func benchFailover(b *testing.B, n int) {
 		for _, name := range names {
 			require.Equal(b, victim.Addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
 		}
-		epoch := rc.da(names[0]).Epoch
-		prof := startProfile(b)
-		start := time.Now()
-		victim.kill()
-		got, committed := waitPromoted(b, rc, survivor, names, epoch, start)
-		prof()
-		lat = append(lat, got...)
-		all = append(all, slices.Max(got))
-		commit = append(commit, committed)
-		b.StopTimer()
-		victim.restart()
-		converge()
-		// The next failover goes back to the restarted node: let its
-		// hold-down pass, so that each measures a failover onto a stable node.
-		eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
-		b.StartTimer()
+		runs.measure(b, rc, m, victim, func(string) *realNode { return survivor }, names, rc.da(names[0]).Epoch, converge)
 	}
 	b.StopTimer()
-	slices.Sort(lat)
+	runs.report(b)
+	b.ReportMetric(0, "ns/op")
+}
+
+// failoverRuns collects the failovers of a benchmark: each DA's time to
+// its new primary, the slowest DA's and the failure's commit, per run.
+type failoverRuns struct{ lat, last, commit []time.Duration }
+
+// measure kills victim, waits until every DA of names is primary and
+// healthy on survivor(name), then restarts victim and lets the cluster
+// converge and the restarted node's hold-down pass (the next failover goes
+// back to it: each measures a failover onto a stable node). Only the
+// failover is timed.
+func (r *failoverRuns) measure(b *testing.B, rc *realCluster, m *Monitor, victim *realNode,
+	survivor func(string) *realNode, names []string, epoch int64, converge func()) {
+	prof := startProfile(b)
+	start := time.Now()
+	victim.kill()
+	got, committed := waitPromotedOn(b, rc, survivor, names, epoch, start)
+	prof()
+	r.lat = append(r.lat, got...)
+	r.last = append(r.last, slices.Max(got))
+	r.commit = append(r.commit, committed)
+	b.StopTimer()
+	victim.restart()
+	converge()
+	eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
+	b.StartTimer()
+}
+
+// report reports p50 and p99 over every DA, the slowest run's last DA and
+// the slowest commit.
+func (r *failoverRuns) report(b *testing.B) {
+	lat := slices.Sorted(slices.Values(r.lat))
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(float64(slices.Max(all))/float64(time.Millisecond), "all-ms")
-	b.ReportMetric(float64(slices.Max(commit))/float64(time.Millisecond), "commit-ms")
-	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(slices.Max(r.last))/float64(time.Millisecond), "all-ms")
+	b.ReportMetric(float64(slices.Max(r.commit))/float64(time.Millisecond), "commit-ms")
 }
 
 // BenchmarkFailoverSpread is BenchmarkFailover on a larger cluster whose
@@ -179,7 +196,7 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	settleStart := time.Now()
 	converge()
 	settled := time.Since(settleStart)
-	var lat, last, commit []time.Duration
+	var runs failoverRuns
 	moved := 0
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -200,28 +217,10 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 			affected = append(affected, da.Name)
 		}
 		moved = len(affected)
-		epoch := das[0].Epoch
-		prof := startProfile(b)
-		start := time.Now()
-		victim.kill()
-		got, committed := waitPromotedOn(b, rc, func(name string) *realNode { return survivor[name] }, affected, epoch, start)
-		prof()
-		lat = append(lat, got...)
-		last = append(last, slices.Max(got))
-		commit = append(commit, committed)
-		b.StopTimer()
-		victim.restart()
-		converge()
-		eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
-		b.StartTimer()
+		runs.measure(b, rc, m, victim, func(name string) *realNode { return survivor[name] }, affected, das[0].Epoch, converge)
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(float64(slices.Max(last))/float64(time.Millisecond), "all-ms")
-	b.ReportMetric(float64(slices.Max(commit))/float64(time.Millisecond), "commit-ms")
+	runs.report(b)
 	b.ReportMetric(float64(moved), "moved-das")
 	b.ReportMetric(settled.Seconds(), "settle-s")
 	b.ReportMetric(0, "ns/op")
@@ -253,16 +252,10 @@ func mustPrimary(b *testing.B, rc *realCluster, name string) vda.Cntlr {
 	return p
 }
 
-// waitPromoted polls the survivor until every DA's export there is ANA
-// optimized and returns, per DA, the time since start; and when the first
-// DA's epoch moved past epoch (the failover commit).
-func waitPromoted(b *testing.B, rc *realCluster, survivor *realNode, names []string, epoch int64,
-	start time.Time) ([]time.Duration, time.Duration) {
-	return waitPromotedOn(b, rc, func(string) *realNode { return survivor }, names, epoch, start)
-}
-
-// waitPromotedOn is waitPromoted with each DA's new primary on the node
-// survivor(name).
+// waitPromotedOn polls each DA's new primary, on the node survivor(name),
+// until every DA's export there is ANA optimized and returns, per DA, the
+// time since start; and when the first DA's epoch moved past epoch (the
+// failover commit).
 func waitPromotedOn(b *testing.B, rc *realCluster, survivor func(name string) *realNode, names []string, epoch int64,
 	start time.Time) ([]time.Duration, time.Duration) {
 	pending := slices.Clone(names)
