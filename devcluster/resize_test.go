@@ -3,6 +3,7 @@ package devcluster_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,11 +41,18 @@ func pathTo(t *testing.T, exp vda.Exporter, idx int) *fabric.Conn {
 // seesSize waits until a connected host's namespace 1 has size bytes.
 func seesSize(t *testing.T, conn *fabric.Conn, size uint64, what string) {
 	t.Helper()
+	var seen ControllerInfoSeen
 	require.Eventually(t, func() bool {
-		ni, ok := conn.Info().Namespace(1)
+		seen.info = conn.Info()
+		ni, ok := seen.info.Namespace(1)
 		return ok && uint64(ni.BlockSize)*ni.NumBlocks == size
-	}, time.Minute, time.Millisecond, "%s: the host sees %d bytes", what, size)
+	}, time.Minute, time.Millisecond, "%s: the host should see %d bytes; it sees %+v", what, size, &seen)
 }
+
+// ControllerInfoSeen prints the last controller info a wait saw.
+type ControllerInfoSeen struct{ info fabric.ControllerInfo }
+
+func (s *ControllerInfoSeen) String() string { return fmt.Sprintf("%+v", s.info) }
 
 func mustPrimary(t *testing.T, da vda.DiskArray) vda.Cntlr {
 	t.Helper()

@@ -627,7 +627,7 @@ type multipathDevice struct {
 	c    *nvmeCtrlr
 	nsid uint32
 	bs   uint32
-	n    atomic.Uint64 // grows when the namespace does (nvmeNamespacesResized)
+	n    atomic.Uint64 // grows when the namespace does (nvmeNamespacesChanged)
 }
 
 var errPathDown = errors.New("spdktest: no usable nvme path")
@@ -674,7 +674,7 @@ func (s *state) watchPath(c *nvmeCtrlr, p *nvmePath, conn *fabric.Conn) {
 			case <-conn.Done():
 				up = false
 			case <-conn.Events():
-				s.nvmeNamespacesResized(c, conn)
+				s.nvmeNamespacesChanged(c, conn)
 			case <-c.stop:
 				return
 			case <-p.stop:
@@ -819,12 +819,13 @@ func (s *state) recover(c *nvmeCtrlr, p *nvmePath, old *fabric.Conn, delay time.
 	}
 }
 
-// nvmeNamespaceGone removes the bdev of a namespace the target dropped.
-// nvmeNamespacesResized is bdev_nvme's answer to a Namespace Attribute
+// nvmeNamespacesChanged is bdev_nvme's answer to a Namespace Attribute
 // Changed event (aer_cb, nvme_ctrlr_populate_namespaces): a namespace whose
 // size changed resizes its bdev (spdk_bdev_notify_blockcnt_change), which
-// the NVMe-oF target exporting that bdev passes on to its own hosts.
-func (s *state) nvmeNamespacesResized(c *nvmeCtrlr, conn *fabric.Conn) {
+// the NVMe-oF target exporting that bdev passes on to its own hosts; a new
+// namespace gets its bdev; a namespace no path reports any more loses its
+// bdev.
+func (s *state) nvmeNamespacesChanged(c *nvmeCtrlr, conn *fabric.Conn) {
 	info := conn.Info()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -842,8 +843,42 @@ func (s *state) nvmeNamespacesResized(c *nvmeCtrlr, conn *fabric.Conn) {
 		}
 		s.bdevResized(b)
 	}
+	for _, ns := range info.Namespaces {
+		if _, ok := c.bdevs[ns.NSID]; ok {
+			continue
+		}
+		b := s.nvmeBdev(c, ns)
+		if rerr := s.registerBdev(b); rerr != nil {
+			s.in.log.Warn("nvme bdev name clash", "bdev", b.name, "uuid", b.uuid)
+			continue
+		}
+		c.bdevs[ns.NSID] = b
+	}
+	for nsid, b := range c.bdevs {
+		if !c.anyPathHas(nsid) {
+			delete(c.bdevs, nsid)
+			s.unregisterBdev(b)
+		}
+	}
 }
 
+// anyPathHas reports whether some path of c reports namespace nsid.
+func (c *nvmeCtrlr) anyPathHas(nsid uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.paths {
+		info := p.info
+		if p.conn != nil {
+			info = p.conn.Info()
+		}
+		if _, ok := info.Namespace(nsid); ok || p.local != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// nvmeNamespaceGone removes the bdev of a namespace the target dropped.
 func (s *state) nvmeNamespaceGone(c *nvmeCtrlr, nsid uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -696,6 +696,7 @@ func nvmfAddNS(s *state, params json.RawMessage) (any, *Error) {
 	claimBdev(b, claimExclusiveWrite, "nvmf")
 	ss.namespaces = append(ss.namespaces, ns)
 	sort.Slice(ss.namespaces, func(i, j int) bool { return ss.namespaces[i].nsid < ss.namespaces[j].nsid })
+	s.namespacesChanged(ss)
 	return nsid, nil
 }
 
@@ -740,6 +741,7 @@ func (s *state) dropNamespace(ss *subsystem, ns *namespace) {
 		releaseBdev(ns.b)
 	}
 	hubNotify(ss.nqn, ss.listeners, ns.nsid)
+	s.namespacesChanged(ss)
 }
 
 // bdevResized is the target's answer to a bdev resize event

@@ -111,15 +111,24 @@ func (s *state) admit(subNQN, hostNQN string, local fabric.TransportID) (fabric.
 		CntlID: cntlid, SerialNumber: ss.serial, ModelNumber: ss.model, SubNQN: ss.nqn,
 		ANAReporting: ss.anaReporting, ANAState: l.anaStates[0],
 	}
+	return info, ss.fabricNamespaces(), nil
+}
+
+// fabricNamespaces is what ss serves over the fabric.
+func (ss *subsystem) fabricNamespaces() []fabric.Namespace {
 	var nss []fabric.Namespace
 	for _, ns := range ss.namespaces {
-		dev := nsDevice{dev: ns.b.device(), removed: &ns.removed}
-		nss = append(nss, fabric.Namespace{NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, Dev: dev})
-		info.Namespaces = append(info.Namespaces, fabric.NamespaceInfo{
-			NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid, BlockSize: dev.BlockSize(), NumBlocks: dev.NumBlocks(),
-		})
+		nss = append(nss, fabric.Namespace{NSID: ns.nsid, NGUID: ns.nguid, UUID: ns.uuid,
+			Dev: nsDevice{dev: ns.b.device(), removed: &ns.removed}})
 	}
-	return info, nss, nil
+	return nss
+}
+
+// namespacesChanged tells the hosts connected to ss that its namespace
+// list changed (nvmf_subsystem_ns_changed: a Namespace Attribute Changed
+// event to every controller; caller holds s.mu).
+func (s *state) namespacesChanged(ss *subsystem) {
+	s.fab.t.SetNamespaces(ss.nqn, ss.fabricNamespaces())
 }
 
 var _ blockdev.Device = statDevice{}

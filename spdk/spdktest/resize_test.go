@@ -1,6 +1,7 @@
 package spdktest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -96,4 +97,47 @@ func TestResizeReachesHostsThroughAReExport(t *testing.T) {
 
 	require.Equal(t, "Device or resource busy", ra.fails(-32602, "bdev_lvol_resize", map[string]any{"name": "lvs/v0", "size_in_mib": 16}))
 	require.EqualValues(t, 8192, numBlocks(t, ra, "lvs/v0"))
+}
+
+// As on SPDK v24.01 (nvmf_subsystem_ns_changed sends every controller a
+// Namespace Attribute Changed event; bdev_nvme's aer_cb answers it with
+// nvme_ctrlr_populate_namespaces): a host connected to a subsystem
+// without a namespace sees one added later and can use it without
+// reconnecting, a bdev_nvme host that attached the empty subsystem gets
+// the namespace's bdev, and removing the namespace takes both away.
+func TestNamespaceChangesReachConnectedHosts(t *testing.T) {
+	const host, sub = "nqn.2016-06.io.vda:host-h", "nqn.2016-06.io.vda:exp-test"
+	a, b := NewServer(t), NewServer(t)
+	ra, rb := dialRaw(t, a.SockPath()), dialRaw(t, b.SockPath())
+	port := reservedPort(t, a)
+	ra.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+	ra.ok("bdev_malloc_create", map[string]any{"name": "m0", "block_size": 4096, "num_blocks": 256})
+	ra.ok("nvmf_create_subsystem", map[string]any{"nqn": sub, "allow_any_host": true, "ana_reporting": true})
+	ra.ok("nvmf_subsystem_add_listener", map[string]any{"nqn": sub, "listen_address": map[string]any{
+		"trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": port}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := fabric.Dial(ctx, fabric.TransportID{TrType: "TCP", AdrFam: "IPv4", TrAddr: "127.0.0.1", TrSvcID: port}, sub, host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.Empty(t, c.Info().Namespaces)
+	require.Empty(t, attach(rb, "p", port, sub, host), "no namespace, no bdev")
+	hasBdev := func(rc *rawConn, name string) bool {
+		return rc.call("bdev_get_bdevs", map[string]any{"name": name}).Error == nil
+	}
+
+	ra.ok("nvmf_subsystem_add_ns", map[string]any{"nqn": sub, "namespace": map[string]any{"bdev_name": "m0",
+		"uuid": "11111111-2222-3333-4444-555555555555"}})
+	require.Eventually(t, func() bool { return hostBlocks(c) == 256 }, 10*time.Second, time.Millisecond, "the host sees the namespace")
+	data := bytes.Repeat([]byte{0x3c}, 4096)
+	_, err = c.WriteAt(1, data, 4096)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return hasBdev(rb, "pn1") }, 10*time.Second, time.Millisecond, "bdev_nvme populated the namespace")
+	require.EqualValues(t, 256, numBlocks(t, rb, "pn1"))
+
+	ra.ok("nvmf_subsystem_remove_ns", map[string]any{"nqn": sub, "nsid": 1})
+	require.Eventually(t, func() bool { return len(c.Info().Namespaces) == 0 }, 10*time.Second, time.Millisecond, "the host lost the namespace")
+	_, err = c.ReadAt(1, data, 4096)
+	require.ErrorIs(t, err, fabric.ErrNoNamespace)
+	require.Eventually(t, func() bool { return !hasBdev(rb, "pn1") }, 10*time.Second, time.Millisecond, "bdev_nvme depopulated the namespace")
 }

@@ -392,3 +392,39 @@ func TestCloseIsIdempotentOnHost(t *testing.T) {
 	_, err := c.WriteAt(1, make([]byte, 512), 0)
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// TestNamespaceChangesReachHosts: a host connected before a namespace is
+// removed or added learns it from an async event, as a real host rescans
+// on Namespace Attribute Changed: the list in Info follows, I/O to a
+// removed namespace fails, I/O to an added one works without reconnecting.
+func TestNamespaceChangesReachHosts(t *testing.T) {
+	tg, trid := newTarget(t, blockdev.NewMemory(512, 64))
+	c := dial(t, trid, host1)
+	waitEvent := func() {
+		t.Helper()
+		select {
+		case <-c.Events():
+		case <-c.Done():
+			t.Fatal("connection lost")
+		}
+	}
+
+	tg.SetNamespaces(subNQN, nil)
+	waitEvent()
+	require.Empty(t, c.Info().Namespaces)
+	_, err := c.ReadAt(1, make([]byte, 512), 0)
+	require.ErrorIs(t, err, ErrNoNamespace)
+
+	dev := blockdev.NewMemory(4096, 32)
+	ns := Namespace{NSID: 2, NGUID: "FFEEDDCCBBAA99887766554433221100", UUID: "ffeeddcc-bbaa-9988-7766-554433221100", Dev: dev}
+	tg.SetNamespaces(subNQN, []Namespace{ns})
+	waitEvent()
+	require.Equal(t, []NamespaceInfo{{NSID: 2, NGUID: ns.NGUID, UUID: ns.UUID, BlockSize: 4096, NumBlocks: 32}}, c.Info().Namespaces)
+	data := pattern(3, 4096)
+	_, err = c.WriteAt(2, data, 4096)
+	require.NoError(t, err)
+	got := make([]byte, 4096)
+	_, err = dev.ReadAt(got, 4096)
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+}

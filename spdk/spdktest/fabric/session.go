@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
@@ -21,7 +22,7 @@ type session struct {
 	inflight        sync.WaitGroup
 	closeOnce       sync.Once
 	writeMu         sync.Mutex
-	mu              sync.Mutex // guards info
+	mu              sync.Mutex // guards info and ns
 	info            ControllerInfo
 }
 
@@ -37,11 +38,38 @@ func newSession(t *Target, local TransportID, c net.Conn, cb connectBody, info C
 		}
 		s.ns[n.NSID] = n.Dev
 		if _, ok := s.info.Namespace(n.NSID); !ok {
-			s.info.Namespaces = append(s.info.Namespaces, NamespaceInfo{NSID: n.NSID, NGUID: n.NGUID, UUID: n.UUID,
-				BlockSize: n.Dev.BlockSize(), NumBlocks: n.Dev.NumBlocks()})
+			s.info.Namespaces = append(s.info.Namespaces, n.info())
 		}
 	}
 	return s
+}
+
+func (n Namespace) info() NamespaceInfo {
+	return NamespaceInfo{NSID: n.NSID, NGUID: n.NGUID, UUID: n.UUID, BlockSize: n.Dev.BlockSize(), NumBlocks: n.Dev.NumBlocks()}
+}
+
+// setNamespaces replaces the session's namespaces with nss and, when the
+// list the host knows changed, tells it with an async event.
+func (s *session) setNamespaces(nss []Namespace) {
+	s.mu.Lock()
+	ns := map[uint32]blockdev.Device{}
+	var infos []NamespaceInfo
+	for _, n := range nss {
+		if n.Dev == nil {
+			continue
+		}
+		ns[n.NSID] = n.Dev
+		infos = append(infos, n.info())
+	}
+	changed := !slices.Equal(infos, s.info.Namespaces)
+	s.ns, s.info.Namespaces = ns, infos
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err := s.write(header{op: opAEN}, s.infoJSON()); err != nil {
+		s.close()
+	}
 }
 
 func (s *session) public() Session {
@@ -128,7 +156,9 @@ func (s *session) serve() {
 // handleIO serves one read, write or write-zeroes request.
 func (s *session) handleIO(h header, body []byte) {
 	rh := header{op: h.op | opReply, tag: h.tag, nsid: h.nsid, arg: h.arg}
+	s.mu.Lock()
 	dev, ok := s.ns[h.nsid]
+	s.mu.Unlock()
 	if !ok {
 		rh.status = stNoNamespace
 		_ = s.write(rh, []byte(fmt.Sprintf("nsid %d", h.nsid)))

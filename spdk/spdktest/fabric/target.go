@@ -212,6 +212,26 @@ func (t *Target) ResizeNamespace(subNQN string, nsid uint32, numBlocks uint64) {
 	}
 }
 
+// SetNamespaces makes nss the namespaces of subNQN for every connected
+// host and tells each host whose list changed with an async event, as
+// SPDK's target does when a namespace is added or removed (Namespace
+// Attribute Changed: the host rescans its active namespace list). A
+// namespace without a device is left out. Later connections get what the
+// admit policy returns.
+func (t *Target) SetNamespaces(subNQN string, nss []Namespace) {
+	t.mu.Lock()
+	var hit []*session
+	for s := range t.sessions {
+		if s.subNQN == subNQN {
+			hit = append(hit, s)
+		}
+	}
+	t.mu.Unlock()
+	for _, s := range hit {
+		s.setNamespaces(nss)
+	}
+}
+
 // Close is a crash: every listener and session goes at once. Close waits
 // for the target's goroutines and is idempotent.
 func (t *Target) Close() error {
