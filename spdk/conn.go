@@ -104,9 +104,11 @@ func (cn *conn) fail(err error) {
 	}
 	cn.err = err
 	cn.pending = nil
+	// done closes with err set, under the lock: a caller that register
+	// refused (err set) then finds the conn broken and dials a fresh one.
+	close(cn.done)
 	cn.mu.Unlock()
 	cn.log.Debug("connection broken", "error", err)
-	close(cn.done)
 	_ = cn.nc.Close()
 }
 
