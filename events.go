@@ -78,6 +78,13 @@ type Event struct {
 	// Move is where a DA's primary went, on EventFailover and
 	// EventSwitchover.
 	Move *PrimaryMove
+	// AppliedSizeBytes, on EventHealth of a DA or clone, is the size its
+	// primary reported the volume at (Status.AppliedSizeBytes; 0 before
+	// any report): a resize shows as a health event whose Health may not
+	// change but whose AppliedSizeBytes does. Inflated is a clone's
+	// Status.Inflated.
+	AppliedSizeBytes uint64
+	Inflated         bool
 }
 
 // PrimaryMove is a DA's primary moving from one controller to another.

@@ -142,6 +142,7 @@ func (d *decoder) decode(ev store.Event) []Event {
 		d.health[specKey] = sum
 		out.Type, out.Health, out.PrevHealth, out.Message = EventHealth, sum.health, prev.health, sum.message
 		out.HealthyParts, out.Parts = sum.healthy, sum.parts
+		out.AppliedSizeBytes, out.Inflated = sum.applied, sum.inflated
 	case ev.Type == store.EventDelete:
 		delete(d.das, o.name)
 		delete(d.ports, specKey)

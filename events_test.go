@@ -150,6 +150,11 @@ func testWatchEvents(t *testing.T, s store.Store) {
 	ev, _ = until(t, all, vda.KindExp, "exp0", vda.EventHealth)
 	require.Equal(t, vda.HealthHealthy, ev.Health)
 	require.Equal(t, [2]int{2, 2}, [2]int{ev.HealthyParts, ev.Parts})
+	// A resize the primary applied: the health stays, the size is new.
+	putStatus(t, s, vda.KeyDA("da0"), vda.Status{Health: vda.HealthHealthy, Parts: healthyParts(ids, 1), AppliedSizeBytes: 64 << 20})
+	ev, _ = until(t, all, vda.KindDA, "da0", vda.EventHealth)
+	require.Equal(t, [2]vda.Health{vda.HealthHealthy, vda.HealthHealthy}, [2]vda.Health{ev.PrevHealth, ev.Health})
+	require.EqualValues(t, 64<<20, ev.AppliedSizeBytes)
 
 	// A switchover, then a failover as the monitor commits one.
 	_, err = c.SwitchoverDiskArray(ctx, "da0", 1)

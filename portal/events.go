@@ -56,7 +56,7 @@ func (s *Server) Watch(r *pb.WatchRequest, stream grpc.ServerStreamingServer[pb.
 func eventMsg(ev vda.Event) *pb.WatchEvent {
 	m := &pb.WatchEvent{Revision: ev.Revision, Type: string(ev.Type), Kind: string(ev.Kind), Name: ev.Name, Parent: ev.Parent,
 		Health: string(ev.Health), PrevHealth: string(ev.PrevHealth), Message: ev.Message,
-		HealthyParts: uint32(ev.HealthyParts), Parts: uint32(ev.Parts)}
+		HealthyParts: uint32(ev.HealthyParts), Parts: uint32(ev.Parts), AppliedSize: ev.AppliedSizeBytes, Inflated: ev.Inflated}
 	if mv := ev.Move; mv != nil {
 		m.PrimaryMove = &pb.PrimaryMoveMsg{FromCntlrIdx: uint32(mv.FromCntlrIdx), FromCnName: mv.FromCN,
 			ToCntlrIdx: uint32(mv.ToCntlrIdx), ToCnName: mv.ToCN, Epoch: mv.Epoch}

@@ -4723,6 +4723,8 @@ type WatchEvent struct {
 	HealthyParts  uint32                 `protobuf:"varint,9,opt,name=healthy_parts,json=healthyParts,proto3" json:"healthy_parts,omitempty"` // health events: a DA's healthy VDs and controllers,
 	Parts         uint32                 `protobuf:"varint,10,opt,name=parts,proto3" json:"parts,omitempty"`                                  // an exporter's healthy controllers, of all of them
 	PrimaryMove   *PrimaryMoveMsg        `protobuf:"bytes,11,opt,name=primary_move,json=primaryMove,proto3" json:"primary_move,omitempty"`    // failover and switchover events
+	AppliedSize   uint64                 `protobuf:"varint,12,opt,name=applied_size,json=appliedSize,proto3" json:"applied_size,omitempty"`   // health events of a DA or clone: the size its primary reported (0: none yet)
+	Inflated      bool                   `protobuf:"varint,13,opt,name=inflated,proto3" json:"inflated,omitempty"`                            // health events of a clone: inflated
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4832,6 +4834,20 @@ func (x *WatchEvent) GetPrimaryMove() *PrimaryMoveMsg {
 		return x.PrimaryMove
 	}
 	return nil
+}
+
+func (x *WatchEvent) GetAppliedSize() uint64 {
+	if x != nil {
+		return x.AppliedSize
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetInflated() bool {
+	if x != nil {
+		return x.Inflated
+	}
+	return false
 }
 
 var File_portal_proto protoreflect.FileDescriptor
@@ -5225,7 +5241,7 @@ const file_portal_proto_rawDesc = "" +
 	"toCntlrIdx\x12\x1c\n" +
 	"\n" +
 	"to_cn_name\x18\x04 \x01(\tR\btoCnName\x12\x14\n" +
-	"\x05epoch\x18\x05 \x01(\x03R\x05epoch\"\xcc\x02\n" +
+	"\x05epoch\x18\x05 \x01(\x03R\x05epoch\"\x8b\x03\n" +
 	"\n" +
 	"WatchEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
@@ -5240,7 +5256,9 @@ const file_portal_proto_rawDesc = "" +
 	"\rhealthy_parts\x18\t \x01(\rR\fhealthyParts\x12\x14\n" +
 	"\x05parts\x18\n" +
 	" \x01(\rR\x05parts\x12@\n" +
-	"\fprimary_move\x18\v \x01(\v2\x1d.vda.portal.v1.PrimaryMoveMsgR\vprimaryMove2\xd1\x15\n" +
+	"\fprimary_move\x18\v \x01(\v2\x1d.vda.portal.v1.PrimaryMoveMsgR\vprimaryMove\x12!\n" +
+	"\fapplied_size\x18\f \x01(\x04R\vappliedSize\x12\x1a\n" +
+	"\binflated\x18\r \x01(\bR\binflated2\xd1\x15\n" +
 	"\x06Portal\x12B\n" +
 	"\bCreateDn\x12\x1e.vda.portal.v1.CreateDnRequest\x1a\x16.vda.portal.v1.DnReply\x12<\n" +
 	"\x05GetDn\x12\x1b.vda.portal.v1.GetDnRequest\x1a\x16.vda.portal.v1.DnReply\x12B\n" +

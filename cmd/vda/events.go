@@ -113,6 +113,12 @@ func eventLine(ev *pb.WatchEvent) string {
 			}
 			line += fmt.Sprintf(" (%d of %d %s healthy)", ev.GetHealthyParts(), ev.GetParts(), what)
 		}
+		if n := ev.GetAppliedSize(); n > 0 {
+			line += fmt.Sprintf(", volume at %d bytes", n)
+		}
+		if ev.GetInflated() {
+			line += ", inflated"
+		}
 		if ev.GetMessage() != "" {
 			line += ": " + ev.GetMessage()
 		}

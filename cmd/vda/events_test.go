@@ -89,6 +89,7 @@ func TestEvents(t *testing.T) {
 		require.Zero(t, code, errOut)
 	}
 	setStatus(t, st, vda.KeyCN("192.168.0.16:9820"), vda.Status{Health: vda.HealthFailed, ErrorMsg: "health probes refused"})
+	setStatus(t, st, vda.KeyDA("da0"), vda.Status{Health: vda.HealthHealthy, AppliedSizeBytes: 32 << 20})
 	_, errOut, code := runCLI(t, "--addr-port", addr, "da", "switchover", "--da-name", "da0", "--cntlr-idx", "1")
 	require.Zero(t, code, errOut)
 
@@ -98,6 +99,7 @@ func TestEvents(t *testing.T) {
 	out := text.out.String()
 	for _, want := range []string{" dn 192.168.0.14:9720 created\n", " pd 192.168.0.14:9720/pd0 created\n",
 		" cn 192.168.0.16:9820 health unknown -> failed: health probes refused\n", " da da0 created\n", " exp da0/exp0 created\n",
+		" da da0 health unknown -> healthy (0 of 4 parts healthy), volume at 33554432 bytes\n",
 		" da da0 switchover primary controller 0 on 192.168.0.16:9820 -> controller 1 on 192.168.0.17:9820, epoch 2\n"} {
 		require.Contains(t, out, want)
 	}
