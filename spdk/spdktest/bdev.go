@@ -147,7 +147,19 @@ func (d statDevice) WriteZeroes(off, length int64) error {
 	return blockdev.WriteZeroes(d.b.dev, off, length)
 }
 
-var _ blockdev.Zeroer = statDevice{}
+// Stripes implements blockdev.Striper for a raid0's bdev (0, 0 for the
+// others).
+func (d statDevice) Stripes() (int64, int) {
+	if st, ok := d.b.dev.(blockdev.Striper); ok {
+		return st.Stripes()
+	}
+	return 0, 0
+}
+
+var (
+	_ blockdev.Zeroer  = statDevice{}
+	_ blockdev.Striper = statDevice{}
+)
 
 func (s *ioStats) fail() {
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -107,24 +108,89 @@ type kv struct {
 type obj []kv
 
 func (o obj) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	return o.appendJSON(make([]byte, 0, 64*len(o)))
+}
+
+// appendJSON appends o as encoding/json (HTML not escaped, as marshal)
+// would write it. The common values (nested objects, their lists, plain
+// strings, integers, booleans) are written here directly: through
+// MarshalJSON each nested object was encoded on its own and then checked
+// again by every enclosing level, which made a listing of a thousand
+// bdevs cost more than answering it. Anything else goes through marshal,
+// so the bytes on the wire are the same.
+func (o obj) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
 	for i, e := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, err := marshal(e.k)
-		if err != nil {
+		var err error
+		if b, err = appendValue(b, e.k); err != nil {
 			return nil, err
 		}
-		v, err := marshal(e.v)
-		if err != nil {
+		b = append(b, ':')
+		if b, err = appendValue(b, e.v); err != nil {
 			return nil, err
 		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+// appendValue appends v as marshal would encode it.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case obj: // nil too: encoding/json calls MarshalJSON on a nil slice
+		return v.appendJSON(b)
+	case []obj:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, o := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = o.appendJSON(b); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case string:
+		if plainString(v) {
+			b = append(b, '"')
+			b = append(b, v...)
+			return append(b, '"'), nil
+		}
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(b, v, 10), nil
+	}
+	m, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, m...), nil
+}
+
+// plainString reports whether encoding/json writes s between quotes as it
+// is: printable ASCII without a quote or a backslash.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

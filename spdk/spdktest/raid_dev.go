@@ -69,6 +69,10 @@ type stripeDev struct {
 	blocks  uint64
 }
 
+// Stripes implements blockdev.Striper: the lvstore on a raid0 checks one
+// metadata unit per member when it loads (blockdev.LoadLvstore).
+func (d *stripeDev) Stripes() (int64, int) { return d.strip, len(d.members) }
+
 func (d *stripeDev) BlockSize() uint32 { return d.bs }
 func (d *stripeDev) NumBlocks() uint64 { return d.blocks }
 

@@ -43,6 +43,7 @@ type Lvstore struct {
 	clusterSize uint64
 	unitSize    uint32
 	instanceID  [16]byte
+	layout      *stripeLayout // of the base at creation (see readMetadata)
 
 	mu            sync.RWMutex
 	name, uuid    string
@@ -103,7 +104,7 @@ func CreateLvstore(base Device, o LvstoreOptions) (*Lvstore, error) {
 	s := &Lvstore{
 		base: base, clusterSize: o.ClusterSize, unitSize: uint32(unit), instanceID: id,
 		name: o.Name, uuid: o.UUID, clearMethod: o.ClearMethod, mdRatio: o.MDPagesPerClusterRatio,
-		mdClusters: mdClusters, totalClusters: total,
+		mdClusters: mdClusters, totalClusters: total, layout: layoutOf(base),
 	}
 	s.rebuildUsedLocked()
 	if o.ClearMethod != ClearNone {
@@ -193,7 +194,7 @@ func LoadLvstore(base Device) (*Lvstore, error) {
 	s := &Lvstore{
 		base: base, clusterSize: p.ClusterSize, unitSize: sb.unitSize, instanceID: h.id,
 		name: p.Name, uuid: p.UUID, clearMethod: p.ClearMethod, mdRatio: p.MDRatio,
-		mdClusters: p.MDClusters, totalClusters: p.TotalClusters, generation: h.generation,
+		mdClusters: p.MDClusters, totalClusters: p.TotalClusters, generation: h.generation, layout: p.Layout,
 	}
 	if err := s.loadLvolsLocked(p.Lvols); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoLvstore, err)
@@ -268,7 +269,7 @@ func (s *Lvstore) payloadLocked() payload {
 	p := payload{
 		Name: s.name, UUID: s.uuid, ClusterSize: s.clusterSize, ClearMethod: s.clearMethod, MDRatio: s.mdRatio,
 		MDClusters: s.mdClusters, TotalClusters: s.totalClusters, BlockSize: s.base.BlockSize(),
-		Lvols: make([]lvolEntry, 0, len(s.lvols)),
+		Lvols: make([]lvolEntry, 0, len(s.lvols)), Layout: s.layout,
 	}
 	for _, l := range s.lvols {
 		// A thin lvol's map is mostly zeros: the trailing ones are cut so

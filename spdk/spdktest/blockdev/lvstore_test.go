@@ -2,6 +2,7 @@ package blockdev
 
 import (
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 
 const mib = 1 << 20
 
-func newStore(t *testing.T, base Device, o LvstoreOptions) *Lvstore {
+func newStore(t testing.TB, base Device, o LvstoreOptions) *Lvstore {
 	t.Helper()
 	if o.Name == "" {
 		o.Name = "lvs0"
@@ -27,7 +28,7 @@ func write(t *testing.T, d Device, p []byte, off int64) {
 	require.Equal(t, len(p), n)
 }
 
-func raid(t *testing.T, stripKB uint32, members ...Device) *Raid0 {
+func raid(t testing.TB, stripKB uint32, members ...Device) *Raid0 {
 	t.Helper()
 	r, err := NewRaid0(members, stripKB)
 	require.NoError(t, err)
@@ -357,6 +358,68 @@ func (d *countingDevice) ReadAt(p []byte, off int64) (int, error) {
 	d.read += int64(len(p))
 	d.mu.Unlock()
 	return d.Device.ReadAt(p, off)
+}
+
+// stripedCounter is a countingDevice that passes its raid0's layout on.
+type stripedCounter struct {
+	countingDevice
+	r *Raid0
+}
+
+func (d *stripedCounter) Stripes() (int64, int) { return d.r.Stripes() }
+
+func countStriped(r *Raid0) *stripedCounter {
+	return &stripedCounter{countingDevice: countingDevice{Device: r}, r: r}
+}
+
+// On the raid0 layout it was created on, loading reads the superblock with
+// the payload, the trailer and one unit per member (not the checked
+// region), and finds every member in another place (members 5 and 7 of 8
+// at 64 KiB strips show at 320 and 448 KiB, beyond the dense part and not
+// at a power of two) and every other strip size or member count.
+func TestLvstoreLoadChecksEveryMemberStrip(t *testing.T) {
+	members := make([]Device, 8)
+	for i := range members {
+		members[i] = NewMemory(512, 8*mib/512)
+	}
+	s := newStore(t, raid(t, 64, members...), LvstoreOptions{Name: "eight"})
+	l, err := s.CreateLvol("vol", "", 16*mib, false, "")
+	require.NoError(t, err)
+	data := pattern(5, 200*1024)
+	write(t, l, data, 3*mib)
+
+	c := countStriped(raid(t, 64, members...))
+	again, err := LoadLvstore(c)
+	require.NoError(t, err)
+	require.Equal(t, s.UUID(), again.UUID())
+	require.Equal(t, int64((2+1+7)*4096), c.read, "superblock and payload, trailer, one unit on each other member")
+	gl, ok := again.Lvol("vol")
+	require.True(t, ok)
+	require.Equal(t, data, readBack(t, gl, 3*mib, len(data)))
+
+	swapped := slices.Clone(members)
+	swapped[5], swapped[7] = swapped[7], swapped[5]
+	_, err = LoadLvstore(countStriped(raid(t, 64, swapped...)))
+	require.ErrorIs(t, err, ErrNoLvstore, "members 5 and 7 swapped")
+	other := slices.Clone(members)
+	other[3] = NewMemory(512, 8*mib/512)
+	_, err = LoadLvstore(countStriped(raid(t, 64, other...)))
+	require.ErrorIs(t, err, ErrNoLvstore, "member 3 another device")
+	for name, r := range map[string]*Raid0{
+		"larger strip":  raid(t, 128, members...),
+		"smaller strip": raid(t, 32, members...),
+		"seven members": raid(t, 64, members[:7]...),
+	} {
+		_, err := LoadLvstore(countStriped(r))
+		require.ErrorIs(t, err, ErrNoLvstore, name)
+	}
+
+	// The same layout seen without its striping (a wrapper that does not
+	// say): the full check, which finds it as well.
+	full := &countingDevice{Device: raid(t, 64, members...)}
+	_, err = LoadLvstore(full)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, full.read, int64(256<<10), "the checked region")
 }
 
 // Loading reads a bounded part of a large metadata region, yet still finds

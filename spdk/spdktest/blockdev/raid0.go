@@ -16,8 +16,9 @@ type Raid0 struct {
 }
 
 var (
-	_ Device = (*Raid0)(nil)
-	_ Zeroer = (*Raid0)(nil)
+	_ Device  = (*Raid0)(nil)
+	_ Zeroer  = (*Raid0)(nil)
+	_ Striper = (*Raid0)(nil)
 )
 
 // NewRaid0 builds a raid0 over members (in that order) with a strip of
@@ -49,6 +50,9 @@ func NewRaid0(members []Device, stripSizeKB uint32) (*Raid0, error) {
 
 // Members returns the members in stripe order.
 func (r *Raid0) Members() []Device { return slices.Clone(r.members) }
+
+// Stripes implements Striper.
+func (r *Raid0) Stripes() (strip int64, members int) { return r.strip, len(r.members) }
 
 // StripSizeKB is the strip size in KiB.
 func (r *Raid0) StripSizeKB() uint32 { return uint32(r.strip / 1024) }
