@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,4 +208,80 @@ func BenchmarkCreatePortal(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkCreateScaleRatio is one client creating DAs (2 VDs, 2
+// controllers) in a cluster of 100 PDs and in one of 100,000 PDs (each
+// on its own store, loaded as in BenchmarkCreateAtScale), through the Go
+// API or through the gRPC portal over TCP. Both clusters live in one
+// process and are measured in alternating rounds (which size goes first
+// alternates too), so a noisy stretch of the machine lands on both sizes
+// instead of deciding the ratio: each round makes b.N/18 creates per
+// size, and the benchmark reports the median over 9 rounds of the ratio
+// of the large cluster's p50 to the small one's (p50-ratio), the same for
+// the time per create (tpc-ratio), and each size's median p50.
+func BenchmarkCreateScaleRatio(b *testing.B) {
+	const rounds = 9
+	sizes := []int{100, 100000}
+	for _, st := range benchStores {
+		for _, via := range []string{"api", "portal"} {
+			b.Run(st.name+"/"+via, func(b *testing.B) {
+				ctx := context.Background()
+				creates := make([]func(name string) error, len(sizes))
+				for k, pds := range sizes {
+					s := st.open(b)
+					loadCluster(b, s, pds/4, pds, max(pds/20, 4))
+					if via == "api" {
+						c := newCluster(b, s)
+						creates[k] = func(name string) error {
+							_, err := c.CreateDiskArray(ctx, daSpec(name))
+							return err
+						}
+					} else {
+						p := servePortal(b, s)
+						creates[k] = func(name string) error {
+							_, err := p.CreateDa(ctx, createDaRequest(name))
+							return err
+						}
+					}
+					require.NoError(b, creates[k]("warmup"))
+				}
+				per := max(b.N/(rounds*len(sizes)), 1)
+				var p50Ratio, tpcRatio []float64
+				p50s := make([][]float64, len(sizes))
+				n := 0
+				b.ResetTimer()
+				for r := range rounds {
+					p50 := make([]time.Duration, len(sizes))
+					tpc := make([]time.Duration, len(sizes))
+					for j := range sizes {
+						k := (j + r) % len(sizes)
+						d := make([]time.Duration, 0, per)
+						start := time.Now()
+						for range per {
+							t0 := time.Now()
+							require.NoError(b, creates[k](fmt.Sprintf("da%07d", n)))
+							d = append(d, time.Since(t0))
+							n++
+						}
+						tpc[k] = time.Since(start) / time.Duration(per)
+						slices.Sort(d)
+						p50[k] = d[len(d)/2]
+						p50s[k] = append(p50s[k], float64(p50[k].Microseconds()))
+					}
+					p50Ratio = append(p50Ratio, float64(p50[1])/float64(p50[0]))
+					tpcRatio = append(tpcRatio, float64(tpc[1])/float64(tpc[0]))
+				}
+				b.ReportMetric(median(p50Ratio), "p50-ratio")
+				b.ReportMetric(median(tpcRatio), "tpc-ratio")
+				b.ReportMetric(median(p50s[0]), "p50-µs-100")
+				b.ReportMetric(median(p50s[1]), "p50-µs-100000")
+			})
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }

@@ -148,7 +148,19 @@ type pdEnt struct {
 	// Reserved by creates of this Cluster that have not committed.
 	pendBytes uint64
 	pendVDs   int
-	bucket    int // in dn.disks, -1 if not there
+	bucket    int    // in dn.disks, -1 if not there
+	id        string // the alloc.Disk ID PolicyPlacer gives it: spec.DNName + "/" + spec.Name
+	capacity  uint64 // CapacityBytes with the status
+}
+
+// capFree is CapacityBytes and FreeBytes of effective(), without copying
+// the PD.
+func (p *pdEnt) capFree() (capacity, free uint64) {
+	used := p.spec.AllocatedBytes + p.pendBytes
+	if p.capacity < used {
+		return p.capacity, 0
+	}
+	return p.capacity, p.capacity - used
 }
 
 // effective is the PD as placement sees it: with its status and this
@@ -214,6 +226,14 @@ type candCache struct {
 	batches    atomic.Int64 // transactions of more than one create
 	fallbacks  atomic.Int64 // of those, failed ones committed one by one
 	rg         revGate      // coalesced store revision reads
+
+	// boundedPlace's buffers.
+	scratch struct {
+		disks []alloc.Disk
+		pds   []*pdEnt
+		nodes []alloc.Node
+		cns   []*cnEnt
+	}
 
 	cancel context.CancelFunc
 	exited chan struct{}
@@ -499,6 +519,12 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 			d.pds[name] = p
 		}
 		p.set(status, decode)
+		if !status {
+			p.id = p.spec.DNName + "/" + p.spec.Name
+		}
+		withStatus := p.spec
+		withStatus.Status = p.status
+		p.capacity = withStatus.CapacityBytes()
 		c.reindexPD(p)
 		if !p.present && !p.hasStatus && p.pendVDs == 0 {
 			delete(d.pds, name)
@@ -539,8 +565,7 @@ func pdBucket(p *pdEnt) int {
 	if !p.present || p.spec.Offline || p.status.Health == HealthFailed {
 		return -1
 	}
-	pd := p.effective()
-	capacity, free := pd.CapacityBytes(), pd.FreeBytes()
+	capacity, free := p.capFree()
 	if capacity == 0 || free == 0 {
 		return -1
 	}
@@ -687,6 +712,17 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 	// Sized for a full sample up front: growing these is most of the cost.
 	cands := Candidates{DNs: make(map[string]DiskNode, len(c.pdLocs)*nNodes),
 		PDs: make([]PhysicalDisk, 0, len(c.pdLocs)*nNodes*nDisks), CNs: make([]ControllerNode, 0, len(c.cnLocs)*nCNs)}
+	c.sample(req,
+		func(d *dnEnt) { cands.DNs[d.name] = d.withStatus() },
+		func(p *pdEnt) { cands.PDs = append(cands.PDs, p.effective()) },
+		func(n *cnEnt) { cands.CNs = append(cands.CNs, n.effective()) })
+	return cands
+}
+
+// sample visits the sample boundedCandidates describes: each disk node,
+// then its PDs; then the CNs. c.mu is held.
+func (c *candCache) sample(req PlacementRequest, dnFn func(*dnEnt), pdFn func(*pdEnt), cnFn func(*cnEnt)) {
+	nNodes, nDisks, nCNs := sampleNodes(req.StripeCount), sampleDisks(req.StripeCount), sampleCNs(req.CntlrCount)
 	for loc, lp := range c.pdLocs {
 		if !allowed(req.DNLocations, loc) {
 			continue
@@ -694,11 +730,11 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 		start, taken := sampleStart(req, loc), 0
 		for b := nBuckets - 1; b >= 0 && taken < nNodes; b-- {
 			lp.nodes[b].window(start, func(d *dnEnt) bool {
-				cands.DNs[d.name] = d.withStatus()
+				dnFn(d)
 				disks := 0
 				for k := nBuckets - 1; k >= 0 && disks < nDisks; k-- {
 					d.disks[k].window(start, func(p *pdEnt) bool {
-						cands.PDs = append(cands.PDs, p.effective())
+						pdFn(p)
 						disks++
 						return disks < nDisks
 					})
@@ -715,7 +751,7 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 		start, taken := sampleStart(req, loc), 0
 		for _, load := range lc.loads {
 			if !lc.byLoad[load].window(start, func(n *cnEnt) bool {
-				cands.CNs = append(cands.CNs, n.effective())
+				cnFn(n)
 				taken++
 				return taken < nCNs
 			}) {
@@ -723,7 +759,47 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 			}
 		}
 	}
-	return cands
+}
+
+// boundedPlace is DefaultPlacer's answer over boundedCandidates(req),
+// computed from the cache's entries: alloc.Default is shown the same
+// disks and nodes (as PolicyPlacer makes them of the sample), so it
+// chooses the same ones, but no candidate's spec is copied and the
+// buffers are the cache's. c.mu is held.
+func (c *candCache) boundedPlace(req PlacementRequest) (Placement, error) {
+	c.scratch.disks, c.scratch.pds = c.scratch.disks[:0], c.scratch.pds[:0]
+	c.scratch.nodes, c.scratch.cns = c.scratch.nodes[:0], c.scratch.cns[:0]
+	var dn *dnEnt
+	c.sample(req,
+		func(d *dnEnt) { dn = d },
+		func(p *pdEnt) {
+			// As PolicyPlacer makes it of p.effective(), with the PD's
+			// disk node from the sample (where p's is).
+			capacity, free := p.capFree()
+			c.scratch.disks = append(c.scratch.disks, alloc.Disk{
+				ID: p.id, Node: p.spec.DNName, Location: dn.spec.Location, CapacityBytes: capacity, FreeBytes: free,
+				Unavailable: dn.spec.Offline || dn.status.Health == HealthFailed || p.spec.Offline || p.status.Health == HealthFailed,
+			})
+			c.scratch.pds = append(c.scratch.pds, p)
+		},
+		func(n *cnEnt) {
+			c.scratch.nodes = append(c.scratch.nodes, alloc.Node{ID: n.spec.Name, Location: n.spec.Location,
+				Load: n.spec.CntlrCount + n.pend, Unavailable: n.spec.Offline || n.status.Health == HealthFailed})
+			c.scratch.cns = append(c.scratch.cns, n)
+		})
+	ar := alloc.Request{VDs: req.StripeCount, VDSizeBytes: req.VDSizeBytes, Controllers: req.CntlrCount, Seed: req.Name, Attempt: req.Attempt}
+	ap, err := alloc.Default{}.Place(ar, c.scratch.disks, c.scratch.nodes)
+	if err != nil {
+		return Placement{}, placeErr(err)
+	}
+	p := Placement{PDs: make([]PhysicalDisk, 0, len(ap.Disks)), CNs: make([]ControllerNode, 0, len(ap.Nodes))}
+	for _, i := range ap.Disks {
+		p.PDs = append(p.PDs, c.scratch.pds[i].effective())
+	}
+	for _, i := range ap.Nodes {
+		p.CNs = append(p.CNs, c.scratch.cns[i].effective())
+	}
+	return p, nil
 }
 
 // reservation is what a create placed and has not committed yet.

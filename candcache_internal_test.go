@@ -311,16 +311,45 @@ func TestBoundedPlacementRanksAsFull(t *testing.T) {
 		c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
 		require.NoError(t, err)
 		c.stop()
+		if round%2 == 1 {
+			// Pending reservations of this Cluster count too.
+			c.mu.Lock()
+			var r reservation
+			for _, d := range c.dns {
+				for _, p := range d.pds {
+					if rnd.IntN(3) == 0 {
+						r.pds = append(r.pds, p)
+					}
+				}
+			}
+			for _, n := range c.cns {
+				if rnd.IntN(3) == 0 {
+					r.cns = append(r.cns, n)
+				}
+			}
+			r.bytes = 256 << 20
+			c.reserve(&r)
+			c.mu.Unlock()
+		}
 		for k := range 20 {
 			req := PlacementRequest{Name: fmt.Sprintf("da%d", k), StripeCount: 1 + rnd.IntN(6), CntlrCount: 1 + rnd.IntN(3),
 				VDSizeBytes: uint64(1+rnd.IntN(64)) << 20, Attempt: rnd.IntN(3)}
 			c.mu.Lock()
 			all, bounded := c.allCandidates(), c.boundedCandidates(req)
+			pFast, errFast := c.boundedPlace(req)
 			c.mu.Unlock()
 			require.LessOrEqual(t, len(bounded.PDs), locs*sampleNodes(req.StripeCount)*sampleDisks(req.StripeCount))
 			require.LessOrEqual(t, len(bounded.CNs), locs*sampleCNs(req.CntlrCount))
 			pFull, errFull := DefaultPlacer{}.Place(req, all)
 			pBounded, errBounded := DefaultPlacer{}.Place(req, bounded)
+			// boundedPlace is DefaultPlacer over the sample, without the copies.
+			if errBounded != nil {
+				require.Error(t, errFast, "round %d request %d", round, k)
+				require.Equal(t, errBounded.Error(), errFast.Error(), "round %d request %d", round, k)
+			} else {
+				require.NoError(t, errFast)
+				require.Equal(t, pBounded, pFast, "round %d request %d", round, k)
+			}
 			if errFull != nil {
 				require.ErrorIs(t, errFull, ErrResourceExhausted)
 				require.Error(t, errBounded, "round %d request %d", round, k)

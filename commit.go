@@ -342,6 +342,13 @@ func (c *candCache) settleLocked(members []*commitReq, t store.Txn, res store.Tx
 		for _, op := range t.Ops {
 			c.apply(op.Key, op.Value, op.Delete, res.Revision)
 		}
+		// t is the only change at its revision (every write transaction
+		// has a revision of its own): if the cache had every change
+		// before it, it now has every change up to it, and creates that
+		// read this revision need not wait for the watch to deliver it.
+		if c.rev == res.Revision-1 {
+			c.advance(res.Revision)
+		}
 		c.rebase(t, res.Revision)
 	}
 	for _, r := range members {

@@ -415,3 +415,53 @@ func TestRebaseOntoCommitInFlight(t *testing.T) {
 	require.Zero(t, c.batches.Load())
 	checkCounters(t, mem, c, 2, vd)
 }
+
+// stalledWatchStore's watches deliver nothing until the test ends.
+type stalledWatchStore struct {
+	store.Store
+}
+
+type stalledWatcher struct{ ch chan store.WatchResponse }
+
+func (w stalledWatcher) Events() <-chan store.WatchResponse { return w.ch }
+func (w stalledWatcher) Close() error                       { return nil }
+
+func (stalledWatchStore) Watch(context.Context, string, int64) (store.Watcher, error) {
+	return stalledWatcher{ch: make(chan store.WatchResponse)}, nil
+}
+
+// TestCommitAdvancesCache: a create's own transaction, at the revision
+// right after the cache's, brings the cache to that revision without the
+// watch (a create that read it need not wait); a transaction after a
+// change the cache has not seen does not.
+func TestCommitAdvancesCache(t *testing.T) {
+	mem, _ := twoDiskCache(t)
+	s := stalledWatchStore{Store: mem}
+	ctx := context.Background()
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	require.NoError(t, err)
+	t.Cleanup(c.stop)
+	r, _ := queueCreate(t, c, "da0")
+	res := c.commit(ctx, r)
+	require.True(t, res.ok)
+	require.Equal(t, res.rev, cacheRev(c), "the cache has everything up to its own commit")
+	rev, err := s.Revision(ctx)
+	require.NoError(t, err)
+	wctx, cancel := context.WithTimeout(ctx, testWait)
+	defer cancel()
+	require.NoError(t, c.waitRev(wctx, rev), "no wait for the watch")
+
+	// A write the cache does not know of (its watch is stalled), then a
+	// create: the cache has its writes but not everything before them.
+	putJSON(t, s, KeyCN("cn1"), ControllerNode{ID: "cn1", Name: "cn1"})
+	r, _ = queueCreate(t, c, "da1")
+	res = c.commit(ctx, r)
+	require.True(t, res.ok)
+	require.Less(t, cacheRev(c), res.rev-1, "a change before the commit is not in the cache")
+}
+
+func cacheRev(c *candCache) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}

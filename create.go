@@ -225,7 +225,7 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 		var p Placement
 		err := ErrResourceExhausted
 		if bounded {
-			p, err = placer.Place(req, c.boundedCandidates(req))
+			p, err = c.boundedPlace(req)
 		}
 		// A sample too small for the request (or a Placer that wants
 		// everything): show every candidate.

@@ -94,14 +94,7 @@ func (pp PolicyPlacer) Place(req PlacementRequest, c Candidates) (Placement, err
 	ar := alloc.Request{VDs: req.StripeCount, VDSizeBytes: req.VDSizeBytes, Controllers: req.CntlrCount, Seed: req.Name, Attempt: req.Attempt}
 	ap, err := pp.Policy.Place(ar, disks, nodes)
 	if err != nil {
-		var sh *alloc.Shortage
-		if errors.As(err, &sh) {
-			return Placement{}, fmt.Errorf("%w: %s", ErrResourceExhausted, sh.Detail())
-		}
-		if errors.Is(err, alloc.ErrExhausted) {
-			return Placement{}, fmt.Errorf("%w: %w", ErrResourceExhausted, err)
-		}
-		return Placement{}, err
+		return Placement{}, placeErr(err)
 	}
 	p := Placement{PDs: make([]PhysicalDisk, 0, len(ap.Disks)), CNs: make([]ControllerNode, 0, len(ap.Nodes))}
 	for _, i := range ap.Disks {
@@ -117,6 +110,19 @@ func (pp PolicyPlacer) Place(req PlacementRequest, c Candidates) (Placement, err
 		p.CNs = append(p.CNs, c.CNs[i])
 	}
 	return p, nil
+}
+
+// placeErr is a Policy's error as a Placer reports it: a shortage is
+// ErrResourceExhausted.
+func placeErr(err error) error {
+	var sh *alloc.Shortage
+	if errors.As(err, &sh) {
+		return fmt.Errorf("%w: %s", ErrResourceExhausted, sh.Detail())
+	}
+	if errors.Is(err, alloc.ErrExhausted) {
+		return fmt.Errorf("%w: %w", ErrResourceExhausted, err)
+	}
+	return err
 }
 
 // MaxPlacementLocations bounds DiskArraySpec.CNLocations and DNLocations.

@@ -248,7 +248,7 @@ func Open(ctx context.Context, cfg Config, prefix string) (*etcdstore.Store, err
 		_ = e.Close()
 		return nil, fmt.Errorf("%w: connect: %w", ErrEmbedded, err)
 	}
-	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: prefix, Logger: cfg.Logger})
+	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: prefix, Logger: cfg.Logger, SingleMember: true})
 	if err != nil {
 		_ = cli.Close()
 		_ = e.Close()

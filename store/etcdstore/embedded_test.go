@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/etcdembed"
+	"github.com/vda-io/vda/store/etcdstore"
 )
 
 // helperEnv, when set to a directory, turns the test binary into the child
@@ -149,4 +151,41 @@ func TestStartEmbeddedRefusesBadConfig(t *testing.T) {
 	cancel()
 	_, err = etcdembed.Start(cctx, fastConfig(t.TempDir()))
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A single member serves Revision without a raft round trip
+// (Config.SingleMember); it must still be at least the revision of every
+// write acknowledged before the call, whichever client made it.
+func TestSingleMemberRevisionSeesCompletedWrites(t *testing.T) {
+	ctx := context.Background()
+	srv, err := etcdembed.Start(ctx, fastConfig(t.TempDir()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	open := func() store.Store {
+		cli, err := srv.Client()
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = cli.Close() })
+		s, err := etcdstore.New(cli, etcdstore.Config{Prefix: "/single/", SingleMember: true})
+		require.NoError(t, err)
+		return s
+	}
+	writer, reader := open(), open()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				res, err := writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: fmt.Sprintf("k/%d/%d", g, i), Value: []byte("v")}}})
+				if !assert.NoError(t, err) || !assert.True(t, res.Succeeded) {
+					return
+				}
+				rev, err := reader.Revision(ctx)
+				if !assert.NoError(t, err) || !assert.GreaterOrEqual(t, rev, res.Revision, "revision read after an acknowledged write") {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

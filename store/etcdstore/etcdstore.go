@@ -23,6 +23,14 @@ type Config struct {
 	Prefix string
 	// Logger receives the Store's logs; nil means silent.
 	Logger hclog.Logger
+	// SingleMember says the client talks to the only member of its etcd
+	// cluster (etcdembed sets it). Revision is then read from that member
+	// without a raft round trip (a serializable read): with one member,
+	// every acknowledged write has been applied by the member that serves
+	// the read, so the revision is still at least that of every write
+	// completed before the call. With several members a follower may lag
+	// the leader, so Revision stays a linearizable read.
+	SingleMember bool
 }
 
 // Store is a store.Store on an etcd cluster.
@@ -30,6 +38,7 @@ type Store struct {
 	cli    *clientv3.Client
 	pfx    string
 	log    hclog.Logger
+	single bool // Config.SingleMember
 	closed atomic.Bool
 	done   chan struct{} // closed by Close
 
@@ -56,7 +65,7 @@ func New(cli *clientv3.Client, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Store{cli: cli, pfx: cfg.Prefix, log: cfg.Logger.Named("etcdstore"),
+	return &Store{cli: cli, pfx: cfg.Prefix, log: cfg.Logger.Named("etcdstore"), single: cfg.SingleMember,
 		done: make(chan struct{}), watchers: map[*watcher]struct{}{}}, nil
 }
 
@@ -214,7 +223,11 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	start, _ := s.keyRange("")
-	resp, err := s.cli.Get(ctx, start, clientv3.WithCountOnly())
+	opts := []clientv3.OpOption{clientv3.WithCountOnly()}
+	if s.single {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := s.cli.Get(ctx, start, opts...)
 	if err != nil {
 		return 0, s.mapErr(ctx, "revision", err)
 	}

@@ -60,7 +60,7 @@ type Store struct {
 	rev       int64
 	compacted int64 // watches from below it get ErrCompacted
 	kvs       map[string]store.KV
-	keys      []string // sorted keys of kvs
+	keys      keySet // of kvs, in order
 	leases    map[store.LeaseID]*lease
 	lastLease store.LeaseID
 	// nextExpiry is no later than the earliest lease expiry (KeepAlive
@@ -183,15 +183,18 @@ func (s *Store) List(ctx context.Context, prefix string, opt store.ListOptions) 
 	if opt.StartAfter >= start {
 		start = opt.StartAfter + "\x00"
 	}
-	i, _ := slices.BinarySearch(s.keys, start)
 	res := store.ListResult{Revision: s.rev}
-	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i], prefix); i++ {
+	s.keys.ascend(start, func(k string) bool {
+		if !strings.HasPrefix(k, prefix) {
+			return false
+		}
 		if opt.Limit > 0 && len(res.KVs) == opt.Limit {
 			res.More = true
-			break
+			return false
 		}
-		res.KVs = append(res.KVs, cloneKV(s.kvs[s.keys[i]]))
-	}
+		res.KVs = append(res.KVs, cloneKV(s.kvs[k]))
+		return true
+	})
 	return res, nil
 }
 

@@ -55,8 +55,7 @@ func (s *Store) applyLocked(op store.Op, rev int64) (store.Event, bool) {
 			return store.Event{}, false
 		}
 		delete(s.kvs, op.Key)
-		i, _ := slices.BinarySearch(s.keys, op.Key)
-		s.keys = slices.Delete(s.keys, i, i+1)
+		s.keys.remove(op.Key)
 		return store.Event{Type: store.EventDelete, KV: store.KV{Key: op.Key, ModRevision: rev}}, true
 	}
 	kv := store.KV{
@@ -71,8 +70,7 @@ func (s *Store) applyLocked(op store.Op, rev int64) (store.Event, bool) {
 		kv.CreateRevision = old.CreateRevision
 		kv.Version = old.Version + 1
 	} else {
-		i, _ := slices.BinarySearch(s.keys, op.Key)
-		s.keys = slices.Insert(s.keys, i, op.Key)
+		s.keys.insert(op.Key)
 	}
 	s.kvs[op.Key] = kv
 	if op.Lease != store.NoLease {
