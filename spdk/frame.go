@@ -246,6 +246,9 @@ func (rr *replyReader) envelope() (response, error) {
 		}
 		switch {
 		case equalFold(name, "result"):
+			if result != nil && !json.Valid(result) {
+				continue // a repeated result: keep the bad one for the caller to refuse
+			}
 			result = val
 			continue
 		case equalFold(name, "id"):
