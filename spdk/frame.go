@@ -112,7 +112,18 @@ func (rr *replyReader) scan() (n int, done bool, err error) {
 		c := buf[i]
 		switch rr.state {
 		case stString, stKeyString:
-			// The hot loop: run to the closing quote.
+			// The hot loop: run to the closing quote, in one jump when no backslash comes
+			// before it.
+			if !rr.escaped {
+				rest := buf[i:]
+				q := bytes.IndexByte(rest, '"')
+				if q < 0 {
+					q = len(rest)
+				}
+				if bytes.IndexByte(rest[:q], '\\') < 0 {
+					i += q
+				}
+			}
 			for ; i < len(buf); i++ {
 				c = buf[i]
 				if rr.escaped {
