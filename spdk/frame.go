@@ -11,12 +11,14 @@ import (
 // replyReader cuts the byte stream from SPDK into replies. It replaces json.Decoder, which
 // scans every reply twice (once to find its end, once more to copy the result into a
 // json.RawMessage) before the caller's json.Unmarshal scans it twice again: here the stream is
-// scanned once, by a tokenizer that checks the grammar of the whole reply (so that garbage
-// breaks the connection at once instead of leaving it waiting for an end that never comes) and
+// scanned once, by a tokenizer that checks the structure of the whole reply (brackets,
+// strings, commas and colons; not the spelling of literals and escapes), so that garbage
+// breaks the connection at once instead of leaving it waiting for an end that never comes, and
 // records where the members of the top-level object begin and end. The small members (id,
 // error, jsonrpc, and any other) are then checked strictly by encoding/json; the result is
 // copied out once and checked by the caller's json.Unmarshal (json.Valid when the caller
-// ignores it), so a result that is not JSON fails that call with ErrBadResponse.
+// ignores it), so a result whose tokens are misspelt (the structure being intact) fails that
+// one call with ErrBadResponse; a broken structure breaks the connection.
 type replyReader struct {
 	r   io.Reader
 	buf []byte

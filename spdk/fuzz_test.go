@@ -3,9 +3,11 @@ package spdk
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"reflect"
 	"testing"
+	"testing/iotest"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -103,28 +105,35 @@ func FuzzReplyReaderMatchesDecoder(f *testing.F) {
 			}
 			want = append(want, resp)
 		}
-		rr := newReplyReader(bytes.NewReader(data))
-		rr.buf = make([]byte, 7) // grow while scanning, as with a large reply
-		for k := 0; ; k++ {
-			got, err := rr.next()
-			if k >= len(want) {
-				if err == nil && k == len(want) && got.Result != nil && json.Valid(got.Result) {
-					t.Fatalf("reply %d: the decoder failed on it, the reader did not: %q", k, data)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("reply %d: %v; the decoder read %+v", k, err, want[k])
-			}
-			w := want[k]
-			if !bytes.Equal(bytes.TrimSpace(got.ID), bytes.TrimSpace(w.ID)) ||
-				!bytes.Equal(bytes.TrimSpace(got.Result), bytes.TrimSpace(w.Result)) ||
-				(got.Error == nil) != (w.Error == nil) ||
-				got.Error != nil && *got.Error != *w.Error {
-				t.Fatalf("reply %d: got %+v, the decoder read %+v", k, got, w)
-			}
+		for _, r := range []io.Reader{bytes.NewReader(data), iotest.OneByteReader(bytes.NewReader(data))} {
+			checkReplyReader(t, r, data, want)
 		}
 	})
+}
+
+// checkReplyReader reads data from r with the reply reader, compares with want.
+func checkReplyReader(t *testing.T, r io.Reader, data []byte, want []response) {
+	rr := newReplyReader(r)
+	rr.buf = make([]byte, 7) // grow while scanning, as with a large reply
+	for k := 0; ; k++ {
+		got, err := rr.next()
+		if k >= len(want) {
+			if err == nil && k == len(want) && got.Result != nil && json.Valid(got.Result) {
+				t.Fatalf("reply %d: the decoder failed on it, the reader did not: %q", k, data)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("reply %d: %v; the decoder read %+v", k, err, want[k])
+		}
+		w := want[k]
+		if !bytes.Equal(bytes.TrimSpace(got.ID), bytes.TrimSpace(w.ID)) ||
+			!bytes.Equal(bytes.TrimSpace(got.Result), bytes.TrimSpace(w.Result)) ||
+			(got.Error == nil) != (w.Error == nil) ||
+			got.Error != nil && *got.Error != *w.Error {
+			t.Fatalf("reply %d: got %+v, the decoder read %+v", k, got, w)
+		}
+	}
 }
 
 // FuzzDriverSpecific checks that DriverSpecific's shortcut (no generic decode when only known
