@@ -1,8 +1,10 @@
 package spdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 )
 
 // Bdev product names as reported in Bdev.ProductName.
@@ -61,11 +63,16 @@ func (d *DriverSpecific) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &k); err != nil {
 		return err
 	}
+	if onlyKnownModules(b) {
+		// The common case: nothing for Other, so no generic decode of the whole object.
+		*d = DriverSpecific(k)
+		return nil
+	}
 	var all map[string]any
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	for _, key := range []string{"lvol", "nvme", "mp_policy", "raid", "passthru", "aio"} {
+	for _, key := range driverSpecificKeys {
 		delete(all, key)
 	}
 	if len(all) > 0 {
@@ -73,6 +80,92 @@ func (d *DriverSpecific) UnmarshalJSON(b []byte) error {
 	}
 	*d = DriverSpecific(k)
 	return nil
+}
+
+// driverSpecificKeys are the members of driver_specific that DriverSpecific decodes.
+var driverSpecificKeys = []string{"lvol", "nvme", "mp_policy", "raid", "passthru", "aio"}
+
+// onlyKnownModules reports whether the JSON object b (valid: encoding/json hands
+// UnmarshalJSON a checked value) has no member whose name is outside driverSpecificKeys,
+// spelled exactly so and without escapes; anything else gets the full decode for Other.
+func onlyKnownModules(b []byte) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return true
+	}
+	for i < len(b) && b[i] == '"' {
+		end := bytes.IndexByte(b[i+1:], '"')
+		if end < 0 {
+			return false
+		}
+		name := b[i+1 : i+1+end]
+		if !slices.Contains(driverSpecificKeys, string(name)) {
+			return false // also a name with escapes: it may be anything
+		}
+		i = skipSpace(b, i+2+end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipValue(b, skipSpace(b, i+1))
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == '}' {
+			return true
+		}
+		if i >= len(b) || b[i] != ',' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+	}
+	return false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset just past the valid JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			depth--
+			i++
+		case ',', ' ', '\n', '\r', '\t':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && (i >= len(b) || b[i-1] == '"' || b[i-1] == '}' || b[i-1] == ']') {
+			return i
+		}
+	}
+	return i
 }
 
 // LvolInfo is driver_specific.lvol.

@@ -238,6 +238,10 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) (e
 		return &Error{Method: method, Code: resp.Error.Code, Message: resp.Error.Message}
 	}
 	if result == nil {
+		// The reader left the result to be checked by whoever decodes it.
+		if len(resp.Result) > 0 && !json.Valid(resp.Result) {
+			return fmt.Errorf("%w: %s: result is not valid JSON", ErrBadResponse, method)
+		}
 		return nil
 	}
 	if len(resp.Result) == 0 {

@@ -556,3 +556,26 @@ func TestCallTimeoutAppliesWithoutDeadline(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	s.next()
 }
+
+// TestInvalidResultFailsOnlyThatCall: a reply whose result is not JSON, but whose structure
+// (brackets, strings, commas) is intact, so that the framing can be trusted, fails its own call with ErrBadResponse (also when the caller ignores the result)
+// and leaves the connection, and the calls after it, alone.
+func TestInvalidResultFailsOnlyThatCall(t *testing.T) {
+	s := newTestServer(t, func(r *serverReq) {
+		switch r.Method {
+		case "bdev_get_bdevs", "bdev_examine":
+			r.writeRaw(frame(r.ID, "result", []byte(`[tru,01,"\x"]`)))
+		default:
+			echoVersion(r)
+		}
+	})
+	c := dialTest(t, s)
+	ctx := context.Background()
+	_, err := c.BdevGetBdevs(ctx, BdevGetBdevsParams{})
+	require.ErrorIs(t, err, ErrBadResponse)
+	require.ErrorIs(t, c.BdevExamine(ctx, NameParams{Name: "x"}), ErrBadResponse)
+	_, err = c.SpdkGetVersion(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, s.accepted.Load())
+	require.EqualValues(t, 1, c.Conns())
+}

@@ -158,10 +158,10 @@ func (cn *conn) write(ctx context.Context, buf []byte) error {
 // readLoop decodes replies from r until it fails, then breaks the conn. It owns the read side.
 func (cn *conn) readLoop(r io.Reader) {
 	defer close(cn.readDone)
-	dec := json.NewDecoder(r)
+	rr := newReplyReader(r)
 	for {
-		var resp response
-		if err := dec.Decode(&resp); err != nil {
+		resp, err := rr.next()
+		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				cn.fail(fmt.Errorf("%w: connection closed by SPDK", ErrConnection))
 			} else {
