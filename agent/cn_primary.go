@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vda-io/vda/nvmeof"
@@ -90,17 +91,47 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 	return true
 }
 
-// buildPrimary is the second stage: raid0, lvstore, lvol, then (once the
-// array is initialized) the exporter subsystems.
-func (t *cnTask) buildPrimary(ctx context.Context) {
-	keep := t.keepRaid
-	if !keep {
+// assembleRaid is the second stage: the raid0 over the VDs unless the
+// listed one stays, and, when the lvstore is not listed on a raid that
+// stays, the request to examine the raid. It returns whether buildPrimary
+// may follow; t.examining says whether its lvstore is looked for in what
+// examine found (cnNode.listExamined), which waits for every examine.
+func (t *cnTask) assembleRaid(ctx context.Context) bool {
+	if !t.keepRaid {
 		if err := t.createRaid(ctx); err != nil {
 			t.fail(err)
+			return false
+		}
+	}
+	if t.keepRaid && t.lvs != nil {
+		return true
+	}
+	t.lvs, t.lvol = nil, nil
+	if err := t.requestExamine(ctx); err != nil {
+		t.fail(err)
+		return false
+	}
+	t.examining = true
+	return true
+}
+
+// buildPrimary is the third stage: lvstore and lvol, then (once the array
+// is initialized) the exporter subsystems. examined is what SPDK held once
+// every examine the second stage started had finished (nil when no
+// primary examined; examineErr when it could not be read).
+func (t *cnTask) buildPrimary(ctx context.Context, examined *cnSnapshot, examineErr error) {
+	if t.examining {
+		if examineErr != nil {
+			t.fail(examineErr)
+			return
+		}
+		t.examined = examined
+		if !t.keepRaid && examined.bdevs[nvmeof.RaidName(t.c.daID)] == nil {
+			t.fail(cnRaidWithoutBdev(t.c.daID))
 			return
 		}
 	}
-	if err := t.ensureLvstore(ctx, !keep); err != nil {
+	if err := t.ensureLvstore(ctx); err != nil {
 		t.fail(err)
 		return
 	}
@@ -246,8 +277,9 @@ func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID
 func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.detachCtrl(ctx, name) }
 
 // createRaid creates the raid0 over the VDs in their fixed order, with the
-// array's strip size and the epoch's UUID, and checks that its bdev exists
-// (SPDK accepts a raid with a missing member and leaves it configuring).
+// array's strip size and the epoch's UUID. SPDK accepts a raid with a
+// missing member and leaves it configuring, without a bdev: buildPrimary
+// (or verifyRaid) checks the bdev.
 func (t *cnTask) createRaid(ctx context.Context) error {
 	name := nvmeof.RaidName(t.c.daID)
 	uuid := nvmeof.RaidUUID(t.c.daID, t.c.epoch)
@@ -257,39 +289,96 @@ func (t *cnTask) createRaid(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: creating raid %s: %w", name, err)
 	}
-	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
-		if errors.Is(err, spdk.ErrNotFound) {
-			err = fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, name)
-		}
-		return fmt.Errorf("agent: checking raid %s: %w", name, err)
-	}
 	t.raid = &spdk.RaidBdev{Name: name, UUID: uuid, StripSizeKB: t.c.stripKB, State: spdk.RaidOnline, RaidLevel: "raid0"}
 	t.n.log.Debug("raid assembled", "da", t.c.daID, "raid", name, "epoch", t.c.epoch)
 	return nil
 }
 
-// ensureLvstore finds the DA lvstore on the raid, examining the raid when
-// the listing does not show it. Only a never initialized array gets a new
-// one, and only once examine has finished without finding any.
-func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
+// verifyRaid checks that the raid createRaid made has its bdev.
+func (t *cnTask) verifyRaid(ctx context.Context) error {
+	name := nvmeof.RaidName(t.c.daID)
+	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
+		if errors.Is(err, spdk.ErrNotFound) {
+			err = cnRaidWithoutBdev(t.c.daID)
+		}
+		return fmt.Errorf("agent: checking raid %s: %w", name, err)
+	}
+	return nil
+}
+
+func cnRaidWithoutBdev(daID string) error {
+	return fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, nvmeof.RaidName(daID))
+}
+
+// listExamined waits until no examine runs on the node and lists its bdevs
+// and lvstores: what the examines of every raid the second stage created
+// or asked to examine found. bdev_wait_for_examine covers the lvol module's
+// asynchronous examine: SPDK counts a module's examine of a bdev from when
+// the bdev registers (spdk_bdev_register, inside bdev_raid_create before it
+// answers) until the module calls spdk_bdev_module_examine_done, which the
+// lvol module does only once the lvstore is loaded and every lvol's bdev is
+// registered (or no lvstore was found; v24.01 lib/bdev/bdev.c,
+// module/bdev/lvol/vbdev_lvol.c).
+func (n *cnNode) listExamined(ctx context.Context) (*cnSnapshot, error) {
+	if err := n.c.BdevWaitForExamine(ctx); err != nil {
+		return nil, fmt.Errorf("agent: waiting for the examine of the raids: %w", err)
+	}
+	var (
+		bdevs   []spdk.Bdev
+		lvss    []spdk.Lvstore
+		bdevErr error
+		lvsErr  error
+		wg      sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		bdevs, bdevErr = n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{})
+	}()
+	go func() {
+		defer wg.Done()
+		lvss, lvsErr = n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{})
+	}()
+	wg.Wait()
+	if err := errors.Join(bdevErr, lvsErr); err != nil {
+		return nil, fmt.Errorf("agent: listing what examine found: %w", err)
+	}
+	s := &cnSnapshot{bdevs: map[string]*spdk.Bdev{}, lvstores: map[string]*spdk.Lvstore{},
+		lvols: map[string]map[string]*spdk.Bdev{}}
+	s.indexBdevs(bdevs)
+	s.indexLvstores(lvss)
+	return s, nil
+}
+
+// ensureLvstore finds the DA lvstore on the raid: listed before, or found
+// by examine (t.examined). Only a never initialized array gets a new one,
+// and only once examine has finished without finding any.
+func (t *cnTask) ensureLvstore(ctx context.Context) error {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	raid := nvmeof.RaidName(t.c.daID)
-	if t.lvs != nil && !raidFresh {
+	if !t.examining {
 		if t.lvs.BaseBdev != raid {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, t.lvs.BaseBdev, raid)
 		}
 		return nil
 	}
-	t.lvs, t.lvol = nil, nil
-	lvs, lvol, err := t.examine(ctx)
-	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
+	lvs := t.examined.lvstores[name]
+	var lvol *spdk.Bdev
+	if lvs != nil {
+		lvol = t.examined.lvols[name][nvmeof.DALvolName(t.c.daID)]
+	}
+	var err error
+	if lvs == nil && t.c.initDone && t.keepRaid {
 		// An examine that ran earlier may have failed to load it (SPDK
 		// examines a bdev name once): assemble the raid again, which
 		// examines it anew, before declaring the lvstore missing.
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
+		t.examined = nil // examine() finds what it finds itself
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
-				lvs, lvol, err = t.examine(ctx)
+				if err = t.verifyRaid(ctx); err == nil {
+					lvs, lvol, err = t.examine(ctx)
+				}
 			}
 		}
 	}
@@ -301,6 +390,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, lvs.BaseBdev, raid)
 		}
 		t.lvs, t.lvol = lvs, lvol
+		t.lvolsListed = t.examined != nil
 		return nil
 	}
 	if t.c.initDone {
@@ -317,6 +407,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		return fmt.Errorf("agent: creating lvstore %s: %w", name, err)
 	}
 	t.lvs = &spdk.Lvstore{UUID: uuid, Name: name, BaseBdev: raid, ClusterSize: uint64(t.c.cluster)}
+	t.lvolsListed = true // none yet
 	t.n.log.Info("disk array lvstore created", "da", t.c.daID, "lvstore", name, "uuid", uuid)
 	return nil
 }
@@ -339,12 +430,8 @@ var cnLvolPolls = []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 
 // deterministic, no polling.
 func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
-	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
-	// ErrExists: SPDK examined this name before and re-examines it by itself
-	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
-	// raid was examined when it registered.
-	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
-		return nil, nil, fmt.Errorf("agent: examining %s: %w", raid, err)
+	if err := t.requestExamine(ctx); err != nil {
+		return nil, nil, err
 	}
 	if t.c.initDone {
 		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
@@ -365,6 +452,19 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
 	}
 	return &l[0], nil, nil
+}
+
+// requestExamine asks SPDK to examine the raid.
+func (t *cnTask) requestExamine(ctx context.Context) error {
+	raid := nvmeof.RaidName(t.c.daID)
+	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
+	// ErrExists: SPDK examined this name before and re-examines it by itself
+	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
+	// raid was examined when it registered.
+	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
+		return fmt.Errorf("agent: examining %s: %w", raid, err)
+	}
+	return nil
 }
 
 // awaitLvol looks for the DA lvol (cnLvolPolls) and returns it with its
@@ -414,7 +514,9 @@ func cnPause(ctx context.Context, d time.Duration) error {
 // (growing a smaller one, cn_lvol.go), with the array's QoS limits.
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
-	if t.lvol == nil {
+	// Not listed: look again, unless the listing was taken with every lvol
+	// of the lvstore registered (after examine) or the lvstore is new.
+	if t.lvol == nil && !t.lvolsListed {
 		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
 		switch {
 		case err == nil && len(bs) == 1:

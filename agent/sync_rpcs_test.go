@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
 )
 
 // rpcCounts returns the requests fake got since its last ResetCounts, by
@@ -89,4 +92,52 @@ func TestCNRepairsANADriftOnEveryExporter(t *testing.T) {
 	cn.fake.ResetCounts()
 	bn.requireOK(t, cn.syncCN(bn.state()))
 	require.Empty(t, cn.mutations(), "repaired: the next sync only reads")
+}
+
+// A controller node built from empty (a restart) with many initialized
+// arrays waits for examine once and reads what it found with one listing
+// of bdevs and one of lvstores, however many arrays and however slow
+// examine is: no lookups per array while examine brings the lvols back.
+func TestCNBuildWaitsForExaminesOnce(t *testing.T) {
+	build := func(das int) map[string]int {
+		bn := newCNBench(t, das)
+		cn := newCNEnv(t, spdktest.WithExamineDelay(50*time.Millisecond))
+		bn.requireOK(t, cn.syncCN(bn.state()))
+		out := map[string]int{}
+		for _, m := range cn.fake.CalledMethods() {
+			out[m] = cn.fake.RPCCount(m)
+		}
+		return out
+	}
+	small, large := build(3), build(9)
+	for _, m := range []string{"bdev_wait_for_examine", "bdev_get_bdevs", "bdev_lvol_get_lvstores", "bdev_lvol_get_lvols",
+		"bdev_lvol_create_lvstore", "bdev_lvol_create"} {
+		require.Equal(t, small[m], large[m], m)
+	}
+	require.Equal(t, 1, large["bdev_wait_for_examine"])
+	require.Equal(t, 2, large["bdev_get_bdevs"], "the sync's listing and the one after examine")
+	require.Equal(t, 9, large["bdev_raid_create"])
+	require.Zero(t, large["bdev_lvol_create_lvstore"])
+}
+
+// Arrays never marked initialized whose lvstores exist (their CN made
+// them, then died before the store recorded it) find them, however slow
+// examine is: no lvstore is created while examine may still find one.
+func TestCNUninitializedArraysWaitForSlowExamine(t *testing.T) {
+	bn := newCNBench(t, 6)
+	for _, c := range bn.cntlrs {
+		c.Da.Initialized = false
+	}
+	cn := newCNEnv(t, spdktest.WithExamineDelay(300*time.Millisecond))
+	out := cn.syncCN(bn.state())
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create"))
+	for _, o := range out {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			require.True(t, o.GetOk() && o.GetDaInitialized(), "%s: %s", o.GetId(), o.GetError())
+		}
+	}
+	lvss, err := cn.c.BdevLvolGetLvstores(context.Background(), spdk.LvstoreSelector{})
+	require.NoError(t, err)
+	require.Len(t, lvss, 6)
 }
