@@ -50,10 +50,9 @@ func newCNNode(c *spdk.Client, listener nvmeof.TransportID, log hclog.Logger) *c
 // (subsystems, then raids and their VD controllers, then other
 // controllers); then work on every controller's disk array, up to
 // cnParallel at once, each creating what is missing in dependency order,
-// primaries in three stages (every primary's attaches before any one's
-// raid, every raid before one wait for examine and what it found; one
-// array's steps keep their order), secondaries in the last. A failure
-// stays with its array.
+// primaries in two stages (every primary's attaches before any one's raid
+// and examine; one array's steps keep their order), secondaries in the
+// second. A failure stays with its array.
 func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.ObjectStatus {
 	cntlrs := planCN(st)
 	snap, err := listCN(ctx, n.c)
@@ -71,45 +70,24 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 	}
 	n.removeOrphans(ctx, snap, claims)
 	transportErr := n.ensureTransport(ctx, snap, cntlrs)
-	// Primaries in three stages, every one's first before any one's next.
-	// First the attaches: SPDK answers an attach only once no examine is
-	// running on the node (bdev_nvme_attach_controller waits for them all),
-	// so attaches mixed with the examines of other arrays' lvstores waited
-	// seconds each (500 arrays on real SPDK: 2.9 s on average). Then the
-	// raids: each new raid starts an examine (SPDK examines a bdev as it
-	// registers), and once all are created no primary starts another, so
-	// one bdev_wait_for_examine and one listing tell every array what
-	// examine found (cnNode.listExamined), where each array used to look
-	// for its own lvol until it appeared (half of the RPCs of 500 arrays
-	// on real SPDK, issue 18). Then lvstores, lvols and exporters.
-	// Secondaries wait for no primary: they run in the last stage, beside
-	// the primaries' builds, after the examines (their attaches would wait
-	// for them).
+	// Primaries in two stages, every one's first before any one's second:
+	// the attaches, then what examines. SPDK answers an attach only once no
+	// examine is running on the node (bdev_nvme_attach_controller waits
+	// for them all), so attaches mixed with the examines of other arrays'
+	// lvstores waited seconds each (500 arrays on real SPDK: 2.9 s on
+	// average). Secondaries wait for no primary: they run in the second
+	// stage, beside the primaries' builds.
 	build := make([]bool, len(tasks))
 	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
 		t := tasks[i]
 		t.transportErr = transportErr
 		build[i] = !t.c.primary || t.prepare(ctx) && t.attachPrimary(ctx)
 	})
-	examining := false
-	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
-		if t := tasks[i]; build[i] && t.c.primary {
-			build[i] = t.assembleRaid(ctx)
-		}
-	})
-	for i, t := range tasks {
-		examining = examining || build[i] && t.examining
-	}
-	var examined *cnSnapshot
-	var examineErr error
-	if examining {
-		examined, examineErr = n.listExamined(ctx)
-	}
 	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
 		switch t := tasks[i]; {
 		case !build[i]:
 		case t.c.primary:
-			t.buildPrimary(ctx, examined, examineErr)
+			t.buildPrimary(ctx)
 		case t.prepare(ctx):
 			t.runSecondary(ctx)
 		}
@@ -206,13 +184,6 @@ type cnTask struct {
 
 	transportErr error
 	keepRaid     bool // the listed raid is the wanted one (attachPrimary)
-	// examining: the primary's lvstore is looked for in what examine found
-	// (assembleRaid), not in the sync's first listing.
-	examining bool
-	examined  *cnSnapshot // that listing (buildPrimary)
-	// lvolsListed: t.lvol, nil or not, is what SPDK holds (the lvstore was
-	// listed with every lvol registered, or is new).
-	lvolsListed bool
 
 	vols   map[string]*cnVolume // the DA's snapshot and clone lvols by name (cn_snap.go); nil until loaded
 	volErr error                // they could not be listed

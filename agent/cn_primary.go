@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/vda-io/vda/nvmeof"
@@ -91,47 +90,17 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 	return true
 }
 
-// assembleRaid is the second stage: the raid0 over the VDs unless the
-// listed one stays, and, when the lvstore is not listed on a raid that
-// stays, the request to examine the raid. It returns whether buildPrimary
-// may follow; t.examining says whether its lvstore is looked for in what
-// examine found (cnNode.listExamined), which waits for every examine.
-func (t *cnTask) assembleRaid(ctx context.Context) bool {
-	if !t.keepRaid {
+// buildPrimary is the second stage: raid0, lvstore, lvol, then (once the
+// array is initialized) the exporter subsystems.
+func (t *cnTask) buildPrimary(ctx context.Context) {
+	keep := t.keepRaid
+	if !keep {
 		if err := t.createRaid(ctx); err != nil {
 			t.fail(err)
-			return false
-		}
-	}
-	if t.keepRaid && t.lvs != nil {
-		return true
-	}
-	t.lvs, t.lvol = nil, nil
-	if err := t.requestExamine(ctx); err != nil {
-		t.fail(err)
-		return false
-	}
-	t.examining = true
-	return true
-}
-
-// buildPrimary is the third stage: lvstore and lvol, then (once the array
-// is initialized) the exporter subsystems. examined is what SPDK held once
-// every examine the second stage started had finished (nil when no
-// primary examined; examineErr when it could not be read).
-func (t *cnTask) buildPrimary(ctx context.Context, examined *cnSnapshot, examineErr error) {
-	if t.examining {
-		if examineErr != nil {
-			t.fail(examineErr)
-			return
-		}
-		t.examined = examined
-		if !t.keepRaid && examined.bdevs[nvmeof.RaidName(t.c.daID)] == nil {
-			t.fail(cnRaidWithoutBdev(t.c.daID))
 			return
 		}
 	}
-	if err := t.ensureLvstore(ctx); err != nil {
+	if err := t.ensureLvstore(ctx, !keep); err != nil {
 		t.fail(err)
 		return
 	}
@@ -277,9 +246,8 @@ func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID
 func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.detachCtrl(ctx, name) }
 
 // createRaid creates the raid0 over the VDs in their fixed order, with the
-// array's strip size and the epoch's UUID. SPDK accepts a raid with a
-// missing member and leaves it configuring, without a bdev: buildPrimary
-// (or verifyRaid) checks the bdev.
+// array's strip size and the epoch's UUID, and checks that its bdev exists
+// (SPDK accepts a raid with a missing member and leaves it configuring).
 func (t *cnTask) createRaid(ctx context.Context) error {
 	name := nvmeof.RaidName(t.c.daID)
 	uuid := nvmeof.RaidUUID(t.c.daID, t.c.epoch)
@@ -289,96 +257,39 @@ func (t *cnTask) createRaid(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: creating raid %s: %w", name, err)
 	}
+	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
+		if errors.Is(err, spdk.ErrNotFound) {
+			err = fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, name)
+		}
+		return fmt.Errorf("agent: checking raid %s: %w", name, err)
+	}
 	t.raid = &spdk.RaidBdev{Name: name, UUID: uuid, StripSizeKB: t.c.stripKB, State: spdk.RaidOnline, RaidLevel: "raid0"}
 	t.n.log.Debug("raid assembled", "da", t.c.daID, "raid", name, "epoch", t.c.epoch)
 	return nil
 }
 
-// verifyRaid checks that the raid createRaid made has its bdev.
-func (t *cnTask) verifyRaid(ctx context.Context) error {
-	name := nvmeof.RaidName(t.c.daID)
-	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
-		if errors.Is(err, spdk.ErrNotFound) {
-			err = cnRaidWithoutBdev(t.c.daID)
-		}
-		return fmt.Errorf("agent: checking raid %s: %w", name, err)
-	}
-	return nil
-}
-
-func cnRaidWithoutBdev(daID string) error {
-	return fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, nvmeof.RaidName(daID))
-}
-
-// listExamined waits until no examine runs on the node and lists its bdevs
-// and lvstores: what the examines of every raid the second stage created
-// or asked to examine found. bdev_wait_for_examine covers the lvol module's
-// asynchronous examine: SPDK counts a module's examine of a bdev from when
-// the bdev registers (spdk_bdev_register, inside bdev_raid_create before it
-// answers) until the module calls spdk_bdev_module_examine_done, which the
-// lvol module does only once the lvstore is loaded and every lvol's bdev is
-// registered (or no lvstore was found; v24.01 lib/bdev/bdev.c,
-// module/bdev/lvol/vbdev_lvol.c).
-func (n *cnNode) listExamined(ctx context.Context) (*cnSnapshot, error) {
-	if err := n.c.BdevWaitForExamine(ctx); err != nil {
-		return nil, fmt.Errorf("agent: waiting for the examine of the raids: %w", err)
-	}
-	var (
-		bdevs   []spdk.Bdev
-		lvss    []spdk.Lvstore
-		bdevErr error
-		lvsErr  error
-		wg      sync.WaitGroup
-	)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		bdevs, bdevErr = n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{})
-	}()
-	go func() {
-		defer wg.Done()
-		lvss, lvsErr = n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{})
-	}()
-	wg.Wait()
-	if err := errors.Join(bdevErr, lvsErr); err != nil {
-		return nil, fmt.Errorf("agent: listing what examine found: %w", err)
-	}
-	s := &cnSnapshot{bdevs: map[string]*spdk.Bdev{}, lvstores: map[string]*spdk.Lvstore{},
-		lvols: map[string]map[string]*spdk.Bdev{}}
-	s.indexBdevs(bdevs)
-	s.indexLvstores(lvss)
-	return s, nil
-}
-
-// ensureLvstore finds the DA lvstore on the raid: listed before, or found
-// by examine (t.examined). Only a never initialized array gets a new one,
-// and only once examine has finished without finding any.
-func (t *cnTask) ensureLvstore(ctx context.Context) error {
+// ensureLvstore finds the DA lvstore on the raid, examining the raid when
+// the listing does not show it. Only a never initialized array gets a new
+// one, and only once examine has finished without finding any.
+func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	raid := nvmeof.RaidName(t.c.daID)
-	if !t.examining {
+	if t.lvs != nil && !raidFresh {
 		if t.lvs.BaseBdev != raid {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, t.lvs.BaseBdev, raid)
 		}
 		return nil
 	}
-	lvs := t.examined.lvstores[name]
-	var lvol *spdk.Bdev
-	if lvs != nil {
-		lvol = t.examined.lvols[name][nvmeof.DALvolName(t.c.daID)]
-	}
-	var err error
-	if lvs == nil && t.c.initDone && t.keepRaid {
+	t.lvs, t.lvol = nil, nil
+	lvs, lvol, err := t.examine(ctx)
+	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
 		// An examine that ran earlier may have failed to load it (SPDK
 		// examines a bdev name once): assemble the raid again, which
 		// examines it anew, before declaring the lvstore missing.
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
-		t.examined = nil // examine() finds what it finds itself
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
-				if err = t.verifyRaid(ctx); err == nil {
-					lvs, lvol, err = t.examine(ctx)
-				}
+				lvs, lvol, err = t.examine(ctx)
 			}
 		}
 	}
@@ -390,7 +301,6 @@ func (t *cnTask) ensureLvstore(ctx context.Context) error {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, lvs.BaseBdev, raid)
 		}
 		t.lvs, t.lvol = lvs, lvol
-		t.lvolsListed = t.examined != nil
 		return nil
 	}
 	if t.c.initDone {
@@ -407,31 +317,37 @@ func (t *cnTask) ensureLvstore(ctx context.Context) error {
 		return fmt.Errorf("agent: creating lvstore %s: %w", name, err)
 	}
 	t.lvs = &spdk.Lvstore{UUID: uuid, Name: name, BaseBdev: raid, ClusterSize: uint64(t.c.cluster)}
-	t.lvolsListed = true // none yet
 	t.n.log.Info("disk array lvstore created", "da", t.c.daID, "lvstore", name, "uuid", uuid)
 	return nil
 }
 
-// cnLvolPolls are the pauses between the looks for an initialized array's
-// lvol while examine brings it back (SPDK took about two 20 ms polls), about
-// 250 ms in all before the definitive bdev_wait_for_examine.
-var cnLvolPolls = []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
-	16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond, 128 * time.Millisecond}
+// cnLvolWait is how long an initialized array's lvol is waited for while
+// examine brings it back, in one bdev_get_bdevs that SPDK answers as the
+// bdev registers (v24.01 polls for it every 100 ms, spdk_bdev_open_async),
+// before the definitive bdev_wait_for_examine. It replaced looks every 2
+// to 128 ms, about 250 ms in all: on a loaded node with hundreds of arrays
+// examine took longer, and those looks were half of the RPCs of a
+// 500-array build on real SPDK (issue 18).
+var cnLvolWait = 2 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
 // and, when that is how it was found, the DA lvol.
 //
-// An initialized array's lvstore must be there: its lvol is looked up as
-// examine loads it. bdev_wait_for_examine returns only once no examine is
+// An initialized array's lvstore must be there: its lvol is waited for as
+// examine loads it (awaitLvol). bdev_wait_for_examine returns only once no examine is
 // running anywhere on the node, which a promotion of many arrays keeps from
 // happening for as long as it starts new ones. When the lvol does not
 // show up, and for an array never initialized (whose lvstore is created only
 // once examine has surely found none), the lookup follows the wait:
-// deterministic, no polling.
+// deterministic.
 func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
-	if err := t.requestExamine(ctx); err != nil {
-		return nil, nil, err
+	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
+	// ErrExists: SPDK examined this name before and re-examines it by itself
+	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
+	// raid was examined when it registered.
+	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
+		return nil, nil, fmt.Errorf("agent: examining %s: %w", raid, err)
 	}
 	if t.c.initDone {
 		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
@@ -454,69 +370,33 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	return &l[0], nil, nil
 }
 
-// requestExamine asks SPDK to examine the raid.
-func (t *cnTask) requestExamine(ctx context.Context) error {
-	raid := nvmeof.RaidName(t.c.daID)
-	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
-	// ErrExists: SPDK examined this name before and re-examines it by itself
-	// whenever it reappears. ErrInvalidArgument: auto examine is on, so the
-	// raid was examined when it registered.
-	if err != nil && !errors.Is(err, spdk.ErrExists) && !errors.Is(err, spdk.ErrInvalidArgument) {
-		return fmt.Errorf("agent: examining %s: %w", raid, err)
-	}
-	return nil
-}
-
-// awaitLvol looks for the DA lvol (cnLvolPolls) and returns it with its
+// awaitLvol waits up to cnLvolWait for the DA lvol and returns it with its
 // lvstore as the lvol describes it; nil when it did not show up. An lvol
 // bdev exists only once its lvstore is loaded.
 func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
-	for _, d := range cnLvolPolls {
-		if err := cnPause(ctx, d); err != nil {
-			return nil, nil, fmt.Errorf("agent: waiting for lvol %s: %w", alias, err)
-		}
-		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
-		switch {
-		case errors.Is(err, spdk.ErrNotFound):
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
-		case len(bs) != 1:
-			return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
-		}
-		l := bs[0].DriverSpecific.Lvol
-		if bs[0].ProductName != spdk.ProductLvol || l == nil {
-			return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
-		}
-		return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
+	bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias, TimeoutMS: uint64(cnLvolWait.Milliseconds())})
+	switch {
+	case errors.Is(err, spdk.ErrTimeout), errors.Is(err, spdk.ErrNotFound):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+	case len(bs) != 1:
+		return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
 	}
-	return nil, nil, nil
-}
-
-// cnPause waits d (nothing for 0) or until ctx ends.
-func cnPause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	l := bs[0].DriverSpecific.Lvol
+	if bs[0].ProductName != spdk.ProductLvol || l == nil {
+		return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size
 // (growing a smaller one, cn_lvol.go), with the array's QoS limits.
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
-	// Not listed: look again, unless the listing was taken with every lvol
-	// of the lvstore registered (after examine) or the lvstore is new.
-	if t.lvol == nil && !t.lvolsListed {
+	if t.lvol == nil {
 		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
 		switch {
 		case err == nil && len(bs) == 1:

@@ -111,14 +111,8 @@ func (x *cnExp) volumeLvol() string {
 // listedVolumes returns the snapshot and clone lvols of the DA lvstore in
 // the sync's listing, by lvol name.
 func (t *cnTask) listedVolumes() map[string]*cnVolume {
-	return cnVolumesOf(t.snap.lvols[nvmeof.DALvstoreName(t.c.daID)])
-}
-
-// cnVolumesOf returns the snapshot and clone lvols among an lvstore's
-// listed lvol bdevs (by lvol name), by lvol name.
-func cnVolumesOf(lvols map[string]*spdk.Bdev) map[string]*cnVolume {
 	out := map[string]*cnVolume{}
-	for name, b := range lvols {
+	for name, b := range t.snap.lvols[nvmeof.DALvstoreName(t.c.daID)] {
 		n, ok := nvmeof.ParseName(name)
 		if !ok || (n.Kind != nvmeof.KindSnapLvol && n.Kind != nvmeof.KindCloneLvol) {
 			continue
@@ -133,19 +127,13 @@ func cnVolumesOf(lvols map[string]*spdk.Bdev) map[string]*cnVolume {
 }
 
 // loadVolumes finds the DA lvstore's snapshot and clone lvols: from the
-// sync's listing when the lvstore was loaded then, from the listing taken
-// once every examine had finished when examine found it
-// (cnNode.listExamined), or else (examine just loaded it) from the lvol
-// library, which knows every lvol of a loaded lvstore even before its bdev
-// registers.
+// sync's listing when the lvstore was loaded then, or else (examine just
+// loaded it) from the lvol library, which knows every lvol of a loaded
+// lvstore even before its bdev registers.
 func (t *cnTask) loadVolumes(ctx context.Context) error {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	if t.lvs == t.snap.lvstores[name] && t.lvs != nil {
 		t.vols = t.listedVolumes()
-		return nil
-	}
-	if t.examined != nil && t.lvs == t.examined.lvstores[name] && t.lvs != nil {
-		t.vols = cnVolumesOf(t.examined.lvols[name])
 		return nil
 	}
 	ls, err := t.n.c.BdevLvolGetLvols(ctx, spdk.BdevLvolGetLvolsParams{LvsName: name})

@@ -74,11 +74,25 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 		ctrlrs: map[string]*spdk.NvmeController{}, subsystems: map[nvmeof.NQN]*spdk.Subsystem{}, transports: map[string]bool{},
 		exportersOf: map[string][]nvmeof.NQN{}, lvols: map[string]map[string]*spdk.Bdev{},
 	}
-	s.indexBdevs(bdevs)
+	for i := range bdevs {
+		b := &bdevs[i]
+		s.bdevs[b.Name] = b
+		for _, a := range b.Aliases {
+			s.bdevs[a] = b
+			if lvs, lvol, ok := strings.Cut(a, "/"); ok && b.ProductName == spdk.ProductLvol {
+				if s.lvols[lvs] == nil {
+					s.lvols[lvs] = map[string]*spdk.Bdev{}
+				}
+				s.lvols[lvs][lvol] = b
+			}
+		}
+	}
 	for i := range raids {
 		s.raids[raids[i].Name] = &raids[i]
 	}
-	s.indexLvstores(lvss)
+	for i := range lvss {
+		s.lvstores[lvss[i].Name] = &lvss[i]
+	}
 	for i := range ctrls {
 		s.ctrlrs[ctrls[i].Name] = &ctrls[i]
 	}
@@ -151,28 +165,4 @@ func cnCtrlrState(c *spdk.NvmeController) string {
 		return ""
 	}
 	return c.Ctrlrs[0].State
-}
-
-// indexBdevs enters bdevs into s.bdevs (by name and alias) and s.lvols.
-func (s *cnSnapshot) indexBdevs(bdevs []spdk.Bdev) {
-	for i := range bdevs {
-		b := &bdevs[i]
-		s.bdevs[b.Name] = b
-		for _, a := range b.Aliases {
-			s.bdevs[a] = b
-			if lvs, lvol, ok := strings.Cut(a, "/"); ok && b.ProductName == spdk.ProductLvol {
-				if s.lvols[lvs] == nil {
-					s.lvols[lvs] = map[string]*spdk.Bdev{}
-				}
-				s.lvols[lvs][lvol] = b
-			}
-		}
-	}
-}
-
-// indexLvstores enters lvss into s.lvstores.
-func (s *cnSnapshot) indexLvstores(lvss []spdk.Lvstore) {
-	for i := range lvss {
-		s.lvstores[lvss[i].Name] = &lvss[i]
-	}
 }
