@@ -323,12 +323,13 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 
 // cnLvolWait is how long an initialized array's lvol is waited for while
 // examine brings it back, in one bdev_get_bdevs that SPDK answers as the
-// bdev registers (v24.01 polls for it every 100 ms, spdk_bdev_open_async),
+// bdev registers (v24.01 looks for it every 100 ms, spdk_bdev_open_async),
 // before the definitive bdev_wait_for_examine. It replaced looks every 2
-// to 128 ms, about 250 ms in all: on a loaded node with hundreds of arrays
-// examine took longer, and those looks were half of the RPCs of a
-// 500-array build on real SPDK (issue 18).
-var cnLvolWait = 2 * time.Second
+// to 128 ms, about 250 ms in all, which were half of the RPCs of a
+// 500-array build on real SPDK (issue 18); there, on a loaded machine,
+// examine took several seconds per array and 2 s was too short for every
+// one of them. Only an array whose lvstore is missing waits it out.
+var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
 // and, when that is how it was found, the DA lvol.
