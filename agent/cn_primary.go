@@ -335,9 +335,9 @@ var cnLvolWait = 10 * time.Second
 // and, when that is how it was found, the DA lvol.
 //
 // An initialized array's lvstore must be there: its lvol is waited for as
-// examine loads it (awaitLvol). bdev_wait_for_examine returns only once no examine is
-// running anywhere on the node, which a promotion of many arrays keeps from
-// happening for as long as it starts new ones. When the lvol does not
+// examine loads it (awaitLvol). bdev_wait_for_examine returns only once no
+// examine is running anywhere on the node, which a promotion of many
+// arrays keeps from happening for as long as it starts new ones. When the lvol does not
 // show up, and for an array never initialized (whose lvstore is created only
 // once examine has surely found none), the lookup follows the wait:
 // deterministic.
