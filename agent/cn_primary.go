@@ -321,22 +321,26 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 	return nil
 }
 
-// cnLvolPolls are the pauses between the looks for an initialized array's
-// lvol while examine brings it back (SPDK took about two 20 ms polls), about
-// 250 ms in all before the definitive bdev_wait_for_examine.
-var cnLvolPolls = []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
-	16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond, 128 * time.Millisecond}
+// cnLvolWait is how long an initialized array's lvol is waited for while
+// examine brings it back, in one bdev_get_bdevs that SPDK answers as the
+// bdev registers (v24.01 looks for it every 100 ms, spdk_bdev_open_async),
+// before the definitive bdev_wait_for_examine. It replaced looks every 2
+// to 128 ms, about 250 ms in all, which were half of the RPCs of a
+// 500-array build on real SPDK (issue 18); there, on a loaded machine,
+// examine took several seconds per array and 2 s was too short for every
+// one of them. Only an array whose lvstore is missing waits it out.
+var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
 // and, when that is how it was found, the DA lvol.
 //
-// An initialized array's lvstore must be there: its lvol is looked up as
-// examine loads it. bdev_wait_for_examine returns only once no examine is
-// running anywhere on the node, which a promotion of many arrays keeps from
-// happening for as long as it starts new ones. When the lvol does not
+// An initialized array's lvstore must be there: its lvol is waited for as
+// examine loads it (awaitLvol). bdev_wait_for_examine returns only once no
+// examine is running anywhere on the node, which a promotion of many
+// arrays keeps from happening for as long as it starts new ones. When the lvol does not
 // show up, and for an array never initialized (whose lvstore is created only
 // once examine has surely found none), the lookup follows the wait:
-// deterministic, no polling.
+// deterministic.
 func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
 	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
@@ -367,47 +371,26 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	return &l[0], nil, nil
 }
 
-// awaitLvol looks for the DA lvol (cnLvolPolls) and returns it with its
+// awaitLvol waits up to cnLvolWait for the DA lvol and returns it with its
 // lvstore as the lvol describes it; nil when it did not show up. An lvol
 // bdev exists only once its lvstore is loaded.
 func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
-	for _, d := range cnLvolPolls {
-		if err := cnPause(ctx, d); err != nil {
-			return nil, nil, fmt.Errorf("agent: waiting for lvol %s: %w", alias, err)
-		}
-		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
-		switch {
-		case errors.Is(err, spdk.ErrNotFound):
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
-		case len(bs) != 1:
-			return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
-		}
-		l := bs[0].DriverSpecific.Lvol
-		if bs[0].ProductName != spdk.ProductLvol || l == nil {
-			return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
-		}
-		return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
+	bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias, TimeoutMS: uint64(cnLvolWait.Milliseconds())})
+	switch {
+	case errors.Is(err, spdk.ErrTimeout), errors.Is(err, spdk.ErrNotFound):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+	case len(bs) != 1:
+		return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
 	}
-	return nil, nil, nil
-}
-
-// cnPause waits d (nothing for 0) or until ctx ends.
-func cnPause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	l := bs[0].DriverSpecific.Lvol
+	if bs[0].ProductName != spdk.ProductLvol || l == nil {
+		return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size

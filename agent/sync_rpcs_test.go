@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/nvmeof"
 	"github.com/vda-io/vda/spdk"
+	"github.com/vda-io/vda/spdk/spdktest"
 )
 
 // rpcCounts returns the requests fake got since its last ResetCounts, by
@@ -89,4 +92,41 @@ func TestCNRepairsANADriftOnEveryExporter(t *testing.T) {
 	cn.fake.ResetCounts()
 	bn.requireOK(t, cn.syncCN(bn.state()))
 	require.Empty(t, cn.mutations(), "repaired: the next sync only reads")
+}
+
+// A controller node built from empty (a restart) with initialized arrays
+// whose examine is slow asks for each array's lvol once, in a
+// bdev_get_bdevs that waits for it to register, and never waits for every
+// examine on the node.
+func TestCNBuildWaitsForEachLvolOnce(t *testing.T) {
+	const das = 6
+	bn := newCNBench(t, das)
+	cn := newCNEnv(t, spdktest.WithExamineDelay(100*time.Millisecond))
+	bn.requireOK(t, cn.syncCN(bn.state()))
+	require.Zero(t, cn.fake.RPCCount("bdev_wait_for_examine"))
+	// The sync's listing, then per array: its raid's bdev and its lvol.
+	require.Equal(t, 1+2*das, cn.fake.RPCCount("bdev_get_bdevs"))
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+}
+
+// Arrays never marked initialized whose lvstores exist (their CN made
+// them, then died before the store recorded it) find them, however slow
+// examine is: no lvstore is created while examine may still find one.
+func TestCNUninitializedArraysWaitForSlowExamine(t *testing.T) {
+	bn := newCNBench(t, 6)
+	for _, c := range bn.cntlrs {
+		c.Da.Initialized = false
+	}
+	cn := newCNEnv(t, spdktest.WithExamineDelay(300*time.Millisecond))
+	out := cn.syncCN(bn.state())
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create"))
+	for _, o := range out {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			require.True(t, o.GetOk() && o.GetDaInitialized(), "%s: %s", o.GetId(), o.GetError())
+		}
+	}
+	lvss, err := cn.c.BdevLvolGetLvstores(context.Background(), spdk.LvstoreSelector{})
+	require.NoError(t, err)
+	require.Len(t, lvss, 6)
 }

@@ -32,14 +32,30 @@ type phase struct {
 	rpcs   int
 }
 
-func timedSync(b *testing.B, n *Node, sync func(context.Context) error) phase {
+// timedSync times sync of n, tried up to tries times: a sync that leaves
+// objects failing is followed by another, as the monitor would follow it
+// (on this shared machine one of 1,000 NVMe/TCP connects now and then
+// misses SPDK's fixed 2 s icresp timeout). The phase holds the time and
+// RPCs of every try.
+func timedSync(b *testing.B, n *Node, tries int, sync func(context.Context) error) phase {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	n.Meter.Reset()
 	start := time.Now()
-	if err := sync(ctx); err != nil {
-		b.Fatalf("%s sync: %v%s", n.Role, err, n.env.Tails())
+	for try := 1; ; try++ {
+		err := sync(ctx)
+		if err == nil {
+			break
+		}
+		if try >= tries || ctx.Err() != nil {
+			b.Fatalf("%s sync: %v%s", n.Role, err, n.env.Tails())
+		}
+		msg := err.Error()
+		if len(msg) > 400 {
+			msg = msg[:400] + "..."
+		}
+		b.Logf("%s sync %d of at most %d left objects failing, syncing again: %s", n.Role, try, tries, msg)
 	}
 	p := phase{d: time.Since(start), counts: n.Meter.Counts(), stats: n.Meter.Stats()}
 	p.rpcs = n.Meter.Total()
@@ -49,12 +65,15 @@ func timedSync(b *testing.B, n *Node, sync func(context.Context) error) phase {
 	return p
 }
 
+// buildTries bounds the syncs of a build from empty (timedSync).
+const buildTries = 3
+
 // buildAndResync syncs n from empty, then again unchanged, and checks that
 // the second sync only read.
 func buildAndResync(b *testing.B, what string, n *Node, sync func(context.Context) error) (build, resync phase) {
 	b.Helper()
-	build = timedSync(b, n, sync)
-	resync = timedSync(b, n, sync)
+	build = timedSync(b, n, buildTries, sync)
+	resync = timedSync(b, n, 1, sync)
 	b.Logf("%s: build %v (%d RPCs): %s", what, build.d, build.rpcs, FormatStats(build.stats))
 	b.Logf("%s: no-op resync %v (%d RPCs: %s)", what, resync.d, resync.rpcs, FormatCounts(resync.counts))
 	if err := CheckReadOnly(resync.counts); err != nil {
@@ -130,7 +149,7 @@ func BenchmarkNodeSync(b *testing.B) {
 			}
 		} else {
 			dn = e.StartNode(NodeConfig{Role: agent.RoleDN, MemMB: dnMem, MaxInFlight: dnInFlight})
-			timedSync(b, dn, syncDN(dn))
+			timedSync(b, dn, buildTries, syncDN(dn))
 		}
 		if only == "dn" {
 			dn.Stop()
@@ -139,7 +158,7 @@ func BenchmarkNodeSync(b *testing.B) {
 
 		// The arrays' lvstores, made once on the disk node's VDs.
 		cn := e.StartNode(NodeConfig{Role: agent.RoleCN, MemMB: cnMem})
-		add(&m.cnInit, timedSync(b, cn, func(ctx context.Context) error { return cn.CreateArrays(ctx, l.CN) }))
+		add(&m.cnInit, timedSync(b, cn, buildTries, func(ctx context.Context) error { return cn.CreateArrays(ctx, l.CN) }))
 		b.Logf("controller node, arrays created: %v", m.cnInit.d)
 		cn.Stop()
 		l.SetInitialized()
