@@ -72,46 +72,39 @@ func listingSubsystems(n int) []byte {
 	return b.Bytes()
 }
 
-func listingControllers(n int) []byte {
+// listing is a JSON array of n entries, each written by entry.
+func listing(n int, entry func(b *bytes.Buffer, i int)) []byte {
 	var b bytes.Buffer
 	b.WriteByte('[')
-	for i := 0; i < 2*n; i++ {
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"name":"vda:003-%s","ctrlrs":[{"state":"enabled","trid":{"trtype":"TCP","adrfam":"IPv4","traddr":"127.0.0.1","trsvcid":"4420","subnqn":"nqn.2016-06.io.vda:be-%s"},"cntlid":1,"host":{"nqn":"nqn.2016-06.io.vda:fe-77a34538bbb02ca53b6e7a76002f2aaf","addr":"","svcid":""}}]}`,
-			hex32(i, 3), hex32(i, 3))
+		entry(&b, i)
 	}
 	b.WriteByte(']')
 	return b.Bytes()
+}
+
+func listingControllers(n int) []byte {
+	return listing(2*n, func(b *bytes.Buffer, i int) {
+		fmt.Fprintf(b, `{"name":"vda:003-%s","ctrlrs":[{"state":"enabled","trid":{"trtype":"TCP","adrfam":"IPv4","traddr":"127.0.0.1","trsvcid":"4420","subnqn":"nqn.2016-06.io.vda:be-%s"},"cntlid":1,"host":{"nqn":"nqn.2016-06.io.vda:fe-77a34538bbb02ca53b6e7a76002f2aaf","addr":"","svcid":""}}]}`,
+			hex32(i, 3), hex32(i, 3))
+	})
 }
 
 func listingRaids(n int) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"name":"vda-100-%s","uuid":%q,"strip_size_kb":64,"state":"online","raid_level":"raid0","superblock":false,"num_base_bdevs":2,"num_base_bdevs_discovered":2,"num_base_bdevs_operational":2,"base_bdevs_list":[{"name":"vda:003-%sn1","uuid":%q,"is_configured":true,"data_offset":0,"data_size":24576},{"name":"vda:003-%sn1","uuid":%q,"is_configured":true,"data_offset":0,"data_size":24576}]}`,
+	return listing(n, func(b *bytes.Buffer, i int) {
+		fmt.Fprintf(b, `{"name":"vda-100-%s","uuid":%q,"strip_size_kb":64,"state":"online","raid_level":"raid0","superblock":false,"num_base_bdevs":2,"num_base_bdevs_discovered":2,"num_base_bdevs_operational":2,"base_bdevs_list":[{"name":"vda:003-%sn1","uuid":%q,"is_configured":true,"data_offset":0,"data_size":24576},{"name":"vda:003-%sn1","uuid":%q,"is_configured":true,"data_offset":0,"data_size":24576}]}`,
 			hex32(i, 1), uuidOf(i, 2), hex32(i*2, 3), uuidOf(i*2, 4), hex32(i*2+1, 3), uuidOf(i*2+1, 4))
-	}
-	b.WriteByte(']')
-	return b.Bytes()
+	})
 }
 
 func listingLvols(n int) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"alias":"vda-001-%s/%s","uuid":%q,"name":%q,"is_thin_provisioned":false,"is_snapshot":false,"is_clone":false,"is_esnap_clone":false,"is_degraded":false,"lvs":{"name":"vda-001-%s","uuid":%q}}`,
+	return listing(n, func(b *bytes.Buffer, i int) {
+		fmt.Fprintf(b, `{"alias":"vda-001-%s/%s","uuid":%q,"name":%q,"is_thin_provisioned":false,"is_snapshot":false,"is_clone":false,"is_esnap_clone":false,"is_degraded":false,"lvs":{"name":"vda-001-%s","uuid":%q}}`,
 			hex32(i, 1), hex32(i, 1), uuidOf(i, 7), hex32(i, 1), hex32(i, 1), uuidOf(i, 8))
-	}
-	b.WriteByte(']')
-	return b.Bytes()
+	})
 }
 
 // BenchmarkDecodeListing measures the client's whole read and decode path for one listing

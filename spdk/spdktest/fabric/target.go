@@ -199,15 +199,7 @@ func (t *Target) SetANAState(subNQN string, trid TransportID, state string) {
 // target does when a namespace's bdev is resized (Namespace Attribute
 // Changed); Identify answers the new size from then on.
 func (t *Target) ResizeNamespace(subNQN string, nsid uint32, numBlocks uint64) {
-	t.mu.Lock()
-	var hit []*session
-	for s := range t.sessions {
-		if s.subNQN == subNQN {
-			hit = append(hit, s)
-		}
-	}
-	t.mu.Unlock()
-	for _, s := range hit {
+	for _, s := range t.sessionsOf(subNQN) {
 		s.resizeNamespace(nsid, numBlocks)
 	}
 }
@@ -219,17 +211,22 @@ func (t *Target) ResizeNamespace(subNQN string, nsid uint32, numBlocks uint64) {
 // namespace without a device is left out. Later connections get what the
 // admit policy returns.
 func (t *Target) SetNamespaces(subNQN string, nss []Namespace) {
+	for _, s := range t.sessionsOf(subNQN) {
+		s.setNamespaces(nss)
+	}
+}
+
+// sessionsOf returns the sessions connected to subNQN.
+func (t *Target) sessionsOf(subNQN string) []*session {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	var hit []*session
 	for s := range t.sessions {
 		if s.subNQN == subNQN {
 			hit = append(hit, s)
 		}
 	}
-	t.mu.Unlock()
-	for _, s := range hit {
-		s.setNamespaces(nss)
-	}
+	return hit
 }
 
 // Close is a crash: every listener and session goes at once. Close waits
