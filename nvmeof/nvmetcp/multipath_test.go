@@ -159,18 +159,8 @@ func TestMultipathFailsOverWithoutLosingWrites(t *testing.T) {
 	// progress waits until n more writes were acknowledged.
 	progress := func(n uint64) {
 		t.Helper()
-		var first uint64
-		for got := false; ; {
-			select {
-			case a := <-acked:
-				if !got {
-					first, got = a, true
-				} else if a >= first+n {
-					return
-				}
-			case <-done:
-				t.Fatalf("the workload stopped: %v", runErr)
-			}
+		if err := waitAcks(acked, done, nil, n); err != nil {
+			t.Fatalf("%v: %v", err, runErr)
 		}
 	}
 	iosOf := func(i int) uint64 { return m.Paths()[i].IOs }
@@ -293,4 +283,33 @@ func TestMultipathIOWaitsForAMissingNamespace(t *testing.T) {
 		}
 		require.Contains(t, lastErrs, "no such namespace", "the paths say why")
 	})
+}
+
+// waitAcks returns once n more writes of a sequential workload were
+// acknowledged after the call, or an error when done closes (the workload
+// stopped) or timeout fires first. acked is the workload's OnAck channel:
+// it keeps one ack and drops the others while it is full, so the one it
+// holds may be long stale. It is dropped, and the count starts at the
+// next ack: that write was issued after the call, or acknowledged just
+// before it with the next one issued after.
+func waitAcks(acked <-chan uint64, done <-chan struct{}, timeout <-chan time.Time, n uint64) error {
+	select {
+	case <-acked:
+	default:
+	}
+	var first uint64
+	for got := false; ; {
+		select {
+		case a := <-acked:
+			if !got {
+				first, got = a, true
+			} else if a >= first+n {
+				return nil
+			}
+		case <-done:
+			return errors.New("the workload stopped")
+		case <-timeout:
+			return errors.New("no progress")
+		}
+	}
 }

@@ -373,21 +373,8 @@ func testSPDKMultipath(t *testing.T, ctx context.Context, s *realSPDK) {
 	}()
 	progress := func(n uint64, what string) {
 		t.Helper()
-		timeout := time.After(2 * time.Minute)
-		var first uint64
-		for got := false; ; {
-			select {
-			case a := <-acked:
-				if !got {
-					first, got = a, true
-				} else if a >= first+n {
-					return
-				}
-			case <-done:
-				t.Fatalf("%s: the workload stopped: %v", what, runErr)
-			case <-timeout:
-				t.Fatalf("%s: no progress in 2 minutes; paths %+v", what, m.Paths())
-			}
+		if err := waitAcks(acked, done, time.After(2*time.Minute), n); err != nil {
+			t.Fatalf("%s: %v (in 2 minutes): %v; paths %+v", what, err, runErr, m.Paths())
 		}
 	}
 	ios := func(i int) uint64 { return m.Paths()[i].IOs }
