@@ -139,7 +139,11 @@ func (r *failoverRuns) quantile(p float64) time.Duration {
 // DAs are spread: VDA_BENCH_DAS DAs (default 10000) over 10 CNs and 10 DNs
 // (two VDs and two controllers each), one CN killed; measured are the DAs
 // whose primary was on it (about a tenth), each until its export on its
-// other controller's CN is ANA optimized. Same metrics as BenchmarkFailover.
+// other controller's CN is ANA optimized. Same metrics as BenchmarkFailover,
+// and the set-up's create-s and settle-s. Every node is in this process and
+// a DA holds 6 of its open files (both ends of its three fabric
+// connections): 10,000 DAs need a limit of about 61,000 (ulimit -n); with
+// 20,000, 3,000 DAs is the most (docs/BENCHMARKS.md).
 //
 //	VDA_BENCH_DAS=10000 go test -run '^$' -bench BenchmarkFailoverSpread -benchtime 1x -timeout 60m ./monitor
 func BenchmarkFailoverSpread(b *testing.B) {
