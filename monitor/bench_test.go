@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/failover"
 )
 
@@ -79,7 +81,7 @@ func benchFailover(b *testing.B, n int) {
 		for _, name := range names {
 			require.Equal(b, victim.Addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
 		}
-		runs.measure(b, rc, m, victim, func(string) *realNode { return survivor }, names, rc.da(names[0]).Epoch, converge)
+		runs.measure(b, rc, m, victim, func(string) *realNode { return survivor }, names, rc.da(names[0]).Epoch, converge, false)
 	}
 	b.StopTimer()
 	runs.report(b)
@@ -94,9 +96,11 @@ type failoverRuns struct{ lat, last, commit []time.Duration }
 // healthy on survivor(name), then restarts victim and lets the cluster
 // converge and the restarted node's hold-down pass (the next failover goes
 // back to it: each measures a failover onto a stable node). Only the
-// failover is timed.
+// failover is timed. last leaves victim dead: no failover follows on this
+// cluster (at 10,000 DAs rebuilding a CN of 2,000 controllers from empty
+// would be most of the benchmark's time).
 func (r *failoverRuns) measure(b *testing.B, rc *realCluster, m *Monitor, victim *realNode,
-	survivor func(string) *realNode, names []string, epoch int64, converge func()) {
+	survivor func(string) *realNode, names []string, epoch int64, converge func(), last bool) {
 	prof := startProfile(b)
 	start := time.Now()
 	victim.kill()
@@ -105,6 +109,9 @@ func (r *failoverRuns) measure(b *testing.B, rc *realCluster, m *Monitor, victim
 	r.lat = append(r.lat, got...)
 	r.last = append(r.last, slices.Max(got))
 	r.commit = append(r.commit, committed)
+	if last {
+		return
+	}
 	b.StopTimer()
 	victim.restart()
 	converge()
@@ -115,19 +122,28 @@ func (r *failoverRuns) measure(b *testing.B, rc *realCluster, m *Monitor, victim
 // report reports p50 and p99 over every DA, the slowest run's last DA and
 // the slowest commit.
 func (r *failoverRuns) report(b *testing.B) {
-	lat := slices.Sorted(slices.Values(r.lat))
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(r.quantile(0.50)), "p50-ms")
+	b.ReportMetric(ms(r.quantile(0.99)), "p99-ms")
 	b.ReportMetric(float64(slices.Max(r.last))/float64(time.Millisecond), "all-ms")
 	b.ReportMetric(float64(slices.Max(r.commit))/float64(time.Millisecond), "commit-ms")
+}
+
+// quantile is the p-quantile of every DA's time so far.
+func (r *failoverRuns) quantile(p float64) time.Duration {
+	lat := slices.Sorted(slices.Values(r.lat))
+	return lat[int(p*float64(len(lat)-1))]
 }
 
 // BenchmarkFailoverSpread is BenchmarkFailover on a larger cluster whose
 // DAs are spread: VDA_BENCH_DAS DAs (default 10000) over 10 CNs and 10 DNs
 // (two VDs and two controllers each), one CN killed; measured are the DAs
 // whose primary was on it (about a tenth), each until its export on its
-// other controller's CN is ANA optimized. Same metrics as BenchmarkFailover.
+// other controller's CN is ANA optimized. Same metrics as BenchmarkFailover,
+// and the set-up's create-s and settle-s. Every node is in this process and
+// a DA holds 6 of its open files (both ends of its three fabric
+// connections): 10,000 DAs need a limit of about 61,000 (ulimit -n); with
+// 20,000, 3,000 DAs is the most (docs/BENCHMARKS.md).
 //
 //	VDA_BENCH_DAS=10000 go test -run '^$' -bench BenchmarkFailoverSpread -benchtime 1x -timeout 60m ./monitor
 func BenchmarkFailoverSpread(b *testing.B) {
@@ -136,38 +152,29 @@ func BenchmarkFailoverSpread(b *testing.B) {
 }
 
 func benchFailoverSpread(b *testing.B, n, cns int) {
+	setupProf := startSetupProfile(b)
+	t0 := time.Now()
 	s := newMemStore(b)
 	rc := newRealClusterSized(b, s, cns, cns, uint64(2*n/cns+1)*32<<20) // 16 MiB VDs, within the malloc limit at 10,000
 	ctx := context.Background()
-	names := make([]string, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				names[i] = fmt.Sprintf("da%05d", i)
-				if _, err := rc.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: names[i], CntlrCount: 2, SizeBytes: 32 << 20,
-					Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := rc.c.CreateExporter(ctx, vda.ExporterSpec{DAName: names[i], Name: "exp0", InitiatorNQN: initiator}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	require.NoError(b, <-errs)
 	cfg := DefaultConfig(s, "bench")
 	cfg.Insecure = true
 	cfg.Failover = failover.DefaultConfig()
 	cfg.Logger = testConfig(s, "bench").Logger
-	m, _ := startMonitor(b, cfg)
+	// The set-up's monitor fails no node for silence, nor cancels a long
+	// first Sync: with 10,000 DAs (2,000 VDs per DN, 2,000 controllers per
+	// CN) the 20 fake SPDKs share this process, a node's Health probe waits
+	// behind its Sync's RPCs for longer than the default SlowTimeout (5 s),
+	// and a monitor of the default configuration fails nodes over for
+	// silence faster than they settle (all at once: 21 silent failures and
+	// 11,522 failovers in the first 67 s; in batches of 1,000 settled one by
+	// one: the first at 3,000 DAs). The failover is measured by a monitor
+	// of the default configuration that takes over once the cluster settled.
+	setupCfg := cfg
+	setupCfg.Failover.SlowTimeout, setupCfg.Failover.HoldDown = time.Hour, 0
+	setupCfg.HealthTimeout, setupCfg.SyncTimeout = 10*time.Minute, time.Hour
+	setupM, stopSetup := startMonitor(b, setupCfg)
+	m := setupM
 	all := func() []vda.DiskArray {
 		var das []vda.DiskArray
 		for {
@@ -193,9 +200,73 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 			return true
 		}, 60*time.Minute, time.Duration(10+n/2)*time.Millisecond)
 	}
+	benchLog(b, "set-up: %d DNs, %d CNs and the monitor started in %v (load %s)", cns, cns,
+		time.Since(t0).Round(time.Millisecond), loadAvg())
+	// VDA_BENCH_BATCH creates the DAs in batches, each settled before the
+	// next; by default all at once.
+	batch := n
+	if v := os.Getenv("VDA_BENCH_BATCH"); v != "" {
+		var err error
+		batch, err = strconv.Atoi(v)
+		require.NoError(b, err)
+	}
+	require.Positive(b, batch, "VDA_BENCH_BATCH")
+	var created time.Duration
 	settleStart := time.Now()
-	converge()
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		t1 := time.Now()
+		require.NoError(b, createSpreadDAs(ctx, rc, lo, hi))
+		created += time.Since(t1)
+		t2 := time.Now()
+		lastLog := t2
+		eventually(b, func() bool {
+			das := all()
+			healthy := 0
+			for _, da := range das {
+				if da.Initialized && da.Status.Health == vda.HealthHealthy {
+					healthy++
+				}
+			}
+			if done := healthy == len(das); done || time.Since(lastLog) >= 30*time.Second {
+				lastLog = time.Now()
+				st := m.Stats()
+				what := "settling"
+				if done {
+					what = "settled"
+				}
+				benchLog(b, "set-up: DAs %d-%d created in %v, %s in %v: %d/%d healthy; nodes failed %d refused, %d silent; "+
+					"failovers %d; %s open files (load %s)", lo, hi-1, t2.Sub(t1).Round(time.Millisecond),
+					what, time.Since(t2).Round(time.Second), healthy, len(das),
+					st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, openFDs(), loadAvg())
+			}
+			return healthy == len(das)
+		}, 60*time.Minute, time.Duration(10+hi/2)*time.Millisecond) // a poll lists every DA (~15 µs each): seldom, not to load the set-up it times
+	}
 	settled := time.Since(settleStart)
+	setupFailed := setupM.Stats().NodesFailedRefused + setupM.Stats().NodesFailedSilent
+	setupProf()
+	stopSetup()
+	t3 := time.Now()
+	rev0, err := s.Revision(ctx)
+	require.NoError(b, err)
+	m, _ = startMonitor(b, cfg)
+	// The new monitor's first Sync to each node (a no-op resync) is done
+	// before the kill: the failover is not measured beside a cold start.
+	nodes := append(slices.Clone(rc.dns), rc.cns...)
+	eventually(b, func() bool {
+		for _, n := range nodes {
+			h, err := n.Client("bench").Health(ctx, &agentpb.HealthRequest{})
+			if err != nil || h.GetGeneration() <= rev0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Minute, 50*time.Millisecond)
+	converge()
+	eventually(b, func() bool { return len(m.Stats().HeldDown) == 0 }, time.Minute, 10*time.Millisecond)
+	benchLog(b, "set-up: the default monitor took over in %v: nodes failed %d refused, %d silent (load %s)",
+		time.Since(t3).Round(time.Millisecond), m.Stats().NodesFailedRefused, m.Stats().NodesFailedSilent, loadAvg())
 	var runs failoverRuns
 	moved := 0
 	b.ResetTimer()
@@ -217,13 +288,98 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 			affected = append(affected, da.Name)
 		}
 		moved = len(affected)
-		runs.measure(b, rc, m, victim, func(name string) *realNode { return survivor[name] }, affected, das[0].Epoch, converge)
+		runs.measure(b, rc, m, victim, func(name string) *realNode { return survivor[name] }, affected, das[0].Epoch, converge,
+			i == b.N-1)
+		st := m.Stats()
+		benchLog(b, "failover %d: %d DAs moved, p50 %v, p99 %v, all %v, commit %v; nodes failed %d refused, %d silent; "+
+			"failovers %d (load %s)", i, len(affected), runs.quantile(0.50), runs.quantile(0.99), slices.Max(runs.last),
+			slices.Max(runs.commit), st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, loadAvg())
 	}
 	b.StopTimer()
 	runs.report(b)
 	b.ReportMetric(float64(moved), "moved-das")
 	b.ReportMetric(settled.Seconds(), "settle-s")
+	b.ReportMetric(created.Seconds(), "create-s")
+	b.ReportMetric(float64(setupFailed), "setup-failed-nodes")
 	b.ReportMetric(0, "ns/op")
+}
+
+// createSpreadDAs creates DAs lo..hi-1 (da00000...) of two VDs and two
+// controllers, each with an exporter exp0, through the Go API, 8 at once.
+func createSpreadDAs(ctx context.Context, rc *realCluster, lo, hi int) error {
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo + w; i < hi; i += workers {
+				name := fmt.Sprintf("da%05d", i)
+				if _, err := rc.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: 2, SizeBytes: 32 << 20,
+					Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := rc.c.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: initiator}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// startSetupProfile starts the CPU profile of VDA_BENCH_SETUPPROFILE (the
+// set-up of a benchmark, until its cluster settled) and returns its stop.
+func startSetupProfile(b *testing.B) func() {
+	path := os.Getenv("VDA_BENCH_SETUPPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s", path, strings.ReplaceAll(b.Name(), "/", "_")))
+	require.NoError(b, err)
+	require.NoError(b, pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		require.NoError(b, f.Close())
+	}
+}
+
+// benchLog logs to the benchmark and, as it goes, to stderr: a long
+// set-up shows its progress while it runs (b.Logf prints only at the end).
+func benchLog(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format("15:04:05"), b.Name(), fmt.Sprintf(format, args...))
+}
+
+// openFDs is how many files this process has open ("?" where /proc has
+// none): every fabric connection between the fake SPDKs has both its ends
+// here, and the process's limit (ulimit -n) bounds the cluster's size.
+func openFDs() string {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return "?"
+	}
+	return strconv.Itoa(len(fds))
+}
+
+// loadAvg is the machine's load average (1, 5, 15 min), for the logs of
+// the benchmarks on this shared machine; "?" where /proc has none.
+func loadAvg() string {
+	v, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(v))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // startProfile starts the CPU profile of VDA_BENCH_CPUPROFILE (one file
