@@ -3,9 +3,7 @@ package monitor
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
@@ -20,7 +18,7 @@ import (
 func TestStatusRecordsAppliedSize(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 2)
-	m := &Monitor{cfg: Config{Store: f.s, Now: time.Now, StatusConcurrency: 2}, log: hclog.NewNullLogger()}
+	m := f.statusMonitor(2)
 	primary, _ := f.da.Primary()
 	var secondary vda.Cntlr
 	for _, c := range f.da.Cntlrs {
@@ -79,7 +77,7 @@ func TestStatusRecordsAppliedSize(t *testing.T) {
 func TestStatusRecordsCloneApplied(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 2)
-	m := &Monitor{cfg: Config{Store: f.s, Now: time.Now, StatusConcurrency: 2}, log: hclog.NewNullLogger()}
+	m := f.statusMonitor(2)
 	primary, _ := f.da.Primary()
 	_, err := f.c.CreateSnapshot(ctx, vda.SnapshotSpec{DAName: "da0", Name: "s0"})
 	require.NoError(t, err)

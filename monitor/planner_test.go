@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -54,6 +56,12 @@ func newFixture(t testing.TB, cntlrs int) *fixture {
 	f.da, err = c.GetDiskArray(ctx, "da0")
 	require.NoError(t, err)
 	return f
+}
+
+// statusMonitor is a Monitor on the fixture's store that writes statuses
+// back with concurrency workers (no loop runs).
+func (f *fixture) statusMonitor(concurrency int) *Monitor {
+	return &Monitor{cfg: Config{Store: f.s, Now: time.Now, StatusConcurrency: concurrency}, log: hclog.NewNullLogger()}
 }
 
 func (f *fixture) plan(t testing.TB) (*Snapshot, *Plan) {

@@ -3,9 +3,7 @@ package monitor
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
@@ -19,7 +17,7 @@ func TestWriteAllBatches(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 2)
 	snap, _ := f.plan(t)
-	m := &Monitor{cfg: Config{Store: f.s, Now: time.Now, StatusConcurrency: 4}, log: hclog.NewNullLogger()}
+	m := f.statusMonitor(4)
 	da := snap.DAs["da0"]
 	exp := snap.Exps[vda.KeyExp("da0", "exp0")]
 	require.NotNil(t, exp)
