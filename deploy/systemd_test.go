@@ -108,19 +108,21 @@ func TestSystemdUnitsVDA(t *testing.T) {
 	require.Contains(t, agent.Value("Service", "RestrictAddressFamilies"), "AF_UNIX")
 }
 
-// spdk_tgt starts with examine off, set before the framework starts.
+// spdk_tgt starts with examine off and room for more than SPDK's default
+// 1024 subsystems, both set before the framework starts.
 func TestSystemdSPDKUnit(t *testing.T) {
 	u := units(t)["spdk_tgt.service"]
 	require.Contains(t, u.Value("Service", "ExecStart"), "--wait-for-rpc")
 	var steps []string
 	for _, p := range u.Values("Service", "ExecStartPost") {
-		for _, m := range []string{"bdev_set_options -d", "framework_start_init", "framework_wait_init"} {
+		for _, m := range []string{"bdev_set_options -d", "nvmf_set_max_subsystems -x", "framework_start_init", "framework_wait_init"} {
 			if strings.Contains(p, m) {
 				steps = append(steps, m)
 			}
 		}
 	}
-	require.Equal(t, []string{"bdev_set_options -d", "framework_start_init", "framework_wait_init"}, steps)
+	require.Equal(t, []string{"bdev_set_options -d", "nvmf_set_max_subsystems -x", "framework_start_init", "framework_wait_init"}, steps)
+	require.Contains(t, u.Value("Service", "Environment"), "SPDK_MAX_SUBSYSTEMS=4096")
 }
 
 // systemd-analyze verify, where systemd is installed, on copies whose
