@@ -75,6 +75,10 @@ type procNode struct {
 	grpc *reserve.Port
 	lis  nvmeof.TransportID
 	log  hclog.Logger
+	// maxSubsystems, if not 0, is set at start-up (nvmf_set_max_subsystems):
+	// SPDK holds 1,024 NVMe-oF subsystems by default, the discovery
+	// subsystem included.
+	maxSubsystems uint32
 
 	mu      sync.Mutex
 	proc    *testproc.Proc
@@ -85,12 +89,14 @@ type procNode struct {
 }
 
 // startProcNode starts a node of role whose SPDK is the vda-fakespdk at
-// bin. Everything it starts is stopped when t ends.
-func startProcNode(t testing.TB, bin string, role agent.Role) *procNode {
+// bin, set up for maxSubsystems NVMe-oF subsystems (0: SPDK's default).
+// Everything it starts is stopped when t ends.
+func startProcNode(t testing.TB, bin string, role agent.Role, maxSubsystems uint32) *procNode {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "spread") // unix socket paths are short
 	require.NoError(t, err)
-	n := &procNode{t: t, role: role, bin: bin, dir: dir, grpc: reserve.ForTest(t, "127.0.0.1"), log: hclog.NewNullLogger()}
+	n := &procNode{t: t, role: role, bin: bin, dir: dir, grpc: reserve.ForTest(t, "127.0.0.1"), log: hclog.NewNullLogger(),
+		maxSubsystems: maxSubsystems}
 	if lvl := os.Getenv("VDA_TEST_LOG"); lvl != "" {
 		n.log = hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(lvl), Output: os.Stderr, Name: n.name()})
 	}
@@ -138,6 +144,9 @@ func (n *procNode) startSPDK(reserveAddr string) {
 		c, err = spdk.Dial(ctx, sock)
 		return err == nil
 	}, 5*time.Minute, 20*time.Millisecond, "the SPDK socket of %s", n.name())
+	if n.maxSubsystems != 0 {
+		require.NoError(n.t, c.NvmfSetMaxSubsystems(ctx, spdk.NvmfSetMaxSubsystemsParams{MaxSubsystems: n.maxSubsystems}))
+	}
 	require.NoError(n.t, agenttest.InitSPDK(ctx, sock))
 	addr, err := os.ReadFile(addrFile) // written before the socket is served
 	require.NoError(n.t, err)
@@ -258,8 +267,9 @@ type spreadCluster struct {
 }
 
 // newSpreadCluster starts the cluster, its nodes' SPDKs in this process
-// (bin "") or each a process of the vda-fakespdk at bin.
-func newSpreadCluster(t testing.TB, s store.Store, dns, cns int, pdBytes uint64, bin string) *spreadCluster {
+// (bin "") or each a process of the vda-fakespdk at bin set up for
+// maxSubsystems NVMe-oF subsystems (0: SPDK's default, 1,024).
+func newSpreadCluster(t testing.TB, s store.Store, dns, cns int, pdBytes uint64, bin string, maxSubsystems uint32) *spreadCluster {
 	t.Helper()
 	rc := &spreadCluster{t: t}
 	if bin == "" {
@@ -278,7 +288,7 @@ func newSpreadCluster(t testing.TB, s store.Store, dns, cns int, pdBytes uint64,
 	require.NoError(t, err)
 	rc.c = c
 	for i := 0; i < dns; i++ {
-		n := startProcNode(t, bin, agent.RoleDN)
+		n := startProcNode(t, bin, agent.RoleDN, maxSubsystems)
 		_, err := c.CreateDiskNode(ctx, vda.NodeSpec{Name: n.name(), Listener: n.lis, Location: fmt.Sprint("dn", i)})
 		require.NoError(t, err)
 		_, err = c.CreatePhysicalDisk(ctx, vda.PhysicalDiskSpec{DNName: n.name(), Name: "pd0",
@@ -287,7 +297,7 @@ func newSpreadCluster(t testing.TB, s store.Store, dns, cns int, pdBytes uint64,
 		rc.dns = append(rc.dns, n)
 	}
 	for i := 0; i < cns; i++ {
-		n := startProcNode(t, bin, agent.RoleCN)
+		n := startProcNode(t, bin, agent.RoleCN, maxSubsystems)
 		_, err := c.CreateControllerNode(ctx, vda.NodeSpec{Name: n.name(), Listener: n.lis, Location: fmt.Sprint("cn", i)})
 		require.NoError(t, err)
 		rc.cns = append(rc.cns, n)
@@ -336,9 +346,13 @@ func (rc *spreadCluster) openFiles() string {
 	return fmt.Sprintf("%s here, at most %d in an SPDK process (%s)", openFDs(), most, maxOf)
 }
 
-// buildFakeSPDK builds cmd/vda-fakespdk into dir and returns its path.
+// buildFakeSPDK builds cmd/vda-fakespdk into dir and returns its path;
+// VDA_BENCH_FAKESPDK names one built already instead.
 func buildFakeSPDK(t testing.TB, dir string) string {
 	t.Helper()
+	if bin := os.Getenv("VDA_BENCH_FAKESPDK"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(dir, "vda-fakespdk")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/vda-io/vda/cmd/vda-fakespdk").CombinedOutput()
 	require.NoError(t, err, "go build vda-fakespdk: %s", out)
@@ -355,7 +369,7 @@ func TestSpreadProcNodes(t *testing.T) {
 	}
 	s := newMemStore(t)
 	bin := buildFakeSPDK(t, t.TempDir())
-	rc := newSpreadCluster(t, s, 2, 2, 1<<30, bin)
+	rc := newSpreadCluster(t, s, 2, 2, 1<<30, bin, 2048)
 	for _, n := range rc.nodes() {
 		require.NotZero(t, n.pid(), "its own process")
 		require.NotEqual(t, os.Getpid(), n.pid())
