@@ -271,10 +271,10 @@ func benchFailoverSpread(b *testing.B, n, cns int, bin string) {
 				}
 			}
 			if done := healthy == len(das); done || time.Since(lastLog) >= 30*time.Second {
-				why := unsettled(das)
+				why, full := unsettled(das)
 				// A target out of subsystems stays so: fail rather than wait
 				// for an hour (a fake that ignores nvmf_set_max_subsystems).
-				require.False(b, healthy == lastHealthy && strings.Contains(why, "Unable to create subsystem"),
+				require.False(b, healthy == lastHealthy && full,
 					"no progress in %v and a node out of NVMe-oF subsystems (SPDK's default is 1,024; does the fake honour "+
 						"nvmf_set_max_subsystems, set to %d?)%s", time.Since(lastLog).Round(time.Second), maxSubsystems, why)
 				lastLog, lastHealthy = time.Now(), healthy
@@ -355,8 +355,9 @@ func benchFailoverSpread(b *testing.B, n, cns int, bin string) {
 
 // unsettled says why the DAs that are not yet initialized and healthy are
 // not, for a set-up's progress log: how many of each, and the most common
-// status messages of their parts ("" if all are).
-func unsettled(das []vda.DiskArray) string {
+// status messages of their parts ("" if all are); and whether a node is
+// out of NVMe-oF subsystems.
+func unsettled(das []vda.DiskArray) (why string, full bool) {
 	uninit, health, msgs := 0, map[vda.Health]int{}, map[string]int{}
 	for _, da := range das {
 		if da.Initialized && da.Status.Health == vda.HealthHealthy {
@@ -368,6 +369,7 @@ func unsettled(das []vda.DiskArray) string {
 		health[da.Status.Health]++
 		for _, p := range da.Status.Parts {
 			if p.Health != vda.HealthHealthy {
+				full = full || strings.Contains(p.ErrorMsg, "Unable to create subsystem")
 				msg := idsRE.ReplaceAllString(p.ErrorMsg, "*")
 				if len(msg) > 160 {
 					msg = msg[:160]
@@ -377,7 +379,7 @@ func unsettled(das []vda.DiskArray) string {
 		}
 	}
 	if len(health) == 0 {
-		return ""
+		return "", false
 	}
 	top := slices.SortedFunc(maps.Keys(msgs), func(a, b string) int { return msgs[b] - msgs[a] })
 	var out strings.Builder
@@ -385,7 +387,7 @@ func unsettled(das []vda.DiskArray) string {
 	for _, m := range top[:min(3, len(top))] {
 		fmt.Fprintf(&out, "; %d parts %q", msgs[m], m)
 	}
-	return out.String()
+	return out.String(), full
 }
 
 // idsRE matches what differs between the otherwise equal messages of
