@@ -337,12 +337,17 @@ func benchFailoverSpread(b *testing.B, n, cns int, bin string) {
 			affected = append(affected, da.Name)
 		}
 		moved = len(affected)
+		cpu0 := rc.cpu()
 		runs.measure(b, rc.da, m, victim, func(name string) failoverNode { return survivor[name] }, affected, das[0].Epoch, converge,
 			i == b.N-1)
+		cpu := ""
+		if i == b.N-1 { // the failover alone: no restart and reconvergence after it
+			cpu = "; CPU in it: " + rc.cpuSince(cpu0)
+		}
 		st := m.Stats()
 		benchLog(b, "failover %d: %d DAs moved, p50 %v, p99 %v, all %v, commit %v; nodes failed %d refused, %d silent; "+
-			"failovers %d (load %s)", i, len(affected), runs.quantile(0.50), runs.quantile(0.99), slices.Max(runs.last),
-			slices.Max(runs.commit), st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, loadAvg())
+			"failovers %d%s (load %s)", i, len(affected), runs.quantile(0.50), runs.quantile(0.99), slices.Max(runs.last),
+			slices.Max(runs.commit), st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, cpu, loadAvg())
 	}
 	b.StopTimer()
 	runs.report(b)

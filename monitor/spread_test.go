@@ -346,6 +346,63 @@ func (rc *spreadCluster) openFiles() string {
 	return fmt.Sprintf("%s here, at most %d in an SPDK process (%s)", openFDs(), most, maxOf)
 }
 
+// spreadCPU is the CPU time this process and each SPDK process have used.
+type spreadCPU struct {
+	here time.Duration
+	pids map[int]time.Duration
+}
+
+// cpu is the CPU time used so far by this process and by the nodes' SPDK
+// processes.
+func (rc *spreadCluster) cpu() spreadCPU {
+	c := spreadCPU{here: procCPU("self"), pids: map[int]time.Duration{}}
+	for _, n := range rc.nodes() {
+		if pid := n.pid(); pid != 0 {
+			c.pids[pid] = procCPU(strconv.Itoa(pid))
+		}
+	}
+	return c
+}
+
+// cpuSince says how much CPU this process, the DNs' and the CNs' SPDK
+// processes have used since c (a process gone since, such as a killed
+// node's, is left out).
+func (rc *spreadCluster) cpuSince(c spreadCPU) string {
+	sum := func(ns []spreadNode) (d time.Duration) {
+		for _, n := range ns {
+			if was, ok := c.pids[n.pid()]; ok {
+				d += procCPU(strconv.Itoa(n.pid())) - was
+			}
+		}
+		return d
+	}
+	out := fmt.Sprintf("%v here", (procCPU("self") - c.here).Round(10*time.Millisecond))
+	if len(c.pids) > 0 {
+		out += fmt.Sprintf(", %v in the DNs' SPDKs, %v in the CNs'", sum(rc.dns).Round(10*time.Millisecond),
+			sum(rc.cns).Round(10*time.Millisecond))
+	}
+	return out
+}
+
+// procCPU is the user and system CPU time of /proc/<pid> (0 if unknown).
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')') // the command may hold spaces
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b)[i+1:]) // f[0] is field 3 (state): utime is field 14, stime 15
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * time.Second / 100 // USER_HZ, 100 on Linux
+}
+
 // buildFakeSPDK builds cmd/vda-fakespdk into dir and returns its path;
 // VDA_BENCH_FAKESPDK names one built already instead.
 func buildFakeSPDK(t testing.TB, dir string) string {
