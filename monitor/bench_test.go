@@ -3,19 +3,21 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
-	"github.com/vda-io/vda/api/agentpb"
 	"github.com/vda-io/vda/failover"
 )
 
@@ -81,11 +83,19 @@ func benchFailover(b *testing.B, n int) {
 		for _, name := range names {
 			require.Equal(b, victim.Addr, mustPrimary(b, rc, name).CNName, "every primary on one CN")
 		}
-		runs.measure(b, rc, m, victim, func(string) *realNode { return survivor }, names, rc.da(names[0]).Epoch, converge, false)
+		runs.measure(b, rc.da, m, victim, func(string) failoverNode { return survivor }, names, rc.da(names[0]).Epoch, converge, false)
 	}
 	b.StopTimer()
 	runs.report(b)
 	b.ReportMetric(0, "ns/op")
+}
+
+// failoverNode is a node a failover benchmark kills, restarts and polls:
+// a realNode, or a spreadNode whose SPDK is a process of its own.
+type failoverNode interface {
+	kill()
+	restart()
+	anaOptimized(nqn string) bool
 }
 
 // failoverRuns collects the failovers of a benchmark: each DA's time to
@@ -99,12 +109,12 @@ type failoverRuns struct{ lat, last, commit []time.Duration }
 // failover is timed. last leaves victim dead: no failover follows on this
 // cluster (at 10,000 DAs rebuilding a CN of 2,000 controllers from empty
 // would be most of the benchmark's time).
-func (r *failoverRuns) measure(b *testing.B, rc *realCluster, m *Monitor, victim *realNode,
-	survivor func(string) *realNode, names []string, epoch int64, converge func(), last bool) {
+func (r *failoverRuns) measure(b *testing.B, da func(name string) vda.DiskArray, m *Monitor, victim failoverNode,
+	survivor func(string) failoverNode, names []string, epoch int64, converge func(), last bool) {
 	prof := startProfile(b)
 	start := time.Now()
 	victim.kill()
-	got, committed := waitPromotedOn(b, rc, survivor, names, epoch, start)
+	got, committed := waitPromotedOn(b, da, survivor, names, epoch, start)
 	prof()
 	r.lat = append(r.lat, got...)
 	r.last = append(r.last, slices.Max(got))
@@ -140,22 +150,53 @@ func (r *failoverRuns) quantile(p float64) time.Duration {
 // (two VDs and two controllers each), one CN killed; measured are the DAs
 // whose primary was on it (about a tenth), each until its export on its
 // other controller's CN is ANA optimized. Same metrics as BenchmarkFailover,
-// and the set-up's create-s and settle-s. Every node is in this process and
-// a DA holds 6 of its open files (both ends of its three fabric
-// connections): 10,000 DAs need a limit of about 61,000 (ulimit -n); with
-// 20,000, 3,000 DAs is the most (docs/BENCHMARKS.md).
+// and the set-up's create-s and settle-s.
 //
-//	VDA_BENCH_DAS=10000 go test -run '^$' -bench BenchmarkFailoverSpread -benchtime 1x -timeout 60m ./monitor
+// The agents and the monitors are in this process; the nodes' fake SPDKs
+// are, in nodes=procs, each a vda-fakespdk process of its own (built by
+// the benchmark), in nodes=inproc in this process too. A settled DA holds
+// 6 open files: both ends of its three fabric connections (the primary
+// CN's to its two VDs, the secondary CN's to the primary's export). In
+// one process 10,000 DAs need a limit of about 61,000 (ulimit -n); with
+// 20,000, 3,000 DAs is the most, and nodes=inproc skips a size that does
+// not fit. Spread over 20 processes, 10,000 DAs need about 4,000 files in
+// the busiest CN's (docs/BENCHMARKS.md).
+//
+//	VDA_BENCH_DAS=10000 go test -run '^$' -bench 'BenchmarkFailoverSpread/.*/nodes=procs' -benchtime 1x -timeout 60m ./monitor
 func BenchmarkFailoverSpread(b *testing.B) {
 	n := benchDAs(b, 10000)
-	b.Run(fmt.Sprintf("das=%d/cns=10", n), func(b *testing.B) { benchFailoverSpread(b, n, 10) })
+	b.Run(fmt.Sprintf("das=%d/cns=10/nodes=procs", n), func(b *testing.B) {
+		benchFailoverSpread(b, n, 10, buildFakeSPDK(b, b.TempDir()))
+	})
+	b.Run(fmt.Sprintf("das=%d/cns=10/nodes=inproc", n), func(b *testing.B) {
+		var lim syscall.Rlimit
+		require.NoError(b, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+		if need := uint64(6*n + 1000); lim.Cur < need {
+			b.Skipf("%d DAs in one process need about %d open files, the limit is %d (ulimit -n): run nodes=procs", n, need, lim.Cur)
+		}
+		if 2*n/10+1 > 1024 {
+			b.Skipf("%d DAs over 10 nodes need %d NVMe-oF subsystems per node, more than SPDK's default of 1,024, "+
+				"which the in-process nodes (agenttest) keep: run nodes=procs", n, 2*n/10+1)
+		}
+		benchFailoverSpread(b, n, 10, "")
+	})
 }
 
-func benchFailoverSpread(b *testing.B, n, cns int) {
+// benchFailoverSpread runs the benchmark on n DAs over cns CNs and as
+// many DNs, their SPDKs processes of the vda-fakespdk at bin, or in this
+// process if bin is "".
+func benchFailoverSpread(b *testing.B, n, cns int, bin string) {
 	setupProf := startSetupProfile(b)
 	t0 := time.Now()
 	s := newMemStore(b)
-	rc := newRealClusterSized(b, s, cns, cns, uint64(2*n/cns+1)*32<<20) // 16 MiB VDs, within the malloc limit at 10,000
+	// A node holds 2n/cns VDs or controllers, each an NVMe-oF subsystem,
+	// and SPDK holds 1,024 by default (the discovery subsystem included):
+	// a larger node is set up for more, as on real SPDK.
+	var maxSubsystems uint32
+	if need := 2*n/cns + 1; need > 1024 {
+		maxSubsystems = uint32(need + 64)
+	}
+	rc := newSpreadCluster(b, s, cns, cns, uint64(2*n/cns+1)*32<<20, bin, maxSubsystems) // 16 MiB VDs, within the malloc limit at 10,000
 	ctx := context.Background()
 	cfg := DefaultConfig(s, "bench")
 	cfg.Insecure = true
@@ -163,8 +204,9 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	cfg.Logger = testConfig(s, "bench").Logger
 	// The set-up's monitor fails no node for silence, nor cancels a long
 	// first Sync: with 10,000 DAs (2,000 VDs per DN, 2,000 controllers per
-	// CN) the 20 fake SPDKs share this process, a node's Health probe waits
-	// behind its Sync's RPCs for longer than the default SlowTimeout (5 s),
+	// CN) the 20 fake SPDKs share this machine's two cores (and, in-process,
+	// this process), a node's Health probe waits behind its Sync's RPCs for
+	// longer than the default SlowTimeout (5 s),
 	// and a monitor of the default configuration fails nodes over for
 	// silence faster than they settle (all at once: 21 silent failures and
 	// 11,522 failovers in the first 67 s; in batches of 1,000 settled one by
@@ -216,10 +258,10 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	for lo := 0; lo < n; lo += batch {
 		hi := min(lo+batch, n)
 		t1 := time.Now()
-		require.NoError(b, createSpreadDAs(ctx, rc, lo, hi))
+		require.NoError(b, createSpreadDAs(ctx, rc.c, lo, hi))
 		created += time.Since(t1)
 		t2 := time.Now()
-		lastLog := t2
+		lastLog, lastHealthy := t2, -1
 		eventually(b, func() bool {
 			das := all()
 			healthy := 0
@@ -229,16 +271,22 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 				}
 			}
 			if done := healthy == len(das); done || time.Since(lastLog) >= 30*time.Second {
-				lastLog = time.Now()
+				why, full := unsettled(das)
+				// A target out of subsystems stays so: fail rather than wait
+				// for an hour (a fake that ignores nvmf_set_max_subsystems).
+				require.False(b, healthy == lastHealthy && full,
+					"no progress in %v and a node out of NVMe-oF subsystems (SPDK's default is 1,024; does the fake honour "+
+						"nvmf_set_max_subsystems, set to %d?)%s", time.Since(lastLog).Round(time.Second), maxSubsystems, why)
+				lastLog, lastHealthy = time.Now(), healthy
 				st := m.Stats()
 				what := "settling"
 				if done {
 					what = "settled"
 				}
 				benchLog(b, "set-up: DAs %d-%d created in %v, %s in %v: %d/%d healthy; nodes failed %d refused, %d silent; "+
-					"failovers %d; %s open files (load %s)", lo, hi-1, t2.Sub(t1).Round(time.Millisecond),
+					"failovers %d; %s open files (load %s)%s", lo, hi-1, t2.Sub(t1).Round(time.Millisecond),
 					what, time.Since(t2).Round(time.Second), healthy, len(das),
-					st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, openFDs(), loadAvg())
+					st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, rc.openFiles(), loadAvg(), why)
 			}
 			return healthy == len(das)
 		}, 60*time.Minute, time.Duration(10+hi/2)*time.Millisecond) // a poll lists every DA (~15 µs each): seldom, not to load the set-up it times
@@ -253,10 +301,9 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	m, _ = startMonitor(b, cfg)
 	// The new monitor's first Sync to each node (a no-op resync) is done
 	// before the kill: the failover is not measured beside a cold start.
-	nodes := append(slices.Clone(rc.dns), rc.cns...)
 	eventually(b, func() bool {
-		for _, n := range nodes {
-			h, err := n.Client("bench").Health(ctx, &agentpb.HealthRequest{})
+		for _, n := range rc.nodes() {
+			h, err := n.health(ctx)
 			if err != nil || h.GetGeneration() <= rev0 {
 				return false
 			}
@@ -272,12 +319,14 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		das := all()
-		victim := rc.node(mustPrimary(b, rc, das[0].Name).CNName)
+		p0, ok := das[0].Primary()
+		require.True(b, ok)
+		victim := rc.node(p0.CNName)
 		var affected []string
-		survivor := map[string]*realNode{}
+		survivor := map[string]failoverNode{}
 		for _, da := range das {
 			p, _ := da.Primary()
-			if p.CNName != victim.Addr {
+			if p.CNName != victim.name() {
 				continue
 			}
 			for _, c := range da.Cntlrs {
@@ -288,12 +337,17 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 			affected = append(affected, da.Name)
 		}
 		moved = len(affected)
-		runs.measure(b, rc, m, victim, func(name string) *realNode { return survivor[name] }, affected, das[0].Epoch, converge,
+		cpu0 := rc.cpu()
+		runs.measure(b, rc.da, m, victim, func(name string) failoverNode { return survivor[name] }, affected, das[0].Epoch, converge,
 			i == b.N-1)
+		cpu := ""
+		if i == b.N-1 { // the failover alone: no restart and reconvergence after it
+			cpu = "; CPU in it: " + rc.cpuSince(cpu0)
+		}
 		st := m.Stats()
 		benchLog(b, "failover %d: %d DAs moved, p50 %v, p99 %v, all %v, commit %v; nodes failed %d refused, %d silent; "+
-			"failovers %d (load %s)", i, len(affected), runs.quantile(0.50), runs.quantile(0.99), slices.Max(runs.last),
-			slices.Max(runs.commit), st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, loadAvg())
+			"failovers %d%s (load %s)", i, len(affected), runs.quantile(0.50), runs.quantile(0.99), slices.Max(runs.last),
+			slices.Max(runs.commit), st.NodesFailedRefused, st.NodesFailedSilent, st.Failovers, cpu, loadAvg())
 	}
 	b.StopTimer()
 	runs.report(b)
@@ -304,9 +358,50 @@ func benchFailoverSpread(b *testing.B, n, cns int) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// unsettled says why the DAs that are not yet initialized and healthy are
+// not, for a set-up's progress log: how many of each, and the most common
+// status messages of their parts ("" if all are); and whether a node is
+// out of NVMe-oF subsystems.
+func unsettled(das []vda.DiskArray) (why string, full bool) {
+	uninit, health, msgs := 0, map[vda.Health]int{}, map[string]int{}
+	for _, da := range das {
+		if da.Initialized && da.Status.Health == vda.HealthHealthy {
+			continue
+		}
+		if !da.Initialized {
+			uninit++
+		}
+		health[da.Status.Health]++
+		for _, p := range da.Status.Parts {
+			if p.Health != vda.HealthHealthy {
+				full = full || strings.Contains(p.ErrorMsg, "Unable to create subsystem")
+				msg := idsRE.ReplaceAllString(p.ErrorMsg, "*")
+				if len(msg) > 160 {
+					msg = msg[:160]
+				}
+				msgs[fmt.Sprintf("%s: %s", p.Health, msg)]++
+			}
+		}
+	}
+	if len(health) == 0 {
+		return "", false
+	}
+	top := slices.SortedFunc(maps.Keys(msgs), func(a, b string) int { return msgs[b] - msgs[a] })
+	var out strings.Builder
+	fmt.Fprintf(&out, "; not settled: %d uninitialized, by health %v", uninit, health)
+	for _, m := range top[:min(3, len(top))] {
+		fmt.Fprintf(&out, "; %d parts %q", msgs[m], m)
+	}
+	return out.String(), full
+}
+
+// idsRE matches what differs between the otherwise equal messages of
+// different objects: IDs, DA names, ports.
+var idsRE = regexp.MustCompile(`[0-9a-f]{32}|[0-9a-f]{14,}|da[0-9]{5}|[0-9]+\b`)
+
 // createSpreadDAs creates DAs lo..hi-1 (da00000...) of two VDs and two
 // controllers, each with an exporter exp0, through the Go API, 8 at once.
-func createSpreadDAs(ctx context.Context, rc *realCluster, lo, hi int) error {
+func createSpreadDAs(ctx context.Context, c *vda.Cluster, lo, hi int) error {
 	const workers = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -316,12 +411,12 @@ func createSpreadDAs(ctx context.Context, rc *realCluster, lo, hi int) error {
 			defer wg.Done()
 			for i := lo + w; i < hi; i += workers {
 				name := fmt.Sprintf("da%05d", i)
-				if _, err := rc.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: 2, SizeBytes: 32 << 20,
+				if _, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: name, CntlrCount: 2, SizeBytes: 32 << 20,
 					Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}}); err != nil {
 					errs <- err
 					return
 				}
-				if _, err := rc.c.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: initiator}); err != nil {
+				if _, err := c.CreateExporter(ctx, vda.ExporterSpec{DAName: name, Name: "exp0", InitiatorNQN: initiator}); err != nil {
 					errs <- err
 					return
 				}
@@ -412,15 +507,15 @@ func mustPrimary(b *testing.B, rc *realCluster, name string) vda.Cntlr {
 // until every DA's export there is ANA optimized and returns, per DA, the
 // time since start; and when the first DA's epoch moved past epoch (the
 // failover commit).
-func waitPromotedOn(b *testing.B, rc *realCluster, survivor func(name string) *realNode, names []string, epoch int64,
-	start time.Time) ([]time.Duration, time.Duration) {
+func waitPromotedOn(b *testing.B, da func(name string) vda.DiskArray, survivor func(name string) failoverNode,
+	names []string, epoch int64, start time.Time) ([]time.Duration, time.Duration) {
 	pending := slices.Clone(names)
 	var out []time.Duration
 	var committed time.Duration
 	deadline := start.Add(10 * time.Minute)
 	for len(pending) > 0 {
 		require.True(b, time.Now().Before(deadline), "%d DAs never promoted", len(pending))
-		if committed == 0 && rc.da(names[0]).Epoch > epoch {
+		if committed == 0 && da(names[0]).Epoch > epoch {
 			committed = time.Since(start)
 		}
 		var mu sync.Mutex

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +91,67 @@ func TestRunServesNVMeDevices(t *testing.T) {
 	}
 	if code := run([]string{"-r", sock, "--nvme", "0000:01:00.0,bogus=1"}, &stderr); code != 2 {
 		t.Fatalf("a malformed --nvme: exit code %d", code)
+	}
+}
+
+// --reserve holds a port for the process's life: nothing else can bind it,
+// connections are refused until a listener is added on its address, then
+// served; --reserved-file tells the address before the socket is served.
+func TestRunReservesListenerPorts(t *testing.T) {
+	dir, err := os.MkdirTemp("", "fakespdk")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	sock, file := filepath.Join(dir, "s.sock"), filepath.Join(dir, "addrs")
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"-r", sock, "--log-level", "error", "--reserve", "127.0.0.1", "--reserve", "127.0.0.1:0",
+			"--reserved-file", file}, &stderr)
+	}()
+	var c net.Conn
+	require.Eventually(t, func() bool {
+		c, err = net.Dial("unix", sock)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	defer c.Close()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err, "written before the socket is served")
+	addrs := strings.Fields(string(b))
+	require.Len(t, addrs, 2)
+	require.NotEqual(t, addrs[0], addrs[1])
+	ap, err := netip.ParseAddrPort(addrs[0])
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", ap.Addr().String())
+	require.NotZero(t, ap.Port())
+	_, err = net.Listen("tcp", addrs[0])
+	require.Error(t, err, "held: nobody else binds it")
+	_, err = net.Dial("tcp", addrs[0])
+	require.Error(t, err, "refused while no listener is added")
+
+	listener := fmt.Sprintf(`{"trtype":"tcp","adrfam":"ipv4","traddr":"127.0.0.1","trsvcid":"%d"}`, ap.Port())
+	_, _ = io.WriteString(c, `{"jsonrpc":"2.0","method":"nvmf_create_transport","params":{"trtype":"TCP"},"id":1}`+
+		`{"jsonrpc":"2.0","method":"nvmf_create_subsystem","params":{"nqn":"nqn.2016-06.io.spdk:a"},"id":2}`+
+		`{"jsonrpc":"2.0","method":"nvmf_subsystem_add_listener","params":{"nqn":"nqn.2016-06.io.spdk:a","listen_address":`+listener+`},"id":3}`)
+	dec := json.NewDecoder(c)
+	for id := 1; id <= 3; id++ {
+		var rep struct {
+			ID    int             `json:"id"`
+			Error json.RawMessage `json:"error"`
+		}
+		require.NoError(t, dec.Decode(&rep))
+		require.Equal(t, id, rep.ID)
+		require.Nil(t, rep.Error, "request %d", id)
+	}
+	tc, err := net.Dial("tcp", addrs[0])
+	require.NoError(t, err, "served on the reservation")
+	_ = tc.Close()
+	_, _ = io.WriteString(c, `{"jsonrpc":"2.0","method":"spdk_kill_instance","params":{"sig_name":"SIGTERM"},"id":4}`)
+	require.Equal(t, 0, <-done, stderr.String())
+
+	if code := run([]string{"-r", sock, "--reserve", "localhost"}, &stderr); code != 2 {
+		t.Fatalf("a --reserve that is no IP: exit code %d", code)
+	}
+	if code := run([]string{"-r", sock, "--reserved-file", file}, &stderr); code != 2 {
+		t.Fatalf("--reserved-file without --reserve: exit code %d", code)
 	}
 }
