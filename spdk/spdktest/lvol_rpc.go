@@ -428,6 +428,9 @@ func lvolRenameLvstore(s *state, params json.RawMessage) (any, *Error) {
 			return nil, rpcErr(codeInvalidParams, errExists.Message)
 		}
 	}
+	if s.lvsPending[newName] || (newName == "" && len(s.lvsPending) > 0) {
+		return nil, rpcErr(codeInvalidParams, errExists.Message) // a store being created
+	}
 	p.NewName = newName
 	l.newName = newName
 	if err := l.ls.SetName(p.NewName); err != nil {
