@@ -26,6 +26,8 @@ type lvstore struct {
 	base    *bdev
 	lvols   map[*bdev]*blockdev.Lvol
 	newName string // SPDK's lvs->new_name: "" until renamed
+	// pending holds the names of lvols being created (lvs->pending_lvols).
+	pending map[string]bool
 }
 
 type lvstoreJSON struct {

@@ -131,15 +131,7 @@ func (rc *rawConn) rawReply() rawReply {
 // request of the target, and a controller node created its arrays'
 // lvstores one at a time.
 func TestLvstoreCreateWritesInTheBackground(t *testing.T) {
-	const host = "nqn.2016-06.io.vda:fe-1"
-	b := NewServer(t)
-	rb := dialRaw(t, b.SockPath())
-	nqn, port := diskNode(t, b, rb, "b", host)
-	proxy := newGatedProxy(t, "127.0.0.1:"+port)
-
-	a := NewServer(t)
-	ra := dialRaw(t, a.SockPath())
-	require.Equal(t, []string{"vbn1"}, attach(ra, "vb", proxy.port(), nqn, host))
+	a, ra, proxy := remoteBase(t)
 	ra.ok("bdev_malloc_create", map[string]any{"name": "m0", "block_size": 4096, "num_blocks": 4096})
 	ra.ok("bdev_malloc_create", map[string]any{"name": "m1", "block_size": 4096, "num_blocks": 4096})
 
@@ -174,4 +166,53 @@ func TestLvstoreCreateWritesInTheBackground(t *testing.T) {
 	require.Contains(t, lvs, `"base_bdev":"vbn1"`)
 	require.True(t, strings.Contains(string(ra.ok("bdev_get_bdevs", map[string]any{"name": "vbn1"})), `"claimed":true`))
 	require.NotNil(t, ra.call("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m1", "lvs_name": "slow"}).Error)
+}
+
+// The same for an lvol (spdk_lvol_create): its name is taken at once
+// (pending_lvols), and the lvol's bdev is registered once its blob is
+// written, while lvols of other stores are created meanwhile.
+func TestLvolCreateWritesInTheBackground(t *testing.T) {
+	_, ra, proxy := remoteBase(t)
+	ra.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "vbn1", "lvs_name": "slow", "clear_method": "none"})
+	ra.ok("bdev_malloc_create", map[string]any{"name": "m0", "block_size": 4096, "num_blocks": 4096})
+	ra.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m0", "lvs_name": "fast"})
+
+	proxy.pause()
+	ra.send(`{"jsonrpc":"2.0","id":1,"method":"bdev_lvol_create","params":{"lvs_name":"slow","lvol_name":"v","size_in_mib":8,"thin_provision":true,"clear_method":"none"}}` +
+		`{"jsonrpc":"2.0","id":2,"method":"bdev_lvol_create","params":{"lvs_name":"fast","lvol_name":"v","size_in_mib":4}}` +
+		`{"jsonrpc":"2.0","id":3,"method":"bdev_lvol_create","params":{"lvs_name":"slow","lvol_name":"v","size_in_mib":4}}` +
+		`{"jsonrpc":"2.0","id":4,"method":"bdev_get_bdevs","params":{"name":"fast/v"}}`)
+	got := map[int]rawReply{}
+	for range 3 {
+		r := ra.rawReply()
+		got[r.ID] = r
+	}
+	require.NotContains(t, got, 1, "the stalled lvol answered before its blob was written")
+	require.NotNil(t, got[3].Error, "the name of an lvol being created is taken")
+	require.Equal(t, -17, got[3].Error.Code)
+	require.Nil(t, got[2].Error, "an lvol of another store is created while one is written")
+	require.Contains(t, string(ra.ok("bdev_get_bdevs", map[string]any{"name": "fast/v"})), `"aliases":["fast/v"]`)
+
+	proxy.resume()
+	r := ra.rawReply()
+	require.Equal(t, 1, r.ID)
+	require.Nil(t, r.Error)
+	var uuid string
+	require.NoError(t, json.Unmarshal(r.Result, &uuid))
+	require.Contains(t, string(ra.ok("bdev_get_bdevs", map[string]any{"name": "slow/v"})), `"uuid":"`+uuid+`"`)
+}
+
+// remoteBase runs a target whose bdev vbn1 is a namespace of another
+// target reached through a gatedProxy.
+func remoteBase(t *testing.T) (*Server, *rawConn, *gatedProxy) {
+	t.Helper()
+	const host = "nqn.2016-06.io.vda:fe-1"
+	b := NewServer(t)
+	rb := dialRaw(t, b.SockPath())
+	nqn, port := diskNode(t, b, rb, "b", host)
+	proxy := newGatedProxy(t, "127.0.0.1:"+port)
+	a := NewServer(t)
+	ra := dialRaw(t, a.SockPath())
+	require.Equal(t, []string{"vbn1"}, attach(ra, "vb", proxy.port(), nqn, host))
+	return a, ra, proxy
 }
