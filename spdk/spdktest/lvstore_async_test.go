@@ -30,10 +30,14 @@ func newGatedProxy(t *testing.T, target string) *gatedProxy {
 	var wg sync.WaitGroup
 	var conns []net.Conn
 	var connMu sync.Mutex
+	closed := false
 	track := func(c net.Conn) {
 		connMu.Lock()
+		defer connMu.Unlock()
+		if closed {
+			_ = c.Close() // accepted as the test ended: its copies end at once
+		}
 		conns = append(conns, c)
-		connMu.Unlock()
 	}
 	wg.Go(func() {
 		for {
@@ -56,6 +60,7 @@ func newGatedProxy(t *testing.T, target string) *gatedProxy {
 		_ = ln.Close()
 		p.resume()
 		connMu.Lock()
+		closed = true
 		for _, c := range conns {
 			_ = c.Close()
 		}
