@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
@@ -140,7 +141,7 @@ func (u *usable) expect(n int) {
 func startCluster(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64) *devcluster.Cluster {
 	tb.Helper()
 	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
-		DNs: dns, CNs: cns, PDSizeBytes: pdBytes})
+		DNs: dns, CNs: cns, PDSizeBytes: pdBytes, Logger: usableLogger(tb)})
 	require.NoError(tb, err)
 	stop, err := c.Start(context.Background())
 	require.NoError(tb, err, "cluster did not start")
@@ -179,6 +180,20 @@ func TestCreateToUsable(t *testing.T) {
 			require.NotZero(t, p.CNListener)
 		}
 	}
+}
+
+// usableLogger logs every component at debug level to the file named by
+// VDA_USABLE_LOG (where a run's time goes: each push's duration, what was
+// not ready); nil (silent) when it is unset.
+func usableLogger(tb testing.TB) hclog.Logger {
+	path := os.Getenv("VDA_USABLE_LOG")
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { require.NoError(tb, f.Close()) })
+	return hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: f, TimeFormat: "15:04:05.000000", IncludeLocation: false})
 }
 
 // envOr reads a positive number from the environment.

@@ -26,6 +26,8 @@ type lvstore struct {
 	base    *bdev
 	lvols   map[*bdev]*blockdev.Lvol
 	newName string // SPDK's lvs->new_name: "" until renamed
+	// pending holds the names of lvols being created (lvs->pending_lvols).
+	pending map[string]bool
 }
 
 type lvstoreJSON struct {
@@ -161,7 +163,7 @@ func (s *state) loadExamined(b *bdev, ls *blockdev.Lvstore) {
 	if !s.examinable(b) {
 		return
 	}
-	if s.lvsByName[ls.Name()] != nil || s.lvsByUUID[ls.UUID()] != nil {
+	if s.lvsNameTaken(ls.Name()) || s.lvsByUUID[ls.UUID()] != nil {
 		s.in.log.Warn("examine: lvstore already loaded", "lvs", ls.Name())
 		return
 	}
@@ -267,19 +269,45 @@ func lvolCreateLvstore(s *state, params json.RawMessage) (any, *Error) {
 	if cluster < uint64(b.blockSize) {
 		return nil, errInval
 	}
-	if s.lvsByName[p.LvsName] != nil {
+	if s.lvsNameTaken(p.LvsName) {
 		return nil, errExists
 	}
-	ls, err := blockdev.CreateLvstore(b.device(), blockdev.LvstoreOptions{
-		Name: p.LvsName, UUID: newUUID(), ClusterSize: cluster,
-		ClearMethod: clear, MDPagesPerClusterRatio: p.MDRatio,
-	})
-	if err != nil {
-		return nil, asyncErr(err)
-	}
-	claimBdev(b, claimReadManyWriteOne, "lvol")
-	s.addLvstore(&lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
-	return ls.UUID(), nil
+	// spdk_lvs_init puts the store on the global list (its name taken) and
+	// spdk_bs_init writes the blobstore in the background: the RPC thread
+	// serves other requests meanwhile, and several stores are written at
+	// once. The store is listed, and its base claimed, when the write
+	// completes (_vbdev_lvs_create_cb).
+	s.lvsPending[p.LvsName] = true
+	dev, uuid := b.device(), newUUID()
+	return async(func() (any, *Error) {
+		ls, err := blockdev.CreateLvstore(dev, blockdev.LvstoreOptions{
+			Name: p.LvsName, UUID: uuid, ClusterSize: cluster,
+			ClearMethod: clear, MDPagesPerClusterRatio: p.MDRatio,
+		})
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.lvsPending, p.LvsName)
+		if err != nil {
+			return nil, asyncErr(err)
+		}
+		if s.lookup(b.name) != b {
+			// Hot-removed while written: its I/O channel is gone.
+			return nil, asyncErr(blockdev.ErrNotFound)
+		}
+		if b.claim != "" {
+			// spdk_bs_bdev_claim fails: claimed meanwhile by another module.
+			return nil, asyncErr(blockdev.ErrReadOnly)
+		}
+		claimBdev(b, claimReadManyWriteOne, "lvol")
+		s.addLvstore(&lvstore{ls: ls, base: b, lvols: map[*bdev]*blockdev.Lvol{}})
+		return ls.UUID(), nil
+	}), nil
+}
+
+// lvsNameTaken reports whether an lvstore has name or is being created
+// under it (caller holds s.mu): SPDK's g_lvol_stores holds both.
+func (s *state) lvsNameTaken(name string) bool {
+	return s.lvsByName[name] != nil || s.lvsPending[name]
 }
 
 // errnoOf maps a blockdev error to SPDK's errno reply.

@@ -131,6 +131,9 @@ func checkLvolName(l *lvstore, name *string) *Error {
 	if name == nil || *name == "" || len(*name) > maxLvolName {
 		return errInval
 	}
+	if l.pending[*name] {
+		return errExists // being created
+	}
 	for _, lv := range l.ls.Lvols() {
 		if lv.Name() == *name {
 			return errExists
@@ -173,15 +176,33 @@ func lvolCreate(s *state, params json.RawMessage) (any, *Error) {
 	if l.ls.TotalDataClusters() == 0 {
 		return nil, rpcErr(codeInvalidParams, "Cannot allocate memory")
 	}
-	lv, err := l.ls.CreateLvol(p.LvolName, newUUID(), size, p.Thin, clear)
-	if err != nil {
-		return nil, asyncErr(err)
+	// spdk_lvol_create takes the name (pending_lvols) and creates, sizes
+	// and syncs the blob in the background: the RPC thread serves other
+	// requests meanwhile, and lvols of other stores are created at once.
+	if l.pending == nil {
+		l.pending = map[string]bool{}
 	}
-	if _, rerr := s.addLvolBdev(l, lv); rerr != nil {
-		_ = l.ls.Delete(lv.Name())
-		return nil, asyncErr(blockdev.ErrExists)
-	}
-	return lv.UUID(), nil
+	l.pending[p.LvolName] = true
+	uuid := newUUID()
+	return async(func() (any, *Error) {
+		lv, err := l.ls.CreateLvol(p.LvolName, uuid, size, p.Thin, clear)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(l.pending, p.LvolName)
+		if err != nil {
+			return nil, asyncErr(err)
+		}
+		if s.lvsByUUID[l.ls.UUID()] != l {
+			// The store was unloaded meanwhile: the blob is on its base
+			// (examine finds it) but no bdev is registered.
+			return nil, asyncErr(blockdev.ErrNotFound)
+		}
+		if _, rerr := s.addLvolBdev(l, lv); rerr != nil {
+			_ = l.ls.Delete(lv.Name())
+			return nil, asyncErr(blockdev.ErrExists)
+		}
+		return lv.UUID(), nil
+	}), nil
 }
 
 type lvsRef struct {
@@ -427,6 +448,9 @@ func lvolRenameLvstore(s *state, params json.RawMessage) (any, *Error) {
 		if o.ls.Name() == newName || o.newName == newName {
 			return nil, rpcErr(codeInvalidParams, errExists.Message)
 		}
+	}
+	if s.lvsPending[newName] || (newName == "" && len(s.lvsPending) > 0) {
+		return nil, rpcErr(codeInvalidParams, errExists.Message) // a store being created
 	}
 	p.NewName = newName
 	l.newName = newName

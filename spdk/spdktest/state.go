@@ -35,6 +35,7 @@ type state struct {
 	lvstores   []*lvstore // creation or load order
 	lvsByName  map[string]*lvstore
 	lvsByUUID  map[string]*lvstore
+	lvsPending map[string]bool // names of lvstores being created
 	passthrus  map[string]*passthruCfg
 	raids      []*raid
 	transports []*transport
@@ -62,6 +63,7 @@ func newState(in *instance, waitForRPC bool) *state {
 		ctrlrByName: map[string]*nvmeCtrlr{},
 		lvsByName:   map[string]*lvstore{},
 		lvsByUUID:   map[string]*lvstore{},
+		lvsPending:  map[string]bool{},
 	}
 	close(s.examDone)
 	if !waitForRPC {
