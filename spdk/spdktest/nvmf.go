@@ -425,7 +425,7 @@ func nvmfCreateSubsystem(s *state, params json.RawMessage) (any, *Error) {
 		return nil, rpcErr(codeInternalError, "Unable to find target "+*p.TgtName)
 	}
 	// A huge max_namespaces fails SPDK's calloc of the namespace table.
-	if _, dup := s.subsystems[p.NQN]; dup || !validNQN(p.NQN) || len(s.subsystems) >= 1024 || p.MaxNamespaces > 1<<30 {
+	if _, dup := s.subsystems[p.NQN]; dup || !validNQN(p.NQN) || len(s.subsystems) >= s.subsystemLimit() || p.MaxNamespaces > 1<<30 {
 		return nil, rpcErr(codeInternalError, "Unable to create subsystem "+p.NQN)
 	}
 	ss := &subsystem{

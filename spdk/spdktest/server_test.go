@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -312,4 +313,35 @@ func TestLvstoreLookupByNameAndUUID(t *testing.T) {
 	rc.ok("bdev_malloc_delete", map[string]any{"name": "m1"})
 	rc.fails(-19, "bdev_lvol_get_lvstores", map[string]any{"uuid": second})
 	require.Equal(t, "[]", string(rc.ok("bdev_lvol_get_lvstores", nil)))
+}
+
+// nvmf_set_max_subsystems as SPDK v24.01 answers it (recorded against
+// spdk_tgt --wait-for-rpc): the member is optional, 0 may be set again,
+// a second limit is refused, and the limit counts the discovery
+// subsystem, so 3 leaves room for two.
+func TestMaxSubsystems(t *testing.T) {
+	srv := NewServer(t, WithWaitForRPC())
+	rc := dialRaw(t, srv.SockPath())
+	rc.ok("nvmf_set_max_subsystems", map[string]any{})
+	rc.ok("nvmf_set_max_subsystems", map[string]any{"max_subsystems": 0})
+	rc.ok("nvmf_set_max_subsystems", nil)
+	rc.ok("nvmf_set_max_subsystems", map[string]any{"max_subsystems": 3})
+	require.Equal(t, "Must not call more than once", rc.fails(codeInternalError, "nvmf_set_max_subsystems", map[string]any{"max_subsystems": 5}))
+	rc.ok("framework_start_init", nil)
+	require.Equal(t, msgBeforeInit, rc.fails(-1, "nvmf_set_max_subsystems", map[string]any{"max_subsystems": 7}))
+	rc.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t0"})
+	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t1"})
+	require.Equal(t, "Unable to create subsystem nqn.2016-06.io.spdk:t2",
+		rc.fails(codeInternalError, "nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t2"}))
+	rc.ok("nvmf_delete_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t1"})
+	rc.ok("nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t2"})
+
+	// Without the call, SPDK's default: 1,024 with discovery.
+	def := dialRaw(t, NewServer(t).SockPath())
+	def.ok("nvmf_create_transport", map[string]any{"trtype": "TCP"})
+	for i := range 1023 {
+		def.ok("nvmf_create_subsystem", map[string]any{"nqn": fmt.Sprintf("nqn.2016-06.io.spdk:t%d", i)})
+	}
+	def.fails(codeInternalError, "nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t1023"})
 }

@@ -40,7 +40,10 @@ type state struct {
 	raids      []*raid
 	transports []*transport
 	subsystems map[string]*subsystem
-	ctrlrs     []*nvmeCtrlr // attach order
+	// maxSubsystems is what nvmf_set_max_subsystems set, 0 for SPDK's
+	// default (subsystemLimit).
+	maxSubsystems uint32
+	ctrlrs        []*nvmeCtrlr // attach order
 	// ctrlrByName indexes ctrlrs by name.
 	ctrlrByName map[string]*nvmeCtrlr
 	fab         fabricTarget
@@ -249,14 +252,31 @@ func nvmfSetConfig(_ *state, params json.RawMessage) (any, *Error) {
 	return true, nil
 }
 
-func nvmfSetMaxSubsystems(_ *state, params json.RawMessage) (any, *Error) {
+// nvmfSetMaxSubsystems is SPDK's rpc_nvmf_set_max_subsystems: the member
+// is optional, 0 leaves the default, and once a limit is set another call
+// fails (so 0 may be set any number of times before it).
+func nvmfSetMaxSubsystems(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		Max uint32 `json:"max_subsystems"`
 	}
-	if err := decodeParams(params, &p, "max_subsystems"); err != nil {
+	if s.maxSubsystems != 0 {
+		return nil, rpcErr(codeInternalError, "Must not call more than once")
+	}
+	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
+	s.maxSubsystems = p.Max
 	return true, nil
+}
+
+// subsystemLimit is how many subsystems the target holds, its discovery
+// subsystem included: nvmf_set_max_subsystems's value, or SPDK's default
+// (SPDK_NVMF_DEFAULT_MAX_SUBSYSTEMS).
+func (s *state) subsystemLimit() int {
+	if s.maxSubsystems == 0 {
+		return 1024
+	}
+	return int(s.maxSubsystems)
 }
 
 // acceptAnyObject stands in for option setters whose options the fake does
