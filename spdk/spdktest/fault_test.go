@@ -131,6 +131,33 @@ func TestKillInstanceAndRestart(t *testing.T) {
 	}
 }
 
+// A Restart right after the instance stopped serves on the socket path:
+// the old instance's listener, closed as it stops in the background (a
+// kill, or a crash the fake found), must not unlink the new instance's
+// socket (a replay under load once failed to dial after a crash).
+func TestRestartRightAfterStopServes(t *testing.T) {
+	srv := NewServer(t)
+	for i := range 200 {
+		rc := dialRaw(t, srv.SockPath())
+		if i%2 == 0 {
+			rc.ok("spdk_kill_instance", map[string]any{"sig_name": "SIGTERM"})
+			<-srv.Exited()
+		} else {
+			// SPDK v24.01 dies of SIGFPE on this (max_io_size 0 clamps io_unit_size to 0).
+			rc.send(`{"jsonrpc":"2.0","id":1,"method":"nvmf_create_transport","params":{"trtype":"TCP","max_io_size":0}}`)
+			_ = rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := rc.r.ReadByte()
+			require.ErrorIs(t, err, io.EOF, "the fake dies without a reply")
+		}
+		require.NoError(t, srv.Restart(false))
+		c, err := dialRawErr(srv.SockPath())
+		require.NoError(t, err, "restart %d", i)
+		_ = c.Close()
+		_ = rc.c.Close()
+	}
+	require.Len(t, srv.Crashes(), 100)
+}
+
 func dialRawErr(sock string) (io.Closer, error) {
 	c, err := netDialUnix(sock)
 	if err != nil {

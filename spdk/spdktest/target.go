@@ -66,8 +66,12 @@ type Target struct {
 	cfg Config
 	log hclog.Logger
 
-	mu       sync.Mutex
-	cur      *instance // nil after Crash or kill until Restart
+	mu  sync.Mutex
+	cur *instance // nil after Crash or kill until Restart
+	// last is the newest instance started, also once it stopped: a
+	// Restart waits for its stop, whose listener close unlinks the socket
+	// path, before it listens on that path again.
+	last     *instance
 	closed   bool
 	exited   chan struct{} // closed when an instance stops by spdk_kill_instance
 	counts   map[string]int
@@ -129,7 +133,7 @@ func New(cfg Config) (*Target, error) {
 		return nil, err
 	}
 	t.mu.Lock()
-	t.cur = in
+	t.cur, t.last = in, in
 	t.mu.Unlock()
 	in.run()
 	return t, nil
@@ -209,7 +213,14 @@ func (t *Target) Restart(waitForRPC bool) error {
 	default:
 	}
 	t.restarts++
+	prev := t.last
 	t.mu.Unlock()
+	if prev != nil {
+		// A kill (spdk_kill_instance) or a crash the fake found stops its
+		// instance after clearing cur: wait until that stop is done (or do
+		// it), or its listener's close would unlink the new socket.
+		prev.stop()
+	}
 	in, err := t.start(waitForRPC)
 	if err != nil {
 		return err
@@ -220,7 +231,7 @@ func (t *Target) Restart(waitForRPC bool) error {
 		in.stop()
 		return ErrClosed
 	}
-	t.cur = in
+	t.cur, t.last = in, in
 	t.mu.Unlock()
 	in.run()
 	return nil
