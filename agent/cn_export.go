@@ -145,7 +145,7 @@ func (t *cnTask) reconcileExportOnce(ctx context.Context, w cnExport) error {
 			ANAReporting: new(true), MinCntlID: new(w.minCntl), MaxCntlID: new(w.maxCntl),
 		})
 		if err != nil {
-			return fmt.Errorf("agent: creating subsystem %s: %w", w.nqn, err)
+			return fmt.Errorf("agent: creating subsystem %s: %w", w.nqn, subsystemCreateErr(err))
 		}
 		ss = &spdk.Subsystem{NQN: string(w.nqn)}
 		ref.ss = ss

@@ -50,9 +50,9 @@ func (r *dnRun) syncVD(ctx context.Context, vd *agentpb.VdSpec) error {
 	}
 	if ss == nil {
 		err := r.change("nvmf_create_subsystem", kv, func() error {
-			return r.n.c.NvmfCreateSubsystem(ctx, spdk.NvmfCreateSubsystemParams{
+			return subsystemCreateErr(r.n.c.NvmfCreateSubsystem(ctx, spdk.NvmfCreateSubsystemParams{
 				NQN: string(nqn), SerialNumber: nvmeof.SerialNumber(nqn), ModelNumber: nvmeof.ModelNumber, AllowAnyHost: new(false),
-			})
+			}))
 		})
 		if err != nil {
 			return err
