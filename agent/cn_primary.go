@@ -328,7 +328,9 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 // to 128 ms, about 250 ms in all, which were half of the RPCs of a
 // 500-array build on real SPDK (issue 18); there, on a loaded machine,
 // examine took several seconds per array and 2 s was too short for every
-// one of them. Only an array whose lvstore is missing waits it out.
+// one of them. Only an array whose lvstore is missing waits it out, and
+// only once (cnLvolMisses): after that its lvol is looked up without
+// waiting until it shows up or the array's spec changes.
 var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
@@ -352,6 +354,9 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	}
 	if t.c.initDone {
 		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
+			if lvs != nil {
+				t.n.lvolMisses.found(t.c.daID)
+			}
 			return lvs, lvol, err
 		}
 	}
@@ -368,18 +373,30 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	case len(l) != 1:
 		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
 	}
+	t.n.lvolMisses.found(t.c.daID)
 	return &l[0], nil, nil
 }
 
 // awaitLvol waits up to cnLvolWait for the DA lvol and returns it with its
 // lvstore as the lvol describes it; nil when it did not show up. An lvol
-// bdev exists only once its lvstore is loaded.
+// bdev exists only once its lvstore is loaded. An array whose lvol missed
+// that wait before, with the same spec, is only looked up (cnLvolMisses).
 func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
-	bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias, TimeoutMS: uint64(cnLvolWait.Milliseconds())})
+	p := spdk.BdevGetBdevsParams{Name: alias}
+	long := !t.n.lvolMisses.missed(t.c)
+	if long {
+		p.TimeoutMS = uint64(cnLvolWait.Milliseconds())
+	}
+	bs, err := t.n.c.BdevGetBdevs(ctx, p)
 	switch {
 	case errors.Is(err, spdk.ErrTimeout), errors.Is(err, spdk.ErrNotFound):
+		if long {
+			t.n.lvolMisses.miss(t.c)
+			t.n.log.Debug("lvol did not show up, looking it up without waiting from now on",
+				"da", t.c.daID, "lvol", alias, "wait", cnLvolWait)
+		}
 		return nil, nil, nil
 	case err != nil:
 		return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
