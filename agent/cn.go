@@ -322,8 +322,11 @@ func (t *cnTask) portErr(x *cnExp, err error) {
 // statuses reports the controller, then each of its exporter ports.
 func (t *cnTask) statuses() []*agentpb.ObjectStatus {
 	errs := append([]error{t.fatal}, t.notes...)
+	// Initialized: the lvstore and the DA lvol exist. Not the lvstore
+	// alone: an initialized array never gets a new lvol (ensureLvol), so
+	// one whose lvol could not be made stays uninitialized until it is.
 	cs := &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CNTLR, Id: t.c.id, Ok: true,
-		DaInitialized: t.c.primary && t.c.err == nil && t.lvs != nil}
+		DaInitialized: t.c.primary && t.c.err == nil && t.lvs != nil && t.lvol != nil}
 	if err := errors.Join(errs...); err != nil {
 		cs.Ok, cs.Error = false, err.Error()
 	}

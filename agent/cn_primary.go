@@ -104,7 +104,22 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		t.fail(err)
 		return
 	}
-	if err := t.ensureLvol(ctx); err != nil {
+	err := t.ensureLvol(ctx)
+	if errors.Is(err, errCNLvolMissing) && keep {
+		// SPDK opens an lvstore's lvols when examine loads it; one that
+		// failed to open then (an I/O error on a loaded node: it is
+		// dropped, not retried) stays closed until the lvstore is loaded
+		// again. Assemble the raid anew, once, as for a missing lvstore.
+		t.n.log.Debug("lvol not found, re-assembling", "da", t.c.daID)
+		if err = t.unloadStack(ctx, nil); err == nil {
+			if err = t.createRaid(ctx); err == nil {
+				if err = t.ensureLvstore(ctx, true); err == nil {
+					err = t.ensureLvol(ctx)
+				}
+			}
+		}
+	}
+	if err != nil {
 		t.fail(err)
 		return
 	}
@@ -411,7 +426,8 @@ func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, erro
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size
-// (growing a smaller one, cn_lvol.go), with the array's QoS limits.
+// (growing a smaller one, cn_lvol.go), with the array's QoS limits. Only an
+// array never initialized gets a new one (errCNLvolMissing).
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
 	if t.lvol == nil {
@@ -436,6 +452,12 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 			t.note(err)
 		}
 		return nil
+	}
+	if t.c.initDone {
+		// Initialized means the lvol was made (cnTask.statuses): a
+		// missing one is not created again, whatever examine did.
+		return fmt.Errorf("%w: %s is initialized but lvstore %s holds no lvol %s; not creating one",
+			errCNLvolMissing, t.c.daID, t.lvs.Name, alias)
 	}
 	p := spdk.BdevLvolCreateParams{LvolName: nvmeof.DALvolName(t.c.daID), LvsName: t.lvs.Name,
 		ThinProvision: new(true), ClearMethod: "none"}
