@@ -42,12 +42,18 @@ func TestCNMissingLvstoreWaitsForItsLvolOnce(t *testing.T) {
 		}
 		return long, short
 	}
-	missing := func() {
+	// missing syncs and requires the array reported: not ready by the sync
+	// that assembles its raid (examine not waited out), missing after.
+	missing := func(assembles bool) {
 		t.Helper()
 		out := p.syncCN(cl.cnState(0))
 		st := cnStatus(t, out, agentpb.Kind_KIND_CNTLR, cl.cntlrs[0])
 		require.False(t, st.GetOk())
-		require.Contains(t, st.GetError(), errCNLvstoreMissing.Error())
+		want := errCNLvstoreMissing
+		if assembles {
+			want = errCNNotReady
+		}
+		require.Contains(t, st.GetError(), want.Error())
 	}
 	requireLookups := func(wantLong int, what string) {
 		t.Helper()
@@ -58,10 +64,10 @@ func TestCNMissingLvstoreWaitsForItsLvolOnce(t *testing.T) {
 		}
 	}
 
-	missing()
+	missing(true)
 	requireLookups(1, "first sync")
 	for i := range 2 {
-		missing() // looks twice: before and after re-assembling the raid
+		missing(false) // looks twice: before and after re-assembling the raid
 		requireLookups(0, "sync after the miss")
 		require.Zero(t, p.fake.RPCCount("bdev_lvol_create_lvstore"), "sync %d", i)
 	}
@@ -69,9 +75,9 @@ func TestCNMissingLvstoreWaitsForItsLvolOnce(t *testing.T) {
 	// A new epoch is a new spec: its first sync waits again, once.
 	cl.epoch++
 	cl.syncDNs()
-	missing()
+	missing(true)
 	requireLookups(1, "first sync of the new epoch")
-	missing()
+	missing(false)
 	requireLookups(0, "second sync of the new epoch")
 
 	// The lvstore and its lvol appear (made here behind the agent's back):

@@ -296,7 +296,9 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		return nil
 	}
 	t.lvs, t.lvol = nil, nil
-	lvs, lvol, err := t.examine(ctx)
+	// The examine of a raid this sync made need not be waited out for an
+	// initialized array (it never gets a new lvstore): see examine.
+	lvs, lvol, err := t.examine(ctx, !raidFresh || !t.c.initDone)
 	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
 		// An examine that ran earlier may have failed to load it (SPDK
 		// examines a bdev name once): assemble the raid again, which
@@ -304,7 +306,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
-				lvs, lvol, err = t.examine(ctx)
+				lvs, lvol, err = t.examine(ctx, true)
 			}
 		}
 	}
@@ -349,7 +351,14 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
-// and, when that is how it was found, the DA lvol.
+// and, when that is how it was found, the DA lvol. Not definitive (an
+// initialized array's raid this sync assembled), an lvstore still loading
+// when the lvol wait ends is reported not ready instead of waited for with
+// bdev_wait_for_examine: on a node loading hundreds of lvstores that wait
+// lasts until the last one is loaded, and every array that timed out
+// queued behind it (500 arrays at load 20 to 30: 256 timed out, waits of
+// 2 to 6 minutes, builds of 5.6 and 7.1 minutes). The next sync finds the
+// lvstore listed, or examines again, definitively.
 //
 // An initialized array's lvstore must be there: its lvol is waited for as
 // examine loads it (awaitLvol). bdev_wait_for_examine returns only once no
@@ -358,7 +367,7 @@ var cnLvolWait = 10 * time.Second
 // show up, and for an array never initialized (whose lvstore is created only
 // once examine has surely found none), the lookup follows the wait:
 // deterministic.
-func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+func (t *cnTask) examine(ctx context.Context, definitive bool) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
 	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
 	// ErrExists: SPDK examined this name before and re-examines it by itself
@@ -374,6 +383,9 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 			}
 			return lvs, lvol, err
 		}
+		if !definitive {
+			return t.loadedLvstore(ctx)
+		}
 	}
 	if err := t.n.c.BdevWaitForExamine(ctx); err != nil {
 		return nil, nil, fmt.Errorf("agent: waiting for the examine of %s: %w", raid, err)
@@ -383,6 +395,24 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	switch {
 	case errors.Is(err, spdk.ErrNotFound):
 		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
+	case len(l) != 1:
+		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
+	}
+	t.n.lvolMisses.found(t.c.daID)
+	return &l[0], nil, nil
+}
+
+// loadedLvstore returns the DA lvstore if SPDK lists it (loaded: its
+// lvol is then missing, for ensureLvol to report), or errCNNotReady.
+func (t *cnTask) loadedLvstore(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+	name := nvmeof.DALvstoreName(t.c.daID)
+	l, err := t.n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{LvsName: name})
+	switch {
+	case errors.Is(err, spdk.ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: lvstore %s of initialized %s not loaded %v after its raid was assembled; looking again next sync",
+			errCNNotReady, name, t.c.daID, cnLvolWait)
 	case err != nil:
 		return nil, nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
 	case len(l) != 1:
