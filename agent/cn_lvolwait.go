@@ -25,7 +25,8 @@ import (
 // slower on a node with examines in flight.
 //
 // The record of an array is dropped, and its next wait is long again, when
-// its lvol shows up (waited for, or listed at the start of a sync), when
+// its lvol shows up (waited for, looked up, or listed at the start of a
+// sync; not its lvstore alone: an lvol SPDK failed to open stays away), when
 // the parts that decide where its lvstore is found change (epoch, members,
 // strip and cluster size: a failover or a new member set), or when the
 // array leaves the node's desired state.
@@ -87,7 +88,7 @@ func (r *cnLvolMisses) miss(c *cnCntlr) {
 	r.m[c.daID] = cnLvolKey(c)
 }
 
-// found forgets daID: its lvstore was found.
+// found forgets daID: its lvol was found.
 func (r *cnLvolMisses) found(daID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -352,8 +352,10 @@ var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
 // and, when that is how it was found, the DA lvol. Not definitive (an
-// initialized array's raid this sync assembled), an lvstore still loading
-// when the lvol wait ends is reported not ready instead of waited for with
+// initialized array's raid this sync assembled) and after a full lvol wait
+// (not the short look of cnLvolMisses, which keeps the definitive path for
+// arrays known to miss), an lvstore still loading when the wait ends is
+// reported not ready instead of waited for with
 // bdev_wait_for_examine: on a node loading hundreds of lvstores that wait
 // lasts until the last one is loaded, and every array that timed out
 // queued behind it (500 arrays at load 20 to 30: 256 timed out, waits of
@@ -377,13 +379,14 @@ func (t *cnTask) examine(ctx context.Context, definitive bool) (*spdk.Lvstore, *
 		return nil, nil, fmt.Errorf("agent: examining %s: %w", raid, err)
 	}
 	if t.c.initDone {
-		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
+		lvs, lvol, waited, err := t.awaitLvol(ctx)
+		if lvs != nil || err != nil {
 			if lvs != nil {
 				t.n.lvolMisses.found(t.c.daID)
 			}
 			return lvs, lvol, err
 		}
-		if !definitive {
+		if !definitive && waited {
 			return t.loadedLvstore(ctx)
 		}
 	}
@@ -400,7 +403,6 @@ func (t *cnTask) examine(ctx context.Context, definitive bool) (*spdk.Lvstore, *
 	case len(l) != 1:
 		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
 	}
-	t.n.lvolMisses.found(t.c.daID)
 	return &l[0], nil, nil
 }
 
@@ -418,7 +420,6 @@ func (t *cnTask) loadedLvstore(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, 
 	case len(l) != 1:
 		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
 	}
-	t.n.lvolMisses.found(t.c.daID)
 	return &l[0], nil, nil
 }
 
@@ -426,7 +427,7 @@ func (t *cnTask) loadedLvstore(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, 
 // lvstore as the lvol describes it; nil when it did not show up. An lvol
 // bdev exists only once its lvstore is loaded. An array whose lvol missed
 // that wait before, with the same spec, is only looked up (cnLvolMisses).
-func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+func (t *cnTask) awaitLvol(ctx context.Context) (lvs *spdk.Lvstore, lvol *spdk.Bdev, waited bool, err error) {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
 	p := spdk.BdevGetBdevsParams{Name: alias}
@@ -442,17 +443,17 @@ func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, erro
 			t.n.log.Debug("lvol did not show up, looking it up without waiting from now on",
 				"da", t.c.daID, "lvol", alias, "wait", cnLvolWait)
 		}
-		return nil, nil, nil
+		return nil, nil, long, nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+		return nil, nil, long, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
 	case len(bs) != 1:
-		return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
+		return nil, nil, long, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
 	}
 	l := bs[0].DriverSpecific.Lvol
 	if bs[0].ProductName != spdk.ProductLvol || l == nil {
-		return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
+		return nil, nil, long, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
 	}
-	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
+	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], long, nil
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size
@@ -465,6 +466,7 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 		switch {
 		case err == nil && len(bs) == 1:
 			t.lvol = &bs[0]
+			t.n.lvolMisses.found(t.c.daID)
 		case err != nil && !errors.Is(err, spdk.ErrNotFound):
 			return fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
 		}
