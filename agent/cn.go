@@ -21,9 +21,10 @@ import (
 // 64 made no clear difference to 500 arrays on real SPDK, issue 18).
 const cnParallel = 256
 
-// cnNode reconciles a controller node's SPDK with its desired CnState. It
-// keeps no state between syncs: every sync lists SPDK and converges it
-// (level-triggered). The agent serialises syncs.
+// cnNode reconciles a controller node's SPDK with its desired CnState.
+// Every sync lists SPDK and converges it (level-triggered); what it keeps
+// between syncs only spares reads and waits (ana, lvolMisses), never
+// decides what is built. The agent serialises syncs.
 type cnNode struct {
 	c        *spdk.Client
 	listener nvmeof.TransportID
@@ -32,6 +33,9 @@ type cnNode struct {
 	// ana is what the agent knows of its exporters' ANA states (between
 	// syncs: see cnANARecord).
 	ana cnANARecord
+	// lvolMisses are the arrays whose lvol did not show up within
+	// cnLvolWait (between syncs: see cnLvolMisses).
+	lvolMisses cnLvolMisses
 }
 
 // newCNNode returns the controller-node reconciler over c; listener is the
@@ -60,6 +64,7 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 		return cnFailAll(cntlrs, err)
 	}
 	n.ana.begin(snap.subsystems, cnANARechecks)
+	n.lvolMisses.begin(cntlrs, snap)
 	tasks := make([]*cnTask, len(cntlrs))
 	claims := cnClaims{}
 	for i, c := range cntlrs {
@@ -317,8 +322,11 @@ func (t *cnTask) portErr(x *cnExp, err error) {
 // statuses reports the controller, then each of its exporter ports.
 func (t *cnTask) statuses() []*agentpb.ObjectStatus {
 	errs := append([]error{t.fatal}, t.notes...)
+	// Initialized: the lvstore and the DA lvol exist. Not the lvstore
+	// alone: an initialized array never gets a new lvol (ensureLvol), so
+	// one whose lvol could not be made stays uninitialized until it is.
 	cs := &agentpb.ObjectStatus{Kind: agentpb.Kind_KIND_CNTLR, Id: t.c.id, Ok: true,
-		DaInitialized: t.c.primary && t.c.err == nil && t.lvs != nil}
+		DaInitialized: t.c.primary && t.c.err == nil && t.lvs != nil && t.lvol != nil}
 	if err := errors.Join(errs...); err != nil {
 		cs.Ok, cs.Error = false, err.Error()
 	}

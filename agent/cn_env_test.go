@@ -78,13 +78,20 @@ func newCNEnv(t testing.TB, opts ...spdktest.Option) *cnNodeEnv {
 func newRecordedCNEnv(t testing.TB) *cnNodeEnv {
 	t.Helper()
 	e := newCNEnv(t)
-	e.rec = newCNRecorder(t, e.fake.SockPath())
+	e.record()
+	return e
+}
+
+// record puts a recording proxy between the controller node's reconciler
+// (a new one) and its fake.
+func (e *cnNodeEnv) record() {
+	e.t.Helper()
+	e.rec = newCNRecorder(e.t, e.fake.SockPath())
 	c, err := spdk.Dial(context.Background(), e.rec.path)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { _ = c.Close() })
 	e.c = c
 	e.cn = newCNNode(c, e.listener, nil)
-	return e
 }
 
 // newDNEnvForCN is a disk node driven by the DN reconciler.

@@ -104,7 +104,22 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		t.fail(err)
 		return
 	}
-	if err := t.ensureLvol(ctx); err != nil {
+	err := t.ensureLvol(ctx)
+	if errors.Is(err, errCNLvolMissing) && keep {
+		// SPDK opens an lvstore's lvols when examine loads it; one that
+		// failed to open then (an I/O error on a loaded node: it is
+		// dropped, not retried) stays closed until the lvstore is loaded
+		// again. Assemble the raid anew, once, as for a missing lvstore.
+		t.n.log.Debug("lvol not found, re-assembling", "da", t.c.daID)
+		if err = t.unloadStack(ctx, nil); err == nil {
+			if err = t.createRaid(ctx); err == nil {
+				if err = t.ensureLvstore(ctx, true); err == nil {
+					err = t.ensureLvol(ctx)
+				}
+			}
+		}
+	}
+	if err != nil {
 		t.fail(err)
 		return
 	}
@@ -281,7 +296,9 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		return nil
 	}
 	t.lvs, t.lvol = nil, nil
-	lvs, lvol, err := t.examine(ctx)
+	// The examine of a raid this sync made need not be waited out for an
+	// initialized array (it never gets a new lvstore): see examine.
+	lvs, lvol, err := t.examine(ctx, !raidFresh || !t.c.initDone)
 	if err == nil && lvs == nil && t.c.initDone && !raidFresh {
 		// An examine that ran earlier may have failed to load it (SPDK
 		// examines a bdev name once): assemble the raid again, which
@@ -289,7 +306,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
-				lvs, lvol, err = t.examine(ctx)
+				lvs, lvol, err = t.examine(ctx, true)
 			}
 		}
 	}
@@ -328,11 +345,22 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 // to 128 ms, about 250 ms in all, which were half of the RPCs of a
 // 500-array build on real SPDK (issue 18); there, on a loaded machine,
 // examine took several seconds per array and 2 s was too short for every
-// one of them. Only an array whose lvstore is missing waits it out.
+// one of them. Only an array whose lvstore is missing waits it out, and
+// only once (cnLvolMisses): after that its lvol is looked up without
+// waiting until it shows up or the array's spec changes.
 var cnLvolWait = 10 * time.Second
 
 // examine asks SPDK to examine the raid and returns the lvstore found on it
-// and, when that is how it was found, the DA lvol.
+// and, when that is how it was found, the DA lvol. Not definitive (an
+// initialized array's raid this sync assembled) and after a full lvol wait
+// (not the short look of cnLvolMisses, which keeps the definitive path for
+// arrays known to miss), an lvstore still loading when the wait ends is
+// reported not ready instead of waited for with
+// bdev_wait_for_examine: on a node loading hundreds of lvstores that wait
+// lasts until the last one is loaded, and every array that timed out
+// queued behind it (500 arrays at load 20 to 30: 256 timed out, waits of
+// 2 to 6 minutes, builds of 5.6 and 7.1 minutes). The next sync finds the
+// lvstore listed, or examines again, definitively.
 //
 // An initialized array's lvstore must be there: its lvol is waited for as
 // examine loads it (awaitLvol). bdev_wait_for_examine returns only once no
@@ -341,7 +369,7 @@ var cnLvolWait = 10 * time.Second
 // show up, and for an array never initialized (whose lvstore is created only
 // once examine has surely found none), the lookup follows the wait:
 // deterministic.
-func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+func (t *cnTask) examine(ctx context.Context, definitive bool) (*spdk.Lvstore, *spdk.Bdev, error) {
 	raid := nvmeof.RaidName(t.c.daID)
 	err := t.n.c.BdevExamine(ctx, spdk.NameParams{Name: raid})
 	// ErrExists: SPDK examined this name before and re-examines it by itself
@@ -351,8 +379,15 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 		return nil, nil, fmt.Errorf("agent: examining %s: %w", raid, err)
 	}
 	if t.c.initDone {
-		if lvs, lvol, err := t.awaitLvol(ctx); lvs != nil || err != nil {
+		lvs, lvol, waited, err := t.awaitLvol(ctx)
+		if lvs != nil || err != nil {
+			if lvs != nil {
+				t.n.lvolMisses.found(t.c.daID)
+			}
 			return lvs, lvol, err
+		}
+		if !definitive && waited {
+			return t.loadedLvstore(ctx)
 		}
 	}
 	if err := t.n.c.BdevWaitForExamine(ctx); err != nil {
@@ -371,30 +406,59 @@ func (t *cnTask) examine(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error)
 	return &l[0], nil, nil
 }
 
+// loadedLvstore returns the DA lvstore if SPDK lists it (loaded: its
+// lvol is then missing, for ensureLvol to report), or errCNNotReady.
+func (t *cnTask) loadedLvstore(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+	name := nvmeof.DALvstoreName(t.c.daID)
+	l, err := t.n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{LvsName: name})
+	switch {
+	case errors.Is(err, spdk.ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: lvstore %s of initialized %s not loaded %v after its raid was assembled; looking again next sync",
+			errCNNotReady, name, t.c.daID, cnLvolWait)
+	case err != nil:
+		return nil, nil, fmt.Errorf("agent: looking up lvstore %s: %w", name, err)
+	case len(l) != 1:
+		return nil, nil, fmt.Errorf("%w: lvstore %s listed %d times", errCNState, name, len(l))
+	}
+	return &l[0], nil, nil
+}
+
 // awaitLvol waits up to cnLvolWait for the DA lvol and returns it with its
 // lvstore as the lvol describes it; nil when it did not show up. An lvol
-// bdev exists only once its lvstore is loaded.
-func (t *cnTask) awaitLvol(ctx context.Context) (*spdk.Lvstore, *spdk.Bdev, error) {
+// bdev exists only once its lvstore is loaded. An array whose lvol missed
+// that wait before, with the same spec, is only looked up (cnLvolMisses).
+func (t *cnTask) awaitLvol(ctx context.Context) (lvs *spdk.Lvstore, lvol *spdk.Bdev, waited bool, err error) {
 	name := nvmeof.DALvstoreName(t.c.daID)
 	alias := nvmeof.LvolAlias(name, nvmeof.DALvolName(t.c.daID))
-	bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias, TimeoutMS: uint64(cnLvolWait.Milliseconds())})
+	p := spdk.BdevGetBdevsParams{Name: alias}
+	long := !t.n.lvolMisses.missed(t.c)
+	if long {
+		p.TimeoutMS = uint64(cnLvolWait.Milliseconds())
+	}
+	bs, err := t.n.c.BdevGetBdevs(ctx, p)
 	switch {
 	case errors.Is(err, spdk.ErrTimeout), errors.Is(err, spdk.ErrNotFound):
-		return nil, nil, nil
+		if long {
+			t.n.lvolMisses.miss(t.c)
+			t.n.log.Debug("lvol did not show up, looking it up without waiting from now on",
+				"da", t.c.daID, "lvol", alias, "wait", cnLvolWait)
+		}
+		return nil, nil, long, nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
+		return nil, nil, long, fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
 	case len(bs) != 1:
-		return nil, nil, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
+		return nil, nil, long, fmt.Errorf("%w: lvol %s listed %d times", errCNState, alias, len(bs))
 	}
 	l := bs[0].DriverSpecific.Lvol
 	if bs[0].ProductName != spdk.ProductLvol || l == nil {
-		return nil, nil, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
+		return nil, nil, long, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
 	}
-	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], nil
+	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], long, nil
 }
 
 // ensureLvol finds or creates the DA lvol: thin, exactly the array's size
-// (growing a smaller one, cn_lvol.go), with the array's QoS limits.
+// (growing a smaller one, cn_lvol.go), with the array's QoS limits. Only an
+// array never initialized gets a new one (errCNLvolMissing).
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
 	if t.lvol == nil {
@@ -402,6 +466,7 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 		switch {
 		case err == nil && len(bs) == 1:
 			t.lvol = &bs[0]
+			t.n.lvolMisses.found(t.c.daID)
 		case err != nil && !errors.Is(err, spdk.ErrNotFound):
 			return fmt.Errorf("agent: looking up lvol %s: %w", alias, err)
 		}
@@ -419,6 +484,12 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 			t.note(err)
 		}
 		return nil
+	}
+	if t.c.initDone {
+		// Initialized means the lvol was made (cnTask.statuses): a
+		// missing one is not created again, whatever examine did.
+		return fmt.Errorf("%w: %s is initialized but lvstore %s holds no lvol %s; not creating one",
+			errCNLvolMissing, t.c.daID, t.lvs.Name, alias)
 	}
 	p := spdk.BdevLvolCreateParams{LvolName: nvmeof.DALvolName(t.c.daID), LvsName: t.lvs.Name,
 		ThinProvision: new(true), ClearMethod: "none"}

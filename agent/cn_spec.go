@@ -20,6 +20,11 @@ var (
 	// errCNLvstoreMissing: the DA is initialized but examine did not find
 	// its lvstore on the raid; the agent never creates one then (invariant 2).
 	errCNLvstoreMissing = errors.New("agent: disk array lvstore not found")
+	// errCNLvolMissing: the DA is initialized, its lvstore is loaded, but its
+	// lvol is not there (SPDK failed to open it when examine loaded the
+	// lvstore, or it was deleted); the agent never creates a new, empty one
+	// then: hosts would see a blank disk where their data was.
+	errCNLvolMissing = errors.New("agent: disk array lvol not found")
 	// errCNState: SPDK holds something the reconciler cannot repair by
 	// itself (a foreign object under a VDA name, a raid that stays
 	// configuring, an attach that yields no bdev).

@@ -130,3 +130,27 @@ func TestCNUninitializedArraysWaitForSlowExamine(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, lvss, 6)
 }
+
+// A controller node built from empty whose lvstores load slower than
+// cnLvolWait does not wait for every examine on the node
+// (bdev_wait_for_examine): those arrays are reported not ready, and the
+// next sync serves them. No lvstore or lvol is made for them.
+func TestCNBuildDoesNotWaitOutSlowExamines(t *testing.T) {
+	const das = 3
+	bn := newCNBench(t, das)
+	cn := newCNEnv(t, spdktest.WithExamineDelay(cnLvolWait+time.Second))
+	out := cn.syncCN(bn.state())
+	n := 0
+	for _, o := range out {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			n++
+			require.False(t, o.GetOk())
+			require.Contains(t, o.GetError(), errCNNotReady.Error())
+		}
+	}
+	require.Equal(t, das, n)
+	require.Zero(t, cn.fake.RPCCount("bdev_wait_for_examine"))
+	bn.requireOK(t, cn.syncCN(bn.state()))
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create"))
+}

@@ -70,6 +70,10 @@ type NodeConfig struct {
 	Serial bool
 	// MaxInFlight is the agent's Config.MaxInFlight (its default if zero).
 	MaxInFlight int
+	// AdminqPollUS, when not zero, is set as bdev_nvme_set_options'
+	// nvme_adminq_poll_period_us before the agent runs (SPDK's default:
+	// 10,000).
+	AdminqPollUS uint64
 }
 
 // Node is an spdk_tgt with an agent driving it through a Meter.
@@ -104,6 +108,11 @@ func (e *Env) StartNode(cfg NodeConfig) *Node {
 		MemMB: cfg.MemMB, Command: e.net.Host(host).Command})
 	t.Cleanup(n.Stop)
 	e.nodes = append(e.nodes, n)
+	if cfg.AdminqPollUS > 0 {
+		if err := setAdminqPoll(n.Target.Socket(), cfg.AdminqPollUS); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n.Meter, err = rpcmeter.Start(filepath.Join(dir, "meter.sock"), n.Target.Socket(), cfg.Serial)
 	if err != nil {
 		t.Fatal(err)
@@ -279,4 +288,20 @@ func FormatStats(stats map[string]rpcmeter.Stat) string {
 			st.First.Round(time.Millisecond), st.Last.Round(time.Millisecond))
 	}
 	return b.String()
+}
+
+// setAdminqPoll sets how often SPDK polls each NVMe controller's admin
+// queue, on a target that has none yet.
+func setAdminqPoll(sock string, us uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := spdk.New(sock)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.BdevNvmeSetOptions(ctx, spdk.BdevNvmeSetOptionsParams{NvmeAdminqPollPeriodUS: &us}); err != nil {
+		return fmt.Errorf("realbench: bdev_nvme_set_options nvme_adminq_poll_period_us %d: %w", us, err)
+	}
+	return nil
 }
