@@ -250,3 +250,14 @@ func (e *dnEnv) mutationCalls() map[string]int {
 	}
 	return out
 }
+
+// failedStatuses returns the statuses of out that are not ok.
+func failedStatuses(out []*agentpb.ObjectStatus) []*agentpb.ObjectStatus {
+	var failed []*agentpb.ObjectStatus
+	for _, o := range out {
+		if !o.Ok {
+			failed = append(failed, o)
+		}
+	}
+	return failed
+}

@@ -226,12 +226,7 @@ func TestDNOneFailingVDDoesNotBlockTheOthers(t *testing.T) {
 	e.syncOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{mallocPD(st.Pds[0].Id, 128<<20), mallocPD(st.Pds[1].Id, 128<<20)}})
 	e.fake.Inject("bdev_lvol_create", spdktestError(-28, "No space left on device", 1))
 	out := e.sync(st)
-	var failed []*agentpb.ObjectStatus
-	for _, o := range out {
-		if !o.Ok {
-			failed = append(failed, o)
-		}
-	}
+	failed := failedStatuses(out)
 	require.Len(t, failed, 1, "%v", out)
 	require.Equal(t, agentpb.Kind_KIND_VD, failed[0].Kind)
 	require.Contains(t, failed[0].Error, "No space left on device")

@@ -32,12 +32,7 @@ func TestDNSubsystemLimitSaysWhatToDo(t *testing.T) {
 
 	st := dnState(1, 3, nvmeof.NewID(), nvmeof.NewID(), 1)
 	out := e.sync(st)
-	var failed []*agentpb.ObjectStatus
-	for _, o := range out {
-		if !o.Ok {
-			failed = append(failed, o)
-		}
-	}
+	failed := failedStatuses(out)
 	require.Len(t, failed, 1, "%v", out)
 	require.Equal(t, agentpb.Kind_KIND_VD, failed[0].Kind)
 	require.Contains(t, failed[0].Error, "Unable to create subsystem")

@@ -127,6 +127,17 @@ func (rc *rawConn) rawReply() rawReply {
 	return r
 }
 
+// rawReplies reads the next n replies, by ID.
+func (rc *rawConn) rawReplies(n int) map[int]rawReply {
+	rc.t.Helper()
+	got := map[int]rawReply{}
+	for range n {
+		r := rc.rawReply()
+		got[r.ID] = r
+	}
+	return got
+}
+
 // SPDK writes a new lvstore's blobstore in the background
 // (spdk_lvs_init, spdk_bs_init): its RPC thread answers other requests
 // meanwhile, other stores are created at once, the store's name is taken
@@ -144,11 +155,7 @@ func TestLvstoreCreateWritesInTheBackground(t *testing.T) {
 	ra.send(`{"jsonrpc":"2.0","id":1,"method":"bdev_lvol_create_lvstore","params":{"bdev_name":"vbn1","lvs_name":"slow","clear_method":"none"}}` +
 		`{"jsonrpc":"2.0","id":2,"method":"bdev_lvol_create_lvstore","params":{"bdev_name":"m0","lvs_name":"fast"}}` +
 		`{"jsonrpc":"2.0","id":3,"method":"bdev_lvol_create_lvstore","params":{"bdev_name":"m1","lvs_name":"slow"}}`)
-	got := map[int]rawReply{}
-	for range 2 {
-		r := ra.rawReply()
-		got[r.ID] = r
-	}
+	got := ra.rawReplies(2)
 	require.NotContains(t, got, 1, "the stalled store answered before its base was written")
 	require.Nil(t, got[2].Error, "a store on a local base is created while another is written")
 	require.NotNil(t, got[3].Error, "the name of a store being written is taken")
@@ -187,11 +194,7 @@ func TestLvolCreateWritesInTheBackground(t *testing.T) {
 		`{"jsonrpc":"2.0","id":2,"method":"bdev_lvol_create","params":{"lvs_name":"fast","lvol_name":"v","size_in_mib":4}}` +
 		`{"jsonrpc":"2.0","id":3,"method":"bdev_lvol_create","params":{"lvs_name":"slow","lvol_name":"v","size_in_mib":4}}` +
 		`{"jsonrpc":"2.0","id":4,"method":"bdev_get_bdevs","params":{"name":"fast/v"}}`)
-	got := map[int]rawReply{}
-	for range 3 {
-		r := ra.rawReply()
-		got[r.ID] = r
-	}
+	got := ra.rawReplies(3)
 	require.NotContains(t, got, 1, "the stalled lvol answered before its blob was written")
 	require.NotNil(t, got[3].Error, "the name of an lvol being created is taken")
 	require.Equal(t, -17, got[3].Error.Code)
