@@ -162,7 +162,7 @@ func (r *failoverRuns) quantile(p float64) time.Duration {
 // not fit. Spread over 20 processes, 10,000 DAs need about 4,000 files in
 // the busiest CN's (docs/BENCHMARKS.md).
 //
-//	VDA_BENCH_DAS=10000 go test -run '^$' -bench 'BenchmarkFailoverSpread/.*/nodes=procs' -benchtime 1x -timeout 60m ./monitor
+//	VDA_BENCH_DAS=10000 go test -run '^$' -bench 'BenchmarkFailoverSpread/.*/.*/nodes=procs' -benchtime 1x -timeout 60m ./monitor
 func BenchmarkFailoverSpread(b *testing.B) {
 	n := benchDAs(b, 10000)
 	b.Run(fmt.Sprintf("das=%d/cns=10/nodes=procs", n), func(b *testing.B) {
