@@ -30,9 +30,16 @@ import (
 // the parts that decide where its lvstore is found change (epoch, members,
 // strip and cluster size: a failover or a new member set), or when the
 // array leaves the node's desired state.
+//
+// It also remembers the initialized arrays whose lvstore was loaded
+// without their lvol and that were re-assembled for it (buildPrimary):
+// one re-assembly gives SPDK its chance to open the lvol again; repeating
+// it on every sync would only take the array's snapshot and clone exports
+// down each time. The record has the same life as a miss.
 type cnLvolMisses struct {
-	mu sync.Mutex
-	m  map[string]string // DA ID -> cnLvolKey of the spec that missed
+	mu          sync.Mutex
+	m           map[string]string // DA ID -> cnLvolKey of the spec that missed
+	reassembled map[string]string // DA ID -> cnLvolKey of the spec re-assembled for its lvol
 }
 
 // cnLvolKey is what of c decides whether its lvstore can be found.
@@ -51,12 +58,19 @@ func cnLvolKey(c *cnCntlr) string {
 func (r *cnLvolMisses) begin(cs []*cnCntlr, snap *cnSnapshot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.m) == 0 {
-		return
+	r.m = keepMissing(r.m, cs, snap)
+	r.reassembled = keepMissing(r.reassembled, cs, snap)
+}
+
+// keepMissing returns the records of m whose array is still wanted as a
+// primary with the spec recorded and whose lvol the listing does not show.
+func keepMissing(m map[string]string, cs []*cnCntlr, snap *cnSnapshot) map[string]string {
+	if len(m) == 0 {
+		return m
 	}
-	keep := make(map[string]string, len(r.m))
+	keep := make(map[string]string, len(m))
 	for _, c := range cs {
-		key, ok := r.m[c.daID]
+		key, ok := m[c.daID]
 		if !ok || c.err != nil || !c.primary || key != cnLvolKey(c) {
 			continue
 		}
@@ -66,7 +80,23 @@ func (r *cnLvolMisses) begin(cs []*cnCntlr, snap *cnSnapshot) {
 		}
 		keep[c.daID] = key
 	}
-	r.m = keep
+	return keep
+}
+
+// reassemble reports whether c, an initialized array loaded without its
+// lvol, is to be re-assembled for it: only the first time with this spec.
+func (r *cnLvolMisses) reassemble(c *cnCntlr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := cnLvolKey(c)
+	if r.reassembled[c.daID] == key {
+		return false
+	}
+	if r.reassembled == nil {
+		r.reassembled = map[string]string{}
+	}
+	r.reassembled[c.daID] = key
+	return true
 }
 
 // missed reports whether c's lvol already failed to show up within
@@ -93,4 +123,5 @@ func (r *cnLvolMisses) found(daID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.m, daID)
+	delete(r.reassembled, daID)
 }

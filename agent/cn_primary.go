@@ -105,11 +105,13 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		return
 	}
 	err := t.ensureLvol(ctx)
-	if errors.Is(err, errCNLvolMissing) && keep {
+	if errors.Is(err, errCNLvolMissing) && keep && t.n.lvolMisses.reassemble(t.c) {
 		// SPDK opens an lvstore's lvols when examine loads it; one that
 		// failed to open then (an I/O error on a loaded node: it is
 		// dropped, not retried) stays closed until the lvstore is loaded
-		// again. Assemble the raid anew, once, as for a missing lvstore.
+		// again. Assemble the raid anew, once for this spec (not on every
+		// sync: each would take the snapshot and clone exports down), as
+		// for a missing lvstore.
 		t.n.log.Debug("lvol not found, re-assembling", "da", t.c.daID)
 		if err = t.unloadStack(ctx, nil); err == nil {
 			if err = t.createRaid(ctx); err == nil {
