@@ -113,11 +113,9 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		// sync: each would take the snapshot and clone exports down), as
 		// for a missing lvstore.
 		t.n.log.Debug("lvol not found, re-assembling", "da", t.c.daID)
-		if err = t.unloadStack(ctx, nil); err == nil {
-			if err = t.createRaid(ctx); err == nil {
-				if err = t.ensureLvstore(ctx, true); err == nil {
-					err = t.ensureLvol(ctx)
-				}
+		if err = t.reassemble(ctx); err == nil {
+			if err = t.ensureLvstore(ctx, true); err == nil {
+				err = t.ensureLvol(ctx)
 			}
 		}
 	}
@@ -129,6 +127,16 @@ func (t *cnTask) buildPrimary(ctx context.Context) {
 		t.syncVolumes(ctx) // snapshots and clones (cn_snap.go)
 	}
 	t.exportPrimary(ctx)
+}
+
+// reassemble unloads the array's stack and creates its raid again, so
+// that the examine that follows loads its lvstore, and opens its lvols,
+// anew. The VD controllers stay attached.
+func (t *cnTask) reassemble(ctx context.Context) error {
+	if err := t.unloadStack(ctx, nil); err != nil {
+		return err
+	}
+	return t.createRaid(ctx)
 }
 
 // vdMembers returns the raid's base bdev names in raid order.
@@ -306,10 +314,8 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		// examines a bdev name once): assemble the raid again, which
 		// examines it anew, before declaring the lvstore missing.
 		t.n.log.Debug("lvstore not found, re-assembling", "da", t.c.daID)
-		if err = t.unloadStack(ctx, nil); err == nil {
-			if err = t.createRaid(ctx); err == nil {
-				lvs, lvol, err = t.examine(ctx, true)
-			}
+		if err = t.reassemble(ctx); err == nil {
+			lvs, lvol, err = t.examine(ctx, true)
 		}
 	}
 	if err != nil {
