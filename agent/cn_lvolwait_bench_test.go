@@ -17,7 +17,7 @@ func BenchmarkCNResyncMissingLvstore(b *testing.B) {
 	p := cl.cns[0]
 	sync := func() {
 		out := p.syncCN(cl.cnState(0))
-		if cnStatusOK(out, cl.cntlrs[0]) {
+		if cnStatus(b, out, agentpb.Kind_KIND_CNTLR, cl.cntlrs[0]).GetOk() {
 			b.Fatal("the array was served without its lvstore")
 		}
 	}
@@ -26,13 +26,4 @@ func BenchmarkCNResyncMissingLvstore(b *testing.B) {
 	for range b.N {
 		sync()
 	}
-}
-
-func cnStatusOK(out []*agentpb.ObjectStatus, id string) bool {
-	for _, o := range out {
-		if o.GetKind() == agentpb.Kind_KIND_CNTLR && o.GetId() == id {
-			return o.GetOk()
-		}
-	}
-	return false
 }
