@@ -108,8 +108,11 @@ func (s *state) crash(reason string) {
 		return
 	}
 	s.dying = true
+	// Recorded now, not in the background stop: a caller that saw the
+	// connection drop finds the reason in Crashes (t.mu is a leaf lock).
+	s.in.t.noteCrash(reason)
 	// Not in s.in.wg: stopping the instance waits for that group.
-	go s.in.t.crashed(s.in, reason)
+	go s.in.t.crashed(s.in)
 }
 
 // isDying reports whether crash was called.

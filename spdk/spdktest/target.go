@@ -237,16 +237,22 @@ func (t *Target) Restart(waitForRPC bool) error {
 	return nil
 }
 
-// crashed stops instance in as a crash of the real process would (like
-// Crash), because of something SPDK itself does not survive; reason, the
-// log line SPDK prints before it dies, is kept for Crashes.
-func (t *Target) crashed(in *instance, reason string) {
+// noteCrash keeps reason, the log line SPDK prints before it dies of
+// something it does not survive, for Crashes.
+func (t *Target) noteCrash(reason string) {
 	t.log.Error("target crashed", "reason", reason)
+	t.mu.Lock()
+	t.crashes = append(t.crashes, reason)
+	t.mu.Unlock()
+}
+
+// crashed stops instance in as a crash of the real process would (like
+// Crash), after noteCrash.
+func (t *Target) crashed(in *instance) {
 	t.mu.Lock()
 	if t.cur == in {
 		t.cur = nil
 	}
-	t.crashes = append(t.crashes, reason)
 	t.mu.Unlock()
 	in.stop()
 }
