@@ -104,7 +104,8 @@ func (s *Shortage) Is(target error) bool { return target == ErrExhausted }
 // location not used yet, then of each node not used yet, then the best of
 // the rest: a DA spans as many failure domains and nodes as the
 // candidates allow. The chosen controller nodes are ordered least-loaded
-// first, then by ID, so the primary goes to the least-loaded one.
+// first, then in the tie order, so the primary goes to the least-loaded
+// one and, among equally loaded nodes, each is as likely to get it.
 type Default struct{}
 
 var _ Policy = Default{}
@@ -128,7 +129,7 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 		}
 		// Higher free fraction first: invert the bucket so ascending
 		// order is best first.
-		ds = append(ds, ranked{rank: 16 - freeBucket(d.FreeBytes, d.CapacityBytes), tie: fnvString(rh, d.ID), i: i})
+		ds = append(ds, ranked{rank: 16 - freeBucket(d.FreeBytes, d.CapacityBytes), tie: tieHash(rh, d.ID), i: i})
 	}
 	if len(ds) < req.VDs {
 		return Placement{}, &Shortage{What: fmt.Sprintf("online physical disks with %d bytes free", req.VDSizeBytes), Need: req.VDs, Found: len(ds)}
@@ -136,7 +137,7 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 	ns := make([]ranked, 0, len(nodes))
 	for i := range nodes {
 		if !nodes[i].Unavailable {
-			ns = append(ns, ranked{rank: uint64(max(nodes[i].Load, 0)), tie: fnvString(rh, nodes[i].ID), i: i})
+			ns = append(ns, ranked{rank: uint64(max(nodes[i].Load, 0)), tie: tieHash(rh, nodes[i].ID), i: i})
 		}
 	}
 	if len(ns) < req.Controllers {
@@ -148,8 +149,13 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 		Disks: spread(ds, req.VDs, func(i int) (string, string) { return disks[i].Location, disks[i].Node }),
 		Nodes: spread(ns, req.Controllers, func(i int) (string, string) { return nodes[i].Location, nodes[i].ID }),
 	}
+	// The primary is the least loaded; among equally loaded nodes the
+	// request's tie order decides, as it did the choice, so every node
+	// is as likely to be primary (by ID, half of them never were: with
+	// two controllers and even loads the lower ID won every pair).
 	slices.SortFunc(p.Nodes, func(a, b int) int {
-		return cmp.Or(cmp.Compare(nodes[a].Load, nodes[b].Load), cmp.Compare(nodes[a].ID, nodes[b].ID))
+		return cmp.Or(cmp.Compare(max(nodes[a].Load, 0), max(nodes[b].Load, 0)),
+			cmp.Compare(tieHash(rh, nodes[a].ID), tieHash(rh, nodes[b].ID)), cmp.Compare(nodes[a].ID, nodes[b].ID))
 	})
 	return p, nil
 }
@@ -189,6 +195,21 @@ func fnvString(h uint64, s string) uint64 {
 		h ^= uint64(s[i])
 		h *= fnvPrime
 	}
+	return h
+}
+
+// tieHash orders candidates of one rank for a request: FNV-1a of the
+// request's prefix and the candidate's ID, finalized with MurmurHash3's
+// fmix64. FNV-1a alone barely mixes the last byte, so IDs that differ
+// only there ("cn0", "cn1") kept the same relative order for every
+// request and were always chosen side by side.
+func tieHash(rh uint64, id string) uint64 {
+	h := fnvString(rh, id)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }
 

@@ -244,3 +244,31 @@ func TestDefaultIgnoresInputOrder(t *testing.T) {
 		require.Equal(t, wantN, nodeIDs(p, nodes))
 	}
 }
+
+// TestDefaultSpreadsPrimaries places DAs one after another on equal
+// controller nodes: every node gets about its share of primaries (a
+// node's failure moves that many DAs). With primaries ordered by ID
+// among equal loads and FNV-1a ties, two controllers per DA put every
+// primary on the even-numbered nodes.
+func TestDefaultSpreadsPrimaries(t *testing.T) {
+	disks := []alloc.Disk{disk("a", "dn1", "", 1<<50, 1<<50), disk("b", "dn2", "", 1<<50, 1<<50), disk("c", "dn3", "", 1<<50, 1<<50)}
+	for _, cntlrs := range []int{2, 3} {
+		var nodes []alloc.Node
+		for i := range 10 {
+			nodes = append(nodes, alloc.Node{ID: fmt.Sprintf("cn%d", i)})
+		}
+		const das = 10000
+		primaries := make([]int, len(nodes))
+		for i := range das {
+			p, err := alloc.Default{}.Place(alloc.Request{VDs: 2, VDSizeBytes: gib, Controllers: cntlrs, Seed: fmt.Sprintf("da%d", i)}, disks, nodes)
+			require.NoError(t, err)
+			primaries[p.Nodes[0]]++
+			for _, k := range p.Nodes {
+				nodes[k].Load++
+			}
+		}
+		fair := das / len(nodes)
+		require.GreaterOrEqual(t, slices.Min(primaries), fair*85/100, "%d controllers: primaries per node %v", cntlrs, primaries)
+		require.LessOrEqual(t, slices.Max(primaries), fair*115/100, "%d controllers: primaries per node %v", cntlrs, primaries)
+	}
+}
