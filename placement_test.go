@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -124,4 +125,31 @@ func TestCreateDiskArraySkipsFailedNodes(t *testing.T) {
 	}
 	_, err = c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "wide", CntlrCount: 3, SizeBytes: 16 << 20, Conf: vda.DAConf{StripeCount: 1, StripeSizeKB: 64}})
 	require.ErrorIs(t, err, vda.ErrResourceExhausted)
+}
+
+// TestCreateDiskArraySpreadsPrimaries creates DAs one after another on
+// ten equal CNs: each CN gets about its share of primaries, so a CN's
+// failure moves about a tenth of the DAs (before, half the CNs got every
+// primary).
+func TestCreateDiskArraySpreadsPrimaries(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, newStore(t))
+	buildCluster(t, c, 20, 8, 10)
+	const das = 500
+	primaries := map[string]int{}
+	for i := range das {
+		da, err := c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: fmt.Sprintf("da%d", i), CntlrCount: 2, SizeBytes: 16 << 20,
+			Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+		require.NoError(t, err)
+		for _, cn := range da.Cntlrs {
+			if cn.Primary {
+				primaries[cn.CNName]++
+			}
+		}
+	}
+	t.Logf("primaries per CN: %v", primaries)
+	require.Len(t, primaries, 10, "every CN has primaries: %v", primaries)
+	for cn, n := range primaries {
+		require.InDelta(t, das/10, n, das/10*0.4, "%s of %v", cn, primaries)
+	}
 }
