@@ -272,3 +272,16 @@ func TestDefaultSpreadsPrimaries(t *testing.T) {
 		require.LessOrEqual(t, slices.Max(primaries), fair*115/100, "%d controllers: primaries per node %v", cntlrs, primaries)
 	}
 }
+
+// TestDefaultTutorialPrimaries: the tutorial (seed 003) creates da0 then
+// da1 on two equal CNs and shows both with their first controller on
+// 192.168.0.16:9820; its output stays what it shows (see tieSalt).
+func TestDefaultTutorialPrimaries(t *testing.T) {
+	disks := []alloc.Disk{disk("pd0", "dn0", "", 64<<20, 64<<20), disk("pd1", "dn1", "", 64<<20, 64<<20)}
+	for i, da := range []string{"da0", "da1"} {
+		nodes := []alloc.Node{{ID: "192.168.0.16:9820", Load: i}, {ID: "192.168.0.17:9820", Load: i}}
+		p, err := alloc.Default{}.Place(alloc.Request{VDs: 2, VDSizeBytes: 8 << 20, Controllers: 2, Seed: da}, disks, nodes)
+		require.NoError(t, err)
+		require.Equal(t, []string{"192.168.0.16:9820", "192.168.0.17:9820"}, nodeIDs(p, nodes), da)
+	}
+}
