@@ -101,14 +101,28 @@ func TestDNHangIsBoundedByTheContext(t *testing.T) {
 	e := newDNEnv(t)
 	st := dnState(1, 3, nvmeof.NewID(), nvmeof.NewID(), 1)
 	e.fake.Inject("bdev_lvol_create", spdktest.Fault{Hang: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// The sync's context ends once the fake holds the first lvol create
+	// (not after a fixed time: on a busy machine the PD alone took longer).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for e.fake.RPCCount("bdev_lvol_create") == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	out := e.dn.sync(ctx, st)
 	require.True(t, statusOf(t, out, agentpb.Kind_KIND_PD, st.Pds[0].Id).Ok, "the PD was made before the hang")
 	for _, vd := range st.Pds[0].Vds {
 		s := statusOf(t, out, agentpb.Kind_KIND_VD, vd.Id)
 		require.False(t, s.Ok)
-		require.Contains(t, s.Error, "deadline exceeded")
+		require.Contains(t, s.Error, "context canceled")
 	}
 	// A hung spdk_tgt gets restarted; the next sync converges.
 	e.fake.ClearFaults()

@@ -100,6 +100,12 @@ func TestCNRepairsANADriftOnEveryExporter(t *testing.T) {
 // examine on the node.
 func TestCNBuildWaitsForEachLvolOnce(t *testing.T) {
 	const das = 6
+	// Every lvol shows up: the wait ends with it, so its limit only has
+	// to outlast a busy machine (TestMain's 1 s did not, and a missed
+	// wait looks the lvol up once more).
+	w := cnLvolWait
+	t.Cleanup(func() { cnLvolWait = w })
+	cnLvolWait = time.Minute
 	bn := newCNBench(t, das)
 	cn := newCNEnv(t, spdktest.WithExamineDelay(100*time.Millisecond))
 	bn.requireOK(t, cn.syncCN(bn.state()))
