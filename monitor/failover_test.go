@@ -220,7 +220,7 @@ func (c *txnCounter) Txn(ctx context.Context, t store.Txn) (store.TxnResult, err
 func TestFailoverManyDAs(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 3)
-	const n = 300
+	const n = 480 // about 160 primaries per CN: more than one batch (MaxTxnOps)
 	for i := 0; i < n; i++ {
 		tc.createDA(fmt.Sprintf("da%03d", i), 1, 3)
 	}

@@ -242,7 +242,12 @@ func TestPlanMalformedObjectsHoldTheirNodes(t *testing.T) {
 	da := f0.da
 	dn0, dn1 := da.VDs[0].DNName, da.VDs[1].DNName
 	cn0, cn1 := da.Cntlrs[0].CNName, da.Cntlrs[1].CNName
-	cn2 := "10.0.1.3:9820"
+	cn2 := "" // the fixture's CN that da0 does not use
+	for _, ip := range []string{"10.0.1.1", "10.0.1.2", "10.0.1.3"} {
+		if name := ip + ":9820"; name != cn0 && name != cn1 {
+			cn2 = name
+		}
+	}
 	patchDA := func(fn func(*vda.DiskArray)) []byte {
 		d := da
 		d.VDs = append([]vda.VD(nil), da.VDs...)
