@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,8 +127,9 @@ func (s *session) resizeNamespace(nsid uint32, numBlocks uint64) {
 // serve reads requests until the connection fails or is closed.
 func (s *session) serve() {
 	hb := make([]byte, headerLen)
+	r := bufio.NewReaderSize(s.conn, frameReadBuf) // see Conn.readLoop
 	for {
-		h, body, err := readFrame(s.conn, hb)
+		h, body, err := readFrame(r, hb)
 		if err != nil {
 			return
 		}
