@@ -1,7 +1,6 @@
 package fabric
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -192,12 +191,8 @@ func (c *Conn) fail(err error) {
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	hb := make([]byte, headerLen)
-	// Buffered: a frame's header and body (and often the next frames)
-	// come in one read instead of one each. The loop is the connection's
-	// only reader once connect is done.
-	r := bufio.NewReaderSize(c.conn, frameReadBuf)
 	for {
-		if err := c.readOne(r, hb); err != nil {
+		if err := c.readOne(hb); err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
 			return
 		}
@@ -205,8 +200,8 @@ func (c *Conn) readLoop() {
 }
 
 // readOne reads one frame and hands it to its caller.
-func (c *Conn) readOne(r io.Reader, hb []byte) error {
-	if _, err := io.ReadFull(r, hb); err != nil {
+func (c *Conn) readOne(hb []byte) error {
+	if _, err := io.ReadFull(c.conn, hb); err != nil {
 		return err
 	}
 	h, err := parseHeader(hb)
@@ -215,7 +210,7 @@ func (c *Conn) readOne(r io.Reader, hb []byte) error {
 	}
 	if h.op == opAEN {
 		body := make([]byte, h.bodyLen)
-		if _, err := io.ReadFull(r, body); err != nil {
+		if _, err := io.ReadFull(c.conn, body); err != nil {
 			return err
 		}
 		info, err := decodeInfo(body)
@@ -239,7 +234,7 @@ func (c *Conn) readOne(r io.Reader, hb []byte) error {
 	cl := c.pending[h.tag]
 	delete(c.pending, h.tag)
 	c.mu.Unlock()
-	body, err := c.readBody(r, h, cl)
+	body, err := c.readBody(h, cl)
 	if err != nil {
 		c.requeue(h.tag, cl)
 		return err
@@ -270,7 +265,7 @@ func (c *Conn) requeue(tag uint64, cl *call) {
 
 // readBody reads a reply's body, straight into the caller's buffer for a
 // successful read.
-func (c *Conn) readBody(r io.Reader, h header, cl *call) ([]byte, error) {
+func (c *Conn) readBody(h header, cl *call) ([]byte, error) {
 	body := cl.dstFor(h)
 	if body == nil {
 		if cl != nil && cl.dst != nil && h.status == stOK {
@@ -278,7 +273,7 @@ func (c *Conn) readBody(r io.Reader, h header, cl *call) ([]byte, error) {
 		}
 		body = make([]byte, h.bodyLen)
 	}
-	if _, err := io.ReadFull(r, body); err != nil {
+	if _, err := io.ReadFull(c.conn, body); err != nil {
 		return nil, err
 	}
 	return body, nil

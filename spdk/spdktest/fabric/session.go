@@ -1,7 +1,6 @@
 package fabric
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,9 +126,8 @@ func (s *session) resizeNamespace(nsid uint32, numBlocks uint64) {
 // serve reads requests until the connection fails or is closed.
 func (s *session) serve() {
 	hb := make([]byte, headerLen)
-	r := bufio.NewReaderSize(s.conn, frameReadBuf) // see Conn.readLoop
 	for {
-		h, body, err := readFrame(r, hb)
+		h, body, err := readFrame(s.conn, hb)
 		if err != nil {
 			return
 		}

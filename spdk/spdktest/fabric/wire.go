@@ -104,12 +104,6 @@ func parseHeader(b []byte) (header, error) {
 }
 
 // readFrame reads one frame (header and body).
-// frameReadBuf is the read buffer of a connection's read loop: several
-// small frames (commands, completions, keep-alives) per read; a larger
-// body is read straight into its buffer (bufio.Reader does not copy reads
-// larger than its buffer).
-const frameReadBuf = 16 << 10
-
 func readFrame(r io.Reader, hb []byte) (header, []byte, error) {
 	if _, err := io.ReadFull(r, hb[:headerLen]); err != nil {
 		return header{}, nil, err
