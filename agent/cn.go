@@ -187,8 +187,9 @@ type cnTask struct {
 	exported  []string                        // bdevs of this array an exporter may hold
 	extraSubs []nvmeof.NQN                    // unwanted subsystems exporting them
 
-	transportErr error
-	keepRaid     bool // the listed raid is the wanted one (attachPrimary)
+	transportErr   error
+	keepRaid       bool // the listed raid is the wanted one (attachPrimary)
+	raidUnverified bool // createRaid made the raid and nothing showed its bdev yet (verifyRaid)
 
 	vols   map[string]*cnVolume // the DA's snapshot and clone lvols by name (cn_snap.go); nil until loaded
 	volErr error                // they could not be listed

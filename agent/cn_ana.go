@@ -112,13 +112,24 @@ func cnANAReporting(ss *spdk.Subsystem) bool {
 // states: from the record when the listing agrees with it (only this
 // node's listener then, which is all reconcileExport looks at besides ANA
 // reporting), otherwise from SPDK, which it records.
+//
+// A subsystem this sync withdrew (cnTask.withdraw) needs no reading
+// either, although its namespace is gone and the listing can no longer
+// show ANA reporting: SPDK v24.01 sets a listener's ANA state only on a
+// subsystem with ANA reporting and only on a listener it has
+// (spdk_nvmf_subsystem_set_ana_state: -EINVAL otherwise), reporting is
+// fixed when the subsystem is created (nvmf_create_subsystem is the only
+// RPC that sets it), and the state the withdrawal set is recorded. That
+// spares promotion and demotion one nvmf_subsystem_get_listeners per
+// exporter, which pauses the subsystem while SPDK answers.
 func (t *cnTask) listeners(ctx context.Context, ss *spdk.Subsystem) ([]spdk.Listener, error) {
 	nqn := nvmeof.NQN(ss.NQN)
 	listens := false
 	for _, la := range ss.ListenAddresses {
 		listens = listens || cnSameTransport(la.TRType, la.AdrFam, la.TRAddr, la.TRSvcID, t.n.listener)
 	}
-	if st, ok := t.n.ana.get(nqn); ok && listens && cnANAReporting(ss) {
+	withdrawn := t.subs[nqn] != nil && t.subs[nqn].withdrawn
+	if st, ok := t.n.ana.get(nqn); ok && listens && (cnANAReporting(ss) || withdrawn) {
 		l := t.n.listener
 		return []spdk.Listener{{Address: spdk.TransportID{TRType: l.TrType, AdrFam: l.AdrFam, TRAddr: l.TrAddr, TRSvcID: l.TrSvcID},
 			ANAStates: []spdk.ListenerANAState{{ANAGroup: 1, ANAState: string(st)}}}}, nil

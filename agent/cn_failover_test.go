@@ -56,6 +56,8 @@ func TestCNDataSurvivesPromotion(t *testing.T) {
 	require.Equal(t, lvs.UUID, s.lvstore(lvs.Name).UUID, "the same lvstore, found by examine")
 	require.Zero(t, s.fake.RPCCount("bdev_lvol_create_lvstore"))
 	require.Zero(t, s.fake.RPCCount("nvmf_delete_subsystem"), "the exporter subsystem was kept")
+	require.Equal(t, 2, s.fake.RPCCount("nvmf_subsystem_listener_set_ana_state"), "withdrawn, then optimized")
+	require.Zero(t, s.fake.RPCCount("nvmf_subsystem_get_listeners"), "the withdrawal told the listener's state")
 	require.Equal(t, spdk.ANAOptimized, s.anaState(cl.nqn))
 	ss := s.subsystem(cl.nqn)
 	lo, hi, err := nvmeof.ControllerIDRange(1)
@@ -132,6 +134,7 @@ func TestCNRepointsEverySecondary(t *testing.T) {
 		require.Equal(t, cl.cns[1].listener.TrSvcID, ctrls[0].Ctrlrs[0].TRID.TRSvcID, "points at the new primary")
 		require.Equal(t, 1, cn.fake.RPCCount("bdev_nvme_detach_controller"), "the stale controller was detached")
 		require.Zero(t, cn.fake.RPCCount("nvmf_delete_subsystem"))
+		require.Zero(t, cn.fake.RPCCount("nvmf_subsystem_get_listeners"), "the withdrawal told the listener's state")
 		require.Equal(t, spdk.ANANonOptimized, cn.anaState(cl.nqn))
 		require.True(t, bytes.Equal(data, cnRead(t, cl.host(i), len(data))), "controller %d", i)
 	}

@@ -95,7 +95,9 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 func (t *cnTask) buildPrimary(ctx context.Context) {
 	keep := t.keepRaid
 	if !keep {
-		if err := t.createRaid(ctx); err != nil {
+		// An initialized array's raid is checked by its lvol (see
+		// createRaid).
+		if err := t.createRaid(ctx, !t.c.initDone); err != nil {
 			t.fail(err)
 			return
 		}
@@ -136,7 +138,7 @@ func (t *cnTask) reassemble(ctx context.Context) error {
 	if err := t.unloadStack(ctx, nil); err != nil {
 		return err
 	}
-	return t.createRaid(ctx)
+	return t.createRaid(ctx, true)
 }
 
 // vdMembers returns the raid's base bdev names in raid order.
@@ -271,9 +273,15 @@ func (t *cnTask) attach(ctx context.Context, name string, tid nvmeof.TransportID
 func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.detachCtrl(ctx, name) }
 
 // createRaid creates the raid0 over the VDs in their fixed order, with the
-// array's strip size and the epoch's UUID, and checks that its bdev exists
-// (SPDK accepts a raid with a missing member and leaves it configuring).
-func (t *cnTask) createRaid(ctx context.Context) error {
+// array's strip size and the epoch's UUID. SPDK accepts a raid with a
+// missing member and leaves it configuring, without a bdev
+// (rpc_bdev_raid_create answers true when a base bdev does not exist), so
+// the bdev is checked: at once with verify, otherwise by the array's lvol
+// (awaitLvol: an lvol that examine brings back on the raid proves the
+// raid's bdev, and only when it does not come does verifyRaid ask). That
+// spares a promotion, and a restarted node's build, one bdev_get_bdevs per
+// initialized array.
+func (t *cnTask) createRaid(ctx context.Context, verify bool) error {
 	name := nvmeof.RaidName(t.c.daID)
 	uuid := nvmeof.RaidUUID(t.c.daID, t.c.epoch)
 	err := t.n.c.BdevRaidCreate(ctx, spdk.BdevRaidCreateParams{
@@ -282,14 +290,30 @@ func (t *cnTask) createRaid(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: creating raid %s: %w", name, err)
 	}
+	t.raidUnverified = true
+	if verify {
+		if err := t.verifyRaid(ctx); err != nil {
+			return err
+		}
+	}
+	t.raid = &spdk.RaidBdev{Name: name, UUID: uuid, StripSizeKB: t.c.stripKB, State: spdk.RaidOnline, RaidLevel: "raid0"}
+	t.n.log.Debug("raid assembled", "da", t.c.daID, "raid", name, "epoch", t.c.epoch)
+	return nil
+}
+
+// verifyRaid checks that the raid createRaid made has its bdev, once.
+func (t *cnTask) verifyRaid(ctx context.Context) error {
+	if !t.raidUnverified {
+		return nil
+	}
+	name := nvmeof.RaidName(t.c.daID)
 	if _, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: name}); err != nil {
 		if errors.Is(err, spdk.ErrNotFound) {
 			err = fmt.Errorf("%w: raid %s has no bdev (a member is missing)", errCNState, name)
 		}
 		return fmt.Errorf("agent: checking raid %s: %w", name, err)
 	}
-	t.raid = &spdk.RaidBdev{Name: name, UUID: uuid, StripSizeKB: t.c.stripKB, State: spdk.RaidOnline, RaidLevel: "raid0"}
-	t.n.log.Debug("raid assembled", "da", t.c.daID, "raid", name, "epoch", t.c.epoch)
+	t.raidUnverified = false
 	return nil
 }
 
@@ -446,6 +470,10 @@ func (t *cnTask) awaitLvol(ctx context.Context) (lvs *spdk.Lvstore, lvol *spdk.B
 	bs, err := t.n.c.BdevGetBdevs(ctx, p)
 	switch {
 	case errors.Is(err, spdk.ErrTimeout), errors.Is(err, spdk.ErrNotFound):
+		// A raid without its bdev is why, not a slow examine: no miss.
+		if err := t.verifyRaid(ctx); err != nil {
+			return nil, nil, long, err
+		}
 		if long {
 			t.n.lvolMisses.miss(t.c)
 			t.n.log.Debug("lvol did not show up, looking it up without waiting from now on",
@@ -460,6 +488,9 @@ func (t *cnTask) awaitLvol(ctx context.Context) (lvs *spdk.Lvstore, lvol *spdk.B
 	l := bs[0].DriverSpecific.Lvol
 	if bs[0].ProductName != spdk.ProductLvol || l == nil {
 		return nil, nil, long, fmt.Errorf("%w: %s is not an lvol", errCNState, alias)
+	}
+	if l.BaseBdev == nvmeof.RaidName(t.c.daID) {
+		t.raidUnverified = false // its lvstore is loaded on the raid's bdev
 	}
 	return &spdk.Lvstore{UUID: l.LvolStoreUUID, Name: name, BaseBdev: l.BaseBdev}, &bs[0], long, nil
 }

@@ -110,9 +110,31 @@ func TestCNBuildWaitsForEachLvolOnce(t *testing.T) {
 	cn := newCNEnv(t, spdktest.WithExamineDelay(100*time.Millisecond))
 	bn.requireOK(t, cn.syncCN(bn.state()))
 	require.Zero(t, cn.fake.RPCCount("bdev_wait_for_examine"))
-	// The sync's listing, then per array: its raid's bdev and its lvol.
-	require.Equal(t, 1+2*das, cn.fake.RPCCount("bdev_get_bdevs"))
+	// The sync's listing, then per array its lvol, which also shows that
+	// the raid has its bdev (no look at the raid of its own).
+	require.Equal(t, 1+das, cn.fake.RPCCount("bdev_get_bdevs"))
 	require.Zero(t, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+}
+
+// An initialized array's raid made while a member is missing (SPDK answers
+// bdev_raid_create with true and leaves the raid configuring, without a
+// bdev) is reported as that once its lvol does not come, not as a slow
+// examine (no miss recorded), and nothing is made on it.
+func TestCNRaidWithoutBdevIsReportedAfterItsLvolWait(t *testing.T) {
+	e := newCNEnv(t)
+	ctx := context.Background()
+	snap, err := listCN(ctx, e.c)
+	require.NoError(t, err)
+	c := &cnCntlr{id: nvmeof.NewID(), daID: nvmeof.NewID(), primary: true, epoch: 1, stripKB: 64, initDone: true,
+		vds: []cnVD{{id: nvmeof.NewID()}, {id: nvmeof.NewID()}}}
+	task := newCNTask(e.cn, c, snap, cnClaims{})
+	require.NoError(t, task.createRaid(ctx, false), "SPDK accepts a raid whose members are missing")
+	err = task.ensureLvstore(ctx, true)
+	require.ErrorIs(t, err, errCNState)
+	require.ErrorContains(t, err, "has no bdev (a member is missing)")
+	require.False(t, e.cn.lvolMisses.missed(c), "not recorded as an lvol that examine did not bring")
+	require.Zero(t, e.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Zero(t, e.fake.RPCCount("bdev_wait_for_examine"))
 }
 
 // Arrays never marked initialized whose lvstores exist (their CN made

@@ -21,13 +21,18 @@ func decodeParams(params json.RawMessage, v any, required ...string) *Error {
 		}
 		return nil
 	}
-	m, ok := strictObject(params, reflect.TypeOf(v).Elem())
-	if !ok {
+	t := reflect.TypeOf(v).Elem()
+	if refused, sure := strictMembers(params, t, required); refused {
 		return errDecode
-	}
-	for _, k := range required {
-		if _, ok := m[k]; !ok {
+	} else if !sure {
+		m, ok := strictObject(params, t)
+		if !ok {
 			return errDecode
+		}
+		for _, k := range required {
+			if _, ok := m[k]; !ok {
+				return errDecode
+			}
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(params))

@@ -54,7 +54,8 @@ func nvmfDecode(params json.RawMessage, v any, relaxed bool, required ...string)
 	if params == nil {
 		return errInvalParams
 	}
-	if relaxed {
+	// Nothing to leave out when every key is known (the common case).
+	if relaxed && !knownKeys(params, reflect.TypeOf(v).Elem()) {
 		var m map[string]json.RawMessage
 		if firstByte(params) != '{' || json.Unmarshal(params, &m) != nil {
 			return errInvalParams

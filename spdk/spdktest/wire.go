@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,16 @@ func parseRequest(raw []byte) (*request, json.RawMessage, *Error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, nil, invalid
 	}
+	if req, id, perr, ok := parseRequestFast(raw); ok {
+		return req, id, perr
+	}
+	return parseRequestMap(raw)
+}
+
+// parseRequestMap is parseRequest through encoding/json, for raw trimmed
+// and starting with '{'.
+func parseRequestMap(raw []byte) (*request, json.RawMessage, *Error) {
+	invalid := rpcErr(codeInvalidRequest, "Invalid request")
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, nil, invalid
@@ -104,6 +115,83 @@ func parseRequest(raw []byte) (*request, json.RawMessage, *Error) {
 	return req, req.id, nil
 }
 
+// parseRequestFast is parseRequest over objectMembers, for a request that
+// is valid JSON (serveConn checks): the same answers without decoding the
+// envelope into a map. ok is false when objectMembers cannot read raw, or
+// a member is not of the plain form read here (a method or version string
+// with escapes or other bytes: encoding/json decodes those); parseRequest
+// then decides.
+func parseRequestFast(raw []byte) (req *request, id json.RawMessage, perr *Error, ok bool) {
+	var buf [8]member
+	ms, ok := objectMembers(raw, buf[:0])
+	if !ok {
+		return nil, nil, nil, false
+	}
+	invalid := rpcErr(codeInvalidRequest, "Invalid request")
+	req = &request{}
+	hasMethod := false
+	for i, m := range ms {
+		if !lastOf(ms, i) { // a map keeps the last of a repeated name
+			continue
+		}
+		v := m.val
+		switch string(m.key) {
+		case "jsonrpc":
+			s, plain := plainJSONString(v)
+			if !plain {
+				return nil, nil, nil, false
+			}
+			if s != "2.0" {
+				return nil, nil, invalid, true
+			}
+		case "method":
+			if v[0] != '"' {
+				return nil, nil, invalid, true
+			}
+			s, plain := plainJSONString(v)
+			if !plain {
+				return nil, nil, nil, false
+			}
+			req.method, hasMethod = s, true
+		case "id":
+			switch v[0] {
+			case 'n':
+			case '"', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				req.id = v
+			default:
+				return nil, nil, invalid, true
+			}
+		case "params":
+			if v[0] != 'n' {
+				req.params = v
+			}
+		default:
+			return nil, nil, invalid, true
+		}
+	}
+	if !hasMethod {
+		return nil, nil, invalid, true
+	}
+	if p := firstByte(req.params); p != 0 && p != '{' && p != '[' {
+		return nil, req.id, invalid, true
+	}
+	return req, req.id, nil, true
+}
+
+// plainJSONString returns the JSON string v's text when it is printable
+// ASCII without escapes, which is then the text encoding/json decodes.
+func plainJSONString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(v[1 : len(v)-1]), true
+}
+
 func firstByte(v json.RawMessage) byte {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 {
@@ -122,6 +210,8 @@ func encodeReply(id json.RawMessage, result any, rerr *Error) ([]byte, error) {
 	b.WriteString(`{"jsonrpc":"2.0","id":`)
 	if id == nil {
 		b.WriteString("null")
+	} else if plainID(id) {
+		b.Write(id)
 	} else {
 		var c bytes.Buffer
 		if err := json.Compact(&c, id); err != nil {
@@ -152,12 +242,40 @@ func encodeReply(id json.RawMessage, result any, rerr *Error) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// plainID reports whether id is an integer without white space, which
+// json.Compact would copy as it is.
+func plainID(id json.RawMessage) bool {
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(id) > 0
+}
+
 // marshal encodes v compactly without HTML escaping (SPDK writes '<', '>'
 // and '&' as is).
 func marshal(v any) ([]byte, error) {
-	switch v.(type) {
+	switch v := v.(type) {
 	case obj, []obj: // the listings: the same bytes without encoding/json's second pass over them
 		return appendValue(nil, v)
+	case bool: // most methods' answer: true
+		return strconv.AppendBool(nil, v), nil
+	case string:
+		if plainString(v) {
+			return appendValue(nil, v)
+		}
+	case []string: // bdev_nvme_attach_controller's bdev names
+		if v != nil && !slices.ContainsFunc(v, func(s string) bool { return !plainString(s) }) {
+			b := append(make([]byte, 0, 2+len(v)*32), '[')
+			for i, s := range v {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(append(append(b, '"'), s...), '"')
+			}
+			return append(b, ']'), nil
+		}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
