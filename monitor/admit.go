@@ -56,6 +56,18 @@ func readyAt(st vda.Status, part string, epoch int64) bool {
 	return ok && p.Health == vda.HealthHealthy && p.Epoch >= epoch
 }
 
+// vdsReady reports whether st, da's status, has every VD of da reported
+// healthy: each disk node exports it (VD parts carry no epoch: a fence
+// changes who may connect, not whether the export is there).
+func vdsReady(st vda.Status, da *vda.DiskArray) bool {
+	for _, vd := range da.VDs {
+		if !readyAt(st, vd.ID, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // reported reports whether st holds a part id with a health: its node
 // reported it (or it was marked failed with its node).
 func reported(st vda.Status, id string) bool {
@@ -71,12 +83,20 @@ func reported(st vda.Status, id string) bool {
 func (p *planner) admission(da *Object[vda.DiskArray], c vda.Cntlr, had *agentpb.CntlrSpec) (bool, []*vda.Exporter) {
 	exps := p.exps[da.Spec.Name]
 	primary, _ := da.Spec.Primary()
+	st := p.s.Statuses[da.Key]
 	if c.ID == primary.ID {
-		delete(p.waiting, c.ID)
-		return true, exps
+		if had != nil || da.Spec.Initialized || reported(st, c.ID) || vdsReady(st, &da.Spec) {
+			delete(p.waiting, c.ID)
+			return true, exps
+		}
+		w := waitEntry{da: da.Spec.Name, left: []string{c.ID}}
+		for _, vd := range da.Spec.VDs {
+			w.gates = append(w.gates, partGate{specKey: da.Key, part: vd.ID})
+		}
+		p.waiting[c.ID] = w
+		return false, nil
 	}
 	epoch := da.Spec.Epoch
-	st := p.s.Statuses[da.Key]
 	if had == nil && !reported(st, c.ID) && !readyAt(st, primary.ID, epoch) {
 		p.waiting[c.ID] = waitEntry{da: da.Spec.Name, left: []string{c.ID},
 			gates: []partGate{{specKey: da.Key, part: primary.ID, epoch: epoch}}}
@@ -171,6 +191,9 @@ func opensGate(specKey string, old, cur vda.Status, das map[string]*Object[vda.D
 	} else if name, ok := strings.CutPrefix(specKey, vda.PrefixDA); ok {
 		if da = das[name]; da == nil {
 			return false
+		}
+		if !da.Spec.Initialized && vdsReady(cur, &da.Spec) && !vdsReady(old, &da.Spec) {
+			return true // a fresh DA's primary may wait for them
 		}
 		part = da.Spec.PrimaryCntlrID
 	} else {

@@ -18,7 +18,8 @@ import (
 // A fresh DA's secondary is pushed once its primary exports, so its attach
 // of the primary's export is never refused and its node is not synced
 // over and over meanwhile: here the primary's raid takes a second to
-// make (real agents on the fake SPDK).
+// make (real agents on the fake SPDK). Likewise the primary is pushed once
+// its disk nodes export its VDs.
 func TestRealFreshSecondaryWaitsForExport(t *testing.T) {
 	s := newMemStore(t)
 	rc := newRealCluster(t, s, 2, 2)
@@ -35,6 +36,7 @@ func TestRealFreshSecondaryWaitsForExport(t *testing.T) {
 		return err == nil && exp.Status.Health == vda.HealthHealthy
 	}, wait, 5*time.Millisecond)
 	p, _ := da.Primary()
+	require.Equal(t, 2, rc.node(p.CNName).SPDK.RPCCount("bdev_nvme_attach_controller"), "the primary attached a VD more than once")
 	sec := rc.node(otherCntlr(da, p.ID).CNName).SPDK
 	require.Equal(t, 1, sec.RPCCount("bdev_nvme_attach_controller"), "the secondary attached the primary's export more than once")
 	require.LessOrEqual(t, sec.RPCCount("nvmf_get_transports"), 3, "the secondary's node synced while it waited")

@@ -81,11 +81,11 @@ func specOf(np *NodePlan, id string) *agentpb.CntlrSpec {
 	return nil
 }
 
-// A secondary controller enters its node's state once its primary
-// reported the DA ready at the DA's epoch, and an exporter enters a
-// secondary's spec once the primary reported that exporter's port healthy
-// at the epoch: a report at an older epoch (before a failover) does not
-// count. The primary is never held back.
+// A fresh DA's primary enters its node's state once every disk node
+// reported its VD; a secondary controller once its primary reported the DA
+// ready at the DA's epoch, and an exporter enters a secondary's spec once
+// the primary reported that exporter's port healthy at the epoch: a report
+// at an older epoch (before a failover) does not count.
 func TestSecondaryWaitsForPrimary(t *testing.T) {
 	f := newFixture(t, 2)
 	require.NoError(t, store.Update(context.Background(), f.s, func(tx *store.Tx) error {
@@ -104,12 +104,21 @@ func TestSecondaryWaitsForPrimary(t *testing.T) {
 		p := specOf(nodeByName(t, plan, primary.CNName), primary.ID)
 		require.NotNil(t, p, "%s: the primary is held back", what)
 		require.Len(t, p.GetExps(), 1, what)
+		require.Len(t, p.GetVds(), 2, what)
 		s := specOf(nodeByName(t, plan, secondary.CNName), secondary.ID)
 		require.Equal(t, wantCntlr, s != nil, "%s: secondary controller in its node's state", what)
 		require.Len(t, s.GetExps(), wantExps, what)
 		return plan
 	}
-	plan := check("nothing reported", false, 0)
+	_, plan := f.plan(t)
+	require.Nil(t, specOf(nodeByName(t, plan, primary.CNName), primary.ID), "the primary before its VDs")
+	require.Equal(t, []string{primary.ID}, plan.waiting[primary.ID].left)
+	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), f.da.VDs[0].ID, vda.Status{Health: vda.HealthHealthy})
+	_, plan = f.plan(t)
+	require.Nil(t, specOf(nodeByName(t, plan, primary.CNName), primary.ID), "the primary before its VD 1")
+	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), f.da.VDs[1].ID, vda.Status{Health: vda.HealthHealthy})
+
+	plan = check("VDs exported", false, 0)
 	require.Equal(t, []string{secondary.ID}, plan.waiting[secondary.ID].left)
 
 	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), primary.ID, vda.Status{Health: vda.HealthDegraded, ErrorMsg: "vd 0 not ready", Epoch: f.da.Epoch})
@@ -175,9 +184,10 @@ func TestSecondaryNeverLeftOutAgain(t *testing.T) {
 	require.Len(t, got.GetExps(), 1)
 }
 
-// A Planner whose secondary waits rebuilds its node's state when the
-// primary's status (no spec) says it is ready, and the snapshot cache
-// asks for a round on that status write alone.
+// A Planner whose primary or secondary waits rebuilds its node's state
+// when the status (no spec) says what it waits for is ready (the VDs, the
+// primary), and the snapshot cache asks for a round on that status write
+// alone.
 func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
 	f := newFixture(t, 2)
 	require.NoError(t, store.Update(context.Background(), f.s, func(tx *store.Tx) error {
@@ -200,7 +210,7 @@ func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
 	snap, err := c.Snapshot(ctx)
 	require.NoError(t, err)
 	var pl Planner
-	require.Nil(t, specOf(nodeByName(t, pl.Build(snap), secondary.CNName), secondary.ID))
+	require.Nil(t, specOf(nodeByName(t, pl.Build(snap), primary.CNName), primary.ID))
 
 	// next waits for the cache to apply the store's latest write and
 	// returns whether it asked for a round.
@@ -212,13 +222,23 @@ func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
 		require.NoError(t, err)
 		return <-changes, snap
 	}
-	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), secondary.ID, vda.Status{Health: vda.HealthDegraded}) // not the primary
+	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), primary.ID, vda.Status{Health: vda.HealthDegraded, Epoch: f.da.Epoch})
 	round, _ := next()
 	require.False(t, round)
+	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), f.da.VDs[0].ID, vda.Status{Health: vda.HealthHealthy})
+	round, _ = next()
+	require.False(t, round, "one of two VDs")
+	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), f.da.VDs[1].ID, vda.Status{Health: vda.HealthHealthy})
+	round, snap = next()
+	require.True(t, round, "the VDs ready asked for no round")
+	plan := pl.Build(snap)
+	requireSamePlan(t, Build(snap), plan, "VDs ready")
+	require.NotNil(t, specOf(nodeByName(t, plan, primary.CNName), primary.ID))
+	require.Nil(t, specOf(nodeByName(t, plan, secondary.CNName), secondary.ID))
 	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), primary.ID, vda.Status{Health: vda.HealthHealthy, Epoch: f.da.Epoch})
 	round, snap = next()
 	require.True(t, round, "the primary's controller ready asked for no round")
-	plan := pl.Build(snap)
+	plan = pl.Build(snap)
 	requireSamePlan(t, Build(snap), plan, "controller ready")
 	require.Empty(t, specOf(nodeByName(t, plan, secondary.CNName), secondary.ID).GetExps())
 	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), primary.ID, vda.Status{Health: vda.HealthHealthy, Epoch: f.da.Epoch})
