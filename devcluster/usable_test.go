@@ -228,7 +228,8 @@ func envOr(tb testing.TB, name string, def float64) float64 {
 // then. It reports the latency from due to the exporter healthy on both
 // controllers (p50, p99, max), of the two create calls (p99), the rate
 // creates were issued at and the rate DAs became usable over the whole
-// run. Each iteration adds VDA_USABLE_RATE (100) DAs/s for
+// run, and the controller nodes' syncs and NVMe-oF attaches per DA and
+// failed attaches until the last DA was usable (cnCounts). Each iteration adds VDA_USABLE_RATE (100) DAs/s for
 // VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
 // The cluster: 4 disk nodes, 3 controller nodes, the monitor's defaults,
 // on the dev cluster's embedded etcd (etcd) or its in-memory store
