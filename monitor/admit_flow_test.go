@@ -137,3 +137,48 @@ func TestSecondaryKeptWhilePrimaryNotReady(t *testing.T) {
 		}
 	}
 }
+
+// A DA whose primary never got ready has its secondary held back; when
+// the primary's node dies, that secondary is promoted all the same (its
+// VDs are exported): it is pushed as the primary at the new epoch, serves,
+// and no other controller waits for anything.
+func TestFailoverOfNeverReadyPrimary(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 2)
+	for _, a := range tc.cns {
+		a.SetScript(notReadyScript())
+	}
+	da := tc.createDA("da0", 2, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	p, _ := da.Primary()
+	sc := otherCntlr(da, p.ID)
+	pcn, scn := tc.agent(p.CNName), tc.agent(sc.CNName)
+	eventually(t, func() bool { return tc.da("da0").Status.Part(p.ID).Health == vda.HealthDegraded }, wait, 5*time.Millisecond)
+	for _, r := range scn.Records() {
+		require.Nil(t, specIn(r.Req, sc.ID), "the secondary pushed before its primary was ready")
+	}
+
+	scn.SetScript(nil)
+	pcn.Stop()
+	eventually(t, func() bool { return tc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	eventually(t, func() bool {
+		c := specIn(scn.LastApplied(), sc.ID)
+		return c != nil && c.GetPrimary() && c.GetEpoch() == 2 && len(c.GetExps()) == 1
+	}, wait, 5*time.Millisecond, "the secondary was not promoted")
+	eventually(t, func() bool {
+		exp, err := tc.c.GetExporter(ctx, "da0", "exp0")
+		port, _ := portOf(&exp, sc.Idx)
+		return err == nil && readyAt(exp.Status, port.ID, 2) && tc.da("da0").Initialized
+	}, wait, 5*time.Millisecond, "the promoted controller does not serve")
+}
+
+// specIn returns the spec of controller id in req's state, nil if none.
+func specIn(req *agentpb.SyncRequest, id string) *agentpb.CntlrSpec {
+	for _, c := range req.GetCn().GetCntlrs() {
+		if c.GetCntlrId() == id {
+			return c
+		}
+	}
+	return nil
+}
