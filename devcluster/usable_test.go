@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
 	"github.com/vda-io/vda/devcluster"
+	"github.com/vda-io/vda/metrics"
 )
 
 // Create to usable (issue 18): from the DA create and the exporter create
@@ -140,8 +143,19 @@ func (u *usable) expect(n int) {
 // failure detector's defaults.
 func startCluster(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64) *devcluster.Cluster {
 	tb.Helper()
-	c, err := devcluster.New(devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
-		DNs: dns, CNs: cns, PDSizeBytes: pdBytes, Logger: usableLogger(tb)})
+	return startClusterWith(tb, storeURI, dns, cns, pdBytes, nil)
+}
+
+// startClusterWith is startCluster with the components' metrics on reg
+// (none if nil).
+func startClusterWith(tb testing.TB, storeURI string, dns, cns int, pdBytes uint64, reg *prometheus.Registry) *devcluster.Cluster {
+	tb.Helper()
+	cfg := devcluster.Config{DataDir: tb.TempDir(), StoreURI: storeURI, AnyPorts: true, Register: true,
+		DNs: dns, CNs: cns, PDSizeBytes: pdBytes, Logger: usableLogger(tb)}
+	if reg != nil {
+		cfg.Metrics = reg
+	}
+	c, err := devcluster.New(cfg)
 	require.NoError(tb, err)
 	stop, err := c.Start(context.Background())
 	require.NoError(tb, err, "cluster did not start")
@@ -214,7 +228,8 @@ func envOr(tb testing.TB, name string, def float64) float64 {
 // then. It reports the latency from due to the exporter healthy on both
 // controllers (p50, p99, max), of the two create calls (p99), the rate
 // creates were issued at and the rate DAs became usable over the whole
-// run. Each iteration adds VDA_USABLE_RATE (100) DAs/s for
+// run, and the controller nodes' syncs and NVMe-oF attaches per DA and
+// failed attaches until the last DA was usable (cnCounts). Each iteration adds VDA_USABLE_RATE (100) DAs/s for
 // VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
 // The cluster: 4 disk nodes, 3 controller nodes, the monitor's defaults,
 // on the dev cluster's embedded etcd (etcd) or its in-memory store
@@ -228,7 +243,8 @@ func benchUsable(b *testing.B, storeURI string) {
 	rate := envOr(b, "VDA_USABLE_RATE", 100)
 	secs := envOr(b, "VDA_USABLE_SECONDS", 20)
 	n := int(rate * secs)
-	c := startCluster(b, storeURI, 4, 3, 64<<30)
+	reg := metrics.NewRegistry()
+	c := startClusterWith(b, storeURI, 4, 3, 64<<30, reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u := watchUsable(ctx, b, c.API())
@@ -238,6 +254,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		u.lat, u.calls, u.all, u.want = nil, nil, make(chan struct{}), 0
 		u.mu.Unlock()
 		u.expect(n)
+		syncs0, attaches0, refused0 := cnCounts(b, reg, c)
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range n {
@@ -261,6 +278,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		u.mu.Lock()
 		lat, create, last := slices.Clone(u.lat), slices.Clone(u.calls), u.last
 		u.mu.Unlock()
+		syncs, attaches, refused := cnCounts(b, reg, c)
 		slices.Sort(lat)
 		slices.Sort(create)
 		pct := func(d []time.Duration, p int) float64 { return d[(len(d)-1)*p/100].Seconds() * 1000 }
@@ -270,5 +288,34 @@ func benchUsable(b *testing.B, storeURI string) {
 		b.ReportMetric(pct(create, 99), "create-p99-ms")
 		b.ReportMetric(float64(n)/issued.Seconds(), "offered-DAs/s")
 		b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "usable-DAs/s")
+		// Until the last DA was usable (the cluster keeps syncing after).
+		b.ReportMetric((syncs-syncs0)/float64(n), "cn-syncs/DA")
+		b.ReportMetric((attaches-attaches0)/float64(n), "cn-attaches/DA")
+		b.ReportMetric(refused-refused0, "cn-attaches-failed")
 	}
+}
+
+// cnCounts returns what the controller nodes' agents counted so far:
+// syncs applied, bdev_nvme_attach_controller calls (a primary's of its
+// VDs, a secondary's of its primary's exports) and those that failed (a
+// secondary's attach refused because its primary did not export yet).
+func cnCounts(tb testing.TB, reg *prometheus.Registry, c *devcluster.Cluster) (syncs, attaches, failed float64) {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(tb, err)
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	const attach = "bdev_nvme_attach_controller"
+	for _, n := range c.Nodes() {
+		if n.Role != devcluster.RoleCN {
+			continue
+		}
+		node := n.ShortName()
+		syncs += sum(byName, "vda_agent_syncs_total", map[string]string{"node": node})
+		attaches += sum(byName, "vda_agent_spdk_rpc_duration_seconds", map[string]string{"node": node, "method": attach})
+		failed += sum(byName, "vda_agent_spdk_rpc_errors_total", map[string]string{"node": node, "method": attach})
+	}
+	return syncs, attaches, failed
 }

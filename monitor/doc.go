@@ -24,6 +24,19 @@
 // [Problem] and the nodes it may concern are held (not pushed) until it is
 // fixed.
 //
+// A secondary controller re-exports its primary's export, so a DA's
+// secondary enters its node's state only once the primary reported the DA
+// ready at the DA's epoch, and each exporter enters a secondary's spec once
+// the primary reported that exporter's port healthy: pushed earlier, the
+// secondary's attach would be refused and retried, each retry a whole sync
+// of its node. The status write that makes a primary ready asks for a round
+// at once. This holds back only what a node never had: what the store shows
+// the node reported, or what the Planner planned for it before, stays in
+// its state whatever the primary reports (leaving it out would tear it
+// down), so a failover's re-pointed secondaries and a new monitor keep
+// every path that exists. While a primary is not ready the DA's and
+// exporter's statuses carry its error.
+//
 // # Pushing
 //
 // [Monitor.Run] keeps one worker per owned node. Workers coalesce (only the

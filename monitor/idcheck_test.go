@@ -69,6 +69,7 @@ func twoDAState(t *testing.T) (*fixture, *state, func(key string, v any)) {
 	_, err := f.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 32 << 20,
 		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
 	require.NoError(t, err)
+	reportAll(t, f.s)
 	res, err := f.s.List(ctx, vda.Prefix, store.ListOptions{})
 	require.NoError(t, err)
 	st := newState()

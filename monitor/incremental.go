@@ -37,6 +37,9 @@ type Planner struct {
 	// checks is what the check of every DA's references found, redone
 	// only for the DAs whose inputs changed (see planner.checkDAs).
 	checks *daChecks
+	// waiting is what the last plan's secondaries waited for (see
+	// admission): rechecked every plan.
+	waiting map[string]waitEntry
 }
 
 // nodeKey names a node by role and name, as the snapshot's maps do.
@@ -61,8 +64,8 @@ func (pl *Planner) Build(s *Snapshot) *Plan {
 	} else {
 		dirty = changedNodes(pl.prev, s)
 	}
-	plan, ids, checks := build(s, reuse, dirty, pl.ids, pl.checks)
-	pl.prev, pl.states, pl.ids, pl.checks = s, statesOf(plan), ids, checks
+	plan, ids, checks := build(s, reuse, dirty, pl.ids, pl.checks, pl.waiting)
+	pl.prev, pl.states, pl.ids, pl.checks, pl.waiting = s, statesOf(plan), ids, checks, plan.waiting
 	return plan
 }
 

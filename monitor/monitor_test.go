@@ -358,11 +358,17 @@ func movePrimaryTo(t testing.TB, s store.Store, name string, idx int) {
 }
 
 // Reports from a DN (VDs) and a CN (controllers) of one DA merge; an
-// object error shows as degraded with its message.
+// object error shows as degraded with its message. (A fresh DA's
+// controllers wait for its VDs: the error comes once they were built.)
 func TestMonitorMergesReportsAndDegrades(t *testing.T) {
 	s := newMemStore(t)
 	tc := newTestCluster(t, s, 2, 2)
 	da := tc.createDA("da0", 2, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Health == vda.HealthHealthy && len(st.Parts) == 4
+	}, wait, 5*time.Millisecond)
 	tc.dns[1].SetScript(func(req *agentpb.SyncRequest) (*agentpb.SyncReply, error) {
 		r := okReply(req)
 		for _, o := range r.Objects {
@@ -372,7 +378,7 @@ func TestMonitorMergesReportsAndDegrades(t *testing.T) {
 		}
 		return r, nil
 	})
-	startMonitor(t, testConfig(s, "m0"))
+	tc.dns[1].SetInstance("restarted") // re-synced
 	var bad vda.VD
 	for _, vd := range da.VDs {
 		if vd.DNName == tc.dns[1].Addr {

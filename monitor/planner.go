@@ -60,6 +60,9 @@ type Plan struct {
 	Revision int64
 	Nodes    map[string]*NodePlan // by node ID
 	Problems []Problem
+	// waiting is what the plan's secondaries wait for (see admission),
+	// by secondary controller ID.
+	waiting map[string]waitEntry
 }
 
 // planner builds a Plan from a Snapshot; it is pure.
@@ -76,6 +79,11 @@ type planner struct {
 	// on lists, by node ID, the names of the DAs with a VD or controller
 	// there and the keys of its PDs, each sorted (see nodeIndex).
 	on map[string]*nodeObjects
+	// reuse is the last plan's state of each node (nil for Build): what
+	// the planner put in a node's state before stays in it (admission).
+	reuse map[nodeKey]nodeState
+	// waiting is what this plan's secondaries wait for, by controller ID.
+	waiting map[string]waitEntry
 }
 
 // Build turns a snapshot into one SyncRequest per node, with generation
@@ -83,7 +91,7 @@ type planner struct {
 // agent it is bound to. It never fails: problems are reported in
 // Plan.Problems and hold the nodes they may concern.
 func Build(s *Snapshot) *Plan {
-	plan, _, _ := build(s, nil, nil, nil, nil)
+	plan, _, _ := build(s, nil, nil, nil, nil, nil)
 	return plan
 }
 
@@ -91,10 +99,12 @@ func Build(s *Snapshot) *Plan {
 // does not name (see Planner), ids (what checkUniqueIDs found) if it was
 // found on the same objects as s's, and of checks (what checkDAs found)
 // the exporters served and the verdict of every DA none of whose inputs
-// changed. It returns the plan and what checkUniqueIDs and checkDAs found.
-func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings, checks *daChecks) (*Plan, *idFindings, *daChecks) {
+// changed; waiting is what the last plan's secondaries waited for. It
+// returns the plan and what checkUniqueIDs and checkDAs found.
+func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFindings, checks *daChecks,
+	waiting map[string]waitEntry) (*Plan, *idFindings, *daChecks) {
 	p := &planner{s: s, problems: slices.Clone(s.Problems), hold: s.hold.clone(), listeners: map[string]*agentpb.Transport{},
-		exps: map[string][]*vda.Exporter{}}
+		exps: map[string][]*vda.Exporter{}, reuse: reuse, waiting: make(map[string]waitEntry, len(waiting))}
 	if checks != nil && sameMap(checks.from.Exps, s.Exps) {
 		p.exps = checks.exps // servedExps reads the exporters only
 	} else {
@@ -109,6 +119,7 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 	for _, name := range sortedKeys(ids.hold.nodes) {
 		p.hold.node(name, ids.hold.nodes[name])
 	}
+	p.recheckWaiting(waiting, reuse, dirty)
 	state := func(k nodeKey, id string, fresh func() nodeState) nodeState {
 		if st, ok := reuse[k]; ok && !dirty.has(k, id) {
 			return st
@@ -149,6 +160,7 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 		plan.Nodes[np.ID] = np
 	}
 	plan.Problems = p.problems
+	plan.waiting = p.waiting
 	return plan, ids, checks
 }
 
@@ -515,11 +527,16 @@ func (p *planner) dnState(dn vda.DiskNode) *agentpb.DnState {
 
 func (p *planner) cnState(cn vda.ControllerNode) *agentpb.CnState {
 	st := &agentpb.CnState{}
+	prev := p.reuse[nodeKey{RoleCN, cn.Name}].cn
 	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
-		da := p.s.DAs[name].Spec
+		o := p.s.DAs[name]
+		da := o.Spec
 		for _, c := range da.Cntlrs {
-			if c.CNID == cn.ID && c.CNName == cn.Name {
-				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
+			if c.CNID != cn.ID || c.CNName != cn.Name {
+				continue
+			}
+			if in, exps := p.admission(o, c, hadSpec(prev, c.ID)); in {
+				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c, exps))
 			}
 		}
 	}
@@ -538,15 +555,16 @@ func (p *planner) patchCnState(cn vda.ControllerNode, prev *agentpb.CnState, das
 	}
 	st := &agentpb.CnState{}
 	for _, name := range p.nodeIndex(cn.ID).cntlrDAs {
-		da := p.s.DAs[name].Spec
+		o := p.s.DAs[name]
+		da := o.Spec
 		for _, c := range da.Cntlrs {
 			if c.CNID != cn.ID || c.CNName != cn.Name {
 				continue
 			}
 			if spec, ok := old[c.ID]; ok && !das[name] {
 				st.Cntlrs = append(st.Cntlrs, spec)
-			} else {
-				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c))
+			} else if in, exps := p.admission(o, c, old[c.ID]); in {
+				st.Cntlrs = append(st.Cntlrs, p.cntlrSpec(&da, c, exps))
 			}
 		}
 	}
@@ -554,7 +572,9 @@ func (p *planner) patchCnState(cn vda.ControllerNode, prev *agentpb.CnState, das
 	return st
 }
 
-func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
+// cntlrSpec is the spec of DA da's controller c exporting exps (of the
+// DA's exporters, those admitted: see admission).
+func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr, exps []*vda.Exporter) *agentpb.CntlrSpec {
 	primary, _ := da.Primary()
 	spec := &agentpb.CntlrSpec{CntlrId: c.ID, CntlrIdx: uint32(c.Idx), Primary: c.ID == primary.ID, Epoch: da.Epoch,
 		Da: &agentpb.DaSpec{Id: da.ID, SizeBytes: da.SizeBytes, ClusterBytes: da.ClusterBytes,
@@ -576,7 +596,7 @@ func (p *planner) cntlrSpec(da *vda.DiskArray, c vda.Cntlr) *agentpb.CntlrSpec {
 		spec.PrimaryCntlrId = primary.ID
 		spec.PrimaryListener, _ = p.listener(primary.CNName, p.s.CNs[primary.CNName].Spec.Listener)
 	}
-	for _, exp := range p.exps[da.Name] {
+	for _, exp := range exps {
 		port, _ := portOf(exp, c.Idx) // checked by checkDA
 		e := &agentpb.ExpSpec{Id: exp.ID, PortId: port.ID, Nqn: exp.NQN, InitiatorNqn: exp.InitiatorNQN, HostNqns: slices.Clone(exp.HostNQNs)}
 		if spec.Primary {

@@ -55,6 +55,7 @@ func newFixture(t testing.TB, cntlrs int) *fixture {
 	require.NoError(t, err)
 	f.da, err = c.GetDiskArray(ctx, "da0")
 	require.NoError(t, err)
+	reportAll(t, s) // as converged: no secondary waits for its primary
 	return f
 }
 

@@ -41,7 +41,10 @@ type SnapshotCache struct {
 type SnapshotCacheConfig struct {
 	// OnChange, if set, is called from Run after the cache applied
 	// changes; specs is false if only statuses and monitor membership
-	// changed (as the monitor's own writes do). After a List, specs is true.
+	// changed (as the monitor's own writes do), unless a status made a
+	// DA's primary ready (its controller's part, or its port's on an
+	// exporter, healthy at the DA's epoch: secondaries wait for that, see
+	// admission). After a List, specs is true.
 	OnChange func(specs bool)
 	// BackoffMin and BackoffMax bound the wait between failed Lists and
 	// Watches (defaults 50 ms and 5 s).
@@ -145,8 +148,12 @@ func (c *SnapshotCache) follow(w store.Watcher) (bool, error) {
 		specs := false
 		c.mu.Lock()
 		for _, ev := range resp.Events {
-			c.st.apply(ev)
-			specs = specs || isSpec(ev.KV.Key)
+			if specs || isSpec(ev.KV.Key) {
+				c.st.apply(ev)
+				specs = true
+				continue
+			}
+			specs = c.applyStatus(ev)
 		}
 		c.st.rev = max(c.st.rev, resp.Revision)
 		c.last = nil
@@ -157,6 +164,20 @@ func (c *SnapshotCache) follow(w store.Watcher) (bool, error) {
 		}
 	}
 	return delivered, nil
+}
+
+// applyStatus applies ev, the write of a status or a member key, and
+// reports whether it made a DA's primary ready (see opensGate).
+func (c *SnapshotCache) applyStatus(ev store.Event) bool {
+	tail, ok := strings.CutPrefix(ev.KV.Key, vda.PrefixStatus)
+	if !ok || ev.Type == store.EventDelete {
+		c.st.apply(ev)
+		return false
+	}
+	specKey := vda.Prefix + tail
+	old := c.st.statuses.m[specKey]
+	c.st.apply(ev)
+	return opensGate(specKey, old, c.st.statuses.m[specKey], c.st.das.m, c.st.exps.m)
 }
 
 // isSpec tells a key whose change needs a round from a status or a
