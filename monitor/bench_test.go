@@ -43,10 +43,20 @@ func BenchmarkFailover(b *testing.B) {
 func benchFailover(b *testing.B, n int) {
 	s := newMemStore(b)
 	rc := newRealClusterSized(b, s, 2, 2, uint64(n+1)*64<<20)
+	// Every DA's primary on the first CN: placement spreads primaries over
+	// equally loaded CNs, and the benchmark fails one CN with all n.
+	ccfg := vda.DefaultConfig(s)
+	ccfg.Placer = primaryOn{cn: rc.cns[0].Addr}
+	c, err := vda.New(ccfg)
+	require.NoError(b, err)
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("da%04d", i)
-		rc.createDA(names[i], 2, 2)
+		_, err := c.CreateDiskArray(context.Background(), vda.DiskArraySpec{Name: names[i], CntlrCount: 2, SizeBytes: 32 << 20,
+			Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+		require.NoError(b, err)
+		_, err = c.CreateExporter(context.Background(), vda.ExporterSpec{DAName: names[i], Name: "exp0", InitiatorNQN: initiator})
+		require.NoError(b, err)
 	}
 	cfg := DefaultConfig(s, "bench")
 	cfg.Insecure = true
@@ -88,6 +98,18 @@ func benchFailover(b *testing.B, n int) {
 	b.StopTimer()
 	runs.report(b)
 	b.ReportMetric(0, "ns/op")
+}
+
+// primaryOn places as vda.DefaultPlacer, with controller node cn (when
+// chosen) as the primary.
+type primaryOn struct{ cn string }
+
+func (p primaryOn) Place(req vda.PlacementRequest, c vda.Candidates) (vda.Placement, error) {
+	pl, err := vda.DefaultPlacer{}.Place(req, c)
+	if i := slices.IndexFunc(pl.CNs, func(n vda.ControllerNode) bool { return n.Name == p.cn }); i > 0 {
+		pl.CNs[0], pl.CNs[i] = pl.CNs[i], pl.CNs[0]
+	}
+	return pl, err
 }
 
 // failoverNode is a node a failover benchmark kills, restarts and polls:
