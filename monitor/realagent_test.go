@@ -63,9 +63,12 @@ func (n *realNode) trid() fabric.TransportID {
 
 // anaOptimized reports whether this node exports nqn with its listener
 // ANA optimized (what a primary does).
+// It reads the in-process fake's state, not nvmf_subsystem_get_listeners:
+// BenchmarkFailover asks this of every pending DA about ten times a
+// second, and those requests loaded the fake whose promotions it timed.
 func (n *realNode) anaOptimized(nqn string) bool {
-	ls, err := n.spdk.NvmfSubsystemGetListeners(context.Background(), spdk.NQNParams{NQN: nqn})
-	return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANAOptimized
+	states, ok := n.SPDK.ANAStates(nqn)
+	return ok && len(states) == 1 && states[0] == string(spdk.ANAOptimized)
 }
 
 // realCluster is a cluster of real agents on fake SPDKs.

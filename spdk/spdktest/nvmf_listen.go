@@ -433,3 +433,27 @@ func nvmfGetQpairs(s *state, params json.RawMessage) (any, *Error) {
 	}
 	return out, nil
 }
+
+// ANAStates returns the ANA state of group 1 of each listener of
+// subsystem nqn of the running instance, as nvmf_subsystem_get_listeners
+// lists them, read without a request: a benchmark watching many
+// subsystems then does not load the target it measures. ok is false
+// without such a subsystem, with ANA reporting off or no instance.
+func (t *Target) ANAStates(nqn string) (states []string, ok bool) {
+	t.mu.Lock()
+	in := t.cur
+	t.mu.Unlock()
+	if in == nil {
+		return nil, false
+	}
+	in.st.mu.Lock()
+	defer in.st.mu.Unlock()
+	ss := in.st.subsystems[nqn]
+	if ss == nil || !ss.anaReporting {
+		return nil, false
+	}
+	for _, l := range ss.listeners {
+		states = append(states, l.anaStates[0])
+	}
+	return states, true
+}
