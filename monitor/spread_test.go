@@ -444,12 +444,20 @@ func TestSpreadProcNodes(t *testing.T) {
 	nqn := expNQN(t, da.Name)
 	eventually(t, func() bool { return primary.anaOptimized(nqn) }, 2*time.Minute, 20*time.Millisecond)
 	lis := primary.listenerID()
-	dctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	conn, err := fabric.Dial(dctx, fabric.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: lis.TrAddr, TrSvcID: lis.TrSvcID},
-		nqn, initiator)
+	// The agent allows the exporter's host after it sets the listener
+	// optimized: the export serves once the host is in.
+	var err error
+	eventually(t, func() bool {
+		dctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		conn, derr := fabric.Dial(dctx, fabric.TransportID{TrType: "tcp", AdrFam: "ipv4", TrAddr: lis.TrAddr, TrSvcID: lis.TrSvcID},
+			nqn, initiator)
+		if err = derr; err == nil {
+			_ = conn.Close()
+		}
+		return err == nil
+	}, 2*time.Minute, 20*time.Millisecond)
 	require.NoError(t, err, "the export serves on the port the SPDK process holds")
-	_ = conn.Close()
 
 	pid := primary.pid()
 	primary.kill()
