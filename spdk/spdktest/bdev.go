@@ -64,6 +64,9 @@ type bdev struct {
 
 	claim     string
 	claimedBy string
+	// claims counts claimBdev calls: an examine that read the bdev before
+	// a claim (an lvstore created, then deleted) loads nothing it read.
+	claims    uint64
 	qos       [4]uint64
 	histogram bool
 	stats     ioStats
@@ -304,6 +307,7 @@ func (s *state) unregisterBdev(b *bdev) {
 func claimBdev(b *bdev, typ, claimer string) {
 	b.claim = typ
 	b.claimedBy = claimer
+	b.claims++
 }
 
 func releaseBdev(b *bdev) {

@@ -85,6 +85,7 @@ func (s *state) runExam(j *examJob) {
 	if s.examinable(j.b) {
 		dev = j.b.device()
 	}
+	claims := j.b.claims
 	s.mu.Unlock()
 	var ls *blockdev.Lvstore
 	if dev != nil {
@@ -92,7 +93,10 @@ func (s *state) runExam(j *examJob) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ls != nil {
+	// Claimed meanwhile (and maybe released again: an lvstore created on it
+	// and deleted): what was read is stale, and SPDK's examine would have
+	// failed to claim the base.
+	if ls != nil && j.b.claims == claims {
 		s.loadExamined(j.b, ls)
 	}
 	close(j.done)
