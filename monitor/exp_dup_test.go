@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,10 +98,12 @@ func TestOldDuplicateExporterNeverBreaksTheFirst(t *testing.T) {
 					if s.NQN == dupNQN.String() {
 						return false
 					}
-					served = served || (s.NQN == expNQN(t, "da0") && len(s.Namespaces) == 1)
+					// The agent adds the host after the namespace: served once both are in.
+					served = served || (s.NQN == expNQN(t, "da0") && len(s.Namespaces) == 1 &&
+						slices.Contains(s.Hosts, spdk.SubsystemHost{NQN: initiator}))
 				}
 				return served
-			}, wait, 10*time.Millisecond, "round %d: on %s the first exporter has no namespace or the second a subsystem", round, cn.Addr)
+			}, wait, 10*time.Millisecond, "round %d: on %s the first exporter has no namespace or host, or the second a subsystem", round, cn.Addr)
 			conn, err := rc.dialExport(cn, "da0")
 			require.NoError(t, err, "round %d: the first exporter through %s", round, cn.Addr)
 			got := make([]byte, len(data))
