@@ -157,6 +157,12 @@ func (rc *realCluster) served(name string) bool {
 	if err != nil || !da.Initialized || da.Status.Health != vda.HealthHealthy {
 		return false
 	}
+	// The exporter too: a sync that adds it sets the listener optimized
+	// before it allows the host, and reports it once the host is in.
+	exp, err := rc.c.GetExporter(context.Background(), name, "exp0")
+	if err != nil || exp.Status.Health != vda.HealthHealthy {
+		return false
+	}
 	p, _ := da.Primary()
 	return rc.node(p.CNName).anaOptimized(expNQN(rc.t, name))
 }
