@@ -22,19 +22,29 @@ func decodeParams(params json.RawMessage, v any, required ...string) *Error {
 		return nil
 	}
 	t := reflect.TypeOf(v).Elem()
-	if refused, sure := strictMembers(params, t, required); refused {
+	if refused, sure := strictMembers(params, t, required); refused || !sure && !strictObjectHas(params, t, required) {
 		return errDecode
-	} else if !sure {
-		m, ok := strictObject(params, t)
-		if !ok {
-			return errDecode
-		}
-		for _, k := range required {
-			if _, ok := m[k]; !ok {
-				return errDecode
-			}
+	}
+	return decodeChecked(params, v)
+}
+
+// strictObjectHas is the check strictMembers makes in one pass, by maps:
+// params is a strictObject of t with every required key.
+func strictObjectHas(params json.RawMessage, t reflect.Type, required []string) bool {
+	m, ok := strictObject(params, t)
+	if !ok {
+		return false
+	}
+	for _, k := range required {
+		if _, ok := m[k]; !ok {
+			return false
 		}
 	}
+	return true
+}
+
+// decodeChecked decodes params, already checked, into v.
+func decodeChecked(params json.RawMessage, v any) *Error {
 	dec := json.NewDecoder(bytes.NewReader(params))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

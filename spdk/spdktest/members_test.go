@@ -65,21 +65,10 @@ type strictOuter struct {
 // decodeParamsMap is decodeParams as it was before strictMembers: the
 // reference the fast path must agree with.
 func decodeParamsMap(params json.RawMessage, v any, required ...string) *Error {
-	m, ok := strictObject(params, reflect.TypeOf(v).Elem())
-	if !ok {
+	if !strictObjectHas(params, reflect.TypeOf(v).Elem(), required) {
 		return errDecode
 	}
-	for _, k := range required {
-		if _, ok := m[k]; !ok {
-			return errDecode
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(params))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errDecode
-	}
-	return nil
+	return decodeChecked(params, v)
 }
 
 // decodeParams refuses and decodes what it did before strictMembers, for
