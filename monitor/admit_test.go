@@ -81,21 +81,29 @@ func specOf(np *NodePlan, id string) *agentpb.CntlrSpec {
 	return nil
 }
 
+// unreportedFixture is a fixture of a DA of two controllers whose DA and
+// exporter statuses are gone (nothing reported yet), with its primary and
+// secondary controllers and the primary's port of the exporter.
+func unreportedFixture(t *testing.T) (f *fixture, primary, secondary vda.Cntlr, pport vda.ExpPort) {
+	f = newFixture(t, 2)
+	require.NoError(t, store.Update(context.Background(), f.s, func(tx *store.Tx) error {
+		tx.Delete(vda.KeyStatus(vda.KeyDA(f.da.Name)))
+		tx.Delete(vda.KeyStatus(vda.KeyExp(f.exp.DAName, f.exp.Name)))
+		return nil
+	}))
+	primary, _ = f.da.Primary()
+	secondary = otherCntlr(f.da, primary.ID)
+	pport, _ = portOf(&f.exp, primary.Idx)
+	return f, primary, secondary, pport
+}
+
 // A fresh DA's primary enters its node's state once every disk node
 // reported its VD; a secondary controller once its primary reported the DA
 // ready at the DA's epoch, and an exporter enters a secondary's spec once
 // the primary reported that exporter's port healthy at the epoch: a report
 // at an older epoch (before a failover) does not count.
 func TestSecondaryWaitsForPrimary(t *testing.T) {
-	f := newFixture(t, 2)
-	require.NoError(t, store.Update(context.Background(), f.s, func(tx *store.Tx) error {
-		tx.Delete(vda.KeyStatus(vda.KeyDA(f.da.Name)))
-		tx.Delete(vda.KeyStatus(vda.KeyExp(f.exp.DAName, f.exp.Name)))
-		return nil
-	}))
-	primary, _ := f.da.Primary()
-	secondary := otherCntlr(f.da, primary.ID)
-	pport, _ := portOf(&f.exp, primary.Idx)
+	f, primary, secondary, pport := unreportedFixture(t)
 	sport, _ := portOf(&f.exp, secondary.Idx)
 	check := func(what string, wantCntlr bool, wantExps int) *Plan {
 		t.Helper()
@@ -189,15 +197,7 @@ func TestSecondaryNeverLeftOutAgain(t *testing.T) {
 // primary), and the snapshot cache asks for a round on that status write
 // alone.
 func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
-	f := newFixture(t, 2)
-	require.NoError(t, store.Update(context.Background(), f.s, func(tx *store.Tx) error {
-		tx.Delete(vda.KeyStatus(vda.KeyDA(f.da.Name)))
-		tx.Delete(vda.KeyStatus(vda.KeyExp(f.exp.DAName, f.exp.Name)))
-		return nil
-	}))
-	primary, _ := f.da.Primary()
-	secondary := otherCntlr(f.da, primary.ID)
-	pport, _ := portOf(&f.exp, primary.Idx)
+	f, primary, secondary, pport := unreportedFixture(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
