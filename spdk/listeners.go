@@ -175,7 +175,9 @@ var (
 	anaStateNames = []string{"ana_group", "ana_state"}
 )
 
-func (p *fastParser) listener(l *Listener) bool {
+// object reads an object whose members are among names, each at most
+// once; value reads the value of member names[k].
+func (p *fastParser) object(names []string, value func(k int) bool) bool {
 	if !p.open('{') {
 		return false
 	}
@@ -184,19 +186,8 @@ func (p *fastParser) listener(l *Listener) bool {
 	}
 	var seen uint
 	for {
-		k, ok := p.member(listenerNames, &seen)
-		if !ok {
-			return false
-		}
-		switch k {
-		case 0:
-			ok = p.address(&l.Address)
-		case 1:
-			l.ANAState, ok = p.str()
-		case 2:
-			ok = p.anaStates(&l.ANAStates)
-		}
-		if !ok {
+		k, ok := p.member(names, &seen)
+		if !ok || !value(k) {
 			return false
 		}
 		if more, ok := p.more(); !ok || !more {
@@ -205,37 +196,26 @@ func (p *fastParser) listener(l *Listener) bool {
 	}
 }
 
-func (p *fastParser) address(a *TransportID) bool {
-	if !p.open('{') {
-		return false
-	}
-	if p.close('}') {
-		return true
-	}
-	var seen uint
-	for {
-		k, ok := p.member(addressNames, &seen)
-		if !ok {
-			return false
-		}
-		dst := &a.TRType
+func (p *fastParser) listener(l *Listener) bool {
+	return p.object(listenerNames, func(k int) (ok bool) {
 		switch k {
+		case 0:
+			ok = p.address(&l.Address)
 		case 1:
-			dst = &a.AdrFam
-		case 2:
-			dst = &a.TRAddr
-		case 3:
-			dst = &a.TRSvcID
-		case 4:
-			dst = &a.SubNQN
+			l.ANAState, ok = p.str()
+		default:
+			ok = p.anaStates(&l.ANAStates)
 		}
-		if *dst, ok = p.str(); !ok {
-			return false
-		}
-		if more, ok := p.more(); !ok || !more {
-			return ok
-		}
-	}
+		return ok
+	})
+}
+
+func (p *fastParser) address(a *TransportID) bool {
+	return p.object(addressNames, func(k int) (ok bool) {
+		dst := [...]*string{&a.TRType, &a.AdrFam, &a.TRAddr, &a.TRSvcID, &a.SubNQN}[k]
+		*dst, ok = p.str()
+		return ok
+	})
 }
 
 func (p *fastParser) anaStates(out *[]ListenerANAState) bool {
@@ -263,28 +243,12 @@ func (p *fastParser) anaStates(out *[]ListenerANAState) bool {
 }
 
 func (p *fastParser) anaState(s *ListenerANAState) bool {
-	if !p.open('{') {
-		return false
-	}
-	if p.close('}') {
-		return true
-	}
-	var seen uint
-	for {
-		k, ok := p.member(anaStateNames, &seen)
-		if !ok {
-			return false
-		}
+	return p.object(anaStateNames, func(k int) (ok bool) {
 		if k == 0 {
 			s.ANAGroup, ok = p.uint32()
 		} else {
 			s.ANAState, ok = p.str()
 		}
-		if !ok {
-			return false
-		}
-		if more, ok := p.more(); !ok || !more {
-			return ok
-		}
-	}
+		return ok
+	})
 }
