@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,7 +230,9 @@ func envOr(tb testing.TB, name string, def float64) float64 {
 // controllers (p50, p99, max), of the two create calls (p99), the rate
 // creates were issued at and the rate DAs became usable over the whole
 // run, and the controller nodes' syncs and NVMe-oF attaches per DA and
-// failed attaches until the last DA was usable (cnCounts). Each iteration adds VDA_USABLE_RATE (100) DAs/s for
+// failed attaches until the last DA was usable (cnCounts); with
+// VDA_USABLE_RPCS=1 it also prints the agents' SPDK RPCs per DA by node
+// role and method (rpcCensus). Each iteration adds VDA_USABLE_RATE (100) DAs/s for
 // VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
 // The cluster: 4 disk nodes, 3 controller nodes, the monitor's defaults,
 // on the dev cluster's embedded etcd (etcd) or its in-memory store
@@ -255,6 +258,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		u.mu.Unlock()
 		u.expect(n)
 		syncs0, attaches0, refused0 := cnCounts(b, reg, c)
+		rpcs0 := rpcCensus(b, reg, c)
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range n {
@@ -279,6 +283,9 @@ func benchUsable(b *testing.B, storeURI string) {
 		lat, create, last := slices.Clone(u.lat), slices.Clone(u.calls), u.last
 		u.mu.Unlock()
 		syncs, attaches, refused := cnCounts(b, reg, c)
+		if os.Getenv("VDA_USABLE_RPCS") != "" {
+			printCensus(b, rpcs0, rpcCensus(b, reg, c), n)
+		}
 		slices.Sort(lat)
 		slices.Sort(create)
 		pct := func(d []time.Duration, p int) float64 { return d[(len(d)-1)*p/100].Seconds() * 1000 }
@@ -293,6 +300,72 @@ func benchUsable(b *testing.B, storeURI string) {
 		b.ReportMetric((attaches-attaches0)/float64(n), "cn-attaches/DA")
 		b.ReportMetric(refused-refused0, "cn-attaches-failed")
 	}
+}
+
+// rpcCensus counts, by node role and then by SPDK method, the RPCs the
+// agents sent so far ("sync" counts their syncs).
+func rpcCensus(tb testing.TB, reg *prometheus.Registry, c *devcluster.Cluster) map[devcluster.Role]map[string]float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(tb, err)
+	role := map[string]devcluster.Role{}
+	for _, n := range c.Nodes() {
+		role[n.ShortName()] = n.Role
+	}
+	out := map[devcluster.Role]map[string]float64{}
+	add := func(r devcluster.Role, method string, v float64) {
+		if out[r] == nil {
+			out[r] = map[string]float64{}
+		}
+		out[r][method] += v
+	}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if name != "vda_agent_spdk_rpc_duration_seconds" && name != "vda_agent_syncs_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var node, method string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "node":
+					node = l.GetValue()
+				case "method":
+					method = l.GetValue()
+				}
+			}
+			r, ok := role[node]
+			if !ok {
+				continue
+			}
+			if name == "vda_agent_syncs_total" {
+				add(r, "sync", m.GetCounter().GetValue())
+				continue
+			}
+			add(r, method, float64(m.GetHistogram().GetSampleCount()))
+		}
+	}
+	return out
+}
+
+// printCensus logs, per role, the RPCs per DA between two censuses of a
+// run that made n DAs usable (VDA_USABLE_RPCS=1).
+func printCensus(b testing.TB, before, after map[devcluster.Role]map[string]float64, n int) {
+	var out strings.Builder
+	for _, r := range slices.Sorted(maps.Keys(after)) {
+		var total float64
+		for _, m := range slices.Sorted(maps.Keys(after[r])) {
+			d := after[r][m] - before[r][m]
+			if m != "sync" {
+				total += d
+			}
+			if d > 0 {
+				fmt.Fprintf(&out, "\n%s %-36s %8.2f per DA", r, m, d/float64(n))
+			}
+		}
+		fmt.Fprintf(&out, "\n%s %-36s %8.2f per DA", r, "all RPCs", total/float64(n))
+	}
+	fmt.Fprintf(os.Stderr, "%s: RPCs per DA by role%s\n", b.Name(), out.String()) // b.Log keeps only the first lines
 }
 
 // cnCounts returns what the controller nodes' agents counted so far:
