@@ -303,7 +303,8 @@ func benchUsable(b *testing.B, storeURI string) {
 }
 
 // rpcCensus counts, by node role and then by SPDK method, the RPCs the
-// agents sent so far ("sync" counts their syncs).
+// agents sent so far ("sync" counts their syncs), and under "store" the
+// store's transactions by result and reads by operation.
 func rpcCensus(tb testing.TB, reg *prometheus.Registry, c *devcluster.Cluster) map[devcluster.Role]map[string]float64 {
 	tb.Helper()
 	mfs, err := reg.Gather()
@@ -321,6 +322,15 @@ func rpcCensus(tb testing.TB, reg *prometheus.Registry, c *devcluster.Cluster) m
 	}
 	for _, mf := range mfs {
 		name := mf.GetName()
+		if name == "vda_store_txn_duration_seconds" || name == "vda_store_read_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					add("store", strings.TrimSuffix(strings.TrimPrefix(name, "vda_store_"), "_duration_seconds")+" "+l.GetValue(),
+						float64(m.GetHistogram().GetSampleCount()))
+				}
+			}
+			continue
+		}
 		if name != "vda_agent_spdk_rpc_duration_seconds" && name != "vda_agent_syncs_total" {
 			continue
 		}
@@ -356,14 +366,16 @@ func printCensus(b testing.TB, before, after map[devcluster.Role]map[string]floa
 		var total float64
 		for _, m := range slices.Sorted(maps.Keys(after[r])) {
 			d := after[r][m] - before[r][m]
-			if m != "sync" {
+			if m != "sync" && r != "store" {
 				total += d
 			}
 			if d > 0 {
 				fmt.Fprintf(&out, "\n%s %-36s %8.2f per DA", r, m, d/float64(n))
 			}
 		}
-		fmt.Fprintf(&out, "\n%s %-36s %8.2f per DA", r, "all RPCs", total/float64(n))
+		if r != "store" {
+			fmt.Fprintf(&out, "\n%s %-36s %8.2f per DA", r, "all RPCs", total/float64(n))
+		}
 	}
 	fmt.Fprintf(os.Stderr, "%s: RPCs per DA by role%s\n", b.Name(), out.String()) // b.Log keeps only the first lines
 }
