@@ -17,11 +17,39 @@ const UpdateMaxAttempts = 1000
 // recorded, writes are buffered and visible to later reads of the same Tx.
 // A Tx is used by one goroutine and only during its Update call.
 type Tx struct {
-	ctx    context.Context
-	s      Store
-	reads  map[string]KV // ModRevision 0 = read as absent
-	writes map[string]Op
-	order  []string // write order, for a deterministic Txn
+	ctx     context.Context
+	s       Store
+	attempt int
+	reads   map[string]KV // ModRevision 0 = read as absent
+	writes  map[string]Op
+	order   []string // write order, for a deterministic Txn
+}
+
+// Attempt is how many times Update ran its function before this run: 0 on
+// the first run, more after conflicts.
+func (tx *Tx) Attempt() int { return tx.attempt }
+
+// Assume records kv as read without asking the store, for a caller that
+// holds a copy it expects to be current (one a watch delivered, at
+// kv.ModRevision; 0 for a key it knows to be absent). Like any read it is
+// guarded at commit, so if the copy was stale the commit fails and Update
+// runs the function again: assume only on the first attempt (Attempt),
+// or a stale copy fails every one. Get then returns kv (its Value as
+// given, which may be left out by a caller that does not need it). A key
+// this Tx already read or wrote is left as it is.
+//
+// A function that decides from assumed reads that nothing needs writing
+// must still return nil, not an error: the commit of a Txn without Ops
+// checks the guards (and writes nothing), which is what proves the copy
+// was current.
+func (tx *Tx) Assume(kv KV) {
+	if _, ok := tx.reads[kv.Key]; ok {
+		return
+	}
+	if _, ok := tx.writes[kv.Key]; ok {
+		return
+	}
+	tx.reads[kv.Key] = kv
 }
 
 // Get returns the key as of this Tx: its own buffered write if any,
@@ -141,7 +169,7 @@ func (tx *Tx) txn() Txn {
 func Update(ctx context.Context, s Store, fn func(tx *Tx) error) error {
 	var pause time.Duration
 	for attempt := 0; attempt < UpdateMaxAttempts; attempt++ {
-		tx := &Tx{ctx: ctx, s: s, reads: map[string]KV{}, writes: map[string]Op{}}
+		tx := &Tx{ctx: ctx, s: s, attempt: attempt, reads: map[string]KV{}, writes: map[string]Op{}}
 		if err := fn(tx); err != nil {
 			return err
 		}

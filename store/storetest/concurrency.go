@@ -209,3 +209,86 @@ func testUpdateError(t *testing.T, s store.Store) {
 	require.ErrorIs(t, err, errTest)
 	requireAbsent(t, s, "u")
 }
+
+// getCounter counts the Gets that reach the store.
+type getCounter struct {
+	store.Store
+	gets int
+}
+
+func (g *getCounter) Get(ctx context.Context, key string) (store.KV, error) {
+	g.gets++
+	return g.Store.Get(ctx, key)
+}
+
+func testUpdateAssumed(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	rev := put(t, s, "a", "1")
+	g := &getCounter{Store: s}
+
+	// A current copy: no Get, and a commit without Ops checks it.
+	var attempts []int
+	err := store.Update(ctx, g, func(tx *store.Tx) error {
+		attempts = append(attempts, tx.Attempt())
+		if tx.Attempt() == 0 {
+			tx.Assume(store.KV{Key: "a", ModRevision: rev})
+			tx.Assume(store.KV{Key: "none"}) // known absent
+		}
+		kv, err := tx.Get("a")
+		require.NoError(t, err)
+		assert.Equal(t, rev, kv.ModRevision)
+		_, err = tx.Get("none")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		return nil // nothing to write: the guards are still committed
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []int{0}, attempts)
+	assert.Zero(t, g.gets, "assumed keys are not read from the store")
+
+	// A stale copy fails the commit, even one without Ops, and the next
+	// attempt reads the store.
+	rev2 := put(t, s, "a", "2")
+	put(t, s, "none", "x")
+	for _, stale := range []store.KV{{Key: "a", ModRevision: rev}, {Key: "none"}} {
+		attempts = nil
+		var seen []string
+		err = store.Update(ctx, g, func(tx *store.Tx) error {
+			attempts = append(attempts, tx.Attempt())
+			if tx.Attempt() == 0 {
+				tx.Assume(stale)
+			}
+			kv, err := tx.Get(stale.Key)
+			if err != nil {
+				seen = append(seen, "absent")
+				return nil
+			}
+			seen = append(seen, strconv.FormatInt(kv.ModRevision, 10))
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, []int{0, 1}, attempts, "%s: the stale copy's commit must fail once", stale.Key)
+		if stale.Key == "a" {
+			assert.Equal(t, []string{strconv.FormatInt(rev, 10), strconv.FormatInt(rev2, 10)}, seen)
+		} else {
+			assert.Equal(t, "absent", seen[0])
+			assert.NotEqual(t, "absent", seen[1])
+		}
+	}
+
+	// A key already read or written keeps what the Tx has.
+	err = store.Update(ctx, s, func(tx *store.Tx) error {
+		kv, err := tx.Get("a")
+		require.NoError(t, err)
+		tx.Assume(store.KV{Key: "a", ModRevision: rev})
+		again, err := tx.Get("a")
+		require.NoError(t, err)
+		assert.Equal(t, kv, again)
+		tx.Put("b", []byte("mine"))
+		tx.Assume(store.KV{Key: "b"})
+		b, err := tx.Get("b")
+		require.NoError(t, err)
+		assert.Equal(t, "mine", string(b.Value))
+		return nil
+	})
+	require.NoError(t, err)
+}

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "UpdateRetriesOnConflict", fn: testUpdateRetriesOnConflict},
 		{name: "UpdateReadYourWrites", fn: testUpdateReadYourWrites},
 		{name: "UpdateError", fn: testUpdateError},
+		{name: "UpdateAssumed", fn: testUpdateAssumed},
 		{name: "WatchOrder", fn: testWatchOrder},
 		{name: "WatchResume", fn: testWatchResume},
 		{name: "WatchClose", fn: testWatchClose},
