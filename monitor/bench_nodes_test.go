@@ -246,14 +246,15 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// countingStore counts the transactions that write, lease renewals and
-// reads of status keys.
+// countingStore counts the transactions that write, lease renewals,
+// reads of status keys and all reads.
 type countingStore struct {
 	store.Store
-	writes, renewals, statusReads atomic.Int64
+	writes, renewals, statusReads, reads atomic.Int64
 }
 
 func (s *countingStore) Get(ctx context.Context, key string) (store.KV, error) {
+	s.reads.Add(1)
 	if strings.HasPrefix(key, vda.PrefixStatus) {
 		s.statusReads.Add(1)
 	}

@@ -180,6 +180,25 @@ func (c *SnapshotCache) applyStatus(ev store.Event) bool {
 	return opensGate(specKey, old, c.st.statuses.m[specKey], c.st.das.m, c.st.exps.m)
 }
 
+// status returns the cache's copy of the status of specKey and its
+// ModRevision (0 and a zero Status: there is none), or false if the cache
+// has no copy it can vouch for (no cache, before its first List, or the
+// stored status did not decode). The copy is shared: read only.
+func (c *SnapshotCache) status(specKey string) (vda.Status, int64, bool) {
+	if c == nil { // a Monitor put together by hand in a test
+		return vda.Status{}, 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return vda.Status{}, 0, false
+	}
+	if _, bad := c.st.bad[vda.KeyStatus(specKey)]; bad {
+		return vda.Status{}, 0, false
+	}
+	return c.st.statuses.m[specKey], c.st.statusRevs[specKey], true
+}
+
 // isSpec tells a key whose change needs a round from a status or a
 // monitor's membership.
 func isSpec(key string) bool {

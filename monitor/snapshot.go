@@ -173,7 +173,13 @@ func (s *state) apply(ev store.Event) {
 			})
 		}
 	case "status":
-		err = decodeValue(&s.statuses, ev, vda.Prefix+tail, func(string, *vda.Status) error { return nil })
+		key := vda.Prefix + tail
+		err = decodeValue(&s.statuses, ev, key, func(string, *vda.Status) error { return nil })
+		if _, ok := s.statuses.m[key]; ok {
+			s.statusRevs[key] = kv.ModRevision
+		} else {
+			delete(s.statusRevs, key)
+		}
 	}
 	if err != nil {
 		s.bad[kv.Key] = badKey{err: fmt.Errorf("%w: %w", ErrMalformed, err), hold: hold}

@@ -21,7 +21,10 @@ type state struct {
 	snaps    cowMap[*Object[vda.Snapshot]]
 	clones   cowMap[*Object[vda.Clone]]
 	statuses cowMap[vda.Status]
-	bindings cowMap[vda.Binding]
+	// statusRevs is the ModRevision of each status in statuses (by spec
+	// key). Views do not share it: the cache's status writes read it.
+	statusRevs map[string]int64
+	bindings   cowMap[vda.Binding]
 	// bad is every key that did not decode. Problems, holds and the
 	// malformed set are derived from it by view: it is small.
 	bad map[string]badKey
@@ -37,7 +40,7 @@ func newState() *state {
 	return &state{dns: newCowMap[*Object[vda.DiskNode]](), pds: newCowMap[*Object[vda.PhysicalDisk]](),
 		cns: newCowMap[*Object[vda.ControllerNode]](), das: newCowMap[*Object[vda.DiskArray]](),
 		exps: newCowMap[*Object[vda.Exporter]](), snaps: newCowMap[*Object[vda.Snapshot]](), clones: newCowMap[*Object[vda.Clone]](),
-		statuses: newCowMap[vda.Status](), bindings: newCowMap[vda.Binding](),
+		statuses: newCowMap[vda.Status](), statusRevs: map[string]int64{}, bindings: newCowMap[vda.Binding](),
 		bad: map[string]badKey{}}
 }
 

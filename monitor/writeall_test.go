@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,4 +61,80 @@ func TestWriteAllBatches(t *testing.T) {
 	again, err := f.s.Revision(ctx)
 	require.NoError(t, err)
 	require.Equal(t, after, again)
+}
+
+// Status writes take the specs and statuses the monitor holds instead of
+// reading them (no Get at all while the snapshot cache is current), and a
+// stale copy costs a failed commit, never a wrong status: an edit that
+// would change nothing in the stale copy but changes the store is written.
+func TestWriteAllAssumesTheCache(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFixture(t, 2)
+	snap, _ := f.plan(t)
+	da := snap.DAs["da0"]
+	exp := snap.Exps[vda.KeyExp("da0", "exp0")]
+	require.NotNil(t, exp)
+	edits := func(health vda.Health) []statusEdit {
+		st := vda.Status{Health: health}
+		var out []statusEdit
+		for _, vd := range da.Spec.VDs {
+			out = append(out, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(vd.ID, st), da: &da.Spec, daRev: da.ModRevision})
+		}
+		for _, p := range exp.Spec.Ports {
+			out = append(out, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(p.ID, st),
+				exp: &exp.Spec, da: &da.Spec, daRev: da.ModRevision})
+		}
+		return out
+	}
+	counted := &countingStore{Store: f.s}
+	m := f.statusMonitor(1)
+	m.cfg.Store = counted
+	m.snaps = NewSnapshotCache(f.s, SnapshotCacheConfig{})
+	cacheCtx, stopCache := context.WithCancel(ctx)
+	cacheDone := make(chan struct{})
+	go func() { defer close(cacheDone); _ = m.snaps.Run(cacheCtx) }()
+	current := func() int64 { // waits for the cache to have the store's revision
+		rev, err := f.s.Revision(ctx)
+		require.NoError(t, err)
+		_, err = m.snaps.AtLeast(ctx, rev)
+		require.NoError(t, err)
+		return rev
+	}
+	partHealth := func(key, part string) vda.Health {
+		kv, err := f.s.Get(ctx, vda.KeyStatus(key))
+		require.NoError(t, err)
+		var st vda.Status
+		require.NoError(t, json.Unmarshal(kv.Value, &st))
+		return st.Parts[part].Health
+	}
+
+	current()
+	_, err := m.writeAll(ctx, edits(vda.HealthHealthy))
+	require.NoError(t, err)
+	require.Zero(t, counted.reads.Load(), "a current cache: nothing read")
+	require.Equal(t, vda.HealthHealthy, partHealth(da.Key, da.Spec.VDs[0].ID))
+	require.Equal(t, vda.HealthHealthy, partHealth(exp.Key, exp.Spec.Ports[0].ID))
+
+	// Unchanged: a commit without writes checks the copies, nothing is read.
+	before := current()
+	_, err = m.writeAll(ctx, edits(vda.HealthHealthy))
+	require.NoError(t, err)
+	require.Zero(t, counted.reads.Load())
+	after, err := f.s.Revision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "nothing written")
+
+	// The cache stops following the store, which then changes: the same
+	// edits change nothing in the cache's copy but must still land.
+	stopCache()
+	<-cacheDone
+	_, err = f.statusMonitor(1).writeAll(ctx, edits(vda.HealthFailed))
+	require.NoError(t, err)
+	require.Equal(t, vda.HealthFailed, partHealth(da.Key, da.Spec.VDs[0].ID))
+	_, err = m.writeAll(ctx, edits(vda.HealthHealthy))
+	require.NoError(t, err)
+	require.Positive(t, counted.reads.Load(), "the stale copy's commit failed, then the store was read")
+	require.Equal(t, vda.HealthHealthy, partHealth(da.Key, da.Spec.VDs[0].ID))
+	require.Equal(t, vda.HealthHealthy, partHealth(exp.Key, exp.Spec.Ports[0].ID))
 }
