@@ -80,12 +80,35 @@ func newStore(t testing.TB) *etcdstore.Store {
 	return s
 }
 
+// newInProcessStore is newStore through the server's in-process client
+// (what etcdembed.Open uses).
+func newInProcessStore(t testing.TB) *etcdstore.Store {
+	srv, _ := sharedServer(t)
+	cli, closeCli := srv.InProcessClient()
+	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: fmt.Sprintf("/test/%d/", shared.n.Add(1))})
+	require.NoError(t, err)
+	s.OnClose(closeCli)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+	t.Run("socket", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+	})
+	t.Run("inprocess", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return newInProcessStore(t) })
+	})
 }
 
 // BenchmarkStore runs on an embedded etcd with its data on disk (real
-// fsync), through the client over a unix socket.
+// fsync), through the client over a unix socket and through the
+// in-process client.
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store { return newStore(b) })
+	b.Run("socket", func(b *testing.B) {
+		storetest.Bench(b, func(b *testing.B) store.Store { return newStore(b) })
+	})
+	b.Run("inprocess", func(b *testing.B) {
+		storetest.Bench(b, func(b *testing.B) store.Store { return newInProcessStore(b) })
+	})
 }
