@@ -9,10 +9,12 @@
 //
 // The URL path is the data directory: the etcd server is
 // started in-process on it (and serves clients on the unix socket
-// <dir>/etcd.sock, e.g. for etcdctl), the returned Store talks to it through
-// that socket, and closing the Store stops the server. Query parameters:
+// <dir>/etcd.sock, for other processes such as the monitor or etcdctl), the
+// returned Store talks to it in-process (etcd's v3client: no gRPC, no
+// socket), and closing the Store stops the server. Query parameters:
 // prefix (key prefix, default none), socket (another socket path).
 //
-// Start runs a server alone (Server.Client connects to it); Open runs one
-// and returns an etcdstore.Store on it that stops the server when closed.
+// Start runs a server alone (Server.Client connects to it through the
+// socket, Server.InProcessClient without); Open runs one and returns an
+// etcdstore.Store on it that stops the server when closed.
 package etcdembed
