@@ -153,15 +153,17 @@ func TestStartEmbeddedRefusesBadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
-// A single member serves Revision without a raft round trip
-// (Config.SingleMember); it must still be at least the revision of every
-// write acknowledged before the call, whichever client made it.
-func TestSingleMemberRevisionSeesCompletedWrites(t *testing.T) {
+// A single member serves reads without a raft round trip
+// (Config.SingleMember); Revision must still be at least the revision of
+// every write acknowledged before the call, and Get and List must see that
+// write, whichever client made it: through the socket or in-process, the
+// writer's kind or the other.
+func TestSingleMemberReadsSeeCompletedWrites(t *testing.T) {
 	ctx := context.Background()
 	srv, err := etcdembed.Start(ctx, fastConfig(t.TempDir()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
-	open := func() store.Store {
+	socket := func() store.Store {
 		cli, err := srv.Client()
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = cli.Close() })
@@ -169,23 +171,49 @@ func TestSingleMemberRevisionSeesCompletedWrites(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	}
-	writer, reader := open(), open()
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 100 {
-				res, err := writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: fmt.Sprintf("k/%d/%d", g, i), Value: []byte("v")}}})
-				if !assert.NoError(t, err) || !assert.True(t, res.Succeeded) {
-					return
-				}
-				rev, err := reader.Revision(ctx)
-				if !assert.NoError(t, err) || !assert.GreaterOrEqual(t, rev, res.Revision, "revision read after an acknowledged write") {
-					return
-				}
-			}
-		}()
+	inProcess := func() store.Store {
+		cli, closeCli := srv.InProcessClient()
+		t.Cleanup(func() { _ = closeCli() })
+		s, err := etcdstore.New(cli, etcdstore.Config{Prefix: "/single/", SingleMember: true})
+		require.NoError(t, err)
+		return s
 	}
-	wg.Wait()
+	for _, pair := range []struct {
+		name           string
+		writer, reader store.Store
+	}{
+		{"socket to socket", socket(), socket()},
+		{"socket to in-process", socket(), inProcess()},
+		{"in-process to socket", inProcess(), socket()},
+		{"in-process to in-process", inProcess(), inProcess()},
+	} {
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					key := fmt.Sprintf("k/%s/%d/%d", pair.name, g, i)
+					res, err := pair.writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: key, Value: []byte("v")}}})
+					if !assert.NoError(t, err) || !assert.True(t, res.Succeeded) {
+						return
+					}
+					rev, err := pair.reader.Revision(ctx)
+					if !assert.NoError(t, err) || !assert.GreaterOrEqual(t, rev, res.Revision, "%s: revision read after an acknowledged write", pair.name) {
+						return
+					}
+					kv, err := pair.reader.Get(ctx, key)
+					if !assert.NoError(t, err, "%s: get after an acknowledged write", pair.name) ||
+						!assert.Equal(t, res.Revision, kv.ModRevision) {
+						return
+					}
+					list, err := pair.reader.List(ctx, fmt.Sprintf("k/%s/%d/", pair.name, g), store.ListOptions{})
+					if !assert.NoError(t, err) || !assert.Len(t, list.KVs, i+1, "%s: list after an acknowledged write", pair.name) {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

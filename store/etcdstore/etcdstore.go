@@ -24,12 +24,13 @@ type Config struct {
 	// Logger receives the Store's logs; nil means silent.
 	Logger hclog.Logger
 	// SingleMember says the client talks to the only member of its etcd
-	// cluster (etcdembed sets it). Revision is then read from that member
-	// without a raft round trip (a serializable read): with one member,
-	// every acknowledged write has been applied by the member that serves
-	// the read, so the revision is still at least that of every write
-	// completed before the call. With several members a follower may lag
-	// the leader, so Revision stays a linearizable read.
+	// cluster (etcdembed sets it). Get, List and Revision then read from
+	// that member without a raft round trip (serializable reads, 2-3x
+	// cheaper in-process): with one member, etcd answers a write only once
+	// that member applied it, and its reads see what it applied, so a read
+	// still sees every write completed before it, whichever client made
+	// it, and a later read never sees less. With several members a
+	// follower may lag the leader, so reads stay linearizable.
 	SingleMember bool
 }
 
@@ -124,7 +125,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 	if err := s.begin(ctx, "get"); err != nil {
 		return store.KV{}, err
 	}
-	resp, err := s.cli.Get(ctx, s.pfx+key)
+	resp, err := s.cli.Get(ctx, s.pfx+key, s.readOpts()...)
 	if err != nil {
 		return store.KV{}, s.mapErr(ctx, "get "+key, err)
 	}
@@ -171,7 +172,7 @@ func (s *Store) List(ctx context.Context, prefix string, opt store.ListOptions) 
 	if after := s.pfx + opt.StartAfter + "\x00"; opt.StartAfter != "" && after > start {
 		start = after
 	}
-	opts := []clientv3.OpOption{clientv3.WithRange(end)}
+	opts := append(s.readOpts(), clientv3.WithRange(end))
 	if opt.Limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(opt.Limit)))
 	}
@@ -217,17 +218,22 @@ func (s *Store) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
 	return store.TxnResult{Succeeded: resp.Succeeded, Revision: resp.Header.Revision}, nil
 }
 
+// readOpts are the options of every read: serializable on a single
+// member (Config.SingleMember).
+func (s *Store) readOpts() []clientv3.OpOption {
+	if s.single {
+		return []clientv3.OpOption{clientv3.WithSerializable()}
+	}
+	return nil
+}
+
 // Revision implements store.Store.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
 	if err := s.begin(ctx, "revision"); err != nil {
 		return 0, err
 	}
 	start, _ := s.keyRange("")
-	opts := []clientv3.OpOption{clientv3.WithCountOnly()}
-	if s.single {
-		opts = append(opts, clientv3.WithSerializable())
-	}
-	resp, err := s.cli.Get(ctx, start, opts...)
+	resp, err := s.cli.Get(ctx, start, append(s.readOpts(), clientv3.WithCountOnly())...)
 	if err != nil {
 		return 0, s.mapErr(ctx, "revision", err)
 	}

@@ -80,12 +80,12 @@ func newStore(t testing.TB) *etcdstore.Store {
 	return s
 }
 
-// newInProcessStore is newStore through the server's in-process client
-// (what etcdembed.Open uses).
+// newInProcessStore is newStore as etcdembed.Open makes it: through the
+// server's in-process client, reading from its single member.
 func newInProcessStore(t testing.TB) *etcdstore.Store {
 	srv, _ := sharedServer(t)
 	cli, closeCli := srv.InProcessClient()
-	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: fmt.Sprintf("/test/%d/", shared.n.Add(1))})
+	s, err := etcdstore.New(cli, etcdstore.Config{Prefix: fmt.Sprintf("/test/%d/", shared.n.Add(1)), SingleMember: true})
 	require.NoError(t, err)
 	s.OnClose(closeCli)
 	t.Cleanup(func() { _ = s.Close() })
