@@ -328,7 +328,7 @@ func (l Listener) State(grp uint32) string {
 
 // NvmfSubsystemGetListeners calls nvmf_subsystem_get_listeners.
 func (c *Client) NvmfSubsystemGetListeners(ctx context.Context, p NQNParams) ([]Listener, error) {
-	var out listenerList
-	err := c.Call(ctx, "nvmf_subsystem_get_listeners", p, &out)
+	var out []Listener
+	err := c.Call(ctx, "nvmf_subsystem_get_listeners", p, fastList[Listener]{&out, (*fastParser).listener})
 	return out, err
 }
