@@ -85,25 +85,15 @@ func (p *fastParser) knownModules(d *DriverSpecific) bool {
 			return false // Other's members: UnmarshalJSON decodes them
 		}
 		switch driverSpecificKeys[k] {
-		case "lvol":
-			d.Lvol = new(LvolInfo)
-			ok = p.lvolInfo(d.Lvol)
+		case "lvol", "raid", "passthru", "aio":
+			if p.null() {
+				break // encoding/json leaves the pointer nil
+			}
+			ok = p.module(k, d)
 		case "nvme":
 			ok = array(p, &d.NVMe, p.nvmeNSInfo)
-		case "mp_policy":
-			d.MPPolicy, ok = p.str()
-		case "raid":
-			d.Raid = new(RaidBdev)
-			ok = p.raidBdev(d.Raid)
-		case "passthru":
-			d.Passthru = new(PassthruInfo)
-			ok = p.object(passthruNames, func(k int) (ok bool) {
-				*[...]*string{&d.Passthru.Name, &d.Passthru.BaseBdevName}[k], ok = p.str()
-				return ok
-			})
 		default:
-			d.AIO = new(AIOInfo)
-			ok = p.aioInfo(d.AIO)
+			d.MPPolicy, ok = p.str()
 		}
 		if !ok {
 			return false
@@ -116,6 +106,28 @@ func (p *fastParser) knownModules(d *DriverSpecific) bool {
 			return false
 		}
 	}
+}
+
+// module reads the object of module driverSpecificKeys[k] into a new value of d.
+func (p *fastParser) module(k int, d *DriverSpecific) (ok bool) {
+	switch driverSpecificKeys[k] {
+	case "lvol":
+		d.Lvol = new(LvolInfo)
+		ok = p.lvolInfo(d.Lvol)
+	case "raid":
+		d.Raid = new(RaidBdev)
+		ok = p.raidBdev(d.Raid)
+	case "passthru":
+		d.Passthru = new(PassthruInfo)
+		ok = p.object(passthruNames, func(k int) (ok bool) {
+			*[...]*string{&d.Passthru.Name, &d.Passthru.BaseBdevName}[k], ok = p.str()
+			return ok
+		})
+	default:
+		d.AIO = new(AIOInfo)
+		ok = p.aioInfo(d.AIO)
+	}
+	return ok
 }
 
 var (

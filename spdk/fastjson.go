@@ -59,7 +59,7 @@ func decodeResult(b []byte, result any) error {
 
 // fastParser reads the JSON that SPDK writes, decoding into the package's types exactly as
 // encoding/json would. Every method reports false for what it does not take (escapes in
-// strings or names, null where a value is expected, numbers that are not plain integers in
+// strings or names, numbers that are not plain integers in
 // range, a member named twice, a name that matches a field only when case is ignored, bad
 // JSON): the caller then leaves the whole input to encoding/json, so the one-pass decode
 // never has to reproduce encoding/json's errors or its rarer rules. Members a type does not
@@ -113,8 +113,24 @@ func (p *fastParser) rawString() ([]byte, bool) {
 	return nil, false
 }
 
+// null reads null, if it comes next. Every value the parser reads is a member of a new
+// struct (which takes each member once), an element of a new slice or the value of a map
+// entry, which encoding/json zeroes before decoding into it; for all of them it takes null to
+// leave the value as it is, that is zero, or nil.
+func (p *fastParser) null() bool {
+	p.i = skipSpace(p.b, p.i)
+	if hasAt(p.b, p.i, "null") {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
 // str reads a string value.
 func (p *fastParser) str() (string, bool) {
+	if p.null() {
+		return "", true
+	}
 	b, ok := p.rawString()
 	if !ok {
 		return "", false
@@ -154,6 +170,9 @@ func intern(b []byte) string {
 // uint reads a non-negative integer without sign, fraction, exponent or leading zeros that
 // fits in bits.
 func (p *fastParser) uint(bits int) (uint64, bool) {
+	if p.null() {
+		return 0, true
+	}
 	p.i = skipSpace(p.b, p.i)
 	start := p.i
 	var v uint64
@@ -184,6 +203,8 @@ func (p *fastParser) uint64() (uint64, bool) { return p.uint(64) }
 func (p *fastParser) boolean() (v, ok bool) {
 	p.i = skipSpace(p.b, p.i)
 	switch {
+	case p.null():
+		return false, true
 	case hasAt(p.b, p.i, "true"):
 		p.i += 4
 		return true, true
@@ -248,6 +269,9 @@ func asciiEqualFold(b []byte, s string) bool {
 // object reads an object; value reads the value of member names[k]. Other members are
 // skipped (names has at most 64 entries).
 func (p *fastParser) object(names []string, value func(k int) bool) bool {
+	if p.null() {
+		return true
+	}
 	if !p.open('{') {
 		return false
 	}
@@ -280,6 +304,9 @@ func (p *fastParser) object(names []string, value func(k int) bool) bool {
 
 // array reads an array into a new slice (empty, not nil, for []), each element with elem.
 func array[T any](p *fastParser, out *[]T, elem func(*T) bool) bool {
+	if p.null() {
+		return true
+	}
 	if !p.open('[') {
 		return false
 	}
@@ -315,6 +342,9 @@ func (p *fastParser) strings(out *[]string) bool {
 // stringMap reads an object of values into a new map, as encoding/json reads a map with
 // string keys: a repeated key keeps its last value.
 func stringMap[V any](p *fastParser, out *map[string]V, value func() (V, bool)) bool {
+	if p.null() {
+		return true
+	}
 	if !p.open('{') {
 		return false
 	}

@@ -245,6 +245,6 @@ type BdevRaidGetBdevsParams struct {
 // BdevRaidGetBdevs calls bdev_raid_get_bdevs.
 func (c *Client) BdevRaidGetBdevs(ctx context.Context, p BdevRaidGetBdevsParams) ([]RaidBdev, error) {
 	var out []RaidBdev
-	err := c.Call(ctx, "bdev_raid_get_bdevs", p, &out)
+	err := c.Call(ctx, "bdev_raid_get_bdevs", p, fastList[RaidBdev]{&out, (*fastParser).raidBdev})
 	return out, err
 }

@@ -267,7 +267,8 @@ type SubsystemNamespace struct {
 // NvmfGetSubsystems calls nvmf_get_subsystems.
 func (c *Client) NvmfGetSubsystems(ctx context.Context, p NvmfGetSubsystemsParams) ([]Subsystem, error) {
 	var out []Subsystem
-	err := c.Call(ctx, "nvmf_get_subsystems", optional(p, NvmfGetSubsystemsParams{}), &out)
+	err := c.Call(ctx, "nvmf_get_subsystems", optional(p, NvmfGetSubsystemsParams{}),
+		fastList[Subsystem]{&out, (*fastParser).subsystem})
 	return out, err
 }
 

@@ -1,0 +1,96 @@
+package spdk
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var subsystemSeeds = []string{
+	`[]`, `null`, `[{}]`, `[null]`,
+	`[{"nqn":"nqn.2014-08.org.nvmexpress.discovery","subtype":"Discovery","listen_addresses":[],"allow_any_host":true,"hosts":[]}]`,
+	`[{"nqn":"nqn.2016-06.io.vda:exp-1","subtype":"NVMe","listen_addresses":[{"transport":"TCP","trtype":"TCP","adrfam":"IPv4","traddr":"10.0.0.7","trsvcid":"4430"}],"allow_any_host":false,"hosts":[{"nqn":"nqn.2016-06.io.vda:host-1"}],"serial_number":"00000000000000000001","model_number":"VDA_EXPORTER","max_namespaces":32,"min_cntlid":1,"max_cntlid":65519,"namespaces":[{"nsid":1,"bdev_name":"b","name":"b","nguid":"00","eui64":"01","uuid":"u","anagrpid":1}]}]`,
+	`[{"nqn":"a","namespaces":[{"nsid":1,"ptpl_file":"x"}],"ana_reporting":true}]`,
+	`[{"nqn":"a","nqn":"b"}]`, `[{"NQN":"a"}]`, `[{"hosts":null}]`, `[{"hosts":[{"nqn":"\u0061"}]}]`, `[{"max_cntlid":65536}]`,
+	`[{"min_cntlid":-1}]`, `[{"namespaces":[{"nsid":1.5}]}]`, `[{"listen_addresses":[{"trtype":1}]}]`, `[{}`, `[{}]]`,
+}
+
+var controllerSeeds = []string{
+	`[]`, `null`, `[{}]`, `[null]`,
+	`[{"name":"vda:003-x","ctrlrs":[{"state":"enabled","trid":{"trtype":"TCP","adrfam":"IPv4","traddr":"127.0.0.1","trsvcid":"4420","subnqn":"nqn.x"},"cntlid":1,"host":{"nqn":"nqn.h","addr":"","svcid":""}}]}]`,
+	`[{"name":"n","ctrlrs":[]},{"name":"m","ctrlrs":[{"state":"failed","cntlid":65535}]}]`,
+	`[{"name":"n","ctrlrs":[{"cntlid":65536}]}]`, `[{"name":"n","ctrlrs":null}]`, `[{"Name":"n"}]`,
+	`[{"name":"n","ctrlrs":[{"host":{"nqn":"a","nqn":"b"}}]}]`, `[{"name":"n","other":{"a":[1,2]}}]`,
+}
+
+func FuzzDecodeSubsystems(f *testing.F) {
+	for _, s := range subsystemSeeds {
+		f.Add([]byte(s))
+	}
+	for _, r := range recordedResults(f, "nvmf_get_subsystems") {
+		f.Add(r)
+	}
+	f.Add(listingSubsystems(3))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).subsystem) })
+}
+
+func FuzzDecodeControllers(f *testing.F) {
+	for _, s := range controllerSeeds {
+		f.Add([]byte(s))
+	}
+	for _, r := range recordedResults(f, "bdev_nvme_get_controllers") {
+		f.Add(r)
+	}
+	f.Add(listingControllers(3))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).nvmeController) })
+}
+
+func FuzzDecodeRaids(f *testing.F) {
+	for _, r := range recordedResults(f, "bdev_raid_get_bdevs") {
+		f.Add(r)
+	}
+	f.Add(listingRaids(3))
+	f.Add([]byte(`[{"name":"r","base_bdevs_list":[{"name":null}]}]`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).raidBdev) })
+}
+
+// Every listing reply of real SPDK v24.01 (the recordings) and of the benchmarks' listings
+// takes the one-pass decode, and the seeds decode as encoding/json does.
+func TestDecodeListingsTakeSPDKReplies(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		seeds  []string
+		taken  []string
+		bench  []byte
+		check  func(t *testing.T, b []byte) (taken bool)
+	}{
+		{"nvmf_get_subsystems", subsystemSeeds, subsystemSeeds[4:7], listingSubsystems(3), func(t *testing.T, b []byte) bool {
+			checkDecodeList(t, b, (*fastParser).subsystem)
+			_, ok := decodeList(b, (*fastParser).subsystem)
+			return ok
+		}},
+		{"bdev_nvme_get_controllers", controllerSeeds, controllerSeeds[4:6], listingControllers(3), func(t *testing.T, b []byte) bool {
+			checkDecodeList(t, b, (*fastParser).nvmeController)
+			_, ok := decodeList(b, (*fastParser).nvmeController)
+			return ok
+		}},
+		{"bdev_raid_get_bdevs", nil, nil, listingRaids(3), func(t *testing.T, b []byte) bool {
+			checkDecodeList(t, b, (*fastParser).raidBdev)
+			_, ok := decodeList(b, (*fastParser).raidBdev)
+			return ok
+		}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			for _, r := range recordedResults(t, tc.method) {
+				require.True(t, tc.check(t, r), "%s", r)
+			}
+			for _, s := range tc.seeds {
+				tc.check(t, []byte(s))
+			}
+			for _, s := range tc.taken {
+				require.True(t, tc.check(t, []byte(s)), s)
+			}
+			require.True(t, tc.check(t, tc.bench))
+		})
+	}
+}
