@@ -80,8 +80,8 @@ func (p *fastParser) knownModules(d *DriverSpecific) bool {
 	}
 	var seen uint64
 	for {
-		k, ok := p.member(driverSpecificKeys, &seen)
-		if !ok || k < 0 {
+		k, again, ok := p.member(driverSpecificKeys, &seen)
+		if !ok || k < 0 || again {
 			return false // Other's members: UnmarshalJSON decodes them
 		}
 		switch driverSpecificKeys[k] {

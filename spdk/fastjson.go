@@ -59,12 +59,12 @@ func decodeResult(b []byte, result any) error {
 
 // fastParser reads the JSON that SPDK writes, decoding into the package's types exactly as
 // encoding/json would. Every method reports false for what it does not take (escapes in
-// strings or names, numbers that are not plain integers in
-// range, a member named twice, a name that matches a field only when case is ignored, bad
-// JSON): the caller then leaves the whole input to encoding/json, so the one-pass decode
-// never has to reproduce encoding/json's errors or its rarer rules. Members a type does not
-// have are skipped after checking that they are valid JSON, as encoding/json ignores them.
-// Every method skips the white space before what it reads.
+// strings or names, numbers that are not plain integers in range, a member repeated with an
+// object, array or null, a name that matches a field only when case is ignored, bad JSON):
+// the caller then leaves the whole input to encoding/json, so the one-pass decode never has
+// to reproduce encoding/json's errors or its rarer rules. Members a type does not have are
+// skipped after checking that they are valid JSON, as encoding/json ignores them. Every
+// method skips the white space before what it reads.
 type fastParser struct {
 	b []byte
 	i int
@@ -113,10 +113,10 @@ func (p *fastParser) rawString() ([]byte, bool) {
 	return nil, false
 }
 
-// null reads null, if it comes next. Every value the parser reads is a member of a new
-// struct (which takes each member once), an element of a new slice or the value of a map
-// entry, which encoding/json zeroes before decoding into it; for all of them it takes null to
-// leave the value as it is, that is zero, or nil.
+// null reads null, if it comes next. Every value the parser reads with null allowed is the
+// first of its member in a new struct (a repeat must be scalarNext), an element of a new slice
+// or the value of a map entry, all of which encoding/json zeroes first; for all of them it
+// takes null to leave the value as it is: zero, or nil.
 func (p *fastParser) null() bool {
 	p.i = skipSpace(p.b, p.i)
 	if hasAt(p.b, p.i, "null") {
@@ -219,32 +219,48 @@ func hasAt(b []byte, i int, s string) bool { return len(b)-i >= len(s) && string
 
 // member reads the next member's name of an object (after '{' or ',') and its colon, and
 // returns its index in names, or -1 for a name that is not there and that encoding/json
-// would not match to one of them either; each name may come once (seen records them).
-func (p *fastParser) member(names []string, seen *uint64) (int, bool) {
+// would not match to one of them either; again reports a name seen before (seen records
+// them).
+func (p *fastParser) member(names []string, seen *uint64) (k int, again, ok bool) {
 	name, ok := p.rawString()
 	if !ok || !p.open(':') {
-		return 0, false
+		return 0, false, false
 	}
 	for k, n := range names {
 		if string(name) == n {
-			if *seen&(1<<k) != 0 {
-				return 0, false // encoding/json merges a repeated member into the first
-			}
+			again = *seen&(1<<k) != 0
 			*seen |= 1 << k
-			return k, true
+			return k, again, true
 		}
 	}
 	for _, c := range name {
 		if c >= utf8.RuneSelf {
-			return 0, false // Unicode case folding (K, ſ) may match a field
+			return 0, false, false // Unicode case folding (K, ſ) may match a field
 		}
 	}
 	for _, n := range names {
 		if asciiEqualFold(name, n) {
-			return 0, false // encoding/json matches names without regard to case
+			return 0, false, false // encoding/json matches names without regard to case
 		}
 	}
-	return -1, true
+	return -1, false, true
+}
+
+// scalarNext reports whether the next value is a string, a number, true or false. A member
+// repeated with such a value overwrites the first in encoding/json, as value(k) does for a
+// scalar field and refuses for any other; a repeated object, array or null (which would keep
+// a string but clear a slice) is encoding/json's to merge. SPDK v24.01 writes a raid's
+// "uuid" twice in bdev_raid_get_bdevs.
+func (p *fastParser) scalarNext() bool {
+	p.i = skipSpace(p.b, p.i)
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"', c == '-', c == 't', c == 'f', '0' <= c && c <= '9':
+		return true
+	}
+	return false
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -280,8 +296,8 @@ func (p *fastParser) object(names []string, value func(k int) bool) bool {
 	}
 	var seen uint64
 	for {
-		k, ok := p.member(names, &seen)
-		if !ok {
+		k, again, ok := p.member(names, &seen)
+		if !ok || again && !p.scalarNext() {
 			return false
 		}
 		if k < 0 {

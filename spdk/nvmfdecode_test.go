@@ -51,6 +51,7 @@ func FuzzDecodeRaids(f *testing.F) {
 	}
 	f.Add(listingRaids(3))
 	f.Add([]byte(`[{"name":"r","base_bdevs_list":[{"name":null}]}]`))
+	f.Add([]byte(`[{"name":"r","uuid":"a","uuid":"b","base_bdevs_list":[{"name":"x","name":null}]}]`))
 	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).raidBdev) })
 }
 
@@ -92,5 +93,24 @@ func TestDecodeListingsTakeSPDKReplies(t *testing.T) {
 			}
 			require.True(t, tc.check(t, tc.bench))
 		})
+	}
+}
+
+// A member repeated with a scalar overwrites the first, as in encoding/json (SPDK v24.01
+// writes a raid's uuid twice in bdev_raid_get_bdevs); repeated with null, an object or an
+// array it is encoding/json's to merge.
+func TestDecodeRepeatedMembers(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		taken bool
+	}{
+		{`[{"name":"r","uuid":"a","uuid":"b","strip_size_kb":1,"strip_size_kb":2,"superblock":true,"superblock":false}]`, true},
+		{`[{"name":"r","uuid":"a","uuid":null}]`, false},
+		{`[{"name":"r","base_bdevs_list":[{"name":"x"}],"base_bdevs_list":[]}]`, false},
+		{`[{"name":"r","base_bdevs_list":[],"base_bdevs_list":"x"}]`, false},
+	} {
+		checkDecodeList(t, []byte(tc.in), (*fastParser).raidBdev)
+		_, ok := decodeList([]byte(tc.in), (*fastParser).raidBdev)
+		require.Equal(t, tc.taken, ok, tc.in)
 	}
 }
