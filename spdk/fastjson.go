@@ -45,16 +45,52 @@ func decodeList[T any](b []byte, elem func(*fastParser, *T) bool) ([]T, bool) {
 	return out, true
 }
 
-// decodeResult decodes a reply's result as json.Unmarshal does, in one pass when result is a
-// fastResult that takes it.
+// decodeResult decodes a reply's result as json.Unmarshal does: in one pass when result is a
+// fastResult that takes it or one of the small results most calls have (a name, a list of
+// names, a namespace id, true), through encoding/json otherwise.
 func decodeResult(b []byte, result any) error {
 	if f, ok := result.(fastResult); ok {
 		if f.decodeFast(b) {
 			return nil
 		}
 		result = f.target()
+	} else if decodeSmall(b, result) {
+		return nil
 	}
 	return json.Unmarshal(b, result)
+}
+
+// decodeSmall decodes b into the small results it knows, when b is not null (which leaves
+// a value as it is) and, for a slice, the slice is nil (encoding/json would reuse its array).
+func decodeSmall(b []byte, result any) bool {
+	p := fastParser{b: b}
+	if p.null() {
+		return false
+	}
+	switch r := result.(type) {
+	case *string:
+		if s, ok := p.rawString(); ok && p.end() {
+			*r = string(s)
+			return true
+		}
+	case *[]string:
+		var v []string
+		if *r == nil && p.strings(&v) && p.end() {
+			*r = v
+			return true
+		}
+	case *uint32:
+		if v, ok := p.uint32(); ok && p.end() {
+			*r = v
+			return true
+		}
+	case *bool:
+		if v, ok := p.boolean(); ok && p.end() {
+			*r = v
+			return true
+		}
+	}
+	return false
 }
 
 // fastParser reads the JSON that SPDK writes, decoding into the package's types exactly as

@@ -1,6 +1,7 @@
 package spdk
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -113,4 +114,32 @@ func TestDecodeRepeatedMembers(t *testing.T) {
 		_, ok := decodeList([]byte(tc.in), (*fastParser).raidBdev)
 		require.Equal(t, tc.taken, ok, tc.in)
 	}
+}
+
+// The small results (names, namespace ids, true) decode as encoding/json decodes them, into
+// fresh values and into values that hold something already.
+func FuzzDecodeSmall(f *testing.F) {
+	for _, s := range []string{`"Malloc0"`, ` "a" `, `null`, `"\u0041"`, `["ben1"]`, `[]`, `["a",null]`, `[1]`,
+		`1`, `0`, `01`, `4294967296`, `-1`, `1.0`, `true`, `false`, `tru`, `"é"`, "\"\xff\"", `"a" "b"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(got, want any) {
+			gotErr, wantErr := decodeResult(b, got), json.Unmarshal(b, want)
+			require.Equal(t, wantErr, gotErr, "%q", b)
+			require.Equal(t, want, got, "%q", b)
+		}
+		check(new(string), new(string))
+		s1, s2 := "old", "old"
+		check(&s1, &s2)
+		check(new([]string), new([]string))
+		l1, l2 := []string{"x", "y"}, []string{"x", "y"}
+		check(&l1, &l2)
+		check(new(uint32), new(uint32))
+		u1, u2 := uint32(7), uint32(7)
+		check(&u1, &u2)
+		check(new(bool), new(bool))
+		b1, b2 := true, true
+		check(&b1, &b2)
+	})
 }
