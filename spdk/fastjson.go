@@ -104,6 +104,12 @@ func decodeSmall(b []byte, result any) bool {
 type fastParser struct {
 	b []byte
 	i int
+
+	// recent are the last strings read, which SPDK often writes again close by (a bdev's
+	// uuid as its alias or an lvol's name, a namespace's bdev name and uuid, an NVMe path's
+	// subsystem NQN in its trid and controller data): a repeat shares the string.
+	recent [4]string
+	next   int
 }
 
 func skipSpace(b []byte, i int) int {
@@ -171,7 +177,18 @@ func (p *fastParser) str() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return intern(b), true
+	if s, ok := internTable[string(b)]; ok {
+		return s, true
+	}
+	for _, s := range p.recent {
+		if s == string(b) {
+			return s, true
+		}
+	}
+	s := string(b)
+	p.recent[p.next] = s
+	p.next = (p.next + 1) % len(p.recent)
+	return s, true
 }
 
 // internTable holds the strings that every element of a listing repeats, so that decoding
