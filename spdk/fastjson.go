@@ -11,8 +11,9 @@ import (
 // pass; decodeFast reports false for anything else, and encoding/json then decodes the reply
 // into target. Call uses it for results that are asked for often or are large:
 // nvmf_subsystem_get_listeners (an exporter's ANA state) and the listings every node sync
-// reads (bdev_get_bdevs, nvmf_get_subsystems, bdev_nvme_get_controllers). encoding/json's
-// validation pass and reflection were most of their cost.
+// reads (bdev_get_bdevs, nvmf_get_subsystems, bdev_nvme_get_controllers,
+// bdev_raid_get_bdevs). encoding/json's validation pass and reflection were most of their
+// cost.
 type fastResult interface {
 	decodeFast(b []byte) bool
 	target() any
