@@ -16,6 +16,10 @@ func CheckFastDecode(t *testing.T, method string, b []byte) bool {
 		return checkTaken(t, b, (*fastParser).nvmeController)
 	case "bdev_raid_get_bdevs":
 		return checkTaken(t, b, (*fastParser).raidBdev)
+	case "bdev_lvol_get_lvols":
+		return checkTaken(t, b, (*fastParser).lvol)
+	case "bdev_lvol_get_lvstores":
+		return checkTaken(t, b, (*fastParser).lvstore)
 	case "nvmf_subsystem_get_listeners":
 		return checkTaken(t, b, (*fastParser).listener)
 	}

@@ -67,6 +67,8 @@ func TestFastDecodeTakesFakeListings(t *testing.T) {
 		{dn, "bdev_get_bdevs", nil, `"aio"`},
 		{dn, "bdev_get_bdevs", nil, `"clones"`},
 		{dn, "nvmf_get_subsystems", nil, `"listen_addresses":[{`},
+		{dn, "bdev_lvol_get_lvols", nil, `"is_clone":true`},
+		{dn, "bdev_lvol_get_lvstores", nil, `"cluster_size"`},
 		{dn, "nvmf_subsystem_get_listeners", map[string]any{"nqn": be}, `"ana_states"`},
 		{cn, "bdev_get_bdevs", nil, `"raid"`},
 		{cn, "bdev_get_bdevs", nil, `"pci_address"`},

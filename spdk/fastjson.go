@@ -12,7 +12,7 @@ import (
 // into target. Call uses it for results that are asked for often or are large:
 // nvmf_subsystem_get_listeners (an exporter's ANA state) and the listings every node sync
 // reads (bdev_get_bdevs, nvmf_get_subsystems, bdev_nvme_get_controllers,
-// bdev_raid_get_bdevs). encoding/json's validation pass and reflection were most of their
+// bdev_raid_get_bdevs, bdev_lvol_get_lvols, bdev_lvol_get_lvstores). encoding/json's validation pass and reflection were most of their
 // cost.
 type fastResult interface {
 	decodeFast(b []byte) bool

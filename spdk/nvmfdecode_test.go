@@ -56,6 +56,23 @@ func FuzzDecodeRaids(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).raidBdev) })
 }
 
+func FuzzDecodeLvols(f *testing.F) {
+	for _, r := range recordedResults(f, "bdev_lvol_get_lvols") {
+		f.Add(r)
+	}
+	f.Add(listingLvols(3))
+	f.Add([]byte(`[{"alias":"a","alias":"b","lvs":null,"is_clone":null},{"lvs":{"name":"x","uuid":1}}]`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).lvol) })
+}
+
+func FuzzDecodeLvstores(f *testing.F) {
+	for _, r := range recordedResults(f, "bdev_lvol_get_lvstores") {
+		f.Add(r)
+	}
+	f.Add([]byte(`[{"uuid":"u","name":"lvs","base_bdev":"pd0","total_data_clusters":31,"free_clusters":29,"block_size":4096,"cluster_size":4194304}]`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeList(t, b, (*fastParser).lvstore) })
+}
+
 // Every listing reply of real SPDK v24.01 (the recordings) and of the benchmarks' listings
 // takes the one-pass decode, and the seeds decode as encoding/json does.
 func TestDecodeListingsTakeSPDKReplies(t *testing.T) {
@@ -74,6 +91,16 @@ func TestDecodeListingsTakeSPDKReplies(t *testing.T) {
 		{"bdev_nvme_get_controllers", controllerSeeds, controllerSeeds[4:6], listingControllers(3), func(t *testing.T, b []byte) bool {
 			checkDecodeList(t, b, (*fastParser).nvmeController)
 			_, ok := decodeList(b, (*fastParser).nvmeController)
+			return ok
+		}},
+		{"bdev_lvol_get_lvols", nil, nil, listingLvols(3), func(t *testing.T, b []byte) bool {
+			checkDecodeList(t, b, (*fastParser).lvol)
+			_, ok := decodeList(b, (*fastParser).lvol)
+			return ok
+		}},
+		{"bdev_lvol_get_lvstores", nil, nil, []byte(`[{"uuid":"u","name":"lvs","cluster_size":1}]`), func(t *testing.T, b []byte) bool {
+			checkDecodeList(t, b, (*fastParser).lvstore)
+			_, ok := decodeList(b, (*fastParser).lvstore)
 			return ok
 		}},
 		{"bdev_raid_get_bdevs", nil, nil, listingRaids(3), func(t *testing.T, b []byte) bool {
