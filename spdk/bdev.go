@@ -123,13 +123,6 @@ func onlyKnownModules(b []byte) bool {
 	return false
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
 // skipValue returns the offset just past the valid JSON value starting at b[i].
 func skipValue(b []byte, i int) int {
 	depth := 0
@@ -247,7 +240,7 @@ type BdevGetBdevsParams struct {
 // BdevGetBdevs calls bdev_get_bdevs. An unknown name fails with ErrNotFound.
 func (c *Client) BdevGetBdevs(ctx context.Context, p BdevGetBdevsParams) ([]Bdev, error) {
 	var out []Bdev
-	err := c.Call(ctx, "bdev_get_bdevs", optional(p, BdevGetBdevsParams{}), &out)
+	err := c.Call(ctx, "bdev_get_bdevs", optional(p, BdevGetBdevsParams{}), fastList[Bdev]{&out, (*fastParser).bdev})
 	return out, err
 }
 

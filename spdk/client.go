@@ -247,10 +247,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) (e
 	if len(resp.Result) == 0 {
 		return fmt.Errorf("%w: %s: reply has neither result nor error", ErrBadResponse, method)
 	}
-	if f, ok := result.(fastResult); ok && f.decodeFast(resp.Result) {
-		return nil
-	}
-	if err := json.Unmarshal(resp.Result, result); err != nil {
+	if err := decodeResult(resp.Result, result); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadResponse, method, err)
 	}
 	return nil

@@ -61,7 +61,8 @@ type LvstoreSelector struct {
 // BdevLvolGetLvstores calls bdev_lvol_get_lvstores. An unknown store fails with ErrNotFound.
 func (c *Client) BdevLvolGetLvstores(ctx context.Context, p LvstoreSelector) ([]Lvstore, error) {
 	var out []Lvstore
-	err := c.Call(ctx, "bdev_lvol_get_lvstores", optional(p, LvstoreSelector{}), &out)
+	err := c.Call(ctx, "bdev_lvol_get_lvstores", optional(p, LvstoreSelector{}),
+		fastList[Lvstore]{&out, (*fastParser).lvstore})
 	return out, err
 }
 
@@ -104,7 +105,8 @@ type BdevLvolGetLvolsParams struct {
 // BdevLvolGetLvols calls bdev_lvol_get_lvols.
 func (c *Client) BdevLvolGetLvols(ctx context.Context, p BdevLvolGetLvolsParams) ([]Lvol, error) {
 	var out []Lvol
-	err := c.Call(ctx, "bdev_lvol_get_lvols", optional(p, BdevLvolGetLvolsParams{}), &out)
+	err := c.Call(ctx, "bdev_lvol_get_lvols", optional(p, BdevLvolGetLvolsParams{}),
+		fastList[Lvol]{&out, (*fastParser).lvol})
 	return out, err
 }
 
@@ -245,6 +247,6 @@ type BdevRaidGetBdevsParams struct {
 // BdevRaidGetBdevs calls bdev_raid_get_bdevs.
 func (c *Client) BdevRaidGetBdevs(ctx context.Context, p BdevRaidGetBdevsParams) ([]RaidBdev, error) {
 	var out []RaidBdev
-	err := c.Call(ctx, "bdev_raid_get_bdevs", p, &out)
+	err := c.Call(ctx, "bdev_raid_get_bdevs", p, fastList[RaidBdev]{&out, (*fastParser).raidBdev})
 	return out, err
 }

@@ -97,7 +97,8 @@ type BdevNvmeGetControllersParams struct {
 // ErrNotFound (SPDK answers code +22).
 func (c *Client) BdevNvmeGetControllers(ctx context.Context, p BdevNvmeGetControllersParams) ([]NvmeController, error) {
 	var out []NvmeController
-	err := c.Call(ctx, "bdev_nvme_get_controllers", optional(p, BdevNvmeGetControllersParams{}), &out)
+	err := c.Call(ctx, "bdev_nvme_get_controllers", optional(p, BdevNvmeGetControllersParams{}),
+		fastList[NvmeController]{&out, (*fastParser).nvmeController})
 	return out, err
 }
 

@@ -267,7 +267,8 @@ type SubsystemNamespace struct {
 // NvmfGetSubsystems calls nvmf_get_subsystems.
 func (c *Client) NvmfGetSubsystems(ctx context.Context, p NvmfGetSubsystemsParams) ([]Subsystem, error) {
 	var out []Subsystem
-	err := c.Call(ctx, "nvmf_get_subsystems", optional(p, NvmfGetSubsystemsParams{}), &out)
+	err := c.Call(ctx, "nvmf_get_subsystems", optional(p, NvmfGetSubsystemsParams{}),
+		fastList[Subsystem]{&out, (*fastParser).subsystem})
 	return out, err
 }
 
@@ -328,7 +329,7 @@ func (l Listener) State(grp uint32) string {
 
 // NvmfSubsystemGetListeners calls nvmf_subsystem_get_listeners.
 func (c *Client) NvmfSubsystemGetListeners(ctx context.Context, p NQNParams) ([]Listener, error) {
-	var out listenerList
-	err := c.Call(ctx, "nvmf_subsystem_get_listeners", p, &out)
+	var out []Listener
+	err := c.Call(ctx, "nvmf_subsystem_get_listeners", p, fastList[Listener]{&out, (*fastParser).listener})
 	return out, err
 }
