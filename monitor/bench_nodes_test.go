@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,10 +248,13 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // countingStore counts the transactions that write, lease renewals,
-// reads of status keys and all reads.
+// reads of status keys and all reads, the transactions that read or write
+// a status key (a status write that read nothing still checks what it
+// assumed in one) and the transactions whose conditions failed.
 type countingStore struct {
 	store.Store
-	writes, renewals, statusReads, reads atomic.Int64
+	writes, renewals, statusReads, reads, statusTxns, failedTxns atomic.Int64
+	onTxn                                                        func(store.Txn) // if set, sees each Txn first
 }
 
 func (s *countingStore) Get(ctx context.Context, key string) (store.KV, error) {
@@ -262,9 +266,20 @@ func (s *countingStore) Get(ctx context.Context, key string) (store.KV, error) {
 }
 
 func (s *countingStore) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
+	if s.onTxn != nil {
+		s.onTxn(t)
+	}
+	status := func(key string) bool { return strings.HasPrefix(key, vda.PrefixStatus) }
+	if slices.ContainsFunc(t.Conds, func(c store.Cond) bool { return status(c.Key) }) ||
+		slices.ContainsFunc(t.Ops, func(o store.Op) bool { return status(o.Key) }) {
+		s.statusTxns.Add(1)
+	}
 	r, err := s.Store.Txn(ctx, t)
 	if err == nil && r.Succeeded && len(t.Ops) > 0 {
 		s.writes.Add(1)
+	}
+	if err == nil && !r.Succeeded {
+		s.failedTxns.Add(1)
 	}
 	return r, err
 }

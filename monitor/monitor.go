@@ -32,6 +32,8 @@ type Monitor struct {
 	// snaps is the store as of its last change; it requests a round when
 	// a spec changes.
 	snaps *SnapshotCache
+	// written holds this monitor's recent status writes (see assume).
+	written writtenStatuses
 	// committed is the revision of the last failover committed: the round
 	// that committed it plans from a snapshot that has it.
 	committed atomic.Int64

@@ -128,9 +128,10 @@ func TestWriteBackSkipsWhatTheSnapshotHolds(t *testing.T) {
 	}
 	part := func() vda.Status { return tc.da("da0").Status.Part(vd.ID) }
 	writes := func(snap *Snapshot, np *NodePlan, r *agentpb.SyncReply, all bool) int64 {
-		before := cs.statusReads.Load()
+		touched := func() int64 { return cs.statusReads.Load() + cs.statusTxns.Load() }
+		before := touched()
 		w.writeBack(snap, np, r, all)
-		return cs.statusReads.Load() - before
+		return touched() - before
 	}
 
 	snap, np := snapshot()
@@ -183,4 +184,55 @@ func TestRoundsArePaced(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 	})
+}
+
+// A push whose report was partly dropped (the DA changed while the node
+// applied it) writes again only what was dropped: the node's other
+// statuses were written and are skipped, where before every status of the
+// node was written again.
+func TestWriteBackRewritesOnlyWhatWasDropped(t *testing.T) {
+	ctx := context.Background()
+	cs := &countingStore{Store: newMemStore(t)}
+	tc := newTestCluster(t, cs, 2, 2)
+	da := tc.createDA("da0", 2, 2)
+	m, err := New(testConfig(cs, "m0"))
+	require.NoError(t, err)
+	vd := da.VDs[0]
+	pdKey := vda.KeyPD(vd.DNName, vd.PDName)
+	snapshot := func() (*Snapshot, *NodePlan) {
+		snap, err := LoadSnapshot(ctx, cs)
+		require.NoError(t, err)
+		return snap, Build(snap).Nodes[vd.DNID]
+	}
+	w := &worker{m: m, ctx: ctx, id: vd.DNID, role: RoleDN, log: m.log}
+	snap, np := snapshot()
+	reply := &agentpb.SyncReply{Objects: []*agentpb.ObjectStatus{
+		{Kind: agentpb.Kind_KIND_PD, Id: snap.PDs[pdKey].Spec.ID, Ok: true, TotalBytes: 1 << 30, FreeBytes: 1 << 29},
+		{Kind: agentpb.Kind_KIND_VD, Id: vd.ID, Ok: true},
+	}}
+	old, _ := da.Primary()
+	movePrimaryTo(t, cs, "da0", 1-old.Idx) // the DA changes while the node applies
+	w.writeBack(snap, np, reply, false)
+	require.True(t, w.stale, "the VD's edit was dropped")
+	pd, err := tc.c.GetPhysicalDisk(ctx, vd.DNName, vd.PDName)
+	require.NoError(t, err)
+	require.Equal(t, vda.HealthHealthy, pd.Status.Health, "the PD's was written")
+	require.Equal(t, vda.HealthUnknown, tc.da("da0").Status.Part(vd.ID).Health)
+
+	touched := map[string]int{}
+	cs.onTxn = func(t store.Txn) {
+		for _, c := range t.Conds {
+			touched[c.Key]++
+		}
+		for _, o := range t.Ops {
+			touched[o.Key]++
+		}
+	}
+	snap, np = snapshot()
+	w.writeBack(snap, np, reply, false) // as pushOnce rewrites the dropped
+	cs.onTxn = nil
+	require.False(t, w.stale)
+	require.Equal(t, vda.HealthHealthy, tc.da("da0").Status.Part(vd.ID).Health)
+	require.Zero(t, touched[vda.KeyStatus(pdKey)], "the PD's status is not written again")
+	require.Positive(t, touched[vda.KeyStatus(vda.KeyDA("da0"))])
 }

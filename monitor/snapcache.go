@@ -210,9 +210,17 @@ func (c *SnapshotCache) changedLocked() {
 	c.updated = make(chan struct{})
 }
 
+// revision is the last revision the cache applied (0 before its first
+// List, or without a cache).
 func (c *SnapshotCache) revision() int64 {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.st == nil {
+		return 0
+	}
 	return c.st.rev
 }
 

@@ -44,7 +44,15 @@ type statusEdit struct {
 // a DA or exporter from its parts, and writes only if something changed.
 // It returns errSpecChanged if the guard dropped the edit.
 func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
-	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error { return m.applyEdit(tx, e, nil) })
+	defer m.written.lock([]string{vda.KeyStatus(e.specKey)})()
+	var wrote map[string]vda.Status
+	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
+		wrote = map[string]vda.Status{}
+		return m.applyEdit(tx, e, nil, wrote)
+	})
+	if err == nil {
+		m.written.record(wrote, rev, m.snaps.revision())
+	}
 	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
 		return nil
 	}
@@ -57,8 +65,9 @@ func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
 // applyEdit is writeStatus's transaction body: it buffers the status write
 // of e in tx, or returns errUnchanged, errSpecGone or errSpecChanged.
 // known holds statuses (by status key) that tx assumed (see assume);
-// applyEdit drops the one it writes, which tx then holds.
-func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit, known map[string]vda.Status) error {
+// applyEdit drops the one it writes, which tx then holds, and puts it in
+// wrote.
+func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit, known, wrote map[string]vda.Status) error {
 	spec, err := tx.Get(e.specKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return errSpecGone
@@ -89,6 +98,7 @@ func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit, known map[string]vda.Sta
 	}
 	tx.Put(stKey, b)
 	delete(known, stKey)
+	wrote[stKey] = next
 	m.log.Trace("status", "key", e.specKey, "status", string(b))
 	return nil
 }
@@ -452,11 +462,11 @@ const statusBatch = 32
 
 // writeAll applies edits in transactions of up to statusBatch edits each,
 // with at most StatusConcurrency transactions in flight, and joins their
-// errors. stale reports that some edit was dropped because its spec
-// changed since the snapshot. A node reports every object on every push:
-// one transaction per object cost a commit (and a watch event batch for
-// every monitor) each.
-func (m *Monitor) writeAll(ctx context.Context, edits []statusEdit) (stale bool, _ error) {
+// errors. dropped holds the spec keys of the edits dropped because their
+// spec changed since the snapshot. A node reports every object on every
+// push: one transaction per object cost a commit (and a watch event batch
+// for every monitor) each.
+func (m *Monitor) writeAll(ctx context.Context, edits []statusEdit) (dropped map[string]bool, _ error) {
 	n := max(1, m.cfg.StatusConcurrency)
 	sem := make(chan struct{}, n)
 	var mu sync.Mutex
@@ -470,17 +480,22 @@ func (m *Monitor) writeAll(ctx context.Context, edits []statusEdit) (stale bool,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			dropped, err := m.writeBatch(ctx, batch)
+			keys, err := m.writeBatch(ctx, batch)
 			mu.Lock()
 			defer mu.Unlock()
-			stale = stale || dropped
+			for _, k := range keys {
+				if dropped == nil {
+					dropped = map[string]bool{}
+				}
+				dropped[k] = true
+			}
 			if err != nil {
 				errs = append(errs, err)
 			}
 		}()
 	}
 	wg.Wait()
-	return stale, errors.Join(errs...)
+	return dropped, errors.Join(errs...)
 }
 
 // assume makes tx take, for each edit of batch, what the monitor already
@@ -526,6 +541,9 @@ func (m *Monitor) assume(tx *store.Tx, batch []statusEdit, tried map[string]int6
 			continue
 		}
 		st, rev, ok := m.snaps.status(e.specKey)
+		if w, mine := m.written.get(stKey); mine && (!ok || w.rev > rev) {
+			st, rev, ok = w.st, w.rev, true // this monitor wrote it since
+		}
 		if prev, seen := tried[stKey]; !ok || seen && rev <= prev {
 			continue // read from the store
 		}
@@ -540,34 +558,42 @@ func (m *Monitor) assume(tx *store.Tx, batch []statusEdit, tried map[string]int6
 }
 
 // writeBatch is writeStatus for several edits in one transaction: an edit
-// whose spec changed or is gone is left out (dropped reports the former),
-// the others are committed together.
-func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped bool, _ error) {
+// whose spec changed or is gone is left out (dropped names the spec keys of
+// the former), the others are committed together.
+func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped []string, _ error) {
 	var failed string
 	tried := map[string]int64{}
-	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		dropped, failed = false, ""
-		wrote := false
+	keys := make([]string, len(batch))
+	for i, e := range batch {
+		keys[i] = vda.KeyStatus(e.specKey)
+	}
+	defer m.written.lock(keys)()
+	var wrote map[string]vda.Status
+	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
+		dropped, failed = nil, ""
+		wrote = map[string]vda.Status{}
 		known := m.assume(tx, batch, tried)
 		for _, e := range batch {
-			err := m.applyEdit(tx, e, known)
+			err := m.applyEdit(tx, e, known, wrote)
 			switch {
 			case err == nil:
-				wrote = true
 			case errors.Is(err, errSpecChanged):
 				m.log.Trace("status dropped: spec changed", "key", e.specKey, "guard", e.guard)
-				dropped = true
+				dropped = append(dropped, e.specKey)
 			case errors.Is(err, errUnchanged), errors.Is(err, errSpecGone):
 			default:
 				failed = e.specKey
 				return err
 			}
 		}
-		if !wrote && known == nil {
+		if len(wrote) == 0 && known == nil {
 			return errUnchanged
 		}
 		return nil // with assumed reads, even a commit without writes: it checks them
 	})
+	if err == nil {
+		m.written.record(wrote, rev, m.snaps.revision())
+	}
 	switch {
 	case err == nil, errors.Is(err, errUnchanged):
 		return dropped, nil

@@ -347,8 +347,10 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	if !force && bare.same(w.last) {
 		if w.stale {
 			w.log.Trace("rewriting dropped statuses", "revision", snap.Revision)
-			// Same state as applied: the reply holds for this snapshot too.
-			w.writeBack(snap, np, w.lastReply, true)
+			// Same state as applied: the reply holds for this snapshot
+			// too. What was written is in own and skipped unless the
+			// snapshot shows it changed; what was dropped is not.
+			w.writeBack(snap, np, w.lastReply, false)
 		}
 		return nil
 	}
@@ -447,8 +449,8 @@ var errNotReady = errors.New("monitor: objects not ready")
 // writeBack writes the reply's statuses and marks DAs initialized.
 //
 // A node reports every object it holds on every push, and each status
-// write reads the spec and the status back from the store: on a node with
-// thousands of objects that costs far more than the push. So, unless all
+// write is a share of a store transaction: on a node with thousands of
+// objects that costs far more than the push. So, unless all
 // is set (a forced push: resync, a node back from failure), an edit is not
 // written when it is what this worker last wrote for that key (own) and
 // the snapshot holds it already. Both are needed: the snapshot may predate
@@ -478,15 +480,15 @@ func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncRepl
 	}
 	w.statusMu.Lock()
 	defer w.statusMu.Unlock()
-	stale, err := w.m.writeAll(w.ctx, todo)
-	w.stale = stale
-	if err == nil && !stale {
+	dropped, err := w.m.writeAll(w.ctx, todo)
+	w.stale = len(dropped) > 0
+	if err == nil {
 		for i, e := range todo {
-			if !twice[e.specKey] {
+			if !twice[e.specKey] && !dropped[e.specKey] {
 				own[e.specKey] = mine[i]
 			}
 		}
-	} // else: written again next time
+	} // else: written again next time; so are the dropped ones
 	w.own = own
 	if err != nil && w.ctx.Err() == nil {
 		w.log.Warn("status write-back failed", "error", err)

@@ -167,25 +167,33 @@ func (tx *Tx) txn() Txn {
 // fn must have no side effects besides the Tx, since it may run many times.
 // A Tx may read and write at most MaxTxnOps keys each.
 func Update(ctx context.Context, s Store, fn func(tx *Tx) error) error {
+	_, err := UpdateRev(ctx, s, fn)
+	return err
+}
+
+// UpdateRev is Update that also returns the revision of the commit that
+// succeeded: its writes' ModRevision if it wrote, else the revision its
+// reads were checked at.
+func UpdateRev(ctx context.Context, s Store, fn func(tx *Tx) error) (int64, error) {
 	var pause time.Duration
 	for attempt := 0; attempt < UpdateMaxAttempts; attempt++ {
 		tx := &Tx{ctx: ctx, s: s, attempt: attempt, reads: map[string]KV{}, writes: map[string]Op{}}
 		if err := fn(tx); err != nil {
-			return err
+			return 0, err
 		}
 		res, err := s.Txn(ctx, tx.txn())
 		if err != nil {
-			return fmt.Errorf("store: update commit: %w", err)
+			return 0, fmt.Errorf("store: update commit: %w", err)
 		}
 		if res.Succeeded {
-			return nil
+			return res.Revision, nil
 		}
 		pause = min(max(2*pause, 100*time.Microsecond), 20*time.Millisecond)
 		if err := sleepCtx(ctx, rand.N(pause)+1); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return fmt.Errorf("%w: update gave up after %d attempts", ErrConflict, UpdateMaxAttempts)
+	return 0, fmt.Errorf("%w: update gave up after %d attempts", ErrConflict, UpdateMaxAttempts)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

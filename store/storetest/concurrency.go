@@ -275,6 +275,16 @@ func testUpdateAssumed(t *testing.T, s store.Store) {
 		}
 	}
 
+	// UpdateRev returns the revision of the writes it committed.
+	rev3, err := store.UpdateRev(ctx, s, func(tx *store.Tx) error {
+		tx.Put("a", []byte("3"))
+		return nil
+	})
+	require.NoError(t, err)
+	kv, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, rev3, kv.ModRevision)
+
 	// A key already read or written keeps what the Tx has.
 	err = store.Update(ctx, s, func(tx *store.Tx) error {
 		kv, err := tx.Get("a")
