@@ -211,6 +211,18 @@ func (t *Target) Inject(method string, f Fault) {
 	t.faults[method] = append(t.faults[method], &fc)
 }
 
+// faultsArmed says whether some fault may still apply.
+func (t *Target) faultsArmed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, list := range t.faults {
+		if len(list) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // ClearFaults removes every injected fault.
 func (t *Target) ClearFaults() {
 	t.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +345,50 @@ func TestMaxSubsystems(t *testing.T) {
 		def.ok("nvmf_create_subsystem", map[string]any{"nqn": fmt.Sprintf("nqn.2016-06.io.spdk:t%d", i)})
 	}
 	def.fails(codeInternalError, "nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t1023"})
+}
+
+// writeCounter counts the writes of a connection.
+type writeCounter struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes.Add(1)
+	return w.Conn.Write(p)
+}
+
+// TestPipelinedRequestsAnsweredTogether: requests that arrive in one read
+// are answered in order with one write, as SPDK's server flushes a
+// connection's queued replies once per poll, not one write per reply.
+func TestPipelinedRequestsAnsweredTogether(t *testing.T) {
+	srv := NewServer(t)
+	srv.mu.Lock()
+	in := srv.cur
+	srv.mu.Unlock()
+	client, server := net.Pipe()
+	wc := &writeCounter{Conn: server}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		in.serveConn(wc)
+	}()
+	t.Cleanup(func() {
+		_ = client.Close()
+		<-served
+	})
+	const n = 50
+	var reqs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&reqs, `{"jsonrpc":"2.0","method":"spdk_get_version","id":%d}`, i)
+	}
+	go func() { _, _ = io.WriteString(client, reqs.String()) }() // one write: the server reads it at once
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(client)
+	for i := range n {
+		l, err := r.ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(l, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"version":"SPDK v24.01`, i)), l)
+	}
+	require.Equal(t, int32(1), wc.writes.Load(), "replies to requests read together are written together")
 }
