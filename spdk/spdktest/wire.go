@@ -259,6 +259,10 @@ func marshal(v any) ([]byte, error) {
 	switch v := v.(type) {
 	case obj, []obj: // the listings: the same bytes without encoding/json's second pass over them
 		return appendValue(nil, v)
+	case []bdevJSON:
+		return appendList(make([]byte, 0, 1024*len(v)+2), v)
+	case []lvolJSON:
+		return appendList(make([]byte, 0, 256*len(v)+2), v)
 	case bool: // most methods' answer: true
 		return strconv.AppendBool(nil, v), nil
 	case string:
