@@ -282,6 +282,19 @@ func TestUnknownNameTimeout(t *testing.T) {
 	r := <-done
 	require.Nil(t, r.Error)
 	require.Contains(t, string(r.Result), `"name":"late"`)
+
+	// An lvol renamed to the awaited alias is found too (SPDK's wait polls
+	// the names), and a wait for another name still times out.
+	rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 4096})
+	rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m", "lvs_name": "lvs"})
+	rc.ok("bdev_lvol_create", map[string]any{"lvs_name": "lvs", "lvol_name": "lv", "size_in_mib": 1})
+	go func() { done <- waiter.call("bdev_get_bdevs", map[string]any{"name": "lvs/lv2", "timeout": 10000}) }()
+	require.Eventually(t, func() bool { return srv.RPCCount("bdev_get_bdevs") == 3 }, 5*time.Second, time.Millisecond)
+	rc.ok("bdev_lvol_rename", map[string]any{"old_name": "lvs/lv", "new_name": "lv2"})
+	r = <-done
+	require.Nil(t, r.Error)
+	require.Contains(t, string(r.Result), `"aliases":["lvs/lv2"]`)
+	require.Equal(t, "Connection timed out", rc.fails(-110, "bdev_get_bdevs", map[string]any{"name": "lvs/lv", "timeout": 20}))
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
