@@ -254,6 +254,25 @@ func (s *state) lookup(name string) *bdev {
 	return s.byName[name]
 }
 
+// appeared wakes the waits for name (caller holds s.mu).
+func (s *state) appeared(name string) {
+	if ch, ok := s.waiting[name]; ok {
+		close(ch)
+		delete(s.waiting, name)
+	}
+}
+
+// waitFor returns a channel closed when a bdev of that name, alias or uuid
+// is registered (caller holds s.mu).
+func (s *state) waitFor(name string) chan struct{} {
+	ch, ok := s.waiting[name]
+	if !ok {
+		ch = make(chan struct{})
+		s.waiting[name] = ch
+	}
+	return ch
+}
+
 // keys returns every name b is known by.
 func (b *bdev) keys() []string {
 	out := []string{b.name, b.uuid}
@@ -275,8 +294,9 @@ func (s *state) registerBdev(b *bdev) *Error {
 			s.byName[k] = b
 		}
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
+	for _, k := range b.keys() {
+		s.appeared(k)
+	}
 	s.bdevAppeared(b)
 	return nil
 }

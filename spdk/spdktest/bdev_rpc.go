@@ -132,8 +132,8 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 }
 
 // getBdevs lists every bdev (name empty) or the one named; when there is
-// none of that name it returns nil and the channel closed at the next
-// registration.
+// none of that name it returns nil and a channel closed when one registers
+// under that name (or an lvol is renamed to it).
 func (s *state) getBdevs(name *string) ([]bdevJSON, chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,7 +147,7 @@ func (s *state) getBdevs(name *string) ([]bdevJSON, chan struct{}) {
 	if b := s.lookup(*name); b != nil {
 		return []bdevJSON{b.json()}, nil
 	}
-	return nil, s.changed
+	return nil, s.waitFor(*name)
 }
 
 // bdevMallocCreate is create_malloc_disk, then spdk_bdev_register: bad

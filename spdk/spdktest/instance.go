@@ -209,13 +209,20 @@ func (t *Target) Inject(method string, f Fault) {
 	defer t.mu.Unlock()
 	fc := f
 	t.faults[method] = append(t.faults[method], &fc)
+	t.faulty.Store(true)
 }
+
+// faultsArmed says whether some fault may still apply (also once the
+// injected ones ran out, until ClearFaults): one atomic load per request,
+// not t.mu.
+func (t *Target) faultsArmed() bool { return t.faulty.Load() }
 
 // ClearFaults removes every injected fault.
 func (t *Target) ClearFaults() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.faults = map[string][]*Fault{}
+	t.faulty.Store(false)
 }
 
 func (t *Target) takeFault(method string) (Fault, bool) {

@@ -388,6 +388,7 @@ func (s *state) realias(b *bdev, alias string) {
 	}
 	b.aliases = []string{alias}
 	s.byName[alias] = b
+	s.appeared(alias)
 }
 
 // lvolInflate is bdev_lvol_inflate (all) and bdev_lvol_decouple_parent.

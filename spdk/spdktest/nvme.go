@@ -267,24 +267,54 @@ type pathKey struct {
 	subnqn string
 }
 
-// owner is nvme_ctrlr_get: the controller whose active path is k. The
-// subsystem NQN is compared first: it tells most paths apart at once (a CN
-// attaches one VD subsystem per controller, all at the same few listeners).
+// owner is nvme_ctrlr_get: the controller whose active path is k. Only
+// the controllers that have had a path of k's subsystem NQN are looked at
+// (a path's alternates share its NQN: bdev_nvme refuses another), not
+// every controller: each attach of a promotion looked through thousands.
 func (s *state) owner(k pathKey) *nvmeCtrlr {
-	for _, c := range s.ctrlrs {
+	var hit *nvmeCtrlr
+	cands := s.ctrlrsBySubNQN[k.subnqn]
+	kept := cands[:0]
+	for _, c := range cands {
+		if s.ctrlrByName[c.name] != c || !slices.ContainsFunc(c.paths, func(p *nvmePath) bool { return p.subnqn == k.subnqn }) {
+			continue // gone, or its paths of k.subnqn are: no longer a candidate
+		}
+		kept = append(kept, c)
+		if hit != nil && slices.Index(s.ctrlrs, c) > slices.Index(s.ctrlrs, hit) {
+			continue // the first in registration order, as a scan of s.ctrlrs finds
+		}
 		for _, p := range c.paths {
 			if p.subnqn == k.subnqn && p.trid == k.trid {
-				return c
+				hit = c
+				break
 			}
 		}
 	}
-	return nil
+	clear(cands[len(kept):])
+	if len(kept) == 0 {
+		delete(s.ctrlrsBySubNQN, k.subnqn)
+	} else {
+		s.ctrlrsBySubNQN[k.subnqn] = kept
+	}
+	return hit
+}
+
+// indexPath makes c a candidate of owner for p's subsystem NQN (caller
+// holds s.mu).
+func (s *state) indexPath(c *nvmeCtrlr, p *nvmePath) {
+	cands := s.ctrlrsBySubNQN[p.subnqn]
+	if !slices.Contains(cands, c) {
+		s.ctrlrsBySubNQN[p.subnqn] = append(cands, c)
+	}
 }
 
 // addCtrlr registers c (caller holds s.mu).
 func (s *state) addCtrlr(c *nvmeCtrlr) {
 	s.ctrlrs = append(s.ctrlrs, c)
 	s.ctrlrByName[c.name] = c
+	for _, p := range c.paths {
+		s.indexPath(c, p)
+	}
 }
 
 // parseAdrFam is spdk_nvme_transport_id_parse_adrfam.
@@ -526,6 +556,7 @@ func (s *state) attachPath(p *attachParams, trid fabric.TransportID, conn *fabri
 		c.mu.Lock()
 		c.paths = append(c.paths, path)
 		c.mu.Unlock()
+		s.indexPath(c, path)
 		for _, ns := range info.Namespaces {
 			if b, ok := c.bdevs[ns.NSID]; ok {
 				names = append(names, b.name)

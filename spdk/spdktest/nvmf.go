@@ -767,10 +767,17 @@ func (s *state) namespaceBdevRemoved(b *bdev) {
 		return // not in a namespace: adding one claims the bdev
 	}
 	for _, ss := range s.subsystems {
-		for _, ns := range append([]*namespace(nil), ss.namespaces...) {
+		// Collected first (dropNamespace edits ss.namespaces), and only
+		// where b is: a copy of every subsystem's list per removed bdev
+		// was an allocation per subsystem on the node.
+		var hit []*namespace
+		for _, ns := range ss.namespaces {
 			if ns.b == b {
-				s.dropNamespace(ss, ns)
+				hit = append(hit, ns)
 			}
+		}
+		for _, ns := range hit {
+			s.dropNamespace(ss, ns)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,6 +282,19 @@ func TestUnknownNameTimeout(t *testing.T) {
 	r := <-done
 	require.Nil(t, r.Error)
 	require.Contains(t, string(r.Result), `"name":"late"`)
+
+	// An lvol renamed to the awaited alias is found too (SPDK's wait polls
+	// the names), and a wait for another name still times out.
+	rc.ok("bdev_malloc_create", map[string]any{"name": "m", "block_size": 4096, "num_blocks": 4096})
+	rc.ok("bdev_lvol_create_lvstore", map[string]any{"bdev_name": "m", "lvs_name": "lvs"})
+	rc.ok("bdev_lvol_create", map[string]any{"lvs_name": "lvs", "lvol_name": "lv", "size_in_mib": 1})
+	go func() { done <- waiter.call("bdev_get_bdevs", map[string]any{"name": "lvs/lv2", "timeout": 10000}) }()
+	require.Eventually(t, func() bool { return srv.RPCCount("bdev_get_bdevs") == 3 }, 5*time.Second, time.Millisecond)
+	rc.ok("bdev_lvol_rename", map[string]any{"old_name": "lvs/lv", "new_name": "lv2"})
+	r = <-done
+	require.Nil(t, r.Error)
+	require.Contains(t, string(r.Result), `"aliases":["lvs/lv2"]`)
+	require.Equal(t, "Connection timed out", rc.fails(-110, "bdev_get_bdevs", map[string]any{"name": "lvs/lv", "timeout": 20}))
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -344,4 +358,50 @@ func TestMaxSubsystems(t *testing.T) {
 		def.ok("nvmf_create_subsystem", map[string]any{"nqn": fmt.Sprintf("nqn.2016-06.io.spdk:t%d", i)})
 	}
 	def.fails(codeInternalError, "nvmf_create_subsystem", map[string]any{"nqn": "nqn.2016-06.io.spdk:t1023"})
+}
+
+// writeCounter counts the writes of a connection.
+type writeCounter struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes.Add(1)
+	return w.Conn.Write(p)
+}
+
+// TestPipelinedRequestsAnsweredTogether: requests that arrive in one read
+// are answered in order with one write, as SPDK's server flushes a
+// connection's queued replies once per poll, not one write per reply.
+func TestPipelinedRequestsAnsweredTogether(t *testing.T) {
+	srv := NewServer(t)
+	srv.mu.Lock()
+	in := srv.cur
+	srv.mu.Unlock()
+	client, server := net.Pipe()
+	wc := &writeCounter{Conn: server}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		in.serveConn(wc)
+	}()
+	t.Cleanup(func() {
+		_ = client.Close()
+		<-served
+	})
+	const n = 50
+	var reqs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&reqs, `{"jsonrpc":"2.0","method":"spdk_get_version","id":%d}`, i)
+	}
+	go func() { _, _ = io.WriteString(client, reqs.String()) }() // one write: the server reads it at once
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(client)
+	for i := range n {
+		l, err := r.ReadString('\n')
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(l, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"version":"SPDK v24.01`, i)), l)
+	}
+	require.Equal(t, int32(1), wc.writes.Load(), "replies to requests read together are written together")
 }

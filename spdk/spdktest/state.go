@@ -21,9 +21,12 @@ type state struct {
 	// host ID, as SPDK's nvme_get_default_hostnqn.
 	hostNQN string
 
-	// changed is closed and replaced whenever a bdev is registered, for
-	// bdev_get_bdevs with a timeout.
-	changed chan struct{}
+	// waiting holds, by name, the channel closed when a bdev of that
+	// name, alias or uuid is registered (bdev_get_bdevs with a timeout).
+	// One channel for every registration woke every waiter of a node on
+	// each new bdev: a promotion of 1,000 arrays has up to cnParallel
+	// lvol waits in flight while thousands of bdevs register.
+	waiting map[string]chan struct{}
 
 	bdevs        []*bdev          // registration order
 	byName       map[string]*bdev // name, every alias and the uuid
@@ -46,27 +49,31 @@ type state struct {
 	ctrlrs        []*nvmeCtrlr // attach order
 	// ctrlrByName indexes ctrlrs by name.
 	ctrlrByName map[string]*nvmeCtrlr
-	fab         fabricTarget
+	// ctrlrsBySubNQN lists, by subsystem NQN, the controllers that have
+	// had a path of it: owner's candidates (pruned as owner meets them).
+	ctrlrsBySubNQN map[string][]*nvmeCtrlr
+	fab            fabricTarget
 }
 
 func newState(in *instance, waitForRPC bool) *state {
 	s := &state{
-		in:          in,
-		cfg:         in.t.cfg,
-		initialized: !waitForRPC,
-		initDone:    make(chan struct{}),
-		autoExamine: true,
-		hostNQN:     "nqn.2014-08.org.nvmexpress:uuid:" + newUUID(),
-		changed:     make(chan struct{}),
-		byName:      map[string]*bdev{},
-		examined:    map[string]bool{},
-		examDone:    make(chan struct{}),
-		passthrus:   map[string]*passthruCfg{},
-		subsystems:  newSubsystems(),
-		ctrlrByName: map[string]*nvmeCtrlr{},
-		lvsByName:   map[string]*lvstore{},
-		lvsByUUID:   map[string]*lvstore{},
-		lvsPending:  map[string]bool{},
+		in:             in,
+		cfg:            in.t.cfg,
+		initialized:    !waitForRPC,
+		initDone:       make(chan struct{}),
+		autoExamine:    true,
+		hostNQN:        "nqn.2014-08.org.nvmexpress:uuid:" + newUUID(),
+		waiting:        map[string]chan struct{}{},
+		byName:         map[string]*bdev{},
+		examined:       map[string]bool{},
+		examDone:       make(chan struct{}),
+		passthrus:      map[string]*passthruCfg{},
+		subsystems:     newSubsystems(),
+		ctrlrByName:    map[string]*nvmeCtrlr{},
+		ctrlrsBySubNQN: map[string][]*nvmeCtrlr{},
+		lvsByName:      map[string]*lvstore{},
+		lvsByUUID:      map[string]*lvstore{},
+		lvsPending:     map[string]bool{},
 	}
 	close(s.examDone)
 	if !waitForRPC {
@@ -85,6 +92,7 @@ func (s *state) shutdown() {
 	ctrlrs := s.ctrlrs
 	s.ctrlrs = nil
 	clear(s.ctrlrByName)
+	clear(s.ctrlrsBySubNQN)
 	bdevs := s.bdevs
 	s.mu.Unlock()
 	for _, j := range exams {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -77,6 +78,7 @@ type Target struct {
 	counts   map[string]int
 	total    int
 	faults   map[string][]*Fault
+	faulty   atomic.Bool // a fault was injected since the last ClearFaults
 	restarts int
 	nvme     map[string]*localNVMe // by canonical PCI address; fixed after New
 	crashes  []string              // why instances died by themselves (see crashed)

@@ -259,6 +259,10 @@ func marshal(v any) ([]byte, error) {
 	switch v := v.(type) {
 	case obj, []obj: // the listings: the same bytes without encoding/json's second pass over them
 		return appendValue(nil, v)
+	case []bdevJSON:
+		return appendList(make([]byte, 0, 1024*len(v)+2), v)
+	case []lvolJSON:
+		return appendList(make([]byte, 0, 256*len(v)+2), v)
 	case bool: // most methods' answer: true
 		return strconv.AppendBool(nil, v), nil
 	case string:
@@ -291,16 +295,45 @@ func marshal(v any) ([]byte, error) {
 // in the order they arrive; a method that completes asynchronously in SPDK
 // (see async) sends its reply when it is done, and the requests after it
 // are answered meanwhile, as SPDK's JSON-RPC server does.
+//
+// Replies to requests that arrived together go out together: while the
+// next request is already read, a reply waits in out, and everything
+// waiting is written at once before the connection is read again (or
+// before an asynchronous reply, a hang-up or a fault's delay, so the order
+// on the wire is the order of completion). SPDK does the same: a reply is
+// queued on the connection and its send buffer is flushed by the server's
+// poller (jsonrpc_server_conn_send), so requests pipelined by a client are
+// answered by few writes, not one each.
 func (in *instance) serveConn(c net.Conn) {
 	defer c.Close()
-	var wmu sync.Mutex // one reply at a time on the wire
-	send := func(a answer) bool {
+	var wmu sync.Mutex // one writer at a time; guards out
+	var out []byte     // replies not yet written, in completion order
+	flushLocked := func() bool {
+		if len(out) == 0 {
+			return true
+		}
+		_, err := c.Write(out)
+		out = out[:0]
+		return err == nil
+	}
+	flush := func() bool {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return flushLocked()
+	}
+	// send writes a's reply after any waiting ones, or, with hold, leaves
+	// it waiting.
+	send := func(a answer, hold bool) bool {
 		wmu.Lock()
 		defer wmu.Unlock()
 		if a.reply != nil {
-			if _, err := c.Write(a.reply); err != nil {
-				return false
-			}
+			out = append(out, a.reply...)
+		}
+		if hold && a.post == nil && !a.hangUp {
+			return true
+		}
+		if !flushLocked() {
+			return false
 		}
 		if a.post != nil {
 			go a.post() // e.g. spdk_kill_instance: stop after the reply is out
@@ -316,6 +349,9 @@ func (in *instance) serveConn(c net.Conn) {
 	for {
 		n, complete := frameValue(buf)
 		if !complete {
+			if !flush() {
+				return
+			}
 			k, err := c.Read(chunk)
 			if k > 0 {
 				buf = append(buf, chunk[:k]...)
@@ -328,20 +364,25 @@ func (in *instance) serveConn(c net.Conn) {
 		}
 		raw := buf[:n]
 		if !json.Valid(raw) {
+			flush()
 			return // unparseable JSON: SPDK closes without a reply
 		}
 		raw = append([]byte(nil), raw...)
 		buf = buf[n:]
+		if in.t.faultsArmed() && !flush() {
+			return // a fault may delay this request: earlier replies go first
+		}
 		a := in.handle(raw)
 		if a.later != nil {
 			in.wg.Add(1) // serveConn holds one: stop has not started waiting
 			go func() {
 				defer in.wg.Done()
-				send(a.later())
+				send(a.later(), false)
 			}()
 			continue
 		}
-		if !send(a) {
+		_, more := frameValue(buf)
+		if !send(a, more) {
 			return
 		}
 	}

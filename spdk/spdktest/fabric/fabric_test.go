@@ -328,7 +328,7 @@ func fakePeer(t *testing.T, fn func(net.Conn)) TransportID {
 			return
 		}
 		defer c.Close()
-		h, _, err := readFrame(c, make([]byte, headerLen))
+		h, _, err := readFrame(newFrameReader(c))
 		if err != nil {
 			return
 		}

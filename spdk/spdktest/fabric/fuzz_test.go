@@ -26,7 +26,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frame(header{op: opAEN}, []byte(`{"cntlid":1,"namespaces":[{"nsid":1}]}`)))
 	f.Add([]byte{0x46, 0x56, 0xff, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, body, err := readFrame(bytes.NewReader(data), make([]byte, headerLen))
+		h, body, err := readFrame(newFrameReader(bytes.NewReader(data)))
 		if err != nil {
 			return
 		}

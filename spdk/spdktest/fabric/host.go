@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -36,6 +35,7 @@ func DefaultDialOptions() DialOptions {
 // use; many reads and writes may be in flight at once.
 type Conn struct {
 	conn    net.Conn
+	fr      *frameReader // nil until readLoop starts, unless connect made it
 	logger  hclog.Logger
 	writeMu sync.Mutex
 
@@ -88,12 +88,13 @@ func DialWith(ctx context.Context, trid TransportID, subNQN, hostNQN string, o D
 		}
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	info, err := connect(ctx, nc, subNQN, hostNQN)
+	fr := newFrameReader(nc)
+	info, err := connect(ctx, nc, fr, subNQN, hostNQN)
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
-	c := &Conn{conn: nc, logger: o.Logger.Named("fabric-host").With("subnqn", subNQN, "traddr", trid.key()),
+	c := &Conn{conn: nc, fr: fr, logger: o.Logger.Named("fabric-host").With("subnqn", subNQN, "traddr", trid.key()),
 		info: info, pending: map[uint64]*call{}, nextTag: 1, done: make(chan struct{}), events: make(chan struct{}, 1)}
 	c.wg.Add(1)
 	go c.readLoop()
@@ -104,16 +105,16 @@ func DialWith(ctx context.Context, trid TransportID, subNQN, hostNQN string, o D
 	return c, nil
 }
 
-// connect runs the connect exchange under ctx's deadline.
-func connect(ctx context.Context, nc net.Conn, subNQN, hostNQN string) (ControllerInfo, error) {
+// connect runs the connect exchange under ctx's deadline. fr reads nc
+// from then on: an async event may follow the reply in the same read.
+func connect(ctx context.Context, nc net.Conn, fr *frameReader, subNQN, hostNQN string) (ControllerInfo, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	body, _ := json.Marshal(connectBody{SubNQN: subNQN, HostNQN: hostNQN})
 	if err := writeFrame(nc, header{op: opConnect}, body); err != nil {
 		return ControllerInfo{}, connectErr(ctx, err)
 	}
-	hb := make([]byte, headerLen)
-	h, rb, err := readFrame(nc, hb)
+	h, rb, err := readFrame(fr)
 	if err != nil {
 		return ControllerInfo{}, connectErr(ctx, err)
 	}
@@ -190,9 +191,11 @@ func (c *Conn) fail(err error) {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	hb := make([]byte, headerLen)
+	if c.fr == nil {
+		c.fr = newFrameReader(c.conn)
+	}
 	for {
-		if err := c.readOne(hb); err != nil {
+		if err := c.readOne(); err != nil {
 			c.fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
 			return
 		}
@@ -200,17 +203,14 @@ func (c *Conn) readLoop() {
 }
 
 // readOne reads one frame and hands it to its caller.
-func (c *Conn) readOne(hb []byte) error {
-	if _, err := io.ReadFull(c.conn, hb); err != nil {
-		return err
-	}
-	h, err := parseHeader(hb)
+func (c *Conn) readOne() error {
+	h, err := c.fr.header()
 	if err != nil {
 		return err
 	}
 	if h.op == opAEN {
 		body := make([]byte, h.bodyLen)
-		if _, err := io.ReadFull(c.conn, body); err != nil {
+		if err := c.fr.body(body); err != nil {
 			return err
 		}
 		info, err := decodeInfo(body)
@@ -273,7 +273,7 @@ func (c *Conn) readBody(h header, cl *call) ([]byte, error) {
 		}
 		body = make([]byte, h.bodyLen)
 	}
-	if _, err := io.ReadFull(c.conn, body); err != nil {
+	if err := c.fr.body(body); err != nil {
 		return nil, err
 	}
 	return body, nil

@@ -16,6 +16,7 @@ type session struct {
 	t               *Target
 	local           TransportID
 	conn            net.Conn
+	fr              *frameReader // the handshake's: it may hold the next request
 	subNQN, hostNQN string
 	ns              map[uint32]blockdev.Device
 	sem             chan struct{}
@@ -26,8 +27,8 @@ type session struct {
 	info            ControllerInfo
 }
 
-func newSession(t *Target, local TransportID, c net.Conn, cb connectBody, info ControllerInfo, nss []Namespace) *session {
-	s := &session{t: t, local: local, conn: c, subNQN: cb.SubNQN, hostNQN: cb.HostNQN,
+func newSession(t *Target, local TransportID, c net.Conn, fr *frameReader, cb connectBody, info ControllerInfo, nss []Namespace) *session {
+	s := &session{t: t, local: local, conn: c, fr: fr, subNQN: cb.SubNQN, hostNQN: cb.HostNQN,
 		ns: map[uint32]blockdev.Device{}, sem: make(chan struct{}, maxInflight), info: info}
 	if s.info.SubNQN == "" {
 		s.info.SubNQN = cb.SubNQN
@@ -125,9 +126,8 @@ func (s *session) resizeNamespace(nsid uint32, numBlocks uint64) {
 
 // serve reads requests until the connection fails or is closed.
 func (s *session) serve() {
-	hb := make([]byte, headerLen)
 	for {
-		h, body, err := readFrame(s.conn, hb)
+		h, body, err := readFrame(s.fr)
 		if err != nil {
 			return
 		}

@@ -29,10 +29,13 @@ type Target struct {
 
 	mu        sync.Mutex
 	listeners map[string]*listener
-	sessions  map[*session]struct{}
-	ana       map[string]string // subNQN + listener key -> state
-	closed    bool
-	wg        sync.WaitGroup
+	// sessions by subsystem NQN: a connect, a host removal or an ANA
+	// change looks at one subsystem's sessions, not every session of a
+	// node with thousands.
+	sessions map[string]map[*session]struct{}
+	ana      map[string]string // subNQN + listener key -> state
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 type listener struct {
@@ -58,7 +61,7 @@ func NewTarget(admit Admit, logger hclog.Logger, opts ...TargetOption) *Target {
 		logger = hclog.NewNullLogger()
 	}
 	t := &Target{admit: admit, logger: logger.Named("fabric"), listeners: map[string]*listener{},
-		sessions: map[*session]struct{}{}, ana: map[string]string{}}
+		sessions: map[string]map[*session]struct{}{}, ana: map[string]string{}}
 	for _, o := range opts {
 		o(t)
 	}
@@ -136,7 +139,7 @@ func (t *Target) Unlisten(trid TransportID) error {
 		return fmt.Errorf("%w: %s", ErrNoListener, trid.key())
 	}
 	delete(t.listeners, trid.key())
-	drop := t.matchLocked(func(s *session) bool { return s.local.sameAddr(l.trid) })
+	drop := t.matchLocked("", func(s *session) bool { return s.local.sameAddr(l.trid) })
 	t.mu.Unlock()
 	err := l.ln.Close()
 	dropAll(drop)
@@ -148,7 +151,7 @@ func (t *Target) Unlisten(trid TransportID) error {
 // (nvmf_subsystem_remove_host).
 func (t *Target) DisconnectHost(subNQN, hostNQN string) {
 	t.mu.Lock()
-	drop := t.matchLocked(func(s *session) bool { return s.subNQN == subNQN && s.hostNQN == hostNQN })
+	drop := t.matchLocked(subNQN, func(s *session) bool { return s.hostNQN == hostNQN })
 	t.mu.Unlock()
 	dropAll(drop)
 }
@@ -157,7 +160,7 @@ func (t *Target) DisconnectHost(subNQN, hostNQN string) {
 // (nvmf_delete_subsystem).
 func (t *Target) DisconnectSubsystem(subNQN string) {
 	t.mu.Lock()
-	drop := t.matchLocked(func(s *session) bool { return s.subNQN == subNQN })
+	drop := t.matchLocked(subNQN, func(*session) bool { return true })
 	t.mu.Unlock()
 	dropAll(drop)
 }
@@ -167,11 +170,7 @@ func (t *Target) Sessions(subNQN string) []Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Session
-	for s := range t.sessions {
-		if subNQN == "" || s.subNQN == subNQN {
-			out = append(out, s.public())
-		}
-	}
+	t.eachLocked(subNQN, func(s *session) { out = append(out, s.public()) })
 	slices.SortFunc(out, func(a, b Session) int { return int(a.CntlID) - int(b.CntlID) })
 	return out
 }
@@ -183,8 +182,8 @@ func (t *Target) SetANAState(subNQN string, trid TransportID, state string) {
 	t.mu.Lock()
 	t.ana[subNQN+"|"+trid.key()] = state
 	var hit []*session
-	for s := range t.sessions {
-		if s.subNQN == subNQN && s.local.sameAddr(trid) {
+	for s := range t.sessions[subNQN] {
+		if s.local.sameAddr(trid) {
 			hit = append(hit, s)
 		}
 	}
@@ -221,10 +220,8 @@ func (t *Target) sessionsOf(subNQN string) []*session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var hit []*session
-	for s := range t.sessions {
-		if s.subNQN == subNQN {
-			hit = append(hit, s)
-		}
+	for s := range t.sessions[subNQN] {
+		hit = append(hit, s)
 	}
 	return hit
 }
@@ -244,23 +241,57 @@ func (t *Target) Close() error {
 		errs = append(errs, l.ln.Close())
 		delete(t.listeners, k)
 	}
-	drop := t.matchLocked(func(*session) bool { return true })
+	drop := t.matchLocked("", func(*session) bool { return true })
 	t.mu.Unlock()
 	dropAll(drop)
 	t.wg.Wait()
 	return errors.Join(errs...)
 }
 
-// matchLocked removes and returns the sessions fn picks.
-func (t *Target) matchLocked(fn func(*session) bool) []*session {
+// matchLocked removes and returns the sessions of subNQN ("" for every
+// subsystem) that fn picks.
+func (t *Target) matchLocked(subNQN string, fn func(*session) bool) []*session {
 	var out []*session
-	for s := range t.sessions {
+	t.eachLocked(subNQN, func(s *session) {
 		if fn(s) {
 			out = append(out, s)
-			delete(t.sessions, s)
+			t.removeLocked(s)
+		}
+	})
+	return out
+}
+
+// eachLocked calls fn for every session of subNQN ("" for every
+// subsystem); fn may remove the session it is given.
+func (t *Target) eachLocked(subNQN string, fn func(*session)) {
+	if subNQN != "" {
+		for s := range t.sessions[subNQN] {
+			fn(s)
+		}
+		return
+	}
+	for _, set := range t.sessions {
+		for s := range set {
+			fn(s)
 		}
 	}
-	return out
+}
+
+func (t *Target) addLocked(s *session) {
+	set := t.sessions[s.subNQN]
+	if set == nil {
+		set = map[*session]struct{}{}
+		t.sessions[s.subNQN] = set
+	}
+	set[s] = struct{}{}
+}
+
+func (t *Target) removeLocked(s *session) {
+	set := t.sessions[s.subNQN]
+	delete(set, s)
+	if len(set) == 0 {
+		delete(t.sessions, s.subNQN)
+	}
 }
 
 func dropAll(ss []*session) {
@@ -299,7 +330,7 @@ func (t *Target) serveConn(local TransportID, c net.Conn) {
 	}
 	s.serve()
 	t.mu.Lock()
-	delete(t.sessions, s)
+	t.removeLocked(s)
 	t.mu.Unlock()
 	s.close()
 	s.inflight.Wait()
@@ -308,8 +339,8 @@ func (t *Target) serveConn(local TransportID, c net.Conn) {
 
 func (t *Target) handshake(local TransportID, c net.Conn) (*session, error) {
 	_ = c.SetReadDeadline(time.Now().Add(connectTimeout))
-	hb := make([]byte, headerLen)
-	h, body, err := readFrame(c, hb)
+	fr := newFrameReader(c)
+	h, body, err := readFrame(fr)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +370,7 @@ func (t *Target) handshake(local TransportID, c net.Conn) (*session, error) {
 		_ = writeFrame(c, header{op: opConnect | opReply, status: st, tag: h.tag}, []byte(err.Error()))
 		return nil, err
 	}
-	s := newSession(t, local, c, cb, info, nss)
+	s := newSession(t, local, c, fr, cb, info, nss)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -348,12 +379,12 @@ func (t *Target) handshake(local TransportID, c net.Conn) (*session, error) {
 	if st, ok := t.ana[cb.SubNQN+"|"+local.key()]; ok {
 		s.info.ANAState = st
 	}
-	t.sessions[s] = struct{}{}
+	t.addLocked(s)
 	ib, _ := json.Marshal(s.info)
 	t.mu.Unlock()
 	if err := s.write(header{op: opConnect | opReply, tag: h.tag}, ib); err != nil {
 		t.mu.Lock()
-		delete(t.sessions, s)
+		t.removeLocked(s)
 		t.mu.Unlock()
 		return nil, err
 	}

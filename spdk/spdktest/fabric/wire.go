@@ -104,19 +104,70 @@ func parseHeader(b []byte) (header, error) {
 }
 
 // readFrame reads one frame (header and body).
-func readFrame(r io.Reader, hb []byte) (header, []byte, error) {
-	if _, err := io.ReadFull(r, hb[:headerLen]); err != nil {
-		return header{}, nil, err
-	}
-	h, err := parseHeader(hb)
+func readFrame(fr *frameReader) (header, []byte, error) {
+	h, err := fr.header()
 	if err != nil {
 		return header{}, nil, err
 	}
 	body := make([]byte, h.bodyLen)
-	if _, err := io.ReadFull(r, body); err != nil {
+	if err := fr.body(body); err != nil {
 		return header{}, nil, err
 	}
 	return h, body, nil
+}
+
+// frameReadAhead is how much a frameReader reads at once: a header and a
+// request's body (a read's length, a connect's NQNs) fit, a read reply's
+// data does not.
+const frameReadAhead = 512
+
+// frameReader reads the frames of one connection. A frame is written with
+// one writev, so its header and body arrive together: a read of up to
+// frameReadAhead bytes takes a header with a small body (or several small
+// frames) in one system call, where reading the header and then the body
+// took two. A larger body is read past the buffer, straight into its
+// destination. Not safe for concurrent use.
+type frameReader struct {
+	r      io.Reader
+	buf    [frameReadAhead]byte
+	lo, hi int // buf[lo:hi] is read and not yet consumed
+}
+
+func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r} }
+
+// header reads and checks the next frame's header.
+func (fr *frameReader) header() (header, error) {
+	for fr.hi-fr.lo < headerLen {
+		if fr.lo > 0 {
+			fr.hi = copy(fr.buf[:], fr.buf[fr.lo:fr.hi])
+			fr.lo = 0
+		}
+		n, err := fr.r.Read(fr.buf[fr.hi:])
+		fr.hi += n
+		if err != nil && fr.hi-fr.lo < headerLen {
+			if err == io.EOF && fr.hi > fr.lo {
+				err = io.ErrUnexpectedEOF // as io.ReadFull says it
+			}
+			return header{}, err
+		}
+	}
+	h, err := parseHeader(fr.buf[fr.lo : fr.lo+headerLen])
+	fr.lo += headerLen
+	return h, err
+}
+
+// body fills p with the rest of the frame whose header was just read.
+func (fr *frameReader) body(p []byte) error {
+	n := copy(p, fr.buf[fr.lo:fr.hi])
+	fr.lo += n
+	if n == len(p) {
+		return nil
+	}
+	_, err := io.ReadFull(fr.r, p[n:])
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // connectBody is the body of a connect request.
