@@ -110,19 +110,8 @@ func TestWaitProgress(t *testing.T) {
 // holds it, and writes it when the snapshot or the worker's last write
 // differ, or when the push is forced.
 func TestWriteBackSkipsWhatTheSnapshotHolds(t *testing.T) {
-	ctx := context.Background()
-	cs := &countingStore{Store: newMemStore(t)}
-	tc := newTestCluster(t, cs, 2, 2)
-	da := tc.createDA("da0", 2, 2)
-	m, err := New(testConfig(cs, "m0"))
-	require.NoError(t, err)
+	cs, tc, da, w, snapshot := writeBackFixture(t)
 	vd := da.VDs[0]
-	snapshot := func() (*Snapshot, *NodePlan) {
-		snap, err := LoadSnapshot(ctx, cs)
-		require.NoError(t, err)
-		return snap, Build(snap).Nodes[vd.DNID]
-	}
-	w := &worker{m: m, ctx: ctx, id: vd.DNID, role: RoleDN, log: m.log}
 	reply := func(ok bool) *agentpb.SyncReply {
 		return &agentpb.SyncReply{Objects: []*agentpb.ObjectStatus{{Kind: agentpb.Kind_KIND_VD, Id: vd.ID, Ok: ok, Error: "x"}}}
 	}
@@ -192,19 +181,9 @@ func TestRoundsArePaced(t *testing.T) {
 // node was written again.
 func TestWriteBackRewritesOnlyWhatWasDropped(t *testing.T) {
 	ctx := context.Background()
-	cs := &countingStore{Store: newMemStore(t)}
-	tc := newTestCluster(t, cs, 2, 2)
-	da := tc.createDA("da0", 2, 2)
-	m, err := New(testConfig(cs, "m0"))
-	require.NoError(t, err)
+	cs, tc, da, w, snapshot := writeBackFixture(t)
 	vd := da.VDs[0]
 	pdKey := vda.KeyPD(vd.DNName, vd.PDName)
-	snapshot := func() (*Snapshot, *NodePlan) {
-		snap, err := LoadSnapshot(ctx, cs)
-		require.NoError(t, err)
-		return snap, Build(snap).Nodes[vd.DNID]
-	}
-	w := &worker{m: m, ctx: ctx, id: vd.DNID, role: RoleDN, log: m.log}
 	snap, np := snapshot()
 	reply := &agentpb.SyncReply{Objects: []*agentpb.ObjectStatus{
 		{Kind: agentpb.Kind_KIND_PD, Id: snap.PDs[pdKey].Spec.ID, Ok: true, TotalBytes: 1 << 30, FreeBytes: 1 << 29},
@@ -235,4 +214,23 @@ func TestWriteBackRewritesOnlyWhatWasDropped(t *testing.T) {
 	require.Equal(t, vda.HealthHealthy, tc.da("da0").Status.Part(vd.ID).Health)
 	require.Zero(t, touched[vda.KeyStatus(pdKey)], "the PD's status is not written again")
 	require.Positive(t, touched[vda.KeyStatus(vda.KeyDA("da0"))])
+}
+
+// writeBackFixture is a DA of 2 VDs and 2 controllers on a counted memory
+// store, and the worker of its first VD's disk node (its monitor does not
+// run); snapshot reads the store and plans that node.
+func writeBackFixture(t *testing.T) (*countingStore, *cluster, vda.DiskArray, *worker, func() (*Snapshot, *NodePlan)) {
+	ctx := context.Background()
+	cs := &countingStore{Store: newMemStore(t)}
+	tc := newTestCluster(t, cs, 2, 2)
+	da := tc.createDA("da0", 2, 2)
+	m, err := New(testConfig(cs, "m0"))
+	require.NoError(t, err)
+	vd := da.VDs[0]
+	snapshot := func() (*Snapshot, *NodePlan) {
+		snap, err := LoadSnapshot(ctx, cs)
+		require.NoError(t, err)
+		return snap, Build(snap).Nodes[vd.DNID]
+	}
+	return cs, tc, da, &worker{m: m, ctx: ctx, id: vd.DNID, role: RoleDN, log: m.log}, snapshot
 }

@@ -89,20 +89,7 @@ func TestWriteAllAssumesTheCache(t *testing.T) {
 		}
 		return out
 	}
-	counted := &countingStore{Store: f.s}
-	m := f.statusMonitor(1)
-	m.cfg.Store = counted
-	m.snaps = NewSnapshotCache(f.s, SnapshotCacheConfig{})
-	cacheCtx, stopCache := context.WithCancel(ctx)
-	cacheDone := make(chan struct{})
-	go func() { defer close(cacheDone); _ = m.snaps.Run(cacheCtx) }()
-	current := func() int64 { // waits for the cache to have the store's revision
-		rev, err := f.s.Revision(ctx)
-		require.NoError(t, err)
-		_, err = m.snaps.AtLeast(ctx, rev)
-		require.NoError(t, err)
-		return rev
-	}
+	m, counted, current, stopCache := f.cachedStatusMonitor(t)
 	partHealth := func(key, part string) vda.Health {
 		kv, err := f.s.Get(ctx, vda.KeyStatus(key))
 		require.NoError(t, err)
@@ -130,7 +117,6 @@ func TestWriteAllAssumesTheCache(t *testing.T) {
 	// The cache stops following the store, which then changes: the same
 	// edits change nothing in the cache's copy but must still land.
 	stopCache()
-	<-cacheDone
 	_, err = f.statusMonitor(1).writeAll(ctx, edits(vda.HealthFailed))
 	require.NoError(t, err)
 	require.Equal(t, vda.HealthFailed, partHealth(da.Key, da.Spec.VDs[0].ID))
@@ -151,19 +137,9 @@ func TestWriteAllFollowsItsOwnWrites(t *testing.T) {
 	f := newFixture(t, 2)
 	snap, _ := f.plan(t)
 	da := snap.DAs["da0"]
-	counted := &countingStore{Store: f.s}
-	m := f.statusMonitor(1)
-	m.cfg.Store = counted
-	m.snaps = NewSnapshotCache(f.s, SnapshotCacheConfig{})
-	cacheCtx, stopCache := context.WithCancel(ctx)
-	cacheDone := make(chan struct{})
-	go func() { defer close(cacheDone); _ = m.snaps.Run(cacheCtx) }()
-	rev, err := f.s.Revision(ctx)
-	require.NoError(t, err)
-	_, err = m.snaps.AtLeast(ctx, rev)
-	require.NoError(t, err)
+	m, counted, current, stopCache := f.cachedStatusMonitor(t)
+	current()
 	stopCache()
-	<-cacheDone
 
 	var parts []string
 	for _, vd := range da.Spec.VDs {
@@ -189,4 +165,28 @@ func TestWriteAllFollowsItsOwnWrites(t *testing.T) {
 		assert.Equal(t, vda.HealthHealthy, got.Status.Part(id).Health, id)
 	}
 	assert.Equal(t, vda.HealthHealthy, got.Status.Health)
+}
+
+// cachedStatusMonitor is statusMonitor(1) counting its store's calls, with
+// a snapshot cache of the fixture's store: current waits for the cache to
+// have the store's revision and returns it, stop stops the cache (it then
+// lags the store).
+func (f *fixture) cachedStatusMonitor(t *testing.T) (m *Monitor, counted *countingStore, current func() int64, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	counted = &countingStore{Store: f.s}
+	m = f.statusMonitor(1)
+	m.cfg.Store = counted
+	m.snaps = NewSnapshotCache(f.s, SnapshotCacheConfig{})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.snaps.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	current = func() int64 {
+		rev, err := f.s.Revision(context.Background())
+		require.NoError(t, err)
+		_, err = m.snaps.AtLeast(context.Background(), rev)
+		require.NoError(t, err)
+		return rev
+	}
+	return m, counted, current, stop
 }

@@ -72,40 +72,23 @@ func (p *fastParser) driverSpecific(d *DriverSpecific) bool {
 
 // knownModules reads an object whose members are all in driverSpecificKeys.
 func (p *fastParser) knownModules(d *DriverSpecific) bool {
-	if !p.open('{') {
-		return false
-	}
-	if p.close('}') {
-		return true
-	}
-	var seen uint64
-	for {
-		k, again, ok := p.member(driverSpecificKeys, &seen)
-		if !ok || k < 0 || again {
+	return p.members(driverSpecificKeys, func(k int, again bool) (ok bool) {
+		if k < 0 || again {
 			return false // Other's members: UnmarshalJSON decodes them
 		}
 		switch driverSpecificKeys[k] {
 		case "lvol", "raid", "passthru", "aio":
 			if p.null() {
-				break // encoding/json leaves the pointer nil
+				return true // encoding/json leaves the pointer nil
 			}
-			ok = p.module(k, d)
+			return p.module(k, d)
 		case "nvme":
-			ok = array(p, &d.NVMe, p.nvmeNSInfo)
+			return array(p, &d.NVMe, p.nvmeNSInfo)
 		default:
 			d.MPPolicy, ok = p.str()
+			return ok
 		}
-		if !ok {
-			return false
-		}
-		switch {
-		case p.open(','):
-		case p.close('}'):
-			return true
-		default:
-			return false
-		}
-	}
+	})
 }
 
 // module reads the object of module driverSpecificKeys[k] into a new value of d.

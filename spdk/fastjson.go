@@ -342,6 +342,21 @@ func (p *fastParser) object(names []string, value func(k int) bool) bool {
 	if p.null() {
 		return true
 	}
+	return p.members(names, func(k int, again bool) bool {
+		switch {
+		case again && !p.scalarNext():
+			return false
+		case k < 0:
+			return p.skip()
+		default:
+			return value(k)
+		}
+	})
+}
+
+// members reads an object's members: each reads the value of a member,
+// names[k] (k < 0: another name; again: a name seen before).
+func (p *fastParser) members(names []string, each func(k int, again bool) bool) bool {
 	if !p.open('{') {
 		return false
 	}
@@ -351,15 +366,7 @@ func (p *fastParser) object(names []string, value func(k int) bool) bool {
 	var seen uint64
 	for {
 		k, again, ok := p.member(names, &seen)
-		if !ok || again && !p.scalarNext() {
-			return false
-		}
-		if k < 0 {
-			ok = p.skip()
-		} else {
-			ok = value(k)
-		}
-		if !ok {
+		if !ok || !each(k, again) {
 			return false
 		}
 		switch {
