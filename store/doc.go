@@ -24,7 +24,9 @@
 // increasing. Each KV carries the revision that created it and the revision
 // of its last write; a Cond on ModRevision turns a Txn into a
 // compare-and-swap, and Update builds optimistic read-modify-write
-// transactions on top (re-run on conflict). Watch replays history from a
+// transactions on top (re-run on conflict; Tx.Assume takes a read from a
+// copy the caller holds, such as a watch's, and the commit checks it like
+// any read). Watch replays history from a
 // revision and then follows live changes, so a consumer can List at
 // revision R and Watch from R+1 without missing or repeating anything.
 // Leases bind keys to a liveness: when a lease expires or is revoked, its
