@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +28,32 @@ const maxSocketPath = 107
 
 // ErrEmbedded is wrapped by failures to start or run the embedded server.
 var ErrEmbedded = errors.New("etcdembed: embedded etcd")
+
+// ErrDirInUse is returned (wrapped in ErrEmbedded) by Start when another
+// server, in this process or another, runs on the data directory. etcd
+// itself would wait for that one to stop, without a word.
+var ErrDirInUse = errors.New("data directory in use by another embedded etcd")
+
+// lockName is the file in the data directory that a running server holds
+// an exclusive flock on.
+const lockName = "vda-etcd.lock"
+
+// lockDir takes the data directory's lock without waiting.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: lock %s: %w", ErrEmbedded, dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s: %w (stop the other portal or dev cluster, or give this one another directory)",
+				ErrEmbedded, dir, ErrDirInUse)
+		}
+		return nil, fmt.Errorf("%w: lock %s: %w", ErrEmbedded, dir, err)
+	}
+	return f, nil
+}
 
 // Config configures an etcd server started in-process.
 type Config struct {
@@ -98,6 +125,7 @@ type Server struct {
 	log       hclog.Logger
 	clientLog hclog.Logger
 	quiet     *atomic.Bool // set on Close: shutdown noise is logged at debug
+	lock      *os.File     // the data directory's, held while the server runs
 	once      sync.Once
 }
 
@@ -112,31 +140,38 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger.Named("embedded-etcd").With("dir", cfg.Dir)
 	ec := embedConfig(cfg)
 	quiet := new(atomic.Bool)
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(hclogzap.Quiet(log.Named("etcd"), quiet))
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err)
 	}
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
+	fail := func(err error) (*Server, error) {
+		e.Close()
+		_ = lock.Close()
+		return nil, err
+	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err)
+		return fail(fmt.Errorf("%w: start on %s: %w", ErrEmbedded, cfg.Dir, err))
 	case <-timer.C:
-		e.Close()
-		return nil, fmt.Errorf("%w: not ready after %v", ErrEmbedded, cfg.StartTimeout)
+		return fail(fmt.Errorf("%w: not ready after %v", ErrEmbedded, cfg.StartTimeout))
 	case <-ctx.Done():
-		e.Close()
-		return nil, fmt.Errorf("%w: start: %w", ErrEmbedded, ctx.Err())
+		return fail(fmt.Errorf("%w: start: %w", ErrEmbedded, ctx.Err()))
 	}
 	log.Info("embedded etcd ready", "socket", cfg.Socket)
 	return &Server{etcd: e, endpoint: "unix://" + cfg.Socket, log: log, clientLog: cfg.Logger.Named("etcd-client"),
-		quiet: quiet}, nil
+		quiet: quiet, lock: lock}, nil
 }
 
 func embedConfig(cfg Config) *embed.Config {
@@ -205,6 +240,7 @@ func (e *Server) Close() error {
 	e.once.Do(func() {
 		e.quiet.Store(true)
 		e.etcd.Close()
+		_ = e.lock.Close() // releases the data directory
 		e.log.Info("embedded etcd stopped")
 	})
 	return nil

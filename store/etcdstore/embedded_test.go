@@ -153,6 +153,25 @@ func TestStartEmbeddedRefusesBadConfig(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// A second server on a data directory in use fails at once and says so
+// (etcd would wait, silently, for the first to stop); once the first
+// stops, the directory is free again.
+func TestStartRefusesADirectoryInUse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	first, err := etcdembed.Start(ctx, fastConfig(dir))
+	require.NoError(t, err)
+	_, err = etcdembed.Start(ctx, fastConfig(dir))
+	require.ErrorIs(t, err, etcdembed.ErrDirInUse)
+	require.ErrorIs(t, err, etcdembed.ErrEmbedded)
+	require.NoError(t, ctx.Err(), "refused at once, not after waiting")
+	require.NoError(t, first.Close())
+	again, err := etcdembed.Start(ctx, fastConfig(dir))
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+}
+
 // A single member serves reads without a raft round trip
 // (Config.SingleMember); Revision must still be at least the revision of
 // every write acknowledged before the call, and Get and List must see that
