@@ -39,30 +39,20 @@ type statusEdit struct {
 	exp   *vda.Exporter
 }
 
-// writeStatus applies e in a store.Update: it reads the spec (guarding it)
-// and the stored status, applies the edit, recomputes the overall health of
-// a DA or exporter from its parts, and writes only if something changed.
-// It returns errSpecChanged if the guard dropped the edit.
+// writeStatus writes one edit as writeBatch does: it reads (or assumes)
+// the spec, guarding it, and the stored status, applies the edit,
+// recomputes the overall health of a DA or exporter from its parts, and
+// writes only if something changed. It returns errSpecChanged if the guard
+// dropped the edit.
 func (m *Monitor) writeStatus(ctx context.Context, e statusEdit) error {
-	defer m.written.lock([]string{vda.KeyStatus(e.specKey)})()
-	var wrote map[string]vda.Status
-	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		wrote = map[string]vda.Status{}
-		return m.applyEdit(tx, e, nil, wrote)
-	})
-	if err == nil {
-		m.written.record(wrote, rev, m.snaps.revision())
-	}
-	if errors.Is(err, errUnchanged) || errors.Is(err, errSpecGone) {
-		return nil
-	}
-	if err != nil && !errors.Is(err, errSpecChanged) {
-		return fmt.Errorf("monitor: status of %s: %w", e.specKey, err)
+	dropped, err := m.writeBatch(ctx, []statusEdit{e})
+	if err == nil && len(dropped) > 0 {
+		return errSpecChanged
 	}
 	return err
 }
 
-// applyEdit is writeStatus's transaction body: it buffers the status write
+// applyEdit is writeBatch's transaction body for one edit: it buffers the status write
 // of e in tx, or returns errUnchanged, errSpecGone or errSpecChanged.
 // known holds statuses (by status key) that tx assumed (see assume);
 // applyEdit drops the one it writes, which tx then holds, and puts it in
