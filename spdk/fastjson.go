@@ -384,24 +384,33 @@ func array[T any](p *fastParser, out *[]T, elem func(*T) bool) bool {
 	if p.null() {
 		return true
 	}
+	s := []T{}
+	if !p.elements(func() bool {
+		var zero T
+		s = append(s, zero)
+		return elem(&s[len(s)-1])
+	}) {
+		return false
+	}
+	*out = s
+	return true
+}
+
+// elements reads an array, each element with each.
+func (p *fastParser) elements(each func() bool) bool {
 	if !p.open('[') {
 		return false
 	}
-	s := []T{}
 	if p.close(']') {
-		*out = s
 		return true
 	}
 	for {
-		var zero T
-		s = append(s, zero)
-		if !elem(&s[len(s)-1]) {
+		if !each() {
 			return false
 		}
 		switch {
 		case p.open(','):
 		case p.close(']'):
-			*out = s
 			return true
 		default:
 			return false
@@ -483,22 +492,7 @@ func (p *fastParser) skipValue(depth int) bool {
 			}
 		}
 	case c == '[':
-		p.i++
-		if p.close(']') {
-			return true
-		}
-		for {
-			if !p.skipValue(depth + 1) {
-				return false
-			}
-			switch {
-			case p.open(','):
-			case p.close(']'):
-				return true
-			default:
-				return false
-			}
-		}
+		return p.elements(func() bool { return p.skipValue(depth + 1) })
 	case c == '-' || ('0' <= c && c <= '9'):
 		return p.skipNumber()
 	}

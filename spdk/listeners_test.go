@@ -2,9 +2,6 @@ package spdk
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,34 +33,13 @@ func FuzzDecodeListeners(f *testing.F) {
 
 // The replies of real SPDK v24.01 (the recordings) and of the fake take the one-pass decode.
 func TestDecodeListenersTakesSPDKReplies(t *testing.T) {
-	taken := 0
-	files, err := filepath.Glob(filepath.Join(transcriptsDir(t), "*.jsonl"))
-	require.NoError(t, err)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		for _, line := range strings.Split(string(data), "\n") {
-			var rec struct {
-				Request struct {
-					Method string `json:"method"`
-				} `json:"request"`
-				Response struct {
-					Result json.RawMessage `json:"result"`
-				} `json:"response"`
-			}
-			if json.Unmarshal([]byte(line), &rec) != nil || rec.Request.Method != "nvmf_subsystem_get_listeners" ||
-				rec.Response.Result == nil {
-				continue
-			}
-			got, ok := decodeListeners(rec.Response.Result)
-			require.True(t, ok, "%s", rec.Response.Result)
-			var want []Listener
-			require.NoError(t, json.Unmarshal(rec.Response.Result, &want))
-			require.Equal(t, want, got)
-			taken++
-		}
+	for _, r := range recordedResults(t, "nvmf_subsystem_get_listeners") {
+		got, ok := decodeListeners(r)
+		require.True(t, ok, "%s", r)
+		var want []Listener
+		require.NoError(t, json.Unmarshal(r, &want))
+		require.Equal(t, want, got)
 	}
-	require.NotZero(t, taken, "the recordings hold nvmf_subsystem_get_listeners replies")
 	for _, s := range listenerSeeds[4:8] {
 		_, ok := decodeListeners([]byte(s))
 		require.True(t, ok, s)
