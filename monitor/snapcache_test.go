@@ -250,14 +250,25 @@ func testCacheDifferential(t *testing.T, s store.Store, steps int) {
 	}
 }
 
+// cacheChange is one OnChange call: its specs flag and the revision the
+// cache had reached when it was made.
+type cacheChange struct {
+	specs bool
+	rev   int64
+}
+
 // runCache starts a cache of s, stopped at the end of the test, and
-// returns it with its OnChange calls' specs flags.
-func runCache(t testing.TB, s store.Store) (*SnapshotCache, chan bool) {
-	changes := make(chan bool, 1<<16)
-	c := NewSnapshotCache(s, SnapshotCacheConfig{BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+// returns it with its OnChange calls.
+func runCache(t testing.TB, s store.Store) (*SnapshotCache, chan cacheChange) {
+	changes := make(chan cacheChange, 1<<16)
+	var c *SnapshotCache
+	c = NewSnapshotCache(s, SnapshotCacheConfig{BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 		OnChange: func(specs bool) {
+			c.mu.Lock()
+			rev := c.st.rev
+			c.mu.Unlock()
 			select {
-			case changes <- specs:
+			case changes <- cacheChange{specs: specs, rev: rev}:
 			default:
 			}
 		}})
@@ -459,15 +470,10 @@ func testCacheRecovers(t *testing.T, inner store.Store) {
 	rev := write(5)
 	requireCacheMatches(t, c, inner, rev, "before any loss")
 	require.EqualValues(t, 1, s.lists.Load())
-	drain := func() {
-		for len(changes) > 0 {
-			<-changes
-		}
-	}
 
 	// Lost, not compacted: resumed from the next revision, no List.
 	release := s.cut(t, nil)
-	drain()
+	seen := rev
 	_, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.KeyDA("da1"), Delete: true},
 		{Key: vda.KeyPD(p.pdDN(t), "pd0"), Value: []byte("[]")}}})
 	require.NoError(t, err)
@@ -475,7 +481,7 @@ func testCacheRecovers(t *testing.T, inner store.Store) {
 	release()
 	requireCacheMatches(t, c, inner, rev, "resumed")
 	require.EqualValues(t, 1, s.lists.Load(), "resumed without a List")
-	require.Contains(t, drainAll(changes), true, "a spec change requests a round")
+	require.Contains(t, changesThrough(t, changes, seen, rev), true, "a spec change requests a round")
 
 	// Lost while the store compacted past it: listed again.
 	release = s.cut(t, nil)
@@ -494,22 +500,37 @@ func testCacheRecovers(t *testing.T, inner store.Store) {
 	require.EqualValues(t, 3, s.lists.Load(), "listed again")
 
 	// Only statuses and monitors change: no round is requested.
-	drain()
+	seen = rev
 	healthy, _ := json.Marshal(vda.Status{Health: vda.HealthHealthy})
 	res, err := s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: vda.KeyStatus(vda.KeyDA("da0")), Value: healthy},
 		{Key: MembersPrefix + "m9", Value: []byte("x")}}})
 	require.NoError(t, err)
 	requireCacheMatches(t, c, inner, res.Revision, "statuses")
-	require.NotContains(t, drainAll(changes), true, "a status change requests no round")
+	require.NotContains(t, changesThrough(t, changes, seen, res.Revision), true, "a status change requests no round")
 }
 
-// drainAll returns what ch holds now.
-func drainAll(ch chan bool) []bool {
+// changesThrough waits for the OnChange call made at revision rev or
+// later (the cache calls it after its state moved, so it may come after
+// AtLeast returned) and returns the specs flags of the calls made past
+// revision after.
+func changesThrough(t testing.TB, ch chan cacheChange, after, rev int64) []bool {
+	t.Helper()
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
 	var out []bool
-	for len(ch) > 0 {
-		out = append(out, <-ch)
+	for {
+		select {
+		case c := <-ch:
+			if c.rev > after {
+				out = append(out, c.specs)
+			}
+			if c.rev >= rev {
+				return out
+			}
+		case <-timeout.C:
+			t.Fatalf("no change reported at revision %d", rev)
+		}
 	}
-	return out
 }
 
 // pdDN returns the DN name of the first PD of the pool.
