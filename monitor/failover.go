@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vda-io/vda"
@@ -300,12 +301,13 @@ func (m *Monitor) waitPhase(ctx context.Context, ws []*worker, gen int64) {
 
 // writeNodeHealth records a node's health and, when it failed, marks what
 // it holds failed: a DN's PDs and VDs (its DAs show degraded), a CN's
-// controllers and exporter ports (a DA whose primary it was shows failed
-// until the failover is pushed).
-func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string) {
-	m.mu.Lock()
-	snap := m.snap
-	m.mu.Unlock()
+// controllers and exporter ports. A CN's marks wait for the failover its
+// failure causes (decided in a round after round after): they are one or
+// more status writes per disk array it served, and written while the
+// failover commits and pushes they would compete with it for the store and
+// the CPU, and conflict with its commits. Until then a disk array whose
+// primary it was keeps its last status.
+func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string, after int64) {
 	w.statusMu.Lock() // never held while waiting for m.mu (dispatch holds m.mu and stops workers)
 	defer w.statusMu.Unlock()
 	edits := []statusEdit{{specKey: w.key, edit: func(st *vda.Status) {
@@ -316,8 +318,21 @@ func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string) {
 			st.ErrorMsg = ""
 		}
 	}}}
+	if h == vda.HealthFailed && w.role == RoleCN {
+		if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
+			w.log.Warn("cannot write node health", "error", err)
+		}
+		edits = nil
+		m.pushes.await(w.ctx, after, 2*m.cfg.PhaseTimeout)
+	}
+	m.mu.Lock()
+	snap := m.snap
+	m.mu.Unlock()
 	if h == vda.HealthFailed && m.healthOf(w.id) == failover.Failed && snap != nil {
 		edits = append(edits, failedEdits(snap, w)...)
+	}
+	if len(edits) == 0 {
+		return
 	}
 	if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
 		w.log.Warn("cannot write node health", "error", err)
@@ -377,4 +392,56 @@ func failedEdits(snap *Snapshot, w *worker) []statusEdit {
 		}
 	}
 	return edits
+}
+
+// failoverPushes tracks the failovers' pushes: the last round dispatched
+// and the failover phases (runPhases) still running.
+type failoverPushes struct {
+	mu       sync.Mutex
+	round    int64 // the last round dispatched
+	inFlight int   // failover phases running
+	changed  signal
+}
+
+func (p *failoverPushes) dispatched(round int64) {
+	p.mu.Lock()
+	p.round = max(p.round, round)
+	p.mu.Unlock()
+	p.changed.signal()
+}
+
+func (p *failoverPushes) phaseStarted() {
+	p.mu.Lock()
+	p.inFlight++
+	p.mu.Unlock()
+}
+
+func (p *failoverPushes) phaseDone() {
+	p.mu.Lock()
+	p.inFlight--
+	p.mu.Unlock()
+	p.changed.signal()
+}
+
+// await returns once a round after round after has been dispatched and no
+// failover phase runs, or after timeout, or when ctx ends.
+func (p *failoverPushes) await(ctx context.Context, after int64, timeout time.Duration) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		ch, _ := p.changed.wait()
+		p.mu.Lock()
+		done := p.round > after && p.inFlight == 0
+		p.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

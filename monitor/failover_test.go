@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -110,6 +111,53 @@ func TestFailoverMovesPrimaryInOrder(t *testing.T) {
 		return tc.da("da0").Status.Health == vda.HealthHealthy && nodeHealth(t, s, oldCN) == vda.HealthHealthy
 	}, wait, 5*time.Millisecond)
 	require.EqualValues(t, 2, tc.da("da0").Epoch, "a returning node causes no further failover")
+}
+
+// The statuses a failed controller node leaves behind (its controllers and
+// ports failed, one write per array) are written after the failover's
+// pushes, not beside its commit: every write that marks the old primary
+// failed finds the new primary already pushed. The node's own health is
+// written at once.
+func TestFailedControllerMarksFollowTheFailover(t *testing.T) {
+	s := newMemStore(t)
+	tc := newTestCluster(t, s, 2, 2)
+	before := tc.createDA("da0", 2, 2)
+	oldP, _ := before.Primary()
+	var newP vda.Cntlr
+	for _, c := range before.Cntlrs {
+		if c.ID != oldP.ID {
+			newP = c
+		}
+	}
+	daStatus := vda.KeyStatus(vda.KeyDA("da0"))
+	var marks, early atomic.Int64
+	counted := &countingStore{Store: s, onTxn: func(tx store.Txn) {
+		for _, op := range tx.Ops {
+			var st vda.Status
+			if op.Key != daStatus || json.Unmarshal(op.Value, &st) != nil || st.Part(oldP.ID).Health != vda.HealthFailed {
+				continue
+			}
+			marks.Add(1)
+			pushed := tc.agent(newP.CNName).FirstSeq(func(r *agentpb.SyncRequest) bool { return isPrimaryFor(r, newP.ID) })
+			if pushed == 0 {
+				early.Add(1)
+			}
+		}
+	}}
+	startMonitor(t, testConfig(counted, "m0"))
+	eventually(t, func() bool {
+		return tc.allConverged(tc.all()...) && tc.da("da0").Status.Health == vda.HealthHealthy
+	}, wait, 5*time.Millisecond)
+	oldCN := tc.agent(oldP.CNName)
+	oldCN.Stop()
+	eventually(t, func() bool { return nodeHealth(t, s, oldCN) == vda.HealthFailed }, wait, 5*time.Millisecond)
+	eventually(t, func() bool {
+		st := tc.da("da0").Status
+		return st.Part(oldP.ID).Health == vda.HealthFailed && st.Part(newP.ID).Health == vda.HealthHealthy
+	}, wait, 5*time.Millisecond)
+	require.EqualValues(t, 2, tc.da("da0").Epoch)
+	require.Positive(t, marks.Load(), "the old primary was marked failed")
+	require.Zero(t, early.Load(), "the old primary was marked failed before the new primary was pushed")
 }
 
 // With no healthy secondary the DA says so; when a secondary comes back,

@@ -44,6 +44,10 @@ type Monitor struct {
 	// progress is signalled by every push that applied new state (see
 	// worker.waitProgress).
 	progress signal
+	// pushes says when the failovers' pushes are done (failover phases in
+	// flight, rounds dispatched): the statuses a failed controller node
+	// leaves behind are written after them.
+	pushes failoverPushes
 	// planner plans each round, rebuilding only the nodes whose inputs
 	// changed (control loop only).
 	planner Planner
@@ -212,7 +216,7 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	m.rounds.Add(1)
+	round := m.rounds.Add(1)
 	res, err := m.engine.Failover(ctx, viewOf(snap))
 	if err != nil {
 		m.log.Warn("failover incomplete", "error", err)
@@ -229,6 +233,7 @@ func (m *Monitor) runRound(ctx context.Context, force bool) (time.Duration, erro
 	planned := time.Now()
 	m.logProblems(plan)
 	m.dispatch(ctx, snap, plan, force)
+	m.pushes.dispatched(round)
 	if res.Moved > 0 {
 		// Where a failover's time goes between its commit and its pushes.
 		m.log.Debug("failover dispatched", "das", res.Moved, "revision", snap.Revision,
@@ -302,7 +307,11 @@ func (m *Monitor) dispatch(ctx context.Context, snap *Snapshot, plan *Plan, forc
 		w.offer(plan.Nodes[id], snap, force, inPhase[w])
 	}
 	if !ph.empty() {
-		m.goAsync(func() { m.runPhases(ctx, ph, snap.Revision) })
+		m.pushes.phaseStarted()
+		m.goAsync(func() {
+			defer m.pushes.phaseDone()
+			m.runPhases(ctx, ph, snap.Revision)
+		})
 	}
 }
 

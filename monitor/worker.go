@@ -625,12 +625,13 @@ func (w *worker) onTransition(tr failover.Transition, probeErr error) {
 		w.log.Info("node failed", "evidence", evidence, "error", probeErr)
 		msg = fmt.Sprintf("health probes %s: %v", evidence, probeErr)
 	}
+	after := w.m.rounds.Load() // the failover is decided in a later round
 	if h == vda.HealthFailed {
 		w.m.requestFailoverRound()
 	} else {
 		w.m.requestRound()
 	}
-	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, msg) })
+	w.m.goAsync(func() { w.m.writeNodeHealth(w, h, msg, after) })
 }
 
 // signal is a counted broadcast: every signal closes the channel that wait
