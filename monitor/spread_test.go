@@ -247,6 +247,13 @@ func (n *procNode) anaOptimized(nqn string) bool {
 	return err == nil && len(ls) == 1 && ls[0].State(1) == spdk.ANAOptimized
 }
 
+// promotedAt is when the poll saw the export optimized: the node's fake is
+// a process of its own.
+func (n *procNode) promotedAt(nqn string) (time.Time, bool) {
+	ok := n.anaOptimized(nqn)
+	return time.Now(), ok
+}
+
 func (n *procNode) health(ctx context.Context) (*agentpb.HealthReply, error) {
 	n.mu.Lock()
 	a := n.agent

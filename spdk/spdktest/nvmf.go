@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
@@ -369,6 +370,7 @@ type namespace struct {
 type listener struct {
 	trid      fabric.TransportID // upper-cased as SPDK prints it
 	anaStates []string           // per ANA group (1..max_namespaces)
+	anaSince  time.Time          // when group 1's state was set (see ANAStatesSince)
 	secure    bool
 }
 

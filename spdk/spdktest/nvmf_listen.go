@@ -6,6 +6,7 @@ import (
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 	"github.com/vda-io/vda/spdk/spdktest/fabric"
 	"strings"
+	"time"
 )
 
 func init() {
@@ -277,7 +278,7 @@ func nvmfAddListener(s *state, params json.RawMessage) (any, *Error) {
 		s.in.log.Debug("listen failed", "trid", trid, "error", err)
 		return nil, errInvalParams
 	}
-	l := &listener{trid: trid, secure: p.SecureChannel, anaStates: make([]string, max(ss.maxNS, 1))}
+	l := &listener{trid: trid, secure: p.SecureChannel, anaStates: make([]string, max(ss.maxNS, 1)), anaSince: time.Now()}
 	for i := range l.anaStates {
 		l.anaStates[i] = state
 	}
@@ -368,6 +369,9 @@ func nvmfSetANAState(s *state, params json.RawMessage) (any, *Error) {
 	if l == nil {
 		return nil, failed
 	}
+	if (p.ANAGrpID == 0 || p.ANAGrpID == 1) && l.anaStates[0] != state {
+		l.anaSince = time.Now()
+	}
 	for i := range l.anaStates {
 		if p.ANAGrpID == 0 || uint32(i+1) == p.ANAGrpID {
 			l.anaStates[i] = state
@@ -434,26 +438,37 @@ func nvmfGetQpairs(s *state, params json.RawMessage) (any, *Error) {
 	return out, nil
 }
 
+// ANAStatesSince is ANAStates with, for each listener, when its group 1
+// entered the state it is in (its listener added, or a
+// nvmf_subsystem_listener_set_ana_state that changed it): a benchmark that
+// polls ANAStates learns a change up to a poll interval late, this says
+// when it happened.
+func (t *Target) ANAStatesSince(nqn string) (states []string, since []time.Time, ok bool) {
+	t.mu.Lock()
+	in := t.cur
+	t.mu.Unlock()
+	if in == nil {
+		return nil, nil, false
+	}
+	in.st.mu.Lock()
+	defer in.st.mu.Unlock()
+	ss := in.st.subsystems[nqn]
+	if ss == nil || !ss.anaReporting {
+		return nil, nil, false
+	}
+	for _, l := range ss.listeners {
+		states = append(states, l.anaStates[0])
+		since = append(since, l.anaSince)
+	}
+	return states, since, true
+}
+
 // ANAStates returns the ANA state of group 1 of each listener of
 // subsystem nqn of the running instance, as nvmf_subsystem_get_listeners
 // lists them, read without a request: a benchmark watching many
 // subsystems then does not load the target it measures. ok is false
 // without such a subsystem, with ANA reporting off or no instance.
 func (t *Target) ANAStates(nqn string) (states []string, ok bool) {
-	t.mu.Lock()
-	in := t.cur
-	t.mu.Unlock()
-	if in == nil {
-		return nil, false
-	}
-	in.st.mu.Lock()
-	defer in.st.mu.Unlock()
-	ss := in.st.subsystems[nqn]
-	if ss == nil || !ss.anaReporting {
-		return nil, false
-	}
-	for _, l := range ss.listeners {
-		states = append(states, l.anaStates[0])
-	}
-	return states, true
+	states, _, ok = t.ANAStatesSince(nqn)
+	return states, ok
 }
