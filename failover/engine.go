@@ -39,6 +39,21 @@ type BusyProber interface {
 	Busy(node string) bool
 }
 
+// BreakNotifier is a [Prober] that learns when its connection to a node
+// breaks (closed or reset by the other end, as when the node's process
+// dies or its host reboots). [Engine.ProbeNode] then probes at once and
+// sends the next probes Health.Interval apart from there: the evidence a
+// failure needs is the same, gathered from the break on rather than from
+// the next tick of a schedule set before it, so a crash is judged
+// Health.Interval sooner at worst.
+type BreakNotifier interface {
+	Prober
+	// Broken returns a channel closed the next time the connection to
+	// node breaks, or nil if it cannot tell. Work it starts ends with
+	// ctx.
+	Broken(ctx context.Context, node string) <-chan struct{}
+}
+
 // Fence is a proof of leadership at one moment, opaque to the engine: the
 // [Leadership] makes it and the [Actuator] makes its commit conditional on
 // it (a store key and its revision, a Kubernetes Lease's resourceVersion),

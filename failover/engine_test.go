@@ -399,6 +399,76 @@ func TestEngineFailsRefusedNode(t *testing.T) {
 	})
 }
 
+// breakingProber is a fakeProber that is a BreakNotifier: breakConn
+// closes the channel Broken gave for node.
+type breakingProber struct {
+	*fakeProber
+	mu     sync.Mutex
+	broken map[string]chan struct{}
+}
+
+func (p *breakingProber) Broken(_ context.Context, node string) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan struct{})
+	p.broken[node] = ch
+	return ch
+}
+
+func (p *fakeProber) callsOf(node string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[node]
+}
+
+// breakConn reports whether the engine was waiting to hear of a break of
+// node's connection.
+func (p *breakingProber) breakConn(node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.broken[node]
+	if ok {
+		close(ch)
+		delete(p.broken, node)
+	}
+	return ok
+}
+
+// A node whose connection breaks (its process died) is probed at once,
+// then every Interval from there: failed at the MissThreshold-th refusal
+// as before, counted from the break, not from the next tick of the old
+// schedule. A break of a node that answers is probed and nothing more.
+func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var bp *breakingProber
+		r := newRig(t, func(cfg *EngineConfig) {
+			bp = &breakingProber{fakeProber: cfg.Prober.(*fakeProber), broken: map[string]chan struct{}{}}
+			cfg.Prober = bp
+		})
+		r.act.arrs[0].Controllers = r.act.arrs[0].Controllers[:2]
+		r.run(t)
+		r.clock.advance(150 * time.Millisecond) // probes at 0 and 100 ms
+		calls := bp.callsOf("cn1")
+		require.True(t, bp.breakConn("cn1"), "the engine listens for breaks") // alive: the probe at once is answered
+		synctest.Wait()
+		require.Equal(t, calls+1, bp.callsOf("cn1"), "probed at the break")
+		require.Equal(t, Healthy, r.e.State("cn1"))
+
+		bp.set("cn0", behaviour{refuse: true})
+		require.True(t, bp.breakConn("cn0"))
+		r.clock.advance(time.Second)
+		evs := r.drain()
+		failed, ok := find(evs, NodeFailed, "cn0")
+		require.True(t, ok, "events: %v", evs)
+		require.Equal(t, at(350), failed.At, "refused at 150 (the break), 250 and 350 ms; on schedule 200, 300 and 400")
+		moved, ok := find(evs, ArrayFailedOver, "cn0")
+		require.True(t, ok)
+		require.Equal(t, at(350), moved.At)
+		_, ok = find(evs, NodeFailed, "cn1")
+		require.False(t, ok, "a break alone is no evidence")
+	})
+}
+
 // A node that answers every probe 700 ms late (seven probe intervals) is
 // never failed: each late answer proves it alive. A node that hangs is
 // failed on silence, once, SlowTimeout after its last answer.

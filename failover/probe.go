@@ -14,11 +14,18 @@ import (
 // scout, a fresh probe that replaces the previous scout: a refusal the late
 // probe cannot see (a host that rebooted under its connection) shows within
 // an interval. There are never more than two probes in flight, and
-// refusals of probes in flight together (one reset) count once. It returns
-// after every probe it started has returned.
+// refusals of probes in flight together (one reset) count once. When p is
+// a [BreakNotifier], a broken connection is probed at once (unless a probe
+// is in flight: the break fails it) and the schedule restarts from there.
+// It returns after every probe it started has returned.
 func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 	t := e.clock.NewTimer(e.cfg.Health.Interval)
 	defer t.Stop()
+	bn, _ := p.(BreakNotifier)
+	var broken <-chan struct{}
+	if bn != nil {
+		broken = bn.Broken(ctx, node)
+	}
 	type probe struct {
 		started   time.Time
 		cancel    context.CancelFunc
@@ -78,6 +85,12 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 				continue // the node is busy with the embedder's own request
 			}
 			e.Observe(node, r.obs)
+		case <-broken:
+			broken = bn.Broken(ctx, node)
+			t.Reset(e.cfg.Health.Interval)
+			if late == nil {
+				late = start()
+			}
 		case <-t.C():
 			t.Reset(e.cfg.Health.Interval)
 			if late == nil {

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -81,7 +82,40 @@ type grpcConn struct {
 	conn *grpc.ClientConn
 }
 
+var _ BreakWatcher = grpcConn{}
+
 func (c grpcConn) Close() error { return c.conn.Close() }
+
+// Broken implements BreakWatcher: the channel is closed when the
+// connection, once ready, stops being ready (the agent closed or reset
+// it, or it was closed here).
+func (c grpcConn) Broken(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		s := c.conn.GetState()
+		for s != connectivity.Ready {
+			if s == connectivity.Shutdown || !c.conn.WaitForStateChange(ctx, s) {
+				return
+			}
+			s = c.conn.GetState()
+		}
+		if c.conn.WaitForStateChange(ctx, connectivity.Ready) {
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// BreakWatcher is an AgentConn that learns when its connection to the
+// agent breaks (the agent's process died, its host rebooted): the monitor
+// then probes the node at once rather than at its next probe, so the
+// failure detector's probes (Failover.Interval apart) start from the
+// break. GRPC's connections are; InProcess has no connection to break.
+type BreakWatcher interface {
+	// Broken returns a channel closed the next time the connection
+	// breaks; work it starts ends with ctx.
+	Broken(ctx context.Context) <-chan struct{}
+}
 
 // InProcess is a Transport to agents in the monitor's process: it calls
 // the agent registered at a node's address directly (agent.(*Agent).Local)
@@ -184,6 +218,15 @@ func (c *localConn) Close() error { return nil }
 type watchedConn struct {
 	AgentConn
 	w *worker
+}
+
+// Broken passes on the connection's BreakWatcher, if it is one (nil:
+// never).
+func (c watchedConn) Broken(ctx context.Context) <-chan struct{} {
+	if b, ok := c.AgentConn.(BreakWatcher); ok {
+		return b.Broken(ctx)
+	}
+	return nil
 }
 
 func (c watchedConn) Health(ctx context.Context, req *agentpb.HealthRequest, opts ...grpc.CallOption) (*agentpb.HealthReply, error) {

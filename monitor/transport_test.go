@@ -240,3 +240,38 @@ func TestAddressChangeRedials(t *testing.T) {
 func reserveRefused(t *testing.T) string {
 	return reserve.ForTest(t, "127.0.0.1").String()
 }
+
+// A GRPC connection tells when it breaks: not while the agent answers,
+// at once when the agent's process goes (its connections closed), and
+// again after it came back and went once more.
+func TestGRPCConnTellsWhenItBreaks(t *testing.T) {
+	a := agenttest.NewFake(t, agent.RoleCN)
+	conn, err := GRPC{}.Dial(context.Background(), Target{NodeID: "n0", Name: a.Addr, Address: a.Addr, Role: RoleCN})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	bw, ok := conn.(BreakWatcher)
+	require.True(t, ok, "GRPC's connections are BreakWatchers")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for round := range 2 {
+		broken := bw.Broken(ctx)
+		_, err = conn.Health(ctx, &agentpb.HealthRequest{})
+		require.NoError(t, err, "round %d", round)
+		select {
+		case <-broken:
+			t.Fatalf("round %d: broken while the agent answers", round)
+		default:
+		}
+		a.Stop()
+		select {
+		case <-broken:
+		case <-time.After(wait):
+			t.Fatalf("round %d: the agent stopped, the connection did not tell", round)
+		}
+		a.Restart(fmt.Sprintf("i%d", round+1))
+		eventually(t, func() bool {
+			_, err := conn.Health(ctx, &agentpb.HealthRequest{})
+			return err == nil
+		}, wait, 5*time.Millisecond)
+	}
+}

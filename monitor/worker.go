@@ -547,7 +547,19 @@ func (w *worker) setSyncError(msg string) {
 // sees a refusal the late probe cannot), with the worker as its Prober.
 func (w *worker) probe() { w.m.engine.ProbeNode(w.ctx, w.id, w) }
 
-var _ failover.BusyProber = (*worker)(nil)
+var (
+	_ failover.BusyProber    = (*worker)(nil)
+	_ failover.BreakNotifier = (*worker)(nil)
+)
+
+// Broken tells the engine when the connection to the agent breaks, when
+// the Transport's connection can tell (BreakWatcher).
+func (w *worker) Broken(ctx context.Context, _ string) <-chan struct{} {
+	if b, ok := w.client.(BreakWatcher); ok {
+		return b.Broken(ctx)
+	}
+	return nil
+}
 
 // Probe asks the node's agent for its health once (the engine's Prober).
 func (w *worker) Probe(ctx context.Context, _ string) failover.Observation {
