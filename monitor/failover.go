@@ -308,8 +308,6 @@ func (m *Monitor) waitPhase(ctx context.Context, ws []*worker, gen int64) {
 // the CPU, and conflict with its commits. Until then a disk array whose
 // primary it was keeps its last status.
 func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string, after int64) {
-	w.statusMu.Lock() // never held while waiting for m.mu (dispatch holds m.mu and stops workers)
-	defer w.statusMu.Unlock()
 	edits := []statusEdit{{specKey: w.key, edit: func(st *vda.Status) {
 		st.Health = h
 		if h == vda.HealthFailed {
@@ -318,22 +316,32 @@ func (m *Monitor) writeNodeHealth(w *worker, h vda.Health, failedMsg string, aft
 			st.ErrorMsg = ""
 		}
 	}}}
-	if h == vda.HealthFailed && w.role == RoleCN {
-		if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
-			w.log.Warn("cannot write node health", "error", err)
-		}
+	if h != vda.HealthFailed {
+		m.writeHealthEdits(w, edits)
+		return
+	}
+	if w.role == RoleCN {
+		m.writeHealthEdits(w, edits)
 		edits = nil
 		m.pushes.await(w.ctx, after, 2*m.cfg.PhaseTimeout)
 	}
 	m.mu.Lock()
 	snap := m.snap
 	m.mu.Unlock()
-	if h == vda.HealthFailed && m.healthOf(w.id) == failover.Failed && snap != nil {
+	if m.healthOf(w.id) == failover.Failed && snap != nil {
 		edits = append(edits, failedEdits(snap, w)...)
 	}
+	m.writeHealthEdits(w, edits)
+}
+
+// writeHealthEdits writes what writeNodeHealth found, in order with the
+// worker's other status writes.
+func (m *Monitor) writeHealthEdits(w *worker, edits []statusEdit) {
 	if len(edits) == 0 {
 		return
 	}
+	w.statusMu.Lock() // never held while waiting for m.mu (dispatch holds m.mu and stops workers)
+	defer w.statusMu.Unlock()
 	if _, err := m.writeAll(w.ctx, edits); err != nil && w.ctx.Err() == nil {
 		w.log.Warn("cannot write node health", "error", err)
 	}
