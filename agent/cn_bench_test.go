@@ -41,6 +41,24 @@ type cnBench struct {
 
 func newCNBench(b testing.TB, das int) *cnBench {
 	b.Helper()
+	bn := newCNBenchSpecs(b, das)
+	first := newCNEnv(b)
+	for _, o := range first.syncCN(bn.state()) {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			require.True(b, o.GetOk() && o.GetDaInitialized(), o.GetError())
+		}
+	}
+	for _, c := range bn.cntlrs {
+		c.Da.Initialized = true
+	}
+	first.fake.Crash() // its connections to the DNs go; the arrays stay on the VDs
+	return bn
+}
+
+// newCNBenchSpecs is newCNBench's disk nodes, with the VDs exported, and
+// the arrays' specs, never built.
+func newCNBenchSpecs(b testing.TB, das int) *cnBench {
+	b.Helper()
 	bn := &cnBench{dns: []*cnNodeEnv{newDNEnvForCN(b), newDNEnvForCN(b)}}
 	pds := []*agentpb.PdSpec{}
 	for range bn.dns {
@@ -64,16 +82,6 @@ func newCNBench(b testing.TB, das int) *cnBench {
 	for d, dn := range bn.dns {
 		dn.syncDNOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{pds[d]}})
 	}
-	first := newCNEnv(b)
-	for _, o := range first.syncCN(bn.state()) {
-		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
-			require.True(b, o.GetOk() && o.GetDaInitialized(), o.GetError())
-		}
-	}
-	for _, c := range bn.cntlrs {
-		c.Da.Initialized = true
-	}
-	first.fake.Crash() // its connections to the DNs go; the arrays stay on the VDs
 	return bn
 }
 
