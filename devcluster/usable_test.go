@@ -54,7 +54,13 @@ func watchUsable(ctx context.Context, tb testing.TB, api *vda.Cluster) *usable {
 	u := &usable{api: api, pending: map[string]*usableDA{}, all: make(chan struct{})}
 	go func() {
 		for ch := range changes {
-			u.changed(ctx, ch.Key)
+			// The exporter's health as GetExporter reads it is its stored
+			// status (made no healthier by its DA's epoch): a change of
+			// the spec alone cannot make it usable, so only status
+			// changes are read (and the read after the creates).
+			if ch.Status || ch.Deleted {
+				u.changed(ctx, ch.Key)
+			}
 		}
 	}()
 	return u
