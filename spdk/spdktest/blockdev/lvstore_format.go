@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"sync"
 )
 
 // On-disk layout of an lvstore. The metadata region is the first
@@ -183,7 +184,9 @@ func checkedUnits(md uint64, payloadUnits uint32) (dense uint64, sparse []uint64
 func (s *Lvstore) writeStamps() error {
 	us := int64(s.unitSize)
 	dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
-	buf := make([]byte, int64(dense)*us)
+	pb := getStampBuf(int(int64(dense) * us))
+	defer stampBufs.Put(pb)
+	buf := *pb
 	for i := range dense {
 		putUnit(buf[int64(i)*us:int64(i+1)*us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
 	}
@@ -206,6 +209,20 @@ func (s *Lvstore) writeStamps() error {
 		}
 	}
 	return nil
+}
+
+// stampBufs recycles writeStamps' buffers (a few hundred KiB per lvstore
+// made): putUnit fills every unit whole, and the base has written them
+// out or copied them when WriteAt returns.
+var stampBufs sync.Pool
+
+func getStampBuf(n int) *[]byte {
+	if b, ok := stampBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
 }
 
 // persistLocked writes the current metadata as a new generation.
