@@ -260,8 +260,10 @@ func marshal(v any) ([]byte, error) { return appendMarshal(nil, v) }
 // returns nil.
 func appendMarshal(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
-	case obj, []obj: // the listings: the same bytes without encoding/json's second pass over them
+	case obj: // the same bytes without encoding/json's second pass over them
 		return appendValue(b, v)
+	case []obj: // the listings (a subsystem or controller is a few hundred bytes)
+		return appendValue(slices.Grow(b, 512*len(v)+2), v)
 	case []bdevJSON:
 		return appendList(slices.Grow(b, 1024*len(v)+2), v)
 	case []lvolJSON:
