@@ -184,8 +184,8 @@ func checkedUnits(md uint64, payloadUnits uint32) (dense uint64, sparse []uint64
 func (s *Lvstore) writeStamps() error {
 	us := int64(s.unitSize)
 	dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
-	pb := getStampBuf(int(int64(dense) * us))
-	defer stampBufs.Put(pb)
+	pb := getUnitBuf(int(int64(dense) * us))
+	defer unitBufs.Put(pb)
 	buf := *pb
 	for i := range dense {
 		putUnit(buf[int64(i)*us:int64(i+1)*us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
@@ -211,13 +211,14 @@ func (s *Lvstore) writeStamps() error {
 	return nil
 }
 
-// stampBufs recycles writeStamps' buffers (a few hundred KiB per lvstore
-// made): putUnit fills every unit whole, and the base has written them
-// out or copied them when WriteAt returns.
-var stampBufs sync.Pool
+// unitBufs recycles the buffers of writeStamps (a few hundred KiB per
+// lvstore made) and persistLocked (the whole payload, on every lvol made
+// or changed): putUnit fills every unit whole, and the base has written
+// them out or copied them when WriteAt returns.
+var unitBufs sync.Pool
 
-func getStampBuf(n int) *[]byte {
-	if b, ok := stampBufs.Get().(*[]byte); ok && cap(*b) >= n {
+func getUnitBuf(n int) *[]byte {
+	if b, ok := unitBufs.Get().(*[]byte); ok && cap(*b) >= n {
 		*b = (*b)[:n]
 		return b
 	}
@@ -238,7 +239,9 @@ func (s *Lvstore) persistLocked() error {
 	}
 	s.generation++
 	us := int(s.unitSize)
-	buf := make([]byte, (units+1)*us)
+	pb := getUnitBuf((units + 2) * us)
+	defer unitBufs.Put(pb)
+	buf, trailer := (*pb)[:(units+1)*us], (*pb)[(units+1)*us:]
 	for i := range units {
 		chunk := data[i*per : min(len(data), (i+1)*per)]
 		putUnit(buf[(i+1)*us:(i+2)*us], unitHeader{id: s.instanceID, index: uint32(i + 1), kind: kindPayload, generation: s.generation}, chunk)
@@ -248,7 +251,6 @@ func (s *Lvstore) persistLocked() error {
 		payloadCRC: crc32.Checksum(data, crcTable), clusterSize: s.clusterSize, totalClusters: s.totalClusters,
 	}.encode()
 	putUnit(buf[:us], unitHeader{id: s.instanceID, index: 0, kind: kindSuper, generation: s.generation}, sb)
-	trailer := make([]byte, us)
 	putUnit(trailer, unitHeader{id: s.instanceID, index: uint32(s.mdUnitsCount() - 1), kind: kindTrailer, generation: s.generation}, sb)
 	if _, err := s.base.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
