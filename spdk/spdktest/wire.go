@@ -331,10 +331,18 @@ func (in *instance) serveConn(c net.Conn) {
 	send := func(a answer, hold bool) bool {
 		wmu.Lock()
 		defer wmu.Unlock()
-		if a.reply != nil {
+		hold = hold && a.post == nil && !a.hangUp
+		switch {
+		case len(out) == 0 && !hold && a.reply != nil:
+			// Alone: written as it is, not copied into out first (a
+			// listing's reply is large, and out kept the largest).
+			if _, err := c.Write(a.reply); err != nil {
+				return false
+			}
+		case a.reply != nil:
 			out = append(out, a.reply...)
 		}
-		if hold && a.post == nil && !a.hangUp {
+		if hold {
 			return true
 		}
 		if !flushLocked() {
