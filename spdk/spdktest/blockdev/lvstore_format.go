@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strconv"
 	"sync"
 )
 
@@ -228,9 +229,13 @@ func getUnitBuf(n int) *[]byte {
 
 // persistLocked writes the current metadata as a new generation.
 func (s *Lvstore) persistLocked() error {
-	data, err := json.Marshal(s.payloadLocked())
-	if err != nil {
-		return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
+	p := s.payloadLocked()
+	data, ok := appendPayload(nil, &p)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(p); err != nil {
+			return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
+		}
 	}
 	per := int(s.unitSize) - unitHeaderLen
 	units := (len(data) + per - 1) / per
@@ -412,4 +417,89 @@ func memberProbes(l stripeLayout, us int64, mdUnits uint64) ([]uint64, bool) {
 		probes = append(probes, uint64(off/us))
 	}
 	return probes, true
+}
+
+// appendPayload appends p as json.Marshal encodes it, without reflection:
+// every lvol made or changed rewrites the whole payload, which on a disk
+// node of hundreds of VDs made encoding/json the most of that work. It
+// reports false, leaving the encoding to json.Marshal, when a string needs
+// escaping.
+func appendPayload(b []byte, p *payload) ([]byte, bool) {
+	b = slices.Grow(b, 256+160*len(p.Lvols))
+	ok := true
+	str := func(key, v string) {
+		b = append(b, key...)
+		ok = ok && plainJSON(v)
+		b = append(append(append(b, '"'), v...), '"')
+	}
+	num := func(key string, v uint64) { b = strconv.AppendUint(append(b, key...), v, 10) }
+	flag := func(key string, v bool) { b = strconv.AppendBool(append(b, key...), v) }
+	str(`{"name":`, p.Name)
+	str(`,"uuid":`, p.UUID)
+	num(`,"cluster_size":`, p.ClusterSize)
+	str(`,"clear_method":`, p.ClearMethod)
+	num(`,"md_ratio":`, uint64(p.MDRatio))
+	num(`,"md_clusters":`, p.MDClusters)
+	num(`,"total_clusters":`, p.TotalClusters)
+	num(`,"block_size":`, uint64(p.BlockSize))
+	b = append(b, `,"lvols":`...)
+	if p.Lvols == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range p.Lvols {
+			e := &p.Lvols[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			str(`{"name":`, e.Name)
+			str(`,"uuid":`, e.UUID)
+			flag(`,"thin":`, e.Thin)
+			flag(`,"snapshot":`, e.Snapshot)
+			if e.ReadOnly {
+				flag(`,"read_only":`, true)
+			}
+			if e.Parent != "" {
+				str(`,"parent":`, e.Parent)
+			}
+			str(`,"clear_method":`, e.ClearMethod)
+			b = append(b, `,"clusters":`...)
+			if e.Clusters == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, '[')
+				for j, c := range e.Clusters {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendUint(b, uint64(c), 10)
+				}
+				b = append(b, ']')
+			}
+			if e.NumClusters != 0 {
+				num(`,"num_clusters":`, e.NumClusters)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if p.Layout != nil {
+		b = strconv.AppendInt(append(b, `,"layout":{"strip":`...), p.Layout.Strip, 10)
+		b = strconv.AppendInt(append(b, `,"members":`...), int64(p.Layout.Members), 10)
+		b = append(b, '}')
+	}
+	return append(b, '}'), ok
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes as it is:
+// printable ASCII without a quote, a backslash or what it escapes for
+// HTML (<, >, &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
