@@ -230,8 +230,10 @@ func getUnitBuf(n int) *[]byte {
 // persistLocked writes the current metadata as a new generation.
 func (s *Lvstore) persistLocked() error {
 	p := s.payloadLocked()
-	data, ok := appendPayload(nil, &p)
-	if !ok {
+	data, ok := appendPayload(s.payloadBuf[:0], &p)
+	if ok {
+		s.payloadBuf = data // the next generation is about as long
+	} else {
 		var err error
 		if data, err = json.Marshal(p); err != nil {
 			return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
@@ -425,7 +427,6 @@ func memberProbes(l stripeLayout, us int64, mdUnits uint64) ([]uint64, bool) {
 // reports false, leaving the encoding to json.Marshal, when a string needs
 // escaping.
 func appendPayload(b []byte, p *payload) ([]byte, bool) {
-	b = slices.Grow(b, 256+160*len(p.Lvols))
 	ok := true
 	str := func(key, v string) {
 		b = append(b, key...)
