@@ -202,6 +202,16 @@ func listUnder[T any](ctx context.Context, c *Cluster, k children, parent string
 
 // getJSON reads the object at key with its status; what names it in errors.
 func getJSON[T any](ctx context.Context, c *Cluster, key, what string, status func(*T) *Status) (T, error) {
+	v, err := getSpecJSON[T](ctx, c, key, what)
+	if err != nil {
+		return v, err
+	}
+	*status(&v), err = c.readStatus(ctx, key)
+	return v, err
+}
+
+// getSpecJSON reads the object at key without its status.
+func getSpecJSON[T any](ctx context.Context, c *Cluster, key, what string) (T, error) {
 	var v T
 	kv, err := c.s.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -213,8 +223,7 @@ func getJSON[T any](ctx context.Context, c *Cluster, key, what string, status fu
 	if err := json.Unmarshal(kv.Value, &v); err != nil {
 		return v, fmt.Errorf("vda: decode %s: %w", key, err)
 	}
-	*status(&v), err = c.readStatus(ctx, key)
-	return v, err
+	return v, nil
 }
 
 func (c *Cluster) readStatus(ctx context.Context, specKey string) (Status, error) {

@@ -288,7 +288,9 @@ func (c *Cluster) CreateExporter(ctx context.Context, spec ExporterSpec) (Export
 // describePorts fills in each port's CN and its listener from the DA, and
 // the status of an exporter that is not served (SupersededExporters).
 func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
-	da, err := c.GetDiskArray(ctx, exp.DAName)
+	// Only the DA's spec is needed (epoch, controllers, exporter count):
+	// its status, with a part per VD and controller, is not read.
+	da, err := getSpecJSON[DiskArray](ctx, c, KeyDA(exp.DAName), daWhat(exp.DAName))
 	if errors.Is(err, ErrNotFound) {
 		return nil // deleted meanwhile
 	}
@@ -312,7 +314,9 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 			}
 			cn, ok := cns[cntlr.CNName]
 			if !ok {
-				if cn, err = c.GetControllerNode(ctx, cntlr.CNName); err != nil && !errors.Is(err, ErrNotFound) {
+				// The listener is in the spec: the node's status is not read.
+				cn, err = getSpecJSON[ControllerNode](ctx, c, KeyCN(cntlr.CNName), fmt.Sprintf("controller node %q", cntlr.CNName))
+				if err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
 				cns[cntlr.CNName] = cn

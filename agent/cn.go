@@ -202,6 +202,7 @@ type cnTask struct {
 	transportErr   error
 	keepRaid       bool // the listed raid is the wanted one (attachPrimary)
 	raidUnverified bool // createRaid made the raid and nothing showed its bdev yet (verifyRaid)
+	lvsMade        bool // ensureLvstore created the DA lvstore: it holds no lvol yet
 
 	vols   map[string]*cnVolume // the DA's snapshot and clone lvols by name (cn_snap.go); nil until loaded
 	volErr error                // they could not be listed

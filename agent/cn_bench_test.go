@@ -41,6 +41,24 @@ type cnBench struct {
 
 func newCNBench(b testing.TB, das int) *cnBench {
 	b.Helper()
+	bn := newCNBenchSpecs(b, das)
+	first := newCNEnv(b)
+	for _, o := range first.syncCN(bn.state()) {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			require.True(b, o.GetOk() && o.GetDaInitialized(), o.GetError())
+		}
+	}
+	for _, c := range bn.cntlrs {
+		c.Da.Initialized = true
+	}
+	first.fake.Crash() // its connections to the DNs go; the arrays stay on the VDs
+	return bn
+}
+
+// newCNBenchSpecs is newCNBench's disk nodes, with the VDs exported, and
+// the arrays' specs, never built.
+func newCNBenchSpecs(b testing.TB, das int) *cnBench {
+	b.Helper()
 	bn := &cnBench{dns: []*cnNodeEnv{newDNEnvForCN(b), newDNEnvForCN(b)}}
 	pds := []*agentpb.PdSpec{}
 	for range bn.dns {
@@ -64,16 +82,6 @@ func newCNBench(b testing.TB, das int) *cnBench {
 	for d, dn := range bn.dns {
 		dn.syncDNOK(&agentpb.DnState{Pds: []*agentpb.PdSpec{pds[d]}})
 	}
-	first := newCNEnv(b)
-	for _, o := range first.syncCN(bn.state()) {
-		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
-			require.True(b, o.GetOk() && o.GetDaInitialized(), o.GetError())
-		}
-	}
-	for _, c := range bn.cntlrs {
-		c.Da.Initialized = true
-	}
-	first.fake.Crash() // its connections to the DNs go; the arrays stay on the VDs
 	return bn
 }
 
@@ -124,6 +132,33 @@ func BenchmarkCNSyncFromEmpty(b *testing.B) {
 			b.ReportMetric(float64(rpcs)/float64(b.N)/cnBenchDAs, "rpcs/da")
 		})
 	}
+}
+
+// BenchmarkCNBuildNew: a CN's sync builds new arrays (never initialized,
+// the create path): 2 VDs attached, raid, lvstore and lvol made on each;
+// their exporters wait for the arrays to be marked initialized. Each
+// iteration has new disk nodes and arrays; the disk nodes' fakes serve the
+// lvstores' writes in the same process.
+func BenchmarkCNBuildNew(b *testing.B) {
+	const das = 50
+	rpcs := 0
+	for b.Loop() {
+		b.StopTimer()
+		bn := newCNBenchSpecs(b, das)
+		cn := newCNEnv(b)
+		b.StartTimer()
+		out := cn.syncCN(bn.state())
+		b.StopTimer()
+		for _, o := range out {
+			if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+				require.True(b, o.GetOk() && o.GetDaInitialized(), o.GetError())
+			}
+		}
+		rpcs += cn.fake.TotalRPCs()
+		cn.fake.Crash()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rpcs)/float64(b.N)/das, "rpcs/da")
 }
 
 // BenchmarkCNResyncNoop: the same node synced again with nothing changed:

@@ -95,9 +95,9 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 func (t *cnTask) buildPrimary(ctx context.Context) {
 	keep := t.keepRaid
 	if !keep {
-		// An initialized array's raid is checked by its lvol (see
+		// The raid's bdev is checked by what is found or made on it (see
 		// createRaid).
-		if err := t.createRaid(ctx, !t.c.initDone); err != nil {
+		if err := t.createRaid(ctx, false); err != nil {
 			t.fail(err)
 			return
 		}
@@ -276,11 +276,11 @@ func (t *cnTask) detach(ctx context.Context, name string) error { return t.n.det
 // array's strip size and the epoch's UUID. SPDK accepts a raid with a
 // missing member and leaves it configuring, without a bdev
 // (rpc_bdev_raid_create answers true when a base bdev does not exist), so
-// the bdev is checked: at once with verify, otherwise by the array's lvol
-// (awaitLvol: an lvol that examine brings back on the raid proves the
-// raid's bdev, and only when it does not come does verifyRaid ask). That
-// spares a promotion, and a restarted node's build, one bdev_get_bdevs per
-// initialized array.
+// the bdev is checked: at once with verify, otherwise by what lives on it:
+// an lvol that examine brings back (awaitLvol), an lvstore examine found on
+// it or one created on it (ensureLvstore); only when none of those comes
+// does verifyRaid ask. That spares a promotion, a restarted node's build
+// and every new array's build one bdev_get_bdevs per array.
 func (t *cnTask) createRaid(ctx context.Context, verify bool) error {
 	name := nvmeof.RaidName(t.c.daID)
 	uuid := nvmeof.RaidUUID(t.c.daID, t.c.epoch)
@@ -329,7 +329,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		}
 		return nil
 	}
-	t.lvs, t.lvol = nil, nil
+	t.lvs, t.lvol, t.lvsMade = nil, nil, false
 	// The examine of a raid this sync made need not be waited out for an
 	// initialized array (it never gets a new lvstore): see examine.
 	lvs, lvol, err := t.examine(ctx, !raidFresh || !t.c.initDone)
@@ -349,6 +349,7 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		if lvs.BaseBdev != raid {
 			return fmt.Errorf("%w: lvstore %s lives on %q, not on %s", errCNState, name, lvs.BaseBdev, raid)
 		}
+		t.raidUnverified = false // an lvstore is loaded on its bdev
 		t.lvs, t.lvol = lvs, lvol
 		return nil
 	}
@@ -363,8 +364,15 @@ func (t *cnTask) ensureLvstore(ctx context.Context, raidFresh bool) error {
 		ClearMethod: "none", NumMDPagesPerClusterRatio: 100,
 	})
 	if err != nil {
+		// A raid without its bdev (a member missing) is why, if it is.
+		if verr := t.verifyRaid(ctx); errors.Is(verr, errCNState) {
+			return verr
+		}
 		return fmt.Errorf("agent: creating lvstore %s: %w", name, err)
 	}
+	t.raidUnverified = false
+	// A store this task made holds no lvol: ensureLvol need not look.
+	t.lvsMade = true
 	t.lvs = &spdk.Lvstore{UUID: uuid, Name: name, BaseBdev: raid, ClusterSize: uint64(t.c.cluster)}
 	t.n.log.Info("disk array lvstore created", "da", t.c.daID, "lvstore", name, "uuid", uuid)
 	return nil
@@ -500,7 +508,7 @@ func (t *cnTask) awaitLvol(ctx context.Context) (lvs *spdk.Lvstore, lvol *spdk.B
 // array never initialized gets a new one (errCNLvolMissing).
 func (t *cnTask) ensureLvol(ctx context.Context) error {
 	alias := nvmeof.LvolAlias(t.lvs.Name, nvmeof.DALvolName(t.c.daID))
-	if t.lvol == nil {
+	if t.lvol == nil && !t.lvsMade {
 		bs, err := t.n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{Name: alias})
 		switch {
 		case err == nil && len(bs) == 1:

@@ -137,6 +137,43 @@ func TestCNRaidWithoutBdevIsReportedAfterItsLvolWait(t *testing.T) {
 	require.Zero(t, e.fake.RPCCount("bdev_wait_for_examine"))
 }
 
+// New arrays are built without looking up what cannot be there yet: the
+// raid's bdev is shown by the lvstore made on it, and that new lvstore
+// holds no lvol. The sync's listing is its only bdev_get_bdevs.
+func TestCNNewArraysSkipLookups(t *testing.T) {
+	const das = 3
+	bn := newCNBenchSpecs(t, das)
+	cn := newCNEnv(t)
+	for _, o := range cn.syncCN(bn.state()) {
+		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
+			require.True(t, o.GetOk() && o.GetDaInitialized(), "%s: %s", o.GetId(), o.GetError())
+		}
+	}
+	require.Equal(t, 1, cn.fake.RPCCount("bdev_get_bdevs"))
+	require.Equal(t, das, cn.fake.RPCCount("bdev_lvol_create_lvstore"))
+	require.Equal(t, das, cn.fake.RPCCount("bdev_lvol_create"))
+}
+
+// A new array's raid made while a member is missing (SPDK answers
+// bdev_raid_create with true and leaves it configuring, without a bdev)
+// is reported as that when its lvstore cannot be created on it.
+func TestCNNewRaidWithoutBdevIsReported(t *testing.T) {
+	e := newCNEnv(t)
+	ctx := context.Background()
+	snap, err := listCN(ctx, e.c)
+	require.NoError(t, err)
+	c := &cnCntlr{id: nvmeof.NewID(), daID: nvmeof.NewID(), primary: true, epoch: 1, stripKB: 64, cluster: 1 << 20,
+		vds: []cnVD{{id: nvmeof.NewID()}, {id: nvmeof.NewID()}}}
+	task := newCNTask(e.cn, c, snap, cnClaims{})
+	require.NoError(t, task.createRaid(ctx, false), "SPDK accepts a raid whose members are missing")
+	err = task.ensureLvstore(ctx, true)
+	require.ErrorIs(t, err, errCNState)
+	require.ErrorContains(t, err, "has no bdev (a member is missing)")
+	lvss, err := e.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{})
+	require.NoError(t, err)
+	require.Empty(t, lvss)
+}
+
 // Arrays never marked initialized whose lvstores exist (their CN made
 // them, then died before the store recorded it) find them, however slow
 // examine is: no lvstore is created while examine may still find one.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +55,13 @@ func watchUsable(ctx context.Context, tb testing.TB, api *vda.Cluster) *usable {
 	u := &usable{api: api, pending: map[string]*usableDA{}, all: make(chan struct{})}
 	go func() {
 		for ch := range changes {
-			u.changed(ctx, ch.Key)
+			// The exporter's health as GetExporter reads it is its stored
+			// status (made no healthier by its DA's epoch): a change of
+			// the spec alone cannot make it usable, so only status
+			// changes are read (and the read after the creates).
+			if ch.Status || ch.Deleted {
+				u.changed(ctx, ch.Key)
+			}
 		}
 	}()
 	return u
@@ -230,7 +237,8 @@ func envOr(tb testing.TB, name string, def float64) float64 {
 // controllers (p50, p99, max), of the two create calls (p99), the rate
 // creates were issued at and the rate DAs became usable over the whole
 // run, and the controller nodes' syncs and NVMe-oF attaches per DA and
-// failed attaches until the last DA was usable (cnCounts); with
+// failed attaches until the last DA was usable (cnCounts), and the
+// process's CPU per DA over the same span (cpu-ms/DA); with
 // VDA_USABLE_RPCS=1 it also prints the agents' SPDK RPCs per DA by node
 // role and method (rpcCensus). Each iteration adds VDA_USABLE_RATE (100) DAs/s for
 // VDA_USABLE_SECONDS (20) to the same cluster: run it with -benchtime 1x.
@@ -259,6 +267,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		u.expect(n)
 		syncs0, attaches0, refused0 := cnCounts(b, reg, c)
 		rpcs0 := rpcCensus(b, reg, c)
+		cpu0 := processCPU(b)
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range n {
@@ -279,6 +288,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		case <-time.After(10 * time.Minute):
 			b.Fatalf("%d of %d DAs usable after 10 minutes", len(u.lat), n)
 		}
+		cpu := processCPU(b) - cpu0
 		u.mu.Lock()
 		lat, create, last := slices.Clone(u.lat), slices.Clone(u.calls), u.last
 		u.mu.Unlock()
@@ -295,11 +305,21 @@ func benchUsable(b *testing.B, storeURI string) {
 		b.ReportMetric(pct(create, 99), "create-p99-ms")
 		b.ReportMetric(float64(n)/issued.Seconds(), "offered-DAs/s")
 		b.ReportMetric(float64(n)/last.Sub(start).Seconds(), "usable-DAs/s")
+		// The whole process's CPU (every component) from the first create
+		// to the last DA usable, without the cluster's start.
+		b.ReportMetric(cpu.Seconds()*1000/float64(n), "cpu-ms/DA")
 		// Until the last DA was usable (the cluster keeps syncing after).
 		b.ReportMetric((syncs-syncs0)/float64(n), "cn-syncs/DA")
 		b.ReportMetric((attaches-attaches0)/float64(n), "cn-attaches/DA")
 		b.ReportMetric(refused-refused0, "cn-attaches-failed")
 	}
+}
+
+// processCPU returns the user and system CPU time this process used so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rpcCensus counts, by node role and then by SPDK method, the RPCs the

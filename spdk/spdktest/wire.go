@@ -206,40 +206,39 @@ func isJSONString(v json.RawMessage) bool { return firstByte(v) == '"' }
 // result|error, then "\n". A successful reply to a request without id is
 // truncated (no closing brace, no newline), as SPDK v24.01 does.
 func encodeReply(id json.RawMessage, result any, rerr *Error) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	// The result is encoded in place: encoding it apart and copying it in
+	// cost a listing's bytes twice, and the copies' growth.
+	b := make([]byte, 0, 64+len(id))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	if id == nil {
-		b.WriteString("null")
+		b = append(b, "null"...)
 	} else if plainID(id) {
-		b.Write(id)
+		b = append(b, id...)
 	} else {
-		var c bytes.Buffer
-		if err := json.Compact(&c, id); err != nil {
+		c := bytes.NewBuffer(b)
+		if err := json.Compact(c, id); err != nil {
 			return nil, err
 		}
-		b.Write(c.Bytes())
+		b = c.Bytes()
 	}
+	var err error
 	if rerr != nil {
-		msg, err := marshal(rerr.Message)
-		if err != nil {
+		b = append(b, `,"error":{"code":`...)
+		b = strconv.AppendInt(b, int64(rerr.Code), 10)
+		b = append(b, `,"message":`...)
+		if b, err = appendMarshal(b, rerr.Message); err != nil {
 			return nil, err
 		}
-		b.WriteString(`,"error":{"code":` + strconv.Itoa(rerr.Code) + `,"message":`)
-		b.Write(msg)
-		b.WriteString("}}\n")
-		return b.Bytes(), nil
+		return append(b, "}}\n"...), nil
 	}
-	res, err := marshal(result)
-	if err != nil {
+	b = append(b, `,"result":`...)
+	if b, err = appendMarshal(b, result); err != nil {
 		return nil, err
 	}
-	b.WriteString(`,"result":`)
-	b.Write(res)
 	if id == nil {
-		return b.Bytes(), nil
+		return b, nil
 	}
-	b.WriteString("}\n")
-	return b.Bytes(), nil
+	return append(b, "}\n"...), nil
 }
 
 // plainID reports whether id is an integer without white space, which
@@ -255,23 +254,29 @@ func plainID(id json.RawMessage) bool {
 
 // marshal encodes v compactly without HTML escaping (SPDK writes '<', '>'
 // and '&' as is).
-func marshal(v any) ([]byte, error) {
+func marshal(v any) ([]byte, error) { return appendMarshal(nil, v) }
+
+// appendMarshal appends what marshal returns for v to b; on error it
+// returns nil.
+func appendMarshal(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
-	case obj, []obj: // the listings: the same bytes without encoding/json's second pass over them
-		return appendValue(nil, v)
+	case obj: // the same bytes without encoding/json's second pass over them
+		return appendValue(b, v)
+	case []obj: // the listings (a subsystem or controller is a few hundred bytes)
+		return appendValue(slices.Grow(b, 512*len(v)+2), v)
 	case []bdevJSON:
-		return appendList(make([]byte, 0, 1024*len(v)+2), v)
+		return appendList(slices.Grow(b, 1024*len(v)+2), v)
 	case []lvolJSON:
-		return appendList(make([]byte, 0, 256*len(v)+2), v)
+		return appendList(slices.Grow(b, 256*len(v)+2), v)
 	case bool: // most methods' answer: true
-		return strconv.AppendBool(nil, v), nil
+		return strconv.AppendBool(b, v), nil
 	case string:
 		if plainString(v) {
-			return appendValue(nil, v)
+			return appendValue(b, v)
 		}
 	case []string: // bdev_nvme_attach_controller's bdev names
 		if v != nil && !slices.ContainsFunc(v, func(s string) bool { return !plainString(s) }) {
-			b := append(make([]byte, 0, 2+len(v)*32), '[')
+			b = append(slices.Grow(b, 2+len(v)*32), '[')
 			for i, s := range v {
 				if i > 0 {
 					b = append(b, ',')
@@ -281,13 +286,13 @@ func marshal(v any) ([]byte, error) {
 			return append(b, ']'), nil
 		}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // serveConn answers the requests on one connection until the peer closes
@@ -326,10 +331,18 @@ func (in *instance) serveConn(c net.Conn) {
 	send := func(a answer, hold bool) bool {
 		wmu.Lock()
 		defer wmu.Unlock()
-		if a.reply != nil {
+		hold = hold && a.post == nil && !a.hangUp
+		switch {
+		case len(out) == 0 && !hold && a.reply != nil:
+			// Alone: written as it is, not copied into out first (a
+			// listing's reply is large, and out kept the largest).
+			if _, err := c.Write(a.reply); err != nil {
+				return false
+			}
+		case a.reply != nil:
 			out = append(out, a.reply...)
 		}
-		if hold && a.post == nil && !a.hangUp {
+		if hold {
 			return true
 		}
 		if !flushLocked() {

@@ -58,6 +58,7 @@ type Lvstore struct {
 	lvols         []*Lvol // creation order
 	cloneSeq      uint64  // last Lvol.cloneSeq handed out
 	destroyed     bool
+	payloadBuf    []byte // persistLocked's last encoding, reused for the next
 }
 
 func validClear(m string, allowEmpty bool) bool {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strconv"
+	"sync"
 )
 
 // On-disk layout of an lvstore. The metadata region is the first
@@ -183,7 +185,9 @@ func checkedUnits(md uint64, payloadUnits uint32) (dense uint64, sparse []uint64
 func (s *Lvstore) writeStamps() error {
 	us := int64(s.unitSize)
 	dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
-	buf := make([]byte, int64(dense)*us)
+	pb := getUnitBuf(int(int64(dense) * us))
+	defer unitBufs.Put(pb)
+	buf := *pb
 	for i := range dense {
 		putUnit(buf[int64(i)*us:int64(i+1)*us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
 	}
@@ -208,11 +212,32 @@ func (s *Lvstore) writeStamps() error {
 	return nil
 }
 
+// unitBufs recycles the buffers of writeStamps (a few hundred KiB per
+// lvstore made) and persistLocked (the whole payload, on every lvol made
+// or changed): putUnit fills every unit whole, and the base has written
+// them out or copied them when WriteAt returns.
+var unitBufs sync.Pool
+
+func getUnitBuf(n int) *[]byte {
+	if b, ok := unitBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
 // persistLocked writes the current metadata as a new generation.
 func (s *Lvstore) persistLocked() error {
-	data, err := json.Marshal(s.payloadLocked())
-	if err != nil {
-		return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
+	p := s.payloadLocked()
+	data, ok := appendPayload(s.payloadBuf[:0], &p)
+	if ok {
+		s.payloadBuf = data // the next generation is about as long
+	} else {
+		var err error
+		if data, err = json.Marshal(p); err != nil {
+			return fmt.Errorf("blockdev: encode lvstore metadata: %w", err)
+		}
 	}
 	per := int(s.unitSize) - unitHeaderLen
 	units := (len(data) + per - 1) / per
@@ -221,7 +246,9 @@ func (s *Lvstore) persistLocked() error {
 	}
 	s.generation++
 	us := int(s.unitSize)
-	buf := make([]byte, (units+1)*us)
+	pb := getUnitBuf((units + 2) * us)
+	defer unitBufs.Put(pb)
+	buf, trailer := (*pb)[:(units+1)*us], (*pb)[(units+1)*us:]
 	for i := range units {
 		chunk := data[i*per : min(len(data), (i+1)*per)]
 		putUnit(buf[(i+1)*us:(i+2)*us], unitHeader{id: s.instanceID, index: uint32(i + 1), kind: kindPayload, generation: s.generation}, chunk)
@@ -231,7 +258,6 @@ func (s *Lvstore) persistLocked() error {
 		payloadCRC: crc32.Checksum(data, crcTable), clusterSize: s.clusterSize, totalClusters: s.totalClusters,
 	}.encode()
 	putUnit(buf[:us], unitHeader{id: s.instanceID, index: 0, kind: kindSuper, generation: s.generation}, sb)
-	trailer := make([]byte, us)
 	putUnit(trailer, unitHeader{id: s.instanceID, index: uint32(s.mdUnitsCount() - 1), kind: kindTrailer, generation: s.generation}, sb)
 	if _, err := s.base.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
@@ -393,4 +419,88 @@ func memberProbes(l stripeLayout, us int64, mdUnits uint64) ([]uint64, bool) {
 		probes = append(probes, uint64(off/us))
 	}
 	return probes, true
+}
+
+// appendPayload appends p as json.Marshal encodes it, without reflection:
+// every lvol made or changed rewrites the whole payload, which on a disk
+// node of hundreds of VDs made encoding/json the most of that work. It
+// reports false, leaving the encoding to json.Marshal, when a string needs
+// escaping.
+func appendPayload(b []byte, p *payload) ([]byte, bool) {
+	ok := true
+	str := func(key, v string) {
+		b = append(b, key...)
+		ok = ok && plainJSON(v)
+		b = append(append(append(b, '"'), v...), '"')
+	}
+	num := func(key string, v uint64) { b = strconv.AppendUint(append(b, key...), v, 10) }
+	flag := func(key string, v bool) { b = strconv.AppendBool(append(b, key...), v) }
+	str(`{"name":`, p.Name)
+	str(`,"uuid":`, p.UUID)
+	num(`,"cluster_size":`, p.ClusterSize)
+	str(`,"clear_method":`, p.ClearMethod)
+	num(`,"md_ratio":`, uint64(p.MDRatio))
+	num(`,"md_clusters":`, p.MDClusters)
+	num(`,"total_clusters":`, p.TotalClusters)
+	num(`,"block_size":`, uint64(p.BlockSize))
+	b = append(b, `,"lvols":`...)
+	if p.Lvols == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range p.Lvols {
+			e := &p.Lvols[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			str(`{"name":`, e.Name)
+			str(`,"uuid":`, e.UUID)
+			flag(`,"thin":`, e.Thin)
+			flag(`,"snapshot":`, e.Snapshot)
+			if e.ReadOnly {
+				flag(`,"read_only":`, true)
+			}
+			if e.Parent != "" {
+				str(`,"parent":`, e.Parent)
+			}
+			str(`,"clear_method":`, e.ClearMethod)
+			b = append(b, `,"clusters":`...)
+			if e.Clusters == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, '[')
+				for j, c := range e.Clusters {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendUint(b, uint64(c), 10)
+				}
+				b = append(b, ']')
+			}
+			if e.NumClusters != 0 {
+				num(`,"num_clusters":`, e.NumClusters)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if p.Layout != nil {
+		b = strconv.AppendInt(append(b, `,"layout":{"strip":`...), p.Layout.Strip, 10)
+		b = strconv.AppendInt(append(b, `,"members":`...), int64(p.Layout.Members), 10)
+		b = append(b, '}')
+	}
+	return append(b, '}'), ok
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes as it is:
+// printable ASCII without a quote, a backslash or what it escapes for
+// HTML (<, >, &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -127,8 +127,19 @@ func (s *session) resizeNamespace(nsid uint32, numBlocks uint64) {
 // serve reads requests until the connection fails or is closed.
 func (s *session) serve() {
 	for {
-		h, body, err := readFrame(s.fr)
+		h, err := s.fr.header()
 		if err != nil {
+			return
+		}
+		var pooled *[]byte
+		var body []byte
+		if h.op == opWrite {
+			pooled = getWriteBuf(int(h.bodyLen))
+			body = *pooled
+		} else {
+			body = make([]byte, h.bodyLen)
+		}
+		if err := s.fr.body(body); err != nil {
 			return
 		}
 		switch h.op {
@@ -142,6 +153,9 @@ func (s *session) serve() {
 			go func() {
 				defer func() { <-s.sem; s.inflight.Done() }()
 				s.handleIO(h, body)
+				if pooled != nil {
+					putWriteBuf(pooled)
+				}
 			}()
 		default:
 			s.t.logger.Debug("protocol error", "hostnqn", s.hostNQN, "op", h.op)
@@ -214,6 +228,27 @@ func (s *session) handleIO(h header, body []byte) {
 // 256 KiB during a lvstore examine) cost its page faults and GC work on
 // every read. A reply is written out before handleIO returns.
 var readBufs sync.Pool
+
+// writeBufs recycles write requests' bodies (a lvstore's metadata arrives
+// in strips of 64 KiB): every device writes its data out or copies it
+// before WriteAt returns, and handleIO has replied by then.
+var writeBufs sync.Pool
+
+// getWriteBuf returns a buffer of n bytes that the body read fills whole.
+func getWriteBuf(n int) *[]byte {
+	if b, ok := writeBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putWriteBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRead {
+		writeBufs.Put(b)
+	}
+}
 
 // maxPooledRead is the largest buffer kept for reuse.
 const maxPooledRead = 1 << 20
