@@ -469,6 +469,33 @@ func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
 	})
 }
 
+// A probe sent before the connection broke and answered after it (an
+// agent that is stopping answers what it was asked) proves nothing about
+// after the break: the refusals from the break on fail the node as if it
+// had not come.
+func TestEngineBreakOutranksAnAnswerToAnEarlierProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var bp *breakingProber
+		r := newRig(t, func(cfg *EngineConfig) {
+			bp = &breakingProber{fakeProber: cfg.Prober.(*fakeProber), broken: map[string]chan struct{}{}}
+			cfg.Prober = bp
+		})
+		r.act.arrs[0].Controllers = r.act.arrs[0].Controllers[:2]
+		r.run(t)
+		bp.set("cn0", behaviour{delay: 50 * time.Millisecond})
+		r.clock.advance(220 * time.Millisecond) // the probe sent at 200 ms answers at 250
+		bp.set("cn0", behaviour{refuse: true})
+		require.True(t, bp.breakConn("cn0"))
+		r.clock.advance(time.Second)
+		evs := r.drain()
+		failed, ok := find(evs, NodeFailed, "cn0")
+		require.True(t, ok, "events: %v", evs)
+		require.Equal(t, at(420), failed.At, "refused at 220 (the break), 320 and 420 ms; the answer at 250 is no evidence")
+		_, ok = find(evs, NodeRecovered, "cn0")
+		require.False(t, ok, "events: %v", evs)
+	})
+}
+
 // A node that answers every probe 700 ms late (seven probe intervals) is
 // never failed: each late answer proves it alive. A node that hangs is
 // failed on silence, once, SlowTimeout after its last answer.

@@ -15,9 +15,10 @@ import (
 // probe cannot see (a host that rebooted under its connection) shows within
 // an interval. There are never more than two probes in flight, and
 // refusals of probes in flight together (one reset) count once. When p is
-// a [BreakNotifier], a broken connection is probed at once (unless a probe
-// is in flight: the break fails it) and the schedule restarts from there.
-// It returns after every probe it started has returned.
+// a [BreakNotifier], a broken connection is probed at once (beside a probe
+// in flight, as a scout) and the schedule restarts from there; a good
+// answer to a probe sent before the break is no evidence. It returns after
+// every probe it started has returned.
 func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 	t := e.clock.NewTimer(e.cfg.Health.Interval)
 	defer t.Stop()
@@ -53,7 +54,7 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 		return pr
 	}
 	late, scout := start(), (*probe)(nil)
-	var lastRefused time.Time
+	var lastRefused, lastBreak time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,6 +73,12 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 			if r.p.cancelled || ctx.Err() != nil {
 				continue // replaced by a fresher scout, or released: no evidence either way
 			}
+			if r.obs.OK && !lastBreak.IsZero() && r.p.started.Before(lastBreak) {
+				// Asked before the connection broke (an agent that is
+				// stopping still answers what it was asked): alive then,
+				// which says nothing of after.
+				continue
+			}
 			if !r.obs.OK && r.obs.Miss == Refused {
 				// Probes in flight together are refused together by one
 				// reset: that is one piece of evidence, not two.
@@ -87,10 +94,17 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 			e.Observe(node, r.obs)
 		case <-broken:
 			broken = bn.Broken(ctx, node)
+			lastBreak = e.clock.Now()
 			t.Reset(e.cfg.Health.Interval)
 			if late == nil {
 				late = start()
+				continue
 			}
+			if scout != nil {
+				scout.cancelled = true
+				scout.cancel()
+			}
+			scout = start() // the one in flight may yet be answered
 		case <-t.C():
 			t.Reset(e.cfg.Health.Interval)
 			if late == nil {
