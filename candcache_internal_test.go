@@ -101,13 +101,13 @@ func (c *candCache) dump() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for _, d := range c.dns {
-		out = append(out, fmt.Sprintf("dn %s present=%v %+v status=%+v idx=%s/%d", d.name, d.present, d.spec, d.status, d.idxLoc, d.idxBucket))
+		out = append(out, fmt.Sprintf("dn %s present=%v %+v status=%+v idx=%v/%d", d.name, d.present, d.spec, d.status, d.idxLoc, d.idxBucket))
 		for _, p := range d.pds {
 			out = append(out, fmt.Sprintf("pd %s/%s present=%v %+v status=%+v bucket=%d", d.name, p.name, p.present, p.spec, p.status, p.bucket))
 		}
 	}
 	for _, n := range c.cns {
-		out = append(out, fmt.Sprintf("cn %s present=%v %+v status=%+v idx=%v/%s/%d", n.name, n.present, n.spec, n.status, n.indexed, n.idxLoc, n.idxLoad))
+		out = append(out, fmt.Sprintf("cn %s present=%v %+v status=%+v idx=%v/%v/%d", n.name, n.present, n.spec, n.status, n.indexed, n.idxLoc, n.idxLoad))
 	}
 	slices.Sort(out)
 	return out
@@ -136,7 +136,7 @@ func (c *candCache) checkIndex(t *testing.T) {
 		for loc, lp := range c.pdLocs {
 			for k := range nBuckets {
 				_, in := lp.nodes[k].pos[d]
-				require.Equal(t, loc == d.spec.Location && k == best, in, "dn %s in %s/%d", d.name, loc, k)
+				require.Equal(t, loc == (shareLoc{loc: d.spec.Location, avoid: d.avoid}) && k == best, in, "dn %s in %v/%d", d.name, loc, k)
 			}
 		}
 	}
@@ -149,7 +149,7 @@ func (c *candCache) checkIndex(t *testing.T) {
 			for load, set := range lc.byLoad {
 				require.NotEmpty(t, set.items)
 				_, in := set.pos[n]
-				require.Equal(t, on && loc == n.spec.Location && load == n.spec.CntlrCount+n.pend, in, "cn %s", n.name)
+				require.Equal(t, on && loc == (shareLoc{loc: n.spec.Location, avoid: n.avoid}) && load == n.spec.CntlrCount+n.pend, in, "cn %s", n.name)
 			}
 		}
 	}
@@ -172,7 +172,7 @@ func TestCandCacheFollowsStore(t *testing.T) {
 	for range 50 {
 		m.step()
 	}
-	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	for range 20 {
@@ -181,7 +181,7 @@ func TestCandCacheFollowsStore(t *testing.T) {
 		}
 		waitCaughtUp(t, s, c)
 		c.checkIndex(t)
-		fresh, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+		fresh, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 		require.NoError(t, err)
 		fresh.stop()
 		require.Equal(t, fresh.dump(), c.dump())
@@ -243,7 +243,7 @@ func TestCandCacheReloadsAfterWatchFailure(t *testing.T) {
 	for range 100 {
 		m.step()
 	}
-	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	<-s.watches
@@ -256,7 +256,7 @@ func TestCandCacheReloadsAfterWatchFailure(t *testing.T) {
 	}
 	<-s.watches // the second watch: the reload is done
 	waitCaughtUp(t, mem, c)
-	fresh, err := newCandCache(context.Background(), mem, hclog.NewNullLogger())
+	fresh, err := newCandCache(context.Background(), mem, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	fresh.stop()
 	require.NotEqual(t, before, fresh.dump(), "the changes changed something")
@@ -308,7 +308,7 @@ func TestBoundedPlacementRanksAsFull(t *testing.T) {
 			cn := fmt.Sprintf("cn%d", i)
 			putJSON(t, s, KeyCN(cn), ControllerNode{ID: cn, Name: cn, Location: fmt.Sprintf("rack%d", rnd.IntN(locs)), CntlrCount: rnd.IntN(6)})
 		}
-		c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+		c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 		require.NoError(t, err)
 		c.stop()
 		if round%2 == 1 {
