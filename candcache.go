@@ -274,6 +274,7 @@ func newCandCache(ctx context.Context, s store.Store, log hclog.Logger, affinity
 	}
 	go func() {
 		c.run(wctx, from)
+		cancel() // the watch ended for good (stop, or the store closed): so does the registration
 		<-registered
 		close(c.exited)
 	}()

@@ -105,6 +105,7 @@ func (c *candCache) registerOnce(ctx context.Context) (store.LeaseID, error) {
 		return store.NoLease, err
 	}
 	if _, err := c.s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: KeyPlacer(c.affinity), Value: []byte(c.affinity), Lease: lease}}}); err != nil {
+		_ = c.s.Revoke(ctx, lease) // best effort: it holds nothing and expires anyway
 		return store.NoLease, err
 	}
 	return lease, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
@@ -214,4 +215,18 @@ func TestPlacersAvoidConflicts(t *testing.T) {
 	t.Logf("affinities: %d failed transactions, %d creates lost", failed, lost)
 	require.Zero(t, failed)
 	require.Zero(t, lost)
+}
+
+// TestPlacerStopsWithStore: when the store closes, the cache's watch ends
+// and so does its registration (exited closes without stop).
+func TestPlacerStopsWithStore(t *testing.T) {
+	s := sharedStore(t, 0)
+	c := placerCache(t, s, "portal-a")
+	waitPlacers(t, c, "portal-a")
+	require.NoError(t, s.Close())
+	select {
+	case <-c.exited:
+	case <-time.After(testWait):
+		t.Fatal("the cache and its registration outlived the store")
+	}
 }
