@@ -125,9 +125,11 @@ type dnEnt struct {
 	stored[DiskNode]
 	pds   map[string]*pdEnt
 	disks [nBuckets]iset[*pdEnt] // PDs that may take a VD, by bucket
+	// avoid: in another placer's share (placers.go).
+	avoid bool
 	// Where the node is indexed in the cache's locations (idxBucket -1:
 	// nowhere).
-	idxLoc    string
+	idxLoc    shareLoc
 	idxBucket int
 }
 
@@ -176,8 +178,10 @@ func (p *pdEnt) effective() PhysicalDisk {
 type cnEnt struct {
 	name string
 	stored[ControllerNode]
-	pend    int // controllers reserved by pending creates
-	idxLoc  string
+	pend int // controllers reserved by pending creates
+	// avoid: in another placer's share (placers.go).
+	avoid   bool
+	idxLoc  shareLoc
 	idxLoad int
 	indexed bool
 }
@@ -215,9 +219,15 @@ type candCache struct {
 	revs     map[string]int64 // last revision of each key (also deleted ones)
 	dns      map[string]*dnEnt
 	cns      map[string]*cnEnt
-	pdLocs   map[string]*locPDs
-	cnLocs   map[string]*locCNs
+	pdLocs   map[shareLoc]*locPDs
+	cnLocs   map[shareLoc]*locCNs
 	pending  int // reservations not yet released
+
+	// Placers (placers.go): this Cluster's affinity, the registered ones,
+	// and whether the CNs' shares need computing again.
+	affinity   string
+	placers    map[string]bool
+	shareStale bool
 
 	// Group commit (commit.go): creates waiting for their transaction,
 	// whether the committer runs, and counts for tests.
@@ -241,17 +251,33 @@ type candCache struct {
 
 // newCandCache loads the cache (with ctx) and starts its watch, which runs
 // until stop or until the store closes.
-func newCandCache(ctx context.Context, s store.Store, log hclog.Logger) (*candCache, error) {
+// With an affinity (Config.PlacementAffinity) it also keeps it registered
+// as a placer for as long.
+func newCandCache(ctx context.Context, s store.Store, log hclog.Logger, affinity string) (*candCache, error) {
 	c := &candCache{s: s, log: log, advanced: make(chan struct{}), revs: map[string]int64{},
-		dns: map[string]*dnEnt{}, cns: map[string]*cnEnt{}, pdLocs: map[string]*locPDs{}, cnLocs: map[string]*locCNs{},
-		exited: make(chan struct{})}
+		dns: map[string]*dnEnt{}, cns: map[string]*cnEnt{}, pdLocs: map[shareLoc]*locPDs{}, cnLocs: map[shareLoc]*locCNs{},
+		affinity: affinity, placers: map[string]bool{}, shareStale: true, exited: make(chan struct{})}
 	from, err := c.load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	go c.run(wctx, from)
+	registered := make(chan struct{})
+	if affinity != "" {
+		go func() {
+			defer close(registered)
+			c.register(wctx)
+		}()
+	} else {
+		close(registered)
+	}
+	go func() {
+		c.run(wctx, from)
+		cancel() // the watch ended for good (stop, or the store closed): so does the registration
+		<-registered
+		close(c.exited)
+	}()
 	return c, nil
 }
 
@@ -269,7 +295,7 @@ func (c *candCache) stopped() error {
 }
 
 // candidatePrefixes are the keys the cache holds.
-var candidatePrefixes = []string{PrefixDN, PrefixPD, PrefixCN, KeyStatus(PrefixDN), KeyStatus(PrefixPD), KeyStatus(PrefixCN)}
+var candidatePrefixes = []string{PrefixDN, PrefixPD, PrefixCN, KeyStatus(PrefixDN), KeyStatus(PrefixPD), KeyStatus(PrefixCN), PrefixPlacer}
 
 // loadPage bounds one List of the (re)load, so no single reply holds the
 // whole cluster.
@@ -318,7 +344,6 @@ func (c *candCache) load(ctx context.Context) (int64, error) {
 // run applies the watch's events; after a failure it reloads and watches
 // again, until ctx ends or the store closes.
 func (c *candCache) run(ctx context.Context, from int64) {
-	defer close(c.exited)
 	var pause time.Duration
 	for {
 		err := c.watch(ctx, from)
@@ -451,12 +476,19 @@ const (
 	kindDN
 	kindPD
 	kindCN
+	kindPlacer // a placer's registration (placers.go)
 )
 
 // parseCandKey says which object a key is the spec or status of.
 func parseCandKey(key string) (kind keyKind, dn, name string, status bool) {
 	if !strings.HasPrefix(key, Prefix) {
 		return kindNone, "", "", false
+	}
+	if a, ok := strings.CutPrefix(key, PrefixPlacer); ok {
+		if a == "" || strings.Contains(a, "/") {
+			return kindNone, "", "", false
+		}
+		return kindPlacer, "", a, false
 	}
 	rest := key[len(Prefix):]
 	if r, ok := strings.CutPrefix(rest, "status/"); ok {
@@ -508,7 +540,11 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 	switch kind {
 	case kindDN:
 		d := c.dn(dnName)
+		present, loc := d.present, d.spec.Location
 		d.set(status, decode)
+		if d.present != present || d.spec.Location != loc {
+			c.shareStale = true // the shares deal out the present DNs by location
+		}
 		c.reindexDN(d)
 		c.gcDN(d)
 	case kindPD:
@@ -530,13 +566,19 @@ func (c *candCache) apply(key string, value []byte, deleted bool, rev int64) {
 			delete(d.pds, name)
 		}
 		c.gcDN(d)
+	case kindPlacer:
+		c.applyPlacer(name, !deleted)
 	case kindCN:
 		n := c.cns[name]
 		if n == nil {
 			n = &cnEnt{name: name}
 			c.cns[name] = n
 		}
+		present, loc := n.present, n.spec.Location
 		n.set(status, decode)
+		if n.present != present || n.spec.Location != loc {
+			c.shareStale = true // the shares deal out the present CNs by location
+		}
 		c.reindexCN(n)
 		if !n.present && !n.hasStatus && n.pend == 0 {
 			delete(c.cns, name)
@@ -597,7 +639,7 @@ func (c *candCache) reindexDN(d *dnEnt) {
 			}
 		}
 	}
-	loc := d.spec.Location
+	loc := shareLoc{loc: d.spec.Location, avoid: d.avoid}
 	if b == d.idxBucket && loc == d.idxLoc {
 		return
 	}
@@ -617,7 +659,7 @@ func (c *candCache) reindexDN(d *dnEnt) {
 
 func (c *candCache) reindexCN(n *cnEnt) {
 	on := n.present && !n.spec.Offline && n.status.Health != HealthFailed
-	load, loc := max(n.spec.CntlrCount+n.pend, 0), n.spec.Location
+	load, loc := max(n.spec.CntlrCount+n.pend, 0), shareLoc{loc: n.spec.Location, avoid: n.avoid}
 	if on == n.indexed && load == n.idxLoad && loc == n.idxLoc {
 		return
 	}
@@ -657,6 +699,7 @@ func (c *candCache) allCandidates() Candidates {
 	for _, d := range c.dns {
 		if d.present {
 			cands.DNs[d.name] = d.withStatus()
+			cands.avoidDN(d)
 		}
 		for _, p := range d.pds {
 			if p.present {
@@ -667,6 +710,7 @@ func (c *candCache) allCandidates() Candidates {
 	for _, n := range c.cns {
 		if n.present {
 			cands.CNs = append(cands.CNs, n.effective())
+			cands.avoidCN(n)
 		}
 	}
 	// Map order is random; a Placer may depend on the order.
@@ -702,8 +746,10 @@ func sampleStart(req PlacementRequest, loc string) uint64 {
 
 // boundedCandidates is a sample of the candidates for alloc.Default: of
 // every location, the disk nodes whose emptiest PD is emptiest (up to
-// sampleNodes) with their emptiest PDs (up to sampleDisks each), and the
-// least-loaded CNs (up to sampleCNs). Within a bucket or a load, the
+// sampleNodes; as many again of the ones it avoids, see placers.go) with
+// their emptiest PDs (up to sampleDisks each), and the
+// least-loaded CNs (up to sampleCNs; as many again of the CNs it avoids,
+// the other placers' shares, see placers.go). Within a bucket or a load, the
 // sample starts at a position derived from the request's name and attempt,
 // so concurrent creates and retries look at different candidates. Only
 // available candidates are in it. c.mu is held.
@@ -713,9 +759,15 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 	cands := Candidates{DNs: make(map[string]DiskNode, len(c.pdLocs)*nNodes),
 		PDs: make([]PhysicalDisk, 0, len(c.pdLocs)*nNodes*nDisks), CNs: make([]ControllerNode, 0, len(c.cnLocs)*nCNs)}
 	c.sample(req,
-		func(d *dnEnt) { cands.DNs[d.name] = d.withStatus() },
+		func(d *dnEnt) {
+			cands.DNs[d.name] = d.withStatus()
+			cands.avoidDN(d)
+		},
 		func(p *pdEnt) { cands.PDs = append(cands.PDs, p.effective()) },
-		func(n *cnEnt) { cands.CNs = append(cands.CNs, n.effective()) })
+		func(n *cnEnt) {
+			cands.CNs = append(cands.CNs, n.effective())
+			cands.avoidCN(n)
+		})
 	return cands
 }
 
@@ -724,10 +776,10 @@ func (c *candCache) boundedCandidates(req PlacementRequest) Candidates {
 func (c *candCache) sample(req PlacementRequest, dnFn func(*dnEnt), pdFn func(*pdEnt), cnFn func(*cnEnt)) {
 	nNodes, nDisks, nCNs := sampleNodes(req.StripeCount), sampleDisks(req.StripeCount), sampleCNs(req.CntlrCount)
 	for loc, lp := range c.pdLocs {
-		if !allowed(req.DNLocations, loc) {
+		if !allowed(req.DNLocations, loc.loc) {
 			continue
 		}
-		start, taken := sampleStart(req, loc), 0
+		start, taken := sampleStart(req, loc.loc), 0
 		for b := nBuckets - 1; b >= 0 && taken < nNodes; b-- {
 			lp.nodes[b].window(start, func(d *dnEnt) bool {
 				dnFn(d)
@@ -745,10 +797,10 @@ func (c *candCache) sample(req PlacementRequest, dnFn func(*dnEnt), pdFn func(*p
 		}
 	}
 	for loc, lc := range c.cnLocs {
-		if !allowed(req.CNLocations, loc) {
+		if !allowed(req.CNLocations, loc.loc) {
 			continue
 		}
-		start, taken := sampleStart(req, loc), 0
+		start, taken := sampleStart(req, loc.loc), 0
 		for _, load := range lc.loads {
 			if !lc.byLoad[load].window(start, func(n *cnEnt) bool {
 				cnFn(n)
@@ -779,12 +831,13 @@ func (c *candCache) boundedPlace(req PlacementRequest) (Placement, error) {
 			c.scratch.disks = append(c.scratch.disks, alloc.Disk{
 				ID: p.id, Node: p.spec.DNName, Location: dn.spec.Location, CapacityBytes: capacity, FreeBytes: free,
 				Unavailable: dn.spec.Offline || dn.status.Health == HealthFailed || p.spec.Offline || p.status.Health == HealthFailed,
+				Avoid:       dn.avoid,
 			})
 			c.scratch.pds = append(c.scratch.pds, p)
 		},
 		func(n *cnEnt) {
 			c.scratch.nodes = append(c.scratch.nodes, alloc.Node{ID: n.spec.Name, Location: n.spec.Location,
-				Load: n.spec.CntlrCount + n.pend, Unavailable: n.spec.Offline || n.status.Health == HealthFailed})
+				Load: n.spec.CntlrCount + n.pend, Unavailable: n.spec.Offline || n.status.Health == HealthFailed, Avoid: n.avoid})
 			c.scratch.cns = append(c.scratch.cns, n)
 		})
 	ar := alloc.Request{VDs: req.StripeCount, VDSizeBytes: req.VDSizeBytes, Controllers: req.CntlrCount, Seed: req.Name, Attempt: req.Attempt}

@@ -101,13 +101,13 @@ func (c *candCache) dump() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for _, d := range c.dns {
-		out = append(out, fmt.Sprintf("dn %s present=%v %+v status=%+v idx=%s/%d", d.name, d.present, d.spec, d.status, d.idxLoc, d.idxBucket))
+		out = append(out, fmt.Sprintf("dn %s present=%v %+v status=%+v idx=%v/%d", d.name, d.present, d.spec, d.status, d.idxLoc, d.idxBucket))
 		for _, p := range d.pds {
 			out = append(out, fmt.Sprintf("pd %s/%s present=%v %+v status=%+v bucket=%d", d.name, p.name, p.present, p.spec, p.status, p.bucket))
 		}
 	}
 	for _, n := range c.cns {
-		out = append(out, fmt.Sprintf("cn %s present=%v %+v status=%+v idx=%v/%s/%d", n.name, n.present, n.spec, n.status, n.indexed, n.idxLoc, n.idxLoad))
+		out = append(out, fmt.Sprintf("cn %s present=%v %+v status=%+v idx=%v/%v/%d", n.name, n.present, n.spec, n.status, n.indexed, n.idxLoc, n.idxLoad))
 	}
 	slices.Sort(out)
 	return out
@@ -136,7 +136,7 @@ func (c *candCache) checkIndex(t *testing.T) {
 		for loc, lp := range c.pdLocs {
 			for k := range nBuckets {
 				_, in := lp.nodes[k].pos[d]
-				require.Equal(t, loc == d.spec.Location && k == best, in, "dn %s in %s/%d", d.name, loc, k)
+				require.Equal(t, loc == (shareLoc{loc: d.spec.Location, avoid: d.avoid}) && k == best, in, "dn %s in %v/%d", d.name, loc, k)
 			}
 		}
 	}
@@ -149,7 +149,7 @@ func (c *candCache) checkIndex(t *testing.T) {
 			for load, set := range lc.byLoad {
 				require.NotEmpty(t, set.items)
 				_, in := set.pos[n]
-				require.Equal(t, on && loc == n.spec.Location && load == n.spec.CntlrCount+n.pend, in, "cn %s", n.name)
+				require.Equal(t, on && loc == (shareLoc{loc: n.spec.Location, avoid: n.avoid}) && load == n.spec.CntlrCount+n.pend, in, "cn %s", n.name)
 			}
 		}
 	}
@@ -172,7 +172,7 @@ func TestCandCacheFollowsStore(t *testing.T) {
 	for range 50 {
 		m.step()
 	}
-	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	for range 20 {
@@ -181,7 +181,7 @@ func TestCandCacheFollowsStore(t *testing.T) {
 		}
 		waitCaughtUp(t, s, c)
 		c.checkIndex(t)
-		fresh, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+		fresh, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 		require.NoError(t, err)
 		fresh.stop()
 		require.Equal(t, fresh.dump(), c.dump())
@@ -243,7 +243,7 @@ func TestCandCacheReloadsAfterWatchFailure(t *testing.T) {
 	for range 100 {
 		m.step()
 	}
-	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	<-s.watches
@@ -256,7 +256,7 @@ func TestCandCacheReloadsAfterWatchFailure(t *testing.T) {
 	}
 	<-s.watches // the second watch: the reload is done
 	waitCaughtUp(t, mem, c)
-	fresh, err := newCandCache(context.Background(), mem, hclog.NewNullLogger())
+	fresh, err := newCandCache(context.Background(), mem, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	fresh.stop()
 	require.NotEqual(t, before, fresh.dump(), "the changes changed something")
@@ -265,19 +265,28 @@ func TestCandCacheReloadsAfterWatchFailure(t *testing.T) {
 }
 
 // rankProfile describes a placement by what alloc.Default ranks: the
-// buckets of its disks, how many locations and nodes they span, and the
-// loads of its CNs.
+// buckets of its disks (one less if avoided), how many locations and
+// nodes they span, and the loads of its CNs (in eighths, with an eighth
+// more if avoided past alloc.AvoidMinLoad).
 func rankProfile(t *testing.T, p Placement, cands Candidates) string {
 	var buckets, loads []int
 	locs, nodes := map[string]bool{}, map[string]bool{}
 	for _, pd := range p.PDs {
-		buckets = append(buckets, alloc.FreeBucket(pd.FreeBytes(), pd.CapacityBytes()))
+		b := alloc.FreeBucket(pd.FreeBytes(), pd.CapacityBytes())
+		if cands.AvoidDNs[pd.DNName] {
+			b--
+		}
+		buckets = append(buckets, b)
 		locs[cands.DNs[pd.DNName].Location] = true
 		nodes[pd.DNName] = true
 	}
 	cnLocs := map[string]bool{}
 	for _, cn := range p.CNs {
-		loads = append(loads, cn.CntlrCount)
+		l := cn.CntlrCount * alloc.AvoidDivisor
+		if cands.AvoidCNs[cn.Name] && cn.CntlrCount >= alloc.AvoidMinLoad {
+			l += cn.CntlrCount
+		}
+		loads = append(loads, l)
 		cnLocs[cn.Location] = true
 	}
 	slices.Sort(buckets)
@@ -288,10 +297,11 @@ func rankProfile(t *testing.T, p Placement, cands Candidates) string {
 // TestBoundedPlacementRanksAsFull: on random clusters, what
 // alloc.Default chooses among the cache's bounded sample ranks exactly as
 // what it chooses among every candidate (same free-space buckets, as many
-// locations and nodes, same CN loads).
+// locations and nodes, same CN loads), also with some DNs and CNs in
+// other placers' shares (avoided).
 func TestBoundedPlacementRanksAsFull(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
-	for round := range 30 {
+	for round := range 45 {
 		s := memStore(t)
 		locs, dns, pdsPerDN, cns := 1+rnd.IntN(5), 1+rnd.IntN(40), 1+rnd.IntN(6), 1+rnd.IntN(30)
 		for i := range dns {
@@ -306,11 +316,29 @@ func TestBoundedPlacementRanksAsFull(t *testing.T) {
 		}
 		for i := range cns {
 			cn := fmt.Sprintf("cn%d", i)
-			putJSON(t, s, KeyCN(cn), ControllerNode{ID: cn, Name: cn, Location: fmt.Sprintf("rack%d", rnd.IntN(locs)), CntlrCount: rnd.IntN(6)})
+			load := rnd.IntN(6)
+			if round%3 == 2 {
+				load = alloc.AvoidMinLoad - 4 + rnd.IntN(24)
+			}
+			putJSON(t, s, KeyCN(cn), ControllerNode{ID: cn, Name: cn, Location: fmt.Sprintf("rack%d", rnd.IntN(locs)), CntlrCount: load})
 		}
-		c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+		c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 		require.NoError(t, err)
 		c.stop()
+		if round%3 == 2 {
+			// Other placers' shares, as share marks them.
+			c.mu.Lock()
+			for _, d := range c.dns {
+				d.avoid = rnd.IntN(2) == 0
+				c.reindexDN(d)
+			}
+			for _, n := range c.cns {
+				n.avoid = rnd.IntN(2) == 0
+				c.reindexCN(n)
+			}
+			c.mu.Unlock()
+			c.checkIndex(t)
+		}
 		if round%2 == 1 {
 			// Pending reservations of this Cluster count too.
 			c.mu.Lock()
@@ -338,8 +366,8 @@ func TestBoundedPlacementRanksAsFull(t *testing.T) {
 			all, bounded := c.allCandidates(), c.boundedCandidates(req)
 			pFast, errFast := c.boundedPlace(req)
 			c.mu.Unlock()
-			require.LessOrEqual(t, len(bounded.PDs), locs*sampleNodes(req.StripeCount)*sampleDisks(req.StripeCount))
-			require.LessOrEqual(t, len(bounded.CNs), locs*sampleCNs(req.CntlrCount))
+			require.LessOrEqual(t, len(bounded.PDs), 2*locs*sampleNodes(req.StripeCount)*sampleDisks(req.StripeCount))
+			require.LessOrEqual(t, len(bounded.CNs), 2*locs*sampleCNs(req.CntlrCount))
 			pFull, errFull := DefaultPlacer{}.Place(req, all)
 			pBounded, errBounded := DefaultPlacer{}.Place(req, bounded)
 			// boundedPlace is DefaultPlacer over the sample, without the copies.

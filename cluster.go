@@ -46,6 +46,21 @@ type Config struct {
 	// disk node's RAM: a typo must not ask a node for a terabyte (0 means
 	// DefaultMaxMallocPDBytes; at most MaxPDBytes).
 	MaxMallocPDBytes uint64
+	// PlacementAffinity, when not empty, names this Cluster among several
+	// that create DAs on one store at the same time (vda-portal sets one
+	// from its host name and address); unique per Cluster, at most
+	// MaxPlacementAffinityBytes, no '/'. The Clusters with one register
+	// under PrefixPlacer (a key bound to a lease while the Cluster's
+	// candidate cache runs) and share the CNs out among themselves: each
+	// prefers its own share, ranking the others' CNs as if they hosted an
+	// eighth more controllers (alloc.Node.Avoid), so their creates stop
+	// choosing the same least-loaded CNs and losing their transactions to
+	// each other. This only orders CNs hosting at least alloc.AvoidMinLoad
+	// controllers: below that, alone on the store, and with the default
+	// empty value, placement is exactly as without it. It is a
+	// preference, deterministic for given registrations and CNs, never a
+	// guard (see placers.go).
+	PlacementAffinity string
 }
 
 // DefaultMaxMallocPDBytes is the default bound of a malloc PD (64 GiB).
@@ -65,6 +80,7 @@ type Cluster struct {
 	placer    Placer
 	attempts  int
 	maxMalloc uint64
+	affinity  string
 
 	cacheMu sync.Mutex
 	cache   *candCache // nil until the first CreateDiskArray
@@ -78,8 +94,11 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.MaxMallocPDBytes > MaxPDBytes {
 		return nil, fmt.Errorf("%w: config: MaxMallocPDBytes %d is more than %d", ErrInvalidArgument, cfg.MaxMallocPDBytes, uint64(MaxPDBytes))
 	}
+	if err := validateAffinity(cfg.PlacementAffinity); err != nil {
+		return nil, err
+	}
 	c := &Cluster{s: cfg.Store, log: cfg.Logger, placer: cfg.Placer, attempts: cfg.MaxPlacementAttempts,
-		maxMalloc: cfg.MaxMallocPDBytes}
+		maxMalloc: cfg.MaxMallocPDBytes, affinity: cfg.PlacementAffinity}
 	if c.maxMalloc == 0 {
 		c.maxMalloc = DefaultMaxMallocPDBytes
 	}

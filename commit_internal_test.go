@@ -35,7 +35,7 @@ func twoDiskCache(t *testing.T) (store.Store, *candCache) {
 			Conf: PDConf{Type: PDMalloc, SizeBytes: 64 << 30}})
 	}
 	putJSON(t, s, KeyCN("cn0"), ControllerNode{ID: "cn0", Name: "cn0"})
-	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger())
+	c, err := newCandCache(context.Background(), s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	return s, c
@@ -315,7 +315,7 @@ func TestBatchDropsStaleMember(t *testing.T) {
 			Conf: PDConf{Type: PDMalloc, SizeBytes: 64 << 30}})
 	}
 	putJSON(t, s, KeyCN("cn0"), ControllerNode{ID: "cn0", Name: "cn0"})
-	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	a, _ := queueCreate(t, c, "a")
@@ -398,7 +398,7 @@ func TestRebaseOntoCommitInFlight(t *testing.T) {
 	mem, _ := twoDiskCache(t) // its cache is not used
 	s := &gatedTxnStore{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
 	ctx := context.Background()
-	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	a, vd := queueCreate(t, c, "a")
@@ -438,7 +438,7 @@ func TestCommitAdvancesCache(t *testing.T) {
 	mem, _ := twoDiskCache(t)
 	s := stalledWatchStore{Store: mem}
 	ctx := context.Background()
-	c, err := newCandCache(ctx, s, hclog.NewNullLogger())
+	c, err := newCandCache(ctx, s, hclog.NewNullLogger(), "")
 	require.NoError(t, err)
 	t.Cleanup(c.stop)
 	r, _ := queueCreate(t, c, "da0")

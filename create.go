@@ -140,7 +140,7 @@ func (c *Cluster) candidateCache(ctx context.Context) (*candCache, error) {
 		}
 		c.cache = nil
 	}
-	cc, err := newCandCache(ctx, c.s, c.log)
+	cc, err := newCandCache(ctx, c.s, c.log, c.affinity)
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +222,7 @@ func (c *candCache) place(ctx context.Context, placer Placer, bounded bool, req 
 			c.mu.Unlock()
 			return nil, c.err
 		}
+		c.share()
 		var p Placement
 		err := ErrResourceExhausted
 		if bounded {

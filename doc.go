@@ -18,6 +18,7 @@
 //	/vda/binding/node/<id>  Binding of a node to its agent's ID (KeyNodeBinding)
 //	/vda/binding/agent/<id> the same Binding, by agent ID (KeyAgentBinding)
 //	/vda/cluster            StoreIdentity: cluster ID and LayoutVersion (KeyIdentity)
+//	/vda/placers/<affinity> a Cluster with a Config.PlacementAffinity, on its lease (KeyPlacer)
 //
 // Specs are written by Cluster only; Status is written by the monitor only,
 // under KeyStatus(specKey), so status writes never conflict with spec edits.
@@ -71,6 +72,9 @@
 // concurrent creates never over-allocate a PD or put two controllers of a
 // DA on one CN. Concurrent creates of one Cluster share transactions
 // (group commit, guarded by the union of their conditions, all or none).
+// Clusters with a Config.PlacementAffinity (every vda-portal has one) share
+// the DNs and CNs out among themselves and prefer their own shares, so
+// the creates of several portals do not collide (see PlacementAffinity).
 // Name uniqueness is a compare-and-swap on an absent key.
 // Parents count their children (DiskNode.PDCount, PhysicalDisk.VDCount,
 // ControllerNode.CntlrCount, DiskArray.ExpCount) in the same transactions,

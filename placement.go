@@ -35,6 +35,11 @@ type Candidates struct {
 	DNs map[string]DiskNode // by name
 	PDs []PhysicalDisk
 	CNs []ControllerNode
+	// AvoidDNs and AvoidCNs name the DNs and CNs in the share of another
+	// Cluster placing on this store (see Config.PlacementAffinity);
+	// PolicyPlacer marks them (the DNs' PDs) alloc.Disk.Avoid and
+	// alloc.Node.Avoid. Empty without an affinity or other placers.
+	AvoidDNs, AvoidCNs map[string]bool
 }
 
 // Placement is a placer's answer: the PDs of VDs 0..StripeCount-1 and the
@@ -68,7 +73,8 @@ func (DefaultPlacer) Place(req PlacementRequest, c Candidates) (Placement, error
 
 // PolicyPlacer is a Placer that asks an alloc.Policy. It offers the
 // policy every PD with its DN's location, its capacity and free bytes, and
-// every CN with its controller count; PDs that are offline, failed, or on
+// every CN with its controller count (and whether they are avoided, see
+// Candidates.AvoidCNs); PDs that are offline, failed, or on
 // an offline, failed or unknown DN, and CNs that are offline or failed,
 // are marked unavailable. A Shortage becomes ErrResourceExhausted.
 type PolicyPlacer struct {
@@ -84,12 +90,13 @@ func (pp PolicyPlacer) Place(req PlacementRequest, c Candidates) (Placement, err
 			ID: pd.DNName + "/" + pd.Name, Node: pd.DNName, Location: dn.Location,
 			CapacityBytes: pd.CapacityBytes(), FreeBytes: pd.FreeBytes(),
 			Unavailable: !ok || dn.Offline || dn.Status.Health == HealthFailed || pd.Offline || pd.Status.Health == HealthFailed,
+			Avoid:       c.AvoidDNs[pd.DNName],
 		}
 	}
 	nodes := make([]alloc.Node, len(c.CNs))
 	for i, cn := range c.CNs {
 		nodes[i] = alloc.Node{ID: cn.Name, Location: cn.Location, Load: cn.CntlrCount,
-			Unavailable: cn.Offline || cn.Status.Health == HealthFailed}
+			Unavailable: cn.Offline || cn.Status.Health == HealthFailed, Avoid: c.AvoidCNs[cn.Name]}
 	}
 	ar := alloc.Request{VDs: req.StripeCount, VDSizeBytes: req.VDSizeBytes, Controllers: req.CntlrCount, Seed: req.Name, Attempt: req.Attempt}
 	ap, err := pp.Policy.Place(ar, disks, nodes)
@@ -140,7 +147,7 @@ func (req PlacementRequest) restrict(c Candidates) Candidates {
 	if len(req.CNLocations) == 0 && len(req.DNLocations) == 0 {
 		return c
 	}
-	out := Candidates{DNs: make(map[string]DiskNode, len(c.DNs))}
+	out := Candidates{DNs: make(map[string]DiskNode, len(c.DNs)), AvoidDNs: c.AvoidDNs, AvoidCNs: c.AvoidCNs}
 	for name, dn := range c.DNs {
 		if allowed(req.DNLocations, dn.Location) {
 			out.DNs[name] = dn

@@ -28,6 +28,10 @@ type Disk struct {
 	// Unavailable disks (offline, or on an offline or failed node) are
 	// never chosen.
 	Unavailable bool
+	// Avoid marks a disk that another placer prefers (see Node.Avoid):
+	// Default ranks it one free-space rank (a sixteenth of its capacity)
+	// lower than it is.
+	Avoid bool
 }
 
 // Node is a controller node that may host one controller of the new DA.
@@ -40,6 +44,15 @@ type Node struct {
 	Load int
 	// Unavailable nodes (offline or failed) are never chosen.
 	Unavailable bool
+	// Avoid marks a node that another placer prefers: one of several
+	// callers that place DAs on the same nodes at the same time (vda: the
+	// Clusters of several portals on one store), which share the nodes
+	// out among themselves and each mark the others' share. Default ranks
+	// an avoided node as if it hosted Load/AvoidDivisor more controllers,
+	// once its Load is at least AvoidMinLoad, so each caller fills its own
+	// share and their choices (and store transactions) stop colliding,
+	// while loads stay within about 1/AvoidDivisor of each other.
+	Avoid bool
 }
 
 // Request is what a new DA needs.
@@ -106,7 +119,25 @@ func (s *Shortage) Is(target error) bool { return target == ErrExhausted }
 // candidates allow. The chosen controller nodes are ordered least-loaded
 // first, then in the tie order, so the primary goes to the least-loaded
 // one and, among equally loaded nodes, each is as likely to get it.
+//
+// Avoid: nodes marked Avoid hosting at least AvoidMinLoad controllers
+// rank as if they hosted Load/AvoidDivisor more; below that (small
+// clusters, tests, tutorials) loads rank exactly. Disks marked Avoid rank
+// one free-space rank lower. Callers that place at the same time and
+// mark each other's shares so fill their own and stop colliding; without
+// marks nothing changes.
 type Default struct{}
+
+// AvoidMinLoad and AvoidDivisor bound what Node.Avoid does in Default: an
+// avoided node with Load >= AvoidMinLoad ranks as one with
+// Load + Load/AvoidDivisor (in fractions of a controller), so it is chosen
+// over a node it does not avoid only when that one is more than an eighth
+// more loaded.
+const (
+	AvoidMinLoad  = 16
+	AvoidDivisor  = 8
+	rankFracShift = 16 // node ranks count 1/65536ths of a controller
+)
 
 var _ Policy = Default{}
 
@@ -129,7 +160,7 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 		}
 		// Higher free fraction first: invert the bucket so ascending
 		// order is best first.
-		ds = append(ds, ranked{rank: 16 - freeBucket(d.FreeBytes, d.CapacityBytes), tie: tieHash(rh, d.ID), i: i})
+		ds = append(ds, ranked{rank: diskRank(d), tie: tieHash(rh, d.ID), i: i})
 	}
 	if len(ds) < req.VDs {
 		return Placement{}, &Shortage{What: fmt.Sprintf("online physical disks with %d bytes free", req.VDSizeBytes), Need: req.VDs, Found: len(ds)}
@@ -137,7 +168,7 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 	ns := make([]ranked, 0, len(nodes))
 	for i := range nodes {
 		if !nodes[i].Unavailable {
-			ns = append(ns, ranked{rank: uint64(max(nodes[i].Load, 0)), tie: tieHash(rh, nodes[i].ID), i: i})
+			ns = append(ns, ranked{rank: nodeRank(nodes[i]), tie: tieHash(rh, nodes[i].ID), i: i})
 		}
 	}
 	if len(ns) < req.Controllers {
@@ -158,6 +189,27 @@ func (Default) Place(req Request, disks []Disk, nodes []Node) (Placement, error)
 			cmp.Compare(tieHash(rh, nodes[a].ID), tieHash(rh, nodes[b].ID)), cmp.Compare(nodes[a].ID, nodes[b].ID))
 	})
 	return p, nil
+}
+
+// diskRank is d's rank (ascending is best): higher free fraction first
+// (the bucket inverted), one rank lower if it is avoided.
+func diskRank(d *Disk) uint64 {
+	r := 16 - freeBucket(d.FreeBytes, d.CapacityBytes)
+	if d.Avoid {
+		r++
+	}
+	return r
+}
+
+// nodeRank is n's rank (ascending is best): its load in 1/65536ths of a
+// controller, plus Load/AvoidDivisor if it is avoided and loaded enough.
+func nodeRank(n Node) uint64 {
+	load := min(uint64(max(n.Load, 0)), 1<<40) // no overflow below
+	r := load << rankFracShift
+	if n.Avoid && load >= AvoidMinLoad {
+		r += load << rankFracShift / AvoidDivisor
+	}
+	return r
 }
 
 // FreeBuckets is the number of free-space ranks Default distinguishes:

@@ -3,6 +3,7 @@ package alloc_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -284,4 +285,125 @@ func TestDefaultTutorialPrimaries(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"192.168.0.16:9820", "192.168.0.17:9820"}, nodeIDs(p, nodes), da)
 	}
+}
+
+// TestDefaultAvoid: how Node.Avoid and Disk.Avoid rank candidates.
+func TestDefaultAvoid(t *testing.T) {
+	cn := func(id string, load int, avoid bool) alloc.Node {
+		return alloc.Node{ID: id, Location: id, Load: load, Avoid: avoid}
+	}
+	avoided := func(d alloc.Disk) alloc.Disk { d.Avoid = true; return d }
+	for _, tc := range []struct {
+		name      string
+		nodes     []alloc.Node
+		disks     []alloc.Disk
+		wantNodes []string
+		wantDisks []string
+	}{
+		{
+			name:      "below AvoidMinLoad loads rank exactly",
+			nodes:     []alloc.Node{cn("a", 15, true), cn("b", 15, false), cn("c", 14, true)},
+			wantNodes: []string{"c"},
+		},
+		{
+			name:      "below AvoidMinLoad ties break by seed as without marks",
+			nodes:     []alloc.Node{cn("a", 15, true), cn("b", 15, false)},
+			wantNodes: []string{"a", "b"},
+		},
+		{
+			name:      "at AvoidMinLoad an avoided node loses a tie",
+			nodes:     []alloc.Node{cn("a", 16, true), cn("b", 16, false), cn("c", 16, true)},
+			wantNodes: []string{"b"},
+		},
+		{
+			name:      "own node up to an eighth more loaded wins",
+			nodes:     []alloc.Node{cn("a", 80, true), cn("b", 89, false)},
+			wantNodes: []string{"b"},
+		},
+		{
+			name:      "own node more than an eighth more loaded loses",
+			nodes:     []alloc.Node{cn("a", 80, true), cn("b", 91, false)},
+			wantNodes: []string{"a"},
+		},
+		{
+			name:      "among avoided nodes loads rank",
+			nodes:     []alloc.Node{cn("a", 100, true), cn("b", 99, true), cn("c", 120, false)},
+			wantNodes: []string{"b"},
+		},
+		{
+			name:      "no marks: least loaded",
+			nodes:     []alloc.Node{cn("a", 100, false), cn("b", 99, false), cn("c", 120, false)},
+			wantNodes: []string{"b"},
+		},
+		{
+			name:      "an avoided empty disk ties with an own one a sixteenth fuller",
+			disks:     []alloc.Disk{avoided(disk("a", "dn1", "", 16*gib, 16*gib)), disk("b", "dn2", "", 16*gib, 15*gib), disk("c", "dn3", "", 16*gib, 14*gib)},
+			wantDisks: []string{"a", "b"},
+		},
+		{
+			name:      "an own disk beats an avoided one of its rank",
+			disks:     []alloc.Disk{avoided(disk("a", "dn1", "", 16*gib, 16*gib)), disk("b", "dn2", "", 16*gib, 16*gib)},
+			wantDisks: []string{"b"},
+		},
+		{
+			name:      "an avoided disk beats an own one two ranks fuller",
+			disks:     []alloc.Disk{avoided(disk("a", "dn1", "", 16*gib, 16*gib)), disk("b", "dn2", "", 16*gib, 14*gib)},
+			wantDisks: []string{"a"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disks, nodes := tc.disks, tc.nodes
+			if disks == nil {
+				disks = []alloc.Disk{disk("pd", "dn", "", 16*gib, 16*gib)}
+			}
+			if nodes == nil {
+				nodes = []alloc.Node{{ID: "cn"}}
+			}
+			// Over many seeds the first choice is always one of the wanted.
+			gotN, gotD := map[string]bool{}, map[string]bool{}
+			for i := range 64 {
+				p, err := alloc.Default{}.Place(alloc.Request{VDs: 1, VDSizeBytes: gib, Controllers: 1, Seed: fmt.Sprintf("da%d", i)}, disks, nodes)
+				require.NoError(t, err)
+				gotN[nodeIDs(p, nodes)[0]] = true
+				gotD[diskIDs(p, disks)[0]] = true
+			}
+			if tc.wantNodes != nil {
+				require.ElementsMatch(t, tc.wantNodes, slices.Collect(maps.Keys(gotN)))
+			}
+			if tc.wantDisks != nil {
+				require.ElementsMatch(t, tc.wantDisks, slices.Collect(maps.Keys(gotD)))
+			}
+		})
+	}
+}
+
+// TestDefaultAvoidSharesOut: two placers that place in turn on the same
+// nodes, each avoiding the other's half (as vda's Clusters do), keep to
+// their halves once loads pass AvoidMinLoad, and loads stay within an
+// eighth of each other.
+func TestDefaultAvoidSharesOut(t *testing.T) {
+	disks := []alloc.Disk{disk("a", "dn1", "", 1<<50, 1<<50), disk("b", "dn2", "", 1<<50, 1<<50)}
+	loads := make([]int, 10)
+	view := func(placer int) []alloc.Node {
+		nodes := make([]alloc.Node, len(loads))
+		for i, l := range loads {
+			nodes[i] = alloc.Node{ID: fmt.Sprintf("cn%d", i), Location: fmt.Sprintf("rack%d", i/2), Load: l, Avoid: i%2 != placer}
+		}
+		return nodes
+	}
+	foreign := 0
+	for i := range 2000 {
+		placer := i % 2
+		nodes := view(placer)
+		p, err := alloc.Default{}.Place(alloc.Request{VDs: 1, VDSizeBytes: gib, Controllers: 2, Seed: fmt.Sprintf("da%d", i)}, disks, nodes)
+		require.NoError(t, err)
+		for _, k := range p.Nodes {
+			if slices.Min(loads) >= alloc.AvoidMinLoad && nodes[k].Avoid {
+				foreign++
+			}
+			loads[k]++
+		}
+	}
+	require.Zero(t, foreign, "controllers placed on the other placer's half past AvoidMinLoad")
+	require.LessOrEqual(t, slices.Max(loads)-slices.Min(loads), slices.Max(loads)/alloc.AvoidDivisor+1, "loads %v", loads)
 }

@@ -12,7 +12,8 @@ import (
 
 // fuzzCluster builds candidates from fuzz bytes: 3 bytes per disk (node,
 // capacity, free fraction and availability), then 2 per controller node.
-// A node's location is a function of the node, as in a real cluster.
+// A node's location is a function of the node, as in a real cluster; so
+// is whether its disks are avoided (another placer's share).
 func fuzzCluster(data []byte, locations uint8) ([]alloc.Disk, []alloc.Node) {
 	locs := int(locations%5) + 1
 	var disks []alloc.Disk
@@ -26,13 +27,14 @@ func fuzzCluster(data []byte, locations uint8) ([]alloc.Disk, []alloc.Node) {
 		disks = append(disks, alloc.Disk{
 			ID: fmt.Sprintf("pd%02d", len(disks)), Node: fmt.Sprintf("dn%02d", node), Location: fmt.Sprintf("l%d", node%locs),
 			CapacityBytes: capacity, FreeBytes: capacity / 16 * uint64(freeB%17), Unavailable: freeB >= 0xf0,
+			Avoid: node%3 == 0,
 		})
 	}
 	var nodes []alloc.Node
 	for len(data) >= 2 && len(nodes) < 32 {
 		nodes = append(nodes, alloc.Node{
 			ID: fmt.Sprintf("cn%02d", len(nodes)), Location: fmt.Sprintf("l%d", int(data[0])%locs),
-			Load: int(data[1] % 8), Unavailable: data[1] >= 0xf0,
+			Load: int(data[1]%8) * 3, Unavailable: data[1] >= 0xf0, Avoid: data[0]&0x40 != 0,
 		})
 		data = data[2:]
 	}
@@ -105,9 +107,8 @@ func checkPlacement(t *testing.T, req alloc.Request, disks []alloc.Disk, nodes [
 			t.Fatalf("%s: spread over %d of %d for %d", s.what, s.got, s.avail, s.n)
 		}
 	}
-	if !slices.IsSortedFunc(p.Nodes, func(a, b int) int {
-		return cmp.Or(cmp.Compare(nodes[a].Load, nodes[b].Load), cmp.Compare(nodes[a].ID, nodes[b].ID))
-	}) {
+	// Among equal loads the request's tie order decides, not the ID.
+	if !slices.IsSortedFunc(p.Nodes, func(a, b int) int { return cmp.Compare(nodes[a].Load, nodes[b].Load) }) {
 		t.Fatalf("controllers not least-loaded first: %v", p.Nodes)
 	}
 }

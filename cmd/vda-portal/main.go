@@ -12,6 +12,12 @@
 // layout version) if the store has none, and refuses a store whose layout
 // is newer than it knows, or, with --cluster-id, of another cluster.
 //
+// Several portals may serve one store (behind a load balancer): each
+// places new DAs on its own share of the disk and controller nodes (see
+// vda.Config.PlacementAffinity), so their creates do not collide. Its
+// affinity is --placement-affinity, by default <host name>@<listen
+// address>, which must differ between the portals of one store.
+//
 // It serves mutual TLS with roles (operators and monitors may call it):
 // without --tls-* flags it uses ca.crt, portal.crt and portal.key in
 // $VDA_TLS_DIR (default /etc/vda/tls), made by `vda certs issue --role
@@ -29,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +71,7 @@ type config struct {
 	tls                      mtls.Config
 	maxMalloc                uint64
 	insecure                 bool
+	affinity                 string
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -78,6 +86,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	c.logs.Register(fs)
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address (host:port) serving Prometheus /metrics, /healthz and /readyz over plain HTTP (default: none)")
 	fs.Uint64Var(&c.maxMalloc, "max-malloc-pd-bytes", vda.DefaultMaxMallocPDBytes, "largest malloc PD accepted, in bytes (it lives in the disk node's RAM)")
+	fs.StringVar(&c.affinity, "placement-affinity", "", "this portal's name among the portals of one store, whose creates each keep to their own share of the nodes (default: <host name>@<listen address>)")
 	c.tlsFlags.Register(fs, "portal certificate (vda://portal/<name>, with the IP or DNS name clients dial)")
 	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -131,10 +140,23 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 		return fmt.Errorf("store identity: %w", err)
 	}
 	log.Info("store identity", "cluster_id", id.ClusterID, "layout_version", id.LayoutVersion, "written", created)
-	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster"), MaxMallocPDBytes: cfg.maxMalloc})
+	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.listener, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return err
 	}
+	defer func() { _ = lis.Close() }() // Serve closes it too
+	affinity := cfg.affinity
+	if affinity == "" {
+		host, _ := os.Hostname()
+		host, _, _ = strings.Cut(host, ".") // the short name: the whole may pass the affinity's bound
+		affinity = strings.ReplaceAll(host[:min(len(host), 63)], "/", "_") + "@" + lis.Addr().String()
+	}
+	cl, err := vda.New(vda.Config{Store: st, Logger: log.Named("cluster"), MaxMallocPDBytes: cfg.maxMalloc,
+		PlacementAffinity: affinity})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cl.Close() }()
 	pcfg := portal.Config{Cluster: cl, Logger: log, TLS: cfg.tls, Insecure: cfg.insecure}
 	if reg != nil {
 		m, err := portalmetrics.New(reg)
@@ -151,10 +173,6 @@ func serve(ctx context.Context, cfg config, log hclog.Logger, ready chan<- net.A
 		ctx = ctx2
 	}
 	srv, err := portal.New(pcfg)
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", net.JoinHostPort(cfg.listener, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return err
 	}

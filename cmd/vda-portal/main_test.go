@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -16,9 +18,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/mtls"
 	"github.com/vda-io/vda/mtls/mtlstest"
+	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/sqlstore"
 	"github.com/vda-io/vda/store/sqlstore/sqltest"
 )
@@ -209,4 +213,45 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// TestPlacementAffinity: the portal registers its placement affinity (the
+// flag's, or <short host name>@<listen address>) once it places a DA, and
+// revokes it when it stops; an affinity with a '/' is refused.
+func TestPlacementAffinity(t *testing.T) {
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	host, _, _ = strings.Cut(host, ".")
+	for _, tc := range []struct {
+		flags []string
+		want  func(addr string) string
+	}{
+		{[]string{"--placement-affinity", "portal-1"}, func(string) string { return "portal-1" }},
+		{nil, func(addr string) string { return host + "@" + addr }},
+	} {
+		uri := backends()["sqlite"](t)
+		args := append([]string{"--listener", "127.0.0.1", "--port", "0", "--db-uri", uri, "--log-level", "error", "--insecure"}, tc.flags...)
+		addr, stop := startPortal(t, args...)
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		_, err = pb.NewPortalClient(conn).CreateDa(context.Background(), &pb.CreateDaRequest{DaName: "da0", CntlrCnt: 1, DaSize: 32 << 20,
+			DaConf: `{"stripe_count":1, "stripe_size_kb":64}`})
+		require.Equal(t, codes.ResourceExhausted, status.Code(err), "no nodes yet")
+		require.NoError(t, conn.Close())
+
+		st, err := store.Open(context.Background(), uri)
+		require.NoError(t, err)
+		key := vda.KeyPlacer(tc.want(addr))
+		require.Eventually(t, func() bool {
+			_, err := st.Get(context.Background(), key)
+			return err == nil
+		}, time.Minute, time.Millisecond, "%s registered", key)
+		require.Zero(t, stop())
+		_, err = st.Get(context.Background(), key)
+		require.ErrorIs(t, err, store.ErrNotFound, "revoked when the portal stopped")
+		require.NoError(t, st.Close())
+	}
+	var stderr bytes.Buffer
+	require.Equal(t, 1, run(context.Background(), []string{"--db-uri", "memory://", "--port", "0", "--insecure", "--log-level", "off",
+		"--placement-affinity", "a/b"}, &stderr, nil))
 }
