@@ -421,6 +421,19 @@ func (p *fakeProber) callsOf(node string) int {
 	return p.calls[node]
 }
 
+// runBreakingRig runs a rig whose prober is a breakingProber, with da0's
+// controllers on cn0 (primary) and cn1.
+func runBreakingRig(t *testing.T) (*rig, *breakingProber) {
+	var bp *breakingProber
+	r := newRig(t, func(cfg *EngineConfig) {
+		bp = &breakingProber{fakeProber: cfg.Prober.(*fakeProber), broken: map[string]chan struct{}{}}
+		cfg.Prober = bp
+	})
+	r.act.arrs[0].Controllers = r.act.arrs[0].Controllers[:2]
+	r.run(t)
+	return r, bp
+}
+
 // breakConn reports whether the engine was waiting to hear of a break of
 // node's connection.
 func (p *breakingProber) breakConn(node string) bool {
@@ -440,13 +453,7 @@ func (p *breakingProber) breakConn(node string) bool {
 // schedule. A break of a node that answers is probed and nothing more.
 func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var bp *breakingProber
-		r := newRig(t, func(cfg *EngineConfig) {
-			bp = &breakingProber{fakeProber: cfg.Prober.(*fakeProber), broken: map[string]chan struct{}{}}
-			cfg.Prober = bp
-		})
-		r.act.arrs[0].Controllers = r.act.arrs[0].Controllers[:2]
-		r.run(t)
+		r, bp := runBreakingRig(t)
 		r.clock.advance(150 * time.Millisecond) // probes at 0 and 100 ms
 		calls := bp.callsOf("cn1")
 		require.True(t, bp.breakConn("cn1"), "the engine listens for breaks") // alive: the probe at once is answered
@@ -475,13 +482,7 @@ func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
 // had not come.
 func TestEngineBreakOutranksAnAnswerToAnEarlierProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var bp *breakingProber
-		r := newRig(t, func(cfg *EngineConfig) {
-			bp = &breakingProber{fakeProber: cfg.Prober.(*fakeProber), broken: map[string]chan struct{}{}}
-			cfg.Prober = bp
-		})
-		r.act.arrs[0].Controllers = r.act.arrs[0].Controllers[:2]
-		r.run(t)
+		r, bp := runBreakingRig(t)
 		bp.set("cn0", behaviour{delay: 50 * time.Millisecond})
 		r.clock.advance(220 * time.Millisecond) // the probe sent at 200 ms answers at 250
 		bp.set("cn0", behaviour{refuse: true})
