@@ -146,30 +146,37 @@ func (c *candCache) share() {
 	}
 	self := slices.Index(placers, c.affinity)
 	theirs := func(j int) bool { return len(placers) > 1 && j%len(placers) != self }
-	dns := make([]*dnEnt, 0, len(c.dns))
+	var dns, cns []dealt
 	for _, d := range c.dns {
 		if d.present {
-			dns = append(dns, d)
+			dns = append(dns, dealt{loc: d.spec.Location, name: d.name, avoid: &d.avoid, reindex: func() { c.reindexDN(d) }})
 		}
 	}
-	slices.SortFunc(dns, func(a, b *dnEnt) int { return cmpStrings(a.spec.Location, b.spec.Location, a.name, b.name) })
-	for j, d := range dns {
-		if avoid := theirs(j); avoid != d.avoid {
-			d.avoid = avoid
-			c.reindexDN(d)
-		}
-	}
-	cns := make([]*cnEnt, 0, len(c.cns))
 	for _, n := range c.cns {
 		if n.present {
-			cns = append(cns, n)
+			cns = append(cns, dealt{loc: n.spec.Location, name: n.name, avoid: &n.avoid, reindex: func() { c.reindexCN(n) }})
 		}
 	}
-	slices.SortFunc(cns, func(a, b *cnEnt) int { return cmpStrings(a.spec.Location, b.spec.Location, a.name, b.name) })
-	for j, n := range cns {
-		if avoid := theirs(j); avoid != n.avoid {
-			n.avoid = avoid
-			c.reindexCN(n)
+	deal(dns, theirs)
+	deal(cns, theirs)
+}
+
+// dealt is a node dealt out to the placers: where it sorts, and its
+// avoided mark and how to reindex it when that changes.
+type dealt struct {
+	loc, name string
+	avoid     *bool
+	reindex   func()
+}
+
+// deal sorts nodes by location, then name, and marks avoided those whose
+// turn j is theirs (another placer's), reindexing the ones that changed.
+func deal(nodes []dealt, theirs func(j int) bool) {
+	slices.SortFunc(nodes, func(a, b dealt) int { return cmpStrings(a.loc, b.loc, a.name, b.name) })
+	for j, n := range nodes {
+		if avoid := theirs(j); avoid != *n.avoid {
+			*n.avoid = avoid
+			n.reindex()
 		}
 	}
 }
