@@ -434,6 +434,14 @@ func runBreakingRig(t *testing.T) (*rig, *breakingProber) {
 	return r, bp
 }
 
+// requireFailedAt requires node's NodeFailed event among evs, at when.
+func requireFailedAt(t *testing.T, evs []Event, node string, when time.Time, why string) {
+	t.Helper()
+	failed, ok := find(evs, NodeFailed, node)
+	require.True(t, ok, "events: %v", evs)
+	require.Equal(t, when, failed.At, why)
+}
+
 // breakConn reports whether the engine was waiting to hear of a break of
 // node's connection.
 func (p *breakingProber) breakConn(node string) bool {
@@ -465,9 +473,7 @@ func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
 		require.True(t, bp.breakConn("cn0"))
 		r.clock.advance(time.Second)
 		evs := r.drain()
-		failed, ok := find(evs, NodeFailed, "cn0")
-		require.True(t, ok, "events: %v", evs)
-		require.Equal(t, at(350), failed.At, "refused at 150 (the break), 250 and 350 ms; on schedule 200, 300 and 400")
+		requireFailedAt(t, evs, "cn0", at(350), "refused at 150 (the break), 250 and 350 ms; on schedule 200, 300 and 400")
 		moved, ok := find(evs, ArrayFailedOver, "cn0")
 		require.True(t, ok)
 		require.Equal(t, at(350), moved.At)
@@ -489,10 +495,8 @@ func TestEngineBreakOutranksAnAnswerToAnEarlierProbe(t *testing.T) {
 		require.True(t, bp.breakConn("cn0"))
 		r.clock.advance(time.Second)
 		evs := r.drain()
-		failed, ok := find(evs, NodeFailed, "cn0")
-		require.True(t, ok, "events: %v", evs)
-		require.Equal(t, at(420), failed.At, "refused at 220 (the break), 320 and 420 ms; the answer at 250 is no evidence")
-		_, ok = find(evs, NodeRecovered, "cn0")
+		requireFailedAt(t, evs, "cn0", at(420), "refused at 220 (the break), 320 and 420 ms; the answer at 250 is no evidence")
+		_, ok := find(evs, NodeRecovered, "cn0")
 		require.False(t, ok, "events: %v", evs)
 	})
 }
