@@ -19,6 +19,20 @@ type Observation struct {
 	Miss     Miss
 	Instance string
 	Err      error
+	// Asked is when the request this answers was sent, as [Engine.Asking]
+	// marked it: a good answer to a request sent before the node's
+	// connection last broke is no evidence (an agent that is stopping still
+	// answers what it was asked: alive then, which says nothing of after).
+	// The zero Asked is always evidence.
+	Asked Asked
+}
+
+// Asked marks when a request to a node was sent, relative to the breaks
+// of its connection the engine has heard of ([BreakNotifier]); see
+// [Engine.Asking].
+type Asked struct {
+	breaks uint64
+	known  bool
 }
 
 // Prober asks one node whether it is alive. Probe returns when the node
@@ -191,6 +205,7 @@ type Engine struct {
 	tracker *Tracker
 	stats   EngineStats
 	blocked map[string]string // array ID -> condition last reported
+	breaks  map[string]uint64 // node -> connection breaks heard of
 
 	emitMu  sync.Mutex
 	events  chan Event
@@ -263,7 +278,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %w", ErrEngineConfig, err)
 	}
 	return &Engine{cfg: cfg, clock: cfg.Clock, now: cfg.Now, log: cfg.Logger, kick: make(chan struct{}, 1),
-		tracker: tracker, blocked: map[string]string{}, events: make(chan Event, cfg.EventBuffer)}, nil
+		tracker: tracker, blocked: map[string]string{}, breaks: map[string]uint64{}, events: make(chan Event, cfg.EventBuffer)}, nil
 }
 
 // Kick asks Run for a round now (e.g. after a change of the arrays).

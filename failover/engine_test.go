@@ -501,6 +501,39 @@ func TestEngineBreakOutranksAnAnswerToAnEarlierProbe(t *testing.T) {
 	})
 }
 
+// The embedder's own request (a push of desired state) asked before the
+// connection broke and answered after it is no evidence either; one asked
+// after the break is. That answer made a node whose process was stopping
+// healthy again 5 ms after the break's refusal, and its failure came an
+// Interval late (BenchmarkFailover in monitor: 1.2 s after the kill, not
+// 0.8 s).
+func TestEngineBreakOutranksAnEarlierRequestOfTheEmbedder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, bp := runBreakingRig(t)
+		r.clock.advance(150 * time.Millisecond)
+		before := r.e.Asking("cn0")
+		bp.set("cn0", behaviour{refuse: true})
+		require.True(t, bp.breakConn("cn0"))
+		synctest.Wait()
+		require.Equal(t, Suspect, r.e.State("cn0"), "refused at the break")
+		tr := r.e.Observe("cn0", Observation{OK: true, Asked: before})
+		require.False(t, tr.Changed(), "asked before the break: %+v", tr)
+		require.Equal(t, Suspect, r.e.State("cn0"))
+		r.clock.advance(time.Second)
+		requireFailedAt(t, r.drain(), "cn0", at(350), "refused at 150 (the break), 250 and 350 ms")
+
+		bp.set("cn1", behaviour{refuse: true})
+		require.True(t, bp.breakConn("cn1"))
+		synctest.Wait()
+		require.Equal(t, Suspect, r.e.State("cn1"))
+		after := r.e.Asking("cn1")
+		require.True(t, r.e.Observe("cn1", Observation{OK: true, Asked: after}).Changed(), "asked after the break")
+		require.Equal(t, Healthy, r.e.State("cn1"))
+		require.True(t, r.e.Observe("cn1", Observation{Miss: Refused}).Changed())
+		require.True(t, r.e.Observe("cn1", Observation{OK: true}).Changed(), "an answer of unknown age counts")
+	})
+}
+
 // A node that answers every probe 700 ms late (seven probe intervals) is
 // never failed: each late answer proves it alive. A node that hangs is
 // failed on silence, once, SlowTimeout after its last answer.

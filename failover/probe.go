@@ -29,6 +29,7 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 	}
 	type probe struct {
 		started   time.Time
+		asked     Asked
 		cancel    context.CancelFunc
 		timedOut  func() bool
 		cancelled bool
@@ -41,7 +42,7 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 	running := 0 // goroutines, including cancelled scouts
 	start := func() *probe {
 		pctx, cancel, timedOut := withTimeout(ctx, e.clock, e.cfg.ProbeTimeout)
-		pr := &probe{started: e.clock.Now(), cancel: cancel, timedOut: timedOut}
+		pr := &probe{started: e.clock.Now(), asked: e.Asking(node), cancel: cancel, timedOut: timedOut}
 		running++
 		go func() {
 			defer cancel()
@@ -54,7 +55,7 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 		return pr
 	}
 	late, scout := start(), (*probe)(nil)
-	var lastRefused, lastBreak time.Time
+	var lastRefused time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -73,12 +74,6 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 			if r.p.cancelled || ctx.Err() != nil {
 				continue // replaced by a fresher scout, or released: no evidence either way
 			}
-			if r.obs.OK && !lastBreak.IsZero() && r.p.started.Before(lastBreak) {
-				// Asked before the connection broke (an agent that is
-				// stopping still answers what it was asked): alive then,
-				// which says nothing of after.
-				continue
-			}
 			if !r.obs.OK && r.obs.Miss == Refused {
 				// Probes in flight together are refused together by one
 				// reset: that is one piece of evidence, not two.
@@ -91,10 +86,11 @@ func (e *Engine) ProbeNode(ctx context.Context, node string, p Prober) {
 			if !r.obs.OK && r.obs.Miss == Silent && busy(p, node) {
 				continue // the node is busy with the embedder's own request
 			}
+			r.obs.Asked = r.p.asked // a good answer asked before a break is no evidence (Observe)
 			e.Observe(node, r.obs)
 		case <-broken:
 			broken = bn.Broken(ctx, node)
-			lastBreak = e.clock.Now()
+			e.broke(node)
 			t.Reset(e.cfg.Health.Interval)
 			if late == nil {
 				late = start()
@@ -131,14 +127,38 @@ func busy(p Prober, node string) bool {
 	return ok && b.Busy(node)
 }
 
+// Asking marks a request to node about to be sent, for the Asked of the
+// [Observation] its answer makes (a request of the embedder's own, such as
+// a push of desired state, whose answer it passes to Observe).
+func (e *Engine) Asking(node string) Asked {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Asked{breaks: e.breaks[node], known: true}
+}
+
+// broke records that the connection to node broke: answers to what was
+// asked before are no evidence from now on.
+func (e *Engine) broke(node string) {
+	e.mu.Lock()
+	e.breaks[node]++
+	e.mu.Unlock()
+}
+
 // Observe feeds one observation of node, stamped with Now, to the engine
 // (a probe's, or other evidence: a request of the embedder's own that the
 // node answered proves it alive too) and returns the transition it caused.
+// A good answer to a request asked before the node's connection last broke
+// (Observation.Asked) changes nothing.
 // A change is counted, emitted as an event, asks Run for a round and is
 // handed to EngineConfig.OnTransition.
 func (e *Engine) Observe(node string, o Observation) Transition {
 	at := e.now()
 	e.mu.Lock()
+	if o.OK && o.Asked.known && o.Asked.breaks < e.breaks[node] {
+		st := e.tracker.State(node)
+		e.mu.Unlock()
+		return Transition{Node: node, From: st, To: st}
+	}
 	tr := e.tracker.Observe(Probe{Node: node, At: at, OK: o.OK, Miss: o.Miss, Instance: o.Instance})
 	if tr.Changed() && tr.To == Failed && tr.From != Failed {
 		if tr.Cause == Silent {

@@ -374,6 +374,7 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	// (sawHealth). Cleared once applied is stored, or the push failed.
 	w.sending.Store(req.GetGeneration())
 	defer w.sending.Store(0)
+	asked := w.m.engine.Asking(w.id)
 	reply, err := w.client.Sync(ctx, req)
 	w.syncSince.Store(0)
 	w.m.cfg.Metrics.Pushed(w.name, time.Since(start), err)
@@ -402,8 +403,10 @@ func (w *worker) pushOnce(np *NodePlan, snap *Snapshot, force bool) error {
 	w.applied.Store(req.GetGeneration())
 	w.suspect.Store(false)
 	// A Sync that came back proves the node alive as well as a Health
-	// does (a node busy with a large Sync may answer Health slowly).
-	w.m.engine.Observe(w.id, failover.Observation{OK: true, Instance: reply.GetInstanceId()})
+	// does (a node busy with a large Sync may answer Health slowly), unless
+	// the connection broke after it was sent: a stopping agent still
+	// answers what it was asked.
+	w.m.engine.Observe(w.id, failover.Observation{OK: true, Instance: reply.GetInstanceId(), Asked: asked})
 	notReady, firstErr := 0, ""
 	for _, o := range reply.GetObjects() {
 		if !o.GetOk() {
