@@ -89,6 +89,7 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 		t.transportErr = transportErr
 		build[i] = !t.c.primary || t.prepare(ctx) && t.attachPrimary(ctx)
 	})
+	n.awaitLeavingAll(ctx, tasks)
 	cnForEach(ctx, n.parallel, cnIndexes(len(tasks)), func(ctx context.Context, i int) {
 		switch t := tasks[i]; {
 		case !build[i]:
@@ -103,6 +104,44 @@ func (n *cnNode) sync(ctx context.Context, st *agentpb.CnState) []*agentpb.Objec
 		out = append(out, t.statuses()...)
 	}
 	return out
+}
+
+// cnLeavingListAt is how many promoted exporters' leaving namespaces make
+// awaitLeavingAll read every subsystem in one listing rather than each
+// exporter's subsystem in a call of its own.
+const cnLeavingListAt = 16
+
+// awaitLeavingAll waits for the namespaces of the proxies the promotions of
+// this sync detached (cnTask.leaving) to leave, between the attaches and
+// the builds that change those subsystems again: a promotion of 1,000
+// arrays looked for each right after its detach, one nvmf_get_subsystems
+// each; by the end of the attaches SPDK has removed nearly all, and one
+// listing of every subsystem finds them gone. A task whose namespace is
+// still there is waited for on its own in its build (awaitLeaving), and a
+// failed listing leaves every task to do so.
+func (n *cnNode) awaitLeavingAll(ctx context.Context, tasks []*cnTask) {
+	pending := 0
+	for _, t := range tasks {
+		pending += len(t.leaving)
+	}
+	if pending < cnLeavingListAt {
+		return
+	}
+	subs, err := n.c.NvmfGetSubsystems(ctx, spdk.NvmfGetSubsystemsParams{})
+	if err != nil {
+		n.log.Debug("listing subsystems for the detached proxies failed", "error", err)
+		return
+	}
+	byNQN := make(map[nvmeof.NQN]*spdk.Subsystem, len(subs))
+	for i := range subs {
+		byNQN[nvmeof.NQN(subs[i].NQN)] = &subs[i]
+	}
+	for _, t := range tasks {
+		t.leaving = slices.DeleteFunc(t.leaving, func(x *cnExp) bool {
+			ss := byNQN[x.nqn]
+			return ss != nil && t.proxyGone(x, ss)
+		})
+	}
 }
 
 // ensureTransport creates the listener's transport (TCP) when an exporter
@@ -206,6 +245,8 @@ type cnTask struct {
 
 	vols   map[string]*cnVolume // the DA's snapshot and clone lvols by name (cn_snap.go); nil until loaded
 	volErr error                // they could not be listed
+
+	leaving []*cnExp // exporters whose proxy was detached and whose namespace has yet to be seen gone
 
 	mu       sync.Mutex
 	fatal    error            // the controller could not be built

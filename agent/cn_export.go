@@ -88,21 +88,38 @@ func (t *cnTask) ensureExpCtrl(ctx context.Context, x *cnExp) error {
 // dropExportControllers is promotion's first step: a primary proxies
 // nothing, and an attached export would clash with the DA lvol once
 // examine brings it back (same UUID). The re-export's namespace goes with
-// it (dropProxy); the subsystem stays for the host.
+// it (detachProxy); the subsystem stays for the host. The namespaces
+// leave asynchronously: they are waited for in t.leaving (awaitLeaving,
+// or the sync's awaitLeavingAll for every promoted array at once).
 func (t *cnTask) dropExportControllers(ctx context.Context) error {
 	var errs []error
 	for _, x := range t.c.exps {
 		if x.err != nil || t.expCtrls[x.id] == nil {
 			continue
 		}
-		err := t.dropProxy(ctx, x)
+		served, err := t.detachProxy(ctx, x)
 		if err == nil {
 			t.expCtrls[x.id] = nil
+			if served {
+				t.leaving = append(t.leaving, x)
+			}
 			t.n.log.Info("promoting: export controller detached", "da", t.c.daID, "exp", x.id)
 		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// awaitLeaving waits, one subsystem at a time, for the namespaces of the
+// proxies this task detached to leave.
+func (t *cnTask) awaitLeaving(ctx context.Context) error {
+	for len(t.leaving) > 0 {
+		if err := t.awaitGone(ctx, t.leaving[0]); err != nil {
+			return err
+		}
+		t.leaving = t.leaving[1:]
+	}
+	return nil
 }
 
 // reconcileExport converges subsystem w.nqn: identity (re-created when it
@@ -225,42 +242,56 @@ func (t *cnTask) removeNamespaces(ctx context.Context, nqn nvmeof.NQN, drop func
 }
 
 // dropProxy takes export controller x out of the re-export and detaches
-// it. The order matters on real SPDK: the controller goes first and its
-// namespace follows (SPDK hot-removes it). Removing the namespace first
-// pauses the subsystem until its I/O completes, and I/O this proxy sent to
-// a primary whose path is now ANA inaccessible (the old primary withdrew
-// it while demoting) never completes: bdev_nvme (v24.01) requeues I/O on
-// an inaccessible path for as long as the connection lives, so the pause,
-// the agent's RPC and every later change to the subsystem wait forever.
-// Detaching marks the controller as going away, which fails that I/O.
-// The host's path is withdrawn first, so hosts retry elsewhere meanwhile.
+// it, and waits for its namespace to leave (detachProxy, awaitGone).
 func (t *cnTask) dropProxy(ctx context.Context, x *cnExp) error {
+	served, err := t.detachProxy(ctx, x)
+	if err != nil || !served {
+		return err
+	}
+	return t.awaitGone(ctx, x)
+}
+
+// detachProxy takes export controller x out of the re-export and detaches
+// it; it reports whether the re-export served its bdev, whose namespace
+// then leaves asynchronously (awaitGone). The order matters on real SPDK:
+// the controller goes first and its namespace follows (SPDK hot-removes
+// it). Removing the namespace first pauses the subsystem until its I/O
+// completes, and I/O this proxy sent to a primary whose path is now ANA
+// inaccessible (the old primary withdrew it while demoting) never
+// completes: bdev_nvme (v24.01) requeues I/O on an inaccessible path for
+// as long as the connection lives, so the pause, the agent's RPC and
+// every later change to the subsystem wait forever. Detaching marks the
+// controller as going away, which fails that I/O. The host's path is
+// withdrawn first, so hosts retry elsewhere meanwhile.
+func (t *cnTask) detachProxy(ctx context.Context, x *cnExp) (served bool, err error) {
 	bdev := nvmeof.ExpBdevName(x.id)
 	ref := t.subs[x.nqn]
-	served := ref != nil && ref.ss != nil && slices.ContainsFunc(ref.ss.Namespaces,
+	served = ref != nil && ref.ss != nil && slices.ContainsFunc(ref.ss.Namespaces,
 		func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
 	if served {
 		if err := t.withdraw(ctx, ref); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := t.detach(ctx, nvmeof.ExpControllerName(x.id)); err != nil {
-		return err
+		return false, err
 	}
-	if !served {
-		return nil
-	}
-	// The namespace leaves asynchronously: wait for it, so that the next
-	// change to the subsystem does not meet SPDK's pause in progress.
-	tick := time.NewTicker(20 * time.Millisecond)
+	return served, nil
+}
+
+// awaitGone waits for the namespace of x's proxy bdev to leave x's
+// subsystem, so that the next change to the subsystem does not meet
+// SPDK's pause in progress.
+func (t *cnTask) awaitGone(ctx context.Context, x *cnExp) error {
+	bdev := nvmeof.ExpBdevName(x.id)
+	tick := time.NewTicker(cnGonePoll)
 	defer tick.Stop()
 	for {
 		ss, err := t.n.c.NvmfGetSubsystems(ctx, spdk.NvmfGetSubsystemsParams{NQN: string(x.nqn)})
 		if err != nil {
 			return fmt.Errorf("agent: waiting for the re-export of %s to leave %s: %w", bdev, x.nqn, err)
 		}
-		if len(ss) == 1 && !slices.ContainsFunc(ss[0].Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev }) {
-			ref.ss.Namespaces = slices.DeleteFunc(ref.ss.Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
+		if len(ss) == 1 && t.proxyGone(x, &ss[0]) {
 			return nil
 		}
 		select {
@@ -269,6 +300,21 @@ func (t *cnTask) dropProxy(ctx context.Context, x *cnExp) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// cnGonePoll is how often a proxy's leaving namespace is looked for.
+const cnGonePoll = 20 * time.Millisecond
+
+// proxyGone reports whether listed subsystem ss (x's) no longer holds the
+// namespace of x's proxy bdev, and if so forgets it in the task's copy.
+func (t *cnTask) proxyGone(x *cnExp, ss *spdk.Subsystem) bool {
+	bdev := nvmeof.ExpBdevName(x.id)
+	if slices.ContainsFunc(ss.Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev }) {
+		return false
+	}
+	ref := t.subs[x.nqn]
+	ref.ss.Namespaces = slices.DeleteFunc(ref.ss.Namespaces, func(ns spdk.SubsystemNamespace) bool { return ns.BdevName == bdev })
+	return true
 }
 
 // withdraw makes this node's path to subsystem ref ANA inaccessible before

@@ -280,3 +280,37 @@ func TestCNSecondaryReplacesAFailedExportController(t *testing.T) {
 	require.Equal(t, cl.wantSecondaryObjects(), s.cnOwned())
 	cnRead(t, cl.host(1), 4096)
 }
+
+// A promotion of many arrays looks for the detached proxies' namespaces
+// once, in one listing of every subsystem between the attaches and the
+// builds, not once per array; a namespace that listing still shows (real
+// SPDK removes it asynchronously) is waited for in its array's build. Here
+// the listing fails, which leaves every array to wait on its own.
+func TestCNPromotionLooksForLeavingNamespacesAtOnce(t *testing.T) {
+	const das = 2 * cnLeavingListAt
+	for _, listingFails := range []bool{false, true} {
+		pb := newCNPromoBench(t, das, false)
+		pb.cns[0].fake.Crash()
+		pb.primary, pb.epoch = 1, pb.epoch+1
+		pb.syncDNs()
+		s := pb.cns[1]
+		if listingFails {
+			// The sync's own listing first, then the one of the leaving namespaces.
+			s.fake.Inject("nvmf_get_subsystems", spdktest.Fault{Times: 1})
+			s.fake.Inject("nvmf_get_subsystems", spdktest.Fault{Times: 1, Error: &spdktest.Error{Code: -32603, Message: "injected"}})
+		}
+		s.fake.ResetCounts()
+		cnPromoRequireOK(t, s.syncCN(pb.cnState(1, true)), das)
+		want := 2 // the sync's listing and the leaving namespaces'
+		if listingFails {
+			want = 2 + das
+		}
+		require.Equal(t, want, s.fake.RPCCount("nvmf_get_subsystems"), "listing fails: %v", listingFails)
+		for _, x := range pb.das {
+			ss := s.subsystem(x.nqn)
+			require.Len(t, ss.Namespaces, 1)
+			require.NotEqual(t, nvmeof.ExpBdevName(x.exp), ss.Namespaces[0].BdevName, "the DA lvol, not the proxy")
+			require.Equal(t, spdk.ANAOptimized, s.anaState(x.nqn))
+		}
+	}
+}

@@ -78,6 +78,11 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 	}
 	t.keepRaid = t.raidReusable()
 	if t.raid != nil && !t.keepRaid {
+		// Unloading takes namespaces off the exports: not while one leaves.
+		if err := t.awaitLeaving(ctx); err != nil {
+			t.fail(err)
+			return false
+		}
 		if err := t.unloadStack(ctx, t.unwantedVDs()); err != nil {
 			t.fail(err)
 			return false
@@ -93,6 +98,10 @@ func (t *cnTask) attachPrimary(ctx context.Context) bool {
 // buildPrimary is the second stage: raid0, lvstore, lvol, then (once the
 // array is initialized) the exporter subsystems.
 func (t *cnTask) buildPrimary(ctx context.Context) {
+	if err := t.awaitLeaving(ctx); err != nil { // not seen gone by the sync's listing
+		t.fail(err)
+		return
+	}
 	keep := t.keepRaid
 	if !keep {
 		// The raid's bdev is checked by what is found or made on it (see

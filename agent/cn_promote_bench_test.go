@@ -45,7 +45,7 @@ type cnPromoDA struct {
 
 // newCNPromoBench builds every array with CN 0 as primary and CN 1 as its
 // secondary; with rtt, CN 1 talks to its SPDK through the 4 ms poll proxy.
-func newCNPromoBench(b *testing.B, n int, rtt bool) *cnPromoBench {
+func newCNPromoBench(b testing.TB, n int, rtt bool) *cnPromoBench {
 	b.Helper()
 	pb := &cnPromoBench{dns: []*cnNodeEnv{newDNEnvForCN(b), newDNEnvForCN(b)},
 		cns: []*cnNodeEnv{newCNEnv(b), newCNEnv(b)}, epoch: 1}
@@ -72,7 +72,7 @@ func newCNPromoBench(b *testing.B, n int, rtt bool) *cnPromoBench {
 
 // cnBenchRequireInit requires every controller to be built with its lvstore
 // (its exporters wait for the initialization to be committed).
-func cnBenchRequireInit(b *testing.B, out []*agentpb.ObjectStatus) {
+func cnBenchRequireInit(b testing.TB, out []*agentpb.ObjectStatus) {
 	b.Helper()
 	for _, o := range out {
 		if o.GetKind() == agentpb.Kind_KIND_CNTLR {
@@ -191,7 +191,7 @@ func BenchmarkCNPromotionMany(b *testing.B) {
 	}
 }
 
-func cnPromoRequireOK(b *testing.B, out []*agentpb.ObjectStatus, das int) {
+func cnPromoRequireOK(b testing.TB, out []*agentpb.ObjectStatus, das int) {
 	b.Helper()
 	require.Len(b, out, 2*das)
 	for _, o := range out {
