@@ -519,41 +519,6 @@ func listenAddrJSON(t fabric.TransportID, withTransport bool) obj {
 	return append(o, kv{"trtype", t.TrType}, kv{"adrfam", t.AdrFam}, kv{"traddr", t.TrAddr}, kv{"trsvcid", t.TrSvcID})
 }
 
-func (ss *subsystem) json() obj {
-	subtype := "NVMe"
-	if ss.discovery {
-		subtype = "Discovery"
-	}
-	addrs := []obj{}
-	for _, l := range ss.listeners {
-		addrs = append(addrs, listenAddrJSON(l.trid, true))
-	}
-	hosts := []obj{}
-	for _, h := range ss.hosts {
-		hosts = append(hosts, obj{{"nqn", h}})
-	}
-	o := obj{{"nqn", ss.nqn}, {"subtype", subtype}, {"listen_addresses", addrs},
-		{"allow_any_host", ss.allowAny}, {"hosts", hosts}}
-	if ss.discovery {
-		return o
-	}
-	o = append(o, kv{"serial_number", ss.serial}, kv{"model_number", ss.model},
-		kv{"max_namespaces", ss.maxNS}, kv{"min_cntlid", ss.minCntlid}, kv{"max_cntlid", ss.maxCntlid})
-	nss := []obj{}
-	for _, ns := range ss.namespaces {
-		n := obj{{"nsid", ns.nsid}, {"bdev_name", ns.b.name}, {"name", ns.b.name}, {"nguid", ns.nguid}}
-		if ns.eui64 != "" {
-			n = append(n, kv{"eui64", ns.eui64})
-		}
-		n = append(n, kv{"uuid", ns.uuid})
-		if ss.anaReporting {
-			n = append(n, kv{"anagrpid", ns.anagrpid})
-		}
-		nss = append(nss, n)
-	}
-	return append(o, kv{"namespaces", nss})
-}
-
 func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		NQN     *string `json:"nqn"`
@@ -570,18 +535,22 @@ func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 		if !ok {
 			return nil, errNoDevice
 		}
-		return []obj{ss.json()}, nil
+		return rawResult(append(ss.appendJSON(append(make([]byte, 0, 512), '[')), ']')), nil
 	}
 	nqns := make([]string, 0, len(s.subsystems))
 	for n := range s.subsystems {
 		nqns = append(nqns, n)
 	}
 	sort.Strings(nqns) // SPDK keeps them in a tree ordered by strcmp
-	out := make([]obj, 0, len(nqns))
-	for _, n := range nqns {
-		out = append(out, s.subsystems[n].json())
+	// Encoded here, under the state's lock, instead of copied out as objs.
+	out := append(make(rawResult, 0, 512*len(nqns)+2), '[')
+	for i, n := range nqns {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = s.subsystems[n].appendJSON(out)
 	}
-	return out, nil
+	return append(out, ']'), nil
 }
 
 // ---- namespaces ----
