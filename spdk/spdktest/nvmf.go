@@ -543,13 +543,14 @@ func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 	}
 	sort.Strings(nqns) // SPDK keeps them in a tree ordered by strcmp
 	// Encoded here, under the state's lock, instead of copied out as objs.
-	out := append(make(rawResult, 0, 512*len(nqns)+2), '[')
+	out := append(make(rawResult, 0, max(s.subsysListLen, 768*len(nqns))+2), '[')
 	for i, n := range nqns {
 		if i > 0 {
 			out = append(out, ',')
 		}
 		out = s.subsystems[n].appendJSON(out)
 	}
+	s.subsysListLen = len(out) + len(out)/8 // the next listing is about as long
 	return append(out, ']'), nil
 }
 

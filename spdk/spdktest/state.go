@@ -43,6 +43,8 @@ type state struct {
 	raids      []*raid
 	transports []*transport
 	subsystems map[string]*subsystem
+	// subsysListLen sizes the next nvmf_get_subsystems listing's buffer.
+	subsysListLen int
 	// maxSubsystems is what nvmf_set_max_subsystems set, 0 for SPDK's
 	// default (subsystemLimit).
 	maxSubsystems uint32

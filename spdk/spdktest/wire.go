@@ -268,8 +268,8 @@ func appendMarshal(b []byte, v any) ([]byte, error) {
 		return appendList(slices.Grow(b, 1024*len(v)+2), v)
 	case []lvolJSON:
 		return appendList(slices.Grow(b, 256*len(v)+2), v)
-	case rawResult:
-		return append(slices.Grow(b, len(v)), v...), nil
+	case rawResult: // with room for the reply's closing "}\n"
+		return append(slices.Grow(b, len(v)+2), v...), nil
 	case bool: // most methods' answer: true
 		return strconv.AppendBool(b, v), nil
 	case string:
