@@ -106,6 +106,9 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
+	if p.Name == nil {
+		return s.listBdevs()
+	}
 	out, changed := s.getBdevs(p.Name)
 	switch {
 	case out != nil:
@@ -129,6 +132,27 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 			}
 		}
 	}), nil
+}
+
+// listBdevs answers bdev_get_bdevs without a name: every bdev, encoded
+// under the state's lock straight into the result instead of copied out
+// as a []bdevJSON first (each sync of every node lists them all).
+func (s *state) listBdevs() (any, *Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append(make(rawResult, 0, max(s.bdevListLen, 1024*len(s.bdevs))+2), '[')
+	for i, b := range s.bdevs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		j := b.json()
+		var err error
+		if out, err = j.appendJSON(out); err != nil {
+			return nil, rpcErr(codeInternalError, err.Error())
+		}
+	}
+	s.bdevListLen = len(out) + len(out)/8 // the next listing is about as long
+	return append(out, ']'), nil
 }
 
 // getBdevs lists every bdev (name empty) or the one named; when there is
