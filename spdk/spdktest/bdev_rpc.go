@@ -140,19 +140,21 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 func (s *state) listBdevs() (any, *Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := append(make(rawResult, 0, max(s.bdevListLen, 1024*len(s.bdevs))+2), '[')
+	r := newRawResult(max(s.bdevListLen, 1024*len(s.bdevs)))
+	r.b = append(r.b, '[')
 	for i, b := range s.bdevs {
 		if i > 0 {
-			out = append(out, ',')
+			r.b = append(r.b, ',')
 		}
 		j := b.json()
 		var err error
-		if out, err = j.appendJSON(out); err != nil {
+		if r.b, err = j.appendJSON(r.b); err != nil {
 			return nil, rpcErr(codeInternalError, err.Error())
 		}
 	}
-	s.bdevListLen = len(out) + len(out)/8 // the next listing is about as long
-	return append(out, ']'), nil
+	s.bdevListLen = len(r.b) + len(r.b)/8 // the next listing is about as long
+	r.b = append(r.b, ']')
+	return r, nil
 }
 
 // getBdevs lists every bdev (name empty) or the one named; when there is

@@ -535,7 +535,9 @@ func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 		if !ok {
 			return nil, errNoDevice
 		}
-		return rawResult(append(ss.appendJSON(append(make([]byte, 0, 512), '[')), ']')), nil
+		r := newRawResult(1024)
+		r.b = append(ss.appendJSON(append(r.b, '[')), ']')
+		return r, nil
 	}
 	nqns := make([]string, 0, len(s.subsystems))
 	for n := range s.subsystems {
@@ -543,15 +545,17 @@ func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 	}
 	sort.Strings(nqns) // SPDK keeps them in a tree ordered by strcmp
 	// Encoded here, under the state's lock, instead of copied out as objs.
-	out := append(make(rawResult, 0, max(s.subsysListLen, 768*len(nqns))+2), '[')
+	r := newRawResult(max(s.subsysListLen, 768*len(nqns)))
+	r.b = append(r.b, '[')
 	for i, n := range nqns {
 		if i > 0 {
-			out = append(out, ',')
+			r.b = append(r.b, ',')
 		}
-		out = s.subsystems[n].appendJSON(out)
+		r.b = s.subsystems[n].appendJSON(r.b)
 	}
-	s.subsysListLen = len(out) + len(out)/8 // the next listing is about as long
-	return append(out, ']'), nil
+	s.subsysListLen = len(r.b) + len(r.b)/8 // the next listing is about as long
+	r.b = append(r.b, ']')
+	return r, nil
 }
 
 // ---- namespaces ----

@@ -2,11 +2,26 @@ package spdktest
 
 import "strconv"
 
-// rawResult is a result already encoded: the reply carries its bytes as
-// they are. A handler returns one when the state its bytes show must be
-// read under the state's lock and encoding it there costs less than
-// copying it out first.
-type rawResult []byte
+// rawResult is a result already encoded, in b[rawHead:]: the reply carries
+// its bytes as they are. A handler returns one when the state its bytes
+// show must be read under the state's lock and encoding it there costs
+// less than copying it out first. The first rawHead bytes are room for the
+// reply's head, which encodeReply writes there when it fits, so that a
+// listing of a megabyte is not copied (and its buffer not made) twice.
+type rawResult struct{ b []byte }
+
+// rawHead is the room a rawResult leaves for the reply's head:
+// {"jsonrpc":"2.0","id":<id>,"result": with an id of up to 32 bytes.
+const rawHead = 64
+
+// newRawResult returns an empty rawResult with room for n bytes of result
+// and the reply's end.
+func newRawResult(n int) rawResult {
+	return rawResult{b: make([]byte, rawHead, rawHead+n+2)}
+}
+
+// bytes returns the encoded result.
+func (r rawResult) bytes() []byte { return r.b[rawHead:] }
 
 // appendJSON appends ss as nvmf_get_subsystems lists it: the bytes
 // appendValue wrote for ss.json(), without building it first. A disk

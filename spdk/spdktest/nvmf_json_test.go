@@ -105,3 +105,20 @@ func TestSubsystemJSONAsObj(t *testing.T) {
 	require.Equal(t, string(want), string(one[0]))
 	require.Contains(t, string(listing), string(want))
 }
+
+// TestRawResultReply: a reply around a rawResult, its head written into
+// the room before the result or (an id too long for it) copied, is the
+// reply encodeReply writes for the same bytes through encoding/json.
+func TestRawResultReply(t *testing.T) {
+	const result = `[{"nqn":"nqn.2016-06.io.spdk:cnode1","hosts":[]}]`
+	for _, id := range []json.RawMessage{nil, json.RawMessage(`7`), json.RawMessage(`"abc"`), json.RawMessage(` 5 `),
+		json.RawMessage(`12345678901234567890123456789012`), json.RawMessage(`123456789012345678901234567890123`)} {
+		want, err := encodeReply(id, json.RawMessage(result), nil)
+		require.NoError(t, err)
+		r := newRawResult(8)
+		r.b = append(r.b, result...)
+		got, err := encodeReply(id, r, nil)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), "id %s", id)
+	}
+}
