@@ -106,6 +106,9 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 	if err := decodeParams(params, &p); err != nil {
 		return nil, err
 	}
+	if p.Name == nil {
+		return s.listBdevs()
+	}
 	out, changed := s.getBdevs(p.Name)
 	switch {
 	case out != nil:
@@ -129,6 +132,29 @@ func bdevGetBdevs(s *state, params json.RawMessage) (any, *Error) {
 			}
 		}
 	}), nil
+}
+
+// listBdevs answers bdev_get_bdevs without a name: every bdev, encoded
+// under the state's lock straight into the result instead of copied out
+// as a []bdevJSON first (each sync of every node lists them all).
+func (s *state) listBdevs() (any, *Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := newRawResult(max(s.bdevListLen, 1024*len(s.bdevs)))
+	r.b = append(r.b, '[')
+	for i, b := range s.bdevs {
+		if i > 0 {
+			r.b = append(r.b, ',')
+		}
+		j := b.json()
+		var err error
+		if r.b, err = j.appendJSON(r.b); err != nil {
+			return nil, rpcErr(codeInternalError, err.Error())
+		}
+	}
+	s.bdevListLen = len(r.b) + len(r.b)/8 // the next listing is about as long
+	r.b = append(r.b, ']')
+	return r, nil
 }
 
 // getBdevs lists every bdev (name empty) or the one named; when there is

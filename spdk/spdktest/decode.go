@@ -191,12 +191,22 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendUint(b, uint64(v), 10), nil
 	case uint64:
 		return strconv.AppendUint(b, v, 10), nil
+	case uint16:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case jsonAppender:
+		return v.appendJSON(b)
 	}
 	m, err := marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(b, m...), nil
+}
+
+// jsonAppender is a value that appends itself as encoding/json writes it
+// (TestCtrlrTridAsEncodingJSON).
+type jsonAppender interface {
+	appendJSON(b []byte) ([]byte, error)
 }
 
 // plainString reports whether encoding/json writes s between quotes as it

@@ -61,6 +61,9 @@ func TestListingJSONAsEncodingJSON(t *testing.T) {
 	srv.mu.Unlock()
 	real, _ := st.getBdevs(nil)
 	require.Len(t, real, len(bdevs))
+	listed, err := marshal(real)
+	require.NoError(t, err)
+	require.Equal(t, string(listed), string(rc.ok("bdev_get_bdevs", nil)), "the listing on the wire")
 	products := map[string]bool{}
 	for _, b := range real {
 		products[b.ProductName] = true

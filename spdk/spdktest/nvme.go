@@ -1105,6 +1105,20 @@ type ctrlrTrid struct {
 	SubNQN  string `json:"subnqn,omitempty"`
 }
 
+// appendJSON appends t as encoding/json writes it: the trid of every path
+// of every NVMe bdev a node lists went through its reflection.
+func (t ctrlrTrid) appendJSON(b []byte) ([]byte, error) {
+	b = appendStr(append(b, `{"trtype":`...), t.TrType)
+	for _, f := range [...]struct{ k, v string }{
+		{`,"adrfam":`, t.AdrFam}, {`,"traddr":`, t.TrAddr}, {`,"trsvcid":`, t.TrSvcID}, {`,"subnqn":`, t.SubNQN},
+	} {
+		if f.v != "" {
+			b = appendStr(append(b, f.k...), f.v)
+		}
+	}
+	return append(b, '}'), nil
+}
+
 type ctrlrPathJSON struct {
 	State          string      `json:"state"`
 	Trid           ctrlrTrid   `json:"trid"`

@@ -519,41 +519,6 @@ func listenAddrJSON(t fabric.TransportID, withTransport bool) obj {
 	return append(o, kv{"trtype", t.TrType}, kv{"adrfam", t.AdrFam}, kv{"traddr", t.TrAddr}, kv{"trsvcid", t.TrSvcID})
 }
 
-func (ss *subsystem) json() obj {
-	subtype := "NVMe"
-	if ss.discovery {
-		subtype = "Discovery"
-	}
-	addrs := []obj{}
-	for _, l := range ss.listeners {
-		addrs = append(addrs, listenAddrJSON(l.trid, true))
-	}
-	hosts := []obj{}
-	for _, h := range ss.hosts {
-		hosts = append(hosts, obj{{"nqn", h}})
-	}
-	o := obj{{"nqn", ss.nqn}, {"subtype", subtype}, {"listen_addresses", addrs},
-		{"allow_any_host", ss.allowAny}, {"hosts", hosts}}
-	if ss.discovery {
-		return o
-	}
-	o = append(o, kv{"serial_number", ss.serial}, kv{"model_number", ss.model},
-		kv{"max_namespaces", ss.maxNS}, kv{"min_cntlid", ss.minCntlid}, kv{"max_cntlid", ss.maxCntlid})
-	nss := []obj{}
-	for _, ns := range ss.namespaces {
-		n := obj{{"nsid", ns.nsid}, {"bdev_name", ns.b.name}, {"name", ns.b.name}, {"nguid", ns.nguid}}
-		if ns.eui64 != "" {
-			n = append(n, kv{"eui64", ns.eui64})
-		}
-		n = append(n, kv{"uuid", ns.uuid})
-		if ss.anaReporting {
-			n = append(n, kv{"anagrpid", ns.anagrpid})
-		}
-		nss = append(nss, n)
-	}
-	return append(o, kv{"namespaces", nss})
-}
-
 func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 	var p struct {
 		NQN     *string `json:"nqn"`
@@ -570,18 +535,27 @@ func nvmfGetSubsystems(s *state, params json.RawMessage) (any, *Error) {
 		if !ok {
 			return nil, errNoDevice
 		}
-		return []obj{ss.json()}, nil
+		r := newRawResult(1024)
+		r.b = append(ss.appendJSON(append(r.b, '[')), ']')
+		return r, nil
 	}
 	nqns := make([]string, 0, len(s.subsystems))
 	for n := range s.subsystems {
 		nqns = append(nqns, n)
 	}
 	sort.Strings(nqns) // SPDK keeps them in a tree ordered by strcmp
-	out := make([]obj, 0, len(nqns))
-	for _, n := range nqns {
-		out = append(out, s.subsystems[n].json())
+	// Encoded here, under the state's lock, instead of copied out as objs.
+	r := newRawResult(max(s.subsysListLen, 768*len(nqns)))
+	r.b = append(r.b, '[')
+	for i, n := range nqns {
+		if i > 0 {
+			r.b = append(r.b, ',')
+		}
+		r.b = s.subsystems[n].appendJSON(r.b)
 	}
-	return out, nil
+	s.subsysListLen = len(r.b) + len(r.b)/8 // the next listing is about as long
+	r.b = append(r.b, ']')
+	return r, nil
 }
 
 // ---- namespaces ----

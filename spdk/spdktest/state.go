@@ -43,6 +43,9 @@ type state struct {
 	raids      []*raid
 	transports []*transport
 	subsystems map[string]*subsystem
+	// subsysListLen and bdevListLen size the next nvmf_get_subsystems and
+	// bdev_get_bdevs listings' buffers.
+	subsysListLen, bdevListLen int
 	// maxSubsystems is what nvmf_set_max_subsystems set, 0 for SPDK's
 	// default (subsystemLimit).
 	maxSubsystems uint32

@@ -232,7 +232,12 @@ func encodeReply(id json.RawMessage, result any, rerr *Error) ([]byte, error) {
 		return append(b, "}}\n"...), nil
 	}
 	b = append(b, `,"result":`...)
-	if b, err = appendMarshal(b, result); err != nil {
+	if r, ok := result.(rawResult); ok && len(b) <= rawHead {
+		// The head goes into the room before the result: no copy.
+		start := rawHead - len(b)
+		copy(r.b[start:], b)
+		b = r.b[start:]
+	} else if b, err = appendMarshal(b, result); err != nil {
 		return nil, err
 	}
 	if id == nil {
@@ -268,6 +273,8 @@ func appendMarshal(b []byte, v any) ([]byte, error) {
 		return appendList(slices.Grow(b, 1024*len(v)+2), v)
 	case []lvolJSON:
 		return appendList(slices.Grow(b, 256*len(v)+2), v)
+	case rawResult: // with room for the reply's closing "}\n"
+		return append(slices.Grow(b, len(v.bytes())+2), v.bytes()...), nil
 	case bool: // most methods' answer: true
 		return strconv.AppendBool(b, v), nil
 	case string:

@@ -60,6 +60,9 @@ func FuzzLvstorePayload(f *testing.F) {
 	f.Add(seedPayload())
 	f.Add([]byte(`{"cluster_size":16384,"md_clusters":1,"total_clusters":4,"block_size":512,"lvols":[{"name":"a","uuid":"a","parent":"a","clear_method":"none","clusters":[1]}]}`))
 	f.Add([]byte(`{"cluster_size":16384,"md_clusters":1,"total_clusters":4,"block_size":512,"lvols":[{"name":"a","uuid":"a","clear_method":"none","clusters":[7,0]}]}`))
+	// A recorded raid0 layout: the load checks the units it names.
+	f.Add([]byte(`{"cluster_size":16384,"md_clusters":1,"total_clusters":4,"block_size":512,"lvols":[],"layout":{"strip":4096,"members":2}}`))
+	f.Add([]byte(`{"cluster_size":16384,"md_clusters":1,"total_clusters":4,"block_size":512,"lvols":[],"layout":{"strip":9223372036854775807,"members":2147483647}}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
 		m, ok := payloadImage(t, js)
 		if !ok {

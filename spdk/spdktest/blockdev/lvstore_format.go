@@ -32,6 +32,14 @@ import (
 // strip size changed (at the smaller strip, a power of two), a member is
 // another device or members are in another order (at k strips: within the
 // dense part, 256 KiB, for k·strip below it, else for k a power of two).
+//
+// A store made on a raid0 (a Striper) records its layout and stamps only
+// the units where a base assembled otherwise shows first (layoutUnits):
+// the start of every member's first strip and the powers of two. Loaded on
+// the same layout it checks the members' units; on a base that does not
+// say its layout, or says another, all of those units. The dense part was
+// most of what a new array's lvstore wrote through the raid and the
+// fabric (256 KiB), and showed nothing those units do not.
 const (
 	unitMagic         = "VDALVS01"
 	unitHeaderLen     = 48
@@ -180,32 +188,36 @@ func checkedUnits(md uint64, payloadUnits uint32) (dense uint64, sparse []uint64
 }
 
 // writeStamps fills the checked part of the metadata region with stamp
-// units (and the first unit of each member's first strip, for a striped
-// base) and writes the superblock and its trailer copy for generation 0.
+// units: on a striped base the units layoutUnits names, else the dense
+// part and the powers of two beyond it. The superblock and its trailer
+// copy are persistLocked's.
 func (s *Lvstore) writeStamps() error {
 	us := int64(s.unitSize)
-	dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
-	pb := getUnitBuf(int(int64(dense) * us))
-	defer unitBufs.Put(pb)
-	buf := *pb
-	for i := range dense {
-		putUnit(buf[int64(i)*us:int64(i+1)*us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
+	stamp := func(buf []byte, i uint64) {
+		putUnit(buf, unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
 	}
-	if _, err := s.base.WriteAt(buf, 0); err != nil {
-		return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
-	}
+	var units []uint64
 	if s.layout != nil {
-		if probes, ok := memberProbes(*s.layout, us, s.mdUnitsCount()); ok {
-			for _, i := range probes {
-				if i >= dense && !slices.Contains(sparse, i) {
-					sparse = append(sparse, i)
-				}
-			}
-		}
+		units, _ = layoutUnits(*s.layout, us, s.mdUnitsCount())
 	}
-	for _, i := range sparse {
-		putUnit(buf[:us], unitHeader{id: s.instanceID, index: uint32(i), kind: kindStamp}, nil)
-		if _, err := s.base.WriteAt(buf[:us], int64(i)*us); err != nil {
+	if units == nil {
+		dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
+		pb := getUnitBuf(int(int64(dense) * us))
+		defer unitBufs.Put(pb)
+		buf := *pb
+		for i := range dense {
+			stamp(buf[int64(i)*us:int64(i+1)*us], i)
+		}
+		if _, err := s.base.WriteAt(buf, 0); err != nil {
+			return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
+		}
+		units = sparse
+	}
+	pb := getUnitBuf(int(us))
+	defer unitBufs.Put(pb)
+	for _, i := range units {
+		stamp(*pb, i)
+		if _, err := s.base.WriteAt(*pb, int64(i)*us); err != nil {
 			return fmt.Errorf("blockdev: write lvstore metadata: %w", err)
 		}
 	}
@@ -349,6 +361,11 @@ func readMetadata(base Device) (payload, unitHeader, superblock, error) {
 	if cur := layoutOf(base); cur != nil && p.Layout != nil && *cur == *p.Layout {
 		probes, fast = memberProbes(*cur, us, sb.mdUnits)
 	}
+	if !fast && p.Layout != nil {
+		// Made on a raid0, found on a base that does not say or says
+		// otherwise: every unit its stamps went to.
+		probes, fast = layoutUnits(*p.Layout, us, sb.mdUnits)
+	}
 	if !fast {
 		dense, sparse := checkedUnits(sb.mdUnits, sb.payloadUnits)
 		if dense > pu+1 {
@@ -404,6 +421,29 @@ func layoutOf(base Device) *stripeLayout {
 		return nil
 	}
 	return &stripeLayout{Strip: strip, Members: n}
+}
+
+// layoutUnits returns the units a store made on a base striped as l
+// stamps, in order: the first unit of every member's first strip
+// (memberProbes) and the units at the powers of two (where another strip
+// size shows first), before the trailer and below maxCheckedUnits. False
+// when memberProbes is, or when l (read from a payload) cannot be a layout
+// of a region of md units.
+func layoutUnits(l stripeLayout, us int64, md uint64) ([]uint64, bool) {
+	if l.Strip <= 0 || l.Members <= 0 || md < 2 || uint64(l.Members) >= md || l.Strip/us >= int64(md) {
+		return nil, false
+	}
+	units, ok := memberProbes(l, us, md)
+	if !ok {
+		return nil, false
+	}
+	for i := uint64(1); i < min(md-1, maxCheckedUnits); i *= 2 {
+		if !slices.Contains(units, i) {
+			units = append(units, i)
+		}
+	}
+	slices.Sort(units)
+	return units, true
 }
 
 // memberProbes returns the units at the start of the first strip of every

@@ -415,11 +415,23 @@ func TestLvstoreLoadChecksEveryMemberStrip(t *testing.T) {
 	}
 
 	// The same layout seen without its striping (a wrapper that does not
-	// say): the full check, which finds it as well.
+	// say): the full check of every unit the stamps went to (more than the
+	// members' units), which finds it as well, and finds the members in
+	// another order or at another strip behind such a wrapper too.
 	full := &countingDevice{Device: raid(t, 64, members...)}
 	_, err = LoadLvstore(full)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, full.read, int64(256<<10), "the checked region")
+	require.Greater(t, full.read, int64((2+1+7)*4096), "the full check, not the members' units only")
+	for name, d := range map[string]Device{
+		"members 5 and 7 swapped": raid(t, 64, swapped...),
+		"member 3 another device": raid(t, 64, other...),
+		"larger strip":            raid(t, 128, members...),
+		"smaller strip":           raid(t, 32, members...),
+		"seven members":           raid(t, 64, members[:7]...),
+	} {
+		_, err := LoadLvstore(&countingDevice{Device: d})
+		require.ErrorIs(t, err, ErrNoLvstore, "behind a wrapper: %s", name)
+	}
 }
 
 // Loading reads a bounded part of a large metadata region, yet still finds
