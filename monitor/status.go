@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -384,20 +385,31 @@ func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, names []stri
 }
 
 func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names []string) error {
+	names = slices.DeleteFunc(slices.Clone(names), func(name string) bool {
+		// The flag never goes back to false: a DA the cache has seen
+		// marked is marked in the store (each report of its primary
+		// asks until the snapshots show it).
+		da, ok := m.snaps.diskArray(name)
+		return ok && da.Spec.Initialized && da.Spec.ID == s.DAs[name].Spec.ID
+	})
+	if len(names) == 0 {
+		return nil
+	}
 	var marked []string
 	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
 		marked = marked[:0]
+		assumed := false
 		for _, name := range names {
-			kv, err := tx.Get(vda.KeyDA(name))
+			da, fromCache, err := m.daToMark(tx, name)
+			assumed = assumed || fromCache
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			var da vda.DiskArray
 			was := s.DAs[name].Spec // what the reporting primary was sent
-			if err := json.Unmarshal(kv.Value, &da); err != nil || da.Initialized || da.ID != was.ID ||
+			if da == nil || da.Initialized || da.ID != was.ID ||
 				da.PrimaryCntlrID != was.PrimaryCntlrID || da.Epoch != was.Epoch {
 				// Only the current primary, at the epoch it reported for,
 				// initializes: a deposed primary's report is stale.
@@ -408,15 +420,15 @@ func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names [
 			if err != nil {
 				return err
 			}
-			tx.Put(kv.Key, b)
+			tx.Put(vda.KeyDA(name), b)
 			marked = append(marked, name)
 		}
-		if len(marked) == 0 {
+		if len(marked) == 0 && !assumed {
 			return errUnchanged
 		}
-		return nil
+		return nil // with assumed reads, even a commit without writes: it checks them
 	})
-	if errors.Is(err, errUnchanged) {
+	if errors.Is(err, errUnchanged) || err == nil && len(marked) == 0 {
 		return nil
 	}
 	if err != nil {
@@ -425,6 +437,27 @@ func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names [
 	m.log.Info("disk arrays initialized", "count", len(marked))
 	m.log.Debug("disk arrays initialized", "das", marked)
 	return nil
+}
+
+// daToMark returns a copy of the DA named name as tx sees it, to be marked
+// initialized: on a first attempt the snapshot cache's copy, assumed
+// (fromCache; the commit checks it, a later attempt reads the store), else
+// the stored one decoded (nil if it does not decode).
+func (m *Monitor) daToMark(tx *store.Tx, name string) (da *vda.DiskArray, fromCache bool, _ error) {
+	if o, ok := m.snaps.diskArray(name); ok && tx.Attempt() == 0 {
+		tx.Assume(store.KV{Key: o.Key, ModRevision: o.ModRevision})
+		cp := o.Spec
+		return &cp, true, nil
+	}
+	kv, err := tx.Get(vda.KeyDA(name))
+	if err != nil {
+		return nil, false, err
+	}
+	da = new(vda.DiskArray)
+	if json.Unmarshal(kv.Value, da) != nil {
+		return nil, false, nil
+	}
+	return da, false, nil
 }
 
 // groupEdits merges the edits of one key into one, so that they do not
@@ -547,6 +580,34 @@ func (m *Monitor) assume(tx *store.Tx, batch []statusEdit, tried map[string]int6
 	return known
 }
 
+// current returns the edits of batch whose spec the snapshot cache has
+// not seen change since the revision the edit was derived from (its
+// guard), and the spec keys of the others: those are dropped as a read in
+// the transaction would drop them (revisions only grow, so the store's is
+// not the guard either), without a commit bound to fail on a guard that
+// is already stale, and the reads of every other edit of the batch again.
+// An exporter's edit takes the cache's copy of its DA when that is newer
+// than the edit's: it recomputes the exporter's health from the DA as it
+// is, which a retry after the commit failed on the older copy would read.
+func (m *Monitor) current(batch []statusEdit) (live []statusEdit, moved []string) {
+	live = make([]statusEdit, 0, len(batch))
+	for _, e := range batch {
+		if e.guard != 0 {
+			if rev, ok := m.snaps.specRevision(e.specKey); ok && rev > e.guard {
+				moved = append(moved, e.specKey)
+				continue
+			}
+		}
+		if e.exp != nil && e.da != nil && strings.HasPrefix(e.specKey, vda.PrefixExp) {
+			if da, ok := m.snaps.diskArray(e.da.Name); ok && da.ModRevision > e.daRev {
+				e.da, e.daRev = &da.Spec, da.ModRevision
+			}
+		}
+		live = append(live, e)
+	}
+	return live, moved
+}
+
 // writeBatch is writeStatus for several edits in one transaction: an edit
 // whose spec changed or is gone is left out (dropped names the spec keys of
 // the former), the others are committed together.
@@ -560,10 +621,12 @@ func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped [
 	defer m.written.lock(keys)()
 	var wrote map[string]vda.Status
 	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		dropped, failed = nil, ""
+		failed = ""
 		wrote = map[string]vda.Status{}
-		known := m.assume(tx, batch, tried)
-		for _, e := range batch {
+		var live []statusEdit
+		live, dropped = m.current(batch)
+		known := m.assume(tx, live, tried)
+		for _, e := range live {
 			err := m.applyEdit(tx, e, known, wrote)
 			switch {
 			case err == nil:
