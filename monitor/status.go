@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,14 @@ var (
 type statusEdit struct {
 	specKey string
 	guard   int64
-	edit    func(st *vda.Status)
+	// edit changes the status. Nil for an edit that only sets parts and
+	// perhaps the applied size, which are then in parts and size, as data:
+	// a node reports every object on every push, and a write-back tells
+	// which of those change nothing without applying them to a copy of
+	// each status (see unchanged).
+	edit  func(st *vda.Status)
+	parts []part // by ID; of two of one ID the later wins
+	size  uint64 // AppliedSizeBytes, unless 0
 	// Decoded specs from the snapshot the edit was derived from, so that a
 	// write need not decode what the store holds when it is the same
 	// revision: da (at daRev) for the edits of a DA and of an exporter,
@@ -75,7 +83,7 @@ func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit, known, wrote map[string]
 		cur = readStatus(tx, stKey)
 	}
 	next := cloneStatus(cur)
-	e.edit(&next)
+	e.apply(&next)
 	if err := recompute(tx, e, spec, &next); err != nil {
 		return err
 	}
@@ -246,6 +254,67 @@ func partFrom(o *agentpb.ObjectStatus) vda.Status {
 	return vda.Status{Health: vda.HealthDegraded, ErrorMsg: msg}
 }
 
+// part is one part of a status that an edit sets.
+type part struct {
+	id string
+	st vda.Status
+}
+
+// partEdit is the edit of specKey that sets part id to p.
+func partEdit(specKey string, guard int64, id string, p vda.Status) statusEdit {
+	return statusEdit{specKey: specKey, guard: guard, parts: []part{{id, p}}}
+}
+
+// apply applies e to st.
+func (e *statusEdit) apply(st *vda.Status) {
+	if e.edit != nil {
+		e.edit(st)
+		return
+	}
+	for _, p := range e.parts {
+		if st.Parts == nil {
+			st.Parts = make(map[string]vda.Status, len(e.parts))
+		}
+		st.Parts[p.id] = p.st
+	}
+	if e.size != 0 {
+		st.AppliedSizeBytes = e.size
+	}
+}
+
+// unchanged reports whether applying e to st leaves it as it is
+// (sameStatus), without a copy of st when e's parts say what it does.
+func (e *statusEdit) unchanged(st vda.Status) bool {
+	if e.edit != nil {
+		next := cloneStatus(st)
+		e.edit(&next)
+		return sameStatus(st, next)
+	}
+	for i, p := range e.parts {
+		if slices.ContainsFunc(e.parts[i+1:], func(later part) bool { return later.id == p.id }) {
+			continue // the later one is what is set
+		}
+		if q, ok := st.Parts[p.id]; !ok || !sameStatus(q, p.st) {
+			return false
+		}
+	}
+	return e.size == 0 || st.AppliedSizeBytes == e.size
+}
+
+// is reports whether e applied to an empty status gives st (sameStatus).
+func (e *statusEdit) is(st vda.Status) bool {
+	if e.edit != nil || len(e.parts) != 1 {
+		var part vda.Status
+		e.apply(&part)
+		return sameStatus(st, part)
+	}
+	p := e.parts[0]
+	q, ok := st.Parts[p.id]
+	top := st
+	top.Parts = nil
+	return ok && len(st.Parts) == 1 && sameStatus(q, p.st) && sameStatus(top, vda.Status{AppliedSizeBytes: e.size})
+}
+
 func setPart(id string, p vda.Status) func(*vda.Status) {
 	return func(st *vda.Status) {
 		if st.Parts == nil {
@@ -316,8 +385,9 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}})
 		case agentpb.Kind_KIND_VD:
 			if da, ok := s.DAs[ix.vd[o.GetId()]]; ok && np.Role == RoleDN {
-				edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o)),
-					da: &da.Spec, daRev: da.ModRevision})
+				e := partEdit(da.Key, da.ModRevision, o.GetId(), partFrom(o))
+				e.da, e.daRev = &da.Spec, da.ModRevision
+				edits = append(edits, e)
 			}
 		case agentpb.Kind_KIND_CNTLR:
 			da, ok := s.DAs[ix.cntlr[o.GetId()]]
@@ -326,24 +396,25 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}
 			part := partFrom(o)
 			part.Epoch = da.Spec.Epoch // what the node was told
-			edit := setPart(o.GetId(), part)
-			if size := appliedSize(da.Spec, np, o); size > 0 {
-				edit = func(st *vda.Status) { setPart(o.GetId(), part)(st); st.AppliedSizeBytes = size }
-			}
-			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: edit,
-				da: &da.Spec, daRev: da.ModRevision})
+			e := partEdit(da.Key, da.ModRevision, o.GetId(), part)
+			e.size = appliedSize(da.Spec, np, o)
+			e.da, e.daRev = &da.Spec, da.ModRevision
+			edits = append(edits, e)
 			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
 				initialized = append(initialized, da.Spec.Name)
 			}
 		case agentpb.Kind_KIND_EXP_PORT:
 			if exp, ok := s.Exps[ix.port[o.GetId()]]; ok && np.Role == RoleCN {
 				part := partFrom(o)
-				e := statusEdit{specKey: exp.Key, guard: exp.ModRevision, exp: &exp.Spec}
-				if da, ok := s.DAs[exp.Spec.DAName]; ok {
+				da, ok := s.DAs[exp.Spec.DAName]
+				if ok {
 					part.Epoch = da.Spec.Epoch
+				}
+				e := partEdit(exp.Key, exp.ModRevision, o.GetId(), part)
+				e.exp = &exp.Spec
+				if ok {
 					e.da, e.daRev = &da.Spec, da.ModRevision
 				}
-				e.edit = setPart(o.GetId(), part)
 				edits = append(edits, e)
 			}
 		case agentpb.Kind_KIND_SNAP, agentpb.Kind_KIND_CLONE:
@@ -472,10 +543,22 @@ func groupEdits(edits []statusEdit) []statusEdit {
 			out = append(out, e)
 			continue
 		}
-		prev := out[i].edit
-		out[i].edit = func(st *vda.Status) { prev(st); e.edit(st) }
+		out[i] = merge(out[i], e)
 	}
 	return out
+}
+
+// merge is a then b, as one edit.
+func merge(a, b statusEdit) statusEdit {
+	if a.edit == nil && b.edit == nil {
+		a.parts = append(slices.Clip(a.parts), b.parts...)
+		a.size = cmp.Or(b.size, a.size)
+		return a
+	}
+	first, then := a, b
+	a.edit = func(st *vda.Status) { first.apply(st); then.apply(st) }
+	a.parts, a.size = nil, 0
+	return a
 }
 
 // statusBatch is the most edits writeAll commits in one transaction: each
