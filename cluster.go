@@ -84,6 +84,8 @@ type Cluster struct {
 
 	cacheMu sync.Mutex
 	cache   *candCache // nil until the first CreateDiskArray
+
+	listeners listenerMemo // CNs' listeners, parsed (describePorts)
 }
 
 // New returns a Cluster for cfg.

@@ -305,23 +305,23 @@ func (c *Cluster) describePorts(ctx context.Context, exp *Exporter) error {
 		}
 		markSuperseded(exp, sup)
 	}
-	cns := map[string]ControllerNode{}
+	listeners := map[string]nvmeof.TransportID{}
 	for i := range exp.Ports {
 		p := &exp.Ports[i]
 		for _, cntlr := range da.Cntlrs {
 			if cntlr.Idx != p.CntlrIdx {
 				continue
 			}
-			cn, ok := cns[cntlr.CNName]
+			l, ok := listeners[cntlr.CNName]
 			if !ok {
 				// The listener is in the spec: the node's status is not read.
-				cn, err = getSpecJSON[ControllerNode](ctx, c, KeyCN(cntlr.CNName), fmt.Sprintf("controller node %q", cntlr.CNName))
+				l, err = c.cnListener(ctx, cntlr.CNName)
 				if err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
-				cns[cntlr.CNName] = cn
+				listeners[cntlr.CNName] = l
 			}
-			p.CNName, p.CNListener = cntlr.CNName, cn.Listener
+			p.CNName, p.CNListener = cntlr.CNName, l
 		}
 	}
 	return nil

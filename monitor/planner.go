@@ -112,7 +112,7 @@ func build(s *Snapshot, reuse map[nodeKey]nodeState, dirty *dirtySet, ids *idFin
 	}
 	p.indexVolumes()
 	checks = p.checkDAs(checks)
-	if ids == nil || !ids.of(s) {
+	if ids == nil || !ids.of(s) && !p.extendIDs(ids) {
 		ids = p.checkUniqueIDs()
 	}
 	p.problems = append(p.problems, ids.problems...)
@@ -320,6 +320,13 @@ type idFindings struct {
 	problems []Problem
 	hold     holds
 	from     *Snapshot
+	// When the check found no problem: the DA that has each ID ("" for
+	// a PD's) and the IDs of each DA, so that a snapshot that adds, drops
+	// or changes some DAs and exporters is checked by those alone
+	// (extendIDs): with every create, each round's would otherwise go
+	// through every ID of the cluster again. Nil after a problem.
+	owner map[string]string
+	byDA  map[string][]string
 }
 
 // of reports whether f holds for s: s holds the same PDs, exporters,
@@ -387,26 +394,105 @@ func (p *planner) checkUniqueIDs() *idFindings {
 		}
 		owner[pd.ID] = ""
 	}
+	byDA := make(map[string][]string, len(p.s.DAs))
 	for _, name := range p.sortedDAs() {
-		da := p.s.DAs[name].Spec
-		dup(da.ID, name)
-		for _, vd := range da.VDs {
-			dup(vd.ID, name)
-		}
-		for _, c := range da.Cntlrs {
-			dup(c.ID, name)
-		}
-		for _, id := range p.volumeIDs(name) {
+		ids := p.idsOf(name)
+		for _, id := range ids {
 			dup(id, name)
 		}
-		for _, exp := range p.exps[name] {
-			dup(exp.ID, name)
-			for _, port := range exp.Ports {
-				dup(port.ID, name)
-			}
-		}
+		byDA[name] = ids
+	}
+	if len(f.problems) == 0 {
+		f.owner, f.byDA = owner, byDA
 	}
 	return f
+}
+
+// idsOf lists the IDs of DA name, its snapshots, clones and served
+// exporters and their ports, in the order checkUniqueIDs checks them.
+func (p *planner) idsOf(name string) []string {
+	da := p.s.DAs[name].Spec
+	ids := make([]string, 0, 1+len(da.VDs)+len(da.Cntlrs)+len(p.exps[name])*(1+len(da.Cntlrs)))
+	ids = append(ids, da.ID)
+	for _, vd := range da.VDs {
+		ids = append(ids, vd.ID)
+	}
+	for _, c := range da.Cntlrs {
+		ids = append(ids, c.ID)
+	}
+	ids = append(ids, p.volumeIDs(name)...)
+	for _, exp := range p.exps[name] {
+		ids = append(ids, exp.ID)
+		for _, port := range exp.Ports {
+			ids = append(ids, port.ID)
+		}
+	}
+	return ids
+}
+
+// extendIDs brings f, which found no problem, up to p.s if p.s differs
+// from the snapshot f was found on only in DAs and exporters (and in PDs
+// by what the check does not read), by checking the IDs of the DAs that
+// changed, or whose exporters did, against the others and each other. It
+// returns false, and leaves f as it was, if it cannot or if an ID is used
+// twice: checkUniqueIDs then finds what it finds on any snapshot. Without
+// a collision the findings do not depend on the order of the check.
+func (p *planner) extendIDs(f *idFindings) bool {
+	a, s := f.from, p.s
+	if f.owner == nil || !sameMap(a.Snaps, s.Snaps) || !sameMap(a.Clones, s.Clones) {
+		return false
+	}
+	same := true
+	eachChanged(a.PDs, s.PDs, func(_ string, old, cur *Object[vda.PhysicalDisk]) {
+		same = same && old != nil && cur != nil && old.Spec.ID == cur.Spec.ID
+	})
+	if !same {
+		return false
+	}
+	touched := map[string]bool{}
+	eachChanged(a.DAs, s.DAs, func(name string, old, cur *Object[vda.DiskArray]) {
+		if old == nil || cur == nil || !sameIDs(&old.Spec, &cur.Spec) {
+			touched[name] = true
+		}
+	})
+	eachChanged(a.Exps, s.Exps, func(_ string, old, cur *Object[vda.Exporter]) {
+		for _, o := range []*Object[vda.Exporter]{old, cur} {
+			if o != nil {
+				touched[o.Spec.DAName] = true
+			}
+		}
+	})
+	fresh := make(map[string][]string, len(touched))
+	seen := map[string]bool{}
+	for name := range touched {
+		if _, ok := s.DAs[name]; !ok {
+			continue
+		}
+		ids := p.idsOf(name)
+		for _, id := range ids {
+			if o, ok := f.owner[id]; ok && (o == "" || !touched[o]) || seen[id] {
+				return false // a collision: checked in full
+			}
+			seen[id] = true
+		}
+		fresh[name] = ids
+	}
+	for name := range touched {
+		for _, id := range f.byDA[name] {
+			if f.owner[id] == name {
+				delete(f.owner, id)
+			}
+		}
+		delete(f.byDA, name)
+	}
+	for name, ids := range fresh {
+		for _, id := range ids {
+			f.owner[id] = name
+		}
+		f.byDA[name] = ids
+	}
+	f.from = s
+	return true
 }
 
 // listener returns a node's listener as an agent Transport.

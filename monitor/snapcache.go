@@ -199,6 +199,22 @@ func (c *SnapshotCache) status(specKey string) (vda.Status, int64, bool) {
 	return c.st.statuses.m[specKey], c.st.statusRevs[specKey], true
 }
 
+// diskArray returns the cache's copy of the DA named name, false if it has
+// none (no cache, before its first List, a DA deleted or malformed). The
+// copy is shared: read only.
+func (c *SnapshotCache) diskArray(name string) (*Object[vda.DiskArray], bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return nil, false
+	}
+	o, ok := c.st.das.m[name]
+	return o, ok
+}
+
 // isSpec tells a key whose change needs a round from a status or a
 // monitor's membership.
 func isSpec(key string) bool {

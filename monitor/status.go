@@ -1,11 +1,13 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,7 +31,14 @@ var (
 type statusEdit struct {
 	specKey string
 	guard   int64
-	edit    func(st *vda.Status)
+	// edit changes the status. Nil for an edit that only sets parts and
+	// perhaps the applied size, which are then in parts and size, as data:
+	// a node reports every object on every push, and a write-back tells
+	// which of those change nothing without applying them to a copy of
+	// each status (see unchanged).
+	edit  func(st *vda.Status)
+	parts []part // by ID; of two of one ID the later wins
+	size  uint64 // AppliedSizeBytes, unless 0
 	// Decoded specs from the snapshot the edit was derived from, so that a
 	// write need not decode what the store holds when it is the same
 	// revision: da (at daRev) for the edits of a DA and of an exporter,
@@ -74,7 +83,7 @@ func (m *Monitor) applyEdit(tx *store.Tx, e statusEdit, known, wrote map[string]
 		cur = readStatus(tx, stKey)
 	}
 	next := cloneStatus(cur)
-	e.edit(&next)
+	e.apply(&next)
 	if err := recompute(tx, e, spec, &next); err != nil {
 		return err
 	}
@@ -245,6 +254,67 @@ func partFrom(o *agentpb.ObjectStatus) vda.Status {
 	return vda.Status{Health: vda.HealthDegraded, ErrorMsg: msg}
 }
 
+// part is one part of a status that an edit sets.
+type part struct {
+	id string
+	st vda.Status
+}
+
+// partEdit is the edit of specKey that sets part id to p.
+func partEdit(specKey string, guard int64, id string, p vda.Status) statusEdit {
+	return statusEdit{specKey: specKey, guard: guard, parts: []part{{id, p}}}
+}
+
+// apply applies e to st.
+func (e *statusEdit) apply(st *vda.Status) {
+	if e.edit != nil {
+		e.edit(st)
+		return
+	}
+	for _, p := range e.parts {
+		if st.Parts == nil {
+			st.Parts = make(map[string]vda.Status, len(e.parts))
+		}
+		st.Parts[p.id] = p.st
+	}
+	if e.size != 0 {
+		st.AppliedSizeBytes = e.size
+	}
+}
+
+// unchanged reports whether applying e to st leaves it as it is
+// (sameStatus), without a copy of st when e's parts say what it does.
+func (e *statusEdit) unchanged(st vda.Status) bool {
+	if e.edit != nil {
+		next := cloneStatus(st)
+		e.edit(&next)
+		return sameStatus(st, next)
+	}
+	for i, p := range e.parts {
+		if slices.ContainsFunc(e.parts[i+1:], func(later part) bool { return later.id == p.id }) {
+			continue // the later one is what is set
+		}
+		if q, ok := st.Parts[p.id]; !ok || !sameStatus(q, p.st) {
+			return false
+		}
+	}
+	return e.size == 0 || st.AppliedSizeBytes == e.size
+}
+
+// is reports whether e applied to an empty status gives st (sameStatus).
+func (e *statusEdit) is(st vda.Status) bool {
+	if e.edit != nil || len(e.parts) != 1 {
+		var part vda.Status
+		e.apply(&part)
+		return sameStatus(st, part)
+	}
+	p := e.parts[0]
+	q, ok := st.Parts[p.id]
+	top := st
+	top.Parts = nil
+	return ok && len(st.Parts) == 1 && sameStatus(q, p.st) && sameStatus(top, vda.Status{AppliedSizeBytes: e.size})
+}
+
 func setPart(id string, p vda.Status) func(*vda.Status) {
 	return func(st *vda.Status) {
 		if st.Parts == nil {
@@ -315,8 +385,9 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}})
 		case agentpb.Kind_KIND_VD:
 			if da, ok := s.DAs[ix.vd[o.GetId()]]; ok && np.Role == RoleDN {
-				edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(o.GetId(), partFrom(o)),
-					da: &da.Spec, daRev: da.ModRevision})
+				e := partEdit(da.Key, da.ModRevision, o.GetId(), partFrom(o))
+				e.da, e.daRev = &da.Spec, da.ModRevision
+				edits = append(edits, e)
 			}
 		case agentpb.Kind_KIND_CNTLR:
 			da, ok := s.DAs[ix.cntlr[o.GetId()]]
@@ -325,24 +396,25 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}
 			part := partFrom(o)
 			part.Epoch = da.Spec.Epoch // what the node was told
-			edit := setPart(o.GetId(), part)
-			if size := appliedSize(da.Spec, np, o); size > 0 {
-				edit = func(st *vda.Status) { setPart(o.GetId(), part)(st); st.AppliedSizeBytes = size }
-			}
-			edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: edit,
-				da: &da.Spec, daRev: da.ModRevision})
+			e := partEdit(da.Key, da.ModRevision, o.GetId(), part)
+			e.size = appliedSize(da.Spec, np, o)
+			e.da, e.daRev = &da.Spec, da.ModRevision
+			edits = append(edits, e)
 			if o.GetDaInitialized() && o.GetId() == da.Spec.PrimaryCntlrID && !da.Spec.Initialized {
 				initialized = append(initialized, da.Spec.Name)
 			}
 		case agentpb.Kind_KIND_EXP_PORT:
 			if exp, ok := s.Exps[ix.port[o.GetId()]]; ok && np.Role == RoleCN {
 				part := partFrom(o)
-				e := statusEdit{specKey: exp.Key, guard: exp.ModRevision, exp: &exp.Spec}
-				if da, ok := s.DAs[exp.Spec.DAName]; ok {
+				da, ok := s.DAs[exp.Spec.DAName]
+				if ok {
 					part.Epoch = da.Spec.Epoch
+				}
+				e := partEdit(exp.Key, exp.ModRevision, o.GetId(), part)
+				e.exp = &exp.Spec
+				if ok {
 					e.da, e.daRev = &da.Spec, da.ModRevision
 				}
-				e.edit = setPart(o.GetId(), part)
 				edits = append(edits, e)
 			}
 		case agentpb.Kind_KIND_SNAP, agentpb.Kind_KIND_CLONE:
@@ -384,20 +456,31 @@ func (m *Monitor) markInitialized(ctx context.Context, s *Snapshot, names []stri
 }
 
 func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names []string) error {
+	names = slices.DeleteFunc(slices.Clone(names), func(name string) bool {
+		// The flag never goes back to false: a DA the cache has seen
+		// marked is marked in the store (each report of its primary
+		// asks until the snapshots show it).
+		da, ok := m.snaps.diskArray(name)
+		return ok && da.Spec.Initialized && da.Spec.ID == s.DAs[name].Spec.ID
+	})
+	if len(names) == 0 {
+		return nil
+	}
 	var marked []string
 	err := store.Update(ctx, m.cfg.Store, func(tx *store.Tx) error {
 		marked = marked[:0]
+		assumed := false
 		for _, name := range names {
-			kv, err := tx.Get(vda.KeyDA(name))
+			da, fromCache, err := m.daToMark(tx, name)
+			assumed = assumed || fromCache
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			var da vda.DiskArray
 			was := s.DAs[name].Spec // what the reporting primary was sent
-			if err := json.Unmarshal(kv.Value, &da); err != nil || da.Initialized || da.ID != was.ID ||
+			if da == nil || da.Initialized || da.ID != was.ID ||
 				da.PrimaryCntlrID != was.PrimaryCntlrID || da.Epoch != was.Epoch {
 				// Only the current primary, at the epoch it reported for,
 				// initializes: a deposed primary's report is stale.
@@ -408,15 +491,15 @@ func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names [
 			if err != nil {
 				return err
 			}
-			tx.Put(kv.Key, b)
+			tx.Put(vda.KeyDA(name), b)
 			marked = append(marked, name)
 		}
-		if len(marked) == 0 {
+		if len(marked) == 0 && !assumed {
 			return errUnchanged
 		}
-		return nil
+		return nil // with assumed reads, even a commit without writes: it checks them
 	})
-	if errors.Is(err, errUnchanged) {
+	if errors.Is(err, errUnchanged) || err == nil && len(marked) == 0 {
 		return nil
 	}
 	if err != nil {
@@ -425,6 +508,27 @@ func (m *Monitor) markInitializedBatch(ctx context.Context, s *Snapshot, names [
 	m.log.Info("disk arrays initialized", "count", len(marked))
 	m.log.Debug("disk arrays initialized", "das", marked)
 	return nil
+}
+
+// daToMark returns a copy of the DA named name as tx sees it, to be marked
+// initialized: on a first attempt the snapshot cache's copy, assumed
+// (fromCache; the commit checks it, a later attempt reads the store), else
+// the stored one decoded (nil if it does not decode).
+func (m *Monitor) daToMark(tx *store.Tx, name string) (da *vda.DiskArray, fromCache bool, _ error) {
+	if o, ok := m.snaps.diskArray(name); ok && tx.Attempt() == 0 {
+		tx.Assume(store.KV{Key: o.Key, ModRevision: o.ModRevision})
+		cp := o.Spec
+		return &cp, true, nil
+	}
+	kv, err := tx.Get(vda.KeyDA(name))
+	if err != nil {
+		return nil, false, err
+	}
+	da = new(vda.DiskArray)
+	if json.Unmarshal(kv.Value, da) != nil {
+		return nil, false, nil
+	}
+	return da, false, nil
 }
 
 // groupEdits merges the edits of one key into one, so that they do not
@@ -439,10 +543,22 @@ func groupEdits(edits []statusEdit) []statusEdit {
 			out = append(out, e)
 			continue
 		}
-		prev := out[i].edit
-		out[i].edit = func(st *vda.Status) { prev(st); e.edit(st) }
+		out[i] = merge(out[i], e)
 	}
 	return out
+}
+
+// merge is a then b, as one edit.
+func merge(a, b statusEdit) statusEdit {
+	if a.edit == nil && b.edit == nil {
+		a.parts = append(slices.Clip(a.parts), b.parts...)
+		a.size = cmp.Or(b.size, a.size)
+		return a
+	}
+	first, then := a, b
+	a.edit = func(st *vda.Status) { first.apply(st); then.apply(st) }
+	a.parts, a.size = nil, 0
+	return a
 }
 
 // statusBatch is the most edits writeAll commits in one transaction: each
@@ -560,8 +676,9 @@ func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped [
 	defer m.written.lock(keys)()
 	var wrote map[string]vda.Status
 	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
-		dropped, failed = nil, ""
+		failed = ""
 		wrote = map[string]vda.Status{}
+		dropped = nil
 		known := m.assume(tx, batch, tried)
 		for _, e := range batch {
 			err := m.applyEdit(tx, e, known, wrote)

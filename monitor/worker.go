@@ -67,7 +67,8 @@ type worker struct {
 	heldMsg   string
 	// own holds, by spec key, this worker's part of each status as it
 	// last wrote it or found it in a snapshot (see writeBack).
-	own map[string]vda.Status
+	own   map[string]vda.Status
+	spare map[string]vda.Status // the own of the push before, reused
 	// The state last applied with how many of its objects were ready, and
 	// how often a push of this worker signalled Monitor.progress.
 	progState  *delivered
@@ -463,22 +464,33 @@ var errNotReady = errors.New("monitor: objects not ready")
 // spec (the edits are guarded by the spec's revision).
 func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncReply, all bool) {
 	edits, initialized := reportEdits(snap, np, reply)
-	own := make(map[string]vda.Status, len(w.own))
+	// own is rebuilt in the map of the push before last (w.spare).
+	own := w.spare
+	if own == nil {
+		own = make(map[string]vda.Status, len(w.own))
+	}
+	clear(own)
 	var todo []statusEdit
 	var mine []vda.Status
 	grouped := groupEdits(edits)
-	twice := map[string]bool{} // keys with edits under two guards: never skipped nor recorded
-	seen := map[string]bool{}
+	var twice map[string]bool // keys with edits under two guards: never skipped nor recorded
+	seen := make(map[string]bool, len(grouped))
 	for _, e := range grouped {
-		twice[e.specKey], seen[e.specKey] = seen[e.specKey], true
+		if seen[e.specKey] {
+			if twice == nil {
+				twice = map[string]bool{}
+			}
+			twice[e.specKey] = true
+		}
+		seen[e.specKey] = true
 	}
 	for _, e := range grouped {
-		var part vda.Status
-		e.edit(&part)
-		if prev, ok := w.own[e.specKey]; !all && ok && !twice[e.specKey] && sameStatus(prev, part) && unchangedBy(snap, e) {
-			own[e.specKey] = part
+		if prev, ok := w.own[e.specKey]; !all && ok && !twice[e.specKey] && e.is(prev) && e.unchanged(snap.Statuses[e.specKey]) {
+			own[e.specKey] = prev
 			continue
 		}
+		var part vda.Status
+		e.apply(&part)
 		todo, mine = append(todo, e), append(mine, part)
 	}
 	w.statusMu.Lock()
@@ -492,22 +504,13 @@ func (w *worker) writeBack(snap *Snapshot, np *NodePlan, reply *agentpb.SyncRepl
 			}
 		}
 	} // else: written again next time; so are the dropped ones
-	w.own = own
+	w.own, w.spare = own, w.own
 	if err != nil && w.ctx.Err() == nil {
 		w.log.Warn("status write-back failed", "error", err)
 	}
 	if err := w.m.markInitialized(w.ctx, snap, initialized); err != nil && w.ctx.Err() == nil {
 		w.log.Warn("cannot mark disk arrays initialized", "error", err)
 	}
-}
-
-// unchangedBy reports whether e leaves the status the snapshot holds for
-// its key as it is.
-func unchangedBy(snap *Snapshot, e statusEdit) bool {
-	cur := snap.Statuses[e.specKey]
-	next := cloneStatus(cur)
-	e.edit(&next)
-	return sameStatus(cur, next)
 }
 
 // sameStatus is statusEqual, epochs included.

@@ -190,3 +190,40 @@ func (f *fixture) cachedStatusMonitor(t *testing.T) (m *Monitor, counted *counti
 	}
 	return m, counted, current, stop
 }
+
+// Marking a DA initialized takes the snapshot cache's copy of it instead
+// of reading the store, and asks nothing of the store once the cache shows
+// it marked; a stale copy (the cache stopped, a failover moved the
+// primary since) costs a failed commit, never a deposed primary's mark.
+func TestMarkInitializedAssumesTheCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 2)
+	snap, _ := f.plan(t)
+	m, counted, current, stopCache := f.cachedStatusMonitor(t)
+	current()
+	require.NoError(t, m.markInitialized(ctx, snap, []string{"da0"}))
+	require.Zero(t, counted.reads.Load(), "the cache's copy: nothing read")
+	got, err := f.c.GetDiskArray(ctx, "da0")
+	require.NoError(t, err)
+	require.True(t, got.Initialized)
+
+	current()
+	txns := counted.writes.Load() + counted.failedTxns.Load()
+	require.NoError(t, m.markInitialized(ctx, snap, []string{"da0"}), "the primary reports it again")
+	require.Equal(t, txns, counted.writes.Load()+counted.failedTxns.Load(), "marked in the cache: no transaction")
+	require.Zero(t, counted.reads.Load())
+
+	// A DA not yet marked whose primary moved while the cache lagged.
+	_, err = f.c.CreateDiskArray(ctx, vda.DiskArraySpec{Name: "da1", CntlrCount: 2, SizeBytes: 32 << 20,
+		Conf: vda.DAConf{StripeCount: 2, StripeSizeKB: 64}})
+	require.NoError(t, err)
+	snap, _ = f.plan(t)
+	current()
+	stopCache()
+	movePrimaryTo(t, f.s, "da1", 1)
+	require.NoError(t, m.markInitialized(ctx, snap, []string{"da1"}))
+	require.Positive(t, counted.failedTxns.Load(), "the stale copy's commit failed")
+	got, err = f.c.GetDiskArray(ctx, "da1")
+	require.NoError(t, err)
+	require.False(t, got.Initialized, "a report from the deposed primary")
+}
