@@ -9,7 +9,8 @@ import (
 	"hash/crc32"
 	"slices"
 	"strconv"
-	"sync"
+
+	"github.com/vda-io/vda/internal/bufpool"
 )
 
 // On-disk layout of an lvstore. The metadata region is the first
@@ -202,7 +203,7 @@ func (s *Lvstore) writeStamps() error {
 	}
 	if units == nil {
 		dense, sparse := checkedUnits(s.mdUnitsCount(), 0)
-		pb := getUnitBuf(int(int64(dense) * us))
+		pb := unitBufs.Get(int(int64(dense) * us))
 		defer unitBufs.Put(pb)
 		buf := *pb
 		for i := range dense {
@@ -213,7 +214,7 @@ func (s *Lvstore) writeStamps() error {
 		}
 		units = sparse
 	}
-	pb := getUnitBuf(int(us))
+	pb := unitBufs.Get(int(us))
 	defer unitBufs.Put(pb)
 	for _, i := range units {
 		stamp(*pb, i)
@@ -228,16 +229,7 @@ func (s *Lvstore) writeStamps() error {
 // lvstore made) and persistLocked (the whole payload, on every lvol made
 // or changed): putUnit fills every unit whole, and the base has written
 // them out or copied them when WriteAt returns.
-var unitBufs sync.Pool
-
-func getUnitBuf(n int) *[]byte {
-	if b, ok := unitBufs.Get().(*[]byte); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
-	return &b
-}
+var unitBufs bufpool.Pool
 
 // persistLocked writes the current metadata as a new generation.
 func (s *Lvstore) persistLocked() error {
@@ -258,7 +250,7 @@ func (s *Lvstore) persistLocked() error {
 	}
 	s.generation++
 	us := int(s.unitSize)
-	pb := getUnitBuf((units + 2) * us)
+	pb := unitBufs.Get((units + 2) * us)
 	defer unitBufs.Put(pb)
 	buf, trailer := (*pb)[:(units+1)*us], (*pb)[(units+1)*us:]
 	for i := range units {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/vda-io/vda/internal/bufpool"
 	"github.com/vda-io/vda/spdk/spdktest/blockdev"
 )
 
@@ -134,7 +135,7 @@ func (s *session) serve() {
 		var pooled *[]byte
 		var body []byte
 		if h.op == opWrite {
-			pooled = getWriteBuf(int(h.bodyLen))
+			pooled = writeBufs.Get(int(h.bodyLen))
 			body = *pooled
 		} else {
 			body = make([]byte, h.bodyLen)
@@ -154,7 +155,7 @@ func (s *session) serve() {
 				defer func() { <-s.sem; s.inflight.Done() }()
 				s.handleIO(h, body)
 				if pooled != nil {
-					putWriteBuf(pooled)
+					writeBufs.Put(pooled)
 				}
 			}()
 		default:
@@ -192,8 +193,8 @@ func (s *session) handleIO(h header, body []byte) {
 			err = fmt.Errorf("%w: read of %d bytes", blockdev.ErrInvalid, n)
 			break
 		}
-		buf := getReadBuf(int(n))
-		defer putReadBuf(buf)
+		buf := readBufs.GetZeroed(int(n))
+		defer readBufs.Put(buf)
 		reply = (*buf)[:n]
 		_, err = dev.ReadAt(reply, off)
 	case opWrite:
@@ -226,46 +227,16 @@ func (s *session) handleIO(h header, body []byte) {
 
 // readBufs recycles read replies' buffers: a fresh one per read (64 KiB to
 // 256 KiB during a lvstore examine) cost its page faults and GC work on
-// every read. A reply is written out before handleIO returns.
-var readBufs sync.Pool
+// every read. A reply is written out before handleIO returns; a recycled
+// buffer is zeroed as a fresh one is (GetZeroed): a device that leaves a
+// hole untouched must not reply with an earlier read's data.
+var readBufs = bufpool.Pool{Max: maxPooledRead}
 
 // writeBufs recycles write requests' bodies (a lvstore's metadata arrives
-// in strips of 64 KiB): every device writes its data out or copies it
-// before WriteAt returns, and handleIO has replied by then.
-var writeBufs sync.Pool
-
-// getWriteBuf returns a buffer of n bytes that the body read fills whole.
-func getWriteBuf(n int) *[]byte {
-	if b, ok := writeBufs.Get().(*[]byte); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func putWriteBuf(b *[]byte) {
-	if cap(*b) <= maxPooledRead {
-		writeBufs.Put(b)
-	}
-}
+// in strips of 64 KiB), which the body read fills whole: every device
+// writes its data out or copies it before WriteAt returns, and handleIO
+// has replied by then.
+var writeBufs = bufpool.Pool{Max: maxPooledRead}
 
 // maxPooledRead is the largest buffer kept for reuse.
 const maxPooledRead = 1 << 20
-
-func getReadBuf(n int) *[]byte {
-	if b, ok := readBufs.Get().(*[]byte); ok && cap(*b) >= n {
-		// Zeroed as a fresh buffer is: a device that leaves a hole
-		// untouched must not reply with an earlier read's data.
-		clear((*b)[:n])
-		return b
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func putReadBuf(b *[]byte) {
-	if cap(*b) <= maxPooledRead {
-		readBufs.Put(b)
-	}
-}
