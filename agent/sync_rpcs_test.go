@@ -121,17 +121,7 @@ func TestCNBuildWaitsForEachLvolOnce(t *testing.T) {
 // bdev) is reported as that once its lvol does not come, not as a slow
 // examine (no miss recorded), and nothing is made on it.
 func TestCNRaidWithoutBdevIsReportedAfterItsLvolWait(t *testing.T) {
-	e := newCNEnv(t)
-	ctx := context.Background()
-	snap, err := listCN(ctx, e.c)
-	require.NoError(t, err)
-	c := &cnCntlr{id: nvmeof.NewID(), daID: nvmeof.NewID(), primary: true, epoch: 1, stripKB: 64, initDone: true,
-		vds: []cnVD{{id: nvmeof.NewID()}, {id: nvmeof.NewID()}}}
-	task := newCNTask(e.cn, c, snap, cnClaims{})
-	require.NoError(t, task.createRaid(ctx, false), "SPDK accepts a raid whose members are missing")
-	err = task.ensureLvstore(ctx, true)
-	require.ErrorIs(t, err, errCNState)
-	require.ErrorContains(t, err, "has no bdev (a member is missing)")
+	e, c := cnRaidWithoutMembers(t, true)
 	require.False(t, e.cn.lvolMisses.missed(c), "not recorded as an lvol that examine did not bring")
 	require.Zero(t, e.fake.RPCCount("bdev_lvol_create_lvstore"))
 	require.Zero(t, e.fake.RPCCount("bdev_wait_for_examine"))
@@ -158,20 +148,29 @@ func TestCNNewArraysSkipLookups(t *testing.T) {
 // bdev_raid_create with true and leaves it configuring, without a bdev)
 // is reported as that when its lvstore cannot be created on it.
 func TestCNNewRaidWithoutBdevIsReported(t *testing.T) {
+	e, _ := cnRaidWithoutMembers(t, false)
+	lvss, err := e.c.BdevLvolGetLvstores(context.Background(), spdk.LvstoreSelector{})
+	require.NoError(t, err)
+	require.Empty(t, lvss)
+}
+
+// cnRaidWithoutMembers makes a primary's raid whose VDs were never
+// attached (SPDK accepts it) and requires the lvstore step to report the
+// raid's missing bdev, for an initialized array or a new one.
+func cnRaidWithoutMembers(t *testing.T, initDone bool) (*cnNodeEnv, *cnCntlr) {
+	t.Helper()
 	e := newCNEnv(t)
 	ctx := context.Background()
 	snap, err := listCN(ctx, e.c)
 	require.NoError(t, err)
-	c := &cnCntlr{id: nvmeof.NewID(), daID: nvmeof.NewID(), primary: true, epoch: 1, stripKB: 64, cluster: 1 << 20,
-		vds: []cnVD{{id: nvmeof.NewID()}, {id: nvmeof.NewID()}}}
+	c := &cnCntlr{id: nvmeof.NewID(), daID: nvmeof.NewID(), primary: true, epoch: 1, stripKB: 64, initDone: initDone,
+		cluster: 1 << 20, vds: []cnVD{{id: nvmeof.NewID()}, {id: nvmeof.NewID()}}}
 	task := newCNTask(e.cn, c, snap, cnClaims{})
 	require.NoError(t, task.createRaid(ctx, false), "SPDK accepts a raid whose members are missing")
 	err = task.ensureLvstore(ctx, true)
 	require.ErrorIs(t, err, errCNState)
 	require.ErrorContains(t, err, "has no bdev (a member is missing)")
-	lvss, err := e.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{})
-	require.NoError(t, err)
-	require.Empty(t, lvss)
+	return e, c
 }
 
 // Arrays never marked initialized whose lvstores exist (their CN made
