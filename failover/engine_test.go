@@ -442,6 +442,14 @@ func requireFailedAt(t *testing.T, evs []Event, node string, when time.Time, why
 	require.Equal(t, when, failed.At, why)
 }
 
+// refuseAndBreak makes node refuse every probe from now on and breaks its
+// connection, as its process dying does.
+func (p *breakingProber) refuseAndBreak(t *testing.T, node string) {
+	t.Helper()
+	p.set(node, behaviour{refuse: true})
+	require.True(t, p.breakConn(node), "the engine listens for breaks of %s", node)
+}
+
 // breakConn reports whether the engine was waiting to hear of a break of
 // node's connection.
 func (p *breakingProber) breakConn(node string) bool {
@@ -469,8 +477,7 @@ func TestEngineProbesABrokenConnectionAtOnce(t *testing.T) {
 		require.Equal(t, calls+1, bp.callsOf("cn1"), "probed at the break")
 		require.Equal(t, Healthy, r.e.State("cn1"))
 
-		bp.set("cn0", behaviour{refuse: true})
-		require.True(t, bp.breakConn("cn0"))
+		bp.refuseAndBreak(t, "cn0")
 		r.clock.advance(time.Second)
 		evs := r.drain()
 		requireFailedAt(t, evs, "cn0", at(350), "refused at 150 (the break), 250 and 350 ms; on schedule 200, 300 and 400")
@@ -491,8 +498,7 @@ func TestEngineBreakOutranksAnAnswerToAnEarlierProbe(t *testing.T) {
 		r, bp := runBreakingRig(t)
 		bp.set("cn0", behaviour{delay: 50 * time.Millisecond})
 		r.clock.advance(220 * time.Millisecond) // the probe sent at 200 ms answers at 250
-		bp.set("cn0", behaviour{refuse: true})
-		require.True(t, bp.breakConn("cn0"))
+		bp.refuseAndBreak(t, "cn0")
 		r.clock.advance(time.Second)
 		evs := r.drain()
 		requireFailedAt(t, evs, "cn0", at(420), "refused at 220 (the break), 320 and 420 ms; the answer at 250 is no evidence")
@@ -512,8 +518,7 @@ func TestEngineBreakOutranksAnEarlierRequestOfTheEmbedder(t *testing.T) {
 		r, bp := runBreakingRig(t)
 		r.clock.advance(150 * time.Millisecond)
 		before := r.e.Asking("cn0")
-		bp.set("cn0", behaviour{refuse: true})
-		require.True(t, bp.breakConn("cn0"))
+		bp.refuseAndBreak(t, "cn0")
 		synctest.Wait()
 		require.Equal(t, Suspect, r.e.State("cn0"), "refused at the break")
 		tr := r.e.Observe("cn0", Observation{OK: true, Asked: before})
@@ -522,8 +527,7 @@ func TestEngineBreakOutranksAnEarlierRequestOfTheEmbedder(t *testing.T) {
 		r.clock.advance(time.Second)
 		requireFailedAt(t, r.drain(), "cn0", at(350), "refused at 150 (the break), 250 and 350 ms")
 
-		bp.set("cn1", behaviour{refuse: true})
-		require.True(t, bp.breakConn("cn1"))
+		bp.refuseAndBreak(t, "cn1")
 		synctest.Wait()
 		require.Equal(t, Suspect, r.e.State("cn1"))
 		after := r.e.Asking("cn1")
