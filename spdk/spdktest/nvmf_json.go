@@ -89,9 +89,6 @@ func (ss *subsystem) appendJSON(b []byte) []byte {
 
 // appendStr appends s as marshal encodes a string (which cannot fail).
 func appendStr(b []byte, s string) []byte {
-	if plainString(s) {
-		return append(append(append(b, '"'), s...), '"')
-	}
 	out, _ := appendValue(b, s)
 	return out
 }
