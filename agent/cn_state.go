@@ -42,7 +42,7 @@ func listCN(ctx context.Context, c *spdk.Client) (*cnSnapshot, error) {
 		wg     sync.WaitGroup
 		errs   [6]error
 		listFn = []func() error{
-			func() (err error) { bdevs, err = c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{}); return },
+			func() (err error) { bdevs, err = c.BdevGetBdevsBrief(ctx, spdk.BdevGetBdevsParams{}); return },
 			func() (err error) {
 				raids, err = c.BdevRaidGetBdevs(ctx, spdk.BdevRaidGetBdevsParams{Category: spdk.RaidAll})
 				return

@@ -34,7 +34,7 @@ func (n *dnNode) list(ctx context.Context) (*dnSnapshot, error) {
 		ctrlrs   []spdk.NvmeController
 	)
 	err := together(
-		func() (err error) { bdevs, err = n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{}); return },
+		func() (err error) { bdevs, err = n.c.BdevGetBdevsBrief(ctx, spdk.BdevGetBdevsParams{}); return },
 		func() (err error) { lvstores, err = n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{}); return },
 		func() (err error) { lvols, err = n.c.BdevLvolGetLvols(ctx, spdk.BdevLvolGetLvolsParams{}); return },
 		func() (err error) { subs, err = n.c.NvmfGetSubsystems(ctx, spdk.NvmfGetSubsystemsParams{}); return },
@@ -69,7 +69,7 @@ func (n *dnNode) relist(ctx context.Context, s *dnSnapshot) error {
 		lvols    []spdk.Lvol
 	)
 	err := together(
-		func() (err error) { bdevs, err = n.c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{}); return },
+		func() (err error) { bdevs, err = n.c.BdevGetBdevsBrief(ctx, spdk.BdevGetBdevsParams{}); return },
 		func() (err error) { lvstores, err = n.c.BdevLvolGetLvstores(ctx, spdk.LvstoreSelector{}); return },
 		func() (err error) { lvols, err = n.c.BdevLvolGetLvols(ctx, spdk.BdevLvolGetLvolsParams{}); return },
 	)

@@ -244,6 +244,21 @@ func (c *Client) BdevGetBdevs(ctx context.Context, p BdevGetBdevsParams) ([]Bdev
 	return out, err
 }
 
+// BdevGetBdevsBrief is BdevGetBdevs for a caller that needs neither a bdev's
+// supported_io_types nor the per-path details of an NVMe bdev: it leaves
+// SupportedIOTypes and DriverSpecific.NVMe nil and reads past them without
+// decoding them (still checking that they are JSON). Those two are most of
+// what a listing of NVMe bdevs holds, and of what decoding it allocates; a
+// node's agent lists every bdev on each sync and reads neither.
+func (c *Client) BdevGetBdevsBrief(ctx context.Context, p BdevGetBdevsParams) ([]Bdev, error) {
+	var out []Bdev
+	err := c.Call(ctx, "bdev_get_bdevs", optional(p, BdevGetBdevsParams{}), fastList[Bdev]{&out, (*fastParser).bdevBrief})
+	for i := range out { // encoding/json decoded them if the one-pass decode did not take the reply
+		out[i].SupportedIOTypes, out[i].DriverSpecific.NVMe = nil, nil
+	}
+	return out, err
+}
+
 // optional returns nil (no params sent) for the zero value, p otherwise.
 func optional[T comparable](p, zero T) any {
 	if p == zero {

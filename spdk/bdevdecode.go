@@ -31,12 +31,22 @@ func (p *fastParser) bdev(d *Bdev) bool {
 		case 9:
 			d.Zoned, ok = p.boolean()
 		case 10:
+			if p.brief {
+				return p.skip()
+			}
 			ok = stringMap(p, &d.SupportedIOTypes, p.boolean)
 		default:
 			ok = p.driverSpecific(&d.DriverSpecific)
 		}
 		return ok
 	})
+}
+
+// bdevBrief is bdev without supported_io_types and the NVMe paths (BdevGetBdevsBrief): it
+// skips them, checked as JSON, and leaves them nil.
+func (p *fastParser) bdevBrief(d *Bdev) bool {
+	p.brief = true
+	return p.bdev(d)
 }
 
 var rateLimitNames = []string{"rw_ios_per_sec", "rw_mbytes_per_sec", "r_mbytes_per_sec", "w_mbytes_per_sec"}
@@ -83,6 +93,9 @@ func (p *fastParser) knownModules(d *DriverSpecific) bool {
 			}
 			return p.module(k, d)
 		case "nvme":
+			if p.brief {
+				return p.skip()
+			}
 			return array(p, &d.NVMe, p.nvmeNSInfo)
 		default:
 			d.MPPolicy, ok = p.str()

@@ -92,7 +92,26 @@ func FuzzDecodeBdevs(f *testing.F) {
 	f.Add(listingBdevs(3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkDecodeList(t, b, (*fastParser).bdev)
+		checkBrief(t, b)
 	})
+}
+
+// checkBrief holds the brief decode (BdevGetBdevsBrief) to the full one on b: the same
+// bdevs without SupportedIOTypes and DriverSpecific.NVMe, taken whenever the full decode
+// is (skipping checks as much as decoding does), and never taking what is not JSON.
+func checkBrief(t *testing.T, b []byte) {
+	full, fullOK := decodeBdevs(b)
+	brief, briefOK := decodeList(b, (*fastParser).bdevBrief)
+	if fullOK {
+		require.True(t, briefOK, "%s", b)
+		for i := range full {
+			full[i].SupportedIOTypes, full[i].DriverSpecific.NVMe = nil, nil
+		}
+		require.Equal(t, full, brief, "%s", b)
+	}
+	if briefOK {
+		require.True(t, json.Valid(b), "taken but not valid: %s", b)
+	}
 }
 
 // checkDecodeList holds the one-pass decode of a listing to encoding/json on b.
@@ -127,7 +146,34 @@ func TestDecodeBdevsTakesSPDKReplies(t *testing.T) {
 		_, ok := decodeBdevs(r)
 		require.True(t, ok, "%s", r)
 		checkDecodeList(t, r, (*fastParser).bdev)
+		checkBrief(t, r)
 	}
+}
+
+// The brief decode leaves out exactly the two members, and keeps everything else the
+// agents read (names, aliases, sizes, claims, rate limits, the lvol, raid and aio parts).
+func TestDecodeBdevsBrief(t *testing.T) {
+	for _, s := range bdevSeeds {
+		checkBrief(t, []byte(s))
+	}
+	reply := decodeBenchBdevs()
+	checkBrief(t, reply)
+	brief, ok := decodeList(reply, (*fastParser).bdevBrief)
+	require.True(t, ok)
+	var nvme, lvol int
+	for _, b := range brief {
+		require.Nil(t, b.SupportedIOTypes)
+		require.Nil(t, b.DriverSpecific.NVMe)
+		if b.ProductName == ProductNVMe {
+			nvme++
+			require.NotEmpty(t, b.DriverSpecific.MPPolicy, b.Name)
+		}
+		if b.DriverSpecific.Lvol != nil {
+			lvol++
+		}
+	}
+	require.Positive(t, nvme)
+	require.Positive(t, lvol)
 }
 
 // listingDNBdevs is bdev_get_bdevs of a disk node: pds malloc and aio physical disks, each
@@ -164,6 +210,15 @@ func BenchmarkDecodeBdevs(b *testing.B) {
 	if bs, ok := decodeBdevs(reply); !ok || len(bs) != 1000 {
 		b.Fatalf("not taken (%v) or not 1,000 bdevs (%d)", ok, len(bs))
 	}
+	b.Run("brief", func(b *testing.B) {
+		b.SetBytes(int64(len(reply)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := decodeList(reply, (*fastParser).bdevBrief); !ok {
+				b.Fatal("not taken")
+			}
+		}
+	})
 	b.Run("onepass", func(b *testing.B) {
 		b.SetBytes(int64(len(reply)))
 		b.ReportAllocs()

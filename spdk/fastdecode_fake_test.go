@@ -83,6 +83,24 @@ func TestFastDecodeTakesFakeListings(t *testing.T) {
 		require.Contains(t, compact(t, raw), tc.want, tc.method)
 		require.True(t, spdk.CheckFastDecode(t, tc.method, raw), "%s: %s", tc.method, raw)
 	}
+
+	// The brief listing is the full one without supported_io_types and the NVMe paths.
+	for _, c := range []*spdk.Client{dn, cn} {
+		full, err := c.BdevGetBdevs(ctx, spdk.BdevGetBdevsParams{})
+		require.NoError(t, err)
+		brief, err := c.BdevGetBdevsBrief(ctx, spdk.BdevGetBdevsParams{})
+		require.NoError(t, err)
+		var paths int
+		for i := range full {
+			require.NotNil(t, full[i].SupportedIOTypes, full[i].Name)
+			paths += len(full[i].DriverSpecific.NVMe)
+			full[i].SupportedIOTypes, full[i].DriverSpecific.NVMe = nil, nil
+		}
+		require.Equal(t, full, brief)
+		if c == cn {
+			require.Positive(t, paths, "the CN lists NVMe bdevs")
+		}
+	}
 }
 
 type call struct {

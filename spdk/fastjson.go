@@ -111,6 +111,9 @@ type fastParser struct {
 	// subsystem NQN in its trid and controller data): a repeat shares the string.
 	recent [4]string
 	next   int
+
+	// brief skips the members BdevGetBdevsBrief leaves out.
+	brief bool
 }
 
 func skipSpace(b []byte, i int) int {
