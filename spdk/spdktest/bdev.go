@@ -52,9 +52,12 @@ type bdev struct {
 	blockSize  uint32
 	numBlocks  uint64
 	io         ioTypes
-	memDomains int                  // entries in memory_domains (malloc: 1; stacked bdevs inherit)
-	dev        blockdev.Device      // the data; nil reads fail
-	driver     func() any           // driver_specific
+	memDomains int             // entries in memory_domains (malloc: 1; stacked bdevs inherit)
+	dev        blockdev.Device // the data; nil reads fail
+	driver     func() any      // driver_specific
+	// driverJSON, when set, appends what driver() encodes to, without
+	// building it (the node listings).
+	driverJSON jsonAppender
 	onClose    func()               // releases the device when the bdev goes away
 	resize     func() (uint64, any) // optional: re-reads num_blocks (lvols)
 	// Format details stacked modules check (raid refuses DIF, mixed

@@ -70,6 +70,15 @@ type difChecks struct {
 }
 
 func (b *bdev) json() bdevJSON {
+	j := b.jsonBase()
+	if b.driver != nil {
+		j.DriverSpecific = b.driver()
+	}
+	return j
+}
+
+// jsonBase is json without the driver_specific part (an empty object).
+func (b *bdev) jsonBase() bdevJSON {
 	j := bdevJSON{
 		Name: b.name, Aliases: b.aliases, ProductName: b.product, BlockSize: b.blockSize,
 		NumBlocks: b.numBlocks, UUID: b.uuid,
@@ -90,9 +99,17 @@ func (b *bdev) json() bdevJSON {
 	for i := 0; i < b.memDomains; i++ {
 		j.MemoryDomains = append(j.MemoryDomains, acceleratorDomain)
 	}
-	if b.driver != nil {
-		j.DriverSpecific = b.driver()
+	return j
+}
+
+// listJSON is json with the driver_specific part appended in place
+// where the bdev can (driverJSON), as the listings do.
+func (b *bdev) listJSON() bdevJSON {
+	if b.driverJSON == nil {
+		return b.json()
 	}
+	j := b.jsonBase()
+	j.DriverSpecific = b.driverJSON
 	return j
 }
 
@@ -146,7 +163,7 @@ func (s *state) listBdevs() (any, *Error) {
 		if i > 0 {
 			r.b = append(r.b, ',')
 		}
-		j := b.json()
+		j := b.listJSON()
 		var err error
 		if r.b, err = j.appendJSON(r.b); err != nil {
 			return nil, rpcErr(codeInternalError, err.Error())

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -604,6 +605,7 @@ func (s *state) nvmeBdev(c *nvmeCtrlr, ns fabric.NamespaceInfo) *bdev {
 	md.n.Store(ns.NumBlocks)
 	b.dev = md
 	b.driver = func() any { return nvmeDriver(c, nsid) }
+	b.driverJSON = nvmeDriverJSON{c, nsid}
 	return b
 }
 
@@ -650,6 +652,70 @@ func nvmeDriver(c *nvmeCtrlr, nsid uint32) obj {
 		policy = "active_passive"
 	}
 	return obj{{"nvme", paths}, {"mp_policy", policy}}
+}
+
+// nvmeDriverJSON appends what nvmeDriver(c, nsid) encodes to, without
+// building it: a controller node lists an NVMe bdev per VD it attaches
+// and per primary a secondary proxies, on every sync, and the tree of
+// objects and interfaces was most of the fake's cost for that listing.
+// TestNVMeDriverJSONAsObj holds the two to the same bytes.
+type nvmeDriverJSON struct {
+	c    *nvmeCtrlr
+	nsid uint32
+}
+
+// MarshalJSON is appendJSON for encoding/json.
+func (d nvmeDriverJSON) MarshalJSON() ([]byte, error) { return d.appendJSON(nil) }
+
+func (d nvmeDriverJSON) appendJSON(b []byte) ([]byte, error) {
+	c, nsid := d.c, d.nsid
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b = append(b, `{"nvme":[`...)
+	first := true
+	for _, p := range c.paths {
+		info := p.info
+		if p.conn != nil {
+			info = p.conn.Info() // ANA changes since connect
+		}
+		if _, ok := info.Namespace(nsid); !ok && p.local == nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '{')
+		if p.local != nil {
+			b = append(appendStr(append(b, `"pci_address":`...), p.trid.TrAddr), ',')
+		}
+		var err error
+		if b, err = p.json().appendJSON(append(b, `"trid":`...)); err != nil {
+			return nil, err
+		}
+		b = strconv.AppendUint(append(b, `,"ctrlr_data":{"cntlid":`...), uint64(p.info.CntlID), 10)
+		b = appendStr(append(b, `,"vendor_id":"0x8086","model_number":`...), p.info.ModelNumber)
+		b = appendStr(append(b, `,"serial_number":`...), p.info.SerialNumber)
+		b = appendStr(append(b, `,"firmware_revision":"24.01","subnqn":`...), p.info.SubNQN)
+		b = append(b, `,"oacs":{"security":0,"format":0,"firmware":0,"ns_manage":0},"multi_ctrlr":`...)
+		b = strconv.AppendBool(b, p.local == nil)
+		b = strconv.AppendBool(append(b, `,"ana_reporting":`...), p.info.ANAReporting)
+		b = strconv.AppendUint(append(b, `},"vs":{"nvme_version":"1.3"},"ns_data":{"id":`...), uint64(nsid), 10)
+		if info.ANAReporting {
+			ana := info.ANAState
+			if ana == "" {
+				ana = "optimized"
+			}
+			b = appendStr(append(b, `,"ana_state":`...), ana)
+		}
+		b = strconv.AppendBool(append(b, `,"can_share":`...), p.local == nil)
+		b = append(b, "}}"...)
+	}
+	policy := c.policy[nsid]
+	if policy == "" {
+		policy = "active_passive"
+	}
+	return append(appendStr(append(b, `],"mp_policy":`...), policy), '}'), nil
 }
 
 // multipathDevice sends I/O down the first enabled path (active/passive).

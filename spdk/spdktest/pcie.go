@@ -250,6 +250,7 @@ func (s *state) attachPCIe(p *attachParams) (any, *Error) {
 		blockSize: dev.cfg.BlockSize, numBlocks: dev.dev.NumBlocks(), io: ioNVMe, dev: dev.dev,
 	}
 	b.driver = func() any { return nvmeDriver(c, 1) }
+	b.driverJSON = nvmeDriverJSON{c, 1}
 	if rerr := s.registerBdev(b); rerr != nil {
 		// SPDK attaches the controller but cannot register the bdev (see
 		// the alias clash in methods.md): the result is an empty list.
