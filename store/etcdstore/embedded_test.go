@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vda-io/vda/store"
 	"github.com/vda-io/vda/store/etcdembed"
@@ -235,4 +237,86 @@ func TestSingleMemberReadsSeeCompletedWrites(t *testing.T) {
 		}
 		wg.Wait()
 	}
+}
+
+// laggingKV answers serializable reads as a member that has made no
+// revision after visible visible yet (0: every one): what etcd does between
+// sending a write's watch event and ending the write (mvcc's
+// watchableStoreTxnWrite.End notifies the watchers first). It counts the
+// linearizable reads.
+type laggingKV struct {
+	clientv3.KV
+	visible      atomic.Int64
+	linearizable atomic.Int64
+}
+
+func (l *laggingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if !clientv3.OpGet(key, opts...).IsSerializable() {
+		l.linearizable.Add(1)
+		return l.KV.Get(ctx, key, opts...)
+	}
+	v := l.visible.Load()
+	if v == 0 {
+		return l.KV.Get(ctx, key, opts...)
+	}
+	resp, err := l.KV.Get(ctx, key, append(opts, clientv3.WithRev(v))...)
+	if err == nil {
+		resp.Header.Revision = v
+	}
+	return resp, err
+}
+
+// A read made on a watch event sees the event's write, on a single member
+// too, although etcd delivers the event before its write is visible to
+// serializable reads: the create-to-usable test's observer (and WaitExporter)
+// read an exporter on its last status change, got the status from before
+// it, and waited for a change that never came. Reads that are not behind
+// an event stay serializable.
+func TestSingleMemberReadsSeeDeliveredEvents(t *testing.T) {
+	ctx := context.Background()
+	srv, err := etcdembed.Start(ctx, fastConfig(t.TempDir()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	wcli, closeW := srv.InProcessClient()
+	t.Cleanup(func() { _ = closeW() })
+	writer, err := etcdstore.New(wcli, etcdstore.Config{Prefix: "/lag/", SingleMember: true})
+	require.NoError(t, err)
+	rcli, closeR := srv.InProcessClient()
+	t.Cleanup(func() { _ = closeR() })
+	lag := &laggingKV{KV: rcli.KV}
+	rcli.KV = lag
+	reader, err := etcdstore.New(rcli, etcdstore.Config{Prefix: "/lag/", SingleMember: true})
+	require.NoError(t, err)
+
+	first, err := writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: "k", Value: []byte("v1")}}})
+	require.NoError(t, err)
+	w, err := reader.Watch(ctx, "k", first.Revision+1)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	lag.visible.Store(first.Revision)
+	second, err := writer.Txn(ctx, store.Txn{Ops: []store.Op{{Key: "k", Value: []byte("v2")}}})
+	require.NoError(t, err)
+	resp := <-w.Events()
+	require.NoError(t, resp.Err)
+	require.Equal(t, second.Revision, resp.Revision)
+
+	kv, err := reader.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "v2", string(kv.Value), "a get on the event")
+	list, err := reader.List(ctx, "", store.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, list.KVs, 1)
+	require.Equal(t, "v2", string(list.KVs[0].Value), "a list on the event")
+	rev, err := reader.Revision(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, rev, second.Revision, "the revision on the event")
+
+	lag.visible.Store(0)
+	before := lag.linearizable.Load()
+	kv, err = reader.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "v2", string(kv.Value))
+	_, err = reader.Revision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, lag.linearizable.Load(), "reads not behind an event stay serializable")
 }

@@ -31,6 +31,13 @@ type Config struct {
 	// still sees every write completed before it, whichever client made
 	// it, and a later read never sees less. With several members a
 	// follower may lag the leader, so reads stay linearizable.
+	//
+	// A watch event is not a completed write: etcd sends it to watchers
+	// before the write is visible to reads (mvcc's
+	// watchableStoreTxnWrite.End notifies, then ends the write), so a
+	// serializable read issued on an event can still answer from before
+	// it. A read that answers from before a revision this Store's watches
+	// have delivered is made again as a linearizable read (see read).
 	SingleMember bool
 }
 
@@ -40,6 +47,9 @@ type Store struct {
 	pfx    string
 	log    hclog.Logger
 	single bool // Config.SingleMember
+	// seen is the highest revision this Store's watches have delivered
+	// (single member only): reads must not answer from before it.
+	seen   atomic.Int64
 	closed atomic.Bool
 	done   chan struct{} // closed by Close
 
@@ -125,7 +135,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 	if err := s.begin(ctx, "get"); err != nil {
 		return store.KV{}, err
 	}
-	resp, err := s.cli.Get(ctx, s.pfx+key, s.readOpts()...)
+	resp, err := s.read(ctx, s.pfx+key)
 	if err != nil {
 		return store.KV{}, s.mapErr(ctx, "get "+key, err)
 	}
@@ -172,11 +182,11 @@ func (s *Store) List(ctx context.Context, prefix string, opt store.ListOptions) 
 	if after := s.pfx + opt.StartAfter + "\x00"; opt.StartAfter != "" && after > start {
 		start = after
 	}
-	opts := append(s.readOpts(), clientv3.WithRange(end))
+	opts := []clientv3.OpOption{clientv3.WithRange(end)}
 	if opt.Limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(opt.Limit)))
 	}
-	resp, err := s.cli.Get(ctx, start, opts...)
+	resp, err := s.read(ctx, start, opts...)
 	if err != nil {
 		return store.ListResult{}, s.mapErr(ctx, "list "+prefix, err)
 	}
@@ -218,13 +228,32 @@ func (s *Store) Txn(ctx context.Context, t store.Txn) (store.TxnResult, error) {
 	return store.TxnResult{Succeeded: resp.Succeeded, Revision: resp.Header.Revision}, nil
 }
 
-// readOpts are the options of every read: serializable on a single
-// member (Config.SingleMember).
-func (s *Store) readOpts() []clientv3.OpOption {
-	if s.single {
-		return []clientv3.OpOption{clientv3.WithSerializable()}
+// read is every read of the Store: on a single member (Config.SingleMember)
+// a serializable one, made again linearizable if it answered from before
+// a revision this Store's watches delivered before it was called (the
+// member sent the event before the write was visible to reads), so that a
+// read on an event sees it; elsewhere a linearizable one.
+func (s *Store) read(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if !s.single {
+		return s.cli.Get(ctx, key, opts...)
 	}
-	return nil
+	seen := s.seen.Load()
+	resp, err := s.cli.Get(ctx, key, append(opts, clientv3.WithSerializable())...)
+	if err != nil || resp.Header.Revision >= seen {
+		return resp, err
+	}
+	s.log.Trace("read behind a delivered event, reading again", "key", key, "revision", resp.Header.Revision, "seen", seen)
+	return s.cli.Get(ctx, key, opts...)
+}
+
+// delivered records that a watch is about to deliver changes up to rev.
+func (s *Store) delivered(rev int64) {
+	for {
+		cur := s.seen.Load()
+		if rev <= cur || s.seen.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
 }
 
 // Revision implements store.Store.
@@ -233,7 +262,7 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	start, _ := s.keyRange("")
-	resp, err := s.cli.Get(ctx, start, append(s.readOpts(), clientv3.WithCountOnly())...)
+	resp, err := s.read(ctx, start, clientv3.WithCountOnly())
 	if err != nil {
 		return 0, s.mapErr(ctx, "revision", err)
 	}

@@ -85,6 +85,9 @@ func (w *watcher) run(ctx context.Context, wch clientv3.WatchChan) {
 		if len(out.Events) == 0 && out.Err == nil {
 			continue // created or progress notification
 		}
+		if len(out.Events) > 0 && w.s.single {
+			w.s.delivered(out.Revision) // before the consumer can read on it
+		}
 		select {
 		case w.ch <- out:
 		case <-ctx.Done():
