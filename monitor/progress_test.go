@@ -216,6 +216,43 @@ func TestWriteBackRewritesOnlyWhatWasDropped(t *testing.T) {
 	require.Positive(t, touched[vda.KeyStatus(vda.KeyDA("da0"))])
 }
 
+// The same when the snapshot cache has already seen the DA change (the
+// edit is dropped before any read or commit): the push's write-back leaves
+// the VD's status unwritten and the worker stale, no commit fails, and the
+// write-back against the cache's next snapshot writes it. A dropped edit
+// ends written, not only at the next forced resync.
+func TestWriteBackRewritesWhatTheCacheDropped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs, tc, da, w, snapshot := writeBackFixture(t)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.m.snaps.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	caughtUp := func() *Snapshot {
+		rev, err := cs.Revision(ctx)
+		require.NoError(t, err)
+		snap, err := w.m.snaps.AtLeast(ctx, rev)
+		require.NoError(t, err)
+		return snap
+	}
+	vd := da.VDs[0]
+	snap, np := snapshot()
+	reply := &agentpb.SyncReply{Objects: []*agentpb.ObjectStatus{{Kind: agentpb.Kind_KIND_VD, Id: vd.ID, Ok: true}}}
+	old, _ := da.Primary()
+	movePrimaryTo(t, cs, "da0", 1-old.Idx) // the DA changes while the node applies
+	caughtUp()
+	failed := cs.failedTxns.Load()
+	w.writeBack(snap, np, reply, false)
+	require.True(t, w.stale, "the VD's edit was dropped")
+	require.Equal(t, failed, cs.failedTxns.Load(), "dropped before a commit")
+	require.Equal(t, vda.HealthUnknown, tc.da("da0").Status.Part(vd.ID).Health)
+
+	snap = caughtUp()
+	w.writeBack(snap, Build(snap).Nodes[vd.DNID], reply, false) // as pushOnce rewrites the dropped
+	require.False(t, w.stale)
+	require.Equal(t, vda.HealthHealthy, tc.da("da0").Status.Part(vd.ID).Health, "written against the next snapshot")
+}
+
 // writeBackFixture is a DA of 2 VDs and 2 controllers on a counted memory
 // store, and the worker of its first VD's disk node (its monitor does not
 // run); snapshot reads the store and plans that node.

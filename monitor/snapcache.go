@@ -199,9 +199,49 @@ func (c *SnapshotCache) status(specKey string) (vda.Status, int64, bool) {
 	return c.st.statuses.m[specKey], c.st.statusRevs[specKey], true
 }
 
+// specRevision returns the ModRevision of the spec at specKey as the
+// cache holds it, or false if it holds none it can vouch for (no cache,
+// before its first List, a key deleted, malformed or of a kind the cache
+// does not decode).
+func (c *SnapshotCache) specRevision(specKey string) (int64, bool) {
+	if c == nil {
+		return 0, false
+	}
+	kind, tail, _ := strings.Cut(strings.TrimPrefix(specKey, vda.Prefix), "/")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return 0, false
+	}
+	switch kind {
+	case "dn":
+		return revOf(c.st.dns.m, tail)
+	case "cn":
+		return revOf(c.st.cns.m, tail)
+	case "da":
+		return revOf(c.st.das.m, tail)
+	case "pd":
+		return revOf(c.st.pds.m, specKey)
+	case "exp":
+		return revOf(c.st.exps.m, specKey)
+	case "snap":
+		return revOf(c.st.snaps.m, specKey)
+	case "clone":
+		return revOf(c.st.clones.m, specKey)
+	}
+	return 0, false
+}
+
+func revOf[T any](m map[string]*Object[T], key string) (int64, bool) {
+	o, ok := m[key]
+	if !ok {
+		return 0, false
+	}
+	return o.ModRevision, true
+}
+
 // diskArray returns the cache's copy of the DA named name, false if it has
-// none (no cache, before its first List, a DA deleted or malformed). The
-// copy is shared: read only.
+// none (see specRevision). The copy is shared: read only.
 func (c *SnapshotCache) diskArray(name string) (*Object[vda.DiskArray], bool) {
 	if c == nil {
 		return nil, false

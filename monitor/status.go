@@ -663,6 +663,34 @@ func (m *Monitor) assume(tx *store.Tx, batch []statusEdit, tried map[string]int6
 	return known
 }
 
+// current returns the edits of batch whose spec the snapshot cache has
+// not seen change since the revision the edit was derived from (its
+// guard), and the spec keys of the others: those are dropped as a read in
+// the transaction would drop them (revisions only grow, so the store's is
+// not the guard either), without a commit bound to fail on a guard that
+// is already stale, and the reads of every other edit of the batch again.
+// An exporter's edit takes the cache's copy of its DA when that is newer
+// than the edit's: it recomputes the exporter's health from the DA as it
+// is, which a retry after the commit failed on the older copy would read.
+func (m *Monitor) current(batch []statusEdit) (live []statusEdit, moved []string) {
+	live = make([]statusEdit, 0, len(batch))
+	for _, e := range batch {
+		if e.guard != 0 {
+			if rev, ok := m.snaps.specRevision(e.specKey); ok && rev > e.guard {
+				moved = append(moved, e.specKey)
+				continue
+			}
+		}
+		if e.exp != nil && e.da != nil && strings.HasPrefix(e.specKey, vda.PrefixExp) {
+			if da, ok := m.snaps.diskArray(e.da.Name); ok && da.ModRevision > e.daRev {
+				e.da, e.daRev = &da.Spec, da.ModRevision
+			}
+		}
+		live = append(live, e)
+	}
+	return live, moved
+}
+
 // writeBatch is writeStatus for several edits in one transaction: an edit
 // whose spec changed or is gone is left out (dropped names the spec keys of
 // the former), the others are committed together.
@@ -678,9 +706,10 @@ func (m *Monitor) writeBatch(ctx context.Context, batch []statusEdit) (dropped [
 	rev, err := store.UpdateRev(ctx, m.cfg.Store, func(tx *store.Tx) error {
 		failed = ""
 		wrote = map[string]vda.Status{}
-		dropped = nil
-		known := m.assume(tx, batch, tried)
-		for _, e := range batch {
+		var live []statusEdit
+		live, dropped = m.current(batch)
+		known := m.assume(tx, live, tried)
+		for _, e := range live {
 			err := m.applyEdit(tx, e, known, wrote)
 			switch {
 			case err == nil:

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vda-io/vda"
+	"github.com/vda-io/vda/store"
 )
 
 // writeAll commits a push's edits together: one store transaction for
@@ -189,6 +190,56 @@ func (f *fixture) cachedStatusMonitor(t *testing.T) (m *Monitor, counted *counti
 		return rev
 	}
 	return m, counted, current, stop
+}
+
+// An edit whose spec the snapshot cache has already seen change (here the
+// DA marked initialized after the snapshot the edits came from) is dropped
+// without a commit that would fail on it and the reads of a retry, and an
+// exporter's edit takes the cache's newer copy of its DA instead of the
+// edit's: nothing is read, no commit fails, the exporter's status lands
+// and only the DA's edit is dropped (the worker writes it again against
+// the next snapshot).
+func TestWriteAllDropsWhatTheCacheSawChange(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 2)
+	snap, _ := f.plan(t)
+	da := snap.DAs["da0"]
+	exp := snap.Exps[vda.KeyExp("da0", "exp0")]
+	require.NotNil(t, exp)
+	m, counted, current, _ := f.cachedStatusMonitor(t)
+
+	marked := da.Spec
+	marked.Initialized = true
+	b, err := json.Marshal(marked)
+	require.NoError(t, err)
+	_, err = f.s.Txn(ctx, store.Txn{Ops: []store.Op{{Key: da.Key, Value: b}}})
+	require.NoError(t, err)
+	current()
+
+	healthy := vda.Status{Health: vda.HealthHealthy}
+	var edits []statusEdit
+	for _, vd := range da.Spec.VDs {
+		edits = append(edits, statusEdit{specKey: da.Key, guard: da.ModRevision, edit: setPart(vd.ID, healthy),
+			da: &da.Spec, daRev: da.ModRevision})
+	}
+	for _, p := range exp.Spec.Ports {
+		edits = append(edits, statusEdit{specKey: exp.Key, guard: exp.ModRevision, edit: setPart(p.ID, healthy),
+			exp: &exp.Spec, da: &da.Spec, daRev: da.ModRevision})
+	}
+	dropped, err := m.writeAll(ctx, edits)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{da.Key: true}, dropped, "the DA's edits are dropped, the exporter's are not")
+	require.Zero(t, counted.failedTxns.Load(), "no commit failed on the stale DA")
+	require.Zero(t, counted.reads.Load(), "nothing read")
+
+	gotExp, err := f.c.GetExporter(ctx, "da0", "exp0")
+	require.NoError(t, err)
+	require.Equal(t, vda.HealthHealthy, gotExp.Status.Health, "%+v", gotExp.Status)
+	got, err := f.c.GetDiskArray(ctx, "da0")
+	require.NoError(t, err)
+	for _, vd := range da.Spec.VDs {
+		require.NotEqual(t, vda.HealthHealthy, got.Status.Part(vd.ID).Health, "a stale edit landed")
+	}
 }
 
 // Marking a DA initialized takes the snapshot cache's copy of it instead
