@@ -60,3 +60,19 @@ func TestPartEditsAgreeWithApplying(t *testing.T) {
 		}
 	}
 }
+
+// A report's part edits share one array (partArena); merging two of them
+// (groupEdits, of one key) never writes into a third edit's part.
+func TestPartArenaEditsStayApart(t *testing.T) {
+	healthy := vda.Status{Health: vda.HealthHealthy}
+	degraded := vda.Status{Health: vda.HealthDegraded, ErrorMsg: "not ready"}
+	arena := make(partArena, 0, 3) // as reportEdits sizes it
+	a := arena.edit("k1", 1, "a", healthy)
+	b := arena.edit("k2", 1, "b", degraded)
+	c := arena.edit("k1", 1, "c", healthy)
+	got := groupEdits([]statusEdit{a, b, c})
+	require.Len(t, got, 2)
+	require.Equal(t, []part{{"a", healthy}, {"c", healthy}}, got[0].parts)
+	require.Equal(t, []part{{"b", degraded}}, got[1].parts, "k2's part is its own")
+	require.Equal(t, []part{{"b", degraded}}, b.parts)
+}

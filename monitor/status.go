@@ -265,6 +265,18 @@ func partEdit(specKey string, guard int64, id string, p vda.Status) statusEdit {
 	return statusEdit{specKey: specKey, guard: guard, parts: []part{{id, p}}}
 }
 
+// partArena hands out the parts of partEdits from one array. Each edit's
+// slice is capped at its one part: merge appends to a copy, never into the
+// next edit's part.
+type partArena []part
+
+// edit is partEdit with its part in a.
+func (a *partArena) edit(specKey string, guard int64, id string, p vda.Status) statusEdit {
+	*a = append(*a, part{id, p})
+	n := len(*a)
+	return statusEdit{specKey: specKey, guard: guard, parts: (*a)[n-1 : n : n]}
+}
+
 // apply applies e to st.
 func (e *statusEdit) apply(st *vda.Status) {
 	if e.edit != nil {
@@ -371,6 +383,10 @@ func (s *Snapshot) index() *index {
 // lists the DAs whose primary on this node reported its lvstore created.
 func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []statusEdit, initialized []string) {
 	ix := s.index()
+	// About one edit and one part per object, each allocated once here
+	// instead of one by one: a node reports every object on every push.
+	edits = make([]statusEdit, 0, len(reply.GetObjects()))
+	parts := make(partArena, 0, len(reply.GetObjects()))
 	for _, o := range reply.GetObjects() {
 		switch o.GetKind() {
 		case agentpb.Kind_KIND_PD:
@@ -385,7 +401,7 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}})
 		case agentpb.Kind_KIND_VD:
 			if da, ok := s.DAs[ix.vd[o.GetId()]]; ok && np.Role == RoleDN {
-				e := partEdit(da.Key, da.ModRevision, o.GetId(), partFrom(o))
+				e := parts.edit(da.Key, da.ModRevision, o.GetId(), partFrom(o))
 				e.da, e.daRev = &da.Spec, da.ModRevision
 				edits = append(edits, e)
 			}
@@ -396,7 +412,7 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 			}
 			part := partFrom(o)
 			part.Epoch = da.Spec.Epoch // what the node was told
-			e := partEdit(da.Key, da.ModRevision, o.GetId(), part)
+			e := parts.edit(da.Key, da.ModRevision, o.GetId(), part)
 			e.size = appliedSize(da.Spec, np, o)
 			e.da, e.daRev = &da.Spec, da.ModRevision
 			edits = append(edits, e)
@@ -410,7 +426,7 @@ func reportEdits(s *Snapshot, np *NodePlan, reply *agentpb.SyncReply) (edits []s
 				if ok {
 					part.Epoch = da.Spec.Epoch
 				}
-				e := partEdit(exp.Key, exp.ModRevision, o.GetId(), part)
+				e := parts.edit(exp.Key, exp.ModRevision, o.GetId(), part)
 				e.exp = &exp.Spec
 				if ok {
 					e.da, e.daRev = &da.Spec, da.ModRevision
@@ -534,8 +550,8 @@ func (m *Monitor) daToMark(tx *store.Tx, name string) (da *vda.DiskArray, fromCa
 // groupEdits merges the edits of one key into one, so that they do not
 // conflict with each other.
 func groupEdits(edits []statusEdit) []statusEdit {
-	at := map[string]int{}
-	var out []statusEdit
+	at := make(map[string]int, len(edits))
+	out := make([]statusEdit, 0, len(edits))
 	for _, e := range edits {
 		i, ok := at[e.specKey]
 		if !ok || out[i].guard != e.guard {
