@@ -1,0 +1,263 @@
+package vda_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/vda-io/vda/api/portalpb"
+	"github.com/vda-io/vda/portal"
+	"github.com/vda-io/vda/store"
+	_ "github.com/vda-io/vda/store/etcdstore"
+)
+
+// The environment of a test binary started as a portal process: the
+// store URI it serves, and its index k (its affinity is portal<k>).
+const (
+	portalProcEnv      = "VDA_BENCH_PORTAL_STORE"
+	portalProcIndexEnv = "VDA_BENCH_PORTAL_INDEX"
+)
+
+// portalCPUEnv sets the CPU quota of each portal process of
+// BenchmarkCreatePortalProcs, in cores (default 0.5).
+const portalCPUEnv = "VDA_PORTAL_CPU"
+
+// BenchmarkCreatePortalProcs is BenchmarkCreatePortal's etcd/pds=400,
+// 16 clients, with each portal a process of its own, as in a deployment
+// where every portal instance has a machine: the test binary started
+// again as a portal server (TestMain), made as vda-portal makes it
+// (portalCluster), talking to the store over etcd's gRPC on a unix
+// socket. Each portal runs in a cgroup of its own, with a CFS quota of
+// VDA_PORTAL_CPU cores (cpu=<quota>) or none (cpu=none). The store (the
+// embedded etcd) and the 16 gRPC clients, over loopback TCP, stay in the
+// benchmark's process without a quota; the clients alternate between the
+// portals. The cluster and the create request are BenchmarkCreatePortal's.
+//
+// Besides DAs/s and latencies it reports the store transactions and
+// conflicts per create (counted in the portals), and, over the timed
+// creates, the CPU in cores each portal used (cores-p<k>, from its
+// cgroup), the share of its CFS periods in which it hit its quota
+// (throttled-p<k>), and the CPU of the benchmark's process (cores-store+clients).
+// A portal held at its quota is the bottleneck when the rest is not at
+// the machine's cores. It needs the cgroup v1 cpu and cpuacct
+// controllers and root, and skips without them.
+func BenchmarkCreatePortalProcs(b *testing.B) {
+	if err := cgroupsUsable(); err != nil {
+		b.Skipf("needs a CPU quota per portal process: %v", err)
+	}
+	quota := 0.5
+	if v := os.Getenv(portalCPUEnv); v != "" {
+		q, err := strconv.ParseFloat(v, 64)
+		require.NoError(b, err, "%s", portalCPUEnv)
+		require.Greater(b, q, 0.0, "%s", portalCPUEnv)
+		quota = q
+	}
+	for _, cores := range []float64{quota, 0} {
+		name := "none"
+		if cores > 0 {
+			name = strconv.FormatFloat(cores, 'f', -1, 64)
+		}
+		for _, portals := range []int{1, 2} {
+			b.Run(fmt.Sprintf("cpu=%s/portals=%d", name, portals), func(b *testing.B) {
+				benchPortalProcs(b, portals, cores)
+			})
+		}
+	}
+}
+
+func benchPortalProcs(b *testing.B, portals int, cores float64) {
+	s, uri := openEmbeddedShared(b)
+	loadCluster(b, s, 100, 400, 20)
+	ctx := context.Background()
+	ps := make([]*portalProc, portals)
+	for k := range ps {
+		ps[k] = startPortalProc(b, uri, k, cores)
+		_, err := ps[k].client.CreateDa(ctx, createDaRequest(fmt.Sprintf("warmup%d", k)))
+		require.NoError(b, err)
+	}
+	for _, p := range ps {
+		p.ask(b, "reset")
+	}
+	before := make([]cpuSample, portals)
+	for k, p := range ps {
+		var err error
+		before[k], err = p.group.sample()
+		require.NoError(b, err)
+	}
+	self := processCPU(b)
+	start := time.Now()
+	runClients(b, 16, func(i int64) error {
+		_, err := ps[int(i)%portals].client.CreateDa(ctx, createDaRequest(fmt.Sprintf("da%07d", i)))
+		return err
+	})
+	elapsed := time.Since(start).Seconds()
+	b.ReportMetric((processCPU(b)-self).Seconds()/elapsed, "cores-store+clients")
+	var txns, failed int64
+	for k, p := range ps {
+		after, err := p.group.sample()
+		require.NoError(b, err)
+		b.ReportMetric((after.used-before[k].used).Seconds()/elapsed, fmt.Sprintf("cores-p%d", k))
+		if n := after.periods - before[k].periods; n > 0 {
+			b.ReportMetric(float64(after.throttled-before[k].throttled)/float64(n), fmt.Sprintf("throttled-p%d", k))
+		}
+		var t, f int64
+		_, err = fmt.Sscan(p.ask(b, "stats"), &t, &f)
+		require.NoError(b, err)
+		txns += t
+		failed += f
+	}
+	b.ReportMetric(float64(txns)/float64(b.N), "txns/create")
+	b.ReportMetric(float64(failed)/float64(b.N), "conflicts/create")
+}
+
+// openEmbeddedShared is openEmbedded, and the etcd:// URI through which
+// other processes reach the same store (the server's unix socket).
+func openEmbeddedShared(b *testing.B) (store.Store, string) {
+	dir := b.TempDir()
+	s, err := store.Open(context.Background(), (&url.URL{Scheme: "embedded", Path: dir}).String())
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	return s, "etcd:///?endpoint=" + url.QueryEscape("unix://"+filepath.Join(dir, "etcd.sock"))
+}
+
+// processCPU is the CPU (user and system) this process used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// portalProc is a portal served by a process of its own (runPortalProc),
+// in a cgroup of its own. Lines on its standard input ask it something;
+// it answers each with a line on its standard output.
+type portalProc struct {
+	client pb.PortalClient
+	group  *cpuGroup
+	in     *os.File
+	out    *bufio.Reader
+}
+
+// portalGroups numbers the cgroups of this process's portal processes.
+var portalGroups atomic.Int64
+
+// startPortalProc starts the k-th portal over the store at uri, held to
+// cores CPUs (0: no quota), and connects a client to it. The process, its
+// cgroup and the connection go when b ends.
+func startPortalProc(b *testing.B, uri string, k int, cores float64) *portalProc {
+	g, err := newCPUGroup(fmt.Sprintf("vda-bench-%d-%d", os.Getpid(), portalGroups.Add(1)), cores)
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, g.remove()) }) // after the process is gone
+	exe, err := os.Executable()
+	require.NoError(b, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), portalProcEnv+"="+uri, portalProcIndexEnv+"="+strconv.Itoa(k))
+	cmd.Stderr = os.Stderr
+	// Should the benchmark die without its cleanups, the portal dies too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	inR, inW, err := os.Pipe()
+	require.NoError(b, err)
+	outR, outW, err := os.Pipe()
+	require.NoError(b, err)
+	cmd.Stdin, cmd.Stdout = inR, outW
+	err = cmd.Start()
+	_, _ = inR.Close(), outW.Close()
+	require.NoError(b, err)
+	p := &portalProc{group: g, in: inW, out: bufio.NewReader(outR)}
+	b.Cleanup(func() {
+		_ = p.in.Close() // the portal stops when its input ends
+		require.NoError(b, cmd.Wait())
+		_ = outR.Close()
+	})
+	if err := g.add(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		b.Fatal(err)
+	}
+	addr, ok := strings.CutPrefix(p.read(b), "addr ")
+	require.True(b, ok, "portal %d did not say its address", k)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = conn.Close() }) // before the portal stops: no RPC left to wait for
+	p.client = pb.NewPortalClient(conn)
+	return p
+}
+
+// ask sends the portal a request line and returns its answer.
+func (p *portalProc) ask(b *testing.B, req string) string {
+	_, err := fmt.Fprintln(p.in, req)
+	require.NoError(b, err)
+	return p.read(b)
+}
+
+func (p *portalProc) read(b *testing.B) string {
+	line, err := p.out.ReadString('\n')
+	require.NoError(b, err, "portal process: %q", line)
+	return strings.TrimSuffix(line, "\n")
+}
+
+// runPortalProc is a portal process of BenchmarkCreatePortalProcs (see
+// TestMain): the portal of index k (its Cluster made by newPortalCluster)
+// over the store at uri, counting the store transactions it makes, on
+// 127.0.0.1 at a port of the kernel's choice, which it writes as
+// "addr <host:port>". Then it answers lines on its input: "reset" zeroes
+// the counts ("ok"), "stats" writes them ("<txns> <conflicts>"). It stops
+// when its input ends.
+func runPortalProc(uri, index string) error {
+	k, err := strconv.Atoi(index)
+	if err != nil {
+		return fmt.Errorf("%s: %w", portalProcIndexEnv, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	raw, err := store.Open(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = raw.Close() }()
+	cs := &txnCountingStore{Store: raw}
+	c, err := newPortalCluster(cs, k)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	srv, err := portal.New(portal.Config{Cluster: c, Insecure: true})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	fmt.Printf("addr %s\n", lis.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "reset":
+			cs.txns.Store(0)
+			cs.failed.Store(0)
+			fmt.Println("ok")
+		case "stats":
+			fmt.Printf("%d %d\n", cs.txns.Load(), cs.failed.Load())
+		default:
+			fmt.Println("unknown request")
+		}
+	}
+	cancel()
+	return <-done
+}
