@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/vda-io/vda"
 	pb "github.com/vda-io/vda/api/portalpb"
 	"github.com/vda-io/vda/portal"
 	"github.com/vda-io/vda/store"
@@ -32,6 +34,10 @@ const (
 	portalProcEnv      = "VDA_BENCH_PORTAL_STORE"
 	portalProcIndexEnv = "VDA_BENCH_PORTAL_INDEX"
 )
+
+// portalProfileEnv, when set, makes each portal process write a CPU
+// profile of its life to <value>.p<k>.
+const portalProfileEnv = "VDA_PORTAL_CPUPROFILE"
 
 // portalCPUEnv sets the CPU quota of each portal process of
 // BenchmarkCreatePortalProcs, in cores (default 0.5).
@@ -85,8 +91,10 @@ func benchPortalProcs(b *testing.B, portals int, cores float64) {
 	loadCluster(b, s, 100, 400, 20)
 	ctx := context.Background()
 	ps := make([]*portalProc, portals)
+	groups := make([]*cpuGroup, portals)
 	for k := range ps {
-		ps[k] = startPortalProc(b, uri, k, cores)
+		groups[k] = newPortalGroup(b, cores)
+		ps[k] = startPortalProc(b, uri, k, groups[k])
 		_, err := ps[k].client.CreateDa(ctx, createDaRequest(fmt.Sprintf("warmup%d", k)))
 		require.NoError(b, err)
 	}
@@ -94,9 +102,9 @@ func benchPortalProcs(b *testing.B, portals int, cores float64) {
 		p.ask(b, "reset")
 	}
 	before := make([]cpuSample, portals)
-	for k, p := range ps {
+	for k, g := range groups {
 		var err error
-		before[k], err = p.group.sample()
+		before[k], err = g.sample()
 		require.NoError(b, err)
 	}
 	self := processCPU(b)
@@ -109,7 +117,7 @@ func benchPortalProcs(b *testing.B, portals int, cores float64) {
 	b.ReportMetric((processCPU(b)-self).Seconds()/elapsed, "cores-store+clients")
 	var txns, failed int64
 	for k, p := range ps {
-		after, err := p.group.sample()
+		after, err := groups[k].sample()
 		require.NoError(b, err)
 		b.ReportMetric((after.used-before[k].used).Seconds()/elapsed, fmt.Sprintf("cores-p%d", k))
 		if n := after.periods - before[k].periods; n > 0 {
@@ -125,13 +133,39 @@ func benchPortalProcs(b *testing.B, portals int, cores float64) {
 	b.ReportMetric(float64(failed)/float64(b.N), "conflicts/create")
 }
 
+// TestPortalProcess holds BenchmarkCreatePortalProcs's portal process to
+// what the benchmark takes from it: it serves creates over the store it
+// shares with this process, as the portal of its index (registered as
+// placer portal<k>), and counts its store transactions from a reset.
+func TestPortalProcess(t *testing.T) {
+	s, uri := openEmbeddedShared(t)
+	ctx := context.Background()
+	c := newCluster(t, s)
+	buildCluster(t, c, 6, 2, 4)
+	p := startPortalProc(t, uri, 1, nil)
+	require.Equal(t, "ok", p.ask(t, "reset"))
+	_, err := p.client.CreateDa(ctx, createDaRequest("da0"))
+	require.NoError(t, err)
+	_, err = c.GetDiskArray(ctx, "da0")
+	require.NoError(t, err)
+	var txns, failed int64
+	_, err = fmt.Sscan(p.ask(t, "stats"), &txns, &failed)
+	require.NoError(t, err)
+	require.Positive(t, txns)
+	require.Zero(t, failed)
+	require.Eventually(t, func() bool {
+		_, err := s.Get(ctx, vda.KeyPlacer("portal1"))
+		return err == nil
+	}, time.Minute, 10*time.Millisecond, "the portal process never registered its placement affinity")
+}
+
 // openEmbeddedShared is openEmbedded, and the etcd:// URI through which
 // other processes reach the same store (the server's unix socket).
-func openEmbeddedShared(b *testing.B) (store.Store, string) {
-	dir := b.TempDir()
+func openEmbeddedShared(tb testing.TB) (store.Store, string) {
+	dir := tb.TempDir()
 	s, err := store.Open(context.Background(), (&url.URL{Scheme: "embedded", Path: dir}).String())
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = s.Close() })
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = s.Close() })
 	return s, "etcd:///?endpoint=" + url.QueryEscape("unix://"+filepath.Join(dir, "etcd.sock"))
 }
 
@@ -147,7 +181,6 @@ func processCPU(b *testing.B) time.Duration {
 // it answers each with a line on its standard output.
 type portalProc struct {
 	client pb.PortalClient
-	group  *cpuGroup
 	in     *os.File
 	out    *bufio.Reader
 }
@@ -155,57 +188,66 @@ type portalProc struct {
 // portalGroups numbers the cgroups of this process's portal processes.
 var portalGroups atomic.Int64
 
-// startPortalProc starts the k-th portal over the store at uri, held to
-// cores CPUs (0: no quota), and connects a client to it. The process, its
-// cgroup and the connection go when b ends.
-func startPortalProc(b *testing.B, uri string, k int, cores float64) *portalProc {
+// newPortalGroup makes a cgroup for a portal process, held to cores CPUs
+// (0: no quota), and removes it when b ends (after the process is gone,
+// whose cleanup runs first).
+func newPortalGroup(b *testing.B, cores float64) *cpuGroup {
 	g, err := newCPUGroup(fmt.Sprintf("vda-bench-%d-%d", os.Getpid(), portalGroups.Add(1)), cores)
 	require.NoError(b, err)
-	b.Cleanup(func() { require.NoError(b, g.remove()) }) // after the process is gone
+	b.Cleanup(func() { require.NoError(b, g.remove()) })
+	return g
+}
+
+// startPortalProc starts the k-th portal over the store at uri, in the
+// cgroup g (nil: none), and connects a client to it. The process and the
+// connection go when tb ends.
+func startPortalProc(tb testing.TB, uri string, k int, g *cpuGroup) *portalProc {
 	exe, err := os.Executable()
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), portalProcEnv+"="+uri, portalProcIndexEnv+"="+strconv.Itoa(k))
 	cmd.Stderr = os.Stderr
 	// Should the benchmark die without its cleanups, the portal dies too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	inR, inW, err := os.Pipe()
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	outR, outW, err := os.Pipe()
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	cmd.Stdin, cmd.Stdout = inR, outW
 	err = cmd.Start()
 	_, _ = inR.Close(), outW.Close()
-	require.NoError(b, err)
-	p := &portalProc{group: g, in: inW, out: bufio.NewReader(outR)}
-	b.Cleanup(func() {
+	require.NoError(tb, err)
+	p := &portalProc{in: inW, out: bufio.NewReader(outR)}
+	tb.Cleanup(func() {
 		_ = p.in.Close() // the portal stops when its input ends
-		require.NoError(b, cmd.Wait())
+		require.NoError(tb, cmd.Wait())
 		_ = outR.Close()
 	})
-	if err := g.add(cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
-		b.Fatal(err)
+	if g != nil {
+		if err := g.add(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			tb.Fatal(err)
+		}
 	}
-	addr, ok := strings.CutPrefix(p.read(b), "addr ")
-	require.True(b, ok, "portal %d did not say its address", k)
+	addr, ok := strings.CutPrefix(p.read(tb), "addr ")
+	require.True(tb, ok, "portal %d did not say its address", k)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = conn.Close() }) // before the portal stops: no RPC left to wait for
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = conn.Close() }) // before the portal stops: no RPC left to wait for
 	p.client = pb.NewPortalClient(conn)
 	return p
 }
 
 // ask sends the portal a request line and returns its answer.
-func (p *portalProc) ask(b *testing.B, req string) string {
+func (p *portalProc) ask(tb testing.TB, req string) string {
 	_, err := fmt.Fprintln(p.in, req)
-	require.NoError(b, err)
-	return p.read(b)
+	require.NoError(tb, err)
+	return p.read(tb)
 }
 
-func (p *portalProc) read(b *testing.B) string {
+func (p *portalProc) read(tb testing.TB) string {
 	line, err := p.out.ReadString('\n')
-	require.NoError(b, err, "portal process: %q", line)
+	require.NoError(tb, err, "portal process: %q", line)
 	return strings.TrimSuffix(line, "\n")
 }
 
@@ -220,6 +262,17 @@ func runPortalProc(uri, index string) error {
 	k, err := strconv.Atoi(index)
 	if err != nil {
 		return fmt.Errorf("%s: %w", portalProcIndexEnv, err)
+	}
+	if path := os.Getenv(portalProfileEnv); path != "" {
+		f, err := os.Create(fmt.Sprintf("%s.p%d", path, k))
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
