@@ -3,6 +3,7 @@ package vda_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -36,7 +37,7 @@ const (
 )
 
 // portalProfileEnv, when set, makes each portal process write a CPU
-// profile of its life to <value>.p<k>.
+// profile of the timed creates (from "reset" to "stats") to <value>.p<k>.
 const portalProfileEnv = "VDA_PORTAL_CPUPROFILE"
 
 // portalCPUEnv sets the CPU quota of each portal process of
@@ -55,9 +56,14 @@ const defaultPortalCPU = 0.25
 // (portalCluster), talking to the store over etcd's gRPC on a unix
 // socket. Each portal runs in a cgroup of its own, with a CFS quota of
 // VDA_PORTAL_CPU cores (cpu=<quota>) or none (cpu=none). The store (the
-// embedded etcd) and the 16 gRPC clients, over loopback TCP, stay in the
+// embedded etcd) and the gRPC clients, over loopback TCP, stay in the
 // benchmark's process without a quota; the clients alternate between the
 // portals. The cluster and the create request are BenchmarkCreatePortal's.
+// Two portals run with 16 clients (8 each) and with 32 (16 each, as many
+// as the one portal has): a portal's CPU per create falls with the
+// creates it has in flight (they share commits, revision reads, gRPC
+// writes and wake-ups), so the first compares the same load, the second
+// the same load per portal.
 //
 // Besides DAs/s and latencies it reports the store transactions and
 // conflicts per create (counted in the portals), and, over the timed
@@ -84,15 +90,15 @@ func BenchmarkCreatePortalProcs(b *testing.B) {
 		if cores > 0 {
 			name = strconv.FormatFloat(cores, 'f', -1, 64)
 		}
-		for _, portals := range []int{1, 2} {
-			b.Run(fmt.Sprintf("cpu=%s/portals=%d", name, portals), func(b *testing.B) {
-				benchPortalProcs(b, portals, cores)
+		for _, run := range []struct{ portals, clients int }{{1, 16}, {2, 16}, {2, 32}} {
+			b.Run(fmt.Sprintf("cpu=%s/portals=%d/clients=%d", name, run.portals, run.clients), func(b *testing.B) {
+				benchPortalProcs(b, run.portals, run.clients, cores)
 			})
 		}
 	}
 }
 
-func benchPortalProcs(b *testing.B, portals int, cores float64) {
+func benchPortalProcs(b *testing.B, portals, clients int, cores float64) {
 	s, uri := openEmbeddedShared(b)
 	loadCluster(b, s, 100, 400, 20)
 	ctx := context.Background()
@@ -115,7 +121,7 @@ func benchPortalProcs(b *testing.B, portals int, cores float64) {
 	}
 	self := processCPU(b)
 	start := time.Now()
-	runClients(b, 16, func(i int64) error {
+	runClients(b, clients, func(i int64) error {
 		_, err := ps[int(i)%portals].client.CreateDa(ctx, createDaRequest(fmt.Sprintf("da%07d", i)))
 		return err
 	})
@@ -272,17 +278,6 @@ func runPortalProc(uri, index string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", portalProcIndexEnv, err)
 	}
-	if path := os.Getenv(portalProfileEnv); path != "" {
-		f, err := os.Create(fmt.Sprintf("%s.p%d", path, k))
-		if err != nil {
-			return err
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	raw, err := store.Open(ctx, uri)
@@ -307,14 +302,22 @@ func runPortalProc(uri, index string) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
 	fmt.Printf("addr %s\n", lis.Addr())
+	prof := cpuProfile{path: os.Getenv(portalProfileEnv)}
+	defer func() { _ = prof.stop() }()
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		switch in.Text() {
 		case "reset":
 			cs.txns.Store(0)
 			cs.failed.Store(0)
+			if err := prof.start(k); err != nil {
+				return err
+			}
 			fmt.Println("ok")
 		case "stats":
+			if err := prof.stop(); err != nil {
+				return err
+			}
 			fmt.Printf("%d %d\n", cs.txns.Load(), cs.failed.Load())
 		default:
 			fmt.Println("unknown request")
@@ -322,4 +325,36 @@ func runPortalProc(uri, index string) error {
 	}
 	cancel()
 	return <-done
+}
+
+// cpuProfile writes a portal process's CPU profile to <path>.p<k>, if
+// path is set, from start to stop.
+type cpuProfile struct {
+	path string
+	f    *os.File
+}
+
+func (p *cpuProfile) start(k int) error {
+	if p.path == "" || p.f != nil {
+		return nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.p%d", p.path, k))
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	p.f = f
+	return nil
+}
+
+func (p *cpuProfile) stop() error {
+	if p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	return err
 }
