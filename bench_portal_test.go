@@ -13,11 +13,17 @@ import (
 // uses its host name and address), so that portals sharing a store
 // prefer different controller nodes among nearly equally loaded ones.
 func portalCluster(tb testing.TB, s store.Store, k int) *vda.Cluster {
-	cfg := vda.DefaultConfig(s)
-	cfg.PlacementAffinity = fmt.Sprintf("portal%d", k)
-	c, err := vda.New(cfg)
+	c, err := newPortalCluster(s, k)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// newPortalCluster is portalCluster for a portal that runs as a process
+// of its own (BenchmarkCreatePortalProcs), where there is no testing.TB.
+func newPortalCluster(s store.Store, k int) (*vda.Cluster, error) {
+	cfg := vda.DefaultConfig(s)
+	cfg.PlacementAffinity = fmt.Sprintf("portal%d", k)
+	return vda.New(cfg)
 }

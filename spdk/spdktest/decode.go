@@ -175,9 +175,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return append(b, ']'), nil
 	case string:
 		if plainString(v) {
-			b = append(b, '"')
-			b = append(b, v...)
-			return append(b, '"'), nil
+			return appendPlain(b, v), nil
 		}
 	case bool:
 		return strconv.AppendBool(b, v), nil

@@ -11,12 +11,7 @@ import "strconv"
 
 // appendJSON appends j as encoding/json writes it.
 func (j *bdevJSON) appendJSON(b []byte) ([]byte, error) {
-	var err error
-	str := func(s string) {
-		if err == nil {
-			b, err = appendValue(b, s)
-		}
-	}
+	str := func(s string) { b = appendStr(b, s) }
 	b = append(b, `{"name":`...)
 	str(j.Name)
 	b = append(b, `,"aliases":`...)
@@ -93,10 +88,8 @@ func (j *bdevJSON) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	if err != nil {
-		return nil, err
-	}
 	b = append(b, `,"driver_specific":`...)
+	var err error
 	if b, err = appendValue(b, j.DriverSpecific); err != nil {
 		return nil, err
 	}
@@ -105,12 +98,7 @@ func (j *bdevJSON) appendJSON(b []byte) ([]byte, error) {
 
 // appendJSON appends l as encoding/json writes it.
 func (l *lvolJSON) appendJSON(b []byte) ([]byte, error) {
-	var err error
-	str := func(s string) {
-		if err == nil {
-			b, err = appendValue(b, s)
-		}
-	}
+	str := func(s string) { b = appendStr(b, s) }
 	b = append(b, `{"alias":`...)
 	str(l.Alias)
 	b = append(b, `,"uuid":`...)
@@ -126,9 +114,6 @@ func (l *lvolJSON) appendJSON(b []byte) ([]byte, error) {
 	str(l.Lvs.Name)
 	b = append(b, `,"uuid":`...)
 	str(l.Lvs.UUID)
-	if err != nil {
-		return nil, err
-	}
 	return append(b, "}}"...), nil
 }
 

@@ -609,16 +609,25 @@ func (s *state) nvmeBdev(c *nvmeCtrlr, ns fabric.NamespaceInfo) *bdev {
 	return b
 }
 
+// nsInfo returns p's controller data as of now (with ANA changes since
+// connect) and whether p shows namespace nsid (a local PCIe path always
+// does). The caller holds the controller's lock.
+func (p *nvmePath) nsInfo(nsid uint32) (fabric.ControllerInfo, bool) {
+	info := p.info
+	if p.conn != nil {
+		info = p.conn.Info()
+	}
+	_, ok := info.Namespace(nsid)
+	return info, ok || p.local != nil
+}
+
 func nvmeDriver(c *nvmeCtrlr, nsid uint32) obj {
 	paths := []obj{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.paths {
-		info := p.info
-		if p.conn != nil {
-			info = p.conn.Info() // ANA changes since connect
-		}
-		if _, ok := info.Namespace(nsid); !ok && p.local == nil {
+		info, ok := p.nsInfo(nsid)
+		if !ok {
 			continue
 		}
 		o := obj{}
@@ -674,11 +683,8 @@ func (d nvmeDriverJSON) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"nvme":[`...)
 	first := true
 	for _, p := range c.paths {
-		info := p.info
-		if p.conn != nil {
-			info = p.conn.Info() // ANA changes since connect
-		}
-		if _, ok := info.Namespace(nsid); !ok && p.local == nil {
+		info, ok := p.nsInfo(nsid)
+		if !ok {
 			continue
 		}
 		if !first {

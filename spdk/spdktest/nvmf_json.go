@@ -88,7 +88,17 @@ func (ss *subsystem) appendJSON(b []byte) []byte {
 }
 
 // appendStr appends s as marshal encodes a string (which cannot fail).
+// A plain string is appended here: through appendValue it would be boxed
+// into an interface, an allocation per string of every listing.
 func appendStr(b []byte, s string) []byte {
+	if plainString(s) {
+		return appendPlain(b, s)
+	}
 	out, _ := appendValue(b, s)
 	return out
+}
+
+// appendPlain appends a string plainString accepts, between quotes.
+func appendPlain(b []byte, s string) []byte {
+	return append(append(append(b, '"'), s...), '"')
 }

@@ -97,3 +97,68 @@ func TestNVMeDriverJSONAsObj(t *testing.T) {
 		require.Contains(t, seen, want, "the kinds compared")
 	}
 }
+
+// The raid appenders write the bytes infoJSON's tree writes, in
+// bdev_raid_get_bdevs and in a raid bdev's driver part: online raid0 and
+// raid1 with a superblock, a raid configuring for a member that is not
+// there (a named member, and one found by its superblock alone), and a
+// raid1 that lost a member.
+func TestRaidInfoAsObj(t *testing.T) {
+	srv := NewServer(t)
+	rc := dialRaw(t, srv.SockPath())
+	for _, m := range []string{"m0", "m1", "m2", "m3", "m4", "m5"} {
+		rc.ok("bdev_malloc_create", map[string]any{"name": m, "num_blocks": 8192, "block_size": 512})
+	}
+	for _, m := range []string{"m2", "m3"} {
+		rc.ok("bdev_passthru_create", map[string]any{"name": "p" + m, "base_bdev_name": m})
+	}
+	rc.ok("bdev_raid_create", map[string]any{"name": "r0", "raid_level": "raid0", "strip_size_kb": 64, "base_bdevs": []string{"m0", "m1"}})
+	rc.ok("bdev_raid_create", map[string]any{"name": "sb", "raid_level": "raid1", "base_bdevs": []string{"pm2", "pm3"}, "superblock": true})
+	rc.ok("bdev_raid_create", map[string]any{"name": "late", "raid_level": "concat", "strip_size_kb": 4, "base_bdevs": []string{"m4", "nothere"}})
+	rc.ok("bdev_raid_create", map[string]any{"name": "deg", "raid_level": "raid1", "base_bdevs": []string{"m5", "m0x"}})
+
+	check := func(stage string, want ...string) {
+		t.Helper()
+		srv.mu.Lock()
+		st := srv.cur.st
+		srv.mu.Unlock()
+		var ref []obj
+		var drivers [][3]string // name, the tree's bytes, the appender's
+		func() {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			for _, r := range st.raids {
+				ref = append(ref, append(obj{{"name", r.name}, {"uuid", r.uuidOrZero()}}, r.infoJSON()...))
+				if r.bdev != nil && r.bdev.driverJSON != nil {
+					old, err := appendValue(nil, r.bdev.driver())
+					require.NoError(t, err)
+					got, err := r.bdev.driverJSON.appendJSON(nil)
+					require.NoError(t, err)
+					drivers = append(drivers, [3]string{r.name, string(old), string(got)})
+				}
+			}
+		}()
+		for _, d := range drivers {
+			require.Equal(t, d[1], d[2], "%s: %s", stage, d[0])
+		}
+		if ref == nil {
+			ref = []obj{}
+		}
+		wantList, err := appendValue(nil, ref)
+		require.NoError(t, err)
+		listed := rc.ok("bdev_raid_get_bdevs", map[string]any{"category": "all"})
+		require.Equal(t, string(wantList), string(listed), stage)
+		for _, w := range want {
+			require.Contains(t, string(listed), w, stage)
+		}
+		require.NotEmpty(t, drivers, stage)
+	}
+	check("created", `"state":"configuring"`, `"name":"nothere"`, `"superblock":true`, `"state":"online"`)
+	rc.ok("bdev_raid_remove_base_bdev", map[string]any{"name": "pm3"})
+	check("a member removed")
+	rc.ok("bdev_raid_delete", map[string]any{"name": "sb"})
+	rc.ok("bdev_passthru_delete", map[string]any{"name": "pm2"})
+	rc.ok("bdev_passthru_create", map[string]any{"name": "pm2", "base_bdev_name": "m2"})
+	check("found by its superblock", `"name":null`)
+	require.Equal(t, "[]", string(dialRaw(t, NewServer(t).SockPath()).ok("bdev_raid_get_bdevs", map[string]any{"category": "all"})))
+}
