@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "WatchResume", fn: testWatchResume},
 		{name: "WatchClose", fn: testWatchClose},
 		{name: "WatchConcurrentWriters", fn: testWatchConcurrentWriters},
+		{name: "WatchThenRead", fn: testWatchThenRead},
 		{name: "Compaction", fn: testCompaction, serial: true}, // compaction is store-wide
 		{name: "LeaseRevoke", fn: testLeaseRevoke},
 		{name: "LeaseExpiry", fn: testLeaseExpiry},
