@@ -107,7 +107,9 @@ type Store interface {
 	// change with revision >= N first. If N is below the store's last
 	// compaction (see Compactor), Watch returns ErrCompacted (or, if compaction races with the call, the
 	// first WatchResponse carries it). The watch ends when ctx is done or the
-	// Watcher is closed; its channel is then closed.
+	// Watcher is closed; its channel is then closed. A read made after a
+	// response was delivered sees that response's writes (or later ones):
+	// callers wait for a change by watching and then reading.
 	Watch(ctx context.Context, prefix string, fromRevision int64) (Watcher, error)
 	// Grant creates a lease that expires ttl after its last refresh. Backends
 	// round ttl up to their granularity (etcd: whole seconds, with a server
