@@ -76,6 +76,9 @@ func (p *fastParser) driverSpecific(d *DriverSpecific) bool {
 	if slow.UnmarshalJSON(p.b[start:p.i]) != nil {
 		return false
 	}
+	if p.brief {
+		slow.NVMe = nil
+	}
 	*d = slow
 	return true
 }
