@@ -45,6 +45,13 @@ type Status struct {
 	// Inflated, on a clone, says the DA's primary reported its lvol
 	// detached from its snapshot.
 	Inflated bool `json:"inflated,omitempty"`
+	// SecondariesOnly, on the part of an exporter's port on the DA's
+	// primary (not healthy), says that the exporter's subsystem is there
+	// and admits the DA's secondaries, but no host yet: the DA was not
+	// initialized when the primary reported it. The secondaries may attach
+	// it once the DA is initialized; the hosts are admitted by the
+	// primary's next sync.
+	SecondariesOnly bool `json:"secondaries_only,omitempty"`
 }
 
 // Part returns the status of sub-object id (the zero Status if none).

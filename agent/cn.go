@@ -252,11 +252,16 @@ type cnTask struct {
 	fatal    error            // the controller could not be built
 	notes    []error          // non-fatal problems of the controller
 	portErrs map[string]error // by port ID
+	// secondariesOnly: the primary's ports whose only error is that the
+	// array is not initialized yet, and whose subsystem admits the
+	// secondaries (exportPrimary).
+	secondariesOnly map[string]bool
 }
 
 func newCNTask(n *cnNode, c *cnCntlr, snap *cnSnapshot, claims cnClaims) *cnTask {
 	t := &cnTask{n: n, c: c, snap: snap, vdCtrls: map[string]*spdk.NvmeController{},
-		expCtrls: map[string]*spdk.NvmeController{}, subs: map[nvmeof.NQN]*cnSubRef{}, portErrs: map[string]error{}}
+		expCtrls: map[string]*spdk.NvmeController{}, subs: map[nvmeof.NQN]*cnSubRef{}, portErrs: map[string]error{},
+		secondariesOnly: map[string]bool{}}
 	if c.daID == "" {
 		return t
 	}
@@ -400,6 +405,7 @@ func (t *cnTask) statuses() []*agentpb.ObjectStatus {
 		}
 		if err != nil {
 			ps.Ok, ps.Error = false, err.Error()
+			ps.SecondariesOnly = t.secondariesOnly[x.portID] && x.err == nil && t.fatal == nil
 		}
 		out = append(out, ps)
 	}

@@ -35,7 +35,10 @@ func (t *cnTask) export(x *cnExp, ana nvmeof.ANAState, hosts []string) cnExport 
 
 // runSecondary unloads a primary stack this node may still hold (demotion),
 // then, per exporter at once, attaches the primary's export and re-exports
-// it under the same identity.
+// it under the same identity. Not before the array is initialized: a
+// primary exports to its secondaries before then (exportPrimary), but no
+// host may write through a re-export until the lvstore's creation is
+// committed.
 func (t *cnTask) runSecondary(ctx context.Context) {
 	if t.raid != nil {
 		t.n.log.Info("demoting: unloading the disk array", "da", t.c.daID, "cntlr", t.c.id, "epoch", t.c.epoch)
@@ -46,6 +49,11 @@ func (t *cnTask) runSecondary(ctx context.Context) {
 	}
 	cnForEach(ctx, len(t.c.exps), t.c.exps, func(ctx context.Context, x *cnExp) {
 		if x.err != nil {
+			return
+		}
+		if !t.c.initDone {
+			t.portErr(x, t.deleteSub(ctx, x,
+				fmt.Errorf("%w: disk array %s is not initialized yet", errCNNotReady, t.c.daID)))
 			return
 		}
 		if err := t.ensureExpCtrl(ctx, x); err != nil {

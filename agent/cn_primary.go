@@ -571,24 +571,31 @@ func (t *cnTask) ensureLvol(ctx context.Context) error {
 
 // exportPrimary reconciles every exporter subsystem, all at once, with the
 // DA lvol as namespace, ANA optimized and the initiator plus every
-// secondary as hosts. Before the array is initialized no exporter may
-// exist: no host may write before the lvstore's creation is committed.
+// secondary as hosts.
+//
+// Before the array is initialized no host may write: not before the
+// lvstore's creation is committed. An exporter then admits the array's
+// secondaries only, so that they can attach it while the monitor commits
+// the mark (the secondaries re-export nothing before it either: see
+// runSecondary), and the port reports not ready, exported to the
+// secondaries only; the sync after the mark admits the hosts. An exporter
+// of an array without secondaries does not exist before the mark.
 func (t *cnTask) exportPrimary(ctx context.Context) {
 	cnForEach(ctx, len(t.c.exps), t.c.exps, func(ctx context.Context, x *cnExp) {
 		if x.err != nil {
 			return
 		}
+		hosts := x.hosts(true)
 		if !t.c.initDone {
-			if t.subs[x.nqn].ss != nil {
-				if err := t.deleteSubs(ctx, []nvmeof.NQN{x.nqn}); err != nil {
-					t.portErr(x, err)
-					return
-				}
+			notYet := fmt.Errorf("%w: disk array %s is not initialized yet", errCNNotReady, t.c.daID)
+			if len(x.secondaries) == 0 {
+				t.portErr(x, t.deleteSub(ctx, x, notYet))
+				return
 			}
-			t.portErr(x, fmt.Errorf("%w: disk array %s is not initialized yet", errCNNotReady, t.c.daID))
-			return
+			hosts = x.secondaryHosts()
+			defer t.secondariesOnlyPort(x, notYet)
 		}
-		w := t.export(x, nvmeof.Optimized, x.hosts(true))
+		w := t.export(x, nvmeof.Optimized, hosts)
 		if !t.exportVolume(x, &w) {
 			return
 		}
@@ -596,4 +603,27 @@ func (t *cnTask) exportPrimary(ctx context.Context) {
 			t.portErr(x, err)
 		}
 	})
+}
+
+// secondariesOnlyPort records that port x, exported to the secondaries
+// only, waits for the array's initialization (why), unless the port has
+// another error.
+func (t *cnTask) secondariesOnlyPort(x *cnExp, why error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.portErrs[x.portID] == nil {
+		t.portErrs[x.portID] = why
+		t.secondariesOnly[x.portID] = true
+	}
+}
+
+// deleteSub deletes exporter x's subsystem if the node has it, and returns
+// why, or the error deleting it.
+func (t *cnTask) deleteSub(ctx context.Context, x *cnExp, why error) error {
+	if t.subs[x.nqn].ss != nil {
+		if err := t.deleteSubs(ctx, []nvmeof.NQN{x.nqn}); err != nil {
+			return err
+		}
+	}
+	return why
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/vda-io/vda/api/agentpb"
@@ -52,7 +53,7 @@ type cnCntlr struct {
 	size     uint64 // DA lvol bytes
 	cluster  uint32 // DA lvstore cluster bytes
 	stripKB  uint32
-	initDone bool // DaSpec.initialized
+	initDone bool // DaSpec.initialized (primary and secondary)
 
 	qos spdk.RateLimits // DaSpec.qos (primary)
 
@@ -83,6 +84,19 @@ type cnExp struct {
 	snapID      string       // primary only: the snapshot it carries ("": see cloneID)
 	cloneID     string       // primary only: the clone it carries ("" with snapID: the DA lvol)
 	err         error        // this exporter is unusable (wraps errCNSpec)
+}
+
+// secondaryHosts returns the secondaries' host NQNs (a primary's), sorted,
+// without any that is also one of the exporter's hosts.
+func (e *cnExp) secondaryHosts() []string {
+	var out []string
+	for _, h := range e.secondaries {
+		if h != e.initiator && !slices.Contains(e.hostNQNs, h) {
+			out = append(out, string(h))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // hosts returns the host NQNs the exporter subsystem admits on this
@@ -210,6 +224,7 @@ func cnValidateCntlr(spec *agentpb.CntlrSpec) *cnCntlr {
 	if c.primaryListener, err = cnTransportOf(spec.GetPrimaryListener()); err != nil {
 		return fail("primary listener: %v", err)
 	}
+	c.initDone = spec.GetDa().GetInitialized() // a secondary re-exports only then (runSecondary)
 	return c
 }
 

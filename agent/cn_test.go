@@ -17,7 +17,8 @@ func TestCNPrimaryBuildsTheRecipe(t *testing.T) {
 	cl.syncDNs()
 	p := cl.cns[0]
 
-	// Not initialized: everything up to the lvol, no exporter yet.
+	// Not initialized: everything up to the lvol, and the exporter for
+	// the secondary only: no host may write yet.
 	out := p.syncCN(cl.cnState(0))
 	st := cnStatus(t, out, agentpb.Kind_KIND_CNTLR, cl.cntlrs[0])
 	require.True(t, st.GetOk(), st.GetError())
@@ -25,7 +26,9 @@ func TestCNPrimaryBuildsTheRecipe(t *testing.T) {
 	port := cnStatus(t, out, agentpb.Kind_KIND_EXP_PORT, cl.ports[0])
 	require.False(t, port.GetOk())
 	require.Contains(t, port.GetError(), "not initialized")
-	require.Equal(t, cl.wantPrimaryObjects(false), p.cnOwned())
+	require.True(t, port.GetSecondariesOnly())
+	require.Equal(t, cl.wantPrimaryObjects(true), p.cnOwned())
+	require.Equal(t, []string{string(nvmeof.HostNQN(cl.cntlrs[1]))}, cnHostNQNs(p.subsystem(cl.nqn)))
 
 	ctx := context.Background()
 	ctrls, err := p.c.BdevNvmeGetControllers(ctx, spdk.BdevNvmeGetControllersParams{})
@@ -57,7 +60,7 @@ func TestCNPrimaryBuildsTheRecipe(t *testing.T) {
 	require.Equal(t, uint64(cnTestDABytes), lvol[0].SizeBytes(), "exactly the array's size")
 	require.True(t, lvol[0].DriverSpecific.Lvol.ThinProvision)
 
-	// Initialized: the exporter appears.
+	// Initialized: the exporter admits the host too.
 	cl.initialized = true
 	p.syncCNOK(cl.cnState(0))
 	require.Equal(t, cl.wantPrimaryObjects(true), p.cnOwned())

@@ -259,6 +259,8 @@ func benchUsable(b *testing.B, storeURI string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u := watchUsable(ctx, b, c.API())
+	st := newStages()
+	st.watch(ctx, b, c.API())
 	b.ResetTimer()
 	for it := range b.N {
 		u.mu.Lock()
@@ -275,7 +277,9 @@ func benchUsable(b *testing.B, storeURI string) {
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
-			wg.Go(func() { u.create(ctx, fmt.Sprintf("da%d-%06d", it, i), due) })
+			name := fmt.Sprintf("da%d-%06d", it, i)
+			st.issued(name, due)
+			wg.Go(func() { u.create(ctx, name, due) })
 		}
 		issued := time.Since(start)
 		wg.Wait()
@@ -296,6 +300,7 @@ func benchUsable(b *testing.B, storeURI string) {
 		if os.Getenv("VDA_USABLE_RPCS") != "" {
 			printCensus(b, rpcs0, rpcCensus(b, reg, c), n)
 		}
+		st.print(b)
 		slices.Sort(lat)
 		slices.Sort(create)
 		pct := func(d []time.Duration, p int) float64 { return d[(len(d)-1)*p/100].Seconds() * 1000 }

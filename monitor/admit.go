@@ -18,7 +18,11 @@ import (
 // node's state only once the DA's primary reported its controller healthy
 // at the DA's epoch, and each exporter enters a secondary's spec only once
 // the primary reported that exporter's port healthy at the epoch (an
-// exporter made after its DA waits on its own).
+// exporter made after its DA waits on its own), or, once the DA is
+// initialized, exported to the secondaries only at the epoch: a primary
+// exports to its secondaries while the DA waits for its initialized mark
+// (and to the hosts from the sync after it), so the secondaries attach
+// beside that sync instead of after it.
 //
 // Leaving an object out of a node's state tears it down, so this applies
 // to the first appearance only: what a node already has stays in whatever
@@ -42,7 +46,7 @@ type waitEntry struct {
 }
 
 // partGate opens when the part of the status of specKey is reported
-// healthy at epoch or later.
+// healthy at epoch or later (an exporter's port: see exportReadyAt).
 type partGate struct {
 	specKey, part string
 	epoch         int64
@@ -54,6 +58,16 @@ func (g partGate) open(st vda.Status) bool { return readyAt(st, g.part, g.epoch)
 func readyAt(st vda.Status, part string, epoch int64) bool {
 	p, ok := st.Parts[part]
 	return ok && p.Health == vda.HealthHealthy && p.Epoch >= epoch
+}
+
+// exportReadyAt reports whether st, an exporter's status, has the
+// primary's port part reported at epoch or later either healthy or
+// exported to the secondaries only: a secondary's attach of it is not
+// refused. It is for a DA that is initialized: before the mark a
+// secondary re-exports nothing.
+func exportReadyAt(st vda.Status, part string, epoch int64) bool {
+	p, ok := st.Parts[part]
+	return ok && (p.Health == vda.HealthHealthy || p.SecondariesOnly) && p.Epoch >= epoch
 }
 
 // vdsReady reports whether st, da's status, has every VD of da reported
@@ -109,7 +123,8 @@ func (p *planner) admission(da *Object[vda.DiskArray], c vda.Cntlr, had *agentpb
 		pport, _ := portOf(exp, primary.Idx) // likewise
 		key := vda.KeyExp(exp.DAName, exp.Name)
 		est := p.s.Statuses[key]
-		if hasExp(had, exp.ID) || reported(est, port.ID) || readyAt(est, pport.ID, epoch) {
+		if hasExp(had, exp.ID) || reported(est, port.ID) || readyAt(est, pport.ID, epoch) ||
+			da.Spec.Initialized && exportReadyAt(est, pport.ID, epoch) {
 			in = append(in, exp)
 			continue
 		}
@@ -170,24 +185,26 @@ func (p *planner) recheckWaiting(waiting map[string]waitEntry, reuse map[nodeKey
 // opensGate reports whether a status change from old to cur makes a
 // primary ready that was not: the DA's primary controller part (a DA's
 // status) or the primary's port (an exporter's) reported healthy at the
-// DA's epoch. Secondaries may wait for it: a round admits them. specs
-// are the current specs (the cache's).
+// DA's epoch, or that port exported to the secondaries only once the DA
+// is initialized (exportReadyAt; the mark itself is a spec change, which
+// replans the DA). Secondaries may wait for it: a round admits them.
+// specs are the current specs (the cache's).
 func opensGate(specKey string, old, cur vda.Status, das map[string]*Object[vda.DiskArray], exps map[string]*Object[vda.Exporter]) bool {
 	if len(cur.Parts) == 0 {
 		return false
 	}
 	var da *Object[vda.DiskArray]
-	part := ""
+	part, port := "", false
 	if exp := exps[specKey]; exp != nil {
 		if da = das[exp.Spec.DAName]; da == nil {
 			return false
 		}
 		primary, _ := da.Spec.Primary()
-		port, ok := portOf(&exp.Spec, primary.Idx)
+		pport, ok := portOf(&exp.Spec, primary.Idx)
 		if !ok {
 			return false
 		}
-		part = port.ID
+		part, port = pport.ID, true
 	} else if name, ok := strings.CutPrefix(specKey, vda.PrefixDA); ok {
 		if da = das[name]; da == nil {
 			return false
@@ -202,5 +219,8 @@ func opensGate(specKey string, old, cur vda.Status, das map[string]*Object[vda.D
 	if len(da.Spec.Cntlrs) < 2 {
 		return false // no secondary waits
 	}
-	return readyAt(cur, part, da.Spec.Epoch) && !readyAt(old, part, da.Spec.Epoch)
+	ready := func(st vda.Status) bool {
+		return readyAt(st, part, da.Spec.Epoch) || port && da.Spec.Initialized && exportReadyAt(st, part, da.Spec.Epoch)
+	}
+	return ready(cur) && !ready(old)
 }

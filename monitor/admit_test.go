@@ -260,3 +260,87 @@ func otherCntlr(da vda.DiskArray, id string) vda.Cntlr {
 	}
 	return vda.Cntlr{}
 }
+
+// A primary exports to its secondaries before its DA is marked initialized
+// (and to the hosts after): the exporter enters a secondary's spec once
+// the DA is initialized and the primary's port was reported exported to
+// the secondaries at the DA's epoch, whichever of the two the store shows
+// last; the port's report alone asks for a round only after the mark (the
+// mark, a spec change, replans the DA itself).
+func TestExportToSecondariesAdmitsThemOnceInitialized(t *testing.T) {
+	for _, markFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "port first", true: "mark first"}[markFirst], func(t *testing.T) {
+			f, primary, secondary, pport := unreportedFixture(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			changes := make(chan bool, 100)
+			c := NewSnapshotCache(f.s, SnapshotCacheConfig{OnChange: func(specs bool) { changes <- specs }})
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			require.True(t, <-changes) // the first List
+			next := func() (bool, *Snapshot) {
+				t.Helper()
+				rev, err := f.s.Revision(ctx)
+				require.NoError(t, err)
+				snap, err := c.AtLeast(ctx, rev)
+				require.NoError(t, err)
+				return <-changes, snap
+			}
+			var pl Planner
+			secondaryExps := func(snap *Snapshot) int {
+				t.Helper()
+				plan := pl.Build(snap)
+				requireSamePlan(t, Build(snap), plan, "")
+				s := specOf(nodeByName(t, plan, secondary.CNName), secondary.ID)
+				require.NotNil(t, s)
+				return len(s.GetExps())
+			}
+			daKey, expKey := vda.KeyDA(f.da.Name), vda.KeyExp(f.exp.DAName, f.exp.Name)
+			for _, vd := range f.da.VDs {
+				setPartStatus(t, f.s, daKey, vd.ID, vda.Status{Health: vda.HealthHealthy})
+				next()
+			}
+			setPartStatus(t, f.s, daKey, primary.ID, vda.Status{Health: vda.HealthHealthy, Epoch: f.da.Epoch})
+			_, snap := next()
+			require.Zero(t, secondaryExps(snap))
+
+			secondariesOnly := vda.Status{Health: vda.HealthDegraded, ErrorMsg: "not initialized yet", SecondariesOnly: true}
+			stale := secondariesOnly
+			stale.Epoch = f.da.Epoch - 1
+			setPartStatus(t, f.s, expKey, pport.ID, stale)
+			next()
+			mark := func() {
+				t.Helper()
+				da := f.da
+				da.Initialized = true
+				b, err := json.Marshal(da)
+				require.NoError(t, err)
+				require.NoError(t, store.Update(ctx, f.s, func(tx *store.Tx) error {
+					tx.Put(daKey, b)
+					return nil
+				}))
+			}
+			secondariesOnly.Epoch = f.da.Epoch
+			if markFirst {
+				mark()
+				round, snap := next()
+				require.True(t, round, "a spec change")
+				require.Zero(t, secondaryExps(snap), "initialized, the port reported at an older epoch")
+				setPartStatus(t, f.s, expKey, pport.ID, secondariesOnly)
+				round, snap = next()
+				require.True(t, round, "the port exported to the secondaries asked for no round")
+				require.Equal(t, 1, secondaryExps(snap))
+				return
+			}
+			setPartStatus(t, f.s, expKey, pport.ID, secondariesOnly)
+			round, snap := next()
+			require.False(t, round, "a round for a DA not initialized")
+			require.Zero(t, secondaryExps(snap), "admitted before the mark")
+			mark()
+			round, snap = next()
+			require.True(t, round)
+			require.Equal(t, 1, secondaryExps(snap))
+		})
+	}
+}

@@ -228,7 +228,7 @@ func cloneStatus(s vda.Status) vda.Status {
 func statusEqual(a, b vda.Status) bool {
 	if a.Health != b.Health || a.ErrorMsg != b.ErrorMsg || a.TotalBytes != b.TotalBytes ||
 		a.FreeBytes != b.FreeBytes || a.AppliedSizeBytes != b.AppliedSizeBytes || a.Inflated != b.Inflated ||
-		len(a.Parts) != len(b.Parts) {
+		a.SecondariesOnly != b.SecondariesOnly || len(a.Parts) != len(b.Parts) {
 		return false
 	}
 	for id, pa := range a.Parts {
@@ -251,7 +251,7 @@ func partFrom(o *agentpb.ObjectStatus) vda.Status {
 	if msg == "" {
 		msg = "not ready"
 	}
-	return vda.Status{Health: vda.HealthDegraded, ErrorMsg: msg}
+	return vda.Status{Health: vda.HealthDegraded, ErrorMsg: msg, SecondariesOnly: o.GetSecondariesOnly()}
 }
 
 // part is one part of a status that an edit sets.

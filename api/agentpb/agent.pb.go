@@ -728,7 +728,9 @@ type DaSpec struct {
 	ClusterBytes uint64                 `protobuf:"varint,3,opt,name=cluster_bytes,json=clusterBytes,proto3" json:"cluster_bytes,omitempty"`   // the DA lvstore's cluster size
 	StripeSizeKb uint32                 `protobuf:"varint,4,opt,name=stripe_size_kb,json=stripeSizeKb,proto3" json:"stripe_size_kb,omitempty"` // raid0 strip size
 	// initialized: the DA lvstore was created once; a primary must find it
-	// (bdev_examine), never create one.
+	// (bdev_examine), never create one. No host may write before: until
+	// then a primary's exporters admit only its secondaries
+	// (ObjectStatus.secondaries_only), and a secondary re-exports nothing.
 	Initialized bool `protobuf:"varint,5,opt,name=initialized,proto3" json:"initialized,omitempty"`
 	// qos: the limits the primary sets on the DA volume's bdev
 	// (bdev_set_qos_limit); absent or all zero = none. A bigger size_bytes
@@ -1309,9 +1311,14 @@ type ObjectStatus struct {
 	// lvol (grown to CloneSpec.size_bytes).
 	SizeBytes uint64 `protobuf:"varint,8,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// Clone only: its lvol no longer depends on a snapshot (inflated).
-	Inflated      bool `protobuf:"varint,9,opt,name=inflated,proto3" json:"inflated,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Inflated bool `protobuf:"varint,9,opt,name=inflated,proto3" json:"inflated,omitempty"`
+	// Exporter port on a primary only (with ok false): the exporter's
+	// subsystem is there and admits the DA's secondaries, but no host yet,
+	// because the DA is not initialized (no host may write before the
+	// lvstore's creation is committed). A secondary may attach it already.
+	SecondariesOnly bool `protobuf:"varint,10,opt,name=secondaries_only,json=secondariesOnly,proto3" json:"secondaries_only,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ObjectStatus) Reset() {
@@ -1403,6 +1410,13 @@ func (x *ObjectStatus) GetSizeBytes() uint64 {
 func (x *ObjectStatus) GetInflated() bool {
 	if x != nil {
 		return x.Inflated
+	}
+	return false
+}
+
+func (x *ObjectStatus) GetSecondariesOnly() bool {
+	if x != nil {
+		return x.SecondariesOnly
 	}
 	return false
 }
@@ -1871,7 +1885,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x10primary_listener\x18\t \x01(\v2\x17.vda.agent.v1.TransportR\x0fprimaryListener\x12,\n" +
 	"\x05snaps\x18\n" +
 	" \x03(\v2\x16.vda.agent.v1.SnapSpecR\x05snaps\x12/\n" +
-	"\x06clones\x18\v \x03(\v2\x17.vda.agent.v1.CloneSpecR\x06clones\"\x8e\x02\n" +
+	"\x06clones\x18\v \x03(\v2\x17.vda.agent.v1.CloneSpecR\x06clones\"\xb9\x02\n" +
 	"\fObjectStatus\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.vda.agent.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
@@ -1884,7 +1898,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x0eda_initialized\x18\a \x01(\bR\rdaInitialized\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\b \x01(\x04R\tsizeBytes\x12\x1a\n" +
-	"\binflated\x18\t \x01(\bR\binflated\"\x82\x01\n" +
+	"\binflated\x18\t \x01(\bR\binflated\x12)\n" +
+	"\x10secondaries_only\x18\n" +
+	" \x01(\bR\x0fsecondariesOnly\"\x82\x01\n" +
 	"\tSyncReply\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x03R\n" +
