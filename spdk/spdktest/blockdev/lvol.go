@@ -25,10 +25,18 @@ type Lvol struct {
 
 var _ Device = (*Lvol)(nil)
 
-func (l *Lvol) rlock() func() { l.store.mu.RLock(); return l.store.mu.RUnlock }
+// rlock read-locks the lvol's store; runlock undoes it. (A method value
+// such as l.store.mu.RUnlock returned as a func allocates on every call:
+// 700,000 allocations of a 5 s create-to-usable run, from the listings.)
+func (l *Lvol) rlock()   { l.store.mu.RLock() }
+func (l *Lvol) runlock() { l.store.mu.RUnlock() }
 
 // Name is the lvol's name inside its store.
-func (l *Lvol) Name() string { defer l.rlock()(); return l.name }
+func (l *Lvol) Name() string {
+	l.rlock()
+	defer l.runlock()
+	return l.name
+}
 
 // UUID is the lvol's uuid (its bdev name in SPDK).
 func (l *Lvol) UUID() string { return l.uuid }
@@ -37,25 +45,46 @@ func (l *Lvol) UUID() string { return l.uuid }
 func (l *Lvol) Store() *Lvstore { return l.store }
 
 // Thin reports whether the lvol is thin provisioned.
-func (l *Lvol) Thin() bool { defer l.rlock()(); return l.thin }
+func (l *Lvol) Thin() bool {
+	l.rlock()
+	defer l.runlock()
+	return l.thin
+}
 
 // IsSnapshot reports whether the lvol is a snapshot: made by Snapshot, or
 // a read-only lvol that was cloned (SPDK's is_snapshot).
-func (l *Lvol) IsSnapshot() bool { defer l.rlock()(); return l.snapshot }
+func (l *Lvol) IsSnapshot() bool {
+	l.rlock()
+	defer l.runlock()
+	return l.snapshot
+}
 
 // ReadOnly reports whether the lvol refuses writes (snapshots, and lvols
 // set read-only).
-func (l *Lvol) ReadOnly() bool { defer l.rlock()(); return l.readOnly }
+func (l *Lvol) ReadOnly() bool {
+	l.rlock()
+	defer l.runlock()
+	return l.readOnly
+}
 
 // IsClone reports whether the lvol has a parent snapshot.
-func (l *Lvol) IsClone() bool { defer l.rlock()(); return l.parent != nil }
+func (l *Lvol) IsClone() bool {
+	l.rlock()
+	defer l.runlock()
+	return l.parent != nil
+}
 
 // ClearMethod is the lvol's clear method.
-func (l *Lvol) ClearMethod() string { defer l.rlock()(); return l.clearMethod }
+func (l *Lvol) ClearMethod() string {
+	l.rlock()
+	defer l.runlock()
+	return l.clearMethod
+}
 
 // Parent is the name of the lvol's parent snapshot, or "".
 func (l *Lvol) Parent() string {
-	defer l.rlock()()
+	l.rlock()
+	defer l.runlock()
 	if l.parent == nil {
 		return ""
 	}
@@ -65,7 +94,8 @@ func (l *Lvol) Parent() string {
 // Clones lists the names of the lvols whose parent is this snapshot, in the
 // order they became its clones.
 func (l *Lvol) Clones() []string {
-	defer l.rlock()()
+	l.rlock()
+	defer l.runlock()
 	var cs []*Lvol
 	for _, c := range l.store.lvols {
 		if c.parent == l {
@@ -92,7 +122,8 @@ func cmpUint(a, b uint64) int {
 
 // AllocatedClusters is how many clusters the lvol owns.
 func (l *Lvol) AllocatedClusters() uint64 {
-	defer l.rlock()()
+	l.rlock()
+	defer l.runlock()
 	var n uint64
 	for _, c := range l.clusters {
 		if c != 0 {
@@ -104,19 +135,25 @@ func (l *Lvol) AllocatedClusters() uint64 {
 
 // SizeBytes is the lvol's size.
 func (l *Lvol) SizeBytes() uint64 {
-	defer l.rlock()()
+	l.rlock()
+	defer l.runlock()
 	return uint64(len(l.clusters)) * l.store.clusterSize
 }
 
 // Deleted reports whether the lvol (or its store) was deleted.
-func (l *Lvol) Deleted() bool { defer l.rlock()(); return l.deleted }
+func (l *Lvol) Deleted() bool {
+	l.rlock()
+	defer l.runlock()
+	return l.deleted
+}
 
 // BlockSize implements Device.
 func (l *Lvol) BlockSize() uint32 { return l.store.base.BlockSize() }
 
 // NumBlocks implements Device.
 func (l *Lvol) NumBlocks() uint64 {
-	defer l.rlock()()
+	l.rlock()
+	defer l.runlock()
 	return uint64(len(l.clusters)) * l.store.clusterSize / uint64(l.BlockSize())
 }
 
@@ -151,13 +188,13 @@ func (l *Lvol) checkLocked(n int, off int64) error {
 
 // ReadAt implements Device.
 func (l *Lvol) ReadAt(p []byte, off int64) (int, error) {
-	unlock := l.rlock()
+	l.rlock()
 	if err := l.checkLocked(len(p), off); err != nil {
-		unlock()
+		l.runlock()
 		return 0, err
 	}
 	segs := l.segmentsLocked(off, int64(len(p)))
-	unlock()
+	l.runlock()
 	done := 0
 	for _, sg := range segs {
 		q := p[done : done+int(sg.n)]
