@@ -2,6 +2,7 @@ package spdktest
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +70,54 @@ func (rc *rawConn) reply() (int, json.RawMessage) {
 	require.NoError(rc.t, json.Unmarshal([]byte(line), &r), line)
 	require.Nil(rc.t, r.Error, line)
 	return r.ID, r.Result
+}
+
+// bdev_raid_create reads its members' superblocks in the background, as
+// SPDK does (raid_bdev_load_base_bdev_superblock): while a member's read
+// is slow (a member over NVMe-oF), the requests after it are answered and
+// list the raid configuring; the create answers once the reads complete,
+// and a member carrying a superblock still fails it.
+func TestRaidCreateReadsMembersInTheBackground(t *testing.T) {
+	srv := NewServer(t, WithWaitForRPC())
+	rc := dialRaw(t, srv.SockPath())
+	rc.ok("bdev_set_options", map[string]any{"bdev_auto_examine": false}) // as the agents run SPDK
+	rc.ok("framework_start_init", nil)
+	for _, m := range []string{"m0", "m1", "m2"} {
+		rc.ok("bdev_malloc_create", map[string]any{"name": m, "block_size": 4096, "num_blocks": 1024})
+	}
+	dev := &gatedDevice{open: make(chan struct{}), reading: make(chan struct{})}
+	opened := sync.OnceFunc(func() { close(dev.open) })
+	t.Cleanup(opened) // before the server's: a failed test does not leave a read waiting
+	srv.mu.Lock()
+	st := srv.cur.st
+	srv.mu.Unlock()
+	st.mu.Lock()
+	require.Nil(t, st.registerBdev(&bdev{name: "slow", uuid: newUUID(), product: "Malloc disk", blockSize: 4096,
+		numBlocks: 1024, io: ioMalloc, dev: dev}))
+	st.mu.Unlock()
+
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"bdev_raid_create","params":{"name":"r0","raid_level":"raid0","strip_size_kb":64,"base_bdevs":["m0","slow"]}}` +
+		`{"jsonrpc":"2.0","id":2,"method":"bdev_raid_get_bdevs","params":{"category":"all"}}`)
+	select {
+	case <-dev.reading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the create never read the slow member")
+	}
+	id, result := rc.reply()
+	require.Equal(t, 2, id, "the request after the create waited for its reads")
+	require.Contains(t, string(result), `"state":"configuring"`)
+	opened()
+	id, result = rc.reply()
+	require.Equal(t, 1, id)
+	require.JSONEq(t, `true`, string(result))
+	require.Contains(t, string(rc.ok("bdev_raid_get_bdevs", map[string]any{"category": "online"})), `"name":"r0"`)
+
+	// A member with a superblock (of a raid made with one) is refused.
+	rc.ok("bdev_raid_create", map[string]any{"name": "sb", "raid_level": "raid0", "strip_size_kb": 64,
+		"base_bdevs": []string{"m1", "m2"}, "superblock": true})
+	rc.ok("bdev_raid_delete", map[string]any{"name": "sb"})
+	msg := rc.fails(-17, "bdev_raid_create", map[string]any{"name": "r1", "raid_level": "raid0", "strip_size_kb": 64,
+		"base_bdevs": []string{"m1", "m2"}})
+	require.Contains(t, msg, "Failed to create RAID bdev r1")
+	require.NotContains(t, string(rc.ok("bdev_raid_get_bdevs", map[string]any{"category": "all"})), `"r1"`)
 }

@@ -21,6 +21,7 @@ package spdktest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -346,8 +347,17 @@ func raidCreate(s *state, params json.RawMessage) (any, *Error) {
 	}
 	r.operational = len(bases)
 	// Every member is opened and claimed first; their superblock reads
-	// complete afterwards, in order.
-	var pending []*raidMember
+	// complete afterwards, in order. SPDK reads them in the background
+	// (raid_bdev_load_base_bdev_superblock) and answers once the last one
+	// completed, serving other requests meanwhile: the reads run without
+	// the state lock (a raid over NVMe-oF members held it for two network
+	// round trips, and every other request of the node waited).
+	type sbRead struct {
+		m     *raidMember
+		b     *bdev
+		found bool
+	}
+	var pending []sbRead
 	status := 0
 	for i, n := range bases {
 		m := r.members[i]
@@ -360,18 +370,41 @@ func raidCreate(s *state, params json.RawMessage) (any, *Error) {
 			status = rc
 			break
 		}
-		pending = append(pending, m)
-	}
-	for _, m := range pending {
-		if rc := s.raidCheckMemberSB(r, m); rc != 0 {
-			status = rc
+		if m.b != nil {
+			pending = append(pending, sbRead{m: m, b: m.b})
 		}
 	}
 	if status != 0 {
 		s.raidDelete(r)
 		return nil, fail(status)
 	}
-	return true, nil
+	if len(pending) == 0 {
+		return true, nil
+	}
+	return async(func() (any, *Error) {
+		for i := range pending {
+			_, pending[i].found = readRaidSB(pending[i].b)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !slices.Contains(s.raids, r) {
+			return nil, fail(eNoDev) // deleted meanwhile
+		}
+		status := 0
+		for _, rd := range pending {
+			if rd.m.b != rd.b {
+				continue // freed meanwhile (the raid's delete, a hot remove)
+			}
+			if rc := s.raidMemberSB(r, rd.m, rd.found); rc != 0 {
+				status = rc
+			}
+		}
+		if status != 0 {
+			s.raidDelete(r)
+			return nil, fail(status)
+		}
+		return true, nil
+	}), nil
 }
 
 // raidConfigureMember is raid_bdev_configure_base_bdev: it opens and claims
@@ -454,7 +487,15 @@ func (s *state) raidCheckMemberSB(r *raid, m *raidMember) int {
 	if m.b == nil {
 		return 0
 	}
-	if _, ok := readRaidSB(m.b); ok {
+	_, found := readRaidSB(m.b)
+	return s.raidMemberSB(r, m, found)
+}
+
+// raidMemberSB goes on with member m once its superblock was read: found,
+// a member of a raid made without one carries a superblock (-EEXIST);
+// otherwise it is discovered.
+func (s *state) raidMemberSB(r *raid, m *raidMember, found bool) int {
+	if found {
 		r.freeMember(m)
 		return eExist
 	}
