@@ -198,30 +198,11 @@ func TestSecondaryNeverLeftOutAgain(t *testing.T) {
 // alone.
 func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
 	f, primary, secondary, pport := unreportedFixture(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changes := make(chan bool, 100)
-	c := NewSnapshotCache(f.s, SnapshotCacheConfig{OnChange: func(specs bool) { changes <- specs }})
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	require.True(t, <-changes) // the first List
-	snap, err := c.Snapshot(ctx)
-	require.NoError(t, err)
+	next := watchedCache(t, f)
+	_, snap := next()
 	var pl Planner
 	require.Nil(t, specOf(nodeByName(t, pl.Build(snap), primary.CNName), primary.ID))
 
-	// next waits for the cache to apply the store's latest write and
-	// returns whether it asked for a round.
-	next := func() (bool, *Snapshot) {
-		t.Helper()
-		rev, err := f.s.Revision(ctx)
-		require.NoError(t, err)
-		snap, err := c.AtLeast(ctx, rev)
-		require.NoError(t, err)
-		return <-changes, snap
-	}
 	setPartStatus(t, f.s, vda.KeyDA(f.da.Name), primary.ID, vda.Status{Health: vda.HealthDegraded, Epoch: f.da.Epoch})
 	round, _ := next()
 	require.False(t, round)
@@ -252,6 +233,27 @@ func TestPrimaryReadyAdmitsSecondary(t *testing.T) {
 	require.Len(t, specOf(nodeByName(t, plan, secondary.CNName), secondary.ID).GetExps(), 1)
 }
 
+// watchedCache runs a snapshot cache over f's store until the test ends.
+// The function it returns waits for the cache to apply the store's latest
+// write and returns whether the cache asked for a round (on its first
+// call: the first List, which always does) and the snapshot.
+func watchedCache(t *testing.T, f *fixture) func() (bool, *Snapshot) {
+	ctx, cancel := context.WithCancel(context.Background())
+	changes := make(chan bool, 100)
+	c := NewSnapshotCache(f.s, SnapshotCacheConfig{OnChange: func(specs bool) { changes <- specs }})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() (bool, *Snapshot) {
+		t.Helper()
+		rev, err := f.s.Revision(ctx)
+		require.NoError(t, err)
+		snap, err := c.AtLeast(ctx, rev)
+		require.NoError(t, err)
+		return <-changes, snap
+	}
+}
+
 func otherCntlr(da vda.DiskArray, id string) vda.Cntlr {
 	for _, c := range da.Cntlrs {
 		if c.ID != id {
@@ -271,22 +273,9 @@ func TestExportToSecondariesAdmitsThemOnceInitialized(t *testing.T) {
 	for _, markFirst := range []bool{false, true} {
 		t.Run(map[bool]string{false: "port first", true: "mark first"}[markFirst], func(t *testing.T) {
 			f, primary, secondary, pport := unreportedFixture(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			changes := make(chan bool, 100)
-			c := NewSnapshotCache(f.s, SnapshotCacheConfig{OnChange: func(specs bool) { changes <- specs }})
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			require.True(t, <-changes) // the first List
-			next := func() (bool, *Snapshot) {
-				t.Helper()
-				rev, err := f.s.Revision(ctx)
-				require.NoError(t, err)
-				snap, err := c.AtLeast(ctx, rev)
-				require.NoError(t, err)
-				return <-changes, snap
-			}
+			ctx := context.Background()
+			next := watchedCache(t, f)
+			next()
 			var pl Planner
 			secondaryExps := func(snap *Snapshot) int {
 				t.Helper()
