@@ -182,3 +182,56 @@ func specIn(req *agentpb.SyncRequest, id string) *agentpb.CntlrSpec {
 	}
 	return nil
 }
+
+// A primary that dies after its array was marked initialized but before it
+// admitted the host: its secondary attached the export made for the
+// secondaries and re-exports it to the host meanwhile, the host writes
+// through the secondary, and once the primary's node is killed the
+// secondary is promoted, finds the lvstore (the array is initialized) and
+// serves every acknowledged write (real agents on the fake SPDK).
+func TestRealPrimaryDiesBeforeAdmittingTheHost(t *testing.T) {
+	ctx := context.Background()
+	s := newMemStore(t)
+	rc := newRealCluster(t, s, 2, 2)
+	for _, n := range rc.cns {
+		// Each node's first nvmf_subsystem_add_host goes through (a
+		// primary's admits its secondary, a secondary's the host); the
+		// next (the primary admitting the host after the mark) never
+		// answers.
+		n.SPDK.Inject("nvmf_subsystem_add_host", spdktest.Fault{Times: 1})
+		n.SPDK.Inject("nvmf_subsystem_add_host", spdktest.Fault{Hang: true})
+	}
+	da := rc.createDA("da0", 2, 2)
+	startMonitor(t, testConfig(s, "m0"))
+	p, _ := da.Primary()
+	sc := otherCntlr(da, p.ID)
+	primary, secondary := rc.node(p.CNName), rc.node(sc.CNName)
+	eventually(t, func() bool {
+		exp, err := rc.c.GetExporter(ctx, "da0", "exp0")
+		if err != nil {
+			return false
+		}
+		pport, _ := portOf(&exp, p.Idx)
+		sport, _ := portOf(&exp, sc.Idx)
+		return rc.da("da0").Initialized && readyAt(exp.Status, sport.ID, 1) && !readyAt(exp.Status, pport.ID, 1)
+	}, wait, 5*time.Millisecond, "the secondary does not serve before the primary admits the host")
+	secondary.SPDK.ClearFaults() // its promotion admits the old primary's controller as a host
+	_, err := rc.dialExport(primary, "da0")
+	require.Error(t, err, "the primary admitted the host")
+
+	conn, err := rc.dialExport(secondary, "da0")
+	require.NoError(t, err)
+	w := startWriter(conn)
+	eventually(t, func() bool { return w.count() >= 100 }, wait, time.Millisecond)
+	primary.kill()
+	acked := w.finish()
+	require.NotEmpty(t, acked)
+
+	eventually(t, func() bool { return rc.da("da0").Epoch == 2 }, wait, 5*time.Millisecond)
+	now, _ := rc.da("da0").Primary()
+	require.Equal(t, sc.ID, now.ID)
+	eventually(t, func() bool { return secondary.anaOptimized(expNQN(t, "da0")) }, 60*time.Second, 10*time.Millisecond)
+	conn2, err := rc.dialExport(secondary, "da0")
+	require.NoError(t, err)
+	verify(t, conn2, acked)
+}
